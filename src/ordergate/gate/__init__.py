@@ -1,0 +1,1 @@
+"""The gate: `evaluate(intent, view, policy) -> Decision`, pure. See `gate.rules` for the rules."""

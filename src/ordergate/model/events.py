@@ -1,0 +1,194 @@
+"""Events in and outputs out of the engine. Every one is journaled.
+
+Inputs (`InputEvent`) come from sources: strategies (intents), feeds (market), brokers
+(acks, rejects, fills, cancels), operators (commands), timers (clock) and dependency
+monitors. Outputs (`OutputEvent`) are what the engine decided: decisions, dispatches,
+cancels, mode changes and alerts. On the wire each is a JSON object with a `type` field.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from ordergate.model.decision import Decision
+from ordergate.model.intent import Identifier, OrderIntent, OrderType, Side, TimeInForce
+from ordergate.model.market import MarketSnapshot
+from ordergate.model.modes import Mode
+from ordergate.model.values import require_non_negative, require_positive, require_utc
+
+
+class _Event(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+             tag_field="type"):
+    ts: datetime
+
+    def __post_init__(self) -> None:
+        require_utc("ts", self.ts)
+
+
+# ---------------------------------------------------------------- broker callbacks (inputs)
+
+
+class OrderAck(_Event, frozen=True, tag="ack"):
+    client_order_id: Identifier
+    broker_order_id: str = ""
+
+
+class OrderReject(_Event, frozen=True, tag="reject"):
+    client_order_id: Identifier
+    reason: str = ""
+    code: str = ""
+
+
+class Fill(_Event, frozen=True, tag="fill"):
+    """A partial or full execution. `fill_id` makes a redelivered fill harmless."""
+
+    client_order_id: Identifier
+    fill_id: Identifier
+    qty: Decimal
+    price: Decimal
+    fee: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_positive("qty", self.qty)
+        require_positive("price", self.price)
+        require_non_negative("fee", self.fee)
+
+
+class OrderCanceled(_Event, frozen=True, tag="canceled"):
+    """The broker confirms the order is done with its remaining quantity unfilled."""
+
+    client_order_id: Identifier
+    reason: str = ""
+
+
+# ---------------------------------------------------------------- requests and control (inputs)
+
+
+class CancelRequest(_Event, frozen=True, tag="cancel_request"):
+    """A strategy or operator asks to cancel a working order."""
+
+    client_order_id: Identifier
+    account: Identifier
+    requested_by: str = ""
+
+
+class CommandAction(enum.StrEnum):
+    KILL = "kill"
+    UNKILL = "unkill"
+    REDUCE_ONLY = "reduce_only"
+    HALT = "halt"
+    RESUME = "resume"
+    ENABLE_STRATEGY = "enable_strategy"
+    FLATTEN = "flatten"
+    ACTIVATE_POLICY = "activate_policy"
+
+
+class KillScope(enum.StrEnum):
+    FIRM = "firm"
+    ACCOUNT = "account"
+    STRATEGY = "strategy"
+    SYMBOL = "symbol"
+
+
+class Command(_Event, frozen=True, tag="command"):
+    """An operator's action. Loosening (resume, unkill, enable_strategy) needs `operator` and
+    `reason`; the engine refuses a command without them and says so in an Alert."""
+
+    action: CommandAction
+    operator: str = ""
+    reason: str = ""
+    scope: KillScope = KillScope.FIRM
+    key: str = ""
+    cancel_all: bool = False
+    policy_hash: str = ""
+
+
+class PolicyDocument(_Event, frozen=True, tag="policy"):
+    """A policy version, stored in the journal once per hash so any past decision can be
+    re-derived. `document` is the normalized policy (canonical JSON object)."""
+
+    policy_hash: str
+    document: dict[str, Any]
+
+
+class ClockTick(_Event, frozen=True, tag="clock"):
+    """Event time advances without any other event (timers, window expiry, day roll)."""
+
+
+class DependencyStatus(_Event, frozen=True, tag="dependency"):
+    """A dependency (broker_submit, broker_reads, feed:<name>, clock, journal, redis) changed
+    health. `code` is a registry reason code raised while unhealthy."""
+
+    dependency: str
+    healthy: bool
+    code: str = ""
+    detail: str = ""
+
+
+InputEvent = (
+    OrderIntent | MarketSnapshot | OrderAck | OrderReject | Fill | OrderCanceled
+    | CancelRequest | Command | PolicyDocument | ClockTick | DependencyStatus
+)
+
+
+# ---------------------------------------------------------------- outputs
+
+
+class Dispatch(_Event, frozen=True, tag="dispatch"):
+    """An order to send to the broker. `client_order_id` is deterministic (invariant 3)."""
+
+    client_order_id: Identifier
+    intent_id: Identifier
+    account: Identifier
+    strategy: Identifier
+    symbol: Identifier
+    side: Side
+    qty: Decimal
+    order_type: OrderType
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    reduce_only: bool = False
+
+
+class CancelOrder(_Event, frozen=True, tag="cancel"):
+    client_order_id: Identifier
+    reason: str = ""
+
+
+class ModeReason(msgspec.Struct, frozen=True, kw_only=True):
+    """Why the mode is what it is: a registry code, plain words, who set it, since when."""
+
+    code: str
+    detail: str = ""
+    actor: str = "system"
+    since: datetime | None = None
+
+
+class ModeChanged(_Event, frozen=True, tag="mode"):
+    mode: Mode
+    previous: Mode
+    reasons: tuple[ModeReason, ...] = ()
+    actor: str = "system"
+
+
+class AlertSeverity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Alert(_Event, frozen=True, tag="alert"):
+    severity: AlertSeverity
+    code: str
+    message: str
+    intent_id: str = ""
+
+
+OutputEvent = Decision | Dispatch | CancelOrder | ModeChanged | Alert

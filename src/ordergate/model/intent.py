@@ -1,0 +1,74 @@
+"""An order intent: what a strategy would like to trade. Not yet an order."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+import msgspec
+
+from ordergate.model.values import require_positive, require_utc
+
+# Identifiers travel into logs, journals and broker labels: keep them short and printable.
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+
+
+class Side(enum.StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(enum.StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(enum.StrEnum):
+    DAY = "day"
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+class OrderIntent(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+    tag="intent", tag_field="type",
+):
+    """A request to trade. `tags` are the strategy's own words about itself (model confidence,
+    scores, labels): recorded beside the decision, never used to loosen a limit (invariant 11).
+    """
+
+    intent_id: Identifier
+    ts: datetime
+    account: Identifier
+    strategy: Identifier
+    symbol: Identifier
+    side: Side
+    qty: Decimal
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    reduce_only: bool = False
+    client_order_id: Identifier | None = None
+    tags: dict[str, str] = {}
+
+    def __post_init__(self) -> None:
+        require_utc("ts", self.ts)
+        require_positive("qty", self.qty)
+        if self.limit_price is not None:
+            require_positive("limit_price", self.limit_price)
+        if self.stop_price is not None:
+            require_positive("stop_price", self.stop_price)
+
+    @property
+    def signed_qty(self) -> Decimal:
+        return self.qty if self.side is Side.BUY else -self.qty

@@ -1,0 +1,43 @@
+"""Portfolio state as supplied from outside (e.g. `ordergate eval --state`), or as snapshotted."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from ordergate.model.intent import Identifier
+from ordergate.model.values import require_finite
+
+
+class Position(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Signed quantity (long > 0, short < 0) and its average entry price."""
+
+    account: Identifier
+    symbol: Identifier
+    qty: Decimal
+    avg_price: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        require_finite("qty", self.qty)
+        require_finite("avg_price", self.avg_price)
+
+
+class AccountState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Cash and equity marks of one account. Equity fields drive the loss and drawdown limits."""
+
+    account: Identifier
+    cash: Decimal = Decimal(0)
+    equity: Decimal = Decimal(0)
+    day_start_equity: Decimal = Decimal(0)
+    high_water_mark: Decimal = Decimal(0)
+    realized_pnl: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        for name in ("cash", "equity", "day_start_equity", "high_water_mark", "realized_pnl"):
+            require_finite(name, getattr(self, name))
+
+
+class PortfolioState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    accounts: tuple[AccountState, ...] = ()
+    positions: tuple[Position, ...] = ()

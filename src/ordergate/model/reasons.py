@@ -1,0 +1,200 @@
+"""The reason-code registry: the one list of every reason ordergate can give.
+
+Each code has a stable id (`EXP-001`), a stable name, a family, a severity, a precedence
+rank and a one-line meaning. Codes are never renamed or reused: add new ones at the end of
+their family. Precedence follows the architecture page, first wins as the blocking reason:
+
+kill switch → trading mode → system/data integrity → clock → loss and drawdown → duplicate
+→ order sanity → throttles → exposure and portfolio → liquidity → market hours and canary.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+
+class Family(enum.StrEnum):
+    KILL = "kill_switch"
+    MODE = "trading_mode"
+    INTEGRITY = "system_integrity"
+    CLOCK = "clock"
+    LOSS = "loss"
+    DUPLICATE = "duplicate"
+    SANITY = "order_sanity"
+    THROTTLE = "throttle"
+    EXPOSURE = "exposure"
+    LIQUIDITY = "liquidity"
+    HOURS = "market_hours"
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+# Family order fixes the precedence; the codes inside a family keep their listed order.
+FAMILY_ORDER: tuple[Family, ...] = (
+    Family.KILL,
+    Family.MODE,
+    Family.INTEGRITY,
+    Family.CLOCK,
+    Family.LOSS,
+    Family.DUPLICATE,
+    Family.SANITY,
+    Family.THROTTLE,
+    Family.EXPOSURE,
+    Family.LIQUIDITY,
+    Family.HOURS,
+)
+
+
+class ReasonCode(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    family: Family
+    severity: Severity
+    precedence: int
+    meaning: str
+
+
+_C = Severity.CRITICAL
+_W = Severity.WARNING
+_I = Severity.INFO
+
+# (id, name, family, severity, meaning). Order inside a family = precedence inside it.
+_TABLE: tuple[tuple[str, str, Family, Severity, str], ...] = (
+    ("KIL-001", "KILL_SWITCH_POLICY", Family.KILL, _C,
+     "The policy's kill switch is on: no new risk."),
+    ("KIL-002", "KILL_SWITCH_OPERATOR", Family.KILL, _C,
+     "An operator engaged the kill switch for this firm, account, strategy or symbol."),
+    ("KIL-003", "KILL_SWITCH_FIRM", Family.KILL, _C,
+     "The firm-wide kill switch shared by all gateways is engaged."),
+    ("MOD-001", "MODE_HALTED", Family.MODE, _C,
+     "Trading is HALTED: only cancels and an operator-ordered flatten are allowed."),
+    ("MOD-002", "MODE_REDUCE_ONLY", Family.MODE, _W,
+     "Trading is REDUCE_ONLY: only orders that shrink an existing position are allowed."),
+    ("SYS-001", "MARKET_DATA_MISSING", Family.INTEGRITY, _C,
+     "No market data for the symbol: the order cannot be valued, so it is refused."),
+    ("SYS-002", "MARKET_DATA_STALE", Family.INTEGRITY, _C,
+     "The latest market data is older than the policy allows."),
+    ("SYS-003", "MARKET_DATA_INVALID", Family.INTEGRITY, _C,
+     "Market data is NaN, infinite, zero, negative or crossed."),
+    ("SYS-004", "INSTRUMENT_UNKNOWN", Family.INTEGRITY, _C,
+     "The policy requires instrument metadata and the symbol has none."),
+    ("SYS-005", "CONFIG_MISSING", Family.INTEGRITY, _C,
+     "A critical configuration value is missing: no safe default is assumed."),
+    ("SYS-006", "JOURNAL_UNAVAILABLE", Family.INTEGRITY, _C,
+     "The journal could not be written: no new risk until it is durable again."),
+    ("SYS-007", "CIRCUIT_OPEN", Family.INTEGRITY, _C,
+     "A critical dependency's circuit breaker is open."),
+    ("SYS-008", "INVARIANT_VIOLATION", Family.INTEGRITY, _C,
+     "An internal consistency check failed (NaN or impossible value in risk math)."),
+    ("SYS-009", "RECONCILIATION_MISMATCH", Family.INTEGRITY, _C,
+     "Positions or open orders disagree with the broker."),
+    ("SYS-010", "INTENT_INVALID", Family.INTEGRITY, _C,
+     "The intent is malformed (missing or contradictory fields)."),
+    ("SYS-011", "DEPENDENCY_UNAVAILABLE", Family.INTEGRITY, _C,
+     "A dependency the gate needs (e.g. the shared limit store) is unavailable."),
+    ("CLK-001", "INTENT_TIMESTAMP_SKEW", Family.CLOCK, _W,
+     "The intent's timestamp is too far from the gateway's event time."),
+    ("CLK-002", "CLOCK_DRIFT", Family.CLOCK, _C,
+     "The local clock drifts from the broker/exchange clock beyond tolerance."),
+    ("CLK-003", "CLOCK_UNAVAILABLE", Family.CLOCK, _C,
+     "No reference time source is available to check the local clock."),
+    ("LOS-001", "DAILY_LOSS_LIMIT", Family.LOSS, _C,
+     "The account's loss today reached the absolute daily loss limit."),
+    ("LOS-002", "DAILY_LOSS_PCT", Family.LOSS, _C,
+     "The account's loss today reached the daily loss limit in % of day-start equity."),
+    ("LOS-003", "MAX_DRAWDOWN", Family.LOSS, _C,
+     "Equity fell from its high-water mark by more than the drawdown limit."),
+    ("DUP-001", "DUPLICATE_CLIENT_ORDER_ID", Family.DUPLICATE, _W,
+     "An order with this client order id was already accepted."),
+    ("DUP-002", "DUPLICATE_ORDER", Family.DUPLICATE, _W,
+     "The same order (account, strategy, symbol, side, qty, price) was accepted within the "
+     "duplicate window."),
+    ("ORD-001", "ORDER_TYPE_NOT_ALLOWED", Family.SANITY, _W,
+     "The policy does not allow this order type."),
+    ("ORD-002", "ORDER_TYPE_UNSUPPORTED", Family.SANITY, _W,
+     "The broker does not support this order type or time in force."),
+    ("ORD-003", "PRICE_MISSING", Family.SANITY, _W,
+     "A limit or stop order lacks its price, or a market order carries one."),
+    ("ORD-004", "PRICE_TICK", Family.SANITY, _W,
+     "The price is not a multiple of the instrument's tick size."),
+    ("ORD-005", "QTY_LOT", Family.SANITY, _W,
+     "The quantity is not a multiple of the instrument's lot size."),
+    ("ORD-006", "MAX_ORDER_QTY", Family.SANITY, _W,
+     "The order quantity exceeds the maximum order quantity."),
+    ("ORD-007", "MAX_ORDER_VALUE", Family.SANITY, _W,
+     "The order value exceeds the maximum order value."),
+    ("ORD-008", "PRICE_COLLAR", Family.SANITY, _W,
+     "The price is further from the reference price than the collar allows."),
+    ("ORD-009", "RESTRICTED_SYMBOL", Family.SANITY, _W,
+     "The symbol is on the restricted list."),
+    ("ORD-010", "SELF_MATCH", Family.SANITY, _W,
+     "The order would trade against the same account's resting order."),
+    ("ORD-011", "REDUCE_ONLY_WOULD_INCREASE", Family.SANITY, _W,
+     "The intent is flagged reduce-only but would open or grow a position."),
+    ("ORD-012", "ORDER_LABEL_TOO_LONG", Family.SANITY, _W,
+     "The client order id or label is longer than the broker accepts."),
+    ("THR-001", "RATE_GLOBAL", Family.THROTTLE, _W,
+     "Too many orders in the window across the gateway."),
+    ("THR-002", "RATE_ACCOUNT", Family.THROTTLE, _W,
+     "Too many orders in the window for this account."),
+    ("THR-003", "RATE_STRATEGY", Family.THROTTLE, _W,
+     "Too many orders in the window for this strategy."),
+    ("THR-004", "RATE_SYMBOL", Family.THROTTLE, _W,
+     "Too many orders in the window for this symbol."),
+    ("THR-005", "CANCEL_RATE", Family.THROTTLE, _W,
+     "Too many cancels in the window for this account."),
+    ("THR-006", "STRATEGY_DISABLED", Family.THROTTLE, _C,
+     "The strategy was disabled after repeated executions; an operator must re-enable it."),
+    ("THR-007", "RATE_FIRM", Family.THROTTLE, _W,
+     "Too many orders in the window across all gateways of the firm."),
+    ("EXP-001", "POSITION_QTY_CAP", Family.EXPOSURE, _W,
+     "The position (with working orders) would exceed the maximum position quantity."),
+    ("EXP-002", "POSITION_VALUE_CAP", Family.EXPOSURE, _W,
+     "The position value (with working orders) would exceed the maximum position value."),
+    ("EXP-003", "GROSS_EXPOSURE_CAP", Family.EXPOSURE, _W,
+     "The account's gross exposure would exceed its cap."),
+    ("EXP-004", "NET_EXPOSURE_CAP", Family.EXPOSURE, _W,
+     "The account's net exposure would exceed its cap."),
+    ("EXP-005", "FIRM_GROSS_EXPOSURE_CAP", Family.EXPOSURE, _W,
+     "The firm-wide gross exposure across all gateways would exceed its cap."),
+    ("LIQ-001", "VOLUME_PARTICIPATION", Family.LIQUIDITY, _W,
+     "The order is too large a share of the symbol's traded volume."),
+    ("MKT-001", "MARKET_CLOSED", Family.HOURS, _W,
+     "The market for this symbol is closed."),
+    ("MKT-002", "CANARY_NOT_ALLOWED", Family.HOURS, _W,
+     "Canary mode: only the canary symbols may trade."),
+)
+
+
+def _build() -> dict[str, ReasonCode]:
+    family_rank = {family: index for index, family in enumerate(FAMILY_ORDER)}
+    ordered = sorted(
+        enumerate(_TABLE), key=lambda item: (family_rank[item[1][2]], item[0])
+    )
+    registry: dict[str, ReasonCode] = {}
+    for precedence, (_, (code_id, name, family, severity, meaning)) in enumerate(ordered):
+        registry[code_id] = ReasonCode(
+            id=code_id, name=name, family=family, severity=severity,
+            precedence=precedence, meaning=meaning,
+        )
+    return registry
+
+
+REGISTRY: dict[str, ReasonCode] = _build()
+BY_NAME: dict[str, ReasonCode] = {code.name: code for code in REGISTRY.values()}
+
+
+def reason(code_id: str) -> ReasonCode:
+    """Look a code up by id; an unknown id is a programming error."""
+    return REGISTRY[code_id]
+
+
+def all_reasons() -> list[ReasonCode]:
+    """Every code, in precedence order."""
+    return sorted(REGISTRY.values(), key=lambda code: code.precedence)

@@ -1,0 +1,52 @@
+"""Exact money and time primitives.
+
+Prices, quantities and cash are `decimal.Decimal` (invariant 9, exact money); on the wire
+they are decimal strings. Timestamps are timezone-aware UTC `datetime`s; on the wire they
+are RFC 3339 strings. These helpers validate both at the edge so the core can trust them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+ZERO = Decimal(0)
+
+
+class InvalidValue(ValueError):
+    """A field holds a value that is not allowed; the message names the field."""
+
+
+def require_finite(field: str, value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise InvalidValue(f"{field}: expected a finite decimal, got '{value}'")
+    return value
+
+
+def require_positive(field: str, value: Decimal) -> Decimal:
+    require_finite(field, value)
+    if value <= 0:
+        raise InvalidValue(f"{field}: expected a positive decimal, got '{value}'")
+    return value
+
+
+def require_non_negative(field: str, value: Decimal) -> Decimal:
+    require_finite(field, value)
+    if value < 0:
+        raise InvalidValue(f"{field}: expected a non-negative decimal, got '{value}'")
+    return value
+
+
+def require_utc(field: str, value: datetime) -> datetime:
+    offset = value.utcoffset()
+    if offset is None:
+        raise InvalidValue(f"{field}: timestamp must carry a UTC offset ('Z'), got '{value}'")
+    if offset != timedelta(0):
+        raise InvalidValue(f"{field}: timestamp must be UTC ('Z'), got offset {offset}")
+    return value
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
+        microsecond: int = 0) -> datetime:
+    """A UTC timestamp; a convenience for tests, examples and synthetic data."""
+    return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)

@@ -1,0 +1,119 @@
+"""The broker adapter contract. Only `runtime/dispatch.py` may call `submit` and `cancel`
+(invariant 1, proven by an AST test). Adapters are synchronous; the runtime decides which
+thread calls them. Adapters raise the `BrokerError` family below and nothing else for broker
+trouble; `resilience.errors.classify` turns those into actions.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+import msgspec
+
+from ordergate.model.events import Dispatch, InputEvent
+from ordergate.model.intent import OrderType, TimeInForce
+
+
+class BrokerCapabilities(msgspec.Struct, frozen=True, kw_only=True):
+    order_types: frozenset[OrderType]
+    time_in_force: frozenset[TimeInForce]
+    fractional_qty: bool = False
+    reduce_only: bool = False
+    post_only: bool = False
+    query_by_client_id: bool = True
+    cancel_all: bool = False
+    max_client_order_id_length: int = 64
+
+
+class OrderStatus(enum.StrEnum):
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+
+class BrokerOrder(msgspec.Struct, frozen=True, kw_only=True):
+    client_order_id: str
+    broker_order_id: str
+    symbol: str
+    status: OrderStatus
+    qty: Decimal
+    filled_qty: Decimal = Decimal(0)
+    avg_fill_price: Decimal | None = None
+
+
+class BrokerPosition(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    symbol: str
+    qty: Decimal
+    avg_price: Decimal = Decimal(0)
+
+
+class SubmitResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The broker's synchronous answer to a submit: accepted (with its id) or rejected."""
+
+    accepted: bool
+    broker_order_id: str = ""
+    reason: str = ""
+
+
+class BrokerError(Exception):
+    """Broker trouble. `http_status` is set when the broker answered over HTTP."""
+
+    def __init__(self, message: str, *, http_status: int | None = None,
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.retry_after_s = retry_after_s
+
+
+class BrokerUnavailable(BrokerError):
+    """Timeout, connection refused/reset, 5xx: the broker did not give an answer."""
+
+
+class BrokerRateLimited(BrokerError):
+    """429 or the venue's equivalent."""
+
+
+class BrokerAuthError(BrokerError):
+    """401/403: credentials wrong, expired or lacking permission."""
+
+
+class BrokerBadResponse(BrokerError):
+    """The answer did not have the shape the adapter expects (provider schema change)."""
+
+
+class BrokerOrderRejected(BrokerError):
+    """The broker refused the order itself (422, insufficient funds, market halted...)."""
+
+
+class BrokerAdapter(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def capabilities(self) -> BrokerCapabilities: ...
+
+    def submit(self, order: Dispatch) -> SubmitResult: ...
+
+    def cancel(self, client_order_id: str) -> None: ...
+
+    def get_order(self, client_order_id: str) -> BrokerOrder | None:
+        """The order as the broker knows it, or None when the broker has never seen it."""
+        ...
+
+    def open_orders(self) -> list[BrokerOrder]: ...
+
+    def positions(self) -> list[BrokerPosition]: ...
+
+    def poll_events(self, until: datetime) -> list[InputEvent]:
+        """Broker callbacks (acks, fills, cancels, rejects) with ts <= `until`, in order."""
+        ...
+
+    def server_time(self) -> datetime:
+        """The broker's clock, for drift measurement."""
+        ...

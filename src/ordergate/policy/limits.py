@@ -90,3 +90,33 @@ class ResolvedLimits(msgspec.Struct, frozen=True, kw_only=True):
     # market hours and canary
     sessions: TradingSessions | None = None
     canary_allowed: bool = True
+
+
+class ModeOnFault(enum.StrEnum):
+    """Which mode a fault condition moves the engine to (never looser than it is)."""
+
+    REDUCE_ONLY = "REDUCE_ONLY"
+    HALTED = "HALTED"
+
+
+class EngineSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Policy settings the engine (not the per-intent gate) acts on.
+
+    `on_*` say which mode a fault moves to. `drawdown_kill` trips HALTED on a drawdown breach.
+    `reset_window`, when set, lets the engine clear automatic (non-operator) reasons that have
+    been resolved for that long; otherwise only an operator command loosens the mode.
+    `day_roll_calendar` names an exchange calendar whose session close rolls the trading day;
+    None rolls the day at 00:00 UTC (24/7 venues).
+    """
+
+    cancel_all_on_kill: bool = False
+    on_stale_data: ModeOnFault = ModeOnFault.REDUCE_ONLY
+    on_bad_data: ModeOnFault = ModeOnFault.REDUCE_ONLY
+    on_clock_fault: ModeOnFault = ModeOnFault.REDUCE_ONLY
+    on_dependency_down: ModeOnFault = ModeOnFault.REDUCE_ONLY
+    on_reconciliation_mismatch: ModeOnFault = ModeOnFault.REDUCE_ONLY
+    on_drawdown: ModeOnFault = ModeOnFault.HALTED
+    resume_requires_two_operators: bool = False
+    reset_window: timedelta | None = None
+    day_roll_calendar: str | None = None
+    canary_symbols: frozenset[str] = frozenset()

@@ -31,3 +31,23 @@ def is_risk_reducing(
         return False
     already_reducing = working_sell if position > 0 else working_buy
     return abs(signed_qty) + already_reducing <= abs(position)
+
+
+_HALF = Decimal("0.5")
+
+
+def reference_price(
+    bid: Decimal | None, ask: Decimal | None, last: Decimal | None
+) -> Decimal | None:
+    """The price an order is valued and marked at: the mid of a valid two-sided quote, else a
+    valid last trade, else None. Valid means finite and positive, and bid <= ask. The gate and
+    the engine both mark exposure with it, so the gate's projection (replace a symbol's
+    contribution) subtracts exactly what the engine added."""
+    if (
+        bid is not None and ask is not None and bid.is_finite() and ask.is_finite()
+        and 0 < bid <= ask
+    ):
+        return (bid + ask) * _HALF
+    if last is not None and last.is_finite() and last > 0:
+        return last
+    return None

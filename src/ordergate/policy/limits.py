@@ -84,6 +84,8 @@ class ResolvedLimits(msgspec.Struct, frozen=True, kw_only=True):
     max_position_value: Decimal | None = None
     max_gross_exposure: Decimal | None = None
     max_net_exposure: Decimal | None = None
+    # firm-wide gross across gateways, checked against GateView.shared_exposure_gross()
+    max_firm_gross_exposure: Decimal | None = None
     exposure_modify: bool = False
     # liquidity
     max_volume_participation_pct: Decimal | None = None

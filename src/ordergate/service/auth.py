@@ -1,0 +1,232 @@
+"""Who is calling: bearer tokens, stored only as hashes, each with a role.
+
+Roles (the external contract): `trader` submits intents for the accounts listed on its token,
+`operator` changes modes and policies (and reads), `viewer` reads. The tokens file is YAML:
+
+    tokens:
+      - name: desk-a            # the identity journaled with every action of this token
+        role: trader
+        accounts: [ACC-1, ACC-2]
+        hash: "sha256:9f86d0..."  # or "scrypt:16384:8:1:<salt hex>:<key hex>"
+        requests_per_second: 2000   # optional per-token rate limit (default below)
+        burst: 4000
+
+Hashes at rest: `sha256:` suits the long random tokens `ordergate token new` makes (a 256-bit
+random secret cannot be guessed from its digest); `scrypt:` suits a human-chosen secret. A
+scrypt check costs tens of milliseconds, so a successful one is remembered in memory, keyed by
+the token's SHA-256 digest, and failures are remembered too so a flood of bad tokens cannot burn
+the CPU. The plain token is never stored, logged or echoed.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import os
+import secrets
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+TOKENS_FILE_ENV = "ORDERGATE_TOKENS_FILE"
+DEFAULT_REQUESTS_PER_SECOND = 2000.0
+DEFAULT_BURST = 4000.0
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 16384, 8, 1
+_SCRYPT_CACHE_SIZE = 1024
+
+
+class Role(enum.StrEnum):
+    TRADER = "trader"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """An authenticated caller. `name` is what the journal records as the operator/actor."""
+
+    name: str
+    role: Role
+    accounts: frozenset[str] = frozenset()
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    burst: float = DEFAULT_BURST
+
+    def can_read(self) -> bool:
+        return self.role in (Role.VIEWER, Role.OPERATOR)
+
+    def can_operate(self) -> bool:
+        return self.role is Role.OPERATOR
+
+    def can_trade(self, account: str) -> bool:
+        return self.role is Role.TRADER and account in self.accounts
+
+
+class TokenFileError(ValueError):
+    """The tokens file is unreadable or invalid; the message names the file and the entry."""
+
+
+class _TokenEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    role: Role
+    hash: str
+    accounts: list[str] = []
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    burst: float = DEFAULT_BURST
+
+
+class _TokenFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    tokens: list[_TokenEntry]
+
+
+# ---------------------------------------------------------------- hashing
+
+
+def new_token() -> str:
+    """A fresh random bearer token (256 bits, URL-safe)."""
+    return "og_" + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str, scheme: str = "sha256") -> str:
+    """The at-rest form of a token for the tokens file."""
+    if scheme == "sha256":
+        return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+    if scheme == "scrypt":
+        salt = secrets.token_bytes(16)
+        key = hashlib.scrypt(token.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P,
+                             maxmem=64 * 1024 * 1024)
+        return f"scrypt:{_SCRYPT_N}:{_SCRYPT_R}:{_SCRYPT_P}:{salt.hex()}:{key.hex()}"
+    raise ValueError(f"scheme: expected 'sha256' or 'scrypt', got '{scheme}'")
+
+
+class _ScryptHash(msgspec.Struct, frozen=True):
+    n: int
+    r: int
+    p: int
+    salt: bytes
+    key: bytes
+
+    def matches(self, token: str) -> bool:
+        candidate = hashlib.scrypt(token.encode(), salt=self.salt, n=self.n, r=self.r, p=self.p,
+                                   maxmem=256 * 1024 * 1024, dklen=len(self.key))
+        return hmac.compare_digest(candidate, self.key)
+
+
+def _parse_hash(where: str, text: str) -> str | _ScryptHash:
+    """A sha256 digest (hex) or a parsed scrypt hash; the error names the entry."""
+    scheme, _, rest = text.partition(":")
+    if scheme == "sha256":
+        if len(rest) != 64 or any(c not in "0123456789abcdef" for c in rest):
+            raise TokenFileError(f"{where}.hash: expected 'sha256:' and 64 lowercase hex digits")
+        return rest
+    if scheme == "scrypt":
+        parts = rest.split(":")
+        try:
+            n, r, p = (int(v) for v in parts[:3])
+            salt, key = bytes.fromhex(parts[3]), bytes.fromhex(parts[4])
+        except (ValueError, IndexError):
+            raise TokenFileError(
+                f"{where}.hash: expected 'scrypt:N:r:p:<salt hex>:<key hex>'") from None
+        if len(parts) != 5 or n < 2 or n & (n - 1) or r < 1 or p < 1 or not salt or not key:
+            raise TokenFileError(f"{where}.hash: invalid scrypt parameters")
+        return _ScryptHash(n, r, p, salt, key)
+    raise TokenFileError(f"{where}.hash: unknown scheme '{scheme}', expected sha256 or scrypt")
+
+
+# ---------------------------------------------------------------- the token store
+
+
+class TokenStore:
+    """Maps a presented bearer token to its Principal, or None."""
+
+    def __init__(self, entries: list[tuple[str | _ScryptHash, Principal]]) -> None:
+        self._by_sha256: dict[str, Principal] = {}
+        self._scrypt: list[tuple[_ScryptHash, Principal]] = []
+        for hashed, principal in entries:
+            if isinstance(hashed, str):
+                self._by_sha256[hashed] = principal
+            else:
+                self._scrypt.append((hashed, principal))
+        self._scrypt_seen: OrderedDict[str, Principal | None] = OrderedDict()
+
+    @classmethod
+    def from_tokens(cls, tokens: dict[str, Principal]) -> TokenStore:
+        """Build a store from plain tokens (for tests and embedding; files hold hashes)."""
+        return cls([(hashlib.sha256(token.encode()).hexdigest(), principal)
+                    for token, principal in tokens.items()])
+
+    def __len__(self) -> int:
+        return len(self._by_sha256) + len(self._scrypt)
+
+    def authenticate(self, token: str) -> Principal | None:
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        principal = self._by_sha256.get(digest)
+        if principal is not None or not self._scrypt:
+            return principal
+        if digest in self._scrypt_seen:
+            self._scrypt_seen.move_to_end(digest)
+            return self._scrypt_seen[digest]
+        found = next((p for hashed, p in self._scrypt if hashed.matches(token)), None)
+        self._scrypt_seen[digest] = found
+        if len(self._scrypt_seen) > _SCRYPT_CACHE_SIZE:
+            self._scrypt_seen.popitem(last=False)
+        return found
+
+
+def load_tokens(path: str | os.PathLike[str]) -> TokenStore:
+    """Read a tokens file. Errors name the file and the entry (`tokens[2].role`)."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TokenFileError(f"{file}: cannot read the tokens file: {exc.strerror}") from None
+    try:
+        raw: Any = YAML(typ="safe").load(text)
+    except YAMLError as exc:
+        raise TokenFileError(f"{file}: not valid YAML: {exc}") from None
+    try:
+        parsed = msgspec.convert(raw, _TokenFile)
+    except msgspec.ValidationError as exc:
+        raise TokenFileError(f"{file}: {exc}") from None
+    entries: list[tuple[str | _ScryptHash, Principal]] = []
+    names: set[str] = set()
+    for index, entry in enumerate(parsed.tokens):
+        where = f"{file}: tokens[{index}]"
+        if not entry.name.strip():
+            raise TokenFileError(f"{where}.name: must not be empty")
+        if entry.name in names:
+            raise TokenFileError(f"{where}.name: '{entry.name}' appears twice")
+        names.add(entry.name)
+        if entry.role is Role.TRADER and not entry.accounts:
+            raise TokenFileError(f"{where}.accounts: a trader token must list its accounts")
+        if entry.role is not Role.TRADER and entry.accounts:
+            raise TokenFileError(f"{where}.accounts: only trader tokens have accounts")
+        if entry.requests_per_second <= 0 or entry.burst < 1:
+            raise TokenFileError(
+                f"{where}: requests_per_second must be > 0 and burst >= 1")
+        entries.append((_parse_hash(where, entry.hash), Principal(
+            name=entry.name, role=entry.role, accounts=frozenset(entry.accounts),
+            requests_per_second=entry.requests_per_second, burst=entry.burst,
+        )))
+    if not entries:
+        raise TokenFileError(f"{file}: tokens: the file lists no token")
+    return TokenStore(entries)
+
+
+def tokens_path(explicit: str | None) -> str | None:
+    """The tokens file to use: the explicit option, else $ORDERGATE_TOKENS_FILE."""
+    return explicit or os.environ.get(TOKENS_FILE_ENV) or None
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token

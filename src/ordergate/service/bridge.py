@@ -1,0 +1,409 @@
+"""The bridge between asyncio HTTP handlers and the single-writer engine thread.
+
+The engine (inside the Runtime) is a single writer: exactly ONE thread, started here, ever
+calls into the Runtime. HTTP handlers put work on a queue and await a future. The engine thread
+takes everything waiting (group commit): all the intents of the batch go to
+`runtime.process(...)` together, which journals them, evaluates them, flushes the journal ONCE
+and dispatches; only then is every waiting request answered. A decision is therefore never
+returned before its batch is durable, and a burst of N concurrent requests costs one flush,
+not N.
+
+Idempotency on `intent_id` lives here, on the engine thread, so that it cannot race: an
+intent whose id already has a decision (from this process or recovered from the journal at
+start) is not sent to the engine again; the caller gets the original decision, marked
+`replayed`. Two copies of one intent inside the same batch are answered by the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+import msgspec
+import structlog
+
+from ordergate.journal.base import JournalRecord, RecordKind
+from ordergate.model.decision import Decision
+from ordergate.model.events import InputEvent, OutputEvent
+from ordergate.model.intent import OrderIntent
+
+log = structlog.get_logger("ordergate.service.bridge")
+
+T = TypeVar("T")
+
+MAX_BATCH_EVENTS = 5000
+DEFAULT_INDEX_CAPACITY = 500_000
+
+
+class BatchRuntime(Protocol):
+    """What the bridge needs of the Runtime (`ordergate.runtime.Runtime` provides it)."""
+
+    def process(self, events: Sequence[InputEvent]) -> list[OutputEvent]:
+        """Journal, evaluate and act on a batch; durable (one flush) when it returns."""
+        ...
+
+
+class ServiceUnavailable(Exception):
+    """The engine could not make the batch durable or is shut down: the caller gets 503 and
+    nothing it asked for has been acted on (fail closed)."""
+
+
+# ---------------------------------------------------------------- the decision index
+
+
+class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An intent and the decision the gate gave it."""
+
+    intent: OrderIntent
+    decision: Decision
+
+
+class DecisionIndex:
+    """Recent decisions by intent_id, in arrival order, bounded to `capacity` records.
+
+    Written only by the engine thread; read by HTTP handlers under the lock.
+    """
+
+    def __init__(self, capacity: int = DEFAULT_INDEX_CAPACITY) -> None:
+        self._capacity = capacity
+        self._by_id: dict[str, DecisionRecord] = {}
+        self._order: collections.deque[str] = collections.deque()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, intent_id: str) -> DecisionRecord | None:
+        return self._by_id.get(intent_id)
+
+    def add(self, records: Iterable[DecisionRecord]) -> None:
+        with self._lock:
+            for record in records:
+                intent_id = record.intent.intent_id
+                if intent_id in self._by_id:
+                    continue
+                self._by_id[intent_id] = record
+                self._order.append(intent_id)
+                if len(self._order) > self._capacity:
+                    self._by_id.pop(self._order.popleft(), None)
+
+    def newest_first(self) -> Iterator[DecisionRecord]:
+        """Iterate from the newest record; a snapshot, so writers are not blocked for long."""
+        with self._lock:
+            ids = list(self._order)
+        by_id = self._by_id
+        for intent_id in reversed(ids):
+            record = by_id.get(intent_id)
+            if record is not None:
+                yield record
+
+    def load_journal(self, records: Iterable[JournalRecord]) -> int:
+        """Rebuild from a journal: pair every journaled intent with its decision."""
+        input_type: Any = InputEvent
+        output_type: Any = OutputEvent
+        intents: dict[str, OrderIntent] = {}
+        found: list[DecisionRecord] = []
+        for record in records:
+            if record.kind is RecordKind.INPUT and b'"intent"' in record.payload:
+                event = msgspec.json.decode(record.payload, type=input_type)
+                if isinstance(event, OrderIntent):
+                    intents[event.intent_id] = event
+            elif record.kind is RecordKind.OUTPUT and b'"decision"' in record.payload:
+                output = msgspec.json.decode(record.payload, type=output_type)
+                if isinstance(output, Decision):
+                    intent = intents.pop(output.intent_id, None)
+                    if intent is not None:
+                        found.append(DecisionRecord(intent=intent, decision=output))
+        self.add(found)
+        return len(found)
+
+
+# ---------------------------------------------------------------- work items
+
+
+class _Work(Generic[T]):
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[T] = loop.create_future()
+
+
+class _IntentWork(_Work[list[tuple[DecisionRecord, bool]]]):
+    __slots__ = ("intents",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, intents: list[OrderIntent]) -> None:
+        super().__init__(loop)
+        self.intents = intents
+
+
+class _EventsWork(_Work[list[OutputEvent]]):
+    __slots__ = ("events",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, events: list[InputEvent]) -> None:
+        super().__init__(loop)
+        self.events = events
+
+
+class _CallWork(_Work[Any]):
+    __slots__ = ("fn",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], Any]) -> None:
+        super().__init__(loop)
+        self.fn = fn
+
+
+BatchListener = Callable[[Sequence[InputEvent], Sequence[OutputEvent]], None]
+
+
+class BatchStats(msgspec.Struct, kw_only=True):
+    batches: int = 0
+    intents: int = 0
+    replayed: int = 0
+    last_batch_size: int = 0
+    last_process_s: float = 0.0
+    queue_depth: int = 0
+
+
+# ---------------------------------------------------------------- the bridge
+
+
+class EngineBridge:
+    """Owns the engine thread. `start()` it, await `submit_intents` / `submit_events` /
+    `call`, and `stop()` it. Listeners run on the engine thread after every batch, with the
+    batch's inputs and outputs (metrics, alerts, live updates); they must be quick and must
+    not call back into the bridge."""
+
+    def __init__(self, runtime: BatchRuntime, *, index: DecisionIndex | None = None,
+                 idle: Callable[[], None] | None = None, idle_interval_s: float = 0.1,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self._runtime = runtime
+        self.index = index if index is not None else DecisionIndex()
+        self._idle = idle
+        self._idle_interval_s = idle_interval_s
+        self._clock = clock
+        self._queue: queue.SimpleQueue[_Work[Any] | None] = queue.SimpleQueue()
+        self._listeners: list[BatchListener] = []
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self.stats = BatchStats()
+        self._settle = _Settler()
+        self.last_error: str = ""
+
+    def add_listener(self, listener: BatchListener) -> None:
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ordergate-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopped.set()
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopped.is_set()
+
+    # -- called from the event loop
+
+    async def submit_intents(self, intents: list[OrderIntent]) -> list[tuple[DecisionRecord, bool]]:
+        """Decide every intent; each answer is (record, replayed). Raises ServiceUnavailable."""
+        return await self._put(_IntentWork(asyncio.get_running_loop(), intents))
+
+    async def submit_events(self, events: list[InputEvent]) -> list[OutputEvent]:
+        """Process operator/control events as a batch of their own and return its outputs."""
+        return await self._put(_EventsWork(asyncio.get_running_loop(), events))
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the engine thread (consistent reads of engine state)."""
+        result: T = await self._put(_CallWork(asyncio.get_running_loop(), fn))
+        return result
+
+    async def _put(self, work: _Work[T]) -> T:
+        if not self.running:
+            raise ServiceUnavailable("the engine is not running")
+        self._queue.put(work)
+        return await work.future
+
+    # -- the engine thread
+
+    def _run(self) -> None:
+        log.info("engine_thread_started")
+        while not self._stopped.is_set():
+            try:
+                first = self._queue.get(timeout=self._idle_interval_s)
+            except queue.Empty:
+                self._run_idle()
+                continue
+            if first is None:
+                break
+            batch: list[_Work[Any]] = [first]
+            stop_after = False
+            pending = 0
+            while pending < MAX_BATCH_EVENTS:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop_after = True
+                    break
+                batch.append(item)
+                pending += len(item.intents) if isinstance(item, _IntentWork) else 1
+            self._handle(batch)
+            self._settle.flush()
+            if stop_after:
+                break
+        self._stopped.set()
+        self._fail_waiting("the engine stopped")
+        log.info("engine_thread_stopped")
+
+    def _run_idle(self) -> None:
+        if self._idle is None:
+            return
+        try:
+            self._idle()
+        except Exception as exc:  # outermost loop of the engine thread: log and keep serving
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("engine_idle_failed", error=self.last_error)
+
+    def _handle(self, batch: list[_Work[Any]]) -> None:
+        intent_work = [w for w in batch if isinstance(w, _IntentWork)]
+        if intent_work:
+            self._handle_intents(intent_work)
+        for work in batch:
+            if isinstance(work, _EventsWork):
+                self._guarded(work, functools.partial(self._process, work.events))
+            elif isinstance(work, _CallWork):
+                self._guarded(work, work.fn)
+
+    def _guarded(self, work: _Work[Any], fn: Callable[[], Any]) -> None:
+        try:
+            result = fn()
+        except Exception as exc:  # outermost loop: the caller gets the failure, we go on
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("engine_work_failed", error=self.last_error)
+            self._settle.add(work, exc=ServiceUnavailable(self.last_error))
+            return
+        self._settle.add(work, result=result)
+
+    def _process(self, events: Sequence[InputEvent]) -> list[OutputEvent]:
+        started = self._clock()
+        outputs = self._runtime.process(events)
+        self.stats.last_process_s = self._clock() - started
+        self.stats.batches += 1
+        self.stats.last_batch_size = len(events)
+        for listener in self._listeners:
+            try:
+                listener(events, outputs)
+            except Exception as exc:  # a broken listener must never stop trading
+                log.error("batch_listener_failed", error=f"{type(exc).__name__}: {exc}")
+        return outputs
+
+    def _handle_intents(self, works: list[_IntentWork]) -> None:
+        index = self.index
+        fresh: list[OrderIntent] = []
+        fresh_ids: set[str] = set()
+        for work in works:
+            for intent in work.intents:
+                if index.get(intent.intent_id) is None and intent.intent_id not in fresh_ids:
+                    fresh.append(intent)
+                    fresh_ids.add(intent.intent_id)
+        decided: dict[str, DecisionRecord] = {}
+        if fresh:
+            try:
+                outputs = self._process(fresh)
+            except Exception as exc:  # journal or runtime failure: nobody gets a decision
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.error("batch_failed", error=self.last_error, intents=len(fresh))
+                error = ServiceUnavailable(f"not durable, nothing was done: {self.last_error}")
+                for work in works:
+                    self._settle.add(work, exc=error)
+                return
+            by_id = {intent.intent_id: intent for intent in fresh}
+            for output in outputs:
+                if isinstance(output, Decision) and output.intent_id in by_id:
+                    decided[output.intent_id] = DecisionRecord(
+                        intent=by_id[output.intent_id], decision=output)
+            index.add(decided.values())
+        self.stats.intents += len(fresh)
+        for work in works:
+            answers: list[tuple[DecisionRecord, bool]] = []
+            missing = ""
+            seen_here: set[str] = set()
+            for intent in work.intents:
+                record = decided.get(intent.intent_id)
+                if record is not None and intent.intent_id not in seen_here:
+                    answers.append((record, False))
+                    seen_here.add(intent.intent_id)
+                    continue
+                record = index.get(intent.intent_id)
+                if record is None:
+                    missing = intent.intent_id
+                    break
+                answers.append((record, True))
+                self.stats.replayed += 1
+            if missing:
+                self._settle.add(work, exc=ServiceUnavailable(f"no decision for intent {missing}"))
+            else:
+                self._settle.add(work, result=answers)
+
+    def _fail_waiting(self, why: str) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                self._settle.add(item, exc=ServiceUnavailable(why))
+                self._settle.flush()
+
+
+_Settlement = tuple[_Work[Any], Any, BaseException | None]
+
+
+class _Settler:
+    """Collects the answers of a batch and hands them to each event loop in ONE wake-up."""
+
+    def __init__(self) -> None:
+        self._pending: list[_Settlement] = []
+
+    def add(self, work: _Work[Any], *, result: Any = None,
+            exc: BaseException | None = None) -> None:
+        self._pending.append((work, result, exc))
+
+    def flush(self) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Settlement]] = {}
+        for item in self._pending:
+            by_loop.setdefault(item[0].loop, []).append(item)
+        self._pending = []
+        for loop, items in by_loop.items():
+            # A closed loop raises RuntimeError: nobody is waiting for these answers any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle_all, items)
+
+
+def _settle_all(items: list[_Settlement]) -> None:
+    for work, result, exc in items:
+        if work.future.done():
+            continue
+        if exc is not None:
+            work.future.set_exception(exc)
+        else:
+            work.future.set_result(result)
+
+
+def utc_now() -> datetime:
+    """The shell's wall clock, for stamping operator commands (the engine never reads it)."""
+    return datetime.now(UTC)

@@ -1,1 +1,73 @@
-"""journal"""
+"""The journal: append-only, durable, hash-chained log (the write-ahead log).
+
+`open_journal(url)` is the only way to get one; nothing outside this package imports a
+backend module.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from ordergate.journal.base import (
+    GENESIS_HASH,
+    Durability,
+    Journal,
+    JournalError,
+    JournalRecord,
+    RecordKind,
+    Snapshot,
+    VerifyReport,
+    record_hash,
+    redact_url,
+    verify_rows,
+)
+from ordergate.journal.urls import Backend, parse_journal_url
+
+__all__ = [
+    "GENESIS_HASH",
+    "Durability",
+    "Journal",
+    "JournalError",
+    "JournalRecord",
+    "RecordKind",
+    "Snapshot",
+    "VerifyReport",
+    "open_journal",
+    "record_hash",
+    "redact_url",
+    "verify_rows",
+]
+
+
+def open_journal(url: str, *, durability: Durability = Durability.BATCH,
+                 run_id: str | None = None, create: bool = True,
+                 epoch: int | None = None) -> Journal:
+    """Open (or, with `create`, initialise) the journal at `url`.
+
+    `sqlite:///path.db` or a bare `*.db` path: the embedded journal. `postgresql://...`
+    (`?stream=NAME` selects the shard, default "default"): the production journal. `epoch`
+    is the writer's lease epoch (PostgreSQL only; see `journal.lease.ShardLease`): writes
+    are refused once a higher epoch has been granted. Without one, the writer counts as
+    epoch 0 and is refused as soon as any lease was granted on the stream. `run_id` names
+    this process in every record (default: a fresh random id).
+    """
+    location = parse_journal_url(url)
+    durability = Durability(durability)
+    run = run_id if run_id is not None else uuid.uuid4().hex
+    if not run:
+        raise JournalError("run_id: expected a non-empty string")
+    if location.backend is Backend.SQLITE:
+        if epoch is not None:
+            raise JournalError(f"{location.redacted}: epoch fencing needs a PostgreSQL journal "
+                               "(a SQLite journal has exactly one writer)")
+        from ordergate.journal.sqlite import SqliteJournal
+
+        return SqliteJournal(location.target, url=location.redacted, durability=durability,
+                             run_id=run, create=create)
+    try:
+        from ordergate.journal.postgres import PostgresJournal
+    except ImportError as exc:
+        raise JournalError(f"{location.redacted}: the PostgreSQL journal needs psycopg "
+                           "(pip install 'ordergate[postgres]')") from exc
+    return PostgresJournal(location, durability=durability, run_id=run, create=create,
+                           epoch=epoch)

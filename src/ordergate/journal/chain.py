@@ -1,0 +1,237 @@
+"""The backend-neutral half of a journal: sequence numbers, the hash chain, the BATCH buffer,
+snapshots checked against the chain, streaming reads and verification. A backend supplies
+only storage (`_write`, `_page`, ...). One writer per journal: appends are O(1) because the
+last seq and hash are kept in memory and never re-read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+
+import structlog
+
+from ordergate.journal.base import (
+    GENESIS_HASH,
+    Durability,
+    JournalError,
+    JournalRecord,
+    RawRow,
+    RecordKind,
+    Snapshot,
+    VerifyReport,
+    record_hash,
+    verify_rows,
+)
+
+log = structlog.get_logger("ordergate.journal")
+
+DEFAULT_BATCH_LIMIT = 512
+"""BATCH and NONE flush on their own once this many records are buffered."""
+
+_PAGE = 2000
+
+
+class ChainJournal(ABC):
+    """Implements the `Journal` protocol on top of a few storage primitives.
+
+    A write failure poisons the journal: the failing call and every later append or flush
+    raise JournalError, because the in-memory chain may no longer match storage. Recovery
+    is a restart that replays what is durable.
+    """
+
+    def __init__(self, *, url: str, durability: Durability, run_id: str, last_seq: int,
+                 last_hash: str, batch_limit: int = DEFAULT_BATCH_LIMIT) -> None:
+        self._url = url
+        self._durability = durability
+        self._run_id = run_id
+        self._last_seq = last_seq
+        self._last_hash = last_hash
+        self._batch_limit = max(1, batch_limit)
+        self._buffer: list[RawRow] = []
+        self._lock = threading.RLock()
+        self._failure: str | None = None
+        self._closed = False
+        self._log = log.bind(journal=url, run_id=run_id)
+
+    # ------------------------------------------------------------ storage primitives
+
+    @abstractmethod
+    def _write(self, rows: Sequence[RawRow]) -> None:
+        """Store `rows` atomically and durably (per durability); raise JournalError if not."""
+
+    @abstractmethod
+    def _page(self, start_seq: int, end_seq: int | None, limit: int) -> list[RawRow]:
+        """Up to `limit` stored rows with start_seq <= seq (<= end_seq), in seq order."""
+
+    @abstractmethod
+    def _hash_at(self, seq: int) -> str | None: ...
+
+    @abstractmethod
+    def _put_snapshot(self, seq: int, chain_hash: str, state: bytes) -> None: ...
+
+    @abstractmethod
+    def _snapshot_index(self) -> list[tuple[int, str, str | None]]:
+        """(seq, snapshot chain_hash, stored record hash at seq or None), newest first."""
+
+    @abstractmethod
+    def _snapshot_state(self, seq: int) -> bytes: ...
+
+    @abstractmethod
+    def _close_storage(self) -> None: ...
+
+    # ------------------------------------------------------------ the Journal protocol
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def durability(self) -> Durability:
+        return self._durability
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    def append(self, kind: RecordKind, payload: bytes) -> int:
+        with self._lock:
+            seq = self._buffer_one(kind, payload)
+            self._maybe_flush()
+            return seq
+
+    def append_many(self, items: Sequence[tuple[RecordKind, bytes]]) -> list[int]:
+        with self._lock:
+            seqs = [self._buffer_one(kind, payload) for kind, payload in items]
+            self._maybe_flush()
+            return seqs
+
+    def flush(self) -> None:
+        with self._lock:
+            self._usable()
+            self._flush_locked()
+
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    def read(self, start_seq: int = 1, end_seq: int | None = None) -> Iterator[JournalRecord]:
+        self.flush()
+        return self._records(start_seq, end_seq)
+
+    def save_snapshot(self, seq: int, state: bytes) -> None:
+        with self._lock:
+            self._usable()
+            self._flush_locked()
+            if not 1 <= seq <= self._last_seq:
+                raise JournalError(f"{self._url}: snapshot seq {seq} is not a record "
+                                   f"(records are 1..{self._last_seq})")
+            chain_hash = self._hash_at(seq)
+            if chain_hash is None:
+                raise JournalError(f"{self._url}: snapshot seq {seq}: record not found")
+            try:
+                self._put_snapshot(seq, chain_hash, bytes(state))
+            except JournalError as exc:
+                self._failure = str(exc)
+                raise
+
+    def latest_snapshot(self) -> Snapshot | None:
+        with self._lock:
+            for seq, chain_hash, stored in self._snapshot_index():
+                if chain_hash == stored:
+                    return Snapshot(seq=seq, chain_hash=chain_hash,
+                                    state=self._snapshot_state(seq))
+                self._log.warning("journal.snapshot_ignored", seq=seq,
+                                  reason="record missing" if stored is None
+                                  else "chain_hash differs from the record's hash")
+            return None
+
+    def verify(self) -> VerifyReport:
+        self.flush()
+        return verify_rows(self._raw(1, None), expected_last_seq=self._last_seq)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if self._failure is None:
+                    self._flush_locked()
+            finally:
+                self._closed = True
+                self._close_storage()
+
+    def __enter__(self) -> ChainJournal:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ internals
+
+    def _usable(self) -> None:
+        if self._closed:
+            raise JournalError(f"{self._url}: the journal is closed")
+        if self._failure is not None:
+            raise JournalError(f"{self._url}: an earlier write failed, so no further record "
+                               f"is accepted until restart: {self._failure}")
+
+    def _buffer_one(self, kind: RecordKind, payload: bytes) -> int:
+        self._usable()
+        kind = RecordKind(kind)
+        data = bytes(payload)
+        seq = self._last_seq + 1
+        recorded_at_ns = time.time_ns()
+        digest = record_hash(self._last_hash, seq, kind.value, self._run_id, recorded_at_ns,
+                             data)
+        self._buffer.append((seq, kind.value, self._run_id, recorded_at_ns, data,
+                             self._last_hash, digest))
+        self._last_seq = seq
+        self._last_hash = digest
+        return seq
+
+    def _maybe_flush(self) -> None:
+        if self._durability is Durability.ALWAYS or len(self._buffer) >= self._batch_limit:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if not self._buffer:
+            return
+        try:
+            self._write(self._buffer)
+        except JournalError as exc:
+            self._failure = str(exc)
+            self._log.error("journal.write_failed", error=str(exc),
+                            first_seq=self._buffer[0][0], records=len(self._buffer))
+            raise
+        self._buffer = []
+
+    def _raw(self, start_seq: int, end_seq: int | None) -> Iterator[RawRow]:
+        next_seq = start_seq
+        while True:
+            with self._lock:
+                page = self._page(next_seq, end_seq, _PAGE)
+            yield from page
+            if len(page) < _PAGE:
+                return
+            next_seq = page[-1][0] + 1
+
+    def _records(self, start_seq: int, end_seq: int | None) -> Iterator[JournalRecord]:
+        for seq, kind, run_id, recorded_at_ns, payload, prev_hash, digest in self._raw(
+                start_seq, end_seq):
+            try:
+                record_kind = RecordKind(kind)
+            except ValueError as exc:
+                raise JournalError(f"{self._url}: record {seq}: unknown kind {kind!r}; "
+                                   "run `ordergate journal verify`") from exc
+            yield JournalRecord(seq=seq, kind=record_kind, run_id=run_id,
+                                recorded_at_ns=recorded_at_ns, payload=bytes(payload),
+                                prev_hash=prev_hash, hash=digest)
+
+
+def genesis() -> tuple[int, str]:
+    """(last seq, last hash) of an empty journal."""
+    return 0, GENESIS_HASH

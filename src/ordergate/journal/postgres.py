@@ -1,0 +1,180 @@
+"""The production journal: PostgreSQL (psycopg 3), many streams (shards) per database.
+
+Same contract and hash chain as SQLite. A BATCH flush is one COPY and one commit. Every
+write carries the writer's epoch and, in the same transaction, takes the stream's epoch row
+FOR SHARE: if a lease has since granted a higher epoch, the write is refused ("fenced"), so
+a writer that lost its lease can never add to the chain. Granting an epoch updates that row,
+which waits for in-flight writes and is seen by every later one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from ordergate.journal.base import Durability, JournalError, RawRow
+from ordergate.journal.chain import DEFAULT_BATCH_LIMIT, ChainJournal, genesis
+from ordergate.journal.migrations import (
+    POSTGRES_SCHEMA_VERSION,
+    apply_postgres,
+    postgres_schema_version,
+    require_current,
+)
+from ordergate.journal.urls import JournalUrl
+
+_COLUMNS = "seq, kind, run_id, recorded_at_ns, payload, prev_hash, hash"
+_SELECT = f"SELECT {_COLUMNS} FROM journal_records WHERE stream = %s"
+
+
+class PostgresJournal(ChainJournal):
+    def __init__(self, location: JournalUrl, *, durability: Durability, run_id: str,
+                 create: bool, epoch: int | None,
+                 batch_limit: int = DEFAULT_BATCH_LIMIT) -> None:
+        self._where = location.redacted
+        self._stream = location.stream
+        self._epoch = 0 if epoch is None else epoch
+        try:
+            self._conn: psycopg.Connection[Any] = psycopg.connect(location.target,
+                                                                  autocommit=True)
+        except psycopg.Error as exc:
+            raise JournalError(f"{self._where}: cannot connect to the journal database: "
+                               f"{exc}") from exc
+        try:
+            last_seq, last_hash = self._prepare(durability, create)
+        except psycopg.Error as exc:
+            self._conn.close()
+            raise JournalError(f"{self._where}: cannot open the journal: {exc}") from exc
+        except JournalError:
+            self._conn.close()
+            raise
+        super().__init__(url=location.redacted, durability=durability, run_id=run_id,
+                         last_seq=last_seq, last_hash=last_hash, batch_limit=batch_limit)
+        self._log = self._log.bind(stream=self._stream, epoch=self._epoch)
+
+    @property
+    def stream(self) -> str:
+        return self._stream
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def _prepare(self, durability: Durability, create: bool) -> tuple[int, str]:
+        conn = self._conn
+        sync = "off" if durability is Durability.NONE else "on"
+        conn.execute(f"SET synchronous_commit TO {sync}")
+        version = postgres_schema_version(conn)
+        if version is None and create:
+            apply_postgres(conn, self._where)
+            version = postgres_schema_version(conn)
+        require_current(version, POSTGRES_SCHEMA_VERSION, self._where)
+        granted = self._granted_epoch(lock=False)
+        if granted is not None and granted > self._epoch:
+            raise self._fenced(granted)
+        row = conn.execute(_SELECT + " ORDER BY seq DESC LIMIT 1", (self._stream,)).fetchone()
+        if row is None:
+            return genesis()
+        return int(row[0]), str(row[6])
+
+    def _granted_epoch(self, *, lock: bool) -> int | None:
+        sql = "SELECT epoch FROM journal_stream_epochs WHERE stream = %s"
+        row = self._conn.execute(sql + (" FOR SHARE" if lock else ""), (self._stream,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _fenced(self, granted: int) -> JournalError:
+        return JournalError(f"{self._where}: stream '{self._stream}': fenced: epoch {granted} "
+                            f"has been granted to another writer; this writer holds epoch "
+                            f"{self._epoch} and may not append")
+
+    def _check_epoch(self) -> None:
+        """Inside a write transaction: hold the epoch row so no grant can slip in before
+        the commit, and refuse if a newer writer exists."""
+        granted = self._granted_epoch(lock=True)
+        if granted is not None and granted > self._epoch:
+            raise self._fenced(granted)
+
+    def _write(self, rows: Sequence[RawRow]) -> None:
+        conn = self._conn
+        try:
+            with conn.transaction():
+                self._check_epoch()
+                if len(rows) == 1:
+                    conn.execute(
+                        f"INSERT INTO journal_records (stream, epoch, {_COLUMNS}) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                        (self._stream, self._epoch, *rows[0]))
+                else:
+                    with conn.cursor() as cursor, cursor.copy(
+                            f"COPY journal_records (stream, epoch, {_COLUMNS}) FROM STDIN"
+                    ) as copy:
+                        for row in rows:
+                            copy.write_row((self._stream, self._epoch, *row))
+        except psycopg.errors.UniqueViolation as exc:
+            raise JournalError(
+                f"{self._where}: stream '{self._stream}': records {rows[0][0]}..{rows[-1][0]} "
+                "already exist: another writer is appending to this stream") from exc
+        except psycopg.Error as exc:
+            raise JournalError(f"{self._where}: stream '{self._stream}': journal write of "
+                               f"records {rows[0][0]}..{rows[-1][0]} failed: {exc}") from exc
+
+    def _page(self, start_seq: int, end_seq: int | None, limit: int) -> list[RawRow]:
+        try:
+            if end_seq is None:
+                cursor = self._conn.execute(_SELECT + " AND seq >= %s ORDER BY seq LIMIT %s",
+                                            (self._stream, start_seq, limit))
+            else:
+                cursor = self._conn.execute(
+                    _SELECT + " AND seq >= %s AND seq <= %s ORDER BY seq LIMIT %s",
+                    (self._stream, start_seq, end_seq, limit))
+            return cursor.fetchall()
+        except psycopg.Error as exc:
+            raise JournalError(f"{self._where}: journal read failed: {exc}") from exc
+
+    def _hash_at(self, seq: int) -> str | None:
+        row = self._query_one("SELECT hash FROM journal_records WHERE stream = %s AND seq = %s",
+                              (self._stream, seq))
+        return None if row is None else str(row[0])
+
+    def _put_snapshot(self, seq: int, chain_hash: str, state: bytes) -> None:
+        try:
+            with self._conn.transaction():
+                self._check_epoch()
+                self._conn.execute(
+                    "INSERT INTO journal_snapshots (stream, seq, chain_hash, state) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (stream, seq) DO UPDATE SET "
+                    "chain_hash = excluded.chain_hash, state = excluded.state",
+                    (self._stream, seq, chain_hash, state))
+        except psycopg.Error as exc:
+            raise JournalError(f"{self._where}: snapshot write at seq {seq} failed: {exc}") \
+                from exc
+
+    def _snapshot_index(self) -> list[tuple[int, str, str | None]]:
+        try:
+            rows = self._conn.execute(
+                "SELECT s.seq, s.chain_hash, r.hash FROM journal_snapshots s "
+                "LEFT JOIN journal_records r ON r.stream = s.stream AND r.seq = s.seq "
+                "WHERE s.stream = %s ORDER BY s.seq DESC", (self._stream,)).fetchall()
+        except psycopg.Error as exc:
+            raise JournalError(f"{self._where}: snapshot read failed: {exc}") from exc
+        return [(int(seq), str(chain), None if stored is None else str(stored))
+                for seq, chain, stored in rows]
+
+    def _snapshot_state(self, seq: int) -> bytes:
+        row = self._query_one(
+            "SELECT state FROM journal_snapshots WHERE stream = %s AND seq = %s",
+            (self._stream, seq))
+        if row is None:
+            raise JournalError(f"{self._where}: snapshot {seq} vanished while being read")
+        return bytes(row[0])
+
+    def _query_one(self, sql: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
+        try:
+            row: tuple[Any, ...] | None = self._conn.execute(sql, params).fetchone()
+        except psycopg.Error as exc:
+            raise JournalError(f"{self._where}: journal read failed: {exc}") from exc
+        return row
+
+    def _close_storage(self) -> None:
+        self._conn.close()

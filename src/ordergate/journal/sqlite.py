@@ -1,0 +1,159 @@
+"""The embedded journal: one SQLite file in WAL mode.
+
+ALWAYS commits every append; BATCH buffers appends and commits them in one transaction
+on flush(); both run with `synchronous=FULL` so a commit is on disk when it returns. NONE
+buffers like BATCH with `synchronous=OFF` (the OS decides when bytes reach the disk).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from ordergate.journal.base import Durability, JournalError, RawRow
+from ordergate.journal.chain import DEFAULT_BATCH_LIMIT, ChainJournal, genesis
+from ordergate.journal.migrations import (
+    SQLITE_SCHEMA_VERSION,
+    apply_sqlite,
+    require_current,
+    sqlite_schema_version,
+)
+
+_INSERT = ("INSERT INTO journal_records (seq, kind, run_id, recorded_at_ns, payload, prev_hash, "
+           "hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
+_SELECT = ("SELECT seq, kind, run_id, recorded_at_ns, payload, prev_hash, hash "
+           "FROM journal_records")
+
+
+class SqliteJournal(ChainJournal):
+    def __init__(self, path: str, *, url: str, durability: Durability, run_id: str,
+                 create: bool, batch_limit: int = DEFAULT_BATCH_LIMIT) -> None:
+        self._path = path
+        existed = os.path.exists(path)
+        if not existed and not create:
+            raise JournalError(f"{path}: no journal file here (open it with create=True, or "
+                               "check the path)")
+        try:
+            if not existed and os.path.dirname(path):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   timeout=10.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
+        self._conn = conn
+        try:
+            last_seq, last_hash = self._prepare(durability, create)
+            stat = os.stat(path)
+        except (OSError, sqlite3.Error) as exc:
+            conn.close()
+            raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
+        except JournalError:
+            conn.close()
+            raise
+        self._identity = (stat.st_dev, stat.st_ino)
+        super().__init__(url=url, durability=durability, run_id=run_id, last_seq=last_seq,
+                         last_hash=last_hash, batch_limit=batch_limit)
+
+    def _prepare(self, durability: Durability, create: bool) -> tuple[int, str]:
+        conn = self._conn
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise JournalError(f"{self._path}: cannot switch the file to WAL mode "
+                               f"(journal_mode is {mode})")
+        sync = "OFF" if durability is Durability.NONE else "FULL"
+        conn.execute(f"PRAGMA synchronous={sync}")
+        version = sqlite_schema_version(conn)
+        if version is None:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if tables:
+                raise JournalError(f"{self._path}: this SQLite file is not an ordergate journal")
+            if create:
+                apply_sqlite(conn, self._path)
+                version = sqlite_schema_version(conn)
+        require_current(version, SQLITE_SCHEMA_VERSION, self._path)
+        row = conn.execute(_SELECT + " ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None:
+            return genesis()
+        return int(row[0]), str(row[6])
+
+    def _check_file(self) -> None:
+        # An unlinked file still accepts writes through the open descriptor; committing to
+        # it would lose every record silently, so a vanished or replaced file is a failure.
+        try:
+            stat = os.stat(self._path)
+        except OSError as exc:
+            raise JournalError(f"{self._path}: journal file is gone: {exc}") from exc
+        if (stat.st_dev, stat.st_ino) != self._identity:
+            raise JournalError(f"{self._path}: journal file was replaced while open")
+
+    def _write(self, rows: Sequence[RawRow]) -> None:
+        self._check_file()
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_INSERT, rows)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    self._log.warning("journal.rollback_failed", path=self._path)
+            raise JournalError(f"{self._path}: journal write of records {rows[0][0]}.."
+                               f"{rows[-1][0]} failed: {exc}") from exc
+
+    def _page(self, start_seq: int, end_seq: int | None, limit: int) -> list[RawRow]:
+        try:
+            if end_seq is None:
+                cursor = self._conn.execute(_SELECT + " WHERE seq >= ? ORDER BY seq LIMIT ?",
+                                            (start_seq, limit))
+            else:
+                cursor = self._conn.execute(
+                    _SELECT + " WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+                    (start_seq, end_seq, limit))
+            return cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self._path}: journal read failed: {exc}") from exc
+
+    def _hash_at(self, seq: int) -> str | None:
+        row = self._query_one("SELECT hash FROM journal_records WHERE seq = ?", (seq,))
+        return None if row is None else str(row[0])
+
+    def _put_snapshot(self, seq: int, chain_hash: str, state: bytes) -> None:
+        self._check_file()
+        try:
+            self._conn.execute(
+                "INSERT INTO journal_snapshots (seq, chain_hash, state) VALUES (?, ?, ?) "
+                "ON CONFLICT (seq) DO UPDATE SET chain_hash = excluded.chain_hash, "
+                "state = excluded.state", (seq, chain_hash, state))
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self._path}: snapshot write at seq {seq} failed: {exc}") \
+                from exc
+
+    def _snapshot_index(self) -> list[tuple[int, str, str | None]]:
+        try:
+            rows = self._conn.execute(
+                "SELECT s.seq, s.chain_hash, r.hash FROM journal_snapshots s "
+                "LEFT JOIN journal_records r ON r.seq = s.seq ORDER BY s.seq DESC").fetchall()
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self._path}: snapshot read failed: {exc}") from exc
+        return [(int(seq), str(chain), None if stored is None else str(stored))
+                for seq, chain, stored in rows]
+
+    def _snapshot_state(self, seq: int) -> bytes:
+        row = self._query_one("SELECT state FROM journal_snapshots WHERE seq = ?", (seq,))
+        if row is None:
+            raise JournalError(f"{self._path}: snapshot {seq} vanished while being read")
+        return bytes(row[0])
+
+    def _query_one(self, sql: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
+        try:
+            row: tuple[Any, ...] | None = self._conn.execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self._path}: journal read failed: {exc}") from exc
+        return row
+
+    def _close_storage(self) -> None:
+        self._conn.close()

@@ -1,0 +1,67 @@
+"""Journal URLs: which backend, where, and (PostgreSQL) which stream."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from ordergate.journal.base import JournalError, redact_url
+
+DEFAULT_STREAM = "default"
+
+
+class Backend(enum.StrEnum):
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
+@dataclass(frozen=True)
+class JournalUrl:
+    """A parsed journal URL. `target` is the SQLite file path or the libpq connection URL
+    (with ordergate's own query parameters removed); `stream` names the shard (PostgreSQL)."""
+
+    backend: Backend
+    target: str
+    stream: str
+    original: str
+
+    @property
+    def redacted(self) -> str:
+        return redact_url(self.original)
+
+
+def parse_journal_url(url: str) -> JournalUrl:
+    """`sqlite:///relative.db`, `sqlite:////abs/path.db`, a bare path ending in `.db`,
+    or `postgresql://...` / `postgres://...` (optional `?stream=NAME`, default "default";
+    every other query parameter, such as `options=-csearch_path=...`, goes to libpq)."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if not path or path == ":memory:":
+            raise JournalError(f"journal URL '{redact_url(url)}': expected a file path "
+                               "after 'sqlite:///' (the journal must be durable)")
+        return JournalUrl(Backend.SQLITE, path, DEFAULT_STREAM, url)
+    if url.startswith(("postgresql://", "postgres://")):
+        return _parse_postgres(url)
+    if "://" not in url and url.endswith(".db"):
+        return JournalUrl(Backend.SQLITE, url, DEFAULT_STREAM, url)
+    raise JournalError(
+        f"journal URL '{redact_url(url)}': unknown scheme; expected 'sqlite:///path.db', "
+        "a path ending in '.db', or 'postgresql://...'"
+    )
+
+
+def _parse_postgres(url: str) -> JournalUrl:
+    parts = urlsplit(url)
+    stream = DEFAULT_STREAM
+    kept: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "stream":
+            stream = value
+        else:
+            kept.append((key, value))
+    if not stream or len(stream) > 200:
+        raise JournalError(f"journal URL '{redact_url(url)}': stream: expected a name of "
+                           "1 to 200 characters")
+    target = urlunsplit(parts._replace(query=urlencode(kept, quote_via=quote)))
+    return JournalUrl(Backend.POSTGRES, target, stream, url)

@@ -22,6 +22,8 @@ app = typer.Typer(
 # One line per command module, in the order they appear in --help.
 _COMMAND_MODULES = (
     "ordergate.cli.reasons_cmd",
+    "ordergate.cli.journal_cmd",
+    "ordergate.cli.db_cmd",
 )
 
 

@@ -21,6 +21,7 @@ from ordergate.journal.base import (
     redact_url,
     verify_rows,
 )
+from ordergate.journal.migrations import upgrade as upgrade_schema
 from ordergate.journal.urls import Backend, parse_journal_url
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "open_journal",
     "record_hash",
     "redact_url",
+    "upgrade_schema",
     "verify_rows",
 ]
 

@@ -1,0 +1,61 @@
+"""When the trading day rolls: 00:00 UTC, or the session close of an exchange calendar.
+
+The answer depends only on the calendar's rules and the date asked about, never on today's
+date: calendars are built with explicit bounds per year (exchange_calendars would otherwise
+bound them relative to the wall clock), and each date's close is memoized.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+
+import exchange_calendars
+
+# Holidays never span more than a couple of weeks; a search this long finding no session
+# means the calendar has none (or ended), which is a configuration problem.
+_SEARCH_DAYS = 21
+
+
+class CalendarUnavailable(ValueError):
+    """The named calendar is unknown or has no session near the requested time."""
+
+
+@lru_cache(maxsize=64)
+def _calendar(name: str, year: int) -> Any:
+    try:
+        return exchange_calendars.get_calendar(
+            name, start=f"{year - 1}-12-01", end=f"{year + 1}-01-31"
+        )
+    except exchange_calendars.errors.CalendarError as exc:
+        raise CalendarUnavailable(f"day_roll_calendar: {exc}") from exc
+    except ValueError as exc:  # bounds outside what the calendar supports
+        raise CalendarUnavailable(f"day_roll_calendar: {name}: {exc}") from exc
+
+
+@lru_cache(maxsize=4096)
+def session_close(name: str, day: date) -> datetime | None:
+    """The UTC close of the session on `day`, or None when `day` is not a session."""
+    calendar = _calendar(name, day.year)
+    label = day.isoformat()
+    if not calendar.is_session(label):
+        return None
+    close: datetime = calendar.session_close(label).to_pydatetime()
+    return close.astimezone(UTC)
+
+
+def next_roll(now: datetime, calendar: str | None) -> datetime:
+    """The first day-roll instant strictly after `now`."""
+    if calendar is None:
+        return datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+    day = now.date() - timedelta(days=1)
+    for _ in range(_SEARCH_DAYS):
+        close = session_close(calendar, day)
+        if close is not None and close > now:
+            return close
+        day += timedelta(days=1)
+    raise CalendarUnavailable(
+        f"day_roll_calendar: {calendar} has no session close within {_SEARCH_DAYS} days "
+        f"after {now.isoformat()}"
+    )

@@ -1,0 +1,160 @@
+"""The engine's mutable books: orders, per-(account, symbol) positions with their cached
+exposure, accounts, and the resting-price ladder used for self-match prevention.
+
+These are mutable on purpose (the engine updates them in place on the hot path) and are
+msgspec structs so a snapshot encodes them directly.
+"""
+
+from __future__ import annotations
+
+import enum
+from bisect import bisect_left, bisect_right, insort
+from datetime import datetime
+from decimal import Decimal
+
+import msgspec
+
+from ordergate.model.intent import OrderType, Side, TimeInForce
+from ordergate.model.values import ZERO
+
+
+class OrderStatus(enum.StrEnum):
+    WORKING = "working"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+
+class OrderRecord(msgspec.Struct, kw_only=True):
+    """An accepted order. While WORKING its `remaining` quantity is reserved against caps."""
+
+    client_order_id: str
+    intent_id: str
+    account: str
+    strategy: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    remaining: Decimal
+    order_type: OrderType
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    reduce_only: bool = False
+    created: datetime
+    status: OrderStatus = OrderStatus.WORKING
+    acked: bool = False
+    broker_order_id: str = ""
+    cancel_requested: bool = False
+    filled: Decimal = ZERO
+
+    @property
+    def rests(self) -> bool:
+        """Has a limit price a later order of the same account could trade against."""
+        return self.limit_price is not None and self.order_type in (
+            OrderType.LIMIT, OrderType.STOP_LIMIT
+        )
+
+
+class Book(msgspec.Struct, kw_only=True):
+    """One account's position in one symbol, its working totals and its cached
+    contributions to the account's totals (so updates subtract the old and add the new)."""
+
+    account: str
+    symbol: str
+    qty: Decimal = ZERO
+    avg_price: Decimal = ZERO
+    working_buy: Decimal = ZERO
+    working_sell: Decimal = ZERO
+    gross: Decimal = ZERO
+    net_long: Decimal = ZERO
+    net_short: Decimal = ZERO
+    market_value: Decimal = ZERO
+    unrealized: Decimal = ZERO
+
+    @property
+    def empty(self) -> bool:
+        return self.qty == 0 and self.working_buy == 0 and self.working_sell == 0
+
+    def execute(self, side: Side, qty: Decimal, price: Decimal) -> Decimal:
+        """Apply an execution to the position; return the realized PnL (before fees)."""
+        signed = qty if side is Side.BUY else -qty
+        position = self.qty
+        if position == 0 or (position > 0) == (signed > 0):
+            size = abs(position)
+            self.avg_price = (size * self.avg_price + qty * price) / (size + qty)
+            self.qty = position + signed
+            return ZERO
+        closing = min(qty, abs(position))
+        direction = 1 if position > 0 else -1
+        realized = (price - self.avg_price) * closing * direction
+        self.qty = position + signed
+        if self.qty == 0:
+            self.avg_price = ZERO
+        elif (self.qty > 0) != (position > 0):
+            self.avg_price = price  # flipped: the remainder opened at this price
+        return realized
+
+
+class AccountRecord(msgspec.Struct, kw_only=True):
+    """Cash, PnL and equity marks of an account, and its exposure totals (sums of its books)."""
+
+    account: str
+    cash: Decimal = ZERO
+    fees: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    market_value: Decimal = ZERO
+    unrealized_pnl: Decimal = ZERO
+    day_start_equity: Decimal = ZERO
+    high_water_mark: Decimal = ZERO
+    gross: Decimal = ZERO
+    net_long: Decimal = ZERO
+    net_short: Decimal = ZERO
+    funded: bool = False
+
+    @property
+    def equity(self) -> Decimal:
+        return self.cash + self.market_value
+
+
+class Ladder:
+    """Resting limit prices of one account in one symbol, kept sorted: the best buy is the
+    highest, the best sell the lowest, and the orders an incoming order would cross are a
+    contiguous slice (bisect; insertion is O(log n) to find plus a memmove)."""
+
+    __slots__ = ("buys", "sells")
+
+    def __init__(self) -> None:
+        self.buys: list[tuple[Decimal, str]] = []
+        self.sells: list[tuple[Decimal, str]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.buys or self.sells)
+
+    def _side(self, side: Side) -> list[tuple[Decimal, str]]:
+        return self.buys if side is Side.BUY else self.sells
+
+    def add(self, side: Side, price: Decimal, client_order_id: str) -> None:
+        insort(self._side(side), (price, client_order_id))
+
+    def remove(self, side: Side, price: Decimal, client_order_id: str) -> None:
+        entries = self._side(side)
+        index = bisect_left(entries, (price, client_order_id))
+        if index < len(entries) and entries[index] == (price, client_order_id):
+            del entries[index]
+
+    def best(self) -> tuple[Decimal | None, Decimal | None]:
+        best_buy = self.buys[-1][0] if self.buys else None
+        best_sell = self.sells[0][0] if self.sells else None
+        return best_buy, best_sell
+
+    def crossing(self, side: Side, price: Decimal | None) -> list[str]:
+        """Resting orders on the other side an order at `price` (None: market) would hit,
+        best price first, ties by client order id."""
+        if side is Side.BUY:
+            sells = self.sells
+            end = len(sells) if price is None else bisect_right(sells, (price, "\x7f"))
+            return [coid for _, coid in sells[:end]]
+        buys = self.buys
+        start = 0 if price is None else bisect_left(buys, (price, ""))
+        return [coid for _, coid in reversed(buys[start:])]

@@ -1,0 +1,360 @@
+"""The engine's state and its `GateView`.
+
+Aggregates are maintained incrementally so every view method is O(1) or O(log n): each
+(account, symbol) `Book` caches its contribution to the account's exposure, market value
+and unrealized PnL, and any change to its position, working quantity or mark replaces that
+contribution in the account totals. `holders` indexes which accounts have a book in a
+symbol, so a market update touches only those.
+
+Nothing here reads a clock: `now` is the timestamp of the event being handled and never
+goes backwards.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import msgspec
+
+from ordergate.engine.modes import ModeGuard
+from ordergate.engine.records import AccountRecord, Book, Ladder, OrderRecord, OrderStatus
+from ordergate.engine.windows import EPOCH, DuplicateWindow, RateWindows, WindowKind
+from ordergate.gate.exposure import symbol_exposure
+from ordergate.gate.view import ActiveReason, ExposureTotals, RateScope
+from ordergate.model.decision import Decision
+from ordergate.model.events import KillScope
+from ordergate.model.intent import Side
+from ordergate.model.market import MarketSnapshot
+from ordergate.model.modes import Mode
+from ordergate.model.portfolio import AccountState
+from ordergate.model.values import ZERO
+
+# Condition keys whose codes the gate sees as integrity reasons (global fail-closed
+# conditions). Data faults are per symbol: the gate checks the symbol's own snapshot.
+INTEGRITY_PREFIXES = ("dependency:", "reconciliation:", "config:")
+
+_RATE_KIND = {
+    RateScope.GLOBAL: WindowKind.GLOBAL,
+    RateScope.ACCOUNT: WindowKind.ACCOUNT,
+    RateScope.STRATEGY: WindowKind.STRATEGY,
+    RateScope.SYMBOL: WindowKind.SYMBOL,
+}
+
+_NO_EXPOSURE = ExposureTotals(gross=ZERO, net_long=ZERO, net_short=ZERO)
+
+
+def kill_key(scope: KillScope, key: str) -> str:
+    return f"{scope.value}:{'' if scope is KillScope.FIRM else key}"
+
+
+def valid_price(value: Decimal | None) -> bool:
+    return value is not None and value.is_finite() and value > 0
+
+
+def market_fault(snapshot: MarketSnapshot) -> str:
+    """Why a snapshot cannot be trusted ("" when it can): NaN, infinite, zero, negative,
+    crossed, or no price at all."""
+    prices = {"bid": snapshot.bid, "ask": snapshot.ask, "last": snapshot.last}
+    present = {name: value for name, value in prices.items() if value is not None}
+    if not present:
+        return "no bid, ask or last"
+    for name, value in present.items():
+        if not valid_price(value):
+            return f"{name}={value}"
+    if snapshot.bid is not None and snapshot.ask is not None and snapshot.bid > snapshot.ask:
+        return f"crossed bid={snapshot.bid} > ask={snapshot.ask}"
+    if snapshot.volume is not None and not (snapshot.volume.is_finite() and snapshot.volume >= 0):
+        return f"volume={snapshot.volume}"
+    return ""
+
+
+def mark_price(snapshot: MarketSnapshot) -> Decimal | None:
+    """The price positions are valued at: last trade, else the bid/ask midpoint."""
+    if valid_price(snapshot.last):
+        return snapshot.last
+    if valid_price(snapshot.bid) and valid_price(snapshot.ask):
+        assert snapshot.bid is not None and snapshot.ask is not None
+        return (snapshot.bid + snapshot.ask) / 2
+    return None
+
+
+class KillRecord(msgspec.Struct, frozen=True, kw_only=True):
+    scope: KillScope
+    key: str
+    operator: str
+    reason: str
+    since: datetime
+
+
+class DisabledStrategy(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    strategy: str
+    fills: int
+    window: timedelta
+    since: datetime
+
+
+class EngineState:
+    """Everything the engine knows. Implements `ordergate.gate.view.GateView`."""
+
+    def __init__(self) -> None:
+        self.clock: datetime = EPOCH
+        self.started = False
+        self.guard = ModeGuard()
+        self.kills: dict[str, KillRecord] = {}
+        self.disabled: dict[tuple[str, str], DisabledStrategy] = {}
+        self.markets: dict[str, MarketSnapshot] = {}
+        self.marks: dict[str, Decimal] = {}
+        self.books: dict[tuple[str, str], Book] = {}
+        self.holders: dict[str, dict[str, None]] = {}
+        self.accounts: dict[str, AccountRecord] = {}
+        self.open_orders: dict[str, OrderRecord] = {}
+        self.done: dict[str, OrderRecord] = {}
+        self.ladders: dict[tuple[str, str], Ladder] = {}
+        self.windows = RateWindows()
+        self.duplicates = DuplicateWindow()
+        self.fill_ids: set[str] = set()
+        self.decided: dict[tuple[str, str, str], Decision] = {}
+        self.counters: dict[str, int] = {}
+        self.next_roll_at: datetime | None = None
+        self.flatten_seq = 0
+
+    # ------------------------------------------------------------------ GateView
+
+    @property
+    def now(self) -> datetime:
+        return self.clock
+
+    @property
+    def mode(self) -> Mode:
+        return self.guard.mode
+
+    def integrity_reasons(self) -> tuple[ActiveReason, ...]:
+        return tuple(
+            ActiveReason(code=condition.code, detail=condition.detail)
+            for condition in self.guard.conditions()
+            if condition.key.startswith(INTEGRITY_PREFIXES)
+        )
+
+    def operator_kill(self, account: str, strategy: str, symbol: str) -> bool:
+        kills = self.kills
+        if not kills:
+            return False
+        return (
+            kill_key(KillScope.FIRM, "") in kills
+            or kill_key(KillScope.ACCOUNT, account) in kills
+            or kill_key(KillScope.STRATEGY, strategy) in kills
+            or kill_key(KillScope.SYMBOL, symbol) in kills
+        )
+
+    def firm_kill(self) -> bool:
+        # The shared (cross-gateway) kill switch lives in Redis and is checked by the
+        # runtime's shared-limit gate; the engine only knows its own operator kills.
+        return False
+
+    def market(self, symbol: str) -> MarketSnapshot | None:
+        return self.markets.get(symbol)
+
+    def account(self, account: str) -> AccountState | None:
+        record = self.accounts.get(account)
+        if record is None:
+            return None
+        return AccountState(
+            account=record.account,
+            cash=record.cash,
+            equity=record.equity,
+            day_start_equity=record.day_start_equity,
+            high_water_mark=record.high_water_mark,
+            realized_pnl=record.realized_pnl,
+        )
+
+    def position(self, account: str, symbol: str) -> Decimal:
+        book = self.books.get((account, symbol))
+        return ZERO if book is None else book.qty
+
+    def working(self, account: str, symbol: str) -> tuple[Decimal, Decimal]:
+        book = self.books.get((account, symbol))
+        return (ZERO, ZERO) if book is None else (book.working_buy, book.working_sell)
+
+    def exposure(self, account: str) -> ExposureTotals:
+        record = self.accounts.get(account)
+        if record is None:
+            return _NO_EXPOSURE
+        return ExposureTotals(
+            gross=record.gross, net_long=record.net_long, net_short=record.net_short
+        )
+
+    def order_count(self, scope: RateScope, key: str, window: timedelta) -> int:
+        return self.windows.count(_RATE_KIND[scope], key, self.clock, window)
+
+    def cancel_count(self, account: str, window: timedelta) -> int:
+        return self.windows.count(WindowKind.CANCEL, account, self.clock, window)
+
+    def client_order_id_seen(self, client_order_id: str) -> bool:
+        return client_order_id in self.open_orders or client_order_id in self.done
+
+    def fingerprint_seen(self, fingerprint: str, window: timedelta) -> bool:
+        return self.duplicates.seen(fingerprint, self.clock, window)
+
+    def resting_prices(self, account: str, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        ladder = self.ladders.get((account, symbol))
+        return (None, None) if ladder is None else ladder.best()
+
+    def strategy_disabled(self, account: str, strategy: str) -> bool:
+        return (account, strategy) in self.disabled
+
+    def shared_exposure_gross(self) -> Decimal | None:
+        return None
+
+    # ------------------------------------------------------------------ time
+
+    def advance(self, ts: datetime) -> None:
+        """Move event time forward; an older timestamp keeps `now`."""
+        if not self.started or ts > self.clock:
+            self.clock = ts
+            self.started = True
+
+    # ------------------------------------------------------------------ accounts and books
+
+    def account_record(self, account: str) -> AccountRecord:
+        record = self.accounts.get(account)
+        if record is None:
+            record = self.accounts[account] = AccountRecord(account=account)
+        return record
+
+    def book(self, account: str, symbol: str) -> Book:
+        key = (account, symbol)
+        book = self.books.get(key)
+        if book is None:
+            book = self.books[key] = Book(account=account, symbol=symbol)
+            self.holders.setdefault(symbol, {})[account] = None
+            self.account_record(account)
+        return book
+
+    def _drop_book_if_empty(self, book: Book) -> None:
+        if not book.empty:
+            return
+        del self.books[(book.account, book.symbol)]
+        holders = self.holders[book.symbol]
+        del holders[book.account]
+        if not holders:
+            del self.holders[book.symbol]
+
+    def refresh(self, book: Book) -> AccountRecord:
+        """Recompute one book's contributions at the current mark and replace them in its
+        account's totals; raise the high-water mark if equity made a new high."""
+        mark = self.marks.get(book.symbol)
+        if mark is None:
+            # No trustworthy mark yet: value at the position's own entry price.
+            mark = book.avg_price
+        exposure = symbol_exposure(book.qty, book.working_buy, book.working_sell, mark)
+        market_value = book.qty * mark
+        unrealized = book.qty * (mark - book.avg_price) if book.qty else ZERO
+        record = self.accounts[book.account]
+        record.gross += exposure.gross - book.gross
+        record.net_long += exposure.net_long - book.net_long
+        record.net_short += exposure.net_short - book.net_short
+        record.market_value += market_value - book.market_value
+        record.unrealized_pnl += unrealized - book.unrealized
+        book.gross, book.net_long, book.net_short = (
+            exposure.gross, exposure.net_long, exposure.net_short
+        )
+        book.market_value, book.unrealized = market_value, unrealized
+        record.high_water_mark = max(record.high_water_mark, record.equity)
+        self._drop_book_if_empty(book)
+        return record
+
+    def fund(self, account: str, cash: Decimal) -> AccountRecord:
+        record = self.account_record(account)
+        record.cash = cash
+        record.funded = True
+        record.day_start_equity = record.equity
+        record.high_water_mark = record.equity
+        return record
+
+    def roll_day(self) -> None:
+        for record in self.accounts.values():
+            record.day_start_equity = record.equity
+
+    # ------------------------------------------------------------------ market
+
+    def set_market(self, snapshot: MarketSnapshot) -> tuple[str, list[AccountRecord]]:
+        """Store the snapshot; on a valid one, revalue every account holding the symbol.
+        Returns the fault ("" when valid) and the accounts revalued."""
+        self.markets[snapshot.symbol] = snapshot
+        fault = market_fault(snapshot)
+        if fault:
+            return fault, []
+        mark = mark_price(snapshot)
+        if mark is None or self.marks.get(snapshot.symbol) == mark:
+            return "", []
+        self.marks[snapshot.symbol] = mark
+        touched: list[AccountRecord] = []
+        for account in list(self.holders.get(snapshot.symbol, ())):
+            touched.append(self.refresh(self.books[(account, snapshot.symbol)]))
+        return "", touched
+
+    # ------------------------------------------------------------------ orders
+
+    def ladder(self, account: str, symbol: str) -> Ladder | None:
+        return self.ladders.get((account, symbol))
+
+    def add_order(self, order: OrderRecord) -> AccountRecord:
+        """Accept an order: it is working and its quantity is reserved from now on."""
+        self.open_orders[order.client_order_id] = order
+        book = self.book(order.account, order.symbol)
+        if order.side is Side.BUY:
+            book.working_buy += order.remaining
+        else:
+            book.working_sell += order.remaining
+        if order.rests:
+            assert order.limit_price is not None
+            key = (order.account, order.symbol)
+            ladder = self.ladders.get(key)
+            if ladder is None:
+                ladder = self.ladders[key] = Ladder()
+            ladder.add(order.side, order.limit_price, order.client_order_id)
+        return self.refresh(book)
+
+    def release(self, order: OrderRecord, qty: Decimal) -> Book:
+        """Take `qty` (at most the remaining) off the order's reservation; close the order
+        bookkeeping when nothing remains. The caller refreshes the book."""
+        qty = min(qty, order.remaining)
+        order.remaining -= qty
+        book = self.book(order.account, order.symbol)
+        if order.side is Side.BUY:
+            book.working_buy -= qty
+        else:
+            book.working_sell -= qty
+        return book
+
+    def close(self, order: OrderRecord, status: OrderStatus) -> AccountRecord:
+        """Move a working order to the done set with its final status, freeing whatever of
+        its reservation remains."""
+        book = self.release(order, order.remaining)
+        order.status = status
+        del self.open_orders[order.client_order_id]
+        self.done[order.client_order_id] = order
+        if order.rests:
+            assert order.limit_price is not None
+            key = (order.account, order.symbol)
+            ladder = self.ladders[key]
+            ladder.remove(order.side, order.limit_price, order.client_order_id)
+            if not ladder:
+                del self.ladders[key]
+        return self.refresh(book)
+
+    def count(self, name: str) -> None:
+        self.counters[name] = self.counters.get(name, 0) + 1
+
+    def rebuild_ladders(self) -> None:
+        self.ladders.clear()
+        for order in self.open_orders.values():
+            if order.rests:
+                assert order.limit_price is not None
+                key = (order.account, order.symbol)
+                ladder = self.ladders.get(key)
+                if ladder is None:
+                    ladder = self.ladders[key] = Ladder()
+                ladder.add(order.side, order.limit_price, order.client_order_id)

@@ -1,0 +1,227 @@
+"""Sliding windows on event time: rate counts and the duplicate-order window.
+
+Times are integer microseconds since the epoch (`micros`), so counting is exact and cheap.
+A series keeps its times in ascending order (the engine's `now` never goes backwards) in a
+compact `array`; counting is a bisect, pruning advances a head offset and compacts the array
+only when the dead prefix is at least half of it, so both are O(log n) amortized.
+
+Retention: a series must keep every entry that any configured window can still see. Each
+kind remembers the longest window it was asked about or recorded with; entries older than
+that are dropped. A policy that later lengthens a window starts with the history the old
+retention kept (at least the old window), never more.
+"""
+
+from __future__ import annotations
+
+import enum
+from array import array
+from bisect import bisect_right
+from collections import deque
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+_COMPACT_MIN = 256
+
+
+def micros(ts: datetime) -> int:
+    """Microseconds since the epoch of a UTC timestamp."""
+    return (ts - EPOCH) // _MICRO
+
+
+def span_micros(window: timedelta) -> int:
+    return window // _MICRO
+
+
+class WindowKind(enum.StrEnum):
+    """What a series counts and which key it is kept under."""
+
+    GLOBAL = "global"  # accepted orders, key ""
+    ACCOUNT = "account"  # accepted orders, key account
+    STRATEGY = "strategy"  # accepted orders, key strategy
+    SYMBOL = "symbol"  # accepted orders, key symbol
+    CANCEL = "cancel"  # accepted cancel requests, key account
+    FILL = "fill"  # executions, key "account|strategy"
+
+
+class TimeSeries:
+    """Ascending event times; count those in (now - window, now]."""
+
+    __slots__ = ("_head", "_times")
+
+    def __init__(self, times: list[int] | None = None) -> None:
+        self._times = array("q", times or ())
+        self._head = 0
+
+    def __len__(self) -> int:
+        return len(self._times) - self._head
+
+    def record(self, at: int) -> None:
+        self._times.append(at)
+
+    def count_after(self, start_exclusive: int) -> int:
+        times = self._times
+        return len(times) - bisect_right(times, start_exclusive, self._head)
+
+    def prune(self, keep_after: int) -> None:
+        """Drop entries at or before `keep_after`."""
+        times = self._times
+        head = bisect_right(times, keep_after, self._head)
+        if head >= _COMPACT_MIN and head * 2 >= len(times):
+            del times[:head]
+            head = 0
+        self._head = head
+
+    def export(self) -> list[int]:
+        return self._times[self._head:].tolist()
+
+
+class SeriesImage(msgspec.Struct, frozen=True, array_like=True):
+    kind: WindowKind
+    key: str
+    times: list[int]
+
+
+class RetentionImage(msgspec.Struct, frozen=True, array_like=True):
+    kind: WindowKind
+    span: int
+
+
+class RateWindowsImage(msgspec.Struct, frozen=True, kw_only=True):
+    retention: list[RetentionImage]
+    series: list[SeriesImage]
+
+
+class RateWindows:
+    """Every rate series of the engine, keyed by (kind, key)."""
+
+    __slots__ = ("_retention", "_series")
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[WindowKind, str], TimeSeries] = {}
+        self._retention: dict[WindowKind, int] = {}
+
+    def _retain(self, kind: WindowKind, window: timedelta | None) -> None:
+        if window is None:
+            return
+        span = span_micros(window)
+        if span > self._retention.get(kind, 0):
+            self._retention[kind] = span
+
+    def record(
+        self, kind: WindowKind, key: str, now: datetime, window: timedelta | None = None
+    ) -> None:
+        """Add one event at `now`; `window` (the configured one, if any) extends retention."""
+        self._retain(kind, window)
+        at = micros(now)
+        series = self._series.get((kind, key))
+        if series is None:
+            series = self._series[(kind, key)] = TimeSeries()
+        series.record(at)
+        series.prune(at - self._retention.get(kind, 0))
+
+    def count(self, kind: WindowKind, key: str, now: datetime, window: timedelta) -> int:
+        """Events in (now - window, now]."""
+        self._retain(kind, window)
+        series = self._series.get((kind, key))
+        if series is None:
+            return 0
+        return series.count_after(micros(now) - span_micros(window))
+
+    def prune(self, now: datetime) -> None:
+        """Expire every series up to `now`; drop empty ones. O(number of keys)."""
+        at = micros(now)
+        empty: list[tuple[WindowKind, str]] = []
+        for (kind, key), series in self._series.items():
+            series.prune(at - self._retention.get(kind, 0))
+            if not series:
+                empty.append((kind, key))
+        for item in empty:
+            del self._series[item]
+
+    def image(self) -> RateWindowsImage:
+        return RateWindowsImage(
+            retention=[RetentionImage(kind, span) for kind, span in self._retention.items()],
+            series=[
+                SeriesImage(kind, key, series.export())
+                for (kind, key), series in self._series.items()
+                if series
+            ],
+        )
+
+    @classmethod
+    def from_image(cls, image: RateWindowsImage) -> RateWindows:
+        windows = cls()
+        for item in image.retention:
+            windows._retention[item.kind] = item.span
+        for entry in image.series:
+            windows._series[(entry.kind, entry.key)] = TimeSeries(entry.times)
+        return windows
+
+
+class FingerprintImage(msgspec.Struct, frozen=True, array_like=True):
+    at: int
+    fingerprint: str
+
+
+class DuplicateWindowImage(msgspec.Struct, frozen=True, kw_only=True):
+    retention: int
+    entries: list[FingerprintImage]
+
+
+class DuplicateWindow:
+    """Fingerprints of accepted intents with the time they were last accepted."""
+
+    __slots__ = ("_last", "_order", "_retention")
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+        self._order: deque[tuple[int, str]] = deque()
+        self._retention = 0
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def seen(self, fingerprint: str, now: datetime, window: timedelta) -> bool:
+        span = span_micros(window)
+        self._retention = max(self._retention, span)
+        at = self._last.get(fingerprint)
+        return at is not None and at > micros(now) - span
+
+    def record(self, fingerprint: str, now: datetime, window: timedelta | None) -> None:
+        if window is not None:
+            self._retention = max(self._retention, span_micros(window))
+        at = micros(now)
+        self._last[fingerprint] = at
+        self._order.append((at, fingerprint))
+        self.prune(now)
+
+    def prune(self, now: datetime) -> None:
+        horizon = micros(now) - self._retention
+        order, last = self._order, self._last
+        while order and order[0][0] <= horizon:
+            at, fingerprint = order.popleft()
+            if last.get(fingerprint) == at:
+                del last[fingerprint]
+
+    def image(self) -> DuplicateWindowImage:
+        latest = self._last
+        return DuplicateWindowImage(
+            retention=self._retention,
+            entries=[
+                FingerprintImage(at, fingerprint)
+                for at, fingerprint in self._order
+                if latest.get(fingerprint) == at
+            ],
+        )
+
+    @classmethod
+    def from_image(cls, image: DuplicateWindowImage) -> DuplicateWindow:
+        window = cls()
+        window._retention = image.retention
+        for entry in image.entries:
+            window._last[entry.fingerprint] = entry.at
+            window._order.append((entry.at, entry.fingerprint))
+        return window

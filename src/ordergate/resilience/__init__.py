@@ -1,1 +1,1 @@
-"""resilience"""
+"""Resilience for the shell: error taxonomy, circuit breakers, bounded retries, clocks."""

@@ -1,0 +1,600 @@
+"""A deterministic broker for paper trading, replay and tests.
+
+Same inputs, same fills, always: time is event time (market snapshots and each order's `ts`),
+and the only randomness is a PRNG seeded from the config and owned by the instance. Broker
+callbacks (acks, rejects, fills, cancels) are queued with their event time and handed out by
+`poll_events(until)` in (ts, sequence) order.
+
+Fill models:
+* `immediate`: a limit order fills at its limit price and a market order at the latest mid
+  (plus adverse slippage) when it is received.
+* `next_market`: orders fill against the next market snapshot at or after their `ts`: market
+  orders at its mid (plus slippage), limit orders when that price is marketable (never worse
+  than the limit). With `max_participation_pct`, each snapshot fills at most that share of its
+  volume (shared by the orders on the symbol, oldest first): partial fills.
+
+Stop orders rest until the last trade (or mid) touches the stop, then act as market or limit.
+Order-level rejects (unsupported type, injected rejects) arrive as `OrderReject` events after
+the ack latency, or synchronously as `SubmitResult(accepted=False)` with `sync_rejects`.
+A halted symbol (fault hook) raises `BrokerOrderRejected("market halted ...")` like a REST 422.
+
+With `state_path`, the whole book is committed to a small SQLite file after every mutating
+call, so a gateway process can be killed and restarted and still talk to the same broker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import random
+import sqlite3
+import threading
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import msgspec
+import structlog
+
+from ordergate.brokers.base import (
+    BrokerAuthError,
+    BrokerCapabilities,
+    BrokerError,
+    BrokerOrder,
+    BrokerOrderRejected,
+    BrokerPosition,
+    BrokerRateLimited,
+    BrokerUnavailable,
+    OrderStatus,
+    SubmitResult,
+)
+from ordergate.model.events import Dispatch, Fill, InputEvent, OrderAck, OrderCanceled, OrderReject
+from ordergate.model.intent import OrderType, Side, TimeInForce
+from ordergate.model.market import MarketSnapshot
+from ordergate.model.values import InvalidValue
+
+log = structlog.get_logger(__name__)
+
+ZERO = Decimal(0)
+_BPS = Decimal(10_000)
+_WORKING = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+DUPLICATE_REASON = "duplicate client_order_id"
+
+
+class FillModel(enum.StrEnum):
+    IMMEDIATE = "immediate"
+    NEXT_MARKET = "next_market"
+
+
+class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: str = "sim"
+    fill_model: FillModel = FillModel.IMMEDIATE
+    slippage_bps: Decimal = ZERO
+    fee_bps: Decimal = ZERO
+    max_participation_pct: Decimal | None = None  # None: no volume cap
+    ack_latency: timedelta = timedelta(0)
+    fill_latency: timedelta = timedelta(0)
+    order_types: frozenset[OrderType] = frozenset(OrderType)
+    time_in_force: frozenset[TimeInForce] = frozenset(TimeInForce)
+    fractional_qty: bool = True
+    reject_every_nth: int = 0  # 0: never; N: the Nth, 2Nth... order received is rejected
+    reject_symbols: frozenset[str] = frozenset()
+    reject_probability: float = 0.0  # drawn from the seeded PRNG
+    reject_reason: str = "rejected by the simulator"
+    sync_rejects: bool = False
+    seed: int = 0
+    clock_offset: timedelta = timedelta(0)
+    state_path: str | None = None
+
+    def __post_init__(self) -> None:
+        for field in ("slippage_bps", "fee_bps"):
+            value: Decimal = getattr(self, field)
+            if not value.is_finite() or not ZERO <= value < _BPS:
+                raise InvalidValue(f"{field}: expected a decimal in [0, 10000), got '{value}'")
+        pct = self.max_participation_pct
+        if pct is not None and (not pct.is_finite() or not ZERO < pct <= 100):
+            raise InvalidValue(f"max_participation_pct: expected (0, 100], got '{pct}'")
+        for field in ("ack_latency", "fill_latency"):
+            if getattr(self, field) < timedelta(0):
+                raise InvalidValue(f"{field}: expected a non-negative duration")
+        if self.reject_every_nth < 0:
+            raise InvalidValue(f"reject_every_nth: expected >= 0, got {self.reject_every_nth}")
+        if not 0.0 <= self.reject_probability <= 1.0:
+            raise InvalidValue(
+                f"reject_probability: expected [0, 1], got {self.reject_probability}")
+
+
+class SubmitFault(enum.StrEnum):
+    UNAVAILABLE = "unavailable"  # BrokerUnavailable (timeout, 5xx)
+    RATE_LIMITED = "rate_limited"  # BrokerRateLimited, HTTP 429
+    AUTH = "auth"  # BrokerAuthError, HTTP 401
+
+
+class SimFaults(msgspec.Struct, kw_only=True):
+    """Fault hooks for chaos tests. Mutate freely; counters count down as they fire."""
+
+    fail_next_submits: int = 0
+    submit_fault: SubmitFault = SubmitFault.UNAVAILABLE
+    accept_before_failing: bool = False  # the order is taken, then the answer is lost
+    retry_after_s: float | None = None
+    fail_next_reads: int = 0  # get_order / open_orders / positions / server_time
+    drop_next_acks: int = 0
+    late_fill_next_cancels: int = 0  # the canceled remainder fills after the cancel event
+    halted_symbols: set[str] = msgspec.field(default_factory=set)
+
+
+class SubmitOutcome(enum.StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+    FAULT = "fault"
+
+
+class SubmissionAttempt(msgspec.Struct, frozen=True, kw_only=True):
+    client_order_id: str
+    ts: datetime
+    outcome: SubmitOutcome
+    reason: str = ""
+
+
+BrokerEvent = OrderAck | OrderReject | Fill | OrderCanceled
+
+
+class _Pending(msgspec.Struct, frozen=True, kw_only=True):
+    ts: datetime
+    seq: int
+    event: BrokerEvent
+
+
+class _Order(msgspec.Struct, kw_only=True):
+    dispatch: Dispatch
+    broker_order_id: str
+    status: OrderStatus
+    ack_ts: datetime
+    filled_qty: Decimal = ZERO
+    filled_value: Decimal = ZERO
+    fills: int = 0
+    triggered: bool = False
+
+
+class _Holding(msgspec.Struct, kw_only=True):
+    qty: Decimal = ZERO
+    avg_price: Decimal = ZERO
+
+
+class _Book(msgspec.Struct, kw_only=True):
+    orders: dict[str, _Order] = {}  # arrival order
+    submissions: list[SubmissionAttempt] = []
+    pending: list[_Pending] = []  # sorted by (ts, seq)
+    holdings: dict[str, dict[str, _Holding]] = {}
+    quotes: dict[str, MarketSnapshot] = {}
+    now: datetime | None = None
+    seq: int = 0
+    received: int = 0
+    rng_state: tuple[int, tuple[int, ...], float | None] | None = None
+    faults: SimFaults = msgspec.field(default_factory=SimFaults)
+    clock_offset: timedelta = timedelta(0)
+
+
+def _valid_price(value: Decimal | None) -> bool:
+    return value is not None and value.is_finite() and value > 0
+
+
+def reference_price(snapshot: MarketSnapshot) -> Decimal | None:
+    """Mid of a sane bid/ask, else the last trade, else None."""
+    bid, ask = snapshot.bid, snapshot.ask
+    if bid is not None and ask is not None and _valid_price(bid) and _valid_price(ask) \
+            and bid <= ask:
+        return (bid + ask) / 2
+    return snapshot.last if _valid_price(snapshot.last) else None
+
+
+class SimBroker:
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config if config is not None else SimConfig()
+        self._lock = threading.RLock()
+        self._rng = random.Random(self.config.seed)
+        self._book = _Book(clock_offset=self.config.clock_offset)
+        self._db: sqlite3.Connection | None = None
+        if self.config.state_path is not None:
+            self._open_state(self.config.state_path)
+
+    # ------------------------------------------------------------ identity and fault hooks
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def capabilities(self) -> BrokerCapabilities:
+        return BrokerCapabilities(
+            order_types=self.config.order_types, time_in_force=self.config.time_in_force,
+            fractional_qty=self.config.fractional_qty, query_by_client_id=True,
+            max_client_order_id_length=128,
+        )
+
+    @property
+    def faults(self) -> SimFaults:
+        return self._book.faults
+
+    @faults.setter
+    def faults(self, value: SimFaults) -> None:
+        with self._lock:
+            self._book.faults = value
+            self._commit()
+
+    @property
+    def clock_offset(self) -> timedelta:
+        return self._book.clock_offset
+
+    @clock_offset.setter
+    def clock_offset(self, value: timedelta) -> None:
+        with self._lock:
+            self._book.clock_offset = value
+            self._commit()
+
+    # ------------------------------------------------------------ inputs
+
+    def on_market(self, snapshot: MarketSnapshot) -> None:
+        """Feed a price. Working orders on the symbol may fill against it."""
+        with self._lock:
+            self._advance(snapshot.ts)
+            self._book.quotes[snapshot.symbol] = snapshot
+            self._match_snapshot(snapshot)
+            self._commit()
+
+    def advance(self, ts: datetime) -> None:
+        """Move the broker's event time forward without market data (never backwards)."""
+        with self._lock:
+            self._advance(ts)
+            self._commit()
+
+    def submit(self, order: Dispatch) -> SubmitResult:
+        with self._lock:
+            self._advance(order.ts)
+            faults = self._book.faults
+            if faults.fail_next_submits > 0:
+                faults.fail_next_submits -= 1
+                if faults.accept_before_failing:
+                    # The caller sees the lost answer, not a reject the broker may have sent.
+                    with contextlib.suppress(BrokerOrderRejected):
+                        self._receive(order)
+                else:
+                    self._record(order, SubmitOutcome.FAULT, faults.submit_fault.value)
+                self._commit()
+                raise self._fault_error(faults)
+            try:
+                return self._receive(order)
+            finally:
+                self._commit()
+
+    def cancel(self, client_order_id: str) -> None:
+        with self._lock:
+            order = self._book.orders.get(client_order_id)
+            if order is None:
+                raise BrokerOrderRejected(f"cancel: unknown order '{client_order_id}'",
+                                          http_status=404)
+            if order.status not in _WORKING:
+                raise BrokerOrderRejected(
+                    f"cancel: order '{client_order_id}' is not working ({order.status.value})",
+                    http_status=422)
+            now = self._book.now if self._book.now is not None else order.dispatch.ts
+            ts = max(now + self.config.ack_latency, order.ack_ts)
+            remaining = order.dispatch.qty - order.filled_qty
+            order.status = OrderStatus.CANCELED
+            self._schedule(OrderCanceled(ts=ts, client_order_id=client_order_id,
+                                         reason="canceled on request"))
+            faults = self._book.faults
+            if faults.late_fill_next_cancels > 0:
+                price = order.dispatch.limit_price or self._latest_price(order.dispatch.symbol)
+                if price is not None:
+                    faults.late_fill_next_cancels -= 1
+                    self._execute(order, remaining, price, ts + self.config.fill_latency)
+            self._commit()
+
+    def set_position(self, account: str, symbol: str, qty: Decimal,
+                     avg_price: Decimal = ZERO) -> None:
+        """Change a position behind the gateway's back (reconciliation tests)."""
+        with self._lock:
+            self._book.holdings.setdefault(account, {})[symbol] = _Holding(
+                qty=qty, avg_price=avg_price)
+            self._commit()
+
+    # ------------------------------------------------------------ reads
+
+    def poll_events(self, until: datetime) -> list[InputEvent]:
+        with self._lock:
+            pending = self._book.pending
+            count = 0
+            while count < len(pending) and pending[count].ts <= until:
+                count += 1
+            if count == 0:
+                return []
+            ready: list[InputEvent] = [item.event for item in pending[:count]]
+            del pending[:count]
+            self._commit()
+            return ready
+
+    def get_order(self, client_order_id: str) -> BrokerOrder | None:
+        with self._lock:
+            self._read_fault()
+            order = self._book.orders.get(client_order_id)
+            return None if order is None else self._view(order)
+
+    def open_orders(self) -> list[BrokerOrder]:
+        with self._lock:
+            self._read_fault()
+            return [self._view(o) for o in self._book.orders.values() if o.status in _WORKING]
+
+    def positions(self) -> list[BrokerPosition]:
+        with self._lock:
+            self._read_fault()
+            return [
+                BrokerPosition(account=account, symbol=symbol, qty=h.qty, avg_price=h.avg_price)
+                for account in sorted(self._book.holdings)
+                for symbol, h in sorted(self._book.holdings[account].items())
+                if h.qty != 0
+            ]
+
+    def server_time(self) -> datetime:
+        with self._lock:
+            self._read_fault()
+            if self._book.now is None:
+                raise BrokerUnavailable("server_time: the simulator has seen no event yet")
+            return self._book.now + self._book.clock_offset
+
+    def submissions(self) -> list[str]:
+        """Client order ids of every submit call, in arrival order, duplicates included."""
+        with self._lock:
+            return [attempt.client_order_id for attempt in self._book.submissions]
+
+    def submission_log(self) -> list[SubmissionAttempt]:
+        with self._lock:
+            return list(self._book.submissions)
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return len(self._book.pending)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    # ------------------------------------------------------------ order handling
+
+    def _receive(self, order: Dispatch) -> SubmitResult:
+        book, config = self._book, self.config
+        client_id = order.client_order_id
+        if client_id in book.orders:
+            self._record(order, SubmitOutcome.DUPLICATE, DUPLICATE_REASON)
+            return SubmitResult(accepted=False, reason=DUPLICATE_REASON)
+        book.received += 1
+        broker_id = f"{config.name}-{book.received:08d}"
+        entry = _Order(dispatch=order, broker_order_id=broker_id, status=OrderStatus.NEW,
+                       ack_ts=order.ts + config.ack_latency)
+        book.orders[client_id] = entry
+
+        if order.symbol in book.faults.halted_symbols:
+            entry.status = OrderStatus.REJECTED
+            reason = f"market halted: {order.symbol}"
+            self._record(order, SubmitOutcome.REJECTED, reason)
+            raise BrokerOrderRejected(reason, http_status=422)
+        reason = self._reject_reason(order, book.received)
+        if reason:
+            entry.status = OrderStatus.REJECTED
+            self._record(order, SubmitOutcome.REJECTED, reason)
+            if config.sync_rejects:
+                return SubmitResult(accepted=False, broker_order_id=broker_id, reason=reason)
+            self._schedule(OrderReject(ts=entry.ack_ts, client_order_id=client_id,
+                                       reason=reason))
+            return SubmitResult(accepted=True, broker_order_id=broker_id)
+
+        self._record(order, SubmitOutcome.ACCEPTED)
+        if book.faults.drop_next_acks > 0:
+            book.faults.drop_next_acks -= 1
+        else:
+            self._schedule(OrderAck(ts=entry.ack_ts, client_order_id=client_id,
+                                    broker_order_id=broker_id))
+        if config.fill_model is FillModel.IMMEDIATE:
+            self._fill_on_receipt(entry)
+        return SubmitResult(accepted=True, broker_order_id=broker_id)
+
+    def _reject_reason(self, order: Dispatch, number: int) -> str:
+        config = self.config
+        if order.order_type not in config.order_types:
+            return f"order type '{order.order_type.value}' is not supported"
+        if order.tif not in config.time_in_force:
+            return f"time in force '{order.tif.value}' is not supported"
+        if not config.fractional_qty and order.qty != order.qty.to_integral_value():
+            return f"fractional quantity '{order.qty}' is not supported"
+        needs_limit = order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        needs_stop = order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        if needs_limit != (order.limit_price is not None) or \
+                needs_stop != (order.stop_price is not None):
+            return f"prices do not fit order type '{order.order_type.value}'"
+        if order.symbol in config.reject_symbols:
+            return config.reject_reason
+        if config.reject_every_nth and number % config.reject_every_nth == 0:
+            return config.reject_reason
+        if config.reject_probability > 0 and self._rng.random() < config.reject_probability:
+            return config.reject_reason
+        return ""
+
+    def _fill_on_receipt(self, entry: _Order) -> None:
+        order = entry.dispatch
+        fill_ts = order.ts + max(self.config.ack_latency, self.config.fill_latency)
+        quote = self._book.quotes.get(order.symbol)
+        if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
+            if quote is None or not self._stop_touched(entry, quote):
+                return  # rests until a snapshot touches the stop
+            entry.triggered = True
+        if order.limit_price is not None:
+            self._execute(entry, order.qty, order.limit_price, fill_ts)
+            return
+        ref = reference_price(quote) if quote is not None else None
+        if ref is not None:
+            self._execute(entry, order.qty, self._slipped(ref, order.side), fill_ts)
+
+    def _match_snapshot(self, snapshot: MarketSnapshot) -> None:
+        config = self.config
+        available: Decimal | None = None
+        if config.max_participation_pct is not None:
+            volume = snapshot.volume
+            usable = volume is not None and volume.is_finite() and volume > 0
+            available = ZERO  # unknown or bad volume: nothing can be said to trade
+            if usable and volume is not None:
+                available = volume * config.max_participation_pct / 100
+        ref = reference_price(snapshot)
+        for entry in list(self._book.orders.values()):
+            order = entry.dispatch
+            if entry.status not in _WORKING or order.symbol != snapshot.symbol \
+                    or order.ts > snapshot.ts:
+                continue
+            if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and not entry.triggered:
+                if not self._stop_touched(entry, snapshot):
+                    continue
+                entry.triggered = True
+            if ref is None:
+                continue  # no usable price: the order waits, IOC/FOK included
+            price = self._slipped(ref, order.side)
+            limit = order.limit_price
+            if limit is not None:
+                price = min(price, limit) if order.side is Side.BUY else max(price, limit)
+                marketable = (ref <= limit) if order.side is Side.BUY else (ref >= limit)
+            else:
+                marketable = True
+            remaining = order.qty - entry.filled_qty
+            qty = remaining if marketable else ZERO
+            if available is not None:
+                qty = min(qty, available)
+            if not config.fractional_qty:
+                qty = qty.to_integral_value(rounding="ROUND_FLOOR")
+            ts = max(snapshot.ts, order.ts + max(config.ack_latency, config.fill_latency))
+            if order.tif is TimeInForce.FOK and qty < remaining:
+                self._expire(entry, ts, "fill or kill: not fully fillable")
+                continue
+            if qty > 0:
+                self._execute(entry, qty, price, ts)
+                if available is not None:
+                    available -= qty
+            if order.tif is TimeInForce.IOC and entry.status in _WORKING:
+                self._expire(entry, ts, "immediate or cancel: remainder canceled")
+
+    def _stop_touched(self, entry: _Order, snapshot: MarketSnapshot) -> bool:
+        order = entry.dispatch
+        trigger = snapshot.last if _valid_price(snapshot.last) else reference_price(snapshot)
+        if trigger is None or order.stop_price is None:
+            return False
+        return trigger >= order.stop_price if order.side is Side.BUY \
+            else trigger <= order.stop_price
+
+    def _slipped(self, ref: Decimal, side: Side) -> Decimal:
+        return ref * (1 + side.sign * self.config.slippage_bps / _BPS)
+
+    def _latest_price(self, symbol: str) -> Decimal | None:
+        quote = self._book.quotes.get(symbol)
+        return reference_price(quote) if quote is not None else None
+
+    def _execute(self, entry: _Order, qty: Decimal, price: Decimal, ts: datetime) -> None:
+        order = entry.dispatch
+        entry.filled_qty += qty
+        entry.filled_value += qty * price
+        entry.fills += 1
+        if entry.status is not OrderStatus.CANCELED or entry.filled_qty == order.qty:
+            entry.status = (OrderStatus.FILLED if entry.filled_qty == order.qty
+                            else OrderStatus.PARTIALLY_FILLED)
+        self._schedule(Fill(
+            ts=ts, client_order_id=order.client_order_id,
+            fill_id=f"{entry.broker_order_id}-{entry.fills}", qty=qty, price=price,
+            fee=qty * price * self.config.fee_bps / _BPS,
+        ))
+        holding = self._book.holdings.setdefault(order.account, {}).setdefault(
+            order.symbol, _Holding())
+        delta = qty * order.side.sign
+        new_qty = holding.qty + delta
+        if holding.qty == 0 or (holding.qty > 0) == (delta > 0):
+            holding.avg_price = (abs(holding.qty) * holding.avg_price + qty * price) / abs(new_qty)
+        elif new_qty == 0:
+            holding.avg_price = ZERO
+        elif (new_qty > 0) != (holding.qty > 0):
+            holding.avg_price = price  # flipped through zero: the remainder opened at price
+        holding.qty = new_qty
+
+    def _expire(self, entry: _Order, ts: datetime, reason: str) -> None:
+        entry.status = OrderStatus.CANCELED
+        self._schedule(OrderCanceled(ts=ts, client_order_id=entry.dispatch.client_order_id,
+                                     reason=reason))
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _advance(self, ts: datetime) -> None:
+        if self._book.now is None or ts > self._book.now:
+            self._book.now = ts
+
+    def _record(self, order: Dispatch, outcome: SubmitOutcome, reason: str = "") -> None:
+        self._book.submissions.append(SubmissionAttempt(
+            client_order_id=order.client_order_id, ts=order.ts, outcome=outcome, reason=reason))
+
+    def _schedule(self, event: BrokerEvent) -> None:
+        self._book.seq += 1
+        item = _Pending(ts=event.ts, seq=self._book.seq, event=event)
+        pending = self._book.pending
+        index = len(pending)
+        while index > 0 and (pending[index - 1].ts, pending[index - 1].seq) > (item.ts, item.seq):
+            index -= 1
+        pending.insert(index, item)
+
+    def _read_fault(self) -> None:
+        faults = self._book.faults
+        if faults.fail_next_reads > 0:
+            faults.fail_next_reads -= 1
+            self._commit()
+            raise BrokerUnavailable("simulated read failure", http_status=503)
+
+    @staticmethod
+    def _fault_error(faults: SimFaults) -> BrokerError:
+        if faults.submit_fault is SubmitFault.RATE_LIMITED:
+            return BrokerRateLimited("simulated rate limit", http_status=429,
+                                     retry_after_s=faults.retry_after_s)
+        if faults.submit_fault is SubmitFault.AUTH:
+            return BrokerAuthError("simulated authentication failure", http_status=401)
+        return BrokerUnavailable("simulated submit timeout", http_status=504)
+
+    @staticmethod
+    def _view(entry: _Order) -> BrokerOrder:
+        return BrokerOrder(
+            client_order_id=entry.dispatch.client_order_id,
+            broker_order_id=entry.broker_order_id, symbol=entry.dispatch.symbol,
+            status=entry.status, qty=entry.dispatch.qty, filled_qty=entry.filled_qty,
+            avg_fill_price=entry.filled_value / entry.filled_qty if entry.filled_qty else None,
+        )
+
+    # ------------------------------------------------------------ persistence
+
+    def _open_state(self, path: str) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS sim_book (id INTEGER PRIMARY KEY, "
+                         "body BLOB NOT NULL)")
+        self._db.commit()
+        row = self._db.execute("SELECT body FROM sim_book WHERE id = 1").fetchone()
+        if row is None:
+            self._commit()
+            return
+        try:
+            self._book = msgspec.json.decode(row[0], type=_Book)
+        except msgspec.DecodeError as exc:
+            raise BrokerError(f"{path}: simulator state is unreadable: {exc}") from exc
+        if self._book.rng_state is not None:
+            self._rng.setstate(self._book.rng_state)
+        log.info("sim_state_restored", path=path, orders=len(self._book.orders),
+                 pending=len(self._book.pending))
+
+    def _commit(self) -> None:
+        if self._db is None:
+            return
+        self._book.rng_state = self._rng.getstate()
+        body = msgspec.json.encode(self._book)
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO sim_book (id, body) VALUES (1, ?)", (body,))

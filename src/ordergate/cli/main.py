@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "ordergate.cli.reasons_cmd",
     "ordergate.cli.journal_cmd",
     "ordergate.cli.db_cmd",
+    "ordergate.cli.policy_cmd",
 )
 
 

@@ -1,0 +1,156 @@
+"""Per-intent values that several rule families need, computed once before the rules run.
+
+Why a context instead of each rule reading the view: the reference price, the order value,
+the position and working quantities and the risk-reducing test are used by up to a dozen
+rules each. Computing them once keeps the gate's cost flat (one view call per value, one
+Decimal multiplication per value) instead of growing with the number of active rules. The
+context is built fresh for every intent, read by the rules, and dropped: nothing in it
+outlives the call, and nothing in the view is changed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import ROUND_CEILING, Context, Decimal
+
+import msgspec
+
+from ordergate.gate.exposure import is_risk_reducing, reference_price, symbol_exposure
+from ordergate.gate.view import ExposureTotals, GateView
+from ordergate.model.intent import OrderIntent, OrderType, Side
+from ordergate.model.market import MarketSnapshot
+from ordergate.model.modes import Mode
+from ordergate.model.portfolio import AccountState
+from ordergate.policy.limits import ResolvedLimits
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_PCT_STEP = Decimal("0.0001")
+# Rounding up keeps a reported percentage strictly above the limit it broke.
+_REPORT = Context(prec=34, rounding=ROUND_CEILING)
+
+
+class RuleContext(msgspec.Struct):
+    intent: OrderIntent
+    view: GateView
+    limits: ResolvedLimits
+    mode: Mode
+    market: MarketSnapshot | None
+    # mid of a valid quote, else a valid last; None when the feed gives no usable price
+    reference: Decimal | None
+    # limit price (limit, stop_limit), stop price (stop), else the reference price
+    valuation_price: Decimal | None
+    order_value: Decimal | None
+    position: Decimal
+    working_buy: Decimal
+    working_sell: Decimal
+    risk_reducing: bool
+    # the order carries its own limit price, so bad market data cannot make it fill worse
+    priced: bool
+    # equity marks, fetched only when a loss limit is set
+    account: AccountState | None
+    # why the view's risk inputs cannot be trusted (non-finite numbers); "" when they can
+    invariant_detail: str
+    # account totals and this symbol's contribution before and after the intent, only when
+    # an account or firm exposure cap is set and the symbol has a mark
+    totals: ExposureTotals | None
+    contribution_now: ExposureTotals | None
+    contribution_after: ExposureTotals | None
+
+
+def build_context(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -> RuleContext:
+    account = intent.account
+    symbol = intent.symbol
+    market = view.market(symbol)
+    reference = None if market is None else reference_price(market.bid, market.ask, market.last)
+
+    order_type = intent.order_type
+    if order_type is OrderType.LIMIT or order_type is OrderType.STOP_LIMIT:
+        valuation_price = intent.limit_price
+        priced = valuation_price is not None
+    elif order_type is OrderType.STOP:
+        valuation_price = intent.stop_price
+        priced = False
+    else:
+        valuation_price = reference
+        priced = False
+    order_value = None if valuation_price is None else intent.qty * valuation_price
+
+    account_state = None
+    if (
+        limits.max_daily_loss is not None
+        or limits.max_daily_loss_pct is not None
+        or limits.max_drawdown_pct is not None
+    ):
+        account_state = view.account(account)
+
+    invariant_detail = ""
+    position = view.position(account, symbol)
+    working_buy, working_sell = view.working(account, symbol)
+    if not (position.is_finite() and working_buy.is_finite() and working_sell.is_finite()):
+        invariant_detail = (
+            f"position={position} working_buy={working_buy} working_sell={working_sell}"
+        )
+        position = working_buy = working_sell = ZERO
+        risk_reducing = False
+    else:
+        signed_qty = intent.qty if intent.side is Side.BUY else -intent.qty
+        risk_reducing = is_risk_reducing(signed_qty, position, working_buy, working_sell)
+
+    totals = contribution_now = contribution_after = None
+    if reference is not None and (
+        limits.max_gross_exposure is not None
+        or limits.max_net_exposure is not None
+        or limits.max_firm_gross_exposure is not None
+    ):
+        totals = view.exposure(account)
+        if totals.gross.is_finite() and totals.net_long.is_finite() and (
+            totals.net_short.is_finite()
+        ):
+            contribution_now = symbol_exposure(position, working_buy, working_sell, reference)
+            contribution_after = projected_contribution(
+                intent.side, intent.qty, position, working_buy, working_sell, reference
+            )
+        else:
+            exposure_detail = (
+                f"exposure gross={totals.gross} net_long={totals.net_long} "
+                f"net_short={totals.net_short}"
+            )
+            invariant_detail = (
+                f"{invariant_detail} {exposure_detail}" if invariant_detail else exposure_detail
+            )
+            totals = None
+
+    return RuleContext(
+        intent, view, limits, view.mode, market, reference, valuation_price, order_value,
+        position, working_buy, working_sell, risk_reducing, priced, account_state,
+        invariant_detail,
+        totals, contribution_now, contribution_after,
+    )
+
+
+def projected_contribution(
+    side: Side, qty: Decimal, position: Decimal, working_buy: Decimal, working_sell: Decimal,
+    mark: Decimal,
+) -> ExposureTotals:
+    """The symbol's contribution if the intent were accepted as one more working order."""
+    if side is Side.BUY:
+        return symbol_exposure(position, working_buy + qty, working_sell, mark)
+    return symbol_exposure(position, working_buy, working_sell + qty, mark)
+
+
+def pct_text(value: Decimal) -> str:
+    """A percentage for evidence, rounded up to 4 places so a breach never prints as equal."""
+    return str(value.quantize(_PCT_STEP, context=_REPORT))
+
+
+def duration_text(value: timedelta) -> str:
+    """An exact duration in seconds: `5s`, `0.25s`, `-1.5s`."""
+    micros = value // _ONE_MICROSECOND
+    sign = "-" if micros < 0 else ""
+    seconds, fraction = divmod(abs(micros), 1_000_000)
+    if fraction:
+        return f"{sign}{seconds}.{fraction:06d}".rstrip("0") + "s"
+    return f"{sign}{seconds}s"

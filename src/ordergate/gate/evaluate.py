@@ -1,0 +1,120 @@
+"""`evaluate(intent, view, policy) -> Decision`: run every rule of the table, in precedence
+order, and decide. Pure: no clock, no I/O, no global state; the view is only read.
+
+* Every rule runs and every violation is listed, in precedence order (for audit).
+* A violation blocks unless the table exempts it for a risk-reducing intent (capital
+  supremacy); the first blocking one is `blocking`.
+* Monitor mode: ALLOW with `would_block`, except rules marked `in_monitor`, which still DENY.
+* `exposure_modify`: when only exposure caps block, MODIFY to the largest quantity that fits
+  (a multiple of the lot size, else of the intent quantity's last decimal place).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Protocol
+
+from ordergate.gate.context import RuleContext, build_context
+from ordergate.gate.rules.exposure import fitting_qty
+from ordergate.gate.table import RULES, Reducing, Rule, external_rule
+from ordergate.gate.view import GateView
+from ordergate.model.decision import Decision, DecisionKind, Violation
+from ordergate.model.intent import OrderIntent
+from ordergate.model.reasons import REGISTRY
+from ordergate.policy.limits import ResolvedLimits
+
+_ALLOW = DecisionKind.ALLOW
+_DENY = DecisionKind.DENY
+_MODIFY = DecisionKind.MODIFY
+_BLOCKS = Reducing.BLOCKS
+_PRICED = Reducing.PRICED
+_CHECKS = tuple((rule.check, rule) for rule in RULES if rule.check is not None)
+# a code the registry does not know still sorts (as an invariant violation) and still blocks
+_UNKNOWN_PRECEDENCE = REGISTRY["SYS-008"].precedence
+
+
+class LimitSource(Protocol):
+    """What the gate needs from a policy: its hash and the resolved limits of a key."""
+
+    @property
+    def hash(self) -> str: ...
+
+    def limits_for(self, account: str, strategy: str, symbol: str) -> ResolvedLimits: ...
+
+
+def evaluate(intent: OrderIntent, view: GateView, policy: LimitSource) -> Decision:
+    limits = policy.limits_for(intent.account, intent.strategy, intent.symbol)
+    return evaluate_limits(intent, view, limits, policy.hash)
+
+
+def evaluate_limits(
+    intent: OrderIntent, view: GateView, limits: ResolvedLimits, policy_hash: str
+) -> Decision:
+    ctx = build_context(intent, view, limits)
+    found: list[tuple[Rule, Violation]] = []
+    for check, rule in _CHECKS:
+        violation = check(ctx)
+        if violation is not None:
+            found.append((rule, violation))
+    external = view.integrity_reasons()
+    if external:
+        found.extend(
+            (external_rule(reason.code), Violation(code=reason.code, detail=reason.detail))
+            for reason in sorted(external, key=lambda reason: (reason.code, reason.detail))
+        )
+        found.sort(key=_precedence)
+    if not found:
+        return Decision(
+            intent_id=intent.intent_id, decision=_ALLOW, mode=ctx.mode,
+            risk_reducing=ctx.risk_reducing, monitor=limits.monitor, policy_hash=policy_hash,
+        )
+    return _decide(ctx, found, policy_hash)
+
+
+def _precedence(item: tuple[Rule, Violation]) -> int:
+    code = REGISTRY.get(item[0].code)
+    return _UNKNOWN_PRECEDENCE if code is None else code.precedence
+
+
+def _blocks(rule: Rule, ctx: RuleContext) -> bool:
+    if not ctx.risk_reducing or rule.reducing is _BLOCKS:
+        return True
+    return rule.reducing is _PRICED and not ctx.priced
+
+
+def _decide(ctx: RuleContext, found: list[tuple[Rule, Violation]], policy_hash: str) -> Decision:
+    intent = ctx.intent
+    limits = ctx.limits
+    violations = tuple(violation for _, violation in found)
+    blocking = [rule for rule, _ in found if _blocks(rule, ctx)]
+    kind = _ALLOW
+    blocking_code = ""
+    would_block = ""
+    modified_qty: Decimal | None = None
+    if blocking:
+        first = blocking[0].code
+        if limits.monitor:
+            would_block = first
+            enforced = next((rule.code for rule in blocking if rule.in_monitor), "")
+            if enforced:
+                kind, blocking_code = _DENY, enforced
+        else:
+            kind, blocking_code = _DENY, first
+            if limits.exposure_modify and all(rule.modifiable for rule in blocking):
+                modified_qty = fitting_qty(ctx, _qty_step(ctx))
+                if modified_qty is not None:
+                    kind = _MODIFY
+    return Decision(
+        intent_id=intent.intent_id, decision=kind, blocking=blocking_code,
+        violations=violations, modified_qty=modified_qty, mode=ctx.mode,
+        risk_reducing=ctx.risk_reducing, monitor=limits.monitor, would_block=would_block,
+        policy_hash=policy_hash,
+    )
+
+
+def _qty_step(ctx: RuleContext) -> Decimal:
+    instrument = ctx.limits.instrument
+    if instrument is not None and instrument.lot_size is not None:
+        return instrument.lot_size
+    exponent = ctx.intent.qty.as_tuple().exponent
+    return Decimal(1).scaleb(exponent if isinstance(exponent, int) else 0)

@@ -1,0 +1,50 @@
+"""Duplicates: a client order id seen before (DUP-001), or the same order from the same
+strategy inside the duplicate window (DUP-002)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ordergate.gate.context import RuleContext, duration_text
+from ordergate.model.decision import Violation
+from ordergate.model.intent import OrderIntent
+
+
+def _plain(value: Decimal) -> str:
+    # normalize so 100 and 100.00 are the same order; 'f' so 1E+2 prints as 100
+    return format(value.normalize(), "f")
+
+
+def fingerprint(intent: OrderIntent) -> str:
+    """What makes two intents "the same order": account, strategy, symbol, side, quantity and
+    limit price, with decimals normalized. Fields are joined with a space, which identifiers
+    cannot contain, so no two different orders share a fingerprint. The engine records
+    accepted intents under this same string."""
+    limit = "" if intent.limit_price is None else _plain(intent.limit_price)
+    return (
+        f"{intent.account} {intent.strategy} {intent.symbol} {intent.side.value} "
+        f"{_plain(intent.qty)} {limit}"
+    )
+
+
+def duplicate_client_order_id(ctx: RuleContext) -> Violation | None:
+    client_order_id = ctx.intent.client_order_id
+    if client_order_id is None or not ctx.view.client_order_id_seen(client_order_id):
+        return None
+    return Violation(
+        code="DUP-001", observed=client_order_id, limit="unique client_order_id",
+        detail=f"client_order_id {client_order_id} was already accepted",
+    )
+
+
+def duplicate_order(ctx: RuleContext) -> Violation | None:
+    window = ctx.limits.duplicate_window
+    if window is None:
+        return None
+    key = fingerprint(ctx.intent)
+    if not ctx.view.fingerprint_seen(key, window):
+        return None
+    return Violation(
+        code="DUP-002", observed=key, limit=duration_text(window),
+        detail="the same order was accepted within duplicate_window",
+    )

@@ -1,0 +1,187 @@
+"""Order sanity: is this a legal, well-formed order at a sane price?
+
+These are the hard safety gates (invariant 7): they stop risk-reducing orders too, except
+the restricted list (ORD-009), which forbids taking new risk in a symbol but never traps a
+position that already exists in it.
+
+Price collar (ORD-008), compared cross-multiplied so no division rounds the boundary:
+* limit and stop-limit orders: |limit_price - reference| * 100 > price_collar_pct * reference.
+* market orders: the price a market order is expected to fill at is the far side of the
+  quote (ask for a buy, bid for a sell); |far side - reference| * 100 > market_collar_pct *
+  reference, i.e. half the spread in % of the mid. Without a valid two-sided quote a market
+  order's fill price is unbounded, so it breaks the collar (fail closed).
+* stop orders are not collared: their trigger is far from the market by design.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ordergate.gate.context import HUNDRED, RuleContext, pct_text
+from ordergate.model.decision import Violation
+from ordergate.model.intent import OrderType, Side
+from ordergate.policy.limits import SelfMatch
+
+_NEEDS_LIMIT = {OrderType.MARKET: False, OrderType.LIMIT: True, OrderType.STOP: False,
+                OrderType.STOP_LIMIT: True}
+_NEEDS_STOP = {OrderType.MARKET: False, OrderType.LIMIT: False, OrderType.STOP: True,
+               OrderType.STOP_LIMIT: True}
+
+
+def order_type_not_allowed(ctx: RuleContext) -> Violation | None:
+    allowed = ctx.limits.allowed_order_types
+    order_type = ctx.intent.order_type
+    if allowed is None or order_type in allowed:
+        return None
+    return Violation(
+        code="ORD-001", observed=order_type.value,
+        limit=",".join(sorted(allowed_type.value for allowed_type in allowed)),
+    )
+
+
+def price_missing(ctx: RuleContext) -> Violation | None:
+    intent = ctx.intent
+    order_type = intent.order_type
+    has_limit = intent.limit_price is not None
+    has_stop = intent.stop_price is not None
+    if has_limit == _NEEDS_LIMIT[order_type] and has_stop == _NEEDS_STOP[order_type]:
+        return None
+    observed = f"limit_price={intent.limit_price} stop_price={intent.stop_price}"
+    expected = (
+        f"limit_price {'required' if _NEEDS_LIMIT[order_type] else 'absent'}, "
+        f"stop_price {'required' if _NEEDS_STOP[order_type] else 'absent'}"
+    )
+    return Violation(
+        code="ORD-003", observed=observed, limit=expected,
+        detail=f"a {order_type.value} order needs {expected}",
+    )
+
+
+def price_tick(ctx: RuleContext) -> Violation | None:
+    instrument = ctx.limits.instrument
+    if instrument is None or instrument.tick_size is None:
+        return None
+    tick = instrument.tick_size
+    intent = ctx.intent
+    for name, price in (("limit_price", intent.limit_price), ("stop_price", intent.stop_price)):
+        if price is not None and price % tick != 0:
+            return Violation(
+                code="ORD-004", observed=str(price), limit=str(tick),
+                detail=f"{name} is not a multiple of tick_size",
+            )
+    return None
+
+
+def qty_lot(ctx: RuleContext) -> Violation | None:
+    instrument = ctx.limits.instrument
+    if instrument is None or instrument.lot_size is None:
+        return None
+    lot = instrument.lot_size
+    qty = ctx.intent.qty
+    if qty % lot == 0:
+        return None
+    return Violation(
+        code="ORD-005", observed=str(qty), limit=str(lot),
+        detail="qty is not a multiple of lot_size",
+    )
+
+
+def max_order_qty(ctx: RuleContext) -> Violation | None:
+    limit = ctx.limits.max_order_qty
+    if limit is None or ctx.intent.qty <= limit:
+        return None
+    return Violation(code="ORD-006", observed=str(ctx.intent.qty), limit=str(limit))
+
+
+def max_order_value(ctx: RuleContext) -> Violation | None:
+    limit = ctx.limits.max_order_value
+    value = ctx.order_value
+    # an order that cannot be valued is already refused by SYS-001/SYS-003
+    if limit is None or value is None or value <= limit:
+        return None
+    return Violation(
+        code="ORD-007", observed=str(value), limit=str(limit),
+        detail=f"qty {ctx.intent.qty} at {ctx.valuation_price}",
+    )
+
+
+def _collar_violation(
+    price: Decimal, reference: Decimal, limit: Decimal, what: str
+) -> Violation | None:
+    distance = abs(price - reference)
+    if distance * HUNDRED <= limit * reference:
+        return None
+    return Violation(
+        code="ORD-008", observed=pct_text(distance * HUNDRED / reference), limit=str(limit),
+        detail=f"{what} {price} vs reference {reference}",
+    )
+
+
+def price_collar(ctx: RuleContext) -> Violation | None:
+    intent = ctx.intent
+    reference = ctx.reference
+    order_type = intent.order_type
+    if order_type is OrderType.MARKET:
+        limit = ctx.limits.market_collar_pct
+        if limit is None:
+            return None
+        market = ctx.market
+        bid = None if market is None else market.bid
+        ask = None if market is None else market.ask
+        if (
+            reference is None or bid is None or ask is None or not bid.is_finite()
+            or not ask.is_finite() or not 0 < bid <= ask
+        ):
+            return Violation(
+                code="ORD-008", observed="no quote", limit=str(limit),
+                detail="a market order needs a valid two-sided quote to bound its fill price",
+            )
+        far_side = ask if intent.side is Side.BUY else bid
+        return _collar_violation(far_side, reference, limit, "expected fill")
+    limit = ctx.limits.price_collar_pct
+    price = intent.limit_price
+    if limit is None or reference is None or price is None or order_type is OrderType.STOP:
+        return None
+    return _collar_violation(price, reference, limit, "limit_price")
+
+
+def restricted_symbol(ctx: RuleContext) -> Violation | None:
+    if not ctx.limits.restricted:
+        return None
+    return Violation(
+        code="ORD-009", observed=ctx.intent.symbol, limit="not restricted",
+        detail=f"{ctx.intent.symbol} is on the restricted list",
+    )
+
+
+def self_match(ctx: RuleContext) -> Violation | None:
+    """The order would trade against the account's own resting order on the other side. An
+    order without a limit price (market, stop) is treated as marketable."""
+    if ctx.limits.self_match is not SelfMatch.DENY:
+        return None
+    intent = ctx.intent
+    best_buy, best_sell = ctx.view.resting_prices(intent.account, intent.symbol)
+    price = intent.limit_price
+    if intent.side is Side.BUY:
+        if best_sell is None or (price is not None and price < best_sell):
+            return None
+        resting = best_sell
+    else:
+        if best_buy is None or (price is not None and price > best_buy):
+            return None
+        resting = best_buy
+    return Violation(
+        code="ORD-010", observed="marketable" if price is None else str(price),
+        limit=str(resting),
+        detail=f"would trade against the account's own resting order at {resting}",
+    )
+
+
+def reduce_only_would_increase(ctx: RuleContext) -> Violation | None:
+    if not ctx.intent.reduce_only or ctx.risk_reducing:
+        return None
+    return Violation(
+        code="ORD-011", observed="increases or opens a position", limit="reduce-only",
+        detail=f"position={ctx.position} working_buy={ctx.working_buy} "
+        f"working_sell={ctx.working_sell}",
+    )

@@ -1,0 +1,63 @@
+"""Order-rate throttles and the repeated-execution disable. A rate limit allows `max_count`
+accepted orders per sliding window; this intent would be one more, so it is refused when
+count + 1 > max_count."""
+
+from __future__ import annotations
+
+from ordergate.gate.context import RuleContext, duration_text
+from ordergate.gate.view import RateScope
+from ordergate.model.decision import Violation
+from ordergate.model.intent import OrderIntent
+from ordergate.policy.limits import RateLimit
+
+
+def rate_key(scope: RateScope, intent: OrderIntent) -> str:
+    """The key an accepted intent is counted under for a scope; the engine records with it."""
+    if scope is RateScope.ACCOUNT:
+        return intent.account
+    if scope is RateScope.STRATEGY:
+        return intent.strategy
+    if scope is RateScope.SYMBOL:
+        return intent.symbol
+    return ""
+
+
+def _rate(
+    ctx: RuleContext, code: str, scope: RateScope, limit: RateLimit | None
+) -> Violation | None:
+    if limit is None:
+        return None
+    key = rate_key(scope, ctx.intent)
+    count = ctx.view.order_count(scope, key, limit.window)
+    if count + 1 <= limit.max_count:
+        return None
+    return Violation(
+        code=code, observed=str(count + 1), limit=str(limit.max_count),
+        detail=f"{scope.value} {key!r}: {count} orders in the last {duration_text(limit.window)}",
+    )
+
+
+def rate_global(ctx: RuleContext) -> Violation | None:
+    return _rate(ctx, "THR-001", RateScope.GLOBAL, ctx.limits.rate_global)
+
+
+def rate_account(ctx: RuleContext) -> Violation | None:
+    return _rate(ctx, "THR-002", RateScope.ACCOUNT, ctx.limits.rate_account)
+
+
+def rate_strategy(ctx: RuleContext) -> Violation | None:
+    return _rate(ctx, "THR-003", RateScope.STRATEGY, ctx.limits.rate_strategy)
+
+
+def rate_symbol(ctx: RuleContext) -> Violation | None:
+    return _rate(ctx, "THR-004", RateScope.SYMBOL, ctx.limits.rate_symbol)
+
+
+def strategy_disabled(ctx: RuleContext) -> Violation | None:
+    intent = ctx.intent
+    if not ctx.view.strategy_disabled(intent.account, intent.strategy):
+        return None
+    return Violation(
+        code="THR-006", observed="disabled", limit="enabled",
+        detail=f"strategy {intent.strategy} was disabled after repeated executions",
+    )

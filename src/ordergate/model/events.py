@@ -19,7 +19,12 @@ from ordergate.model.decision import Decision
 from ordergate.model.intent import Identifier, OrderIntent, OrderType, Side, TimeInForce
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
-from ordergate.model.values import require_non_negative, require_positive, require_utc
+from ordergate.model.values import (
+    require_finite,
+    require_non_negative,
+    require_positive,
+    require_utc,
+)
 
 
 class _Event(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
@@ -131,9 +136,21 @@ class DependencyStatus(_Event, frozen=True, tag="dependency"):
     detail: str = ""
 
 
+class AccountFunding(_Event, frozen=True, tag="account"):
+    """Seed an account: its cash, and from it the starting equity, day-start equity and
+    high-water mark. Sent at start-up (or when funds move) by the shell."""
+
+    account: Identifier
+    cash: Decimal
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_finite("cash", self.cash)
+
+
 InputEvent = (
     OrderIntent | MarketSnapshot | OrderAck | OrderReject | Fill | OrderCanceled
-    | CancelRequest | Command | PolicyDocument | ClockTick | DependencyStatus
+    | CancelRequest | Command | PolicyDocument | ClockTick | DependencyStatus | AccountFunding
 )
 
 

@@ -1,0 +1,228 @@
+"""How an order is named at a venue, and how its observed states become engine events.
+
+Venues carry our deterministic client order id in a field of their own (Alpaca
+`client_order_id`, Deribit `label`, Tradier `tag`), each with its own length and character
+rules. An id that does not fit is refused before dispatch, never truncated: a truncated id
+would no longer find the order again after a restart, and two orders could share one.
+
+REST venues report an order's state, not its history. `OrderWatch` remembers the last state
+seen of each order an adapter sent and turns a newer state into the events the engine needs:
+one OrderAck, one Fill per increase of the filled quantity, then OrderCanceled or OrderReject.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+import msgspec
+import structlog
+
+from ordergate.brokers.base import (
+    BrokerBadResponse,
+    BrokerOrder,
+    BrokerOrderRejected,
+    OrderStatus,
+)
+from ordergate.model.events import Fill, InputEvent, OrderAck, OrderCanceled, OrderReject
+from ordergate.model.intent import OrderType, TimeInForce
+
+log = structlog.get_logger("ordergate.brokers")
+
+PRICE_STEP = Decimal("1e-9")
+TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
+
+
+def require_label(
+    client_order_id: str,
+    *,
+    venue: str,
+    field: str,
+    max_length: int,
+    pattern: re.Pattern[str] | None = None,
+    allowed: str = "",
+) -> str:
+    """The id unchanged when the venue can carry it; BrokerOrderRejected (before dispatch) if not."""
+    if len(client_order_id) > max_length:
+        raise BrokerOrderRejected(
+            f"{venue}: client_order_id '{client_order_id}' is {len(client_order_id)} characters;"
+            f" the venue's {field} holds at most {max_length}. Refused before dispatch"
+            " (ids are never truncated)"
+        )
+    if pattern is not None and not pattern.fullmatch(client_order_id):
+        raise BrokerOrderRejected(
+            f"{venue}: client_order_id '{client_order_id}' cannot be carried in the venue's"
+            f" {field} ({allowed}). Refused before dispatch"
+        )
+    return client_order_id
+
+
+def require_supported(venue: str, order_type: OrderType, tif: TimeInForce,
+                      order_types: frozenset[OrderType],
+                      time_in_force: frozenset[TimeInForce]) -> None:
+    """Refuse, never emulate, an order type or time in force the venue does not offer."""
+    if order_type not in order_types:
+        raise BrokerOrderRejected(f"{venue}: order_type '{order_type}' is not supported")
+    if tif not in time_in_force:
+        raise BrokerOrderRejected(f"{venue}: time in force '{tif}' is not supported")
+
+
+def decimal_text(value: Decimal) -> str:
+    """A decimal as plain positional text ('0.00001', never '1E-5'), as venues parse it."""
+    return format(value, "f")
+
+
+def parse_decimal(venue: str, field: str, raw: object) -> Decimal:
+    """A venue's number or numeric string as an exact Decimal; BrokerBadResponse otherwise."""
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
+        raise BrokerBadResponse(f"{venue}: {field}: expected a number, got {raw!r}")
+    try:
+        value = Decimal(str(raw)) if isinstance(raw, float) else Decimal(raw)
+    except InvalidOperation as exc:
+        raise BrokerBadResponse(f"{venue}: {field}: expected a number, got {raw!r}") from exc
+    if not value.is_finite():
+        raise BrokerBadResponse(f"{venue}: {field}: expected a finite number, got {raw!r}")
+    return value
+
+
+def parse_timestamp(venue: str, field: str, raw: object) -> datetime:
+    """An RFC 3339 string (fractions beyond microseconds dropped) as a UTC datetime."""
+    if not isinstance(raw, str):
+        raise BrokerBadResponse(f"{venue}: {field}: expected an RFC 3339 timestamp, got {raw!r}")
+    text = raw.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    match = re.fullmatch(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)", text)
+    if match is not None and match.group(2) is not None:
+        text = match.group(1) + match.group(2)[:7] + match.group(3)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise BrokerBadResponse(
+            f"{venue}: {field}: expected an RFC 3339 timestamp, got {raw!r}") from exc
+    if parsed.tzinfo is None:
+        raise BrokerBadResponse(f"{venue}: {field}: timestamp {raw!r} has no UTC offset")
+    return parsed.astimezone(UTC)
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Retry-After in seconds when the venue gave it as a number; None otherwise."""
+    if not headers:
+        return None
+    raw = headers.get("Retry-After") or headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+@contextmanager
+def response_shape(venue: str, what: str) -> Iterator[None]:
+    """Turn a venue answer that does not have the expected shape into BrokerBadResponse."""
+    try:
+        yield
+    except msgspec.ValidationError as exc:
+        raise BrokerBadResponse(f"{venue}: {what}: unexpected response shape: {exc}") from exc
+
+
+class _Seen(msgspec.Struct, kw_only=True):
+    broker_order_id: str
+    acked: bool = False
+    filled_qty: Decimal = Decimal(0)
+    filled_notional: Decimal = Decimal(0)
+    status: OrderStatus = OrderStatus.NEW
+
+
+def fill_id(client_order_id: str, cumulative_qty: Decimal) -> str:
+    """Deterministic, so the same observed fill always has the same id (redelivery is harmless)."""
+    digest = hashlib.sha256(f"{client_order_id}|{cumulative_qty.normalize()}".encode()).hexdigest()
+    return f"fill-{digest[:32]}"
+
+
+class OrderWatch:
+    """The last state seen of each order an adapter is following."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, _Seen] = {}
+
+    def track(self, client_order_id: str, broker_order_id: str = "",
+              known: BrokerOrder | None = None) -> None:
+        """Follow an order from now on. With `known`, events start after that state (the caller
+        has already reported it); without, the first observation reports everything."""
+        seen = _Seen(broker_order_id=broker_order_id)
+        if known is not None:
+            seen.broker_order_id = known.broker_order_id or broker_order_id
+            seen.acked = True
+            seen.filled_qty = known.filled_qty
+            seen.filled_notional = known.filled_qty * (known.avg_fill_price or Decimal(0))
+            seen.status = known.status
+        self._seen[client_order_id] = seen
+
+    def broker_order_id(self, client_order_id: str) -> str | None:
+        seen = self._seen.get(client_order_id)
+        return seen.broker_order_id if seen is not None and seen.broker_order_id else None
+
+    def working(self) -> list[str]:
+        """Client ids of followed orders that are not finished, in the order they were tracked."""
+        return [cid for cid, seen in self._seen.items() if seen.status not in TERMINAL]
+
+    def observe(self, order: BrokerOrder, ts: datetime) -> list[InputEvent]:
+        """Events for what changed since the last observation of `order`, stamped `ts`."""
+        cid = order.client_order_id
+        seen = self._seen.get(cid)
+        if seen is None:
+            seen = _Seen(broker_order_id=order.broker_order_id)
+            self._seen[cid] = seen
+        events: list[InputEvent] = []
+        if order.status is OrderStatus.REJECTED:
+            if seen.status is not OrderStatus.REJECTED:
+                events.append(OrderReject(ts=ts, client_order_id=cid, reason="rejected by venue"))
+            seen.status = order.status
+            return events
+        # Everything is computed before `seen` changes, so a bad answer loses no event.
+        fill = self._fill(order, seen, ts) if order.filled_qty > seen.filled_qty else None
+        if order.filled_qty < seen.filled_qty:
+            log.error("broker_filled_qty_decreased", client_order_id=cid,
+                      seen=str(seen.filled_qty), now=str(order.filled_qty))
+        if not seen.acked:
+            events.append(OrderAck(ts=ts, client_order_id=cid,
+                                   broker_order_id=order.broker_order_id))
+            seen.acked = True
+        seen.broker_order_id = order.broker_order_id or seen.broker_order_id
+        if fill is not None:
+            events.append(fill)
+            seen.filled_qty = order.filled_qty
+            seen.filled_notional = order.filled_qty * (order.avg_fill_price or Decimal(0))
+        if order.status is OrderStatus.CANCELED and seen.status is not OrderStatus.CANCELED:
+            events.append(OrderCanceled(ts=ts, client_order_id=cid, reason="canceled at venue"))
+        seen.status = order.status
+        return events
+
+    @staticmethod
+    def _fill(order: BrokerOrder, seen: _Seen, ts: datetime) -> Fill:
+        delta = order.filled_qty - seen.filled_qty
+        avg = order.avg_fill_price
+        if avg is None or avg <= 0:
+            raise BrokerBadResponse(
+                f"order {order.client_order_id}: filled quantity rose to {order.filled_qty}"
+                " without a positive average fill price")
+        notional = order.filled_qty * avg
+        if seen.filled_qty == 0:
+            price = avg
+        else:
+            # Venues round their averages, so the price of an increment derived from two of them
+            # carries that rounding; kept to the venues' finest price step (1e-9).
+            derived = ((notional - seen.filled_notional) / delta).quantize(PRICE_STEP)
+            price = Decimal(format(derived.normalize(), "f"))
+        if price <= 0:
+            # The venue's rounded averages imply a non-positive increment: use the average,
+            # which is the venue's own figure, rather than invent one.
+            price = avg
+        return Fill(ts=ts, client_order_id=order.client_order_id,
+                    fill_id=fill_id(order.client_order_id, order.filled_qty),
+                    qty=delta, price=price)

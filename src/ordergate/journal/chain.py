@@ -32,7 +32,7 @@ log = structlog.get_logger("ordergate.journal")
 DEFAULT_BATCH_LIMIT = 512
 """BATCH and NONE flush on their own once this many records are buffered."""
 
-_PAGE = 2000
+_PAGE = 500
 
 
 class ChainJournal(ABC):
@@ -214,10 +214,14 @@ class ChainJournal(ABC):
         while True:
             with self._lock:
                 page = self._page(next_seq, end_seq, _PAGE)
-            yield from page
-            if len(page) < _PAGE:
+            if not page:
                 return
+            last_page = len(page) < _PAGE
             next_seq = page[-1][0] + 1
+            yield from page
+            del page  # hold one page at a time, not two
+            if last_page:
+                return
 
     def _records(self, start_seq: int, end_seq: int | None) -> Iterator[JournalRecord]:
         for seq, kind, run_id, recorded_at_ns, payload, prev_hash, digest in self._raw(

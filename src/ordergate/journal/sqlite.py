@@ -33,8 +33,7 @@ class SqliteJournal(ChainJournal):
         self._path = path
         existed = os.path.exists(path)
         if not existed and not create:
-            raise JournalError(f"{path}: no journal file here (open it with create=True, or "
-                               "check the path)")
+            raise JournalError(f"{path}: no journal file here; check the path")
         try:
             if not existed and os.path.dirname(path):
                 os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -17,7 +17,6 @@ start) is not sent to the engine again; the caller gets the original decision, m
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import functools
 import queue
@@ -69,13 +68,15 @@ class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True):
 class DecisionIndex:
     """Recent decisions by intent_id, in arrival order, bounded to `capacity` records.
 
-    Written only by the engine thread; read by HTTP handlers under the lock.
+    Each record gets a position number (1, 2, ...) in arrival order; pages of the decisions API
+    use it as their cursor. Written only by the engine thread; read by HTTP handlers.
     """
 
     def __init__(self, capacity: int = DEFAULT_INDEX_CAPACITY) -> None:
         self._capacity = capacity
         self._by_id: dict[str, DecisionRecord] = {}
-        self._order: collections.deque[str] = collections.deque()
+        self._order: list[str] = []
+        self._base = 1  # position number of self._order[0]
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -83,6 +84,11 @@ class DecisionIndex:
 
     def get(self, intent_id: str) -> DecisionRecord | None:
         return self._by_id.get(intent_id)
+
+    @property
+    def first_position(self) -> int:
+        """The position number of the oldest record still held."""
+        return self._base
 
     def add(self, records: Iterable[DecisionRecord]) -> None:
         with self._lock:
@@ -92,18 +98,27 @@ class DecisionIndex:
                     continue
                 self._by_id[intent_id] = record
                 self._order.append(intent_id)
-                if len(self._order) > self._capacity:
-                    self._by_id.pop(self._order.popleft(), None)
+            excess = len(self._order) - self._capacity
+            if excess > 0:
+                # Drop in chunks so that trimming stays amortized O(1) per record.
+                drop = max(excess, self._capacity // 10)
+                for intent_id in self._order[:drop]:
+                    self._by_id.pop(intent_id, None)
+                del self._order[:drop]
+                self._base += drop
 
-    def newest_first(self) -> Iterator[DecisionRecord]:
-        """Iterate from the newest record; a snapshot, so writers are not blocked for long."""
+    def newest_first(self, before: int | None = None) -> Iterator[tuple[int, DecisionRecord]]:
+        """(position, record) from the newest, or from just below position `before`."""
         with self._lock:
-            ids = list(self._order)
+            base = self._base
+            top = len(self._order) if before is None else min(len(self._order), before - base)
+            ids = self._order[max(0, top - 100_000):top] if top > 0 else []
+            first = base + max(0, top - len(ids))
         by_id = self._by_id
-        for intent_id in reversed(ids):
-            record = by_id.get(intent_id)
+        for offset in range(len(ids) - 1, -1, -1):
+            record = by_id.get(ids[offset])
             if record is not None:
-                yield record
+                yield first + offset, record
 
     def load_journal(self, records: Iterable[JournalRecord]) -> int:
         """Rebuild from a journal: pair every journaled intent with its decision."""

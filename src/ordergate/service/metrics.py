@@ -1,0 +1,107 @@
+"""Prometheus metrics of the gateway, on a registry of its own (one per app, so several apps
+in one process, as in tests, never collide).
+
+Counters and histograms are fed on the engine thread after every batch (`observe_batch`) and
+by the HTTP layer (`observe_request`); gauges of state (mode, exposure against caps, throttle
+utilisation) are set from the engine status just before each scrape (`set_status`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from ordergate.model.decision import Decision
+from ordergate.model.events import InputEvent, OutputEvent
+from ordergate.model.modes import Mode
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# Sub-millisecond to a second: the gate is expected to answer well under 10 ms.
+_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                    0.25, 0.5, 1.0)
+
+
+class ServiceMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.decisions = Counter(
+            "ordergate_decisions", "Decisions by outcome and blocking reason code",
+            ["decision", "reason"], registry=r)
+        self.evaluation_seconds = Histogram(
+            "ordergate_evaluation_seconds",
+            "Engine time per intent: a batch's processing time divided by its intents",
+            buckets=_LATENCY_BUCKETS, registry=r)
+        self.batch_seconds = Histogram(
+            "ordergate_batch_seconds",
+            "Time to journal, evaluate, flush and dispatch one batch",
+            buckets=_LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram(
+            "ordergate_batch_events", "Events per engine batch (group commit)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096), registry=r)
+        self.journal_flush_seconds = Histogram(
+            "ordergate_journal_flush_seconds", "Journal flush (durability) latency",
+            buckets=_LATENCY_BUCKETS, registry=r)
+        self.request_seconds = Histogram(
+            "ordergate_http_request_seconds", "HTTP request latency by route",
+            ["route"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.http_responses = Counter(
+            "ordergate_http_responses", "HTTP responses by route and status",
+            ["route", "status"], registry=r)
+        self.mode = Gauge("ordergate_mode", "1 for the current trading mode, 0 otherwise",
+                          ["mode"], registry=r)
+        self.exposure = Gauge("ordergate_exposure", "Account exposure at current marks",
+                              ["account", "kind"], registry=r)
+        self.exposure_cap = Gauge("ordergate_exposure_cap", "Account exposure cap",
+                                  ["account", "kind"], registry=r)
+        self.throttle_utilisation = Gauge(
+            "ordergate_throttle_utilisation",
+            "Orders in the rate window divided by the window's maximum",
+            ["scope", "key"], registry=r)
+        self.journal_lag = Gauge(
+            "ordergate_journal_lag_records", "Journal records not yet in a snapshot",
+            registry=r)
+        self.alerts = Counter("ordergate_alerts", "Alerts raised by kind", ["kind"],
+                              registry=r)
+        for mode in Mode:
+            self.mode.labels(mode=mode.value).set(1 if mode is Mode.ACTIVE else 0)
+
+    def observe_batch(self, inputs: Sequence[InputEvent], outputs: Sequence[OutputEvent],
+                      seconds: float) -> None:
+        self.batch_seconds.observe(seconds)
+        self.batch_size.observe(len(inputs))
+        decided = 0
+        for output in outputs:
+            if isinstance(output, Decision):
+                decided += 1
+                self.decisions.labels(decision=output.decision.value,
+                                      reason=output.blocking or "none").inc()
+        if decided:
+            per_intent = seconds / decided
+            for _ in range(decided):
+                self.evaluation_seconds.observe(per_intent)
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        self.request_seconds.labels(route=route).observe(seconds)
+        self.http_responses.labels(route=route, status=str(status)).inc()
+
+    def set_mode(self, current: Mode) -> None:
+        for mode in Mode:
+            self.mode.labels(mode=mode.value).set(1 if mode is current else 0)
+
+    def set_exposure(self, rows: Iterable[tuple[str, str, float, float | None]]) -> None:
+        """(account, kind, value, cap) rows; a cap of None is not exported."""
+        for account, kind, value, cap in rows:
+            self.exposure.labels(account=account, kind=kind).set(value)
+            if cap is not None:
+                self.exposure_cap.labels(account=account, kind=kind).set(cap)
+
+    def set_throttles(self, rows: Iterable[tuple[str, str, float]]) -> None:
+        for scope, key, utilisation in rows:
+            self.throttle_utilisation.labels(scope=scope, key=key).set(utilisation)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,232 @@
+"""The route table of the HTTP API and the OpenAPI 3.1 document generated from it.
+
+One `RouteSpec` per endpoint says its method, path, who may call it and which msgspec types it
+reads and writes; `app.create_app` registers exactly these routes, and `document()` turns the
+same table plus the types' JSON schemas into /v1/openapi.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ordergate.model.intent import OrderIntent
+from ordergate.service.schemas import (
+    BatchResult,
+    CommandResult,
+    DecisionPage,
+    DecisionView,
+    ErrorBody,
+    HaltRequest,
+    HealthView,
+    IntentBatch,
+    IntentResult,
+    ModeRequest,
+    PolicyRequest,
+    PolicyResult,
+    StatusView,
+)
+
+API_VERSION = "1.0.0"
+
+
+class Param(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    where: str  # query | path
+    description: str
+    schema: dict[str, Any]
+    required: bool = False
+
+
+class RouteSpec(msgspec.Struct, frozen=True, kw_only=True):
+    method: str
+    path: str
+    operation: str
+    summary: str
+    roles: tuple[str, ...]  # empty = no authentication
+    request: tuple[Any, ...] = ()  # one type, or several alternatives (anyOf)
+    response: tuple[Any, ...] = ()
+    response_type: str = "application/json"
+    ok_status: int = 200
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()
+
+
+_TIME = {"type": "string", "format": "date-time"}
+_READ = ("viewer", "operator")
+_OPS = ("operator",)
+
+ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec(
+        method="POST", path="/v1/intents", operation="post_intents", roles=("trader",),
+        summary="Submit one intent, or a batch {\"intents\": [...]} of up to 1000. Each intent "
+                "is journaled, decided and, when allowed, dispatched; the answer comes after "
+                "the batch is durable. Idempotent on intent_id: a retry returns the original "
+                "decision with replayed=true and never sends a second order. A trader token may "
+                "only submit for its own accounts.",
+        request=(OrderIntent, IntentBatch), response=(IntentResult, BatchResult),
+        errors=(400, 401, 403, 413, 415, 422, 429, 503),
+    ),
+    RouteSpec(
+        method="GET", path="/v1/status", operation="get_status", roles=_READ,
+        summary="Mode and every active reason (code, meaning, since, who), positions, exposure "
+                "vs caps, rate-window utilisation, dependencies and breakers, journal lag, "
+                "policy hash, mode timeline.",
+        response=(StatusView,), errors=(401, 403, 429, 503),
+    ),
+    RouteSpec(
+        method="GET", path="/v1/health", operation="get_health", roles=(),
+        summary="Liveness and readiness (journal writable, broker reachable, data fresh). "
+                "200 when ready, 503 when not.",
+        response=(HealthView,), errors=(503,),
+    ),
+    RouteSpec(
+        method="GET", path="/metrics", operation="get_metrics", roles=_READ,
+        summary="Prometheus metrics.",
+        response_type="text/plain; version=0.0.4", errors=(401, 403, 429, 503),
+    ),
+    RouteSpec(
+        method="GET", path="/v1/decisions", operation="list_decisions", roles=_READ,
+        summary="Recent decisions, newest first, filtered and paginated (pass next_cursor "
+                "as cursor for the next page).",
+        response=(DecisionPage,), errors=(401, 403, 422, 429),
+        params=(
+            Param(name="since", where="query", schema=_TIME,
+                  description="Only intents with ts >= since (RFC 3339)."),
+            Param(name="until", where="query", schema=_TIME,
+                  description="Only intents with ts < until (RFC 3339)."),
+            Param(name="symbol", where="query", schema={"type": "string"},
+                  description="Only this symbol."),
+            Param(name="account", where="query", schema={"type": "string"},
+                  description="Only this account."),
+            Param(name="reason", where="query", schema={"type": "string"},
+                  description="Only decisions with this reason code (blocking or violated)."),
+            Param(name="decision", where="query",
+                  schema={"enum": ["ALLOW", "DENY", "MODIFY"]},
+                  description="Only this outcome."),
+            Param(name="limit", where="query",
+                  schema={"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                  description="Page size."),
+            Param(name="cursor", where="query",
+                  schema={"type": "string", "pattern": "^[0-9]+$"},
+                  description="next_cursor of the previous page."),
+        ),
+    ),
+    RouteSpec(
+        method="GET", path="/v1/decisions/{intent_id}", operation="get_decision",
+        roles=("viewer", "operator", "trader"),
+        summary="The full decision record of one intent (a trader sees its own accounts only).",
+        response=(DecisionView,), errors=(401, 404, 429),
+        params=(Param(name="intent_id", where="path", required=True,
+                      schema={"type": "string", "minLength": 1, "maxLength": 128},
+                      description="The intent's id."),),
+    ),
+    RouteSpec(
+        method="GET", path="/v1/events", operation="events_stream", roles=_READ,
+        summary="Server-sent events: an `event: status` with the StatusView every second.",
+        response_type="text/event-stream", errors=(401, 403, 429),
+    ),
+    RouteSpec(
+        method="POST", path="/v1/mode/reduce-only", operation="mode_reduce_only", roles=_OPS,
+        summary="Tighten to REDUCE_ONLY. Journaled as a Command with the operator's identity.",
+        request=(ModeRequest,), response=(CommandResult,),
+        errors=(400, 401, 403, 413, 415, 422, 429, 503),
+    ),
+    RouteSpec(
+        method="POST", path="/v1/mode/halt", operation="mode_halt", roles=_OPS,
+        summary="HALT trading; cancel_all also cancels every working order.",
+        request=(HaltRequest,), response=(CommandResult,),
+        errors=(400, 401, 403, 413, 415, 422, 429, 503),
+    ),
+    RouteSpec(
+        method="POST", path="/v1/mode/resume", operation="mode_resume", roles=_OPS,
+        summary="Resume (loosen) the mode. The reason is required; when the policy requires "
+                "it for a drawdown halt, two different operators must each resume.",
+        request=(ModeRequest,), response=(CommandResult,),
+        errors=(400, 401, 403, 413, 415, 422, 429, 503),
+    ),
+    RouteSpec(
+        method="POST", path="/v1/policy", operation="post_policy", roles=_OPS,
+        summary="Validate and activate a new policy (YAML text). dry_run validates and hashes "
+                "it without activating (set `monitor: true` in the policy to run it "
+                "observe-only first).",
+        request=(PolicyRequest,), response=(PolicyResult,),
+        errors=(400, 401, 403, 413, 415, 422, 429, 503),
+    ),
+)
+
+_STATUS_TEXT = {
+    400: "Malformed JSON", 401: "Missing or invalid bearer token",
+    403: "The token's role or accounts do not allow this", 404: "Not found",
+    413: "Body or batch too large", 415: "Content-Type is not application/json",
+    422: "Invalid field (the detail names its path)", 429: "Rate limited (see Retry-After)",
+    503: "Not durable or not ready: nothing was done",
+}
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the API."""
+    types: list[Any] = [ErrorBody]
+    for route in ROUTES:
+        types.extend(tp for tp in (*route.request, *route.response) if tp not in types)
+    schemas, components = msgspec.json.schema_components(
+        types, ref_template="#/components/schemas/{name}")
+    by_type = dict(zip(types, schemas, strict=True))
+
+    def schema_of(alternatives: tuple[Any, ...]) -> dict[str, Any]:
+        if len(alternatives) == 1:
+            return dict(by_type[alternatives[0]])
+        return {"anyOf": [by_type[tp] for tp in alternatives]}
+
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        operation: dict[str, Any] = {
+            "operationId": route.operation,
+            "summary": route.summary.split(". ")[0],
+            "description": route.summary,
+            "security": [{"bearer": []}] if route.roles else [],
+            "x-roles": list(route.roles),
+            "responses": {},
+        }
+        if route.params:
+            operation["parameters"] = [
+                {"name": p.name, "in": p.where, "required": p.required or p.where == "path",
+                 "description": p.description, "schema": p.schema}
+                for p in route.params
+            ]
+        if route.request:
+            operation["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": schema_of(route.request)}}}
+        ok: dict[str, Any] = {"description": "OK"}
+        if route.response:
+            ok["content"] = {route.response_type: {"schema": schema_of(route.response)}}
+        else:
+            ok["content"] = {route.response_type: {"schema": {"type": "string"}}}
+        operation["responses"][str(route.ok_status)] = ok
+        for status in route.errors:
+            operation["responses"][str(status)] = {
+                "description": _STATUS_TEXT[status],
+                "content": {"application/json": {"schema": by_type[ErrorBody]}},
+            }
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    paths["/v1/openapi.json"] = {"get": {
+        "operationId": "get_openapi", "summary": "This document.", "security": [],
+        "responses": {"200": {"description": "OK", "content": {
+            "application/json": {"schema": {"type": "object"}}}}},
+    }}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ordergate control plane", "version": API_VERSION,
+            "description": "Pre-trade risk gateway: submit intents, read status and decisions, "
+                           "change the trading mode. Roles: trader submits intents for its "
+                           "accounts, operator changes modes and policies, viewer reads.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,193 @@
+"""The HTTP API's request and response bodies, as strict msgspec structs.
+
+Requests forbid unknown fields (the error names the path, e.g. `$.intents[3]`); responses are
+encoded with msgspec. The OpenAPI document is generated from these same types, so the docs
+cannot drift from what the server accepts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from ordergate.model.decision import Decision
+from ordergate.model.events import OutputEvent
+from ordergate.model.intent import OrderIntent
+
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500,
+                                     description="Why, in plain words; journaled.")]
+
+
+class _Request(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+# ---------------------------------------------------------------- requests
+
+
+class IntentBatch(_Request, frozen=True):
+    """Several intents decided in one request (one journal flush)."""
+
+    intents: Annotated[list[OrderIntent], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class ModeRequest(_Request, frozen=True):
+    reason: Reason
+
+
+class HaltRequest(_Request, frozen=True):
+    reason: Reason
+    cancel_all: bool = False
+
+
+class PolicyRequest(_Request, frozen=True):
+    """A new policy: YAML text (`document`) as the policy file would hold it."""
+
+    document: Annotated[str, msgspec.Meta(min_length=1, max_length=1_000_000)]
+    dry_run: bool = False
+
+
+# ---------------------------------------------------------------- responses
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
+    error: str
+    detail: str
+
+
+class IntentResult(msgspec.Struct, frozen=True, kw_only=True):
+    """One decision. `replayed` is true when the intent_id was decided before and this is the
+    original decision returned again (no second order was sent)."""
+
+    intent_id: str
+    run_id: str
+    replayed: bool
+    decision: Decision
+    blocking_meaning: str = ""
+
+
+class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: str
+    results: list[IntentResult]
+
+
+class CommandResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What an operator action did: the mode after it and every engine output it caused."""
+
+    run_id: str
+    action: str
+    operator: str
+    mode: str
+    outputs: list[OutputEvent]
+    message: str = ""
+
+
+class PolicyResult(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: str
+    policy_hash: str
+    name: str
+    activated: bool
+    monitor: bool
+    message: str
+    outputs: list[OutputEvent] = []
+
+
+class ActiveReasonView(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    name: str
+    meaning: str
+    detail: str = ""
+    actor: str = ""
+    since: datetime | None = None
+
+
+class PositionView(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    symbol: str
+    qty: str
+    avg_price: str
+
+
+class ExposureView(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    gross: str
+    net: str
+    gross_cap: str | None = None
+    net_cap: str | None = None
+
+
+class RateWindowView(msgspec.Struct, frozen=True, kw_only=True):
+    scope: str
+    key: str
+    count: int
+    max_count: int
+    window_s: float
+    utilisation: float
+
+
+class DependencyView(msgspec.Struct, frozen=True, kw_only=True):
+    """A dependency or circuit breaker: `state` is closed/open/half_open or healthy/down."""
+
+    name: str
+    healthy: bool
+    state: str
+    detail: str = ""
+
+
+class JournalView(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    last_seq: int
+    snapshot_seq: int
+    lag: int
+    last_batch_seconds: float
+
+
+class TimelineEntry(msgspec.Struct, frozen=True, kw_only=True):
+    ts: datetime
+    mode: str
+    previous: str
+    actor: str
+    reasons: list[str]
+
+
+class StatusView(msgspec.Struct, frozen=True, kw_only=True):
+    run_id: str
+    mode: str
+    reasons: list[ActiveReasonView]
+    positions: list[PositionView]
+    exposure: list[ExposureView]
+    rate_windows: list[RateWindowView]
+    dependencies: list[DependencyView]
+    journal: JournalView
+    policy_hash: str
+    policy_name: str
+    event_time: datetime | None
+    timeline: list[TimelineEntry]
+
+
+class HealthCheck(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    detail: str = ""
+
+
+class HealthView(msgspec.Struct, frozen=True, kw_only=True):
+    live: bool
+    ready: bool
+    checks: dict[str, HealthCheck]
+
+
+class DecisionView(msgspec.Struct, frozen=True, kw_only=True):
+    """The full decision record of one intent."""
+
+    intent_id: str
+    run_id: str
+    intent: OrderIntent
+    decision: Decision
+    blocking_meaning: str = ""
+
+
+class DecisionPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[DecisionView]
+    next_cursor: str | None = None

@@ -1,0 +1,147 @@
+// ordergate status dashboard: polls the API once a second with a bearer token.
+// Token: taken once from the URL fragment (#token=...; fragments are never sent to the
+// server or written to its logs) or from the sign-in box, and kept in sessionStorage.
+"use strict";
+(function () {
+  const KEY = "ordergate.token";
+  const POLL_MS = 1000;
+  const $ = (id) => document.getElementById(id);
+  let timer = null;
+
+  function takeFragmentToken() {
+    const match = /(?:^|[#&])token=([^&]+)/.exec(window.location.hash);
+    if (match) {
+      sessionStorage.setItem(KEY, decodeURIComponent(match[1]));
+      history.replaceState(null, "", window.location.pathname + window.location.search);
+    }
+  }
+
+  function text(value) { return value === null || value === undefined ? "" : String(value); }
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v; else node.setAttribute(k, v);
+    }
+    for (const child of children || []) {
+      node.append(child instanceof Node ? child : document.createTextNode(text(child)));
+    }
+    return node;
+  }
+  function fill(id, nodes) { const box = $(id); box.replaceChildren(...nodes); }
+
+  function showLogin(message) {
+    $("content").hidden = true;
+    $("login").hidden = false;
+    $("login-error").textContent = message || "";
+    const banner = $("mode-banner");
+    banner.className = "banner mode-UNKNOWN";
+    $("mode-text").textContent = "signed out";
+    $("mode-reason").textContent = "Sign in with a viewer token to see the gateway's status.";
+    if (timer) { clearTimeout(timer); timer = null; }
+  }
+
+  async function api(path) {
+    const token = sessionStorage.getItem(KEY);
+    const response = await fetch(path, { headers: { Authorization: "Bearer " + token },
+                                         cache: "no-store" });
+    if (response.status === 401 || response.status === 403) {
+      const body = await response.json().catch(() => ({}));
+      const err = new Error(body.detail || ("HTTP " + response.status));
+      err.auth = true;
+      throw err;
+    }
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    return response.json();
+  }
+
+  function bar(label, value, cap) {
+    const v = Number(value), c = cap === null || cap === undefined ? null : Number(cap);
+    const ratio = c && c > 0 ? Math.min(Math.abs(v) / c, 1) : 0;
+    const cls = c === null ? "bar" : ratio >= 1 ? "bar over" : ratio >= 0.8 ? "bar warn" : "bar";
+    const right = c === null ? text(value) + " (no cap)" :
+      text(value) + " / " + text(cap) + " (" + Math.round(ratio * 100) + "%)";
+    return el("div", { class: "bar-row" }, [
+      el("div", { class: "bar-label" }, [el("span", {}, [label]), el("span", {}, [right])]),
+      el("div", { class: cls }, [el("span", { style: "width:" + (ratio * 100).toFixed(1) + "%" })]),
+    ]);
+  }
+
+  function renderStatus(s) {
+    const banner = $("mode-banner");
+    banner.className = "banner mode-" + s.mode;
+    $("mode-text").textContent = s.mode;
+    const words = (s.reasons || []).map((r) =>
+      r.code + " — " + r.meaning + (r.detail ? " (" + r.detail + ")" : "") +
+      (r.actor ? " · set by " + r.actor : "") + (r.since ? " since " + r.since : ""));
+    $("mode-reason").textContent = words.length ? words.join("\n") :
+      (s.mode === "ACTIVE" ? "Trading normally: no active reason." : "No reason recorded.");
+    $("policy-hash").textContent = (s.policy_hash || "–").slice(0, 16);
+    $("run-id").textContent = s.run_id || "–";
+    $("journal-seq").textContent = text(s.journal.last_seq);
+    $("journal-lag").textContent = text(s.journal.lag);
+    $("updated-at").textContent = new Date().toLocaleTimeString();
+
+    const exposure = [];
+    for (const e of s.exposure || []) {
+      exposure.push(bar(e.account + " gross", e.gross, e.gross_cap));
+      exposure.push(bar(e.account + " net", e.net, e.net_cap));
+    }
+    fill("exposure", exposure.length ? exposure : [el("p", { class: "muted" }, ["no exposure"])]);
+
+    const throttles = (s.rate_windows || []).map((w) =>
+      bar(w.scope + (w.key ? " " + w.key : "") + " (" + w.window_s + " s)", w.count, w.max_count));
+    fill("throttles", throttles.length ? throttles : [el("p", { class: "muted" }, ["no rate limit in use"])]);
+
+    const deps = (s.dependencies || []).map((d) => el("li", {}, [
+      el("span", { class: "dot " + (d.healthy ? "ok" : "bad") }),
+      d.name + ": " + d.state + (d.detail ? " — " + d.detail : "")]));
+    fill("breakers", deps.length ? deps : [el("li", { class: "muted" }, ["no dependency reported"])]);
+
+    const timeline = (s.timeline || []).slice().reverse().map((t) => el("li", {}, [
+      el("span", { class: "tag " + t.mode }, [t.mode]), " ", t.ts, " by ", t.actor,
+      t.reasons.length ? " — " + t.reasons.join(", ") : ""]));
+    fill("timeline", timeline.length ? timeline : [el("li", { class: "muted" }, ["no mode change yet"])]);
+
+    fill("positions", (s.positions || []).map((p) => el("tr", {}, [
+      el("td", {}, [p.account]), el("td", {}, [p.symbol]),
+      el("td", { class: "num" }, [p.qty]), el("td", { class: "num" }, [p.avg_price])])));
+  }
+
+  function renderDecisions(page) {
+    fill("decisions", (page.items || []).map((d) => el("tr", {}, [
+      el("td", {}, [d.intent.ts]), el("td", {}, [d.intent.intent_id]),
+      el("td", {}, [d.intent.account]), el("td", {}, [d.intent.symbol]),
+      el("td", {}, [d.intent.side]), el("td", { class: "num" }, [d.intent.qty]),
+      el("td", { class: d.decision.decision }, [d.decision.decision]),
+      el("td", { title: d.blocking_meaning || "" }, [d.decision.blocking || ""])])));
+  }
+
+  async function poll() {
+    timer = null;
+    try {
+      const [status, decisions] = await Promise.all([
+        api("/v1/status"), api("/v1/decisions?limit=25")]);
+      $("login").hidden = true;
+      $("content").hidden = false;
+      renderStatus(status);
+      renderDecisions(decisions);
+    } catch (err) {
+      if (err.auth) { showLogin(err.message); return; }
+      $("mode-reason").textContent = "Gateway unreachable: " + err.message;
+      $("mode-banner").className = "banner mode-UNKNOWN";
+      $("mode-text").textContent = "NO CONTACT";
+    }
+    timer = setTimeout(poll, POLL_MS);
+  }
+
+  $("login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(KEY, $("login-token").value.trim());
+    $("login-token").value = "";
+    poll();
+  });
+  $("sign-out").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin(""); });
+
+  takeFragmentToken();
+  if (sessionStorage.getItem(KEY)) poll(); else showLogin("");
+})();

@@ -135,7 +135,7 @@ def _translate(exc: msgspec.ValidationError, data: object, prefix: Path,
             hint = "; remove it or fix the spelling"
         return smap.error((*path, field), f"unknown field '{field}'{hint}", key=True)
     if found := re.match(r"Object missing required field `(.*)`$", message):
-        return smap.error(path, f"missing required field '{found.group(1)}'")
+        return smap.error(path, f"missing required field '{found.group(1)}'", key=True)
     if found := re.match(r"Expected `(\w+)`, got `(\w+)`$", message):
         wanted = _FRIENDLY_TYPES.get(found.group(1), found.group(1))
         return smap.error(path, f"expected {wanted}{got}")
@@ -250,7 +250,7 @@ def _check_critical(spec: PolicySpec, smap: SourceMap) -> None:
     for name in _CRITICAL_DEFAULTS:
         if getattr(spec.defaults, name) is UNSET:
             raise smap.error(("defaults",), f"missing required field '{name}': it has no safe "
-                             f"default; set it, e.g. '{name}: 2s'")
+                             f"default; set it, e.g. '{name}: 2s'", key=True)
 
 
 def _check_calendars(spec: PolicySpec, smap: SourceMap) -> None:
@@ -276,7 +276,11 @@ def _normalize_decimal(value: Decimal, kind: str | None, smap: SourceMap, path: 
                                    f"(2.5 means 2.5 %), got '{shown}'")
     elif not value.is_finite() or value <= 0:
         raise smap.error(path, f"expected a positive decimal, got '{shown}'")
-    return Decimal(format(value.normalize(), "f"))
+    # Not `Decimal.normalize()`: it rounds to the context's 28 digits.
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return Decimal(text)
 
 
 def _normalize(value: Any, path: Path, smap: SourceMap, kind: str | None = None) -> Any:

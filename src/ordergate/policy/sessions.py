@@ -33,8 +33,9 @@ def unknown_calendar_message(name: str) -> str | None:
     names = calendar_names()
     if name in names:
         return None
-    close = difflib.get_close_matches(name, sorted(names), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else "; use a code such as XNYS or XLON"
+    close = difflib.get_close_matches(name.upper(), sorted(names), n=3)
+    hint = ("; did you mean " + " or ".join(f"'{c}'" for c in close) + "?" if close
+            else "; use a code such as XNYS or XLON")
     return f"unknown exchange calendar '{name}'{hint}"
 
 

@@ -48,11 +48,11 @@ class SourceMap:
     text: dict[Path, str] = field(default_factory=dict)
 
     def locate(self, path: Path, *, key: bool = False) -> tuple[int, int] | None:
-        """The position of `path`, or of its nearest ancestor we know of."""
-        table = self.keys if key else self.values
-        if path in table:
-            return table[path]
-        for end in range(len(path) - 1, -1, -1):
+        """The position of `path` (of its key, when `key` and the key is known), or of its
+        nearest ancestor we know of."""
+        if key and path in self.keys:
+            return self.keys[path]
+        for end in range(len(path), -1, -1):
             if path[:end] in self.values:
                 return self.values[path[:end]]
         return None

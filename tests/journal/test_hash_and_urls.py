@@ -1,0 +1,90 @@
+"""The chain's byte layout and journal URL handling."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ordergate.journal import (
+    GENESIS_HASH,
+    JournalError,
+    open_journal,
+    record_hash,
+    redact_url,
+    verify_rows,
+)
+from ordergate.journal.urls import Backend, parse_journal_url
+
+
+def test_record_hash_follows_the_documented_byte_layout() -> None:
+    prev, seq, kind, run_id, at, payload = GENESIS_HASH, 7, "in", "run-x", 1_700_000_000_123, b"{}"
+    layout = (b"ordergate.journal.v1\x00"
+              + (64).to_bytes(2, "big") + prev.encode()
+              + seq.to_bytes(8, "big")
+              + (2).to_bytes(2, "big") + b"in"
+              + (5).to_bytes(2, "big") + b"run-x"
+              + at.to_bytes(8, "big", signed=True)
+              + (2).to_bytes(8, "big") + payload)
+    assert record_hash(prev, seq, kind, run_id, at, payload) == hashlib.sha256(layout).hexdigest()
+
+
+@settings(max_examples=50)
+@given(run_a=st.text(max_size=8), pay_a=st.binary(max_size=8),
+       run_b=st.text(max_size=8), pay_b=st.binary(max_size=8))
+def test_moving_bytes_between_fields_changes_the_hash(run_a: str, pay_a: bytes, run_b: str,
+                                                      pay_b: bytes) -> None:
+    first = record_hash(GENESIS_HASH, 1, "in", run_a, 0, pay_a)
+    second = record_hash(GENESIS_HASH, 1, "in", run_b, 0, pay_b)
+    assert (first == second) == ((run_a, pay_a) == (run_b, pay_b))
+
+
+def test_verify_rows_reports_a_record_that_cannot_be_hashed() -> None:
+    report = verify_rows([(1, "in", "r", -(1 << 70), b"", GENESIS_HASH, "0" * 64)])
+    assert not report.ok and report.first_bad_seq == 1 and "recorded_at_ns" in report.message
+
+
+@pytest.mark.parametrize(("url", "backend", "target", "stream"), [
+    ("sqlite:///relative/j.db", Backend.SQLITE, "relative/j.db", "default"),
+    ("sqlite:////abs/j.db", Backend.SQLITE, "/abs/j.db", "default"),
+    ("data/journal.db", Backend.SQLITE, "data/journal.db", "default"),
+    ("postgresql://u@h:5432/db?stream=acct-7&options=-csearch_path%3Dog_x",
+     Backend.POSTGRES, "postgresql://u@h:5432/db?options=-csearch_path%3Dog_x", "acct-7"),
+    ("postgres://h/db", Backend.POSTGRES, "postgres://h/db", "default"),
+])
+def test_journal_urls_choose_backend_target_and_stream(url: str, backend: Backend, target: str,
+                                                      stream: str) -> None:
+    parsed = parse_journal_url(url)
+    assert (parsed.backend, parsed.target, parsed.stream) == (backend, target, stream)
+
+
+@pytest.mark.parametrize("url", ["mysql://u:s3cret@h/db", "journal.txt", "sqlite:///",
+                                 "sqlite:///:memory:"])
+def test_unusable_urls_are_refused_by_name(url: str) -> None:
+    with pytest.raises(JournalError, match="journal URL") as caught:
+        parse_journal_url(url)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_passwords_are_redacted_from_urls() -> None:
+    assert redact_url("postgresql://u:p%40ss@h:5/db?x=1") == "postgresql://u:***@h:5/db?x=1"
+    assert redact_url("postgresql://u@h/db?password=zz&a=1") == "postgresql://u@h/db?password=***&a=1"
+    assert redact_url("postgres://h/db") == "postgres://h/db"
+
+
+def test_epoch_fencing_is_refused_for_sqlite(tmp_path: Path) -> None:
+    with pytest.raises(JournalError, match="PostgreSQL"):
+        open_journal(f"sqlite:///{tmp_path / 'j.db'}", epoch=3)
+
+
+def test_a_sqlite_file_that_is_not_a_journal_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE trades (id INTEGER)")
+    with pytest.raises(JournalError, match="not an ordergate journal"):
+        open_journal(str(path))

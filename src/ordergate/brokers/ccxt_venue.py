@@ -1,0 +1,333 @@
+"""Crypto derivatives venues through ccxt; Deribit first.
+
+ccxt signs and sends the venue's own API methods (Deribit's JSON-RPC over HTTP:
+`private/buy`, `private/get_order_state_by_label`, ...) and raises its exception family from
+the venue's error codes; this module chooses the parameters and maps every answer. The
+venue's own methods are used rather than ccxt's unified order calls because the gateway
+needs the venue's exact semantics: amounts in the venue's contract units, `reduce_only`,
+`post_only`, and our client order id carried in Deribit's `label` (at most 64 characters,
+checked before dispatch). Answers are parsed with decimals, never floats.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+import msgspec
+import structlog
+
+from ordergate.brokers.base import (
+    BrokerAuthError,
+    BrokerBadResponse,
+    BrokerCapabilities,
+    BrokerOrder,
+    BrokerOrderRejected,
+    BrokerPosition,
+    BrokerRateLimited,
+    BrokerUnavailable,
+    OrderStatus,
+    SubmitResult,
+)
+from ordergate.brokers.config import Secret
+from ordergate.brokers.labels import (
+    OrderWatch,
+    decimal_text,
+    parse_retry_after,
+    require_label,
+    require_supported,
+    response_shape,
+)
+from ordergate.model.events import Dispatch, InputEvent
+from ordergate.model.intent import OrderType, Side, TimeInForce
+
+log = structlog.get_logger("ordergate.brokers.deribit")
+
+VENUE = "deribit"
+# ccxt logs each request's headers (API key id and signature) at debug level: keep it quiet.
+_WIRE_LOG = logging.getLogger("ordergate.brokers.deribit.wire")
+_WIRE_LOG.setLevel(logging.INFO)
+LABEL_MAX = 64
+
+CAPABILITIES = BrokerCapabilities(
+    order_types=frozenset(OrderType),
+    time_in_force=frozenset(TimeInForce),
+    fractional_qty=True,
+    reduce_only=True,
+    post_only=True,
+    query_by_client_id=True,
+    cancel_all=False,
+    max_client_order_id_length=LABEL_MAX,
+)
+
+_ORDER_TYPE = {
+    OrderType.MARKET: "market",
+    OrderType.LIMIT: "limit",
+    OrderType.STOP: "stop_market",
+    OrderType.STOP_LIMIT: "stop_limit",
+}
+_TIF = {
+    TimeInForce.DAY: "good_til_day",
+    TimeInForce.GTC: "good_til_cancelled",
+    TimeInForce.IOC: "immediate_or_cancel",
+    TimeInForce.FOK: "fill_or_kill",
+}
+_STATE = {
+    "open": OrderStatus.NEW,
+    "untriggered": OrderStatus.NEW,
+    "triggered": OrderStatus.NEW,
+    "filled": OrderStatus.FILLED,
+    "cancelled": OrderStatus.CANCELED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+
+class _Order(msgspec.Struct, kw_only=True):
+    order_id: str
+    instrument_name: str
+    order_state: str
+    amount: Decimal
+    filled_amount: Decimal = Decimal(0)
+    average_price: Decimal | None = None
+    label: str = ""
+    creation_timestamp: int = 0
+
+
+class _Placed(msgspec.Struct, kw_only=True):
+    order: _Order
+
+
+class _Position(msgspec.Struct, kw_only=True):
+    instrument_name: str
+    size: Decimal
+    average_price: Decimal = Decimal(0)
+
+
+def currency_of(instrument_name: str) -> str:
+    """Deribit's `currency` for an instrument: BTC-PERPETUAL -> BTC, BTC_USDC-PERPETUAL -> USDC."""
+    head = instrument_name.split("-", 1)[0]
+    return head.split("_", 1)[1] if "_" in head else head
+
+
+def _decimal_json(text: str | bytes) -> Any:
+    return json.loads(text, parse_float=Decimal)
+
+
+class CcxtVenue:
+    """One Deribit (sub)account through `ccxt.deribit`.
+
+    `currencies` are the currencies whose open orders and positions are read, and where an
+    order is looked for by label. `post_only` makes every limit order post-only (rejected by
+    the venue rather than taking liquidity).
+    """
+
+    def __init__(self, *, api_key: Secret, secret: Secret, account: str, base_url: str,
+                 timeout_s: float = 10.0, currencies: tuple[str, ...] = ("BTC", "ETH"),
+                 post_only: bool = False, client_rate_limit: bool = True) -> None:
+        if not currencies:
+            raise ValueError("currencies: at least one Deribit currency is needed")
+        self._account = account
+        self._base_url = base_url.rstrip("/")
+        self._currencies = currencies
+        self._post_only = post_only
+        self._exchange = ccxt.deribit({
+            "apiKey": api_key.reveal(),
+            "secret": secret.reveal(),
+            "timeout": int(timeout_s * 1000),
+            "enableRateLimit": client_rate_limit,
+            "logger": _WIRE_LOG,
+        })
+        self._exchange.urls["api"] = {"rest": self._base_url}
+        # Decimal, not float, for every number in the venue's answers (exact money).
+        self._exchange.on_json_response = _decimal_json
+        self._watch = OrderWatch()
+        self._instrument: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"CcxtVenue(venue={VENUE!r}, account={self._account!r}, url={self._base_url!r})"
+
+    @property
+    def name(self) -> str:
+        return VENUE
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def capabilities(self) -> BrokerCapabilities:
+        return CAPABILITIES
+
+    # ------------------------------------------------------------------ orders
+
+    def submit(self, order: Dispatch) -> SubmitResult:
+        params = self._order_params(order)
+        method = (self._exchange.privateGetBuy if order.side is Side.BUY
+                  else self._exchange.privateGetSell)
+        result = self._call("submit", method, params)
+        with response_shape(VENUE, "submit"):
+            placed = msgspec.convert(result, _Placed, strict=False).order
+        self._instrument[order.client_order_id] = order.symbol
+        self._watch.track(order.client_order_id, placed.order_id)
+        log.info("broker_submitted", venue=VENUE, client_order_id=order.client_order_id,
+                 intent_id=order.intent_id, broker_order_id=placed.order_id)
+        return SubmitResult(accepted=True, broker_order_id=placed.order_id)
+
+    def cancel(self, client_order_id: str) -> None:
+        for currency in self._currencies_for(client_order_id):
+            result = self._call("cancel", self._exchange.privateGetCancelByLabel,
+                                {"label": client_order_id, "currency": currency})
+            if not isinstance(result, int | Decimal):
+                raise BrokerBadResponse(f"{VENUE}: cancel: expected a count, got {result!r}")
+            if result > 0:
+                log.info("broker_cancel_requested", venue=VENUE, client_order_id=client_order_id)
+                return
+        raise BrokerOrderRejected(
+            f"{VENUE}: cancel {client_order_id}: no open order carries this label")
+
+    def get_order(self, client_order_id: str) -> BrokerOrder | None:
+        for currency in self._currencies_for(client_order_id):
+            result = self._call("get_order", self._exchange.privateGetGetOrderStateByLabel,
+                                {"label": client_order_id, "currency": currency})
+            with response_shape(VENUE, "get_order"):
+                found = msgspec.convert(result, list[_Order], strict=False)
+            if not found:
+                continue
+            found.sort(key=lambda row: (row.creation_timestamp, row.order_id))
+            if len(found) > 1:
+                log.error("broker_label_on_several_orders", venue=VENUE,
+                          client_order_id=client_order_id, count=len(found))
+            return _to_broker_order(found[0], "get_order")
+        return None
+
+    def open_orders(self) -> list[BrokerOrder]:
+        orders: list[BrokerOrder] = []
+        for currency in self._currencies:
+            result = self._call("open_orders", self._exchange.privateGetGetOpenOrdersByCurrency,
+                                {"currency": currency})
+            with response_shape(VENUE, "open_orders"):
+                rows = msgspec.convert(result, list[_Order], strict=False)
+            orders.extend(_to_broker_order(row, "open_orders") for row in rows)
+        return orders
+
+    def positions(self) -> list[BrokerPosition]:
+        positions: list[BrokerPosition] = []
+        for currency in self._currencies:
+            result = self._call("positions", self._exchange.privateGetGetPositions,
+                                {"currency": currency})
+            with response_shape(VENUE, "positions"):
+                rows = msgspec.convert(result, list[_Position], strict=False)
+            positions.extend(
+                BrokerPosition(account=self._account, symbol=row.instrument_name, qty=row.size,
+                               avg_price=row.average_price)
+                for row in rows if row.size != 0)
+        return positions
+
+    def poll_events(self, until: datetime) -> list[InputEvent]:
+        """Events for the orders this adapter sent, from their current state at the venue."""
+        observed = [order for cid in self._watch.working()
+                    if (order := self.get_order(cid)) is not None]
+        events: list[InputEvent] = []
+        for order in observed:
+            events.extend(self._watch.observe(order, until))
+        return events
+
+    def track(self, order: BrokerOrder) -> None:
+        """Follow an order found at the venue (after a restart) from its current state on."""
+        self._instrument[order.client_order_id] = order.symbol
+        self._watch.track(order.client_order_id, order.broker_order_id, known=order)
+
+    def server_time(self) -> datetime:
+        result = self._call("server_time", self._exchange.publicGetGetTime, {})
+        if not isinstance(result, int) or isinstance(result, bool):
+            raise BrokerBadResponse(f"{VENUE}: server_time: expected milliseconds, got {result!r}")
+        return datetime.fromtimestamp(result / 1000, tz=UTC)
+
+    # ------------------------------------------------------------------ mapping
+
+    def _order_params(self, order: Dispatch) -> dict[str, str]:
+        require_label(order.client_order_id, venue=VENUE, field="label", max_length=LABEL_MAX)
+        require_supported(VENUE, order.order_type, order.tif, CAPABILITIES.order_types,
+                          CAPABILITIES.time_in_force)
+        params = {
+            "instrument_name": order.symbol,
+            "amount": decimal_text(order.qty),
+            "type": _ORDER_TYPE[order.order_type],
+            "label": order.client_order_id,
+            "time_in_force": _TIF[order.tif],
+        }
+        if order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+            if order.limit_price is None:
+                raise BrokerOrderRejected(f"{VENUE}: {order.client_order_id}:"
+                                          f" {order.order_type} order without limit_price")
+            params["price"] = decimal_text(order.limit_price)
+        if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
+            if order.stop_price is None:
+                raise BrokerOrderRejected(f"{VENUE}: {order.client_order_id}:"
+                                          f" {order.order_type} order without stop_price")
+            params["trigger_price"] = decimal_text(order.stop_price)
+            params["trigger"] = "last_price"
+        if order.reduce_only:
+            params["reduce_only"] = "true"
+        if self._post_only and order.order_type is OrderType.LIMIT:
+            params["post_only"] = "true"
+            params["reject_post_only"] = "true"
+        return params
+
+    def _currencies_for(self, client_order_id: str) -> list[str]:
+        instrument = self._instrument.get(client_order_id)
+        first = [currency_of(instrument)] if instrument else []
+        return first + [c for c in self._currencies if c not in first]
+
+    def _call(self, what: str, method: Callable[[dict[str, str]], Any],
+              params: dict[str, str]) -> Any:
+        with self._errors(what):
+            response = method(params)
+        if not isinstance(response, dict) or "result" not in response:
+            raise BrokerBadResponse(f"{VENUE}: {what}: answer has no 'result'")
+        return response["result"]
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """ccxt's exception family as the BrokerError family. Order matters: subclasses first."""
+        try:
+            yield
+        except ccxt.AuthenticationError as exc:  # includes PermissionDenied
+            raise BrokerAuthError(f"{VENUE}: {what}: {exc}") from exc
+        except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as exc:
+            headers = getattr(self._exchange, "last_response_headers", None)
+            raise BrokerRateLimited(f"{VENUE}: {what}: {exc}", http_status=429,
+                                    retry_after_s=parse_retry_after(headers)) from exc
+        except ccxt.OnMaintenance as exc:
+            raise BrokerUnavailable(f"{VENUE}: {what}: venue in maintenance: {exc}") from exc
+        except (ccxt.RequestTimeout, ccxt.ExchangeNotAvailable, ccxt.NetworkError) as exc:
+            raise BrokerUnavailable(f"{VENUE}: {what}: {type(exc).__name__}: {exc}") from exc
+        except (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.BadRequest) as exc:
+            raise BrokerOrderRejected(f"{VENUE}: {what}: {exc}") from exc
+        except ccxt.BadResponse as exc:
+            raise BrokerBadResponse(f"{VENUE}: {what}: {exc}") from exc
+        except ccxt.ExchangeError as exc:
+            # An error the venue did not classify: the outcome is unknown, so the caller must
+            # ask before acting again (never assume rejected).
+            raise BrokerUnavailable(f"{VENUE}: {what}: unclassified venue error: {exc}") from exc
+        except ccxt.BaseError as exc:
+            raise BrokerBadResponse(f"{VENUE}: {what}: {type(exc).__name__}: {exc}") from exc
+
+
+def _to_broker_order(row: _Order, what: str) -> BrokerOrder:
+    status = _STATE.get(row.order_state)
+    if status is None:
+        raise BrokerBadResponse(f"{VENUE}: {what}: unknown order_state '{row.order_state}'")
+    if status is OrderStatus.NEW and row.filled_amount > 0:
+        status = OrderStatus.PARTIALLY_FILLED
+    if status is OrderStatus.CANCELED and row.filled_amount >= row.amount > 0:
+        status = OrderStatus.FILLED
+    return BrokerOrder(client_order_id=row.label, broker_order_id=row.order_id,
+                       symbol=row.instrument_name, status=status, qty=row.amount,
+                       filled_qty=row.filled_amount, avg_fill_price=row.average_price)

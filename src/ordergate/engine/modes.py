@@ -22,6 +22,12 @@ import msgspec
 
 from ordergate.model.events import ModeChanged, ModeReason
 from ordergate.model.modes import Mode
+from ordergate.policy.limits import ModeOnFault
+
+
+def fault_mode(fault: ModeOnFault) -> Mode:
+    """The mode a policy's `on_*` setting asks for."""
+    return Mode(fault.value)
 
 
 class Condition(msgspec.Struct, frozen=True, kw_only=True):

@@ -20,7 +20,8 @@ import msgspec
 from ordergate.engine.modes import ModeGuard
 from ordergate.engine.records import AccountRecord, Book, Ladder, OrderRecord, OrderStatus
 from ordergate.engine.windows import EPOCH, DuplicateWindow, RateWindows, WindowKind
-from ordergate.gate.exposure import symbol_exposure
+from ordergate.gate.exposure import reference_price, symbol_exposure
+from ordergate.gate.rules.integrity import invalid_fields
 from ordergate.gate.view import ActiveReason, ExposureTotals, RateScope
 from ordergate.model.decision import Decision
 from ordergate.model.events import KillScope
@@ -46,37 +47,6 @@ _NO_EXPOSURE = ExposureTotals(gross=ZERO, net_long=ZERO, net_short=ZERO)
 
 def kill_key(scope: KillScope, key: str) -> str:
     return f"{scope.value}:{'' if scope is KillScope.FIRM else key}"
-
-
-def valid_price(value: Decimal | None) -> bool:
-    return value is not None and value.is_finite() and value > 0
-
-
-def market_fault(snapshot: MarketSnapshot) -> str:
-    """Why a snapshot cannot be trusted ("" when it can): NaN, infinite, zero, negative,
-    crossed, or no price at all."""
-    prices = {"bid": snapshot.bid, "ask": snapshot.ask, "last": snapshot.last}
-    present = {name: value for name, value in prices.items() if value is not None}
-    if not present:
-        return "no bid, ask or last"
-    for name, value in present.items():
-        if not valid_price(value):
-            return f"{name}={value}"
-    if snapshot.bid is not None and snapshot.ask is not None and snapshot.bid > snapshot.ask:
-        return f"crossed bid={snapshot.bid} > ask={snapshot.ask}"
-    if snapshot.volume is not None and not (snapshot.volume.is_finite() and snapshot.volume >= 0):
-        return f"volume={snapshot.volume}"
-    return ""
-
-
-def mark_price(snapshot: MarketSnapshot) -> Decimal | None:
-    """The price positions are valued at: last trade, else the bid/ask midpoint."""
-    if valid_price(snapshot.last):
-        return snapshot.last
-    if valid_price(snapshot.bid) and valid_price(snapshot.ask):
-        assert snapshot.bid is not None and snapshot.ask is not None
-        return (snapshot.bid + snapshot.ask) / 2
-    return None
 
 
 class KillRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -280,13 +250,14 @@ class EngineState:
     # ------------------------------------------------------------------ market
 
     def set_market(self, snapshot: MarketSnapshot) -> tuple[str, list[AccountRecord]]:
-        """Store the snapshot; on a valid one, revalue every account holding the symbol.
+        """Store the snapshot; on a valid one, revalue every account holding the symbol at
+        the gate's reference price (the same mark the gate projects with).
         Returns the fault ("" when valid) and the accounts revalued."""
         self.markets[snapshot.symbol] = snapshot
-        fault = market_fault(snapshot)
+        fault = invalid_fields(snapshot)
         if fault:
             return fault, []
-        mark = mark_price(snapshot)
+        mark = reference_price(snapshot.bid, snapshot.ask, snapshot.last)
         if mark is None or self.marks.get(snapshot.symbol) == mark:
             return "", []
         self.marks[snapshot.symbol] = mark

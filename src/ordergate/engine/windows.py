@@ -103,7 +103,8 @@ class RateWindows:
         self._series: dict[tuple[WindowKind, str], TimeSeries] = {}
         self._retention: dict[WindowKind, int] = {}
 
-    def _retain(self, kind: WindowKind, window: timedelta | None) -> None:
+    def retain(self, kind: WindowKind, window: timedelta | None) -> None:
+        """Keep at least `window` of history for every series of `kind` from now on."""
         if window is None:
             return
         span = span_micros(window)
@@ -114,7 +115,7 @@ class RateWindows:
         self, kind: WindowKind, key: str, now: datetime, window: timedelta | None = None
     ) -> None:
         """Add one event at `now`; `window` (the configured one, if any) extends retention."""
-        self._retain(kind, window)
+        self.retain(kind, window)
         at = micros(now)
         series = self._series.get((kind, key))
         if series is None:
@@ -124,7 +125,7 @@ class RateWindows:
 
     def count(self, kind: WindowKind, key: str, now: datetime, window: timedelta) -> int:
         """Events in (now - window, now]."""
-        self._retain(kind, window)
+        self.retain(kind, window)
         series = self._series.get((kind, key))
         if series is None:
             return 0

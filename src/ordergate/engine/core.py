@@ -1,0 +1,451 @@
+"""The engine: `handle(event) -> outputs`, a pure function of (state, event).
+
+No wall clock, I/O or randomness: time is the event's timestamp, and every output order
+comes from insertion-ordered dicts or explicit sorting, never from iterating a set. Feeding
+two engines the same events gives byte-identical outputs; so does restoring a snapshot and
+feeding the rest.
+
+This module holds the dispatch on event type, policies, intents, market data, time and
+dependencies. Broker callbacks and cancel requests are in `engine.lifecycle`, operator
+commands in `engine.commands`, snapshots in `engine.image`, the status view in
+`engine.status`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import structlog
+
+from ordergate.engine import commands, lifecycle
+from ordergate.engine.calendar import CalendarUnavailable, next_roll
+from ordergate.engine.ids import derive_client_order_id
+from ordergate.engine.image import apply_image, encode_image
+from ordergate.engine.modes import Condition, fault_mode
+from ordergate.engine.records import AccountRecord, OrderRecord
+from ordergate.engine.state import EngineState
+from ordergate.engine.status import EngineStatus, build_status
+from ordergate.engine.windows import WindowKind
+from ordergate.gate.evaluate import evaluate
+from ordergate.gate.rules.duplicate import fingerprint
+from ordergate.gate.rules.throttle import rate_key
+from ordergate.gate.view import RateScope
+from ordergate.model.decision import Decision, DecisionKind, Violation
+from ordergate.model.events import (
+    AccountFunding,
+    Alert,
+    AlertSeverity,
+    CancelOrder,
+    CancelRequest,
+    ClockTick,
+    Command,
+    DependencyStatus,
+    Dispatch,
+    Fill,
+    InputEvent,
+    ModeChanged,
+    OrderAck,
+    OrderCanceled,
+    OrderReject,
+    OutputEvent,
+    PolicyDocument,
+)
+from ordergate.model.intent import OrderIntent, OrderType
+from ordergate.model.market import MarketSnapshot
+from ordergate.model.modes import Mode
+from ordergate.model.reasons import REGISTRY, Family
+from ordergate.policy import EngineSettings, Policy, PolicyError
+from ordergate.policy.limits import ResolvedLimits, SelfMatch
+from ordergate.policy.spec import Limits, Throttle, parse_duration
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_SETTINGS = EngineSettings()
+HUNDRED = Decimal(100)
+
+# Alert codes that are not reason codes: what the engine refused or noticed.
+POLICY_REJECTED = "POLICY_REJECTED"
+POLICY_ACTIVATED = "POLICY_ACTIVATED"
+POLICY_UNKNOWN = "POLICY_UNKNOWN"
+
+_ORDER_SCOPES = (
+    (RateScope.GLOBAL, WindowKind.GLOBAL, "rate_global"),
+    (RateScope.ACCOUNT, WindowKind.ACCOUNT, "rate_account"),
+    (RateScope.STRATEGY, WindowKind.STRATEGY, "rate_strategy"),
+    (RateScope.SYMBOL, WindowKind.SYMBOL, "rate_symbol"),
+)
+_WINDOW_FIELDS = (
+    *((kind, name) for _, kind, name in _ORDER_SCOPES),
+    (WindowKind.CANCEL, "cancel_rate"),
+    (WindowKind.FILL, "repeated_execution"),
+)
+
+
+def _longest_windows(policy: Policy) -> dict[WindowKind, timedelta]:
+    """The longest window each series kind can be asked about under a policy, so the
+    series keep enough history from the moment the policy is active."""
+    spec = policy.spec
+    sections: list[Limits] = [
+        spec.defaults, *spec.accounts.values(), *spec.strategies.values(),
+        *spec.symbols.values(),
+    ]
+    longest: dict[WindowKind, timedelta] = {}
+    for section in sections:
+        for kind, name in _WINDOW_FIELDS:
+            throttle = getattr(section, name)
+            if isinstance(throttle, Throttle):
+                window = parse_duration(throttle.window)
+                longest[kind] = max(window, longest.get(kind, window))
+    return longest
+
+
+class Engine:
+    """The deterministic state machine. Single-threaded: one caller at a time."""
+
+    def __init__(self) -> None:
+        self.state = EngineState()
+        self.policies: dict[str, Policy] = {}
+        self.active: Policy | None = None
+
+    # ------------------------------------------------------------------ entry point
+
+    def handle(self, event: InputEvent) -> list[OutputEvent]:
+        out: list[OutputEvent] = []
+        self.state.advance(event.ts)
+        self._on_time(out)
+        if isinstance(event, OrderIntent):
+            self._intent(event, out)
+        elif isinstance(event, MarketSnapshot):
+            self._market(event, out)
+        elif isinstance(event, Fill):
+            lifecycle.on_fill(self, event, out)
+        elif isinstance(event, OrderAck):
+            lifecycle.on_ack(self, event, out)
+        elif isinstance(event, OrderReject):
+            lifecycle.on_reject(self, event, out)
+        elif isinstance(event, OrderCanceled):
+            lifecycle.on_canceled(self, event, out)
+        elif isinstance(event, CancelRequest):
+            lifecycle.on_cancel_request(self, event, out)
+        elif isinstance(event, Command):
+            commands.on_command(self, event, out)
+        elif isinstance(event, PolicyDocument):
+            self._policy_document(event, out)
+        elif isinstance(event, ClockTick):
+            self._clock_tick(out)
+        elif isinstance(event, DependencyStatus):
+            self._dependency(event, out)
+        elif isinstance(event, AccountFunding):
+            self._funding(event, out)
+        else:  # pragma: no cover - the InputEvent union is exhaustive
+            raise TypeError(f"unknown event type {type(event).__name__}")
+        return out
+
+    # ------------------------------------------------------------------ shared helpers
+
+    @property
+    def settings(self) -> EngineSettings:
+        return DEFAULT_SETTINGS if self.active is None else self.active.engine
+
+    def account_limits(self, account: str) -> ResolvedLimits | None:
+        """Account-scope limits (defaults + the account's overrides)."""
+        return None if self.active is None else self.active.limits_for(account, "", "")
+
+    def alert(self, out: list[OutputEvent], severity: AlertSeverity, code: str, message: str,
+              intent_id: str = "") -> None:
+        out.append(Alert(ts=self.state.now, severity=severity, code=code, message=message,
+                         intent_id=intent_id))
+
+    def raise_condition(self, out: list[OutputEvent], key: str, code: str, detail: str,
+                        level: Mode, *, latched: bool = False, actor: str = "system") -> None:
+        """List a mode reason; a new one is announced with an Alert, a tighter mode with a
+        ModeChanged."""
+        state = self.state
+        is_new = not state.guard.has(key)
+        change = state.guard.raise_condition(
+            Condition(key=key, code=code, detail=detail, actor=actor, since=state.now,
+                      level=level, latched=latched),
+            state.now,
+        )
+        if is_new:
+            severity = REGISTRY[code].severity.value if code in REGISTRY else "critical"
+            self.alert(out, AlertSeverity(severity), code, detail)
+        self._emit_change(out, change)
+
+    def _emit_change(self, out: list[OutputEvent], change: ModeChanged | None) -> None:
+        if change is not None:
+            log.warning("mode_changed", mode=change.mode.value, previous=change.previous.value,
+                        actor=change.actor)
+            out.append(change)
+
+    def clear_condition(self, key: str) -> bool:
+        return self.state.guard.clear(key, self.state.now)
+
+    def check_drawdown(self, out: list[OutputEvent], record: AccountRecord) -> None:
+        """Trip the drawdown halt when equity fell from its high-water mark by more than
+        max_drawdown_pct and the policy arms `drawdown_kill` (same arithmetic as the gate:
+        cross-multiplied, no division at the boundary)."""
+        limits = self.account_limits(record.account)
+        if limits is None or not limits.drawdown_kill or limits.max_drawdown_pct is None:
+            return
+        high = record.high_water_mark
+        if high <= 0:
+            return
+        drop = high - record.equity
+        if drop * HUNDRED <= limits.max_drawdown_pct * high:
+            return
+        key = f"drawdown:{record.account}"
+        if self.state.guard.has(key):
+            return
+        self.raise_condition(
+            out, key, "LOS-003",
+            f"account {record.account}: equity {record.equity} is more than "
+            f"{limits.max_drawdown_pct}% below its high-water mark {high}",
+            fault_mode(self.settings.on_drawdown), latched=True,
+        )
+
+    # ------------------------------------------------------------------ time
+
+    def _on_time(self, out: list[OutputEvent]) -> None:
+        state = self.state
+        if state.next_roll_at is None or state.now >= state.next_roll_at:
+            if state.next_roll_at is not None:
+                state.roll_day()
+            self._schedule_roll(out)
+        self._emit_change(out, state.guard.on_time(state.now, self.settings.reset_window))
+
+    def _schedule_roll(self, out: list[OutputEvent]) -> None:
+        state = self.state
+        calendar = self.settings.day_roll_calendar
+        try:
+            state.next_roll_at = next_roll(state.now, calendar)
+        except CalendarUnavailable as exc:
+            # Without a known day boundary daily loss limits cannot be trusted.
+            state.next_roll_at = next_roll(state.now, None)
+            self.raise_condition(out, "config:day_roll_calendar", "SYS-005", str(exc),
+                                 fault_mode(self.settings.on_dependency_down), latched=True)
+
+    def _clock_tick(self, out: list[OutputEvent]) -> None:
+        state = self.state
+        state.windows.prune(state.now)
+        state.duplicates.prune(state.now)
+        self._check_stale(out)
+
+    def _check_stale(self, out: list[OutputEvent]) -> None:
+        """Symbols the engine holds positions or orders in must keep fresh marks; the
+        tightest max_market_data_age among the holders applies. O(held symbols)."""
+        state = self.state
+        if self.active is None:
+            return
+        for symbol, holders in state.holders.items():
+            snapshot = state.markets.get(symbol)
+            if snapshot is None:
+                continue
+            ages = [
+                age for account in holders
+                if (age := self.active.limits_for(account, "", symbol).max_market_data_age)
+                is not None
+            ]
+            if not ages:
+                continue
+            age = state.now - snapshot.ts
+            if age > min(ages):
+                self.raise_condition(
+                    out, f"data:stale:{symbol}", "SYS-002",
+                    f"{symbol}: last market data is {age} old (limit {min(ages)})",
+                    fault_mode(self.settings.on_stale_data),
+                )
+
+    # ------------------------------------------------------------------ policies
+
+    def _policy_document(self, event: PolicyDocument, out: list[OutputEvent]) -> None:
+        try:
+            policy = Policy.from_document(event.document, source=f"policy {event.policy_hash}")
+        except PolicyError as exc:
+            self.alert(out, AlertSeverity.CRITICAL, POLICY_REJECTED, str(exc))
+            return
+        if policy.hash != event.policy_hash:
+            self.alert(out, AlertSeverity.CRITICAL, POLICY_REJECTED,
+                       f"policy document hash mismatch: announced {event.policy_hash}, "
+                       f"computed {policy.hash}; not stored")
+            return
+        self.policies.setdefault(policy.hash, policy)
+
+    def activate(self, policy_hash: str, out: list[OutputEvent]) -> None:
+        policy = self.policies.get(policy_hash)
+        if policy is None:
+            active = "none" if self.active is None else self.active.hash
+            self.alert(out, AlertSeverity.CRITICAL, POLICY_UNKNOWN,
+                       f"activate_policy: no stored policy {policy_hash or '(empty)'}; "
+                       f"keeping {active}")
+            return
+        previous_calendar = self.settings.day_roll_calendar
+        self.active = policy
+        for kind, window in _longest_windows(policy).items():
+            self.state.windows.retain(kind, window)
+        if policy.engine.day_roll_calendar != previous_calendar:
+            self._schedule_roll(out)
+        self.alert(out, AlertSeverity.INFO, POLICY_ACTIVATED,
+                   f"policy {policy.name} {policy.hash} is active")
+
+    # ------------------------------------------------------------------ intents
+
+    def _intent(self, intent: OrderIntent, out: list[OutputEvent]) -> None:
+        state = self.state
+        key = (intent.account, intent.strategy, intent.intent_id)
+        previous = state.decided.get(key)
+        if previous is not None:
+            # A retry: the same answer, and never a second dispatch.
+            state.count("intent_retry")
+            out.append(previous)
+            return
+        policy = self.active
+        if policy is None:
+            decision = Decision(
+                intent_id=intent.intent_id, decision=DecisionKind.DENY, blocking="SYS-005",
+                violations=(Violation(code="SYS-005", observed="none",
+                                      limit="an active policy", detail="no policy is active"),),
+                mode=state.mode,
+            )
+        else:
+            decision = evaluate(intent, state, policy)
+        state.decided[key] = decision
+        state.count(f"decision:{decision.decision.value}")
+        if decision.blocking:
+            state.count(f"blocking:{decision.blocking}")
+        out.append(decision)
+        if decision.decision is DecisionKind.DENY or policy is None:
+            return
+        self._accept(intent, decision, policy, out)
+
+    def _accept(self, intent: OrderIntent, decision: Decision, policy: Policy,
+                out: list[OutputEvent]) -> None:
+        """Reserve, record and dispatch an allowed intent."""
+        state = self.state
+        now = state.now
+        limits = policy.limits_for(intent.account, intent.strategy, intent.symbol)
+        qty = intent.qty
+        if decision.decision is DecisionKind.MODIFY and decision.modified_qty is not None:
+            qty = decision.modified_qty
+        client_order_id = intent.client_order_id or derive_client_order_id(
+            intent.account, intent.strategy, intent.intent_id
+        )
+        if limits.self_match is SelfMatch.CANCEL_RESTING:
+            self._cancel_crossing(intent, out)
+        reduce_only = intent.reduce_only or state.mode is not Mode.ACTIVE
+        state.add_order(OrderRecord(
+            client_order_id=client_order_id, intent_id=intent.intent_id,
+            account=intent.account, strategy=intent.strategy, symbol=intent.symbol,
+            side=intent.side, qty=qty, remaining=qty, order_type=intent.order_type,
+            limit_price=intent.limit_price, stop_price=intent.stop_price, tif=intent.tif,
+            reduce_only=reduce_only, created=now,
+        ))
+        for scope, kind, name in _ORDER_SCOPES:
+            rate = getattr(limits, name)
+            state.windows.record(kind, rate_key(scope, intent), now,
+                                 None if rate is None else rate.window)
+        state.duplicates.record(fingerprint(intent), now, limits.duplicate_window)
+        out.append(Dispatch(
+            ts=now, client_order_id=client_order_id, intent_id=intent.intent_id,
+            account=intent.account, strategy=intent.strategy, symbol=intent.symbol,
+            side=intent.side, qty=qty, order_type=intent.order_type,
+            limit_price=intent.limit_price, stop_price=intent.stop_price, tif=intent.tif,
+            reduce_only=reduce_only,
+        ))
+
+    def _cancel_crossing(self, intent: OrderIntent, out: list[OutputEvent]) -> None:
+        state = self.state
+        ladder = state.ladder(intent.account, intent.symbol)
+        if ladder is None:
+            return
+        priced = intent.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        price = intent.limit_price if priced else None
+        for client_order_id in ladder.crossing(intent.side, price):
+            order = state.open_orders[client_order_id]
+            if order.cancel_requested:
+                continue
+            order.cancel_requested = True
+            out.append(CancelOrder(
+                ts=state.now, client_order_id=client_order_id,
+                reason=f"self-match: intent {intent.intent_id} would trade against it",
+            ))
+
+    # ------------------------------------------------------------------ market and accounts
+
+    def _market(self, snapshot: MarketSnapshot, out: list[OutputEvent]) -> None:
+        state = self.state
+        symbol = snapshot.symbol
+        current = state.markets.get(symbol)
+        if current is not None and snapshot.ts < current.ts:
+            state.count("market_out_of_order")
+            return
+        fault, revalued = state.set_market(snapshot)
+        if fault:
+            self.raise_condition(out, f"data:invalid:{symbol}", "SYS-003",
+                                 f"{symbol}: invalid market data: {fault}",
+                                 fault_mode(self.settings.on_bad_data))
+            return
+        if symbol in state.marks:
+            self.clear_condition(f"data:invalid:{symbol}")
+            if state.now - snapshot.ts <= self._max_age(symbol):
+                self.clear_condition(f"data:stale:{symbol}")
+        for record in revalued:
+            self.check_drawdown(out, record)
+
+    def _max_age(self, symbol: str) -> timedelta:
+        if self.active is None:
+            return timedelta(0)
+        ages = [
+            age for account in self.state.holders.get(symbol, ())
+            if (age := self.active.limits_for(account, "", symbol).max_market_data_age)
+            is not None
+        ]
+        fallback = self.active.limits_for("", "", symbol).max_market_data_age
+        if fallback is not None:
+            ages.append(fallback)
+        return min(ages) if ages else timedelta.max
+
+    def _funding(self, event: AccountFunding, out: list[OutputEvent]) -> None:
+        record = self.state.fund(event.account, event.cash)
+        self.check_drawdown(out, record)
+
+    # ------------------------------------------------------------------ dependencies
+
+    def _dependency(self, event: DependencyStatus, out: list[OutputEvent]) -> None:
+        key = f"dependency:{event.dependency}"
+        if event.healthy:
+            if self.clear_condition(key):
+                self.alert(out, AlertSeverity.INFO, event.code or "SYS-011",
+                           f"{event.dependency} is healthy again")
+            return
+        code = event.code if event.code in REGISTRY else "SYS-011"
+        detail = f"{event.dependency}: {event.detail or 'unhealthy'}"
+        if event.code and event.code != code:
+            detail += f" (unregistered code {event.code})"
+        settings = self.settings
+        if REGISTRY[code].family is Family.CLOCK:
+            level = settings.on_clock_fault
+        elif code == "SYS-009":
+            level = settings.on_reconciliation_mismatch
+        elif code in ("SYS-002", "SYS-003"):
+            level = settings.on_stale_data if code == "SYS-002" else settings.on_bad_data
+        else:
+            level = settings.on_dependency_down
+        self.raise_condition(out, key, code, detail, fault_mode(level))
+
+    # ------------------------------------------------------------------ snapshots and status
+
+    def snapshot(self) -> bytes:
+        """The whole state, deterministically encoded (same state, same bytes)."""
+        return encode_image(self)
+
+    @classmethod
+    def restore(cls, data: bytes) -> Engine:
+        """An engine in exactly the state `snapshot()` captured."""
+        engine = cls()
+        apply_image(engine, data)
+        return engine
+
+    def status(self) -> EngineStatus:
+        return build_status(self)

@@ -1,0 +1,161 @@
+"""A read-only picture of the engine for people and the HTTP layer: mode and why, positions,
+working orders, accounts with PnL and exposure against their caps, kills, disabled
+strategies and the active policy. Built on demand (O(state)); never on the hot path."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from ordergate.engine.records import OrderStatus
+from ordergate.model.events import KillScope, ModeReason
+from ordergate.model.intent import OrderType, Side
+from ordergate.model.modes import Mode
+
+if TYPE_CHECKING:
+    from ordergate.engine.core import Engine
+
+HUNDRED = Decimal(100)
+
+
+class PositionStatus(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    symbol: str
+    qty: Decimal
+    avg_price: Decimal
+    mark: Decimal | None
+    market_value: Decimal
+    unrealized_pnl: Decimal
+    working_buy: Decimal
+    working_sell: Decimal
+
+
+class OrderStatusView(msgspec.Struct, frozen=True, kw_only=True):
+    client_order_id: str
+    intent_id: str
+    account: str
+    strategy: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: Decimal
+    remaining: Decimal
+    filled: Decimal
+    limit_price: Decimal | None
+    status: OrderStatus
+    acked: bool
+    cancel_requested: bool
+    created: datetime
+
+
+class AccountStatus(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    cash: Decimal
+    equity: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+    day_start_equity: Decimal
+    high_water_mark: Decimal
+    daily_pnl: Decimal
+    drawdown_pct: Decimal | None
+    gross_exposure: Decimal
+    net_exposure: Decimal
+    max_gross_exposure: Decimal | None
+    max_net_exposure: Decimal | None
+
+
+class KillStatus(msgspec.Struct, frozen=True, kw_only=True):
+    scope: KillScope
+    key: str
+    operator: str
+    reason: str
+    since: datetime
+
+
+class DisabledStatus(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    strategy: str
+    fills: int
+    window: timedelta
+    since: datetime
+
+
+class EngineStatus(msgspec.Struct, frozen=True, kw_only=True):
+    now: datetime | None
+    mode: Mode
+    reasons: tuple[ModeReason, ...]
+    policy_hash: str
+    policy_name: str
+    positions: tuple[PositionStatus, ...]
+    open_orders: tuple[OrderStatusView, ...]
+    accounts: tuple[AccountStatus, ...]
+    kills: tuple[KillStatus, ...]
+    disabled_strategies: tuple[DisabledStatus, ...]
+    counters: dict[str, int]
+
+
+def build_status(engine: Engine) -> EngineStatus:
+    state = engine.state
+    positions = tuple(
+        PositionStatus(
+            account=book.account, symbol=book.symbol, qty=book.qty, avg_price=book.avg_price,
+            mark=state.marks.get(book.symbol), market_value=book.market_value,
+            unrealized_pnl=book.unrealized, working_buy=book.working_buy,
+            working_sell=book.working_sell,
+        )
+        for book in sorted(state.books.values(), key=lambda book: (book.account, book.symbol))
+    )
+    orders = tuple(
+        OrderStatusView(
+            client_order_id=order.client_order_id, intent_id=order.intent_id,
+            account=order.account, strategy=order.strategy, symbol=order.symbol,
+            side=order.side, order_type=order.order_type, qty=order.qty,
+            remaining=order.remaining, filled=order.filled, limit_price=order.limit_price,
+            status=order.status, acked=order.acked, cancel_requested=order.cancel_requested,
+            created=order.created,
+        )
+        for order in sorted(state.open_orders.values(), key=lambda o: o.client_order_id)
+    )
+    accounts = []
+    for record in sorted(state.accounts.values(), key=lambda record: record.account):
+        limits = engine.account_limits(record.account)
+        high = record.high_water_mark
+        drawdown = (high - record.equity) * HUNDRED / high if high > 0 else None
+        accounts.append(AccountStatus(
+            account=record.account, cash=record.cash, equity=record.equity,
+            realized_pnl=record.realized_pnl, unrealized_pnl=record.unrealized_pnl,
+            fees=record.fees, day_start_equity=record.day_start_equity,
+            high_water_mark=high, daily_pnl=record.equity - record.day_start_equity,
+            drawdown_pct=drawdown, gross_exposure=record.gross,
+            net_exposure=max(abs(record.net_long), abs(record.net_short)),
+            max_gross_exposure=None if limits is None else limits.max_gross_exposure,
+            max_net_exposure=None if limits is None else limits.max_net_exposure,
+        ))
+    kills = tuple(
+        KillStatus(scope=kill.scope, key=kill.key, operator=kill.operator, reason=kill.reason,
+                   since=kill.since)
+        for kill in state.kills.values()
+    )
+    disabled = tuple(
+        DisabledStatus(account=item.account, strategy=item.strategy, fills=item.fills,
+                       window=item.window, since=item.since)
+        for item in state.disabled.values()
+    )
+    active = engine.active
+    return EngineStatus(
+        now=state.clock if state.started else None,
+        mode=state.mode,
+        reasons=state.guard.reasons(),
+        policy_hash="" if active is None else active.hash,
+        policy_name="" if active is None else active.name,
+        positions=positions,
+        open_orders=orders,
+        accounts=tuple(accounts),
+        kills=kills,
+        disabled_strategies=disabled,
+        counters=dict(sorted(state.counters.items())),
+    )

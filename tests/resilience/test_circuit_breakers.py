@@ -17,6 +17,10 @@ from ordergate.resilience.breakers import (
 from ordergate.resilience.clock import ManualClock
 
 
+def state_of(breaker: CircuitBreaker) -> BreakerState:
+    return breaker.state
+
+
 def _breaker(clock: ManualClock) -> CircuitBreaker:
     return CircuitBreaker("broker_submit", clock, BreakerPolicy())
 
@@ -24,7 +28,7 @@ def _breaker(clock: ManualClock) -> CircuitBreaker:
 def _open_tier_one(clock: ManualClock, breaker: CircuitBreaker) -> None:
     for _ in range(3):
         breaker.record_failure()
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
 
 
 def test_third_failure_at_59_999_s_opens_the_circuit() -> None:
@@ -35,7 +39,7 @@ def test_third_failure_at_59_999_s_opens_the_circuit() -> None:
     assert breaker.record_failure() is None
     clock.advance(29.999)
     event = breaker.record_failure()
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
     assert not breaker.allow()
     assert event is not None
     assert (event.healthy, event.code, event.detail, event.dependency) == (
@@ -50,7 +54,7 @@ def test_third_failure_at_exactly_60_s_still_opens_the_circuit() -> None:
     clock.advance(60)
     breaker.record_failure()
     breaker.record_failure()
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
 
 
 def test_three_failures_spread_over_60_001_s_do_not_open() -> None:
@@ -61,7 +65,7 @@ def test_three_failures_spread_over_60_001_s_do_not_open() -> None:
     breaker.record_failure()
     clock.advance(30.001)
     assert breaker.record_failure() is None
-    assert breaker.state is BreakerState.CLOSED
+    assert state_of(breaker) is BreakerState.CLOSED
     assert breaker.allow()
 
 
@@ -72,10 +76,10 @@ def test_open_period_ends_exactly_at_60_s_with_one_probe() -> None:
     _open_tier_one(clock, breaker)
     assert breaker.opened_until == opened_at + timedelta(seconds=60)
     clock.advance(59.999999)
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
     assert not breaker.allow()
     clock.advance(0.000001)
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert state_of(breaker) is BreakerState.HALF_OPEN
     assert breaker.opened_until is None
     assert breaker.allow()  # the probe
     assert not breaker.allow()  # only one
@@ -90,7 +94,7 @@ def test_successful_probe_closes_and_reports_healthy() -> None:
     event = breaker.record_success()
     assert event is not None
     assert (event.healthy, event.code, event.dependency) == (True, "SYS-007", "broker_submit")
-    assert breaker.state is BreakerState.CLOSED
+    assert state_of(breaker) is BreakerState.CLOSED
     assert breaker.allow() and breaker.allow()
 
 
@@ -102,12 +106,12 @@ def test_failed_probe_reopens_escalated_to_900_s() -> None:
     assert breaker.allow()
     event = breaker.record_failure()
     assert event is not None and not event.healthy
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
     assert breaker.opened_until == clock.now() + timedelta(seconds=900)
     clock.advance(899.999)
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
     clock.advance(0.001)
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert state_of(breaker) is BreakerState.HALF_OPEN
 
 
 def test_ten_failures_within_ten_minutes_open_for_900_s() -> None:
@@ -121,10 +125,10 @@ def test_ten_failures_within_ten_minutes_open_for_900_s() -> None:
     for index in range(9):
         assert breaker.record_failure() is None, index
         clock.advance(66.666)
-    assert breaker.state is BreakerState.CLOSED
+    assert state_of(breaker) is BreakerState.CLOSED
     event = breaker.record_failure()  # the 10th at 599.994 s after the first
     assert event is not None
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
     assert breaker.opened_until == clock.now() + timedelta(seconds=900)
 
 
@@ -140,7 +144,7 @@ def test_ten_failures_over_600_001_s_do_not_reach_tier_two() -> None:
         breaker.record_failure()
         clock.advance(66)
     assert breaker.record_failure() is None
-    assert breaker.state is BreakerState.CLOSED
+    assert state_of(breaker) is BreakerState.CLOSED
 
 
 def test_repeated_tier_one_trips_escalate_to_tier_two() -> None:

@@ -74,7 +74,7 @@ def test_reference_failure_raises_clk_003_and_recovery_clears_only_it() -> None:
     reference.failing = False
     [back] = sync.check()  # the source is back, but the drift persists
     assert (back.healthy, back.code) == (True, "CLK-003")
-    assert sync.active_codes == ("CLK-002",)
+    assert tuple(sync.active_codes) == ("CLK-002",)
     assert not sync.healthy
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import msgspec
 
-from ordergate.model.events import Command, CommandAction, InputEvent
+from ordergate.model.events import AccountFunding, ClockTick, Command, CommandAction, InputEvent
 from ordergate.model.intent import OrderIntent, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.values import utc
@@ -40,6 +40,7 @@ START_PRICES: dict[str, Decimal] = {
     "BTC-USD": Decimal("64000.00"),
 }
 CENT = Decimal("0.01")
+STARTING_CASH = Decimal(1_000_000)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class DayPlan:
     session_minutes: int = 390
     quote_every_s: int = 4  # one quote per symbol every few seconds
     trend_every_s: int = 45  # one trend intent every ~45 s
+    clock_every_s: int = 5  # the gateway's timer
     stale_symbol: str = "TSLA"
     stale_start_min: int = 75  # minutes after the open
     stale_minutes: int = 6
@@ -78,10 +80,9 @@ class _Prices:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.mid = dict(START_PRICES)
-        self.drift_bp: dict[str, int] = {s: rng.choice((-1, 0, 1)) for s in SYMBOLS}
 
     def step(self, symbol: str, extra_bp: int = 0) -> Decimal:
-        move_bp = self.rng.randint(-6, 6) + self.drift_bp[symbol] + extra_bp
+        move_bp = self.rng.randint(-5, 5) + extra_bp
         mid = self.mid[symbol] * (Decimal(10000 + move_bp) / Decimal(10000))
         self.mid[symbol] = max(CENT, mid.quantize(CENT))
         return self.mid[symbol]
@@ -156,7 +157,9 @@ def _burst_events(plan: DayPlan, rng: random.Random,
         for index in range(40):
             ts = at(start, 50 * index)
             side = Side.BUY if index % 2 == 0 else Side.SELL
-            events.append((ts, 2, intents.make("burst", ts, symbol, side, 5,
+            # Mostly different sizes; every tenth repeats the last one (a duplicate).
+            qty = 5 + index - 1 if index % 10 == 9 else 5 + index
+            events.append((ts, 2, intents.make("burst", ts, symbol, side, qty,
                                                {"confidence": "0.99"})))
     # Oversized orders: far past the maximum order size.
     for start in (35, 95, 155, 215):
@@ -180,6 +183,15 @@ def _burst_events(plan: DayPlan, rng: random.Random,
     yield from events
 
 
+def _clock_events(plan: DayPlan) -> Iterator[tuple[datetime, int, InputEvent]]:
+    """The gateway's timer: event time advances even when no data arrives, which is how
+    a silent feed is noticed."""
+    ts = plan.session_open + timedelta(seconds=plan.clock_every_s, milliseconds=5)
+    while ts < plan.session_close:
+        yield ts, 4, ClockTick(ts=ts)
+        ts += timedelta(seconds=plan.clock_every_s)
+
+
 def _operator_events(plan: DayPlan) -> Iterator[tuple[datetime, int, InputEvent]]:
     resume_at = plan.session_open + timedelta(
         minutes=plan.stale_start_min + plan.stale_minutes + 4, milliseconds=11,
@@ -195,10 +207,14 @@ def demo_events(plan: DayPlan | None = None) -> list[InputEvent]:
     plan = plan or DayPlan()
     rng = random.Random(plan.seed)
     intents = _Intents()
-    streams: list[tuple[datetime, int, InputEvent]] = []
+    funded_at = plan.session_open - timedelta(minutes=1)
+    streams: list[tuple[datetime, int, InputEvent]] = [
+        (funded_at, 0, AccountFunding(ts=funded_at, account=ACCOUNT, cash=STARTING_CASH)),
+    ]
     streams.extend(_market_events(plan, rng))
     streams.extend(_trend_events(plan, rng, intents))
     streams.extend(_burst_events(plan, rng, intents))
+    streams.extend(_clock_events(plan))
     streams.extend(_operator_events(plan))
     ordered = sorted(enumerate(streams), key=lambda item: (item[1][0], item[1][1], item[0]))
     return [event for _, (_, _, event) in ordered]

@@ -1,0 +1,232 @@
+"""The Dispatcher: the ONLY code that calls a broker adapter's `submit` and `cancel`
+(invariant 1; `tests/runtime/test_single_dispatch_chokepoint.py` walks the package's AST to
+prove it).
+
+It is handed `Dispatch` and `CancelOrder` outputs together with the sequence number of the
+journal record that holds them, and refuses any that is not yet durable (invariant 2: the
+journal is the write-ahead log, the broker call comes after the flush). Whatever the broker
+answers comes back as input events (`OrderAck`, `OrderReject`, `OrderCanceled`, and a
+`DependencyStatus` when the broker's health changes; an accepted order's acknowledgement
+arrives with the broker's own events from `poll_events`) for the runtime to journal and feed
+to the engine like any other input.
+
+A submit whose outcome is unknown (timeout, connection reset, a malformed answer) is never
+re-sent blindly: the broker is asked by client order id (`resilience.retry.safe_to_resubmit`)
+and the order is sent again only when the broker has never seen it. When even that question
+cannot be answered, the order stays *unresolved*; the runtime notes it in the journal and
+asks again later, and the engine has been told the broker is unhealthy (no new risk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import structlog
+
+from ordergate.brokers.base import BrokerAdapter, BrokerError, OrderStatus
+from ordergate.model.events import (
+    CancelOrder,
+    DependencyStatus,
+    Dispatch,
+    InputEvent,
+    OrderReject,
+)
+from ordergate.model.market import MarketSnapshot
+from ordergate.resilience.errors import DEPENDENCY_ERRORS, Action, Category, classify, to_event
+from ordergate.resilience.retry import safe_to_resubmit
+from ordergate.runtime import faults
+
+log = structlog.get_logger("ordergate.runtime.dispatch")
+
+SUBMIT_DEPENDENCY = "broker_submit"
+READS_DEPENDENCY = "broker_reads"
+
+
+@runtime_checkable
+class MarketListener(Protocol):
+    """A simulated broker that fills against the same market data the gateway sees."""
+
+    def on_market(self, snapshot: MarketSnapshot) -> None: ...
+
+
+class NotDurable(RuntimeError):
+    """A broker call was attempted for a record that is not yet durable: a runtime bug."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the broker said, as input events; `unresolved` when nobody knows yet."""
+
+    events: list[InputEvent] = field(default_factory=list)
+    unresolved: bool = False
+    detail: str = ""
+
+
+class Dispatcher:
+    """Sends durable orders and cancels to one broker adapter and reports what happened."""
+
+    def __init__(self, broker: BrokerAdapter, durable_through: Callable[[], int]) -> None:
+        self._broker = broker
+        self._durable_through = durable_through
+        self._market = broker if isinstance(broker, MarketListener) else None
+        self._healthy: dict[str, bool] = {SUBMIT_DEPENDENCY: True, READS_DEPENDENCY: True}
+
+    @property
+    def broker(self) -> BrokerAdapter:
+        return self._broker
+
+    @property
+    def listens_to_market(self) -> bool:
+        return self._market is not None
+
+    def _require_durable(self, seq: int, what: str) -> None:
+        durable = self._durable_through()
+        if seq > durable:
+            raise NotDurable(f"{what}: journal record {seq} is not durable yet "
+                             f"(durable through {durable}); flush before acting")
+
+    # ------------------------------------------------------------ health reporting
+
+    def _health(self, dependency: str, healthy: bool, ts: datetime,
+                failure: DependencyStatus | None = None) -> list[InputEvent]:
+        """A DependencyStatus event only when the dependency's health changes."""
+        if self._healthy[dependency] == healthy:
+            return []
+        self._healthy[dependency] = healthy
+        if healthy:
+            return [DependencyStatus(ts=ts, dependency=dependency, healthy=True)]
+        assert failure is not None
+        return [failure]
+
+    def _failure(self, exc: BaseException, dependency: str, ts: datetime,
+                 symbol: str | None) -> tuple[list[InputEvent], bool]:
+        """(health events, order definitively rejected) for a broker error."""
+        verdict = classify(exc, dependency, symbol)
+        if verdict.category is Category.ORDER_REJECTED:
+            return [], True
+        status = to_event(verdict, ts)
+        if verdict.action is Action.NONE:
+            return [], False
+        return self._health(dependency, False, ts, status), False
+
+    # ------------------------------------------------------------ market data (simulation)
+
+    def show_market(self, snapshot: MarketSnapshot, seq: int) -> None:
+        if self._market is None:
+            return
+        self._require_durable(seq, f"market {snapshot.symbol}")
+        faults.crossing("before_market_to_broker")
+        self._market.on_market(snapshot)
+
+    # ------------------------------------------------------------ orders
+
+    def submit(self, order: Dispatch, seq: int) -> Outcome:
+        """Send a durable order once. Unknown outcome -> ask the broker, never resend blindly."""
+        self._require_durable(seq, f"dispatch {order.client_order_id}")
+        bound = log.bind(intent_id=order.intent_id, client_order_id=order.client_order_id)
+        faults.crossing("before_submit")
+        try:
+            result = self._broker.submit(order)
+        except DEPENDENCY_ERRORS as exc:
+            health, rejected = self._failure(exc, SUBMIT_DEPENDENCY, order.ts, order.symbol)
+            if rejected:
+                bound.info("order_rejected", reason=str(exc))
+                return Outcome(events=[*health, OrderReject(
+                    ts=order.ts, client_order_id=order.client_order_id, reason=str(exc),
+                    code="broker")])
+            bound.warning("submit_outcome_unknown", error=f"{type(exc).__name__}: {exc}")
+            outcome = self.resolve(order, seq, journal_has_ack=False)
+            outcome.events[:0] = health
+            return outcome
+        faults.crossing("after_submit")
+        health = self._health(SUBMIT_DEPENDENCY, True, order.ts)
+        if result.accepted:
+            # The acknowledgement itself arrives with the broker's events (poll_events).
+            bound.debug("order_accepted", broker_order_id=result.broker_order_id)
+            return Outcome(events=health)
+        bound.info("order_rejected", reason=result.reason)
+        return Outcome(events=[*health, OrderReject(
+            ts=order.ts, client_order_id=order.client_order_id, reason=result.reason,
+            code="broker")])
+
+    def resolve(self, order: Dispatch, seq: int, *, journal_has_ack: bool = False) -> Outcome:
+        """An order whose fate is unknown (after a timeout, or found unanswered in the journal
+        on restart): ask the broker by client order id; send it only if the broker has never
+        seen it (its client order id is deterministic, so a later duplicate is refused)."""
+        self._require_durable(seq, f"dispatch {order.client_order_id}")
+        cid = order.client_order_id
+        if safe_to_resubmit(cid, self._broker, journal_has_ack):
+            log.info("resubmitting_unseen_order", intent_id=order.intent_id, client_order_id=cid)
+            return self._submit_known_unseen(order, seq)
+        try:
+            known = self._broker.get_order(cid)
+        except DEPENDENCY_ERRORS as exc:
+            health, _ = self._failure(exc, READS_DEPENDENCY, order.ts, order.symbol)
+            return Outcome(events=health, unresolved=True,
+                           detail=f"{type(exc).__name__}: {exc}")
+        health = self._health(READS_DEPENDENCY, True, order.ts)
+        if known is None:
+            # The broker forgot between two questions: still nothing to resend safely twice.
+            return Outcome(events=health, unresolved=True, detail="broker lookup inconsistent")
+        # The broker has the order: its own events (ack, fills...) say what became of it.
+        log.info("order_known_to_broker", intent_id=order.intent_id, client_order_id=cid,
+                 status=known.status.value)
+        return Outcome(events=health)
+
+    def _submit_known_unseen(self, order: Dispatch, seq: int) -> Outcome:
+        faults.crossing("before_submit")
+        try:
+            result = self._broker.submit(order)
+        except DEPENDENCY_ERRORS as exc:
+            health, rejected = self._failure(exc, SUBMIT_DEPENDENCY, order.ts, order.symbol)
+            if rejected:
+                return Outcome(events=[*health, OrderReject(
+                    ts=order.ts, client_order_id=order.client_order_id, reason=str(exc),
+                    code="broker")])
+            return Outcome(events=health, unresolved=True, detail=f"{type(exc).__name__}: {exc}")
+        faults.crossing("after_submit")
+        health = self._health(SUBMIT_DEPENDENCY, True, order.ts)
+        if result.accepted:
+            return Outcome(events=health)
+        return Outcome(events=[*health, OrderReject(
+            ts=order.ts, client_order_id=order.client_order_id, reason=result.reason,
+            code="broker")])
+
+    def cancel(self, order: CancelOrder, seq: int) -> Outcome:
+        """Cancel a working order. Asking twice is harmless; the confirmation comes back as
+        OrderCanceled (here, or later through the broker's events)."""
+        self._require_durable(seq, f"cancel {order.client_order_id}")
+        cid = order.client_order_id
+        try:
+            known = self._broker.get_order(cid)
+        except DEPENDENCY_ERRORS as exc:
+            health, _ = self._failure(exc, READS_DEPENDENCY, order.ts, None)
+            return Outcome(events=health, unresolved=True, detail=f"{type(exc).__name__}: {exc}")
+        if known is None or known.status in (OrderStatus.FILLED, OrderStatus.CANCELED,
+                                             OrderStatus.REJECTED):
+            # Nothing working at the broker: its own events say what became of the order.
+            return Outcome()
+        faults.crossing("before_cancel")
+        try:
+            self._broker.cancel(cid)
+        except BrokerError as exc:
+            health, rejected = self._failure(exc, SUBMIT_DEPENDENCY, order.ts, None)
+            if rejected:
+                log.info("cancel_refused", client_order_id=cid, reason=str(exc))
+                return Outcome(events=health)
+            return Outcome(events=health, unresolved=True, detail=f"{type(exc).__name__}: {exc}")
+        faults.crossing("after_cancel")
+        return Outcome(events=self._health(SUBMIT_DEPENDENCY, True, order.ts))
+
+    def poll(self, until: datetime) -> tuple[list[InputEvent], str]:
+        """Broker callbacks up to `until` ('' or an error detail when the broker cannot be read)."""
+        try:
+            events = self._broker.poll_events(until)
+        except DEPENDENCY_ERRORS as exc:
+            health, _ = self._failure(exc, READS_DEPENDENCY, until, None)
+            return health, f"{type(exc).__name__}: {exc}"
+        faults.crossing("after_poll")
+        return [*self._health(READS_DEPENDENCY, True, until), *events], ""

@@ -1,0 +1,618 @@
+"""The Runtime: the imperative shell around the deterministic engine.
+
+It owns the journal, the engine, the broker and the one Dispatcher, and runs every event
+through the same path:
+
+1. a batch of input events is appended to the journal (INPUT records, canonical msgspec
+   JSON), each one *before* the engine handles it; the engine's outputs are appended right
+   after it (OUTPUT records);
+2. ONE flush per batch makes all of it durable (invariant 2);
+3. only then are the batch's actions performed, in event order: market snapshots shown to a
+   simulated broker, dispatches submitted, cancels sent, all through the Dispatcher;
+4. what the broker answers (acks, rejects, fills, cancels, health changes) comes back as
+   input events and goes through steps 1-3 again as a feedback batch.
+
+Batches are framed by META records (`runtime.sources`): a `SourceMark` before the events
+of a source batch and a `FeedbackMark` before broker answers. A new batch starts only after
+the previous batch's actions were performed, so after a crash only the last batch's actions
+are in doubt, and the recovery re-performs exactly those, idempotently: a dispatch is sent
+only if the broker, asked by its deterministic client order id, has never seen it.
+
+Recovery (`Runtime.open`): the newest snapshot (snapshots are only taken when no order is
+awaiting a broker answer), then the journal tail replayed into the engine (outputs of the
+replay are not re-performed); an interrupted source batch is completed first from the same
+file; then the last batch's actions are re-performed, the broker's pending events drained,
+and whatever the broker knows that the journal lost (an answer polled but not yet durable at
+the crash) is fed back as events; only then may new events come in.
+
+Determinism: the same events file run twice, in separate processes, gives byte-identical
+stdout and journal payloads. `run_id` and `recorded_at_ns` of journal records say which
+process wrote a record and when, so they are excluded from that comparison by design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+
+from ordergate.brokers.base import BrokerAdapter, OrderStatus
+from ordergate.engine.core import Engine
+from ordergate.journal import Durability, Journal, JournalError, RecordKind, open_journal
+from ordergate.model.decision import Decision
+from ordergate.model.events import (
+    CancelOrder,
+    Command,
+    CommandAction,
+    DependencyStatus,
+    Dispatch,
+    Fill,
+    InputEvent,
+    OrderAck,
+    OrderCanceled,
+    OrderReject,
+    OutputEvent,
+    PolicyDocument,
+)
+from ordergate.model.market import MarketSnapshot
+from ordergate.policy.loader import Policy
+from ordergate.resilience.errors import DEPENDENCY_ERRORS
+from ordergate.runtime import faults
+from ordergate.runtime.dispatch import Dispatcher, Outcome
+from ordergate.runtime.sources import (
+    BadLine,
+    FeedbackMark,
+    ResolvedDispatch,
+    SourceMark,
+    UnresolvedDispatch,
+    decode_note,
+    read_lines,
+)
+
+log = structlog.get_logger("ordergate.runtime")
+
+JOURNAL_DEPENDENCY = "journal"
+JOURNAL_UNAVAILABLE = "SYS-006"
+DEFAULT_SNAPSHOT_EVERY = 50_000
+MAX_FEEDBACK_ROUNDS = 16
+_SCAN_WINDOW = 1024
+
+Action = MarketSnapshot | Dispatch | CancelOrder
+Emitted = InputEvent | OutputEvent
+
+_encoder = msgspec.json.Encoder(order="deterministic")
+_input_decoder = msgspec.json.Decoder(InputEvent)
+_output_decoder = msgspec.json.Decoder(OutputEvent)
+_BROKER_ANSWERS = (OrderAck, OrderReject, OrderCanceled, Fill)
+
+
+class RuntimeStopped(Exception):
+    """The runtime refuses further events (the journal failed: no new risk)."""
+
+
+class ResumeMismatch(Exception):
+    """The events file is not the one this journal was written from."""
+
+
+@dataclass(slots=True)
+class _Block:
+    """The batch being journaled or replayed, with its actions in event order."""
+
+    mark: SourceMark | FeedbackMark | None
+    inputs: int = 0
+    last_input: bytes = b""
+    actions: list[tuple[int, Action]] = field(default_factory=list)
+    acted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a source continues: the first line not yet journaled."""
+
+    source: str
+    next_line: int
+
+
+@dataclass(slots=True)
+class BatchReport:
+    """Everything a batch journaled that a user may want to see, in journal order:
+    engine outputs (decisions, dispatches, mode changes, alerts) and broker events."""
+
+    emitted: list[Emitted] = field(default_factory=list)
+    inputs: int = 0
+
+
+def encode(event: InputEvent | OutputEvent) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_input(payload: bytes) -> InputEvent:
+    return _input_decoder.decode(payload)
+
+
+def decode_output(payload: bytes) -> OutputEvent:
+    return _output_decoder.decode(payload)
+
+
+class Runtime:
+    """One journal, one engine, one broker, one dispatcher. Single-threaded."""
+
+    def __init__(self, journal: Journal, engine: Engine, broker: BrokerAdapter, policy: Policy,
+                 *, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY) -> None:
+        self.journal = journal
+        self.engine = engine
+        self.broker = broker
+        self.policy = policy
+        self.snapshot_every = snapshot_every
+        self.dispatcher = Dispatcher(broker, self._durable_through)
+        self._durable_seq = journal.last_seq()
+        self._awaiting: dict[str, tuple[int, Dispatch]] = {}
+        self._unresolved: dict[str, tuple[int, Dispatch]] = {}
+        self._block = _Block(mark=None, acted=True)
+        self._since_snapshot = 0
+        self._stopped = ""
+        self._now: datetime | None = None
+        self._policy_pending = True
+        self.resume: Resume | None = None
+        self._log = log.bind(run_id=journal.run_id)
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, journal_url: str, policy: Policy, broker: BrokerAdapter,
+             durability: Durability | str = Durability.BATCH, *,
+             snapshot_every: int = DEFAULT_SNAPSHOT_EVERY, run_id: str | None = None,
+             source: Path | None = None,
+             on_batch: Callable[[BatchReport], None] | None = None) -> Runtime:
+        """Open the journal and recover: snapshot + tail replay, finish an interrupted batch
+        of `source`, resolve unanswered dispatches with the broker, then (lazily, at the first
+        event) activate `policy` if it is not the engine's active one."""
+        journal = open_journal(journal_url, durability=Durability(durability), run_id=run_id)
+        try:
+            snapshot = journal.latest_snapshot()
+            engine = Engine.restore(snapshot.state) if snapshot is not None else Engine()
+            runtime = cls(journal, engine, broker, policy, snapshot_every=snapshot_every)
+            runtime._recover(snapshot.seq if snapshot is not None else 0, source, on_batch)
+        except BaseException:
+            journal.close()
+            raise
+        return runtime
+
+    def _durable_through(self) -> int:
+        return self._durable_seq
+
+    # ------------------------------------------------------------------ recovery
+
+    def _recover(self, snapshot_seq: int, source: Path | None,
+                 on_batch: Callable[[BatchReport], None] | None) -> None:
+        journal = self.journal
+        scan_from = self._last_mark_at_or_before(snapshot_seq) if snapshot_seq else 1
+        replayed = 0
+        for record in journal.read(scan_from):
+            live = record.seq > snapshot_seq
+            if record.kind is RecordKind.META:
+                note = decode_note(record.payload)
+                if isinstance(note, SourceMark | FeedbackMark):
+                    self._block = _Block(mark=note, acted=not live)
+                elif isinstance(note, UnresolvedDispatch) and live:
+                    pair = self._awaiting.get(note.client_order_id)
+                    if pair is not None:
+                        self._unresolved[note.client_order_id] = pair
+                elif isinstance(note, ResolvedDispatch) and live:
+                    self._unresolved.pop(note.client_order_id, None)
+            elif record.kind is RecordKind.INPUT:
+                self._block.inputs += 1
+                self._block.last_input = record.payload
+                if not live:
+                    continue
+                event = decode_input(record.payload)
+                self.engine.handle(event)
+                self._now = event.ts
+                replayed += 1
+                self._note_answer(event)
+                if isinstance(event, MarketSnapshot):
+                    self._block.actions.append((record.seq, event))
+            elif live:
+                output = decode_output(record.payload)
+                if isinstance(output, Dispatch):
+                    self._awaiting[output.client_order_id] = (record.seq, output)
+                    self._block.actions.append((record.seq, output))
+                elif isinstance(output, CancelOrder):
+                    self._block.actions.append((record.seq, output))
+        self._durable_seq = journal.last_seq()
+        self._policy_pending = self._policy_needs_activation()
+        self._log.info("recovery_replayed", snapshot_seq=snapshot_seq, replayed=replayed,
+                       last_seq=self._durable_seq)
+        faults.crossing("after_recovery_replay")
+
+        mark = self._block.mark
+        if isinstance(mark, SourceMark):
+            self.resume = Resume(source=mark.source, next_line=mark.line + self._block.inputs)
+            if self._block.inputs < mark.count and source is not None and not self._block.acted:
+                self._finish_interrupted_batch(mark, source, on_batch)
+        if not self._block.acted:
+            report = BatchReport()
+            self._act(self._block, report, recovering=True)
+            if on_batch is not None:
+                on_batch(report)
+        self._reconcile_lost_answers(on_batch)
+        faults.crossing("after_recovery_resolve")
+
+    def _last_mark_at_or_before(self, seq: int) -> int:
+        """The seq of the newest batch mark at or before `seq` (1 when there is none)."""
+        high = seq
+        while high >= 1:
+            low = max(1, high - _SCAN_WINDOW + 1)
+            found = 0
+            for record in self.journal.read(low, high):
+                if record.kind is RecordKind.META and isinstance(
+                        decode_note(record.payload), SourceMark | FeedbackMark):
+                    found = record.seq
+            if found:
+                return found
+            high = low - 1
+        return 1
+
+    def _finish_interrupted_batch(self, mark: SourceMark, source: Path,
+                                  on_batch: Callable[[BatchReport], None] | None) -> None:
+        """A crash left a source batch half journaled (a large batch spilled, or ALWAYS
+        durability): journal the rest of it from the same file, unchanged, as one batch."""
+        self.check_source(source)
+        remaining = mark.count - self._block.inputs
+        events: list[InputEvent] = []
+        for _, item in read_lines(source, mark.line + self._block.inputs):
+            if item is None or isinstance(item, BadLine):
+                break
+            events.append(item)
+            if len(events) == remaining:
+                break
+        if len(events) != remaining:
+            raise ResumeMismatch(f"{source}: the interrupted batch at line {mark.line} needs "
+                                 f"{remaining} more events but the file has changed")
+        report = BatchReport()
+        try:
+            for event in events:
+                self._journal_input(event, report)
+            self._flush()
+        except JournalError as exc:
+            self._fail_closed(exc)
+        self._block.inputs = mark.count
+        assert self.resume is not None
+        self.resume = Resume(source=mark.source, next_line=mark.line + mark.count)
+        self._act(self._block, report)
+        if on_batch is not None:
+            on_batch(report)
+
+    def check_source(self, source: Path) -> None:
+        """Refuse to resume from a file other than the one the journal was written from:
+        the last journaled line must read back byte for byte."""
+        mark = self._block.mark
+        if not isinstance(mark, SourceMark) or not self._block.inputs:
+            return
+        if mark.source != source.name:
+            raise ResumeMismatch(f"{source}: this journal was written from '{mark.source}'; "
+                                 "use a new journal for a different events file")
+        line = mark.line + self._block.inputs - 1
+        for _, item in read_lines(source, line):
+            if item is None or isinstance(item, Exception) or \
+                    encode(item) != self._block.last_input:
+                raise ResumeMismatch(
+                    f"{source}: line {line} differs from what the journal recorded; "
+                    "use a new journal for a different events file")
+            return
+        raise ResumeMismatch(f"{source}: has fewer than {line} lines, but the journal "
+                             f"recorded line {line}")
+
+    def _reconcile_lost_answers(self, on_batch: Callable[[BatchReport], None] | None) -> None:
+        """After a crash between polling the broker and journaling what it said, the broker
+        has moved on and will not repeat itself. Drain what it still holds, then feed what
+        it knows that the journal lost, for every order still awaiting an answer or working."""
+        report = BatchReport()
+        self._feedback(self._poll(), report)
+        if self._now is None:
+            return
+        lost: list[InputEvent] = []
+        status = self.engine.status()
+        working = {order.client_order_id: order for order in status.open_orders}
+        candidates = list(dict.fromkeys([*self._awaiting, *working]))
+        for cid in candidates:
+            if cid in self._unresolved:
+                continue
+            try:
+                known = self.broker.get_order(cid)
+            except DEPENDENCY_ERRORS as exc:  # the order stays for a later attempt
+                self._log.warning("reconcile_lookup_failed", client_order_id=cid,
+                                  error=f"{type(exc).__name__}: {exc}")
+                continue
+            if known is None:
+                continue
+            order = working.get(cid)
+            journal_filled = order.filled if order is not None else Decimal(0)
+            acked = order.acked if order is not None else False
+            if not acked:
+                lost.append(OrderAck(ts=self._now, client_order_id=cid,
+                                     broker_order_id=known.broker_order_id))
+            missing = known.filled_qty - journal_filled
+            if missing > 0 and known.avg_fill_price is not None:
+                # Exact for an order the journal saw no fill of (the usual lost answer); for
+                # a partly journaled order the broker's average is the best price known.
+                price = known.avg_fill_price
+                lost.append(Fill(ts=self._now, client_order_id=cid,
+                                 fill_id=f"{known.broker_order_id}-recovered-{known.filled_qty}",
+                                 qty=missing, price=price))
+            if known.status is OrderStatus.CANCELED:
+                lost.append(OrderCanceled(ts=self._now, client_order_id=cid,
+                                          reason="canceled at the broker"))
+            elif known.status is OrderStatus.REJECTED:
+                lost.append(OrderReject(ts=self._now, client_order_id=cid,
+                                        reason="rejected by the broker", code="broker"))
+        if lost:
+            self._log.warning("recovered_lost_broker_answers", events=len(lost))
+            self._feedback(lost, report, origin="recovery")
+        if on_batch is not None:
+            on_batch(report)
+
+    def _policy_needs_activation(self) -> bool:
+        active = self.engine.active
+        return active is None or active.hash != self.policy.hash
+
+    # ------------------------------------------------------------------ the batch path
+
+    @property
+    def stopped(self) -> str:
+        """Why the runtime refuses events ('' while it accepts them)."""
+        return self._stopped
+
+    def process(self, events: Sequence[InputEvent], *, source: str = "",
+                line: int = 0) -> BatchReport:
+        """Journal, decide and act on one batch of source events (lines `line`, `line + 1`...
+        of `source` when they come from a file), then feed the broker's answers back."""
+        if self._stopped:
+            raise RuntimeStopped(self._stopped)
+        report = BatchReport()
+        if not events:
+            return report
+        if self._policy_pending:
+            self._activate_policy(events[0].ts, report)
+        mark = SourceMark(source=source, line=line, count=len(events))
+        block = _Block(mark=mark)
+        self._block = block
+        try:
+            self._append(RecordKind.META, _encoder.encode(mark))
+            half = len(events) // 2
+            for index, event in enumerate(events):
+                if index == half:
+                    faults.crossing("mid_batch")
+                self._journal_input(event, report)
+            self._flush()
+        except JournalError as exc:
+            self._fail_closed(exc)
+        if source:
+            self.resume = Resume(source=source, next_line=line + len(events))
+        self._act(block, report)
+        self._since_snapshot += len(events)
+        self._maybe_snapshot()
+        return report
+
+    def _append(self, kind: RecordKind, payload: bytes) -> int:
+        return self.journal.append(kind, payload)
+
+    def _journal_input(self, event: InputEvent, report: BatchReport) -> None:
+        block = self._block
+        seq = self.journal.append(RecordKind.INPUT, encode(event))
+        faults.crossing("after_input_append")
+        block.inputs += 1
+        report.inputs += 1
+        outputs = self.engine.handle(event)
+        faults.crossing("after_engine_handle")
+        self._now = event.ts
+        if isinstance(event, _BROKER_ANSWERS):
+            self._note_answer(event)
+            report.emitted.append(event)
+        elif isinstance(event, MarketSnapshot) and self.dispatcher.listens_to_market:
+            block.actions.append((seq, event))
+        append = self.journal.append
+        for output in outputs:
+            out_seq = append(RecordKind.OUTPUT, encode(output))
+            report.emitted.append(output)
+            if isinstance(output, Dispatch):
+                self._awaiting[output.client_order_id] = (out_seq, output)
+                block.actions.append((out_seq, output))
+            elif isinstance(output, CancelOrder):
+                block.actions.append((out_seq, output))
+
+    def _note_answer(self, event: InputEvent) -> None:
+        if isinstance(event, _BROKER_ANSWERS):
+            cid = event.client_order_id
+            if self._awaiting.pop(cid, None) is not None and cid in self._unresolved:
+                self._unresolved.pop(cid, None)
+
+    def _flush(self) -> None:
+        faults.crossing("before_flush")
+        self.journal.flush()
+        self._durable_seq = self.journal.last_seq()
+        faults.crossing("after_flush")
+
+    def _activate_policy(self, ts: datetime, report: BatchReport) -> None:
+        """Journal the policy document and its activation, as inputs, at event time `ts`."""
+        policy = self.policy
+        self._log.info("activating_policy", policy_hash=policy.hash, policy=policy.name)
+        events: list[InputEvent] = [
+            PolicyDocument(ts=ts, policy_hash=policy.hash, document=policy.document),
+            Command(ts=ts, action=CommandAction.ACTIVATE_POLICY, policy_hash=policy.hash,
+                    operator="ordergate", reason=f"policy {policy.name} loaded at start-up"),
+        ]
+        self._feedback(events, report, origin="policy")
+        self._policy_pending = False
+
+    # ------------------------------------------------------------------ acting
+
+    def _act(self, block: _Block, report: BatchReport, *, recovering: bool = False) -> None:
+        """Perform a durable batch's actions in event order, then feed back the answers."""
+        if self._stopped:
+            return
+        answers: list[InputEvent] = []
+        notes: list[bytes] = []
+        dispatcher = self.dispatcher
+        for seq, action in block.actions:
+            if isinstance(action, MarketSnapshot):
+                dispatcher.show_market(action, seq)
+                continue
+            if isinstance(action, Dispatch):
+                cid = action.client_order_id
+                if recovering and cid not in self._awaiting:
+                    continue
+                outcome = (dispatcher.resolve(action, seq) if recovering
+                           else dispatcher.submit(action, seq))
+                self._outcome(seq, action, outcome, answers, notes)
+            else:
+                outcome = dispatcher.cancel(action, seq)
+                answers.extend(outcome.events)
+        block.acted = True
+        self._retry_unresolved(answers, notes)
+        answers.extend(self._poll())
+        self._feedback(answers, report, notes=notes)
+
+    def _outcome(self, seq: int, order: Dispatch, outcome: Outcome, answers: list[InputEvent],
+                 notes: list[bytes]) -> None:
+        answers.extend(outcome.events)
+        cid = order.client_order_id
+        if outcome.unresolved:
+            if cid not in self._unresolved:
+                self._unresolved[cid] = (seq, order)
+                notes.append(_encoder.encode(UnresolvedDispatch(client_order_id=cid,
+                                                                detail=outcome.detail)))
+        elif cid in self._unresolved:
+            del self._unresolved[cid]
+            notes.append(_encoder.encode(ResolvedDispatch(client_order_id=cid,
+                                                          outcome="answered")))
+
+    def _retry_unresolved(self, answers: list[InputEvent], notes: list[bytes]) -> None:
+        for cid, (seq, order) in list(self._unresolved.items()):
+            if cid not in self._awaiting:
+                continue
+            self._outcome(seq, order, self.dispatcher.resolve(order, seq), answers, notes)
+
+    def _poll(self) -> list[InputEvent]:
+        if self._now is None:
+            return []
+        events, _ = self.dispatcher.poll(self._now)
+        return events
+
+    def _feedback(self, events: list[InputEvent], report: BatchReport, *,
+                  notes: Iterable[bytes] = (), origin: str = "broker") -> None:
+        """Journal broker answers (or recovery/policy events) as a batch, act, repeat."""
+        pending_notes = list(notes)
+        for _ in range(MAX_FEEDBACK_ROUNDS):
+            if not events and not pending_notes:
+                return
+            if self._stopped:
+                return
+            block = _Block(mark=FeedbackMark(origin=origin))
+            self._block = block
+            try:
+                self._append(RecordKind.META, _encoder.encode(block.mark))
+                for note in pending_notes:
+                    self._append(RecordKind.META, note)
+                for event in events:
+                    self._journal_input(event, report)
+                faults.crossing("after_ack_append")
+                self._flush()
+                faults.crossing("after_feedback_flush")
+            except JournalError as exc:
+                self._fail_closed(exc)
+                return
+            pending_notes = []
+            if not block.actions:
+                block.acted = True
+                return
+            # The answers caused new orders or cancels (a fill tripped a limit...).
+            answers: list[InputEvent] = []
+            for seq, action in block.actions:
+                if isinstance(action, Dispatch):
+                    self._outcome(seq, action, self.dispatcher.submit(action, seq), answers,
+                                  pending_notes)
+                elif isinstance(action, CancelOrder):
+                    answers.extend(self.dispatcher.cancel(action, seq).events)
+                else:
+                    self.dispatcher.show_market(action, seq)
+            block.acted = True
+            answers.extend(self._poll())
+            events = answers
+            origin = "broker"
+        self._log.error("feedback_rounds_exhausted", rounds=MAX_FEEDBACK_ROUNDS)
+
+    # ------------------------------------------------------------------ failure and snapshots
+
+    def _fail_closed(self, exc: JournalError) -> None:
+        """The journal cannot be written: nothing of this batch is acted on, the engine is
+        told (SYS-006) so its mode tightens, and every later event is refused."""
+        self._stopped = (f"the journal could not be written ({exc}); no new orders are sent "
+                         "until the gateway restarts on a healthy journal")
+        self._log.error("journal_failed_fail_closed", error=str(exc))
+        if self._now is not None:
+            self.engine.handle(DependencyStatus(
+                ts=self._now, dependency=JOURNAL_DEPENDENCY, healthy=False,
+                code=JOURNAL_UNAVAILABLE, detail=str(exc)))
+        raise RuntimeStopped(self._stopped) from exc
+
+    def _maybe_snapshot(self) -> None:
+        if self._since_snapshot < self.snapshot_every or self._awaiting or self._unresolved:
+            return
+        self.snapshot()
+
+    def snapshot(self) -> None:
+        """Save the engine state at the current end of the journal."""
+        if self._stopped:
+            return
+        faults.crossing("before_snapshot")
+        try:
+            self.journal.flush()
+            seq = self.journal.last_seq()
+            self.journal.save_snapshot(seq, self.engine.snapshot())
+        except JournalError as exc:
+            self._fail_closed(exc)
+        self._durable_seq = self.journal.last_seq()
+        self._since_snapshot = 0
+        faults.crossing("after_snapshot")
+
+    def close(self) -> None:
+        try:
+            if not self._stopped:
+                self.journal.flush()
+        finally:
+            self.journal.close()
+
+    # ------------------------------------------------------------------ views
+
+    def status(self) -> Any:
+        return self.engine.status()
+
+    @property
+    def awaiting(self) -> dict[str, tuple[int, Dispatch]]:
+        return dict(self._awaiting)
+
+
+def rebuild(journal_url: str) -> Engine:
+    """A read-only rebuild for `ordergate status`: latest snapshot + every later input."""
+    journal = open_journal(journal_url, durability=Durability.NONE, create=False)
+    try:
+        snapshot = journal.latest_snapshot()
+        engine = Engine.restore(snapshot.state) if snapshot is not None else Engine()
+        start = snapshot.seq + 1 if snapshot is not None else 1
+        for record in journal.read(start):
+            if record.kind is RecordKind.INPUT:
+                engine.handle(decode_input(record.payload))
+        return engine
+    finally:
+        journal.close()
+
+
+def decisions_of(report: BatchReport) -> list[Decision]:
+    return [item for item in report.emitted if isinstance(item, Decision)]

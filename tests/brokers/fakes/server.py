@@ -19,17 +19,23 @@ class Faults:
 
     mode: str | None = None
     remaining: int | None = None
+    skip: int = 0
     stall_s: float = 1.0
 
-    def set(self, mode: str | None, times: int | None = None) -> None:
+    def set(self, mode: str | None, times: int | None = None, after: int = 0) -> None:
+        """Answer with `mode` `times` times (None: until cleared), after `after` normal answers."""
         if mode is not None and mode not in ERROR_MODES:
             raise ValueError(f"unknown error mode {mode!r}; one of {ERROR_MODES}")
         self.mode = mode
         self.remaining = times
+        self.skip = after
 
     def take(self) -> str | None:
         mode = self.mode
         if mode is None:
+            return None
+        if self.skip > 0:
+            self.skip -= 1
             return None
         if self.remaining is not None:
             self.remaining -= 1

@@ -1,0 +1,229 @@
+"""The Tradier adapter against a local Tradier API: tags, sides, collections, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from fakes.server import ServerThread
+from fakes.tradier import ACCOUNT, NOW_S, TOKEN, TradierState, build
+
+from ordergate.brokers.base import (
+    BrokerAuthError,
+    BrokerBadResponse,
+    BrokerOrderRejected,
+    BrokerRateLimited,
+    BrokerUnavailable,
+    OrderStatus,
+)
+from ordergate.brokers.config import Secret
+from ordergate.brokers.tradier import TradierAdapter
+from ordergate.model.events import Dispatch, Fill, OrderAck, OrderCanceled
+from ordergate.model.intent import OrderType, Side, TimeInForce
+
+TS = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
+STATE = TradierState()
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    server = ServerThread(build(STATE))
+    url = server.start()
+    yield url
+    server.stop()
+
+
+def make_adapter(base_url: str, token: str = TOKEN) -> TradierAdapter:
+    return TradierAdapter(token=Secret(token), broker_account=ACCOUNT, account="acct-t",
+                          base_url=base_url, timeout_s=0.3)
+
+
+@pytest.fixture
+def adapter(base_url: str) -> Iterator[TradierAdapter]:
+    STATE.reset()
+    made = make_adapter(base_url)
+    yield made
+    made.close()
+
+
+def dispatch(cid: str = "og-t-0001", **changes: object) -> Dispatch:
+    fields: dict[str, object] = dict(
+        ts=TS, client_order_id=cid, intent_id="i-1", account="acct-t", strategy="s-1",
+        symbol="SPY", side=Side.BUY, qty=Decimal(5), order_type=OrderType.LIMIT,
+        limit_price=Decimal("510.25"), tif=TimeInForce.DAY)
+    fields.update(changes)
+    return Dispatch(**fields)  # type: ignore[arg-type]
+
+
+def last_order_form() -> dict[str, str]:
+    return [form for method, _, form in STATE.requests if method == "POST"][-1]
+
+
+def test_submit_query_cancel_round_trip(adapter: TradierAdapter) -> None:
+    result = adapter.submit(dispatch())
+    assert result.accepted and result.broker_order_id == "228175"
+    form = last_order_form()
+    assert form == {"class": "equity", "symbol": "SPY", "quantity": "5", "type": "limit",
+                    "duration": "day", "tag": "og-t-0001", "price": "510.25", "side": "buy"}
+
+    order = adapter.get_order("og-t-0001")
+    assert order is not None and order.status is OrderStatus.NEW
+    assert order.broker_order_id == "228175" and order.qty == Decimal(5)
+    assert [o.client_order_id for o in adapter.open_orders()] == ["og-t-0001"]
+
+    adapter.cancel("og-t-0001")
+    canceled = adapter.get_order("og-t-0001")
+    assert canceled is not None and canceled.status is OrderStatus.CANCELED
+    assert adapter.open_orders() == []
+
+
+def test_order_sent_before_a_restart_is_found_by_tag(adapter: TradierAdapter,
+                                                     base_url: str) -> None:
+    adapter.submit(dispatch())
+    adapter.submit(dispatch(cid="og-t-0002"))
+    restarted = make_adapter(base_url)
+    found = restarted.get_order("og-t-0002")
+    assert found is not None and found.broker_order_id == "228176"
+    assert restarted.get_order("never-sent") is None
+    restarted.cancel("og-t-0001")
+    assert STATE.orders[228175]["status"] == "canceled"
+    restarted.close()
+
+
+def test_empty_collections_are_empty_lists(adapter: TradierAdapter) -> None:
+    assert adapter.open_orders() == []
+    assert adapter.positions() == []
+    assert adapter.get_order("og-t-0001") is None
+
+
+def test_sides_follow_the_position(adapter: TradierAdapter) -> None:
+    adapter.submit(dispatch(order_type=OrderType.MARKET, limit_price=None))
+    assert last_order_form()["side"] == "buy"
+    adapter.submit(dispatch(cid="og-t-0002", side=Side.SELL, qty=Decimal(5),
+                            order_type=OrderType.MARKET, limit_price=None))
+    assert last_order_form()["side"] == "sell"
+    adapter.submit(dispatch(cid="og-t-0003", side=Side.SELL, qty=Decimal(2),
+                            order_type=OrderType.MARKET, limit_price=None))
+    assert last_order_form()["side"] == "sell_short"
+    adapter.submit(dispatch(cid="og-t-0004", side=Side.BUY, qty=Decimal(2)))
+    assert last_order_form()["side"] == "buy_to_cover"
+
+
+def test_order_crossing_zero_is_refused_before_dispatch(adapter: TradierAdapter) -> None:
+    adapter.submit(dispatch(order_type=OrderType.MARKET, limit_price=None))
+    posts_before = len([r for r in STATE.requests if r[0] == "POST"])
+    with pytest.raises(BrokerOrderRejected, match="cross"):
+        adapter.submit(dispatch(cid="og-t-0002", side=Side.SELL, qty=Decimal(8)))
+    assert len([r for r in STATE.requests if r[0] == "POST"]) == posts_before
+
+
+@pytest.mark.parametrize("cid,reason", [
+    ("og_t_0001", "letters, digits"),
+    ("og:t", "letters, digits"),
+    ("x" * 256, "255"),
+])
+def test_tags_tradier_cannot_carry_are_refused_not_altered(adapter: TradierAdapter, cid: str,
+                                                           reason: str) -> None:
+    with pytest.raises(BrokerOrderRejected, match=reason):
+        adapter.submit(dispatch(cid=cid))
+    assert STATE.requests == []
+
+
+def test_unsupported_tif_and_fractions_are_refused(adapter: TradierAdapter) -> None:
+    with pytest.raises(BrokerOrderRejected, match="ioc"):
+        adapter.submit(dispatch(tif=TimeInForce.IOC))
+    with pytest.raises(BrokerOrderRejected, match="whole shares"):
+        adapter.submit(dispatch(qty=Decimal("1.5")))
+    assert STATE.requests == []
+
+
+@pytest.mark.parametrize("order_type,price,stop", [
+    (OrderType.MARKET, None, None), (OrderType.LIMIT, "510.25", None),
+    (OrderType.STOP, None, "500"), (OrderType.STOP_LIMIT, "499.5", "500"),
+])
+def test_order_types_use_tradier_fields(adapter: TradierAdapter, order_type: OrderType,
+                                        price: str | None, stop: str | None) -> None:
+    adapter.submit(dispatch(order_type=order_type, tif=TimeInForce.GTC,
+                            limit_price=None if price is None else Decimal(price),
+                            stop_price=None if stop is None else Decimal(stop)))
+    form = last_order_form()
+    assert form["type"] == order_type.value and form["duration"] == "gtc"
+    assert form.get("price") == price and form.get("stop") == stop
+
+
+def test_positions_and_server_time(adapter: TradierAdapter) -> None:
+    STATE.prices["SPY"] = Decimal("512.5")
+    adapter.submit(dispatch(order_type=OrderType.MARKET, limit_price=None))
+    (position,) = adapter.positions()
+    assert (position.symbol, position.qty, position.avg_price) == ("SPY", 5, Decimal("512.5"))
+    assert position.account == "acct-t"
+    assert adapter.server_time() == datetime.fromtimestamp(NOW_S, tz=UTC)
+
+
+def test_poll_events_reports_ack_fills_and_cancel(adapter: TradierAdapter) -> None:
+    adapter.submit(dispatch())
+    assert [type(e) for e in adapter.poll_events(TS)] == [OrderAck]
+    STATE.fill("og-t-0001", "2", "510")
+    (fill,) = adapter.poll_events(TS)
+    assert isinstance(fill, Fill) and fill.qty == 2 and fill.price == Decimal(510)
+    adapter.cancel("og-t-0001")
+    assert [type(e) for e in adapter.poll_events(TS)] == [OrderCanceled]
+
+
+def test_capabilities_declare_what_tradier_offers(adapter: TradierAdapter) -> None:
+    caps = adapter.capabilities
+    assert caps.time_in_force == {TimeInForce.DAY, TimeInForce.GTC}
+    assert not caps.fractional_qty and not caps.reduce_only and not caps.post_only
+    assert caps.order_types == frozenset(OrderType)
+
+
+@pytest.mark.parametrize("mode,error,status", [
+    ("401", BrokerAuthError, 401),
+    ("403", BrokerAuthError, 403),
+    ("422", BrokerOrderRejected, 422),
+    ("429", BrokerRateLimited, 429),
+    ("500", BrokerUnavailable, 500),
+    ("503", BrokerUnavailable, 503),
+    ("timeout", BrokerUnavailable, None),
+    ("bad_shape", BrokerBadResponse, None),
+])
+def test_error_modes_map_to_broker_errors(adapter: TradierAdapter, mode: str,
+                                          error: type[Exception], status: int | None) -> None:
+    STATE.faults.set(mode)
+    with pytest.raises(error) as caught:
+        adapter.positions()
+    assert getattr(caught.value, "http_status", None) == status
+    if mode == "429":
+        assert caught.value.retry_after_s == 3.0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("mode,error", [
+    ("422", BrokerOrderRejected), ("500", BrokerUnavailable), ("timeout", BrokerUnavailable),
+])
+def test_submit_maps_errors_of_the_order_post(adapter: TradierAdapter, mode: str,
+                                              error: type[Exception]) -> None:
+    STATE.faults.set(mode, times=1, after=1)  # the position read passes; the post fails
+    with pytest.raises(error):
+        adapter.submit(dispatch())
+    assert [method for method, _, _ in STATE.requests] == ["GET", "POST"]
+
+
+def test_wrong_token_is_an_auth_error(base_url: str) -> None:
+    STATE.reset()
+    wrong = make_adapter(base_url, token="expired")
+    with pytest.raises(BrokerAuthError):
+        wrong.open_orders()
+    wrong.close()
+
+
+def test_connection_refused_is_unavailable() -> None:
+    closed = make_adapter("http://127.0.0.1:9")
+    with pytest.raises(BrokerUnavailable):
+        closed.server_time()
+    closed.close()
+
+
+def test_repr_shows_no_token(adapter: TradierAdapter) -> None:
+    assert TOKEN not in repr(adapter) and TOKEN not in repr(adapter._http.headers)

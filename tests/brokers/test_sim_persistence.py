@@ -7,12 +7,15 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ordergate.brokers.base import BrokerError
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
@@ -77,6 +80,31 @@ def test_reopened_broker_continues_exactly_like_an_uninterrupted_one(tmp_path: P
     broker.close()
 
 
+@settings(max_examples=15, deadline=None)
+@given(restarts=st.sets(st.integers(1, 16), max_size=6),
+       cancels=st.sets(st.integers(1, 16), max_size=6))
+def test_restarting_at_any_points_changes_nothing(restarts: set[int], cancels: set[int]) -> None:
+    def run(path: Path | None) -> tuple[list[object], list[str]]:
+        broker = SimBroker(_config(path))
+        out: list[object] = []
+        for n in range(1, 17):
+            _step(broker, n, out)
+            if n in cancels:
+                for working in broker.open_orders()[:1]:
+                    broker.cancel(working.client_order_id)
+            if path is not None and n in restarts:
+                broker.close()
+                broker = SimBroker(_config(path))
+        out.extend(broker.poll_events(END))
+        out.extend(broker.positions())
+        out.extend(broker.open_orders())
+        broker.close()
+        return out, broker.submissions()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        assert run(Path(scratch) / "broker.sqlite") == run(None)
+
+
 def test_faults_and_clock_offset_persist(tmp_path: Path) -> None:
     path = tmp_path / "broker.sqlite"
     broker = SimBroker(SimConfig(state_path=str(path)))
@@ -95,9 +123,9 @@ def test_unreadable_state_file_is_refused_with_its_path(tmp_path: Path) -> None:
     import sqlite3
 
     path = tmp_path / "broker.sqlite"
+    SimBroker(SimConfig(state_path=str(path))).close()
     with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE sim_book (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
-        db.execute("INSERT INTO sim_book VALUES (1, ?)", (b"{not json",))
+        db.execute("UPDATE sim_meta SET body = ? WHERE id = 1", (b"{not json",))
     with pytest.raises(BrokerError, match=str(path)):
         SimBroker(SimConfig(state_path=str(path)))
 

@@ -18,7 +18,7 @@ Order-level rejects (unsupported type, injected rejects) arrive as `OrderReject`
 the ack latency, or synchronously as `SubmitResult(accepted=False)` with `sync_rejects`.
 A halted symbol (fault hook) raises `BrokerOrderRejected("market halted ...")` like a REST 422.
 
-With `state_path`, the whole book is committed to a small SQLite file after every mutating
+With `state_path`, the book is committed (incrementally) to a small SQLite file after every mutating
 call, so a gateway process can be killed and restarted and still talk to the same broker.
 """
 
@@ -146,6 +146,7 @@ class _Pending(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Order(msgspec.Struct, kw_only=True):
+    number: int  # arrival order among received orders
     dispatch: Dispatch
     broker_order_id: str
     status: OrderStatus
@@ -161,6 +162,19 @@ class _Holding(msgspec.Struct, kw_only=True):
     avg_price: Decimal = ZERO
 
 
+class _Meta(msgspec.Struct, kw_only=True):
+    """The book's scalars and small maps, persisted as one row."""
+
+    holdings: dict[str, dict[str, _Holding]]
+    quotes: dict[str, MarketSnapshot]
+    now: datetime | None
+    seq: int
+    received: int
+    rng_state: tuple[int, tuple[int, ...], float | None]
+    faults: SimFaults
+    clock_offset: timedelta
+
+
 class _Book(msgspec.Struct, kw_only=True):
     orders: dict[str, _Order] = {}  # arrival order
     submissions: list[SubmissionAttempt] = []
@@ -170,7 +184,6 @@ class _Book(msgspec.Struct, kw_only=True):
     now: datetime | None = None
     seq: int = 0
     received: int = 0
-    rng_state: tuple[int, tuple[int, ...], float | None] | None = None
     faults: SimFaults = msgspec.field(default_factory=SimFaults)
     clock_offset: timedelta = timedelta(0)
 
@@ -195,6 +208,11 @@ class SimBroker:
         self._rng = random.Random(self.config.seed)
         self._book = _Book(clock_offset=self.config.clock_offset)
         self._db: sqlite3.Connection | None = None
+        # What changed since the last commit (see `_commit`).
+        self._dirty_orders: set[str] = set()
+        self._pending_added: list[_Pending] = []
+        self._pending_removed: list[int] = []
+        self._saved_submissions = 0
         if self.config.state_path is not None:
             self._open_state(self.config.state_path)
 
@@ -310,6 +328,7 @@ class SimBroker:
             if count == 0:
                 return []
             ready: list[InputEvent] = [item.event for item in pending[:count]]
+            self._pending_removed.extend(item.seq for item in pending[:count])
             del pending[:count]
             self._commit()
             return ready
@@ -371,9 +390,10 @@ class SimBroker:
             return SubmitResult(accepted=False, reason=DUPLICATE_REASON)
         book.received += 1
         broker_id = f"{config.name}-{book.received:08d}"
-        entry = _Order(dispatch=order, broker_order_id=broker_id, status=OrderStatus.NEW,
-                       ack_ts=order.ts + config.ack_latency)
+        entry = _Order(number=book.received, dispatch=order, broker_order_id=broker_id,
+                       status=OrderStatus.NEW, ack_ts=order.ts + config.ack_latency)
         book.orders[client_id] = entry
+        self._dirty_orders.add(client_id)
 
         if order.symbol in book.faults.halted_symbols:
             entry.status = OrderStatus.REJECTED
@@ -429,6 +449,7 @@ class SimBroker:
             if quote is None or not self._stop_touched(entry, quote):
                 return  # rests until a snapshot touches the stop
             entry.triggered = True
+            self._dirty_orders.add(order.client_order_id)
         if order.limit_price is not None:
             self._execute(entry, order.qty, order.limit_price, fill_ts)
             return
@@ -455,6 +476,8 @@ class SimBroker:
                 if not self._stop_touched(entry, snapshot):
                     continue
                 entry.triggered = True
+                self._dirty_orders.add(order.client_order_id)
+            self._dirty_orders.add(order.client_order_id)
             if ref is None:
                 continue  # no usable price: the order waits, IOC/FOK included
             price = self._slipped(ref, order.side)
@@ -544,6 +567,8 @@ class SimBroker:
         while index > 0 and (pending[index - 1].ts, pending[index - 1].seq) > (item.ts, item.seq):
             index -= 1
         pending.insert(index, item)
+        self._pending_added.append(item)
+        self._dirty_orders.add(event.client_order_id)
 
     def _read_fault(self) -> None:
         faults = self._book.faults
@@ -571,30 +596,79 @@ class SimBroker:
         )
 
     # ------------------------------------------------------------ persistence
+    # Incremental: each commit writes the orders that changed, the new submission attempts,
+    # the events scheduled or handed out, and one small row of scalars. Restoring reads them
+    # back into exactly the same book.
 
     def _open_state(self, path: str) -> None:
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS sim_book (id INTEGER PRIMARY KEY, "
-                         "body BLOB NOT NULL)")
-        self._db.commit()
-        row = self._db.execute("SELECT body FROM sim_book WHERE id = 1").fetchone()
+        db = sqlite3.connect(path, check_same_thread=False)
+        self._db = db
+        # WAL with synchronous=NORMAL: a commit survives the death of this process, which is
+        # what "the same broker after a restart" needs; power loss is not simulated.
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        with db:
+            db.execute("CREATE TABLE IF NOT EXISTS sim_meta (id INTEGER PRIMARY KEY, body BLOB)")
+            db.execute("CREATE TABLE IF NOT EXISTS sim_orders (client_order_id TEXT PRIMARY KEY,"
+                       " number INTEGER NOT NULL, body BLOB NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS sim_submissions (n INTEGER PRIMARY KEY, "
+                       "body BLOB NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS sim_pending (seq INTEGER PRIMARY KEY, "
+                       "body BLOB NOT NULL)")
+        row = db.execute("SELECT body FROM sim_meta WHERE id = 1").fetchone()
         if row is None:
             self._commit()
             return
         try:
-            self._book = msgspec.json.decode(row[0], type=_Book)
+            meta = msgspec.json.decode(row[0], type=_Meta)
+            orders = [msgspec.json.decode(body, type=_Order) for (body,) in db.execute(
+                "SELECT body FROM sim_orders ORDER BY number")]
+            submissions = [msgspec.json.decode(body, type=SubmissionAttempt) for (body,) in
+                           db.execute("SELECT body FROM sim_submissions ORDER BY n")]
+            pending = [msgspec.json.decode(body, type=_Pending) for (body,) in db.execute(
+                "SELECT body FROM sim_pending")]
         except msgspec.DecodeError as exc:
             raise BrokerError(f"{path}: simulator state is unreadable: {exc}") from exc
-        if self._book.rng_state is not None:
-            self._rng.setstate(self._book.rng_state)
-        log.info("sim_state_restored", path=path, orders=len(self._book.orders),
-                 pending=len(self._book.pending))
+        pending.sort(key=lambda item: (item.ts, item.seq))
+        self._book = _Book(
+            orders={o.dispatch.client_order_id: o for o in orders}, submissions=submissions,
+            pending=pending, holdings=meta.holdings, quotes=meta.quotes, now=meta.now,
+            seq=meta.seq, received=meta.received, faults=meta.faults,
+            clock_offset=meta.clock_offset,
+        )
+        self._saved_submissions = len(submissions)
+        if meta.rng_state is not None:
+            self._rng.setstate(meta.rng_state)
+        log.info("sim_state_restored", path=path, orders=len(orders), pending=len(pending))
 
     def _commit(self) -> None:
+        book = self._book
         if self._db is None:
+            self._dirty_orders.clear()
+            self._pending_added.clear()
+            self._pending_removed.clear()
             return
-        self._book.rng_state = self._rng.getstate()
-        body = msgspec.json.encode(self._book)
-        with self._db:
-            self._db.execute("INSERT OR REPLACE INTO sim_book (id, body) VALUES (1, ?)", (body,))
+        meta = _Meta(holdings=book.holdings, quotes=book.quotes, now=book.now, seq=book.seq,
+                     received=book.received, rng_state=self._rng.getstate(), faults=book.faults,
+                     clock_offset=book.clock_offset)
+        encode = msgspec.json.encode
+        with self._db as db:
+            db.execute("INSERT OR REPLACE INTO sim_meta (id, body) VALUES (1, ?)",
+                       (encode(meta),))
+            db.executemany(
+                "INSERT OR REPLACE INTO sim_orders (client_order_id, number, body) "
+                "VALUES (?, ?, ?)",
+                [(cid, book.orders[cid].number, encode(book.orders[cid]))
+                 for cid in sorted(self._dirty_orders)])
+            db.executemany(
+                "INSERT INTO sim_submissions (n, body) VALUES (?, ?)",
+                [(n, encode(book.submissions[n]))
+                 for n in range(self._saved_submissions, len(book.submissions))])
+            db.executemany("INSERT INTO sim_pending (seq, body) VALUES (?, ?)",
+                           [(item.seq, encode(item)) for item in self._pending_added])
+            db.executemany("DELETE FROM sim_pending WHERE seq = ?",
+                           [(seq,) for seq in self._pending_removed])
+        self._saved_submissions = len(book.submissions)
+        self._dirty_orders.clear()
+        self._pending_added.clear()
+        self._pending_removed.clear()

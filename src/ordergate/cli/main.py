@@ -25,6 +25,8 @@ _COMMAND_MODULES = (
     "ordergate.cli.journal_cmd",
     "ordergate.cli.db_cmd",
     "ordergate.cli.policy_cmd",
+    "ordergate.cli.run_cmd",
+    "ordergate.cli.serve_cmd",
 )
 
 

@@ -26,7 +26,7 @@ import msgspec
 import structlog
 
 from ordergate.model.decision import Decision, DecisionKind
-from ordergate.model.events import Alert, ModeChanged, OutputEvent
+from ordergate.model.events import Alert, InputEvent, ModeChanged, OutputEvent
 from ordergate.model.modes import Mode
 from ordergate.model.reasons import REGISTRY
 
@@ -163,7 +163,7 @@ class AlertRouter:
         self._quiet_until: dict[str, float] = {}
         self.raised: collections.deque[AlertNotice] = collections.deque(maxlen=200)
 
-    def observe(self, outputs: Iterable[OutputEvent], accounts: dict[str, str],
+    def observe(self, outputs: Iterable[InputEvent | OutputEvent], accounts: dict[str, str],
                 ts: datetime) -> list[AlertNotice]:
         """Raise alerts for a batch's outputs. `accounts` maps intent_id -> account."""
         notices: list[AlertNotice] = []

@@ -33,6 +33,7 @@ from ordergate.journal.base import JournalRecord, RecordKind
 from ordergate.model.decision import Decision
 from ordergate.model.events import InputEvent, OutputEvent
 from ordergate.model.intent import OrderIntent
+from ordergate.runtime.loop import BatchReport
 
 log = structlog.get_logger("ordergate.service.bridge")
 
@@ -42,10 +43,13 @@ MAX_BATCH_EVENTS = 5000
 DEFAULT_INDEX_CAPACITY = 500_000
 
 
-class BatchRuntime(Protocol):
-    """What the bridge needs of the Runtime (`ordergate.runtime.Runtime` provides it)."""
+Emitted = InputEvent | OutputEvent
 
-    def process(self, events: Sequence[InputEvent]) -> list[OutputEvent]:
+
+class BatchRuntime(Protocol):
+    """What the bridge needs of the Runtime (`ordergate.runtime.loop.Runtime` provides it)."""
+
+    def process(self, events: Sequence[InputEvent]) -> BatchReport:
         """Journal, evaluate and act on a batch; durable (one flush) when it returns."""
         ...
 
@@ -160,7 +164,7 @@ class _IntentWork(_Work[list[tuple[DecisionRecord, bool]]]):
         self.intents = intents
 
 
-class _EventsWork(_Work[list[OutputEvent]]):
+class _EventsWork(_Work[list[Emitted]]):
     __slots__ = ("events",)
 
     def __init__(self, loop: asyncio.AbstractEventLoop, events: list[InputEvent]) -> None:
@@ -176,7 +180,9 @@ class _CallWork(_Work[Any]):
         self.fn = fn
 
 
-BatchListener = Callable[[Sequence[InputEvent], Sequence[OutputEvent]], None]
+BatchListener = Callable[[Sequence[InputEvent], Sequence[Emitted]], None]
+"""Called after each batch with its inputs and everything it journaled after them (engine
+outputs and broker answers), in journal order."""
 
 
 class BatchStats(msgspec.Struct, kw_only=True):
@@ -198,11 +204,12 @@ class EngineBridge:
     not call back into the bridge."""
 
     def __init__(self, runtime: BatchRuntime, *, index: DecisionIndex | None = None,
-                 idle: Callable[[], None] | None = None, idle_interval_s: float = 0.1,
+                 idle_events: Callable[[], list[InputEvent]] | None = None,
+                 idle_interval_s: float = 0.1,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self._runtime = runtime
         self.index = index if index is not None else DecisionIndex()
-        self._idle = idle
+        self._idle_events = idle_events
         self._idle_interval_s = idle_interval_s
         self._clock = clock
         self._queue: queue.SimpleQueue[_Work[Any] | None] = queue.SimpleQueue()
@@ -236,8 +243,8 @@ class EngineBridge:
         """Decide every intent; each answer is (record, replayed). Raises ServiceUnavailable."""
         return await self._put(_IntentWork(asyncio.get_running_loop(), intents))
 
-    async def submit_events(self, events: list[InputEvent]) -> list[OutputEvent]:
-        """Process operator/control events as a batch of their own and return its outputs."""
+    async def submit_events(self, events: list[InputEvent]) -> list[Emitted]:
+        """Process operator/control events as a batch of their own; returns what it emitted."""
         return await self._put(_EventsWork(asyncio.get_running_loop(), events))
 
     async def call(self, fn: Callable[[], T]) -> T:
@@ -285,10 +292,13 @@ class EngineBridge:
         log.info("engine_thread_stopped")
 
     def _run_idle(self) -> None:
-        if self._idle is None:
+        """With nothing queued, let event time advance (timers, staleness, broker polling)."""
+        if self._idle_events is None:
             return
         try:
-            self._idle()
+            events = self._idle_events()
+            if events:
+                self._process(events)
         except Exception as exc:  # outermost loop of the engine thread: log and keep serving
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.error("engine_idle_failed", error=self.last_error)
@@ -313,9 +323,9 @@ class EngineBridge:
             return
         self._settle.add(work, result=result)
 
-    def _process(self, events: Sequence[InputEvent]) -> list[OutputEvent]:
+    def _process(self, events: Sequence[InputEvent]) -> list[Emitted]:
         started = self._clock()
-        outputs = self._runtime.process(events)
+        outputs = self._runtime.process(events).emitted
         self.stats.last_process_s = self._clock() - started
         self.stats.batches += 1
         self.stats.last_batch_size = len(events)

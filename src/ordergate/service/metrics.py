@@ -69,7 +69,8 @@ class ServiceMetrics:
         for mode in Mode:
             self.mode.labels(mode=mode.value).set(1 if mode is Mode.ACTIVE else 0)
 
-    def observe_batch(self, inputs: Sequence[InputEvent], outputs: Sequence[OutputEvent],
+    def observe_batch(self, inputs: Sequence[InputEvent],
+                      outputs: Sequence[InputEvent | OutputEvent],
                       seconds: float) -> None:
         self.batch_seconds.observe(seconds)
         self.batch_size.observe(len(inputs))

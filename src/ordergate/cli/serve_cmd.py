@@ -1,0 +1,187 @@
+"""`ordergate serve`: the gateway's HTTP control plane; `ordergate token`: make API tokens.
+
+    ordergate serve --policy policy.yaml --journal sqlite:///og.db --tokens tokens.yaml \\
+        [--host 127.0.0.1 --port 8080 --broker sim|broker.yaml --webhook URL --feed events.jsonl]
+
+    ordergate token new --name desk-a --role trader --accounts ACC-1,ACC-2   # token + YAML entry
+    ordergate token hash < token.txt                                      # hash an existing one
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from ordergate.cli.console import err, out
+from ordergate.cli.errors import SafetyStop, UserError
+
+token_app = typer.Typer(help="Make and hash API tokens for `ordergate serve`.",
+                        no_args_is_help=True)
+
+
+def serve(
+    policy: Annotated[Path, typer.Option("--policy", help="Policy YAML file.")],
+    journal: Annotated[str, typer.Option("--journal", help="Journal URL: sqlite:///path.db, "
+                                         "path.db or postgresql://...")],
+    tokens: Annotated[str | None, typer.Option(
+        "--tokens", help="Tokens YAML file (default: $ORDERGATE_TOKENS_FILE).")] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8080,
+    broker: Annotated[str, typer.Option(
+        "--broker", help="'sim' (the paper simulator) or a broker config YAML file.")] = "sim",
+    webhook: Annotated[str | None, typer.Option(
+        "--webhook", help="POST alerts (mode changes, breakers, reconciliation, repeated "
+                          "rejects) as JSON to this URL.")] = None,
+    feed: Annotated[Path | None, typer.Option(
+        "--feed", help="JSON Lines of input events (market snapshots, account funding) to "
+                       "process once at start-up, before serving.")] = None,
+    durability: Annotated[str, typer.Option(
+        "--durability", help="Journal durability: batch (group commit) or always.")] = "batch",
+    tick_interval: Annotated[float, typer.Option(
+        "--tick-interval", help="Seconds without traffic before event time is advanced to "
+                                "the wall clock (timers, staleness, broker polling).")] = 1.0,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the HTTP API and the status dashboard (GET /) for one gateway shard."""
+    from ordergate.journal import JournalError, redact_url
+    from ordergate.policy.errors import PolicyError
+    from ordergate.policy.loader import load_policy
+    from ordergate.runtime.loop import ResumeMismatch, Runtime, RuntimeStopped
+    from ordergate.runtime.sources import BadLine, read_lines
+    from ordergate.service.auth import TOKENS_FILE_ENV, TokenFileError, load_tokens, tokens_path
+    from ordergate.service.server import Gateway, bind_socket, uvicorn_config
+
+    if durability not in ("batch", "always"):
+        raise UserError(f"--durability: expected 'batch' or 'always', got '{durability}'")
+    path = tokens_path(tokens)
+    if path is None:
+        raise UserError(f"--tokens: required (or set {TOKENS_FILE_ENV}); the API never runs "
+                        "without authentication")
+    try:
+        store = load_tokens(path)
+        loaded = load_policy(policy)
+    except (TokenFileError, PolicyError) as exc:
+        raise UserError(str(exc)) from None
+    adapter = _broker(broker, loaded)
+    feed_events = []
+    if feed is not None:
+        if not feed.is_file():
+            raise UserError(f"--feed {feed}: no such file")
+        for _, item in read_lines(feed):
+            if isinstance(item, BadLine):
+                raise UserError(str(item))
+            if item is not None:
+                feed_events.append(item)
+    try:
+        runtime = Runtime.open(journal, loaded, adapter, durability)
+    except JournalError as exc:
+        raise UserError(f"--journal {redact_url(journal)}: {exc}") from None
+    except ResumeMismatch as exc:
+        raise SafetyStop(str(exc)) from None
+    try:
+        if feed_events:
+            runtime.process(feed_events)
+        gateway = Gateway(runtime, store, webhook_url=webhook, tick_interval_s=tick_interval)
+    except RuntimeStopped as exc:
+        runtime.close()
+        raise SafetyStop(str(exc)) from None
+    except BaseException:
+        runtime.close()
+        raise
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        gateway.close()
+        raise UserError(f"--host {host} --port {port}: cannot listen: {exc.strerror}") from None
+    err.print(f"ordergate serving on http://{host}:{sock.getsockname()[1]}  "
+              f"(journal {redact_url(journal)}, policy {loaded.name} {loaded.hash[:12]}, "
+              f"run {runtime.journal.run_id})", markup=False)
+    gateway.start()
+    server = uvicorn.Server(uvicorn_config(gateway, log_level=log_level))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        gateway.close()
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+def _broker(spec: str, policy: Any) -> Any:
+    from ordergate.brokers.config import BrokerConfigError, make_adapter, parse_broker_config
+
+    if spec == "sim":
+        from ordergate.brokers.sim import SimBroker, SimConfig
+
+        logging.getLogger("ordergate").info("broker: the paper simulator")
+        return SimBroker(SimConfig())
+    path = Path(spec)
+    if not path.is_file():
+        raise UserError(f"--broker {spec}: expected 'sim' or a broker config YAML file")
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        config = parse_broker_config(raw.get("broker", raw) if isinstance(raw, dict) else raw,
+                                     source=str(path))
+        limits = policy.limits_for("*", "*", "*")
+        allowed = limits.allowed_order_types
+        return make_adapter(config, **({"allowed_order_types": allowed} if allowed else {}))
+    except (OSError, YAMLError, BrokerConfigError) as exc:
+        raise UserError(f"--broker {spec}: {exc}") from None
+
+
+@token_app.command("new")
+def token_new(
+    name: Annotated[str, typer.Option("--name", help="Who holds it; journaled as the actor.")],
+    role: Annotated[str, typer.Option("--role", help="trader, operator or viewer.")],
+    accounts: Annotated[str, typer.Option(
+        "--accounts", help="Comma-separated accounts (trader tokens only).")] = "",
+    scheme: Annotated[str, typer.Option("--scheme", help="sha256 or scrypt.")] = "sha256",
+) -> None:
+    """Make a new random token: prints the token (give it to its holder, once) on stderr and
+    the tokens-file entry (hash only) on stdout."""
+    from ordergate.service.auth import Role, hash_token, new_token
+
+    if role not in {r.value for r in Role}:
+        raise UserError(f"--role: expected trader, operator or viewer, got '{role}'")
+    account_list = [a.strip() for a in accounts.split(",") if a.strip()]
+    if role == "trader" and not account_list:
+        raise UserError("--accounts: a trader token must list its accounts")
+    if role != "trader" and account_list:
+        raise UserError("--accounts: only trader tokens have accounts")
+    if scheme not in ("sha256", "scrypt"):
+        raise UserError(f"--scheme: expected sha256 or scrypt, got '{scheme}'")
+    token = new_token()
+    err.print(f"token for {name} (shown once, store it safely): {token}", markup=False)
+    lines = [f"  - name: {name}", f"    role: {role}"]
+    if account_list:
+        lines.append(f"    accounts: [{', '.join(account_list)}]")
+    lines.append(f'    hash: "{hash_token(token, scheme)}"')
+    out.print("\n".join(lines), markup=False)
+
+
+@token_app.command("hash")
+def token_hash(
+    scheme: Annotated[str, typer.Option("--scheme", help="sha256 or scrypt.")] = "sha256",
+) -> None:
+    """Hash a token read from standard input (so it stays out of shell history)."""
+    from ordergate.service.auth import hash_token
+
+    if scheme not in ("sha256", "scrypt"):
+        raise UserError(f"--scheme: expected sha256 or scrypt, got '{scheme}'")
+    token = sys.stdin.readline().strip()
+    if not token:
+        raise UserError("stdin: expected the token on the first line")
+    out.print(hash_token(token, scheme), markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(token_app, name="token")

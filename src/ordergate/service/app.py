@@ -1,0 +1,506 @@
+"""The control plane's HTTP API (ASGI), served by uvicorn.
+
+Why Starlette + msgspec rather than Litestar (or FastAPI): the hot path is one route,
+POST /v1/intents, whose cost should be JSON decoding, the engine and the journal flush, not the
+framework. Starlette is a thin, stable routing/request layer with a small surface; msgspec
+decodes straight into our frozen model structs (strict: unknown fields rejected with the path)
+and encodes responses several times faster than pydantic-based stacks. Litestar would give the
+same msgspec integration plus DI, DTOs, plugins and its own OpenAPI generator: more surface to
+learn and audit than this API needs. We write the OpenAPI document ourselves from the same
+msgspec types and one route table (`ROUTES`), so the docs cannot drift from the code.
+
+Every request is authenticated with `Authorization: Bearer <token>` (see `auth.py`) except
+GET / (the dashboard page, which holds no data), /static/*, /v1/health and /v1/openapi.json.
+Errors are JSON `{"error", "detail"}`, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import msgspec
+import structlog
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ordergate.model.decision import Decision
+from ordergate.model.events import (
+    Alert,
+    CancelOrder,
+    Command,
+    CommandAction,
+    Dispatch,
+    InputEvent,
+    ModeChanged,
+    OutputEvent,
+    PolicyDocument,
+)
+from ordergate.model.intent import OrderIntent
+from ordergate.model.reasons import REGISTRY
+from ordergate.policy.errors import PolicyError
+from ordergate.policy.loader import parse_policy
+from ordergate.service import openapi
+from ordergate.service.alerts import AlertRouter
+from ordergate.service.auth import Principal, Role, TokenStore, bearer_token
+from ordergate.service.bridge import (
+    DecisionRecord,
+    Emitted,
+    EngineBridge,
+    ServiceUnavailable,
+    utc_now,
+)
+from ordergate.service.limits import MAX_BATCH_INTENTS, MAX_BODY_BYTES, RateLimiter
+from ordergate.service.metrics import CONTENT_TYPE, ServiceMetrics
+from ordergate.service.schemas import (
+    BatchResult,
+    CommandResult,
+    DecisionPage,
+    DecisionView,
+    ErrorBody,
+    HaltRequest,
+    IntentBatch,
+    IntentResult,
+    ModeRequest,
+    PolicyRequest,
+    PolicyResult,
+    StatusView,
+)
+from ordergate.service.status import Inspector
+
+log = structlog.get_logger("ordergate.service")
+
+_JSON = "application/json"
+_encoder = msgspec.json.Encoder(decimal_format="string")
+_peek = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_intent_decoder = msgspec.json.Decoder(OrderIntent)
+_batch_decoder = msgspec.json.Decoder(IntentBatch)
+_OUTPUT_TYPES = (Decision, Dispatch, CancelOrder, ModeChanged, Alert)
+_HEALTH_TIMEOUT_S = 2.0
+_SSE_INTERVAL_S = 1.0
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, a short machine code and a message for people."""
+
+    def __init__(self, status: int, error: str, detail: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = headers or {}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encoder.encode(body), status_code=status, media_type=_JSON, headers=headers)
+
+
+def error_response(exc: ApiError) -> Response:
+    return json_response(ErrorBody(error=exc.error, detail=exc.detail), exc.status, exc.headers)
+
+
+class ServiceContext:
+    """Everything the handlers share. One per app."""
+
+    def __init__(self, *, bridge: EngineBridge, inspector: Inspector, tokens: TokenStore,
+                 metrics: ServiceMetrics, alerts: AlertRouter, run_id: str,
+                 limiter: RateLimiter | None = None, max_body_bytes: int = MAX_BODY_BYTES,
+                 max_batch: int = MAX_BATCH_INTENTS) -> None:
+        self.bridge = bridge
+        self.inspector = inspector
+        self.tokens = tokens
+        self.metrics = metrics
+        self.alerts = alerts
+        self.run_id = run_id
+        self.limiter = limiter or RateLimiter()
+        self.max_body_bytes = max_body_bytes
+        self.max_batch = max_batch
+
+    # -- request plumbing
+
+    def authenticate(self, request: Request, allowed: frozenset[Role]) -> Principal:
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
+            raise ApiError(401, "unauthorized", "missing 'Authorization: Bearer <token>' header",
+                           {"WWW-Authenticate": "Bearer"})
+        principal = self.tokens.authenticate(token)
+        if principal is None:
+            raise ApiError(401, "unauthorized", "invalid token", {"WWW-Authenticate": "Bearer"})
+        if principal.role not in allowed:
+            wanted = " or ".join(sorted(role.value for role in allowed))
+            raise ApiError(403, "forbidden",
+                           f"token '{principal.name}' has role {principal.role.value}; "
+                           f"this action needs {wanted}")
+        retry_after = self.limiter.check(principal.name, principal.requests_per_second,
+                                         principal.burst)
+        if retry_after:
+            raise ApiError(429, "rate_limited",
+                           f"token '{principal.name}' exceeded "
+                           f"{principal.requests_per_second:g} requests/s",
+                           {"Retry-After": str(retry_after)})
+        return principal
+
+    async def body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                raise ApiError(400, "bad_request", "Content-Length is not a number") from None
+            if size > self.max_body_bytes:
+                raise _too_large(self.max_body_bytes)
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() not in (_JSON, ""):
+            raise ApiError(415, "unsupported_media_type",
+                           f"expected Content-Type {_JSON}, got '{content_type}'")
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > self.max_body_bytes:
+                raise _too_large(self.max_body_bytes)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes")
+
+
+def decode_error(exc: msgspec.DecodeError) -> ApiError:
+    if isinstance(exc, msgspec.ValidationError):
+        return ApiError(422, "invalid", str(exc))
+    return ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}")
+
+
+def decode(body: bytes, type_: type[Any]) -> Any:
+    if not body:
+        raise ApiError(400, "malformed_json", "request body is empty; expected a JSON object")
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.DecodeError as exc:
+        raise decode_error(exc) from None
+
+
+def engine_outputs(emitted: list[Emitted]) -> list[OutputEvent]:
+    """The engine's outputs among what a batch journaled (broker answers left out)."""
+    return [item for item in emitted if isinstance(item, _OUTPUT_TYPES)]
+
+
+def meaning(code: str) -> str:
+    known = REGISTRY.get(code)
+    return known.meaning if known else ""
+
+
+Handler = Callable[[ServiceContext, Request], Awaitable[Response]]
+
+
+def endpoint(ctx: ServiceContext, route: str, handler: Handler) -> Callable[[Request],
+                                                                            Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await handler(ctx, request)
+        except ApiError as exc:
+            response = error_response(exc)
+        except ServiceUnavailable as exc:
+            response = error_response(ApiError(503, "unavailable", str(exc)))
+        ctx.metrics.observe_request(route, response.status_code, time.perf_counter() - started)
+        return response
+
+    return run
+
+
+# ---------------------------------------------------------------- intents
+
+
+async def post_intents(ctx: ServiceContext, request: Request) -> Response:
+    principal = ctx.authenticate(request, frozenset({Role.TRADER}))
+    body = await ctx.body(request)
+    if not body:
+        raise ApiError(400, "malformed_json", "request body is empty; expected a JSON object")
+    try:
+        keys = _peek.decode(body)
+        batch = "intents" in keys
+        intents = (_batch_decoder.decode(body).intents if batch
+                   else [_intent_decoder.decode(body)])
+    except msgspec.DecodeError as exc:
+        raise decode_error(exc) from None
+    if len(intents) > ctx.max_batch:
+        raise ApiError(413, "batch_too_large",
+                       f"intents: {len(intents)} intents, at most {ctx.max_batch} per request")
+    for position, intent in enumerate(intents):
+        if not principal.can_trade(intent.account):
+            where = f"$.intents[{position}].account" if batch else "$.account"
+            raise ApiError(403, "forbidden",
+                           f"{where}: token '{principal.name}' may not trade account "
+                           f"'{intent.account}'")
+    answers = await ctx.bridge.submit_intents(intents)
+    results = [_intent_result(ctx.run_id, record, replayed) for record, replayed in answers]
+    if batch:
+        return json_response(BatchResult(run_id=ctx.run_id, results=results))
+    return json_response(results[0])
+
+
+def _intent_result(run_id: str, record: DecisionRecord, replayed: bool) -> IntentResult:
+    decision = record.decision
+    return IntentResult(intent_id=decision.intent_id, run_id=run_id, replayed=replayed,
+                        decision=decision, blocking_meaning=meaning(decision.blocking))
+
+
+# ---------------------------------------------------------------- reads
+
+
+async def get_status(ctx: ServiceContext, request: Request) -> Response:
+    ctx.authenticate(request, frozenset({Role.VIEWER, Role.OPERATOR}))
+    view = await ctx.bridge.call(ctx.inspector.status_view)
+    return json_response(view)
+
+
+async def get_health(ctx: ServiceContext, request: Request) -> Response:
+    try:
+        view = await asyncio.wait_for(ctx.bridge.call(ctx.inspector.health_view),
+                                      _HEALTH_TIMEOUT_S)
+    except (TimeoutError, ServiceUnavailable) as exc:
+        detail = str(exc) or "the engine did not answer within 2 s"
+        view = ctx.inspector.unavailable_health(detail)
+    return json_response(view, 200 if view.ready else 503)
+
+
+async def get_metrics(ctx: ServiceContext, request: Request) -> Response:
+    ctx.authenticate(request, frozenset({Role.VIEWER, Role.OPERATOR}))
+    view: StatusView = await ctx.bridge.call(ctx.inspector.status_view)
+    ctx.inspector.export_gauges(view, ctx.metrics)
+    return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)
+
+
+def _query_time(request: Request, name: str) -> datetime | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = msgspec.json.decode(msgspec.json.encode(raw), type=datetime)
+    except msgspec.ValidationError:
+        raise ApiError(422, "invalid",
+                       f"query {name}: expected an RFC 3339 timestamp, got '{raw}'") from None
+    if value.tzinfo is None:
+        raise ApiError(422, "invalid", f"query {name}: timestamp must carry a UTC offset ('Z')")
+    return value
+
+
+def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(422, "invalid",
+                       f"query {name}: expected an integer from {low} to {high}, got '{raw}'")
+    return int(raw)
+
+
+async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
+    ctx.authenticate(request, frozenset({Role.VIEWER, Role.OPERATOR}))
+    since = _query_time(request, "since")
+    until = _query_time(request, "until")
+    symbol = request.query_params.get("symbol")
+    account = request.query_params.get("account")
+    reason = request.query_params.get("reason")
+    outcome = request.query_params.get("decision")
+    if outcome is not None and outcome not in ("ALLOW", "DENY", "MODIFY"):
+        raise ApiError(422, "invalid",
+                       f"query decision: expected ALLOW, DENY or MODIFY, got '{outcome}'")
+    limit = _query_int(request, "limit", 100, 1, 1000)
+    cursor_raw = request.query_params.get("cursor")
+    cursor = None
+    if cursor_raw is not None:
+        cursor = _query_int(request, "cursor", 0, 1, 2**62)
+    items: list[DecisionView] = []
+    last_position = None
+    index = ctx.bridge.index
+    for position, record in index.newest_first(before=cursor):
+        last_position = position
+        intent, decision = record.intent, record.decision
+        if since is not None and intent.ts < since:
+            continue
+        if until is not None and intent.ts >= until:
+            continue
+        if symbol is not None and intent.symbol != symbol:
+            continue
+        if account is not None and intent.account != account:
+            continue
+        if outcome is not None and decision.decision.value != outcome:
+            continue
+        if reason is not None and decision.blocking != reason and not any(
+                violation.code == reason for violation in decision.violations):
+            continue
+        items.append(_decision_view(ctx.run_id, record))
+        if len(items) == limit:
+            break
+    next_cursor = None
+    if last_position is not None and last_position > index.first_position:
+        next_cursor = str(last_position)
+    return json_response(DecisionPage(items=items, next_cursor=next_cursor))
+
+
+def _decision_view(run_id: str, record: DecisionRecord) -> DecisionView:
+    return DecisionView(intent_id=record.intent.intent_id, run_id=run_id, intent=record.intent,
+                        decision=record.decision,
+                        blocking_meaning=meaning(record.decision.blocking))
+
+
+async def get_decision(ctx: ServiceContext, request: Request) -> Response:
+    principal = ctx.authenticate(request, frozenset(Role))
+    intent_id = request.path_params["intent_id"]
+    record = ctx.bridge.index.get(intent_id)
+    if principal.role is Role.TRADER and (record is None
+                                          or not principal.can_trade(record.intent.account)):
+        # A trader sees only its own accounts' decisions, and cannot probe for others' ids.
+        raise ApiError(404, "not_found", f"no decision for intent_id '{intent_id}'")
+    if record is None:
+        raise ApiError(404, "not_found", f"no decision for intent_id '{intent_id}'")
+    return json_response(_decision_view(ctx.run_id, record))
+
+
+async def events_stream(ctx: ServiceContext, request: Request) -> Response:
+    ctx.authenticate(request, frozenset({Role.VIEWER, Role.OPERATOR}))
+
+    async def stream() -> AsyncIterator[bytes]:
+        while not await request.is_disconnected():
+            try:
+                view = await ctx.bridge.call(ctx.inspector.status_view)
+            except ServiceUnavailable as exc:
+                yield b"event: error\ndata: " + _encoder.encode(str(exc)) + b"\n\n"
+                return
+            yield b"event: status\ndata: " + _encoder.encode(view) + b"\n\n"
+            await asyncio.sleep(_SSE_INTERVAL_S)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store"})
+
+
+# ---------------------------------------------------------------- operator actions
+
+
+def _mode_action(action: CommandAction) -> Handler:
+    async def handle(ctx: ServiceContext, request: Request) -> Response:
+        principal = ctx.authenticate(request, frozenset({Role.OPERATOR}))
+        body = await ctx.body(request)
+        cancel_all = False
+        if action is CommandAction.HALT:
+            halt: HaltRequest = decode(body, HaltRequest)
+            reason, cancel_all = halt.reason, halt.cancel_all
+        else:
+            reason = decode(body, ModeRequest).reason
+        if not reason.strip():
+            raise ApiError(422, "invalid", "reason: must not be blank")
+        command = Command(ts=utc_now(), action=action, operator=principal.name,
+                          reason=reason.strip(), cancel_all=cancel_all)
+        log.info("operator_command", action=action.value, operator=principal.name,
+                 run_id=ctx.run_id)
+        outputs = await ctx.bridge.submit_events([command])
+        mode = await ctx.bridge.call(ctx.inspector.mode)
+        messages = [getattr(output, "message", "") for output in outputs]
+        return json_response(CommandResult(
+            run_id=ctx.run_id, action=action.value, operator=principal.name, mode=mode.value,
+            outputs=engine_outputs(outputs), message="; ".join(m for m in messages if m),
+        ))
+
+    return handle
+
+
+async def post_policy(ctx: ServiceContext, request: Request) -> Response:
+    principal = ctx.authenticate(request, frozenset({Role.OPERATOR}))
+    body: PolicyRequest = decode(await ctx.body(request), PolicyRequest)
+    try:
+        policy = parse_policy(body.document, source="request.document")
+    except PolicyError as exc:
+        raise ApiError(422, "invalid_policy", str(exc)) from None
+    if body.dry_run:
+        return json_response(PolicyResult(
+            run_id=ctx.run_id, policy_hash=policy.hash, name=policy.name, activated=False,
+            monitor=policy.monitor,
+            message="dry run: the policy is valid; it was not activated",
+        ))
+    now = utc_now()
+    events: list[InputEvent] = [
+        PolicyDocument(ts=now, policy_hash=policy.hash, document=policy.document),
+        Command(ts=now, action=CommandAction.ACTIVATE_POLICY, operator=principal.name,
+                reason="activated through the API", policy_hash=policy.hash),
+    ]
+    log.info("operator_command", action="activate_policy", operator=principal.name,
+             policy_hash=policy.hash, run_id=ctx.run_id)
+    outputs = await ctx.bridge.submit_events(events)
+    active = await ctx.bridge.call(ctx.inspector.policy_hash)
+    return json_response(PolicyResult(
+        run_id=ctx.run_id, policy_hash=policy.hash, name=policy.name,
+        activated=active == policy.hash, monitor=policy.monitor,
+        message="activated" if active == policy.hash else "the engine did not activate it",
+        outputs=engine_outputs(outputs),
+    ))
+
+
+# ---------------------------------------------------------------- assembly
+
+
+HANDLERS: dict[str, Handler] = {
+    "post_intents": post_intents,
+    "get_status": get_status,
+    "get_health": get_health,
+    "get_metrics": get_metrics,
+    "list_decisions": list_decisions,
+    "get_decision": get_decision,
+    "events_stream": events_stream,
+    "mode_reduce_only": _mode_action(CommandAction.REDUCE_ONLY),
+    "mode_halt": _mode_action(CommandAction.HALT),
+    "mode_resume": _mode_action(CommandAction.RESUME),
+    "post_policy": post_policy,
+}
+
+
+def _static_dir() -> str:
+    return str(resources.files("ordergate.service") / "static")
+
+
+def create_app(ctx: ServiceContext) -> Starlette:
+    """The ASGI app. The caller owns `ctx.bridge` (start it before serving, stop it after)."""
+    routes: list[BaseRoute] = []
+    for spec in openapi.ROUTES:
+        routes.append(Route(spec.path, endpoint(ctx, spec.path, HANDLERS[spec.operation]),
+                            methods=[spec.method]))
+    document = _encoder.encode(openapi.document())
+
+    async def get_openapi(request: Request) -> Response:
+        return Response(document, media_type=_JSON)
+
+    async def index(request: Request) -> Response:
+        return FileResponse(f"{_static_dir()}/index.html",
+                            headers={"Cache-Control": "no-store"})
+
+    routes.append(Route("/v1/openapi.json", get_openapi, methods=["GET"]))
+    routes.append(Route("/", index, methods=["GET"]))
+    routes.append(Mount("/static", app=StaticFiles(directory=_static_dir()), name="static"))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return json_response(ErrorBody(error="http_error", detail=str(exc.detail)),
+                             exc.status_code, dict(exc.headers or {}))
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("request_failed", path=request.url.path, error=type(exc).__name__)
+        return json_response(ErrorBody(error="internal", detail="internal error; see the log"),
+                             500)
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error,
+                                                        Exception: unexpected})
+    app.state.ctx = ctx
+    return app
+

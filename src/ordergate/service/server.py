@@ -1,0 +1,151 @@
+"""Assembling the gateway service: Runtime + engine thread + alerts + metrics + HTTP app, and
+running it under uvicorn.
+
+`Gateway` is what `ordergate serve` runs and what the tests start on an ephemeral port. It
+opens nothing itself: the caller opens the Runtime (journal recovery happens there) and hands
+it over; `close()` stops the engine thread first, then closes the Runtime (a final flush).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+
+import structlog
+import uvicorn
+
+from ordergate.journal.base import JournalRecord, RecordKind
+from ordergate.model.events import ClockTick, InputEvent
+from ordergate.model.intent import OrderIntent
+from ordergate.runtime.loop import Runtime
+from ordergate.service.alerts import AlertRouter, AlertSink, LogSink, WebhookSink
+from ordergate.service.app import ServiceContext, create_app
+from ordergate.service.auth import TokenStore
+from ordergate.service.bridge import DecisionIndex, Emitted, EngineBridge, utc_now
+from ordergate.service.limits import MAX_BODY_BYTES
+from ordergate.service.metrics import ServiceMetrics
+from ordergate.service.status import Inspector, ModeTimeline
+
+log = structlog.get_logger("ordergate.service.server")
+
+
+class Gateway:
+    def __init__(self, runtime: Runtime, tokens: TokenStore, *,
+                 webhook_url: str | None = None, alert_sinks: Sequence[AlertSink] = (),
+                 tick_interval_s: float | None = 1.0,
+                 wall_clock: Callable[[], datetime] = utc_now,
+                 max_body_bytes: int = MAX_BODY_BYTES,
+                 reject_alert_threshold: int = 20) -> None:
+        self.runtime = runtime
+        self.metrics = ServiceMetrics()
+        self.timeline = ModeTimeline()
+        index = DecisionIndex()
+        recovered = index.load_journal(_records(runtime))
+        self.timeline.load_journal(_records(runtime, kind=RecordKind.OUTPUT))
+        self._wall_clock = wall_clock
+        self._tick_interval_s = tick_interval_s
+        self._last_activity = time.monotonic()
+        self.bridge = EngineBridge(runtime, index=index, idle_events=self._idle_events)
+        self.inspector = Inspector(runtime, self.timeline,
+                                   last_batch_seconds=lambda: self.bridge.stats.last_process_s)
+        sinks: list[AlertSink] = [LogSink(), *alert_sinks]
+        if webhook_url:
+            sinks.append(WebhookSink(webhook_url))
+        self.alerts = AlertRouter(sinks, run_id=runtime.journal.run_id,
+                                  reject_threshold=reject_alert_threshold)
+        self.bridge.add_listener(self._after_batch)
+        self.ctx = ServiceContext(bridge=self.bridge, inspector=self.inspector, tokens=tokens,
+                                  metrics=self.metrics, alerts=self.alerts,
+                                  run_id=runtime.journal.run_id, max_body_bytes=max_body_bytes)
+        self.app = create_app(self.ctx)
+        log.info("gateway_ready", run_id=runtime.journal.run_id, recovered_decisions=recovered,
+                 tokens=len(tokens))
+
+    def _after_batch(self, inputs: Sequence[InputEvent], emitted: Sequence[Emitted]) -> None:
+        self._last_activity = time.monotonic()
+        self.metrics.observe_batch(inputs, emitted, self.bridge.stats.last_process_s)
+        self.timeline.observe(inputs, emitted)
+        accounts = {event.intent_id: event.account for event in inputs
+                    if isinstance(event, OrderIntent)}
+        ts = inputs[-1].ts if inputs else utc_now()
+        for notice in self.alerts.observe(emitted, accounts, ts):
+            self.metrics.alerts.labels(kind=notice.kind).inc()
+        self.metrics.set_mode(self.runtime.engine.state.mode)
+
+    def _idle_events(self) -> list[InputEvent]:
+        """A ClockTick at wall-clock time after `tick_interval_s` without any batch, so timers,
+        staleness and broker polling go on while no intent arrives."""
+        if self._tick_interval_s is None or self.runtime.stopped:
+            return []
+        if time.monotonic() - self._last_activity < self._tick_interval_s:
+            return []
+        self._last_activity = time.monotonic()
+        return [ClockTick(ts=self._wall_clock())]
+
+    def start(self) -> None:
+        self.bridge.start()
+
+    def close(self) -> None:
+        self.bridge.stop()
+        self.alerts.close()
+        self.runtime.close()
+
+
+def _records(runtime: Runtime, kind: RecordKind | None = None) -> Iterator[JournalRecord]:
+    for record in runtime.journal.read(1):
+        if kind is None or record.kind is kind:
+            yield record
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (port 0 = an ephemeral port, read it back from the socket)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def uvicorn_config(gateway: Gateway, *, log_level: str = "warning") -> uvicorn.Config:
+    return uvicorn.Config(
+        gateway.app, loop="auto", http="auto", lifespan="off", log_level=log_level,
+        access_log=False, server_header=False, date_header=False, timeout_keep_alive=30,
+        limit_concurrency=4096, backlog=2048,
+    )
+
+
+class ServerThread:
+    """uvicorn serving a Gateway on its own thread (tests, embedding). `url` once started."""
+
+    def __init__(self, gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.gateway = gateway
+        self.sock = bind_socket(host, port)
+        self.port = int(self.sock.getsockname()[1])
+        self.url = f"http://{host}:{self.port}"
+        self.server = uvicorn.Server(uvicorn_config(gateway))
+        self._thread = threading.Thread(target=self._serve, name="ordergate-http", daemon=True)
+
+    def _serve(self) -> None:
+        asyncio.run(self.server.serve(sockets=[self.sock]))
+
+    def start(self, timeout: float = 10.0) -> ServerThread:
+        self.gateway.start()
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the HTTP server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(10)
+        self.sock.close()
+        self.gateway.close()

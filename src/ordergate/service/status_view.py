@@ -1,0 +1,125 @@
+"""`ordergate status --url U --token T`: the gateway's live status, rendered with rich.
+
+`show_remote_status(url, token)` fetches GET /v1/status from a running gateway and prints the
+same picture as the dashboard: the mode banner with its reasons in plain words, exposure
+against caps, rate windows, dependencies, positions and the mode timeline. The token may come
+from `--token` or the ORDERGATE_TOKEN environment variable (so it stays out of shell history).
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal, InvalidOperation
+
+import httpx
+import msgspec
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ordergate.cli.errors import UserError
+from ordergate.service.schemas import ErrorBody, StatusView
+
+TOKEN_ENV = "ORDERGATE_TOKEN"
+_MODE_STYLE = {"ACTIVE": "bold white on green", "REDUCE_ONLY": "bold black on dark_orange",
+               "HALTED": "bold white on red"}
+
+
+def fetch_status(url: str, token: str, timeout_s: float = 5.0) -> StatusView:
+    """GET {url}/v1/status. Failures raise UserError naming the URL and what went wrong."""
+    endpoint = url.rstrip("/") + "/v1/status"
+    try:
+        response = httpx.get(endpoint, headers={"Authorization": f"Bearer {token}"},
+                             timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise UserError(f"--url {url}: cannot reach the gateway ({type(exc).__name__})") from None
+    if response.status_code != 200:
+        try:
+            detail = msgspec.json.decode(response.content, type=ErrorBody).detail
+        except msgspec.DecodeError:
+            detail = response.text[:200]
+        raise UserError(f"--url {endpoint}: HTTP {response.status_code}: {detail}")
+    try:
+        return msgspec.json.decode(response.content, type=StatusView)
+    except msgspec.DecodeError as exc:
+        raise UserError(f"--url {endpoint}: unexpected answer: {exc}") from None
+
+
+def _ratio(value: str, cap: str | None) -> str:
+    if cap is None:
+        return "no cap"
+    try:
+        limit = Decimal(cap)
+        if limit <= 0:
+            return "cap 0"
+        return f"{abs(Decimal(value)) / limit * 100:.0f}%"
+    except (InvalidOperation, ArithmeticError):
+        return "?"
+
+
+def render_status(view: StatusView) -> Group:
+    reasons = "\n".join(
+        f"{r.code} {r.name}: {r.meaning}" + (f" ({r.detail})" if r.detail else "")
+        + f" — set by {r.actor or 'system'}" + (f" since {r.since:%Y-%m-%d %H:%M:%S}Z"
+                                                  if r.since else "")
+        for r in view.reasons
+    ) or ("Trading normally: no active reason." if view.mode == "ACTIVE"
+          else "No reason recorded.")
+    banner = Panel(Text(reasons), title=Text(f" {view.mode} ", style=_MODE_STYLE.get(
+        view.mode, "bold")), title_align="left",
+        border_style={"ACTIVE": "green", "REDUCE_ONLY": "dark_orange"}.get(view.mode, "red"))
+    parts: list[object] = [banner, Text(
+        f"policy {view.policy_name} {view.policy_hash[:16]}   run {view.run_id}   "
+        f"journal seq {view.journal.last_seq} (lag {view.journal.lag})   "
+        f"event time {view.event_time or '-'}")]
+    if view.exposure:
+        table = Table(title="Exposure vs caps")
+        for column in ("account", "gross", "gross cap", "used", "net", "net cap", "used"):
+            table.add_column(column, justify="right" if column != "account" else "left")
+        for e in view.exposure:
+            table.add_row(e.account, e.gross, e.gross_cap or "-", _ratio(e.gross, e.gross_cap),
+                          e.net, e.net_cap or "-", _ratio(e.net, e.net_cap))
+        parts.append(table)
+    if view.rate_windows:
+        table = Table(title="Rate windows")
+        for column in ("scope", "key", "count", "max", "window s", "used"):
+            table.add_column(column)
+        for w in view.rate_windows:
+            table.add_row(w.scope, w.key, str(w.count), str(w.max_count), f"{w.window_s:g}",
+                          f"{w.utilisation * 100:.0f}%")
+        parts.append(table)
+    if view.dependencies:
+        table = Table(title="Dependencies and breakers")
+        for column in ("name", "state", "detail"):
+            table.add_column(column)
+        for d in view.dependencies:
+            table.add_row(d.name, Text(d.state, style="green" if d.healthy else "bold red"),
+                          d.detail)
+        parts.append(table)
+    if view.positions:
+        table = Table(title="Positions")
+        for column in ("account", "symbol", "qty", "avg price"):
+            table.add_column(column)
+        for p in view.positions:
+            table.add_row(p.account, p.symbol, p.qty, p.avg_price)
+        parts.append(table)
+    if view.timeline:
+        table = Table(title="Mode timeline")
+        for column in ("time", "mode", "from", "by", "reasons"):
+            table.add_column(column)
+        for t in view.timeline[-10:]:
+            table.add_row(f"{t.ts:%Y-%m-%d %H:%M:%S}Z", t.mode, t.previous, t.actor,
+                          ", ".join(t.reasons))
+        parts.append(table)
+    return Group(*parts)  # type: ignore[arg-type]
+
+
+def show_remote_status(url: str, token: str | None, console: Console | None = None) -> StatusView:
+    """Fetch and print; returns the view (so callers can pick an exit code from the mode)."""
+    token = token or os.environ.get(TOKEN_ENV)
+    if not token:
+        raise UserError(f"--token: a viewer token is required (or set {TOKEN_ENV})")
+    view = fetch_status(url, token)
+    (console or Console()).print(render_status(view))
+    return view

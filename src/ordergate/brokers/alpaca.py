@@ -127,8 +127,7 @@ class _TimeoutSession(requests.Session):
         super().__init__()
         self._timeout_s = timeout_s
 
-    def request(self, method: str | bytes, url: str | bytes,  # type: ignore[override]
-                *args: Any, **kwargs: Any) -> requests.Response:
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self._timeout_s)
         return super().request(method, url, *args, **kwargs)
 
@@ -150,7 +149,8 @@ class AlpacaAdapter:
         self._watch = OrderWatch()
 
     def __repr__(self) -> str:
-        return f"AlpacaAdapter(account={self._account!r}, paper={self._paper}, url={self._base_url!r})"
+        return (f"AlpacaAdapter(account={self._account!r}, paper={self._paper},"
+                f" url={self._base_url!r})")
 
     @property
     def name(self) -> str:

@@ -102,7 +102,8 @@ class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     `api_key_env`, for its access token). `broker_account` is the venue's own account number
     where the API needs it (Tradier). `currencies` are the Deribit currencies whose orders and
     positions this adapter reads. `post_only` makes every Deribit limit order post-only
-    (rejected rather than taking liquidity).
+    (rejected rather than taking liquidity). `client_rate_limit` keeps ccxt's own request
+    pacing on. `sim_state_path` is where the simulator keeps its book between runs.
     """
 
     broker: BrokerKind
@@ -117,6 +118,7 @@ class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     currencies: tuple[str, ...] = ("BTC", "ETH")
     post_only: bool = False
     client_rate_limit: bool = True
+    sim_state_path: str | None = None
 
     def __post_init__(self) -> None:
         if not self.account:
@@ -151,9 +153,9 @@ def parse_broker_config(raw: Mapping[str, Any], source: str = "broker") -> Broke
         if " - at `$." in message:
             what, where = message.rsplit(" - at `$.", 1)
             raise BrokerConfigError(f"{source}.{where.rstrip('`')}: {what}") from None
+        if message.startswith("broker."):  # raised by BrokerConfig.__post_init__
+            raise BrokerConfigError(f"{source}.{message.removeprefix('broker.')}") from None
         raise BrokerConfigError(f"{source}: {message}") from None
-    except BrokerConfigError as exc:
-        raise BrokerConfigError(f"{source}: {exc}") from None
 
 
 def read_secret(env_name: str, field: str, environ: Mapping[str, str] | None = None) -> Secret:
@@ -232,7 +234,7 @@ def _build(config: BrokerConfig, environ: Mapping[str, str] | None) -> BrokerAda
     if config.broker is BrokerKind.SIM:
         from ordergate.brokers.sim import SimBroker, SimConfig
 
-        return SimBroker(SimConfig())
+        return SimBroker(SimConfig(state_path=config.sim_state_path))
     if config.broker is BrokerKind.ALPACA:
         from ordergate.brokers.alpaca import AlpacaAdapter
 

@@ -46,7 +46,7 @@ def require_label(
     pattern: re.Pattern[str] | None = None,
     allowed: str = "",
 ) -> str:
-    """The id unchanged when the venue can carry it; BrokerOrderRejected (before dispatch) if not."""
+    """The id, unchanged, when the venue can carry it; else BrokerOrderRejected (pre-dispatch)."""
     if len(client_order_id) > max_length:
         raise BrokerOrderRejected(
             f"{venue}: client_order_id '{client_order_id}' is {len(client_order_id)} characters;"

@@ -4,8 +4,8 @@ Measures, on SQLite and on PostgreSQL (ORDERGATE_BENCH_PG_URL, default the local
 database, in a scratch schema that is dropped afterwards):
 
 * appends/s of ~300-byte payloads at each durability (BATCH flushes every `batch` records);
-* cost per append (BATCH) when the journal already holds a small vs a large number of
-  records: appends must stay O(1), so the two figures should match;
+* cost per append (BATCH; median of 3 runs after a warm-up) when the journal already holds
+  a small vs a large number of records: appends must stay O(1), so the figures should match;
 * full read and full verify speed (records/s) over the large journal.
 
 Writes bench/results/journal.json.
@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -56,7 +57,9 @@ def appends_per_second(url: str, durability: Durability, count: int, batch: int)
 
 
 def fill(url: str, count: int) -> None:
-    journal = open_journal(url, durability=Durability.NONE)
+    # BATCH, not NONE: an unsynced fill would leave the OS hundreds of MB of dirty pages to
+    # flush during the first timed fsync, and the cost would be the fill's, not the append's.
+    journal = open_journal(url, durability=Durability.BATCH)
     try:
         for index in range(count):
             journal.append(RecordKind.INPUT, PAYLOAD)
@@ -110,7 +113,8 @@ def run_backend(make_url: Callable[[str], str], sizes: dict[str, int], batch: in
     for label, size in (("small", sizes["small"]), ("large", sizes["large"])):
         url = make_url(f"size_{label}")
         fill(url, size)
-        cost = append_cost_us(url, sizes["probe"], batch)
+        append_cost_us(url, batch * 4, batch)  # warm-up: cache the tail pages
+        cost = statistics.median(append_cost_us(url, sizes["probe"], batch) for _ in range(3))
         result["append_cost_us"][f"at_{size}_records"] = cost
         log(f"  append cost with {size} records already stored: {cost} us")
         if label == "large":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import os
+import shutil
 import subprocess
 import sys
 import textwrap
 import tracemalloc
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
@@ -316,31 +318,37 @@ def test_missing_journal_is_refused_without_create(backend: Backend) -> None:
 # ---------------------------------------------------------------- write failures
 
 
-def test_write_failure_raises_and_poisons_the_journal(backend: Backend, tmp_path: object) -> None:
-    import shutil
-    from pathlib import Path
-
+@pytest.mark.parametrize("durability", [Durability.ALWAYS, Durability.BATCH])
+def test_write_failure_raises_and_poisons_the_journal(backend: Backend, tmp_path: Path,
+                                                      durability: Durability) -> None:
+    victim = f"og_victim_{uuid.uuid4().hex[:8]}"
     if backend.name == "sqlite":
-        directory = Path(str(tmp_path)) / "vanishing"
+        directory = tmp_path / "vanishing"
         url = f"sqlite:///{directory / 'journal.db'}"
     else:
-        url = f"{backend.url}&application_name=og_victim_{os.getpid()}"
-    journal = open_journal(url, durability=Durability.BATCH)
+        url = f"{backend.url}&application_name={victim}"
+    journal = open_journal(url, durability=durability)
     try:
         fill(journal, 3)
-        journal.append(RecordKind.INPUT, b"will not land")
         if backend.name == "sqlite":
-            shutil.rmtree(directory)
+            shutil.rmtree(directory)  # the directory (and the file) vanish under the writer
         else:
-            store = backend.store()
+            store = backend.store()  # the server drops the writer's connection
             try:
                 store.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE application_name = ?", (f"og_victim_{os.getpid()}",))
+                              "WHERE application_name = ?", (victim,))
             finally:
                 store.close()
         with pytest.raises(JournalError):
+            journal.append(RecordKind.INPUT, b"will not land")
             journal.flush()
         with pytest.raises(JournalError, match="earlier write failed"):
             journal.append(RecordKind.INPUT, b"refused")
     finally:
         journal.close()
+    if backend.name == "postgres":
+        survivor = open_journal(backend.url, create=False)
+        try:
+            assert survivor.last_seq() == 3 and survivor.verify().ok
+        finally:
+            survivor.close()

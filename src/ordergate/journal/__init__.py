@@ -56,8 +56,8 @@ def open_journal(url: str, *, durability: Durability = Durability.BATCH,
     location = parse_journal_url(url)
     durability = Durability(durability)
     run = run_id if run_id is not None else uuid.uuid4().hex
-    if not run:
-        raise JournalError("run_id: expected a non-empty string")
+    if not run or len(run.encode()) > 256:
+        raise JournalError(f"run_id: expected 1 to 256 bytes, got {len(run.encode())}")
     if location.backend is Backend.SQLITE:
         if epoch is not None:
             raise JournalError(f"{location.redacted}: epoch fencing needs a PostgreSQL journal "

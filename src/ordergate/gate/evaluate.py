@@ -52,10 +52,11 @@ def evaluate_limits(
 ) -> Decision:
     ctx = build_context(intent, view, limits)
     found: list[tuple[Rule, Violation]] = []
+    record = found.append
     for check, rule in _CHECKS:
         violation = check(ctx)
         if violation is not None:
-            found.append((rule, violation))
+            record((rule, violation))
     external = view.integrity_reasons()
     if external:
         found.extend(

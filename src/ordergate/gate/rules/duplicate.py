@@ -12,7 +12,8 @@ from ordergate.model.intent import OrderIntent
 
 def _plain(value: Decimal) -> str:
     # normalize so 100 and 100.00 are the same order; 'f' so 1E+2 prints as 100
-    return format(value.normalize(), "f")
+    text = str(value.normalize())
+    return format(value.normalize(), "f") if "E" in text else text
 
 
 def fingerprint(intent: OrderIntent) -> str:

@@ -65,10 +65,21 @@ def market_data_stale(ctx: RuleContext) -> Violation | None:
     )
 
 
+def _valid_price(value: Decimal | None) -> bool:
+    return value is None or (value.is_finite() and value > 0)
+
+
 def market_data_invalid(ctx: RuleContext) -> Violation | None:
     market = ctx.market
     if market is None:
         return None
+    bid, ask, volume = market.bid, market.ask, market.volume
+    if (
+        _valid_price(bid) and _valid_price(ask) and _valid_price(market.last)
+        and (volume is None or (volume.is_finite() and volume >= 0))
+        and (bid is None or ask is None or bid <= ask)
+    ):
+        return None  # the common case, without building the description
     bad = invalid_fields(market)
     if not bad:
         return None

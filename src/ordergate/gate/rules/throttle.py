@@ -12,7 +12,8 @@ from ordergate.policy.limits import RateLimit
 
 
 def rate_key(scope: RateScope, intent: OrderIntent) -> str:
-    """The key an accepted intent is counted under for a scope; the engine records with it."""
+    """The key an accepted intent is counted under for a scope; the engine records with it.
+    (The rules below inline these keys on the hot path; a test holds them equal.)"""
     if scope is RateScope.ACCOUNT:
         return intent.account
     if scope is RateScope.STRATEGY:
@@ -23,11 +24,8 @@ def rate_key(scope: RateScope, intent: OrderIntent) -> str:
 
 
 def _rate(
-    ctx: RuleContext, code: str, scope: RateScope, limit: RateLimit | None
+    ctx: RuleContext, code: str, scope: RateScope, key: str, limit: RateLimit
 ) -> Violation | None:
-    if limit is None:
-        return None
-    key = rate_key(scope, ctx.intent)
     count = ctx.view.order_count(scope, key, limit.window)
     if count + 1 <= limit.max_count:
         return None
@@ -38,19 +36,31 @@ def _rate(
 
 
 def rate_global(ctx: RuleContext) -> Violation | None:
-    return _rate(ctx, "THR-001", RateScope.GLOBAL, ctx.limits.rate_global)
+    limit = ctx.limits.rate_global
+    if limit is None:
+        return None
+    return _rate(ctx, "THR-001", RateScope.GLOBAL, "", limit)
 
 
 def rate_account(ctx: RuleContext) -> Violation | None:
-    return _rate(ctx, "THR-002", RateScope.ACCOUNT, ctx.limits.rate_account)
+    limit = ctx.limits.rate_account
+    if limit is None:
+        return None
+    return _rate(ctx, "THR-002", RateScope.ACCOUNT, ctx.intent.account, limit)
 
 
 def rate_strategy(ctx: RuleContext) -> Violation | None:
-    return _rate(ctx, "THR-003", RateScope.STRATEGY, ctx.limits.rate_strategy)
+    limit = ctx.limits.rate_strategy
+    if limit is None:
+        return None
+    return _rate(ctx, "THR-003", RateScope.STRATEGY, ctx.intent.strategy, limit)
 
 
 def rate_symbol(ctx: RuleContext) -> Violation | None:
-    return _rate(ctx, "THR-004", RateScope.SYMBOL, ctx.limits.rate_symbol)
+    limit = ctx.limits.rate_symbol
+    if limit is None:
+        return None
+    return _rate(ctx, "THR-004", RateScope.SYMBOL, ctx.intent.symbol, limit)
 
 
 def strategy_disabled(ctx: RuleContext) -> Violation | None:

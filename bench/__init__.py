@@ -1,0 +1,1 @@
+"""Benchmarks: not tests. Each writes JSON to bench/results/<name>.json."""

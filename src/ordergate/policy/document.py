@@ -294,6 +294,8 @@ def _normalize(value: Any, path: Path, smap: SourceMap, kind: str | None = None)
                                             meta_kind(info.type))
         return msgspec.structs.replace(value, **changes)
     if isinstance(value, dict):
+        for key in value:
+            _require_encodable(key, (*path, key), smap)
         return {key: _normalize(item, (*path, key), smap, kind) for key, item in value.items()}
     if isinstance(value, list):
         seen: dict[object, int] = {}
@@ -311,9 +313,19 @@ def _normalize(value: Any, path: Path, smap: SourceMap, kind: str | None = None)
             raise smap.error(path, "expected a UTC timestamp ending in 'Z', got "
                                    f"'{_shown(value, smap, path)}'")
         return value.astimezone(UTC)
-    if isinstance(value, str) and kind == "duration":
-        return normalize_duration(value)
+    if isinstance(value, str):
+        _require_encodable(value, path, smap)
+        if kind == "duration":
+            return normalize_duration(value)
     return value
+
+
+def _require_encodable(text: str, path: Path, smap: SourceMap) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise smap.error(path, "the text holds an unpaired surrogate (\\ud800-\\udfff); "
+                               "write the character itself") from None
 
 
 def spec_to_document(spec: PolicySpec) -> dict[str, Any]:

@@ -63,6 +63,14 @@ class SourceMap:
         return PolicyError(self.source, message, path=path, line=line, column=column)
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _pos(node: Node) -> tuple[int, int]:
     mark = node.start_mark
     return mark.line + 1, mark.column + 1
@@ -117,6 +125,9 @@ class _Reader:
             return [self.value(item, (*path, i)) for i, item in enumerate(node.value)]
         if isinstance(node, ScalarNode):
             self.smap.text[path] = node.value
+            if not _encodable(node.value):
+                raise self.fail(node, path, "the text holds an unpaired surrogate escape "
+                                            "(\\ud800-\\udfff); write the character itself")
             return self.scalar(node, path, tag)
         raise self.fail(node, path, f"unsupported YAML node {type(node).__name__}")
 
@@ -130,6 +141,9 @@ class _Reader:
                 raise self.fail(key_node, path, "YAML merge keys ('<<') are not allowed "
                                                 "in a policy; write the values out")
             key = key_node.value
+            if not _encodable(key):
+                raise self.fail(key_node, path, "the key holds an unpaired surrogate escape "
+                                                "(\\ud800-\\udfff); write the character itself")
             child: Path = (*path, key)
             if key in result:
                 first_line = self.smap.keys[child][0]

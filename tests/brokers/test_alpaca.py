@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -248,3 +249,16 @@ def test_paper_and_live_endpoints(base_url: str) -> None:
 
 def test_repr_shows_no_credentials(adapter: AlpacaAdapter) -> None:
     assert SECRET not in repr(adapter) and KEY_ID not in repr(adapter)
+
+
+def test_timed_out_submit_that_landed_is_found_by_client_id(adapter: AlpacaAdapter) -> None:
+    # The outcome of a timed-out submit is unknown; the query by client id is what tells.
+    STATE.faults.stall_s = 0.5
+    STATE.faults.set("timeout", times=1)
+    with pytest.raises(BrokerUnavailable):
+        adapter.submit(dispatch())
+    deadline = time.monotonic() + 5
+    while (found := adapter.get_order("og-0001")) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert found is not None and found.status is OrderStatus.NEW
+    assert len(STATE.orders) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -234,3 +235,15 @@ def test_credentials_never_logged_or_shown(venue: CcxtVenue,
     venue.get_order("og-c-0001")
     text = caplog.text + repr(venue)
     assert CLIENT_SECRET not in text and CLIENT_ID not in text
+
+
+def test_timed_out_submit_that_landed_is_found_by_label(venue: CcxtVenue) -> None:
+    STATE.faults.stall_s = 0.5
+    STATE.faults.set("timeout", times=1)
+    with pytest.raises(BrokerUnavailable):
+        venue.submit(dispatch())
+    deadline = time.monotonic() + 5
+    while (found := venue.get_order("og-c-0001")) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert found is not None and found.client_order_id == "og-c-0001"
+    assert len(STATE.orders) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -227,3 +228,15 @@ def test_connection_refused_is_unavailable() -> None:
 
 def test_repr_shows_no_token(adapter: TradierAdapter) -> None:
     assert TOKEN not in repr(adapter) and TOKEN not in repr(adapter._http.headers)
+
+
+def test_timed_out_submit_that_landed_is_found_by_tag(adapter: TradierAdapter) -> None:
+    STATE.faults.stall_s = 0.5
+    STATE.faults.set("timeout", times=1, after=1)
+    with pytest.raises(BrokerUnavailable):
+        adapter.submit(dispatch())
+    deadline = time.monotonic() + 5
+    while (found := adapter.get_order("og-t-0001")) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert found is not None and found.broker_order_id == "228175"
+    assert len(STATE.orders) == 1

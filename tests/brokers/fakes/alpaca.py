@@ -67,8 +67,9 @@ class AlpacaState:
 
 
 def build(state: AlpacaState) -> Starlette:
-    async def guard(request: Request) -> Response | None:
-        state.requests.append((request.method, request.url.path, dict(request.query_params)))
+    async def guard(request: Request, record: dict[str, Any] | None = None) -> Response | None:
+        state.requests.append((request.method, request.url.path,
+                               record if record is not None else dict(request.query_params)))
         mode = state.faults.take()
         if mode == "timeout":
             await state.faults.stall()
@@ -91,10 +92,9 @@ def build(state: AlpacaState) -> Starlette:
         return None
 
     async def create_order(request: Request) -> Response:
-        if (failure := await guard(request)) is not None:
+        body = await request.json()  # read first: a stalled request still lands, as at Alpaca
+        if (failure := await guard(request, body)) is not None:
             return failure
-        body = await request.json()
-        state.requests[-1] = ("POST", "/v2/orders", body)
         client_order_id = body.get("client_order_id") or str(uuid.uuid4())
         if len(client_order_id) > 48:
             return _error(422, 40010001, "client_order_id must be no more than 48 characters")

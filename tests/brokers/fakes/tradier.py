@@ -80,10 +80,8 @@ class TradierState:
 
 
 def build(state: TradierState) -> Starlette:
-    async def guard(request: Request) -> Response | None:
-        form = dict(parse_qsl((await request.body()).decode())) \
-            if request.method == "POST" else {}
-        state.requests.append((request.method, request.url.path, form))
+    async def guard(request: Request, form: dict[str, str] | None = None) -> Response | None:
+        state.requests.append((request.method, request.url.path, form or {}))
         mode = state.faults.take()
         if mode == "timeout":
             await state.faults.stall()
@@ -108,9 +106,10 @@ def build(state: TradierState) -> Starlette:
         return None
 
     async def create_order(request: Request) -> Response:
-        if (failure := await guard(request)) is not None:
+        # Read first: a stalled request still lands, as at Tradier.
+        form = dict(parse_qsl((await request.body()).decode()))
+        if (failure := await guard(request, form)) is not None:
             return failure
-        form = state.requests[-1][2]
         tag = form.get("tag", "")
         if len(tag) > 255 or (tag and not all(c.isalnum() or c == "-" for c in tag)):
             return _errors(400, "Invalid tag")

@@ -277,6 +277,20 @@ def run(intents: list[OrderIntent], world: BenchView, policy: Policy) -> dict[st
     }
 
 
+def call_overhead_ns() -> float:
+    """ns per empty Python call right now: a yardstick for how busy the machine was."""
+    def nothing() -> None:
+        return None
+
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter_ns()
+        for _ in range(100_000):
+            nothing()
+        best = min(best, (time.perf_counter_ns() - started) / 100_000)
+    return round(best, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 intents instead of 100,000")
@@ -297,6 +311,7 @@ def main() -> None:
         "command": "python -m bench.bench_gate" + (" --quick" if args.quick else ""),
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "empty_call_ns": call_overhead_ns(),
         "symbols": N_SYMBOLS,
         "positions": N_POSITIONS,
         "limit_fields_set": active,

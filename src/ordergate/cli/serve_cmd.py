@@ -101,7 +101,7 @@ def serve(
         raise UserError(f"--host {host} --port {port}: cannot listen: {exc.strerror}") from None
     err.print(f"ordergate serving on http://{host}:{sock.getsockname()[1]}  "
               f"(journal {redact_url(journal)}, policy {loaded.name} {loaded.hash[:12]}, "
-              f"run {runtime.journal.run_id})", markup=False)
+              f"run {runtime.journal.run_id})", markup=False, soft_wrap=True)
     gateway.start()
     server = uvicorn.Server(uvicorn_config(gateway, log_level=log_level))
     try:
@@ -159,7 +159,8 @@ def token_new(
     if scheme not in ("sha256", "scrypt"):
         raise UserError(f"--scheme: expected sha256 or scrypt, got '{scheme}'")
     token = new_token()
-    err.print(f"token for {name} (shown once, store it safely): {token}", markup=False)
+    err.print(f"token for {name} (shown once, store it safely): {token}", markup=False,
+              soft_wrap=True)
     lines = [f"  - name: {name}", f"    role: {role}"]
     if account_list:
         lines.append(f"    accounts: [{', '.join(account_list)}]")

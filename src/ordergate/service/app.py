@@ -114,7 +114,8 @@ class ServiceContext:
     def __init__(self, *, bridge: EngineBridge, inspector: Inspector, tokens: TokenStore,
                  metrics: ServiceMetrics, alerts: AlertRouter, run_id: str,
                  limiter: RateLimiter | None = None, max_body_bytes: int = MAX_BODY_BYTES,
-                 max_batch: int = MAX_BATCH_INTENTS) -> None:
+                 max_batch: int = MAX_BATCH_INTENTS,
+                 wall_clock: Callable[[], datetime] = utc_now) -> None:
         self.bridge = bridge
         self.inspector = inspector
         self.tokens = tokens
@@ -124,6 +125,8 @@ class ServiceContext:
         self.limiter = limiter or RateLimiter()
         self.max_body_bytes = max_body_bytes
         self.max_batch = max_batch
+        # Operator commands are stamped with the shell's wall clock (injected for tests).
+        self.wall_clock = wall_clock
 
     # -- request plumbing
 
@@ -402,7 +405,7 @@ def _mode_action(action: CommandAction) -> Handler:
             reason = decode(body, ModeRequest).reason
         if not reason.strip():
             raise ApiError(422, "invalid", "reason: must not be blank")
-        command = Command(ts=utc_now(), action=action, operator=principal.name,
+        command = Command(ts=ctx.wall_clock(), action=action, operator=principal.name,
                           reason=reason.strip(), cancel_all=cancel_all)
         log.info("operator_command", action=action.value, operator=principal.name,
                  run_id=ctx.run_id)
@@ -430,7 +433,7 @@ async def post_policy(ctx: ServiceContext, request: Request) -> Response:
             monitor=policy.monitor,
             message="dry run: the policy is valid; it was not activated",
         ))
-    now = utc_now()
+    now = ctx.wall_clock()
     events: list[InputEvent] = [
         PolicyDocument(ts=now, policy_hash=policy.hash, document=policy.document),
         Command(ts=now, action=CommandAction.ACTIVATE_POLICY, operator=principal.name,

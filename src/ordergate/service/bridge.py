@@ -363,15 +363,17 @@ class EngineBridge:
                         intent=by_id[output.intent_id], decision=output)
             index.add(decided.values())
         self.stats.intents += len(fresh)
+        # The first copy of an intent in this batch gets the fresh decision; every other copy
+        # (same request or another one) is a replay of it.
+        first_answered: set[str] = set()
         for work in works:
             answers: list[tuple[DecisionRecord, bool]] = []
             missing = ""
-            seen_here: set[str] = set()
             for intent in work.intents:
                 record = decided.get(intent.intent_id)
-                if record is not None and intent.intent_id not in seen_here:
+                if record is not None and intent.intent_id not in first_answered:
                     answers.append((record, False))
-                    seen_here.add(intent.intent_id)
+                    first_answered.add(intent.intent_id)
                     continue
                 record = index.get(intent.intent_id)
                 if record is None:

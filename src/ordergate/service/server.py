@@ -60,7 +60,8 @@ class Gateway:
         self.bridge.add_listener(self._after_batch)
         self.ctx = ServiceContext(bridge=self.bridge, inspector=self.inspector, tokens=tokens,
                                   metrics=self.metrics, alerts=self.alerts,
-                                  run_id=runtime.journal.run_id, max_body_bytes=max_body_bytes)
+                                  run_id=runtime.journal.run_id, max_body_bytes=max_body_bytes,
+                                  wall_clock=wall_clock)
         self.app = create_app(self.ctx)
         log.info("gateway_ready", run_id=runtime.journal.run_id, recovered_decisions=recovered,
                  tokens=len(tokens))

@@ -1,0 +1,111 @@
+"""A real gateway for the service tests: SQLite journal, the simulator broker, the real
+Runtime and engine, served by uvicorn on 127.0.0.1 on an ephemeral port."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ordergate.brokers.sim import SimBroker, SimConfig
+from ordergate.model.events import AccountFunding, InputEvent
+from ordergate.model.intent import Side
+from ordergate.model.market import MarketSnapshot
+from ordergate.policy.loader import Policy, parse_policy
+from ordergate.runtime.loop import Runtime
+from ordergate.service.alerts import AlertSink
+from ordergate.service.auth import Principal, Role, TokenStore
+from ordergate.service.server import Gateway, ServerThread
+
+T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+
+TRADER = "trader-token-0123456789"
+TRADER_B = "trader-b-token-0123456789"
+OPERATOR = "operator-token-0123456789"
+OPERATOR_2 = "operator-2-token-0123456789"
+VIEWER = "viewer-token-0123456789"
+SLOW = "slow-token-0123456789"
+
+POLICY = """\
+apiVersion: ordergate/v1
+kind: Policy
+metadata:
+  name: service-test
+engine:
+  resume_requires_two_operators: true
+defaults:
+  max_market_data_age: 1d
+  max_order_qty: 1000
+  max_gross_exposure: 1000000
+  max_net_exposure: 500000
+  rate_account: {max: 10000, window: 1s}
+  rate_global: {max: 20000, window: 1s}
+"""
+
+OTHER_POLICY = POLICY.replace("service-test", "service-test-2").replace(
+    "max_order_qty: 1000", "max_order_qty: 50")
+
+
+def tokens() -> TokenStore:
+    return TokenStore.from_tokens({
+        TRADER: Principal(name="desk-a", role=Role.TRADER, accounts=frozenset({"ACC-1"})),
+        TRADER_B: Principal(name="desk-b", role=Role.TRADER, accounts=frozenset({"ACC-2"})),
+        OPERATOR: Principal(name="ops-alice", role=Role.OPERATOR),
+        OPERATOR_2: Principal(name="ops-bob", role=Role.OPERATOR),
+        VIEWER: Principal(name="screen", role=Role.VIEWER),
+        SLOW: Principal(name="slow", role=Role.VIEWER, requests_per_second=0.5, burst=2),
+    })
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def feed(ts: datetime = T0) -> list[InputEvent]:
+    return [
+        AccountFunding(ts=ts, account="ACC-1", cash=Decimal("1000000")),
+        AccountFunding(ts=ts, account="ACC-2", cash=Decimal("1000000")),
+        MarketSnapshot(symbol="AAPL", ts=ts, bid=Decimal("99.99"), ask=Decimal("100.01"),
+                       last=Decimal("100.00")),
+        MarketSnapshot(symbol="MSFT", ts=ts, bid=Decimal("199.98"), ask=Decimal("200.02"),
+                       last=Decimal("200.00")),
+    ]
+
+
+def intent(intent_id: str, *, account: str = "ACC-1", symbol: str = "AAPL", qty: str = "10",
+           side: Side = Side.BUY, seconds: float = 1.0) -> dict[str, Any]:
+    return {"type": "intent", "intent_id": intent_id,
+            "ts": (T0 + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z"),
+            "account": account, "strategy": "momo", "symbol": symbol, "side": side.value,
+            "qty": qty}
+
+
+@dataclass
+class Served:
+    url: str
+    broker: SimBroker
+    gateway: Gateway
+    server: ServerThread
+    journal_url: str
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start(tmp_path: Path, *, policy: Policy | None = None,
+          alert_sinks: list[AlertSink] | None = None, max_body_bytes: int = 1_048_576,
+          fund: bool = True) -> Served:
+    journal_url = f"sqlite:///{tmp_path / 'journal.db'}"
+    broker = SimBroker(SimConfig())
+    runtime = Runtime.open(journal_url, policy or parse_policy(POLICY), broker)
+    if fund and runtime.journal.last_seq() == 0:
+        runtime.process(feed())
+    gateway = Gateway(runtime, tokens(), tick_interval_s=None, alert_sinks=alert_sinks or [],
+                      wall_clock=lambda: T0 + timedelta(seconds=1),
+                      max_body_bytes=max_body_bytes, reject_alert_threshold=3)
+    server = ServerThread(gateway).start()
+    return Served(url=server.url, broker=broker, gateway=gateway, server=server,
+                  journal_url=journal_url)
+

@@ -77,6 +77,7 @@ class Harness:
         self.now = T0
         self.seq = 0
         self.log: list[InputEvent] = []
+        self.outputs: list[list[OutputEvent]] = []
         document = policy_document(defaults, engine, **sections)
         self.policy = Policy.from_document(document)
         self.send(PolicyDocument(ts=self.now, policy_hash=self.policy.hash,
@@ -98,7 +99,9 @@ class Harness:
 
     def send(self, event: InputEvent) -> list[OutputEvent]:
         self.log.append(event)
-        return self.engine.handle(event)
+        outputs = self.engine.handle(event)
+        self.outputs.append(outputs)
+        return outputs
 
     def quote(self, symbol: str = "X", price: str = "100", spread: str = "0.02",
               **fields: Any) -> list[OutputEvent]:

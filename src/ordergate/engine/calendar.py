@@ -7,6 +7,7 @@ bound them relative to the wall clock), and each date's close is memoized.
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
@@ -25,9 +26,11 @@ class CalendarUnavailable(ValueError):
 @lru_cache(maxsize=64)
 def _calendar(name: str, year: int) -> Any:
     try:
-        return exchange_calendars.get_calendar(
-            name, start=f"{year - 1}-12-01", end=f"{year + 1}-01-31"
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return exchange_calendars.get_calendar(
+                name, start=f"{year - 1}-12-01", end=f"{year + 1}-01-31"
+            )
     except exchange_calendars.errors.CalendarError as exc:
         raise CalendarUnavailable(f"day_roll_calendar: {exc}") from exc
     except ValueError as exc:  # bounds outside what the calendar supports
@@ -39,9 +42,12 @@ def session_close(name: str, day: date) -> datetime | None:
     """The UTC close of the session on `day`, or None when `day` is not a session."""
     calendar = _calendar(name, day.year)
     label = day.isoformat()
-    if not calendar.is_session(label):
-        return None
-    close: datetime = calendar.session_close(label).to_pydatetime()
+    with warnings.catch_warnings():
+        # pandas deprecation noise from inside exchange_calendars; the values are unaffected
+        warnings.simplefilter("ignore")
+        if not calendar.is_session(label):
+            return None
+        close: datetime = calendar.session_close(label).to_pydatetime()
     return close.astimezone(UTC)
 
 

@@ -57,7 +57,7 @@ def _now() -> datetime:
 
 def market_feed(path: Path, ts: datetime) -> None:
     """A market snapshot per symbol and the account's funding, as JSON Lines."""
-    lines = [json.dumps({"type": "funding", "ts": ts.isoformat().replace("+00:00", "Z"),
+    lines = [json.dumps({"type": "account", "ts": ts.isoformat().replace("+00:00", "Z"),
                          "account": ACCOUNT, "cash": "1000000000"})]
     for symbol in SYMBOLS:
         lines.append(json.dumps({"type": "market", "symbol": symbol,
@@ -77,11 +77,11 @@ class IntentFactory:
     def one(self) -> bytes:
         self._n += 1
         n = self._n
+        side = "buy" if n % 2 else "sell"
         return (
-            '{"type":"intent","intent_id":"%s-%d","ts":"%s","account":"%s","strategy":"s%d",'
-            '"symbol":"%s","side":"%s","qty":"1","order_type":"limit","limit_price":"100.00"}'
-            % (self._run, n, self._ts, ACCOUNT, n % 7, SYMBOLS[n % len(SYMBOLS)],
-               "buy" if n % 2 else "sell")
+            f'{{"type":"intent","intent_id":"{self._run}-{n}","ts":"{self._ts}",'
+            f'"account":"{ACCOUNT}","strategy":"s{n % 7}","symbol":"{SYMBOLS[n % len(SYMBOLS)]}",'
+            f'"side":"{side}","qty":"1","order_type":"limit","limit_price":"100.00"}}'
         ).encode()
 
     def batch(self, size: int) -> bytes:
@@ -235,7 +235,8 @@ def serve(workdir: Path, ts: datetime) -> Iterator[tuple[str, int, str]]:
         log.close()
 
 
-async def run_all(host: str, port: int, token: str, quick: bool, ts: datetime) -> list[dict[str, object]]:
+async def run_all(host: str, port: int, token: str, quick: bool,
+                  ts: datetime) -> list[dict[str, object]]:
     seconds, warmup = (1.5, 0.3) if quick else (5.0, 1.0)
     factory = IntentFactory(f"b{os.getpid()}-{int(time.time())}", ts)
     results = []

@@ -57,6 +57,7 @@ def serve(
     from ordergate.service.auth import TOKENS_FILE_ENV, TokenFileError, load_tokens, tokens_path
     from ordergate.service.server import Gateway, bind_socket, uvicorn_config
 
+    _configure_logging(log_level)
     if durability not in ("batch", "always"):
         raise UserError(f"--durability: expected 'batch' or 'always', got '{durability}'")
     path = tokens_path(tokens)
@@ -112,13 +113,31 @@ def serve(
             sock.close()
 
 
+def _configure_logging(level_name: str) -> None:
+    """Structured JSON log lines on stderr at the chosen level (debug lines cost time on the
+    hot path, so they are filtered before they are built)."""
+    import structlog
+
+    level = logging.getLevelName(level_name.upper())
+    if not isinstance(level, int):
+        raise UserError(f"--log-level: expected debug, info, warning or error, got "
+                        f"'{level_name}'")
+    structlog.configure(
+        processors=[structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
 def _broker(spec: str, policy: Any) -> Any:
     from ordergate.brokers.config import BrokerConfigError, make_adapter, parse_broker_config
 
     if spec == "sim":
         from ordergate.brokers.sim import SimBroker, SimConfig
 
-        logging.getLogger("ordergate").info("broker: the paper simulator")
         return SimBroker(SimConfig())
     path = Path(spec)
     if not path.is_file():

@@ -286,3 +286,15 @@ def test_from_document_errors_name_the_field_without_a_line() -> None:
                                            "max_order_qty": "-1"}})
     assert str(caught.value) == ("<document>: defaults.max_order_qty: "
                                  "expected a positive decimal, got '-1'")
+
+
+def test_from_document_rejects_floats_because_they_are_not_exact() -> None:
+    from ordergate.policy import Policy
+
+    with pytest.raises(PolicyError) as caught:
+        Policy.from_document({"apiVersion": "ordergate/v1", "kind": "Policy",
+                              "metadata": {"name": "x"},
+                              "defaults": {"max_market_data_age": "2s",
+                                           "max_order_value": 0.1}})
+    assert caught.value.path == ("defaults", "max_order_value")
+    assert "float" in str(caught.value)

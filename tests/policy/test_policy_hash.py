@@ -97,9 +97,9 @@ def _scalar(value: object, rnd: random.Random) -> str:
         text = rnd.choice([text, text + ("0" if "." in text else ".0"), text + "00"])
         return rnd.choice([text, f'"{text}"', f"'{text}'"])
     assert isinstance(value, str)
-    if match := _DURATION.match(value):
-        if rnd.random() < 0.5:  # the same duration in milliseconds
-            value = f"{int(match.group(1)) * _UNIT_MS[match.group(2)]}ms"
+    if (match := _DURATION.match(value)) and rnd.random() < 0.5:
+        # the same duration in milliseconds
+        value = f"{int(match.group(1)) * _UNIT_MS[match.group(2)]}ms"
     return json.dumps(value, ensure_ascii=False)  # a double-quoted YAML scalar
 
 

@@ -124,8 +124,11 @@ class Policy:
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any], source: str = "<document>") -> Policy:
-        """A policy from its normalized document (or any plain data in the policy format)."""
-        return cls(build_spec(dict(document), SourceMap(source)))
+        """A policy from its normalized document (or any plain data in the policy format).
+        Decimals must be strings or ints: a float has already lost exactness."""
+        smap = SourceMap(source)
+        _reject_floats(document, (), smap)
+        return cls(build_spec(dict(document), smap))
 
     @property
     def name(self) -> str:
@@ -197,6 +200,18 @@ class Policy:
 
     def __hash__(self) -> int:
         return hash(self._hash)
+
+
+def _reject_floats(value: object, path: tuple[str | int, ...], smap: SourceMap) -> None:
+    if isinstance(value, float):
+        raise smap.error(path, f"expected a decimal string such as \"{value!r}\", got the "
+                               f"float {value!r} (floats are not exact)")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _reject_floats(item, (*path, str(key)), smap)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _reject_floats(item, (*path, index), smap)
 
 
 def parse_policy(text: str, source: str = "<string>") -> Policy:

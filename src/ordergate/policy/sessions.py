@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import warnings
 from typing import Any
 
 from ordergate.policy.limits import TradingSessions
@@ -43,12 +44,15 @@ def unknown_calendar_message(name: str) -> str | None:
 def trading_sessions(calendar: str, first_year: int, last_year: int) -> TradingSessions:
     """Every session of `calendar` from 1 January `first_year` to 31 December `last_year`,
     split at lunch breaks, as half-open [open, close) epoch-second intervals."""
-    cal = _calendars().get_calendar(
-        calendar, start=f"{first_year}-01-01", end=f"{last_year}-12-31"
-    )
+    with warnings.catch_warnings():
+        # The calendar library's own pandas deprecation notices say nothing about the policy.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        schedule = _calendars().get_calendar(
+            calendar, start=f"{first_year}-01-01", end=f"{last_year}-12-31"
+        ).schedule
     opens: list[int] = []
     closes: list[int] = []
-    schedule = cal.schedule
     for open_, break_start, break_end, close in zip(
         schedule["open"], schedule["break_start"], schedule["break_end"], schedule["close"],
         strict=True,

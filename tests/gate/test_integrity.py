@@ -65,9 +65,11 @@ def test_missing_account_marks_with_a_loss_limit_fails_closed() -> None:
     decision = decide(policy=limits(max_daily_loss=D("1000")))
     assert decision.blocking == "SYS-005"
     assert violation(decision, "SYS-005").observed == "account state"
-    zero_hwm = view(accounts={"A1": AccountState(account="A1", equity=D(1))})
-    decision = decide(world=zero_hwm, policy=limits(max_drawdown_pct=D("10")))
+    unmarked = view(accounts={"A1": AccountState(account="A1", equity=D(1))})
+    decision = decide(world=unmarked, policy=limits(max_drawdown_pct=D("10")))
     assert violation(decision, "SYS-005").observed == "high_water_mark=0"
+    decision = decide(world=unmarked, policy=limits(max_daily_loss=D("10")))
+    assert violation(decision, "SYS-005").observed == "day_start_equity=0"
 
 
 def test_view_integrity_reasons_become_violations_in_precedence_order() -> None:

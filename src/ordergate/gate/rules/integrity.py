@@ -120,7 +120,7 @@ def account_marks_missing(ctx: RuleContext) -> Violation | None:
     if account is None:
         missing.append("account state")
     else:
-        if limits.max_daily_loss_pct is not None and account.day_start_equity <= 0:
+        if needs_day_start and account.day_start_equity <= 0:
             missing.append(f"day_start_equity={account.day_start_equity}")
         if needs_high_water and account.high_water_mark <= 0:
             missing.append(f"high_water_mark={account.high_water_mark}")

@@ -149,3 +149,17 @@ def test_day_roll_at_midnight_utc_resets_day_start_equity() -> None:
     world.quote("X", "110")
     world.tick(1)
     assert world.state.accounts["A"].day_start_equity == D(10100)
+
+
+
+def test_day_rolls_at_the_session_close_of_the_configured_calendar() -> None:
+    # T0 is Monday 2026-01-05 14:00 UTC; XNYS closes at 21:00 UTC in January.
+    world = Harness(engine={"day_roll_calendar": "XNYS"}, cash="10000")
+    dispatch = world.accepted(qty="10")
+    world.fill(dispatch.client_order_id, "10", price="100")
+    world.quote("X", "110")
+    world.tick(7 * 3600 - 1)
+    assert world.state.accounts["A"].day_start_equity == D(10000)
+    world.quote("X", "110")
+    world.tick(1)
+    assert world.state.accounts["A"].day_start_equity == D(10100)

@@ -195,6 +195,16 @@ CASES = [
           max_market_data_age: 2s
           max_order_qty: !money 5
         """, 7, 18, ("defaults", "max_order_qty"), ["tag"], id="custom-tag"),
+    pytest.param("""\
+        defaults:
+          max_market_data_age: 2s
+        accounts: [ACC1]
+        """, 7, 11, ("accounts",), ["mapping", "got a list"], id="list-for-mapping"),
+    pytest.param("""\
+        defaults:
+          max_market_data_age: 2s
+        market_hours: {calendar: XNYS, symbols: [AAPL], years: [2025]}
+        """, 7, 56, ("market_hours", "years"), ["exactly 2"], id="years-not-a-pair"),
 ]
 
 

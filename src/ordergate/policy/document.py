@@ -119,7 +119,11 @@ def _translate(exc: msgspec.ValidationError, data: object, prefix: Path,
     path: Path = prefix
     for name, index in _PATH_PART.findall(match.group("path") or ""):
         path = (*path, int(index)) if index else (*path, name)
-    got = f", got '{_shown(_lookup(data, path[len(prefix):]), smap, path)}'"
+    actual = _lookup(data, path[len(prefix):])
+    if path not in smap.text and isinstance(actual, list | dict):
+        got = ", got a list" if isinstance(actual, list) else ", got a mapping"
+    else:
+        got = f", got '{_shown(actual, smap, path)}'"
 
     if found := re.match(r"Object contains unknown field `(.*)`$", message):
         field = found.group(1)
@@ -155,8 +159,12 @@ def _translate(exc: msgspec.ValidationError, data: object, prefix: Path,
     if found := re.match(r"Expected `int` (>=|<=) (-?\d+)$", message):
         bound = "at least" if found.group(1) == ">=" else "at most"
         return smap.error(path, f"expected a whole number {bound} {found.group(2)}{got}")
-    if message.startswith("Expected `array` of length"):
-        return smap.error(path, f"{message[0].lower()}{message[1:]}")
+    if found := re.match(r"Expected `array` of length (>= |<= )?(\d+)(?:, got (\d+))?$",
+                         message):
+        bound = {"": "exactly", ">= ": "at least", "<= ": "at most"}[found.group(1) or ""]
+        count = f", got {found.group(3)}" if found.group(3) else ""
+        return smap.error(path, f"expected a list of {bound} {found.group(2)} "
+                                f"item(s){count}")
     return smap.error(path, message[0].lower() + message[1:])
 
 

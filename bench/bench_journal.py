@@ -4,8 +4,9 @@ Measures, on SQLite and on PostgreSQL (ORDERGATE_BENCH_PG_URL, default the local
 database, in a scratch schema that is dropped afterwards):
 
 * appends/s of ~300-byte payloads at each durability (BATCH flushes every `batch` records);
-* cost per append (BATCH; median of 3 runs after a warm-up) when the journal already holds
-  a small vs a large number of records: appends must stay O(1), so the figures should match;
+* cost per append (BATCH; median of 3 interleaved runs after a warm-up) when the journal
+  already holds a small vs a large number of records: appends must stay O(1), so the
+  figures should match;
 * full read and full verify speed (records/s) over the large journal.
 
 Writes bench/results/journal.json.
@@ -110,17 +111,23 @@ def run_backend(make_url: Callable[[str], str], sizes: dict[str, int], batch: in
         rate = appends_per_second(make_url(f"rate_{durability.value}"), durability, count, batch)
         result["appends_per_s"][durability.value] = rate
         log(f"  {durability.value:>6}: {rate:>10.0f} appends/s ({count} records)")
-    for label, size in (("small", sizes["small"]), ("large", sizes["large"])):
-        url = make_url(f"size_{label}")
+    # Interleave the small and large probes so that load from elsewhere on the machine
+    # weighs on both alike.
+    urls = {size: make_url(f"size_{size}") for size in (sizes["small"], sizes["large"])}
+    for size, url in urls.items():
         fill(url, size)
         append_cost_us(url, batch * 4, batch)  # warm-up: cache the tail pages
-        cost = statistics.median(append_cost_us(url, sizes["probe"], batch) for _ in range(3))
-        result["append_cost_us"][f"at_{size}_records"] = cost
-        log(f"  append cost with {size} records already stored: {cost} us")
-        if label == "large":
-            result["read_verify"] = read_and_verify(url)
-            log(f"  read+verify over {result['read_verify']['records']} records: "
-                f"{result['read_verify']}")
+    runs: dict[int, list[float]] = {size: [] for size in urls}
+    for _ in range(3):
+        for size, url in urls.items():
+            runs[size].append(append_cost_us(url, sizes["probe"], batch))
+    for size, costs in runs.items():
+        result["append_cost_us"][f"at_{size}_records"] = statistics.median(costs)
+        log(f"  append cost with {size} records already stored: median {statistics.median(costs)}"
+            f" us of {costs}")
+    result["read_verify"] = read_and_verify(urls[sizes["large"]])
+    log(f"  read+verify over {result['read_verify']['records']} records: "
+        f"{result['read_verify']}")
     return result
 
 

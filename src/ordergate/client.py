@@ -1,0 +1,587 @@
+"""HTTP client for a running `ordergate serve` (the /v1 API).
+
+    from ordergate import Client
+
+    with Client("http://127.0.0.1:8080", token=os.environ["ORDERGATE_TOKEN"]) as client:
+        result = client.submit({"intent_id": "i-1", "ts": "...", "account": "ACC-1", ...})
+        print(result.decision.decision, result.decision.blocking, result.blocking_meaning)
+
+Responses are the service's own msgspec types (`IntentResult`, `StatusView`...), so the client
+and the server cannot disagree about a field.
+
+Retries are bounded and happen only where repeating a request cannot do harm:
+
+* reads (GET) and intent submits, which are idempotent on `intent_id` (a repeat returns the
+  original decision with `replayed=true` and never sends a second order), are retried on
+  connection errors, timeouts, 503 and 429 (waiting what `Retry-After` says);
+* operator commands and policy activation are retried only when the server provably did
+  nothing: the connection could not be opened, or 429 (refused before any work).
+
+Every failure is one exception class per cause: `AuthError` (401), `ForbiddenError` (403),
+`NotFoundError` (404), `ValidationError` (400/413/415/422, with the field path),
+`RateLimitedError` (429), `ServerError` (5xx) and `GatewayUnavailable` (503 or no connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+import msgspec
+
+from ordergate.model.intent import OrderIntent
+from ordergate.service.schemas import (
+    BatchResult,
+    CommandResult,
+    DecisionPage,
+    DecisionView,
+    HealthView,
+    IntentResult,
+    PolicyResult,
+    StatusView,
+)
+
+__all__ = [
+    "AsyncClient",
+    "AuthError",
+    "BatchResult",
+    "Client",
+    "ClientError",
+    "CommandResult",
+    "DecisionPage",
+    "DecisionView",
+    "ForbiddenError",
+    "GatewayUnavailable",
+    "HealthView",
+    "IntentResult",
+    "NotFoundError",
+    "PolicyResult",
+    "RateLimitedError",
+    "ServerError",
+    "StatusView",
+    "ValidationError",
+]
+
+TOKEN_ENV = "ORDERGATE_TOKEN"
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_RETRIES = 3
+DEFAULT_MAX_WAIT_S = 30.0
+_BACKOFF_S = 0.2
+
+R = TypeVar("R")
+_encoder = msgspec.json.Encoder(decimal_format="string")
+
+
+# ---------------------------------------------------------------- errors
+
+
+class ClientError(Exception):
+    """A request failed. `status` is the HTTP status (0 when no answer came), `error` the
+    server's short code, `detail` its message."""
+
+    def __init__(self, message: str, *, status: int = 0, error: str = "",
+                 detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.detail = detail or message
+
+
+class AuthError(ClientError):
+    """401: the token is missing or not valid."""
+
+
+class ForbiddenError(ClientError):
+    """403: the token's role or accounts do not allow this."""
+
+
+class NotFoundError(ClientError):
+    """404: e.g. no decision for that intent_id."""
+
+
+class ValidationError(ClientError):
+    """400, 413, 415 or 422: the request is malformed. `field` is the path the server (or the
+    client, before sending) named, e.g. `$.qty` or `$.intents[3].account`; '' when none."""
+
+    def __init__(self, message: str, *, field: str = "", status: int = 0, error: str = "",
+                 detail: str = "") -> None:
+        super().__init__(message, status=status, error=error, detail=detail)
+        self.field = field
+
+
+class RateLimitedError(ClientError):
+    """429: too many requests for this token; `retry_after` seconds to wait."""
+
+    def __init__(self, message: str, *, retry_after: float, status: int = 429,
+                 error: str = "", detail: str = "") -> None:
+        super().__init__(message, status=status, error=error, detail=detail)
+        self.retry_after = retry_after
+
+
+class ServerError(ClientError):
+    """5xx: the gateway failed to answer the request."""
+
+
+class GatewayUnavailable(ServerError):
+    """503 (not durable or not ready: nothing was done), or the gateway could not be reached
+    (`status` 0) after the allowed retries."""
+
+
+_FIELD_PATTERNS = (
+    re.compile(r"at `(\$[^`]*)`"),
+    re.compile(r"^(\$[\w.\[\]-]*):"),
+    re.compile(r"^(?:query )?([a-z_][\w.]*):"),
+)
+
+
+def field_of(detail: str) -> str:
+    """The field path a server message names ('' when it names none)."""
+    for pattern in _FIELD_PATTERNS:
+        found = pattern.search(detail)
+        if found:
+            path = found.group(1)
+            return path if path.startswith("$") else f"$.{path}"
+    return ""
+
+
+def _retry_after(response: httpx.Response) -> float:
+    raw = response.headers.get("retry-after", "")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return 1.0
+
+
+def error_for(response: httpx.Response) -> ClientError:
+    """The exception for a non-2xx answer."""
+    status = response.status_code
+    try:
+        body = msgspec.json.decode(response.content, type=dict[str, Any])
+        error, detail = str(body.get("error", "")), str(body.get("detail", ""))
+    except msgspec.DecodeError:
+        error, detail = "", response.text[:500]
+    where = f"{response.request.method} {response.request.url.path}"
+    message = f"{where}: HTTP {status} {error}: {detail}".rstrip(": ")
+    if status == 401:
+        return AuthError(message, status=status, error=error, detail=detail)
+    if status == 403:
+        return ForbiddenError(message, status=status, error=error, detail=detail)
+    if status == 404:
+        return NotFoundError(message, status=status, error=error, detail=detail)
+    if status in (400, 413, 415, 422):
+        return ValidationError(message, field=field_of(detail), status=status, error=error,
+                               detail=detail)
+    if status == 429:
+        return RateLimitedError(message, retry_after=_retry_after(response), error=error,
+                                detail=detail)
+    if status == 503:
+        return GatewayUnavailable(message, status=status, error=error, detail=detail)
+    if status >= 500:
+        return ServerError(message, status=status, error=error, detail=detail)
+    return ClientError(message, status=status, error=error, detail=detail)
+
+
+# ---------------------------------------------------------------- requests
+
+
+class Safety(enum.Enum):
+    """How a request may be repeated."""
+
+    IDEMPOTENT = "idempotent"  # GETs and intent submits: retry on any transient failure
+    UNSAFE = "unsafe"  # commands: retry only when the server provably did nothing
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    method: str
+    path: str
+    result: Any
+    safety: Safety
+    body: bytes | None = None
+    params: Mapping[str, str] | None = None
+    ok_statuses: tuple[int, ...] = (200,)
+
+
+def _reject_floats(data: Mapping[str, Any], where: str) -> None:
+    for key, value in data.items():
+        if isinstance(value, float):
+            raise ValidationError(
+                f"{where}.{key}: expected a decimal string such as \"{value!r}\", got the float "
+                f"{value!r} (floats are not exact)", field=f"{where}.{key}")
+
+
+def _intent(intent: OrderIntent | Mapping[str, Any], where: str) -> OrderIntent:
+    """Validate an intent before sending it, so a bad field fails here with its path."""
+    if isinstance(intent, OrderIntent):
+        return intent
+    _reject_floats(intent, where)
+    fields = {key: value for key, value in intent.items() if key != "type"}
+    try:
+        return msgspec.convert(fields, OrderIntent)
+    except (msgspec.ValidationError, ValueError) as exc:
+        message = str(exc)
+        found = re.search(r" - at `\$(.*)`$", message)
+        if found:
+            path = where + found.group(1)
+            message = message[:found.start()]
+        else:
+            path = where + "." + message.split(":", 1)[0] if ":" in message else where
+        raise ValidationError(f"{path}: {message}", field=path) from None
+
+
+def _reason(reason: str) -> str:
+    if not reason.strip():
+        raise ValidationError("reason: must not be blank (it is journaled as the why)",
+                              field="$.reason")
+    return reason
+
+
+def _query(**values: Any) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            if value.utcoffset() is None:
+                raise ValidationError(f"{name}: timestamp must carry a UTC offset", field=name)
+            params[name] = value.isoformat().replace("+00:00", "Z")
+        else:
+            params[name] = str(value)
+    return params
+
+
+class _Api:
+    """The /v1 API as request descriptions; the sync and async clients only send them."""
+
+    @staticmethod
+    def submit(intent: OrderIntent | Mapping[str, Any]) -> _Call:
+        body = _encoder.encode(_intent(intent, "$"))
+        return _Call("POST", "/v1/intents", IntentResult, Safety.IDEMPOTENT, body=body)
+
+    @staticmethod
+    def submit_batch(intents: Sequence[OrderIntent | Mapping[str, Any]]) -> _Call:
+        checked = [_intent(item, f"$.intents[{index}]") for index, item in enumerate(intents)]
+        if not checked:
+            raise ValidationError("intents: at least one intent is needed", field="$.intents")
+        body = _encoder.encode({"intents": checked})
+        return _Call("POST", "/v1/intents", BatchResult, Safety.IDEMPOTENT, body=body)
+
+    @staticmethod
+    def status() -> _Call:
+        return _Call("GET", "/v1/status", StatusView, Safety.IDEMPOTENT)
+
+    @staticmethod
+    def health() -> _Call:
+        # 503 carries a HealthView too: "not ready" is an answer, not an error.
+        return _Call("GET", "/v1/health", HealthView, Safety.IDEMPOTENT, ok_statuses=(200, 503))
+
+    @staticmethod
+    def decisions(**filters: Any) -> _Call:
+        return _Call("GET", "/v1/decisions", DecisionPage, Safety.IDEMPOTENT,
+                     params=_query(**filters))
+
+    @staticmethod
+    def decision(intent_id: str) -> _Call:
+        if not intent_id:
+            raise ValidationError("intent_id: must not be empty", field="intent_id")
+        path = "/v1/decisions/" + quote(intent_id, safe="")
+        return _Call("GET", path, DecisionView, Safety.IDEMPOTENT)
+
+    @staticmethod
+    def mode(action: str, reason: str, cancel_all: bool | None = None) -> _Call:
+        body: dict[str, Any] = {"reason": _reason(reason)}
+        if cancel_all is not None:
+            body["cancel_all"] = cancel_all
+        return _Call("POST", f"/v1/mode/{action}", CommandResult, Safety.UNSAFE,
+                     body=_encoder.encode(body))
+
+    @staticmethod
+    def activate_policy(document: str | os.PathLike[str], dry_run: bool) -> _Call:
+        if isinstance(document, os.PathLike):
+            text = Path(document).read_text(encoding="utf-8")
+        else:
+            text = document
+        body = _encoder.encode({"document": text, "dry_run": dry_run})
+        return _Call("POST", "/v1/policy", PolicyResult, Safety.UNSAFE, body=body)
+
+
+def _decode(call: _Call, response: httpx.Response) -> Any:
+    try:
+        return msgspec.json.decode(response.content, type=call.result)
+    except msgspec.DecodeError as exc:
+        raise ServerError(f"{call.method} {call.path}: the answer does not match the API "
+                          f"schema: {exc}", status=response.status_code) from None
+
+
+@dataclass(slots=True)
+class _Retry:
+    """The retry budget of one call."""
+
+    retries: int
+    max_wait_s: float
+    attempt: int = 0
+
+    def after_transport(self, call: _Call, exc: httpx.TransportError) -> float | None:
+        """Seconds to wait before trying again, or None to give up."""
+        nothing_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        if call.safety is Safety.UNSAFE and not nothing_sent:
+            return None
+        return self._next(_BACKOFF_S * (2 ** self.attempt))
+
+    def after_status(self, call: _Call, response: httpx.Response) -> float | None:
+        status = response.status_code
+        if status == 429:
+            wait = _retry_after(response)
+            return None if wait > self.max_wait_s else self._next(wait)
+        if status == 503 and call.safety is Safety.IDEMPOTENT:
+            wait = _retry_after(response) if "retry-after" in response.headers else \
+                _BACKOFF_S * (2 ** self.attempt)
+            return None if wait > self.max_wait_s else self._next(wait)
+        return None
+
+    def _next(self, wait: float) -> float | None:
+        if self.attempt >= self.retries:
+            return None
+        self.attempt += 1
+        return min(wait, self.max_wait_s)
+
+
+def _unreachable(call: _Call, base_url: str, exc: httpx.TransportError) -> GatewayUnavailable:
+    return GatewayUnavailable(f"{call.method} {call.path}: gateway at {base_url} unreachable: "
+                              f"{type(exc).__name__}: {exc}", status=0, error="unreachable")
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    headers = {"Accept": "application/json", "User-Agent": "ordergate-client"}
+    resolved = token if token is not None else os.environ.get(TOKEN_ENV)
+    if resolved:
+        headers["Authorization"] = f"Bearer {resolved}"
+    return headers
+
+
+class Client:
+    """Synchronous client. `token` defaults to $ORDERGATE_TOKEN. `retries` bounds the repeats
+    of one call; `max_retry_wait_s` is the longest Retry-After it will sit out (longer: the
+    `RateLimitedError` is raised for you to decide). `transport` is for custom httpx transports."""
+
+    def __init__(self, base_url: str, token: str | None = None, *,
+                 timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES,
+                 max_retry_wait_s: float = DEFAULT_MAX_WAIT_S,
+                 sleep: Callable[[float], None] = time.sleep,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._retries = retries
+        self._max_wait_s = max_retry_wait_s
+        self._sleep = sleep
+        self._http = httpx.Client(base_url=self.base_url, headers=_headers(token),
+                                  timeout=timeout_s, transport=transport)
+
+    def _send(self, call: _Call) -> Any:
+        retry = _Retry(self._retries, self._max_wait_s)
+        headers = {"Content-Type": "application/json"} if call.body is not None else None
+        while True:
+            try:
+                response = self._http.request(call.method, call.path, content=call.body,
+                                              params=call.params, headers=headers)
+            except httpx.TransportError as exc:
+                wait = retry.after_transport(call, exc)
+                if wait is None:
+                    raise _unreachable(call, self.base_url, exc) from None
+                self._sleep(wait)
+                continue
+            if response.status_code in call.ok_statuses:
+                return _decode(call, response)
+            wait = retry.after_status(call, response)
+            if wait is None:
+                raise error_for(response)
+            self._sleep(wait)
+
+    def submit(self, intent: OrderIntent | Mapping[str, Any]) -> IntentResult:
+        """Decide one intent. Safe to repeat: the same intent_id gets the original decision."""
+        result: IntentResult = self._send(_Api.submit(intent))
+        return result
+
+    def submit_batch(self, intents: Sequence[OrderIntent | Mapping[str, Any]]) -> BatchResult:
+        """Decide up to 1000 intents in one request (one journal flush)."""
+        result: BatchResult = self._send(_Api.submit_batch(intents))
+        return result
+
+    def status(self) -> StatusView:
+        result: StatusView = self._send(_Api.status())
+        return result
+
+    def health(self) -> HealthView:
+        """Liveness and readiness; `ready` is false (not an exception) when the gateway
+        answers but is not ready."""
+        result: HealthView = self._send(_Api.health())
+        return result
+
+    def decisions(self, *, since: datetime | None = None, until: datetime | None = None,
+                  symbol: str | None = None, account: str | None = None,
+                  reason: str | None = None, decision: str | None = None,
+                  limit: int | None = None, cursor: str | None = None) -> DecisionPage:
+        """One page of recent decisions, newest first."""
+        result: DecisionPage = self._send(_Api.decisions(
+            since=since, until=until, symbol=symbol, account=account, reason=reason,
+            decision=decision, limit=limit, cursor=cursor))
+        return result
+
+    def iter_decisions(self, **filters: Any) -> Iterator[DecisionView]:
+        """Every matching decision, newest first, following the pages."""
+        cursor: str | None = None
+        while True:
+            page = self.decisions(**filters, cursor=cursor)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def decision(self, intent_id: str) -> DecisionView:
+        result: DecisionView = self._send(_Api.decision(intent_id))
+        return result
+
+    def halt(self, reason: str, cancel_all: bool = False) -> CommandResult:
+        result: CommandResult = self._send(_Api.mode("halt", reason, cancel_all))
+        return result
+
+    def reduce_only(self, reason: str) -> CommandResult:
+        result: CommandResult = self._send(_Api.mode("reduce-only", reason))
+        return result
+
+    def resume(self, reason: str) -> CommandResult:
+        result: CommandResult = self._send(_Api.mode("resume", reason))
+        return result
+
+    def activate_policy(self, document: str | os.PathLike[str], *,
+                        dry_run: bool = False) -> PolicyResult:
+        """Validate and activate a policy: YAML text, or a path to the policy file."""
+        result: PolicyResult = self._send(_Api.activate_policy(document, dry_run))
+        return result
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+async def _async_sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+class AsyncClient:
+    """The asyncio twin of `Client`: the same methods, as coroutines."""
+
+    def __init__(self, base_url: str, token: str | None = None, *,
+                 timeout_s: float = DEFAULT_TIMEOUT_S, retries: int = DEFAULT_RETRIES,
+                 max_retry_wait_s: float = DEFAULT_MAX_WAIT_S,
+                 sleep: Callable[[float], Any] = _async_sleep,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._retries = retries
+        self._max_wait_s = max_retry_wait_s
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=_headers(token),
+                                       timeout=timeout_s, transport=transport)
+
+    async def _send(self, call: _Call) -> Any:
+        retry = _Retry(self._retries, self._max_wait_s)
+        headers = {"Content-Type": "application/json"} if call.body is not None else None
+        while True:
+            try:
+                response = await self._http.request(call.method, call.path, content=call.body,
+                                                    params=call.params, headers=headers)
+            except httpx.TransportError as exc:
+                wait = retry.after_transport(call, exc)
+                if wait is None:
+                    raise _unreachable(call, self.base_url, exc) from None
+                await self._sleep(wait)
+                continue
+            if response.status_code in call.ok_statuses:
+                return _decode(call, response)
+            wait = retry.after_status(call, response)
+            if wait is None:
+                raise error_for(response)
+            await self._sleep(wait)
+
+    async def submit(self, intent: OrderIntent | Mapping[str, Any]) -> IntentResult:
+        result: IntentResult = await self._send(_Api.submit(intent))
+        return result
+
+    async def submit_batch(self, intents: Sequence[OrderIntent | Mapping[str, Any]]
+                           ) -> BatchResult:
+        result: BatchResult = await self._send(_Api.submit_batch(intents))
+        return result
+
+    async def status(self) -> StatusView:
+        result: StatusView = await self._send(_Api.status())
+        return result
+
+    async def health(self) -> HealthView:
+        result: HealthView = await self._send(_Api.health())
+        return result
+
+    async def decisions(self, *, since: datetime | None = None, until: datetime | None = None,
+                        symbol: str | None = None, account: str | None = None,
+                        reason: str | None = None, decision: str | None = None,
+                        limit: int | None = None, cursor: str | None = None) -> DecisionPage:
+        result: DecisionPage = await self._send(_Api.decisions(
+            since=since, until=until, symbol=symbol, account=account, reason=reason,
+            decision=decision, limit=limit, cursor=cursor))
+        return result
+
+    async def iter_decisions(self, **filters: Any) -> AsyncIterator[DecisionView]:
+        cursor: str | None = None
+        while True:
+            page = await self.decisions(**filters, cursor=cursor)
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def decision(self, intent_id: str) -> DecisionView:
+        result: DecisionView = await self._send(_Api.decision(intent_id))
+        return result
+
+    async def halt(self, reason: str, cancel_all: bool = False) -> CommandResult:
+        result: CommandResult = await self._send(_Api.mode("halt", reason, cancel_all))
+        return result
+
+    async def reduce_only(self, reason: str) -> CommandResult:
+        result: CommandResult = await self._send(_Api.mode("reduce-only", reason))
+        return result
+
+    async def resume(self, reason: str) -> CommandResult:
+        result: CommandResult = await self._send(_Api.mode("resume", reason))
+        return result
+
+    async def activate_policy(self, document: str | os.PathLike[str], *,
+                              dry_run: bool = False) -> PolicyResult:
+        result: PolicyResult = await self._send(_Api.activate_policy(document, dry_run))
+        return result
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()

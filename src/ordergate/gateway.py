@@ -1,0 +1,469 @@
+"""The embedding API: ordergate inside your own Python process.
+
+    from ordergate import Gateway
+
+    with Gateway.open("policy.yaml", journal="sqlite:///og.db") as gateway:
+        gateway.fund("ACC-1", "100000")
+        gateway.on_market({"symbol": "AAPL", "bid": "189.99", "ask": "190.01", ...})
+        decision = gateway.submit({"intent_id": "i-1", "account": "ACC-1", ...})
+
+A `Gateway` is a thin, typed front of the one `Runtime` (journal, engine, dispatcher, broker):
+every call becomes one input batch that is journaled, decided, made durable and only then acted
+on, exactly as under `ordergate run` or `ordergate serve`. There is no second pipeline.
+
+Threads: the Runtime is a single writer, so a Gateway serialises its callers with a lock.
+`AsyncGateway` runs one Gateway on one worker thread and offers the same methods as
+coroutines, so an asyncio strategy never blocks its event loop on a journal flush.
+
+Time: intents and market snapshots carry their own timestamps (event time). Operator commands,
+account funding and clock ticks are stamped by the gateway's clock: the wall clock by default
+(live and paper trading), or with `clock="event"` the latest event time the gateway has seen
+(backtests and replays over historical data, where the wall clock would make every quote
+look stale).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import msgspec
+import structlog
+
+from ordergate.brokers.base import BrokerAdapter
+from ordergate.engine.status import EngineStatus
+from ordergate.journal import Durability
+from ordergate.model.decision import Decision
+from ordergate.model.events import (
+    AccountFunding,
+    Alert,
+    CancelRequest,
+    ClockTick,
+    Command,
+    CommandAction,
+    InputEvent,
+    KillScope,
+    OutputEvent,
+)
+from ordergate.model.intent import OrderIntent
+from ordergate.model.market import MarketSnapshot
+from ordergate.model.modes import Mode
+from ordergate.model.values import InvalidValue
+from ordergate.policy.loader import Policy, load_policy, parse_policy
+from ordergate.runtime.loop import Runtime
+
+log = structlog.get_logger("ordergate.gateway")
+
+T = TypeVar("T")
+
+Emitted = InputEvent | OutputEvent
+ClockChoice = Literal["wall", "event"] | Callable[[], datetime]
+
+
+class InvalidInput(ValueError):
+    """An intent, snapshot or argument given to the Gateway is malformed. The message names
+    the field (`qty: expected a positive decimal, got '-5'`). Nothing was journaled."""
+
+
+class GatewayClosed(RuntimeError):
+    """The gateway was closed, or stopped taking events because its journal failed (no new
+    risk is created until it is reopened on a healthy journal)."""
+
+
+class CommandOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What an operator command did: the mode after it, every event it caused (mode changes,
+    cancels, alerts, broker answers) and the engine's messages in plain words (a refused or
+    still-pending command says why here)."""
+
+    mode: Mode
+    events: tuple[Emitted, ...]
+    messages: tuple[str, ...]
+
+
+def wall_clock() -> datetime:
+    """The shell's wall clock in UTC (the engine itself never reads it)."""
+    return datetime.now(UTC)
+
+
+def _journal_url(journal: str | os.PathLike[str]) -> str:
+    text = os.fspath(journal)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).resolve()}"
+
+
+def _policy(policy: str | os.PathLike[str] | Policy) -> Policy:
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, str) and "\n" in policy:
+        return parse_policy(policy, source="<policy text>")
+    return load_policy(policy)
+
+
+def _reject_floats(data: Mapping[str, Any], what: str) -> None:
+    for key, value in data.items():
+        if isinstance(value, float):
+            raise InvalidInput(f"{what}.{key}: expected a decimal string such as \"{value!r}\", "
+                               f"got the float {value!r} (floats are not exact)")
+
+
+def _convert(data: OrderIntent | MarketSnapshot | Mapping[str, Any], kind: type[T], what: str,
+             now: Callable[[], datetime]) -> T:
+    if isinstance(data, kind):
+        return data
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"{what}: expected a {kind.__name__} or a dict, "
+                           f"got {type(data).__name__}")
+    _reject_floats(data, what)
+    fields = dict(data)
+    fields.pop("type", None)
+    if "ts" not in fields:
+        fields["ts"] = now()
+    try:
+        return msgspec.convert(fields, kind)
+    except (msgspec.ValidationError, InvalidValue) as exc:
+        raise InvalidInput(f"{what}: {exc}".replace(" - at `$.", " at ").rstrip("`")) from None
+
+
+def _decimal(value: Decimal | str | int, field: str) -> Decimal:
+    if isinstance(value, float):
+        raise InvalidInput(f"{field}: expected a decimal string, got the float {value!r}")
+    try:
+        result = Decimal(value)
+    except ArithmeticError:
+        raise InvalidInput(f"{field}: expected a decimal, got {value!r}") from None
+    if not result.is_finite():
+        raise InvalidInput(f"{field}: expected a finite decimal, got {value!r}")
+    return result
+
+
+class Gateway:
+    """ordergate embedded in a Python process. Open one with `Gateway.open(...)`; use it as a
+    context manager or call `close()`."""
+
+    def __init__(self, runtime: Runtime, *, clock: ClockChoice = "wall") -> None:
+        self._runtime = runtime
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._closed = False
+        state = runtime.engine.state
+        self._last_ts: datetime | None = state.now if state.started else None
+
+    @classmethod
+    def open(cls, policy: str | os.PathLike[str] | Policy,
+             journal: str | os.PathLike[str] = "sqlite:///ordergate.db",
+             broker: BrokerAdapter | None = None,
+             durability: Durability | str = Durability.BATCH, *,
+             clock: ClockChoice = "wall", run_id: str | None = None) -> Gateway:
+        """Open (or recover) a gateway.
+
+        `policy`: a policy file path, YAML text (anything with a newline), or a `Policy`.
+        `journal`: a journal URL (`sqlite:///path.db`, `postgresql://...`) or a file path.
+        `broker`: any `BrokerAdapter`; default the deterministic `SimBroker` (paper).
+        `durability`: `batch` (one flush per call, the default), `always` or `none`.
+        `clock`: `"wall"`, `"event"` or a callable returning a UTC datetime; stamps operator
+        commands, funding and ticks that are given no `ts`.
+
+        On an existing journal this replays it first (crash recovery): positions, open orders
+        and the mode are exactly what they were. Raises `PolicyError` (names file, line and
+        field) or `JournalError`.
+        """
+        loaded = _policy(policy)
+        if broker is None:
+            from ordergate.brokers.sim import SimBroker, SimConfig
+
+            broker = SimBroker(SimConfig())
+        runtime = Runtime.open(_journal_url(journal), loaded, broker, Durability(durability),
+                               run_id=run_id)
+        gateway = cls(runtime, clock=clock)
+        log.info("gateway_opened", run_id=runtime.journal.run_id, policy=loaded.name,
+                 policy_hash=loaded.hash, broker=broker.name)
+        return gateway
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def run_id(self) -> str:
+        """This process's id in every journal record it writes."""
+        return self._runtime.journal.run_id
+
+    @property
+    def policy(self) -> Policy:
+        return self._runtime.policy
+
+    @property
+    def broker(self) -> BrokerAdapter:
+        return self._runtime.broker
+
+    @property
+    def mode(self) -> Mode:
+        return self._runtime.engine.state.mode
+
+    @property
+    def event_time(self) -> datetime | None:
+        """The latest event time the gateway has processed (None before the first event)."""
+        return self._last_ts
+
+    # ------------------------------------------------------------------ inputs
+
+    def submit(self, intent: OrderIntent | Mapping[str, Any]) -> Decision:
+        """Decide one intent: ALLOW, DENY or MODIFY with every violated rule. An allowed intent
+        is journaled and sent to the broker before this returns. Idempotent on `intent_id`: a
+        retry returns the original decision and never sends a second order. A dict without
+        `ts` is stamped with the gateway's clock."""
+        order = _convert(intent, OrderIntent, "intent", self._now)
+        emitted = self._process([order])
+        for item in emitted:
+            if isinstance(item, Decision) and item.intent_id == order.intent_id:
+                return item
+        raise GatewayClosed(f"intent {order.intent_id}: the engine gave no decision")
+
+    def submit_many(self, intents: Sequence[OrderIntent | Mapping[str, Any]]) -> list[Decision]:
+        """Decide several intents as one batch (one journal flush); decisions in input order."""
+        orders = [_convert(item, OrderIntent, f"intents[{index}]", self._now)
+                  for index, item in enumerate(intents)]
+        emitted = self._process(orders)
+        by_id = {item.intent_id: item for item in emitted if isinstance(item, Decision)}
+        return [by_id[order.intent_id] for order in orders]
+
+    def on_market(self, snapshot: MarketSnapshot | Mapping[str, Any]) -> list[Emitted]:
+        """Feed one market snapshot. Returns what it caused (fills at a simulated broker,
+        mode changes on bad or stale data, drawdown alerts...)."""
+        event = _convert(snapshot, MarketSnapshot, "market", self._now)
+        return self._process([event])
+
+    def fund(self, account: str, cash: Decimal | str | int, *,
+             ts: datetime | None = None) -> list[Emitted]:
+        """Seed (or re-seed) an account's cash; loss and drawdown limits start from it."""
+        event = AccountFunding(ts=ts or self._now(), account=account,
+                               cash=_decimal(cash, "cash"))
+        return self._process([event])
+
+    def cancel(self, client_order_id: str, account: str, *, requested_by: str = "",
+               ts: datetime | None = None) -> list[Emitted]:
+        """Ask to cancel a working order."""
+        event = CancelRequest(ts=ts or self._now(), client_order_id=client_order_id,
+                              account=account, requested_by=requested_by)
+        return self._process([event])
+
+    def tick(self, ts: datetime | None = None) -> list[Emitted]:
+        """Advance event time with no other event (timers, data staleness, broker polling)."""
+        return self._process([ClockTick(ts=ts or self._now())])
+
+    def process(self, events: Sequence[InputEvent]) -> list[Emitted]:
+        """Any input events as one batch; returns everything the batch journaled after them."""
+        return self._process(events)
+
+    # ------------------------------------------------------------------ operator commands
+
+    def halt(self, operator: str, reason: str, cancel_all: bool = False, *,
+             ts: datetime | None = None) -> CommandOutcome:
+        """Stop all new risk (HALTED): only cancels and an operator-ordered flatten pass.
+        `cancel_all` also cancels every working order."""
+        return self._command(CommandAction.HALT, operator, reason, ts, cancel_all=cancel_all)
+
+    def reduce_only(self, operator: str, reason: str, *,
+                    ts: datetime | None = None) -> CommandOutcome:
+        """Only orders that shrink an existing position pass (REDUCE_ONLY)."""
+        return self._command(CommandAction.REDUCE_ONLY, operator, reason, ts)
+
+    def resume(self, operator: str, reason: str, *,
+               ts: datetime | None = None) -> CommandOutcome:
+        """Clear operator-set and latched reasons. After a drawdown halt a policy with
+        `engine.resume_requires_two_operators` needs this from two different operators:
+        the first call records the approval and the mode stays HALTED."""
+        return self._command(CommandAction.RESUME, operator, reason, ts)
+
+    def kill(self, operator: str, reason: str, *, scope: KillScope = KillScope.FIRM,
+             key: str = "", cancel_all: bool = False,
+             ts: datetime | None = None) -> CommandOutcome:
+        """Engage a kill switch for the firm, an account, a strategy or a symbol."""
+        return self._command(CommandAction.KILL, operator, reason, ts, scope=scope, key=key,
+                             cancel_all=cancel_all)
+
+    def unkill(self, operator: str, reason: str, *, scope: KillScope = KillScope.FIRM,
+               key: str = "", ts: datetime | None = None) -> CommandOutcome:
+        """Release a kill switch."""
+        return self._command(CommandAction.UNKILL, operator, reason, ts, scope=scope, key=key)
+
+    def flatten(self, operator: str, reason: str, *, scope: KillScope = KillScope.FIRM,
+                key: str = "", ts: datetime | None = None) -> CommandOutcome:
+        """Cancel working orders and close every position in scope with reduce-only market
+        orders (allowed in any mode: it only removes risk)."""
+        return self._command(CommandAction.FLATTEN, operator, reason, ts, scope=scope, key=key)
+
+    def _command(self, action: CommandAction, operator: str, reason: str,
+                 ts: datetime | None, **fields: Any) -> CommandOutcome:
+        if not operator.strip():
+            raise InvalidInput("operator: required (who gives the command; it is journaled)")
+        if not reason.strip():
+            raise InvalidInput("reason: required (why, in plain words; it is journaled)")
+        command = Command(ts=ts or self._now(), action=action, operator=operator.strip(),
+                          reason=reason.strip(), **fields)
+        log.info("operator_command", action=action.value, operator=command.operator,
+                 run_id=self.run_id)
+        emitted = self._process([command])
+        messages = tuple(item.message for item in emitted if isinstance(item, Alert))
+        return CommandOutcome(mode=self.mode, events=tuple(emitted), messages=messages)
+
+    # ------------------------------------------------------------------ reads and lifecycle
+
+    def status(self) -> EngineStatus:
+        """Mode and its reasons, positions, working orders, accounts with PnL and exposure,
+        kill switches and the active policy."""
+        with self._lock:
+            return self._runtime.status()  # type: ignore[no-any-return]
+
+    def snapshot(self) -> None:
+        """Save the engine state now so the next start replays less of the journal."""
+        with self._lock:
+            self._check_open()
+            self._runtime.snapshot()
+
+    def close(self) -> None:
+        """Flush and close the journal. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._runtime.close()
+            log.info("gateway_closed", run_id=self.run_id)
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _now(self) -> datetime:
+        clock = self._clock
+        if clock == "wall":
+            return wall_clock()
+        if clock == "event":
+            if self._last_ts is None:
+                raise InvalidInput("ts: required before the first event when clock='event' "
+                                   "(nothing has set the event time yet)")
+            return self._last_ts
+        if callable(clock):
+            return clock()
+        raise InvalidInput(f"clock: expected 'wall', 'event' or a callable, got {clock!r}")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise GatewayClosed("the gateway is closed")
+        if self._runtime.stopped:
+            raise GatewayClosed(self._runtime.stopped)
+
+    def _process(self, events: Sequence[InputEvent]) -> list[Emitted]:
+        from ordergate.runtime.loop import RuntimeStopped
+
+        with self._lock:
+            self._check_open()
+            try:
+                report = self._runtime.process(list(events))
+            except RuntimeStopped as exc:
+                raise GatewayClosed(str(exc)) from exc
+            for event in events:
+                if self._last_ts is None or event.ts > self._last_ts:
+                    self._last_ts = event.ts
+            return report.emitted
+
+
+class AsyncGateway:
+    """A Gateway for asyncio code: the gateway lives on ONE worker thread and every method is
+    a coroutine, so journal flushes and broker calls never block the event loop.
+
+        async with await AsyncGateway.open("policy.yaml") as gateway:
+            decision = await gateway.submit(intent)
+    """
+
+    def __init__(self, gateway: Gateway, executor: ThreadPoolExecutor) -> None:
+        self._gateway = gateway
+        self._executor = executor
+
+    @classmethod
+    async def open(cls, policy: str | os.PathLike[str] | Policy,
+                   journal: str | os.PathLike[str] = "sqlite:///ordergate.db",
+                   broker: BrokerAdapter | None = None,
+                   durability: Durability | str = Durability.BATCH, *,
+                   clock: ClockChoice = "wall", run_id: str | None = None) -> AsyncGateway:
+        """Like `Gateway.open`, with the recovery run on the worker thread."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordergate-gateway")
+        loop = asyncio.get_running_loop()
+        try:
+            gateway = await loop.run_in_executor(
+                executor, lambda: Gateway.open(policy, journal, broker, durability, clock=clock,
+                                               run_id=run_id))
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(gateway, executor)
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    @property
+    def gateway(self) -> Gateway:
+        """The synchronous gateway (call it only from the worker thread, via `run`)."""
+        return self._gateway
+
+    @property
+    def run_id(self) -> str:
+        return self._gateway.run_id
+
+    async def run(self, fn: Callable[[Gateway], T]) -> T:
+        """Run `fn(gateway)` on the worker thread."""
+        return await self._call(lambda: fn(self._gateway))
+
+    async def submit(self, intent: OrderIntent | Mapping[str, Any]) -> Decision:
+        return await self._call(lambda: self._gateway.submit(intent))
+
+    async def submit_many(self, intents: Sequence[OrderIntent | Mapping[str, Any]]
+                          ) -> list[Decision]:
+        return await self._call(lambda: self._gateway.submit_many(intents))
+
+    async def on_market(self, snapshot: MarketSnapshot | Mapping[str, Any]) -> list[Emitted]:
+        return await self._call(lambda: self._gateway.on_market(snapshot))
+
+    async def fund(self, account: str, cash: Decimal | str | int, *,
+                   ts: datetime | None = None) -> list[Emitted]:
+        return await self._call(lambda: self._gateway.fund(account, cash, ts=ts))
+
+    async def tick(self, ts: datetime | None = None) -> list[Emitted]:
+        return await self._call(lambda: self._gateway.tick(ts))
+
+    async def status(self) -> EngineStatus:
+        return await self._call(self._gateway.status)
+
+    async def halt(self, operator: str, reason: str, cancel_all: bool = False) -> CommandOutcome:
+        return await self._call(lambda: self._gateway.halt(operator, reason, cancel_all))
+
+    async def reduce_only(self, operator: str, reason: str) -> CommandOutcome:
+        return await self._call(lambda: self._gateway.reduce_only(operator, reason))
+
+    async def resume(self, operator: str, reason: str) -> CommandOutcome:
+        return await self._call(lambda: self._gateway.resume(operator, reason))
+
+    async def close(self) -> None:
+        try:
+            await self._call(self._gateway.close)
+        finally:
+            self._executor.shutdown(wait=True)
+
+    async def __aenter__(self) -> AsyncGateway:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()

@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "ordergate.cli.policy_cmd",
     "ordergate.cli.run_cmd",
     "ordergate.cli.serve_cmd",
+    "ordergate.cli.drill_cmd",
 )
 
 

@@ -27,8 +27,9 @@ def test_without_an_active_policy_every_intent_is_denied_with_config_missing() -
 def test_allowed_intent_emits_decision_then_dispatch_with_deterministic_client_order_id() -> None:
     world = Harness()
     outputs = world.intent(qty="10")
-    assert [type(output).__name__ for output in outputs] == ["Decision", "Dispatch"]
-    dispatch = outputs[1]
+    assert [type(output).__name__ for output in outputs] == [
+        "Decision", "LimitsRecord", "DecisionRecord", "Dispatch"]
+    dispatch = outputs[3]
     assert isinstance(dispatch, Dispatch)
     digest = hashlib.sha256(b"A|s1|i1").hexdigest()[:28]
     assert dispatch.client_order_id == "og-" + digest
@@ -116,8 +117,8 @@ def test_self_match_cancel_resting_cancels_crossing_orders_and_allows() -> None:
     assert decision_of(outputs).decision is DecisionKind.ALLOW
     cancels = of_type(outputs, CancelOrder)
     assert [cancel.client_order_id for cancel in cancels] == [low.client_order_id]
-    assert [type(output).__name__ for output in outputs] == ["Decision", "CancelOrder",
-                                                             "Dispatch"]
+    assert [type(output).__name__ for output in outputs] == [
+        "Decision", "DecisionRecord", "CancelOrder", "Dispatch"]
     # the crossing order is not cancelled twice; a market buy crosses the rest
     market = world.intent(Side.BUY, qty="1")
     assert [c.client_order_id for c in of_type(market, CancelOrder)] == [high.client_order_id]

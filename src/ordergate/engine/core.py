@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import msgspec
 import structlog
 
 from ordergate.engine import commands, lifecycle
@@ -28,6 +29,7 @@ from ordergate.engine.state import EngineState
 from ordergate.engine.status import EngineStatus, build_status
 from ordergate.engine.windows import WindowKind
 from ordergate.gate.evaluate import evaluate
+from ordergate.gate.explain import LimitsDigests, explain
 from ordergate.gate.rules.duplicate import fingerprint
 from ordergate.gate.rules.throttle import rate_key
 from ordergate.gate.view import RateScope
@@ -40,10 +42,12 @@ from ordergate.model.events import (
     CancelRequest,
     ClockTick,
     Command,
+    DecisionRecord,
     DependencyStatus,
     Dispatch,
     Fill,
     InputEvent,
+    LimitsRecord,
     ModeChanged,
     OrderAck,
     OrderCanceled,
@@ -107,6 +111,7 @@ class Engine:
         self.state = EngineState()
         self.policies: dict[str, Policy] = {}
         self.active: Policy | None = None
+        self.limits_digests = LimitsDigests()
 
     # ------------------------------------------------------------------ entry point
 
@@ -315,9 +320,31 @@ class Engine:
         if decision.blocking:
             state.count(f"blocking:{decision.blocking}")
         out.append(decision)
+        self._explain(intent, decision, policy, out)
         if decision.decision is DecisionKind.DENY or policy is None:
             return
         self._accept(intent, decision, policy, out)
+
+    def _explain(self, intent: OrderIntent, decision: Decision, policy: Policy | None,
+                 out: list[OutputEvent]) -> None:
+        """Journal what the decision was judged on, before any state changes: the resolved
+        limits (once per distinct value) and a DecisionRecord citing them."""
+        state = self.state
+        limits = None
+        limits_hash = ""
+        if policy is not None:
+            limits = policy.limits_for(intent.account, intent.strategy, intent.symbol)
+            limits_hash, data = self.limits_digests.digest(limits)
+            if limits_hash not in state.limits_journaled:
+                state.limits_journaled[limits_hash] = None
+                out.append(LimitsRecord(ts=state.now, limits_hash=limits_hash,
+                                        limits=msgspec.Raw(data)))
+        out.append(DecisionRecord(
+            ts=state.now, intent_id=intent.intent_id, account=intent.account,
+            strategy=intent.strategy, symbol=intent.symbol, policy_hash=decision.policy_hash,
+            limits_hash=limits_hash,
+            context=explain(intent, state, limits, mode_reasons=state.guard.reasons()),
+        ))
 
     def _accept(self, intent: OrderIntent, decision: Decision, policy: Policy,
                 out: list[OutputEvent]) -> None:

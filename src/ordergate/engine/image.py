@@ -91,6 +91,7 @@ class EngineImage(msgspec.Struct, frozen=True, kw_only=True):
     counters: list[CounterImage]
     next_roll_at: datetime | None
     flatten_seq: int
+    limits_journaled: list[str] = []
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")
@@ -125,6 +126,7 @@ def encode_image(engine: Engine) -> bytes:
         counters=[CounterImage(name, value) for name, value in state.counters.items()],
         next_roll_at=state.next_roll_at,
         flatten_seq=state.flatten_seq,
+        limits_journaled=list(state.limits_journaled),
     )
     return _encoder.encode(image)
 
@@ -175,4 +177,5 @@ def apply_image(engine: Engine, data: bytes) -> None:
     state.counters = {item.name: item.value for item in image.counters}
     state.next_roll_at = image.next_roll_at
     state.flatten_seq = image.flatten_seq
+    state.limits_journaled = dict.fromkeys(image.limits_journaled)
     state.rebuild_ladders()

@@ -86,6 +86,8 @@ class EngineState:
         self.duplicates = DuplicateWindow()
         self.fill_ids: set[str] = set()
         self.decided: dict[tuple[str, str, str], Decision] = {}
+        # limits hashes already journaled in a LimitsRecord (each value is journaled once)
+        self.limits_journaled: dict[str, None] = {}
         self.counters: dict[str, int] = {}
         self.next_roll_at: datetime | None = None
         self.flatten_seq = 0

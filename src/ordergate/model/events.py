@@ -9,7 +9,7 @@ cancels, mode changes and alerts. On the wire each is a JSON object with a `type
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from ordergate.model.decision import Decision
 from ordergate.model.intent import Identifier, OrderIntent, OrderType, Side, TimeInForce
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
+from ordergate.model.portfolio import AccountState
 from ordergate.model.values import (
     require_finite,
     require_non_negative,
@@ -208,4 +209,71 @@ class Alert(_Event, frozen=True, tag="alert"):
     intent_id: str = ""
 
 
-OutputEvent = Decision | Dispatch | CancelOrder | ModeChanged | Alert
+class LimitsRecord(_Event, frozen=True, tag="limits"):
+    """The resolved limits (after overrides) that decisions cite by `limits_hash`, journaled
+    once per distinct value. `limits` is the canonical JSON of a `ResolvedLimits`, kept as
+    raw bytes so `limits_hash` (sha256 of exactly those bytes) can be checked."""
+
+    limits_hash: str
+    limits: msgspec.Raw
+
+
+class RateCount(msgspec.Struct, frozen=True, kw_only=True):
+    """One order-rate window as the gate read it: accepted orders in (now - window, now]."""
+
+    scope: str
+    key: str
+    window: timedelta
+    count: int
+    max_count: int
+
+
+class DecisionContext(msgspec.Struct, frozen=True, kw_only=True):
+    """Every state value an intent was judged on, read right after the gate ran and before
+    the engine changed anything. With the intent and the cited limits it is enough to
+    re-derive the decision. Exposure values are the account's totals at current marks."""
+
+    mode: Mode
+    mode_reasons: tuple[ModeReason, ...] = ()
+    integrity: tuple[ModeReason, ...] = ()
+    operator_kill: bool
+    firm_kill: bool
+    strategy_disabled: bool
+    market: MarketSnapshot | None
+    reference_price: Decimal | None
+    market_age: timedelta | None
+    position: Decimal
+    working_buy: Decimal
+    working_sell: Decimal
+    gross_exposure: Decimal
+    net_long_exposure: Decimal
+    net_short_exposure: Decimal
+    firm_gross_exposure: Decimal | None
+    account: AccountState | None
+    daily_loss: Decimal | None
+    drawdown: Decimal | None
+    rates: tuple[RateCount, ...] = ()
+    client_order_id_seen: bool
+    fingerprint: str
+    fingerprint_seen: bool
+    resting_buy: Decimal | None
+    resting_sell: Decimal | None
+
+
+class DecisionRecord(_Event, frozen=True, tag="decision_record"):
+    """Why a decision came out as it did: journaled right after the Decision it explains,
+    citing the policy and the resolved limits (`LimitsRecord` with the same `limits_hash`;
+    empty when no policy was active)."""
+
+    intent_id: Identifier
+    account: Identifier
+    strategy: Identifier
+    symbol: Identifier
+    policy_hash: str
+    limits_hash: str
+    context: DecisionContext
+
+
+OutputEvent = (
+    Decision | Dispatch | CancelOrder | ModeChanged | Alert | LimitsRecord | DecisionRecord
+)

@@ -1,0 +1,135 @@
+"""`explain(intent, view, limits) -> DecisionContext`: the state a decision was judged on.
+
+The engine calls it right after `evaluate` and before it changes anything, and journals the
+result beside the Decision, so an auditor can re-derive any decision from its record alone:
+the intent (an INPUT record), the resolved limits (a `LimitsRecord`, cited by hash) and
+these values. It reads exactly what the rules read through the view, with the same
+arguments (the same rate windows, the same duplicate fingerprint), and nothing else. Pure:
+no clock, no I/O; the view is only read.
+
+`LimitsDigests` gives each distinct `ResolvedLimits` its canonical bytes and content hash,
+so a journal stores every limits value once however many decisions cite it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import msgspec
+
+from ordergate.gate.exposure import reference_price
+from ordergate.gate.rules.duplicate import fingerprint
+from ordergate.gate.view import GateView, RateScope
+from ordergate.model.events import DecisionContext, ModeReason, RateCount
+from ordergate.model.intent import OrderIntent
+from ordergate.policy.limits import RateLimit, ResolvedLimits
+
+_MEMO_LIMIT = 10_000
+_encoder = msgspec.json.Encoder(order="deterministic")
+
+
+def limits_bytes(limits: ResolvedLimits) -> bytes:
+    """The canonical JSON of a limits value (sorted sets, fixed field order)."""
+    return _encoder.encode(limits)
+
+
+def limits_hash(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class LimitsDigests:
+    """(hash, canonical bytes) per limits value, memoised by identity: the policy hands out
+    one object per key, so the hash of a key's limits is computed once. The memo keeps the
+    object alive, so an id is never reused while its entry exists; it is bounded and
+    clearing it only costs recomputation."""
+
+    __slots__ = ("_memo",)
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[ResolvedLimits, str, bytes]] = {}
+
+    def digest(self, limits: ResolvedLimits) -> tuple[str, bytes]:
+        found = self._memo.get(id(limits))
+        if found is not None:
+            return found[1], found[2]
+        data = limits_bytes(limits)
+        digest = limits_hash(data)
+        if len(self._memo) >= _MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[id(limits)] = (limits, digest, data)
+        return digest, data
+
+
+def _rates(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -> tuple[RateCount, ...]:
+    scoped: tuple[tuple[RateScope, str, RateLimit | None], ...] = (
+        (RateScope.GLOBAL, "", limits.rate_global),
+        (RateScope.ACCOUNT, intent.account, limits.rate_account),
+        (RateScope.STRATEGY, intent.strategy, limits.rate_strategy),
+        (RateScope.SYMBOL, intent.symbol, limits.rate_symbol),
+    )
+    return tuple(
+        RateCount(scope=scope.value, key=key, window=limit.window,
+                  count=view.order_count(scope, key, limit.window), max_count=limit.max_count)
+        for scope, key, limit in scoped
+        if limit is not None
+    )
+
+
+def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, *,
+            mode_reasons: Sequence[ModeReason] = ()) -> DecisionContext:
+    """The values the gate read for `intent` (all of them, whether or not a rule broke).
+
+    `limits` is None when no policy was active (the intent was refused for that); the
+    limit-dependent reads (rate windows, duplicate window) are then empty. `mode_reasons`
+    are the engine's current mode reasons (the view exposes only the integrity ones).
+    """
+    account = intent.account
+    symbol = intent.symbol
+    market = view.market(symbol)
+    reference = None if market is None else reference_price(market.bid, market.ask, market.last)
+    working_buy, working_sell = view.working(account, symbol)
+    totals = view.exposure(account)
+    state = view.account(account)
+    daily_loss = drawdown = None
+    if state is not None:
+        daily_loss = state.day_start_equity - state.equity
+        drawdown = state.high_water_mark - state.equity
+    resting_buy, resting_sell = view.resting_prices(account, symbol)
+    client_order_id = intent.client_order_id
+    duplicate_window = None if limits is None else limits.duplicate_window
+    key = fingerprint(intent) if duplicate_window is not None else ""
+    return DecisionContext(
+        mode=view.mode,
+        mode_reasons=tuple(mode_reasons),
+        integrity=tuple(
+            ModeReason(code=reason.code, detail=reason.detail)
+            for reason in view.integrity_reasons()
+        ),
+        operator_kill=view.operator_kill(account, intent.strategy, symbol),
+        firm_kill=view.firm_kill(),
+        strategy_disabled=view.strategy_disabled(account, intent.strategy),
+        market=market,
+        reference_price=reference,
+        market_age=None if market is None else view.now - market.ts,
+        position=view.position(account, symbol),
+        working_buy=working_buy,
+        working_sell=working_sell,
+        gross_exposure=totals.gross,
+        net_long_exposure=totals.net_long,
+        net_short_exposure=totals.net_short,
+        firm_gross_exposure=view.shared_exposure_gross(),
+        account=state,
+        daily_loss=daily_loss,
+        drawdown=drawdown,
+        rates=() if limits is None else _rates(intent, view, limits),
+        client_order_id_seen=(
+            client_order_id is not None and view.client_order_id_seen(client_order_id)
+        ),
+        fingerprint=key,
+        fingerprint_seen=(
+            duplicate_window is not None and view.fingerprint_seen(key, duplicate_window)
+        ),
+        resting_buy=resting_buy,
+        resting_sell=resting_sell,
+    )

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ordergate.brokers.sim import SimBroker, SimConfig
+from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
 from ordergate.cli.console import err
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.engine.status import EngineStatus
@@ -125,6 +125,10 @@ def run(
     broker_state: Annotated[Path | None, typer.Option(
         "--broker-state", help="Persist the simulated broker here, so a restarted run talks "
                                "to the same broker.")] = None,
+    fill_model: Annotated[FillModel, typer.Option(
+        "--fill-model", help="immediate: fill on receipt; next_market: fill against the next "
+                             "market snapshot (limit orders rest until marketable).")]
+    = FillModel.IMMEDIATE,
     batch_size: Annotated[int, typer.Option(min=1, help="Events per journal flush.")]
     = DEFAULT_BATCH_SIZE,
     snapshot_every: Annotated[int, typer.Option(min=1, help="Input events between engine "
@@ -142,7 +146,8 @@ def run(
     if not events.is_file():
         raise UserError(f"{events}: no such events file")
     loaded = load_policy_or_fail(policy)
-    broker = SimBroker(SimConfig(state_path=str(broker_state) if broker_state else None))
+    broker = SimBroker(SimConfig(fill_model=fill_model,
+                                 state_path=str(broker_state) if broker_state else None))
     tally = Tally()
     on_report = writer(sys.stdout.buffer, quiet, tally)
     try:

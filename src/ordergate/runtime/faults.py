@@ -77,5 +77,12 @@ def _from_environment() -> Callable[[str], None]:
     return _KillAt(point, nth)
 
 
-# Resolved once at import: a process is either under a fault plan or not.
+# Resolved at import: a process is either under a fault plan or not. Callers look it up as
+# `faults.crossing(...)` on every call, so `arm_from_environment` takes effect everywhere.
 crossing: Callable[[str], None] = _from_environment()
+
+
+def arm_from_environment() -> None:
+    """Re-read the variable (a forked process that changed its environment)."""
+    global crossing
+    crossing = _from_environment()

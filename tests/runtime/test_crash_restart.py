@@ -1,0 +1,155 @@
+"""Invariant 3, no duplicates ever: kill `ordergate run` with a real SIGKILL at >= 100
+different (crash point, n-th crossing) combinations, restart it on the same journal and the
+same broker until the events file is done, and compare with an uninterrupted run.
+
+Each combination gets its own journal and simulated-broker state. The first restarts keep
+the same fault plan (so recovery itself is also killed), later ones run clean. Two
+combinations run at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ordergate.runtime import faults
+from tests.runtime import harness
+from tests.runtime.scenario import demo_policy_path, write_scenario
+
+ARMED_RUNS = 2  # the first run and one restart die at the point; later restarts run clean
+MAX_RUNS = 8
+PARALLEL = 2
+MIN_KILLED_COMBINATIONS = 100
+
+
+@dataclass
+class Combination:
+    point: str
+    nth: int
+    directory: Path
+    runs: int = 0
+    kills: int = 0
+    exits: list[int] = field(default_factory=list)
+    done: bool = False
+
+    @property
+    def journal(self) -> Path:
+        return self.directory / "journal.db"
+
+    @property
+    def broker_state(self) -> Path:
+        return self.directory / "broker.db"
+
+
+def _count_crossings(events: Path, policy: Path, directory: Path) -> Counter[str]:
+    """The uninterrupted reference run, in a child, counting every crossing of every point."""
+    counts_file = directory / "crossings.txt"
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            harness.silence()
+            seen: Counter[str] = Counter()
+
+            def count(point: str) -> None:
+                seen[point] += 1
+
+            faults.crossing = count
+            from ordergate.cli.main import app
+
+            app(args=harness.run_args(events, policy, directory / "journal.db",
+                                      directory / "broker.db"), standalone_mode=False)
+            counts_file.write_text("\n".join(f"{k} {v}" for k, v in seen.items()))
+            code = 0
+        finally:
+            os._exit(code)
+    assert harness.wait_exit(pid) == 0, "the reference run failed"
+    counts: Counter[str] = Counter()
+    for line in counts_file.read_text().splitlines():
+        point, number = line.split()
+        counts[point] = int(number)
+    return counts
+
+
+def _choose(counts: Counter[str]) -> list[tuple[str, int]]:
+    chosen: list[tuple[str, int]] = []
+    for point in faults.POINTS:
+        total = counts.get(point, 0)
+        if total == 0:
+            continue
+        picks = {1, 2, 3, 5, total // 4, total // 2, (3 * total) // 4, total}
+        chosen.extend((point, n) for n in sorted(picks) if 1 <= n <= total)
+    return chosen
+
+
+def _start(combo: Combination, events: Path, policy: Path) -> int:
+    fault = f"{combo.point}:{combo.nth}" if combo.runs < ARMED_RUNS else None
+    combo.runs += 1
+    return harness.fork_run(
+        harness.run_args(events, policy, combo.journal, combo.broker_state), fault)
+
+
+@pytest.mark.timeout(600)
+def test_no_duplicate_or_lost_dispatch_after_sigkill_at_any_crash_point(tmp_path: Path) -> None:
+    events = write_scenario(tmp_path / "events.jsonl", seconds=40)
+    policy = demo_policy_path()
+    reference_dir = tmp_path / "reference"
+    reference_dir.mkdir()
+    counts = _count_crossings(events, policy, reference_dir)
+    reference_ids = harness.dispatched_ids(reference_dir / "journal.db")
+    reference_state = harness.final_state(reference_dir / "journal.db")
+    assert reference_ids, "the scenario must dispatch orders"
+    assert harness.submissions(reference_dir / "broker.db") == reference_ids
+
+    combos = []
+    for index, (point, nth) in enumerate(_choose(counts)):
+        directory = tmp_path / f"c{index:03d}"
+        directory.mkdir()
+        combos.append(Combination(point=point, nth=nth, directory=directory))
+    queue = list(combos)
+    running: dict[int, Combination] = {}
+    while queue or running:
+        while queue and len(running) < PARALLEL:
+            combo = queue.pop(0)
+            running[_start(combo, events, policy)] = combo
+        pid, status = os.waitpid(-1, 0)
+        combo = running.pop(pid)
+        code = os.waitstatus_to_exitcode(status)
+        combo.exits.append(code)
+        if code == harness.KILLED and combo.runs < MAX_RUNS:
+            combo.kills += 1
+            running[_start(combo, events, policy)] = combo
+        else:
+            combo.done = code == 0
+
+    killed = [c for c in combos if c.kills > 0]
+    assert len(killed) >= MIN_KILLED_COMBINATIONS, (
+        f"only {len(killed)} combinations were killed; crossings: {dict(counts)}")
+    failures = []
+    for combo in combos:
+        label = f"{combo.point}:{combo.nth} exits={combo.exits}"
+        if not combo.done:
+            failures.append(f"{label}: never finished")
+            continue
+        submitted = harness.submissions(combo.broker_state)
+        duplicates = [cid for cid, n in Counter(submitted).items() if n > 1]
+        if duplicates:
+            failures.append(f"{label}: duplicate submissions {duplicates}")
+        if sorted(set(submitted)) != sorted(reference_ids):
+            missing = sorted(set(reference_ids) - set(submitted))
+            extra = sorted(set(submitted) - set(reference_ids))
+            failures.append(f"{label}: dispatched set differs (missing {missing}, "
+                            f"extra {extra})")
+        if sorted(harness.dispatched_ids(combo.journal)) != sorted(reference_ids):
+            failures.append(f"{label}: journaled dispatches differ from the reference")
+        ok, message = harness.verify(combo.journal)
+        if not ok:
+            failures.append(f"{label}: journal verify failed: {message}")
+        state = harness.final_state(combo.journal)
+        if state != reference_state:
+            failures.append(f"{label}: final state differs:\n  {state}\n  {reference_state}")
+    assert not failures, "\n".join(failures)

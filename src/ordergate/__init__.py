@@ -17,6 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ordergate.brokers.base import BrokerAdapter
+    from ordergate.brokers.config import (
+        BrokerConfig,
+        BrokerConfigError,
+        BrokerKind,
+        ExecutionMode,
+        make_adapter,
+    )
     from ordergate.brokers.sim import SimBroker, SimConfig
     from ordergate.client import (
         AsyncClient,
@@ -65,6 +72,11 @@ _LAZY: dict[str, str] = {
     "AsyncGateway": "ordergate.gateway",
     "AuthError": "ordergate.client",
     "BrokerAdapter": "ordergate.brokers.base",
+    "BrokerConfig": "ordergate.brokers.config",
+    "BrokerConfigError": "ordergate.brokers.config",
+    "BrokerKind": "ordergate.brokers.config",
+    "ExecutionMode": "ordergate.brokers.config",
+    "make_adapter": "ordergate.brokers.config",
     "Client": "ordergate.client",
     "ClientError": "ordergate.client",
     "CommandOutcome": "ordergate.gateway",
@@ -114,6 +126,9 @@ __all__ = [
     "AsyncGateway",
     "AuthError",
     "BrokerAdapter",
+    "BrokerConfig",
+    "BrokerConfigError",
+    "BrokerKind",
     "Client",
     "ClientError",
     "CommandOutcome",
@@ -122,6 +137,7 @@ __all__ = [
     "Dispatch",
     "Durability",
     "EngineStatus",
+    "ExecutionMode",
     "Fill",
     "ForbiddenError",
     "Gateway",
@@ -153,6 +169,7 @@ __all__ = [
     "__version__",
     "all_reasons",
     "load_policy",
+    "make_adapter",
     "parse_policy",
     "reason",
 ]

@@ -170,10 +170,19 @@ class Runtime:
              snapshot_every: int = DEFAULT_SNAPSHOT_EVERY, run_id: str | None = None,
              source: Path | None = None,
              on_batch: Callable[[BatchReport], None] | None = None) -> Runtime:
-        """Open the journal and recover: snapshot + tail replay, finish an interrupted batch
-        of `source`, resolve unanswered dispatches with the broker, then (lazily, at the first
-        event) activate `policy` if it is not the engine's active one."""
+        """Open the journal at `journal_url` and recover (see `open_on`)."""
         journal = open_journal(journal_url, durability=Durability(durability), run_id=run_id)
+        return cls.open_on(journal, policy, broker, snapshot_every=snapshot_every,
+                           source=source, on_batch=on_batch)
+
+    @classmethod
+    def open_on(cls, journal: Journal, policy: Policy, broker: BrokerAdapter, *,
+                snapshot_every: int = DEFAULT_SNAPSHOT_EVERY, source: Path | None = None,
+                on_batch: Callable[[BatchReport], None] | None = None) -> Runtime:
+        """Recover on an open journal: snapshot + tail replay, finish an interrupted batch of
+        `source`, resolve unanswered dispatches with the broker, then (lazily, at the first
+        event) activate `policy` if it is not the engine's active one. The runtime owns the
+        journal from here on (closing the runtime closes it)."""
         try:
             snapshot = journal.latest_snapshot()
             engine = Engine.restore(snapshot.state) if snapshot is not None else Engine()

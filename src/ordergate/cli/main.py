@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "ordergate.cli.journal_cmd",
     "ordergate.cli.db_cmd",
     "ordergate.cli.policy_cmd",
+    "ordergate.cli.eval_cmd",
     "ordergate.cli.run_cmd",
     "ordergate.cli.serve_cmd",
     "ordergate.cli.drill_cmd",

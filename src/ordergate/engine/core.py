@@ -54,11 +54,13 @@ from ordergate.model.events import (
     OrderReject,
     OutputEvent,
     PolicyDocument,
+    PositionSeed,
 )
 from ordergate.model.intent import OrderIntent, OrderType
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.reasons import REGISTRY, Family
+from ordergate.model.values import ZERO
 from ordergate.policy import EngineSettings, Policy, PolicyError
 from ordergate.policy.limits import ResolvedLimits, SelfMatch
 from ordergate.policy.spec import Limits, Throttle, parse_duration
@@ -143,6 +145,8 @@ class Engine:
             self._dependency(event, out)
         elif isinstance(event, AccountFunding):
             self._funding(event, out)
+        elif isinstance(event, PositionSeed):
+            self._position_seed(event)
         else:  # pragma: no cover - the InputEvent union is exhaustive
             raise TypeError(f"unknown event type {type(event).__name__}")
         return out
@@ -432,6 +436,13 @@ class Engine:
         if fallback is not None:
             ages.append(fallback)
         return min(ages) if ages else timedelta.max
+
+    def _position_seed(self, event: PositionSeed) -> None:
+        state = self.state
+        book = state.book(event.account, event.symbol)
+        book.qty = event.qty
+        book.avg_price = event.avg_price if event.qty else ZERO
+        state.refresh(book)
 
     def _funding(self, event: AccountFunding, out: list[OutputEvent]) -> None:
         record = self.state.fund(event.account, event.cash)

@@ -149,9 +149,25 @@ class AccountFunding(_Event, frozen=True, tag="account"):
         require_finite("cash", self.cash)
 
 
+
+class PositionSeed(_Event, frozen=True, tag="position"):
+    """Set an account's position in a symbol: start-up from a state file or from the broker's
+    own positions. Valued at `avg_price` until the symbol has a valid mark."""
+
+    account: Identifier
+    symbol: Identifier
+    qty: Decimal
+    avg_price: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_finite("qty", self.qty)
+        require_non_negative("avg_price", self.avg_price)
+
 InputEvent = (
     OrderIntent | MarketSnapshot | OrderAck | OrderReject | Fill | OrderCanceled
-    | CancelRequest | Command | PolicyDocument | ClockTick | DependencyStatus | AccountFunding
+    | CancelRequest | Command | PolicyDocument | ClockTick | DependencyStatus
+    | PositionSeed | AccountFunding
 )
 
 

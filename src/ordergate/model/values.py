@@ -50,3 +50,16 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second:
         microsecond: int = 0) -> datetime:
     """A UTC timestamp; a convenience for tests, examples and synthetic data."""
     return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)
+
+
+def describe_error(exc: Exception) -> str:
+    """A msgspec decode/validation error as users read it: "field qty: <problem>".
+
+    msgspec says "<problem> - at `$.qty`"; the field path goes first so it is seen first.
+    """
+    text = str(exc)
+    message, sep, where = text.rpartition(" - at `")
+    if sep:
+        field = where.rstrip("`").removeprefix("$.").removeprefix("$")
+        return f"field {field}: {message}" if field else message
+    return text

@@ -1,0 +1,213 @@
+"""`ordergate eval`: decide a file of intents against a policy, without a broker.
+
+Intents run through the real engine (the same gate, the same state keeping), so throttles,
+duplicate windows and exposure caps see the intents accepted before them. No order is sent
+and none fills: every accepted order stays working and keeps counting against the caps, the
+most conservative reading of a file of intents. Intent lines need no `type` field; the file
+may interleave any other input event (`"type": "market"` snapshots to move prices and time,
+`"type": "command"` operator actions, ...). `--market` supplies the starting snapshots and
+`--state` the starting accounts and positions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import msgspec
+import typer
+from rich.table import Table
+
+from ordergate.cli.console import err
+from ordergate.cli.errors import UserError
+from ordergate.engine.core import Engine
+from ordergate.model.decision import Decision
+from ordergate.model.events import (
+    AccountFunding,
+    Command,
+    CommandAction,
+    InputEvent,
+    PolicyDocument,
+    PositionSeed,
+)
+from ordergate.model.intent import OrderIntent
+from ordergate.model.market import MarketSnapshot
+from ordergate.model.portfolio import PortfolioState
+from ordergate.model.reasons import REGISTRY
+from ordergate.model.values import describe_error
+from ordergate.policy.errors import PolicyError
+from ordergate.policy.loader import Policy, load_policy
+from ordergate.runtime.sources import BadLine
+
+_event_decoder = msgspec.json.Decoder(InputEvent)
+_intent_decoder = msgspec.json.Decoder(OrderIntent)
+_encoder = msgspec.json.Encoder(order="deterministic")
+
+
+def decode_line(raw: bytes) -> InputEvent:
+    """An intent (its `type` field is optional) or any other input event."""
+    event: InputEvent = (
+        _event_decoder.decode(raw) if b'"type"' in raw else _intent_decoder.decode(raw)
+    )
+    return event
+
+
+def read_intents(path: Path) -> Iterator[tuple[int, InputEvent | BadLine]]:
+    name = str(path)
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            stripped = raw.strip()
+            if not stripped:
+                continue
+            try:
+                yield number, decode_line(stripped)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                yield number, BadLine(name, number, describe_error(exc))
+
+
+def read_market(path: Path) -> list[MarketSnapshot]:
+    """Starting snapshots: a JSON array or JSON Lines of market snapshots."""
+    raw = path.read_bytes()
+    try:
+        if raw.lstrip().startswith(b"["):
+            return msgspec.json.decode(raw, type=list[MarketSnapshot])
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise UserError(f"{path}: {describe_error(exc)}") from None
+    snapshots = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            snapshots.append(msgspec.json.decode(line, type=MarketSnapshot))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise UserError(f"{path}: line {number}: {describe_error(exc)}") from None
+    return snapshots
+
+
+def read_state(path: Path) -> PortfolioState:
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=PortfolioState)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise UserError(f"{path}: {describe_error(exc)}") from None
+
+
+def start_events(policy: Policy, state: PortfolioState | None,
+                 market: Iterable[MarketSnapshot], ts: datetime) -> list[InputEvent]:
+    """The events that set the scene before the first intent: the policy, then the accounts'
+    cash and positions, then the starting market."""
+    events: list[InputEvent] = [
+        PolicyDocument(ts=ts, policy_hash=policy.hash, document=policy.document),
+        Command(ts=ts, action=CommandAction.ACTIVATE_POLICY, policy_hash=policy.hash,
+                operator="eval", reason="ordergate eval"),
+    ]
+    if state is not None:
+        # Positions first: funding then baselines equity (day start, high-water mark) on the
+        # cash plus the positions valued at their entry prices.
+        events.extend(PositionSeed(ts=ts, account=position.account, symbol=position.symbol,
+                                   qty=position.qty, avg_price=position.avg_price)
+                      for position in state.positions)
+        events.extend(AccountFunding(ts=ts, account=account.account, cash=account.cash)
+                      for account in state.accounts)
+    events.extend(market)
+    return events
+
+
+def evaluate_stream(
+    policy: Policy,
+    items: Iterable[tuple[int, InputEvent | BadLine]],
+    *,
+    state: PortfolioState | None = None,
+    market: Iterable[MarketSnapshot] = (),
+) -> Iterator[Decision | BadLine]:
+    """Decisions for every intent, in file order; bad lines are yielded where they stand so
+    the decisions before them are never lost."""
+    engine: Engine | None = None
+    market = list(market)
+    for _, item in items:
+        if isinstance(item, BadLine):
+            yield item
+            continue
+        if engine is None:
+            engine = Engine()
+            start = min([item.ts, *(snapshot.ts for snapshot in market)])
+            for event in start_events(policy, state, market, start):
+                engine.handle(event)
+        for output in engine.handle(item):
+            if isinstance(output, Decision):
+                yield output
+
+
+def eval_command(
+    intents: Annotated[Path, typer.Argument(help="JSON Lines of intents (market lines allowed).",
+                                            exists=True, dir_okay=False)],
+    policy_path: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML.",
+                                              exists=True, dir_okay=False)],
+    state_path: Annotated[Path | None, typer.Option(
+        "--state", help="Starting accounts and positions (JSON).", exists=True,
+        dir_okay=False)] = None,
+    market_path: Annotated[Path | None, typer.Option(
+        "--market", help="Starting market snapshots (JSON array or JSON Lines).", exists=True,
+        dir_okay=False)] = None,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write decisions here instead of stdout.")] = None,
+) -> None:
+    """Decide each intent against the policy: one decision JSON per line, summary on stderr."""
+    try:
+        policy = load_policy(policy_path)
+    except PolicyError as exc:
+        raise UserError(str(exc)) from None
+    state = read_state(state_path) if state_path else None
+    market = read_market(market_path) if market_path else []
+    sink: BinaryIO
+    if out_path is None:
+        import sys
+
+        sink = sys.stdout.buffer
+    else:
+        sink = out_path.open("wb")
+    kinds: Counter[str] = Counter()
+    blocking: Counter[str] = Counter()
+    bad: list[BadLine] = []
+    try:
+        for result in evaluate_stream(policy, read_intents(intents), state=state,
+                                      market=market):
+            if isinstance(result, BadLine):
+                bad.append(result)
+                err.print(f"[red]error:[/] {result}")
+                continue
+            sink.write(_encoder.encode(result) + b"\n")
+            sink.flush()
+            kinds[result.decision.value] += 1
+            code = result.blocking or result.would_block
+            if code:
+                blocking[code] += 1
+    finally:
+        if out_path is not None:
+            sink.close()
+    _summary(policy, kinds, blocking)
+    if bad:
+        raise UserError(f"{len(bad)} bad line(s) in {intents}; the other lines were decided")
+
+
+def _summary(policy: Policy, kinds: Counter[str], blocking: Counter[str]) -> None:
+    table = Table(title=f"{sum(kinds.values())} intents under {policy.name} ({policy.hash[:19]})")
+    table.add_column("decision")
+    table.add_column("count", justify="right")
+    for kind in ("ALLOW", "MODIFY", "DENY"):
+        table.add_row(kind, str(kinds.get(kind, 0)))
+    err.print(table)
+    if blocking:
+        reasons = Table(title="deciding reasons")
+        for column in ("code", "name", "count", "meaning"):
+            reasons.add_column(column, overflow="fold")
+        for code, count in sorted(blocking.items(), key=lambda item: (-item[1], item[0])):
+            entry = REGISTRY[code]
+            reasons.add_row(code, entry.name, str(count), entry.meaning)
+        err.print(reasons)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from time import perf_counter_ns
 from typing import Any
 
 import msgspec
@@ -44,6 +45,8 @@ import structlog
 
 from ordergate.brokers.base import BrokerAdapter, OrderStatus
 from ordergate.engine.core import Engine
+from ordergate.evidence.latency import encode_latencies
+from ordergate.evidence.manifest import build_manifest, record_manifest
 from ordergate.journal import Durability, Journal, JournalError, RecordKind, open_journal
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
@@ -60,6 +63,7 @@ from ordergate.model.events import (
     OutputEvent,
     PolicyDocument,
 )
+from ordergate.model.intent import OrderIntent
 from ordergate.model.market import MarketSnapshot
 from ordergate.policy.loader import Policy
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
@@ -109,6 +113,8 @@ class _Block:
     last_input: bytes = b""
     actions: list[tuple[int, Action]] = field(default_factory=list)
     acted: bool = False
+    # intent_id -> engine.handle wall time (ns), journaled as a META note before the flush
+    latencies: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +194,7 @@ class Runtime:
             engine = Engine.restore(snapshot.state) if snapshot is not None else Engine()
             runtime = cls(journal, engine, broker, policy, snapshot_every=snapshot_every)
             runtime._recover(snapshot.seq if snapshot is not None else 0, source, on_batch)
+            record_manifest(journal, build_manifest(journal, policy, broker))
         except BaseException:
             journal.close()
             raise
@@ -399,6 +406,7 @@ class Runtime:
                 if index == half:
                     faults.crossing("mid_batch")
                 self._journal_input(event, report)
+            self._note_latencies(block)
             self._flush()
         except JournalError as exc:
             self._fail_closed(exc)
@@ -418,7 +426,10 @@ class Runtime:
         faults.crossing("after_input_append")
         block.inputs += 1
         report.inputs += 1
+        started = perf_counter_ns()
         outputs = self.engine.handle(event)
+        if isinstance(event, OrderIntent):
+            block.latencies.append((event.intent_id, perf_counter_ns() - started))
         faults.crossing("after_engine_handle")
         self._now = event.ts
         if isinstance(event, _BROKER_ANSWERS):
@@ -435,6 +446,10 @@ class Runtime:
                 block.actions.append((out_seq, output))
             elif isinstance(output, CancelOrder):
                 block.actions.append((out_seq, output))
+
+    def _note_latencies(self, block: _Block) -> None:
+        if block.latencies:
+            self._append(RecordKind.META, encode_latencies(block.latencies))
 
     def _note_answer(self, event: InputEvent) -> None:
         if isinstance(event, _BROKER_ANSWERS):
@@ -531,6 +546,7 @@ class Runtime:
                     self._append(RecordKind.META, note)
                 for event in events:
                     self._journal_input(event, report)
+                self._note_latencies(block)
                 faults.crossing("after_ack_append")
                 self._flush()
                 faults.crossing("after_feedback_flush")

@@ -29,8 +29,7 @@ def scenario_events(seconds: int = 60) -> list[InputEvent]:
     events: list[InputEvent] = [AccountFunding(ts=START, account=ACCOUNT,
                                                cash=Decimal(1_000_000))]
     resting: list[tuple[int, str]] = []
-    number = 0
-    for second in range(1, seconds + 1):
+    for number, second in enumerate(range(1, seconds + 1), start=1):
         base = START + timedelta(seconds=second)
         for index, (symbol, price) in enumerate(PRICES.items()):
             mid = price + Decimal(second % 7) / 10
@@ -39,7 +38,6 @@ def scenario_events(seconds: int = 60) -> list[InputEvent]:
                 bid=mid - Decimal("0.05"), ask=mid + Decimal("0.05"), last=mid,
                 volume=Decimal(1000)))
         ts = base + timedelta(milliseconds=100)
-        number += 1
         kind = second % 5
         if kind in (0, 1):
             side = Side.BUY if second % 4 < 2 else Side.SELL

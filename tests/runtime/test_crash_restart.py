@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from ordergate.runtime import faults
 from tests.runtime import harness
 from tests.runtime.scenario import demo_policy_path, write_scenario
+
+from ordergate.runtime import faults
 
 # The first run dies at the point; for every other combination the first restart dies at
 # the same point too (so recovery itself is interrupted); later restarts run clean.

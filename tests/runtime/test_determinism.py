@@ -14,8 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ordergate.journal import Durability, open_journal
 from tests.runtime.scenario import demo_policy_path, write_scenario
+
+from ordergate.journal import Durability, open_journal
 
 ORDERGATE = Path(sys.executable).with_name("ordergate")
 WALL_CLOCK_NOTES = b'{"type":"evidence.'

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from tests.runtime.scenario import demo_policy_path, scenario_events
+
 from ordergate.brokers.base import SubmitResult
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
 from ordergate.journal import Durability, JournalRecord, RecordKind, Snapshot, open_journal
@@ -14,7 +16,6 @@ from ordergate.journal.base import Journal, VerifyReport
 from ordergate.model.events import CancelOrder, Dispatch
 from ordergate.policy.loader import load_policy
 from ordergate.runtime.loop import Runtime, decode_output
-from tests.runtime.scenario import demo_policy_path, scenario_events
 
 
 class CallLog:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.runtime.scenario import ACCOUNT, START, demo_policy_path, scenario_events
 
 from ordergate.brokers.sim import SimBroker, SimConfig
 from ordergate.model.events import MarketSnapshot
@@ -16,7 +17,6 @@ from ordergate.model.intent import OrderIntent, Side
 from ordergate.model.modes import Mode
 from ordergate.policy.loader import load_policy
 from ordergate.runtime.loop import Runtime, RuntimeStopped
-from tests.runtime.scenario import ACCOUNT, START, demo_policy_path, scenario_events
 
 
 def test_journal_write_failure_stops_dispatch_and_refuses_further_events(

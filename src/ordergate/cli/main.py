@@ -26,7 +26,9 @@ _COMMAND_MODULES = (
     "ordergate.cli.db_cmd",
     "ordergate.cli.policy_cmd",
     "ordergate.cli.eval_cmd",
+    "ordergate.cli.demo_cmd",
     "ordergate.cli.run_cmd",
+    "ordergate.cli.status_cmd",
     "ordergate.cli.serve_cmd",
     "ordergate.cli.drill_cmd",
 )

@@ -39,9 +39,9 @@ _PRINTED = (Decision, Dispatch, Fill, ModeChanged)
 _encoder = msgspec.json.Encoder(order="deterministic")
 
 
-def configure_logging(verbose: bool) -> None:
-    """Library logs as plain lines on stderr: warnings and errors, or everything with -v."""
-    level = logging.DEBUG if verbose else logging.WARNING
+def configure_logging(verbose: bool, quiet_level: int = logging.WARNING) -> None:
+    """Library logs as plain lines on stderr: from `quiet_level` up, or everything with -v."""
+    level = logging.DEBUG if verbose else quiet_level
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),

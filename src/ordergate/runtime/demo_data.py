@@ -30,6 +30,7 @@ from ordergate.model.market import MarketSnapshot
 from ordergate.model.values import utc
 
 DEMO_SEED = 20260302
+DEMO_OPEN = utc(2026, 3, 2, 14, 30)
 ACCOUNT = "DEMO-1"
 SYMBOLS: tuple[str, ...] = ("AAPL", "MSFT", "TSLA", "GME", "BTC-USD")
 START_PRICES: dict[str, Decimal] = {
@@ -48,7 +49,7 @@ class DayPlan:
     """The shape of the day; the defaults are the bundled demo."""
 
     seed: int = DEMO_SEED
-    session_open: datetime = utc(2026, 3, 2, 14, 30)
+    session_open: datetime = DEMO_OPEN
     session_minutes: int = 390
     quote_every_s: int = 4  # one quote per symbol every few seconds
     trend_every_s: int = 45  # one trend intent every ~45 s

@@ -139,11 +139,13 @@ def encode(event: InputEvent | OutputEvent) -> bytes:
 
 
 def decode_input(payload: bytes) -> InputEvent:
-    return _input_decoder.decode(payload)
+    event: InputEvent = _input_decoder.decode(payload)
+    return event
 
 
 def decode_output(payload: bytes) -> OutputEvent:
-    return _output_decoder.decode(payload)
+    output: OutputEvent = _output_decoder.decode(payload)
+    return output
 
 
 class Runtime:

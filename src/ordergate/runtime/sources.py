@@ -71,7 +71,8 @@ def decode_note(payload: bytes) -> RuntimeNote | None:
     if not payload.startswith(NOTE_PREFIX):
         return None
     try:
-        return _note_decoder.decode(payload)
+        note: RuntimeNote = _note_decoder.decode(payload)
+        return note
     except msgspec.ValidationError:
         return None
 
@@ -91,7 +92,8 @@ _event_decoder = msgspec.json.Decoder(InputEvent)
 
 def decode_event(raw: bytes) -> InputEvent:
     """One JSON object to an InputEvent (raises msgspec errors that name the field)."""
-    return _event_decoder.decode(raw)
+    event: InputEvent = _event_decoder.decode(raw)
+    return event
 
 
 def _describe(exc: msgspec.MsgspecError) -> str:
@@ -104,7 +106,10 @@ def _describe(exc: msgspec.MsgspecError) -> str:
     return text
 
 
-def read_lines(path: Path, start_line: int = 1) -> Iterator[tuple[int, InputEvent | BadLine | None]]:
+SourceLine = tuple[int, InputEvent | BadLine | None]
+
+
+def read_lines(path: Path, start_line: int = 1) -> Iterator[SourceLine]:
     """(line number, event | BadLine | None for a blank line), from `start_line` on.
 
     Lines before `start_line` are skipped without being decoded.

@@ -1,0 +1,213 @@
+"""`ordergate demo`: a simulated trading day through the real pipeline, explained.
+
+Writes the day's events and its policy to the output directory, runs them through the
+journal, the engine and the simulated broker exactly like `ordergate run`, and ends with a
+summary a non-engineer can read: what was allowed, shrunk and refused and why, when and why
+the trading mode changed, the positions and PnL at the close, and how to check the journal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from time import perf_counter
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
+from ordergate.cli.console import err
+from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.run_cmd import configure_logging, money, plain_reason
+from ordergate.engine.status import EngineStatus
+from ordergate.journal import Durability
+from ordergate.model.decision import Decision, DecisionKind
+from ordergate.model.intent import OrderIntent
+from ordergate.policy.loader import load_policy
+from ordergate.runtime.demo_data import demo_events, write_events
+from ordergate.runtime.loop import BatchReport, Runtime, RuntimeStopped
+from ordergate.runtime.runfile import Tally, run_file
+
+DEFAULT_OUT = Path("ordergate-demo")
+_MODE_COLOUR = {"ACTIVE": "green", "REDUCE_ONLY": "yellow", "HALTED": "red"}
+_MODE_WORDS = {
+    "ACTIVE": "normal trading",
+    "REDUCE_ONLY": "only orders that shrink a position",
+    "HALTED": "no new orders at all",
+}
+
+
+class DemoResult:
+    """What the demo did, for the summary and for tests."""
+
+    def __init__(self, out: Path, tally: Tally, status: EngineStatus,
+                 by_strategy: dict[str, Counter[str]], seconds: float) -> None:
+        self.out = out
+        self.tally = tally
+        self.status = status
+        self.by_strategy = by_strategy
+        self.seconds = seconds
+
+    @property
+    def journal(self) -> Path:
+        return self.out / "journal.db"
+
+
+def prepare(out: Path) -> tuple[Path, Path]:
+    """Write the bundled policy and the generated day into `out`; clear the previous run's
+    journal and broker files (they are the demo's own outputs)."""
+    out.mkdir(parents=True, exist_ok=True)
+    policy_path = out / "policy.yaml"
+    policy_path.write_bytes(
+        (resources.files("ordergate") / "data" / "demo_policy.yaml").read_bytes())
+    events_path = out / "events.jsonl"
+    write_events(events_path, demo_events())
+    for name in ("journal.db", "journal.db-wal", "journal.db-shm", "journal.db.manifest.json"):
+        (out / name).unlink(missing_ok=True)
+    return policy_path, events_path
+
+
+def run_demo(out: Path, console: Console | None = None) -> DemoResult:
+    """The demo, end to end. With a console, a live progress display is shown on it."""
+    started = perf_counter()
+    policy_path, events_path = prepare(out)
+    policy = load_policy(policy_path)
+    strategy_of = {
+        event.intent_id: event.strategy
+        for event in demo_events() if isinstance(event, OrderIntent)
+    }
+    broker = SimBroker(SimConfig(fill_model=FillModel.IMMEDIATE, slippage_bps=Decimal(1),
+                                 fee_bps=Decimal("0.5"), seed=7))
+    tally = Tally()
+    by_strategy: dict[str, Counter[str]] = {}
+
+    def on_report(report: BatchReport) -> None:
+        tally.add(report)
+        for item in report.emitted:
+            if isinstance(item, Decision):
+                strategy = strategy_of.get(item.intent_id, "other")
+                by_strategy.setdefault(strategy, Counter())[item.decision.value] += 1
+
+    runtime = Runtime.open(f"sqlite:///{(out / 'journal.db').resolve()}", policy, broker,
+                           Durability.BATCH, snapshot_every=10_000, on_batch=on_report)
+    total = sum(1 for _ in events_path.open("rb"))
+    progress = Progress(TextColumn("[bold]trading day"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.description}"), TimeElapsedColumn(),
+                        console=console, transient=True,
+                        disable=console is None or not console.is_terminal)
+    task = progress.add_task("", total=total)
+
+    def on_progress(line: int) -> None:
+        mode = runtime.engine.state.mode.value
+        progress.update(task, completed=line, description=(
+            f"allowed {tally.decisions.get('ALLOW', 0)}  "
+            f"denied {tally.decisions.get('DENY', 0)}  "
+            f"mode [{_MODE_COLOUR[mode]}]{mode}[/]"))
+
+    try:
+        with progress:
+            run_file(runtime, events_path, on_report=on_report, on_progress=on_progress,
+                     batch_size=512, start_line=1)
+    except RuntimeStopped as exc:
+        raise SafetyStop(str(exc)) from None
+    finally:
+        runtime.close()
+    status = runtime.engine.status()
+    return DemoResult(out, tally, status, by_strategy, perf_counter() - started)
+
+
+def render(console: Console, result: DemoResult) -> None:
+    tally, status = result.tally, result.status
+    decided = sum(tally.decisions.values())
+    console.rule("[bold]ordergate demo: one simulated trading day")
+    console.print(
+        f"{tally.inputs:,} events went through the gateway: market quotes for AAPL, MSFT, "
+        f"TSLA, GME and BTC-USD, timer ticks, an operator command, and {decided:,} order "
+        "requests from two strategies: [bold]trend[/] (well-behaved) and [bold]burst[/] "
+        "(misbehaving)."
+    )
+    console.print(
+        f"[green]allowed {tally.decisions.get('ALLOW', 0):,}[/]   "
+        f"[yellow]modified (shrunk to fit a limit) {tally.decisions.get('MODIFY', 0):,}[/]   "
+        f"[red]denied {tally.decisions.get('DENY', 0):,}[/]   "
+        f"orders sent to the broker {tally.orders:,}   fills {tally.fills:,}"
+    )
+    strategies = Table(title="per strategy", title_justify="left")
+    for column in ("strategy", "allowed", "modified", "denied"):
+        strategies.add_column(column)
+    for name, counts in sorted(result.by_strategy.items()):
+        strategies.add_row(name, str(counts.get(DecisionKind.ALLOW.value, 0)),
+                           str(counts.get(DecisionKind.MODIFY.value, 0)),
+                           str(counts.get(DecisionKind.DENY.value, 0)))
+    console.print(strategies)
+    reasons = Table(title="top reasons orders were stopped or shrunk", title_justify="left")
+    for column in ("times", "reason", "what it means"):
+        reasons.add_column(column)
+    for code, count in tally.reasons.most_common(6):
+        reasons.add_row(f"{count:,}", code, plain_reason(code))
+    console.print(reasons)
+
+    console.print("[bold]trading mode over the day[/]")
+    if not tally.transitions:
+        console.print("  the mode stayed ACTIVE all day")
+    for change in tally.transitions:
+        colour = _MODE_COLOUR[change.mode]
+        why = "; ".join(f"{plain_reason(code)} ({detail})" if detail else plain_reason(code)
+                        for code, detail in change.why)
+        if not why:
+            why = f"resumed by {change.actor}" if change.actor != "system" else "reset"
+        console.print(f"  {change.ts:%H:%M:%S} UTC  {change.previous} -> "
+                      f"[bold {colour}]{change.mode}[/] ({_MODE_WORDS[change.mode]}): {why}")
+
+    positions = Table(title="positions at the close", title_justify="left")
+    for column in ("symbol", "quantity", "average price", "last price", "unrealized PnL"):
+        positions.add_column(column, justify="right" if column != "symbol" else "left")
+    for position in status.positions:
+        if position.qty == 0:
+            continue
+        positions.add_row(position.symbol, f"{position.qty:,}", money(position.avg_price),
+                          money(position.mark) if position.mark is not None else "-",
+                          money(position.unrealized_pnl))
+    console.print(positions)
+    for account in status.accounts:
+        console.print(
+            f"account {account.account}: started the day with {money(account.day_start_equity)}"
+            f", ends with equity {money(account.equity)}: PnL {money(account.daily_pnl)} "
+            f"(realized {money(account.realized_pnl)}, fees {money(account.fees)})")
+    mode = status.mode.value
+    console.print(Panel(f"[bold {_MODE_COLOUR[mode]}]final mode: {mode}[/] — "
+                        f"{_MODE_WORDS[mode]}", expand=False))
+    journal = result.journal
+    console.print(
+        f"Every event and decision is in the journal [bold]{journal}[/] "
+        f"(hash-chained, {result.seconds:.1f} s for the whole day).\n"
+        f"  check it has not been altered:  ordergate journal verify --journal {journal}\n"
+        f"  see the mode and positions:     ordergate status --journal {journal}\n"
+        f"  replay the day yourself:        ordergate run --policy {result.out / 'policy.yaml'}"
+        f" --journal my.db {result.out / 'events.jsonl'}"
+    )
+
+
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the day's events, policy "
+                                                    "and journal.")] = DEFAULT_OUT,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs.")]
+    = False,
+) -> None:
+    """Run a simulated trading day through the gateway and explain what happened."""
+    configure_logging(verbose, logging.ERROR)  # the summary tells the story, not the logs
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a directory; choose another --out")
+    result = run_demo(out, err)
+    render(err, result)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)

@@ -1,0 +1,102 @@
+"""`ordergate status --journal J`: rebuild the engine from the journal (latest snapshot +
+the records after it) and show, readable in five seconds: the trading mode, big and coloured,
+and why in plain words; positions; working orders; PnL."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import msgspec
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from ordergate.cli.console import out
+from ordergate.cli.errors import UserError
+from ordergate.cli.run_cmd import configure_logging, journal_url, money, plain_reason
+from ordergate.engine.status import EngineStatus
+from ordergate.journal import JournalError
+from ordergate.runtime.loop import rebuild
+
+_STYLE = {"ACTIVE": "bold white on green", "REDUCE_ONLY": "bold black on yellow",
+          "HALTED": "bold white on red"}
+_MEANING = {
+    "ACTIVE": "Trading normally: every order is checked against the policy.",
+    "REDUCE_ONLY": "Only orders that shrink an existing position are allowed.",
+    "HALTED": "No new orders. Only cancels and an operator-ordered flatten go through.",
+}
+
+
+def render_status(status: EngineStatus) -> None:
+    mode = status.mode.value
+    as_of = f"as of {status.now:%Y-%m-%d %H:%M:%S} UTC" if status.now else "no events yet"
+    policy = f"policy {status.policy_name} {status.policy_hash[:19]}" if status.policy_hash \
+        else "no policy active"
+    out.print(Panel(f"[{_STYLE[mode]}]  {mode}  [/]\n\n{_MEANING[mode]}",
+                    title="trading mode", subtitle=f"{as_of} · {policy}", expand=False))
+    why: list[str] = []
+    for reason in status.reasons:
+        since = f" since {reason.since:%Y-%m-%d %H:%M:%S} UTC" if reason.since else ""
+        why.append(f"• {plain_reason(reason.code)} [dim]({reason.code}{since}, "
+                   f"by {reason.actor})[/]")
+        if reason.detail:
+            why.append(f"  {reason.detail}")
+    for kill in status.kills:
+        why.append(f"• kill switch on {kill.scope.value} {kill.key or ''} by {kill.operator}: "
+                   f"{kill.reason}")
+    for disabled in status.disabled_strategies:
+        why.append(f"• strategy {disabled.strategy} ({disabled.account}) is disabled")
+    if why:
+        out.print("[bold]why:[/]\n" + "\n".join(why))
+
+    for account in status.accounts:
+        drawdown = f"{float(account.drawdown_pct):.2f} %" if account.drawdown_pct is not None \
+            else "-"
+        out.print(f"[bold]{account.account}[/]  equity {money(account.equity)}   "
+                  f"PnL today {money(account.daily_pnl)}   realized {money(account.realized_pnl)}"
+                  f"   unrealized {money(account.unrealized_pnl)}   drawdown {drawdown}")
+    held = [p for p in status.positions if p.qty != 0]
+    if held:
+        table = Table(title="positions", title_justify="left")
+        for column in ("account", "symbol", "quantity", "avg price", "mark", "unrealized PnL"):
+            table.add_column(column)
+        for p in held:
+            table.add_row(p.account, p.symbol, f"{p.qty:,}", money(p.avg_price),
+                          money(p.mark) if p.mark is not None else "-",
+                          money(p.unrealized_pnl))
+        out.print(table)
+    else:
+        out.print("no open positions")
+    if status.open_orders:
+        table = Table(title="working orders", title_justify="left")
+        for column in ("client order id", "strategy", "symbol", "side", "remaining", "limit"):
+            table.add_column(column)
+        for o in status.open_orders:
+            table.add_row(o.client_order_id, o.strategy, o.symbol, o.side.value,
+                          f"{o.remaining:,}", money(o.limit_price) if o.limit_price else "-")
+        out.print(table)
+    else:
+        out.print("no working orders")
+
+
+def status(
+    journal: Annotated[str, typer.Option("--journal", help="Journal: a .db file path, "
+                                                           "sqlite:///... or postgresql://...")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Show the trading mode and why, positions, working orders and PnL from a journal."""
+    configure_logging(False, logging.ERROR)
+    try:
+        engine = rebuild(journal_url(journal))
+    except JournalError as exc:
+        raise UserError(f"{journal}: {exc}") from None
+    current = engine.status()
+    if as_json:
+        out.print(msgspec.json.encode(current).decode(), markup=False, highlight=False)
+        return
+    render_status(current)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status)

@@ -193,14 +193,17 @@ def eval_command(
 
 
 def _summary(policy: Policy, kinds: Counter[str], blocking: Counter[str]) -> None:
-    table = Table(title=f"{sum(kinds.values())} intents under {policy.name} ({policy.hash[:19]})")
+    err.print(f"[bold]{sum(kinds.values())} intents[/] decided under policy "
+              f"[bold]{policy.name}[/] ({policy.hash[:19]}...)")
+    table = Table()
     table.add_column("decision")
     table.add_column("count", justify="right")
     for kind in ("ALLOW", "MODIFY", "DENY"):
         table.add_row(kind, str(kinds.get(kind, 0)))
     err.print(table)
     if blocking:
-        reasons = Table(title="deciding reasons")
+        err.print("Deciding reasons (the blocking code; in monitor mode, the would-be one):")
+        reasons = Table()
         for column in ("code", "name", "count", "meaning"):
             reasons.add_column(column, overflow="fold")
         for code, count in sorted(blocking.items(), key=lambda item: (-item[1], item[0])):

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
+import structlog
 import typer
 
 from ordergate.cli.console import err
@@ -38,6 +40,13 @@ _COMMAND_MODULES = (
 @app.callback()
 def _root() -> None:
     """Pre-trade risk and capital-policy gateway for automated trading."""
+    # stdout carries results (JSON Lines, tables); library logs go to stderr, warnings and up,
+    # unless a command configures its own logging.
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
 
 
 for _name in _COMMAND_MODULES:

@@ -17,7 +17,8 @@ demo: $(BIN)/ordergate
 	$(BIN)/ordergate demo
 
 test: $(BIN)/ordergate
-	$(BIN)/ruff check src tests bench
+	bash scripts/ensure-chromium.sh
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

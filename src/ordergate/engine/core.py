@@ -46,6 +46,8 @@ from ordergate.model.events import (
     DependencyStatus,
     Dispatch,
     Fill,
+    FirmRateLimited,
+    FirmState,
     InputEvent,
     LimitsRecord,
     ModeChanged,
@@ -147,6 +149,10 @@ class Engine:
             self._funding(event, out)
         elif isinstance(event, PositionSeed):
             self._position_seed(event)
+        elif isinstance(event, FirmState):
+            self.state.firm = event
+        elif isinstance(event, FirmRateLimited):
+            self.state.firm_rate_limited[(event.account, event.strategy, event.intent_id)] = event
         else:  # pragma: no cover - the InputEvent union is exhaustive
             raise TypeError(f"unknown event type {type(event).__name__}")
         return out
@@ -303,6 +309,7 @@ class Engine:
     def _intent(self, intent: OrderIntent, out: list[OutputEvent]) -> None:
         state = self.state
         key = (intent.account, intent.strategy, intent.intent_id)
+        limited = state.firm_rate_limited.pop(key, None) if state.firm_rate_limited else None
         previous = state.decided.get(key)
         if previous is not None:
             # A retry: the same answer, and never a second dispatch.
@@ -319,6 +326,8 @@ class Engine:
             )
         else:
             decision = evaluate(intent, state, policy)
+            if limited is not None:
+                decision = with_firm_rate_limit(decision, limited)
         state.decided[key] = decision
         state.count(f"decision:{decision.decision.value}")
         if decision.blocking:
@@ -487,3 +496,37 @@ class Engine:
 
     def status(self) -> EngineStatus:
         return build_status(self)
+
+
+_FIRM_RATE = "THR-007"
+
+
+def with_firm_rate_limit(decision: Decision, limited: FirmRateLimited) -> Decision:
+    """Add THR-007 (decided in the firm-wide store before the intent was journaled) to the
+    gate's decision, as the gate treats any throttle: recorded only for a risk-reducing
+    intent, `would_block` in monitor mode, otherwise a DENY unless a rule of higher
+    precedence already blocks."""
+    rank = REGISTRY[_FIRM_RATE].precedence
+    unknown = REGISTRY["SYS-008"].precedence
+
+    def precedence(code: str) -> int:
+        entry = REGISTRY.get(code)
+        return unknown if entry is None else entry.precedence
+
+    violation = Violation(code=_FIRM_RATE, observed=str(limited.count),
+                          limit=str(limited.max_count),
+                          detail=f"firm-wide orders in the last {limited.window}")
+    violations = tuple(sorted((*decision.violations, violation),
+                              key=lambda item: precedence(item.code)))
+    if decision.risk_reducing:
+        return msgspec.structs.replace(decision, violations=violations)
+    if decision.monitor:
+        would_block = decision.would_block
+        if not would_block or precedence(would_block) > rank:
+            would_block = _FIRM_RATE
+        return msgspec.structs.replace(decision, violations=violations, would_block=would_block)
+    blocking = decision.blocking
+    if decision.decision is not DecisionKind.DENY or not blocking or precedence(blocking) > rank:
+        blocking = _FIRM_RATE
+    return msgspec.structs.replace(decision, decision=DecisionKind.DENY, blocking=blocking,
+                                   violations=violations, modified_qty=None)

@@ -28,6 +28,7 @@ from ordergate.engine.windows import (
     RateWindowsImage,
 )
 from ordergate.model.decision import Decision
+from ordergate.model.events import FirmRateLimited, FirmState
 from ordergate.model.market import MarketSnapshot
 from ordergate.policy import Policy
 
@@ -92,6 +93,8 @@ class EngineImage(msgspec.Struct, frozen=True, kw_only=True):
     next_roll_at: datetime | None
     flatten_seq: int
     limits_journaled: list[str] = []
+    firm: FirmState | None = None
+    firm_rate_limited: list[FirmRateLimited] = []
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")
@@ -127,6 +130,8 @@ def encode_image(engine: Engine) -> bytes:
         next_roll_at=state.next_roll_at,
         flatten_seq=state.flatten_seq,
         limits_journaled=list(state.limits_journaled),
+        firm=state.firm,
+        firm_rate_limited=list(state.firm_rate_limited.values()),
     )
     return _encoder.encode(image)
 
@@ -178,4 +183,7 @@ def apply_image(engine: Engine, data: bytes) -> None:
     state.next_roll_at = image.next_roll_at
     state.flatten_seq = image.flatten_seq
     state.limits_journaled = dict.fromkeys(image.limits_journaled)
+    state.firm = image.firm
+    state.firm_rate_limited = {(item.account, item.strategy, item.intent_id): item
+                               for item in image.firm_rate_limited}
     state.rebuild_ladders()

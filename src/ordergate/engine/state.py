@@ -24,7 +24,7 @@ from ordergate.gate.exposure import reference_price, symbol_exposure
 from ordergate.gate.rules.integrity import invalid_fields
 from ordergate.gate.view import ActiveReason, ExposureTotals, RateScope
 from ordergate.model.decision import Decision
-from ordergate.model.events import KillScope
+from ordergate.model.events import FirmRateLimited, FirmState, KillScope
 from ordergate.model.intent import Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
@@ -91,6 +91,10 @@ class EngineState:
         self.counters: dict[str, int] = {}
         self.next_roll_at: datetime | None = None
         self.flatten_seq = 0
+        # the firm-wide store's last journaled answer; None until a gateway journals one
+        self.firm: FirmState | None = None
+        # firm-rate refusals waiting for their intent (journaled right before it)
+        self.firm_rate_limited: dict[tuple[str, str, str], FirmRateLimited] = {}
 
     # ------------------------------------------------------------------ GateView
 
@@ -121,9 +125,10 @@ class EngineState:
         )
 
     def firm_kill(self) -> bool:
-        # The shared (cross-gateway) kill switch lives in Redis and is checked by the
-        # runtime's shared-limit gate; the engine only knows its own operator kills.
-        return False
+        # The shared (cross-gateway) kill switch lives in Redis; it reaches the engine only
+        # as journaled FirmState events.
+        firm = self.firm
+        return firm is not None and firm.kill
 
     def market(self, symbol: str) -> MarketSnapshot | None:
         return self.markets.get(symbol)
@@ -177,7 +182,12 @@ class EngineState:
         return (account, strategy) in self.disabled
 
     def shared_exposure_gross(self) -> Decimal | None:
-        return None
+        # The other shards' gross as last journaled, plus this shard's own, always current.
+        firm = self.firm
+        if firm is None:
+            return None
+        own = sum((record.gross for record in self.accounts.values()), ZERO)
+        return firm.gross_exposure + own
 
     # ------------------------------------------------------------------ time
 

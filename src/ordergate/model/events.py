@@ -164,10 +164,40 @@ class PositionSeed(_Event, frozen=True, tag="position"):
         require_finite("qty", self.qty)
         require_non_negative("avg_price", self.avg_price)
 
+class FirmState(_Event, frozen=True, tag="firm"):
+    """What the firm-wide store (Redis) said at a gateway heartbeat, journaled when it
+    changes: the firm kill switch, and `gross_exposure`, the sum of the gross exposure every
+    OTHER shard published (this shard's own gross is the engine's, always current)."""
+
+    kill: bool
+    gross_exposure: Decimal
+    shard: str = ""
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_finite("gross_exposure", self.gross_exposure)
+        require_non_negative("gross_exposure", self.gross_exposure)
+
+
+class FirmRateLimited(_Event, frozen=True, tag="firm_rate"):
+    """The firm-wide order-rate window (THR-007, across all gateways) had no room for this
+    intent. The shell reserves a slot for every intent in the shared store before the intent
+    is journaled; a refusal is journaled as this event right before the intent, so replay
+    decides it the same way without asking the store again."""
+
+    account: Identifier
+    strategy: Identifier
+    intent_id: Identifier
+    count: int
+    max_count: int
+    window: timedelta
+
+
 InputEvent = (
     OrderIntent | MarketSnapshot | OrderAck | OrderReject | Fill | OrderCanceled
     | CancelRequest | Command | PolicyDocument | ClockTick | DependencyStatus
-    | PositionSeed | AccountFunding
+    | PositionSeed | AccountFunding | FirmState | FirmRateLimited
 )
 
 

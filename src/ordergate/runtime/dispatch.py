@@ -35,7 +35,14 @@ from ordergate.model.events import (
     OrderReject,
 )
 from ordergate.model.market import MarketSnapshot
-from ordergate.resilience.errors import DEPENDENCY_ERRORS, Action, Category, classify, to_event
+from ordergate.resilience.errors import (
+    DEPENDENCY_ERRORS,
+    Action,
+    Category,
+    Classification,
+    classify,
+    to_event,
+)
 from ordergate.resilience.retry import safe_to_resubmit
 from ordergate.runtime import faults
 
@@ -43,6 +50,21 @@ log = structlog.get_logger("ordergate.runtime.dispatch")
 
 SUBMIT_DEPENDENCY = "broker_submit"
 READS_DEPENDENCY = "broker_reads"
+CIRCUIT_OPEN_CODE = "circuit_open"
+
+
+class CallMonitor(Protocol):
+    """Watches every broker call the Dispatcher makes (circuit breakers, disconnect storms;
+    see `runtime.health.BrokerHealth`). What it returns are input events for the runtime to
+    journal with the broker's own answers."""
+
+    def allow_submit(self) -> bool:
+        """May an order be sent now? False while the broker_submit circuit is open."""
+        ...
+
+    def succeeded(self, dependency: str, ts: datetime) -> list[InputEvent]: ...
+
+    def failed(self, verdict: Classification, ts: datetime) -> list[InputEvent]: ...
 
 
 @runtime_checkable
@@ -73,6 +95,15 @@ class Dispatcher:
         self._durable_through = durable_through
         self._market = broker if isinstance(broker, MarketListener) else None
         self._healthy: dict[str, bool] = {SUBMIT_DEPENDENCY: True, READS_DEPENDENCY: True}
+        self._monitor: CallMonitor | None = None
+
+    def attach(self, monitor: CallMonitor) -> None:
+        """Report every broker call to `monitor`, and ask it before each submit."""
+        self._monitor = monitor
+
+    @property
+    def monitor(self) -> CallMonitor | None:
+        return self._monitor
 
     @property
     def broker(self) -> BrokerAdapter:
@@ -92,25 +123,49 @@ class Dispatcher:
 
     def _health(self, dependency: str, healthy: bool, ts: datetime,
                 failure: DependencyStatus | None = None) -> list[InputEvent]:
-        """A DependencyStatus event only when the dependency's health changes."""
+        """A DependencyStatus event only when the dependency's health changes (plus what the
+        monitor says about a successful call)."""
+        watched = (self._monitor.succeeded(dependency, ts)
+                   if healthy and self._monitor is not None else [])
         if self._healthy[dependency] == healthy:
-            return []
+            return watched
         self._healthy[dependency] = healthy
         if healthy:
-            return [DependencyStatus(ts=ts, dependency=dependency, healthy=True)]
+            return [DependencyStatus(ts=ts, dependency=dependency, healthy=True), *watched]
         assert failure is not None
         return [failure]
+
+    def mark_healthy(self, dependency: str, ts: datetime) -> list[InputEvent]:
+        """The dependency answered a health probe: report it healthy if it was not."""
+        if self._healthy.get(dependency, True):
+            return []
+        self._healthy[dependency] = True
+        return [DependencyStatus(ts=ts, dependency=dependency, healthy=True)]
 
     def _failure(self, exc: BaseException, dependency: str, ts: datetime,
                  symbol: str | None) -> tuple[list[InputEvent], bool]:
         """(health events, order definitively rejected) for a broker error."""
         verdict = classify(exc, dependency, symbol)
-        if verdict.category is Category.ORDER_REJECTED:
-            return [], True
+        monitor = self._monitor
+        if verdict.category is Category.ORDER_REJECTED or verdict.action is Action.NONE:
+            # The broker answered: the connection is fine, only this order is not.
+            watched = monitor.succeeded(dependency, ts) if monitor is not None else []
+            return watched, verdict.category is Category.ORDER_REJECTED
         status = to_event(verdict, ts)
-        if verdict.action is Action.NONE:
-            return [], False
-        return self._health(dependency, False, ts, status), False
+        watched = monitor.failed(verdict, ts) if monitor is not None else []
+        return [*self._health(dependency, False, ts, status), *watched], False
+
+    def _circuit_refusal(self, order: Dispatch) -> Outcome | None:
+        """While the broker_submit circuit is open no order is sent: it is rejected here, so
+        the engine releases what it reserved (the broker never saw it)."""
+        if self._monitor is None or self._monitor.allow_submit():
+            return None
+        log.warning("submit_refused_circuit_open", intent_id=order.intent_id,
+                    client_order_id=order.client_order_id)
+        return Outcome(events=[OrderReject(
+            ts=order.ts, client_order_id=order.client_order_id,
+            reason=f"not sent: the {SUBMIT_DEPENDENCY} circuit breaker is open",
+            code=CIRCUIT_OPEN_CODE)])
 
     # ------------------------------------------------------------ market data (simulation)
 
@@ -127,6 +182,9 @@ class Dispatcher:
         """Send a durable order once. Unknown outcome -> ask the broker, never resend blindly."""
         self._require_durable(seq, f"dispatch {order.client_order_id}")
         bound = log.bind(intent_id=order.intent_id, client_order_id=order.client_order_id)
+        refused = self._circuit_refusal(order)
+        if refused is not None:
+            return refused
         faults.crossing("before_submit")
         try:
             result = self._broker.submit(order)
@@ -177,6 +235,9 @@ class Dispatcher:
         return Outcome(events=health)
 
     def _submit_known_unseen(self, order: Dispatch, seq: int) -> Outcome:
+        refused = self._circuit_refusal(order)
+        if refused is not None:
+            return refused
         faults.crossing("before_submit")
         try:
             result = self._broker.submit(order)
@@ -220,6 +281,12 @@ class Dispatcher:
             return Outcome(events=health, unresolved=True, detail=f"{type(exc).__name__}: {exc}")
         faults.crossing("after_cancel")
         return Outcome(events=self._health(SUBMIT_DEPENDENCY, True, order.ts))
+
+    def cancel_orphan(self, client_order_id: str, seq: int, ts: datetime) -> Outcome:
+        """Cancel an order the broker holds and the journal never dispatched (found by
+        reconciliation); `seq` is the durable journal record that says so."""
+        return self.cancel(CancelOrder(ts=ts, client_order_id=client_order_id,
+                                       reason="unknown to the gateway (orphan)"), seq)
 
     def poll(self, until: datetime) -> tuple[list[InputEvent], str]:
         """Broker callbacks up to `until` ('' or an error detail when the broker cannot be read)."""

@@ -419,6 +419,19 @@ class Runtime:
         self._maybe_snapshot()
         return report
 
+    def inject(self, events: Sequence[InputEvent], *, origin: str,
+               notes: Sequence[bytes] = ()) -> BatchReport:
+        """Journal what the shell itself observed (circuit breakers, clock sync,
+        reconciliation) as a feedback batch marked with `origin`, feed it to the engine and
+        act on what the engine decides. `notes` are META records journaled with it."""
+        if self._stopped:
+            raise RuntimeStopped(self._stopped)
+        report = BatchReport()
+        if events and self._policy_pending:
+            self._activate_policy(events[0].ts, report)
+        self._feedback(list(events), report, notes=notes, origin=origin)
+        return report
+
     def _append(self, kind: RecordKind, payload: bytes) -> int:
         return self.journal.append(kind, payload)
 

@@ -158,6 +158,8 @@ def run(
         raise UserError(f"{journal}: {exc}") from None
     except ResumeMismatch as exc:
         raise UserError(str(exc)) from None
+    except RuntimeStopped as exc:
+        raise SafetyStop(str(exc)) from None
     bad: list[BadLine] = []
     try:
         total = count_lines(events)

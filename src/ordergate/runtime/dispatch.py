@@ -90,11 +90,15 @@ class Outcome:
 class Dispatcher:
     """Sends durable orders and cancels to one broker adapter and reports what happened."""
 
-    def __init__(self, broker: BrokerAdapter, durable_through: Callable[[], int]) -> None:
+    def __init__(self, broker: BrokerAdapter, durable_through: Callable[[], int], *,
+                 show_market: bool = True, run_id: str = "") -> None:
+        """`show_market=False` keeps market data from a simulated broker (it then fills only
+        what it can without quotes, e.g. limit orders at their limit)."""
         self._broker = broker
         self._durable_through = durable_through
-        self._market = broker if isinstance(broker, MarketListener) else None
+        self._market = broker if show_market and isinstance(broker, MarketListener) else None
         self._healthy: dict[str, bool] = {SUBMIT_DEPENDENCY: True, READS_DEPENDENCY: True}
+        self._log = log.bind(run_id=run_id, broker=broker.name)
         self._monitor: CallMonitor | None = None
 
     def attach(self, monitor: CallMonitor) -> None:
@@ -181,7 +185,7 @@ class Dispatcher:
     def submit(self, order: Dispatch, seq: int) -> Outcome:
         """Send a durable order once. Unknown outcome -> ask the broker, never resend blindly."""
         self._require_durable(seq, f"dispatch {order.client_order_id}")
-        bound = log.bind(intent_id=order.intent_id, client_order_id=order.client_order_id)
+        bound = self._log.bind(intent_id=order.intent_id, client_order_id=order.client_order_id)
         refused = self._circuit_refusal(order)
         if refused is not None:
             return refused
@@ -217,7 +221,8 @@ class Dispatcher:
         self._require_durable(seq, f"dispatch {order.client_order_id}")
         cid = order.client_order_id
         if safe_to_resubmit(cid, self._broker, journal_has_ack):
-            log.info("resubmitting_unseen_order", intent_id=order.intent_id, client_order_id=cid)
+            self._log.info("resubmitting_unseen_order", intent_id=order.intent_id,
+                           client_order_id=cid)
             return self._submit_known_unseen(order, seq)
         try:
             known = self._broker.get_order(cid)
@@ -230,7 +235,7 @@ class Dispatcher:
             # The broker forgot between two questions: still nothing to resend safely twice.
             return Outcome(events=health, unresolved=True, detail="broker lookup inconsistent")
         # The broker has the order: its own events (ack, fills...) say what became of it.
-        log.info("order_known_to_broker", intent_id=order.intent_id, client_order_id=cid,
+        self._log.info("order_known_to_broker", intent_id=order.intent_id, client_order_id=cid,
                  status=known.status.value)
         return Outcome(events=health)
 
@@ -276,7 +281,7 @@ class Dispatcher:
         except BrokerError as exc:
             health, rejected = self._failure(exc, SUBMIT_DEPENDENCY, order.ts, None)
             if rejected:
-                log.info("cancel_refused", client_order_id=cid, reason=str(exc))
+                self._log.info("cancel_refused", client_order_id=cid, reason=str(exc))
                 return Outcome(events=health)
             return Outcome(events=health, unresolved=True, detail=f"{type(exc).__name__}: {exc}")
         faults.crossing("after_cancel")

@@ -152,13 +152,15 @@ class Runtime:
     """One journal, one engine, one broker, one dispatcher. Single-threaded."""
 
     def __init__(self, journal: Journal, engine: Engine, broker: BrokerAdapter, policy: Policy,
-                 *, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY) -> None:
+                 *, snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+                 market_to_broker: bool = True) -> None:
         self.journal = journal
         self.engine = engine
         self.broker = broker
         self.policy = policy
         self.snapshot_every = snapshot_every
-        self.dispatcher = Dispatcher(broker, self._durable_through)
+        self.dispatcher = Dispatcher(broker, self._durable_through,
+                                     show_market=market_to_broker, run_id=journal.run_id)
         self._durable_seq = journal.last_seq()
         self._awaiting: dict[str, tuple[int, Dispatch]] = {}
         self._unresolved: dict[str, tuple[int, Dispatch]] = {}
@@ -177,16 +179,18 @@ class Runtime:
              durability: Durability | str = Durability.BATCH, *,
              snapshot_every: int = DEFAULT_SNAPSHOT_EVERY, run_id: str | None = None,
              source: Path | None = None,
-             on_batch: Callable[[BatchReport], None] | None = None) -> Runtime:
+             on_batch: Callable[[BatchReport], None] | None = None,
+             market_to_broker: bool = True) -> Runtime:
         """Open the journal at `journal_url` and recover (see `open_on`)."""
         journal = open_journal(journal_url, durability=Durability(durability), run_id=run_id)
         return cls.open_on(journal, policy, broker, snapshot_every=snapshot_every,
-                           source=source, on_batch=on_batch)
+                           source=source, on_batch=on_batch, market_to_broker=market_to_broker)
 
     @classmethod
     def open_on(cls, journal: Journal, policy: Policy, broker: BrokerAdapter, *,
                 snapshot_every: int = DEFAULT_SNAPSHOT_EVERY, source: Path | None = None,
-                on_batch: Callable[[BatchReport], None] | None = None) -> Runtime:
+                on_batch: Callable[[BatchReport], None] | None = None,
+                market_to_broker: bool = True) -> Runtime:
         """Recover on an open journal: snapshot + tail replay, finish an interrupted batch of
         `source`, resolve unanswered dispatches with the broker, then (lazily, at the first
         event) activate `policy` if it is not the engine's active one. The runtime owns the
@@ -194,7 +198,8 @@ class Runtime:
         try:
             snapshot = journal.latest_snapshot()
             engine = Engine.restore(snapshot.state) if snapshot is not None else Engine()
-            runtime = cls(journal, engine, broker, policy, snapshot_every=snapshot_every)
+            runtime = cls(journal, engine, broker, policy, snapshot_every=snapshot_every,
+                          market_to_broker=market_to_broker)
             runtime._recover(snapshot.seq if snapshot is not None else 0, source, on_batch)
             record_manifest(journal, build_manifest(journal, policy, broker))
         except BaseException:

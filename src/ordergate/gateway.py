@@ -56,7 +56,7 @@ from ordergate.model.events import (
 from ordergate.model.intent import OrderIntent
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
-from ordergate.model.values import InvalidValue
+from ordergate.model.values import InvalidValue, require_utc
 from ordergate.policy.loader import Policy, load_policy, parse_policy
 from ordergate.runtime.loop import Runtime
 
@@ -241,22 +241,22 @@ class Gateway:
         return self._process([event])
 
     def fund(self, account: str, cash: Decimal | str | int, *,
-             ts: datetime | None = None) -> list[Emitted]:
+             ts: datetime | str | None = None) -> list[Emitted]:
         """Seed (or re-seed) an account's cash; loss and drawdown limits start from it."""
-        event = AccountFunding(ts=ts or self._now(), account=account,
+        event = AccountFunding(ts=self._stamp(ts), account=account,
                                cash=_decimal(cash, "cash"))
         return self._process([event])
 
     def cancel(self, client_order_id: str, account: str, *, requested_by: str = "",
-               ts: datetime | None = None) -> list[Emitted]:
+               ts: datetime | str | None = None) -> list[Emitted]:
         """Ask to cancel a working order."""
-        event = CancelRequest(ts=ts or self._now(), client_order_id=client_order_id,
+        event = CancelRequest(ts=self._stamp(ts), client_order_id=client_order_id,
                               account=account, requested_by=requested_by)
         return self._process([event])
 
-    def tick(self, ts: datetime | None = None) -> list[Emitted]:
+    def tick(self, ts: datetime | str | None = None) -> list[Emitted]:
         """Advance event time with no other event (timers, data staleness, broker polling)."""
-        return self._process([ClockTick(ts=ts or self._now())])
+        return self._process([ClockTick(ts=self._stamp(ts))])
 
     def process(self, events: Sequence[InputEvent]) -> list[Emitted]:
         """Any input events as one batch; returns everything the batch journaled after them."""
@@ -265,18 +265,18 @@ class Gateway:
     # ------------------------------------------------------------------ operator commands
 
     def halt(self, operator: str, reason: str, cancel_all: bool = False, *,
-             ts: datetime | None = None) -> CommandOutcome:
+             ts: datetime | str | None = None) -> CommandOutcome:
         """Stop all new risk (HALTED): only cancels and an operator-ordered flatten pass.
         `cancel_all` also cancels every working order."""
         return self._command(CommandAction.HALT, operator, reason, ts, cancel_all=cancel_all)
 
     def reduce_only(self, operator: str, reason: str, *,
-                    ts: datetime | None = None) -> CommandOutcome:
+                    ts: datetime | str | None = None) -> CommandOutcome:
         """Only orders that shrink an existing position pass (REDUCE_ONLY)."""
         return self._command(CommandAction.REDUCE_ONLY, operator, reason, ts)
 
     def resume(self, operator: str, reason: str, *,
-               ts: datetime | None = None) -> CommandOutcome:
+               ts: datetime | str | None = None) -> CommandOutcome:
         """Clear operator-set and latched reasons. After a drawdown halt a policy with
         `engine.resume_requires_two_operators` needs this from two different operators:
         the first call records the approval and the mode stays HALTED."""
@@ -284,29 +284,29 @@ class Gateway:
 
     def kill(self, operator: str, reason: str, *, scope: KillScope = KillScope.FIRM,
              key: str = "", cancel_all: bool = False,
-             ts: datetime | None = None) -> CommandOutcome:
+             ts: datetime | str | None = None) -> CommandOutcome:
         """Engage a kill switch for the firm, an account, a strategy or a symbol."""
         return self._command(CommandAction.KILL, operator, reason, ts, scope=scope, key=key,
                              cancel_all=cancel_all)
 
     def unkill(self, operator: str, reason: str, *, scope: KillScope = KillScope.FIRM,
-               key: str = "", ts: datetime | None = None) -> CommandOutcome:
+               key: str = "", ts: datetime | str | None = None) -> CommandOutcome:
         """Release a kill switch."""
         return self._command(CommandAction.UNKILL, operator, reason, ts, scope=scope, key=key)
 
     def flatten(self, operator: str, reason: str, *, scope: KillScope = KillScope.FIRM,
-                key: str = "", ts: datetime | None = None) -> CommandOutcome:
+                key: str = "", ts: datetime | str | None = None) -> CommandOutcome:
         """Cancel working orders and close every position in scope with reduce-only market
         orders (allowed in any mode: it only removes risk)."""
         return self._command(CommandAction.FLATTEN, operator, reason, ts, scope=scope, key=key)
 
     def _command(self, action: CommandAction, operator: str, reason: str,
-                 ts: datetime | None, **fields: Any) -> CommandOutcome:
+                 ts: datetime | str | None, **fields: Any) -> CommandOutcome:
         if not operator.strip():
             raise InvalidInput("operator: required (who gives the command; it is journaled)")
         if not reason.strip():
             raise InvalidInput("reason: required (why, in plain words; it is journaled)")
-        command = Command(ts=ts or self._now(), action=action, operator=operator.strip(),
+        command = Command(ts=self._stamp(ts), action=action, operator=operator.strip(),
                           reason=reason.strip(), **fields)
         log.info("operator_command", action=action.value, operator=command.operator,
                  run_id=self.run_id)
@@ -345,6 +345,18 @@ class Gateway:
         self.close()
 
     # ------------------------------------------------------------------ internals
+
+    def _stamp(self, ts: datetime | str | None) -> datetime:
+        """`ts` as a UTC datetime (a datetime or an RFC 3339 string), or the clock's now."""
+        if ts is None:
+            return self._now()
+        try:
+            stamp = msgspec.convert(ts, datetime)
+            require_utc("ts", stamp)
+        except (msgspec.ValidationError, InvalidValue) as exc:
+            raise InvalidInput(f"ts: expected an RFC 3339 UTC timestamp, got {ts!r} "
+                               f"({exc})") from None
+        return stamp
 
     def _now(self) -> datetime:
         clock = self._clock
@@ -437,10 +449,10 @@ class AsyncGateway:
         return await self._call(lambda: self._gateway.on_market(snapshot))
 
     async def fund(self, account: str, cash: Decimal | str | int, *,
-                   ts: datetime | None = None) -> list[Emitted]:
+                   ts: datetime | str | None = None) -> list[Emitted]:
         return await self._call(lambda: self._gateway.fund(account, cash, ts=ts))
 
-    async def tick(self, ts: datetime | None = None) -> list[Emitted]:
+    async def tick(self, ts: datetime | str | None = None) -> list[Emitted]:
         return await self._call(lambda: self._gateway.tick(ts))
 
     async def status(self) -> EngineStatus:

@@ -1,0 +1,252 @@
+"""`ordergate replay verify` and `ordergate replay whatif`.
+
+verify: the hash chain, then every input through a fresh engine, every output compared byte
+for byte. Exit 0 when the journal reproduces; exit 3 (safety stop) naming the first
+divergence, shown side by side, when it does not.
+
+whatif: the journal's day under another policy, diffed against what happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import msgspec
+import structlog
+import typer
+from rich.columns import Columns
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.syntax import Syntax
+from rich.table import Table
+
+from ordergate.cli.console import err, out
+from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.evidence.replay import Divergence, ReplayReport, verify_journal
+from ordergate.journal import Durability, Journal, JournalError, open_journal, redact_url
+from ordergate.policy.errors import PolicyError
+from ordergate.policy.loader import load_policy
+
+if TYPE_CHECKING:
+    from ordergate.evidence.whatif import WhatIfReport
+
+replay_app = typer.Typer(help="Replay a journal: verify it, or re-run it under another "
+                              "policy.", no_args_is_help=True)
+
+JournalOption = Annotated[str, typer.Option(
+    "--journal", help="Journal: a .db file path, sqlite:///... or postgresql://...")]
+
+
+def quiet_library_logs() -> None:
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
+                        cache_logger_on_first_use=False)
+
+
+@contextlib.contextmanager
+def read_journal(url: str) -> Iterator[Journal]:
+    """An existing journal, opened for reading; a missing or unreadable one is a user error."""
+    try:
+        journal = open_journal(url, durability=Durability.NONE, create=False)
+    except JournalError as exc:
+        raise UserError(f"--journal {redact_url(url)}: {exc}") from None
+    try:
+        yield journal
+    except JournalError as exc:
+        raise SafetyStop(f"{redact_url(url)}: journal could not be read: {exc}") from None
+    finally:
+        with contextlib.suppress(JournalError):
+            journal.close()
+
+
+def parse_time(option: str, value: str | None) -> datetime | None:
+    """An RFC 3339 timestamp with a zone (`2026-03-02T14:30:00Z`)."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"{option} {value!r}: expected an RFC 3339 timestamp such as "
+                        "2026-03-02T14:30:00Z") from None
+    if parsed.tzinfo is None:
+        raise UserError(f"{option} {value!r}: the timestamp needs a zone (Z or +00:00)")
+    return parsed
+
+
+def _pretty(payload: str) -> str:
+    if not payload:
+        return "(nothing)"
+    return msgspec.json.format(payload, indent=2)
+
+
+def _differing_keys(left: str, right: str) -> list[str]:
+    try:
+        a = msgspec.json.decode(left) if left else {}
+        b = msgspec.json.decode(right) if right else {}
+    except msgspec.DecodeError:
+        return []
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return []
+    return sorted(key for key in {*a, *b} if a.get(key) != b.get(key))
+
+
+def render_divergence(divergence: Divergence) -> None:
+    where = divergence.output_seq or divergence.input_seq
+    err.print(f"[bold red]first divergence[/] at seq {where} (output {divergence.position} "
+              f"of the input at seq {divergence.input_seq})"
+              + (f", intent [bold]{divergence.intent_id}[/]" if divergence.intent_id else "")
+              + f": {divergence.message}", highlight=False)
+    keys = _differing_keys(divergence.journaled, divergence.replayed)
+    if keys:
+        err.print(f"fields that differ: {', '.join(keys)}", highlight=False)
+    err.print(Panel(Syntax(_pretty(divergence.input), "json", word_wrap=True),
+                    title=f"input seq {divergence.input_seq}"))
+    err.print(Columns([
+        Panel(Syntax(_pretty(divergence.journaled), "json", word_wrap=True),
+              title="journal (what happened)", border_style="green"),
+        Panel(Syntax(_pretty(divergence.replayed), "json", word_wrap=True),
+              title="replay (what the engine does now)", border_style="red"),
+    ], equal=True, expand=True))
+
+
+def render_replay(report: ReplayReport, where: str) -> None:
+    table = Table(title=f"replay of {where}", title_justify="left")
+    table.add_column("check")
+    table.add_column("result")
+    chain = report.chain
+    table.add_row("hash chain", f"[green]intact[/] ({chain.records:,} records)" if chain.ok
+                  else f"[red]broken at seq {chain.first_bad_seq}[/]: {chain.message}")
+    if chain.ok:
+        colour = "green" if report.ok else "red"
+        table.add_row("decisions reproduced",
+                      f"[{colour}]{report.decisions_reproduced:,}/{report.decisions:,}[/] "
+                      f"({report.coverage:.2%})")
+        table.add_row("outputs reproduced", f"{report.outputs_matched:,}/{report.outputs:,}")
+        table.add_row("inputs replayed", f"{report.inputs:,}")
+        table.add_row("policies", ", ".join(report.policies) or "none")
+        if report.cut_short:
+            table.add_row("steps cut short by a crash",
+                          f"[yellow]{len(report.cut_short)}[/] (input seqs "
+                          f"{', '.join(map(str, report.cut_short[:5]))}"
+                          f"{'...' if len(report.cut_short) > 5 else ''})")
+        table.add_row("mismatching steps", f"[{colour}]{report.mismatches:,}[/]")
+    out.print(table)
+
+
+@replay_app.command("verify")
+def verify(journal: JournalOption) -> None:
+    """Check the chain, replay every input through a fresh engine and compare every output
+    byte for byte. Exit 3 (safety stop) on any difference, naming the first one."""
+    quiet_library_logs()
+    where = redact_url(journal)
+    with read_journal(journal) as opened:
+        total = opened.last_seq()
+        with Progress(TextColumn("[bold]replay"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=True,
+                      disable=not err.is_terminal or total < 50_000) as progress:
+            task = progress.add_task("records", total=total)
+            report = verify_journal(
+                opened, on_progress=lambda seq: progress.update(task, completed=seq))
+    render_replay(report, where)
+    if not report.chain.ok:
+        raise SafetyStop(f"{where}: journal verification failed at seq "
+                         f"{report.chain.first_bad_seq}: {report.chain.message}")
+    if report.first_divergence is not None:
+        render_divergence(report.first_divergence)
+    if not report.ok:
+        raise SafetyStop(f"{where}: {report.message}")
+
+
+def _counts_table(title: str, counts: dict[str, int]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column(title.split()[-1])
+    table.add_column("changed", justify="right")
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}")
+    return table
+
+
+def render_whatif(report: WhatIfReport, *, limit: int) -> None:
+    out.rule(f"[bold]what-if: {report.policy_name} {report.policy_hash[:19]}")
+    out.print(f"original policies: {', '.join(report.original_policies) or 'none'}\n"
+              f"broker: {report.broker}\n"
+              f"{report.inputs:,} exogenous inputs in {report.batches:,} batches; "
+              f"{report.decisions:,} decisions, [bold]{len(report.changed):,} change[/]",
+              highlight=False)
+    if report.changed:
+        out.print(Columns([_counts_table("by change", report.by_change),
+                           _counts_table("by reason", report.by_reason),
+                           _counts_table("by symbol", report.by_symbol),
+                           _counts_table("by strategy", report.by_strategy)]))
+        table = Table(title=f"changed decisions (first {min(limit, len(report.changed))})",
+                      title_justify="left")
+        for column in ("intent", "strategy", "symbol", "before", "after"):
+            table.add_column(column)
+        for item in report.changed[:limit]:
+            table.add_row(item.intent_id, item.strategy, item.symbol, item.before.label,
+                          item.after.label)
+        out.print(table)
+    path = report.path
+    if path is not None:
+        table = Table(title="state path (sampled at every batch)", title_justify="left")
+        for column in ("", "original", "what-if"):
+            table.add_column(column, justify="right")
+        table.add_row("final equity", str(path.final_equity_before), str(path.final_equity_after))
+        table.add_row("lowest daily PnL", str(path.min_daily_pnl_before),
+                      str(path.min_daily_pnl_after))
+        table.add_row("peak gross exposure", str(path.max_gross_before),
+                      str(path.max_gross_after))
+        table.add_row("final gross exposure", str(path.final_gross_before),
+                      str(path.final_gross_after))
+        table.add_row("final mode", report.final_mode_before, report.final_mode_after)
+        out.print(table)
+    for label, transitions in (("appear", report.transitions_appeared),
+                               ("vanish", report.transitions_vanished)):
+        for transition in transitions:
+            out.print(f"mode transition would {label}: {transition.ts.isoformat()} "
+                      f"{transition.previous} -> {transition.mode} ({transition.reasons})",
+                      highlight=False)
+
+
+@replay_app.command("whatif")
+def whatif(
+    journal: JournalOption,
+    policy: Annotated[Path, typer.Option("--policy", help="The policy to try (YAML).")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full diff as "
+                                                                 "JSON here.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write an HTML report with "
+                                                                 "charts here.")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="Changed decisions to list.")] = 20,
+) -> None:
+    """Re-run the journal's intents, market data, operator commands, clock, funding and
+    dependency events under POLICY (fresh engine, simulated broker) and show what changes."""
+    from ordergate.evidence.whatif import what_if
+    from ordergate.evidence.whatif_html import render_html
+
+    quiet_library_logs()
+    try:
+        loaded = load_policy(policy)
+    except PolicyError as exc:
+        raise UserError(str(exc)) from None
+    with read_journal(journal) as opened, Progress(
+            TextColumn("[bold]what-if"), TextColumn("{task.completed:,} inputs"),
+            TimeElapsedColumn(), console=err, transient=True,
+            disable=not err.is_terminal) as progress:
+        task = progress.add_task("inputs", total=None)
+        report = what_if(opened, loaded,
+                         on_progress=lambda done: progress.update(task, completed=done))
+    render_whatif(report, limit=limit)
+    if json_out is not None:
+        json_out.write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
+        err.print(f"wrote {json_out}", highlight=False)
+    if html_out is not None:
+        html_out.write_text(render_html(report), encoding="utf-8")
+        err.print(f"wrote {html_out}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(replay_app, name="replay")

@@ -1,0 +1,45 @@
+"""`ordergate report`: the evidence pack of a journal (report.md, report.html with charts,
+the CSVs behind them, and a one-page summary of what was proven, what failed and what
+remains risky). Exit 3 when the chain or the replay fails: the pack is still written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ordergate.cli.console import err, out
+from ordergate.cli.errors import SafetyStop
+from ordergate.cli.replay_cmd import JournalOption, parse_time, quiet_library_logs, read_journal
+from ordergate.journal import redact_url
+
+
+def report(
+    journal: JournalOption,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the pack.")],
+    since: Annotated[str | None, typer.Option(help="RFC 3339; from this time.")] = None,
+    until: Annotated[str | None, typer.Option(help="RFC 3339; up to this time.")] = None,
+) -> None:
+    """Write the evidence pack for a journal."""
+    from ordergate.evidence.report import build_report
+
+    quiet_library_logs()
+    start, end = parse_time("--since", since), parse_time("--until", until)
+    with read_journal(journal) as opened:
+        err.print("verifying, replaying and drawing...", highlight=False)
+        pack = build_report(opened, out_dir, since=start, until=end)
+    summary = pack.summary
+    for label, colour, items in (("proven", "green", summary.proven),
+                                 ("failed", "red", summary.failed),
+                                 ("risky", "yellow", summary.risky)):
+        for item in items:
+            out.print(f"[{colour}]{label}[/]: {item}", highlight=False)
+    out.print(f"wrote {pack.markdown}, {pack.html} and {len(pack.csvs)} CSV files",
+              highlight=False)
+    if summary.failed:
+        raise SafetyStop(f"{redact_url(journal)}: {summary.failed[0]}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)

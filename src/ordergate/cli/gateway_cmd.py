@@ -1,0 +1,224 @@
+"""`ordergate gateway`: serve one shard (a PostgreSQL journal stream) as its single owner,
+with a standby simply started the same way; and `ordergate firm`: the firm-wide kill switch
+and counters in Redis.
+
+Start the same command on two hosts: one takes the shard's lease and serves, the other waits.
+Kill the owner (even with SIGKILL): the standby takes the lease, replays the shard's journal
+and continues the events source after the last line journaled. Decisions, orders, fills and
+mode changes go to stdout as JSON Lines, as with `ordergate run`.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from msgspec import UNSET
+
+from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
+from ordergate.cli.console import err, out
+from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.run_cmd import (
+    configure_logging,
+    load_policy_or_fail,
+    render_summary,
+    writer,
+)
+from ordergate.journal import Durability, JournalError
+from ordergate.policy.loader import Policy
+from ordergate.policy.spec import parse_duration
+from ordergate.runtime.firm import DEFAULT_PREFIX, FirmRate, FirmStore, FirmUnavailable
+from ordergate.runtime.loop import ResumeMismatch, RuntimeStopped
+from ordergate.runtime.runfile import DEFAULT_BATCH_SIZE, Tally
+from ordergate.runtime.shard import (
+    DEFAULT_LEASE_TTL_S,
+    FirmSettings,
+    LeaseLost,
+    ShardConfig,
+    ShardError,
+    ShardGateway,
+)
+
+RedisUrl = Annotated[str, typer.Option("--redis", envvar="ORDERGATE_REDIS_URL",
+                                       help="Redis URL of the firm-wide store.")]
+RedisPrefix = Annotated[str, typer.Option("--redis-prefix", envvar="ORDERGATE_REDIS_PREFIX",
+                                          help="Key prefix: one firm per prefix.")]
+
+
+def _uses_firm_gross(policy: Policy) -> bool:
+    spec = policy.spec
+    sections = [spec.defaults, *spec.accounts.values(), *spec.strategies.values(),
+                *spec.symbols.values()]
+    return any(section.max_firm_gross_exposure is not UNSET for section in sections)
+
+
+def _firm_rate(max_orders: int | None, window: str) -> FirmRate | None:
+    if max_orders is None:
+        return None
+    try:
+        return FirmRate(max_orders=max_orders, window=parse_duration(window))
+    except ValueError as exc:
+        raise UserError(f"--firm-rate-window: {exc} (expected e.g. 500ms, 1s, 1m)") from None
+
+
+def gateway(
+    events: Annotated[Path, typer.Argument(help="JSON Lines events file for this shard.")],
+    policy: Annotated[Path, typer.Option("--policy", help="Policy YAML file.")],
+    journal: Annotated[str, typer.Option("--journal", help="PostgreSQL journal URL "
+                                                           "(postgresql://...).")],
+    shard: Annotated[str, typer.Option("--shard", help="Shard name: the journal stream this "
+                                                       "process owns.")],
+    durability: Annotated[Durability, typer.Option(help="always: every record durable on its "
+                                                        "own; batch: one commit per batch.")]
+    = Durability.BATCH,
+    broker_state: Annotated[Path | None, typer.Option(
+        "--broker-state", help="Persist the simulated broker here, so a standby talks to the "
+                               "same broker.")] = None,
+    fill_model: Annotated[FillModel, typer.Option("--fill-model")] = FillModel.IMMEDIATE,
+    batch_size: Annotated[int, typer.Option(min=1, help="Events per journal commit.")]
+    = DEFAULT_BATCH_SIZE,
+    lease_ttl: Annotated[float, typer.Option(
+        "--lease-ttl", min=1.0, help="Seconds without a heartbeat after which the database "
+                                     "ends the owner's session; heartbeats every third.")]
+    = DEFAULT_LEASE_TTL_S,
+    wait: Annotated[float | None, typer.Option(
+        "--wait", min=0.0, help="Give up after this many seconds as standby (default: wait "
+                                "until the owner goes).")] = None,
+    follow: Annotated[bool, typer.Option(
+        "--follow", help="Keep reading lines appended to the events file until SIGTERM.")]
+    = False,
+    redis_url: RedisUrl = "",
+    redis_prefix: RedisPrefix = DEFAULT_PREFIX,
+    firm_max_orders: Annotated[int | None, typer.Option(
+        "--firm-max-orders", min=1, help="Firm-wide order rate (THR-007): at most this many "
+                                         "intents per window across all gateways.")] = None,
+    firm_rate_window: Annotated[str, typer.Option("--firm-rate-window")] = "1s",
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Name this process in the "
+                                                                "journal.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No JSON Lines on stdout.")]
+    = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs.")]
+    = False,
+) -> None:
+    """Own one shard: take its lease (or wait as standby), replay its journal, serve."""
+    configure_logging(verbose)
+    if not events.is_file():
+        raise UserError(f"{events}: no such events file")
+    loaded = load_policy_or_fail(policy)
+    rate = _firm_rate(firm_max_orders, firm_rate_window)
+    if not redis_url and (rate is not None or _uses_firm_gross(loaded)):
+        what = "--firm-max-orders" if rate is not None else \
+            f"{policy}: max_firm_gross_exposure"
+        raise UserError(f"{what} needs the firm-wide store: pass --redis URL "
+                        "(or set ORDERGATE_REDIS_URL)")
+    firm = FirmSettings(redis_url=redis_url, prefix=redis_prefix, rate=rate) \
+        if redis_url else None
+    config = ShardConfig(journal_url=journal, shard=shard, events=events,
+                         durability=durability, batch_size=batch_size, lease_ttl_s=lease_ttl,
+                         acquire_timeout_s=wait, follow=follow, firm=firm, run_id=run_id)
+    tally = Tally()
+    try:
+        gate = ShardGateway(
+            config, loaded,
+            lambda: SimBroker(SimConfig(fill_model=fill_model, state_path=str(broker_state)
+                                        if broker_state else None)),
+            on_batch=writer(sys.stdout.buffer, quiet, tally))
+    except ShardError as exc:
+        raise UserError(str(exc)) from None
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        gate.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        stats = gate.run()
+    except ShardError as exc:
+        raise UserError(str(exc)) from None
+    except (JournalError, ResumeMismatch) as exc:
+        raise UserError(f"{journal}: {exc}") from None
+    except (LeaseLost, RuntimeStopped) as exc:
+        raise SafetyStop(str(exc)) from None
+    if gate.runtime is not None:
+        render_summary(err, tally, gate.runtime.engine.status(),
+                       title=f"shard {shard} (epoch {stats.epoch})")
+    if stats.bad_line is not None:
+        raise UserError(f"{stats.bad_line} (every line before it was journaled; fix the line "
+                        "and start the gateway again to continue)")
+
+
+firm_app = typer.Typer(help="The firm-wide store shared by every gateway (Redis).",
+                       no_args_is_help=True)
+
+
+def _store(url: str, prefix: str) -> FirmStore:
+    if not url:
+        raise UserError("--redis: the firm-wide store's URL is required "
+                        "(or set ORDERGATE_REDIS_URL)")
+    return FirmStore(url, shard="", prefix=prefix)
+
+
+@firm_app.command("kill")
+def firm_kill(
+    operator: Annotated[str, typer.Option("--operator", help="Who engages it.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why.")],
+    redis_url: RedisUrl = "",
+    redis_prefix: RedisPrefix = DEFAULT_PREFIX,
+) -> None:
+    """Engage the firm kill switch: every gateway stops every intent at its next heartbeat."""
+    store = _store(redis_url, redis_prefix)
+    try:
+        store.set_kill(True, f"{operator}: {reason}")
+    except FirmUnavailable as exc:
+        raise SafetyStop(f"the firm kill switch was NOT engaged: {exc}") from None
+    finally:
+        store.close()
+    out.print(f"firm kill switch engaged by {operator}: {reason}", highlight=False)
+
+
+@firm_app.command("unkill")
+def firm_unkill(
+    operator: Annotated[str, typer.Option("--operator", help="Who releases it.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why.")],
+    redis_url: RedisUrl = "",
+    redis_prefix: RedisPrefix = DEFAULT_PREFIX,
+) -> None:
+    """Release the firm kill switch (gateways journal the change at their next heartbeat)."""
+    store = _store(redis_url, redis_prefix)
+    try:
+        store.set_kill(False)
+    except FirmUnavailable as exc:
+        raise UserError(f"the firm kill switch could not be released: {exc}") from None
+    finally:
+        store.close()
+    out.print(f"firm kill switch released by {operator}: {reason}", highlight=False)
+
+
+@firm_app.command("status")
+def firm_status(
+    redis_url: RedisUrl = "",
+    redis_prefix: RedisPrefix = DEFAULT_PREFIX,
+) -> None:
+    """The firm kill switch and every shard's published gross exposure."""
+    store = _store(redis_url, redis_prefix)
+    try:
+        reading = store.kill_switch()
+        gross = store.published()
+    except FirmUnavailable as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        store.close()
+    state = f"ENGAGED ({reading})" if reading else "off"
+    out.print(f"firm kill switch: {state}", highlight=False)
+    for name, value in gross.items():
+        out.print(f"shard {name}: gross exposure {value}", highlight=False)
+    out.print(f"firm gross exposure: {sum(gross.values())}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("gateway")(gateway)
+    app.add_typer(firm_app, name="firm")

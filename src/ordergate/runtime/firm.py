@@ -1,0 +1,243 @@
+"""Firm-wide limits shared by every gateway, kept in Redis and changed only by atomic scripts.
+
+Three limits span shards, so no single engine can hold them:
+
+* the firm kill switch: one key; set by an operator (`FirmStore.set_kill`), seen by every
+  gateway at its next heartbeat;
+* firm gross exposure: each shard publishes its own gross (a hash field per shard); the firm
+  total is the sum. A shard that stops publishing keeps its last value: its positions still
+  exist. `exchange()` publishes this shard's gross and reads the kill switch and every
+  other shard's gross in ONE script, so a reading is a consistent cut;
+* firm order rate (THR-007): a sliding window of reservations (a sorted set scored by the
+  Redis server's clock, so every gateway agrees on time). `reserve()` takes, in ONE script
+  for a whole batch, a slot per intent while the window has room. Members are keyed by
+  (account, strategy, intent_id), so a retried intent reuses its slot instead of taking a
+  second; `release()` gives back the slots of intents the engine then denied.
+
+Determinism: none of this reaches the engine directly. The shell journals what Redis said
+as input events (`FirmState` at heartbeats, `FirmRateLimited` right before an intent that
+found no room), so replaying the journal decides everything the same way without Redis.
+
+Failure: any Redis error raises `FirmUnavailable`; the shell turns it into
+`DependencyStatus(dependency="redis", healthy=False, code="SYS-007")` through a circuit
+breaker, and the engine fails closed (REDUCE_ONLY under the default policy settings).
+Sums are exact: Redis stores decimal strings and Python adds them as `Decimal`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import redis
+import structlog
+
+from ordergate.journal import redact_url
+from ordergate.model.intent import OrderIntent
+from ordergate.model.values import ZERO
+
+log = structlog.get_logger("ordergate.runtime.firm")
+
+REDIS_DEPENDENCY = "redis"
+DEFAULT_PREFIX = "ordergate:"
+
+_EXCHANGE = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local kill = redis.call('GET', KEYS[2])
+if not kill then kill = '' end
+return {kill, redis.call('HGETALL', KEYS[1])}
+"""
+
+# Reply: {count after the batch, granted flag per member (1/0) in argument order}.
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local granted = {}
+for i = 3, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    granted[#granted + 1] = 1
+  elseif count < limit then
+    redis.call('ZADD', KEYS[1], now, ARGV[i])
+    count = count + 1
+    granted[#granted + 1] = 1
+  else
+    granted[#granted + 1] = 0
+  end
+end
+redis.call('PEXPIRE', KEYS[1], math.floor(window / 1000) + 1000)
+return {count, granted}
+"""
+
+
+class FirmUnavailable(Exception):
+    """Redis could not be asked or answered nonsense; firm limits must fail closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class FirmRate:
+    """At most `max_orders` intents in any `window`, across every gateway of the firm."""
+
+    max_orders: int
+    window: timedelta
+
+    def __post_init__(self) -> None:
+        if self.max_orders < 1:
+            raise ValueError(f"max_orders: expected at least 1, got {self.max_orders}")
+        if self.window <= timedelta(0):
+            raise ValueError(f"window: expected a positive duration, got {self.window}")
+
+
+@dataclass(frozen=True, slots=True)
+class FirmReading:
+    """One consistent cut of the shared store."""
+
+    kill: bool
+    kill_detail: str
+    others_gross: Decimal
+    shards: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The firm-rate answer for one intent."""
+
+    intent: OrderIntent
+    member: str
+    granted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveResult:
+    reservations: list[Reservation]
+    count: int
+
+
+def rate_member(intent: OrderIntent) -> str:
+    return f"{intent.account}\x1f{intent.strategy}\x1f{intent.intent_id}"
+
+
+class FirmStore:
+    """The shared store as one shard's gateway sees it. `prefix` namespaces every key (one
+    firm per prefix)."""
+
+    def __init__(self, url: str, shard: str, *, prefix: str = DEFAULT_PREFIX,
+                 timeout_s: float = 0.5) -> None:
+        self.shard = shard
+        self.prefix = prefix
+        self._where = redact_url(url)
+        self._gross_key = f"{prefix}firm:gross"
+        self._kill_key = f"{prefix}firm:kill"
+        self._rate_key = f"{prefix}firm:orders"
+        self._client: redis.Redis = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+            retry_on_timeout=False, decode_responses=True)
+        self._exchange = self._client.register_script(_EXCHANGE)
+        self._reserve = self._client.register_script(_RESERVE)
+
+    def exchange(self, own_gross: Decimal) -> FirmReading:
+        """Publish this shard's gross exposure; read the kill switch and the others' gross."""
+        if not own_gross.is_finite() or own_gross < 0:
+            raise ValueError(f"own_gross: expected a finite non-negative decimal, "
+                             f"got '{own_gross}'")
+        reply = self._call(self._exchange, [self._gross_key, self._kill_key],
+                           [self.shard, str(own_gross)])
+        try:
+            kill, flat = reply[0], reply[1]
+            fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        except (IndexError, TypeError, ValueError) as exc:
+            raise FirmUnavailable(f"{self._where}: unexpected reply to the firm exchange: "
+                                  f"{reply!r}") from exc
+        others = ZERO
+        for shard, text in sorted(fields.items()):
+            if shard == self.shard:
+                continue
+            try:
+                value = Decimal(text)
+            except InvalidOperation:
+                value = Decimal("NaN")
+            if not value.is_finite() or value < 0:
+                raise FirmUnavailable(f"{self._where}: {self._gross_key}: shard '{shard}': "
+                                      f"gross exposure '{text}' is not a non-negative decimal")
+            others += value
+        return FirmReading(kill=bool(kill), kill_detail=str(kill), others_gross=others,
+                           shards=len(fields))
+
+    def reserve(self, intents: Sequence[OrderIntent], rate: FirmRate) -> ReserveResult:
+        """Take a firm-rate slot for each intent, in order, while the window has room."""
+        if not intents:
+            return ReserveResult(reservations=[], count=0)
+        members = [rate_member(intent) for intent in intents]
+        window_us = math.ceil(rate.window / timedelta(microseconds=1))
+        reply = self._call(self._reserve, [self._rate_key],
+                           [window_us, rate.max_orders, *members])
+        try:
+            count = int(reply[0])
+            flags = [int(flag) for flag in reply[1]]
+        except (IndexError, TypeError, ValueError) as exc:
+            raise FirmUnavailable(f"{self._where}: unexpected reply to the firm-rate "
+                                  f"reservation: {reply!r}") from exc
+        if len(flags) != len(members):
+            raise FirmUnavailable(f"{self._where}: the firm-rate reservation answered "
+                                  f"{len(flags)} of {len(members)} intents")
+        return ReserveResult(
+            reservations=[Reservation(intent=intent, member=member, granted=flag == 1)
+                          for intent, member, flag in zip(intents, members, flags, strict=True)],
+            count=count)
+
+    def release(self, members: Sequence[str]) -> None:
+        """Give back slots (of intents the engine denied), so they do not crowd the window."""
+        if members:
+            self._call_plain(lambda: self._client.zrem(self._rate_key, *members))
+
+    def set_kill(self, engaged: bool, detail: str = "") -> None:
+        """Engage (with `detail`: who and why) or release the firm kill switch."""
+        if engaged:
+            text = detail or "firm kill switch engaged"
+            self._call_plain(lambda: self._client.set(self._kill_key, text))
+        else:
+            self._call_plain(lambda: self._client.delete(self._kill_key))
+
+    def kill_switch(self) -> str:
+        """The firm kill switch's detail (who and why) when engaged, else ''."""
+        value = self._call_plain(lambda: self._client.get(self._kill_key))
+        return "" if value is None else str(value)
+
+    def published(self) -> dict[str, Decimal]:
+        """Every shard's published gross exposure (for status views)."""
+        fields: dict[str, str] = self._call_plain(lambda: self._client.hgetall(self._gross_key))
+        try:
+            return {shard: Decimal(value) for shard, value in sorted(fields.items())}
+        except InvalidOperation as exc:
+            raise FirmUnavailable(f"{self._where}: {self._gross_key}: a published gross "
+                                  "exposure is not a decimal") from exc
+
+    def order_count(self, rate: FirmRate) -> int:
+        """Reservations currently in the firm-rate window (read-only; for status views)."""
+        window_us = math.ceil(rate.window / timedelta(microseconds=1))
+
+        def count() -> int:
+            seconds, micros = self._client.time()
+            now = seconds * 1_000_000 + micros
+            return int(self._client.zcount(self._rate_key, f"({now - window_us}", "+inf"))
+        result: int = self._call_plain(count)
+        return result
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        return self._call_plain(lambda: script(keys=keys, args=args))
+
+    def _call_plain(self, call: Any) -> Any:
+        try:
+            return call()
+        except redis.RedisError as exc:
+            raise FirmUnavailable(f"{self._where}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,497 @@
+"""One gateway process owning one shard: lease, fenced journal, recovery, heartbeat, failover.
+
+A shard is a PostgreSQL journal stream (an account or a group of accounts) with a single
+writer. `ShardGateway.run()`:
+
+1. takes the shard's `ShardLease` (a PostgreSQL advisory lock), waiting while another
+   process holds it: this is how a standby waits for the owner to die;
+2. opens the stream's journal with the lease's epoch, so every append is fenced: once a
+   newer owner was granted a higher epoch, an older one can never add a record again;
+3. rebuilds the shard by replaying its journal (`Runtime.open_on`: snapshot + tail, the last
+   batch's actions re-performed idempotently against the broker, which is asked by
+   deterministic client order id, never blindly re-sent);
+4. continues the events source after the last line any owner journaled from it;
+5. between batches, every `lease_ttl_s / 3`, heartbeats the lease (a lost lease stops the
+   gateway at once) and, with a firm store, publishes its gross exposure and journals what
+   the store says (`FirmState`) when it changed.
+
+When the owner dies (SIGKILL included) PostgreSQL ends its session and frees the lock; a
+hung owner's session is ended by the server after `lease_ttl_s` without a heartbeat. A
+standby polling `acquire` then takes the lease within `poll_s` of that.
+
+Firm-wide limits (`runtime.firm`) reach the engine only as journaled input events:
+`FirmState` (kill switch, other shards' gross) at heartbeats, and `FirmRateLimited` right
+before an intent the firm order-rate window had no room for. Each source batch's intents
+are reserved in ONE Redis script before the batch is journaled; the slots of intents the
+engine then denied are released. A Redis failure opens the `redis` circuit breaker, whose
+`DependencyStatus(SYS-007, CIRCUIT_OPEN_redis)` is journaled: the engine fails closed.
+While the circuit is open, intents are not reserved (no new risk passes REDUCE_ONLY, and
+throttles never stop a risk-reducing intent anyway).
+
+Injected events carry event time (the engine's clock, or the batch's first timestamp),
+never the wall clock, so a file-driven shard stays reproducible.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import msgspec
+import structlog
+
+from ordergate.brokers.base import BrokerAdapter
+from ordergate.journal import Durability, Journal, JournalError, RecordKind, open_journal
+from ordergate.journal.lease import ShardLease
+from ordergate.journal.urls import Backend, parse_journal_url
+from ordergate.model.decision import Decision, DecisionKind
+from ordergate.model.events import FirmRateLimited, FirmState, InputEvent
+from ordergate.model.intent import OrderIntent
+from ordergate.model.values import ZERO, describe_error
+from ordergate.policy.loader import Policy
+from ordergate.resilience.breakers import (
+    BreakerPolicy,
+    CircuitBreaker,
+    EscalationTier,
+)
+from ordergate.resilience.clock import SystemClock
+from ordergate.runtime.firm import (
+    REDIS_DEPENDENCY,
+    FirmRate,
+    FirmStore,
+    FirmUnavailable,
+    ReserveResult,
+)
+from ordergate.runtime.loop import BatchReport, Runtime
+from ordergate.runtime.sources import BadLine, FeedbackMark, SourceMark, decode_note
+
+log = structlog.get_logger("ordergate.runtime.shard")
+
+DEFAULT_LEASE_TTL_S = 6.0
+_SCAN_WINDOW = 2048
+_event_decoder = msgspec.json.Decoder(InputEvent)
+
+
+class ShardError(Exception):
+    """The shard cannot be served (wrong journal backend, lease not obtained)."""
+
+
+class LeaseLost(Exception):
+    """Another process owns the shard now; this one must stop writing and acting."""
+
+
+@dataclass(frozen=True, slots=True)
+class FirmSettings:
+    redis_url: str
+    prefix: str
+    rate: FirmRate | None = None
+    timeout_s: float = 0.5
+
+
+@dataclass(slots=True)
+class ShardConfig:
+    journal_url: str  # postgresql://...; the stream is the shard
+    shard: str
+    events: Path
+    durability: Durability = Durability.BATCH
+    batch_size: int = 256
+    lease_ttl_s: float = DEFAULT_LEASE_TTL_S
+    acquire_timeout_s: float | None = None  # None: wait for the lease as long as it takes
+    follow: bool = False  # keep reading lines appended to `events` until stopped
+    idle_poll_s: float = 0.05
+    snapshot_every: int = 50_000
+    firm: FirmSettings | None = None
+    run_id: str | None = None
+
+
+@dataclass(slots=True)
+class ShardStats:
+    epoch: int = 0
+    lease_wait_s: float = 0.0
+    recovery_s: float = 0.0
+    first_line: int = 1
+    last_line: int = 0
+    batches: int = 0
+    heartbeats: int = 0
+    firm_states: int = 0
+    firm_rate_limited: int = 0
+    bad_line: BadLine | None = None
+    stopped_by: str = ""
+
+
+def shard_url(journal_url: str, shard: str) -> str:
+    """`journal_url` (PostgreSQL) with its stream set to `shard`."""
+    location = parse_journal_url(journal_url)
+    if location.backend is not Backend.POSTGRES:
+        raise ShardError(f"{location.redacted}: a shard needs a PostgreSQL journal "
+                         "(postgresql://...): its lease is a PostgreSQL advisory lock")
+    parts = urlsplit(journal_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "stream"]
+    query.append(("stream", shard))
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+
+def next_source_line(journal: Journal, source: str) -> int:
+    """The first line of `source` (a file name) no owner of this journal has journaled: after
+    the newest `SourceMark` of that source, plus the INPUT records that followed it."""
+    high = journal.last_seq()
+    while high >= 1:
+        low = max(1, high - _SCAN_WINDOW + 1)
+        found: tuple[int, SourceMark] | None = None
+        for record in journal.read(low, high):
+            if record.kind is RecordKind.META:
+                note = decode_note(record.payload)
+                if isinstance(note, SourceMark) and note.source == source:
+                    found = (record.seq, note)
+        if found is not None:
+            seq, mark = found
+            inputs = 0
+            for record in journal.read(seq + 1):
+                if record.kind is RecordKind.META and isinstance(
+                        decode_note(record.payload), SourceMark | FeedbackMark):
+                    break
+                if record.kind is RecordKind.INPUT:
+                    inputs += 1
+            return mark.line + inputs
+        high = low - 1
+    return 1
+
+
+class LineFollower:
+    """Complete lines of a JSON Lines file from `start_line` on, as they appear: a line is
+    read only once its newline is written, so a writer mid-line is never seen half way."""
+
+    def __init__(self, path: Path, start_line: int) -> None:
+        self._path = path
+        self._handle = path.open("rb")
+        self._next = 1
+        self._pending = b""
+        while self._next < start_line:
+            raw = self._handle.readline()
+            if not raw.endswith(b"\n"):
+                self._pending = raw
+                break
+            self._next += 1
+        self._skip_to = start_line
+
+    def available(self, limit: int) -> Iterator[tuple[int, InputEvent | BadLine | None]]:
+        """Up to `limit` complete lines now in the file (fewer at its current end)."""
+        produced = 0
+        while produced < limit:
+            raw = self._handle.readline()
+            if not raw:
+                return
+            if not raw.endswith(b"\n"):
+                self._pending += raw
+                return
+            raw, self._pending = self._pending + raw, b""
+            number = self._next
+            self._next += 1
+            if number < self._skip_to:
+                continue
+            produced += 1
+            stripped = raw.strip()
+            if not stripped:
+                yield number, None
+                continue
+            try:
+                yield number, _event_decoder.decode(stripped)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                yield number, BadLine(str(self._path), number, describe_error(exc))
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class ShardGateway:
+    """Serve one shard until the source ends (or, following, until `stop()`)."""
+
+    def __init__(self, config: ShardConfig, policy: Policy,
+                 broker_factory: Callable[[], BrokerAdapter], *,
+                 on_batch: Callable[[BatchReport], None] | None = None) -> None:
+        self.config = config
+        self.policy = policy
+        self._broker_factory = broker_factory
+        self._on_batch = on_batch
+        self._url = shard_url(config.journal_url, config.shard)
+        self._stop = False
+        self.stats = ShardStats()
+        self.runtime: Runtime | None = None
+        self._lease: ShardLease | None = None
+        self._firm: FirmStore | None = None
+        self._breaker: CircuitBreaker | None = None
+        self._next_beat = 0.0
+        self._log = log.bind(shard=config.shard)
+
+    def stop(self) -> None:
+        """Finish the current batch and return from `run()` (safe from a signal handler)."""
+        self._stop = True
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run(self) -> ShardStats:
+        config = self.config
+        lease = ShardLease(self._url, config.shard, ttl_s=config.lease_ttl_s)
+        self._lease = lease
+        broker: BrokerAdapter | None = None
+        try:
+            epoch = self._acquire(lease)
+            started = time.monotonic()
+            journal = open_journal(self._url, durability=config.durability,
+                                   run_id=config.run_id, epoch=epoch)
+            broker = self._broker_factory()
+            self.runtime = Runtime.open_on(journal, self.policy, broker,
+                                           snapshot_every=config.snapshot_every,
+                                           source=config.events, on_batch=self._on_batch)
+            first = next_source_line(journal, config.events.name)
+            self.stats.recovery_s = time.monotonic() - started
+            self.stats.first_line = first
+            self.stats.last_line = first - 1
+            self._log.info("shard.recovered", epoch=epoch, next_line=first,
+                           last_seq=journal.last_seq(), recovery_s=self.stats.recovery_s)
+            if config.firm is not None:
+                self._firm = FirmStore(config.firm.redis_url, config.shard,
+                                       prefix=config.firm.prefix,
+                                       timeout_s=config.firm.timeout_s)
+                interval = max(config.lease_ttl_s / 3, 0.05)
+                self._breaker = CircuitBreaker(REDIS_DEPENDENCY, SystemClock(), BreakerPolicy(
+                    tiers=(EscalationTier(failures=1, window_s=60, open_s=interval),)))
+            self._serve(first)
+        finally:
+            self._close(broker)
+        return self.stats
+
+    def _acquire(self, lease: ShardLease) -> int:
+        config = self.config
+        started = time.monotonic()
+        deadline = None if config.acquire_timeout_s is None else \
+            started + config.acquire_timeout_s
+        announced = False
+        while not self._stop:
+            chunk = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+            epoch = lease.acquire(timeout_s=chunk)
+            if epoch is not None:
+                self.stats.epoch = epoch
+                self.stats.lease_wait_s = time.monotonic() - started
+                self._log.info("shard.lease_acquired", epoch=epoch,
+                               waited_s=self.stats.lease_wait_s)
+                self._next_beat = time.monotonic() + config.lease_ttl_s / 3
+                return epoch
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if not announced:
+                self._log.info("shard.standby", detail="another process owns the shard")
+                announced = True
+        raise ShardError(f"shard '{config.shard}': another process holds its lease"
+                         + ("" if self._stop else
+                            f" (waited {config.acquire_timeout_s} s)"))
+
+    def _close(self, broker: BrokerAdapter | None) -> None:
+        try:
+            if self.runtime is not None:
+                try:
+                    self.runtime.close()
+                except JournalError as exc:
+                    # A fenced or broken journal has nothing more to lose; say so and go on.
+                    self._log.warning("shard.journal_close_failed", error=str(exc))
+        finally:
+            closer = getattr(broker, "close", None)
+            if callable(closer):
+                closer()
+            if self._firm is not None:
+                self._firm.close()
+            if self._lease is not None:
+                self._lease.release()
+
+    # ------------------------------------------------------------------ the loop
+
+    def _serve(self, first: int) -> None:
+        config = self.config
+        runtime = self.runtime
+        assert runtime is not None
+        follower = LineFollower(config.events, first)
+        try:
+            self._beat(None, force=True)
+            while not self._stop:
+                batch: list[InputEvent] = []
+                batch_line = self.stats.last_line + 1
+                ended = False
+                for number, item in follower.available(config.batch_size):
+                    self.stats.last_line = number
+                    if isinstance(item, BadLine):
+                        self._process(batch, batch_line)
+                        self.stats.bad_line = item
+                        self.stats.stopped_by = "bad_line"
+                        return
+                    if item is None:
+                        ended = True  # a blank line ends a batch (lines stay consecutive)
+                        break
+                    batch.append(item)
+                if batch:
+                    self._beat(batch[0].ts)
+                    self._process(batch, batch_line)
+                    continue
+                if ended:
+                    continue
+                if not config.follow:
+                    self.stats.stopped_by = "end_of_source"
+                    return
+                self._beat(None)
+                time.sleep(config.idle_poll_s)
+            self.stats.stopped_by = "stopped"
+        finally:
+            follower.close()
+
+    def _process(self, batch: list[InputEvent], line: int) -> None:
+        if not batch:
+            return
+        runtime = self.runtime
+        assert runtime is not None
+        reserved = self._reserve(batch)
+        report = runtime.process(batch, source=self.config.events.name, line=line)
+        self.stats.batches += 1
+        if self._on_batch is not None:
+            self._on_batch(report)
+        if reserved is not None:
+            self._release_denied(reserved, report)
+
+    # ------------------------------------------------------------------ heartbeat and firm
+
+    def _beat(self, hint: datetime | None, *, force: bool = False) -> None:
+        """Heartbeat the lease and poll the firm store, when due (every lease_ttl_s / 3)."""
+        now = time.monotonic()
+        if not force and now < self._next_beat:
+            return
+        self._next_beat = now + self.config.lease_ttl_s / 3
+        lease = self._lease
+        assert lease is not None
+        try:
+            lease.heartbeat()
+        except JournalError as exc:
+            self._log.error("shard.lease_lost", error=str(exc))
+            raise LeaseLost(f"shard '{self.config.shard}': {exc}") from exc
+        self.stats.heartbeats += 1
+        if self._firm is not None:
+            self._poll_firm(hint)
+
+    def _event_time(self, hint: datetime | None) -> datetime | None:
+        runtime = self.runtime
+        assert runtime is not None
+        state = runtime.engine.state
+        if state.started:
+            return state.now if hint is None else max(state.now, hint)
+        return hint
+
+    def _poll_firm(self, hint: datetime | None) -> None:
+        firm, breaker, runtime = self._firm, self._breaker, self.runtime
+        assert firm is not None and breaker is not None and runtime is not None
+        ts = self._event_time(hint)
+        if ts is None:
+            self._next_beat = 0.0  # nothing has happened yet; ask again with the first event
+            return
+        if not breaker.allow():
+            return
+        state = runtime.engine.state
+        try:
+            reading = firm.exchange(own_gross(runtime))
+        except FirmUnavailable as exc:
+            self._redis_failed(ts, exc)
+            return
+        self._redis_ok(ts)
+        known = state.firm
+        event = FirmState(ts=ts, kill=reading.kill, gross_exposure=reading.others_gross,
+                          shard=self.config.shard, detail=reading.kill_detail)
+        if known is not None and (known.kill, known.gross_exposure, known.detail) == \
+                (event.kill, event.gross_exposure, event.detail):
+            return
+        if known is None or known.kill != event.kill:
+            self._log.warning("shard.firm_kill" if event.kill else "shard.firm_state",
+                              kill=event.kill, detail=event.detail,
+                              others_gross=str(event.gross_exposure))
+        runtime.inject([event], origin="firm")
+        self.stats.firm_states += 1
+
+    def _redis_failed(self, ts: datetime, exc: Exception) -> None:
+        breaker, runtime = self._breaker, self.runtime
+        assert breaker is not None and runtime is not None
+        self._log.error("shard.redis_unavailable", error=str(exc))
+        status = breaker.record_failure()
+        if status is not None:
+            runtime.inject([msgspec.structs.replace(status, ts=ts)], origin="firm")
+
+    def _redis_ok(self, ts: datetime) -> None:
+        breaker, runtime = self._breaker, self.runtime
+        assert breaker is not None and runtime is not None
+        status = breaker.record_success()
+        if status is not None:
+            runtime.inject([msgspec.structs.replace(status, ts=ts)], origin="firm")
+
+    def _reserve(self, batch: list[InputEvent]) -> ReserveResult | None:
+        """Reserve firm-rate slots for the batch's intents; journal the refusals first."""
+        settings, firm, breaker, runtime = (self.config.firm, self._firm, self._breaker,
+                                            self.runtime)
+        if settings is None or settings.rate is None or firm is None or breaker is None:
+            return None
+        assert runtime is not None
+        intents = [event for event in batch if isinstance(event, OrderIntent)]
+        if not intents or not breaker.allow():
+            return None
+        ts = self._event_time(batch[0].ts)
+        assert ts is not None
+        rate = settings.rate
+        try:
+            result = firm.reserve(intents, rate)
+        except FirmUnavailable as exc:
+            self._redis_failed(ts, exc)
+            return None
+        self._redis_ok(ts)
+        refused: list[InputEvent] = [
+            FirmRateLimited(ts=ts, account=item.intent.account,
+                            strategy=item.intent.strategy, intent_id=item.intent.intent_id,
+                            count=result.count, max_count=rate.max_orders, window=rate.window)
+            for item in result.reservations if not item.granted
+        ]
+        if refused:
+            self.stats.firm_rate_limited += len(refused)
+            runtime.inject(refused, origin="firm")
+        return result
+
+    def _release_denied(self, reserved: ReserveResult, report: BatchReport) -> None:
+        firm = self._firm
+        assert firm is not None
+        denied = {item.intent_id for item in report.emitted
+                  if isinstance(item, Decision) and item.decision is DecisionKind.DENY}
+        members = [item.member for item in reserved.reservations
+                   if item.granted and item.intent.intent_id in denied]
+        if not members:
+            return
+        try:
+            firm.release(members)
+        except FirmUnavailable as exc:
+            # The slots expire with the window; the next heartbeat reports Redis' health.
+            self._log.warning("shard.firm_release_failed", error=str(exc))
+
+
+def own_gross(runtime: Runtime) -> Decimal:
+    """This shard's gross exposure, as published to the firm store."""
+    return sum((record.gross for record in runtime.engine.state.accounts.values()), ZERO)
+
+
+__all__ = [
+    "DEFAULT_LEASE_TTL_S",
+    "FirmSettings",
+    "LeaseLost",
+    "LineFollower",
+    "ShardConfig",
+    "ShardError",
+    "ShardGateway",
+    "ShardStats",
+    "next_source_line",
+    "own_gross",
+    "shard_url",
+]

@@ -31,7 +31,6 @@ _COMMAND_MODULES = (
     "ordergate.cli.demo_cmd",
     "ordergate.cli.run_cmd",
     "ordergate.cli.gateway_cmd",
-    "ordergate.cli.gateway_cmd",
     "ordergate.cli.replay_cmd",
     "ordergate.cli.decisions_cmd",
     "ordergate.cli.report_cmd",

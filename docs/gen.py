@@ -299,7 +299,7 @@ def render_cli() -> str:
         for param in options:
             flags = ", ".join(f"`{flag}`" for flag in [*param.opts, *param.secondary_opts])
             default = "" if param.required else (
-                "" if param.default is None or param.is_flag and not param.default
+                "" if param.default is None or (param.is_flag and not param.default)
                 else f"`{param.default}`")
             rows.append([flags, _param_type(param, ctx), "required" if param.required else default,
                          param.help or ""])

@@ -10,7 +10,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import gen  # noqa: E402
+import gen
 
 MARKER = re.compile(r"^<!-- gen:(\w+) -->$", re.MULTILINE)
 

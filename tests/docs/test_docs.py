@@ -6,6 +6,7 @@ with `<!-- docs-test: skip (why) -->` on the line just before its fence."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -107,10 +108,8 @@ def test_every_code_block_of_the_page_runs(page: Path, tmp_path: Path) -> None:
     finally:
         # Anything a block left running in the background (a served gateway) ends here.
         for pgid in started:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
 
 def test_mkdocs_build_strict(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ and fills fed back through the same path. Measures:
 * cost per intent (µs) over the last window of runs of 10k, 100k (and with --million 1M)
   intents: it must stay flat as the journal and the engine's history grow;
 * restart time (`Runtime.open`: latest snapshot + tail replay + broker reconciliation) of
-  the largest journal written, with snapshots every 50k input events.
+  the largest journal written, with snapshots every 20k source events.
 
 Intents are limit orders at the quote, which the simulator fills at their limit on receipt;
 market data is not shown to the simulator, whose matching scans every order it ever received
@@ -50,7 +50,7 @@ from ordergate.runtime.runfile import run_file
 RESULTS = Path(__file__).resolve().parent / "results" / "run.json"
 SYMBOLS = ("AAPL", "MSFT", "TSLA", "AMZN")
 INTENTS_PER_QUOTE = 4
-SNAPSHOT_EVERY = 50_000
+SNAPSHOT_EVERY = 20_000
 BATCH = 256
 WINDOW = 10_000
 
@@ -162,8 +162,15 @@ def restart_seconds(journal: str) -> dict[str, Any]:
                            market_to_broker=False)
     elapsed = time.perf_counter() - started
     records = runtime.journal.last_seq()
+    snapshot = runtime.journal.latest_snapshot()
     runtime.close()
-    return {"seconds": round(elapsed, 3), "journal_records": records}
+    return {
+        "seconds": round(elapsed, 3),
+        "journal_records": records,
+        "snapshot_seq": snapshot.seq if snapshot is not None else None,
+        "snapshot_bytes": len(snapshot.state) if snapshot is not None else 0,
+        "replayed_records": records - (snapshot.seq if snapshot is not None else 0),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,7 +31,13 @@ from ordergate.model.events import Dispatch, Fill, ModeChanged
 from ordergate.model.reasons import REGISTRY
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import Policy, load_policy
-from ordergate.runtime.loop import BatchReport, ResumeMismatch, Runtime, RuntimeStopped
+from ordergate.runtime.loop import (
+    DEFAULT_SNAPSHOT_EVERY,
+    BatchReport,
+    ResumeMismatch,
+    Runtime,
+    RuntimeStopped,
+)
 from ordergate.runtime.runfile import DEFAULT_BATCH_SIZE, Tally, count_lines, run_file
 from ordergate.runtime.sources import BadLine
 
@@ -132,7 +138,7 @@ def run(
     batch_size: Annotated[int, typer.Option(min=1, help="Events per journal flush.")]
     = DEFAULT_BATCH_SIZE,
     snapshot_every: Annotated[int, typer.Option(min=1, help="Input events between engine "
-                                                            "snapshots.")] = 50_000,
+                                                            "snapshots.")] = DEFAULT_SNAPSHOT_EVERY,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No JSON Lines on stdout.")]
     = False,
     skip_bad_lines: Annotated[bool, typer.Option(

@@ -157,6 +157,10 @@ def verify(journal: JournalOption) -> None:
                          f"{report.chain.first_bad_seq}: {report.chain.message}")
     if report.first_divergence is not None:
         render_divergence(report.first_divergence)
+    decision = report.first_decision_divergence
+    if decision is not None and decision is not report.first_divergence:
+        err.print("[bold]the first decision that differs:[/]")
+        render_divergence(decision)
     if not report.ok:
         raise SafetyStop(f"{where}: {report.message}")
 

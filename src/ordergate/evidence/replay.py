@@ -24,6 +24,7 @@ from ordergate.journal import Journal, RecordKind, VerifyReport
 from ordergate.model.events import InputEvent
 
 DECISION_PREFIX = b'{"type":"decision",'
+INTENT_PREFIX = b'{"type":"intent",'
 PROGRESS_EVERY = 4096
 
 _encode = msgspec.json.Encoder(order="deterministic").encode
@@ -57,6 +58,8 @@ class ReplayReport(msgspec.Struct, kw_only=True):
     cut_short: list[int] = msgspec.field(default_factory=list)
     policies: list[str] = msgspec.field(default_factory=list)
     first_divergence: Divergence | None = None
+    # the first journaled Decision the replay decided differently
+    first_decision_divergence: Divergence | None = None
 
     @property
     def coverage(self) -> float:
@@ -77,7 +80,7 @@ class ReplayReport(msgspec.Struct, kw_only=True):
 
 
 def _intent_id(payload: bytes) -> str:
-    if payload.startswith(DECISION_PREFIX):
+    if payload.startswith((DECISION_PREFIX, INTENT_PREFIX)):
         value = msgspec.json.decode(payload)
         if isinstance(value, dict):
             return str(value.get("intent_id", ""))
@@ -148,13 +151,22 @@ class _Verifier:
         if not self.step_bad:
             report.mismatches += 1
             self.step_bad = True
-        if report.first_divergence is None:
-            report.first_divergence = Divergence(
+        first = report.first_divergence is None
+        decision = journaled.startswith(DECISION_PREFIX) and (
+            report.first_decision_divergence is None)
+        if first or decision:
+            divergence = Divergence(
                 input_seq=self.input_seq, output_seq=seq, position=position,
                 input=self.input_payload.decode(), journaled=journaled.decode(),
                 replayed=replayed.decode(),
-                intent_id=_intent_id(journaled) or _intent_id(replayed), message=message,
+                intent_id=(_intent_id(journaled) or _intent_id(replayed)
+                           or _intent_id(self.input_payload)),
+                message=message,
             )
+            if first:
+                report.first_divergence = divergence
+            if decision:
+                report.first_decision_divergence = divergence
 
 
 def verify_journal(journal: Journal, *, on_progress: Callable[[int], None] | None = None,

@@ -25,8 +25,8 @@ STEPS = [
 def test_break_glass_drill_passes_every_step_and_writes_dated_evidence(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["drill", "break-glass", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    [json_path] = tmp_path.glob("break-glass-*.json")
-    [md_path] = tmp_path.glob("break-glass-*.md")
+    [json_path] = tmp_path.glob("break-glass-*Z.json")
+    [md_path] = tmp_path.glob("break-glass-*Z.md")
     evidence = json.loads(json_path.read_text())
     assert evidence["passed"] is True
     assert [step["name"] for step in evidence["steps"]] == STEPS

@@ -84,6 +84,14 @@ def dispatched_ids(journal: Path) -> list[str]:
         handle.close()
 
 
+def input_payloads(journal: Path) -> list[bytes]:
+    handle = open_journal(f"sqlite:///{journal}", durability=Durability.NONE, create=False)
+    try:
+        return [r.payload for r in handle.read() if r.kind is RecordKind.INPUT]
+    finally:
+        handle.close()
+
+
 def verify(journal: Path) -> tuple[bool, str]:
     handle = open_journal(f"sqlite:///{journal}", durability=Durability.NONE, create=False)
     try:

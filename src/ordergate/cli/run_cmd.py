@@ -189,7 +189,7 @@ def run(
         runtime.close()
         broker.close()
     for line in bad:
-        err.print(f"[yellow]skipped[/] {line}", markup=True, highlight=False)
+        err.print(f"[yellow]skipped[/] {line}", markup=True, highlight=False, soft_wrap=True)
     render_summary(err, tally, runtime.engine.status())
 
 

@@ -168,7 +168,7 @@ class Dispatcher:
                     client_order_id=order.client_order_id)
         return Outcome(events=[OrderReject(
             ts=order.ts, client_order_id=order.client_order_id,
-            reason=f"not sent: the {SUBMIT_DEPENDENCY} circuit breaker is open",
+            reason=f"not sent: {SUBMIT_DEPENDENCY} is held (circuit open or automatic halt)",
             code=CIRCUIT_OPEN_CODE)])
 
     # ------------------------------------------------------------ market data (simulation)

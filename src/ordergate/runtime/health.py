@@ -1,0 +1,403 @@
+"""Damage containment for the runtime: circuit breakers on every dependency, disconnect-storm
+and authentication halts, clock sync against the broker, market-data feed health, and the
+`GuardedRuntime` that runs them (with reconciliation) around a `Runtime`.
+
+Everything here turns what the shell observes into journaled input events, so the engine's
+mode follows and replay reproduces it:
+
+* a breaker that opens yields `DependencyStatus(dependency="circuit:<name>", code="SYS-007",
+  detail="CIRCUIT_OPEN_<name>")`; the engine tightens the mode per `on_dependency_down`; its
+  closing yields the healthy event for the same key, which clears only that reason;
+* while the broker_submit circuit is open the Dispatcher sends nothing (`allow_submit`);
+* an authentication failure, or `storm_threshold` failed broker calls in a row (submits,
+  reads, reconnect probes), yields `Command(HALT)` from operator "ordergate" with the
+  reason: HALTED, latched until an operator resumes;
+* clock drift beyond tolerance yields `clock:drift` CLK-002 and an unavailable reference
+  `clock:reference` CLK-003, each cleared only by its own recovery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import structlog
+
+from ordergate.brokers.base import BrokerAdapter
+from ordergate.journal import Durability, Journal, open_journal
+from ordergate.model.events import Command, CommandAction, DependencyStatus, InputEvent
+from ordergate.model.market import MarketSnapshot
+from ordergate.model.modes import Mode
+from ordergate.policy.loader import Policy
+from ordergate.resilience.breakers import BreakerBoard, BreakerSnapshot, BreakerState
+from ordergate.resilience.clock import CLOCK_DRIFT, CLOCK_UNAVAILABLE, Clock, ClockSync
+from ordergate.resilience.errors import (
+    DEPENDENCY_ERRORS,
+    Action,
+    Category,
+    Classification,
+    classify,
+)
+from ordergate.runtime.dispatch import READS_DEPENDENCY, SUBMIT_DEPENDENCY
+from ordergate.runtime.loop import BatchReport, Runtime
+from ordergate.runtime.reconcile import Reconciler, ReconcileSettings
+
+log = structlog.get_logger("ordergate.runtime.health")
+
+HALT_OPERATOR = "ordergate"
+CIRCUIT_PREFIX = "circuit:"
+CLOCK_DEPENDENCIES = {CLOCK_DRIFT: "clock:drift", CLOCK_UNAVAILABLE: "clock:reference"}
+BROKER_DEPENDENCIES = (SUBMIT_DEPENDENCY, READS_DEPENDENCY)
+DEFAULT_FEED = "market"
+
+
+class StartRefused(Exception):
+    """The runtime will not start: its journal or state cannot be trusted. The message says
+    what was found and where."""
+
+
+class EventClock:
+    """A `Clock` that follows event time: it moves only when `observe` sees a later event.
+    Breakers and clock sync then measure in event time, so a run (and its replay, and a
+    chaos scenario) behaves the same whatever the machine's speed."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._origin = start
+        self._now = start
+
+    def observe(self, ts: datetime) -> None:
+        if self._now is None or ts > self._now:
+            self._now = ts
+        if self._origin is None:
+            self._origin = ts
+
+    def now(self) -> datetime:
+        return self._now if self._now is not None else datetime(1970, 1, 1, tzinfo=UTC)
+
+    def monotonic(self) -> float:
+        if self._now is None or self._origin is None:
+            return 0.0
+        return (self._now - self._origin).total_seconds()
+
+
+def circuit_event(event: DependencyStatus, ts: datetime) -> DependencyStatus:
+    """A breaker transition as the engine sees it: its own key (`circuit:<name>`) so that it
+    neither hides nor clears the Dispatcher's own health report for the dependency."""
+    return DependencyStatus(ts=ts, dependency=CIRCUIT_PREFIX + event.dependency,
+                            healthy=event.healthy, code=event.code, detail=event.detail)
+
+
+class BrokerHealth:
+    """The Dispatcher's call monitor (`runtime.dispatch.CallMonitor`): feeds the broker
+    breakers, counts failures in a row, halts on authentication failures and disconnect
+    storms, and probes a broker that is down (`probe`)."""
+
+    def __init__(self, board: BreakerBoard, *, storm_threshold: int = 5) -> None:
+        if storm_threshold < 1:
+            raise ValueError(f"storm_threshold: expected at least 1, got {storm_threshold}")
+        self.board = board
+        self.storm_threshold = storm_threshold
+        # Failed submits and reconnect probes since the last one that got through. Reads
+        # (order lookups, polls) neither count nor reset: they may work while orders cannot.
+        self.failures_in_row = 0
+        self._halted_for: set[str] = set()
+
+    @property
+    def halted(self) -> bool:
+        """An automatic halt was demanded and no operator has resumed since."""
+        return bool(self._halted_for)
+
+    def operator_resumed(self) -> None:
+        """The engine left HALTED (an operator resumed): submits may be tried again."""
+        if self._halted_for:
+            log.info("automatic_halt_lifted", causes=sorted(self._halted_for))
+        self._halted_for.clear()
+        self.failures_in_row = 0
+
+    # ------------------------------------------------------------ CallMonitor
+
+    def allow_submit(self) -> bool:
+        # After a halt was demanded nothing more is sent, even before the engine has seen
+        # the halt command (it is journaled with the answers of this very batch).
+        if self._halted_for:
+            return False
+        return self.board.get(SUBMIT_DEPENDENCY).allow()
+
+    def succeeded(self, dependency: str, ts: datetime) -> list[InputEvent]:
+        if dependency == SUBMIT_DEPENDENCY:
+            self.failures_in_row = 0
+        event = self.board.get(dependency).record_success()
+        return [circuit_event(event, ts)] if event is not None else []
+
+    def failed(self, verdict: Classification, ts: datetime) -> list[InputEvent]:
+        return self._failed(verdict, ts, counts=verdict.dependency == SUBMIT_DEPENDENCY)
+
+    def _failed(self, verdict: Classification, ts: datetime, *,
+                counts: bool) -> list[InputEvent]:
+        events: list[InputEvent] = []
+        opened = self.board.get(verdict.dependency).record_failure()
+        if opened is not None:
+            events.append(circuit_event(opened, ts))
+        if counts and verdict.category is Category.TRANSIENT_NETWORK:
+            self.failures_in_row += 1
+            if self.failures_in_row >= self.storm_threshold:
+                events.extend(self._halt(
+                    "disconnect_storm", ts,
+                    f"disconnect storm: {self.failures_in_row} submits or reconnects failed "
+                    f"in a row (last: {verdict.dependency}, {verdict.detail})"))
+        if verdict.action is Action.HALT:
+            events.extend(self._halt(
+                verdict.category.value, ts,
+                f"{verdict.category.value} from {verdict.dependency}: {verdict.detail}"))
+        return events
+
+    def _halt(self, key: str, ts: datetime, reason: str) -> list[InputEvent]:
+        if key in self._halted_for:
+            return []
+        self._halted_for.add(key)
+        log.error("automatic_halt", cause=key, reason=reason)
+        return [Command(ts=ts, action=CommandAction.HALT, operator=HALT_OPERATOR, reason=reason)]
+
+    # ------------------------------------------------------------ reconnect probes
+
+    def broker_down(self) -> bool:
+        return any(self.board.get(name).state is not BreakerState.CLOSED
+                   for name in BROKER_DEPENDENCIES)
+
+    def probe(self, runtime: Runtime, ts: datetime) -> list[InputEvent]:
+        """Try to reach a broker whose circuit is not closed (a reconnect attempt, counted
+        toward a storm). A successful probe closes half-open circuits and tells the engine
+        the broker answers again."""
+        if not self.broker_down():
+            return []
+        try:
+            runtime.broker.server_time()
+        except DEPENDENCY_ERRORS as exc:
+            return self._failed(classify(exc, READS_DEPENDENCY), ts, counts=True)
+        events: list[InputEvent] = []
+        self.failures_in_row = 0
+        for name in BROKER_DEPENDENCIES:
+            breaker = self.board.get(name)
+            if breaker.state is BreakerState.HALF_OPEN and breaker.allow():
+                closed = breaker.record_success()
+                if closed is not None:
+                    events.append(circuit_event(closed, ts))
+            if breaker.state is BreakerState.CLOSED:
+                events.extend(runtime.dispatcher.mark_healthy(name, ts))
+        return events
+
+    def snapshot(self) -> list[BreakerSnapshot]:
+        return self.board.snapshot()
+
+
+class ClockWatch:
+    """Clock sync against the broker's clock: drift beyond `max_drift_ms` raises CLK-002,
+    an unavailable reference CLK-003 (and a failure on the clock breaker); each clears only
+    itself when it recovers."""
+
+    def __init__(self, clock: Clock, reference: Callable[[], datetime], board: BreakerBoard,
+                 *, max_drift_ms: float = 1000) -> None:
+        self.sync = ClockSync(clock, reference, max_drift_ms)
+        self.board = board
+
+    def check(self, ts: datetime) -> list[InputEvent]:
+        events: list[InputEvent] = []
+        for change in self.sync.check():
+            events.append(DependencyStatus(
+                ts=ts, dependency=CLOCK_DEPENDENCIES.get(change.code, change.dependency),
+                healthy=change.healthy, code=change.code, detail=change.detail))
+        breaker = self.board.get("clock")
+        if CLOCK_UNAVAILABLE in self.sync.active_codes:
+            transition = breaker.record_failure()
+        else:
+            transition = breaker.record_success()
+        if transition is not None:
+            events.append(circuit_event(transition, ts))
+        return events
+
+
+def _usable(value: Decimal | None) -> bool:
+    return value is None or (value.is_finite() and value > 0)
+
+
+def snapshot_is_sane(snapshot: MarketSnapshot) -> bool:
+    """No NaN, infinite, zero or negative price, at least one price, bid not above ask."""
+    prices = (snapshot.bid, snapshot.ask, snapshot.last)
+    if all(price is None for price in prices) or not all(_usable(p) for p in prices):
+        return False
+    bid, ask = snapshot.bid, snapshot.ask
+    return bid is None or ask is None or bid <= ask
+
+
+class FeedWatch:
+    """One breaker per market-data feed: a burst of bad snapshots opens the feed's circuit
+    (the gate already refuses each bad symbol; the circuit says the provider is suspect)."""
+
+    def __init__(self, board: BreakerBoard) -> None:
+        self.board = board
+
+    def observe(self, feed: str, events: Sequence[InputEvent], ts: datetime) -> list[InputEvent]:
+        out: list[InputEvent] = []
+        breaker = self.board.feed(feed)
+        for event in events:
+            if not isinstance(event, MarketSnapshot):
+                continue
+            change = (breaker.record_success() if snapshot_is_sane(event)
+                      else breaker.record_failure())
+            if change is not None:
+                out.append(circuit_event(change, ts))
+        return out
+
+
+@dataclass(slots=True)
+class GuardSettings:
+    """How often the guard looks. Intervals are seconds of the injected clock."""
+
+    storm_threshold: int = 5
+    max_clock_drift_ms: float = 1000
+    clock_check_every_s: float = 30.0
+    probe_every_s: float = 5.0
+    reconcile_every_batches: int = 50
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    verify_journal_on_start: bool = True
+
+
+class GuardedRuntime:
+    """A Runtime with its health wired in: breakers on every broker call and feed, reconnect
+    probes, clock sync on a schedule, reconciliation on start and every N batches, and
+    session-close hygiene. Every observation becomes a journaled input (`Runtime.inject`)."""
+
+    def __init__(self, runtime: Runtime, clock: Clock, settings: GuardSettings | None = None,
+                 board: BreakerBoard | None = None) -> None:
+        self.runtime = runtime
+        self.clock = clock
+        self.settings = settings if settings is not None else GuardSettings()
+        self.board = board if board is not None else BreakerBoard(clock)
+        self.broker_health = BrokerHealth(self.board,
+                                          storm_threshold=self.settings.storm_threshold)
+        runtime.dispatcher.attach(self.broker_health)
+        broker: BrokerAdapter = runtime.broker
+        self.clock_watch = ClockWatch(clock, broker.server_time, self.board,
+                                      max_drift_ms=self.settings.max_clock_drift_ms)
+        self.feeds = FeedWatch(self.board)
+        self.reconciler = Reconciler(runtime, self.settings.reconcile)
+        self._batches = 0
+        self._last_clock_check: float | None = None
+        self._last_probe: float | None = None
+        self._event_time: datetime | None = None
+        self._log = log.bind(run_id=runtime.journal.run_id)
+
+    # ------------------------------------------------------------ start
+
+    @classmethod
+    def open(cls, journal_url: str, policy: Policy, broker: BrokerAdapter, clock: Clock,
+             settings: GuardSettings | None = None, *,
+             durability: Durability = Durability.BATCH,
+             run_id: str | None = None) -> GuardedRuntime:
+        """Open the journal, refuse to start on one that does not verify (`StartRefused`),
+        recover the runtime from it and wire the guard in."""
+        settings = settings if settings is not None else GuardSettings()
+        journal = open_journal(journal_url, durability=durability, run_id=run_id)
+        try:
+            if settings.verify_journal_on_start:
+                require_intact_journal(journal)
+        except BaseException:
+            journal.close()
+            raise
+        runtime = Runtime.open_on(journal, policy, broker)
+        return cls(runtime, clock, settings)
+
+    def start(self, ts: datetime) -> BatchReport:
+        """Reconcile with the broker before the first event (and cancel orders unknown to
+        the gateway when the settings say so)."""
+        self._note_time(ts)
+        report = BatchReport()
+        # The clock is first checked after the first batch: a broker may have no time to
+        # give before it has seen an event.
+        self._merge(report, self.reconciler.reconcile(ts, on_start=True))
+        return report
+
+    # ------------------------------------------------------------ the batch path
+
+    def process(self, events: Sequence[InputEvent], *, source: str = "", line: int = 0,
+                feed: str = DEFAULT_FEED) -> BatchReport:
+        if not events:
+            return BatchReport()
+        if self.broker_health.halted and \
+                self.runtime.engine.state.guard.mode is not Mode.HALTED:
+            self.broker_health.operator_resumed()
+        latest = max(event.ts for event in events)
+        self._note_time(latest)
+        report = self.runtime.process(events, source=source, line=line)
+        self._batches += 1
+        observed = self.feeds.observe(feed, events, latest)
+        if observed:
+            self._merge(report, self.runtime.inject(observed, origin="health"))
+        self._merge(report, self.housekeeping(latest))
+        return report
+
+    def housekeeping(self, ts: datetime) -> BatchReport:
+        """Reconnect probes, clock sync and reconciliation when they are due."""
+        self._note_time(ts)
+        report = BatchReport()
+        now = self.clock.monotonic()
+        if self._due(self._last_probe, self.settings.probe_every_s, now):
+            self._last_probe = now
+            probed = self.broker_health.probe(self.runtime, ts)
+            if probed:
+                self._merge(report, self.runtime.inject(probed, origin="health"))
+        self._merge(report, self._clock_check(ts))
+        every = self.settings.reconcile_every_batches
+        if every and self._batches and self._batches % every == 0:
+            self._merge(report, self.reconciler.reconcile(ts))
+        return report
+
+    def session_close(self, ts: datetime) -> BatchReport:
+        self._note_time(ts)
+        return self.reconciler.session_close(ts)
+
+    def _clock_check(self, ts: datetime) -> BatchReport:
+        now = self.clock.monotonic()
+        if not self._due(self._last_clock_check,
+                                       self.settings.clock_check_every_s, now):
+            return BatchReport()
+        self._last_clock_check = now
+        events = self.clock_watch.check(ts)
+        return self.runtime.inject(events, origin="clock") if events else BatchReport()
+
+    @staticmethod
+    def _due(last: float | None, every: float, now: float) -> bool:
+        return last is None or now - last >= every
+
+    def _note_time(self, ts: datetime) -> None:
+        if isinstance(self.clock, EventClock):
+            self.clock.observe(ts)
+        if self._event_time is None or ts > self._event_time:
+            self._event_time = ts
+
+    @staticmethod
+    def _merge(into: BatchReport, more: BatchReport) -> None:
+        into.emitted.extend(more.emitted)
+        into.inputs += more.inputs
+
+    # ------------------------------------------------------------ views
+
+    def breakers(self) -> list[BreakerSnapshot]:
+        """Every breaker's state, sorted by dependency (for status pages and metrics)."""
+        return self.board.snapshot()
+
+    def close(self) -> None:
+        self.runtime.close()
+
+
+def require_intact_journal(journal: Journal) -> None:
+    """Refuse to start on a journal whose hash chain is broken (a corrupted tail, an edited
+    record): acting on a state it cannot prove would be guessing."""
+    report = journal.verify()
+    if not report.ok:
+        raise StartRefused(
+            f"{journal.url}: journal verification failed at seq "
+            f"{report.first_bad_seq}: {report.message}; the gateway will not start on a "
+            "journal it cannot prove (restore it from a replica or start a new one)")

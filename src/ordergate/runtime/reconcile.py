@@ -1,0 +1,269 @@
+"""Reconciliation: does the broker agree with the journal about orders and positions?
+
+Run on start, every N batches and at the session close (`GuardedRuntime` schedules it). It
+compares the engine's working orders and positions with the broker's `open_orders()` and
+`positions()`:
+
+* an **orphan** order: the broker has it working, the gateway never dispatched it (someone
+  traded on the account behind the gateway's back, or a journal was lost);
+* a **zombie** order: the gateway thinks it is working, the broker has never heard of it;
+* a **position mismatch**: the quantities differ for an (account, symbol) with no order of
+  the gateway in flight (in flight, the broker's fills may simply not have arrived yet).
+
+Each finding becomes a journaled `DependencyStatus` (code SYS-009, dependency
+`reconciliation:<kind>:<key>`, a detail with both sides' values); the engine raises it as a
+mode reason (with an Alert) and moves the mode per `on_reconciliation_mismatch`. A finding
+that is gone at a later pass is reported healthy, which clears only its own reason (the mode
+stays until an operator resumes). With `cancel_unknown_on_start`, orphans found at start-up
+are canceled through the Dispatcher (after a durable META note) instead of being raised.
+
+Session close: DAY orders still working are canceled (journaled CancelRequests), positions are
+reconciled, and a summary META record is journaled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import msgspec
+import structlog
+
+from ordergate.brokers.base import BrokerOrder, BrokerPosition
+from ordergate.model.events import CancelRequest, DependencyStatus, InputEvent
+from ordergate.model.intent import TimeInForce
+from ordergate.resilience.errors import DEPENDENCY_ERRORS
+from ordergate.runtime.loop import BatchReport, Runtime
+
+log = structlog.get_logger("ordergate.runtime.reconcile")
+
+RECONCILIATION_MISMATCH = "SYS-009"
+DEPENDENCY_UNAVAILABLE = "SYS-011"
+PREFIX = "reconciliation"
+UNREADABLE = f"{PREFIX}:broker"
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class ReconcileSettings:
+    cancel_unknown_on_start: bool = False
+
+
+class ReconcileNote(msgspec.Struct, frozen=True, kw_only=True, tag="og.reconcile",
+                    tag_field="type"):
+    """META: one reconciliation pass and what it found."""
+
+    ts: datetime
+    on_start: bool
+    orphans: list[str]
+    zombies: list[str]
+    positions: list[str]
+    canceled: list[str]
+
+
+class OrphanCancelNote(msgspec.Struct, frozen=True, kw_only=True, tag="og.orphan_cancel",
+                       tag_field="type"):
+    """META: the gateway is about to cancel an order it never dispatched (durable first)."""
+
+    ts: datetime
+    client_order_id: str
+    symbol: str
+
+
+class SessionCloseNote(msgspec.Struct, frozen=True, kw_only=True, tag="og.session_close",
+                       tag_field="type"):
+    """META: the session-close summary."""
+
+    ts: datetime
+    day_orders_canceled: list[str]
+    positions: dict[str, str]
+    mode: str
+    mismatches: int
+
+
+class PositionMismatch(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    symbol: str
+    gateway_qty: Decimal
+    broker_qty: Decimal
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    ts: datetime
+    orphans: list[BrokerOrder] = field(default_factory=list)
+    zombies: list[str] = field(default_factory=list)
+    positions: list[PositionMismatch] = field(default_factory=list)
+    canceled: list[str] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def clean(self) -> bool:
+        return not (self.orphans or self.zombies or self.positions or self.error)
+
+
+_encode = msgspec.json.Encoder(order="deterministic").encode
+
+
+class Reconciler:
+    def __init__(self, runtime: Runtime, settings: ReconcileSettings | None = None) -> None:
+        self.runtime = runtime
+        self.settings = settings if settings is not None else ReconcileSettings()
+        self.last: ReconcileReport | None = None
+        self._raised: dict[str, str] = {}  # dependency key -> detail, while unhealthy
+
+    # ------------------------------------------------------------ one pass
+
+    def reconcile(self, ts: datetime, *, on_start: bool = False) -> BatchReport:
+        """Compare, journal what differs (and what was resolved), act; returns the batch."""
+        found = ReconcileReport(ts=ts)
+        self.last = found
+        runtime = self.runtime
+        broker = runtime.broker
+        try:
+            broker_orders = broker.open_orders()
+            broker_positions = broker.positions()
+        except DEPENDENCY_ERRORS as exc:
+            found.error = f"{type(exc).__name__}: {exc}"
+            log.warning("reconcile_broker_unreadable", error=found.error)
+            return self._publish(ts, {UNREADABLE: (
+                DEPENDENCY_UNAVAILABLE,
+                f"cannot read the broker's orders and positions to reconcile: {found.error}")},
+                keep_others=True)
+        report = BatchReport()
+        problems: dict[str, tuple[str, str]] = {}
+        self._orders(ts, broker_orders, found, problems, on_start, report)
+        self._positions(broker_positions, broker_orders, found, problems)
+        note = ReconcileNote(
+            ts=ts, on_start=on_start, orphans=[o.client_order_id for o in found.orphans],
+            zombies=found.zombies,
+            positions=[f"{m.account}/{m.symbol}" for m in found.positions],
+            canceled=found.canceled)
+        more = self._publish(ts, problems, notes=[_encode(note)])
+        report.emitted.extend(more.emitted)
+        report.inputs += more.inputs
+        if not found.clean:
+            log.warning("reconcile_mismatch", orphans=len(found.orphans),
+                        zombies=len(found.zombies), positions=len(found.positions))
+        return report
+
+    def _orders(self, ts: datetime, broker_orders: list[BrokerOrder], found: ReconcileReport,
+                problems: dict[str, tuple[str, str]], on_start: bool,
+                report: BatchReport) -> None:
+        runtime = self.runtime
+        status = runtime.engine.status()
+        ours = {order.client_order_id for order in status.open_orders}
+        in_flight = set(runtime.awaiting)
+        at_broker = {order.client_order_id: order for order in broker_orders}
+        for cid, order in sorted(at_broker.items()):
+            if cid in ours or cid in in_flight:
+                continue
+            found.orphans.append(order)
+            if (on_start and self.settings.cancel_unknown_on_start
+                    and self._cancel_orphan(ts, order, report)):
+                found.canceled.append(cid)
+                continue
+            problems[f"{PREFIX}:orphan:{cid}"] = (RECONCILIATION_MISMATCH, (
+                f"orphan order {cid} ({order.symbol}, {order.qty} with {order.filled_qty} "
+                f"filled): working at the broker, never dispatched by the gateway"))
+        for cid in sorted(ours - set(at_broker) - in_flight):
+            try:
+                known = runtime.broker.get_order(cid)
+            except DEPENDENCY_ERRORS as exc:
+                log.warning("reconcile_lookup_failed", client_order_id=cid,
+                            error=f"{type(exc).__name__}: {exc}")
+                continue
+            if known is not None:
+                continue  # finished at the broker; its events say so on the next poll
+            found.zombies.append(cid)
+            problems[f"{PREFIX}:zombie:{cid}"] = (RECONCILIATION_MISMATCH, (
+                f"zombie order {cid}: working in the gateway, unknown to the broker"))
+
+    def _positions(self, broker_positions: list[BrokerPosition],
+                   broker_orders: list[BrokerOrder], found: ReconcileReport,
+                   problems: dict[str, tuple[str, str]]) -> None:
+        status = self.runtime.engine.status()
+        ours = {(p.account, p.symbol): p.qty for p in status.positions}
+        theirs = {(p.account, p.symbol): p.qty for p in broker_positions}
+        busy = {(o.account, o.symbol) for o in status.open_orders}
+        busy_symbols = {o.symbol for o in broker_orders}
+        for key in sorted(set(ours) | set(theirs)):
+            account, symbol = key
+            gateway_qty, broker_qty = ours.get(key, ZERO), theirs.get(key, ZERO)
+            if gateway_qty == broker_qty or key in busy or symbol in busy_symbols:
+                continue
+            found.positions.append(PositionMismatch(account=account, symbol=symbol,
+                                                    gateway_qty=gateway_qty,
+                                                    broker_qty=broker_qty))
+            problems[f"{PREFIX}:position:{account}:{symbol}"] = (RECONCILIATION_MISMATCH, (
+                f"position mismatch {account}/{symbol}: gateway {gateway_qty}, "
+                f"broker {broker_qty}"))
+
+    def _cancel_orphan(self, ts: datetime, order: BrokerOrder, report: BatchReport) -> bool:
+        runtime = self.runtime
+        note = OrphanCancelNote(ts=ts, client_order_id=order.client_order_id,
+                                symbol=order.symbol)
+        runtime.inject([], origin="reconcile", notes=[_encode(note)])
+        seq = runtime.journal.last_seq()
+        outcome = runtime.dispatcher.cancel_orphan(order.client_order_id, seq, ts)
+        log.warning("orphan_canceled_on_start", client_order_id=order.client_order_id,
+                    unresolved=outcome.unresolved)
+        if outcome.events:
+            more = runtime.inject(outcome.events, origin="reconcile")
+            report.emitted.extend(more.emitted)
+            report.inputs += more.inputs
+        return not outcome.unresolved
+
+    def _publish(self, ts: datetime, problems: dict[str, tuple[str, str]], *,
+                 notes: Iterable[bytes] = (), keep_others: bool = False) -> BatchReport:
+        """Raise new findings, clear resolved ones (only what this pass could judge)."""
+        events: list[InputEvent] = []
+        for key, (code, detail) in sorted(problems.items()):
+            if self._raised.get(key) == detail:
+                continue
+            self._raised[key] = detail
+            events.append(DependencyStatus(ts=ts, dependency=key, healthy=False, code=code,
+                                           detail=detail))
+        if not keep_others:
+            for key in sorted(set(self._raised) - set(problems)):
+                del self._raised[key]
+                code = DEPENDENCY_UNAVAILABLE if key == UNREADABLE else RECONCILIATION_MISMATCH
+                events.append(DependencyStatus(ts=ts, dependency=key, healthy=True, code=code,
+                                               detail="resolved"))
+        notes = list(notes)
+        if not events and not notes:
+            return BatchReport()
+        return self.runtime.inject(events, origin="reconcile", notes=notes)
+
+    # ------------------------------------------------------------ session close
+
+    def session_close(self, ts: datetime) -> BatchReport:
+        """Cancel working DAY orders, reconcile, journal a summary."""
+        runtime = self.runtime
+        day_orders = sorted(
+            (order for order in runtime.engine.state.open_orders.values()
+             if order.tif is TimeInForce.DAY and not order.cancel_requested),
+            key=lambda order: order.client_order_id)
+        requests: list[InputEvent] = [
+            CancelRequest(ts=ts, client_order_id=order.client_order_id, account=order.account,
+                          requested_by="session_close")
+            for order in day_orders]
+        report = runtime.inject(requests, origin="session_close") if requests else BatchReport()
+        more = self.reconcile(ts)
+        report.emitted.extend(more.emitted)
+        report.inputs += more.inputs
+        status = runtime.engine.status()
+        found = self.last
+        summary = SessionCloseNote(
+            ts=ts, day_orders_canceled=[order.client_order_id for order in day_orders],
+            positions={f"{p.account}/{p.symbol}": str(p.qty) for p in status.positions
+                       if p.qty != 0},
+            mode=status.mode.value,
+            mismatches=0 if found is None else
+            len(found.orphans) + len(found.zombies) + len(found.positions))
+        final = runtime.inject([], origin="session_close", notes=[_encode(summary)])
+        report.emitted.extend(final.emitted)
+        log.info("session_closed", day_orders_canceled=len(day_orders), mode=summary.mode)
+        return report

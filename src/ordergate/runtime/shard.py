@@ -409,10 +409,10 @@ class ShardGateway:
         if known is not None and (known.kill, known.gross_exposure, known.detail) == \
                 (event.kill, event.gross_exposure, event.detail):
             return
-        if known is None or known.kill != event.kill:
-            self._log.warning("shard.firm_kill" if event.kill else "shard.firm_state",
-                              kill=event.kill, detail=event.detail,
-                              others_gross=str(event.gross_exposure))
+        if event.kill and (known is None or not known.kill):
+            self._log.warning("shard.firm_kill", detail=event.detail)
+        elif known is not None and known.kill and not event.kill:
+            self._log.warning("shard.firm_kill_released")
         runtime.inject([event], origin="firm")
         self.stats.firm_states += 1
 

@@ -37,6 +37,7 @@ _COMMAND_MODULES = (
     "ordergate.cli.status_cmd",
     "ordergate.cli.serve_cmd",
     "ordergate.cli.drill_cmd",
+    "ordergate.cli.chaos_cmd",
 )
 
 

@@ -53,7 +53,11 @@ class DispatchFact:
     ts: datetime
     order: Dispatch
     mode: Mode
-    risk_reducing: bool
+    risk_reducing: bool  # as the gate judged the intent (False when there was none)
+
+    @property
+    def operator_flatten(self) -> bool:
+        return self.order.strategy == FLATTEN_STRATEGY and self.order.reduce_only
 
     @property
     def allowed(self) -> bool:
@@ -61,8 +65,8 @@ class DispatchFact:
         if self.mode is Mode.ACTIVE:
             return True
         if self.mode is Mode.REDUCE_ONLY:
-            return self.risk_reducing or self.order.reduce_only
-        return self.order.strategy == FLATTEN_STRATEGY and self.order.reduce_only
+            return self.risk_reducing or self.operator_flatten
+        return self.operator_flatten
 
 
 @dataclass(frozen=True, slots=True)

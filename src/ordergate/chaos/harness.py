@@ -156,6 +156,8 @@ class ChaosRun:
             return BatchReport()
         latest = max(event.ts for event in events)
         self.clock.observe(latest)
+        # The broker's clock runs with the world's, whatever the gateway is shown.
+        self.broker.advance(latest)
         breaker = self.guard.board.get(SUBMIT_DEPENDENCY)
         open_before = breaker.state is BreakerState.OPEN
         mode_before = self.mode()

@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.postgres]
 
 SHARD = "acct-demo"
 LEASE_TTL = "3"
-TAKEOVER_BOUND_S = 10.0  # the lease is freed when the owner's session ends, then polled
+TAKEOVER_BOUND_S = 5.0  # the lease is freed when the owner's session ends, then polled
 
 
 def _decisions(postgres_url: str) -> dict[str, list[Decision]]:
@@ -64,8 +64,9 @@ def test_standby_takes_over_a_killed_owner_without_duplicates_or_lost_intents(
     standby = None
     try:
         wait_for(lambda: len(_decisions(postgres_url)) >= 5, 30, "the owner's first decisions")
-        standby = start([*args, "--run-id", "standby"], tmp_path / "standby.log")
-        time.sleep(0.5)  # the standby is now polling for the lease
+        standby = start([*args, "--run-id", "standby", "--verbose"], tmp_path / "standby.log")
+        wait_for(lambda: b"shard.standby" in (tmp_path / "standby.log").read_bytes(), 60,
+                 "the standby polling for the lease")
         assert granted_epoch(postgres_url, SHARD) == 1 and standby.poll() is None
 
         # Stream the rest of the file while the owner works; kill it in the middle.

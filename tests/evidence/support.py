@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from typer.testing import CliRunner
 
 from ordergate.cli.errors import SafetyStop, UserError
@@ -27,6 +28,9 @@ class Cli:
 def invoke(*args: str) -> Cli:
     """`ordergate ARGS` in this process, with the exit code `main()` would give."""
     result = CliRunner().invoke(app, list(args))
+    # Commands bind structlog to the runner's (now closed) stderr; later library logs in this
+    # process must not write there.
+    structlog.reset_defaults()
     exc = result.exception
     if isinstance(exc, UserError | SafetyStop):
         return Cli(exc.exit_code, result.output + str(exc))

@@ -101,7 +101,9 @@ def decisions(
                                                        else ""), title_justify="left")
     for column in ("seq", "time", "intent", "account", "strategy", "symbol", "side", "qty",
                    "decision", "blocking", "mode", "latency"):
-        table.add_column(column)
+        # codes and outcomes are never cut; long values fold onto the next line
+        table.add_column(column, overflow="fold",
+                         min_width=7 if column in ("decision", "blocking") else None)
     for row in rows[-limit:]:
         colour = _COLOURS.get(row.decision, "white")
         table.add_row(str(row.seq), row.ts.isoformat(), row.intent_id, row.account,

@@ -1,0 +1,71 @@
+"""The run manifest: journaled and written at start-up, never carrying a secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.evidence.support import invoke, read
+
+from ordergate.brokers.sim import SimBroker, SimConfig
+from ordergate.evidence.manifest import (
+    build_manifest,
+    decode_manifest,
+    read_manifests,
+    record_manifest,
+)
+from ordergate.journal import Durability, RecordKind, open_journal
+from ordergate.policy.loader import load_policy
+
+SECRETS = ("tok-51d9e", "AKIAQX7SECRET", "hunter2pw", "pg-pass-77", "bearer-xyz-9",
+           "url-pass-31")
+
+
+def test_manifest_file_and_record_never_contain_tokens_keys_or_passwords(
+        tmp_path: Path, demo_day: Path) -> None:
+    journal = open_journal(f"sqlite:///{tmp_path / 'm.db'}", durability=Durability.NONE)
+    broker = SimBroker(SimConfig())
+    argv = ["ordergate", "serve", "--token", SECRETS[0], "--api-key=" + SECRETS[1],
+            "--journal", f"postgresql://og:{SECRETS[3]}@db.internal/og?password={SECRETS[3]}"]
+    config = {"api_key": SECRETS[1], "nested": {"db_password": SECRETS[2],
+                                                "Authorization": f"Bearer {SECRETS[4]}"},
+              "feeds": [{"url": f"https://feed:{SECRETS[5]}@quotes.example/v1"}],
+              "secret_key_env": "VENUE_SECRET"}
+    try:
+        manifest = build_manifest(journal, load_policy(demo_day / "policy.yaml"), broker,
+                                  argv=argv, config=config)
+        written = record_manifest(journal, manifest)
+        payloads = [record.payload for record in journal.read()
+                    if record.kind is RecordKind.META]
+    finally:
+        journal.close()
+        broker.close()
+    assert written is not None and written.name == "m.db.manifest.json"
+    text = written.read_text()
+    assert len(payloads) == 1 and decode_manifest(payloads[0]) == manifest
+    for secret in SECRETS:
+        assert secret not in text
+        assert secret.encode() not in payloads[0]
+    assert manifest.policy_hash in text
+    assert "db.internal" in " ".join(manifest.command)  # the host survives, the password not
+
+
+def test_every_run_journals_a_manifest_and_writes_it_next_to_the_journal(
+        tmp_path: Path, demo_day: Path) -> None:
+    journal_path = tmp_path / "r.db"
+    for _ in range(2):
+        ran = invoke("run", "--quiet", "--policy", str(demo_day / "policy.yaml"), "--journal",
+                     str(journal_path), str(demo_day / "events.jsonl"))
+        assert ran.code == 0, ran.output
+    journal = read(journal_path)
+    try:
+        manifests = read_manifests(journal)
+    finally:
+        journal.close()
+    assert len(manifests) == 2
+    assert manifests[0].run_id != manifests[1].run_id
+    latest = manifests[-1]
+    assert latest.execution_mode == "paper (simulated broker)"
+    assert latest.broker["config"]["fill_model"] == "immediate"
+    assert latest.durability == "batch"
+    assert latest.python and latest.dependencies.get("msgspec")
+    assert latest.run_id in (tmp_path / "r.db.manifest.json").read_text()

@@ -1,0 +1,127 @@
+"""Reconciliation finds orphan orders, zombie orders and position mismatches, journals each
+with SYS-009 (and an Alert), moves the mode per `on_reconciliation_mismatch`, cancels orders
+unknown to the gateway on start when told to, and closes the session cleanly."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+
+from ordergate.brokers.base import OrderStatus
+from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
+from ordergate.chaos.checks import JournalFacts
+from ordergate.chaos.harness import ACCOUNT, ChaosRun, at, chaos_policy, intent, quote
+from ordergate.journal import Durability, RecordKind, open_journal
+from ordergate.model.events import Dispatch
+from ordergate.model.intent import OrderType, Side, TimeInForce
+from ordergate.model.modes import Mode
+from ordergate.runtime.health import EventClock, GuardedRuntime, GuardSettings
+from ordergate.runtime.reconcile import ReconcileSettings
+
+QUIET = GuardSettings(reconcile_every_batches=0, clock_check_every_s=3600)
+
+
+def _stranger(symbol: str = "MSFT") -> Dispatch:
+    return Dispatch(ts=at(1), client_order_id="placed-by-hand", intent_id="by-hand",
+                    account=ACCOUNT, strategy="manual", symbol=symbol, side=Side.BUY,
+                    qty=Decimal(5), order_type=OrderType.LIMIT, limit_price=Decimal(300))
+
+
+def _meta(journal: Path, tag: bytes) -> list[dict[str, object]]:
+    handle = open_journal(f"sqlite:///{journal}", durability=Durability.NONE, create=False)
+    try:
+        return [msgspec.json.decode(record.payload) for record in handle.read()
+                if record.kind is RecordKind.META and tag in record.payload]
+    finally:
+        handle.close()
+
+
+def test_position_changed_outside_is_journaled_and_moves_the_mode(tmp_path: Path) -> None:
+    with ChaosRun.open(tmp_path, settings=QUIET) as run:
+        run.start()
+        run.step([quote("AAPL", 1), intent("open", Side.BUY, 100, 1)])
+        assert run.guard.reconciler.reconcile(at(2)).emitted == []  # agrees: nothing to say
+        run.broker.set_position(ACCOUNT, "AAPL", Decimal(40))
+        run.guard.reconciler.reconcile(at(3))
+        assert run.mode() is Mode.HALTED
+        run.broker.set_position(ACCOUNT, "AAPL", Decimal(100))
+        run.guard.reconciler.reconcile(at(4))
+        assert "SYS-009" not in run.reason_codes()  # resolved: the reason clears...
+        assert run.mode() is Mode.HALTED  # ...but only an operator loosens the mode
+        facts = JournalFacts.read(run.journal_path)
+    raised = facts.unhealthy("SYS-009")
+    assert [event.dependency for event in raised] == [f"reconciliation:position:{ACCOUNT}:AAPL"]
+    assert "gateway 100, broker 40" in raised[0].detail
+    assert any(alert.code == "SYS-009" for alert in facts.alerts)
+    assert [e.healthy for e in facts.dependencies if e.dependency.startswith("reconciliation")] \
+        == [False, True]
+
+
+def test_an_orphan_order_at_the_broker_is_found(tmp_path: Path) -> None:
+    sim = SimConfig(fill_model=FillModel.NEXT_MARKET)
+    with ChaosRun.open(tmp_path, sim=sim, settings=QUIET) as run:
+        run.start()
+        run.broker.submit(_stranger())
+        run.guard.reconciler.reconcile(at(2))
+        report = run.guard.reconciler.last
+        assert report is not None
+        assert [order.client_order_id for order in report.orphans] == ["placed-by-hand"]
+        assert run.mode() is Mode.HALTED
+        facts = JournalFacts.read(run.journal_path)
+    assert any("orphan order placed-by-hand" in e.detail for e in facts.unhealthy("SYS-009"))
+
+
+def test_orphans_are_canceled_on_start_when_configured(tmp_path: Path) -> None:
+    broker = SimBroker(SimConfig(fill_model=FillModel.NEXT_MARKET))
+    broker.submit(_stranger())
+    settings = GuardSettings(reconcile=ReconcileSettings(cancel_unknown_on_start=True))
+    guard = GuardedRuntime.open(f"sqlite:///{tmp_path / 'journal.db'}", chaos_policy(), broker,
+                                EventClock(), settings)
+    try:
+        guard.start(at(2))
+        assert guard.reconciler.last is not None
+        assert guard.reconciler.last.canceled == ["placed-by-hand"]
+        assert guard.runtime.engine.state.guard.mode is Mode.ACTIVE
+    finally:
+        guard.close()
+    known = broker.get_order("placed-by-hand")
+    assert known is not None and known.status is OrderStatus.CANCELED
+    [note] = _meta(tmp_path / "journal.db", b"og.orphan_cancel")
+    assert note["client_order_id"] == "placed-by-hand"
+
+
+def test_a_working_order_the_broker_never_heard_of_is_a_zombie(tmp_path: Path) -> None:
+    sim = SimConfig(fill_model=FillModel.NEXT_MARKET)
+    with ChaosRun.open(tmp_path, sim=sim, settings=QUIET) as run:
+        run.start()
+        run.step([intent("resting", Side.BUY, 10, 1, limit_price=Decimal(180))])
+        assert len(run.runtime.engine.status().open_orders) == 1
+    # The broker lost its book (a new account, a wiped simulator): same journal, empty broker.
+    guard = GuardedRuntime.open(f"sqlite:///{tmp_path / 'journal.db'}", chaos_policy(),
+                                SimBroker(sim), EventClock(), QUIET)
+    try:
+        guard.start(at(2))
+        assert guard.reconciler.last is not None
+        assert len(guard.reconciler.last.zombies) == 1
+        assert guard.runtime.engine.state.guard.mode is Mode.HALTED
+    finally:
+        guard.close()
+
+
+def test_session_close_cancels_day_orders_and_journals_a_summary(tmp_path: Path) -> None:
+    sim = SimConfig(fill_model=FillModel.NEXT_MARKET)
+    with ChaosRun.open(tmp_path, sim=sim, settings=QUIET) as run:
+        run.start()
+        day = intent("day-order", Side.BUY, 10, 1, limit_price=Decimal(180))
+        gtc = msgspec.structs.replace(intent("gtc-order", Side.BUY, 10, 1,
+                                             limit_price=Decimal(181)), tif=TimeInForce.GTC)
+        run.step([day, gtc])
+        run.guard.session_close(at(10))
+        working = [order.intent_id for order in run.runtime.engine.status().open_orders]
+        assert working == ["gtc-order"]
+        assert run.mode() is Mode.ACTIVE
+    [summary] = _meta(tmp_path / "journal.db", b"og.session_close")
+    assert len(summary["day_orders_canceled"]) == 1  # type: ignore[arg-type]
+    assert summary["mode"] == "ACTIVE" and summary["mismatches"] == 0

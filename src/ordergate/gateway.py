@@ -458,14 +458,44 @@ class AsyncGateway:
     async def status(self) -> EngineStatus:
         return await self._call(self._gateway.status)
 
-    async def halt(self, operator: str, reason: str, cancel_all: bool = False) -> CommandOutcome:
-        return await self._call(lambda: self._gateway.halt(operator, reason, cancel_all))
+    async def cancel(self, client_order_id: str, account: str, *, requested_by: str = "",
+                     ts: datetime | str | None = None) -> list[Emitted]:
+        return await self._call(lambda: self._gateway.cancel(
+            client_order_id, account, requested_by=requested_by, ts=ts))
 
-    async def reduce_only(self, operator: str, reason: str) -> CommandOutcome:
-        return await self._call(lambda: self._gateway.reduce_only(operator, reason))
+    async def halt(self, operator: str, reason: str, cancel_all: bool = False, *,
+                   ts: datetime | str | None = None) -> CommandOutcome:
+        return await self._call(lambda: self._gateway.halt(operator, reason, cancel_all, ts=ts))
 
-    async def resume(self, operator: str, reason: str) -> CommandOutcome:
-        return await self._call(lambda: self._gateway.resume(operator, reason))
+    async def reduce_only(self, operator: str, reason: str, *,
+                          ts: datetime | str | None = None) -> CommandOutcome:
+        return await self._call(lambda: self._gateway.reduce_only(operator, reason, ts=ts))
+
+    async def resume(self, operator: str, reason: str, *,
+                     ts: datetime | str | None = None) -> CommandOutcome:
+        return await self._call(lambda: self._gateway.resume(operator, reason, ts=ts))
+
+    async def kill(self, operator: str, reason: str, *, scope: KillScope = KillScope.FIRM,
+                   key: str = "", cancel_all: bool = False,
+                   ts: datetime | str | None = None) -> CommandOutcome:
+        return await self._call(lambda: self._gateway.kill(
+            operator, reason, scope=scope, key=key, cancel_all=cancel_all, ts=ts))
+
+    async def unkill(self, operator: str, reason: str, *, scope: KillScope = KillScope.FIRM,
+                     key: str = "", ts: datetime | str | None = None) -> CommandOutcome:
+        return await self._call(lambda: self._gateway.unkill(
+            operator, reason, scope=scope, key=key, ts=ts))
+
+    async def flatten(self, operator: str, reason: str, *, scope: KillScope = KillScope.FIRM,
+                      key: str = "", ts: datetime | str | None = None) -> CommandOutcome:
+        return await self._call(lambda: self._gateway.flatten(
+            operator, reason, scope=scope, key=key, ts=ts))
+
+    async def process(self, events: Sequence[InputEvent]) -> list[Emitted]:
+        return await self._call(lambda: self._gateway.process(events))
+
+    async def snapshot(self) -> None:
+        await self._call(self._gateway.snapshot)
 
     async def close(self) -> None:
         try:

@@ -27,6 +27,7 @@ OPERATOR = "operator-token-0123456789"
 OPERATOR_2 = "operator-2-token-0123456789"
 VIEWER = "viewer-token-0123456789"
 SLOW = "slow-token-0123456789"
+FEEDER = "feeder-token-0123456789"
 
 POLICY = """\
 apiVersion: ordergate/v1
@@ -56,6 +57,7 @@ def tokens() -> TokenStore:
         OPERATOR_2: Principal(name="ops-bob", role=Role.OPERATOR),
         VIEWER: Principal(name="screen", role=Role.VIEWER),
         SLOW: Principal(name="slow", role=Role.VIEWER, requests_per_second=0.5, burst=2),
+        FEEDER: Principal(name="feed-1", role=Role.FEEDER),
     })
 
 
@@ -74,6 +76,18 @@ def feed(ts: datetime = T0) -> list[InputEvent]:
     ]
 
 
+def stamp(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+def quote(symbol: str, mid: str, seconds: float = 1.0) -> dict[str, Any]:
+    """A market snapshot as a feed posts it to /v1/market."""
+    price = Decimal(mid)
+    return {"type": "market", "symbol": symbol, "ts": stamp(seconds),
+            "bid": str(price - Decimal("0.01")), "ask": str(price + Decimal("0.01")),
+            "last": mid}
+
+
 def intent(intent_id: str, *, account: str = "ACC-1", symbol: str = "AAPL", qty: str = "10",
            side: Side = Side.BUY, seconds: float = 1.0) -> dict[str, Any]:
     return {"type": "intent", "intent_id": intent_id,
@@ -89,18 +103,24 @@ class Served:
     gateway: Gateway
     server: ServerThread
     journal_url: str
+    stopped: bool = False
 
     def stop(self) -> None:
-        self.server.stop()
+        """Stop serving and close the journal (idempotent, so a test may stop early)."""
+        if not self.stopped:
+            self.stopped = True
+            self.server.stop()
 
 
 def start(tmp_path: Path, *, policy: Policy | None = None,
           alert_sinks: list[AlertSink] | None = None, max_body_bytes: int = 1_048_576,
           fund: bool = True) -> Served:
-    journal_url = f"sqlite:///{tmp_path / 'journal.db'}"
+    journal_path = tmp_path / "journal.db"
+    journal_url = f"sqlite:///{journal_path}"
+    fresh = not journal_path.exists()
     broker = SimBroker(SimConfig())
     runtime = Runtime.open(journal_url, policy or parse_policy(POLICY), broker)
-    if fund and runtime.journal.last_seq() == 0:
+    if fund and fresh:
         runtime.process(feed())
     gateway = Gateway(runtime, tokens(), tick_interval_s=None, alert_sinks=alert_sinks or [],
                       wall_clock=lambda: T0 + timedelta(seconds=1),

@@ -240,21 +240,6 @@ def test_status_reports_positions_exposure_rates_and_journal(
                                          "state": "healthy", "detail": ""}
 
 
-def test_policy_dry_run_validates_and_activation_switches_the_hash(
-        client: httpx.Client) -> None:
-    before = client.get("/v1/status", headers=auth(VIEWER)).json()["policy_hash"]
-    dry = client.post("/v1/policy", json={"document": OTHER_POLICY, "dry_run": True},
-                      headers=auth(OPERATOR)).json()
-    assert dry["activated"] is False and dry["policy_hash"] != before
-    assert client.get("/v1/status", headers=auth(VIEWER)).json()["policy_hash"] == before
-    live = client.post("/v1/policy", json={"document": OTHER_POLICY}, headers=auth(OPERATOR))
-    assert live.status_code == 200 and live.json()["activated"] is True
-    assert client.get("/v1/status", headers=auth(VIEWER)).json()["policy_hash"] == \
-        dry["policy_hash"]
-    assert post_intent(client, intent("p-1", qty="60")).json()["decision"]["blocking"] == \
-        "ORD-006"
-
-
 def test_invalid_policy_is_422_naming_the_field(client: httpx.Client) -> None:
     broken = OTHER_POLICY.replace("max_order_qty: 50", "max_order_qty: -5")
     response = client.post("/v1/policy", json={"document": broken}, headers=auth(OPERATOR))

@@ -1,10 +1,15 @@
 """`ordergate status --journal J`: rebuild the engine from the journal (latest snapshot +
 the records after it) and show, readable in five seconds: the trading mode, big and coloured,
-and why in plain words; positions; working orders; PnL."""
+and why in plain words; positions; working orders; PnL.
+
+`ordergate status --url U [--token T]`: the same question asked of a running gateway over
+HTTP (GET /v1/status with a viewer or operator token; the token may come from
+$ORDERGATE_TOKEN instead, so it stays out of shell history)."""
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import msgspec
@@ -81,12 +86,25 @@ def render_status(status: EngineStatus) -> None:
 
 
 def status(
-    journal: Annotated[str, typer.Option("--journal", help="Journal: a .db file path, "
-                                                           "sqlite:///... or postgresql://...")],
+    journal: Annotated[str | None, typer.Option(
+        "--journal", help="Journal: a .db file path, sqlite:///... or postgresql://...")] = None,
+    url: Annotated[str | None, typer.Option(
+        "--url", help="A running gateway's base URL (http://host:port) instead of a journal.")
+    ] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", help="Viewer or operator token for --url (default: $ORDERGATE_TOKEN).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
-    """Show the trading mode and why, positions, working orders and PnL from a journal."""
+    """Show the trading mode and why, positions, working orders and PnL from a journal, or the
+    live status of a running gateway (--url)."""
     configure_logging(False, logging.ERROR)
+    if journal is None or url is not None:
+        if journal is not None or url is None:
+            raise UserError("status: give exactly one of --journal (read a journal) or --url "
+                            "(ask a running gateway)")
+        _remote(url, token, as_json)
+        return
     try:
         engine = rebuild(journal_url(journal))
     except JournalError as exc:
@@ -96,6 +114,20 @@ def status(
         out.print(msgspec.json.encode(current).decode(), markup=False, highlight=False)
         return
     render_status(current)
+
+
+def _remote(url: str, token: str | None, as_json: bool) -> None:
+    # httpx and the service schemas load only when a remote status is asked for.
+    from ordergate.service.status_view import TOKEN_ENV, fetch_status, show_remote_status
+
+    if as_json:
+        token = token or os.environ.get(TOKEN_ENV)
+        if not token:
+            raise UserError(f"--token: a viewer token is required (or set {TOKEN_ENV})")
+        view = fetch_status(url, token)
+        out.print(msgspec.json.encode(view).decode(), markup=False, highlight=False)
+        return
+    show_remote_status(url, token, out)
 
 
 def register(app: typer.Typer) -> None:

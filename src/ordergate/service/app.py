@@ -45,9 +45,10 @@ from ordergate.model.events import (
     PolicyDocument,
 )
 from ordergate.model.intent import OrderIntent
+from ordergate.model.market import MarketSnapshot
 from ordergate.model.reasons import REGISTRY
 from ordergate.policy.errors import PolicyError
-from ordergate.policy.loader import parse_policy
+from ordergate.policy.loader import Policy, parse_policy
 from ordergate.service import openapi
 from ordergate.service.alerts import AlertRouter
 from ordergate.service.auth import Principal, Role, TokenStore, bearer_token
@@ -69,6 +70,8 @@ from ordergate.service.schemas import (
     HaltRequest,
     IntentBatch,
     IntentResult,
+    MarketBatch,
+    MarketResult,
     ModeRequest,
     PolicyRequest,
     PolicyResult,
@@ -83,6 +86,8 @@ _encoder = msgspec.json.Encoder(decimal_format="string")
 _peek = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _intent_decoder = msgspec.json.Decoder(OrderIntent)
 _batch_decoder = msgspec.json.Decoder(IntentBatch)
+_snapshot_decoder = msgspec.json.Decoder(MarketSnapshot)
+_market_batch_decoder = msgspec.json.Decoder(MarketBatch)
 _OUTPUT_TYPES = (Decision, Dispatch, CancelOrder, ModeChanged, Alert)
 _HEALTH_TIMEOUT_S = 2.0
 _SSE_INTERVAL_S = 1.0
@@ -310,6 +315,15 @@ def _query_int(request: Request, name: str, default: int, low: int, high: int) -
     return int(raw)
 
 
+def _query_bool(request: Request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        raise ApiError(422, "invalid", f"query {name}: expected true or false, got '{raw}'")
+    return raw == "true"
+
+
 async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
     ctx.authenticate(request, frozenset({Role.VIEWER, Role.OPERATOR}))
     since = _query_time(request, "since")
@@ -321,6 +335,7 @@ async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
     if outcome is not None and outcome not in ("ALLOW", "DENY", "MODIFY"):
         raise ApiError(422, "invalid",
                        f"query decision: expected ALLOW, DENY or MODIFY, got '{outcome}'")
+    monitor = _query_bool(request, "monitor")
     limit = _query_int(request, "limit", 100, 1, 1000)
     cursor_raw = request.query_params.get("cursor")
     cursor = None
@@ -342,6 +357,8 @@ async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
             continue
         if outcome is not None and decision.decision.value != outcome:
             continue
+        if monitor is not None and decision.monitor is not monitor:
+            continue
         if reason is not None and decision.blocking != reason and not any(
                 violation.code == reason for violation in decision.violations):
             continue
@@ -361,7 +378,7 @@ def _decision_view(run_id: str, record: DecisionRecord) -> DecisionView:
 
 
 async def get_decision(ctx: ServiceContext, request: Request) -> Response:
-    principal = ctx.authenticate(request, frozenset(Role))
+    principal = ctx.authenticate(request, frozenset({Role.VIEWER, Role.OPERATOR, Role.TRADER}))
     intent_id = request.path_params["intent_id"]
     record = ctx.bridge.index.get(intent_id)
     if principal.role is Role.TRADER and (record is None
@@ -425,30 +442,66 @@ async def post_policy(ctx: ServiceContext, request: Request) -> Response:
     body: PolicyRequest = decode(await ctx.body(request), PolicyRequest)
     try:
         policy = parse_policy(body.document, source="request.document")
+        running = monitor_copy(policy) if body.dry_run else policy
     except PolicyError as exc:
         raise ApiError(422, "invalid_policy", str(exc)) from None
-    if body.dry_run:
-        return json_response(PolicyResult(
-            run_id=ctx.run_id, policy_hash=policy.hash, name=policy.name, activated=False,
-            monitor=policy.monitor,
-            message="dry run: the policy is valid; it was not activated",
-        ))
     now = ctx.wall_clock()
+    reason = (f"dry run of policy {policy.name} {policy.hash} through the API: monitor copy"
+              if body.dry_run else "activated through the API")
     events: list[InputEvent] = [
-        PolicyDocument(ts=now, policy_hash=policy.hash, document=policy.document),
+        PolicyDocument(ts=now, policy_hash=running.hash, document=running.document),
         Command(ts=now, action=CommandAction.ACTIVATE_POLICY, operator=principal.name,
-                reason="activated through the API", policy_hash=policy.hash),
+                reason=reason, policy_hash=running.hash),
     ]
     log.info("operator_command", action="activate_policy", operator=principal.name,
-             policy_hash=policy.hash, run_id=ctx.run_id)
+             policy_hash=running.hash, dry_run=body.dry_run, run_id=ctx.run_id)
     outputs = await ctx.bridge.submit_events(events)
     active = await ctx.bridge.call(ctx.inspector.policy_hash)
+    activated = active == running.hash
+    if not activated:
+        message = "the engine did not activate it"
+    elif body.dry_run:
+        message = (f"dry run: policy {policy.name} runs in monitor mode as {running.hash}: "
+                   "every intent is evaluated and recorded under it and ALLOWED (would_block "
+                   "says what it would have done); its limits are NOT enforced until it is "
+                   "activated without dry_run")
+    else:
+        message = "activated" + (" (the policy itself sets monitor: true; its limits are "
+                                 "not enforced)" if policy.monitor else "")
     return json_response(PolicyResult(
-        run_id=ctx.run_id, policy_hash=policy.hash, name=policy.name,
-        activated=active == policy.hash, monitor=policy.monitor,
-        message="activated" if active == policy.hash else "the engine did not activate it",
-        outputs=engine_outputs(outputs),
+        run_id=ctx.run_id, policy_hash=running.hash, name=policy.name, activated=activated,
+        monitor=running.monitor, message=message, outputs=engine_outputs(outputs),
+        dry_run=body.dry_run, document_hash=policy.hash,
     ))
+
+
+def monitor_copy(policy: Policy) -> Policy:
+    """The same policy with `monitor: true`: a policy version of its own (its own hash),
+    journaled like any other, so every decision made under it cites what it ran."""
+    document = policy.document
+    document["monitor"] = True
+    return Policy.from_document(document, source="request.document (monitor copy)")
+
+
+# ---------------------------------------------------------------- market data
+
+
+async def post_market(ctx: ServiceContext, request: Request) -> Response:
+    ctx.authenticate(request, frozenset({Role.FEEDER, Role.OPERATOR}))
+    body = await ctx.body(request)
+    if not body:
+        raise ApiError(400, "malformed_json", "request body is empty; expected a JSON object")
+    try:
+        keys = _peek.decode(body)
+        snapshots = (_market_batch_decoder.decode(body).snapshots if "snapshots" in keys
+                     else [_snapshot_decoder.decode(body)])
+    except msgspec.DecodeError as exc:
+        raise decode_error(exc) from None
+    events: list[InputEvent] = list(snapshots)
+    outputs = await ctx.bridge.submit_events(events)
+    mode = await ctx.bridge.call(ctx.inspector.mode)
+    return json_response(MarketResult(run_id=ctx.run_id, accepted=len(events), mode=mode.value,
+                                      outputs=engine_outputs(outputs)))
 
 
 # ---------------------------------------------------------------- assembly
@@ -466,6 +519,7 @@ HANDLERS: dict[str, Handler] = {
     "mode_halt": _mode_action(CommandAction.HALT),
     "mode_resume": _mode_action(CommandAction.RESUME),
     "post_policy": post_policy,
+    "post_market": post_market,
 }
 
 

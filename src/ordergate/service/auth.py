@@ -1,7 +1,9 @@
 """Who is calling: bearer tokens, stored only as hashes, each with a role.
 
 Roles (the external contract): `trader` submits intents for the accounts listed on its token,
-`operator` changes modes and policies (and reads), `viewer` reads. The tokens file is YAML:
+`operator` changes modes and policies (and reads), `viewer` reads, `feeder` posts market data
+(a market-data process needs no other power; an operator may post market data too). The tokens
+file is YAML:
 
     tokens:
       - name: desk-a            # the identity journaled with every action of this token
@@ -44,6 +46,7 @@ class Role(enum.StrEnum):
     TRADER = "trader"
     OPERATOR = "operator"
     VIEWER = "viewer"
+    FEEDER = "feeder"
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):

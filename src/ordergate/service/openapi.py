@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from ordergate.model.intent import OrderIntent
+from ordergate.model.market import MarketSnapshot
 from ordergate.service.schemas import (
     BatchResult,
     CommandResult,
@@ -22,6 +23,8 @@ from ordergate.service.schemas import (
     HealthView,
     IntentBatch,
     IntentResult,
+    MarketBatch,
+    MarketResult,
     ModeRequest,
     PolicyRequest,
     PolicyResult,
@@ -57,6 +60,8 @@ _TIME = {"type": "string", "format": "date-time"}
 _READ = ("viewer", "operator")
 _OPS = ("operator",)
 
+_FEED = ("feeder", "operator")
+
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec(
         method="POST", path="/v1/intents", operation="post_intents", roles=("trader",),
@@ -72,7 +77,11 @@ ROUTES: tuple[RouteSpec, ...] = (
         method="GET", path="/v1/status", operation="get_status", roles=_READ,
         summary="Mode and every active reason (code, meaning, since, who), positions, exposure "
                 "vs caps, rate-window utilisation, dependencies and breakers, journal lag, "
-                "policy hash, mode timeline.",
+                "policy hash, mode timeline. The enforced policy is identified by policy_name "
+                "and policy_hash (SHA-256 of its normalized document, the same hash every "
+                "decision and journal record cites); policies define no other profile notion. "
+                "policy_monitor is true while that policy runs in monitor mode (a dry run: "
+                "limits are evaluated and recorded but not enforced).",
         response=(StatusView,), errors=(401, 403, 429, 503),
     ),
     RouteSpec(
@@ -105,6 +114,10 @@ ROUTES: tuple[RouteSpec, ...] = (
             Param(name="decision", where="query",
                   schema={"enum": ["ALLOW", "DENY", "MODIFY"]},
                   description="Only this outcome."),
+            Param(name="monitor", where="query", schema={"enum": ["true", "false"]},
+                  description="true: only decisions made under a monitor-mode policy (a dry "
+                              "run; ALLOW with would_block naming what an enforcing policy "
+                              "would have done); false: only enforced decisions."),
             Param(name="limit", where="query",
                   schema={"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
                   description="Page size."),
@@ -147,10 +160,25 @@ ROUTES: tuple[RouteSpec, ...] = (
         errors=(400, 401, 403, 413, 415, 422, 429, 503),
     ),
     RouteSpec(
+        method="POST", path="/v1/market", operation="post_market", roles=_FEED,
+        summary="Feed market data: one MarketSnapshot, or a batch {\"snapshots\": [...]} of "
+                "up to 1000, journaled and applied in order (marks, data-integrity checks, "
+                "drawdown). The answer comes after the batch is durable and lists what it "
+                "caused (mode changes, alerts). Snapshots older than the symbol's latest are "
+                "journaled and ignored.",
+        request=(MarketSnapshot, MarketBatch), response=(MarketResult,),
+        errors=(400, 401, 403, 413, 415, 422, 429, 503),
+    ),
+    RouteSpec(
         method="POST", path="/v1/policy", operation="post_policy", roles=_OPS,
-        summary="Validate and activate a new policy (YAML text). dry_run validates and hashes "
-                "it without activating (set `monitor: true` in the policy to run it "
-                "observe-only first).",
+        summary="Validate and activate a new policy (YAML text). With dry_run: true a "
+                "monitor copy of it (monitor: true, its own hash, journaled like any policy) "
+                "is activated: every intent is evaluated and recorded under it but ALLOWED, "
+                "and each decision carries monitor=true and would_block (the code an enforcing "
+                "policy would have blocked on); kill switches, the trading mode and "
+                "data-integrity checks stay enforced, the policy's limits do not. The answer "
+                "has dry_run=true, policy_hash (the monitor copy) and document_hash (the "
+                "policy as submitted). Post the same document without dry_run to enforce it.",
         request=(PolicyRequest,), response=(PolicyResult,),
         errors=(400, 401, 403, 413, 415, 422, 429, 503),
     ),
@@ -221,7 +249,8 @@ def document() -> dict[str, Any]:
             "title": "ordergate control plane", "version": API_VERSION,
             "description": "Pre-trade risk gateway: submit intents, read status and decisions, "
                            "change the trading mode. Roles: trader submits intents for its "
-                           "accounts, operator changes modes and policies, viewer reads.",
+                           "accounts, operator changes modes and policies, viewer reads, "
+                           "feeder posts market data.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,

@@ -15,6 +15,7 @@ import msgspec
 from ordergate.model.decision import Decision
 from ordergate.model.events import OutputEvent
 from ordergate.model.intent import OrderIntent
+from ordergate.model.market import MarketSnapshot
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500,
                                      description="Why, in plain words; journaled.")]
@@ -43,10 +44,19 @@ class HaltRequest(_Request, frozen=True):
 
 
 class PolicyRequest(_Request, frozen=True):
-    """A new policy: YAML text (`document`) as the policy file would hold it."""
+    """A new policy: YAML text (`document`) as the policy file would hold it. With `dry_run`
+    a monitor copy of it is activated: every intent is evaluated and recorded under it but
+    allowed (`would_block` says what it would have done); send it again without `dry_run` to
+    enforce it."""
 
     document: Annotated[str, msgspec.Meta(min_length=1, max_length=1_000_000)]
     dry_run: bool = False
+
+
+class MarketBatch(_Request, frozen=True):
+    """Several market snapshots journaled and applied in order, in one request."""
+
+    snapshots: Annotated[list[MarketSnapshot], msgspec.Meta(min_length=1, max_length=1000)]
 
 
 # ---------------------------------------------------------------- responses
@@ -85,6 +95,10 @@ class CommandResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PolicyResult(msgspec.Struct, frozen=True, kw_only=True):
+    """`policy_hash` is the policy the engine now runs (for a dry run: the monitor copy, as
+    journaled); `document_hash` is the policy exactly as submitted, the one that activating
+    it without `dry_run` enforces."""
+
     run_id: str
     policy_hash: str
     name: str
@@ -92,6 +106,18 @@ class PolicyResult(msgspec.Struct, frozen=True, kw_only=True):
     monitor: bool
     message: str
     outputs: list[OutputEvent] = []
+    dry_run: bool = False
+    document_hash: str = ""
+
+
+class MarketResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What a batch of market snapshots caused: the mode after it and every engine output
+    (mode changes on bad or stale data, a drawdown halt, alerts)."""
+
+    run_id: str
+    accepted: int
+    mode: str
+    outputs: list[OutputEvent]
 
 
 class ActiveReasonView(msgspec.Struct, frozen=True, kw_only=True):
@@ -153,6 +179,12 @@ class TimelineEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StatusView(msgspec.Struct, frozen=True, kw_only=True):
+    """The gateway's live state. The enforced policy is identified by `policy_name` and
+    `policy_hash` (SHA-256 of its normalized document, as journaled); `policy_monitor` is true
+    while that policy runs in monitor mode (a dry run: limits are evaluated and recorded, not
+    enforced; operator and firm kill switches, the trading mode and data-integrity checks
+    still are)."""
+
     run_id: str
     mode: str
     reasons: list[ActiveReasonView]
@@ -165,6 +197,7 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     policy_name: str
     event_time: datetime | None
     timeline: list[TimelineEntry]
+    policy_monitor: bool = False
 
 
 class HealthCheck(msgspec.Struct, frozen=True, kw_only=True):

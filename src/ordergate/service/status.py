@@ -129,6 +129,7 @@ class Inspector:
             journal=self._journal_view(), policy_hash=status.policy_hash,
             policy_name=status.policy_name, event_time=status.now,
             timeline=self.timeline.entries(),
+            policy_monitor=runtime.engine.active is not None and runtime.engine.active.monitor,
         )
 
     def _rate_windows(self, accounts: list[str]) -> list[RateWindowView]:

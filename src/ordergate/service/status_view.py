@@ -73,6 +73,10 @@ def render_status(view: StatusView) -> Group:
         f"policy {view.policy_name} {view.policy_hash[:16]}   run {view.run_id}   "
         f"journal seq {view.journal.last_seq} (lag {view.journal.lag})   "
         f"event time {view.event_time or '-'}")]
+    if view.policy_monitor:
+        parts.append(Text("MONITOR (dry run): the policy's limits are evaluated and recorded, "
+                          "not enforced; kill switches, the mode and data checks still are.",
+                          style="bold black on yellow"))
     if view.exposure:
         table = Table(title="Exposure vs caps")
         for column in ("account", "gross", "gross cap", "used", "net", "net cap", "used"):

@@ -175,7 +175,17 @@ class BrokerHealth:
         try:
             runtime.broker.server_time()
         except DEPENDENCY_ERRORS as exc:
-            return self._failed(classify(exc, READS_DEPENDENCY), ts, counts=True)
+            failed = self._failed(classify(exc, READS_DEPENDENCY), ts, counts=True)
+            # The probe stood in for every half-open circuit's own probe: they re-open at
+            # their next tier.
+            for name in BROKER_DEPENDENCIES:
+                breaker = self.board.get(name)
+                if name != READS_DEPENDENCY and breaker.state is BreakerState.HALF_OPEN \
+                        and breaker.allow():
+                    reopened = breaker.record_failure()
+                    if reopened is not None:
+                        failed.append(circuit_event(reopened, ts))
+            return failed
         events: list[InputEvent] = []
         self.failures_in_row = 0
         for name in BROKER_DEPENDENCIES:

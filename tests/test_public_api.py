@@ -21,6 +21,7 @@ from ordergate import (
     DecisionKind,
     Gateway,
     InvalidInput,
+    KillScope,
     MarketSnapshot,
     Mode,
     OrderIntent,
@@ -183,3 +184,44 @@ def test_async_gateway_runs_the_same_pipeline_on_one_worker_thread(tmp_path: Pat
     assert all(d.decision is DecisionKind.ALLOW for d in decisions)
     assert sorted(d.intent_id for d in decisions) == [f"a-{n}" for n in range(5)]
     assert mode is Mode.HALTED
+
+
+def test_async_gateway_offers_the_operator_commands_of_the_gateway(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with await AsyncGateway.open(POLICY, journal=tmp_path / "j.db",
+                                           clock="event") as gateway:
+            await gateway.fund("ACC-1", "100000", ts=T0)
+            await gateway.on_market(quote("100", 1))
+            await gateway.submit(intent("held", "buy", "40", 2))
+            resting = await gateway.submit({**intent("stop", "buy", "10", 2),
+                                            "order_type": "stop", "stop_price": "120"})
+            assert resting.decision is DecisionKind.ALLOW
+            working = (await gateway.status()).open_orders
+            assert [order.intent_id for order in working] == ["stop"]
+            canceled = await gateway.cancel(working[0].client_order_id, "ACC-1",
+                                            requested_by="desk")
+            assert any(isinstance(event, ordergate.OrderCanceled) for event in canceled)
+            assert not (await gateway.status()).open_orders
+
+            killed = await gateway.kill("ops-alice", "drill", scope=KillScope.ACCOUNT,
+                                        key="ACC-1")
+            assert [kill.key for kill in (await gateway.status()).kills] == ["ACC-1"]
+            assert killed.messages
+            blocked = await gateway.submit(intent("while-killed", "buy", "1", 3))
+            assert blocked.blocking == "KIL-002"
+
+            flattened = await gateway.flatten("ops-alice", "drill", scope=KillScope.ACCOUNT,
+                                              key="ACC-1")
+            closing = [event for event in flattened.events
+                       if isinstance(event, ordergate.Dispatch)]
+            assert [(d.side, d.qty, d.reduce_only) for d in closing] == [(Side.SELL, 40, True)]
+            assert [p.qty for p in (await gateway.status()).positions if p.qty] == []
+
+            released = await gateway.unkill("ops-bob", "drill over", scope=KillScope.ACCOUNT,
+                                            key="ACC-1")
+            assert released.mode is Mode.ACTIVE
+            assert not (await gateway.status()).kills
+            after = await gateway.submit(intent("after-drill", "buy", "1", 4))
+            assert after.decision is DecisionKind.ALLOW
+
+    asyncio.run(run())

@@ -326,3 +326,21 @@ def test_dashboard_page_is_served(client: httpx.Client) -> None:
     page = client.get("/")
     assert page.status_code == 200 and 'id="mode-banner"' in page.text
     assert client.get("/static/dashboard.js").status_code == 200
+
+
+def test_openapi_says_how_the_enforced_policy_is_identified_and_documents_the_feed(
+        client: httpx.Client) -> None:
+    document = client.get("/v1/openapi.json").json()
+    status = document["paths"]["/v1/status"]["get"]
+    assert "policy_hash" in status["description"] and "policy_name" in status["description"]
+    properties = document["components"]["schemas"]["StatusView"]["properties"]
+    assert {"policy_hash", "policy_name", "policy_monitor"} <= set(properties)
+    assert not any("profile" in name for name in properties)
+    market = document["paths"]["/v1/market"]["post"]
+    assert market["x-roles"] == ["feeder", "operator"]
+    assert "MarketSnapshot" in str(market["requestBody"])
+    policy = document["paths"]["/v1/policy"]["post"]
+    assert "monitor" in policy["description"] and "would_block" in policy["description"]
+    monitor = next(p for p in document["paths"]["/v1/decisions"]["get"]["parameters"]
+                   if p["name"] == "monitor")
+    assert monitor["schema"] == {"enum": ["true", "false"]}

@@ -125,5 +125,7 @@ def show_remote_status(url: str, token: str | None, console: Console | None = No
     if not token:
         raise UserError(f"--token: a viewer token is required (or set {TOKEN_ENV})")
     view = fetch_status(url, token)
-    (console or Console()).print(render_status(view))
+    # Wrap inside panels and tables even on a console that soft-wraps plain output: a reason
+    # cut at the terminal's edge would hide the why.
+    (console or Console()).print(render_status(view), soft_wrap=False)
     return view

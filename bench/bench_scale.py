@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import signal
@@ -40,6 +41,7 @@ from typing import Any
 
 import msgspec
 import psycopg
+import structlog
 
 from ordergate.brokers.sim import SimBroker
 from ordergate.journal import Durability
@@ -242,6 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
     args = parser.parse_args(argv)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+                        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
     intents = 2_000 if args.quick else 20_000
     prior = 300 if args.quick else 5_000
     repeats = 1 if args.quick else 3

@@ -11,9 +11,10 @@ writer. `ShardGateway.run()`:
    batch's actions re-performed idempotently against the broker, which is asked by
    deterministic client order id, never blindly re-sent);
 4. continues the events source after the last line any owner journaled from it;
-5. between batches, every `lease_ttl_s / 3`, heartbeats the lease (a lost lease stops the
-   gateway at once) and, with a firm store, publishes its gross exposure and journals what
-   the store says (`FirmState`) when it changed.
+5. heartbeats the lease every `lease_ttl_s / 3` from a small thread, from acquisition to
+   release (so a long replay does not lose the lease); a lost lease stops the gateway before
+   its next batch. Between batches, on the same cadence, with a firm store, it publishes its
+   gross exposure and journals what the store says (`FirmState`) when it changed.
 
 When the owner dies (SIGKILL included) PostgreSQL ends its session and frees the lock; a
 hung owner's session is ended by the server after `lease_ttl_s` without a heartbeat. A
@@ -34,6 +35,7 @@ never the wall clock, so a file-driven shard stays reproducible.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -208,6 +210,37 @@ class LineFollower:
         self._handle.close()
 
 
+class LeaseKeeper:
+    """Heartbeats a held lease every `interval_s` on its own thread (the lease's connection is
+    used by nobody else) until stopped; `lost` says why the lease was lost ('' while held)."""
+
+    def __init__(self, lease: ShardLease, interval_s: float) -> None:
+        self._lease = lease
+        self._interval_s = interval_s
+        self._halt = threading.Event()
+        self.lost = ""
+        self.beats = 0
+        self._thread = threading.Thread(target=self._run, name=f"lease-{lease.stream}",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._halt.wait(self._interval_s):
+            try:
+                self._lease.heartbeat()
+            except JournalError as exc:
+                self.lost = str(exc)
+                log.error("shard.lease_lost", stream=self._lease.stream, error=self.lost)
+                return
+            self.beats += 1
+
+
 class ShardGateway:
     """Serve one shard until the source ends (or, following, until `stop()`)."""
 
@@ -223,9 +256,11 @@ class ShardGateway:
         self.stats = ShardStats()
         self.runtime: Runtime | None = None
         self._lease: ShardLease | None = None
+        self._keeper: LeaseKeeper | None = None
         self._firm: FirmStore | None = None
         self._breaker: CircuitBreaker | None = None
         self._next_beat = 0.0
+        self._firm_pending = False  # no event time yet to stamp a FirmState with
         self._log = log.bind(shard=config.shard)
 
     def stop(self) -> None:
@@ -280,7 +315,8 @@ class ShardGateway:
                 self.stats.lease_wait_s = time.monotonic() - started
                 self._log.info("shard.lease_acquired", epoch=epoch,
                                waited_s=self.stats.lease_wait_s)
-                self._next_beat = time.monotonic() + config.lease_ttl_s / 3
+                self._keeper = LeaseKeeper(lease, config.lease_ttl_s / 3)
+                self._keeper.start()
                 return epoch
             if deadline is not None and time.monotonic() >= deadline:
                 break
@@ -305,6 +341,9 @@ class ShardGateway:
                 closer()
             if self._firm is not None:
                 self._firm.close()
+            if self._keeper is not None:
+                self._keeper.stop()
+                self.stats.heartbeats = self._keeper.beats
             if self._lease is not None:
                 self._lease.release()
 
@@ -333,7 +372,7 @@ class ShardGateway:
                         break
                     batch.append(item)
                 if batch:
-                    self._beat(batch[0].ts)
+                    self._beat(batch[0].ts, force=self._firm_pending)
                     self._process(batch, batch_line)
                     continue
                 if ended:
@@ -363,19 +402,16 @@ class ShardGateway:
     # ------------------------------------------------------------------ heartbeat and firm
 
     def _beat(self, hint: datetime | None, *, force: bool = False) -> None:
-        """Heartbeat the lease and poll the firm store, when due (every lease_ttl_s / 3)."""
+        """Stop at once if the lease was lost; poll the firm store when due (every
+        lease_ttl_s / 3, like the lease heartbeat)."""
+        keeper = self._keeper
+        assert keeper is not None
+        if keeper.lost:
+            raise LeaseLost(f"shard '{self.config.shard}': {keeper.lost}")
         now = time.monotonic()
         if not force and now < self._next_beat:
             return
         self._next_beat = now + self.config.lease_ttl_s / 3
-        lease = self._lease
-        assert lease is not None
-        try:
-            lease.heartbeat()
-        except JournalError as exc:
-            self._log.error("shard.lease_lost", error=str(exc))
-            raise LeaseLost(f"shard '{self.config.shard}': {exc}") from exc
-        self.stats.heartbeats += 1
         if self._firm is not None:
             self._poll_firm(hint)
 
@@ -391,9 +427,9 @@ class ShardGateway:
         firm, breaker, runtime = self._firm, self._breaker, self.runtime
         assert firm is not None and breaker is not None and runtime is not None
         ts = self._event_time(hint)
+        self._firm_pending = ts is None
         if ts is None:
-            self._next_beat = 0.0  # nothing has happened yet; ask again with the first event
-            return
+            return  # nothing has happened yet: asked again with the first event
         if not breaker.allow():
             return
         state = runtime.engine.state
@@ -485,6 +521,7 @@ def own_gross(runtime: Runtime) -> Decimal:
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
     "FirmSettings",
+    "LeaseKeeper",
     "LeaseLost",
     "LineFollower",
     "ShardConfig",

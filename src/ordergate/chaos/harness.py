@@ -182,7 +182,7 @@ class ChaosRun:
     def tick(self, seconds: float) -> BatchReport:
         return self.step([ClockTick(ts=at(seconds))])
 
-    def cancel(self, client_order_id: str, seconds: float) -> BatchReport:
+    def request_cancel(self, client_order_id: str, seconds: float) -> BatchReport:
         return self.step([CancelRequest(ts=at(seconds), client_order_id=client_order_id,
                                         account=ACCOUNT, requested_by="chaos")])
 

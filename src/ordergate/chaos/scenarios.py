@@ -269,7 +269,7 @@ def partial_group(stage: Stage) -> Played:
                     f"{[o.symbol for o in run.runtime.engine.status().open_orders]}",
                     run.position("MSFT") == 0 and all(
                         o.symbol != "MSFT" for o in run.runtime.engine.status().open_orders))
-        run.cancel(_cid("leg-aapl"), 3)
+        run.request_cancel(_cid("leg-aapl"), 3)
         working = run.runtime.engine.status().open_orders
         broker_qty = {p.symbol: p.qty for p in run.broker.positions()}
         stage.check("the group's remainder is canceled and both sides agree",
@@ -287,7 +287,7 @@ def late_fills_after_cancel(stage: Stage) -> Played:
         run.quotes(2)
         run.broker.faults.late_fill_next_cancels = 1
         run.fault("the broker fills the remainder after confirming the cancel", 3)
-        run.cancel(_cid("resting"), 3)
+        run.request_cancel(_cid("resting"), 3)
         broker_qty = {p.symbol: p.qty for p in run.broker.positions()}
         stage.check("the late fill is booked, not lost", "gateway AAPL position = broker's",
                     f"gateway {run.position()}, broker {broker_qty.get('AAPL', 0)}",

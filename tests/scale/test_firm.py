@@ -10,6 +10,7 @@ import sys
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,10 @@ def _firm_states(postgres_url: str, shard: str) -> list[FirmState]:
     return events_of(rows(postgres_url, shard), FirmState)
 
 
+def _killed(postgres_url: str, shard: str) -> bool:
+    return any(state.kill for state in _firm_states(postgres_url, shard))
+
+
 def test_firm_kill_set_in_redis_reaches_two_gateways_within_a_heartbeat(
         postgres_url: str, redis_url: str, tmp_path: Path) -> None:
     shards = {"east": "ACC-E", "west": "ACC-W"}
@@ -101,7 +106,7 @@ def test_firm_kill_set_in_redis_reaches_two_gateways_within_a_heartbeat(
                              HEARTBEAT_TTL, "--redis", redis_url, "--redis-prefix", _prefix()),
                 tmp_path / f"{shard}.log")
         for shard in shards:
-            first = wait_for(lambda s=shard: _decision(postgres_url, s, f"{s}-1"), 30,
+            first = wait_for(partial(_decision, postgres_url, shard, f"{shard}-1"), 30,
                              f"{shard}'s first decision")
             assert first.decision is DecisionKind.ALLOW
 
@@ -125,7 +130,7 @@ def test_firm_kill_set_in_redis_reaches_two_gateways_within_a_heartbeat(
         assert engaged.returncode == 0, engaged.stderr
         engaged_at = time.monotonic()
         for shard in shards:
-            wait_for(lambda s=shard: any(state.kill for state in _firm_states(postgres_url, s)),
+            wait_for(partial(_killed, postgres_url, shard),
                      KILL_BOUND_S, f"{shard} journaling the firm kill")
         reached_s = time.monotonic() - engaged_at
         assert reached_s < KILL_BOUND_S
@@ -136,7 +141,7 @@ def test_firm_kill_set_in_redis_reaches_two_gateways_within_a_heartbeat(
                 _quote(later), _intent(f"{shard}-2", account, later + timedelta(
                     milliseconds=100), 5, side=Side.SELL)]))
         for shard in shards:
-            decision = wait_for(lambda s=shard: _decision(postgres_url, s, f"{s}-2"), 30,
+            decision = wait_for(partial(_decision, postgres_url, shard, f"{shard}-2"), 30,
                                 f"{shard}'s intent after the kill")
             # even a risk-reducing sell: a kill switch is a hard gate
             assert decision.decision is DecisionKind.DENY

@@ -8,6 +8,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,15 @@ def redis_url() -> Iterator[str]:
         for key in client.scan_iter(match=prefix + "*"):
             client.delete(key)
         client.close()
+
+
+@pytest.fixture(scope="session")
+def demo_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`ordergate demo` output (events.jsonl, policy.yaml, journal.db), written once per session
+    and shared by the evidence and analytics tests."""
+    from tests.evidence.support import invoke
+
+    out = tmp_path_factory.mktemp("demo")
+    result = invoke("demo", "--out", str(out))
+    assert result.code == 0, result.output
+    return out

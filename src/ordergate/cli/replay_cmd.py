@@ -33,7 +33,7 @@ from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import load_policy
 
 if TYPE_CHECKING:
-    from ordergate.evidence.whatif import WhatIfReport
+    from ordergate.analytics.whatif import WhatIfReport
 
 replay_app = typer.Typer(help="Replay a journal: verify it, or re-run it under another "
                               "policy.", no_args_is_help=True)
@@ -228,8 +228,8 @@ def whatif(
 ) -> None:
     """Re-run the journal's intents, market data, operator commands, clock, funding and
     dependency events under POLICY (fresh engine, simulated broker) and show what changes."""
-    from ordergate.evidence.whatif import what_if
-    from ordergate.evidence.whatif_html import render_html
+    from ordergate.analytics.whatif import what_if
+    from ordergate.analytics.whatif_html import render_html
 
     quiet_library_logs()
     try:

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from ordergate.analytics.whatif import PathPoint, WhatIfReport
 from ordergate.evidence.report import _STYLE, _svg, _table_html
-from ordergate.evidence.whatif import PathPoint, WhatIfReport
 
 
 def _path_chart(title: str, before: Sequence[PathPoint], after: Sequence[PathPoint],

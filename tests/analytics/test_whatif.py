@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.evidence.support import invoke, read, tighter_policy
 
-from ordergate.evidence.whatif import diff_outcomes, journal_outcomes, what_if
+from ordergate.analytics.whatif import diff_outcomes, journal_outcomes, what_if
 from ordergate.policy.loader import load_policy
 
 

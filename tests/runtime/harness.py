@@ -92,6 +92,15 @@ def input_payloads(journal: Path) -> list[bytes]:
         handle.close()
 
 
+_BROKER_ANSWERS = tuple(f'{{"type":"{name}"'.encode()
+                        for name in ("ack", "reject", "fill", "canceled", "dependency"))
+
+
+def source_payloads(journal: Path) -> list[bytes]:
+    """INPUT payloads other than broker answers and health reports."""
+    return [p for p in input_payloads(journal) if not p.startswith(_BROKER_ANSWERS)]
+
+
 def verify(journal: Path) -> tuple[bool, str]:
     handle = open_journal(f"sqlite:///{journal}", durability=Durability.NONE, create=False)
     try:

@@ -165,6 +165,7 @@ class Runtime:
         self._awaiting: dict[str, tuple[int, Dispatch]] = {}
         self._unresolved: dict[str, tuple[int, Dispatch]] = {}
         self._block = _Block(mark=None, acted=True)
+        self._source_block: _Block | None = None  # the newest source batch
         self._since_snapshot = 0
         self._stopped = ""
         self._now: datetime | None = None
@@ -215,7 +216,9 @@ class Runtime:
     def _recover(self, snapshot_seq: int, source: Path | None,
                  on_batch: Callable[[BatchReport], None] | None) -> None:
         journal = self.journal
-        scan_from = self._last_mark_at_or_before(snapshot_seq) if snapshot_seq else 1
+        # Start at the newest source mark at or before the snapshot: what follows it says
+        # which lines were journaled, even when the snapshot sits after its feedback batches.
+        scan_from = self._last_source_mark_at_or_before(snapshot_seq) if snapshot_seq else 1
         replayed = 0
         for record in journal.read(scan_from):
             live = record.seq > snapshot_seq
@@ -223,6 +226,8 @@ class Runtime:
                 note = decode_note(record.payload)
                 if isinstance(note, SourceMark | FeedbackMark):
                     self._block = _Block(mark=note, acted=not live)
+                    if isinstance(note, SourceMark):
+                        self._source_block = self._block
                 elif isinstance(note, UnresolvedDispatch) and live:
                     pair = self._awaiting.get(note.client_order_id)
                     if pair is not None:
@@ -254,10 +259,12 @@ class Runtime:
                        last_seq=self._durable_seq)
         faults.crossing("after_recovery_replay")
 
-        mark = self._block.mark
-        if isinstance(mark, SourceMark):
-            self.resume = Resume(source=mark.source, next_line=mark.line + self._block.inputs)
-            if self._block.inputs < mark.count and source is not None and not self._block.acted:
+        source_block = self._source_block
+        if source_block is not None and isinstance(source_block.mark, SourceMark):
+            mark = source_block.mark
+            self.resume = Resume(source=mark.source, next_line=mark.line + source_block.inputs)
+            if (source_block is self._block and source_block.inputs < mark.count
+                    and source is not None and not source_block.acted):
                 self._finish_interrupted_batch(mark, source, on_batch)
         if not self._block.acted:
             report = BatchReport()
@@ -267,15 +274,15 @@ class Runtime:
         self._reconcile_lost_answers(on_batch)
         faults.crossing("after_recovery_resolve")
 
-    def _last_mark_at_or_before(self, seq: int) -> int:
-        """The seq of the newest batch mark at or before `seq` (1 when there is none)."""
+    def _last_source_mark_at_or_before(self, seq: int) -> int:
+        """The seq of the newest source mark at or before `seq` (1 when there is none)."""
         high = seq
         while high >= 1:
             low = max(1, high - _SCAN_WINDOW + 1)
             found = 0
             for record in self.journal.read(low, high):
                 if record.kind is RecordKind.META and isinstance(
-                        decode_note(record.payload), SourceMark | FeedbackMark):
+                        decode_note(record.payload), SourceMark):
                     found = record.seq
             if found:
                 return found
@@ -305,7 +312,6 @@ class Runtime:
             self._flush()
         except JournalError as exc:
             self._fail_closed(exc)
-        self._block.inputs = mark.count
         assert self.resume is not None
         self.resume = Resume(source=mark.source, next_line=mark.line + mark.count)
         self._act(self._block, report)
@@ -315,16 +321,17 @@ class Runtime:
     def check_source(self, source: Path) -> None:
         """Refuse to resume from a file other than the one the journal was written from:
         the last journaled line must read back byte for byte."""
-        mark = self._block.mark
-        if not isinstance(mark, SourceMark) or not self._block.inputs:
+        block = self._source_block
+        if block is None or not isinstance(block.mark, SourceMark) or not block.inputs:
             return
+        mark = block.mark
         if mark.source != source.name:
             raise ResumeMismatch(f"{source}: this journal was written from '{mark.source}'; "
                                  "use a new journal for a different events file")
-        line = mark.line + self._block.inputs - 1
+        line = mark.line + block.inputs - 1
         for _, item in read_lines(source, line):
             if item is None or isinstance(item, Exception) or \
-                    encode(item) != self._block.last_input:
+                    encode(item) != block.last_input:
                 raise ResumeMismatch(
                     f"{source}: line {line} differs from what the journal recorded; "
                     "use a new journal for a different events file")
@@ -406,6 +413,7 @@ class Runtime:
         mark = SourceMark(source=source, line=line, count=len(events))
         block = _Block(mark=mark)
         self._block = block
+        self._source_block = block
         try:
             self._append(RecordKind.META, _encoder.encode(mark))
             half = len(events) // 2
@@ -442,9 +450,11 @@ class Runtime:
 
     def _journal_input(self, event: InputEvent, report: BatchReport) -> None:
         block = self._block
-        seq = self.journal.append(RecordKind.INPUT, encode(event))
+        payload = encode(event)
+        seq = self.journal.append(RecordKind.INPUT, payload)
         faults.crossing("after_input_append")
         block.inputs += 1
+        block.last_input = payload
         report.inputs += 1
         started = perf_counter_ns()
         outputs = self.engine.handle(event)

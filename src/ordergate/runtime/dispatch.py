@@ -185,7 +185,6 @@ class Dispatcher:
     def submit(self, order: Dispatch, seq: int) -> Outcome:
         """Send a durable order once. Unknown outcome -> ask the broker, never resend blindly."""
         self._require_durable(seq, f"dispatch {order.client_order_id}")
-        bound = self._log.bind(intent_id=order.intent_id, client_order_id=order.client_order_id)
         refused = self._circuit_refusal(order)
         if refused is not None:
             return refused
@@ -193,6 +192,8 @@ class Dispatcher:
         try:
             result = self._broker.submit(order)
         except DEPENDENCY_ERRORS as exc:
+            bound = self._log.bind(intent_id=order.intent_id,
+                                   client_order_id=order.client_order_id)
             health, rejected = self._failure(exc, SUBMIT_DEPENDENCY, order.ts, order.symbol)
             if rejected:
                 bound.info("order_rejected", reason=str(exc))
@@ -206,10 +207,11 @@ class Dispatcher:
         faults.crossing("after_submit")
         health = self._health(SUBMIT_DEPENDENCY, True, order.ts)
         if result.accepted:
-            # The acknowledgement itself arrives with the broker's events (poll_events).
-            bound.debug("order_accepted", broker_order_id=result.broker_order_id)
+            # The acknowledgement itself arrives with the broker's events (poll_events) and is
+            # journaled; a log line per accepted order would only cost time on the hot path.
             return Outcome(events=health)
-        bound.info("order_rejected", reason=result.reason)
+        self._log.info("order_rejected", intent_id=order.intent_id,
+                       client_order_id=order.client_order_id, reason=result.reason)
         return Outcome(events=[*health, OrderReject(
             ts=order.ts, client_order_id=order.client_order_id, reason=result.reason,
             code="broker")])

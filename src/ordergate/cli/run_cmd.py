@@ -31,6 +31,7 @@ from ordergate.model.events import Dispatch, Fill, ModeChanged
 from ordergate.model.reasons import REGISTRY
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import Policy, load_policy
+from ordergate.runtime import faults
 from ordergate.runtime.loop import (
     DEFAULT_SNAPSHOT_EVERY,
     BatchReport,
@@ -149,6 +150,8 @@ def run(
 ) -> None:
     """Run events through the full pipeline with the simulated broker."""
     configure_logging(verbose)
+    if faults.problem:
+        raise UserError(faults.problem)
     if not events.is_file():
         raise UserError(f"{events}: no such events file")
     loaded = load_policy_or_fail(policy)

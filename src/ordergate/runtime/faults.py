@@ -69,11 +69,22 @@ def parse(spec: str) -> tuple[str, int]:
     return point, int(nth_text)
 
 
+problem = ""
+"""Why `ORDERGATE_FAULT_KILL_AT` could not be used ('' when it is unset or valid). Commands
+that honour fault plans refuse to start while this is set, instead of running without one."""
+
+
 def _from_environment() -> Callable[[str], None]:
+    global problem
     spec = os.environ.get(ENV_VAR, "")
+    problem = ""
     if not spec:
         return _noop
-    point, nth = parse(spec)
+    try:
+        point, nth = parse(spec)
+    except ValueError as exc:
+        problem = str(exc)
+        return _noop
     return _KillAt(point, nth)
 
 

@@ -12,9 +12,15 @@ journal holds a mark followed by the first j <= count of its events, and the nex
 read is `mark.line + j` (lines between events are only blank or skipped bad lines, and a
 batch never spans one: a bad or blank line ends the batch). Broker answers and recovery
 events are appended after a `FeedbackMark`, so INPUT records are always attributed to the
-mark that precedes them. On restart the runtime re-reads the last source event it journaled
+mark that precedes them. The newest `SourceMark` gives the resume point; when the newest
+snapshot lies beyond it (snapshots follow a batch's feedback), the runtime scans back from
+the snapshot to it. On restart the runtime re-reads the last source event it journaled
 and compares its bytes with the journal's, so resuming from a different file is refused
 instead of silently skipping lines.
+
+An interrupted batch (its mark says `count` events but fewer are durable: ALWAYS durability,
+or a batch large enough to spill) is completed from the same file before anything else,
+then acted on as one batch, so the journal reads exactly as if no crash had happened.
 """
 
 from __future__ import annotations

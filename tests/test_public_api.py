@@ -61,7 +61,7 @@ def test_all_names_are_exported_and_nothing_else_is_public() -> None:
         assert getattr(ordergate, name) is not None
     assert set(dir(ordergate)) == set(ordergate.__all__)
     with pytest.raises(AttributeError):
-        _ = ordergate.Runtime  # type: ignore[attr-defined]
+        _ = ordergate.Runtime
 
 
 def test_import_ordergate_loads_no_optional_dependency() -> None:
@@ -214,7 +214,7 @@ def test_async_gateway_offers_the_operator_commands_of_the_gateway(tmp_path: Pat
                                               key="ACC-1")
             closing = [event for event in flattened.events
                        if isinstance(event, ordergate.Dispatch)]
-            assert [(d.side, d.qty, d.reduce_only) for d in closing] == [(Side.SELL, 40, True)]
+            assert [(d.side, d.qty, d.reduce_only) for d in closing] == [(Side.SELL, Decimal(40), True)]
             assert [p.qty for p in (await gateway.status()).positions if p.qty] == []
 
             released = await gateway.unkill("ops-bob", "drill over", scope=KillScope.ACCOUNT,

@@ -261,6 +261,16 @@ class EngineBridge:
     # -- the engine thread
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            # However the thread ends (even when logging itself fails, e.g. a closed stdout),
+            # nobody is left waiting: every queued request is answered 503, and `running` is
+            # false so later ones are refused at once.
+            self._stopped.set()
+            self._fail_waiting("the engine stopped")
+
+    def _serve(self) -> None:
         log.info("engine_thread_started")
         while not self._stopped.is_set():
             try:
@@ -283,12 +293,21 @@ class EngineBridge:
                     break
                 batch.append(item)
                 pending += len(item.intents) if isinstance(item, _IntentWork) else 1
-            self._handle(batch)
+            try:
+                self._handle(batch)
+            except BaseException as exc:  # outermost loop: escaped every guard, so stop
+                # Answer this batch, then end the thread (see _run): the engine's state after
+                # such an error is not trusted; a restart rebuilds it from the journal.
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                for work in batch:
+                    self._settle.add(work, exc=ServiceUnavailable(
+                        f"the engine stopped: {self.last_error}"))
+                self._settle.flush()
+                log.critical("engine_thread_died", error=self.last_error)
+                return
             self._settle.flush()
             if stop_after:
                 break
-        self._stopped.set()
-        self._fail_waiting("the engine stopped")
         log.info("engine_thread_stopped")
 
     def _run_idle(self) -> None:

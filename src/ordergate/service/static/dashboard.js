@@ -75,7 +75,9 @@
       (r.actor ? " · set by " + r.actor : "") + (r.since ? " since " + r.since : ""));
     $("mode-reason").textContent = words.length ? words.join("\n") :
       (s.mode === "ACTIVE" ? "Trading normally: no active reason." : "No reason recorded.");
-    $("policy-hash").textContent = (s.policy_hash || "–").slice(0, 16);
+    $("policy-hash").textContent = (s.policy_name ? s.policy_name + " " : "") +
+      (s.policy_hash || "–").slice(0, 16) +
+      (s.policy_monitor ? " · MONITOR (dry run): limits recorded, not enforced" : "");
     $("run-id").textContent = s.run_id || "–";
     $("journal-seq").textContent = text(s.journal.last_seq);
     $("journal-lag").textContent = text(s.journal.lag);

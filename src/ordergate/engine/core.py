@@ -28,9 +28,10 @@ from ordergate.engine.records import AccountRecord, OrderRecord
 from ordergate.engine.state import EngineState
 from ordergate.engine.status import EngineStatus, build_status
 from ordergate.engine.windows import WindowKind
-from ordergate.gate.evaluate import evaluate
+from ordergate.gate.context import RuleContext, fingerprint
+from ordergate.gate.evaluate import decide
 from ordergate.gate.explain import LimitsDigests, explain
-from ordergate.gate.rules.duplicate import fingerprint
+from ordergate.gate.plan import PlanCache
 from ordergate.gate.rules.throttle import rate_key
 from ordergate.gate.view import RateScope
 from ordergate.model.decision import Decision, DecisionKind, Violation
@@ -83,6 +84,8 @@ _ORDER_SCOPES = (
     (RateScope.STRATEGY, WindowKind.STRATEGY, "rate_strategy"),
     (RateScope.SYMBOL, WindowKind.SYMBOL, "rate_symbol"),
 )
+# counter names per decision kind, built once (reading `.value` off an Enum is a Python call)
+_DECISION_COUNTERS = {kind: f"decision:{kind.value}" for kind in DecisionKind}
 _WINDOW_FIELDS = (
     *((kind, name) for _, kind, name in _ORDER_SCOPES),
     (WindowKind.CANCEL, "cancel_rate"),
@@ -116,6 +119,7 @@ class Engine:
         self.policies: dict[str, Policy] = {}
         self.active: Policy | None = None
         self.limits_digests = LimitsDigests()
+        self.plans = PlanCache()
 
     # ------------------------------------------------------------------ entry point
 
@@ -317,6 +321,8 @@ class Engine:
             out.append(previous)
             return
         policy = self.active
+        limits: ResolvedLimits | None = None
+        ctx: RuleContext | None = None
         if policy is None:
             decision = Decision(
                 intent_id=intent.intent_id, decision=DecisionKind.DENY, blocking="SYS-005",
@@ -325,28 +331,27 @@ class Engine:
                 mode=state.mode,
             )
         else:
-            decision = evaluate(intent, state, policy)
+            limits = policy.limits_for(intent.account, intent.strategy, intent.symbol)
+            decision, ctx = decide(intent, state, limits, policy.hash, self.plans.plan(limits))
             if limited is not None:
                 decision = with_firm_rate_limit(decision, limited)
         state.decided[key] = decision
-        state.count(f"decision:{decision.decision.value}")
+        state.count(_DECISION_COUNTERS[decision.decision])
         if decision.blocking:
             state.count(f"blocking:{decision.blocking}")
         out.append(decision)
-        self._explain(intent, decision, policy, out)
-        if decision.decision is DecisionKind.DENY or policy is None:
+        self._explain(intent, decision, limits, ctx, out)
+        if decision.decision is DecisionKind.DENY or limits is None:
             return
-        self._accept(intent, decision, policy, out)
+        self._accept(intent, decision, limits, ctx, out)
 
-    def _explain(self, intent: OrderIntent, decision: Decision, policy: Policy | None,
-                 out: list[OutputEvent]) -> None:
+    def _explain(self, intent: OrderIntent, decision: Decision, limits: ResolvedLimits | None,
+                 ctx: RuleContext | None, out: list[OutputEvent]) -> None:
         """Journal what the decision was judged on, before any state changes: the resolved
         limits (once per distinct value) and a DecisionRecord citing them."""
         state = self.state
-        limits = None
         limits_hash = ""
-        if policy is not None:
-            limits = policy.limits_for(intent.account, intent.strategy, intent.symbol)
+        if limits is not None:
             limits_hash, data = self.limits_digests.digest(limits)
             if limits_hash not in state.limits_journaled:
                 state.limits_journaled[limits_hash] = None
@@ -356,15 +361,15 @@ class Engine:
             ts=state.now, intent_id=intent.intent_id, account=intent.account,
             strategy=intent.strategy, symbol=intent.symbol, policy_hash=decision.policy_hash,
             limits_hash=limits_hash,
-            context=explain(intent, state, limits, mode_reasons=state.guard.reasons()),
+            context=explain(intent, state, limits, mode_reasons=state.guard.reasons(),
+                            context=ctx),
         ))
 
-    def _accept(self, intent: OrderIntent, decision: Decision, policy: Policy,
-                out: list[OutputEvent]) -> None:
+    def _accept(self, intent: OrderIntent, decision: Decision, limits: ResolvedLimits,
+                ctx: RuleContext | None, out: list[OutputEvent]) -> None:
         """Reserve, record and dispatch an allowed intent."""
         state = self.state
         now = state.now
-        limits = policy.limits_for(intent.account, intent.strategy, intent.symbol)
         qty = intent.qty
         if decision.decision is DecisionKind.MODIFY and decision.modified_qty is not None:
             qty = decision.modified_qty
@@ -381,11 +386,13 @@ class Engine:
             limit_price=intent.limit_price, stop_price=intent.stop_price, tif=intent.tif,
             reduce_only=reduce_only, created=now,
         ))
+        windows = state.windows
         for scope, kind, name in _ORDER_SCOPES:
             rate = getattr(limits, name)
-            state.windows.record(kind, rate_key(scope, intent), now,
-                                 None if rate is None else rate.window)
-        state.duplicates.record(fingerprint(intent), now, limits.duplicate_window)
+            windows.record(kind, rate_key(scope, intent), now,
+                           None if rate is None else rate.window)
+        key = ctx.fingerprint if ctx is not None and ctx.fingerprint else fingerprint(intent)
+        state.duplicates.record(key, now, limits.duplicate_window)
         out.append(Dispatch(
             ts=now, client_order_id=client_order_id, intent_id=intent.intent_id,
             account=intent.account, strategy=intent.strategy, symbol=intent.symbol,

@@ -72,6 +72,8 @@ class ModeGuard:
         return tuple(self._conditions.values())
 
     def reasons(self) -> tuple[ModeReason, ...]:
+        if not self._conditions:  # the usual case, asked for every decision record
+            return ()
         return tuple(condition.as_reason() for condition in self._conditions.values())
 
     def has(self, key: str) -> bool:

@@ -94,14 +94,32 @@ class RateWindowsImage(msgspec.Struct, frozen=True, kw_only=True):
     series: list[SeriesImage]
 
 
+class _MicrosOf:
+    """`micros(now)` for the last `now` asked about: the engine asks several times per event
+    with the same datetime object, and the conversion is the costly part of a lookup."""
+
+    __slots__ = ("_at", "_ts")
+
+    def __init__(self) -> None:
+        self._ts: datetime | None = None
+        self._at = 0
+
+    def __call__(self, ts: datetime) -> int:
+        if ts is not self._ts:
+            self._at = micros(ts)
+            self._ts = ts
+        return self._at
+
+
 class RateWindows:
     """Every rate series of the engine, keyed by (kind, key)."""
 
-    __slots__ = ("_retention", "_series")
+    __slots__ = ("_micros", "_retention", "_series")
 
     def __init__(self) -> None:
         self._series: dict[tuple[WindowKind, str], TimeSeries] = {}
         self._retention: dict[WindowKind, int] = {}
+        self._micros = _MicrosOf()
 
     def retain(self, kind: WindowKind, window: timedelta | None) -> None:
         """Keep at least `window` of history for every series of `kind` from now on."""
@@ -115,21 +133,29 @@ class RateWindows:
         self, kind: WindowKind, key: str, now: datetime, window: timedelta | None = None
     ) -> None:
         """Add one event at `now`; `window` (the configured one, if any) extends retention."""
-        self.retain(kind, window)
-        at = micros(now)
+        retention = self._retention
+        keep = retention.get(kind, 0)
+        if window is not None:
+            span = window // _MICRO
+            if span > keep:
+                retention[kind] = keep = span
+        at = self._micros(now)
         series = self._series.get((kind, key))
         if series is None:
             series = self._series[(kind, key)] = TimeSeries()
         series.record(at)
-        series.prune(at - self._retention.get(kind, 0))
+        series.prune(at - keep)
 
     def count(self, kind: WindowKind, key: str, now: datetime, window: timedelta) -> int:
         """Events in (now - window, now]."""
-        self.retain(kind, window)
+        span = window // _MICRO
+        retention = self._retention
+        if span > retention.get(kind, 0):
+            retention[kind] = span
         series = self._series.get((kind, key))
         if series is None:
             return 0
-        return series.count_after(micros(now) - span_micros(window))
+        return series.count_after(self._micros(now) - span)
 
     def prune(self, now: datetime) -> None:
         """Expire every series up to `now`; drop empty ones. O(number of keys)."""
@@ -175,32 +201,36 @@ class DuplicateWindowImage(msgspec.Struct, frozen=True, kw_only=True):
 class DuplicateWindow:
     """Fingerprints of accepted intents with the time they were last accepted."""
 
-    __slots__ = ("_last", "_order", "_retention")
+    __slots__ = ("_last", "_micros", "_order", "_retention")
 
     def __init__(self) -> None:
         self._last: dict[str, int] = {}
         self._order: deque[tuple[int, str]] = deque()
         self._retention = 0
+        self._micros = _MicrosOf()
 
     def __len__(self) -> int:
         return len(self._last)
 
     def seen(self, fingerprint: str, now: datetime, window: timedelta) -> bool:
-        span = span_micros(window)
-        self._retention = max(self._retention, span)
+        span = window // _MICRO
+        if span > self._retention:
+            self._retention = span
         at = self._last.get(fingerprint)
-        return at is not None and at > micros(now) - span
+        return at is not None and at > self._micros(now) - span
 
     def record(self, fingerprint: str, now: datetime, window: timedelta | None) -> None:
         if window is not None:
-            self._retention = max(self._retention, span_micros(window))
-        at = micros(now)
+            span = window // _MICRO
+            if span > self._retention:
+                self._retention = span
+        at = self._micros(now)
         self._last[fingerprint] = at
         self._order.append((at, fingerprint))
         self.prune(now)
 
     def prune(self, now: datetime) -> None:
-        horizon = micros(now) - self._retention
+        horizon = self._micros(now) - self._retention
         order, last = self._order, self._last
         while order and order[0][0] <= horizon:
             at, fingerprint = order.popleft()

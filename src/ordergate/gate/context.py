@@ -16,7 +16,7 @@ from decimal import ROUND_CEILING, Context, Decimal
 import msgspec
 
 from ordergate.gate.exposure import is_risk_reducing, reference_price, symbol_exposure
-from ordergate.gate.view import ExposureTotals, GateView
+from ordergate.gate.view import ActiveReason, ExposureTotals, GateView, RateScope
 from ordergate.model.intent import OrderIntent, OrderType, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
@@ -37,6 +37,12 @@ _BUY = Side.BUY
 _LIMIT = OrderType.LIMIT
 _STOP_LIMIT = OrderType.STOP_LIMIT
 _STOP = OrderType.STOP
+_GLOBAL = RateScope.GLOBAL
+_ACCOUNT = RateScope.ACCOUNT
+_STRATEGY = RateScope.STRATEGY
+_SYMBOL = RateScope.SYMBOL
+# Decimal's default context keeps 28 significant digits; shorter texts never round
+_PLAIN_DIGITS = 20
 
 
 class RuleContext(msgspec.Struct):
@@ -65,6 +71,16 @@ class RuleContext(msgspec.Struct):
     totals: ExposureTotals | None
     contribution_now: ExposureTotals | None
     contribution_after: ExposureTotals | None
+    # fail-closed conditions raised outside the gate (`GateView.integrity_reasons`)
+    integrity: tuple[ActiveReason, ...]
+    # the duplicate fingerprint, only when a duplicate window is set ("" otherwise)
+    fingerprint: str
+    # accepted orders in each scope's window, only for the rate limits that are set (0 when
+    # unset): global, account, strategy, symbol
+    count_global: int
+    count_account: int
+    count_strategy: int
+    count_symbol: int
 
 
 def build_context(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -> RuleContext:
@@ -74,6 +90,7 @@ def build_context(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -
     reference = None if market is None else reference_price(market.bid, market.ask, market.last)
 
     order_type = intent.order_type
+    qty = intent.qty
     if order_type is _LIMIT or order_type is _STOP_LIMIT:
         valuation_price = intent.limit_price
         priced = valuation_price is not None
@@ -83,7 +100,7 @@ def build_context(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -
     else:
         valuation_price = reference
         priced = False
-    order_value = None if valuation_price is None else intent.qty * valuation_price
+    order_value = None if valuation_price is None else qty * valuation_price
 
     account_state = None
     if (
@@ -102,8 +119,10 @@ def build_context(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -
         )
         position = working_buy = working_sell = ZERO
         risk_reducing = False
+    elif not position:
+        risk_reducing = False  # nothing to reduce (`is_risk_reducing`'s first test)
     else:
-        signed_qty = intent.qty if intent.side is _BUY else -intent.qty
+        signed_qty = qty if intent.side is _BUY else -qty
         risk_reducing = is_risk_reducing(signed_qty, position, working_buy, working_sell)
 
     totals = contribution_now = contribution_after = None
@@ -118,7 +137,7 @@ def build_context(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -
         ):
             contribution_now = symbol_exposure(position, working_buy, working_sell, reference)
             contribution_after = projected_contribution(
-                intent.side, intent.qty, position, working_buy, working_sell, reference
+                intent.side, qty, position, working_buy, working_sell, reference
             )
         else:
             exposure_detail = (
@@ -130,11 +149,48 @@ def build_context(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -
             )
             totals = None
 
+    key = "" if limits.duplicate_window is None else fingerprint(intent)
+    rate = limits.rate_global
+    count_global = 0 if rate is None else view.order_count(_GLOBAL, "", rate.window)
+    rate = limits.rate_account
+    count_account = 0 if rate is None else view.order_count(_ACCOUNT, account, rate.window)
+    rate = limits.rate_strategy
+    count_strategy = (
+        0 if rate is None else view.order_count(_STRATEGY, intent.strategy, rate.window)
+    )
+    rate = limits.rate_symbol
+    count_symbol = 0 if rate is None else view.order_count(_SYMBOL, symbol, rate.window)
+
     return RuleContext(
         intent, view, limits, view.mode, market, reference, valuation_price, order_value,
         position, working_buy, working_sell, risk_reducing, priced, account_state,
-        invariant_detail,
-        totals, contribution_now, contribution_after,
+        invariant_detail, totals, contribution_now, contribution_after,
+        view.integrity_reasons(), key, count_global, count_account, count_strategy,
+        count_symbol,
+    )
+
+
+def _plain(value: Decimal) -> str:
+    # normalize so 100 and 100.00 are the same order; 'f' so 1E+2 prints as 100
+    text = str(value)
+    if "E" not in text and len(text) <= _PLAIN_DIGITS:
+        # positional notation with fewer digits than the context's precision: dropping
+        # trailing fractional zeros is exactly what normalize() and 'f' would print
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    normalized = value.normalize()
+    text = str(normalized)
+    return format(normalized, "f") if "E" in text else text
+
+
+def fingerprint(intent: OrderIntent) -> str:
+    """What makes two intents "the same order": account, strategy, symbol, side, quantity and
+    limit price, with decimals normalized. Fields are joined with a space, which identifiers
+    cannot contain, so no two different orders share a fingerprint. The engine records
+    accepted intents under this same string."""
+    limit = "" if intent.limit_price is None else _plain(intent.limit_price)
+    side = "buy" if intent.side is _BUY else "sell"
+    return (
+        f"{intent.account} {intent.strategy} {intent.symbol} {side} {_plain(intent.qty)} {limit}"
     )
 
 

@@ -7,6 +7,11 @@ order, and decide. Pure: no clock, no I/O, no global state; the view is only rea
 * Monitor mode: ALLOW with `would_block`, except rules marked `in_monitor`, which still DENY.
 * `exposure_modify`: when only exposure caps block, MODIFY to the largest quantity that fits
   (a multiple of the lot size, else of the intent quantity's last decimal place).
+
+`decide` runs a compiled plan (`gate.plan`: only the rows that can break under the limits)
+and also returns the context it judged on, so a caller that records the decision's inputs
+(the engine's decision records) reads them from there instead of asking the view again.
+`evaluate` and `evaluate_limits` run the full table: the same decision, without a cache.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from decimal import Decimal
 from typing import Protocol
 
 from ordergate.gate.context import RuleContext, build_context
+from ordergate.gate.plan import FULL_PLAN, Plan
 from ordergate.gate.rules.exposure import fitting_qty
-from ordergate.gate.table import RULES, Reducing, Rule, external_rule
+from ordergate.gate.table import Reducing, Rule, external_rule
 from ordergate.gate.view import GateView
 from ordergate.model.decision import Decision, DecisionKind, Violation
 from ordergate.model.intent import OrderIntent
@@ -28,7 +34,6 @@ _DENY = DecisionKind.DENY
 _MODIFY = DecisionKind.MODIFY
 _BLOCKS = Reducing.BLOCKS
 _PRICED = Reducing.PRICED
-_CHECKS = tuple((rule.check, rule) for rule in RULES if rule.check is not None)
 # a code the registry does not know still sorts (as an invariant violation) and still blocks
 _UNKNOWN_PRECEDENCE = REGISTRY["SYS-008"].precedence
 
@@ -50,14 +55,22 @@ def evaluate(intent: OrderIntent, view: GateView, policy: LimitSource) -> Decisi
 def evaluate_limits(
     intent: OrderIntent, view: GateView, limits: ResolvedLimits, policy_hash: str
 ) -> Decision:
+    return decide(intent, view, limits, policy_hash, FULL_PLAN)[0]
+
+
+def decide(
+    intent: OrderIntent, view: GateView, limits: ResolvedLimits, policy_hash: str, plan: Plan
+) -> tuple[Decision, RuleContext]:
+    """The decision and the context it was judged on. `plan` must be `FULL_PLAN` or the plan
+    compiled for `limits` (`PlanCache.plan(limits)`)."""
     ctx = build_context(intent, view, limits)
     found: list[tuple[Rule, Violation]] = []
     record = found.append
-    for check, rule in _CHECKS:
+    for check, rule in plan:
         violation = check(ctx)
         if violation is not None:
             record((rule, violation))
-    external = view.integrity_reasons()
+    external = ctx.integrity
     if external:
         found.extend(
             (external_rule(reason.code), Violation(code=reason.code, detail=reason.detail))
@@ -68,8 +81,8 @@ def evaluate_limits(
         return Decision(
             intent_id=intent.intent_id, decision=_ALLOW, mode=ctx.mode,
             risk_reducing=ctx.risk_reducing, monitor=limits.monitor, policy_hash=policy_hash,
-        )
-    return _decide(ctx, found, policy_hash)
+        ), ctx
+    return _decide(ctx, found, policy_hash), ctx
 
 
 def _precedence(item: tuple[Rule, Violation]) -> int:

@@ -18,14 +18,21 @@ from collections.abc import Sequence
 
 import msgspec
 
+from ordergate.gate.context import RuleContext, fingerprint
 from ordergate.gate.exposure import reference_price
-from ordergate.gate.rules.duplicate import fingerprint
 from ordergate.gate.view import GateView, RateScope
 from ordergate.model.events import DecisionContext, ModeReason, RateCount
 from ordergate.model.intent import OrderIntent
 from ordergate.policy.limits import RateLimit, ResolvedLimits
 
 _MEMO_LIMIT = 10_000
+# scopes and their names bound once: reading `.value` off an Enum member is a Python call
+_GLOBAL, _ACCOUNT, _STRATEGY, _SYMBOL = (
+    RateScope.GLOBAL, RateScope.ACCOUNT, RateScope.STRATEGY, RateScope.SYMBOL
+)
+_GLOBAL_NAME, _ACCOUNT_NAME, _STRATEGY_NAME, _SYMBOL_NAME = (
+    _GLOBAL.value, _ACCOUNT.value, _STRATEGY.value, _SYMBOL.value
+)
 _encoder = msgspec.json.Encoder(order="deterministic")
 
 
@@ -61,36 +68,69 @@ class LimitsDigests:
         return digest, data
 
 
-def _rates(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -> tuple[RateCount, ...]:
-    scoped: tuple[tuple[RateScope, str, RateLimit | None], ...] = (
-        (RateScope.GLOBAL, "", limits.rate_global),
-        (RateScope.ACCOUNT, intent.account, limits.rate_account),
-        (RateScope.STRATEGY, intent.strategy, limits.rate_strategy),
-        (RateScope.SYMBOL, intent.symbol, limits.rate_symbol),
+def _rates(intent: OrderIntent, view: GateView, limits: ResolvedLimits,
+           context: RuleContext | None) -> tuple[RateCount, ...]:
+    counts: tuple[int | None, ...] = (None, None, None, None)
+    if context is not None:
+        counts = (context.count_global, context.count_account, context.count_strategy,
+                  context.count_symbol)
+    scoped: tuple[tuple[RateScope, str, str, RateLimit | None, int | None], ...] = (
+        (_GLOBAL, _GLOBAL_NAME, "", limits.rate_global, counts[0]),
+        (_ACCOUNT, _ACCOUNT_NAME, intent.account, limits.rate_account, counts[1]),
+        (_STRATEGY, _STRATEGY_NAME, intent.strategy, limits.rate_strategy, counts[2]),
+        (_SYMBOL, _SYMBOL_NAME, intent.symbol, limits.rate_symbol, counts[3]),
     )
     return tuple(
-        RateCount(scope=scope.value, key=key, window=limit.window,
-                  count=view.order_count(scope, key, limit.window), max_count=limit.max_count)
-        for scope, key, limit in scoped
+        RateCount(scope=name, key=key, window=limit.window,
+                  count=view.order_count(scope, key, limit.window) if count is None else count,
+                  max_count=limit.max_count)
+        for scope, name, key, limit, count in scoped
         if limit is not None
     )
 
 
 def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, *,
-            mode_reasons: Sequence[ModeReason] = ()) -> DecisionContext:
+            mode_reasons: Sequence[ModeReason] = (),
+            context: RuleContext | None = None) -> DecisionContext:
     """The values the gate read for `intent` (all of them, whether or not a rule broke).
 
     `limits` is None when no policy was active (the intent was refused for that); the
     limit-dependent reads (rate windows, duplicate window) are then empty. `mode_reasons`
     are the engine's current mode reasons (the view exposes only the integrity ones).
+    `context`, the gate's context for this intent under these limits (`gate.decide`), saves
+    reading again what the gate already read; the view has not changed since, so the values
+    are the same either way.
     """
     account = intent.account
     symbol = intent.symbol
-    market = view.market(symbol)
-    reference = None if market is None else reference_price(market.bid, market.ask, market.last)
-    working_buy, working_sell = view.working(account, symbol)
-    totals = view.exposure(account)
-    state = view.account(account)
+    if context is not None and context.limits is not limits:
+        context = None
+    if context is not None:
+        market = context.market
+        reference = context.reference
+        integrity = context.integrity
+    else:
+        market = view.market(symbol)
+        reference = (
+            None if market is None else reference_price(market.bid, market.ask, market.last)
+        )
+        integrity = view.integrity_reasons()
+    if context is not None and not context.invariant_detail:
+        # the context zeroes untrusted figures; only trusted ones are taken from it
+        position, working_buy, working_sell = (
+            context.position, context.working_buy, context.working_sell
+        )
+    else:
+        position = view.position(account, symbol)
+        working_buy, working_sell = view.working(account, symbol)
+    totals = (
+        context.totals if context is not None and context.totals is not None
+        else view.exposure(account)
+    )
+    state = (
+        context.account if context is not None and context.account is not None
+        else view.account(account)
+    )
     daily_loss = drawdown = None
     if state is not None:
         daily_loss = state.day_start_equity - state.equity
@@ -98,13 +138,15 @@ def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, 
     resting_buy, resting_sell = view.resting_prices(account, symbol)
     client_order_id = intent.client_order_id
     duplicate_window = None if limits is None else limits.duplicate_window
-    key = fingerprint(intent) if duplicate_window is not None else ""
+    if context is not None:
+        key = context.fingerprint
+    else:
+        key = fingerprint(intent) if duplicate_window is not None else ""
     return DecisionContext(
         mode=view.mode,
         mode_reasons=tuple(mode_reasons),
         integrity=tuple(
-            ModeReason(code=reason.code, detail=reason.detail)
-            for reason in view.integrity_reasons()
+            ModeReason(code=reason.code, detail=reason.detail) for reason in integrity
         ),
         operator_kill=view.operator_kill(account, intent.strategy, symbol),
         firm_kill=view.firm_kill(),
@@ -112,7 +154,7 @@ def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, 
         market=market,
         reference_price=reference,
         market_age=None if market is None else view.now - market.ts,
-        position=view.position(account, symbol),
+        position=position,
         working_buy=working_buy,
         working_sell=working_sell,
         gross_exposure=totals.gross,
@@ -122,7 +164,7 @@ def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, 
         account=state,
         daily_loss=daily_loss,
         drawdown=drawdown,
-        rates=() if limits is None else _rates(intent, view, limits),
+        rates=() if limits is None else _rates(intent, view, limits, context),
         client_order_id_seen=(
             client_order_id is not None and view.client_order_id_seen(client_order_id)
         ),

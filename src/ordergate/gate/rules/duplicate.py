@@ -3,33 +3,8 @@ strategy inside the duplicate window (DUP-002)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from ordergate.gate.context import RuleContext, duration_text
 from ordergate.model.decision import Violation
-from ordergate.model.intent import OrderIntent, Side
-
-# Enum members bound once: reading a member off its Enum class costs ~0.2 µs on CPython
-# 3.11, and these comparisons run for every intent.
-_BUY = Side.BUY
-
-
-def _plain(value: Decimal) -> str:
-    # normalize so 100 and 100.00 are the same order; 'f' so 1E+2 prints as 100
-    text = str(value.normalize())
-    return format(value.normalize(), "f") if "E" in text else text
-
-
-def fingerprint(intent: OrderIntent) -> str:
-    """What makes two intents "the same order": account, strategy, symbol, side, quantity and
-    limit price, with decimals normalized. Fields are joined with a space, which identifiers
-    cannot contain, so no two different orders share a fingerprint. The engine records
-    accepted intents under this same string."""
-    limit = "" if intent.limit_price is None else _plain(intent.limit_price)
-    side = "buy" if intent.side is _BUY else "sell"
-    return (
-        f"{intent.account} {intent.strategy} {intent.symbol} {side} {_plain(intent.qty)} {limit}"
-    )
 
 
 def duplicate_client_order_id(ctx: RuleContext) -> Violation | None:
@@ -46,7 +21,7 @@ def duplicate_order(ctx: RuleContext) -> Violation | None:
     window = ctx.limits.duplicate_window
     if window is None:
         return None
-    key = fingerprint(ctx.intent)
+    key = ctx.fingerprint  # `gate.context.fingerprint`, computed when the window is set
     if not ctx.view.fingerprint_seen(key, window):
         return None
     return Violation(

@@ -1,6 +1,6 @@
 """Order-rate throttles and the repeated-execution disable. A rate limit allows `max_count`
 accepted orders per sliding window; this intent would be one more, so it is refused when
-count + 1 > max_count."""
+count + 1 > max_count. The counts are read once per intent into the context."""
 
 from __future__ import annotations
 
@@ -31,12 +31,7 @@ _STRATEGY = RateScope.STRATEGY
 _SYMBOL = RateScope.SYMBOL
 
 
-def _rate(
-    ctx: RuleContext, code: str, scope: RateScope, key: str, limit: RateLimit
-) -> Violation | None:
-    count = ctx.view.order_count(scope, key, limit.window)
-    if count + 1 <= limit.max_count:
-        return None
+def _rate(code: str, scope: RateScope, key: str, limit: RateLimit, count: int) -> Violation:
     return Violation(
         code=code, observed=str(count + 1), limit=str(limit.max_count),
         detail=f"{scope.value} {key!r}: {count} orders in the last {duration_text(limit.window)}",
@@ -45,30 +40,34 @@ def _rate(
 
 def rate_global(ctx: RuleContext) -> Violation | None:
     limit = ctx.limits.rate_global
-    if limit is None:
+    # counted by the context (`RuleContext.count_global`) when the limit is set
+    if limit is None or ctx.count_global + 1 <= limit.max_count:
         return None
-    return _rate(ctx, "THR-001", _GLOBAL, "", limit)
+    return _rate("THR-001", _GLOBAL, "", limit, ctx.count_global)
 
 
 def rate_account(ctx: RuleContext) -> Violation | None:
     limit = ctx.limits.rate_account
-    if limit is None:
+    # counted by the context (`RuleContext.count_account`) when the limit is set
+    if limit is None or ctx.count_account + 1 <= limit.max_count:
         return None
-    return _rate(ctx, "THR-002", _ACCOUNT, ctx.intent.account, limit)
+    return _rate("THR-002", _ACCOUNT, ctx.intent.account, limit, ctx.count_account)
 
 
 def rate_strategy(ctx: RuleContext) -> Violation | None:
     limit = ctx.limits.rate_strategy
-    if limit is None:
+    # counted by the context (`RuleContext.count_strategy`) when the limit is set
+    if limit is None or ctx.count_strategy + 1 <= limit.max_count:
         return None
-    return _rate(ctx, "THR-003", _STRATEGY, ctx.intent.strategy, limit)
+    return _rate("THR-003", _STRATEGY, ctx.intent.strategy, limit, ctx.count_strategy)
 
 
 def rate_symbol(ctx: RuleContext) -> Violation | None:
     limit = ctx.limits.rate_symbol
-    if limit is None:
+    # counted by the context (`RuleContext.count_symbol`) when the limit is set
+    if limit is None or ctx.count_symbol + 1 <= limit.max_count:
         return None
-    return _rate(ctx, "THR-004", _SYMBOL, ctx.intent.symbol, limit)
+    return _rate("THR-004", _SYMBOL, ctx.intent.symbol, limit, ctx.count_symbol)
 
 
 def strategy_disabled(ctx: RuleContext) -> Violation | None:

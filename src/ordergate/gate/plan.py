@@ -1,0 +1,53 @@
+"""A compiled plan: the rows of the rule table that can break under one limits value.
+
+Most limits are fixed per (account, strategy, symbol), and a rule whose limit is unset
+returns None for every intent. Compiling the table once per distinct `ResolvedLimits` into
+the tuple of rows that apply (`Rule.applies`) keeps the per-intent loop to the rules that
+can matter. A plan holds no state of the world, only the limits' consequences, so one plan
+serves every intent under those limits.
+
+`PlanCache` memoises plans by the identity of the limits object: a policy hands out one
+object per key, so a plan is compiled once per key. The cache keeps each limits object
+alive, so an id is never reused while its entry exists; it is bounded, and clearing it only
+costs recompiling.
+"""
+
+from __future__ import annotations
+
+from ordergate.gate.table import RULES, Check, Rule
+from ordergate.policy.limits import ResolvedLimits
+
+_CACHE_LIMIT = 10_000
+
+# (check, row) in table order
+Plan = tuple[tuple[Check, Rule], ...]
+
+# every row: right for any limits, and what a one-off evaluation runs
+FULL_PLAN: Plan = tuple((rule.check, rule) for rule in RULES if rule.check is not None)
+
+
+def compile_plan(limits: ResolvedLimits) -> Plan:
+    """The rows of the table whose `applies` holds for `limits`, in table order."""
+    return tuple(
+        (check, rule) for check, rule in FULL_PLAN
+        if rule.applies is None or rule.applies(limits)
+    )
+
+
+class PlanCache:
+    """Plans by limits identity (see the module docstring)."""
+
+    __slots__ = ("_plans",)
+
+    def __init__(self) -> None:
+        self._plans: dict[int, tuple[ResolvedLimits, Plan]] = {}
+
+    def plan(self, limits: ResolvedLimits) -> Plan:
+        found = self._plans.get(id(limits))
+        if found is not None:
+            return found[1]
+        plan = compile_plan(limits)
+        if len(self._plans) >= _CACHE_LIMIT:
+            self._plans.clear()
+        self._plans[id(limits)] = (limits, plan)
+        return plan

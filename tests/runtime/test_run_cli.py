@@ -4,6 +4,8 @@ nothing before the line is lost, and re-running after the fix continues where it
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,25 @@ def test_skip_bad_lines_reports_and_goes_on(tmp_path: Path,
         if number == BAD_LINE:
             continue
         assert encode(decode_event(raw)) in journaled, f"line {number} was not journaled"
+
+
+def test_status_rebuilds_mode_positions_and_pnl_from_the_journal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = write_scenario(tmp_path / "events.jsonl", seconds=30)
+    app(args=_args(events, tmp_path), standalone_mode=False)
+    capsys.readouterr()
+    journal = str(tmp_path / "journal.db")
+
+    app(args=["status", "--journal", journal, "--json"], standalone_mode=False)
+    status = json.loads(capsys.readouterr().out)
+    assert status["mode"] == "ACTIVE"
+    assert any(Decimal(p["qty"]) != 0 for p in status["positions"])
+    assert status["accounts"][0]["account"] == "DEMO-1"
+
+    app(args=["status", "--journal", journal], standalone_mode=False)
+    text = capsys.readouterr().out
+    assert "ACTIVE" in text and "Trading normally" in text
+    assert "AAPL" in text and "equity" in text
+
+    with pytest.raises(UserError, match=r"nothing\.db"):
+        app(args=["status", "--journal", str(tmp_path / "nothing.db")], standalone_mode=False)

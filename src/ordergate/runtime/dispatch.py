@@ -237,8 +237,8 @@ class Dispatcher:
             # The broker forgot between two questions: still nothing to resend safely twice.
             return Outcome(events=health, unresolved=True, detail="broker lookup inconsistent")
         # The broker has the order: its own events (ack, fills...) say what became of it.
-        self._log.info("order_known_to_broker", intent_id=order.intent_id, client_order_id=cid,
-                 status=known.status.value)
+        self._log.info("order_known_to_broker", intent_id=order.intent_id,
+                       client_order_id=cid, status=known.status.value)
         return Outcome(events=health)
 
     def _submit_known_unseen(self, order: Dispatch, seq: int) -> Outcome:

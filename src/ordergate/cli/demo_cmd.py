@@ -29,6 +29,7 @@ from ordergate.cli.run_cmd import configure_logging, money, plain_reason
 from ordergate.engine.status import EngineStatus
 from ordergate.journal import Durability
 from ordergate.model.decision import Decision, DecisionKind
+from ordergate.model.events import InputEvent
 from ordergate.model.intent import OrderIntent
 from ordergate.policy.loader import load_policy
 from ordergate.runtime.demo_data import demo_events, write_events
@@ -60,7 +61,7 @@ class DemoResult:
         return self.out / "journal.db"
 
 
-def prepare(out: Path) -> tuple[Path, Path]:
+def prepare(out: Path) -> tuple[Path, Path, list[InputEvent]]:
     """Write the bundled policy and the generated day into `out`; clear the previous run's
     journal and broker files (they are the demo's own outputs)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -68,20 +69,20 @@ def prepare(out: Path) -> tuple[Path, Path]:
     policy_path.write_bytes(
         (resources.files("ordergate") / "data" / "demo_policy.yaml").read_bytes())
     events_path = out / "events.jsonl"
-    write_events(events_path, demo_events())
+    events = demo_events()
+    write_events(events_path, events)
     for name in ("journal.db", "journal.db-wal", "journal.db-shm", "journal.db.manifest.json"):
         (out / name).unlink(missing_ok=True)
-    return policy_path, events_path
+    return policy_path, events_path, events
 
 
 def run_demo(out: Path, console: Console | None = None) -> DemoResult:
     """The demo, end to end. With a console, a live progress display is shown on it."""
     started = perf_counter()
-    policy_path, events_path = prepare(out)
+    policy_path, events_path, events = prepare(out)
     policy = load_policy(policy_path)
     strategy_of = {
-        event.intent_id: event.strategy
-        for event in demo_events() if isinstance(event, OrderIntent)
+        event.intent_id: event.strategy for event in events if isinstance(event, OrderIntent)
     }
     broker = SimBroker(SimConfig(fill_model=FillModel.IMMEDIATE, slippage_bps=Decimal(1),
                                  fee_bps=Decimal("0.5"), seed=7))
@@ -97,7 +98,7 @@ def run_demo(out: Path, console: Console | None = None) -> DemoResult:
 
     runtime = Runtime.open(f"sqlite:///{(out / 'journal.db').resolve()}", policy, broker,
                            Durability.BATCH, snapshot_every=10_000, on_batch=on_report)
-    total = sum(1 for _ in events_path.open("rb"))
+    total = len(events)
     progress = Progress(TextColumn("[bold]trading day"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.description}"), TimeElapsedColumn(),
                         console=console, transient=True,

@@ -1,6 +1,12 @@
 """`ordergate run`: stream a JSON Lines events file through the full pipeline (journal,
-engine, dispatcher, simulated broker). Decisions, orders, fills and mode changes go to
-stdout as JSON Lines; a progress bar and a summary go to stderr.
+engine, dispatcher, broker: the simulator by default, or the one a `--broker` config file
+names). Decisions, orders, fills and mode changes go to stdout as JSON Lines; a progress bar
+and a summary (with every mode change and why) go to stderr.
+
+The run is guarded (`runtime.health.GuardedRuntime`) on event time: circuit breakers on the
+broker and the feed, reconnect probes, clock sync against a broker with a clock of its own,
+reconciliation with the broker before the first event and every N batches. The same events
+file therefore gives the same output bytes, run after run.
 
 Re-running the same command on the same journal resumes after the last line it journaled,
 so a killed run is finished by simply starting it again.
@@ -21,17 +27,26 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
+from ordergate.brokers.base import BrokerAdapter
+from ordergate.brokers.sim import FillModel, SimBroker, SimConfig, SimFaults, SubmitFault
 from ordergate.cli.console import err
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.engine.status import EngineStatus
-from ordergate.journal import Durability, JournalError
+from ordergate.journal import Durability, JournalError, open_journal
 from ordergate.model.decision import Decision
 from ordergate.model.events import Dispatch, Fill, ModeChanged
 from ordergate.model.reasons import REGISTRY
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import Policy, load_policy
+from ordergate.resilience.breakers import BreakerSnapshot, BreakerState
 from ordergate.runtime import faults
+from ordergate.runtime.health import (
+    EventClock,
+    GuardedRuntime,
+    StartRefused,
+    require_intact_journal,
+    settings_for,
+)
 from ordergate.runtime.loop import (
     DEFAULT_SNAPSHOT_EVERY,
     BatchReport,
@@ -92,8 +107,10 @@ def money(value: object) -> str:
 
 
 def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
-                   title: str = "ordergate run summary") -> None:
-    """Decisions by outcome and reason, orders, fills, PnL and the final mode."""
+                   title: str = "ordergate run summary",
+                   breakers: list[BreakerSnapshot] | None = None) -> None:
+    """Decisions by outcome and reason, orders, fills, PnL, every mode change with its
+    reasons, circuits that are not closed, and the final mode."""
     decided = sum(tally.decisions.values())
     console.rule(f"[bold]{title}")
     console.print(
@@ -116,8 +133,24 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
             f"PnL today {money(account.daily_pnl)} (realized {money(account.realized_pnl)}, "
             f"unrealized {money(account.unrealized_pnl)})"
         )
+    for change in tally.transitions:
+        why = "; ".join(f"{code} {detail}".strip() for code, detail in change.why) or "-"
+        console.print(f"mode {change.previous} -> {change.mode} at {change.ts.isoformat()} "
+                      f"({change.actor}): {why}", markup=False, highlight=False,
+                      soft_wrap=True)
+    for breaker in breakers or ():
+        if breaker.state is BreakerState.CLOSED:
+            continue
+        until = (f" until {breaker.opened_until.isoformat()}"
+                 if breaker.opened_until is not None else "")
+        console.print(f"circuit {breaker.name}: {breaker.state.value}{until} "
+                      f"({breaker.recent_failures} recent failures)", markup=False,
+                      highlight=False, soft_wrap=True)
     colour = {"ACTIVE": "green", "REDUCE_ONLY": "yellow", "HALTED": "red"}[status.mode.value]
     console.print(f"final mode: [bold {colour}]{status.mode.value}[/]")
+    for reason in status.reasons:
+        console.print(f"  held by {reason.code} {reason.detail}".rstrip(), markup=False,
+                      highlight=False, soft_wrap=True)
 
 
 def run(
@@ -147,28 +180,33 @@ def run(
     = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs.")]
     = False,
+    broker_spec: Annotated[str, typer.Option(
+        "--broker", help="'sim' (the simulator) or a broker config YAML file (paper or live; "
+                         "live needs live_confirmed).")] = "sim",
+    sim_fault: Annotated[str | None, typer.Option(
+        "--sim-fault", help="Make the simulator fail its next submits: KIND:COUNT with KIND "
+                            "unavailable, rate_limited (HTTP 429) or auth (HTTP 401).")]
+    = None,
 ) -> None:
-    """Run events through the full pipeline with the simulated broker."""
+    """Run events through the full pipeline, guarded by circuit breakers, clock sync and
+    reconciliation on event time."""
     configure_logging(verbose)
     if faults.problem:
         raise UserError(faults.problem)
     if not events.is_file():
         raise UserError(f"{events}: no such events file")
     loaded = load_policy_or_fail(policy)
-    broker = SimBroker(SimConfig(fill_model=fill_model,
-                                 state_path=str(broker_state) if broker_state else None))
+    broker = _make_broker(broker_spec, loaded, fill_model=fill_model, broker_state=broker_state,
+                          sim_fault=sim_fault)
     tally = Tally()
     on_report = writer(sys.stdout.buffer, quiet, tally)
     try:
-        runtime = Runtime.open(journal_url(journal), loaded, broker, durability,
-                               snapshot_every=snapshot_every, source=events,
-                               on_batch=on_report)
-    except JournalError as exc:
-        raise UserError(f"{journal}: {exc}") from None
-    except ResumeMismatch as exc:
-        raise UserError(str(exc)) from None
-    except RuntimeStopped as exc:
-        raise SafetyStop(str(exc)) from None
+        guard = _open_guarded(journal, loaded, broker, durability, snapshot_every, events,
+                              on_report)
+    except BaseException:
+        _close_broker(broker)
+        raise
+    runtime = guard.runtime
     bad: list[BadLine] = []
     try:
         total = count_lines(events)
@@ -176,12 +214,12 @@ def run(
                       TimeElapsedColumn(), console=err, transient=True,
                       disable=not err.is_terminal) as progress:
             task = progress.add_task("lines", total=total)
-            run_file(runtime, events, batch_size=batch_size, skip_bad_lines=skip_bad_lines,
+            run_file(guard, events, batch_size=batch_size, skip_bad_lines=skip_bad_lines,
                      on_report=on_report,
                      on_progress=lambda line: progress.update(task, completed=line),
                      on_bad_line=bad.append)
     except BadLine as exc:
-        render_summary(err, tally, runtime.engine.status())
+        render_summary(err, tally, runtime.engine.status(), breakers=guard.breakers())
         raise UserError(f"{exc} (every line before it was journaled; fix the line and run "
                         "the same command again to continue)") from None
     except ResumeMismatch as exc:
@@ -189,11 +227,88 @@ def run(
     except RuntimeStopped as exc:
         raise SafetyStop(str(exc)) from None
     finally:
-        runtime.close()
-        broker.close()
+        guard.close()
+        _close_broker(broker)
     for line in bad:
         err.print(f"[yellow]skipped[/] {line}", markup=True, highlight=False, soft_wrap=True)
-    render_summary(err, tally, runtime.engine.status())
+    render_summary(err, tally, runtime.engine.status(), breakers=guard.breakers())
+
+
+def _open_guarded(journal: str, policy: Policy, broker: BrokerAdapter, durability: Durability,
+                  snapshot_every: int, events: Path,
+                  on_report: Callable[[BatchReport], None]) -> GuardedRuntime:
+    """Verify the journal, recover the runtime from it (finishing an interrupted batch of
+    `events`) and wire the guard in, on event time."""
+    url = journal_url(journal)
+    try:
+        handle = open_journal(url, durability=durability)
+    except JournalError as exc:
+        raise UserError(f"{journal}: {exc}") from None
+    try:
+        require_intact_journal(handle)
+    except StartRefused as exc:
+        handle.close()
+        raise SafetyStop(str(exc)) from None
+    except JournalError as exc:
+        handle.close()
+        raise UserError(f"{journal}: {exc}") from None
+    try:
+        runtime = Runtime.open_on(handle, policy, broker, snapshot_every=snapshot_every,
+                                  source=events, on_batch=on_report)
+    except JournalError as exc:
+        raise UserError(f"{journal}: {exc}") from None
+    except ResumeMismatch as exc:
+        raise UserError(str(exc)) from None
+    except RuntimeStopped as exc:
+        raise SafetyStop(str(exc)) from None
+    return GuardedRuntime(runtime, EventClock(), settings_for(broker))
+
+
+_SIM_ONLY = "--fill-model, --broker-state and --sim-fault"
+
+
+def _make_broker(spec: str, policy: Policy, *, fill_model: FillModel,
+                 broker_state: Path | None, sim_fault: str | None) -> BrokerAdapter:
+    """The simulator (with its options), or the adapter a broker config file describes,
+    built and checked against the policy exactly as `ordergate serve` does it."""
+    if spec != "sim":
+        if fill_model is not FillModel.IMMEDIATE or broker_state is not None or sim_fault:
+            raise UserError(f"--broker {spec}: {_SIM_ONLY} apply to the simulator only "
+                            "(--broker sim)")
+        from ordergate.cli.serve_cmd import _broker as broker_from_spec
+
+        adapter: BrokerAdapter = broker_from_spec(spec, policy)
+        return adapter
+    broker = SimBroker(SimConfig(fill_model=fill_model,
+                                 state_path=str(broker_state) if broker_state else None))
+    if sim_fault is not None:
+        try:
+            broker.faults = parse_sim_fault(sim_fault, broker.faults)
+        except UserError:
+            broker.close()
+            raise
+    return broker
+
+
+def parse_sim_fault(text: str, current: SimFaults) -> SimFaults:
+    """`KIND:COUNT` -> the simulator's faults with its next COUNT submits failing as KIND."""
+    kind, _, count = text.partition(":")
+    kinds = ", ".join(fault.value for fault in SubmitFault)
+    try:
+        fault = SubmitFault(kind.strip())
+    except ValueError:
+        raise UserError(f"--sim-fault {text}: expected KIND:COUNT with KIND one of {kinds}, "
+                        f"got kind '{kind}'") from None
+    if not count.strip().isdigit() or int(count) < 1:
+        raise UserError(f"--sim-fault {text}: expected KIND:COUNT with COUNT a whole number "
+                        f"of submits of at least 1, got '{count}'")
+    return msgspec.structs.replace(current, fail_next_submits=int(count), submit_fault=fault)
+
+
+def _close_broker(broker: BrokerAdapter) -> None:
+    close = getattr(broker, "close", None)
+    if callable(close):
+        close()
 
 
 def register(app: typer.Typer) -> None:

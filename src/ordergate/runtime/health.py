@@ -19,7 +19,7 @@ mode follows and replay reproduces it:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -40,7 +40,7 @@ from ordergate.resilience.errors import (
     Classification,
     classify,
 )
-from ordergate.runtime.dispatch import READS_DEPENDENCY, SUBMIT_DEPENDENCY
+from ordergate.runtime.dispatch import READS_DEPENDENCY, SUBMIT_DEPENDENCY, MarketListener
 from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.runtime.reconcile import Reconciler, ReconcileSettings
 
@@ -272,6 +272,24 @@ class GuardSettings:
     reconcile_every_batches: int = 50
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     verify_journal_on_start: bool = True
+    # Off for a broker without a clock of its own (see `keeps_own_clock`).
+    check_clock: bool = True
+
+
+def keeps_own_clock(broker: BrokerAdapter) -> bool:
+    """Does the broker's `server_time` come from a clock of its own? A simulator that learns
+    prices (and time) from the gateway's own market data only echoes the events it was
+    shown, so measuring drift against it would measure nothing."""
+    return not isinstance(broker, MarketListener)
+
+
+def settings_for(broker: BrokerAdapter, settings: GuardSettings | None = None) -> GuardSettings:
+    """`settings` (or the defaults) with clock sync on only against a broker that keeps its
+    own clock."""
+    chosen = settings if settings is not None else GuardSettings()
+    if chosen.check_clock and not keeps_own_clock(broker):
+        chosen = replace(chosen, check_clock=False)
+    return chosen
 
 
 class GuardedRuntime:
@@ -297,6 +315,7 @@ class GuardedRuntime:
         self._last_clock_check: float | None = None
         self._last_probe: float | None = None
         self._event_time: datetime | None = None
+        self.started = False
         self._log = log.bind(run_id=runtime.journal.run_id)
 
     # ------------------------------------------------------------ start
@@ -323,6 +342,7 @@ class GuardedRuntime:
         """Reconcile with the broker before the first event (and cancel orders unknown to
         the gateway when the settings say so)."""
         self._note_time(ts)
+        self.started = True
         report = BatchReport()
         # The clock is first checked after the first batch: a broker may have no time to
         # give before it has seen an event.
@@ -369,6 +389,8 @@ class GuardedRuntime:
         return self.reconciler.session_close(ts)
 
     def _clock_check(self, ts: datetime) -> BatchReport:
+        if not self.settings.check_clock:
+            return BatchReport()
         now = self.clock.monotonic()
         if not self._due(self._last_clock_check,
                                        self.settings.clock_check_every_s, now):

@@ -1,5 +1,9 @@
 """Stream an events file through a Runtime: the engine room of `ordergate run` and `demo`.
 
+Given a `GuardedRuntime` (as `ordergate run` does), every batch also goes through the guard
+(breakers, reconnect probes, clock sync, reconciliation), all on event time, and the guard's
+start-up reconciliation runs just before the first batch, at that batch's time.
+
 Lines are read in batches of consecutive valid events (a blank or bad line ends a batch, so
 a batch's lines are always `line, line + 1, ...`; see `runtime.sources` for why resuming
 relies on that). A bad line stops the run after everything before it was journaled and
@@ -16,6 +20,7 @@ from pathlib import Path
 
 from ordergate.model.decision import Decision, DecisionKind
 from ordergate.model.events import Dispatch, Fill, InputEvent, ModeChanged
+from ordergate.runtime.health import GuardedRuntime
 from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.runtime.sources import BadLine, read_lines
 
@@ -81,7 +86,8 @@ def start_line_for(runtime: Runtime, path: Path) -> int:
     return resume.next_line
 
 
-def run_file(runtime: Runtime, path: Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
+def run_file(runtime: Runtime | GuardedRuntime, path: Path, *,
+             batch_size: int = DEFAULT_BATCH_SIZE,
              skip_bad_lines: bool = False,
              on_report: Callable[[BatchReport], None] | None = None,
              on_progress: Callable[[int], None] | None = None,
@@ -92,7 +98,9 @@ def run_file(runtime: Runtime, path: Path, *, batch_size: int = DEFAULT_BATCH_SI
     Raises the first BadLine (after journaling and acting on every line before it) unless
     `skip_bad_lines`, in which case each bad line goes to `on_bad_line` and the run goes on.
     """
-    first = start_line if start_line is not None else start_line_for(runtime, path)
+    guard = runtime if isinstance(runtime, GuardedRuntime) else None
+    inner = runtime.runtime if isinstance(runtime, GuardedRuntime) else runtime
+    first = start_line if start_line is not None else start_line_for(inner, path)
     name = path.name
     batch: list[InputEvent] = []
     batch_line = first
@@ -101,6 +109,10 @@ def run_file(runtime: Runtime, path: Path, *, batch_size: int = DEFAULT_BATCH_SI
     def flush_batch() -> None:
         nonlocal batch
         if batch:
+            if guard is not None and not guard.started:
+                started = guard.start(_start_time(inner, batch))
+                if on_report is not None and (started.emitted or started.inputs):
+                    on_report(started)
             report = runtime.process(batch, source=name, line=batch_line)
             if on_report is not None:
                 on_report(report)
@@ -125,3 +137,10 @@ def run_file(runtime: Runtime, path: Path, *, batch_size: int = DEFAULT_BATCH_SI
             batch_line = number + 1
     flush_batch()
     return last_line
+
+
+def _start_time(runtime: Runtime, batch: list[InputEvent]) -> datetime:
+    """Event time for the start-up checks: the first event's, never before the engine's."""
+    first = batch[0].ts
+    state = runtime.engine.state
+    return max(first, state.now) if state.started else first

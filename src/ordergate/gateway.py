@@ -19,7 +19,14 @@ Time: intents and market snapshots carry their own timestamps (event time). Oper
 account funding and clock ticks are stamped by the gateway's clock: the wall clock by default
 (live and paper trading), or with `clock="event"` the latest event time the gateway has seen
 (backtests and replays over historical data, where the wall clock would make every quote
-look stale).
+look stale), or any callable or `resilience.clock.Clock` (tests drive a `ManualClock`).
+
+Guard: every call goes through `runtime.health.GuardedRuntime`, as under `ordergate run` and
+`ordergate serve`: circuit breakers on the broker and the feed (an open broker_submit circuit
+sends nothing and tightens the mode, SYS-007), reconnect probes, clock sync against a broker
+with a clock of its own, reconciliation with the broker before the first event and every N
+batches, and automatic halts on authentication failures and disconnect storms. The guard's
+timers run on the gateway's clock (the wall clock, event time, or the injected one).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ import structlog
 
 from ordergate.brokers.base import BrokerAdapter
 from ordergate.engine.status import EngineStatus
-from ordergate.journal import Durability
+from ordergate.journal import Durability, open_journal
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
     AccountFunding,
@@ -58,14 +65,23 @@ from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.values import InvalidValue, require_utc
 from ordergate.policy.loader import Policy, load_policy, parse_policy
-from ordergate.runtime.loop import Runtime
+from ordergate.resilience.breakers import BreakerSnapshot
+from ordergate.resilience.clock import Clock, SystemClock
+from ordergate.runtime.health import (
+    EventClock,
+    GuardedRuntime,
+    GuardSettings,
+    require_intact_journal,
+    settings_for,
+)
+from ordergate.runtime.loop import BatchReport, Runtime
 
 log = structlog.get_logger("ordergate.gateway")
 
 T = TypeVar("T")
 
 Emitted = InputEvent | OutputEvent
-ClockChoice = Literal["wall", "event"] | Callable[[], datetime]
+ClockChoice = Literal["wall", "event"] | Callable[[], datetime] | Clock
 
 
 class InvalidInput(ValueError):
@@ -91,6 +107,41 @@ class CommandOutcome(msgspec.Struct, frozen=True, kw_only=True):
 def wall_clock() -> datetime:
     """The shell's wall clock in UTC (the engine itself never reads it)."""
     return datetime.now(UTC)
+
+
+class CallableClock:
+    """A `Clock` over a callable that returns UTC datetimes: durations are measured on the
+    same readings, so breakers and probes follow whatever time the callable gives."""
+
+    def __init__(self, read: Callable[[], datetime]) -> None:
+        self._read = read
+        self._origin: datetime | None = None
+
+    def now(self) -> datetime:
+        return self._read()
+
+    def monotonic(self) -> float:
+        reading = self._read()
+        if self._origin is None or reading < self._origin:
+            self._origin = reading
+        return (reading - self._origin).total_seconds()
+
+
+def _is_clock(value: object) -> bool:
+    return callable(getattr(value, "now", None)) and callable(getattr(value, "monotonic", None))
+
+
+def guard_clock(clock: ClockChoice) -> Clock:
+    """The clock the guard's breakers, probes and clock checks run on, for a `clock` choice."""
+    if clock == "wall":
+        return SystemClock()
+    if clock == "event":
+        return EventClock()
+    if _is_clock(clock):
+        return clock  # type: ignore[return-value]
+    if callable(clock):
+        return CallableClock(clock)
+    raise InvalidInput(f"clock: expected 'wall', 'event', a callable or a Clock, got {clock!r}")
 
 
 def _journal_url(journal: str | os.PathLike[str]) -> str:
@@ -149,12 +200,20 @@ class Gateway:
     """ordergate embedded in a Python process. Open one with `Gateway.open(...)`; use it as a
     context manager or call `close()`."""
 
-    def __init__(self, runtime: Runtime, *, clock: ClockChoice = "wall") -> None:
-        self._runtime = runtime
+    def __init__(self, runtime: Runtime | GuardedRuntime, *, clock: ClockChoice = "wall",
+                 guard: GuardSettings | None = None) -> None:
+        """Front a recovered runtime. A bare `Runtime` is guarded here, on `clock`, with
+        `guard` settings (defaults: `runtime.health.settings_for` its broker)."""
+        if isinstance(runtime, GuardedRuntime):
+            self._guard = runtime
+        else:
+            self._guard = GuardedRuntime(runtime, guard_clock(clock),
+                                         settings_for(runtime.broker, guard))
+        self._runtime = self._guard.runtime
         self._clock = clock
         self._lock = threading.RLock()
         self._closed = False
-        state = runtime.engine.state
+        state = self._runtime.engine.state
         self._last_ts: datetime | None = state.now if state.started else None
 
     @classmethod
@@ -162,28 +221,39 @@ class Gateway:
              journal: str | os.PathLike[str] = "sqlite:///ordergate.db",
              broker: BrokerAdapter | None = None,
              durability: Durability | str = Durability.BATCH, *,
-             clock: ClockChoice = "wall", run_id: str | None = None) -> Gateway:
+             clock: ClockChoice = "wall", run_id: str | None = None,
+             guard: GuardSettings | None = None) -> Gateway:
         """Open (or recover) a gateway.
 
         `policy`: a policy file path, YAML text (anything with a newline), or a `Policy`.
         `journal`: a journal URL (`sqlite:///path.db`, `postgresql://...`) or a file path.
         `broker`: any `BrokerAdapter`; default the deterministic `SimBroker` (paper).
         `durability`: `batch` (one flush per call, the default), `always` or `none`.
-        `clock`: `"wall"`, `"event"` or a callable returning a UTC datetime; stamps operator
-        commands, funding and ticks that are given no `ts`.
+        `clock`: `"wall"`, `"event"`, a callable returning a UTC datetime, or a
+        `resilience.clock.Clock`; stamps operator commands, funding and ticks that are given
+        no `ts`, and runs the guard's breakers, probes and clock checks.
+        `guard`: breaker, probe, clock-sync and reconciliation settings (`GuardSettings`).
 
-        On an existing journal this replays it first (crash recovery): positions, open orders
-        and the mode are exactly what they were. Raises `PolicyError` (names file, line and
-        field) or `JournalError`.
+        On an existing journal this verifies its hash chain (`StartRefused` when it does not
+        hold) and replays it (crash recovery): positions, open orders and the mode are exactly
+        what they were. Raises `PolicyError` (names file, line and field) or `JournalError`.
         """
         loaded = _policy(policy)
         if broker is None:
             from ordergate.brokers.sim import SimBroker, SimConfig
 
             broker = SimBroker(SimConfig())
-        runtime = Runtime.open(_journal_url(journal), loaded, broker, Durability(durability),
-                               run_id=run_id)
-        gateway = cls(runtime, clock=clock)
+        settings = settings_for(broker, guard)
+        handle = open_journal(_journal_url(journal), durability=Durability(durability),
+                              run_id=run_id)
+        try:
+            if settings.verify_journal_on_start:
+                require_intact_journal(handle)
+        except BaseException:
+            handle.close()
+            raise
+        runtime = Runtime.open_on(handle, loaded, broker)
+        gateway = cls(GuardedRuntime(runtime, guard_clock(clock), settings), clock=clock)
         log.info("gateway_opened", run_id=runtime.journal.run_id, policy=loaded.name,
                  policy_hash=loaded.hash, broker=broker.name)
         return gateway
@@ -206,6 +276,11 @@ class Gateway:
     @property
     def mode(self) -> Mode:
         return self._runtime.engine.state.mode
+
+    def breakers(self) -> list[BreakerSnapshot]:
+        """Every circuit breaker's state (broker_submit, broker_reads, clock, feeds)."""
+        with self._lock:
+            return self._guard.breakers()
 
     @property
     def event_time(self) -> datetime | None:
@@ -334,7 +409,7 @@ class Gateway:
             if self._closed:
                 return
             self._closed = True
-            self._runtime.close()
+            self._guard.close()
             log.info("gateway_closed", run_id=self.run_id)
 
     def __enter__(self) -> Gateway:
@@ -367,9 +442,12 @@ class Gateway:
                 raise InvalidInput("ts: required before the first event when clock='event' "
                                    "(nothing has set the event time yet)")
             return self._last_ts
+        if _is_clock(clock):
+            return clock.now()  # type: ignore[union-attr]
         if callable(clock):
             return clock()
-        raise InvalidInput(f"clock: expected 'wall', 'event' or a callable, got {clock!r}")
+        raise InvalidInput(f"clock: expected 'wall', 'event', a callable or a Clock, "
+                           f"got {clock!r}")
 
     def _check_open(self) -> None:
         if self._closed:
@@ -382,14 +460,31 @@ class Gateway:
 
         with self._lock:
             self._check_open()
+            batch = list(events)
             try:
-                report = self._runtime.process(list(events))
+                report = self._guarded(batch)
             except RuntimeStopped as exc:
                 raise GatewayClosed(str(exc)) from exc
             for event in events:
                 if self._last_ts is None or event.ts > self._last_ts:
                     self._last_ts = event.ts
             return report.emitted
+
+    def _guarded(self, batch: list[InputEvent]) -> BatchReport:
+        """The batch through the guard; its start-up reconciliation first, before the first
+        batch, at that batch's time."""
+        guard = self._guard
+        if not batch:
+            return BatchReport()
+        if not guard.started:
+            state = self._runtime.engine.state
+            first = batch[0].ts
+            started = guard.start(max(first, state.now) if state.started else first)
+            report = guard.process(batch)
+            report.emitted[:0] = started.emitted
+            report.inputs += started.inputs
+            return report
+        return guard.process(batch)
 
 
 class AsyncGateway:
@@ -409,14 +504,15 @@ class AsyncGateway:
                    journal: str | os.PathLike[str] = "sqlite:///ordergate.db",
                    broker: BrokerAdapter | None = None,
                    durability: Durability | str = Durability.BATCH, *,
-                   clock: ClockChoice = "wall", run_id: str | None = None) -> AsyncGateway:
+                   clock: ClockChoice = "wall", run_id: str | None = None,
+                   guard: GuardSettings | None = None) -> AsyncGateway:
         """Like `Gateway.open`, with the recovery run on the worker thread."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordergate-gateway")
         loop = asyncio.get_running_loop()
         try:
             gateway = await loop.run_in_executor(
                 executor, lambda: Gateway.open(policy, journal, broker, durability, clock=clock,
-                                               run_id=run_id))
+                                               run_id=run_id, guard=guard))
         except BaseException:
             executor.shutdown(wait=False)
             raise
@@ -457,6 +553,9 @@ class AsyncGateway:
 
     async def status(self) -> EngineStatus:
         return await self._call(self._gateway.status)
+
+    async def breakers(self) -> list[BreakerSnapshot]:
+        return await self._call(self._gateway.breakers)
 
     async def cancel(self, client_order_id: str, account: str, *, requested_by: str = "",
                      ts: datetime | str | None = None) -> list[Emitted]:

@@ -26,6 +26,7 @@ from decimal import Decimal
 import structlog
 
 from ordergate.brokers.base import BrokerAdapter
+from ordergate.brokers.sim import SimBroker
 from ordergate.journal import Durability, Journal, open_journal
 from ordergate.model.events import Command, CommandAction, DependencyStatus, InputEvent
 from ordergate.model.market import MarketSnapshot
@@ -274,6 +275,8 @@ class GuardSettings:
     verify_journal_on_start: bool = True
     # Off for a broker without a clock of its own (see `keeps_own_clock`).
     check_clock: bool = True
+    # Off for a broker without a book of its own (see `keeps_own_book`).
+    reconcile_with_broker: bool = True
 
 
 def keeps_own_clock(broker: BrokerAdapter) -> bool:
@@ -283,12 +286,21 @@ def keeps_own_clock(broker: BrokerAdapter) -> bool:
     return not isinstance(broker, MarketListener)
 
 
+def keeps_own_book(broker: BrokerAdapter) -> bool:
+    """Does the broker keep its orders and positions across the gateway's restarts? A
+    simulator without a state file holds only what this process sent it: reconciling the
+    journal with it would find nothing but its amnesia."""
+    return not (isinstance(broker, SimBroker) and broker.config.state_path is None)
+
+
 def settings_for(broker: BrokerAdapter, settings: GuardSettings | None = None) -> GuardSettings:
-    """`settings` (or the defaults) with clock sync on only against a broker that keeps its
-    own clock."""
+    """`settings` (or the defaults) with clock sync only against a broker that keeps its own
+    clock, and reconciliation only with one that keeps its own book."""
     chosen = settings if settings is not None else GuardSettings()
     if chosen.check_clock and not keeps_own_clock(broker):
         chosen = replace(chosen, check_clock=False)
+    if chosen.reconcile_with_broker and not keeps_own_book(broker):
+        chosen = replace(chosen, reconcile_with_broker=False)
     return chosen
 
 
@@ -346,7 +358,8 @@ class GuardedRuntime:
         report = BatchReport()
         # The clock is first checked after the first batch: a broker may have no time to
         # give before it has seen an event.
-        self._merge(report, self.reconciler.reconcile(ts, on_start=True))
+        if self.settings.reconcile_with_broker:
+            self._merge(report, self.reconciler.reconcile(ts, on_start=True))
         return report
 
     # ------------------------------------------------------------ the batch path
@@ -380,7 +393,8 @@ class GuardedRuntime:
                 self._merge(report, self.runtime.inject(probed, origin="health"))
         self._merge(report, self._clock_check(ts))
         every = self.settings.reconcile_every_batches
-        if every and self._batches and self._batches % every == 0:
+        if every and self._batches and self._batches % every == 0 \
+                and self.settings.reconcile_with_broker:
             self._merge(report, self.reconciler.reconcile(ts))
         return report
 

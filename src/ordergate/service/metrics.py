@@ -3,7 +3,8 @@ in one process, as in tests, never collide).
 
 Counters and histograms are fed on the engine thread after every batch (`observe_batch`) and
 by the HTTP layer (`observe_request`); gauges of state (mode, exposure against caps, throttle
-utilisation) are set from the engine status just before each scrape (`set_status`).
+utilisation, circuit breaker states) are set from the engine status just before each scrape
+(`Inspector.export_gauges`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from ordergate.model.modes import Mode
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # Sub-millisecond to a second: the gate is expected to answer well under 10 ms.
+# ordergate_circuit_state values, by BreakerState value.
+CIRCUIT_LEVELS = {"CLOSED": 0, "HALF_OPEN": 1, "OPEN": 2}
+
 _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                     0.25, 0.5, 1.0)
 
@@ -66,6 +70,10 @@ class ServiceMetrics:
             registry=r)
         self.alerts = Counter("ordergate_alerts", "Alerts raised by kind", ["kind"],
                               registry=r)
+        self.circuit_state = Gauge(
+            "ordergate_circuit_state",
+            "Circuit breaker per dependency: 0 closed, 1 half-open, 2 open",
+            ["dependency"], registry=r)
         for mode in Mode:
             self.mode.labels(mode=mode.value).set(1 if mode is Mode.ACTIVE else 0)
 
@@ -103,6 +111,11 @@ class ServiceMetrics:
     def set_throttles(self, rows: Iterable[tuple[str, str, float]]) -> None:
         for scope, key, utilisation in rows:
             self.throttle_utilisation.labels(scope=scope, key=key).set(utilisation)
+
+    def set_breakers(self, rows: Iterable[tuple[str, str]]) -> None:
+        """(dependency, state) rows, state CLOSED, HALF_OPEN or OPEN."""
+        for dependency, state in rows:
+            self.circuit_state.labels(dependency=dependency).set(CIRCUIT_LEVELS[state])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

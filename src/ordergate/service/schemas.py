@@ -162,6 +162,17 @@ class DependencyView(msgspec.Struct, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class BreakerView(msgspec.Struct, frozen=True, kw_only=True):
+    """One circuit breaker (broker_submit, broker_reads, clock, feed:<name>): `state` is
+    CLOSED, OPEN or HALF_OPEN, `opened_until` when an open period ends (null unless OPEN),
+    `failures` how many failures fall in its longest window."""
+
+    name: str
+    state: str
+    opened_until: datetime | None = None
+    failures: int = 0
+
+
 class JournalView(msgspec.Struct, frozen=True, kw_only=True):
     url: str
     last_seq: int
@@ -198,6 +209,7 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     event_time: datetime | None
     timeline: list[TimelineEntry]
     policy_monitor: bool = False
+    breakers: list[BreakerView] = msgspec.field(default_factory=list)
 
 
 class HealthCheck(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,6 +4,13 @@ running it under uvicorn.
 `Gateway` is what `ordergate serve` runs and what the tests start on an ephemeral port. It
 opens nothing itself: the caller opens the Runtime (journal recovery happens there) and hands
 it over; `close()` stops the engine thread first, then closes the Runtime (a final flush).
+
+Every batch goes through the guard (`runtime.health.GuardedRuntime`) on the wall clock (or an
+injected `Clock`): circuit breakers on the broker and the feed, reconnect probes (the idle
+ticks keep them going while no request arrives), clock sync against a broker with a clock of
+its own, reconciliation before the first batch and every N batches, automatic halts on
+authentication failures and disconnect storms. Breaker states are in `GET /v1/status`
+(`breakers`) and in `/metrics` (`ordergate_circuit_state`).
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ import uvicorn
 from ordergate.journal.base import JournalRecord, RecordKind
 from ordergate.model.events import ClockTick, InputEvent
 from ordergate.model.intent import OrderIntent
-from ordergate.runtime.loop import Runtime
+from ordergate.resilience.clock import Clock, SystemClock
+from ordergate.runtime.health import GuardedRuntime, GuardSettings, settings_for
+from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.service.alerts import AlertRouter, AlertSink, LogSink, WebhookSink
 from ordergate.service.app import ServiceContext, create_app
 from ordergate.service.auth import TokenStore
@@ -33,13 +42,46 @@ from ordergate.service.status import Inspector, ModeTimeline
 log = structlog.get_logger("ordergate.service.server")
 
 
+class GuardedBatches:
+    """What the engine thread runs each batch through: the guard, whose start-up
+    reconciliation comes first, before the first batch and at its time (so it too runs on the
+    engine thread, the runtime's single writer)."""
+
+    def __init__(self, guard: GuardedRuntime) -> None:
+        self.guard = guard
+
+    def process(self, events: Sequence[InputEvent]) -> BatchReport:
+        guard = self.guard
+        if not events or guard.started:
+            return guard.process(events)
+        state = guard.runtime.engine.state
+        first = events[0].ts
+        report = guard.start(max(first, state.now) if state.started else first)
+        more = guard.process(events)
+        more.emitted[:0] = report.emitted
+        more.inputs += report.inputs
+        return more
+
+
 class Gateway:
-    def __init__(self, runtime: Runtime, tokens: TokenStore, *,
+    def __init__(self, runtime: Runtime | GuardedRuntime, tokens: TokenStore, *,
                  webhook_url: str | None = None, alert_sinks: Sequence[AlertSink] = (),
                  tick_interval_s: float | None = 1.0,
                  wall_clock: Callable[[], datetime] = utc_now,
                  max_body_bytes: int = MAX_BODY_BYTES,
-                 reject_alert_threshold: int = 20) -> None:
+                 reject_alert_threshold: int = 20,
+                 guard_clock: Clock | None = None,
+                 guard: GuardSettings | None = None) -> None:
+        """`runtime`: a recovered Runtime, guarded here on `guard_clock` (default the
+        machine's clock) with `guard` settings (default `runtime.health.settings_for` its
+        broker), or an already guarded one."""
+        if isinstance(runtime, GuardedRuntime):
+            self.guard = runtime
+        else:
+            self.guard = GuardedRuntime(
+                runtime, guard_clock if guard_clock is not None else SystemClock(),
+                settings_for(runtime.broker, guard))
+        runtime = self.guard.runtime
         self.runtime = runtime
         self.metrics = ServiceMetrics()
         self.timeline = ModeTimeline()
@@ -49,9 +91,11 @@ class Gateway:
         self._wall_clock = wall_clock
         self._tick_interval_s = tick_interval_s
         self._last_activity = time.monotonic()
-        self.bridge = EngineBridge(runtime, index=index, idle_events=self._idle_events)
+        self.bridge = EngineBridge(GuardedBatches(self.guard), index=index,
+                                   idle_events=self._idle_events)
         self.inspector = Inspector(runtime, self.timeline,
-                                   last_batch_seconds=lambda: self.bridge.stats.last_process_s)
+                                   last_batch_seconds=lambda: self.bridge.stats.last_process_s,
+                                   breakers=self.guard.breakers)
         sinks: list[AlertSink] = [LogSink(), *alert_sinks]
         if webhook_url:
             sinks.append(WebhookSink(webhook_url))
@@ -93,7 +137,7 @@ class Gateway:
     def close(self) -> None:
         self.bridge.stop()
         self.alerts.close()
-        self.runtime.close()
+        self.guard.close()
 
 
 def _records(runtime: Runtime, kind: RecordKind | None = None) -> Iterator[JournalRecord]:

@@ -21,10 +21,12 @@ from ordergate.model.events import InputEvent, ModeChanged, OutputEvent
 from ordergate.model.modes import Mode
 from ordergate.model.reasons import REGISTRY
 from ordergate.policy.limits import RateLimit
+from ordergate.resilience.breakers import BreakerSnapshot
 from ordergate.runtime.loop import Runtime, decode_output
 from ordergate.service.metrics import ServiceMetrics
 from ordergate.service.schemas import (
     ActiveReasonView,
+    BreakerView,
     DependencyView,
     ExposureView,
     HealthCheck,
@@ -84,8 +86,10 @@ class Inspector:
     thread only (through the bridge)."""
 
     def __init__(self, runtime: Runtime, timeline: ModeTimeline, *,
-                 last_batch_seconds: Callable[[], float] | None = None) -> None:
+                 last_batch_seconds: Callable[[], float] | None = None,
+                 breakers: Callable[[], list[BreakerSnapshot]] | None = None) -> None:
         self._runtime = runtime
+        self._breakers = breakers
         self.timeline = timeline
         self._last_batch_seconds = last_batch_seconds
         self._snapshot_seq = 0
@@ -130,7 +134,15 @@ class Inspector:
             policy_name=status.policy_name, event_time=status.now,
             timeline=self.timeline.entries(),
             policy_monitor=runtime.engine.active is not None and runtime.engine.active.monitor,
+            breakers=self._breaker_views(),
         )
+
+    def _breaker_views(self) -> list[BreakerView]:
+        if self._breakers is None:
+            return []
+        return [BreakerView(name=snap.name, state=snap.state.value,
+                            opened_until=snap.opened_until, failures=snap.recent_failures)
+                for snap in self._breakers()]
 
     def _rate_windows(self, accounts: list[str]) -> list[RateWindowView]:
         engine = self._runtime.engine
@@ -239,3 +251,4 @@ class Inspector:
             ))
         metrics.set_throttles((w.scope, w.key, w.utilisation) for w in view.rate_windows)
         metrics.journal_lag.set(view.journal.lag)
+        metrics.set_breakers((b.name, b.state) for b in view.breakers)

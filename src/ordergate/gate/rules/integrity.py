@@ -65,17 +65,15 @@ def market_data_stale(ctx: RuleContext) -> Violation | None:
     )
 
 
-def _valid_price(value: Decimal | None) -> bool:
-    return value is None or (value.is_finite() and value > 0)
-
-
 def market_data_invalid(ctx: RuleContext) -> Violation | None:
     market = ctx.market
     if market is None:
         return None
-    bid, ask, volume = market.bid, market.ask, market.volume
-    if (
-        _valid_price(bid) and _valid_price(ask) and _valid_price(market.last)
+    bid, ask, last, volume = market.bid, market.ask, market.last, market.volume
+    if (  # each price finite and positive, inlined: this runs for every intent
+        (bid is None or (bid.is_finite() and bid > 0))
+        and (ask is None or (ask.is_finite() and ask > 0))
+        and (last is None or (last.is_finite() and last > 0))
         and (volume is None or (volume.is_finite() and volume >= 0))
         and (bid is None or ask is None or bid <= ask)
     ):

@@ -72,7 +72,12 @@ def price_tick(ctx: RuleContext) -> Violation | None:
         return None
     tick = instrument.tick_size
     intent = ctx.intent
-    for name, price in (("limit_price", intent.limit_price), ("stop_price", intent.stop_price)):
+    limit_price, stop_price = intent.limit_price, intent.stop_price
+    if (limit_price is None or limit_price % tick == 0) and (
+        stop_price is None or stop_price % tick == 0
+    ):
+        return None  # the common case, without building the pairs below
+    for name, price in (("limit_price", limit_price), ("stop_price", stop_price)):
         if price is not None and price % tick != 0:
             return Violation(
                 code="ORD-004", observed=str(price), limit=str(tick),

@@ -2,11 +2,12 @@
 
     python -m bench.bench_engine [--quick]
 
-The policy is the gate bench's without the firm-wide cap (every other rule family on, 500 symbols with instruments and
-overrides). Two funded accounts, quotes for 500 symbols, then a stream where 70% of events
-are intents, 25% quotes and the rest clock ticks, 100 µs of event time apart; every dispatch
-is answered like a broker would (ack, then a fill for most orders, a cancel for some, the rest
-left working), so positions, working orders and rate windows grow as they do in production.
+The policy is the gate bench's without the firm-wide cap (every other rule family on, 500
+symbols with instruments and overrides). Two funded accounts, quotes for 500 symbols, then a
+stream where 70% of events are intents, 25% quotes (round robin) and the rest clock ticks,
+100 µs of event time apart; every dispatch is answered like a broker would (ack, then a fill
+for most orders, a cancel for some, the rest left working), so positions, working orders and
+rate windows grow as they do in production.
 
 Reported: per-intent `handle` time (p50/p99, µs) including the decision record, over the
 intents of an (account, strategy, symbol) already seen (the first one of each key also

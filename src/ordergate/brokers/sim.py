@@ -207,6 +207,10 @@ class SimBroker:
         self._lock = threading.RLock()
         self._rng = random.Random(self.config.seed)
         self._book = _Book(clock_offset=self.config.clock_offset)
+        # Working orders per symbol in arrival order, so a quote looks only at the orders that
+        # can trade on it instead of every order ever received. Built lazily from the book
+        # (after a restore too); orders that stopped working are pruned when met.
+        self._working_index: dict[str, dict[str, None]] | None = None
         self._db: sqlite3.Connection | None = None
         # What changed since the last commit (see `_commit`).
         self._dirty_orders: set[str] = set()
@@ -393,6 +397,8 @@ class SimBroker:
         entry = _Order(number=book.received, dispatch=order, broker_order_id=broker_id,
                        status=OrderStatus.NEW, ack_ts=order.ts + config.ack_latency)
         book.orders[client_id] = entry
+        if self._working_index is not None:
+            self._working_index.setdefault(order.symbol, {})[client_id] = None
         self._dirty_orders.add(client_id)
 
         if order.symbol in book.faults.halted_symbols:
@@ -467,10 +473,15 @@ class SimBroker:
             if usable and volume is not None:
                 available = volume * config.max_participation_pct / 100
         ref = reference_price(snapshot)
-        for entry in list(self._book.orders.values()):
+        orders = self._book.orders
+        candidates = self._working_for(snapshot.symbol)
+        for client_id in list(candidates):
+            entry = orders[client_id]
             order = entry.dispatch
-            if entry.status not in _WORKING or order.symbol != snapshot.symbol \
-                    or order.ts > snapshot.ts:
+            if entry.status not in _WORKING:
+                del candidates[client_id]
+                continue
+            if order.ts > snapshot.ts:
                 continue
             if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and not entry.triggered:
                 if not self._stop_touched(entry, snapshot):
@@ -503,6 +514,15 @@ class SimBroker:
                     available -= qty
             if order.tif is TimeInForce.IOC and entry.status in _WORKING:
                 self._expire(entry, ts, "immediate or cancel: remainder canceled")
+
+    def _working_for(self, symbol: str) -> dict[str, None]:
+        if self._working_index is None:
+            index: dict[str, dict[str, None]] = {}
+            for client_id, entry in self._book.orders.items():
+                if entry.status in _WORKING:
+                    index.setdefault(entry.dispatch.symbol, {})[client_id] = None
+            self._working_index = index
+        return self._working_index.setdefault(symbol, {})
 
     def _stop_touched(self, entry: _Order, snapshot: MarketSnapshot) -> bool:
         order = entry.dispatch
@@ -637,6 +657,7 @@ class SimBroker:
             clock_offset=meta.clock_offset,
         )
         self._saved_submissions = len(submissions)
+        self._working_index = None
         if meta.rng_state is not None:
             self._rng.setstate(meta.rng_state)
         log.info("sim_state_restored", path=path, orders=len(orders), pending=len(pending))

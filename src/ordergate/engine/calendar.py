@@ -12,8 +12,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-import exchange_calendars
-
 # Holidays never span more than a couple of weeks; a search this long finding no session
 # means the calendar has none (or ended), which is a configuration problem.
 _SEARCH_DAYS = 21
@@ -25,6 +23,10 @@ class CalendarUnavailable(ValueError):
 
 @lru_cache(maxsize=64)
 def _calendar(name: str, year: int) -> Any:
+    # Imported here, not at module load: the library (and pandas) takes over a second to
+    # import, and only policies with a `day_roll_calendar` need it.
+    import exchange_calendars
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -1,5 +1,5 @@
 """Operator commands: kill switches, mode changes, re-enabling strategies, flatten, policy
-activation.
+activation and the shadow (dry-run) policy.
 
 Tightening (kill, halt, reduce_only, flatten) takes effect at once. Loosening (unkill,
 resume, enable_strategy) needs an operator id and a reason, or it is refused with an Alert
@@ -56,6 +56,8 @@ def on_command(engine: Engine, command: Command, out: list[OutputEvent]) -> None
         _flatten(engine, command, out)
     elif action is CommandAction.ACTIVATE_POLICY:
         engine.activate(command.policy_hash, out)
+    elif action is CommandAction.SHADOW_POLICY:
+        engine.set_shadow(command.policy_hash, command.operator or "operator", out)
 
 
 def _refuse(engine: Engine, out: list[OutputEvent], command: Command, why: str) -> None:

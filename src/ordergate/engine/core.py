@@ -58,6 +58,7 @@ from ordergate.model.events import (
     OutputEvent,
     PolicyDocument,
     PositionSeed,
+    ShadowDecision,
 )
 from ordergate.model.intent import OrderIntent, OrderType
 from ordergate.model.market import MarketSnapshot
@@ -77,6 +78,7 @@ HUNDRED = Decimal(100)
 POLICY_REJECTED = "POLICY_REJECTED"
 POLICY_ACTIVATED = "POLICY_ACTIVATED"
 POLICY_UNKNOWN = "POLICY_UNKNOWN"
+POLICY_SHADOW = "POLICY_SHADOW"
 
 _ORDER_SCOPES = (
     (RateScope.GLOBAL, WindowKind.GLOBAL, "rate_global"),
@@ -118,6 +120,8 @@ class Engine:
         self.state = EngineState()
         self.policies: dict[str, Policy] = {}
         self.active: Policy | None = None
+        # judged beside the active policy for every intent, never enforced (a dry run)
+        self.shadow: Policy | None = None
         self.limits_digests = LimitsDigests()
         self.plans = PlanCache()
 
@@ -299,6 +303,9 @@ class Engine:
                        f"activate_policy: no stored policy {policy_hash or '(empty)'}; "
                        f"keeping {active}")
             return
+        if self.shadow is not None and self.shadow.hash == policy.hash:
+            # the dry run is over: the policy is enforced now
+            self.shadow = None
         previous_calendar = self.settings.day_roll_calendar
         self.active = policy
         for kind, window in _longest_windows(policy).items():
@@ -307,6 +314,30 @@ class Engine:
             self._schedule_roll(out)
         self.alert(out, AlertSeverity.INFO, POLICY_ACTIVATED,
                    f"policy {policy.name} {policy.hash} is active")
+
+    def set_shadow(self, policy_hash: str, actor: str, out: list[OutputEvent]) -> None:
+        """Judge every intent under the stored policy `policy_hash` as well, without enforcing
+        it ("" clears the shadow). The active policy is never touched."""
+        if not policy_hash:
+            if self.shadow is not None:
+                self.alert(out, AlertSeverity.INFO, POLICY_SHADOW,
+                           f"shadow policy {self.shadow.name} {self.shadow.hash} cleared "
+                           f"by {actor}")
+                self.shadow = None
+            return
+        policy = self.policies.get(policy_hash)
+        if policy is None:
+            shadow = "none" if self.shadow is None else self.shadow.hash
+            self.alert(out, AlertSeverity.CRITICAL, POLICY_UNKNOWN,
+                       f"shadow_policy: no stored policy {policy_hash}; keeping {shadow}")
+            return
+        self.shadow = policy
+        # Keep the history its throttles ask about; more history never changes a count.
+        for kind, window in _longest_windows(policy).items():
+            self.state.windows.retain(kind, window)
+        self.alert(out, AlertSeverity.INFO, POLICY_SHADOW,
+                   f"policy {policy.name} {policy.hash} is the shadow policy (set by {actor}): "
+                   f"judged for every intent, not enforced")
 
     # ------------------------------------------------------------------ intents
 
@@ -320,6 +351,8 @@ class Engine:
             state.count("intent_retry")
             out.append(previous)
             return
+        # judged before anything below changes the state, so both see the same view
+        shadow = None if self.shadow is None else self._shadow_decision(intent, limited)
         policy = self.active
         limits: ResolvedLimits | None = None
         ctx: RuleContext | None = None
@@ -340,10 +373,28 @@ class Engine:
         if decision.blocking:
             state.count(f"blocking:{decision.blocking}")
         out.append(decision)
+        if shadow is not None:
+            out.append(shadow)
         self._explain(intent, decision, limits, ctx, out)
         if decision.decision is DecisionKind.DENY or limits is None:
             return
         self._accept(intent, decision, limits, ctx, out)
+
+    def _shadow_decision(self, intent: OrderIntent,
+                         limited: FirmRateLimited | None) -> ShadowDecision:
+        """What the shadow policy would answer, read-only: no counter, reservation or record."""
+        shadow = self.shadow
+        assert shadow is not None
+        limits = shadow.limits_for(intent.account, intent.strategy, intent.symbol)
+        decision, _ = decide(intent, self.state, limits, shadow.hash, self.plans.plan(limits))
+        if limited is not None:
+            decision = with_firm_rate_limit(decision, limited)
+        return ShadowDecision(
+            ts=self.state.now, intent_id=intent.intent_id, policy_hash=shadow.hash,
+            decision=decision.decision, blocking=decision.blocking,
+            violations=decision.violations, modified_qty=decision.modified_qty,
+            would_block=decision.would_block,
+        )
 
     def _explain(self, intent: OrderIntent, decision: Decision, limits: ResolvedLimits | None,
                  ctx: RuleContext | None, out: list[OutputEvent]) -> None:

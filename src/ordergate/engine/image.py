@@ -95,6 +95,7 @@ class EngineImage(msgspec.Struct, frozen=True, kw_only=True):
     limits_journaled: list[str] = []
     firm: FirmState | None = None
     firm_rate_limited: list[FirmRateLimited] = []
+    shadow_policy: str = ""
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")
@@ -132,6 +133,7 @@ def encode_image(engine: Engine) -> bytes:
         limits_journaled=list(state.limits_journaled),
         firm=state.firm,
         firm_rate_limited=list(state.firm_rate_limited.values()),
+        shadow_policy="" if engine.shadow is None else engine.shadow.hash,
     )
     return _encoder.encode(image)
 
@@ -159,6 +161,12 @@ def apply_image(engine: Engine, data: bytes) -> None:
                 f"engine snapshot: active policy {image.active_policy} is not stored in it"
             )
         engine.active = engine.policies[image.active_policy]
+    if image.shadow_policy:
+        if image.shadow_policy not in engine.policies:
+            raise SnapshotError(
+                f"engine snapshot: shadow policy {image.shadow_policy} is not stored in it"
+            )
+        engine.shadow = engine.policies[image.shadow_policy]
 
     state = engine.state
     state.clock = image.clock

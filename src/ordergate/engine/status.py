@@ -96,6 +96,9 @@ class EngineStatus(msgspec.Struct, frozen=True, kw_only=True):
     kills: tuple[KillStatus, ...]
     disabled_strategies: tuple[DisabledStatus, ...]
     counters: dict[str, int]
+    # the dry-run policy judged beside the active one, never enforced ("" when none)
+    shadow_policy_hash: str = ""
+    shadow_policy_name: str = ""
 
 
 def build_status(engine: Engine) -> EngineStatus:
@@ -158,4 +161,6 @@ def build_status(engine: Engine) -> EngineStatus:
         kills=kills,
         disabled_strategies=disabled,
         counters=dict(sorted(state.counters.items())),
+        shadow_policy_hash="" if engine.shadow is None else engine.shadow.hash,
+        shadow_policy_name="" if engine.shadow is None else engine.shadow.name,
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ordergate.model.decision import Decision
+from ordergate.model.decision import Decision, DecisionKind, Violation
 from ordergate.model.intent import Identifier, OrderIntent, OrderType, Side, TimeInForce
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
@@ -93,6 +93,7 @@ class CommandAction(enum.StrEnum):
     ENABLE_STRATEGY = "enable_strategy"
     FLATTEN = "flatten"
     ACTIVATE_POLICY = "activate_policy"
+    SHADOW_POLICY = "shadow_policy"
 
 
 class KillScope(enum.StrEnum):
@@ -104,7 +105,11 @@ class KillScope(enum.StrEnum):
 
 class Command(_Event, frozen=True, tag="command"):
     """An operator's action. Loosening (resume, unkill, enable_strategy) needs `operator` and
-    `reason`; the engine refuses a command without them and says so in an Alert."""
+    `reason`; the engine refuses a command without them and says so in an Alert.
+
+    `shadow_policy` installs the stored policy `policy_hash` as the shadow policy (every
+    intent is also judged under it and the would-be answer journaled as a ShadowDecision,
+    while the active policy alone decides); an empty `policy_hash` clears the shadow."""
 
     action: CommandAction
     operator: str = ""
@@ -320,6 +325,21 @@ class DecisionRecord(_Event, frozen=True, tag="decision_record"):
     context: DecisionContext
 
 
+class ShadowDecision(_Event, frozen=True, tag="shadow_decision"):
+    """What the shadow policy `policy_hash` would have answered to an intent, judged on the
+    same state as the real Decision it follows in the journal. Informational only: it never
+    dispatches, reserves or changes anything; the real Decision is what was enforced."""
+
+    intent_id: Identifier
+    policy_hash: str
+    decision: DecisionKind
+    blocking: str = ""
+    violations: tuple[Violation, ...] = ()
+    modified_qty: Decimal | None = None
+    would_block: str = ""
+
+
 OutputEvent = (
     Decision | Dispatch | CancelOrder | ModeChanged | Alert | LimitsRecord | DecisionRecord
+    | ShadowDecision
 )

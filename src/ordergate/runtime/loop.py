@@ -84,6 +84,8 @@ log = structlog.get_logger("ordergate.runtime")
 JOURNAL_DEPENDENCY = "journal"
 JOURNAL_UNAVAILABLE = "SYS-006"
 DEFAULT_SNAPSHOT_EVERY = 20_000
+# Once the state is large, one snapshot per this many bytes of the last snapshot in events.
+SNAPSHOT_BYTES_PER_EVENT = 256
 MAX_FEEDBACK_ROUNDS = 16
 _SCAN_WINDOW = 1024
 
@@ -167,6 +169,7 @@ class Runtime:
         self._block = _Block(mark=None, acted=True)
         self._source_block: _Block | None = None  # the newest source batch
         self._since_snapshot = 0
+        self._last_snapshot_bytes = 0
         self._stopped = ""
         self._now: datetime | None = None
         self._policy_pending = True
@@ -618,9 +621,20 @@ class Runtime:
         raise RuntimeStopped(self._stopped) from exc
 
     def _maybe_snapshot(self) -> None:
-        if self._since_snapshot < self.snapshot_every or self._awaiting or self._unresolved:
+        if self._since_snapshot < self.snapshot_interval or self._awaiting or self._unresolved:
             return
         self.snapshot()
+
+    @property
+    def snapshot_interval(self) -> int:
+        """Input events between snapshots: `snapshot_every`, or more once the state is large.
+
+        A snapshot costs time in proportion to the engine state, which grows over a trading
+        day (decided intents, finished orders). Waiting for a tail of events proportional to
+        the last snapshot's size keeps the total snapshot work linear in the run instead of
+        quadratic, while a restart still loads one snapshot and replays a tail of comparable
+        size."""
+        return max(self.snapshot_every, self._last_snapshot_bytes // SNAPSHOT_BYTES_PER_EVENT)
 
     def snapshot(self) -> None:
         """Save the engine state at the current end of the journal."""
@@ -630,9 +644,11 @@ class Runtime:
         try:
             self.journal.flush()
             seq = self.journal.last_seq()
-            self.journal.save_snapshot(seq, self.engine.snapshot())
+            state = self.engine.snapshot()
+            self.journal.save_snapshot(seq, state)
         except JournalError as exc:
             self._fail_closed(exc)
+        self._last_snapshot_bytes = len(state)
         self._durable_seq = self.journal.last_seq()
         self._since_snapshot = 0
         faults.crossing("after_snapshot")

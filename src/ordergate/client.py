@@ -256,6 +256,8 @@ def _query(**values: Any) -> dict[str, str]:
             if value.utcoffset() is None:
                 raise ValidationError(f"{name}: timestamp must carry a UTC offset", field=name)
             params[name] = value.isoformat().replace("+00:00", "Z")
+        elif isinstance(value, bool):
+            params[name] = "true" if value else "false"
         else:
             params[name] = str(value)
     return params
@@ -430,11 +432,13 @@ class Client:
     def decisions(self, *, since: datetime | None = None, until: datetime | None = None,
                   symbol: str | None = None, account: str | None = None,
                   reason: str | None = None, decision: str | None = None,
-                  limit: int | None = None, cursor: str | None = None) -> DecisionPage:
-        """One page of recent decisions, newest first."""
+                  limit: int | None = None, cursor: str | None = None,
+                  shadow_differs: bool | None = None) -> DecisionPage:
+        """One page of recent decisions, newest first. `shadow_differs` keeps only intents
+        judged during a policy dry run whose shadow outcome differs (True) or agrees (False)."""
         result: DecisionPage = self._send(_Api.decisions(
             since=since, until=until, symbol=symbol, account=account, reason=reason,
-            decision=decision, limit=limit, cursor=cursor))
+            decision=decision, limit=limit, cursor=cursor, shadow_differs=shadow_differs))
         return result
 
     def iter_decisions(self, **filters: Any) -> Iterator[DecisionView]:
@@ -465,7 +469,9 @@ class Client:
 
     def activate_policy(self, document: str | os.PathLike[str], *,
                         dry_run: bool = False) -> PolicyResult:
-        """Validate and activate a policy: YAML text, or a path to the policy file."""
+        """Validate and activate a policy: YAML text, or a path to the policy file. With
+        `dry_run` it only becomes the shadow policy: judged beside the enforced one for every
+        intent (see `DecisionView.shadow`), never enforced."""
         result: PolicyResult = self._send(_Api.activate_policy(document, dry_run))
         return result
 
@@ -539,10 +545,11 @@ class AsyncClient:
     async def decisions(self, *, since: datetime | None = None, until: datetime | None = None,
                         symbol: str | None = None, account: str | None = None,
                         reason: str | None = None, decision: str | None = None,
-                        limit: int | None = None, cursor: str | None = None) -> DecisionPage:
+                        limit: int | None = None, cursor: str | None = None,
+                        shadow_differs: bool | None = None) -> DecisionPage:
         result: DecisionPage = await self._send(_Api.decisions(
             since=since, until=until, symbol=symbol, account=account, reason=reason,
-            decision=decision, limit=limit, cursor=cursor))
+            decision=decision, limit=limit, cursor=cursor, shadow_differs=shadow_differs))
         return result
 
     async def iter_decisions(self, **filters: Any) -> AsyncIterator[DecisionView]:

@@ -80,8 +80,9 @@ def test_operator_commands_change_the_mode(served: Served) -> None:
         assert ops.reduce_only("step down").mode == "HALTED"
         assert ops.resume("drill over").mode == "ACTIVE"
         dry = ops.activate_policy(POLICY.replace("client-test", "client-2"), dry_run=True)
-        assert dry.dry_run and dry.monitor and dry.activated and dry.name == "client-2"
-        assert ops.status().policy_monitor and ops.status().policy_hash == dry.policy_hash
+        assert dry.dry_run and not dry.activated and dry.name == "client-2"
+        status = ops.status()
+        assert status.shadow_policy_hash == dry.policy_hash != status.policy_hash
         live = ops.activate_policy(POLICY.replace("client-test", "client-3"))
         assert live.activated and ops.status().policy_name == "client-3"
 

@@ -1,16 +1,28 @@
-"""POST /v1/policy with dry_run: the new policy runs in monitor mode (a copy of it with its own
-hash, journaled like any policy) so its decisions are recorded but allowed; activating it for
-real then enforces it."""
+"""POST /v1/policy with dry_run never loosens what is enforced: the new policy becomes the
+shadow policy (journaled with the operator), every intent is still decided by the enforced
+policy and also judged under the shadow, whose would-be decision is shown beside the real one;
+activating it for real then enforces it and ends the dry run."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import httpx
 
 from ordergate.evidence.replay import verify_journal
 from ordergate.journal import RecordKind, open_journal
-from ordergate.model.events import Command, CommandAction, PolicyDocument
-from ordergate.runtime.loop import decode_input
-from service.support import OPERATOR, OTHER_POLICY, TRADER, VIEWER, Served, auth, intent
+from ordergate.model.events import Command, CommandAction, PolicyDocument, ShadowDecision
+from ordergate.runtime.loop import decode_input, decode_output
+from service.support import (
+    OPERATOR,
+    OTHER_POLICY,
+    TRADER,
+    VIEWER,
+    Served,
+    auth,
+    intent,
+    start,
+)
 
 
 def _status(client: httpx.Client) -> dict[str, object]:
@@ -18,82 +30,114 @@ def _status(client: httpx.Client) -> dict[str, object]:
     return status
 
 
-def test_dry_run_allows_what_the_policy_would_deny_and_activation_then_denies_it(
+def _dry_run(client: httpx.Client) -> dict[str, object]:
+    response = client.post("/v1/policy", json={"document": OTHER_POLICY, "dry_run": True},
+                           headers=auth(OPERATOR))
+    assert response.status_code == 200, response.text
+    result: dict[str, object] = response.json()
+    return result
+
+
+def test_a_dry_run_keeps_the_enforced_policy_deciding_and_shows_the_shadow_beside_it(
         served: Served, client: httpx.Client) -> None:
-    before = _status(client)["policy_hash"]
-    dry = client.post("/v1/policy", json={"document": OTHER_POLICY, "dry_run": True},
-                      headers=auth(OPERATOR))
-    assert dry.status_code == 200, dry.text
-    result = dry.json()
-    assert result["dry_run"] is True and result["monitor"] is True
-    assert result["activated"] is True and "NOT enforced" in result["message"]
-    # The monitor copy is a policy version of its own, distinct from the one submitted.
-    assert result["policy_hash"] not in (before, result["document_hash"])
+    enforced = _status(client)["policy_hash"]
+    result = _dry_run(client)
+    assert result["dry_run"] is True and result["activated"] is False
+    assert result["shadow_policy_hash"] == result["policy_hash"] == result["document_hash"]
+    assert result["enforced_policy_hash"] == enforced
+    assert "unchanged" in str(result["message"])
     status = _status(client)
-    assert status["policy_hash"] == result["policy_hash"] and status["policy_monitor"] is True
-    assert status["policy_name"] == "service-test-2"
+    assert status["policy_hash"] == enforced and status["policy_name"] == "service-test"
+    assert status["shadow_policy_hash"] == result["policy_hash"]
+    assert status["shadow_policy_name"] == "service-test-2"
+    assert status["policy_monitor"] is False
 
-    # max_order_qty is 50 in the new policy: 60 would be denied, but the dry run allows it.
-    watched = client.post("/v1/intents", json=intent("dry-1", qty="60"), headers=auth(TRADER))
-    decision = watched.json()["decision"]
-    assert decision["decision"] == "ALLOW"
-    assert decision["monitor"] is True and decision["would_block"] == "ORD-006"
-    assert decision["policy_hash"] == result["policy_hash"]
+    # max_order_qty is 1000 enforced, 50 in the dry-run policy: 60 is allowed and sent.
+    answer = client.post("/v1/intents", json=intent("dry-1", qty="60"), headers=auth(TRADER))
+    decision = answer.json()["decision"]
+    assert decision["decision"] == "ALLOW" and decision["policy_hash"] == enforced
+    assert "monitor" not in decision
     assert len(served.broker.submissions()) == 1
+    client.post("/v1/intents", json=intent("dry-2", qty="10", seconds=2), headers=auth(TRADER))
 
-    listed = client.get("/v1/decisions", params={"monitor": "true"},
-                        headers=auth(VIEWER)).json()["items"]
-    assert [item["intent_id"] for item in listed] == ["dry-1"]
-    assert listed[0]["decision"]["would_block"] == "ORD-006"
+    view = client.get("/v1/decisions/dry-1", headers=auth(VIEWER)).json()
+    assert view["decision"]["decision"] == "ALLOW"
+    assert view["shadow"]["decision"] == "DENY" and view["shadow"]["blocking"] == "ORD-006"
+    assert view["shadow"]["policy_hash"] == result["policy_hash"]
+    assert view["shadow_differs"] is True
+    agreeing = client.get("/v1/decisions/dry-2", headers=auth(VIEWER)).json()
+    assert agreeing["shadow"]["decision"] == "ALLOW" and agreeing["shadow_differs"] is False
+
+    differs = client.get("/v1/decisions", params={"shadow_differs": "true"},
+                         headers=auth(VIEWER)).json()["items"]
+    assert [item["intent_id"] for item in differs] == ["dry-1"]
+    agree = client.get("/v1/decisions", params={"shadow_differs": "false"},
+                       headers=auth(VIEWER)).json()["items"]
+    assert [item["intent_id"] for item in agree] == ["dry-2"]
 
     live = client.post("/v1/policy", json={"document": OTHER_POLICY}, headers=auth(OPERATOR))
     assert live.status_code == 200, live.text
-    assert live.json()["dry_run"] is False and live.json()["monitor"] is False
-    assert live.json()["policy_hash"] == result["document_hash"]
+    assert live.json()["activated"] is True and live.json()["dry_run"] is False
+    assert live.json()["shadow_policy_hash"] == ""
     status = _status(client)
-    assert status["policy_hash"] == result["document_hash"]
-    assert status["policy_monitor"] is False
+    assert status["policy_hash"] == result["policy_hash"] and status["shadow_policy_hash"] == ""
 
-    enforced = client.post("/v1/intents", json=intent("live-1", qty="60", seconds=2),
-                           headers=auth(TRADER)).json()["decision"]
-    assert enforced["decision"] == "DENY" and enforced["blocking"] == "ORD-006"
-    assert "monitor" not in enforced
-    assert len(served.broker.submissions()) == 1
-    enforced_only = client.get("/v1/decisions", params={"monitor": "false"},
-                               headers=auth(VIEWER)).json()["items"]
-    assert [item["intent_id"] for item in enforced_only] == ["live-1"]
+    denied = client.post("/v1/intents", json=intent("live-1", qty="60", seconds=3),
+                         headers=auth(TRADER)).json()["decision"]
+    assert denied["decision"] == "DENY" and denied["blocking"] == "ORD-006"
+    assert len(served.broker.submissions()) == 2
+    after = client.get("/v1/decisions/live-1", headers=auth(VIEWER)).json()
+    assert after["shadow"] is None and after["shadow_differs"] is False
 
 
-def test_dry_run_is_journaled_with_its_own_hash_and_the_operator_and_replays_clean(
-        served: Served, client: httpx.Client) -> None:
-    dry = client.post("/v1/policy", json={"document": OTHER_POLICY, "dry_run": True},
-                      headers=auth(OPERATOR)).json()
-    client.post("/v1/intents", json=intent("dry-2", qty="60"), headers=auth(TRADER))
-    served.stop()
+def test_a_dry_run_is_journaled_with_the_operator_survives_a_restart_and_replays_clean(
+        tmp_path: Path) -> None:
+    served = start(tmp_path)
+    try:
+        with httpx.Client(base_url=served.url, timeout=10.0) as client:
+            dry = _dry_run(client)
+            client.post("/v1/intents", json=intent("dry-3", qty="60"), headers=auth(TRADER))
+    finally:
+        served.stop()
+
     journal = open_journal(served.journal_url, create=False)
     try:
-        inputs = [decode_input(record.payload) for record in journal.read(1)
-                  if record.kind is RecordKind.INPUT]
+        records = list(journal.read(1))
         report = verify_journal(journal)
     finally:
         journal.close()
-    documents = {event.policy_hash: event.document for event in inputs
-                 if isinstance(event, PolicyDocument)}
-    assert documents[dry["policy_hash"]]["monitor"] is True
-    activation = [event for event in inputs if isinstance(event, Command)
-                  and event.action is CommandAction.ACTIVATE_POLICY
-                  and event.policy_hash == dry["policy_hash"]]
-    assert len(activation) == 1 and activation[0].operator == "ops-alice"
-    assert dry["document_hash"] in activation[0].reason
+    inputs = [decode_input(record.payload) for record in records
+              if record.kind is RecordKind.INPUT]
+    outputs = [decode_output(record.payload) for record in records
+               if record.kind is RecordKind.OUTPUT]
+    assert any(isinstance(event, PolicyDocument) and event.policy_hash == dry["policy_hash"]
+               for event in inputs)
+    commands = [event for event in inputs if isinstance(event, Command)
+                and event.policy_hash == dry["policy_hash"]]
+    assert [(c.action, c.operator) for c in commands] == [
+        (CommandAction.SHADOW_POLICY, "ops-alice")]
+    shadows = [output for output in outputs if isinstance(output, ShadowDecision)]
+    assert [(s.intent_id, s.blocking) for s in shadows] == [("dry-3", "ORD-006")]
     assert report.ok, report.message
     assert report.decisions_reproduced == report.decisions >= 1
 
+    again = start(tmp_path)
+    try:
+        with httpx.Client(base_url=again.url, timeout=10.0) as client:
+            assert _status(client)["shadow_policy_hash"] == dry["policy_hash"]
+            view = client.get("/v1/decisions/dry-3", headers=auth(VIEWER)).json()
+            assert view["decision"]["decision"] == "ALLOW"
+            assert view["shadow"]["blocking"] == "ORD-006"
+    finally:
+        again.stop()
 
-def test_dry_run_of_an_invalid_policy_changes_nothing(client: httpx.Client) -> None:
-    before = _status(client)["policy_hash"]
+
+def test_a_dry_run_of_an_invalid_policy_changes_nothing(client: httpx.Client) -> None:
+    before = _status(client)
     broken = OTHER_POLICY.replace("max_order_qty: 50", "max_order_qty: -5")
     response = client.post("/v1/policy", json={"document": broken, "dry_run": True},
                            headers=auth(OPERATOR))
     assert response.status_code == 422 and "max_order_qty" in response.json()["detail"]
     status = _status(client)
-    assert status["policy_hash"] == before and status["policy_monitor"] is False
+    assert status["policy_hash"] == before["policy_hash"]
+    assert status["shadow_policy_hash"] == "" and status["policy_monitor"] is False

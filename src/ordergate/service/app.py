@@ -48,7 +48,7 @@ from ordergate.model.intent import OrderIntent
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.reasons import REGISTRY
 from ordergate.policy.errors import PolicyError
-from ordergate.policy.loader import Policy, parse_policy
+from ordergate.policy.loader import parse_policy
 from ordergate.service import openapi
 from ordergate.service.alerts import AlertRouter
 from ordergate.service.auth import Principal, Role, TokenStore, bearer_token
@@ -336,6 +336,7 @@ async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
         raise ApiError(422, "invalid",
                        f"query decision: expected ALLOW, DENY or MODIFY, got '{outcome}'")
     monitor = _query_bool(request, "monitor")
+    shadow_differs = _query_bool(request, "shadow_differs")
     limit = _query_int(request, "limit", 100, 1, 1000)
     cursor_raw = request.query_params.get("cursor")
     cursor = None
@@ -359,6 +360,9 @@ async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
             continue
         if monitor is not None and decision.monitor is not monitor:
             continue
+        if shadow_differs is not None and (
+                record.shadow is None or _shadow_differs(record) is not shadow_differs):
+            continue
         if reason is not None and decision.blocking != reason and not any(
                 violation.code == reason for violation in decision.violations):
             continue
@@ -371,10 +375,19 @@ async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
     return json_response(DecisionPage(items=items, next_cursor=next_cursor))
 
 
+def _shadow_differs(record: DecisionRecord) -> bool:
+    """Whether the dry-run policy's outcome differs from the enforced one."""
+    shadow, decision = record.shadow, record.decision
+    return shadow is not None and (
+        shadow.decision is not decision.decision or shadow.blocking != decision.blocking
+        or shadow.modified_qty != decision.modified_qty)
+
+
 def _decision_view(run_id: str, record: DecisionRecord) -> DecisionView:
     return DecisionView(intent_id=record.intent.intent_id, run_id=run_id, intent=record.intent,
                         decision=record.decision,
-                        blocking_meaning=meaning(record.decision.blocking))
+                        blocking_meaning=meaning(record.decision.blocking),
+                        shadow=record.shadow, shadow_differs=_shadow_differs(record))
 
 
 async def get_decision(ctx: ServiceContext, request: Request) -> Response:
@@ -438,49 +451,52 @@ def _mode_action(action: CommandAction) -> Handler:
 
 
 async def post_policy(ctx: ServiceContext, request: Request) -> Response:
+    """Enforce a new policy, or with `dry_run` make it the shadow policy: judged for every
+    intent beside the enforced one and recorded, never enforced. A dry run never loosens what
+    is enforced: the active policy stays exactly as it was until a policy is activated."""
     principal = ctx.authenticate(request, frozenset({Role.OPERATOR}))
     body: PolicyRequest = decode(await ctx.body(request), PolicyRequest)
     try:
         policy = parse_policy(body.document, source="request.document")
-        running = monitor_copy(policy) if body.dry_run else policy
     except PolicyError as exc:
         raise ApiError(422, "invalid_policy", str(exc)) from None
     now = ctx.wall_clock()
-    reason = (f"dry run of policy {policy.name} {policy.hash} through the API: monitor copy"
-              if body.dry_run else "activated through the API")
+    if body.dry_run:
+        command = Command(ts=now, action=CommandAction.SHADOW_POLICY, operator=principal.name,
+                          reason=f"dry run of policy {policy.name} {policy.hash} through the API",
+                          policy_hash=policy.hash)
+    else:
+        command = Command(ts=now, action=CommandAction.ACTIVATE_POLICY, operator=principal.name,
+                          reason="activated through the API", policy_hash=policy.hash)
     events: list[InputEvent] = [
-        PolicyDocument(ts=now, policy_hash=running.hash, document=running.document),
-        Command(ts=now, action=CommandAction.ACTIVATE_POLICY, operator=principal.name,
-                reason=reason, policy_hash=running.hash),
+        PolicyDocument(ts=now, policy_hash=policy.hash, document=policy.document), command,
     ]
-    log.info("operator_command", action="activate_policy", operator=principal.name,
-             policy_hash=running.hash, dry_run=body.dry_run, run_id=ctx.run_id)
+    log.info("operator_command", action=command.action.value, operator=principal.name,
+             policy_hash=policy.hash, dry_run=body.dry_run, run_id=ctx.run_id)
     outputs = await ctx.bridge.submit_events(events)
-    active = await ctx.bridge.call(ctx.inspector.policy_hash)
-    activated = active == running.hash
-    if not activated:
+    enforced = await ctx.bridge.call(ctx.inspector.policy_hash)
+    shadow = await ctx.bridge.call(ctx.inspector.shadow_policy_hash)
+    activated = not body.dry_run and enforced == policy.hash
+    if body.dry_run:
+        if shadow == policy.hash:
+            message = (f"dry run: policy {policy.name} {policy.hash} is the shadow policy: "
+                       "every intent is also judged under it and its would-be decision "
+                       "recorded beside the real one; the enforced policy "
+                       f"{enforced or '(none)'} is unchanged and still decides. Post the "
+                       "same document without dry_run to enforce it")
+        else:
+            message = "the engine did not install it as the shadow policy"
+    elif not activated:
         message = "the engine did not activate it"
-    elif body.dry_run:
-        message = (f"dry run: policy {policy.name} runs in monitor mode as {running.hash}: "
-                   "every intent is evaluated and recorded under it and ALLOWED (would_block "
-                   "says what it would have done); its limits are NOT enforced until it is "
-                   "activated without dry_run")
     else:
         message = "activated" + (" (the policy itself sets monitor: true; its limits are "
                                  "not enforced)" if policy.monitor else "")
     return json_response(PolicyResult(
-        run_id=ctx.run_id, policy_hash=running.hash, name=policy.name, activated=activated,
-        monitor=running.monitor, message=message, outputs=engine_outputs(outputs),
-        dry_run=body.dry_run, document_hash=policy.hash,
+        run_id=ctx.run_id, policy_hash=policy.hash, name=policy.name, activated=activated,
+        monitor=policy.monitor, message=message, outputs=engine_outputs(outputs),
+        dry_run=body.dry_run, document_hash=policy.hash, shadow_policy_hash=shadow,
+        enforced_policy_hash=enforced,
     ))
-
-
-def monitor_copy(policy: Policy) -> Policy:
-    """The same policy with `monitor: true`: a policy version of its own (its own hash),
-    journaled like any other, so every decision made under it cites what it ran."""
-    document = policy.document
-    document["monitor"] = True
-    return Policy.from_document(document, source="request.document (monitor copy)")
 
 
 # ---------------------------------------------------------------- market data

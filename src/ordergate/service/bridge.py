@@ -31,7 +31,7 @@ import structlog
 
 from ordergate.journal.base import JournalRecord, RecordKind
 from ordergate.model.decision import Decision
-from ordergate.model.events import InputEvent, OutputEvent
+from ordergate.model.events import InputEvent, OutputEvent, ShadowDecision
 from ordergate.model.intent import OrderIntent
 from ordergate.runtime.loop import BatchReport
 
@@ -63,10 +63,12 @@ class ServiceUnavailable(Exception):
 
 
 class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """An intent and the decision the gate gave it."""
+    """An intent, the decision the gate gave it and, during a policy dry run, what the shadow
+    policy would have answered."""
 
     intent: OrderIntent
     decision: Decision
+    shadow: ShadowDecision | None = None
 
 
 class DecisionIndex:
@@ -141,6 +143,9 @@ class DecisionIndex:
                     intent = intents.pop(output.intent_id, None)
                     if intent is not None:
                         found.append(DecisionRecord(intent=intent, decision=output))
+                elif (isinstance(output, ShadowDecision) and found
+                      and found[-1].intent.intent_id == output.intent_id):
+                    found[-1] = msgspec.structs.replace(found[-1], shadow=output)
         self.add(found)
         return len(found)
 
@@ -380,6 +385,9 @@ class EngineBridge:
                 if isinstance(output, Decision) and output.intent_id in by_id:
                     decided[output.intent_id] = DecisionRecord(
                         intent=by_id[output.intent_id], decision=output)
+                elif isinstance(output, ShadowDecision) and output.intent_id in decided:
+                    decided[output.intent_id] = msgspec.structs.replace(
+                        decided[output.intent_id], shadow=output)
             index.add(decided.values())
         self.stats.intents += len(fresh)
         # The first copy of an intent in this batch gets the fresh decision; every other copy

@@ -80,8 +80,10 @@ ROUTES: tuple[RouteSpec, ...] = (
                 "policy hash, mode timeline. The enforced policy is identified by policy_name "
                 "and policy_hash (SHA-256 of its normalized document, the same hash every "
                 "decision and journal record cites); policies define no other profile notion. "
-                "policy_monitor is true while that policy runs in monitor mode (a dry run: "
-                "limits are evaluated and recorded but not enforced).",
+                "policy_monitor is true when that policy itself sets monitor: true (limits "
+                "evaluated and recorded but not enforced). shadow_policy_hash and "
+                "shadow_policy_name name the policy of a dry run (empty when none): judged "
+                "for every intent beside the enforced one, never enforced.",
         response=(StatusView,), errors=(401, 403, 429, 503),
     ),
     RouteSpec(
@@ -115,9 +117,14 @@ ROUTES: tuple[RouteSpec, ...] = (
                   schema={"enum": ["ALLOW", "DENY", "MODIFY"]},
                   description="Only this outcome."),
             Param(name="monitor", where="query", schema={"enum": ["true", "false"]},
-                  description="true: only decisions made under a monitor-mode policy (a dry "
-                              "run; ALLOW with would_block naming what an enforcing policy "
+                  description="true: only decisions made under a policy that sets monitor: "
+                              "true (ALLOW with would_block naming what an enforcing policy "
                               "would have done); false: only enforced decisions."),
+            Param(name="shadow_differs", where="query", schema={"enum": ["true", "false"]},
+                  description="Only intents judged during a policy dry run: true, those "
+                              "whose shadow decision (decision, blocking code or modified "
+                              "quantity) differs from the enforced one; false, those where "
+                              "both agree."),
             Param(name="limit", where="query",
                   schema={"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
                   description="Page size."),
@@ -129,7 +136,10 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec(
         method="GET", path="/v1/decisions/{intent_id}", operation="get_decision",
         roles=("viewer", "operator", "trader"),
-        summary="The full decision record of one intent (a trader sees its own accounts only).",
+        summary="The full decision record of one intent (a trader sees its own accounts only). "
+                "During a policy dry run, `shadow` holds what the dry-run policy would have "
+                "answered from the same state, beside the enforced `decision`, and "
+                "`shadow_differs` says whether the two outcomes differ.",
         response=(DecisionView,), errors=(401, 404, 429),
         params=(Param(name="intent_id", where="path", required=True,
                       schema={"type": "string", "minLength": 1, "maxLength": 128},
@@ -171,14 +181,15 @@ ROUTES: tuple[RouteSpec, ...] = (
     ),
     RouteSpec(
         method="POST", path="/v1/policy", operation="post_policy", roles=_OPS,
-        summary="Validate and activate a new policy (YAML text). With dry_run: true a "
-                "monitor copy of it (monitor: true, its own hash, journaled like any policy) "
-                "is activated: every intent is evaluated and recorded under it but ALLOWED, "
-                "and each decision carries monitor=true and would_block (the code an enforcing "
-                "policy would have blocked on); kill switches, the trading mode and "
-                "data-integrity checks stay enforced, the policy's limits do not. The answer "
-                "has dry_run=true, policy_hash (the monitor copy) and document_hash (the "
-                "policy as submitted). Post the same document without dry_run to enforce it.",
+        summary="Validate and activate a new policy (YAML text). With dry_run: true it "
+                "becomes the shadow policy instead (journaled with a shadow_policy command "
+                "naming the operator): the enforced policy stays exactly as it was and still "
+                "decides every intent, while each intent is also judged under the new policy "
+                "from the same state and that would-be decision recorded (see "
+                "GET /v1/decisions/{intent_id} and the shadow_differs filter). The answer has "
+                "dry_run=true, activated=false, policy_hash and shadow_policy_hash (the "
+                "submitted policy) and enforced_policy_hash. Post the same document without "
+                "dry_run to enforce it; that ends the dry run.",
         request=(PolicyRequest,), response=(PolicyResult,),
         errors=(400, 401, 403, 413, 415, 422, 429, 503),
     ),

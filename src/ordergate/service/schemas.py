@@ -13,7 +13,7 @@ from typing import Annotated
 import msgspec
 
 from ordergate.model.decision import Decision
-from ordergate.model.events import OutputEvent
+from ordergate.model.events import OutputEvent, ShadowDecision
 from ordergate.model.intent import OrderIntent
 from ordergate.model.market import MarketSnapshot
 
@@ -45,9 +45,9 @@ class HaltRequest(_Request, frozen=True):
 
 class PolicyRequest(_Request, frozen=True):
     """A new policy: YAML text (`document`) as the policy file would hold it. With `dry_run`
-    a monitor copy of it is activated: every intent is evaluated and recorded under it but
-    allowed (`would_block` says what it would have done); send it again without `dry_run` to
-    enforce it."""
+    it becomes the shadow policy: every intent is also judged under it and its would-be
+    decision recorded beside the real one, while the enforced policy stays exactly as it was;
+    send it again without `dry_run` to enforce it (which ends the dry run)."""
 
     document: Annotated[str, msgspec.Meta(min_length=1, max_length=1_000_000)]
     dry_run: bool = False
@@ -95,9 +95,12 @@ class CommandResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PolicyResult(msgspec.Struct, frozen=True, kw_only=True):
-    """`policy_hash` is the policy the engine now runs (for a dry run: the monitor copy, as
-    journaled); `document_hash` is the policy exactly as submitted, the one that activating
-    it without `dry_run` enforces."""
+    """`policy_hash` is the submitted policy (SHA-256 of its normalized document, as
+    journaled; `document_hash` repeats it). `activated` is true when the engine now enforces
+    it (never for a dry run); `shadow_policy_hash` is the engine's shadow policy after the
+    request (the submitted one after a dry run, "" once it is enforced) and
+    `enforced_policy_hash` the policy that decides. `monitor` is the policy's own
+    `monitor: true` setting."""
 
     run_id: str
     policy_hash: str
@@ -108,6 +111,8 @@ class PolicyResult(msgspec.Struct, frozen=True, kw_only=True):
     outputs: list[OutputEvent] = []
     dry_run: bool = False
     document_hash: str = ""
+    shadow_policy_hash: str = ""
+    enforced_policy_hash: str = ""
 
 
 class MarketResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -192,9 +197,10 @@ class TimelineEntry(msgspec.Struct, frozen=True, kw_only=True):
 class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     """The gateway's live state. The enforced policy is identified by `policy_name` and
     `policy_hash` (SHA-256 of its normalized document, as journaled); `policy_monitor` is true
-    while that policy runs in monitor mode (a dry run: limits are evaluated and recorded, not
+    when that policy itself sets `monitor: true` (its limits are evaluated and recorded, not
     enforced; operator and firm kill switches, the trading mode and data-integrity checks
-    still are)."""
+    still are). `shadow_policy_hash` / `shadow_policy_name` name the policy in a dry run
+    ("" when none): judged for every intent beside the enforced one, never enforced."""
 
     run_id: str
     mode: str
@@ -210,6 +216,8 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     timeline: list[TimelineEntry]
     policy_monitor: bool = False
     breakers: list[BreakerView] = msgspec.field(default_factory=list)
+    shadow_policy_hash: str = ""
+    shadow_policy_name: str = ""
 
 
 class HealthCheck(msgspec.Struct, frozen=True, kw_only=True):
@@ -224,13 +232,18 @@ class HealthView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DecisionView(msgspec.Struct, frozen=True, kw_only=True):
-    """The full decision record of one intent."""
+    """The full decision record of one intent. `decision` is what was enforced; `shadow`,
+    when a dry-run policy was set, is what that policy would have answered from the same
+    state (null otherwise) and `shadow_differs` whether its outcome (decision, blocking code
+    or modified quantity) differs from the enforced one."""
 
     intent_id: str
     run_id: str
     intent: OrderIntent
     decision: Decision
     blocking_meaning: str = ""
+    shadow: ShadowDecision | None = None
+    shadow_differs: bool = False
 
 
 class DecisionPage(msgspec.Struct, frozen=True, kw_only=True):

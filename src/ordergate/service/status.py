@@ -108,6 +108,10 @@ class Inspector:
         active = self._runtime.engine.active
         return "" if active is None else active.hash
 
+    def shadow_policy_hash(self) -> str:
+        shadow = self._runtime.engine.shadow
+        return "" if shadow is None else shadow.hash
+
     def status_view(self) -> StatusView:
         runtime = self._runtime
         status: EngineStatus = runtime.engine.status()
@@ -135,6 +139,8 @@ class Inspector:
             timeline=self.timeline.entries(),
             policy_monitor=runtime.engine.active is not None and runtime.engine.active.monitor,
             breakers=self._breaker_views(),
+            shadow_policy_hash=status.shadow_policy_hash,
+            shadow_policy_name=status.shadow_policy_name,
         )
 
     def _breaker_views(self) -> list[BreakerView]:

@@ -74,9 +74,14 @@ def render_status(view: StatusView) -> Group:
         f"journal seq {view.journal.last_seq} (lag {view.journal.lag})   "
         f"event time {view.event_time or '-'}")]
     if view.policy_monitor:
-        parts.append(Text("MONITOR (dry run): the policy's limits are evaluated and recorded, "
-                          "not enforced; kill switches, the mode and data checks still are.",
-                          style="bold black on yellow"))
+        parts.append(Text("MONITOR (the policy sets monitor: true): its limits are evaluated "
+                          "and recorded, not enforced; kill switches, the mode and data checks "
+                          "still are.", style="bold black on yellow"))
+    if view.shadow_policy_hash:
+        parts.append(Text(f"DRY RUN of policy {view.shadow_policy_name} "
+                          f"{view.shadow_policy_hash[:16]}: every intent is also judged under "
+                          "it and recorded; the policy above still decides.",
+                          style="bold black on cyan"))
     if view.exposure:
         table = Table(title="Exposure vs caps")
         for column in ("account", "gross", "gross cap", "used", "net", "net cap", "used"):

@@ -77,7 +77,9 @@
       (s.mode === "ACTIVE" ? "Trading normally: no active reason." : "No reason recorded.");
     $("policy-hash").textContent = (s.policy_name ? s.policy_name + " " : "") +
       (s.policy_hash || "–").slice(0, 16) +
-      (s.policy_monitor ? " · MONITOR (dry run): limits recorded, not enforced" : "");
+      (s.policy_monitor ? " · MONITOR (the policy sets monitor: true): limits recorded, not enforced" : "") +
+      (s.shadow_policy_hash ? " · DRY RUN of " + (s.shadow_policy_name ? s.shadow_policy_name + " " : "") +
+        s.shadow_policy_hash.slice(0, 16) + ": judged beside, not enforced" : "");
     $("run-id").textContent = s.run_id || "–";
     $("journal-seq").textContent = text(s.journal.last_seq);
     $("journal-lag").textContent = text(s.journal.lag);

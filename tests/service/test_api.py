@@ -340,7 +340,11 @@ def test_openapi_says_how_the_enforced_policy_is_identified_and_documents_the_fe
     assert market["x-roles"] == ["feeder", "operator"]
     assert "MarketSnapshot" in str(market["requestBody"])
     policy = document["paths"]["/v1/policy"]["post"]
-    assert "monitor" in policy["description"] and "would_block" in policy["description"]
+    assert "shadow" in policy["description"] and "enforced policy stays" in policy["description"]
+    assert "shadow_policy_hash" in properties
     monitor = next(p for p in document["paths"]["/v1/decisions"]["get"]["parameters"]
                    if p["name"] == "monitor")
     assert monitor["schema"] == {"enum": ["true", "false"]}
+    shadow = next(p for p in document["paths"]["/v1/decisions"]["get"]["parameters"]
+                  if p["name"] == "shadow_differs")
+    assert shadow["schema"] == {"enum": ["true", "false"]}

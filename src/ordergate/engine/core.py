@@ -32,7 +32,6 @@ from ordergate.gate.context import RuleContext, fingerprint
 from ordergate.gate.evaluate import decide
 from ordergate.gate.explain import LimitsDigests, explain
 from ordergate.gate.plan import PlanCache
-from ordergate.gate.rules.throttle import rate_key
 from ordergate.gate.view import RateScope
 from ordergate.model.decision import Decision, DecisionKind, Violation
 from ordergate.model.events import (
@@ -85,6 +84,9 @@ _ORDER_SCOPES = (
     (RateScope.ACCOUNT, WindowKind.ACCOUNT, "rate_account"),
     (RateScope.STRATEGY, WindowKind.STRATEGY, "rate_strategy"),
     (RateScope.SYMBOL, WindowKind.SYMBOL, "rate_symbol"),
+)
+_GLOBAL_WINDOW, _ACCOUNT_WINDOW, _STRATEGY_WINDOW, _SYMBOL_WINDOW = (
+    kind for _, kind, _ in _ORDER_SCOPES
 )
 # counter names per decision kind, built once (reading `.value` off an Enum is a Python call)
 _DECISION_COUNTERS = {kind: f"decision:{kind.value}" for kind in DecisionKind}
@@ -438,10 +440,14 @@ class Engine:
             reduce_only=reduce_only, created=now,
         ))
         windows = state.windows
-        for scope, kind, name in _ORDER_SCOPES:
-            rate = getattr(limits, name)
-            windows.record(kind, rate_key(scope, intent), now,
-                           None if rate is None else rate.window)
+        # the keys `gate.rate_key` gives each scope, inlined on the hot path
+        for kind, key, rate in (
+            (_GLOBAL_WINDOW, "", limits.rate_global),
+            (_ACCOUNT_WINDOW, intent.account, limits.rate_account),
+            (_STRATEGY_WINDOW, intent.strategy, limits.rate_strategy),
+            (_SYMBOL_WINDOW, intent.symbol, limits.rate_symbol),
+        ):
+            windows.record(kind, key, now, None if rate is None else rate.window)
         key = ctx.fingerprint if ctx is not None and ctx.fingerprint else fingerprint(intent)
         state.duplicates.record(key, now, limits.duplicate_window)
         out.append(Dispatch(

@@ -7,11 +7,11 @@ import importlib
 import logging
 import sys
 
-import structlog
 import typer
 
 from ordergate.cli.console import err
 from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.logs import configure_stderr_logging
 
 app = typer.Typer(
     name="ordergate",
@@ -47,11 +47,7 @@ def _root() -> None:
     """Pre-trade risk and capital-policy gateway for automated trading."""
     # stdout carries results (JSON Lines, tables); library logs go to stderr, warnings and up,
     # unless a command configures its own logging.
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
-    )
+    configure_stderr_logging(logging.WARNING)
 
 
 for _name in _COMMAND_MODULES:

@@ -31,6 +31,7 @@ from ordergate.brokers.base import BrokerAdapter
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig, SimFaults, SubmitFault
 from ordergate.cli.console import err
 from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.logs import stderr_logger_factory
 from ordergate.engine.status import EngineStatus
 from ordergate.journal import Durability, JournalError, open_journal
 from ordergate.model.decision import Decision
@@ -66,7 +67,7 @@ def configure_logging(verbose: bool, quiet_level: int = logging.WARNING) -> None
     level = logging.DEBUG if verbose else quiet_level
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=stderr_logger_factory,
         cache_logger_on_first_use=False,
     )
 

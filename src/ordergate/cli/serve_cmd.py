@@ -20,6 +20,7 @@ import uvicorn
 
 from ordergate.cli.console import err, out
 from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.logs import stderr_logger_factory
 
 token_app = typer.Typer(help="Make and hash API tokens for `ordergate serve`.",
                         no_args_is_help=True)
@@ -127,7 +128,7 @@ def _configure_logging(level_name: str) -> None:
                     structlog.processors.TimeStamper(fmt="iso", utc=True),
                     structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=stderr_logger_factory,
         cache_logger_on_first_use=True,
     )
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from fakes.deribit import CLIENT_ID, CLIENT_SECRET, NOW_MS, DeribitState, build
+from fakes.deribit import CLIENT_ID, CLIENT_SECRET, DeribitState, build
 from fakes.server import ServerThread
 
 from ordergate.brokers.base import (
@@ -157,7 +157,10 @@ def test_fills_positions_and_server_time(venue: CcxtVenue) -> None:
     assert {p.account for p in positions.values()} == {"acct-c"}
     order = venue.get_order("og-c-0001")
     assert order is not None and order.status is OrderStatus.FILLED
-    assert venue.server_time() == datetime.fromtimestamp(NOW_MS / 1000, tz=UTC)
+    # the venue answers with its real clock: a UTC time close to ours
+    told = venue.server_time()
+    assert told.tzinfo is not None and told.utcoffset() == timedelta(0)
+    assert abs(told - datetime.now(UTC)) < timedelta(minutes=1)
 
 
 def test_poll_events_reports_ack_fill_and_cancel(venue: CcxtVenue) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from fakes.server import ServerThread
-from fakes.tradier import ACCOUNT, NOW_S, TOKEN, TradierState, build
+from fakes.tradier import ACCOUNT, TOKEN, TradierState, build
 
 from ordergate.brokers.base import (
     BrokerAuthError,
@@ -160,7 +160,10 @@ def test_positions_and_server_time(adapter: TradierAdapter) -> None:
     (position,) = adapter.positions()
     assert (position.symbol, position.qty, position.avg_price) == ("SPY", 5, Decimal("512.5"))
     assert position.account == "acct-t"
-    assert adapter.server_time() == datetime.fromtimestamp(NOW_S, tz=UTC)
+    # the venue answers with its real clock: a UTC time close to ours
+    told = adapter.server_time()
+    assert told.tzinfo is not None and told.utcoffset() == timedelta(0)
+    assert abs(told - datetime.now(UTC)) < timedelta(minutes=1)
 
 
 def test_poll_events_reports_ack_fills_and_cancel(adapter: TradierAdapter) -> None:

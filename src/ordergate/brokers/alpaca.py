@@ -244,10 +244,10 @@ class AlpacaAdapter:
                       max_length=CLIENT_ORDER_ID_MAX)
         require_supported(VENUE, order.order_type, order.tif, CAPABILITIES.order_types,
                           CAPABILITIES.time_in_force)
-        if order.reduce_only:
-            raise BrokerOrderRejected(
-                f"{VENUE}: {order.client_order_id}: reduce_only is not offered for equities;"
-                " refused rather than sent without the venue-side guard")
+        # `reduce_only` has no venue-side flag for equities: the gateway itself guarantees the
+        # reduction (the gate accepted the intent only because it shrinks the position, counting
+        # every working order), so the order goes out without the flag. Refusing it would stop
+        # exactly the risk-reducing orders that capital supremacy says must pass.
         fields: dict[str, Any] = {
             "symbol": order.symbol,
             "qty": _exact_float("qty", order.qty),

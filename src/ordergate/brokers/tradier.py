@@ -243,10 +243,8 @@ class TradierAdapter:
                       pattern=TAG_PATTERN, allowed="letters, digits and '-' only")
         require_supported(VENUE, order.order_type, order.tif, CAPABILITIES.order_types,
                           CAPABILITIES.time_in_force)
-        if order.reduce_only:
-            raise BrokerOrderRejected(
-                f"{VENUE}: {order.client_order_id}: reduce_only is not offered;"
-                " refused rather than sent without the venue-side guard")
+        # No venue-side reduce-only flag: the gateway's own check is the guarantee (see the
+        # Alpaca adapter); the side mapping below still refuses an order that would cross zero.
         if order.qty != order.qty.to_integral_value():
             raise BrokerOrderRejected(
                 f"{VENUE}: {order.client_order_id}: quantity {order.qty} is fractional;"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -174,7 +175,8 @@ def build(state: AlpacaState) -> Starlette:
     async def clock(request: Request) -> Response:
         if (failure := await guard(request)) is not None:
             return failure
-        return JSONResponse({"timestamp": NOW, "is_open": True,
+        # the venue's real clock, as a broker tells it (gateways check their drift against it)
+        return JSONResponse({"timestamp": datetime.now(UTC).isoformat(), "is_open": True,
                              "next_open": "2024-03-05T09:30:00-05:00",
                              "next_close": "2024-03-04T16:00:00-05:00"})
 

@@ -9,6 +9,7 @@ errors are HTTP 400 {"errors": {"error": [..]}}. Market orders fill at once at
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -173,7 +174,7 @@ def build(state: TradierState) -> Starlette:
             return failure
         return JSONResponse({"clock": {"date": "2024-03-04", "description":
                                        "Market is open from 09:30 to 16:00",
-                                       "state": "open", "timestamp": NOW_S,
+                                       "state": "open", "timestamp": int(time.time()),
                                        "next_change": "16:00", "next_state": "postmarket"}})
 
     return Starlette(routes=[

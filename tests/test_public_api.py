@@ -214,7 +214,8 @@ def test_async_gateway_offers_the_operator_commands_of_the_gateway(tmp_path: Pat
                                               key="ACC-1")
             closing = [event for event in flattened.events
                        if isinstance(event, ordergate.Dispatch)]
-            assert [(d.side, d.qty, d.reduce_only) for d in closing] == [(Side.SELL, Decimal(40), True)]
+            assert [(d.side, d.qty, d.reduce_only) for d in closing] == [
+                (Side.SELL, Decimal(40), True)]
             assert [p.qty for p in (await gateway.status()).positions if p.qty] == []
 
             released = await gateway.unkill("ops-bob", "drill over", scope=KillScope.ACCOUNT,

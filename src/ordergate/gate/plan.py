@@ -6,10 +6,11 @@ the tuple of rows that apply (`Rule.applies`) keeps the per-intent loop to the r
 can matter. A plan holds no state of the world, only the limits' consequences, so one plan
 serves every intent under those limits.
 
-`PlanCache` memoises plans by the identity of the limits object: a policy hands out one
-object per key, so a plan is compiled once per key. The cache keeps each limits object
-alive, so an id is never reused while its entry exists; it is bounded, and clearing it only
-costs recompiling.
+`PlanCache` memoises plans by the identity of the limits object (a policy hands out one
+object per key), then by value: many keys resolve to equal limits, and equal limits (field
+by field) make every `applies` answer the same, so they share one plan and the table is
+compiled once per distinct value. The cache keeps each limits object alive, so an id is never
+reused while its entry exists; it is bounded, and clearing it only costs recompiling.
 """
 
 from __future__ import annotations
@@ -37,16 +38,22 @@ def compile_plan(limits: ResolvedLimits) -> Plan:
 class PlanCache:
     """Plans by limits identity (see the module docstring)."""
 
-    __slots__ = ("_plans",)
+    __slots__ = ("_by_value", "_plans")
 
     def __init__(self) -> None:
         self._plans: dict[int, tuple[ResolvedLimits, Plan]] = {}
+        self._by_value: dict[ResolvedLimits, Plan] = {}
 
     def plan(self, limits: ResolvedLimits) -> Plan:
         found = self._plans.get(id(limits))
         if found is not None:
             return found[1]
-        plan = compile_plan(limits)
+        plan = self._by_value.get(limits)
+        if plan is None:
+            plan = compile_plan(limits)
+            if len(self._by_value) >= _CACHE_LIMIT:
+                self._by_value.clear()
+            self._by_value[limits] = plan
         if len(self._plans) >= _CACHE_LIMIT:
             self._plans.clear()
         self._plans[id(limits)] = (limits, plan)

@@ -80,13 +80,15 @@ def _rates(intent: OrderIntent, view: GateView, limits: ResolvedLimits,
         (_STRATEGY, _STRATEGY_NAME, intent.strategy, limits.rate_strategy, counts[2]),
         (_SYMBOL, _SYMBOL_NAME, intent.symbol, limits.rate_symbol, counts[3]),
     )
-    return tuple(
-        RateCount(scope=name, key=key, window=limit.window,
-                  count=view.order_count(scope, key, limit.window) if count is None else count,
-                  max_count=limit.max_count)
-        for scope, name, key, limit, count in scoped
-        if limit is not None
-    )
+    rates: list[RateCount] = []  # a loop, not a generator: this runs for every intent
+    for scope, name, key, limit, count in scoped:
+        if limit is not None:
+            rates.append(RateCount(
+                scope=name, key=key, window=limit.window,
+                count=view.order_count(scope, key, limit.window) if count is None else count,
+                max_count=limit.max_count,
+            ))
+    return tuple(rates)
 
 
 def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, *,
@@ -147,7 +149,7 @@ def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, 
         mode_reasons=tuple(mode_reasons),
         integrity=tuple(
             ModeReason(code=reason.code, detail=reason.detail) for reason in integrity
-        ),
+        ) if integrity else (),
         operator_kill=view.operator_kill(account, intent.strategy, symbol),
         firm_kill=view.firm_kill(),
         strategy_disabled=view.strategy_disabled(account, intent.strategy),

@@ -191,6 +191,8 @@ def render(console: Console, result: DemoResult) -> None:
         f"(hash-chained, {result.seconds:.1f} s for the whole day).\n"
         f"  check it has not been altered:  ordergate journal verify --journal {journal}\n"
         f"  see the mode and positions:     ordergate status --journal {journal}\n"
+        f"  prove every decision replays:   ordergate replay verify --journal {journal}\n"
+        f"  write the evidence pack:        ordergate report --journal {journal} --out report\n"
         f"  replay the day yourself:        ordergate run --policy {result.out / 'policy.yaml'}"
         f" --journal my.db {result.out / 'events.jsonl'}"
     )

@@ -14,7 +14,7 @@ commands in `engine.commands`, snapshots in `engine.image`, the status view in
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import msgspec
 import structlog
@@ -68,7 +68,13 @@ from ordergate.policy import EngineSettings, Policy, PolicyError
 from ordergate.policy.limits import ResolvedLimits, SelfMatch
 from ordergate.policy.spec import Limits, Throttle, parse_duration
 
+CENT = Decimal("0.01")
 log = structlog.get_logger(__name__)
+
+
+def _cents(amount: Decimal) -> Decimal:
+    """Money as people read it in a reason (the exact values stay in the state and records)."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 DEFAULT_SETTINGS = EngineSettings()
 HUNDRED = Decimal(100)
@@ -225,8 +231,8 @@ class Engine:
             return
         self.raise_condition(
             out, key, "LOS-003",
-            f"account {record.account}: equity {record.equity} is more than "
-            f"{limits.max_drawdown_pct}% below its high-water mark {high}",
+            f"account {record.account}: equity {_cents(record.equity)} is more than "
+            f"{limits.max_drawdown_pct}% below its high-water mark {_cents(high)}",
             fault_mode(self.settings.on_drawdown), latched=True,
         )
 

@@ -63,29 +63,28 @@ def on_ack(engine: Engine, event: OrderAck, out: list[OutputEvent]) -> None:
 
 
 def on_reject(engine: Engine, event: OrderReject, out: list[OutputEvent]) -> None:
-    state = engine.state
-    order = state.open_orders.get(event.client_order_id)
-    if order is None:
-        state.count("reject_unknown")
-        if event.client_order_id not in state.done:
-            engine.alert(out, AlertSeverity.WARNING, ORDER_UNKNOWN,
-                         f"reject for unknown order {event.client_order_id}: {event.reason}")
-        return
-    state.count("order_rejected")
-    state.close(order, OrderStatus.REJECTED)
+    _close_by_broker(engine, event.client_order_id, OrderStatus.REJECTED, out,
+                     f"reject for unknown order {event.client_order_id}: {event.reason}")
 
 
 def on_canceled(engine: Engine, event: OrderCanceled, out: list[OutputEvent]) -> None:
+    _close_by_broker(engine, event.client_order_id, OrderStatus.CANCELED, out,
+                     f"cancel confirmation for unknown order {event.client_order_id}")
+
+
+def _close_by_broker(engine: Engine, client_order_id: str, status: OrderStatus,
+                     out: list[OutputEvent], unknown: str) -> None:
+    """The broker ended an order (its reservation is freed); an answer about an order the
+    engine never had, or already closed, only raises an alert the first time."""
     state = engine.state
-    order = state.open_orders.get(event.client_order_id)
+    order = state.open_orders.get(client_order_id)
     if order is None:
-        state.count("canceled_unknown")
-        if event.client_order_id not in state.done:
-            engine.alert(out, AlertSeverity.WARNING, ORDER_UNKNOWN,
-                         f"cancel confirmation for unknown order {event.client_order_id}")
+        state.count(f"{status.value}_unknown")
+        if client_order_id not in state.done:
+            engine.alert(out, AlertSeverity.WARNING, ORDER_UNKNOWN, unknown)
         return
-    state.count("order_canceled")
-    state.close(order, OrderStatus.CANCELED)
+    state.count(f"order_{status.value}")
+    state.close(order, status)
 
 
 def on_fill(engine: Engine, event: Fill, out: list[OutputEvent]) -> None:

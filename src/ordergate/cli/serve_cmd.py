@@ -50,9 +50,10 @@ def serve(
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the HTTP API and the status dashboard (GET /) for one gateway shard."""
-    from ordergate.journal import JournalError, redact_url
+    from ordergate.journal import Durability, JournalError, open_journal, redact_url
     from ordergate.policy.errors import PolicyError
     from ordergate.policy.loader import load_policy
+    from ordergate.runtime.health import StartRefused, require_intact_journal
     from ordergate.runtime.loop import ResumeMismatch, Runtime, RuntimeStopped
     from ordergate.runtime.sources import BadLine, read_lines
     from ordergate.service.auth import TOKENS_FILE_ENV, TokenFileError, load_tokens, tokens_path
@@ -81,10 +82,17 @@ def serve(
             if item is not None:
                 feed_events.append(item)
     try:
-        runtime = Runtime.open(journal, loaded, adapter, durability)
+        # Like `ordergate run`: never serve from a journal whose chain cannot be proven.
+        handle = open_journal(journal, durability=Durability(durability))
+        try:
+            require_intact_journal(handle)
+        except BaseException:
+            handle.close()
+            raise
+        runtime = Runtime.open_on(handle, loaded, adapter)
     except JournalError as exc:
         raise UserError(f"--journal {redact_url(journal)}: {exc}") from None
-    except ResumeMismatch as exc:
+    except (ResumeMismatch, StartRefused) as exc:
         raise SafetyStop(str(exc)) from None
     try:
         if feed_events:

@@ -85,7 +85,7 @@ JOURNAL_DEPENDENCY = "journal"
 JOURNAL_UNAVAILABLE = "SYS-006"
 DEFAULT_SNAPSHOT_EVERY = 20_000
 # Once the state is large, one snapshot per this many bytes of the last snapshot in events.
-SNAPSHOT_BYTES_PER_EVENT = 256
+SNAPSHOT_BYTES_PER_EVENT = 1024
 MAX_FEEDBACK_ROUNDS = 16
 _SCAN_WINDOW = 1024
 

@@ -13,6 +13,7 @@ from tests.runtime.scenario import demo_policy_path, write_scenario
 
 from ordergate.chaos.checks import JournalFacts
 from ordergate.model.modes import Mode
+from ordergate.service.auth import hash_token
 
 
 def _run(events: Path, journal: Path, *extra: str) -> subprocess.CompletedProcess[bytes]:
@@ -81,3 +82,30 @@ def test_a_paper_sim_broker_config_runs_and_keeps_its_book(tmp_path: Path) -> No
     conflicting = _run(events, tmp_path / "other.db", "--broker", str(config),
                        "--sim-fault", "rate_limited:1")
     assert conflicting.returncode == 1 and "--broker sim" in conflicting.stderr.decode()
+
+
+def test_every_broker_command_refuses_a_live_config_without_confirmation(
+        tmp_path: Path) -> None:
+    """`serve` and `gateway` build their broker from the same config as `run`, so an
+    unconfirmed live config stops each of them before a journal or lease is touched."""
+    events = write_scenario(tmp_path / "events.jsonl", seconds=2)
+    config = tmp_path / "broker.yaml"
+    config.write_text("broker:\n  broker: alpaca\n  execution_mode: live\n  account: DEMO-1\n"
+                      "  api_key_env: OG_TEST_KEY\n  api_secret_env: OG_TEST_SECRET\n",
+                      encoding="utf-8")
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text("tokens:\n  - name: screen\n    role: viewer\n"
+                      f"    hash: {hash_token('viewer-secret')}\n", encoding="utf-8")
+    policy = str(demo_policy_path())
+    commands = {
+        "serve": ["serve", "--policy", policy, "--journal", str(tmp_path / "serve.db"),
+                  "--tokens", str(tokens), "--broker", str(config), "--port", "0"],
+        "gateway": ["gateway", str(events), "--policy", policy, "--journal",
+                    "postgresql://127.0.0.1:1/unused", "--shard", "s1", "--broker", str(config)],
+    }
+    for name, args in commands.items():
+        done = subprocess.run([sys.executable, "-m", "ordergate.cli.main", *args],
+                              capture_output=True, check=False, timeout=60)
+        assert done.returncode == 1, (name, done.stderr.decode())
+        assert "live_confirmed" in done.stderr.decode(), name
+    assert not (tmp_path / "serve.db").exists()

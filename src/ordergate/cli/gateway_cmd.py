@@ -19,7 +19,9 @@ from typing import Annotated
 import typer
 from msgspec import UNSET
 
+from ordergate.brokers.base import BrokerAdapter
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
+from ordergate.cli.broker_spec import broker_from_spec
 from ordergate.cli.console import err, out
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.run_cmd import (
@@ -75,6 +77,9 @@ def gateway(
     durability: Annotated[Durability, typer.Option(help="always: every record durable on its "
                                                         "own; batch: one commit per batch.")]
     = Durability.BATCH,
+    broker: Annotated[str, typer.Option(
+        "--broker", help="'sim', or a broker config YAML (paper/live) for a real venue.")]
+    = "sim",
     broker_state: Annotated[Path | None, typer.Option(
         "--broker-state", help="Persist the simulated broker here, so a standby talks to the "
                                "same broker.")] = None,
@@ -120,13 +125,26 @@ def gateway(
     config = ShardConfig(journal_url=journal, shard=shard, events=events,
                          durability=durability, batch_size=batch_size, lease_ttl_s=lease_ttl,
                          acquire_timeout_s=wait, follow=follow, firm=firm, run_id=run_id)
+    if broker != "sim" and (broker_state is not None or fill_model is not FillModel.IMMEDIATE):
+        raise UserError(f"--broker {broker}: --broker-state and --fill-model apply to the "
+                        "simulator only (--broker sim)")
+    if broker != "sim":
+        # refuse a bad config, or live without its confirmation, before taking any lease
+        checked = broker_from_spec(broker, loaded)
+        close = getattr(checked, "close", None)
+        if callable(close):
+            close()
+
+    def make_broker() -> BrokerAdapter:
+        if broker != "sim":
+            return broker_from_spec(broker, loaded)
+        return SimBroker(SimConfig(fill_model=fill_model,
+                                   state_path=str(broker_state) if broker_state else None))
+
     tally = Tally()
     try:
-        gate = ShardGateway(
-            config, loaded,
-            lambda: SimBroker(SimConfig(fill_model=fill_model, state_path=str(broker_state)
-                                        if broker_state else None)),
-            on_batch=writer(sys.stdout.buffer, quiet, tally))
+        gate = ShardGateway(config, loaded, make_broker,
+                            on_batch=writer(sys.stdout.buffer, quiet, tally))
     except ShardError as exc:
         raise UserError(str(exc)) from None
 

@@ -29,6 +29,7 @@ from rich.table import Table
 
 from ordergate.brokers.base import BrokerAdapter
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig, SimFaults, SubmitFault
+from ordergate.cli.broker_spec import broker_from_spec
 from ordergate.cli.console import err
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.logs import stderr_logger_factory
@@ -276,10 +277,7 @@ def _make_broker(spec: str, policy: Policy, *, fill_model: FillModel,
         if fill_model is not FillModel.IMMEDIATE or broker_state is not None or sim_fault:
             raise UserError(f"--broker {spec}: {_SIM_ONLY} apply to the simulator only "
                             "(--broker sim)")
-        from ordergate.cli.serve_cmd import _broker as broker_from_spec
-
-        adapter: BrokerAdapter = broker_from_spec(spec, policy)
-        return adapter
+        return broker_from_spec(spec, policy)
     broker = SimBroker(SimConfig(fill_model=fill_model,
                                  state_path=str(broker_state) if broker_state else None))
     if sim_fault is not None:

@@ -13,11 +13,12 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import uvicorn
 
+from ordergate.cli.broker_spec import broker_from_spec
 from ordergate.cli.console import err, out
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.logs import stderr_logger_factory
@@ -71,7 +72,7 @@ def serve(
         loaded = load_policy(policy)
     except (TokenFileError, PolicyError) as exc:
         raise UserError(str(exc)) from None
-    adapter = _broker(broker, loaded)
+    adapter = broker_from_spec(broker, loaded)
     feed_events = []
     if feed is not None:
         if not feed.is_file():
@@ -139,30 +140,6 @@ def _configure_logging(level_name: str) -> None:
         logger_factory=stderr_logger_factory,
         cache_logger_on_first_use=True,
     )
-
-
-def _broker(spec: str, policy: Any) -> Any:
-    from ordergate.brokers.config import BrokerConfigError, make_adapter, parse_broker_config
-
-    if spec == "sim":
-        from ordergate.brokers.sim import SimBroker, SimConfig
-
-        return SimBroker(SimConfig())
-    path = Path(spec)
-    if not path.is_file():
-        raise UserError(f"--broker {spec}: expected 'sim' or a broker config YAML file")
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    try:
-        raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-        config = parse_broker_config(raw.get("broker", raw) if isinstance(raw, dict) else raw,
-                                     source=str(path))
-        limits = policy.limits_for("*", "*", "*")
-        allowed = limits.allowed_order_types
-        return make_adapter(config, **({"allowed_order_types": allowed} if allowed else {}))
-    except (OSError, YAMLError, BrokerConfigError) as exc:
-        raise UserError(f"--broker {spec}: {exc}") from None
 
 
 @token_app.command("new")

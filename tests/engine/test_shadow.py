@@ -62,9 +62,11 @@ def _state_image(engine: Engine, retention: dict[str, int]) -> bytes:
         for entry in state.windows.image().series
     )
     return msgspec.json.encode([
-        list(state.books.values()), list(state.open_orders.values()), list(state.done.values()),
+        list(state.books.values()), list(state.open_orders.values()),
+        list(state.done.current.values()), list(state.done.previous.values()),
         list(state.accounts.values()), [entry for entry in series if entry[2]],
-        state.duplicates.image().entries, list(state.decided.items()), state.counters,
+        state.duplicates.image().entries, list(state.decided.current.items()),
+        list(state.decided.previous.items()), state.counters,
         state.guard.image(), state.mode,
     ])
 

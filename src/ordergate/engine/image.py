@@ -20,6 +20,7 @@ import msgspec
 
 from ordergate.engine.modes import ModeGuard, ModeGuardImage
 from ordergate.engine.records import AccountRecord, Book, OrderRecord
+from ordergate.engine.retention import RetainedMap, RetainedSet
 from ordergate.engine.state import DisabledStrategy, KillRecord, kill_key
 from ordergate.engine.windows import (
     DuplicateWindow,
@@ -96,6 +97,10 @@ class EngineImage(msgspec.Struct, frozen=True, kw_only=True):
     firm: FirmState | None = None
     firm_rate_limited: list[FirmRateLimited] = []
     shadow_policy: str = ""
+    # the previous trading day's generation (engine/retention.py)
+    done_orders_previous: list[OrderRecord] = []
+    fill_ids_previous: list[str] = []
+    decided_previous: list[DecidedImage] = []
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")
@@ -121,12 +126,14 @@ def encode_image(engine: Engine) -> bytes:
         holders=[HoldersImage(symbol, list(accounts))
                  for symbol, accounts in state.holders.items()],
         open_orders=list(state.open_orders.values()),
-        done_orders=list(state.done.values()),
+        done_orders=list(state.done.current.values()),
+        done_orders_previous=list(state.done.previous.values()),
         windows=state.windows.image(),
         duplicates=state.duplicates.image(),
-        fill_ids=sorted(state.fill_ids),
-        decided=[DecidedImage(account, strategy, intent_id, decision)
-                 for (account, strategy, intent_id), decision in state.decided.items()],
+        fill_ids=sorted(state.fill_ids.current),
+        fill_ids_previous=sorted(state.fill_ids.previous),
+        decided=_decided_images(state.decided.current),
+        decided_previous=_decided_images(state.decided.previous),
         counters=[CounterImage(name, value) for name, value in state.counters.items()],
         next_roll_at=state.next_roll_at,
         flatten_seq=state.flatten_seq,
@@ -180,13 +187,13 @@ def apply_image(engine: Engine, data: bytes) -> None:
     state.books = {(book.account, book.symbol): book for book in image.books}
     state.holders = {item.symbol: dict.fromkeys(item.accounts) for item in image.holders}
     state.open_orders = {order.client_order_id: order for order in image.open_orders}
-    state.done = {order.client_order_id: order for order in image.done_orders}
+    state.done = RetainedMap(
+        {order.client_order_id: order for order in image.done_orders},
+        {order.client_order_id: order for order in image.done_orders_previous})
     state.windows = RateWindows.from_image(image.windows)
     state.duplicates = DuplicateWindow.from_image(image.duplicates)
-    state.fill_ids = set(image.fill_ids)
-    state.decided = {
-        (item.account, item.strategy, item.intent_id): item.decision for item in image.decided
-    }
+    state.fill_ids = RetainedSet(image.fill_ids, image.fill_ids_previous)
+    state.decided = RetainedMap(_decided_map(image.decided), _decided_map(image.decided_previous))
     state.counters = {item.name: item.value for item in image.counters}
     state.next_roll_at = image.next_roll_at
     state.flatten_seq = image.flatten_seq
@@ -195,3 +202,12 @@ def apply_image(engine: Engine, data: bytes) -> None:
     state.firm_rate_limited = {(item.account, item.strategy, item.intent_id): item
                                for item in image.firm_rate_limited}
     state.rebuild_ladders()
+
+
+def _decided_images(decided: dict[tuple[str, str, str], Decision]) -> list[DecidedImage]:
+    return [DecidedImage(account, strategy, intent_id, decision)
+            for (account, strategy, intent_id), decision in decided.items()]
+
+
+def _decided_map(images: list[DecidedImage]) -> dict[tuple[str, str, str], Decision]:
+    return {(item.account, item.strategy, item.intent_id): item.decision for item in images}

@@ -19,6 +19,7 @@ import msgspec
 
 from ordergate.engine.modes import ModeGuard
 from ordergate.engine.records import AccountRecord, Book, Ladder, OrderRecord, OrderStatus
+from ordergate.engine.retention import RetainedMap, RetainedSet
 from ordergate.engine.windows import EPOCH, DuplicateWindow, RateWindows, WindowKind
 from ordergate.gate.exposure import reference_price, symbol_exposure
 from ordergate.gate.rules.integrity import invalid_fields
@@ -80,12 +81,12 @@ class EngineState:
         self.holders: dict[str, dict[str, None]] = {}
         self.accounts: dict[str, AccountRecord] = {}
         self.open_orders: dict[str, OrderRecord] = {}
-        self.done: dict[str, OrderRecord] = {}
+        self.done: RetainedMap[str, OrderRecord] = RetainedMap()
         self.ladders: dict[tuple[str, str], Ladder] = {}
         self.windows = RateWindows()
         self.duplicates = DuplicateWindow()
-        self.fill_ids: set[str] = set()
-        self.decided: dict[tuple[str, str, str], Decision] = {}
+        self.fill_ids: RetainedSet[str] = RetainedSet()
+        self.decided: RetainedMap[tuple[str, str, str], Decision] = RetainedMap()
         # limits hashes already journaled in a LimitsRecord (each value is journaled once)
         self.limits_journaled: dict[str, None] = {}
         self.counters: dict[str, int] = {}
@@ -258,6 +259,10 @@ class EngineState:
     def roll_day(self) -> None:
         for record in self.accounts.values():
             record.day_start_equity = record.equity
+        # two trading days of history: see engine/retention.py
+        self.done.rotate()
+        self.fill_ids.rotate()
+        self.decided.rotate()
 
     # ------------------------------------------------------------------ market
 

@@ -125,3 +125,21 @@ def test_session_close_cancels_day_orders_and_journals_a_summary(tmp_path: Path)
     [summary] = _meta(tmp_path / "journal.db", b"og.session_close")
     assert len(summary["day_orders_canceled"]) == 1  # type: ignore[arg-type]
     assert summary["mode"] == "ACTIVE" and summary["mismatches"] == 0
+
+
+def test_the_day_roll_runs_session_close_by_itself(tmp_path: Path) -> None:
+    sim = SimConfig(fill_model=FillModel.NEXT_MARKET)
+    with ChaosRun.open(tmp_path, sim=sim, settings=QUIET) as run:
+        run.start()
+        day = intent("day-order", Side.BUY, 10, 1, limit_price=Decimal(180))
+        gtc = msgspec.structs.replace(intent("gtc-order", Side.BUY, 10, 1,
+                                             limit_price=Decimal(181)), tif=TimeInForce.GTC)
+        run.step([day, gtc])
+        assert _meta(tmp_path / "journal.db", b"og.session_close") == []
+        # the next event comes after the trading day rolled (hours later): no one calls
+        # session_close, the guard does it on the roll
+        run.step([quote("AAPL", 12 * 3600)])
+        working = [order.intent_id for order in run.runtime.engine.status().open_orders]
+        assert working == ["gtc-order"]
+    [summary] = _meta(tmp_path / "journal.db", b"og.session_close")
+    assert len(summary["day_orders_canceled"]) == 1  # type: ignore[arg-type]

@@ -373,7 +373,13 @@ class GuardedRuntime:
             self.broker_health.operator_resumed()
         latest = max(event.ts for event in events)
         self._note_time(latest)
+        roll_before = self.runtime.engine.state.next_roll_at
         report = self.runtime.process(events, source=source, line=line)
+        roll_after = self.runtime.engine.state.next_roll_at
+        if roll_before is not None and roll_after != roll_before:
+            # The engine rolled the trading day (the calendar's session close, or 00:00 UTC):
+            # the session's hygiene runs right after, on the same event time.
+            self._merge(report, self.session_close(latest))
         self._batches += 1
         observed = self.feeds.observe(feed, events, latest)
         if observed:
@@ -400,7 +406,8 @@ class GuardedRuntime:
 
     def session_close(self, ts: datetime) -> BatchReport:
         self._note_time(ts)
-        return self.reconciler.session_close(ts)
+        return self.reconciler.session_close(
+            ts, reconcile=self.settings.reconcile_with_broker)
 
     def _clock_check(self, ts: datetime) -> BatchReport:
         if not self.settings.check_clock:

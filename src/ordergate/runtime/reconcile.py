@@ -239,8 +239,9 @@ class Reconciler:
 
     # ------------------------------------------------------------ session close
 
-    def session_close(self, ts: datetime) -> BatchReport:
-        """Cancel working DAY orders, reconcile, journal a summary."""
+    def session_close(self, ts: datetime, *, reconcile: bool = True) -> BatchReport:
+        """Cancel working DAY orders, reconcile (unless the broker keeps no book to compare
+        with), journal a summary."""
         runtime = self.runtime
         day_orders = sorted(
             (order for order in runtime.engine.state.open_orders.values()
@@ -251,9 +252,10 @@ class Reconciler:
                           requested_by="session_close")
             for order in day_orders]
         report = runtime.inject(requests, origin="session_close") if requests else BatchReport()
-        more = self.reconcile(ts)
-        report.emitted.extend(more.emitted)
-        report.inputs += more.inputs
+        if reconcile:
+            more = self.reconcile(ts)
+            report.emitted.extend(more.emitted)
+            report.inputs += more.inputs
         status = runtime.engine.status()
         found = self.last
         summary = SessionCloseNote(

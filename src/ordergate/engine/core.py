@@ -137,12 +137,21 @@ class Engine:
 
     def handle(self, event: InputEvent) -> list[OutputEvent]:
         out: list[OutputEvent] = []
-        self.state.advance(event.ts)
-        self._on_time(out)
-        if isinstance(event, OrderIntent):
-            self._intent(event, out)
-        elif isinstance(event, MarketSnapshot):
+        state = self.state
+        ts = event.ts
+        if ts > state.clock or not state.started:
+            state.advance(ts)
+        # `_on_time`'s two tests inlined: this runs for every event, and almost always
+        # neither the day rolls nor a reset window is running
+        next_roll_at = state.next_roll_at
+        if (next_roll_at is None or state.clock >= next_roll_at
+                or state.guard.last_cleared is not None):
+            self._on_time(out)
+        # market data first: it is most of any event stream
+        if type(event) is MarketSnapshot:
             self._market(event, out)
+        elif isinstance(event, OrderIntent):
+            self._intent(event, out)
         elif isinstance(event, Fill):
             lifecycle.on_fill(self, event, out)
         elif isinstance(event, OrderAck):
@@ -217,6 +226,8 @@ class Engine:
         """Trip the drawdown halt when equity fell from its high-water mark by more than
         max_drawdown_pct and the policy arms `drawdown_kill` (same arithmetic as the gate:
         cross-multiplied, no division at the boundary)."""
+        if record.equity >= record.high_water_mark:
+            return  # no drop at all (limits are never negative): the usual case, and cheap
         limits = self.account_limits(record.account)
         if limits is None or not limits.drawdown_kill or limits.max_drawdown_pct is None:
             return
@@ -496,10 +507,13 @@ class Engine:
                                  f"{symbol}: invalid market data: {fault}",
                                  fault_mode(self.settings.on_bad_data))
             return
-        if symbol in state.marks:
+        guard = state.guard
+        # only a listed condition can clear; most of the time none is listed at all
+        if guard.any() and symbol in state.marks:
             self.clear_condition(f"data:invalid:{symbol}")
-            if state.now - snapshot.ts <= self._max_age(symbol):
-                self.clear_condition(f"data:stale:{symbol}")
+            stale = f"data:stale:{symbol}"
+            if guard.has(stale) and state.now - snapshot.ts <= self._max_age(symbol):
+                self.clear_condition(stale)
         for record in revalued:
             self.check_drawdown(out, record)
 

@@ -79,6 +79,10 @@ class ModeGuard:
     def has(self, key: str) -> bool:
         return key in self._conditions
 
+    def any(self) -> bool:
+        """Whether any condition is listed (the usual answer is no)."""
+        return bool(self._conditions)
+
     def has_code(self, code: str) -> bool:
         return any(condition.code == code for condition in self._conditions.values())
 

@@ -21,7 +21,7 @@ from ordergate.engine.modes import ModeGuard
 from ordergate.engine.records import AccountRecord, Book, Ladder, OrderRecord, OrderStatus
 from ordergate.engine.retention import RetainedMap, RetainedSet
 from ordergate.engine.windows import EPOCH, DuplicateWindow, RateWindows, WindowKind
-from ordergate.gate.exposure import reference_price, symbol_exposure
+from ordergate.gate.exposure import reference_price
 from ordergate.gate.rules.integrity import invalid_fields
 from ordergate.gate.view import ActiveReason, ExposureTotals, RateScope
 from ordergate.model.decision import Decision
@@ -42,6 +42,9 @@ _RATE_KIND = {
     RateScope.STRATEGY: WindowKind.STRATEGY,
     RateScope.SYMBOL: WindowKind.SYMBOL,
 }
+
+# the mid of a quote, as `gate.exposure.reference_price` computes it
+_HALF = Decimal("0.5")
 
 _NO_EXPOSURE = ExposureTotals(gross=ZERO, net_long=ZERO, net_short=ZERO)
 
@@ -231,21 +234,29 @@ class EngineState:
         if mark is None:
             # No trustworthy mark yet: value at the position's own entry price.
             mark = book.avg_price
-        exposure = symbol_exposure(book.qty, book.working_buy, book.working_sell, mark)
-        market_value = book.qty * mark
-        unrealized = book.qty * (mark - book.avg_price) if book.qty else ZERO
+        qty = book.qty
+        # `gate.exposure.symbol_exposure`, inlined: this runs for every holder on every
+        # mark change, and the struct it builds would be thrown away at once
+        long_side = qty + book.working_buy
+        short_side = qty - book.working_sell
+        gross = max(abs(long_side), abs(short_side)) * mark
+        net_long = long_side * mark
+        net_short = short_side * mark
+        market_value = qty * mark
+        unrealized = qty * (mark - book.avg_price) if qty else ZERO
         record = self.accounts[book.account]
-        record.gross += exposure.gross - book.gross
-        record.net_long += exposure.net_long - book.net_long
-        record.net_short += exposure.net_short - book.net_short
+        record.gross += gross - book.gross
+        record.net_long += net_long - book.net_long
+        record.net_short += net_short - book.net_short
         record.market_value += market_value - book.market_value
         record.unrealized_pnl += unrealized - book.unrealized
-        book.gross, book.net_long, book.net_short = (
-            exposure.gross, exposure.net_long, exposure.net_short
-        )
+        book.gross, book.net_long, book.net_short = gross, net_long, net_short
         book.market_value, book.unrealized = market_value, unrealized
-        record.high_water_mark = max(record.high_water_mark, record.equity)
-        self._drop_book_if_empty(book)
+        equity = record.cash + record.market_value
+        if equity > record.high_water_mark:
+            record.high_water_mark = equity
+        if not qty and book.empty:
+            self._drop_book_if_empty(book)
         return record
 
     def fund(self, account: str, cash: Decimal) -> AccountRecord:
@@ -270,18 +281,35 @@ class EngineState:
         """Store the snapshot; on a valid one, revalue every account holding the symbol at
         the gate's reference price (the same mark the gate projects with).
         Returns the fault ("" when valid) and the accounts revalued."""
-        self.markets[snapshot.symbol] = snapshot
-        fault = invalid_fields(snapshot)
-        if fault:
-            return fault, []
-        mark = reference_price(snapshot.bid, snapshot.ask, snapshot.last)
-        if mark is None or self.marks.get(snapshot.symbol) == mark:
+        symbol = snapshot.symbol
+        self.markets[symbol] = snapshot
+        bid, ask, last, volume = snapshot.bid, snapshot.ask, snapshot.last, snapshot.volume
+        if (
+            bid is not None and ask is not None and bid.is_finite() and ask.is_finite()
+            and 0 < bid <= ask and (last is None or (last.is_finite() and last > 0))
+            and (volume is None or (volume.is_finite() and volume >= 0))
+        ):
+            # a clean two-sided quote, the usual snapshot: `invalid_fields` would find
+            # nothing and `reference_price` would answer the mid
+            mark = (bid + ask) * _HALF
+        else:
+            fault = invalid_fields(snapshot)
+            if fault:
+                return fault, []
+            found = reference_price(bid, ask, last)
+            if found is None:
+                return "", []
+            mark = found
+        marks = self.marks
+        if marks.get(symbol) == mark:
             return "", []
-        self.marks[snapshot.symbol] = mark
-        touched: list[AccountRecord] = []
-        for account in list(self.holders.get(snapshot.symbol, ())):
-            touched.append(self.refresh(self.books[(account, snapshot.symbol)]))
-        return "", touched
+        marks[symbol] = mark
+        holders = self.holders.get(symbol)
+        if not holders:
+            return "", []
+        books = self.books
+        refresh = self.refresh
+        return "", [refresh(books[(account, symbol)]) for account in list(holders)]
 
     # ------------------------------------------------------------------ orders
 

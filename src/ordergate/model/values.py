@@ -38,6 +38,8 @@ def require_non_negative(field: str, value: Decimal) -> Decimal:
 
 
 def require_utc(field: str, value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value  # what the decoder gives a 'Z' timestamp: checked on every event
     offset = value.utcoffset()
     if offset is None:
         raise InvalidValue(f"{field}: timestamp must carry a UTC offset ('Z'), got '{value}'")

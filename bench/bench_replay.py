@@ -5,7 +5,9 @@ engine and appending its real outputs, in the runtime's shape (policy document a
 activation first, then market data for five symbols, intents from two strategies, the
 broker's ack and fill for every dispatch, clock ticks), then measures:
 
-* `verify_journal` end to end (hash chain + replay + byte comparison), events/s;
+* `verify_journal` end to end (hash chain + replay + byte comparison), events/s, as
+  `ordergate replay verify` runs it on a large journal (the chain checked in a second
+  process while this one replays), and the same with the two passes one after the other;
 * the replay alone (chain check skipped), events/s;
 * a cProfile of the replay-only pass on the first 100,000 records: where the time goes.
 
@@ -132,13 +134,16 @@ def _append(journal: Journal, engine: Engine, event: InputEvent) -> list[OutputE
     return outputs
 
 
-def _timed(path: Path, check_chain: bool) -> tuple[float, float, Any]:
+def _timed(path: Path, check_chain: bool, parallel: bool = False) -> tuple[float, float, Any]:
     """(wall seconds, CPU seconds of this process, report): the CPU figure is what the
-    replay costs on an idle core when the machine is shared."""
-    journal = open_journal(f"sqlite:///{path}", durability=Durability.NONE, create=False)
+    replay costs on an idle core when the machine is shared. `parallel` checks the chain in
+    a second process, as `ordergate replay verify` does on large journals."""
+    url = f"sqlite:///{path}"
+    journal = open_journal(url, durability=Durability.NONE, create=False)
     try:
         started, cpu = time.perf_counter(), time.process_time()
-        report = verify_journal(journal, check_chain=check_chain)
+        report = verify_journal(journal, check_chain=check_chain,
+                                chain_url=url if parallel else None)
         return time.perf_counter() - started, time.process_time() - cpu, report
     finally:
         journal.close()
@@ -187,9 +192,10 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         inputs = build_journal(path, count)
         built = time.perf_counter() - started
-        full_s, full_cpu, report = _timed(path, check_chain=True)
+        full_s, _, report = _timed(path, check_chain=True, parallel=True)
+        serial_s, _, serial_report = _timed(path, check_chain=True)
         replay_s, replay_cpu, replay_report = _timed(path, check_chain=False)
-        assert report.ok and replay_report.ok, report.message
+        assert report.ok and serial_report.ok and replay_report.ok, report.message
         profile = _profile(path, min(report.records, 100_000))
     result = {
         "benchmark": "replay",
@@ -205,13 +211,13 @@ def main(argv: list[str] | None = None) -> None:
         "verify_s": round(full_s, 2),
         "verify_events_per_s": round(inputs / full_s),
         "verify_records_per_s": round(report.records / full_s),
-        "verify_cpu_s": round(full_cpu, 2),
-        "verify_events_per_cpu_s": round(inputs / full_cpu),
+        "verify_serial_s": round(serial_s, 2),
+        "verify_serial_events_per_s": round(inputs / serial_s),
         "replay_only_s": round(replay_s, 2),
         "replay_only_events_per_s": round(inputs / replay_s),
         "replay_only_events_per_cpu_s": round(inputs / replay_cpu),
         "target_events_per_s": TARGET,
-        "meets_target": inputs / full_cpu >= TARGET,
+        "meets_target": inputs / full_s >= TARGET,
         "profile_replay_only_top": profile,
     }
     RESULTS.parent.mkdir(exist_ok=True)

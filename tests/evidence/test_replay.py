@@ -106,6 +106,41 @@ def test_a_tampered_record_stops_before_replay(tmp_path: Path, demo_day: Path) -
     assert "chain" in result.output
 
 
+def test_chain_checked_in_a_second_process_gives_the_same_report(demo_day: Path) -> None:
+    url = f"sqlite:///{demo_day / 'journal.db'}"
+    journal = read(demo_day / "journal.db")
+    try:
+        serial = verify_journal(journal)
+        parallel = verify_journal(journal, chain_url=url)
+    finally:
+        journal.close()
+    assert parallel.ok
+    assert parallel.chain == serial.chain
+    assert parallel.chain.records == serial.records > 0
+    assert msgspec.json.encode(parallel) == msgspec.json.encode(serial)
+
+
+def test_chain_checked_in_a_second_process_still_catches_tampering(
+        tmp_path: Path, demo_day: Path) -> None:
+    copy = tmp_path / "tampered.db"
+    shutil.copy(demo_day / "journal.db", copy)
+    with sqlite3.connect(copy) as db:
+        # an edit that also breaks the replay (the payload is no longer an event): the chain's
+        # verdict is what the report gives
+        db.execute("UPDATE journal_records SET payload = CAST('{not json' AS BLOB) "
+                   "WHERE seq = (SELECT min(seq) FROM journal_records WHERE kind = 'in' "
+                   "AND seq > 10)")
+        assert db.total_changes == 1
+    journal = read(copy)
+    try:
+        report = verify_journal(journal, chain_url=f"sqlite:///{copy}")
+    finally:
+        journal.close()
+    assert not report.ok
+    assert not report.chain.ok
+    assert report.chain.first_bad_seq is not None and report.chain.first_bad_seq > 10
+
+
 def _kill_run(args: list[str], point: str | None) -> int:
     env = {**os.environ}
     env.pop(faults.ENV_VAR, None)

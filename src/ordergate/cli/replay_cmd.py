@@ -27,7 +27,12 @@ from rich.table import Table
 
 from ordergate.cli.console import err, out
 from ordergate.cli.errors import SafetyStop, UserError
-from ordergate.evidence.replay import Divergence, ReplayReport, verify_journal
+from ordergate.evidence.replay import (
+    PARALLEL_CHAIN_MIN_RECORDS,
+    Divergence,
+    ReplayReport,
+    verify_journal,
+)
 from ordergate.journal import Durability, Journal, JournalError, open_journal, redact_url
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import load_policy
@@ -150,7 +155,8 @@ def verify(journal: JournalOption) -> None:
                       disable=not err.is_terminal or total < 50_000) as progress:
             task = progress.add_task("records", total=total)
             report = verify_journal(
-                opened, on_progress=lambda seq: progress.update(task, completed=seq))
+                opened, on_progress=lambda seq: progress.update(task, completed=seq),
+                chain_url=journal if total >= PARALLEL_CHAIN_MIN_RECORDS else None)
     render_replay(report, where)
     if not report.chain.ok:
         raise SafetyStop(f"{where}: journal verification failed at seq "

@@ -132,6 +132,9 @@ class Engine:
         self.shadow: Policy | None = None
         self.limits_digests = LimitsDigests()
         self.plans = PlanCache()
+        # derived from the active policy, never part of the state (see `_drawdown_kill_pct`)
+        self._drawdown_policy: Policy | None = None
+        self._drawdown_pcts: dict[str, Decimal | None] = {}
 
     # ------------------------------------------------------------------ entry point
 
@@ -226,26 +229,39 @@ class Engine:
         """Trip the drawdown halt when equity fell from its high-water mark by more than
         max_drawdown_pct and the policy arms `drawdown_kill` (same arithmetic as the gate:
         cross-multiplied, no division at the boundary)."""
-        if record.equity >= record.high_water_mark:
-            return  # no drop at all (limits are never negative): the usual case, and cheap
-        limits = self.account_limits(record.account)
-        if limits is None or not limits.drawdown_kill or limits.max_drawdown_pct is None:
-            return
         high = record.high_water_mark
-        if high <= 0:
+        equity = record.cash + record.market_value
+        if equity >= high:
+            return  # no drop at all (limits are never negative): the usual case, and cheap
+        max_drawdown_pct = self._drawdown_kill_pct(record.account)
+        if max_drawdown_pct is None or high <= 0:
             return
-        drop = high - record.equity
-        if drop * HUNDRED <= limits.max_drawdown_pct * high:
+        if (high - equity) * HUNDRED <= max_drawdown_pct * high:
             return
         key = f"drawdown:{record.account}"
         if self.state.guard.has(key):
             return
         self.raise_condition(
             out, key, "LOS-003",
-            f"account {record.account}: equity {_cents(record.equity)} is more than "
-            f"{limits.max_drawdown_pct}% below its high-water mark {_cents(high)}",
+            f"account {record.account}: equity {_cents(equity)} is more than "
+            f"{max_drawdown_pct}% below its high-water mark {_cents(high)}",
             fault_mode(self.settings.on_drawdown), latched=True,
         )
+
+    def _drawdown_kill_pct(self, account: str) -> Decimal | None:
+        """The account's max_drawdown_pct when the active policy arms `drawdown_kill`, else
+        None; remembered per account until another policy is active (asked on every mark
+        change of every position the account holds)."""
+        if self._drawdown_policy is not self.active:
+            self._drawdown_policy = self.active
+            self._drawdown_pcts.clear()
+        try:
+            return self._drawdown_pcts[account]
+        except KeyError:
+            limits = self.account_limits(account)
+            pct = None if limits is None or not limits.drawdown_kill else limits.max_drawdown_pct
+            self._drawdown_pcts[account] = pct
+            return pct
 
     # ------------------------------------------------------------------ time
 

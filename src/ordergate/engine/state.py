@@ -286,8 +286,8 @@ class EngineState:
         bid, ask, last, volume = snapshot.bid, snapshot.ask, snapshot.last, snapshot.volume
         if (
             bid is not None and ask is not None and bid.is_finite() and ask.is_finite()
-            and 0 < bid <= ask and (last is None or (last.is_finite() and last > 0))
-            and (volume is None or (volume.is_finite() and volume >= 0))
+            and ZERO < bid <= ask and (last is None or (last.is_finite() and last > ZERO))
+            and (volume is None or (volume.is_finite() and volume >= ZERO))
         ):
             # a clean two-sided quote, the usual snapshot: `invalid_fields` would find
             # nothing and `reference_price` would answer the mid

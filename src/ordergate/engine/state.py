@@ -239,7 +239,13 @@ class EngineState:
         # mark change, and the struct it builds would be thrown away at once
         long_side = qty + book.working_buy
         short_side = qty - book.working_sell
-        gross = max(abs(long_side), abs(short_side)) * mark
+        # max(abs(long_side), abs(short_side)) without the call: the first of equals wins,
+        # as with max, so the result keeps the same exponent (snapshots compare bytes)
+        larger = abs(long_side)
+        other = abs(short_side)
+        if other > larger:
+            larger = other
+        gross = larger * mark
         net_long = long_side * mark
         net_short = short_side * mark
         market_value = qty * mark

@@ -21,7 +21,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from importlib import resources
-from typing import Any
 
 import msgspec
 import structlog
@@ -44,32 +43,31 @@ from ordergate.model.events import (
     OutputEvent,
     PolicyDocument,
 )
-from ordergate.model.intent import OrderIntent
 from ordergate.model.market import MarketSnapshot
-from ordergate.model.reasons import REGISTRY
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import parse_policy
 from ordergate.service import openapi
-from ordergate.service.alerts import AlertRouter
-from ordergate.service.auth import Principal, Role, TokenStore, bearer_token
-from ordergate.service.bridge import (
-    DecisionRecord,
-    Emitted,
-    EngineBridge,
-    ServiceUnavailable,
-    utc_now,
+from ordergate.service.auth import Principal, Role
+from ordergate.service.bridge import DecisionRecord, Emitted, ServiceUnavailable
+from ordergate.service.context import (
+    JSON,
+    ApiError,
+    ServiceContext,
+    decode,
+    decode_error,
+    encoder,
+    error_response,
+    json_response,
+    meaning,
 )
-from ordergate.service.limits import MAX_BATCH_INTENTS, MAX_BODY_BYTES, RateLimiter
-from ordergate.service.metrics import CONTENT_TYPE, ServiceMetrics
+from ordergate.service.intents import ASGIApp, IntentsEndpoint, front_door
+from ordergate.service.metrics import CONTENT_TYPE
 from ordergate.service.schemas import (
-    BatchResult,
     CommandResult,
     DecisionPage,
     DecisionView,
     ErrorBody,
     HaltRequest,
-    IntentBatch,
-    IntentResult,
     MarketBatch,
     MarketResult,
     ModeRequest,
@@ -77,126 +75,25 @@ from ordergate.service.schemas import (
     PolicyResult,
     StatusView,
 )
-from ordergate.service.status import Inspector
 
 log = structlog.get_logger("ordergate.service")
 
-_JSON = "application/json"
-_encoder = msgspec.json.Encoder(decimal_format="string")
-_peek = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_intent_decoder = msgspec.json.Decoder(OrderIntent)
-_batch_decoder = msgspec.json.Decoder(IntentBatch)
 _snapshot_decoder = msgspec.json.Decoder(MarketSnapshot)
 _market_batch_decoder = msgspec.json.Decoder(MarketBatch)
+_peek = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _OUTPUT_TYPES = (Decision, Dispatch, CancelOrder, ModeChanged, Alert)
 _HEALTH_TIMEOUT_S = 2.0
 _SSE_INTERVAL_S = 1.0
 
 
-class ApiError(Exception):
-    """An error answer: HTTP status, a short machine code and a message for people."""
-
-    def __init__(self, status: int, error: str, detail: str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.error = error
-        self.detail = detail
-        self.headers = headers or {}
+def authenticate(ctx: ServiceContext, request: Request, allowed: frozenset[Role]) -> Principal:
+    return ctx.authenticate(request.headers.get("authorization"), allowed)
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(_encoder.encode(body), status_code=status, media_type=_JSON, headers=headers)
-
-
-def error_response(exc: ApiError) -> Response:
-    return json_response(ErrorBody(error=exc.error, detail=exc.detail), exc.status, exc.headers)
-
-
-class ServiceContext:
-    """Everything the handlers share. One per app."""
-
-    def __init__(self, *, bridge: EngineBridge, inspector: Inspector, tokens: TokenStore,
-                 metrics: ServiceMetrics, alerts: AlertRouter, run_id: str,
-                 limiter: RateLimiter | None = None, max_body_bytes: int = MAX_BODY_BYTES,
-                 max_batch: int = MAX_BATCH_INTENTS,
-                 wall_clock: Callable[[], datetime] = utc_now) -> None:
-        self.bridge = bridge
-        self.inspector = inspector
-        self.tokens = tokens
-        self.metrics = metrics
-        self.alerts = alerts
-        self.run_id = run_id
-        self.limiter = limiter or RateLimiter()
-        self.max_body_bytes = max_body_bytes
-        self.max_batch = max_batch
-        # Operator commands are stamped with the shell's wall clock (injected for tests).
-        self.wall_clock = wall_clock
-
-    # -- request plumbing
-
-    def authenticate(self, request: Request, allowed: frozenset[Role]) -> Principal:
-        token = bearer_token(request.headers.get("authorization"))
-        if token is None:
-            raise ApiError(401, "unauthorized", "missing 'Authorization: Bearer <token>' header",
-                           {"WWW-Authenticate": "Bearer"})
-        principal = self.tokens.authenticate(token)
-        if principal is None:
-            raise ApiError(401, "unauthorized", "invalid token", {"WWW-Authenticate": "Bearer"})
-        if principal.role not in allowed:
-            wanted = " or ".join(sorted(role.value for role in allowed))
-            raise ApiError(403, "forbidden",
-                           f"token '{principal.name}' has role {principal.role.value}; "
-                           f"this action needs {wanted}")
-        retry_after = self.limiter.check(principal.name, principal.requests_per_second,
-                                         principal.burst)
-        if retry_after:
-            raise ApiError(429, "rate_limited",
-                           f"token '{principal.name}' exceeded "
-                           f"{principal.requests_per_second:g} requests/s",
-                           {"Retry-After": str(retry_after)})
-        return principal
-
-    async def body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            try:
-                size = int(declared)
-            except ValueError:
-                raise ApiError(400, "bad_request", "Content-Length is not a number") from None
-            if size > self.max_body_bytes:
-                raise _too_large(self.max_body_bytes)
-        content_type = request.headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() not in (_JSON, ""):
-            raise ApiError(415, "unsupported_media_type",
-                           f"expected Content-Type {_JSON}, got '{content_type}'")
-        chunks: list[bytes] = []
-        total = 0
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > self.max_body_bytes:
-                raise _too_large(self.max_body_bytes)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes")
-
-
-def decode_error(exc: msgspec.DecodeError) -> ApiError:
-    if isinstance(exc, msgspec.ValidationError):
-        return ApiError(422, "invalid", str(exc))
-    return ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}")
-
-
-def decode(body: bytes, type_: type[Any]) -> Any:
-    if not body:
-        raise ApiError(400, "malformed_json", "request body is empty; expected a JSON object")
-    try:
-        return msgspec.json.decode(body, type=type_)
-    except msgspec.DecodeError as exc:
-        raise decode_error(exc) from None
+async def read_body(ctx: ServiceContext, request: Request) -> bytes:
+    headers = request.headers
+    return await ctx.body(request.receive, headers.get("content-length"),
+                          headers.get("content-type"))
 
 
 def engine_outputs(emitted: list[Emitted]) -> list[OutputEvent]:
@@ -204,16 +101,13 @@ def engine_outputs(emitted: list[Emitted]) -> list[OutputEvent]:
     return [item for item in emitted if isinstance(item, _OUTPUT_TYPES)]
 
 
-def meaning(code: str) -> str:
-    known = REGISTRY.get(code)
-    return known.meaning if known else ""
-
-
 Handler = Callable[[ServiceContext, Request], Awaitable[Response]]
 
 
 def endpoint(ctx: ServiceContext, route: str, handler: Handler) -> Callable[[Request],
                                                                             Awaitable[Response]]:
+    observe = ctx.metrics.request_observer(route)
+
     async def run(request: Request) -> Response:
         started = time.perf_counter()
         try:
@@ -222,54 +116,17 @@ def endpoint(ctx: ServiceContext, route: str, handler: Handler) -> Callable[[Req
             response = error_response(exc)
         except ServiceUnavailable as exc:
             response = error_response(ApiError(503, "unavailable", str(exc)))
-        ctx.metrics.observe_request(route, response.status_code, time.perf_counter() - started)
+        observe(response.status_code, time.perf_counter() - started)
         return response
 
     return run
-
-
-# ---------------------------------------------------------------- intents
-
-
-async def post_intents(ctx: ServiceContext, request: Request) -> Response:
-    principal = ctx.authenticate(request, frozenset({Role.TRADER}))
-    body = await ctx.body(request)
-    if not body:
-        raise ApiError(400, "malformed_json", "request body is empty; expected a JSON object")
-    try:
-        keys = _peek.decode(body)
-        batch = "intents" in keys
-        intents = (_batch_decoder.decode(body).intents if batch
-                   else [_intent_decoder.decode(body)])
-    except msgspec.DecodeError as exc:
-        raise decode_error(exc) from None
-    if len(intents) > ctx.max_batch:
-        raise ApiError(413, "batch_too_large",
-                       f"intents: {len(intents)} intents, at most {ctx.max_batch} per request")
-    for position, intent in enumerate(intents):
-        if not principal.can_trade(intent.account):
-            where = f"$.intents[{position}].account" if batch else "$.account"
-            raise ApiError(403, "forbidden",
-                           f"{where}: token '{principal.name}' may not trade account "
-                           f"'{intent.account}'")
-    answers = await ctx.bridge.submit_intents(intents)
-    results = [_intent_result(ctx.run_id, record, replayed) for record, replayed in answers]
-    if batch:
-        return json_response(BatchResult(run_id=ctx.run_id, results=results))
-    return json_response(results[0])
-
-
-def _intent_result(run_id: str, record: DecisionRecord, replayed: bool) -> IntentResult:
-    decision = record.decision
-    return IntentResult(intent_id=decision.intent_id, run_id=run_id, replayed=replayed,
-                        decision=decision, blocking_meaning=meaning(decision.blocking))
 
 
 # ---------------------------------------------------------------- reads
 
 
 async def get_status(ctx: ServiceContext, request: Request) -> Response:
-    ctx.authenticate(request, frozenset({Role.VIEWER, Role.OPERATOR}))
+    authenticate(ctx, request, frozenset({Role.VIEWER, Role.OPERATOR}))
     view = await ctx.bridge.call(ctx.inspector.status_view)
     return json_response(view)
 
@@ -285,7 +142,7 @@ async def get_health(ctx: ServiceContext, request: Request) -> Response:
 
 
 async def get_metrics(ctx: ServiceContext, request: Request) -> Response:
-    ctx.authenticate(request, frozenset({Role.VIEWER, Role.OPERATOR}))
+    authenticate(ctx, request, frozenset({Role.VIEWER, Role.OPERATOR}))
     view: StatusView = await ctx.bridge.call(ctx.inspector.status_view)
     ctx.inspector.export_gauges(view, ctx.metrics)
     return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)
@@ -325,7 +182,7 @@ def _query_bool(request: Request, name: str) -> bool | None:
 
 
 async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
-    ctx.authenticate(request, frozenset({Role.VIEWER, Role.OPERATOR}))
+    authenticate(ctx, request, frozenset({Role.VIEWER, Role.OPERATOR}))
     since = _query_time(request, "since")
     until = _query_time(request, "until")
     symbol = request.query_params.get("symbol")
@@ -391,7 +248,7 @@ def _decision_view(run_id: str, record: DecisionRecord) -> DecisionView:
 
 
 async def get_decision(ctx: ServiceContext, request: Request) -> Response:
-    principal = ctx.authenticate(request, frozenset({Role.VIEWER, Role.OPERATOR, Role.TRADER}))
+    principal = authenticate(ctx, request, frozenset({Role.VIEWER, Role.OPERATOR, Role.TRADER}))
     intent_id = request.path_params["intent_id"]
     record = ctx.bridge.index.get(intent_id)
     if principal.role is Role.TRADER and (record is None
@@ -404,16 +261,16 @@ async def get_decision(ctx: ServiceContext, request: Request) -> Response:
 
 
 async def events_stream(ctx: ServiceContext, request: Request) -> Response:
-    ctx.authenticate(request, frozenset({Role.VIEWER, Role.OPERATOR}))
+    authenticate(ctx, request, frozenset({Role.VIEWER, Role.OPERATOR}))
 
     async def stream() -> AsyncIterator[bytes]:
         while not await request.is_disconnected():
             try:
                 view = await ctx.bridge.call(ctx.inspector.status_view)
             except ServiceUnavailable as exc:
-                yield b"event: error\ndata: " + _encoder.encode(str(exc)) + b"\n\n"
+                yield b"event: error\ndata: " + encoder.encode(str(exc)) + b"\n\n"
                 return
-            yield b"event: status\ndata: " + _encoder.encode(view) + b"\n\n"
+            yield b"event: status\ndata: " + encoder.encode(view) + b"\n\n"
             await asyncio.sleep(_SSE_INTERVAL_S)
 
     return StreamingResponse(stream(), media_type="text/event-stream",
@@ -425,8 +282,8 @@ async def events_stream(ctx: ServiceContext, request: Request) -> Response:
 
 def _mode_action(action: CommandAction) -> Handler:
     async def handle(ctx: ServiceContext, request: Request) -> Response:
-        principal = ctx.authenticate(request, frozenset({Role.OPERATOR}))
-        body = await ctx.body(request)
+        principal = authenticate(ctx, request, frozenset({Role.OPERATOR}))
+        body = await read_body(ctx, request)
         cancel_all = False
         if action is CommandAction.HALT:
             halt: HaltRequest = decode(body, HaltRequest)
@@ -454,8 +311,8 @@ async def post_policy(ctx: ServiceContext, request: Request) -> Response:
     """Enforce a new policy, or with `dry_run` make it the shadow policy: judged for every
     intent beside the enforced one and recorded, never enforced. A dry run never loosens what
     is enforced: the active policy stays exactly as it was until a policy is activated."""
-    principal = ctx.authenticate(request, frozenset({Role.OPERATOR}))
-    body: PolicyRequest = decode(await ctx.body(request), PolicyRequest)
+    principal = authenticate(ctx, request, frozenset({Role.OPERATOR}))
+    body: PolicyRequest = decode(await read_body(ctx, request), PolicyRequest)
     try:
         policy = parse_policy(body.document, source="request.document")
     except PolicyError as exc:
@@ -503,8 +360,8 @@ async def post_policy(ctx: ServiceContext, request: Request) -> Response:
 
 
 async def post_market(ctx: ServiceContext, request: Request) -> Response:
-    ctx.authenticate(request, frozenset({Role.FEEDER, Role.OPERATOR}))
-    body = await ctx.body(request)
+    authenticate(ctx, request, frozenset({Role.FEEDER, Role.OPERATOR}))
+    body = await read_body(ctx, request)
     if not body:
         raise ApiError(400, "malformed_json", "request body is empty; expected a JSON object")
     try:
@@ -524,7 +381,6 @@ async def post_market(ctx: ServiceContext, request: Request) -> Response:
 
 
 HANDLERS: dict[str, Handler] = {
-    "post_intents": post_intents,
     "get_status": get_status,
     "get_health": get_health,
     "get_metrics": get_metrics,
@@ -543,16 +399,26 @@ def _static_dir() -> str:
     return str(resources.files("ordergate.service") / "static")
 
 
-def create_app(ctx: ServiceContext) -> Starlette:
+def create_app(ctx: ServiceContext) -> ASGIApp:
     """The ASGI app. The caller owns `ctx.bridge` (start it before serving, stop it after)."""
+    intents = IntentsEndpoint(ctx)
+    return front_door(starlette_app(ctx, intents), intents)
+
+
+def starlette_app(ctx: ServiceContext, intents: IntentsEndpoint) -> Starlette:
+    """Every route, POST /v1/intents included, behind Starlette's router and error handling
+    (`create_app` serves this with the front door in front)."""
     routes: list[BaseRoute] = []
     for spec in openapi.ROUTES:
-        routes.append(Route(spec.path, endpoint(ctx, spec.path, HANDLERS[spec.operation]),
-                            methods=[spec.method]))
-    document = _encoder.encode(openapi.document())
+        if spec.operation == "post_intents":
+            routes.append(Route(spec.path, intents, methods=[spec.method]))
+        else:
+            routes.append(Route(spec.path, endpoint(ctx, spec.path, HANDLERS[spec.operation]),
+                                methods=[spec.method]))
+    document = encoder.encode(openapi.document())
 
     async def get_openapi(request: Request) -> Response:
-        return Response(document, media_type=_JSON)
+        return Response(document, media_type=JSON)
 
     async def index(request: Request) -> Response:
         return FileResponse(f"{_static_dir()}/index.html",
@@ -574,6 +440,5 @@ def create_app(ctx: ServiceContext) -> Starlette:
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error,
                                                         Exception: unexpected})
-    app.state.ctx = ctx
     return app
 

@@ -2,14 +2,15 @@
 in one process, as in tests, never collide).
 
 Counters and histograms are fed on the engine thread after every batch (`observe_batch`) and
-by the HTTP layer (`observe_request`); gauges of state (mode, exposure against caps, throttle
+by the HTTP layer (`request_observer`); gauges of state (mode, exposure against caps, throttle
 utilisation, circuit breaker states) are set from the engine status just before each scrape
 (`Inspector.export_gauges`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -74,32 +75,53 @@ class ServiceMetrics:
             "ordergate_circuit_state",
             "Circuit breaker per dependency: 0 closed, 1 half-open, 2 open",
             ["dependency"], registry=r)
-        for mode in Mode:
-            self.mode.labels(mode=mode.value).set(1 if mode is Mode.ACTIVE else 0)
+        # Labelled children looked up once: `labels()` takes a lock and builds a key on every
+        # call, which the per-request and per-batch paths would otherwise pay each time.
+        self._responses: dict[tuple[str, int], Counter] = {}
+        self._decision_children: dict[tuple[str, str], Counter] = {}
+        self._mode_children = {mode: self.mode.labels(mode=mode.value) for mode in Mode}
+        self.set_mode(Mode.ACTIVE)
 
     def observe_batch(self, inputs: Sequence[InputEvent],
                       outputs: Sequence[InputEvent | OutputEvent],
                       seconds: float) -> None:
         self.batch_seconds.observe(seconds)
         self.batch_size.observe(len(inputs))
-        decided = 0
-        for output in outputs:
-            if isinstance(output, Decision):
-                decided += 1
-                self.decisions.labels(decision=output.decision.value,
-                                      reason=output.blocking or "none").inc()
-        if decided:
-            per_intent = seconds / decided
-            for _ in range(decided):
-                self.evaluation_seconds.observe(per_intent)
+        outcomes = Tally((output.decision.value, output.blocking or "none")
+                         for output in outputs if isinstance(output, Decision))
+        if not outcomes:
+            return
+        children = self._decision_children
+        for key, count in outcomes.items():
+            child = children.get(key)
+            if child is None:
+                child = children[key] = self.decisions.labels(decision=key[0], reason=key[1])
+            child.inc(count)
+        decided = outcomes.total()
+        per_intent = seconds / decided
+        observe = self.evaluation_seconds.observe
+        for _ in range(decided):
+            observe(per_intent)
 
-    def observe_request(self, route: str, status: int, seconds: float) -> None:
-        self.request_seconds.labels(route=route).observe(seconds)
-        self.http_responses.labels(route=route, status=str(status)).inc()
+    def request_observer(self, route: str) -> Callable[[int, float], None]:
+        """`observe(status, seconds)` for one route's responses, its latency histogram
+        looked up once."""
+        latency = self.request_seconds.labels(route=route).observe
+        responses = self._responses
+
+        def observe(status: int, seconds: float) -> None:
+            latency(seconds)
+            counter = responses.get((route, status))
+            if counter is None:
+                counter = responses[(route, status)] = self.http_responses.labels(
+                    route=route, status=str(status))
+            counter.inc()
+
+        return observe
 
     def set_mode(self, current: Mode) -> None:
-        for mode in Mode:
-            self.mode.labels(mode=mode.value).set(1 if mode is current else 0)
+        for mode, child in self._mode_children.items():
+            child.set(1 if mode is current else 0)
 
     def set_exposure(self, rows: Iterable[tuple[str, str, float, float | None]]) -> None:
         """(account, kind, value, cap) rows; a cap of None is not exported."""

@@ -32,9 +32,10 @@ from ordergate.resilience.clock import Clock, SystemClock
 from ordergate.runtime.health import GuardedRuntime, GuardSettings, settings_for
 from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.service.alerts import AlertRouter, AlertSink, LogSink, WebhookSink
-from ordergate.service.app import ServiceContext, create_app
+from ordergate.service.app import create_app
 from ordergate.service.auth import TokenStore
 from ordergate.service.bridge import DecisionIndex, Emitted, EngineBridge, utc_now
+from ordergate.service.context import ServiceContext
 from ordergate.service.limits import MAX_BODY_BYTES
 from ordergate.service.metrics import ServiceMetrics
 from ordergate.service.status import Inspector, ModeTimeline

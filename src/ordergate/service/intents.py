@@ -1,0 +1,151 @@
+"""POST /v1/intents, the hot route, as a plain ASGI endpoint.
+
+Every other route is a Starlette handler; this one carries nearly all the traffic, so it
+reads the ASGI scope and messages itself: no Request or Response objects, no exception
+middleware (it answers every error itself), headers picked out in one pass. `create_app`
+mounts it as the route's ASGI app (so Starlette still answers 405 for other methods) and
+`front_door` hands it POST /v1/intents before the router sees the request. The
+checks, their order and the answers are those of the other routes (`context.py`): tests
+send the same requests through Starlette and through the front door and compare the bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import msgspec
+import structlog
+
+from ordergate.model.intent import OrderIntent
+from ordergate.service.auth import Role
+from ordergate.service.bridge import DecisionRecord, ServiceUnavailable
+from ordergate.service.context import (
+    ApiError,
+    ClientGone,
+    Receive,
+    ServiceContext,
+    decode_error,
+    encoder,
+    meaning,
+)
+from ordergate.service.schemas import BatchResult, ErrorBody, IntentBatch, IntentResult
+
+log = structlog.get_logger("ordergate.service")
+
+PATH = "/v1/intents"
+_TRADER = frozenset({Role.TRADER})
+_CONTENT_TYPE = (b"content-type", b"application/json")
+_intent_decoder = msgspec.json.Decoder(OrderIntent)
+_batch_decoder = msgspec.json.Decoder(IntentBatch)
+_peek = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+Scope = MutableMapping[str, Any]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def parse_intents(body: bytes) -> tuple[list[OrderIntent], bool]:
+    """The intents of a request body and whether it was a batch (`{"intents": [...]}`)
+    rather than one intent. Raises ApiError (400 malformed, 422 invalid)."""
+    if not body:
+        raise ApiError(400, "malformed_json", "request body is empty; expected a JSON object")
+    try:
+        # Most requests are one intent: decode it straight away. OrderIntent forbids unknown
+        # fields, so a body that decodes as one has no top-level "intents" key: it is not a
+        # batch. Anything else takes the general path, which tells batches from single
+        # intents by their keys and reports the error of the shape the body has.
+        return [_intent_decoder.decode(body)], False
+    except msgspec.DecodeError:
+        pass
+    try:
+        if "intents" in _peek.decode(body):
+            return _batch_decoder.decode(body).intents, True
+        return [_intent_decoder.decode(body)], False
+    except msgspec.DecodeError as exc:
+        raise decode_error(exc) from None
+
+
+def _result(run_id: str, record: DecisionRecord, replayed: bool) -> IntentResult:
+    decision = record.decision
+    return IntentResult(intent_id=decision.intent_id, run_id=run_id, replayed=replayed,
+                        decision=decision, blocking_meaning=meaning(decision.blocking))
+
+
+class IntentsEndpoint:
+    """Decide the intents of one request (authenticated trader, its own accounts only) and
+    answer with their decisions, after they are durable."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        self._observe = ctx.metrics.request_observer(PATH)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        headers: list[tuple[bytes, bytes]] = [_CONTENT_TYPE]
+        try:
+            status, body = 200, await self._decide(scope, receive)
+        except ApiError as exc:
+            status, body = exc.status, exc.body()
+            headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                       for name, value in exc.headers.items()] + headers
+        except ServiceUnavailable as exc:
+            status, body = 503, ApiError(503, "unavailable", str(exc)).body()
+        except ClientGone:
+            return
+        except Exception as exc:  # the route's outermost handler: never a stack trace out
+            log.error("request_failed", path=PATH, error=type(exc).__name__)
+            status = 500
+            body = encoder.encode(ErrorBody(error="internal", detail="internal error; see the log"))
+        self._observe(status, time.perf_counter() - started)
+        headers.insert(-1, (b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _decide(self, scope: Scope, receive: Receive) -> bytes:
+        authorization = content_length = content_type = None
+        for name, value in scope["headers"]:
+            # The first of repeated headers counts, as in Starlette's Headers.get.
+            if name == b"authorization":
+                if authorization is None:
+                    authorization = value.decode("latin-1")
+            elif name == b"content-length":
+                if content_length is None:
+                    content_length = value.decode("latin-1")
+            elif name == b"content-type" and content_type is None:
+                content_type = value.decode("latin-1")
+        ctx = self._ctx
+        principal = ctx.authenticate(authorization, _TRADER)
+        body = await ctx.body(receive, content_length, content_type)
+        intents, batch = parse_intents(body)
+        if len(intents) > ctx.max_batch:
+            raise ApiError(413, "batch_too_large",
+                           f"intents: {len(intents)} intents, at most {ctx.max_batch} per "
+                           "request")
+        for position, intent in enumerate(intents):
+            if not principal.can_trade(intent.account):
+                where = f"$.intents[{position}].account" if batch else "$.account"
+                raise ApiError(403, "forbidden",
+                               f"{where}: token '{principal.name}' may not trade account "
+                               f"'{intent.account}'")
+        answers = await ctx.bridge.submit_intents(intents)
+        run_id = ctx.run_id
+        results = [_result(run_id, record, replayed) for record, replayed in answers]
+        if batch:
+            return encoder.encode(BatchResult(run_id=run_id, results=results))
+        return encoder.encode(results[0])
+
+
+def front_door(app: ASGIApp, intents: IntentsEndpoint) -> ASGIApp:
+    """`app`, except that POST /v1/intents goes straight to `intents`, skipping the
+    middleware and the route table (the same endpoint the router would reach)."""
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST"
+                and not scope.get("root_path")):
+            await intents(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return serve

@@ -1,12 +1,14 @@
 """The bridge between asyncio HTTP handlers and the single-writer engine thread.
 
 The engine (inside the Runtime) is a single writer: exactly ONE thread, started here, ever
-calls into the Runtime. HTTP handlers put work on a queue and await a future. The engine thread
-takes everything waiting (group commit): all the intents of the batch go to
-`runtime.process(...)` together, which journals them, evaluates them, flushes the journal ONCE
-and dispatches; only then is every waiting request answered. A decision is therefore never
-returned before its batch is durable, and a burst of N concurrent requests costs one flush,
-not N.
+calls into the Runtime. HTTP handlers hand work to the bridge and await a future. The work of
+one event-loop pass is handed to the engine thread together, once every handler that was
+ready in that pass has had its turn (so requests that arrived together are batched together,
+and the engine thread is woken once, not once per request). The engine thread takes everything
+waiting (group commit): all the intents of the batch go to `runtime.process(...)` together,
+which journals them, evaluates them, flushes the journal ONCE and dispatches; only then is
+every waiting request answered. A decision is therefore never returned before its batch is
+durable, and a burst of N concurrent requests costs one flush, not N.
 
 Idempotency on `intent_id` lives here, on the engine thread, so that it cannot race: an
 intent whose id already has a decision (from this process or recovered from the journal at
@@ -217,7 +219,9 @@ class EngineBridge:
         self._idle_events = idle_events
         self._idle_interval_s = idle_interval_s
         self._clock = clock
-        self._queue: queue.SimpleQueue[_Work[Any] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Work[Any]] | None] = queue.SimpleQueue()
+        # Work handed over by handlers during the current pass of each event loop.
+        self._staged: dict[asyncio.AbstractEventLoop, list[_Work[Any]]] = {}
         self._listeners: list[BatchListener] = []
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -260,8 +264,21 @@ class EngineBridge:
     async def _put(self, work: _Work[T]) -> T:
         if not self.running:
             raise ServiceUnavailable("the engine is not running")
-        self._queue.put(work)
+        staged = self._staged.get(work.loop)
+        if staged is None:
+            # The first work of this loop pass: hand the pass's work over once the handlers
+            # that are ready now have run (call_soon runs after them, in order).
+            staged = self._staged[work.loop] = []
+            work.loop.call_soon(self._hand_over, work.loop)
+        staged.append(work)
         return await work.future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._queue.put(self._staged.pop(loop))
+        if self._stopped.is_set():
+            # The engine thread ended (or is ending): whatever it did not take is answered
+            # here, so that nothing put after its last look waits forever.
+            self._fail_waiting("the engine stopped")
 
     # -- the engine thread
 
@@ -285,25 +302,28 @@ class EngineBridge:
                 continue
             if first is None:
                 break
-            batch: list[_Work[Any]] = [first]
+            batch: list[_Work[Any]] = first
             stop_after = False
-            pending = 0
+            pending = _events(batch)
             while pending < MAX_BATCH_EVENTS:
                 try:
-                    item = self._queue.get_nowait()
+                    more = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
+                if more is None:
                     stop_after = True
                     break
-                batch.append(item)
-                pending += len(item.intents) if isinstance(item, _IntentWork) else 1
+                batch.extend(more)
+                pending += _events(more)
             try:
                 self._handle(batch)
             except BaseException as exc:  # outermost loop: escaped every guard, so stop
                 # Answer this batch, then end the thread (see _run): the engine's state after
                 # such an error is not trusted; a restart rebuilds it from the journal.
                 self.last_error = f"{type(exc).__name__}: {exc}"
+                # Stopped before anyone hears of it: a caller answered now and retrying at
+                # once is refused as "not running" rather than queued behind a dead thread.
+                self._stopped.set()
                 for work in batch:
                     self._settle.add(work, exc=ServiceUnavailable(
                         f"the engine stopped: {self.last_error}"))
@@ -414,14 +434,22 @@ class EngineBridge:
                 self._settle.add(work, result=answers)
 
     def _fail_waiting(self, why: str) -> None:
+        """Answer 503 to every queued work. Called by the engine thread as it ends and by an
+        event loop that hands work over after that (so a settler of its own)."""
+        settle = _Settler()
         while True:
             try:
-                item = self._queue.get_nowait()
+                works = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if item is not None:
-                self._settle.add(item, exc=ServiceUnavailable(why))
-                self._settle.flush()
+            for work in works or ():
+                settle.add(work, exc=ServiceUnavailable(why))
+            settle.flush()
+
+
+def _events(works: list[_Work[Any]]) -> int:
+    """How many events a batch of work puts before the engine (its intents, or one)."""
+    return sum(len(work.intents) if isinstance(work, _IntentWork) else 1 for work in works)
 
 
 _Settlement = tuple[_Work[Any], Any, BaseException | None]

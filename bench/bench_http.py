@@ -2,12 +2,18 @@
 
 Starts `ordergate serve` as a SECOND process (SQLite journal, batched durability, SimBroker,
 a permissive bench policy and a market feed so intents are allowed and dispatched) and drives
-it from this process with a minimal asyncio HTTP/1.1 keep-alive client (less client overhead
-than httpx, so the numbers describe the server). Every request carries fresh intent ids, so
-each one is journaled, evaluated, made durable and answered.
+it from this process. Every request carries fresh intent ids, so each one is journaled,
+evaluated, made durable and answered.
 
-Scenarios: single-intent requests at concurrency 1, 8, 32 and 64, and batches of 100 intents.
-Reports throughput (intents/s) and request latency p50/p99/p99.9, and writes
+The load generator is as light as we could make it in Python, because on a two-core machine it
+competes with the server for CPU: each connection is an asyncio Protocol in a closed loop (the
+next request is written from the callback that completes the previous answer; no task, future
+or stream per request), and the requests (head and body) are built before the clock starts.
+
+Scenarios: single-intent requests at concurrency 1, 8, 16, 32 and 64, and batches of 100
+intents at concurrency 1, 4 and 8. Reports throughput (intents/s), request latency
+p50/p99/p99.9, and CPU microseconds per intent of the client and (when this script started
+it) the server, a figure that a busy machine distorts less than the wall clock. Writes
 bench/results/http.json. `--quick` runs short scenarios for a smoke check on a busy machine.
 
     .venv/bin/python bench/bench_http.py [--quick] [--url http://127.0.0.1:8080 --token T]
@@ -18,6 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
+import itertools
 import json
 import os
 import platform
@@ -28,9 +36,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,12 +76,16 @@ def market_feed(path: Path, ts: datetime) -> None:
 
 
 class IntentFactory:
-    """Unique, small, alternating buy/sell intents so positions stay near flat."""
+    """Unique, small, alternating buy/sell intents so positions stay near flat, as complete
+    HTTP/1.1 requests (headers included) ready to write to a socket."""
 
-    def __init__(self, run: str, ts: datetime) -> None:
+    def __init__(self, run: str, ts: datetime, host: str, token: str) -> None:
         self._run = run
         self._n = 0
         self._ts = (ts + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+        self._head = (f"POST /v1/intents HTTP/1.1\r\nHost: {host}\r\n"
+                      f"Authorization: Bearer {token}\r\n"
+                      "Content-Type: application/json\r\nContent-Length: ").encode()
 
     def one(self) -> bytes:
         self._n += 1
@@ -87,39 +100,98 @@ class IntentFactory:
     def batch(self, size: int) -> bytes:
         return b'{"intents":[' + b",".join(self.one() for _ in range(size)) + b"]}"
 
+    def request(self, size: int) -> bytes:
+        body = self.batch(size) if size > 1 else self.one()
+        return self._head + str(len(body)).encode() + b"\r\n\r\n" + body
 
-class Connection:
-    """One HTTP/1.1 keep-alive connection; requests are sequential on it."""
+    def requests(self, size: int, prebuilt: int) -> Iterator[bytes]:
+        """`prebuilt` requests made now, before the clock starts, then more made on demand."""
+        ready = [self.request(size) for _ in range(prebuilt)]
+        return itertools.chain(ready, iter(functools.partial(self.request, size), b""))
 
-    def __init__(self, host: str, port: int, token: str) -> None:
-        self._host, self._port = host, port
-        self._head = (f"POST /v1/intents HTTP/1.1\r\nHost: {host}\r\n"
-                      f"Authorization: Bearer {token}\r\n"
-                      "Content-Type: application/json\r\nContent-Length: ").encode()
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
 
-    async def open(self) -> None:
-        self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
-        sock = self._writer.get_extra_info("socket")
+class Tally:
+    """What one scenario's responses were: latencies of the measured window, statuses,
+    decisions."""
+
+    def __init__(self, measure_from: float, stop_at: float) -> None:
+        self.measure_from = measure_from
+        self.stop_at = stop_at
+        self.latencies: list[float] = []
+        self.statuses: Counter[int] = Counter()
+        self.decisions: Counter[str] = Counter()
+
+    def record(self, sent: float, done: float, status: int, payload: bytes) -> None:
+        if sent < self.measure_from:
+            return
+        self.latencies.append(done - sent)
+        self.statuses[status] += 1
+        if status == 200:
+            for kind in ("ALLOW", "DENY", "MODIFY"):
+                self.decisions[kind] += payload.count(b'"decision":"' + kind.encode() + b'"')
+
+
+class ClosedLoop(asyncio.Protocol):
+    """One keep-alive connection that sends its next request as soon as the previous answer
+    is complete: callbacks only, no task, future or stream per request, so the load
+    generator takes as little of the machine's CPU as it can (the server runs on the same
+    two cores)."""
+
+    def __init__(self, requests: Iterator[bytes], tally: Tally, finished: asyncio.Future[None]):
+        self._requests = requests
+        self._tally = tally
+        self._finished = finished
+        self._transport: asyncio.WriteTransport | None = None
+        self._buffer = b""
+        self._need = -1  # bytes of the current answer (head + body), once its head is in
+        self._sent = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio's ABCs, but they have this interface.
+        self._transport = cast(asyncio.WriteTransport, transport)
+        sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    async def post(self, body: bytes) -> tuple[int, bytes]:
-        assert self._reader is not None and self._writer is not None
-        self._writer.write(self._head + str(len(body)).encode() + b"\r\n\r\n" + body)
-        head = await self._reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        payload = await self._reader.readexactly(length) if length else b""
-        return status, payload
+    def start(self) -> None:
+        self._send()
 
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+    def _send(self) -> None:
+        assert self._transport is not None
+        self._sent = time.perf_counter()
+        if self._sent >= self._tally.stop_at:
+            self._transport.close()
+            return
+        self._transport.write(next(self._requests))
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer + data if self._buffer else data
+        if self._need < 0:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self._buffer = buffer
+                return
+            head = buffer[:end].lower()
+            at = head.find(b"\r\ncontent-length:")
+            length = 0
+            if at >= 0:
+                stop = head.find(b"\r\n", at + 2)
+                length = int(head[at + 17:stop if stop >= 0 else len(head)])
+            self._need = end + 4 + length
+        if len(buffer) < self._need:
+            self._buffer = buffer
+            return
+        done = time.perf_counter()
+        status = int(buffer[9:12])
+        payload = buffer[buffer.find(b"\r\n\r\n") + 4:self._need]
+        self._buffer = buffer[self._need:]
+        self._need = -1
+        self._tally.record(self._sent, done, status, payload)
+        self._send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._finished.done():
+            self._finished.set_result(None)
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -129,45 +201,41 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-async def scenario(host: str, port: int, token: str, factory: IntentFactory, *,
-                   concurrency: int, batch: int, seconds: float,
-                   warmup: float) -> dict[str, object]:
-    connections = [Connection(host, port, token) for _ in range(concurrency)]
-    for connection in connections:
-        await connection.open()
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    decisions: Counter[str] = Counter()
-    intents_done = 0
+# Requests built ahead per second of a scenario (more are built on demand): above what the
+# server can answer, so building them stays out of the measured window.
+PREBUILT_PER_S = {1: 6000, 100: 250}
+
+
+async def scenario(host: str, port: int, factory: IntentFactory, *, concurrency: int,
+                   batch: int, seconds: float, warmup: float,
+                   server_cpu: Callable[[], float] | None = None) -> dict[str, object]:
+    loop = asyncio.get_running_loop()
+    prebuilt = int(PREBUILT_PER_S.get(batch, 250) * (seconds + warmup))
+    requests = factory.requests(batch, prebuilt)
+    connections: list[ClosedLoop] = []
+    finished: list[asyncio.Future[None]] = []
+    tally = Tally(0.0, 0.0)
+    for _ in range(concurrency):
+        future: asyncio.Future[None] = loop.create_future()
+        _, protocol = await loop.create_connection(
+            lambda f=future: ClosedLoop(requests, tally, f), host, port)  # type: ignore[misc]
+        connections.append(protocol)
+        finished.append(future)
     started = time.perf_counter()
-    measure_from = started + warmup
-    stop_at = measure_from + seconds
-
-    async def worker(connection: Connection) -> None:
-        nonlocal intents_done
-        while True:
-            body = factory.batch(batch) if batch > 1 else factory.one()
-            sent = time.perf_counter()
-            if sent >= stop_at:
-                return
-            status, payload = await connection.post(body)
-            done = time.perf_counter()
-            if sent < measure_from:
-                continue
-            latencies.append(done - sent)
-            statuses[status] += 1
-            if status == 200:
-                intents_done += batch
-                for kind in ("ALLOW", "DENY", "MODIFY"):
-                    decisions[kind] += payload.count(b'"decision":"' + kind.encode() + b'"')
-
-    await asyncio.gather(*(worker(connection) for connection in connections))
-    elapsed = time.perf_counter() - measure_from
+    tally.measure_from = started + warmup
+    tally.stop_at = tally.measure_from + seconds
+    cpu_at_start = server_cpu() if server_cpu else 0.0
+    client_at_start = time.process_time()
     for connection in connections:
-        connection.close()
-    latencies.sort()
+        connection.start()
+    await asyncio.wait_for(asyncio.gather(*finished), timeout=warmup + seconds + 60)
+    elapsed = time.perf_counter() - tally.measure_from
+    total_s = time.perf_counter() - started
+    client_cpu = time.process_time() - client_at_start
+    latencies = sorted(tally.latencies)
+    intents_done = tally.statuses.get(200, 0) * batch
     ms = 1000.0
-    return {
+    result: dict[str, object] = {
         "name": f"{'batch' + str(batch) if batch > 1 else 'single'}_c{concurrency}",
         "concurrency": concurrency, "intents_per_request": batch,
         "requests": len(latencies), "intents": intents_done, "seconds": round(elapsed, 3),
@@ -177,9 +245,17 @@ async def scenario(host: str, port: int, token: str, factory: IntentFactory, *,
         "p99_ms": round(_percentile(latencies, 0.99) * ms, 3),
         "p999_ms": round(_percentile(latencies, 0.999) * ms, 3),
         "max_ms": round((latencies[-1] if latencies else float("nan")) * ms, 3),
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "decisions": dict(decisions),
+        "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
+        "decisions": dict(tally.decisions),
     }
+    # CPU seconds per intent over the whole run (warm-up included, as the CPU counters
+    # cannot tell them apart): a figure that a busy machine distorts less than the wall clock.
+    answered = max(1, round(intents_done * total_s / elapsed))
+    result["client_cpu_us_per_intent"] = round(client_cpu / answered * 1e6, 1)
+    if server_cpu is not None:
+        result["server_cpu_us_per_intent"] = round(
+            (server_cpu() - cpu_at_start) / answered * 1e6, 1)
+    return result
 
 
 def _free_port() -> int:
@@ -189,8 +265,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(workdir: Path, ts: datetime) -> Iterator[tuple[str, int, str]]:
-    """Start `ordergate serve` in a child process; yield (host, port, trader token)."""
+def serve(workdir: Path, ts: datetime) -> Iterator[tuple[str, int, str, Callable[[], float]]]:
+    """Start `ordergate serve` in a child process; yield (host, port, trader token, a reader
+    of the child's CPU seconds)."""
     sys.path.insert(0, str(ROOT / "src"))
     from ordergate.service.auth import hash_token, new_token
 
@@ -225,7 +302,7 @@ def serve(workdir: Path, ts: datetime) -> Iterator[tuple[str, int, str]]:
                 time.sleep(0.1)
         else:
             raise SystemExit("server did not start listening within 30 s")
-        yield "127.0.0.1", port, token
+        yield "127.0.0.1", port, token, functools.partial(_cpu_seconds, child.pid)
     finally:
         child.terminate()
         try:
@@ -235,18 +312,22 @@ def serve(workdir: Path, ts: datetime) -> Iterator[tuple[str, int, str]]:
         log.close()
 
 
-async def run_all(host: str, port: int, token: str, quick: bool,
-                  ts: datetime) -> list[dict[str, object]]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_all(host: str, port: int, token: str, quick: bool, ts: datetime,
+                  server_cpu: Callable[[], float] | None = None) -> list[dict[str, object]]:
     seconds, warmup = (1.5, 0.3) if quick else (5.0, 1.0)
-    factory = IntentFactory(f"b{os.getpid()}-{int(time.time())}", ts)
+    factory = IntentFactory(f"b{os.getpid()}-{int(time.time())}", ts, host, token)
+    plan = [(1, concurrency) for concurrency in (1, 8, 16, 32, 64)]
+    plan += [(100, concurrency) for concurrency in (1, 4, 8)]
     results = []
-    for concurrency in (1, 8, 32, 64):
-        results.append(await scenario(host, port, token, factory, concurrency=concurrency,
-                                      batch=1, seconds=seconds, warmup=warmup))
-        print(json.dumps(results[-1]), flush=True)
-    for concurrency in (1, 4, 8):
-        results.append(await scenario(host, port, token, factory, concurrency=concurrency,
-                                      batch=100, seconds=seconds, warmup=warmup))
+    for batch, concurrency in plan:
+        results.append(await scenario(host, port, factory, concurrency=concurrency, batch=batch,
+                                      seconds=seconds, warmup=warmup, server_cpu=server_cpu))
         print(json.dumps(results[-1]), flush=True)
     return results
 
@@ -271,8 +352,8 @@ def main() -> None:
                                       args.token or "", args.quick, ts))
     else:
         with tempfile.TemporaryDirectory(prefix="og-bench-") as tmp, \
-                serve(Path(tmp), ts) as (host, port, token):
-            results = asyncio.run(run_all(host, port, token, args.quick, ts))
+                serve(Path(tmp), ts) as (host, port, token, server_cpu):
+            results = asyncio.run(run_all(host, port, token, args.quick, ts, server_cpu))
     singles = [r for r in results if r["intents_per_request"] == 1]
     batches = [r for r in results if r["intents_per_request"] != 1]
     best_single = max(singles, key=lambda r: float(r["intents_per_s"]))  # type: ignore[arg-type]

@@ -26,7 +26,8 @@ import structlog
 import uvicorn
 
 from ordergate.journal.base import JournalRecord, RecordKind
-from ordergate.model.events import ClockTick, InputEvent
+from ordergate.model.decision import Decision
+from ordergate.model.events import Alert, ClockTick, InputEvent, ModeChanged
 from ordergate.model.intent import OrderIntent
 from ordergate.resilience.clock import Clock, SystemClock
 from ordergate.runtime.health import GuardedRuntime, GuardSettings, settings_for
@@ -41,6 +42,9 @@ from ordergate.service.metrics import ServiceMetrics
 from ordergate.service.status import Inspector, ModeTimeline
 
 log = structlog.get_logger("ordergate.service.server")
+
+# What the listeners of `Gateway._after_batch` react to among a batch's outputs.
+_WATCHED = (Decision, ModeChanged, Alert)
 
 
 class GuardedBatches:
@@ -113,12 +117,15 @@ class Gateway:
 
     def _after_batch(self, inputs: Sequence[InputEvent], emitted: Sequence[Emitted]) -> None:
         self._last_activity = time.monotonic()
-        self.metrics.observe_batch(inputs, emitted, self.bridge.stats.last_process_s)
-        self.timeline.observe(inputs, emitted)
+        # Metrics, the mode timeline and alerts look only at these; most of a batch's
+        # outputs are orders and broker answers, so they are left out once, here.
+        watched = [item for item in emitted if isinstance(item, _WATCHED)]
+        self.metrics.observe_batch(inputs, watched, self.bridge.stats.last_process_s)
+        self.timeline.observe(inputs, watched)
         accounts = {event.intent_id: event.account for event in inputs
                     if isinstance(event, OrderIntent)}
         ts = inputs[-1].ts if inputs else utc_now()
-        for notice in self.alerts.observe(emitted, accounts, ts):
+        for notice in self.alerts.observe(watched, accounts, ts):
             self.metrics.alerts.labels(kind=notice.kind).inc()
         self.metrics.set_mode(self.runtime.engine.state.mode)
 

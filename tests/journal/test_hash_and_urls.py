@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from ordergate.journal import (
     redact_url,
     verify_rows,
 )
+from ordergate.journal.base import RecordHasher
 from ordergate.journal.urls import Backend, parse_journal_url
 
 
@@ -40,6 +42,46 @@ def test_moving_bytes_between_fields_changes_the_hash(run_a: str, pay_a: bytes, 
     first = record_hash(GENESIS_HASH, 1, "in", run_a, 0, pay_a)
     second = record_hash(GENESIS_HASH, 1, "in", run_b, 0, pay_b)
     assert (first == second) == ((run_a, pay_a) == (run_b, pay_b))
+
+
+def _outcome(hash_function: Callable[[], str]) -> str:
+    """The hash, or the ValueError's message: two implementations must agree on both."""
+    try:
+        return hash_function()
+    except ValueError as exc:
+        return f"ValueError: {exc}"
+
+
+_HEX_HASH = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
+
+
+@settings(max_examples=300)
+@given(prev=st.one_of(_HEX_HASH, st.text(max_size=80)),
+       seq=st.one_of(st.integers(min_value=0, max_value=1 << 40),
+                     st.integers(min_value=-(1 << 70), max_value=1 << 70)),
+       kind=st.one_of(st.sampled_from(["in", "out", "meta"]), st.text(max_size=6)),
+       run_id=st.one_of(st.sampled_from(["run-a", "b" * 32]), st.text(max_size=40)),
+       at=st.one_of(st.integers(min_value=0, max_value=1 << 62),
+                    st.integers(min_value=-(1 << 70), max_value=1 << 70)),
+       payload=st.binary(max_size=600))
+def test_the_append_hasher_equals_record_hash(prev: str, seq: int, kind: str, run_id: str,
+                                              at: int, payload: bytes) -> None:
+    hasher = RecordHasher()
+    for _ in range(2):  # the second call uses what the first one cached
+        assert _outcome(lambda: hasher(prev, seq, kind, run_id, at, payload)) == \
+            _outcome(lambda: record_hash(prev, seq, kind, run_id, at, payload))
+
+
+def test_the_append_hasher_refuses_what_record_hash_refuses() -> None:
+    hasher = RecordHasher()
+    for args in [(GENESIS_HASH, -1, "in", "r", 0, b""), (GENESIS_HASH, 1, "in", "r", 1 << 63, b""),
+                 (GENESIS_HASH, 1, "in", "r" * 70_000, 0, b""),
+                 ("x" * 70_000, 1, "in", "r", 0, b"")]:
+        with pytest.raises(ValueError) as fast:
+            hasher(*args)
+        with pytest.raises(ValueError) as reference:
+            record_hash(*args)
+        assert str(fast.value) == str(reference.value)
 
 
 def test_verify_rows_reports_a_record_that_cannot_be_hashed() -> None:

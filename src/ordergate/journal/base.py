@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
@@ -156,6 +157,55 @@ def record_hash(prev_hash: str, seq: int, kind: str, run_id: str, recorded_at_ns
     return digest.hexdigest()
 
 
+class RecordHasher:
+    """`record_hash` for the hot paths (appends, verification): the same bytes, hashed with
+    the per-(kind, run_id) part of the layout encoded once instead of once per record.
+
+    A journal hashes every record it writes and verification hashes every record it reads,
+    mostly with two or three kinds and one run_id, so rebuilding those length-prefixed bytes
+    and re-checking their bounds each time is the larger part of a small record's cost. Any
+    value the layout cannot hold goes to `record_hash`, which raises its ValueError.
+    """
+
+    __slots__ = ("_middles",)
+
+    def __init__(self) -> None:
+        # (kind, run_id) -> u16 length + kind bytes + u16 length + run_id bytes
+        self._middles: dict[tuple[str, str], bytes] = {}
+
+    def __call__(self, prev_hash: str, seq: int, kind: str, run_id: str, recorded_at_ns: int,
+                 payload: bytes) -> str:
+        middle = self._middles.get((kind, run_id))
+        if middle is None:
+            middle = self._middle(kind, run_id)
+        prev = prev_hash.encode()
+        if len(prev) > _U16 or not 0 <= seq <= _U64 or \
+                not _I64_MIN <= recorded_at_ns <= _I64_MAX:
+            return record_hash(prev_hash, seq, kind, run_id, recorded_at_ns, payload)
+        digest = hashlib.sha256(b"".join((
+            _HASH_DOMAIN, _U16_BYTES.pack(len(prev)), prev, _U64_BYTES.pack(seq), middle,
+            _TAIL_BYTES.pack(recorded_at_ns, len(payload)), payload)))
+        return digest.hexdigest()
+
+    def _middle(self, kind: str, run_id: str) -> bytes:
+        kind_bytes = kind.encode()
+        run = run_id.encode()
+        if len(kind_bytes) > _U16 or len(run) > _U16:
+            # Let the reference definition name the field.
+            record_hash(GENESIS_HASH, 0, kind, run_id, 0, b"")
+        middle = (_U16_BYTES.pack(len(kind_bytes)) + kind_bytes
+                  + _U16_BYTES.pack(len(run)) + run)
+        if len(self._middles) < _MAX_CACHED_MIDDLES:  # a chain has few writers
+            self._middles[(kind, run_id)] = middle
+        return middle
+
+
+_U16_BYTES = struct.Struct(">H")
+_U64_BYTES = struct.Struct(">Q")
+_TAIL_BYTES = struct.Struct(">qQ")  # recorded_at_ns, payload length
+_MAX_CACHED_MIDDLES = 4096
+
+
 RawRow = tuple[int, str, str, int, bytes, str, str]
 """A stored record exactly as read back: (seq, kind, run_id, recorded_at_ns, payload,
 prev_hash, hash). Verification works on raw rows so that a damaged field (an unknown kind,
@@ -173,6 +223,7 @@ def verify_rows(rows: Iterable[RawRow], *, expected_last_seq: int | None = None)
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
+    hasher = RecordHasher()
     for seq, kind, run_id, recorded_at_ns, payload, prev_hash, stored_hash in rows:
         if seq != expected_seq:
             if seq > expected_seq:
@@ -188,7 +239,7 @@ def verify_rows(rows: Iterable[RawRow], *, expected_last_seq: int | None = None)
                         "(a record was edited, removed or reordered)",
             )
         try:
-            computed = record_hash(prev_hash, seq, kind, run_id, recorded_at_ns, bytes(payload))
+            computed = hasher(prev_hash, seq, kind, run_id, recorded_at_ns, bytes(payload))
         except ValueError as exc:
             return VerifyReport(ok=False, records=checked, first_bad_seq=seq,
                                 message=f"record {seq}: cannot be hashed: {exc}")

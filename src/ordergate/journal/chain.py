@@ -20,17 +20,22 @@ from ordergate.journal.base import (
     JournalError,
     JournalRecord,
     RawRow,
+    RecordHasher,
     RecordKind,
     Snapshot,
     VerifyReport,
-    record_hash,
     verify_rows,
 )
 
 log = structlog.get_logger("ordergate.journal")
 
-DEFAULT_BATCH_LIMIT = 512
-"""BATCH and NONE flush on their own once this many records are buffered."""
+DEFAULT_BATCH_LIMIT = 4096
+"""BATCH and NONE flush on their own once this many records are buffered. Well above what
+one runtime batch appends (about two records per event of a 256-line batch), so a batch is
+one commit: a commit costs an fsync, whatever its size."""
+
+_KIND_VALUES: dict[str, str] = {kind.value: kind.value for kind in RecordKind}
+_KINDS: dict[str, RecordKind] = {kind.value: kind for kind in RecordKind}
 
 _PAGE = 500
 
@@ -51,7 +56,9 @@ class ChainJournal(ABC):
         self._last_seq = last_seq
         self._last_hash = last_hash
         self._batch_limit = max(1, batch_limit)
+        self._always = durability is Durability.ALWAYS
         self._buffer: list[RawRow] = []
+        self._hasher = RecordHasher()
         self._lock = threading.RLock()
         self._failure: str | None = None
         self._closed = False
@@ -100,13 +107,15 @@ class ChainJournal(ABC):
     def append(self, kind: RecordKind, payload: bytes) -> int:
         with self._lock:
             seq = self._buffer_one(kind, payload)
-            self._maybe_flush()
+            if self._always or len(self._buffer) >= self._batch_limit:
+                self._flush_locked()
             return seq
 
     def append_many(self, items: Sequence[tuple[RecordKind, bytes]]) -> list[int]:
         with self._lock:
             seqs = [self._buffer_one(kind, payload) for kind, payload in items]
-            self._maybe_flush()
+            if self._always or len(self._buffer) >= self._batch_limit:
+                self._flush_locked()
             return seqs
 
     def flush(self) -> None:
@@ -180,22 +189,20 @@ class ChainJournal(ABC):
                                f"is accepted until restart: {self._failure}")
 
     def _buffer_one(self, kind: RecordKind, payload: bytes) -> int:
-        self._usable()
-        kind = RecordKind(kind)
-        data = bytes(payload)
+        if self._failure is not None or self._closed:
+            self._usable()
+        # The stored kind is the plain string (a driver may adapt an enum member by name).
+        kind_value = _KIND_VALUES.get(kind) or RecordKind(kind).value
+        data = payload if type(payload) is bytes else bytes(payload)
         seq = self._last_seq + 1
         recorded_at_ns = time.time_ns()
-        digest = record_hash(self._last_hash, seq, kind.value, self._run_id, recorded_at_ns,
-                             data)
-        self._buffer.append((seq, kind.value, self._run_id, recorded_at_ns, data,
-                             self._last_hash, digest))
+        prev_hash = self._last_hash
+        digest = self._hasher(prev_hash, seq, kind_value, self._run_id, recorded_at_ns, data)
+        self._buffer.append((seq, kind_value, self._run_id, recorded_at_ns, data, prev_hash,
+                             digest))
         self._last_seq = seq
         self._last_hash = digest
         return seq
-
-    def _maybe_flush(self) -> None:
-        if self._durability is Durability.ALWAYS or len(self._buffer) >= self._batch_limit:
-            self._flush_locked()
 
     def _flush_locked(self) -> None:
         if not self._buffer:
@@ -226,11 +233,10 @@ class ChainJournal(ABC):
     def _records(self, start_seq: int, end_seq: int | None) -> Iterator[JournalRecord]:
         for seq, kind, run_id, recorded_at_ns, payload, prev_hash, digest in self._raw(
                 start_seq, end_seq):
-            try:
-                record_kind = RecordKind(kind)
-            except ValueError as exc:
+            record_kind = _KINDS.get(kind)
+            if record_kind is None:
                 raise JournalError(f"{self._url}: record {seq}: unknown kind {kind!r}; "
-                                   "run `ordergate journal verify`") from exc
+                                   "run `ordergate journal verify`")
             yield JournalRecord(seq=seq, kind=record_kind, run_id=run_id,
                                 recorded_at_ns=recorded_at_ns, payload=bytes(payload),
                                 prev_hash=prev_hash, hash=digest)

@@ -21,6 +21,7 @@ from ordergate.journal.migrations import (
     sqlite_schema_version,
 )
 
+WAL_CHECKPOINT_PAGES = 8192  # 32 MiB of 4 KiB pages
 _INSERT = ("INSERT INTO journal_records (seq, kind, run_id, recorded_at_ns, payload, prev_hash, "
            "hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
 _SELECT = ("SELECT seq, kind, run_id, recorded_at_ns, payload, prev_hash, hash "
@@ -63,6 +64,10 @@ class SqliteJournal(ChainJournal):
                                f"(journal_mode is {mode})")
         sync = "OFF" if durability is Durability.NONE else "FULL"
         conn.execute(f"PRAGMA synchronous={sync}")
+        # A checkpoint costs fsyncs whatever it copies; at the default (every 1000 pages) they
+        # were one fsync in seven of a busy run. Every commit still syncs the WAL, so durability
+        # is unchanged; the WAL only grows larger (WAL_CHECKPOINT_PAGES) between checkpoints.
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         version = sqlite_schema_version(conn)
         if version is None:
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]

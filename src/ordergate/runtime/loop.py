@@ -96,6 +96,8 @@ _encoder = msgspec.json.Encoder(order="deterministic")
 _input_decoder = msgspec.json.Decoder(InputEvent)
 _output_decoder = msgspec.json.Decoder(OutputEvent)
 _BROKER_ANSWERS = (OrderAck, OrderReject, OrderCanceled, Fill)
+# How the canonical encoding of a Dispatch and of a CancelOrder begins (the tag comes first).
+ACTION_PREFIXES = (b'{"type":"dispatch",', b'{"type":"cancel",')
 
 
 class RuntimeStopped(Exception):
@@ -249,7 +251,9 @@ class Runtime:
                 self._note_answer(event)
                 if isinstance(event, MarketSnapshot):
                     self._block.actions.append((record.seq, event))
-            elif live:
+            elif live and record.payload.startswith(ACTION_PREFIXES):
+                # Only dispatches and cancels matter here; the other outputs (decision
+                # records above all) are large and would be decoded for nothing.
                 output = decode_output(record.payload)
                 if isinstance(output, Dispatch):
                     self._awaiting[output.client_order_id] = (record.seq, output)
@@ -453,16 +457,19 @@ class Runtime:
 
     def _journal_input(self, event: InputEvent, report: BatchReport) -> None:
         block = self._block
-        payload = encode(event)
-        seq = self.journal.append(RecordKind.INPUT, payload)
+        journal = self.journal
+        payload = _encoder.encode(event)
+        seq = journal.append(RecordKind.INPUT, payload)
         faults.crossing("after_input_append")
         block.inputs += 1
         block.last_input = payload
         report.inputs += 1
-        started = perf_counter_ns()
-        outputs = self.engine.handle(event)
         if isinstance(event, OrderIntent):
+            started = perf_counter_ns()
+            outputs = self.engine.handle(event)
             block.latencies.append((event.intent_id, perf_counter_ns() - started))
+        else:
+            outputs = self.engine.handle(event)
         faults.crossing("after_engine_handle")
         self._now = event.ts
         if isinstance(event, _BROKER_ANSWERS):
@@ -470,10 +477,15 @@ class Runtime:
             report.emitted.append(event)
         elif isinstance(event, MarketSnapshot) and self.dispatcher.listens_to_market:
             block.actions.append((seq, event))
-        append = self.journal.append
-        for output in outputs:
-            out_seq = append(RecordKind.OUTPUT, encode(output))
-            report.emitted.append(output)
+        if not outputs:
+            return
+        # One call for the event's outputs: they are buffered (and, under ALWAYS, committed)
+        # together, and they are all appended before anything is acted on anyway.
+        encode_output = _encoder.encode
+        out_seqs = journal.append_many([(RecordKind.OUTPUT, encode_output(output))
+                                        for output in outputs])
+        report.emitted.extend(outputs)
+        for out_seq, output in zip(out_seqs, outputs, strict=True):
             if isinstance(output, Dispatch):
                 self._awaiting[output.client_order_id] = (out_seq, output)
                 block.actions.append((out_seq, output))

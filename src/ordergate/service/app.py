@@ -7,7 +7,9 @@ decodes straight into our frozen model structs (strict: unknown fields rejected 
 and encodes responses several times faster than pydantic-based stacks. Litestar would give the
 same msgspec integration plus DI, DTOs, plugins and its own OpenAPI generator: more surface to
 learn and audit than this API needs. We write the OpenAPI document ourselves from the same
-msgspec types and one route table (`ROUTES`), so the docs cannot drift from the code.
+msgspec types and one route table (`ROUTES`), so the docs cannot drift from the code. The hot
+route itself skips even Starlette's request layer: it is a plain ASGI endpoint (`intents.py`)
+that a front door reaches before the router.
 
 Every request is authenticated with `Authorization: Bearer <token>` (see `auth.py`) except
 GET / (the dashboard page, which holds no data), /static/*, /v1/health and /v1/openapi.json.

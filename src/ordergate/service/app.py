@@ -50,7 +50,12 @@ from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import parse_policy
 from ordergate.service import openapi
 from ordergate.service.auth import Principal, Role
-from ordergate.service.bridge import DecisionRecord, Emitted, ServiceUnavailable
+from ordergate.service.bridge import (
+    DecisionRecord,
+    Emitted,
+    ServiceUnavailable,
+    shadow_differs,
+)
 from ordergate.service.context import (
     JSON,
     ApiError,
@@ -195,7 +200,7 @@ async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
         raise ApiError(422, "invalid",
                        f"query decision: expected ALLOW, DENY or MODIFY, got '{outcome}'")
     monitor = _query_bool(request, "monitor")
-    shadow_differs = _query_bool(request, "shadow_differs")
+    differs = _query_bool(request, "shadow_differs")
     limit = _query_int(request, "limit", 100, 1, 1000)
     cursor_raw = request.query_params.get("cursor")
     cursor = None
@@ -204,28 +209,25 @@ async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
     items: list[DecisionView] = []
     last_position = None
     index = ctx.bridge.index
-    for position, record in index.newest_first(before=cursor):
+    for position, entry in index.newest_first(before=cursor):
         last_position = position
-        intent, decision = record.intent, record.decision
-        if since is not None and intent.ts < since:
+        if since is not None and entry.ts < since:
             continue
-        if until is not None and intent.ts >= until:
+        if until is not None and entry.ts >= until:
             continue
-        if symbol is not None and intent.symbol != symbol:
+        if symbol is not None and entry.symbol != symbol:
             continue
-        if account is not None and intent.account != account:
+        if account is not None and entry.account != account:
             continue
-        if outcome is not None and decision.decision.value != outcome:
+        if outcome is not None and entry.decision != outcome:
             continue
-        if monitor is not None and decision.monitor is not monitor:
+        if monitor is not None and entry.monitor is not monitor:
             continue
-        if shadow_differs is not None and (
-                record.shadow is None or _shadow_differs(record) is not shadow_differs):
+        if differs is not None and entry.shadow_differs is not differs:
+            continue  # also when there is no shadow decision (None)
+        if reason is not None and entry.blocking != reason and reason not in entry.codes:
             continue
-        if reason is not None and decision.blocking != reason and not any(
-                violation.code == reason for violation in decision.violations):
-            continue
-        items.append(_decision_view(ctx.run_id, record))
+        items.append(_decision_view(ctx.run_id, entry.record()))
         if len(items) == limit:
             break
     next_cursor = None
@@ -234,19 +236,11 @@ async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
     return json_response(DecisionPage(items=items, next_cursor=next_cursor))
 
 
-def _shadow_differs(record: DecisionRecord) -> bool:
-    """Whether the dry-run policy's outcome differs from the enforced one."""
-    shadow, decision = record.shadow, record.decision
-    return shadow is not None and (
-        shadow.decision is not decision.decision or shadow.blocking != decision.blocking
-        or shadow.modified_qty != decision.modified_qty)
-
-
 def _decision_view(run_id: str, record: DecisionRecord) -> DecisionView:
     return DecisionView(intent_id=record.intent.intent_id, run_id=run_id, intent=record.intent,
                         decision=record.decision,
                         blocking_meaning=meaning(record.decision.blocking),
-                        shadow=record.shadow, shadow_differs=_shadow_differs(record))
+                        shadow=record.shadow, shadow_differs=shadow_differs(record))
 
 
 async def get_decision(ctx: ServiceContext, request: Request) -> Response:

@@ -73,16 +73,59 @@ class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True):
     shadow: ShadowDecision | None = None
 
 
+def shadow_differs(record: DecisionRecord) -> bool:
+    """Whether the dry-run policy's outcome differs from the enforced one."""
+    shadow, decision = record.shadow, record.decision
+    return shadow is not None and (
+        shadow.decision is not decision.decision or shadow.blocking != decision.blocking
+        or shadow.modified_qty != decision.modified_qty)
+
+
+_record_encoder = msgspec.msgpack.Encoder(decimal_format="string")
+_record_decoder = msgspec.msgpack.Decoder(DecisionRecord)
+
+
+class IndexEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """What the index keeps of one decision: the record, encoded, and the fields the decisions
+    API filters on. Hundreds of thousands of these live for hours; as structs of bytes, strings
+    and a datetime (not tracked by the cyclic garbage collector) they add nothing to the
+    collector's full passes, which stop every thread while they walk each tracked object."""
+
+    encoded: bytes
+    ts: datetime
+    symbol: str
+    account: str
+    decision: str
+    monitor: bool
+    blocking: str
+    codes: tuple[str, ...]
+    shadow_differs: bool | None  # None: no shadow decision
+
+    @classmethod
+    def of(cls, record: DecisionRecord) -> IndexEntry:
+        intent, decision = record.intent, record.decision
+        return cls(encoded=_record_encoder.encode(record), ts=intent.ts, symbol=intent.symbol,
+                   account=intent.account, decision=decision.decision.value,
+                   monitor=decision.monitor, blocking=decision.blocking,
+                   codes=tuple(violation.code for violation in decision.violations),
+                   shadow_differs=None if record.shadow is None else shadow_differs(record))
+
+    def record(self) -> DecisionRecord:
+        return _record_decoder.decode(self.encoded)
+
+
 class DecisionIndex:
     """Recent decisions by intent_id, in arrival order, bounded to `capacity` records.
 
     Each record gets a position number (1, 2, ...) in arrival order; pages of the decisions API
-    use it as their cursor. Written only by the engine thread; read by HTTP handlers.
+    use it as their cursor. Written only by the engine thread; read by HTTP handlers. Records
+    are kept encoded (`IndexEntry`) and decoded when read: reads are retries and API queries,
+    rare beside the writes.
     """
 
     def __init__(self, capacity: int = DEFAULT_INDEX_CAPACITY) -> None:
         self._capacity = capacity
-        self._by_id: dict[str, DecisionRecord] = {}
+        self._by_id: dict[str, IndexEntry] = {}
         self._order: list[str] = []
         self._base = 1  # position number of self._order[0]
         self._lock = threading.Lock()
@@ -90,8 +133,12 @@ class DecisionIndex:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    def __contains__(self, intent_id: str) -> bool:
+        return intent_id in self._by_id
+
     def get(self, intent_id: str) -> DecisionRecord | None:
-        return self._by_id.get(intent_id)
+        entry = self._by_id.get(intent_id)
+        return None if entry is None else entry.record()
 
     @property
     def first_position(self) -> int:
@@ -99,12 +146,12 @@ class DecisionIndex:
         return self._base
 
     def add(self, records: Iterable[DecisionRecord]) -> None:
+        entries = [(record.intent.intent_id, IndexEntry.of(record)) for record in records]
         with self._lock:
-            for record in records:
-                intent_id = record.intent.intent_id
+            for intent_id, entry in entries:
                 if intent_id in self._by_id:
                     continue
-                self._by_id[intent_id] = record
+                self._by_id[intent_id] = entry
                 self._order.append(intent_id)
             excess = len(self._order) - self._capacity
             if excess > 0:
@@ -115,8 +162,8 @@ class DecisionIndex:
                 del self._order[:drop]
                 self._base += drop
 
-    def newest_first(self, before: int | None = None) -> Iterator[tuple[int, DecisionRecord]]:
-        """(position, record) from the newest, or from just below position `before`."""
+    def newest_first(self, before: int | None = None) -> Iterator[tuple[int, IndexEntry]]:
+        """(position, entry) from the newest, or from just below position `before`."""
         with self._lock:
             base = self._base
             top = len(self._order) if before is None else min(len(self._order), before - base)
@@ -124,9 +171,9 @@ class DecisionIndex:
             first = base + max(0, top - len(ids))
         by_id = self._by_id
         for offset in range(len(ids) - 1, -1, -1):
-            record = by_id.get(ids[offset])
-            if record is not None:
-                yield first + offset, record
+            entry = by_id.get(ids[offset])
+            if entry is not None:
+                yield first + offset, entry
 
     def load_journal(self, records: Iterable[JournalRecord]) -> int:
         """Rebuild from a journal: pair every journaled intent with its decision."""
@@ -386,7 +433,7 @@ class EngineBridge:
         fresh_ids: set[str] = set()
         for work in works:
             for intent in work.intents:
-                if index.get(intent.intent_id) is None and intent.intent_id not in fresh_ids:
+                if intent.intent_id not in index and intent.intent_id not in fresh_ids:
                     fresh.append(intent)
                     fresh_ids.add(intent.intent_id)
         decided: dict[str, DecisionRecord] = {}

@@ -291,15 +291,23 @@ def _normalize_decimal(value: Decimal, kind: str | None, smap: SourceMap, path: 
     return Decimal(text)
 
 
+@functools.cache
+def _field_kinds(cls: type[msgspec.Struct]) -> tuple[tuple[str, str, str | None], ...]:
+    """(name, encoded name, meta kind) of a spec class's fields. Asked once per class:
+    `msgspec.structs.fields` evaluates the annotations on every call, and a policy with
+    hundreds of symbol sections would pay that hundreds of times."""
+    return tuple((info.name, info.encode_name, meta_kind(info.type))
+                 for info in msgspec.structs.fields(cls))
+
+
 def _normalize(value: Any, path: Path, smap: SourceMap, kind: str | None = None) -> Any:
     if isinstance(value, msgspec.Struct):
         changes: dict[str, Any] = {}
-        for info in msgspec.structs.fields(type(value)):
-            current = getattr(value, info.name)
+        for name, encode_name, field_kind in _field_kinds(type(value)):
+            current = getattr(value, name)
             if current is UNSET:
                 continue
-            changes[info.name] = _normalize(current, (*path, info.encode_name), smap,
-                                            meta_kind(info.type))
+            changes[name] = _normalize(current, (*path, encode_name), smap, field_kind)
         return msgspec.structs.replace(value, **changes)
     if isinstance(value, dict):
         for key in value:

@@ -11,6 +11,7 @@ merges the overrides field by field, later calls are one dict lookup.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Mapping
@@ -41,20 +42,28 @@ _MEMO_LIMIT = 100_000
 _Fields = dict[str, Any]
 
 
+@functools.cache
+def _limit_field_kinds() -> tuple[tuple[str, str | None], ...]:
+    """(name, meta kind) of every `Limits` field. Asked once: `msgspec.structs.fields`
+    evaluates the class's annotations on every call, which made loading a policy with
+    hundreds of symbol overrides take most of a second."""
+    return tuple((info.name, meta_kind(info.type)) for info in msgspec.structs.fields(Limits))
+
+
 def _limit_fields(limits: Limits) -> _Fields:
     """The fields a `Limits` section sets, in `ResolvedLimits` units."""
     fields: _Fields = {}
-    for info in msgspec.structs.fields(Limits):
-        value = getattr(limits, info.name)
+    for name, kind in _limit_field_kinds():
+        value = getattr(limits, name)
         if value is UNSET:
             continue
         if isinstance(value, Throttle):
             value = RateLimit(max_count=value.max, window=parse_duration(value.window))
-        elif meta_kind(info.type) == "duration":
+        elif kind == "duration":
             value = parse_duration(value)
-        elif info.name == "allowed_order_types":
+        elif name == "allowed_order_types":
             value = frozenset(OrderType(item) for item in value)
-        fields[info.name] = value
+        fields[name] = value
     return fields
 
 

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import importlib.util
 import itertools
 import json
 import os
@@ -332,6 +333,14 @@ async def run_all(host: str, port: int, token: str, quick: bool, ts: datetime,
     return results
 
 
+def _server_stack() -> str:
+    """The event loop and HTTP parser uvicorn's "auto" picks in this environment (the served
+    process runs from the same one)."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"{loop}+{http}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short scenarios (smoke check)")
@@ -370,8 +379,8 @@ def main() -> None:
         "when": datetime.now(UTC).isoformat(),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "platform": platform.platform()},
-        "server": "ordergate serve, uvicorn (uvloop+httptools when installed), SQLite journal "
-                  "with batch durability, SimBroker",
+        "server": f"ordergate serve, uvicorn ({_server_stack()}), SQLite journal with batch "
+                  "durability, SimBroker",
         "targets": TARGETS,
         "summary": summary,
         "scenarios": results,

@@ -74,8 +74,8 @@ def test_a_compiled_plan_decides_exactly_as_the_full_table(
 def test_a_rule_left_out_of_a_plan_could_not_have_broken(
         order: OrderIntent, world: MemoryView, policy: ResolvedLimits) -> None:
     ctx = build_context(order, world, policy)
-    kept = {id(rule) for _, rule in compile_plan(policy)}
-    for check, rule in FULL_PLAN:
+    kept = {id(rule) for _, rule in compile_plan(policy).rows}
+    for check, rule in FULL_PLAN.rows:
         if id(rule) not in kept:
             assert check(ctx) is None, rule.code
 
@@ -86,7 +86,7 @@ def test_a_plan_is_compiled_once_per_limits_object() -> None:
     assert plans.plan(first) is plans.plan(first)
     equal_but_another_object = limits(max_order_qty=D(10))
     assert plans.plan(equal_but_another_object) is plans.plan(first)
-    assert len(compile_plan(limits())) < len(FULL_PLAN)
+    assert len(compile_plan(limits()).rows) < len(FULL_PLAN.rows)
 
 
 @settings(max_examples=100, deadline=None)

@@ -8,21 +8,25 @@ order, and decide. Pure: no clock, no I/O, no global state; the view is only rea
 * `exposure_modify`: when only exposure caps block, MODIFY to the largest quantity that fits
   (a multiple of the lot size, else of the intent quantity's last decimal place).
 
-`decide` runs a compiled plan (`gate.plan`: only the rows that can break under the limits)
+`decide` runs a compiled plan (`gate.plan`: only the rows that can break under the limits,
+and of those only the ones its screen, `gate.screen`, could not rule out for this intent)
 and also returns the context it judged on, so a caller that records the decision's inputs
 (the engine's decision records) reads them from there instead of asking the view again.
-`evaluate` and `evaluate_limits` run the full table: the same decision, without a cache.
+`evaluate` and `evaluate_limits` run every row of the full table: the same decision,
+without a cache, and the reference the screened plans are tested against.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Protocol
 
 from ordergate.gate.context import RuleContext, build_context
 from ordergate.gate.plan import FULL_PLAN, Plan
 from ordergate.gate.rules.exposure import fitting_qty
-from ordergate.gate.table import Reducing, Rule, external_rule
+from ordergate.gate.screen import screen
+from ordergate.gate.table import Check, Reducing, Rule, external_rule
 from ordergate.gate.view import GateView
 from ordergate.model.decision import Decision, DecisionKind, Violation
 from ordergate.model.intent import OrderIntent
@@ -63,10 +67,15 @@ def decide(
 ) -> tuple[Decision, RuleContext]:
     """The decision and the context it was judged on. `plan` must be `FULL_PLAN` or the plan
     compiled for `limits` (`PlanCache.plan(limits)`)."""
-    ctx = build_context(intent, view, limits)
+    screened = plan.screen
+    if screened is None:
+        ctx = build_context(intent, view, limits)
+        rows: Sequence[tuple[Check, Rule]] = plan.rows
+    else:
+        ctx, rows = screen(intent, view, limits, screened)
     found: list[tuple[Rule, Violation]] = []
     record = found.append
-    for check, rule in plan:
+    for check, rule in rows:
         violation = check(ctx)
         if violation is not None:
             record((rule, violation))

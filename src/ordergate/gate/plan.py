@@ -1,10 +1,12 @@
-"""A compiled plan: the rows of the rule table that can break under one limits value.
+"""A compiled plan: the rows of the rule table that can break under one limits value, and the
+screen that picks, per intent, the few of them worth running.
 
 Most limits are fixed per (account, strategy, symbol), and a rule whose limit is unset
 returns None for every intent. Compiling the table once per distinct `ResolvedLimits` into
-the tuple of rows that apply (`Rule.applies`) keeps the per-intent loop to the rules that
-can matter. A plan holds no state of the world, only the limits' consequences, so one plan
-serves every intent under those limits.
+the tuple of rows that apply (`Rule.applies`) leaves out the rules that cannot matter, and
+the plan's screen (`gate.screen`) then asks the remaining rows' "could this break?" inline,
+so a clean intent runs no rule function at all. A plan holds no state of the world, only the
+limits' consequences, so one plan serves every intent under those limits.
 
 `PlanCache` memoises plans by the identity of the limits object (a policy hands out one
 object per key), then by value: many keys resolve to equal limits, and equal limits (field
@@ -15,24 +17,35 @@ reused while its entry exists; it is bounded, and clearing it only costs recompi
 
 from __future__ import annotations
 
+from ordergate.gate.screen import ScreenLimits, screen_limits
 from ordergate.gate.table import RULES, Check, Rule
 from ordergate.policy.limits import ResolvedLimits
 
 _CACHE_LIMIT = 10_000
 
-# (check, row) in table order
-Plan = tuple[tuple[Check, Rule], ...]
 
-# every row: right for any limits, and what a one-off evaluation runs
-FULL_PLAN: Plan = tuple((rule.check, rule) for rule in RULES if rule.check is not None)
+class Plan:
+    """`rows`: (check, row) in table order. `screen`: the limits the screen reads, or None to
+    run every row (the full table, or limits under which some row breaks every intent)."""
+
+    __slots__ = ("rows", "screen")
+
+    def __init__(self, rows: tuple[tuple[Check, Rule], ...], screen: ScreenLimits | None) -> None:
+        self.rows = rows
+        self.screen = screen
+
+
+# every row, no screen: right for any limits, and what a one-off evaluation runs
+FULL_PLAN = Plan(tuple((rule.check, rule) for rule in RULES if rule.check is not None), None)
 
 
 def compile_plan(limits: ResolvedLimits) -> Plan:
-    """The rows of the table whose `applies` holds for `limits`, in table order."""
-    return tuple(
-        (check, rule) for check, rule in FULL_PLAN
+    """The rows of the table whose `applies` holds for `limits`, in table order, screened."""
+    rows = tuple(
+        (check, rule) for check, rule in FULL_PLAN.rows
         if rule.applies is None or rule.applies(limits)
     )
+    return Plan(rows, screen_limits(limits))
 
 
 class PlanCache:

@@ -1,0 +1,533 @@
+"""The screen of a compiled plan: the context, and which rows could break for this intent.
+
+Most intents break nothing, and for them the rule loop was the gate's cost: a Python call per
+row, each reading its limit through two attribute lookups and recomputing what its
+neighbours computed. `screen` reads the view as `build_context` does, into locals, and asks
+every row's "could this break?" question inline, on those locals and on limits taken out of
+`ResolvedLimits` once, when the plan is compiled (`ScreenLimits`). It returns the context
+and the rows whose question it could not answer "no"; the gate runs only those rows' checks,
+which build the violations (or find nothing broke after all). A clean intent costs one call
+and no Violation; a denied one runs only the rules that break.
+
+The promises, each held by a property test (tests/gate/test_screen.py) over generated worlds
+and limits placed on the boundaries:
+* the context equals `build_context`'s, digit for digit;
+* soundness: a row the screen leaves out returns None for that context. Each test below is
+  its rule's own "return None" condition, as `not (<condition>)`, with the same Decimal
+  expressions on the same operands, so no rounding and no raised InvalidOperation can
+  differ; where two rules or the context compute the same expression it is computed once;
+* so a screened plan decides byte for byte as the full table (tests/gate/test_plan.py too).
+
+Rows that break for every intent under their limits (policy kill switch, a required but
+missing instrument, no max_market_data_age, a restricted symbol, not a canary) have no
+screen: a plan with one of them checks every row (`plan.Plan.screen` is None).
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import NamedTuple
+
+from ordergate.gate.context import (
+    HUNDRED,
+    ZERO,
+    RuleContext,
+    fingerprint,
+)
+from ordergate.gate.rules import (
+    clock,
+    duplicate,
+    exposure,
+    hours,
+    integrity,
+    kill,
+    liquidity,
+    loss,
+    mode,
+    sanity,
+    throttle,
+)
+from ordergate.gate.table import RULES, Check, Rule
+from ordergate.gate.view import ExposureTotals, GateView, RateScope
+from ordergate.model.intent import OrderIntent, OrderType, Side
+from ordergate.model.modes import Mode
+from ordergate.policy.limits import RateLimit, ResolvedLimits, SelfMatch, TradingSessions
+
+Row = tuple[Check, Rule]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_SECOND = timedelta(seconds=1)
+# Enum members bound once: reading a member off its Enum class costs ~0.2 µs on CPython 3.11.
+_BUY = Side.BUY
+_MARKET = OrderType.MARKET
+_LIMIT = OrderType.LIMIT
+_STOP = OrderType.STOP
+_STOP_LIMIT = OrderType.STOP_LIMIT
+_HALTED = Mode.HALTED
+_REDUCE_ONLY = Mode.REDUCE_ONLY
+_GLOBAL = RateScope.GLOBAL
+_ACCOUNT = RateScope.ACCOUNT
+_STRATEGY = RateScope.STRATEGY
+_SYMBOL = RateScope.SYMBOL
+_HALF = Decimal("0.5")  # `gate.exposure.reference_price`'s mid
+
+
+def _row(check: Check) -> Row:
+    """The table's row for a rule function (a function has exactly one row)."""
+    (rule,) = (rule for rule in RULES if rule.check is check)
+    return check, rule
+
+
+_KIL_002 = _row(kill.operator_kill_switch)
+_KIL_003 = _row(kill.firm_kill_switch)
+_MOD_001 = _row(mode.halted)
+_MOD_002 = _row(mode.reduce_only)
+_SYS_001 = _row(integrity.market_data_missing)
+_SYS_002 = _row(integrity.market_data_stale)
+_SYS_003 = _row(integrity.market_data_invalid)
+_SYS_005_MARKS = _row(integrity.account_marks_missing)
+_SYS_008 = _row(integrity.risk_inputs_invalid)
+_CLK_001 = _row(clock.intent_timestamp_skew)
+_LOS_001 = _row(loss.daily_loss_limit)
+_LOS_002 = _row(loss.daily_loss_pct)
+_LOS_003 = _row(loss.max_drawdown)
+_DUP_001 = _row(duplicate.duplicate_client_order_id)
+_DUP_002 = _row(duplicate.duplicate_order)
+_ORD_001 = _row(sanity.order_type_not_allowed)
+_ORD_003 = _row(sanity.price_missing)
+_ORD_004 = _row(sanity.price_tick)
+_ORD_005 = _row(sanity.qty_lot)
+_ORD_006 = _row(sanity.max_order_qty)
+_ORD_007 = _row(sanity.max_order_value)
+_ORD_008 = _row(sanity.price_collar)
+_ORD_010 = _row(sanity.self_match)
+_ORD_011 = _row(sanity.reduce_only_would_increase)
+_THR_001 = _row(throttle.rate_global)
+_THR_002 = _row(throttle.rate_account)
+_THR_003 = _row(throttle.rate_strategy)
+_THR_004 = _row(throttle.rate_symbol)
+_THR_006 = _row(throttle.strategy_disabled)
+_EXP_001 = _row(exposure.position_qty_cap)
+_EXP_002 = _row(exposure.position_value_cap)
+_EXP_003 = _row(exposure.gross_exposure_cap)
+_EXP_004 = _row(exposure.net_exposure_cap)
+_EXP_005 = _row(exposure.firm_gross_exposure_cap)
+_LIQ_001 = _row(liquidity.volume_participation)
+_MKT_001 = _row(hours.market_closed)
+
+# The rows a screen never asks about: under limits where they apply they break every intent.
+ALWAYS_BREAK: frozenset[Check] = frozenset({
+    kill.policy_kill_switch, integrity.instrument_unknown, integrity.market_data_age_missing,
+    sanity.restricted_symbol, hours.canary_not_allowed,
+})
+
+
+class ScreenLimits(NamedTuple):
+    """The limits a screen reads, taken out of `ResolvedLimits` once per plan (a tuple: the
+    screen unpacks it into locals in one step)."""
+
+    max_market_data_age: timedelta
+    needs_day_start: bool
+    needs_high_water: bool
+    needs_totals: bool
+    needs_sides: bool
+    max_intent_skew: timedelta | None
+    max_daily_loss: Decimal | None
+    max_daily_loss_pct: Decimal | None
+    max_drawdown_pct: Decimal | None
+    duplicate_window: timedelta | None
+    allowed_order_types: tuple[OrderType, ...] | None
+    tick_size: Decimal | None
+    lot_size: Decimal | None
+    max_order_qty: Decimal | None
+    max_order_value: Decimal | None
+    price_collar_pct: Decimal | None
+    market_collar_pct: Decimal | None
+    self_match_deny: bool
+    rate_global: RateLimit | None
+    rate_account: RateLimit | None
+    rate_strategy: RateLimit | None
+    rate_symbol: RateLimit | None
+    max_position_qty: Decimal | None
+    max_position_value: Decimal | None
+    max_gross_exposure: Decimal | None
+    max_net_exposure: Decimal | None
+    max_firm_gross_exposure: Decimal | None
+    max_volume_participation_pct: Decimal | None
+    sessions: TradingSessions | None
+
+
+def screen_limits(limits: ResolvedLimits) -> ScreenLimits | None:
+    """The screen's limits, or None when a row that always breaks applies (no screen)."""
+    if any(
+        rule.check in ALWAYS_BREAK and (rule.applies is None or rule.applies(limits))
+        for rule in RULES
+    ):
+        return None
+    max_age = limits.max_market_data_age
+    assert max_age is not None  # else SYS-005 always breaks, handled above
+    instrument = limits.instrument
+    allowed = limits.allowed_order_types
+    needs_totals = (
+        limits.max_gross_exposure is not None or limits.max_net_exposure is not None
+        or limits.max_firm_gross_exposure is not None
+    )
+    return ScreenLimits(
+        max_market_data_age=max_age,
+        needs_day_start=limits.max_daily_loss is not None
+        or limits.max_daily_loss_pct is not None,
+        needs_high_water=limits.max_drawdown_pct is not None,
+        needs_totals=needs_totals,
+        needs_sides=needs_totals or limits.max_position_qty is not None
+        or limits.max_position_value is not None,
+        max_intent_skew=limits.max_intent_skew,
+        max_daily_loss=limits.max_daily_loss,
+        max_daily_loss_pct=limits.max_daily_loss_pct,
+        max_drawdown_pct=limits.max_drawdown_pct,
+        duplicate_window=limits.duplicate_window,
+        # sorted by name so equal sets give equal plans in any process
+        allowed_order_types=None if allowed is None else tuple(sorted(allowed)),
+        tick_size=None if instrument is None else instrument.tick_size,
+        lot_size=None if instrument is None else instrument.lot_size,
+        max_order_qty=limits.max_order_qty,
+        max_order_value=limits.max_order_value,
+        price_collar_pct=limits.price_collar_pct,
+        market_collar_pct=limits.market_collar_pct,
+        self_match_deny=limits.self_match is SelfMatch.DENY,
+        rate_global=limits.rate_global,
+        rate_account=limits.rate_account,
+        rate_strategy=limits.rate_strategy,
+        rate_symbol=limits.rate_symbol,
+        max_position_qty=limits.max_position_qty,
+        max_position_value=limits.max_position_value,
+        max_gross_exposure=limits.max_gross_exposure,
+        max_net_exposure=limits.max_net_exposure,
+        max_firm_gross_exposure=limits.max_firm_gross_exposure,
+        max_volume_participation_pct=limits.max_volume_participation_pct,
+        sessions=limits.sessions,
+    )
+
+
+def screen(
+    intent: OrderIntent, view: GateView, limits: ResolvedLimits, screened: ScreenLimits
+) -> tuple[RuleContext, list[Row]]:
+    """The context `build_context` would build, and the rows, in table order, that could break
+    for it (see the module docstring). Reads the view exactly as `build_context` does."""
+    (
+        max_age, needs_day_start, needs_high_water, needs_totals, needs_sides, max_skew,
+        max_daily_loss, max_daily_loss_pct, max_drawdown_pct, duplicate_window, allowed, tick,
+        lot,
+        max_order_qty, max_order_value, price_collar_pct, market_collar_pct, self_match_deny,
+        rate_global, rate_account, rate_strategy, rate_symbol, max_position_qty,
+        max_position_value, max_gross, max_net, max_firm_gross, max_participation, sessions,
+    ) = screened
+    account, strategy, symbol = intent.account, intent.strategy, intent.symbol
+    qty = intent.qty
+    order_type = intent.order_type
+    limit_price, stop_price = intent.limit_price, intent.stop_price
+    buying = intent.side is _BUY
+    now = view.now
+    trading_mode = view.mode
+    suspects: list[Row] = []
+    add = suspects.append
+
+    # -- the context's values (`build_context`), with the checks that share their work
+
+    # `reference_price`, inlined: `quote` is the valid two-sided quote it prefers
+    market = view.market(symbol)
+    quote: tuple[Decimal, Decimal, Decimal] | None = None  # bid, ask, mid
+    reference: Decimal | None = None
+    if market is None:
+        bid = ask = last = volume = None
+    else:
+        bid, ask, last, volume = market.bid, market.ask, market.last, market.volume
+        if (
+            bid is not None and ask is not None and bid.is_finite() and ask.is_finite()
+            and ZERO < bid <= ask
+        ):
+            reference = (bid + ask) * _HALF
+            quote = bid, ask, reference
+        elif last is not None and last.is_finite() and last > ZERO:
+            reference = last
+
+    if order_type is _LIMIT or order_type is _STOP_LIMIT:
+        valuation_price = limit_price
+        priced = valuation_price is not None
+    elif order_type is _STOP:
+        valuation_price = stop_price
+        priced = False
+    else:
+        valuation_price = reference
+        priced = False
+    order_value = None if valuation_price is None else qty * valuation_price
+
+    marks = view.account(account) if needs_day_start or needs_high_water else None
+
+    invariant_detail = ""
+    position = view.position(account, symbol)
+    working_buy, working_sell = view.working(account, symbol)
+    if not (position.is_finite() and working_buy.is_finite() and working_sell.is_finite()):
+        invariant_detail = (
+            f"position={position} working_buy={working_buy} working_sell={working_sell}"
+        )
+        position = working_buy = working_sell = ZERO
+        risk_reducing = False
+    elif not position:
+        risk_reducing = False
+    else:
+        # `is_risk_reducing`, inlined with the same operations (its `position == 0` test is
+        # the branch above)
+        signed_qty = qty if buying else -qty
+        long_position = position > ZERO
+        if (signed_qty > ZERO) == long_position:
+            risk_reducing = False
+        else:
+            risk_reducing = abs(signed_qty) + (
+                working_sell if long_position else working_buy
+            ) <= abs(position)
+
+    # the symbol's sides with working orders filled, shared by the position caps and the
+    # contributions below (computed only when one of them is set, as the rules do)
+    if needs_sides:
+        long_side = position + working_buy
+        short_side = position - working_sell
+    totals = before = after = None
+    if reference is not None and needs_totals:
+        totals = view.exposure(account)
+        if totals.gross.is_finite() and totals.net_long.is_finite() and (
+            totals.net_short.is_finite()
+        ):
+            before, after = _contributions(
+                buying, qty, position, working_buy, working_sell, long_side, short_side,
+                reference,
+            )
+        else:
+            exposure_detail = (
+                f"exposure gross={totals.gross} net_long={totals.net_long} "
+                f"net_short={totals.net_short}"
+            )
+            invariant_detail = (
+                f"{invariant_detail} {exposure_detail}" if invariant_detail else exposure_detail
+            )
+            totals = None
+
+    key = "" if duplicate_window is None else fingerprint(intent)
+    count_global = 0 if rate_global is None else view.order_count(
+        _GLOBAL, "", rate_global.window)
+    count_account = 0 if rate_account is None else view.order_count(
+        _ACCOUNT, account, rate_account.window)
+    count_strategy = 0 if rate_strategy is None else view.order_count(
+        _STRATEGY, strategy, rate_strategy.window)
+    count_symbol = 0 if rate_symbol is None else view.order_count(
+        _SYMBOL, symbol, rate_symbol.window)
+
+    # -- the rows, in table order; each test is `not (<its rule's "return None" condition>)`
+
+    # kill switches and mode
+    if view.operator_kill(account, strategy, symbol):
+        add(_KIL_002)
+    if view.firm_kill():
+        add(_KIL_003)
+    if trading_mode is _HALTED:
+        add(_MOD_001)
+    if trading_mode is _REDUCE_ONLY and not risk_reducing:
+        add(_MOD_002)
+
+    # data integrity
+    if reference is None:  # no snapshot, or no usable price in it
+        add(_SYS_001)
+    if market is not None:
+        if not (now - market.ts <= max_age):
+            add(_SYS_002)
+        # a valid two-sided quote already passed the tests on bid and ask
+        if not (
+            (quote is not None or (
+                (bid is None or (bid.is_finite() and bid > ZERO))
+                and (ask is None or (ask.is_finite() and ask > ZERO))
+                and (bid is None or ask is None or bid <= ask)
+            ))
+            and (last is None or (last.is_finite() and last > ZERO))
+            and (volume is None or (volume.is_finite() and volume >= ZERO))
+        ):
+            add(_SYS_003)
+    day_start_missing = high_water_missing = False
+    if needs_day_start or needs_high_water:
+        if marks is not None:
+            day_start_missing = marks.day_start_equity <= ZERO
+            high_water_missing = marks.high_water_mark <= ZERO
+        if marks is None or (needs_day_start and day_start_missing) or (
+            needs_high_water and high_water_missing
+        ):
+            add(_SYS_005_MARKS)
+    if invariant_detail:
+        add(_SYS_008)
+    if max_skew is not None and not (abs(intent.ts - now) <= max_skew):
+        add(_CLK_001)
+
+    # loss and drawdown
+    if marks is not None:
+        day_start = marks.day_start_equity
+        if max_daily_loss is not None or max_daily_loss_pct is not None:
+            loss = day_start - marks.equity
+            if max_daily_loss is not None and not (loss < max_daily_loss):
+                add(_LOS_001)
+            if max_daily_loss_pct is not None and not day_start_missing and not (
+                loss * HUNDRED < max_daily_loss_pct * day_start
+            ):
+                add(_LOS_002)
+        high_water = marks.high_water_mark
+        if max_drawdown_pct is not None and not high_water_missing and not (
+            (high_water - marks.equity) * HUNDRED <= max_drawdown_pct * high_water
+        ):
+            add(_LOS_003)
+
+    # duplicates
+    client_order_id = intent.client_order_id
+    if client_order_id is not None and view.client_order_id_seen(client_order_id):
+        add(_DUP_001)
+    if duplicate_window is not None and view.fingerprint_seen(key, duplicate_window):
+        add(_DUP_002)
+
+    # order sanity
+    if allowed is not None:
+        for allowed_type in allowed:  # identity scan: hashing an Enum member is slow
+            if allowed_type is order_type:
+                break
+        else:
+            add(_ORD_001)
+    needs_limit = order_type is _LIMIT or order_type is _STOP_LIMIT
+    needs_stop = order_type is _STOP or order_type is _STOP_LIMIT
+    if (limit_price is not None) != needs_limit or (stop_price is not None) != needs_stop:
+        add(_ORD_003)
+    if tick is not None and not (
+        (limit_price is None or limit_price % tick == ZERO)
+        and (stop_price is None or stop_price % tick == ZERO)
+    ):
+        add(_ORD_004)
+    if lot is not None and qty % lot != ZERO:
+        add(_ORD_005)
+    if max_order_qty is not None and not (qty <= max_order_qty):
+        add(_ORD_006)
+    if max_order_value is not None and order_value is not None and not (
+        order_value <= max_order_value
+    ):
+        add(_ORD_007)
+    if order_type is _MARKET:
+        # a market order's collar needs the valid two-sided quote and bounds its far side
+        if market_collar_pct is not None and (quote is None or not (
+            abs(quote[1 if buying else 0] - quote[2]) * HUNDRED
+            <= market_collar_pct * quote[2]
+        )):
+            add(_ORD_008)
+    elif (
+        price_collar_pct is not None and reference is not None and limit_price is not None
+        and order_type is not _STOP
+        and not (abs(limit_price - reference) * HUNDRED <= price_collar_pct * reference)
+    ):
+        add(_ORD_008)
+    if self_match_deny:
+        best_buy, best_sell = view.resting_prices(account, symbol)
+        if buying:
+            if not (best_sell is None or (limit_price is not None and limit_price < best_sell)):
+                add(_ORD_010)
+        elif not (best_buy is None or (limit_price is not None and limit_price > best_buy)):
+            add(_ORD_010)
+    if intent.reduce_only and not risk_reducing:
+        add(_ORD_011)
+
+    # throttles
+    if rate_global is not None and not (count_global + 1 <= rate_global.max_count):
+        add(_THR_001)
+    if rate_account is not None and not (count_account + 1 <= rate_account.max_count):
+        add(_THR_002)
+    if rate_strategy is not None and not (count_strategy + 1 <= rate_strategy.max_count):
+        add(_THR_003)
+    if rate_symbol is not None and not (count_symbol + 1 <= rate_symbol.max_count):
+        add(_THR_004)
+    if view.strategy_disabled(account, strategy):
+        add(_THR_006)
+
+    # exposure; the moved side is `_side_after` of rules/exposure.py, same association
+    if max_position_qty is not None or (
+        max_position_value is not None and reference is not None
+    ):
+        moved = abs(long_side + qty) if buying else abs(short_side - qty)
+        if max_position_qty is not None and not (moved <= max_position_qty):
+            add(_EXP_001)
+        if max_position_value is not None and reference is not None and not (
+            moved * reference <= max_position_value
+        ):
+            add(_EXP_002)
+    if totals is not None and before is not None and after is not None:
+        if max_gross is not None and not (
+            totals.gross - before.gross + after.gross <= max_gross
+        ):
+            add(_EXP_003)
+        if max_net is not None:
+            net_long = totals.net_long - before.net_long + after.net_long
+            net_short = totals.net_short - before.net_short + after.net_short
+            larger = abs(net_long)  # max(abs(net_long), abs(net_short)), first of equals
+            other = abs(net_short)
+            if other > larger:
+                larger = other
+            if not (larger <= max_net):
+                add(_EXP_004)
+    if max_firm_gross is not None and before is not None and after is not None:
+        shared = view.shared_exposure_gross()
+        if (
+            shared is None or not shared.is_finite()
+            or not (shared - before.gross + after.gross <= max_firm_gross)
+        ):
+            add(_EXP_005)
+
+    # liquidity and market hours
+    if max_participation is not None and (
+        volume is None or not volume.is_finite() or volume <= ZERO
+        or not (qty * HUNDRED <= max_participation * volume)
+    ):
+        add(_LIQ_001)
+    if sessions is not None:
+        epoch_seconds = (now - _EPOCH) // _ONE_SECOND
+        index = bisect_right(sessions.opens, epoch_seconds) - 1
+        if not (index >= 0 and epoch_seconds < sessions.closes[index]):
+            add(_MKT_001)
+
+    return RuleContext(
+        intent, view, limits, trading_mode, market, reference, valuation_price, order_value,
+        position, working_buy, working_sell, risk_reducing, priced, marks, invariant_detail,
+        totals, before, after, view.integrity_reasons(), key, count_global, count_account,
+        count_strategy, count_symbol,
+    ), suspects
+
+
+def _contributions(
+    buying: bool, qty: Decimal, position: Decimal, working_buy: Decimal, working_sell: Decimal,
+    long_side: Decimal, short_side: Decimal, mark: Decimal,
+) -> tuple[ExposureTotals, ExposureTotals]:
+    """`symbol_exposure` before and `projected_contribution` after the intent, with the same
+    operations, sharing what they compute alike: the side the intent does not move is the
+    same expression on the same operands before and after, so it is computed once."""
+    larger = abs(long_side)  # max(abs(long_side), abs(short_side)), the first of equals
+    short_size = abs(short_side)
+    if short_size > larger:
+        larger = short_size
+    net_long = long_side * mark
+    net_short = short_side * mark
+    before = ExposureTotals(gross=larger * mark, net_long=net_long, net_short=net_short)
+    if buying:
+        long_after = position + (working_buy + qty)
+        larger = abs(long_after)
+        if short_size > larger:
+            larger = short_size
+        return before, ExposureTotals(
+            gross=larger * mark, net_long=long_after * mark, net_short=net_short
+        )
+    short_after = position - (working_sell + qty)
+    larger = abs(long_side)
+    other = abs(short_after)
+    if other > larger:
+        larger = other
+    return before, ExposureTotals(
+        gross=larger * mark, net_long=net_long, net_short=short_after * mark
+    )

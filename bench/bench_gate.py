@@ -1,6 +1,6 @@
 """Gate latency per intent, p50/p99 in microseconds, on the engine's path: the policy's
-limits for the intent's key, the plan compiled for them (cached per limits value) and
-`decide` (`gate.evaluate`).
+limits for the intent's key, the plan compiled for them (cached per limits value; its screen,
+`gate.screen`, picks the rules an intent could break) and `decide` (`gate.evaluate`).
 
     python -m bench.bench_gate [--quick]
 

@@ -11,7 +11,7 @@ would slip):
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,8 @@ from gate.test_properties import SYMBOLS, intents
 from gate.views import MemoryView
 from ordergate.gate import FULL_PLAN, compile_plan, decide, evaluate_limits
 from ordergate.gate.context import RuleContext, build_context
-from ordergate.gate.screen import screen
+from ordergate.gate.rules import hours
+from ordergate.gate.screen import SessionClock, screen
 from ordergate.model.intent import OrderIntent, OrderType, Side
 from ordergate.model.modes import Mode
 from ordergate.model.portfolio import AccountState
@@ -249,3 +250,30 @@ def test_a_clean_intent_runs_no_rule() -> None:
     plan = compile_plan(policy)
     assert plan.screen is not None
     assert screen(intent(), world, policy, plan.screen)[1] == []
+
+
+def rule_says_open(sessions: TradingSessions, now: datetime) -> bool:
+    ctx = build_context(intent(), MemoryView(now=now), limits(sessions=sessions))
+    return hours.market_closed(ctx) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.integers(-5, 40)), min_size=1, max_size=6),
+    st.lists(st.tuples(st.integers(-2, 45), st.sampled_from([0, 1, 500_000, 999_999])),
+             min_size=1, max_size=12),
+)
+def test_the_session_clock_answers_as_the_market_hours_rule_in_any_order_of_times(
+        spans: list[tuple[int, int]], times: list[tuple[int, int]]) -> None:
+    """Opens sorted (duplicates too), closes anywhere (even before their open), and event times
+    to the microsecond around them, asked in any order: the remembered span never changes an
+    answer."""
+    start = int(NOW.timestamp())
+    ordered = sorted(spans)
+    sessions = TradingSessions(
+        calendar="t", opens=tuple(start + open_ for open_, _ in ordered),
+        closes=tuple(start + open_ + length for open_, length in ordered))
+    clock = SessionClock(sessions)
+    for seconds, micros in times:
+        now = NOW + timedelta(seconds=seconds, microseconds=micros)
+        assert clock.is_open(now) == rule_says_open(sessions, now), (seconds, micros)

@@ -123,6 +123,39 @@ ALWAYS_BREAK: frozenset[Check] = frozenset({
 })
 
 
+class SessionClock:
+    """`hours.market_closed`'s "is the market open at `now`", remembering the last open span.
+
+    The rule bisects the session opens on the epoch second of `now` and is open when that
+    second is before the found session's close. Every second from that open up to the next
+    open or the close, whichever is first, bisects to the same session and is before its
+    close, so the answer is the same for any `now` in the span: two datetime comparisons.
+    The span is one tuple, replaced whole, so a reader never sees half of an update."""
+
+    __slots__ = ("_open", "sessions")
+
+    def __init__(self, sessions: TradingSessions) -> None:
+        self.sessions = sessions
+        self._open: tuple[datetime, datetime] = (_EPOCH, _EPOCH)  # an empty span
+
+    def is_open(self, now: datetime) -> bool:
+        open_from, open_until = self._open
+        if open_from <= now < open_until:
+            return True
+        epoch_seconds = (now - _EPOCH) // _ONE_SECOND
+        opens, closes = self.sessions.opens, self.sessions.closes
+        index = bisect_right(opens, epoch_seconds) - 1
+        if not (index >= 0 and epoch_seconds < closes[index]):
+            return False
+        until = closes[index]
+        if index + 1 < len(opens) and opens[index + 1] < until:
+            until = opens[index + 1]
+        self._open = (
+            _EPOCH + timedelta(seconds=opens[index]), _EPOCH + timedelta(seconds=until)
+        )
+        return True
+
+
 class ScreenLimits(NamedTuple):
     """The limits a screen reads, taken out of `ResolvedLimits` once per plan (a tuple: the
     screen unpacks it into locals in one step)."""
@@ -155,7 +188,7 @@ class ScreenLimits(NamedTuple):
     max_net_exposure: Decimal | None
     max_firm_gross_exposure: Decimal | None
     max_volume_participation_pct: Decimal | None
-    sessions: TradingSessions | None
+    sessions: SessionClock | None
 
 
 def screen_limits(limits: ResolvedLimits) -> ScreenLimits | None:
@@ -205,7 +238,7 @@ def screen_limits(limits: ResolvedLimits) -> ScreenLimits | None:
         max_net_exposure=limits.max_net_exposure,
         max_firm_gross_exposure=limits.max_firm_gross_exposure,
         max_volume_participation_pct=limits.max_volume_participation_pct,
-        sessions=limits.sessions,
+        sessions=None if limits.sessions is None else SessionClock(limits.sessions),
     )
 
 
@@ -487,11 +520,8 @@ def screen(
         or not (qty * HUNDRED <= max_participation * volume)
     ):
         add(_LIQ_001)
-    if sessions is not None:
-        epoch_seconds = (now - _EPOCH) // _ONE_SECOND
-        index = bisect_right(sessions.opens, epoch_seconds) - 1
-        if not (index >= 0 and epoch_seconds < sessions.closes[index]):
-            add(_MKT_001)
+    if sessions is not None and not sessions.is_open(now):
+        add(_MKT_001)
 
     return RuleContext(
         intent, view, limits, trading_mode, market, reference, valuation_price, order_value,

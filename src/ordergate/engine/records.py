@@ -25,7 +25,7 @@ class OrderStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
-class OrderRecord(msgspec.Struct, kw_only=True):
+class OrderRecord(msgspec.Struct, kw_only=True, gc=False):
     """An accepted order. While WORKING its `remaining` quantity is reserved against caps."""
 
     client_order_id: str
@@ -56,7 +56,7 @@ class OrderRecord(msgspec.Struct, kw_only=True):
         )
 
 
-class Book(msgspec.Struct, kw_only=True):
+class Book(msgspec.Struct, kw_only=True, gc=False):
     """One account's position in one symbol, its working totals and its cached
     contributions to the account's totals (so updates subtract the old and add the new)."""
 
@@ -96,7 +96,7 @@ class Book(msgspec.Struct, kw_only=True):
         return realized
 
 
-class AccountRecord(msgspec.Struct, kw_only=True):
+class AccountRecord(msgspec.Struct, kw_only=True, gc=False):
     """Cash, PnL and equity marks of an account, and its exposure totals (sums of its books)."""
 
     account: str

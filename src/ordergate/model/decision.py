@@ -16,7 +16,7 @@ class DecisionKind(enum.StrEnum):
     MODIFY = "MODIFY"
 
 
-class Violation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Violation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One rule that the intent broke, with the evidence: what was observed against what limit.
 
     `observed` and `limit` are strings so that decimals, counts and durations all print exactly.
@@ -30,7 +30,7 @@ class Violation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 class Decision(
     msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True,
-    tag="decision", tag_field="type",
+    tag="decision", tag_field="type", gc=False,
 ):
     """ALLOW, DENY or MODIFY, with every violated rule (for audit) and the blocking one.
 

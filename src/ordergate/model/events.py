@@ -29,7 +29,7 @@ from ordergate.model.values import (
 
 
 class _Event(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
-             tag_field="type"):
+             tag_field="type", gc=False):
     ts: datetime
 
     def __post_init__(self) -> None:
@@ -231,7 +231,7 @@ class CancelOrder(_Event, frozen=True, tag="cancel"):
     reason: str = ""
 
 
-class ModeReason(msgspec.Struct, frozen=True, kw_only=True):
+class ModeReason(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Why the mode is what it is: a registry code, plain words, who set it, since when."""
 
     code: str
@@ -269,7 +269,7 @@ class LimitsRecord(_Event, frozen=True, tag="limits"):
     limits: msgspec.Raw
 
 
-class RateCount(msgspec.Struct, frozen=True, kw_only=True):
+class RateCount(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One order-rate window as the gate read it: accepted orders in (now - window, now]."""
 
     scope: str
@@ -279,7 +279,7 @@ class RateCount(msgspec.Struct, frozen=True, kw_only=True):
     max_count: int
 
 
-class DecisionContext(msgspec.Struct, frozen=True, kw_only=True):
+class DecisionContext(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Every state value an intent was judged on, read right after the gate ran and before
     the engine changed anything. With the intent and the cited limits it is enough to
     re-derive the decision. Exposure values are the account's totals at current marks."""

@@ -40,7 +40,7 @@ class TimeInForce(enum.StrEnum):
 
 class OrderIntent(
     msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
-    tag="intent", tag_field="type",
+    tag="intent", tag_field="type", gc=False,
 ):
     """A request to trade. `tags` are the strategy's own words about itself (model confidence,
     scores, labels): recorded beside the decision, never used to loosen a limit (invariant 11).

@@ -13,7 +13,7 @@ from ordergate.model.values import require_utc
 
 class MarketSnapshot(
     msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
-    tag="market", tag_field="type",
+    tag="market", tag_field="type", gc=False,
 ):
     """Bid/ask/last as received from a feed. Values are NOT validated for sign or finiteness
     here on purpose: bad data must reach the gate so it can fail closed with a reason code

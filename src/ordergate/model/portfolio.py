@@ -23,7 +23,8 @@ class Position(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         require_finite("avg_price", self.avg_price)
 
 
-class AccountState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class AccountState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                   gc=False):
     """Cash and equity marks of one account. Equity fields drive the loss and drawdown limits."""
 
     account: Identifier

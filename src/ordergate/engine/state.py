@@ -111,6 +111,8 @@ class EngineState:
         return self.guard.mode
 
     def integrity_reasons(self) -> tuple[ActiveReason, ...]:
+        if not self.guard.any():
+            return ()  # asked for every intent; almost always nothing is listed
         return tuple(
             ActiveReason(code=condition.code, detail=condition.detail)
             for condition in self.guard.conditions()

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .server import Faults
@@ -71,9 +71,14 @@ def build(state: AlpacaState) -> Starlette:
     async def guard(request: Request, record: dict[str, Any] | None = None) -> Response | None:
         state.requests.append((request.method, request.url.path,
                                record if record is not None else dict(request.query_params)))
-        mode = state.faults.take()
+        faults = state.faults
+        mode = faults.take()
         if mode == "timeout":
-            await state.faults.stall()
+            await faults.stall()
+            if state.faults is not faults:
+                # The state was reset while this request stalled: the test that sent it is
+                # over, and its late landing must not leak into the next test.
+                return PlainTextResponse("reset while stalled", status_code=503)
         elif mode == "401":
             return _error(401, 40110000, "request is not authorized")
         elif mode == "403":

@@ -101,9 +101,14 @@ def build(state: DeribitState) -> Starlette:
     async def guard(request: Request, private: bool) -> Response | None:
         state.requests.append((request.url.path.rsplit("/", 1)[-1],
                                dict(request.query_params)))
-        mode = state.faults.take()
+        faults = state.faults
+        mode = faults.take()
         if mode == "timeout":
-            await state.faults.stall()
+            await faults.stall()
+            if state.faults is not faults:
+                # The state was reset while this request stalled: the test that sent it is
+                # over, and its late landing must not leak into the next test.
+                return PlainTextResponse("reset while stalled", status_code=503)
         elif mode == "401":
             return _error(401, 13009, "unauthorized")
         elif mode == "403":

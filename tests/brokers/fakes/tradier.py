@@ -83,9 +83,14 @@ class TradierState:
 def build(state: TradierState) -> Starlette:
     async def guard(request: Request, form: dict[str, str] | None = None) -> Response | None:
         state.requests.append((request.method, request.url.path, form or {}))
-        mode = state.faults.take()
+        faults = state.faults
+        mode = faults.take()
         if mode == "timeout":
-            await state.faults.stall()
+            await faults.stall()
+            if state.faults is not faults:
+                # The state was reset while this request stalled: the test that sent it is
+                # over, and its late landing must not leak into the next test.
+                return PlainTextResponse("reset while stalled", status_code=503)
         elif mode == "401":
             return PlainTextResponse("Invalid Access Token", status_code=401)
         elif mode == "403":

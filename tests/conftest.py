@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 POSTGRES_HOST = os.environ.get("ORDERGATE_TEST_PG_HOST", "127.0.0.1")
 POSTGRES_PORT = int(os.environ.get("ORDERGATE_TEST_PG_PORT", "5432"))
@@ -84,3 +85,12 @@ def demo_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = invoke("demo", "--out", str(out))
     assert result.code == 0, result.output
     return out
+
+
+@pytest.fixture(autouse=True)
+def _structlog_config_restored() -> Iterator[None]:
+    """A CLI test configures structlog for its process (stderr, warnings and up); the next
+    test starts from the configuration every test starts with, whatever ran before it."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)

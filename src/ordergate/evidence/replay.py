@@ -22,7 +22,14 @@ from concurrent.futures import ProcessPoolExecutor
 import msgspec
 
 from ordergate.engine.core import Engine
-from ordergate.journal import Durability, Journal, RecordKind, VerifyReport, open_journal
+from ordergate.journal import (
+    Durability,
+    Journal,
+    JournalError,
+    RecordKind,
+    VerifyReport,
+    open_journal,
+)
 from ordergate.model.events import InputEvent
 
 DECISION_PREFIX = b'{"type":"decision",'
@@ -34,6 +41,9 @@ PARALLEL_CHAIN_MIN_RECORDS = 100_000
 
 _encode = msgspec.json.Encoder(order="deterministic").encode
 _NOTHING: list[bytes] = []  # never appended to
+# What replaying an edited record can raise: undecodable or invalid JSON, an unknown record
+# kind, a value the model refuses, arithmetic on a value no valid event carries.
+_DAMAGE = (msgspec.DecodeError, JournalError, ValueError, ArithmeticError)
 _decode_input = msgspec.json.Decoder(InputEvent).decode
 
 
@@ -200,7 +210,8 @@ def verify_journal(journal: Journal, *, on_progress: Callable[[int], None] | Non
         pending = pool.submit(_verify_chain, chain_url)
         try:
             report = _replay(journal, VerifyReport(ok=True, records=0), on_progress)
-        except Exception:
+        except _DAMAGE:
+            # what a damaged record makes the replay raise; the chain says whether it is one
             chain = pending.result()
             if not chain.ok:
                 return ReplayReport(ok=False, chain=chain)

@@ -365,7 +365,8 @@ class GuardedRuntime:
     # ------------------------------------------------------------ the batch path
 
     def process(self, events: Sequence[InputEvent], *, source: str = "", line: int = 0,
-                feed: str = DEFAULT_FEED) -> BatchReport:
+                feed: str = DEFAULT_FEED,
+                on_durable: Callable[[BatchReport], None] | None = None) -> BatchReport:
         if not events:
             return BatchReport()
         if self.broker_health.halted and \
@@ -374,7 +375,7 @@ class GuardedRuntime:
         latest = max(event.ts for event in events)
         self._note_time(latest)
         roll_before = self.runtime.engine.state.next_roll_at
-        report = self.runtime.process(events, source=source, line=line)
+        report = self.runtime.process(events, source=source, line=line, on_durable=on_durable)
         roll_after = self.runtime.engine.state.next_roll_at
         if roll_before is not None and roll_after != roll_before:
             # The engine rolled the trading day (the calendar's session close, or 00:00 UTC):

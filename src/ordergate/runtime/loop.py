@@ -407,9 +407,16 @@ class Runtime:
         return self._stopped
 
     def process(self, events: Sequence[InputEvent], *, source: str = "",
-                line: int = 0) -> BatchReport:
+                line: int = 0,
+                on_durable: Callable[[BatchReport], None] | None = None) -> BatchReport:
         """Journal, decide and act on one batch of source events (lines `line`, `line + 1`...
-        of `source` when they come from a file), then feed the broker's answers back."""
+        of `source` when they come from a file), then feed the broker's answers back.
+
+        `on_durable`, if given, is called with the report once the batch's decisions are
+        durable and before anything is sent to a broker: a caller waiting only for its
+        decisions (the HTTP service) can answer then instead of after the broker round trip
+        and the second flush for the broker's answers. The report grows afterwards (orders,
+        acks, fills); the callback must not keep relying on it being complete."""
         if self._stopped:
             raise RuntimeStopped(self._stopped)
         report = BatchReport()
@@ -432,6 +439,11 @@ class Runtime:
             self._flush()
         except JournalError as exc:
             self._fail_closed(exc)
+        if on_durable is not None:
+            try:
+                on_durable(report)
+            except Exception as exc:  # the caller's failure must never hold back durable orders
+                self._log.error("on_durable_failed", error=f"{type(exc).__name__}: {exc}")
         if source:
             self.resume = Resume(source=source, next_line=line + len(events))
         self._act(block, report)

@@ -51,8 +51,10 @@ Emitted = InputEvent | OutputEvent
 class BatchRuntime(Protocol):
     """What the bridge needs of the Runtime (`ordergate.runtime.loop.Runtime` provides it)."""
 
-    def process(self, events: Sequence[InputEvent]) -> BatchReport:
-        """Journal, evaluate and act on a batch; durable (one flush) when it returns."""
+    def process(self, events: Sequence[InputEvent], *,
+                on_durable: Callable[[BatchReport], None] | None = None) -> BatchReport:
+        """Journal, evaluate and act on a batch; durable (one flush) when it returns.
+        `on_durable` is called once the decisions are durable, before any broker call."""
         ...
 
 
@@ -414,9 +416,10 @@ class EngineBridge:
             return
         self._settle.add(work, result=result)
 
-    def _process(self, events: Sequence[InputEvent]) -> list[Emitted]:
+    def _process(self, events: Sequence[InputEvent],
+                 on_durable: Callable[[BatchReport], None] | None = None) -> list[Emitted]:
         started = self._clock()
-        outputs = self._runtime.process(events).emitted
+        outputs = self._runtime.process(events, on_durable=on_durable).emitted
         self.stats.last_process_s = self._clock() - started
         self.stats.batches += 1
         self.stats.last_batch_size = len(events)
@@ -436,29 +439,55 @@ class EngineBridge:
                 if intent.intent_id not in index and intent.intent_id not in fresh_ids:
                     fresh.append(intent)
                     fresh_ids.add(intent.intent_id)
-        decided: dict[str, DecisionRecord] = {}
-        if fresh:
-            try:
-                outputs = self._process(fresh)
-            except Exception as exc:  # journal or runtime failure: nobody gets a decision
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.error("batch_failed", error=self.last_error, intents=len(fresh))
-                error = ServiceUnavailable(f"not durable, nothing was done: {self.last_error}")
-                for work in works:
-                    self._settle.add(work, exc=error)
-                return
-            by_id = {intent.intent_id: intent for intent in fresh}
-            for output in outputs:
-                if isinstance(output, Decision) and output.intent_id in by_id:
-                    decided[output.intent_id] = DecisionRecord(
-                        intent=by_id[output.intent_id], decision=output)
-                elif isinstance(output, ShadowDecision) and output.intent_id in decided:
-                    decided[output.intent_id] = msgspec.structs.replace(
-                        decided[output.intent_id], shadow=output)
+        if not fresh:
+            self._answer(works, {})
+            return
+        answered = False
+
+        def answer(report: BatchReport) -> None:
+            # The decisions are durable and nothing has gone to a broker yet: the callers
+            # get their answers now, while the orders go out and the broker's answers are
+            # journaled (a second flush they need not wait for).
+            nonlocal answered
+            answered = True
+            decided = self._decided(fresh, report.emitted)
             index.add(decided.values())
-        self.stats.intents += len(fresh)
-        # The first copy of an intent in this batch gets the fresh decision; every other copy
-        # (same request or another one) is a replay of it.
+            self.stats.intents += len(fresh)
+            self._answer(works, decided)
+            self._settle.flush()
+
+        try:
+            self._process(fresh, on_durable=answer)
+        except Exception as exc:  # journal or runtime failure
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            if answered:
+                # The decisions were durable and answered; what failed came after them (the
+                # broker round or its journaling), and the runtime has failed closed.
+                log.error("batch_failed_after_answering", error=self.last_error,
+                          intents=len(fresh))
+                return
+            log.error("batch_failed", error=self.last_error, intents=len(fresh))
+            error = ServiceUnavailable(f"not durable, nothing was done: {self.last_error}")
+            for work in works:
+                self._settle.add(work, exc=error)
+
+    @staticmethod
+    def _decided(fresh: list[OrderIntent], emitted: Sequence[Emitted]) -> dict[str, DecisionRecord]:
+        by_id = {intent.intent_id: intent for intent in fresh}
+        decided: dict[str, DecisionRecord] = {}
+        for output in emitted:
+            if isinstance(output, Decision) and output.intent_id in by_id:
+                decided[output.intent_id] = DecisionRecord(
+                    intent=by_id[output.intent_id], decision=output)
+            elif isinstance(output, ShadowDecision) and output.intent_id in decided:
+                decided[output.intent_id] = msgspec.structs.replace(
+                    decided[output.intent_id], shadow=output)
+        return decided
+
+    def _answer(self, works: list[_IntentWork], decided: dict[str, DecisionRecord]) -> None:
+        """Settle every work: the first copy of an intent in this batch gets the fresh
+        decision; every other copy (same request or another one) is a replay of it."""
+        index = self.index
         first_answered: set[str] = set()
         for work in works:
             answers: list[tuple[DecisionRecord, bool]] = []

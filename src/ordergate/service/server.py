@@ -55,14 +55,15 @@ class GuardedBatches:
     def __init__(self, guard: GuardedRuntime) -> None:
         self.guard = guard
 
-    def process(self, events: Sequence[InputEvent]) -> BatchReport:
+    def process(self, events: Sequence[InputEvent], *,
+                on_durable: Callable[[BatchReport], None] | None = None) -> BatchReport:
         guard = self.guard
         if not events or guard.started:
-            return guard.process(events)
+            return guard.process(events, on_durable=on_durable)
         state = guard.runtime.engine.state
         first = events[0].ts
         report = guard.start(max(first, state.now) if state.started else first)
-        more = guard.process(events)
+        more = guard.process(events, on_durable=on_durable)
         more.emitted[:0] = report.emitted
         more.inputs += report.inputs
         return more

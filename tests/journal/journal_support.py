@@ -66,6 +66,12 @@ class StoreAccess:
     def set_schema_version(self, version: int) -> None:
         self.execute("UPDATE journal_schema_version SET version = ?", (version,))
 
+    def snapshot_seqs(self) -> list[int]:
+        where = "WHERE stream = ? " if self.is_postgres else ""
+        rows = self.execute(f"SELECT seq FROM journal_snapshots {where}ORDER BY seq",
+                            self._scope)
+        return [int(row[0]) for row in rows]
+
     def set_snapshot_hash(self, seq: int, chain_hash: str) -> None:
         self.execute(f"UPDATE journal_snapshots SET chain_hash = ? WHERE {self._where}seq = ?",
                      (chain_hash, *self._scope, seq))

@@ -26,6 +26,7 @@ from ordergate.journal import (
     record_hash,
     upgrade_schema,
 )
+from ordergate.journal.chain import KEEP_SNAPSHOTS
 
 KINDS = (RecordKind.INPUT, RecordKind.OUTPUT, RecordKind.META)
 
@@ -284,6 +285,28 @@ def test_snapshot_round_trips_and_is_checked_against_the_chain(backend: Backend)
             assert (fallback.seq, fallback.state) == (4, b"state-at-4")
             store.set(4, "hash", "e" * 64)  # the record itself changed: snapshot 4 disagrees
             assert reopened.latest_snapshot() is None
+        finally:
+            reopened.close()
+    finally:
+        store.close()
+
+
+def test_only_the_newest_snapshots_are_kept(backend: Backend) -> None:
+    journal = open_journal(backend.url)
+    try:
+        fill(journal, 10)
+        for seq in range(1, 11):
+            journal.save_snapshot(seq, f"state-at-{seq}".encode())
+    finally:
+        journal.close()
+    store = backend.store()
+    try:
+        assert store.snapshot_seqs() == list(range(11 - KEEP_SNAPSHOTS, 11))
+        store.set_snapshot_hash(10, "f" * 64)  # the newest disagrees: the next one serves
+        reopened = open_journal(backend.url, create=False)
+        try:
+            fallback = reopened.latest_snapshot()
+            assert fallback is not None and (fallback.seq, fallback.state) == (9, b"state-at-9")
         finally:
             reopened.close()
     finally:

@@ -34,6 +34,11 @@ DEFAULT_BATCH_LIMIT = 4096
 one runtime batch appends (about two records per event of a 256-line batch), so a batch is
 one commit: a commit costs an fsync, whatever its size."""
 
+KEEP_SNAPSHOTS = 3
+"""Snapshots a journal keeps: saving one deletes all but the newest this many. A restart needs
+only the newest that agrees with the chain (the older ones are fallbacks), and keeping every
+snapshot of a long day would grow the journal with the square of its length."""
+
 _KIND_VALUES: dict[str, str] = {kind.value: kind.value for kind in RecordKind}
 _KINDS: dict[str, RecordKind] = {kind.value: kind for kind in RecordKind}
 

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from ordergate.journal.base import Durability, JournalError, RawRow
-from ordergate.journal.chain import DEFAULT_BATCH_LIMIT, ChainJournal, genesis
+from ordergate.journal.chain import DEFAULT_BATCH_LIMIT, KEEP_SNAPSHOTS, ChainJournal, genesis
 from ordergate.journal.migrations import (
     POSTGRES_SCHEMA_VERSION,
     apply_postgres,
@@ -146,6 +146,10 @@ class PostgresJournal(ChainJournal):
                     "VALUES (%s, %s, %s, %s) ON CONFLICT (stream, seq) DO UPDATE SET "
                     "chain_hash = excluded.chain_hash, state = excluded.state",
                     (self._stream, seq, chain_hash, state))
+                self._conn.execute(
+                    "DELETE FROM journal_snapshots WHERE stream = %s AND seq NOT IN "
+                    "(SELECT seq FROM journal_snapshots WHERE stream = %s "
+                    "ORDER BY seq DESC LIMIT %s)", (self._stream, self._stream, KEEP_SNAPSHOTS))
         except psycopg.Error as exc:
             raise JournalError(f"{self._where}: snapshot write at seq {seq} failed: {exc}") \
                 from exc

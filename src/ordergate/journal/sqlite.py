@@ -7,6 +7,7 @@ buffers like BATCH with `synchronous=OFF` (the OS decides when bytes reach the d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -16,7 +17,7 @@ from typing import Any
 import structlog
 
 from ordergate.journal.base import Durability, JournalError, RawRow
-from ordergate.journal.chain import DEFAULT_BATCH_LIMIT, ChainJournal, genesis
+from ordergate.journal.chain import DEFAULT_BATCH_LIMIT, KEEP_SNAPSHOTS, ChainJournal, genesis
 from ordergate.journal.migrations import (
     SQLITE_SCHEMA_VERSION,
     apply_sqlite,
@@ -140,12 +141,22 @@ class SqliteJournal(ChainJournal):
 
     def _put_snapshot(self, seq: int, chain_hash: str, state: bytes) -> None:
         self._check_file()
+        conn = self._conn
         try:
-            self._conn.execute(
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
                 "INSERT INTO journal_snapshots (seq, chain_hash, state) VALUES (?, ?, ?) "
                 "ON CONFLICT (seq) DO UPDATE SET chain_hash = excluded.chain_hash, "
                 "state = excluded.state", (seq, chain_hash, state))
+            conn.execute(
+                "DELETE FROM journal_snapshots WHERE seq NOT IN "
+                "(SELECT seq FROM journal_snapshots ORDER BY seq DESC LIMIT ?)",
+                (KEEP_SNAPSHOTS,))
+            conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise JournalError(f"{self._path}: snapshot write at seq {seq} failed: {exc}") \
                 from exc
 

@@ -3,6 +3,7 @@ broker, the real Runtime, engine thread and HTTP app under uvicorn."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,12 @@ class Served:
     broker: SimBroker
     gateway: Gateway
     server: ServerThread
+
+    def sent(self) -> list[str]:
+        """Client order ids the broker received, read once the engine thread has finished
+        the batch in hand: callers are answered before their orders go to the broker."""
+        asyncio.run(self.gateway.bridge.call(lambda: None))
+        return self.broker.submissions()
 
 
 def intent(intent_id: str, *, qty: str = "10", side: str = "buy", account: str = "ACC-1",

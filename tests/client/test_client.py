@@ -41,7 +41,7 @@ def test_submit_returns_a_typed_decision_and_a_repeat_is_the_original(served: Se
     assert isinstance(first, IntentResult)
     assert first.decision.decision is DecisionKind.ALLOW and not first.replayed
     assert again.replayed and again.decision == first.decision
-    assert len(served.broker.submissions()) == 1
+    assert len(served.sent()) == 1
 
 
 def test_submit_batch_decides_every_intent_in_order(served: Served) -> None:

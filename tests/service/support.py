@@ -3,6 +3,8 @@ Runtime and engine, served by uvicorn on 127.0.0.1 on an ephemeral port."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +19,7 @@ from ordergate.policy.loader import Policy, parse_policy
 from ordergate.runtime.loop import Runtime
 from ordergate.service.alerts import AlertSink
 from ordergate.service.auth import Principal, Role, TokenStore
+from ordergate.service.bridge import ServiceUnavailable
 from ordergate.service.server import Gateway, ServerThread
 
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
@@ -104,6 +107,13 @@ class Served:
     server: ServerThread
     journal_url: str
     stopped: bool = False
+
+    def sent(self) -> list[str]:
+        """Client order ids the broker received, read once the engine thread has finished
+        the batch in hand: callers are answered before their orders go to the broker."""
+        with contextlib.suppress(ServiceUnavailable):
+            asyncio.run(self.gateway.bridge.call(lambda: None))
+        return self.broker.submissions()
 
     def stop(self) -> None:
         """Stop serving and close the journal (idempotent, so a test may stop early)."""

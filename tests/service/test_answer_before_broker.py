@@ -62,5 +62,5 @@ def test_the_decision_is_answered_while_the_order_is_still_with_the_broker(
     with httpx.Client(base_url=served.url, timeout=20.0) as client:
         retry = client.post("/v1/intents", json=intent("early-1"), headers=auth(TRADER))
     assert retry.status_code == 200 and retry.json()["decision"]["decision"] == "ALLOW"
-    sent = served.broker.submissions()
+    sent = served.sent()
     assert len(sent) == 1, sent

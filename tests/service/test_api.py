@@ -42,7 +42,7 @@ def test_allowed_intent_is_dispatched_and_answered_with_run_id(
     body = response.json()
     assert body["intent_id"] == "i-1" and body["run_id"] == served.gateway.ctx.run_id
     assert body["decision"]["decision"] == "ALLOW" and body["replayed"] is False
-    assert len(served.broker.submissions()) == 1
+    assert len(served.sent()) == 1
 
 
 def test_retried_intent_returns_original_decision_and_sends_no_second_order(
@@ -51,7 +51,7 @@ def test_retried_intent_returns_original_decision_and_sends_no_second_order(
     second = post_intent(client, intent("i-retry")).json()
     assert second["replayed"] is True
     assert second["decision"] == first["decision"]
-    assert len(served.broker.submissions()) == 1
+    assert len(served.sent()) == 1
 
 
 def test_concurrent_copies_of_one_intent_make_one_order(served: Served) -> None:
@@ -66,7 +66,7 @@ def test_concurrent_copies_of_one_intent_make_one_order(served: Served) -> None:
     decisions = {msgspec.json.encode(r.json()["decision"]) for r in responses}
     assert len(decisions) == 1
     assert sum(1 for r in responses if not r.json()["replayed"]) == 1
-    assert len(served.broker.submissions()) == 1
+    assert len(served.sent()) == 1
 
 
 def test_retry_after_restart_returns_the_journaled_decision(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_retry_after_restart_returns_the_journaled_decision(tmp_path: Path) -> N
                            headers=auth(TRADER)).json()
         assert again["replayed"] is True
         assert again["decision"] == original["decision"]
-        assert second.broker.submissions() == []  # the new process sent nothing
+        assert second.sent() == []  # the new process sent nothing
     finally:
         second.stop()
 
@@ -99,7 +99,7 @@ def test_batch_is_decided_in_order_with_one_answer_per_intent(
     assert results[-1]["decision"]["blocking"] == "ORD-006"
     assert results[-1]["blocking_meaning"].startswith("The order quantity exceeds")
     assert all(r["decision"]["decision"] == "ALLOW" for r in results[:-1])
-    assert len(served.broker.submissions()) == 20
+    assert len(served.sent()) == 20
 
 
 # ---------------------------------------------------------------- role boundaries
@@ -111,7 +111,7 @@ def test_trader_cannot_submit_for_another_account(served: Served, client: httpx.
     batch = post_intent(client, {"intents": [intent("x-2"), intent("x-3", account="ACC-2")]})
     assert batch.status_code == 403
     assert "$.intents[1].account" in batch.json()["detail"]
-    assert served.broker.submissions() == []  # nothing of the refused batch was sent
+    assert served.sent() == []  # nothing of the refused batch was sent
     assert post_intent(client, intent("x-4", account="ACC-2"), TRADER_B).status_code == 200
 
 

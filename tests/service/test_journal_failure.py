@@ -15,7 +15,7 @@ def test_journal_write_failure_is_503_dispatches_nothing_and_readiness_reports_i
         served: Served, client: httpx.Client) -> None:
     ok = client.post("/v1/intents", json=intent("before"), headers=auth(TRADER))
     assert ok.status_code == 200 and ok.json()["decision"]["decision"] == "ALLOW"
-    sent = len(served.broker.submissions())
+    sent = len(served.sent())
     assert sent == 1
     assert client.get("/v1/health").json()["checks"]["journal"]["ok"] is True
 
@@ -35,7 +35,7 @@ def test_journal_write_failure_is_503_dispatches_nothing_and_readiness_reports_i
     assert market.status_code == 503 and market.json()["error"] == "unavailable"
     halt = client.post("/v1/mode/halt", json={"reason": "disk"}, headers=auth(OPERATOR))
     assert halt.status_code == 503
-    assert len(served.broker.submissions()) == sent
+    assert len(served.sent()) == sent
 
     health = client.get("/v1/health")
     assert health.status_code == 503

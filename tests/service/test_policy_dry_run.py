@@ -57,7 +57,7 @@ def test_a_dry_run_keeps_the_enforced_policy_deciding_and_shows_the_shadow_besid
     decision = answer.json()["decision"]
     assert decision["decision"] == "ALLOW" and decision["policy_hash"] == enforced
     assert "monitor" not in decision
-    assert len(served.broker.submissions()) == 1
+    assert len(served.sent()) == 1
     client.post("/v1/intents", json=intent("dry-2", qty="10", seconds=2), headers=auth(TRADER))
 
     view = client.get("/v1/decisions/dry-1", headers=auth(VIEWER)).json()
@@ -85,7 +85,7 @@ def test_a_dry_run_keeps_the_enforced_policy_deciding_and_shows_the_shadow_besid
     denied = client.post("/v1/intents", json=intent("live-1", qty="60", seconds=3),
                          headers=auth(TRADER)).json()["decision"]
     assert denied["decision"] == "DENY" and denied["blocking"] == "ORD-006"
-    assert len(served.broker.submissions()) == 2
+    assert len(served.sent()) == 2
     after = client.get("/v1/decisions/live-1", headers=auth(VIEWER)).json()
     assert after["shadow"] is None and after["shadow_differs"] is False
 

@@ -162,12 +162,22 @@ class ChainJournal(ABC):
                 self._failure = str(exc)
                 raise
 
+    def last_hash(self) -> str:
+        """The hash of record `last_seq()` (what a snapshot taken now is checked against)."""
+        return self._last_hash
+
     def latest_snapshot(self) -> Snapshot | None:
         with self._lock:
             for seq, chain_hash, stored in self._snapshot_index():
                 if chain_hash == stored:
-                    return Snapshot(seq=seq, chain_hash=chain_hash,
-                                    state=self._snapshot_state(seq))
+                    try:
+                        state = self._snapshot_state(seq)
+                    except JournalError as exc:
+                        if self._failure is not None:
+                            raise
+                        self._log.warning("journal.snapshot_ignored", seq=seq, reason=str(exc))
+                        continue
+                    return Snapshot(seq=seq, chain_hash=chain_hash, state=state)
                 self._log.warning("journal.snapshot_ignored", seq=seq,
                                   reason="record missing" if stored is None
                                   else "chain_hash differs from the record's hash")

@@ -13,10 +13,12 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import structlog
 
+from ordergate.journal import snapfiles
 from ordergate.journal.base import Durability, JournalError, RawRow
 from ordergate.journal.chain import DEFAULT_BATCH_LIMIT, KEEP_SNAPSHOTS, ChainJournal, genesis
 from ordergate.journal.migrations import (
@@ -62,6 +64,7 @@ class SqliteJournal(ChainJournal):
             raise
         self._identity = (stat.st_dev, stat.st_ino)
         self._since_checkpoint = 0
+        self._snapshot_dir = snapfiles.directory_for(path)
         self._checkpointer = _Checkpointer(path, durability)
         self._committing: tuple[int, int, Future[object]] | None = None
         self._commit_pool: ThreadPoolExecutor | None = None
@@ -205,14 +208,24 @@ class SqliteJournal(ChainJournal):
                 "LEFT JOIN journal_records r ON r.seq = s.seq ORDER BY s.seq DESC").fetchall()
         except sqlite3.Error as exc:
             raise JournalError(f"{self._path}: snapshot read failed: {exc}") from exc
-        return [(int(seq), str(chain), None if stored is None else str(stored))
-                for seq, chain, stored in rows]
+        found = [(int(seq), str(chain), None if stored is None else str(stored))
+                 for seq, chain, stored in rows]
+        stored_seqs = {seq for seq, _, _ in found}
+        for seq, chain in snapfiles.index(self._snapshot_dir):
+            if seq not in stored_seqs:  # the same state either way
+                found.append((seq, chain, self._hash_at(seq)))
+        return sorted(found, reverse=True)
 
     def _snapshot_state(self, seq: int) -> bytes:
         row = self._query_one("SELECT state FROM journal_snapshots WHERE seq = ?", (seq,))
         if row is None:
-            raise JournalError(f"{self._path}: snapshot {seq} vanished while being read")
+            return snapfiles.read(self._snapshot_dir, seq)
         return bytes(row[0])
+
+    @property
+    def snapshot_directory(self) -> Path:
+        """Where snapshot files written beside this journal go (`journal.snapfiles`)."""
+        return self._snapshot_dir
 
     def _query_one(self, sql: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
         self._wait_durable()

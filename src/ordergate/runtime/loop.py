@@ -32,6 +32,8 @@ process wrote a record and when, so they are excluded from that comparison by de
 
 from __future__ import annotations
 
+import gc
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,7 +49,9 @@ from ordergate.brokers.base import BrokerAdapter, OrderStatus
 from ordergate.engine.core import Engine
 from ordergate.evidence.latency import encode_latencies
 from ordergate.evidence.manifest import build_manifest, record_manifest
-from ordergate.journal import Durability, Journal, JournalError, RecordKind, open_journal
+from ordergate.journal import Durability, Journal, JournalError, RecordKind, open_journal, snapfiles
+from ordergate.journal.chain import KEEP_SNAPSHOTS
+from ordergate.journal.sqlite import SqliteJournal
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
     CancelOrder,
@@ -176,6 +180,10 @@ class Runtime:
         self._now: datetime | None = None
         self._policy_pending = True
         self.resume: Resume | None = None
+        self.background_snapshots = True
+        """Periodic snapshots of an SQLite journal are written by a forked child (where the
+        platform can fork); off, or on PostgreSQL, they are taken in line."""
+        self._snapshot_child: tuple[int, int] | None = None
         self.answers_commit_in_background = False
         """When true (the HTTP service), broker answers that lead to no new order or cancel
         are committed in the background: `process` returns without waiting for their fsync,
@@ -658,9 +666,74 @@ class Runtime:
         raise RuntimeStopped(self._stopped) from exc
 
     def _maybe_snapshot(self) -> None:
+        if self._snapshot_child is not None:
+            self._reap_snapshot(wait=False)
         if self._since_snapshot < self.snapshot_interval or self._awaiting or self._unresolved:
             return
+        journal = self.journal
+        if self.background_snapshots and isinstance(journal, SqliteJournal) and \
+                hasattr(os, "fork"):
+            if self._snapshot_child is None:  # else the next due batch tries again
+                self._snapshot_in_background(journal)
+            return
         self.snapshot()
+
+    def _snapshot_in_background(self, journal: SqliteJournal) -> None:
+        """Snapshot the engine from a forked child, which writes it beside the journal
+        (`journal.snapfiles`) while this process goes on deciding.
+
+        The fork gives the child a copy-on-write image of the state at the current end of
+        the journal, so the snapshot costs the order path the fork itself (a few ms for a
+        large state) instead of encoding and writing the whole state (seconds, late in a
+        busy day). The child runs nothing but the encoding and the file write, takes no
+        lock and opens no connection, and leaves with `os._exit`."""
+        faults.crossing("before_snapshot")
+        try:
+            journal.flush()
+        except JournalError as exc:
+            self._fail_closed(exc)
+        seq, chain_hash = journal.last_seq(), journal.last_hash()
+        directory = journal.snapshot_directory
+        directory.mkdir(exist_ok=True)
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 1
+            try:
+                gc.disable()  # no finalizer of a shared object may run here
+                snapfiles.write(directory, seq, chain_hash, self.engine.snapshot())
+                code = 0
+            finally:
+                os._exit(code)
+        self._snapshot_child = (pid, seq)
+        self._durable_seq = seq
+        self._since_snapshot = 0
+        faults.crossing("after_snapshot")
+
+    def _reap_snapshot(self, *, wait: bool) -> None:
+        """Collect a finished snapshot child (or wait for it): the file's size sets the next
+        interval, older files are pruned, a failure is logged (the previous snapshot stays
+        in use: a missed snapshot costs restart time, never correctness)."""
+        child = self._snapshot_child
+        if child is None:
+            return
+        pid, seq = child
+        try:
+            done, status = os.waitpid(pid, 0 if wait else os.WNOHANG)
+        except ChildProcessError:
+            done, status = pid, -1  # reaped elsewhere: judge by the file
+        if done == 0:
+            return
+        self._snapshot_child = None
+        assert isinstance(self.journal, SqliteJournal)
+        directory = self.journal.snapshot_directory
+        path = directory / f"{seq:020d}{snapfiles.SUFFIX}"
+        succeeded = path.exists() if status == -1 else os.waitstatus_to_exitcode(status) == 0
+        if succeeded:
+            self._last_snapshot_bytes = path.stat().st_size
+            snapfiles.prune(directory, KEEP_SNAPSHOTS)
+            self._log.info("snapshot_written", seq=seq, bytes=self._last_snapshot_bytes)
+        else:
+            self._log.warning("snapshot_failed_in_background", seq=seq, status=status)
 
     @property
     def snapshot_interval(self) -> int:
@@ -692,6 +765,7 @@ class Runtime:
 
     def close(self) -> None:
         try:
+            self._reap_snapshot(wait=True)
             if not self._stopped:
                 self.journal.flush()
         finally:

@@ -1,0 +1,100 @@
+"""Engine snapshots as files beside an SQLite journal (`<journal>.snapshots/`).
+
+The runtime writes them from a forked child process (`runtime.loop`), so a snapshot of a large
+state costs the order path nothing: the child encodes the copy-on-write image of the engine
+and writes it here, while the parent goes on deciding. A file is written under a temporary
+name, fsynced and renamed, so a reader sees a complete file or none. It names the journal
+record it was taken at and that record's hash; like a snapshot stored in the journal, it is
+used only if that record is in the chain with that hash, and its own digest is checked when it
+is read. This module touches no SQLite connection: a forked child must not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from ordergate.journal.base import JournalError
+
+SUFFIX = ".snap"
+_MAGIC = b"ordergate-snapshot 1\n"
+_HEADER_LIMIT = 512
+
+
+def directory_for(journal_path: str) -> Path:
+    return Path(journal_path + ".snapshots")
+
+
+def write(directory: Path, seq: int, chain_hash: str, state: bytes) -> Path:
+    """Write the snapshot at journal record `seq` durably; returns its path."""
+    header = _MAGIC + (f"{seq} {chain_hash} {hashlib.sha256(state).hexdigest()} "
+                       f"{len(state)}\n").encode()
+    final = directory / f"{seq:020d}{SUFFIX}"
+    temporary = directory / f"{seq:020d}{SUFFIX}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for chunk in (header, state):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, final)
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return final
+
+
+def index(directory: Path) -> list[tuple[int, str]]:
+    """(seq, chain_hash) of every snapshot file with a readable header, newest first."""
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.glob(f"*{SUFFIX}"):
+        try:
+            with path.open("rb") as handle:
+                seq, chain_hash, _, _ = _parse(handle.read(_HEADER_LIMIT), path)
+        except (OSError, JournalError):
+            continue  # unreadable: never offered, so never trusted
+        found.append((seq, chain_hash))
+    return sorted(found, reverse=True)
+
+
+def read(directory: Path, seq: int) -> bytes:
+    """The state in the snapshot file at `seq`, checked against its recorded digest."""
+    path = directory / f"{seq:020d}{SUFFIX}"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot read the snapshot: {exc}") from exc
+    stored_seq, _, digest, length = _parse(data[:_HEADER_LIMIT], path)
+    state = data[data.index(b"\n", len(_MAGIC)) + 1:]
+    if stored_seq != seq or len(state) != length or \
+            hashlib.sha256(state).hexdigest() != digest:
+        raise JournalError(f"{path}: the snapshot is damaged (its digest or length differs)")
+    return state
+
+
+def prune(directory: Path, keep: int) -> None:
+    """Delete all but the newest `keep` snapshot files, and any unfinished one."""
+    if not directory.is_dir():
+        return
+    for stale in directory.glob(f"*{SUFFIX}.tmp"):
+        stale.unlink(missing_ok=True)
+    for seq, _ in index(directory)[keep:]:
+        (directory / f"{seq:020d}{SUFFIX}").unlink(missing_ok=True)
+
+
+def _parse(head: bytes, path: Path) -> tuple[int, str, str, int]:
+    if not head.startswith(_MAGIC) or b"\n" not in head[len(_MAGIC):]:
+        raise JournalError(f"{path}: not an ordergate snapshot file")
+    line = head[len(_MAGIC):head.index(b"\n", len(_MAGIC))].decode("ascii", "replace")
+    parts = line.split(" ")
+    if len(parts) != 4 or not parts[0].isdigit() or not parts[3].isdigit():
+        raise JournalError(f"{path}: the snapshot header is damaged")
+    return int(parts[0]), parts[1], parts[2], int(parts[3])

@@ -3,6 +3,7 @@ the state they capture, and a restart from one equals the uninterrupted engine."
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from pathlib import Path
 
@@ -54,7 +55,10 @@ def test_background_snapshots_are_written_beside_the_journal_and_restart_from_th
     assert runtime.background_snapshots
     run_file(runtime, events, batch_size=50)
     status = runtime.engine.status()
+    # The state alive at a snapshot is frozen out of the collector's full passes...
+    assert gc.get_freeze_count() > 0
     runtime.close()  # waits for a snapshot still being written
+    assert gc.get_freeze_count() == 0  # ...and handed back when the runtime closes
 
     directory = snapfiles.directory_for(str(path))
     files = sorted(directory.glob("*" + snapfiles.SUFFIX))

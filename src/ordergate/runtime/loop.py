@@ -184,6 +184,7 @@ class Runtime:
         """Periodic snapshots of an SQLite journal are written by a forked child (where the
         platform can fork); off, or on PostgreSQL, they are taken in line."""
         self._snapshot_child: tuple[int, int] | None = None
+        self._froze = False
         self.answers_commit_in_background = False
         """When true (the HTTP service), broker answers that lead to no new order or cancel
         are committed in the background: `process` returns without waiting for their fsync,
@@ -695,6 +696,13 @@ class Runtime:
         seq, chain_hash = journal.last_seq(), journal.last_hash()
         directory = journal.snapshot_directory
         directory.mkdir(exist_ok=True)
+        # What is alive now is mostly the day's state, which lives on: collect what is not,
+        # and move the rest out of the collector's way (the pattern `gc.freeze` documents for
+        # forking). Full collections then scan only what came after, instead of the whole
+        # state: a pause that no longer grows with the day (250 ms at 145k intents before).
+        gc.collect()
+        gc.freeze()
+        self._froze = True
         pid = os.fork()
         if pid == 0:  # the child
             code = 1
@@ -769,6 +777,8 @@ class Runtime:
             if not self._stopped:
                 self.journal.flush()
         finally:
+            if self._froze:  # what this runtime kept may be collected again
+                gc.unfreeze()
             self.journal.close()
 
     # ------------------------------------------------------------------ views

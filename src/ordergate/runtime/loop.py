@@ -91,6 +91,7 @@ DEFAULT_SNAPSHOT_EVERY = 20_000
 # Once the state is large, one snapshot per this many bytes of the last snapshot in events.
 SNAPSHOT_BYTES_PER_EVENT = 1024
 MAX_FEEDBACK_ROUNDS = 16
+_MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096
 _SCAN_WINDOW = 1024
 
 Action = MarketSnapshot | Dispatch | CancelOrder
@@ -708,6 +709,9 @@ class Runtime:
             code = 1
             try:
                 gc.disable()  # no finalizer of a shared object may run here
+                # Drop every inherited descriptor (journal, sockets: a listening socket kept
+                # open here would stop a restarted server from binding its port).
+                os.closerange(3, _MAX_FD)
                 snapfiles.write(directory, seq, chain_hash, self.engine.snapshot())
                 code = 0
             finally:

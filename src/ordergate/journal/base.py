@@ -14,7 +14,8 @@ import hashlib
 import re
 import struct
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
@@ -64,6 +65,19 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
 
 class JournalError(Exception):
     """The journal cannot be read or written. Writers must fail closed on it."""
+
+
+@runtime_checkable
+class SnapshotFiles(Protocol):
+    """A journal that takes snapshots as files written by another process (`snapfiles`): the
+    SQLite journal. The runtime writes them from a forked child, off the order path."""
+
+    @property
+    def snapshot_directory(self) -> Path: ...
+
+    def last_hash(self) -> str:
+        """The hash of record `last_seq()`, which a snapshot taken now is checked against."""
+        ...
 
 
 class Journal(Protocol):

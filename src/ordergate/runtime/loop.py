@@ -49,9 +49,16 @@ from ordergate.brokers.base import BrokerAdapter, OrderStatus
 from ordergate.engine.core import Engine
 from ordergate.evidence.latency import encode_latencies
 from ordergate.evidence.manifest import build_manifest, record_manifest
-from ordergate.journal import Durability, Journal, JournalError, RecordKind, open_journal, snapfiles
+from ordergate.journal import (
+    Durability,
+    Journal,
+    JournalError,
+    RecordKind,
+    SnapshotFiles,
+    open_journal,
+    snapfiles,
+)
 from ordergate.journal.chain import KEEP_SNAPSHOTS
-from ordergate.journal.sqlite import SqliteJournal
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
     CancelOrder,
@@ -673,14 +680,14 @@ class Runtime:
         if self._since_snapshot < self.snapshot_interval or self._awaiting or self._unresolved:
             return
         journal = self.journal
-        if self.background_snapshots and isinstance(journal, SqliteJournal) and \
+        if self.background_snapshots and isinstance(journal, SnapshotFiles) and \
                 hasattr(os, "fork"):
             if self._snapshot_child is None:  # else the next due batch tries again
-                self._snapshot_in_background(journal)
+                self._snapshot_in_background(journal.snapshot_directory)
             return
         self.snapshot()
 
-    def _snapshot_in_background(self, journal: SqliteJournal) -> None:
+    def _snapshot_in_background(self, directory: Path) -> None:
         """Snapshot the engine from a forked child, which writes it beside the journal
         (`journal.snapfiles`) while this process goes on deciding.
 
@@ -690,12 +697,13 @@ class Runtime:
         busy day). The child runs nothing but the encoding and the file write, takes no
         lock and opens no connection, and leaves with `os._exit`."""
         faults.crossing("before_snapshot")
+        journal = self.journal
         try:
             journal.flush()
         except JournalError as exc:
             self._fail_closed(exc)
+        assert isinstance(journal, SnapshotFiles)
         seq, chain_hash = journal.last_seq(), journal.last_hash()
-        directory = journal.snapshot_directory
         directory.mkdir(exist_ok=True)
         # What is alive now is mostly the day's state, which lives on: collect what is not,
         # and move the rest out of the collector's way (the pattern `gc.freeze` documents for
@@ -736,7 +744,7 @@ class Runtime:
         if done == 0:
             return
         self._snapshot_child = None
-        assert isinstance(self.journal, SqliteJournal)
+        assert isinstance(self.journal, SnapshotFiles)
         directory = self.journal.snapshot_directory
         path = directory / f"{seq:020d}{snapfiles.SUFFIX}"
         succeeded = path.exists() if status == -1 else os.waitstatus_to_exitcode(status) == 0

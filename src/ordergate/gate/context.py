@@ -45,7 +45,10 @@ _SYMBOL = RateScope.SYMBOL
 _PLAIN_DIGITS = 20
 
 
-class RuleContext(msgspec.Struct):
+class RuleContext(msgspec.Struct, gc=False):
+    """What the rules judge one intent on. Not tracked by the garbage collector (one is built
+    per intent): nothing it holds refers back to it, so it is never part of a cycle."""
+
     intent: OrderIntent
     view: GateView
     limits: ResolvedLimits
@@ -175,8 +178,11 @@ def _plain(value: Decimal) -> str:
     text = str(value)
     if "E" not in text and len(text) <= _PLAIN_DIGITS:
         # positional notation with fewer digits than the context's precision: dropping
-        # trailing fractional zeros is exactly what normalize() and 'f' would print
-        return text.rstrip("0").rstrip(".") if "." in text else text
+        # trailing fractional zeros is exactly what normalize() and 'f' would print (and
+        # there are none to drop when the last digit is not a zero: the usual price)
+        if text[-1] != "0" or "." not in text:
+            return text
+        return text.rstrip("0").rstrip(".")
     normalized = value.normalize()
     text = str(normalized)
     return format(normalized, "f") if "E" in text else text

@@ -6,7 +6,9 @@ limits for the intent's key, the plan compiled for them (cached per limits value
 
 A realistic policy (every rule family on, 500 symbols with instruments and overrides, market
 hours on part of them) is built through the policy loader; the view holds 500 quotes, 200
-open positions and incrementally kept aggregates, as the engine's state does. 100,000 intents
+open positions and incrementally kept aggregates, as the engine's state does, counts its rate
+and duplicate windows with the engine's own window classes, and answers the gate's one call
+per intent (`read_intent`) as the engine's state does. 100,000 intents
 (10,000 with --quick) are evaluated one at a time, first with no working orders, then with
 10,000 working orders in the view. Results go to bench/results/gate.json.
 """
@@ -19,16 +21,22 @@ import platform
 import random
 import statistics
 import time
-from bisect import bisect_right
 from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ordergate.engine.windows import DuplicateWindow, RateWindows, WindowKind
 from ordergate.gate import PlanCache, decide
 from ordergate.gate.exposure import reference_price, symbol_exposure
-from ordergate.gate.view import ActiveReason, ExposureTotals, RateScope
+from ordergate.gate.view import (
+    ActiveReason,
+    ExposureTotals,
+    IntentQuery,
+    IntentReads,
+    RateScope,
+)
 from ordergate.model.decision import Decision
 from ordergate.model.intent import OrderIntent, OrderType, Side
 from ordergate.model.market import MarketSnapshot
@@ -45,6 +53,12 @@ STRATEGIES = ("trend", "meanrev", "burst")
 N_SYMBOLS = 500
 N_POSITIONS = 200
 N_WORKING = 10_000
+_RATE_KIND = {
+    RateScope.GLOBAL: WindowKind.GLOBAL, RateScope.ACCOUNT: WindowKind.ACCOUNT,
+    RateScope.STRATEGY: WindowKind.STRATEGY, RateScope.SYMBOL: WindowKind.SYMBOL,
+}
+RATE_WINDOW = timedelta(seconds=1)  # every rate limit's window in the policy below
+DUPLICATE_WINDOW = timedelta(seconds=5)
 
 
 def symbols() -> list[str]:
@@ -114,9 +128,15 @@ class BenchView:
         self.resting: dict[tuple[str, str], tuple[Decimal | None, Decimal | None]] = {}
         self.orders: dict[str, tuple[str, str, Side, Decimal, Decimal]] = {}
         self.totals: dict[str, ExposureTotals] = {}
-        self.accepted: dict[tuple[RateScope, str], list[datetime]] = defaultdict(list)
-        self.fingerprints: dict[str, datetime] = {}
+        # the engine's own windows, so counting costs here what it costs there
+        self.windows = RateWindows()
+        self.duplicates = DuplicateWindow()
         self.client_order_ids: set[str] = set()
+        # conditions the gate checks for every intent; none is raised in this bench
+        self.reasons: tuple[ActiveReason, ...] = ()
+        self.kills: set[str] = set()
+        self.firm_killed = False
+        self.disabled: set[tuple[str, str]] = set()
 
     def add_order(self, order_id: str, account: str, symbol: str, side: Side, qty: Decimal,
                   price: Decimal) -> None:
@@ -149,13 +169,14 @@ class BenchView:
                                                   net_short=net_short)
 
     def integrity_reasons(self) -> tuple[ActiveReason, ...]:
-        return ()
+        return self.reasons
 
     def operator_kill(self, account: str, strategy: str, symbol: str) -> bool:
-        return False
+        kills = self.kills
+        return "" in kills or account in kills or strategy in kills or symbol in kills
 
     def firm_kill(self) -> bool:
-        return False
+        return self.firm_killed
 
     def market(self, symbol: str) -> MarketSnapshot | None:
         return self.markets.get(symbol)
@@ -173,10 +194,7 @@ class BenchView:
         return self.totals[account]
 
     def order_count(self, scope: RateScope, key: str, window: timedelta) -> int:
-        times = self.accepted.get((scope, key))
-        if not times:
-            return 0
-        return bisect_right(times, self.now) - bisect_right(times, self.now - window)
+        return self.windows.count(_RATE_KIND[scope], key, self.now, window)
 
     def cancel_count(self, account: str, window: timedelta) -> int:
         return 0
@@ -185,17 +203,46 @@ class BenchView:
         return client_order_id in self.client_order_ids
 
     def fingerprint_seen(self, key: str, window: timedelta) -> bool:
-        seen = self.fingerprints.get(key)
-        return seen is not None and self.now - window < seen
+        return self.duplicates.seen(key, self.now, window)
 
     def resting_prices(self, account: str, symbol: str) -> tuple[Decimal | None, Decimal | None]:
         return self.resting.get((account, symbol), (None, None))
 
     def strategy_disabled(self, account: str, strategy: str) -> bool:
-        return False
+        return (account, strategy) in self.disabled
 
     def shared_exposure_gross(self) -> Decimal | None:
         return Decimal("40000000")
+
+    def read_intent(self, intent: OrderIntent, fingerprint: str,
+                    query: IntentQuery) -> IntentReads:
+        """The methods above for one intent in one call, as the engine's state answers it."""
+        account, strategy, symbol = intent.account, intent.strategy, intent.symbol
+        want_account, want_exposure, want_resting, want_firm_gross = query[:4]
+        now = self.now
+        position = self.positions.get((account, symbol), ZERO)
+        working_buy, working_sell = self.working_qty.get((account, symbol), (ZERO, ZERO))
+        count_global, count_account, count_strategy, count_symbol = self.windows.order_counts(
+            account, strategy, symbol, now, query)
+        resting_buy = resting_sell = None
+        if want_resting:
+            resting_buy, resting_sell = self.resting.get((account, symbol), (None, None))
+        client_order_id = intent.client_order_id
+        return (
+            now, self.mode, self.integrity_reasons() if self.reasons else (),
+            bool(self.kills) and self.operator_kill(account, strategy, symbol),
+            self.firm_killed, self.markets.get(symbol),
+            self.accounts.get(account) if want_account else None,
+            position, working_buy, working_sell,
+            self.totals[account] if want_exposure else None,
+            count_global, count_account, count_strategy, count_symbol,
+            client_order_id is not None and client_order_id in self.client_order_ids,
+            query.duplicate_window is not None
+            and self.duplicates.seen_within(fingerprint, now, query.duplicate_span),
+            resting_buy, resting_sell,
+            bool(self.disabled) and (account, strategy) in self.disabled,
+            self.shared_exposure_gross() if want_firm_gross else None,
+        )
 
 
 def build_world(rng: random.Random) -> tuple[BenchView, dict[str, Decimal]]:
@@ -211,15 +258,18 @@ def build_world(rng: random.Random) -> tuple[BenchView, dict[str, Decimal]]:
     world = BenchView(markets)
     for name in rng.sample(symbols(), N_POSITIONS):
         world.positions[(rng.choice(ACCOUNTS), name)] = Decimal(rng.randint(-2000, 2000) or 1)
-    # recent history: rate windows and fingerprints the gate looks up
+    # recent history: rate windows and fingerprints the gate looks up, recorded in time
+    # order as the engine records accepted intents
+    history = []
     for index in range(2000):
         ts = NOW - timedelta(milliseconds=rng.randint(0, 900))
-        name = rng.choice(symbols())
-        world.accepted[(RateScope.SYMBOL, name)].append(ts)
-        world.accepted[(RateScope.GLOBAL, "")].append(ts)
-        world.fingerprints[f"ACC1 trend {name} buy {index} "] = ts
-    for times in world.accepted.values():
-        times.sort()
+        history.append((ts, index, rng.choice(symbols())))
+    for kind in _RATE_KIND.values():
+        world.windows.retain(kind, RATE_WINDOW)
+    for ts, index, name in sorted(history):
+        world.windows.record(WindowKind.SYMBOL, name, ts)
+        world.windows.record(WindowKind.GLOBAL, "", ts)
+        world.duplicates.record(f"ACC1 trend {name} buy {index} ", ts, DUPLICATE_WINDOW)
     world.rebuild_totals()
     return world, mids
 

@@ -23,7 +23,7 @@ from gate.build import NOW, intent, limits, quote
 from gate.test_plan import SESSIONS, busier_worlds, more_limits
 from gate.test_properties import SYMBOLS, intents
 from gate.views import MemoryView
-from ordergate.gate import FULL_PLAN, compile_plan, decide, evaluate_limits
+from ordergate.gate import FULL_PLAN, PlanCache, compile_plan, decide, evaluate_limits
 from ordergate.gate.context import RuleContext, build_context
 from ordergate.gate.rules import hours
 from ordergate.gate.screen import SessionClock, screen
@@ -232,6 +232,35 @@ def test_a_screened_plan_decides_exactly_as_the_full_table(
     order, world, policy = case
     assert outcome(lambda: msgspec.json.encode(
         decide(order, world, policy, "h", compile_plan(policy))[0])) == outcome(
+        lambda: msgspec.json.encode(evaluate_limits(order, world, policy, "h")))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_plans_sharing_market_facts_decide_as_the_full_table_while_quotes_change(
+        data: st.DataObject) -> None:
+    """One plan cache judges intent after intent, under varied limits, while quotes are
+    replaced (by new snapshot objects, some equal to the old ones) or kept: the market facts
+    its plans share never outlive their snapshot."""
+    world = data.draw(wide_worlds())
+    plans = PlanCache()
+    for _ in range(data.draw(st.integers(2, 8))):
+        if data.draw(st.booleans()):
+            symbol = data.draw(st.sampled_from(SYMBOLS))
+            world.markets[symbol] = quote(symbol, **data.draw(st.sampled_from([
+                {}, {"bid": None}, {"volume": D(0)}, {"last": D(0)},
+                {"bid": D("101.00"), "ask": D("101.02"), "last": D("101.01")},
+            ])))
+        order = data.draw(st.one_of(intents(), wide_intents()))
+        policy = data.draw(st.one_of(more_limits(), boundary_limits(order, world)))
+        assert both_ways(order, world, policy, plans)
+
+
+def both_ways(order: OrderIntent, world: MemoryView, policy: ResolvedLimits,
+              plans: PlanCache) -> bool:
+    """The cached plan's decision bytes (or error) equal the full table's."""
+    return outcome(lambda: msgspec.json.encode(
+        decide(order, world, policy, "h", plans.plan(policy))[0])) == outcome(
         lambda: msgspec.json.encode(evaluate_limits(order, world, policy, "h")))
 
 

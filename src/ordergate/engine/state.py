@@ -23,10 +23,16 @@ from ordergate.engine.retention import RetainedMap, RetainedSet
 from ordergate.engine.windows import EPOCH, DuplicateWindow, RateWindows, WindowKind
 from ordergate.gate.exposure import reference_price
 from ordergate.gate.rules.integrity import invalid_fields
-from ordergate.gate.view import ActiveReason, ExposureTotals, RateScope
+from ordergate.gate.view import (
+    ActiveReason,
+    ExposureTotals,
+    IntentQuery,
+    IntentReads,
+    RateScope,
+)
 from ordergate.model.decision import Decision
 from ordergate.model.events import FirmRateLimited, FirmState, KillScope
-from ordergate.model.intent import Side
+from ordergate.model.intent import OrderIntent, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.portfolio import AccountState
@@ -70,7 +76,8 @@ class DisabledStrategy(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class EngineState:
-    """Everything the engine knows. Implements `ordergate.gate.view.GateView`."""
+    """Everything the engine knows. Implements `ordergate.gate.view.ScreenedView` (a
+    `GateView` with `read_intent`)."""
 
     def __init__(self) -> None:
         self.clock: datetime = EPOCH
@@ -99,6 +106,10 @@ class EngineState:
         self.firm: FirmState | None = None
         # firm-rate refusals waiting for their intent (journaled right before it)
         self.firm_rate_limited: dict[tuple[str, str, str], FirmRateLimited] = {}
+        # `account`'s last answer per account, with the record values it was built from
+        self._account_marks: dict[
+            str, tuple[Decimal, Decimal, Decimal, Decimal, Decimal, AccountState]
+        ] = {}
 
     # ------------------------------------------------------------------ GateView
 
@@ -143,14 +154,30 @@ class EngineState:
         record = self.accounts.get(account)
         if record is None:
             return None
-        return AccountState(
-            account=record.account,
-            cash=record.cash,
-            equity=record.equity,
-            day_start_equity=record.day_start_equity,
-            high_water_mark=record.high_water_mark,
-            realized_pnl=record.realized_pnl,
+        # The marks as the last answer gave them, while the record still holds the very same
+        # values (Decimals are immutable and every change assigns a new one; equity is cash +
+        # market_value): the gate asks for every intent, and the marks move far less often.
+        # One tuple, replaced whole, so a reader on another thread never mixes two answers.
+        cash, market_value = record.cash, record.market_value
+        day_start, high_water, realized = (
+            record.day_start_equity, record.high_water_mark, record.realized_pnl
         )
+        known = self._account_marks.get(account)
+        if (
+            known is not None and known[0] is cash and known[1] is market_value
+            and known[2] is day_start and known[3] is high_water and known[4] is realized
+        ):
+            return known[5]
+        marks = AccountState(
+            account=record.account,
+            cash=cash,
+            equity=record.equity,
+            day_start_equity=day_start,
+            high_water_mark=high_water,
+            realized_pnl=realized,
+        )
+        self._account_marks[account] = (cash, market_value, day_start, high_water, realized, marks)
+        return marks
 
     def position(self, account: str, symbol: str) -> Decimal:
         book = self.books.get((account, symbol))
@@ -194,6 +221,47 @@ class EngineState:
             return None
         own = sum((record.gross for record in self.accounts.values()), ZERO)
         return firm.gross_exposure + own
+
+    def read_intent(
+        self, intent: OrderIntent, fingerprint: str, query: IntentQuery
+    ) -> IntentReads:
+        """`ScreenedView.read_intent`: the methods above for one intent, in one call."""
+        account, strategy, symbol = intent.account, intent.strategy, intent.symbol
+        want_account, want_exposure, want_resting, want_firm_gross = query[:4]
+        duplicate_span = query.duplicate_span
+        clock = self.clock
+        book = self.books.get((account, symbol))
+        if book is None:
+            position = working_buy = working_sell = ZERO
+        else:
+            position, working_buy, working_sell = book.qty, book.working_buy, book.working_sell
+        count_global, count_account, count_strategy, count_symbol = self.windows.order_counts(
+            account, strategy, symbol, clock, query)
+        client_order_id = intent.client_order_id
+        resting_buy = resting_sell = None
+        if want_resting:
+            ladder = self.ladders.get((account, symbol))
+            if ladder is not None:
+                resting_buy, resting_sell = ladder.best()
+        guard = self.guard
+        firm = self.firm
+        return (
+            clock, guard.mode, self.integrity_reasons() if guard.any() else (),
+            bool(self.kills) and self.operator_kill(account, strategy, symbol),
+            firm is not None and firm.kill, self.markets.get(symbol),
+            self.account(account) if want_account else None,
+            position, working_buy, working_sell,
+            self.exposure(account) if want_exposure else None,
+            count_global, count_account, count_strategy, count_symbol,
+            client_order_id is not None and (
+                client_order_id in self.open_orders or client_order_id in self.done
+            ),
+            query.duplicate_window is not None
+            and self.duplicates.seen_within(fingerprint, clock, duplicate_span),
+            resting_buy, resting_sell,
+            bool(self.disabled) and (account, strategy) in self.disabled,
+            self.shared_exposure_gross() if want_firm_gross else None,
+        )
 
     # ------------------------------------------------------------------ time
 

@@ -10,8 +10,9 @@ order, and decide. Pure: no clock, no I/O, no global state; the view is only rea
 
 `decide` runs a compiled plan (`gate.plan`: only the rows that can break under the limits,
 and of those only the ones its screen, `gate.screen`, could not rule out for this intent)
-and also returns the context it judged on, so a caller that records the decision's inputs
-(the engine's decision records) reads them from there instead of asking the view again.
+on a `ScreenedView` (the view read in one call per intent) and also returns the context it
+judged on, so a caller that records the decision's inputs (the engine's decision records)
+reads them from there instead of asking the view again.
 `evaluate` and `evaluate_limits` run every row of the full table: the same decision,
 without a cache, and the reference the screened plans are tested against.
 """
@@ -27,7 +28,7 @@ from ordergate.gate.plan import FULL_PLAN, Plan
 from ordergate.gate.rules.exposure import fitting_qty
 from ordergate.gate.screen import screen
 from ordergate.gate.table import Check, Reducing, Rule, external_rule
-from ordergate.gate.view import GateView
+from ordergate.gate.view import GateView, ScreenedView
 from ordergate.model.decision import Decision, DecisionKind, Violation
 from ordergate.model.intent import OrderIntent
 from ordergate.model.reasons import REGISTRY
@@ -59,11 +60,12 @@ def evaluate(intent: OrderIntent, view: GateView, policy: LimitSource) -> Decisi
 def evaluate_limits(
     intent: OrderIntent, view: GateView, limits: ResolvedLimits, policy_hash: str
 ) -> Decision:
-    return decide(intent, view, limits, policy_hash, FULL_PLAN)[0]
+    return _judge(build_context(intent, view, limits), FULL_PLAN.rows, policy_hash)
 
 
 def decide(
-    intent: OrderIntent, view: GateView, limits: ResolvedLimits, policy_hash: str, plan: Plan
+    intent: OrderIntent, view: ScreenedView, limits: ResolvedLimits, policy_hash: str,
+    plan: Plan,
 ) -> tuple[Decision, RuleContext]:
     """The decision and the context it was judged on. `plan` must be `FULL_PLAN` or the plan
     compiled for `limits` (`PlanCache.plan(limits)`)."""
@@ -73,6 +75,18 @@ def decide(
         rows: Sequence[tuple[Check, Rule]] = plan.rows
     else:
         ctx, rows = screen(intent, view, limits, screened)
+        if not rows and not ctx.integrity:
+            # `_judge` on nothing to check: the clean intent, most of them
+            return Decision(
+                intent_id=intent.intent_id, decision=_ALLOW, mode=ctx.mode,
+                risk_reducing=ctx.risk_reducing, monitor=limits.monitor,
+                policy_hash=policy_hash,
+            ), ctx
+    return _judge(ctx, rows, policy_hash), ctx
+
+
+def _judge(ctx: RuleContext, rows: Sequence[tuple[Check, Rule]], policy_hash: str) -> Decision:
+    """Run the rows' checks on the context and decide."""
     found: list[tuple[Rule, Violation]] = []
     record = found.append
     for check, rule in rows:
@@ -88,10 +102,11 @@ def decide(
         found.sort(key=_precedence)
     if not found:
         return Decision(
-            intent_id=intent.intent_id, decision=_ALLOW, mode=ctx.mode,
-            risk_reducing=ctx.risk_reducing, monitor=limits.monitor, policy_hash=policy_hash,
-        ), ctx
-    return _decide(ctx, found, policy_hash), ctx
+            intent_id=ctx.intent.intent_id, decision=_ALLOW, mode=ctx.mode,
+            risk_reducing=ctx.risk_reducing, monitor=ctx.limits.monitor,
+            policy_hash=policy_hash,
+        )
+    return _decide(ctx, found, policy_hash)
 
 
 def _precedence(item: tuple[Rule, Violation]) -> int:

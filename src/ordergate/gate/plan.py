@@ -17,7 +17,7 @@ reused while its entry exists; it is bounded, and clearing it only costs recompi
 
 from __future__ import annotations
 
-from ordergate.gate.screen import ScreenLimits, screen_limits
+from ordergate.gate.screen import MarketMemo, ScreenLimits, screen_limits
 from ordergate.gate.table import RULES, Check, Rule
 from ordergate.policy.limits import ResolvedLimits
 
@@ -39,23 +39,26 @@ class Plan:
 FULL_PLAN = Plan(tuple((rule.check, rule) for rule in RULES if rule.check is not None), None)
 
 
-def compile_plan(limits: ResolvedLimits) -> Plan:
-    """The rows of the table whose `applies` holds for `limits`, in table order, screened."""
+def compile_plan(limits: ResolvedLimits, markets: MarketMemo | None = None) -> Plan:
+    """The rows of the table whose `applies` holds for `limits`, in table order, screened.
+    `markets`: the memo of market facts to share with other plans (a new one by default)."""
     rows = tuple(
         (check, rule) for check, rule in FULL_PLAN.rows
         if rule.applies is None or rule.applies(limits)
     )
-    return Plan(rows, screen_limits(limits))
+    return Plan(rows, screen_limits(limits, {} if markets is None else markets))
 
 
 class PlanCache:
     """Plans by limits identity (see the module docstring)."""
 
-    __slots__ = ("_by_value", "_plans")
+    __slots__ = ("_by_value", "_markets", "_plans")
 
     def __init__(self) -> None:
         self._plans: dict[int, tuple[ResolvedLimits, Plan]] = {}
         self._by_value: dict[ResolvedLimits, Plan] = {}
+        # the market facts its plans' screens share (`gate.screen.MarketMemo`)
+        self._markets: MarketMemo = {}
 
     def plan(self, limits: ResolvedLimits) -> Plan:
         found = self._plans.get(id(limits))
@@ -63,7 +66,7 @@ class PlanCache:
             return found[1]
         plan = self._by_value.get(limits)
         if plan is None:
-            plan = compile_plan(limits)
+            plan = compile_plan(limits, self._markets)
             if len(self._by_value) >= _CACHE_LIMIT:
                 self._by_value.clear()
             self._by_value[limits] = plan

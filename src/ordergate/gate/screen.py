@@ -49,8 +49,9 @@ from ordergate.gate.rules import (
     throttle,
 )
 from ordergate.gate.table import RULES, Check, Rule
-from ordergate.gate.view import ExposureTotals, GateView, RateScope
+from ordergate.gate.view import ExposureTotals, IntentQuery, ScreenedView, intent_query
 from ordergate.model.intent import OrderIntent, OrderType, Side
+from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.policy.limits import RateLimit, ResolvedLimits, SelfMatch, TradingSessions
 
@@ -66,10 +67,6 @@ _STOP = OrderType.STOP
 _STOP_LIMIT = OrderType.STOP_LIMIT
 _HALTED = Mode.HALTED
 _REDUCE_ONLY = Mode.REDUCE_ONLY
-_GLOBAL = RateScope.GLOBAL
-_ACCOUNT = RateScope.ACCOUNT
-_STRATEGY = RateScope.STRATEGY
-_SYMBOL = RateScope.SYMBOL
 _HALF = Decimal("0.5")  # `gate.exposure.reference_price`'s mid
 
 
@@ -156,14 +153,71 @@ class SessionClock:
         return True
 
 
+# What one market snapshot tells every intent, whatever its limits: the snapshot, the valid
+# two-sided quote `reference_price` prefers as (bid, ask, mid) or None, the reference price,
+# whether `integrity.market_data_invalid` breaks on it, and its volume when that is finite and
+# positive (what `liquidity.volume_participation` can judge by) else None. A plain tuple: it
+# is built whenever a snapshot is first judged.
+MarketFacts = tuple[
+    MarketSnapshot, tuple[Decimal, Decimal, Decimal] | None, Decimal | None, bool,
+    Decimal | None,
+]
+
+
+def market_facts(snapshot: MarketSnapshot) -> MarketFacts:
+    """The `MarketFacts` of a snapshot, with the rules' own expressions. The screen works them
+    out where it first needs the snapshot, as it always did, so the one thing here that can
+    raise (the mid of a quote so large it overflows) raises at the same point."""
+    bid, ask, last, volume = snapshot.bid, snapshot.ask, snapshot.last, snapshot.volume
+    # `reference_price`, inlined: `quote` is the valid two-sided quote it prefers
+    quote: tuple[Decimal, Decimal, Decimal] | None = None
+    reference: Decimal | None = None
+    if (
+        bid is not None and ask is not None and bid.is_finite() and ask.is_finite()
+        and ZERO < bid <= ask
+    ):
+        reference = (bid + ask) * _HALF
+        quote = bid, ask, reference
+    elif last is not None and last.is_finite() and last > ZERO:
+        reference = last
+    # a valid two-sided quote already passed the tests on bid and ask
+    invalid = not (
+        (quote is not None or (
+            (bid is None or (bid.is_finite() and bid > ZERO))
+            and (ask is None or (ask.is_finite() and ask > ZERO))
+            and (bid is None or ask is None or bid <= ask)
+        ))
+        and (last is None or (last.is_finite() and last > ZERO))
+        and (volume is None or (volume.is_finite() and volume >= ZERO))
+    )
+    usable_volume = (
+        None if volume is None or not volume.is_finite() or volume <= ZERO else volume
+    )
+    return snapshot, quote, reference, invalid, usable_volume
+
+
+# `MarketFacts` by symbol, each kept while the view returns that same snapshot object (a
+# snapshot is immutable, and the memo holds it so its identity cannot be reused). Most
+# intents of a symbol meet the snapshot the previous one met, and the facts were a sizeable
+# part of the screen; they do not depend on limits, so the plans of one `PlanCache` share a
+# memo. Replacing an entry is one store, so a reader on another thread sees the old facts
+# or the new, never half.
+MarketMemo = dict[str, MarketFacts]
+# a memo holds at most this many symbols; past it, it starts over
+_MEMO_LIMIT = 10_000
+# the max_count of an unset rate limit: the count of an unset limit is 0, which is below it,
+# so the throttle tests need no "is it set" test of their own
+_NO_RATE_LIMIT = 1
+
+
 class ScreenLimits(NamedTuple):
     """The limits a screen reads, taken out of `ResolvedLimits` once per plan (a tuple: the
-    screen unpacks it into locals in one step)."""
+    screen unpacks it into locals in one step), and the memo of `MarketFacts` by symbol that
+    it shares with the other plans of its cache (see `MarketMemo`)."""
 
     max_market_data_age: timedelta
     needs_day_start: bool
     needs_high_water: bool
-    needs_totals: bool
     needs_sides: bool
     max_intent_skew: timedelta | None
     max_daily_loss: Decimal | None
@@ -178,10 +232,11 @@ class ScreenLimits(NamedTuple):
     price_collar_pct: Decimal | None
     market_collar_pct: Decimal | None
     self_match_deny: bool
-    rate_global: RateLimit | None
-    rate_account: RateLimit | None
-    rate_strategy: RateLimit | None
-    rate_symbol: RateLimit | None
+    # each rate limit's max_count; `_NO_RATE_LIMIT` when unset (its count is 0 then)
+    max_global: int
+    max_account: int
+    max_strategy: int
+    max_symbol: int
     max_position_qty: Decimal | None
     max_position_value: Decimal | None
     max_gross_exposure: Decimal | None
@@ -189,10 +244,13 @@ class ScreenLimits(NamedTuple):
     max_firm_gross_exposure: Decimal | None
     max_volume_participation_pct: Decimal | None
     sessions: SessionClock | None
+    query: IntentQuery
+    markets: MarketMemo
 
 
-def screen_limits(limits: ResolvedLimits) -> ScreenLimits | None:
-    """The screen's limits, or None when a row that always breaks applies (no screen)."""
+def screen_limits(limits: ResolvedLimits, markets: MarketMemo) -> ScreenLimits | None:
+    """The screen's limits, or None when a row that always breaks applies (no screen).
+    `markets` is the memo the screen keeps its `MarketFacts` in."""
     if any(
         rule.check in ALWAYS_BREAK and (rule.applies is None or rule.applies(limits))
         for rule in RULES
@@ -206,12 +264,13 @@ def screen_limits(limits: ResolvedLimits) -> ScreenLimits | None:
         limits.max_gross_exposure is not None or limits.max_net_exposure is not None
         or limits.max_firm_gross_exposure is not None
     )
+    needs_day_start = limits.max_daily_loss is not None or limits.max_daily_loss_pct is not None
+    needs_high_water = limits.max_drawdown_pct is not None
+    self_match_deny = limits.self_match is SelfMatch.DENY
     return ScreenLimits(
         max_market_data_age=max_age,
-        needs_day_start=limits.max_daily_loss is not None
-        or limits.max_daily_loss_pct is not None,
-        needs_high_water=limits.max_drawdown_pct is not None,
-        needs_totals=needs_totals,
+        needs_day_start=needs_day_start,
+        needs_high_water=needs_high_water,
         needs_sides=needs_totals or limits.max_position_qty is not None
         or limits.max_position_value is not None,
         max_intent_skew=limits.max_intent_skew,
@@ -227,11 +286,11 @@ def screen_limits(limits: ResolvedLimits) -> ScreenLimits | None:
         max_order_value=limits.max_order_value,
         price_collar_pct=limits.price_collar_pct,
         market_collar_pct=limits.market_collar_pct,
-        self_match_deny=limits.self_match is SelfMatch.DENY,
-        rate_global=limits.rate_global,
-        rate_account=limits.rate_account,
-        rate_strategy=limits.rate_strategy,
-        rate_symbol=limits.rate_symbol,
+        self_match_deny=self_match_deny,
+        max_global=_max_count(limits.rate_global),
+        max_account=_max_count(limits.rate_account),
+        max_strategy=_max_count(limits.rate_strategy),
+        max_symbol=_max_count(limits.rate_symbol),
         max_position_qty=limits.max_position_qty,
         max_position_value=limits.max_position_value,
         max_gross_exposure=limits.max_gross_exposure,
@@ -239,50 +298,67 @@ def screen_limits(limits: ResolvedLimits) -> ScreenLimits | None:
         max_firm_gross_exposure=limits.max_firm_gross_exposure,
         max_volume_participation_pct=limits.max_volume_participation_pct,
         sessions=None if limits.sessions is None else SessionClock(limits.sessions),
+        query=intent_query(
+            account=needs_day_start or needs_high_water, exposure=needs_totals,
+            resting=self_match_deny, firm_gross=limits.max_firm_gross_exposure is not None,
+            duplicate_window=limits.duplicate_window,
+            rate_global=_window(limits.rate_global), rate_account=_window(limits.rate_account),
+            rate_strategy=_window(limits.rate_strategy), rate_symbol=_window(limits.rate_symbol),
+        ),
+        markets=markets,
     )
 
 
+def _window(rate: RateLimit | None) -> timedelta | None:
+    return None if rate is None else rate.window
+
+
+def _max_count(rate: RateLimit | None) -> int:
+    return _NO_RATE_LIMIT if rate is None else rate.max_count
+
+
 def screen(
-    intent: OrderIntent, view: GateView, limits: ResolvedLimits, screened: ScreenLimits
+    intent: OrderIntent, view: ScreenedView, limits: ResolvedLimits, screened: ScreenLimits
 ) -> tuple[RuleContext, list[Row]]:
     """The context `build_context` would build, and the rows, in table order, that could break
-    for it (see the module docstring). Reads the view exactly as `build_context` does."""
+    for it (see the module docstring). Reads the view in one call (`read_intent`), which
+    answers what `build_context` and the rows' checks would ask."""
     (
-        max_age, needs_day_start, needs_high_water, needs_totals, needs_sides, max_skew,
+        max_age, needs_day_start, needs_high_water, needs_sides, max_skew,
         max_daily_loss, max_daily_loss_pct, max_drawdown_pct, duplicate_window, allowed, tick,
-        lot,
-        max_order_qty, max_order_value, price_collar_pct, market_collar_pct, self_match_deny,
-        rate_global, rate_account, rate_strategy, rate_symbol, max_position_qty,
+        lot, max_order_qty, max_order_value, price_collar_pct, market_collar_pct,
+        self_match_deny, max_global, max_account, max_strategy, max_symbol, max_position_qty,
         max_position_value, max_gross, max_net, max_firm_gross, max_participation, sessions,
+        query, market_memo,
     ) = screened
-    account, strategy, symbol = intent.account, intent.strategy, intent.symbol
     qty = intent.qty
     order_type = intent.order_type
     limit_price, stop_price = intent.limit_price, intent.stop_price
     buying = intent.side is _BUY
-    now = view.now
-    trading_mode = view.mode
+    key = "" if duplicate_window is None else fingerprint(intent)
+    (
+        now, trading_mode, integrity_reasons, operator_killed, firm_killed, market, marks,
+        position, working_buy, working_sell, totals, count_global, count_account,
+        count_strategy, count_symbol, client_order_id_seen, fingerprint_seen, best_buy,
+        best_sell, disabled, shared,
+    ) = view.read_intent(intent, key, query)
     suspects: list[Row] = []
     add = suspects.append
 
     # -- the context's values (`build_context`), with the checks that share their work
 
-    # `reference_price`, inlined: `quote` is the valid two-sided quote it prefers
-    market = view.market(symbol)
-    quote: tuple[Decimal, Decimal, Decimal] | None = None  # bid, ask, mid
-    reference: Decimal | None = None
+    # the snapshot's facts, worked out once per snapshot (see `MarketMemo`)
     if market is None:
-        bid = ask = last = volume = None
+        quote = reference = usable_volume = None
+        invalid = False
     else:
-        bid, ask, last, volume = market.bid, market.ask, market.last, market.volume
-        if (
-            bid is not None and ask is not None and bid.is_finite() and ask.is_finite()
-            and ZERO < bid <= ask
-        ):
-            reference = (bid + ask) * _HALF
-            quote = bid, ask, reference
-        elif last is not None and last.is_finite() and last > ZERO:
-            reference = last
+        facts = market_memo.get(intent.symbol)
+        if facts is None or facts[0] is not market:
+            facts = market_facts(market)
+            if len(market_memo) >= _MEMO_LIMIT:
+                market_memo.clear()
+            market_memo[intent.symbol] = facts
+        _, quote, reference, invalid, usable_volume = facts
 
     if order_type is _LIMIT or order_type is _STOP_LIMIT:
         valuation_price = limit_price
@@ -295,11 +371,7 @@ def screen(
         priced = False
     order_value = None if valuation_price is None else qty * valuation_price
 
-    marks = view.account(account) if needs_day_start or needs_high_water else None
-
     invariant_detail = ""
-    position = view.position(account, symbol)
-    working_buy, working_sell = view.working(account, symbol)
     if not (position.is_finite() and working_buy.is_finite() and working_sell.is_finite()):
         invariant_detail = (
             f"position={position} working_buy={working_buy} working_sell={working_sell}"
@@ -325,9 +397,10 @@ def screen(
     if needs_sides:
         long_side = position + working_buy
         short_side = position - working_sell
-    totals = before = after = None
-    if reference is not None and needs_totals:
-        totals = view.exposure(account)
+    before = after = None
+    if reference is None:
+        totals = None  # `build_context` reads the totals only for a symbol with a mark
+    elif totals is not None:
         if totals.gross.is_finite() and totals.net_long.is_finite() and (
             totals.net_short.is_finite()
         ):
@@ -345,22 +418,12 @@ def screen(
             )
             totals = None
 
-    key = "" if duplicate_window is None else fingerprint(intent)
-    count_global = 0 if rate_global is None else view.order_count(
-        _GLOBAL, "", rate_global.window)
-    count_account = 0 if rate_account is None else view.order_count(
-        _ACCOUNT, account, rate_account.window)
-    count_strategy = 0 if rate_strategy is None else view.order_count(
-        _STRATEGY, strategy, rate_strategy.window)
-    count_symbol = 0 if rate_symbol is None else view.order_count(
-        _SYMBOL, symbol, rate_symbol.window)
-
     # -- the rows, in table order; each test is `not (<its rule's "return None" condition>)`
 
     # kill switches and mode
-    if view.operator_kill(account, strategy, symbol):
+    if operator_killed:
         add(_KIL_002)
-    if view.firm_kill():
+    if firm_killed:
         add(_KIL_003)
     if trading_mode is _HALTED:
         add(_MOD_001)
@@ -373,16 +436,7 @@ def screen(
     if market is not None:
         if not (now - market.ts <= max_age):
             add(_SYS_002)
-        # a valid two-sided quote already passed the tests on bid and ask
-        if not (
-            (quote is not None or (
-                (bid is None or (bid.is_finite() and bid > ZERO))
-                and (ask is None or (ask.is_finite() and ask > ZERO))
-                and (bid is None or ask is None or bid <= ask)
-            ))
-            and (last is None or (last.is_finite() and last > ZERO))
-            and (volume is None or (volume.is_finite() and volume >= ZERO))
-        ):
+        if invalid:
             add(_SYS_003)
     day_start_missing = high_water_missing = False
     if needs_day_start or needs_high_water:
@@ -416,10 +470,9 @@ def screen(
             add(_LOS_003)
 
     # duplicates
-    client_order_id = intent.client_order_id
-    if client_order_id is not None and view.client_order_id_seen(client_order_id):
+    if client_order_id_seen:
         add(_DUP_001)
-    if duplicate_window is not None and view.fingerprint_seen(key, duplicate_window):
+    if fingerprint_seen:
         add(_DUP_002)
 
     # order sanity
@@ -460,7 +513,6 @@ def screen(
     ):
         add(_ORD_008)
     if self_match_deny:
-        best_buy, best_sell = view.resting_prices(account, symbol)
         if buying:
             if not (best_sell is None or (limit_price is not None and limit_price < best_sell)):
                 add(_ORD_010)
@@ -469,16 +521,16 @@ def screen(
     if intent.reduce_only and not risk_reducing:
         add(_ORD_011)
 
-    # throttles
-    if rate_global is not None and not (count_global + 1 <= rate_global.max_count):
+    # throttles: the intent would be one more (count + 1 <= max_count, on integers)
+    if not (count_global < max_global):
         add(_THR_001)
-    if rate_account is not None and not (count_account + 1 <= rate_account.max_count):
+    if not (count_account < max_account):
         add(_THR_002)
-    if rate_strategy is not None and not (count_strategy + 1 <= rate_strategy.max_count):
+    if not (count_strategy < max_strategy):
         add(_THR_003)
-    if rate_symbol is not None and not (count_symbol + 1 <= rate_symbol.max_count):
+    if not (count_symbol < max_symbol):
         add(_THR_004)
-    if view.strategy_disabled(account, strategy):
+    if disabled:
         add(_THR_006)
 
     # exposure; the moved side is `_side_after` of rules/exposure.py, same association
@@ -506,18 +558,15 @@ def screen(
                 larger = other
             if not (larger <= max_net):
                 add(_EXP_004)
-    if max_firm_gross is not None and before is not None and after is not None:
-        shared = view.shared_exposure_gross()
-        if (
-            shared is None or not shared.is_finite()
-            or not (shared - before.gross + after.gross <= max_firm_gross)
-        ):
-            add(_EXP_005)
+    if max_firm_gross is not None and before is not None and after is not None and (
+        shared is None or not shared.is_finite()
+        or not (shared - before.gross + after.gross <= max_firm_gross)
+    ):
+        add(_EXP_005)
 
     # liquidity and market hours
     if max_participation is not None and (
-        volume is None or not volume.is_finite() or volume <= ZERO
-        or not (qty * HUNDRED <= max_participation * volume)
+        usable_volume is None or not (qty * HUNDRED <= max_participation * usable_volume)
     ):
         add(_LIQ_001)
     if sessions is not None and not sessions.is_open(now):
@@ -526,7 +575,7 @@ def screen(
     return RuleContext(
         intent, view, limits, trading_mode, market, reference, valuation_price, order_value,
         position, working_buy, working_sell, risk_reducing, priced, marks, invariant_detail,
-        totals, before, after, view.integrity_reasons(), key, count_global, count_account,
+        totals, before, after, integrity_reasons, key, count_global, count_account,
         count_strategy, count_symbol,
     ), suspects
 

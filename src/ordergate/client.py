@@ -309,6 +309,11 @@ class _Api:
                      body=_encoder.encode(body))
 
     @staticmethod
+    def end_dry_run(reason: str) -> _Call:
+        return _Call("POST", "/v1/policy/dry-run/end", CommandResult, Safety.UNSAFE,
+                     body=_encoder.encode({"reason": _reason(reason)}))
+
+    @staticmethod
     def activate_policy(document: str | os.PathLike[str], dry_run: bool) -> _Call:
         if isinstance(document, os.PathLike):
             text = Path(document).read_text(encoding="utf-8")
@@ -475,6 +480,11 @@ class Client:
         result: PolicyResult = self._send(_Api.activate_policy(document, dry_run))
         return result
 
+    def end_dry_run(self, reason: str) -> CommandResult:
+        """End a policy dry run without enforcing its policy (nothing else changes)."""
+        result: CommandResult = self._send(_Api.end_dry_run(reason))
+        return result
+
     def close(self) -> None:
         self._http.close()
 
@@ -581,6 +591,10 @@ class AsyncClient:
     async def activate_policy(self, document: str | os.PathLike[str], *,
                               dry_run: bool = False) -> PolicyResult:
         result: PolicyResult = await self._send(_Api.activate_policy(document, dry_run))
+        return result
+
+    async def end_dry_run(self, reason: str) -> CommandResult:
+        result: CommandResult = await self._send(_Api.end_dry_run(reason))
         return result
 
     async def close(self) -> None:

@@ -83,6 +83,10 @@ def test_operator_commands_change_the_mode(served: Served) -> None:
         assert dry.dry_run and not dry.activated and dry.name == "client-2"
         status = ops.status()
         assert status.shadow_policy_hash == dry.policy_hash != status.policy_hash
+        ended = ops.end_dry_run("seen enough")
+        assert "cleared by ops-alice" in ended.message
+        assert not ops.status().shadow_policy_hash
+        assert ops.status().policy_hash == status.policy_hash
         live = ops.activate_policy(POLICY.replace("client-test", "client-3"))
         assert live.activated and ops.status().policy_name == "client-3"
 

@@ -141,3 +141,42 @@ def test_a_dry_run_of_an_invalid_policy_changes_nothing(client: httpx.Client) ->
     status = _status(client)
     assert status["policy_hash"] == before["policy_hash"]
     assert status["shadow_policy_hash"] == "" and status["policy_monitor"] is False
+
+
+def test_an_operator_ends_a_dry_run_and_the_enforced_policy_is_untouched(
+        served: Served, client: httpx.Client) -> None:
+    enforced = _status(client)["policy_hash"]
+    shadow = _dry_run(client)["policy_hash"]
+    assert client.post("/v1/intents", json=intent("during", qty="60"),
+                       headers=auth(TRADER)).status_code == 200
+    body = {"reason": "dry run looked good"}
+    for token in (TRADER, VIEWER):
+        refused = client.post("/v1/policy/dry-run/end", json=body, headers=auth(token))
+        assert refused.status_code == 403, refused.text
+    assert _status(client)["shadow_policy_hash"] == shadow
+
+    ended = client.post("/v1/policy/dry-run/end", json=body, headers=auth(OPERATOR))
+    assert ended.status_code == 200, ended.text
+    assert "cleared" in ended.json()["message"] and ended.json()["operator"] == "ops-alice"
+    status = _status(client)
+    assert status["shadow_policy_hash"] in ("", None)
+    assert status["policy_hash"] == enforced
+    after = client.post("/v1/intents", json=intent("after", qty="60"), headers=auth(TRADER))
+    assert after.json()["decision"]["decision"] == "ALLOW"
+    again = client.post("/v1/policy/dry-run/end", json=body, headers=auth(OPERATOR))
+    assert again.status_code == 200 and again.json()["message"] == ""
+
+    served.stop()
+    journal = open_journal(served.journal_url, create=False)
+    try:
+        records = list(journal.read(1))
+    finally:
+        journal.close()
+    inputs = [decode_input(r.payload) for r in records if r.kind is RecordKind.INPUT]
+    outputs = [decode_output(r.payload) for r in records if r.kind is RecordKind.OUTPUT]
+    shadowed = {o.intent_id for o in outputs if isinstance(o, ShadowDecision)}
+    assert "during" in shadowed and "after" not in shadowed
+    ends = [(e.policy_hash, e.operator, e.reason) for e in inputs
+            if isinstance(e, Command) and e.action is CommandAction.SHADOW_POLICY
+            and not e.policy_hash]
+    assert ends == [("", "ops-alice", "dry run looked good")] * 2

@@ -387,6 +387,7 @@ HANDLERS: dict[str, Handler] = {
     "mode_halt": _mode_action(CommandAction.HALT),
     "mode_resume": _mode_action(CommandAction.RESUME),
     "post_policy": post_policy,
+    "end_dry_run": _mode_action(CommandAction.SHADOW_POLICY),  # no policy hash: clears it
     "post_market": post_market,
 }
 

@@ -193,6 +193,15 @@ ROUTES: tuple[RouteSpec, ...] = (
         request=(PolicyRequest,), response=(PolicyResult,),
         errors=(400, 401, 403, 413, 415, 422, 429, 503),
     ),
+    RouteSpec(
+        method="POST", path="/v1/policy/dry-run/end", operation="end_dry_run", roles=_OPS,
+        summary="End a policy dry run without enforcing its policy: intents are no longer "
+                "judged under the shadow policy; the enforced policy is untouched. Journaled "
+                "as a shadow_policy command (empty policy hash) with the operator's identity "
+                "and reason. Ending when no dry run is running changes nothing.",
+        request=(ModeRequest,), response=(CommandResult,),
+        errors=(400, 401, 403, 413, 415, 422, 429, 503),
+    ),
 )
 
 _STATUS_TEXT = {

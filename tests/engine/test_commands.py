@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from engine.harness import T0, D, Harness, decision_of, of_type, policy_document
+from ordergate.engine.core import Engine
 from ordergate.model.decision import DecisionKind
 from ordergate.model.events import (
     Alert,
     CancelOrder,
+    Command,
     CommandAction,
     Dispatch,
     KillScope,
     ModeChanged,
     PolicyDocument,
 )
-from ordergate.model.intent import OrderType, Side
+from ordergate.model.intent import OrderIntent, OrderType, Side
 from ordergate.model.modes import Mode
 from ordergate.policy import Policy
 
@@ -116,6 +118,42 @@ def test_policy_document_with_a_wrong_hash_is_not_stored_or_activated() -> None:
     refused = world.command(CommandAction.ACTIVATE_POLICY, policy_hash=other.hash)
     assert [alert.code for alert in of_type(refused, Alert)] == ["POLICY_UNKNOWN"]
     assert world.engine.active is not None and world.engine.active.hash == world.policy.hash
+
+
+def test_a_policy_is_not_activated_before_its_effective_from() -> None:
+    world = Harness()
+    later = Policy.from_document(policy_document(
+        {"max_order_qty": "5"},
+        metadata={"name": "later", "effective_from": "2026-01-05T15:00:00Z"}))
+    world.send(PolicyDocument(ts=world.now, policy_hash=later.hash, document=later.document))
+    early = world.command(CommandAction.ACTIVATE_POLICY, policy_hash=later.hash)
+    (alert,) = of_type(early, Alert)
+    assert alert.code == "POLICY_NOT_EFFECTIVE"
+    assert "takes effect at 2026-01-05T15:00:00Z" in alert.message
+    assert f"keeping test {world.policy.hash}" in alert.message
+    assert world.engine.active is not None and world.engine.active.hash == world.policy.hash
+    assert decision_of(world.intent(qty="10")).decision is DecisionKind.ALLOW
+
+    world.advance(3600)  # 15:00 exactly: in force from then on
+    world.quote()
+    on_time = world.command(CommandAction.ACTIVATE_POLICY, policy_hash=later.hash)
+    assert [a.code for a in of_type(on_time, Alert)] == ["POLICY_ACTIVATED"]
+    assert decision_of(world.intent(qty="10")).blocking == "ORD-006"
+
+
+def test_with_no_policy_in_force_yet_every_intent_is_denied() -> None:
+    engine = Engine()
+    future = Policy.from_document(policy_document(
+        metadata={"name": "future", "effective_from": "2026-02-01T00:00:00Z"}))
+    engine.handle(PolicyDocument(ts=T0, policy_hash=future.hash, document=future.document))
+    refused = engine.handle(Command(ts=T0, action=CommandAction.ACTIVATE_POLICY,
+                                    policy_hash=future.hash))
+    assert [a.code for a in of_type(refused, Alert)] == ["POLICY_NOT_EFFECTIVE"]
+    assert engine.active is None
+    decision = decision_of(engine.handle(OrderIntent(
+        intent_id="i1", ts=T0, account="A", strategy="s1", symbol="X", side=Side.BUY,
+        qty=D(1))))
+    assert decision.decision is DecisionKind.DENY and decision.blocking == "SYS-005"
 
 
 def test_activating_a_stored_policy_switches_the_limits() -> None:

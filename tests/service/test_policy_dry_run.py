@@ -180,3 +180,17 @@ def test_an_operator_ends_a_dry_run_and_the_enforced_policy_is_untouched(
             if isinstance(e, Command) and e.action is CommandAction.SHADOW_POLICY
             and not e.policy_hash]
     assert ends == [("", "ops-alice", "dry run looked good")] * 2
+
+
+def test_a_policy_not_yet_in_force_is_not_activated_and_the_answer_says_when(
+        served: Served, client: httpx.Client) -> None:
+    enforced = _status(client)["policy_hash"]
+    name = "  name: service-test-2\n"
+    future = OTHER_POLICY.replace(name, name + "  effective_from: 2027-01-04T00:00:00Z\n")
+    assert "effective_from" in future
+    response = client.post("/v1/policy", json={"document": future}, headers=auth(OPERATOR))
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["activated"] is False
+    assert "takes effect at 2027-01-04T00:00:00Z" in result["message"]
+    assert _status(client)["policy_hash"] == enforced

@@ -84,6 +84,7 @@ POLICY_REJECTED = "POLICY_REJECTED"
 POLICY_ACTIVATED = "POLICY_ACTIVATED"
 POLICY_UNKNOWN = "POLICY_UNKNOWN"
 POLICY_SHADOW = "POLICY_SHADOW"
+POLICY_NOT_EFFECTIVE = "POLICY_NOT_EFFECTIVE"
 
 _ORDER_SCOPES = (
     (RateScope.GLOBAL, WindowKind.GLOBAL, "rate_global"),
@@ -337,6 +338,16 @@ class Engine:
             self.alert(out, AlertSeverity.CRITICAL, POLICY_UNKNOWN,
                        f"activate_policy: no stored policy {policy_hash or '(empty)'}; "
                        f"keeping {active}")
+            return
+        effective = policy.effective_from
+        if effective is not None and self.state.now < effective:
+            # Not in force yet: whatever decides now (or nothing: every intent is then
+            # denied, SYS-005) keeps deciding. Event time, so a replay agrees.
+            active = "none" if self.active is None else f"{self.active.name} {self.active.hash}"
+            self.alert(out, AlertSeverity.CRITICAL, POLICY_NOT_EFFECTIVE,
+                       f"activate_policy: policy {policy.name} {policy.hash} takes effect at "
+                       f"{effective.isoformat().replace('+00:00', 'Z')}, after "
+                       f"{self.state.now.isoformat().replace('+00:00', 'Z')}; keeping {active}")
             return
         if self.shadow is not None and self.shadow.hash == policy.hash:
             # the dry run is over: the policy is enforced now

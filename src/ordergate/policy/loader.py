@@ -15,11 +15,11 @@ import functools
 import hashlib
 import os
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from msgspec import UNSET
+from msgspec import UNSET, UnsetType
 
 from ordergate.model.intent import OrderType
 from ordergate.policy.document import build_spec, meta_kind, spec_to_document
@@ -171,6 +171,12 @@ class Policy:
     @property
     def monitor(self) -> bool:
         return self._spec.monitor
+
+    @property
+    def effective_from(self) -> datetime | None:
+        """`metadata.effective_from`: the policy may not be activated before it."""
+        value = self._spec.metadata.effective_from
+        return None if isinstance(value, UnsetType) else value
 
     @property
     def kill_switch(self) -> bool:

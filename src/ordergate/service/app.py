@@ -340,7 +340,8 @@ async def post_policy(ctx: ServiceContext, request: Request) -> Response:
         else:
             message = "the engine did not install it as the shadow policy"
     elif not activated:
-        message = "the engine did not activate it"
+        said = [str(getattr(output, "message", "")) for output in outputs]
+        message = "; ".join(["the engine did not activate it", *filter(None, said)])
     else:
         message = "activated" + (" (the policy itself sets monitor: true; its limits are "
                                  "not enforced)" if policy.monitor else "")

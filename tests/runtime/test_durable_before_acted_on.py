@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import pytest
 from tests.runtime.scenario import demo_policy_path, scenario_events
 
 from ordergate.brokers.base import SubmitResult
@@ -53,10 +52,6 @@ class RecordingJournal:
         self.inner.flush()
         self.log.calls.append(("flush", self.inner.last_seq()))
 
-    def flush_soon(self) -> None:
-        self.inner.flush_soon()
-        self.log.calls.append(("flush_soon", self.inner.last_seq()))
-
     def last_seq(self) -> int:
         return self.inner.last_seq()
 
@@ -92,18 +87,13 @@ class RecordingBroker(SimBroker):
         super().cancel(client_order_id)
 
 
-@pytest.mark.parametrize("background", [False, True], ids=["run", "service"])
-def test_every_submit_and_cancel_follows_a_flush_covering_its_record(
-        tmp_path: Path, background: bool) -> None:
-    """Also with broker answers committed in the background (as the HTTP service does): a
-    `flush_soon` never counts as durable, and no order or cancel waits on one."""
+def test_every_submit_and_cancel_follows_a_flush_covering_its_record(tmp_path: Path) -> None:
     log = CallLog()
     # ALWAYS would make every append durable on its own; BATCH is where the order matters.
     journal = RecordingJournal(
         open_journal(f"sqlite:///{tmp_path / 'j.db'}", durability=Durability.BATCH), log)
     broker = RecordingBroker(SimConfig(fill_model=FillModel.NEXT_MARKET), log)
     runtime = Runtime.open_on(journal, load_policy(demo_policy_path()), broker)
-    runtime.answers_commit_in_background = background
     events = scenario_events(30)
     for start in range(0, len(events), 16):
         runtime.process(events[start:start + 16])
@@ -119,15 +109,11 @@ def test_every_submit_and_cancel_follows_a_flush_covering_its_record(
     runtime.close()
 
     durable = 0
-    soon = 0
     checked = {"submit": 0, "cancel": 0}
     for name, value in log.calls:
         if name == "flush":
             assert isinstance(value, int)
             durable = value
-            continue
-        if name == "flush_soon":
-            soon += 1
             continue
         assert isinstance(value, str)
         seq = record_of[(name, value)]
@@ -136,4 +122,3 @@ def test_every_submit_and_cancel_follows_a_flush_covering_its_record(
         checked[name] += 1
     assert checked["submit"] == len([k for k in record_of if k[0] == "submit"]) > 10
     assert checked["cancel"] > 0
-    assert (soon > 0) == background

@@ -32,7 +32,6 @@ WHITELIST: dict[tuple[str, str], str] = {
     ("engine/commands.py", "command"): "reads the Command event's `cancel_all` flag",
     ("service/app.py", "halt"): "reads the halt request body's `cancel_all` flag",
     ("evidence/replay.py", "pool"): "a process pool running the journal's chain check",
-    ("journal/sqlite.py", "pool"): "the journal's committer thread running a COMMIT",
 }
 
 

@@ -101,12 +101,6 @@ class Journal(Protocol):
         BATCH). Raises JournalError when it cannot be made durable."""
         ...
 
-    def flush_soon(self) -> None:
-        """Start making every record appended so far durable without waiting for it: they
-        are durable, in order, before any later flush or read returns, and a failure is
-        raised there (the journal then refuses every write, as after a failed flush)."""
-        ...
-
     def last_seq(self) -> int: ...
 
     def read(self, start_seq: int = 1, end_seq: int | None = None) -> Iterator[JournalRecord]:

@@ -72,14 +72,8 @@ class ChainJournal(ABC):
     # ------------------------------------------------------------ storage primitives
 
     @abstractmethod
-    def _write(self, rows: Sequence[RawRow], *, wait: bool = True) -> None:
-        """Store `rows` atomically and durably (per durability); raise JournalError if not.
-        With `wait=False` a backend may finish making them durable in the background: then
-        `_wait_durable` (and every other storage call) waits for that first."""
-
-    def _wait_durable(self) -> None:
-        """Wait until every stored row is durable; raise JournalError if one cannot be."""
-        return  # a backend whose `_write` always waits has nothing pending
+    def _write(self, rows: Sequence[RawRow]) -> None:
+        """Store `rows` atomically and durably (per durability); raise JournalError if not."""
 
     @abstractmethod
     def _page(self, start_seq: int, end_seq: int | None, limit: int) -> list[RawRow]:
@@ -133,11 +127,6 @@ class ChainJournal(ABC):
         with self._lock:
             self._usable()
             self._flush_locked()
-
-    def flush_soon(self) -> None:
-        with self._lock:
-            self._usable()
-            self._flush_locked(wait=False)
 
     def last_seq(self) -> int:
         return self._last_seq
@@ -230,17 +219,15 @@ class ChainJournal(ABC):
         self._last_hash = digest
         return seq
 
-    def _flush_locked(self, *, wait: bool = True) -> None:
+    def _flush_locked(self) -> None:
+        if not self._buffer:
+            return
         try:
-            if self._buffer:
-                self._write(self._buffer, wait=wait)
-            elif wait:
-                self._wait_durable()
+            self._write(self._buffer)
         except JournalError as exc:
             self._failure = str(exc)
             self._log.error("journal.write_failed", error=str(exc),
-                            first_seq=self._buffer[0][0] if self._buffer else None,
-                            records=len(self._buffer))
+                            first_seq=self._buffer[0][0], records=len(self._buffer))
             raise
         self._buffer = []
 

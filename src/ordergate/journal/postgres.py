@@ -95,9 +95,7 @@ class PostgresJournal(ChainJournal):
         if granted is not None and granted > self._epoch:
             raise self._fenced(granted)
 
-    def _write(self, rows: Sequence[RawRow], *, wait: bool = True) -> None:
-        # Always durable on return: a commit cannot be left to another thread on this
-        # connection, and the server's group commit already overlaps writers.
+    def _write(self, rows: Sequence[RawRow]) -> None:
         conn = self._conn
         try:
             with conn.transaction():

@@ -11,7 +11,6 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +57,6 @@ class SqliteJournal(ChainJournal):
             raise
         self._identity = (stat.st_dev, stat.st_ino)
         self._snapshot_dir = snapfiles.directory_for(path)
-        self._committing: tuple[int, int, Future[object]] | None = None
-        self._commit_pool: ThreadPoolExecutor | None = None
         super().__init__(url=url, durability=durability, run_id=run_id, last_seq=last_seq,
                          last_hash=last_hash, batch_limit=batch_limit)
 
@@ -101,22 +98,13 @@ class SqliteJournal(ChainJournal):
         if (stat.st_dev, stat.st_ino) != self._identity:
             raise JournalError(f"{self._path}: journal file was replaced while open")
 
-    def _write(self, rows: Sequence[RawRow], *, wait: bool = True) -> None:
-        self._wait_durable()
+    def _write(self, rows: Sequence[RawRow]) -> None:
         self._check_file()
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(_INSERT, rows)
-            if wait:
-                conn.execute("COMMIT")
-            else:
-                # The inserts are done; only the COMMIT (its fsync, during which SQLite
-                # holds no GIL) goes to the committer thread. Every later use of the
-                # connection waits for it first (`_wait_durable`), so the connection is
-                # never used by two threads at once and commits stay in order.
-                pool = self._committer()
-                self._committing = (rows[0][0], rows[-1][0], pool.submit(conn.execute, "COMMIT"))
+            conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 try:
@@ -126,30 +114,7 @@ class SqliteJournal(ChainJournal):
             raise JournalError(f"{self._path}: journal write of records {rows[0][0]}.."
                                f"{rows[-1][0]} failed: {exc}") from exc
 
-    def _wait_durable(self) -> None:
-        committing = self._committing
-        if committing is None:
-            return
-        self._committing = None
-        first, last, commit = committing
-        try:
-            commit.result()
-        except sqlite3.Error as exc:
-            if self._conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    self._conn.execute("ROLLBACK")
-            error = f"{self._path}: journal commit of records {first}..{last} failed: {exc}"
-            self._failure = error  # the in-memory chain is ahead of storage: refuse writes
-            raise JournalError(error) from exc
-
-    def _committer(self) -> ThreadPoolExecutor:
-        if self._commit_pool is None:
-            self._commit_pool = ThreadPoolExecutor(max_workers=1,
-                                                   thread_name_prefix="journal-commit")
-        return self._commit_pool
-
     def _page(self, start_seq: int, end_seq: int | None, limit: int) -> list[RawRow]:
-        self._wait_durable()
         try:
             if end_seq is None:
                 cursor = self._conn.execute(_SELECT + " WHERE seq >= ? ORDER BY seq LIMIT ?",
@@ -163,12 +128,10 @@ class SqliteJournal(ChainJournal):
             raise JournalError(f"{self._path}: journal read failed: {exc}") from exc
 
     def _hash_at(self, seq: int) -> str | None:
-        self._wait_durable()
         row = self._query_one("SELECT hash FROM journal_records WHERE seq = ?", (seq,))
         return None if row is None else str(row[0])
 
     def _put_snapshot(self, seq: int, chain_hash: str, state: bytes) -> None:
-        self._wait_durable()
         self._check_file()
         conn = self._conn
         try:
@@ -190,7 +153,6 @@ class SqliteJournal(ChainJournal):
                 from exc
 
     def _snapshot_index(self) -> list[tuple[int, str, str | None]]:
-        self._wait_durable()
         try:
             rows = self._conn.execute(
                 "SELECT s.seq, s.chain_hash, r.hash FROM journal_snapshots s "
@@ -217,7 +179,6 @@ class SqliteJournal(ChainJournal):
         return self._snapshot_dir
 
     def _query_one(self, sql: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
-        self._wait_durable()
         try:
             row: tuple[Any, ...] | None = self._conn.execute(sql, params).fetchone()
         except sqlite3.Error as exc:
@@ -225,13 +186,5 @@ class SqliteJournal(ChainJournal):
         return row
 
     def _close_storage(self) -> None:
-        try:
-            try:
-                self._wait_durable()
-            except JournalError as exc:
-                self._log.error("journal.commit_failed_at_close", error=str(exc))
-            if self._commit_pool is not None:
-                self._commit_pool.shutdown()
-        finally:
-            self._conn.close()
+        self._conn.close()
 

@@ -193,12 +193,6 @@ class Runtime:
         platform can fork); off, or on PostgreSQL, they are taken in line."""
         self._snapshot_child: tuple[int, int] | None = None
         self._froze = False
-        self.answers_commit_in_background = False
-        """When true (the HTTP service), broker answers that lead to no new order or cancel
-        are committed in the background: `process` returns without waiting for their fsync,
-        and they are durable before anything later is (the next flush waits for them). Off
-        for `run`, which prints every event of a batch as soon as `process` returns and
-        prints only what is durable."""
         self._log = log.bind(run_id=journal.run_id)
 
     # ------------------------------------------------------------------ opening
@@ -628,13 +622,6 @@ class Runtime:
                     self._journal_input(event, report)
                 self._note_latencies(block)
                 faults.crossing("after_ack_append")
-                if not block.actions and origin == "broker" and \
-                        self.answers_commit_in_background:
-                    # Nothing here is acted on, so nothing waits for this commit but the
-                    # next flush (which does wait for it).
-                    self.journal.flush_soon()
-                    block.acted = True
-                    return
                 self._flush()
                 faults.crossing("after_feedback_flush")
             except JournalError as exc:

@@ -89,9 +89,6 @@ class Gateway:
                 settings_for(runtime.broker, guard))
         runtime = self.guard.runtime
         self.runtime = runtime
-        # Callers are answered once their decisions are durable (see EngineBridge); the
-        # broker's answers need not hold up the next batch for their own fsync.
-        runtime.answers_commit_in_background = True
         self.metrics = ServiceMetrics()
         self.timeline = ModeTimeline()
         index = DecisionIndex()

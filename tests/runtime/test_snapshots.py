@@ -44,14 +44,21 @@ def test_snapshot_interval_grows_with_the_state_and_restart_matches(tmp_path: Pa
     assert rebuild(journal).status() == status
 
 
-def test_background_snapshots_are_written_beside_the_journal_and_restart_from_them(
-        tmp_path: Path) -> None:
+def _open_on_demo_day(tmp_path: Path) -> tuple[Runtime, Path, Path]:
+    """A runtime snapshotting every 200 events (in the background, the default), the demo
+    day's first 6,000 events and the journal's path."""
     events = tmp_path / "events.jsonl"
     write_events(events, demo_events()[:6000])
     path = tmp_path / "journal.db"
+    runtime = Runtime.open(f"sqlite:///{path}", load_policy(DEMO_POLICY), SimBroker(),
+                           snapshot_every=200, source=events)
+    return runtime, events, path
+
+
+def test_background_snapshots_are_written_beside_the_journal_and_restart_from_them(
+        tmp_path: Path) -> None:
+    runtime, events, path = _open_on_demo_day(tmp_path)
     journal = f"sqlite:///{path}"
-    runtime = Runtime.open(journal, load_policy(DEMO_POLICY), SimBroker(), snapshot_every=200,
-                           source=events)
     assert runtime.background_snapshots
     run_file(runtime, events, batch_size=50)
     status = runtime.engine.status()
@@ -80,12 +87,8 @@ def test_background_snapshots_are_written_beside_the_journal_and_restart_from_th
 
 
 def test_a_damaged_snapshot_file_is_skipped_for_an_older_one(tmp_path: Path) -> None:
-    events = tmp_path / "events.jsonl"
-    write_events(events, demo_events()[:6000])
-    path = tmp_path / "journal.db"
+    runtime, events, path = _open_on_demo_day(tmp_path)
     journal = f"sqlite:///{path}"
-    runtime = Runtime.open(journal, load_policy(DEMO_POLICY), SimBroker(), snapshot_every=200,
-                           source=events)
     run_file(runtime, events, batch_size=50)
     status = runtime.engine.status()
     runtime.close()

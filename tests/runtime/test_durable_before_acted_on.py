@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import pytest
 from tests.runtime.scenario import demo_policy_path, scenario_events
 
 from ordergate.brokers.base import SubmitResult
@@ -122,3 +123,31 @@ def test_every_submit_and_cancel_follows_a_flush_covering_its_record(tmp_path: P
         checked[name] += 1
     assert checked["submit"] == len([k for k in record_of if k[0] == "submit"]) > 10
     assert checked["cancel"] > 0
+
+
+class _AnswerFailed(Exception):
+    pass
+
+
+def test_a_failing_on_durable_callback_still_lets_the_durable_orders_go_out(
+        tmp_path: Path) -> None:
+    """The callback runs between the flush and the broker calls; if it raises, the batch is
+    still acted on (nothing durable is left unsent) and the error reaches the caller after."""
+    events = scenario_events(30)
+    sent = []
+    for name, callback in (("plain", None), ("failing", _fail)):
+        broker = SimBroker(SimConfig())
+        runtime = Runtime.open(f"sqlite:///{tmp_path / name}.db", load_policy(demo_policy_path()),
+                               broker)
+        if callback is None:
+            runtime.process(events)
+        else:
+            with pytest.raises(_AnswerFailed):
+                runtime.process(events, on_durable=callback)
+        runtime.close()
+        sent.append(broker.submissions())
+    assert sent[0] and sent[1] == sent[0]
+
+
+def _fail(report: object) -> None:
+    raise _AnswerFailed("the caller could not be answered")

@@ -456,16 +456,17 @@ class Runtime:
             self._flush()
         except JournalError as exc:
             self._fail_closed(exc)
-        if on_durable is not None:
-            try:
+        try:
+            if on_durable is not None:
                 on_durable(report)
-            except Exception as exc:  # the caller's failure must never hold back durable orders
-                self._log.error("on_durable_failed", error=f"{type(exc).__name__}: {exc}")
-        if source:
-            self.resume = Resume(source=source, next_line=line + len(events))
-        self._act(block, report)
-        self._since_snapshot += len(events)
-        self._maybe_snapshot()
+        finally:
+            # Whatever the caller's callback does, durable orders go out; its error (if any)
+            # reaches the caller after that.
+            if source:
+                self.resume = Resume(source=source, next_line=line + len(events))
+            self._act(block, report)
+            self._since_snapshot += len(events)
+            self._maybe_snapshot()
         return report
 
     def inject(self, events: Sequence[InputEvent], *, origin: str,

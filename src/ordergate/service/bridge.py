@@ -461,10 +461,15 @@ class EngineBridge:
         except Exception as exc:  # journal or runtime failure
             self.last_error = f"{type(exc).__name__}: {exc}"
             if answered:
-                # The decisions were durable and answered; what failed came after them (the
-                # broker round or its journaling), and the runtime has failed closed.
+                # The decisions were durable; what failed came after them (answering, the
+                # broker round or its journaling). Whoever was not answered yet hears so.
                 log.error("batch_failed_after_answering", error=self.last_error,
                           intents=len(fresh))
+                late = ServiceUnavailable(f"decided and durable, but answering failed: "
+                                          f"{self.last_error}; read the decision at "
+                                          "GET /v1/decisions/{intent_id}")
+                for work in works:
+                    self._settle.add(work, exc=late)  # an answered one keeps its answer
                 return
             log.error("batch_failed", error=self.last_error, intents=len(fresh))
             error = ServiceUnavailable(f"not durable, nothing was done: {self.last_error}")

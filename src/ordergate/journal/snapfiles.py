@@ -26,12 +26,17 @@ def directory_for(journal_path: str) -> Path:
     return Path(journal_path + ".snapshots")
 
 
+def path_for(directory: Path, seq: int) -> Path:
+    """The file of the snapshot taken at journal record `seq`."""
+    return directory / f"{seq:020d}{SUFFIX}"
+
+
 def write(directory: Path, seq: int, chain_hash: str, state: bytes) -> Path:
     """Write the snapshot at journal record `seq` durably; returns its path."""
     header = _MAGIC + (f"{seq} {chain_hash} {hashlib.sha256(state).hexdigest()} "
                        f"{len(state)}\n").encode()
-    final = directory / f"{seq:020d}{SUFFIX}"
-    temporary = directory / f"{seq:020d}{SUFFIX}.tmp"
+    final = path_for(directory, seq)
+    temporary = final.with_name(final.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         for chunk in (header, state):
@@ -67,7 +72,7 @@ def index(directory: Path) -> list[tuple[int, str]]:
 
 def read(directory: Path, seq: int) -> bytes:
     """The state in the snapshot file at `seq`, checked against its recorded digest."""
-    path = directory / f"{seq:020d}{SUFFIX}"
+    path = path_for(directory, seq)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -87,7 +92,7 @@ def prune(directory: Path, keep: int) -> None:
     for stale in directory.glob(f"*{SUFFIX}.tmp"):
         stale.unlink(missing_ok=True)
     for seq, _ in index(directory)[keep:]:
-        (directory / f"{seq:020d}{SUFFIX}").unlink(missing_ok=True)
+        path_for(directory, seq).unlink(missing_ok=True)
 
 
 def _parse(head: bytes, path: Path) -> tuple[int, str, str, int]:

@@ -734,7 +734,7 @@ class Runtime:
         self._snapshot_child = None
         assert isinstance(self.journal, SnapshotFiles)
         directory = self.journal.snapshot_directory
-        path = directory / f"{seq:020d}{snapfiles.SUFFIX}"
+        path = snapfiles.path_for(directory, seq)
         succeeded = path.exists() if status == -1 else os.waitstatus_to_exitcode(status) == 0
         if succeeded:
             self._last_snapshot_bytes = path.stat().st_size

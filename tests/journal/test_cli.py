@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from journal_support import Backend
 
+from ordergate.brokers.sim import SimBroker
 from ordergate.journal import RecordKind, open_journal
+from ordergate.policy.loader import load_policy
+from ordergate.runtime.demo_data import demo_events, write_events
+from ordergate.runtime.loop import Runtime
+from ordergate.runtime.runfile import run_file
+
+DEMO_POLICY = (Path(__file__).resolve().parents[2] / "src" / "ordergate" / "data"
+               / "demo_policy.yaml")
 
 
 def ordergate(*args: str) -> subprocess.CompletedProcess[str]:
@@ -65,3 +75,33 @@ def test_db_upgrade_brings_an_old_schema_to_the_current_version(backend: Backend
     again = ordergate("db", "upgrade", "--journal", backend.url)
     assert again.returncode == 0 and "already at version 1" in again.stdout
     assert ordergate("journal", "verify", "--journal", backend.url).returncode == 0
+
+
+def test_an_older_copy_of_the_journal_restored_under_newer_snapshots_is_refused(
+        tmp_path: Path) -> None:
+    """The chain of an older copy is intact on its own: the snapshot files written after that
+    copy was taken say records are missing, and neither `journal verify` nor `run` accepts it."""
+    policy = load_policy(DEMO_POLICY)
+    path = tmp_path / "journal.db"
+    events = demo_events()[:4000]
+    for part, chunk in enumerate((events[:2000], events[2000:])):
+        source = tmp_path / f"events-{part}.jsonl"
+        write_events(source, chunk)
+        runtime = Runtime.open(f"sqlite:///{path}", policy, SimBroker(), snapshot_every=200,
+                               source=source)
+        run_file(runtime, source, batch_size=50)
+        runtime.close()  # waits for the snapshot being written, checkpoints the WAL
+        if part == 0:
+            shutil.copy(path, tmp_path / "backup.db")
+    assert ordergate("journal", "verify", "--journal", str(path)).returncode == 0
+
+    shutil.copy(tmp_path / "backup.db", path)  # restore yesterday's copy; snapshots stay
+    refused = ordergate("journal", "verify", "--journal", str(path))
+    assert refused.returncode == 3, refused.stderr
+    message = " ".join(refused.stderr.split())
+    assert "a snapshot was taken at record" in message
+    assert "older copy of the journal restored" in message and "Traceback" not in message
+    run = ordergate("run", "--policy", str(DEMO_POLICY), "--journal", str(path),
+                    str(tmp_path / "events-1.jsonl"))
+    assert run.returncode == 3, run.stderr
+    assert "older copy of the journal restored" in " ".join(run.stderr.split())

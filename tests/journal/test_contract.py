@@ -283,6 +283,9 @@ def test_snapshot_round_trips_and_is_checked_against_the_chain(backend: Backend)
             fallback = reopened.latest_snapshot()
             assert fallback is not None
             assert (fallback.seq, fallback.state) == (4, b"state-at-4")
+            report = reopened.verify()  # the chain is intact; the damaged snapshot is not
+            assert not report.ok and report.first_bad_seq == 8
+            assert "snapshot at seq 8" in report.message
             store.set(4, "hash", "e" * 64)  # the record itself changed: snapshot 4 disagrees
             assert reopened.latest_snapshot() is None
         finally:
@@ -307,6 +310,67 @@ def test_only_the_newest_snapshots_are_kept(backend: Backend) -> None:
         try:
             fallback = reopened.latest_snapshot()
             assert fallback is not None and (fallback.seq, fallback.state) == (9, b"state-at-9")
+        finally:
+            reopened.close()
+    finally:
+        store.close()
+
+
+def test_records_removed_from_the_end_past_a_snapshot_are_detected(backend: Backend) -> None:
+    """A chain that ends early verifies on its own; the snapshot taken at a later record
+    proves records are gone, and the journal refuses to restore an older state."""
+    journal = open_journal(backend.url)
+    try:
+        fill(journal, 10)
+        journal.save_snapshot(4, b"state-at-4")
+        journal.save_snapshot(8, b"state-at-8")
+    finally:
+        journal.close()
+    store = backend.store()
+    try:
+        for seq in (10, 9, 8):  # the newest three records, as a rollback would leave it
+            store.delete(seq)
+        reopened = open_journal(backend.url, create=False)
+        try:
+            assert reopened.last_seq() == 7
+            report = reopened.verify()
+            assert not report.ok and report.first_bad_seq == 8
+            assert "chain ends at record 7 but a snapshot was taken at record 8" in report.message
+            with pytest.raises(JournalError, match="records 8 to 8 at least were written"):
+                reopened.latest_snapshot()
+        finally:
+            reopened.close()
+    finally:
+        store.close()
+
+
+def test_a_tail_rewritten_with_recomputed_hashes_is_detected(backend: Backend) -> None:
+    """Rewriting records 6..10 and recomputing their hashes leaves a chain that verifies on its
+    own; the snapshot at record 8 recorded the original hash, and disagrees."""
+    journal = open_journal(backend.url)
+    try:
+        fill(journal, 10)
+        journal.save_snapshot(4, b"state-at-4")
+        journal.save_snapshot(8, b"state-at-8")
+    finally:
+        journal.close()
+    store = backend.store()
+    try:
+        prev = store.get(5, "hash")
+        for seq in range(6, 11):
+            row = store.row(seq)
+            forged = b'{"type":"clock","n":"forged"}'
+            new_hash = record_hash(prev, seq, row["kind"], row["run_id"],
+                                   row["recorded_at_ns"], forged)
+            store.set(seq, "payload", forged)
+            store.set(seq, "prev_hash", prev)
+            store.set(seq, "hash", new_hash)
+            prev = new_hash
+        reopened = open_journal(backend.url, create=False)
+        try:
+            report = reopened.verify()
+            assert not report.ok and report.first_bad_seq == 8
+            assert "rewritten at or before record 8" in report.message
         finally:
             reopened.close()
     finally:

@@ -167,14 +167,20 @@ class ChainJournal(ABC):
                         self._log.warning("journal.snapshot_ignored", seq=seq, reason=str(exc))
                         continue
                     return Snapshot(seq=seq, chain_hash=chain_hash, state=state)
+                if stored is None and seq > self._last_seq:
+                    raise JournalError(f"{self._url}: {_truncated(self._last_seq, seq)}")
                 self._log.warning("journal.snapshot_ignored", seq=seq,
                                   reason="record missing" if stored is None
                                   else "chain_hash differs from the record's hash")
             return None
 
     def verify(self) -> VerifyReport:
+        """The chain from record 1, then the snapshots as anchors (`_check_anchors`)."""
         self.flush()
-        return verify_rows(self._raw(1, None), expected_last_seq=self._last_seq)
+        with self._lock:
+            anchors = self._snapshot_index()
+        report = verify_rows(self._raw(1, None), expected_last_seq=self._last_seq)
+        return _check_anchors(report, anchors) if report.ok else report
 
     def close(self) -> None:
         with self._lock:
@@ -260,3 +266,32 @@ class ChainJournal(ABC):
 def genesis() -> tuple[int, str]:
     """(last seq, last hash) of an empty journal."""
     return 0, GENESIS_HASH
+
+
+def _check_anchors(report: VerifyReport,
+                   anchors: list[tuple[int, str, str | None]]) -> VerifyReport:
+    """An intact chain checked against its snapshots: each recorded the hash of the record it
+    was taken at, written when that record was durable. A chain proves only that no record in
+    it was edited, dropped or reordered; deleting records from the end, or rewriting the tail
+    and recomputing its hashes, leaves a chain that verifies. A snapshot beyond the chain's
+    end, or at a record whose hash is not the one it recorded, is evidence of exactly that.
+    The lowest such snapshot is reported (`anchors` come newest first)."""
+    end = report.records
+    for seq, chain_hash, stored in sorted(anchors):
+        if seq > end:
+            return VerifyReport(ok=False, records=end, first_bad_seq=end + 1,
+                                message=_truncated(end, seq))
+        if stored != chain_hash:
+            return VerifyReport(
+                ok=False, records=end, first_bad_seq=seq,
+                message=f"record {seq} is not the record the snapshot at seq {seq} was taken "
+                        "at (its hash differs from the one the snapshot recorded): the journal "
+                        f"was rewritten at or before record {seq}, or the snapshot was damaged")
+    return report
+
+
+def _truncated(end: int, seq: int) -> str:
+    return (f"the chain ends at record {end} but a snapshot was taken at record {seq}, "
+            f"so records {end + 1} to {seq} at least were written and are gone (removed from "
+            "the end, or an older copy of the journal restored); restore the journal that "
+            "holds them, or move that snapshot aside to accept the loss")

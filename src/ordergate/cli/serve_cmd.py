@@ -54,11 +54,17 @@ def serve(
     from ordergate.journal import Durability, JournalError, open_journal, redact_url
     from ordergate.policy.errors import PolicyError
     from ordergate.policy.loader import load_policy
-    from ordergate.runtime.health import StartRefused, require_intact_journal
+    from ordergate.resilience.clock import SystemClock
+    from ordergate.runtime.health import (
+        GuardedRuntime,
+        StartRefused,
+        require_intact_journal,
+        settings_for,
+    )
     from ordergate.runtime.loop import ResumeMismatch, Runtime, RuntimeStopped
     from ordergate.runtime.sources import BadLine, read_lines
     from ordergate.service.auth import TOKENS_FILE_ENV, TokenFileError, load_tokens, tokens_path
-    from ordergate.service.server import Gateway, bind_socket, uvicorn_config
+    from ordergate.service.server import Gateway, GuardedBatches, bind_socket, uvicorn_config
 
     _configure_logging(log_level)
     if durability not in ("batch", "always"):
@@ -96,9 +102,13 @@ def serve(
     except (ResumeMismatch, StartRefused) as exc:
         raise SafetyStop(str(exc)) from None
     try:
+        # The feed is the gateway's first batch: it goes through the guard the Gateway then
+        # takes over, like every later batch (start-up checks first; then the feed's breaker,
+        # the session close after a day roll, housekeeping).
+        guard = GuardedRuntime(runtime, SystemClock(), settings_for(runtime.broker))
         if feed_events:
-            runtime.process(feed_events)
-        gateway = Gateway(runtime, store, webhook_url=webhook, tick_interval_s=tick_interval)
+            GuardedBatches(guard).process(feed_events)
+        gateway = Gateway(guard, store, webhook_url=webhook, tick_interval_s=tick_interval)
     except RuntimeStopped as exc:
         runtime.close()
         raise SafetyStop(str(exc)) from None

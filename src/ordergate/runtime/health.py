@@ -27,6 +27,7 @@ import structlog
 
 from ordergate.brokers.base import BrokerAdapter
 from ordergate.brokers.sim import SimBroker
+from ordergate.engine.records import OrderRecord
 from ordergate.journal import Durability, Journal, open_journal
 from ordergate.model.events import Command, CommandAction, DependencyStatus, InputEvent
 from ordergate.model.market import MarketSnapshot
@@ -43,7 +44,7 @@ from ordergate.resilience.errors import (
 )
 from ordergate.runtime.dispatch import READS_DEPENDENCY, SUBMIT_DEPENDENCY, MarketListener
 from ordergate.runtime.loop import BatchReport, Runtime
-from ordergate.runtime.reconcile import Reconciler, ReconcileSettings
+from ordergate.runtime.reconcile import Reconciler, ReconcileSettings, day_orders_left_open
 
 log = structlog.get_logger("ordergate.runtime.health")
 
@@ -351,16 +352,30 @@ class GuardedRuntime:
         return cls(runtime, clock, settings)
 
     def start(self, ts: datetime) -> BatchReport:
-        """Reconcile with the broker before the first event (and cancel orders unknown to
-        the gateway when the settings say so)."""
+        """Before the first event: finish a session close a crash interrupted, then reconcile
+        with the broker (and cancel orders unknown to the gateway when the settings say so)."""
         self._note_time(ts)
         self.started = True
-        report = BatchReport()
+        report = self._resume_session_close()
         # The clock is first checked after the first batch: a broker may have no time to
         # give before it has seen an event.
         if self.settings.reconcile_with_broker:
             self._merge(report, self.reconciler.reconcile(ts, on_start=True))
         return report
+
+    def _resume_session_close(self) -> BatchReport:
+        """The session close of a day the engine rolled in a batch whose close never ran (the
+        process died in between): that day's DAY orders are still working. It runs at the
+        engine's own event time, as the live close would have: a later time could roll the day
+        again inside the close, where `process` would not see it."""
+        engine = self.runtime.engine
+        left_open = day_orders_left_open(engine)
+        if not left_open:
+            return BatchReport()
+        ts = engine.state.now
+        self._log.warning("session_close_resumed", day_orders=len(left_open),
+                          ts=ts.isoformat())
+        return self.session_close(ts, day_orders=left_open)
 
     # ------------------------------------------------------------ the batch path
 
@@ -405,10 +420,11 @@ class GuardedRuntime:
             self._merge(report, self.reconciler.reconcile(ts))
         return report
 
-    def session_close(self, ts: datetime) -> BatchReport:
+    def session_close(self, ts: datetime, *,
+                      day_orders: Sequence[OrderRecord] | None = None) -> BatchReport:
         self._note_time(ts)
         return self.reconciler.session_close(
-            ts, reconcile=self.settings.reconcile_with_broker)
+            ts, reconcile=self.settings.reconcile_with_broker, day_orders=day_orders)
 
     def _clock_check(self, ts: datetime) -> BatchReport:
         if not self.settings.check_clock:

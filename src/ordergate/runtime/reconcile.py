@@ -18,12 +18,14 @@ stays until an operator resumes). With `cancel_unknown_on_start`, orphans found 
 are canceled through the Dispatcher (after a durable META note) instead of being raised.
 
 Session close: DAY orders still working are canceled (journaled CancelRequests), positions are
-reconciled, and a summary META record is journaled.
+reconciled, and a summary META record is journaled. A close that a crash kept from running
+(the rolling batch was durable, the close was not) is found on restart by
+`day_orders_left_open` and run then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -32,6 +34,9 @@ import msgspec
 import structlog
 
 from ordergate.brokers.base import BrokerOrder, BrokerPosition
+from ordergate.engine.calendar import CalendarUnavailable, next_roll
+from ordergate.engine.core import Engine
+from ordergate.engine.records import OrderRecord
 from ordergate.model.events import CancelRequest, DependencyStatus, InputEvent
 from ordergate.model.intent import TimeInForce
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
@@ -239,18 +244,20 @@ class Reconciler:
 
     # ------------------------------------------------------------ session close
 
-    def session_close(self, ts: datetime, *, reconcile: bool = True) -> BatchReport:
-        """Cancel working DAY orders, reconcile (unless the broker keeps no book to compare
-        with), journal a summary."""
+    def session_close(self, ts: datetime, *, reconcile: bool = True,
+                      day_orders: Sequence[OrderRecord] | None = None) -> BatchReport:
+        """Cancel working DAY orders (only `day_orders` when given: a close resumed after a
+        restart leaves the new day's orders alone), reconcile (unless the broker keeps no book
+        to compare with), journal a summary."""
         runtime = self.runtime
-        day_orders = sorted(
-            (order for order in runtime.engine.state.open_orders.values()
-             if order.tif is TimeInForce.DAY and not order.cancel_requested),
-            key=lambda order: order.client_order_id)
+        if day_orders is None:
+            day_orders = [order for order in runtime.engine.state.open_orders.values()
+                          if order.tif is TimeInForce.DAY and not order.cancel_requested]
+        closing = sorted(day_orders, key=lambda order: order.client_order_id)
         requests: list[InputEvent] = [
             CancelRequest(ts=ts, client_order_id=order.client_order_id, account=order.account,
                           requested_by="session_close")
-            for order in day_orders]
+            for order in closing]
         report = runtime.inject(requests, origin="session_close") if requests else BatchReport()
         if reconcile:
             more = self.reconcile(ts)
@@ -259,7 +266,7 @@ class Reconciler:
         status = runtime.engine.status()
         found = self.last
         summary = SessionCloseNote(
-            ts=ts, day_orders_canceled=[order.client_order_id for order in day_orders],
+            ts=ts, day_orders_canceled=[order.client_order_id for order in closing],
             positions={f"{p.account}/{p.symbol}": str(p.qty) for p in status.positions
                        if p.qty != 0},
             mode=status.mode.value,
@@ -267,5 +274,28 @@ class Reconciler:
             len(found.orphans) + len(found.zombies) + len(found.positions))
         final = runtime.inject([], origin="session_close", notes=[_encode(summary)])
         report.emitted.extend(final.emitted)
-        log.info("session_closed", day_orders_canceled=len(day_orders), mode=summary.mode)
+        log.info("session_closed", day_orders_canceled=len(closing), mode=summary.mode)
         return report
+
+
+def day_orders_left_open(engine: Engine) -> list[OrderRecord]:
+    """Working DAY orders accepted on a trading day that has since rolled, with no cancel
+    requested. The session close cancels every DAY order right after the batch that rolls the
+    day, so these exist only when it never ran (the process died in between); left alone they
+    would keep reserving exposure against the caps."""
+    state = engine.state
+    if state.next_roll_at is None:
+        return []
+    calendar = engine.settings.day_roll_calendar
+    return [order for order in state.open_orders.values()
+            if order.tif is TimeInForce.DAY and not order.cancel_requested
+            and _day_end(order.created, calendar) <= state.now]
+
+
+def _day_end(ts: datetime, calendar: str | None) -> datetime:
+    """When the trading day `ts` belongs to rolls, as the engine schedules it (an unavailable
+    calendar rolls at 00:00 UTC there too)."""
+    try:
+        return next_roll(ts, calendar)
+    except CalendarUnavailable:
+        return next_roll(ts, None)

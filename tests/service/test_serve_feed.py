@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,8 +35,8 @@ def taken_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def _quote(ts_offset: timedelta, bid: str = "189.95", ask: str = "190.05") -> MarketSnapshot:
-    return MarketSnapshot(symbol="AAPL", ts=START + ts_offset, bid=Decimal(bid),
+def _quote(ts: datetime, bid: str = "189.95", ask: str = "190.05") -> MarketSnapshot:
+    return MarketSnapshot(symbol="AAPL", ts=ts, bid=Decimal(bid),
                           ask=Decimal(ask), last=Decimal("190.00"), volume=Decimal(1000))
 
 
@@ -63,7 +63,7 @@ def test_a_feed_that_rolls_the_day_cancels_the_previous_days_orders(
     yesterday = tmp_path / "yesterday.jsonl"
     write_events(yesterday, [
         AccountFunding(ts=START, account=ACCOUNT, cash=Decimal(1_000_000)),
-        _quote(timedelta(seconds=1)),
+        _quote(START + timedelta(seconds=1)),
         OrderIntent(intent_id="day-order", ts=START + timedelta(seconds=2), account=ACCOUNT,
                     strategy="trend", symbol="AAPL", side=Side.BUY, qty=Decimal(10),
                     order_type=OrderType.LIMIT, limit_price=Decimal("187.00")),
@@ -73,8 +73,7 @@ def test_a_feed_that_rolls_the_day_cancels_the_previous_days_orders(
                  str(yesterday))
     assert ran.code == 0, ran.output
 
-    inputs = _serve_feed(tmp_path, [_quote(NEXT_DAY - START + timedelta(seconds=5))],
-                         taken_port)
+    inputs = _serve_feed(tmp_path, [_quote(NEXT_DAY + timedelta(seconds=5))], taken_port)
 
     cancels = [msgspec.json.decode(payload) for payload in inputs
                if payload.startswith(b'{"type":"cancel_request"')]
@@ -84,7 +83,7 @@ def test_a_feed_that_rolls_the_day_cancels_the_previous_days_orders(
 
 def test_a_burst_of_bad_snapshots_in_the_feed_opens_its_circuit(
         tmp_path: Path, taken_port: int) -> None:
-    crossed = [_quote(timedelta(seconds=second), bid="190.10", ask="190.00")
+    crossed = [_quote(START + timedelta(seconds=second), bid="190.10", ask="190.00")
                for second in range(1, 6)]  # bid above ask: not a sane quote
 
     inputs = _serve_feed(tmp_path, crossed, taken_port)

@@ -281,8 +281,8 @@ class Reconciler:
 def day_orders_left_open(engine: Engine) -> list[OrderRecord]:
     """Working DAY orders accepted on a trading day that has since rolled, with no cancel
     requested. The session close cancels every DAY order right after the batch that rolls the
-    day, so these exist only when it never ran (the process died in between); left alone they
-    would keep reserving exposure against the caps."""
+    day, so these exist only when it never ran (the process died in between) or a cancel was
+    refused (the cancel rate); left alone they would keep reserving exposure against the caps."""
     state = engine.state
     if state.next_roll_at is None:
         return []

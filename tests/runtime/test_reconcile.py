@@ -12,11 +12,27 @@ import msgspec
 from ordergate.brokers.base import OrderStatus
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
 from ordergate.chaos.checks import JournalFacts
-from ordergate.chaos.harness import ACCOUNT, ChaosRun, at, chaos_policy, intent, quote
+from ordergate.chaos.harness import (
+    ACCOUNT,
+    CHAOS_POLICY,
+    OPERATOR,
+    ChaosRun,
+    at,
+    chaos_policy,
+    intent,
+    quote,
+)
 from ordergate.journal import Durability, RecordKind, open_journal
-from ordergate.model.events import Dispatch
+from ordergate.model.events import (
+    AccountFunding,
+    Command,
+    CommandAction,
+    Dispatch,
+    PolicyDocument,
+)
 from ordergate.model.intent import OrderType, Side, TimeInForce
 from ordergate.model.modes import Mode
+from ordergate.policy.loader import parse_policy
 from ordergate.runtime.health import EventClock, GuardedRuntime, GuardSettings
 from ordergate.runtime.reconcile import ReconcileSettings
 
@@ -141,5 +157,55 @@ def test_the_day_roll_runs_session_close_by_itself(tmp_path: Path) -> None:
         run.step([quote("AAPL", 12 * 3600)])
         working = [order.intent_id for order in run.runtime.engine.status().open_orders]
         assert working == ["gtc-order"]
+    [summary] = _meta(tmp_path / "journal.db", b"og.session_close")
+    assert len(summary["day_orders_canceled"]) == 1  # type: ignore[arg-type]
+
+
+def test_a_policy_that_changes_the_day_roll_calendar_closes_no_session(tmp_path: Path) -> None:
+    """Activating a policy with another `day_roll_calendar` moves the next roll without rolling
+    the day: the day's DAY orders keep working and no session-close summary is journaled."""
+    sim = SimConfig(fill_model=FillModel.NEXT_MARKET)
+    with ChaosRun.open(tmp_path, sim=sim, settings=QUIET) as run:
+        run.start()
+        run.step([intent("day-order", Side.BUY, 10, 1, limit_price=Decimal(180))])
+        roll_before = run.runtime.engine.state.next_roll_at
+        calendar = parse_policy(CHAOS_POLICY.replace(
+            "engine:\n", "engine:\n  day_roll_calendar: XNYS\n"), "chaos on XNYS")
+        run.step([
+            PolicyDocument(ts=at(60), policy_hash=calendar.hash, document=calendar.document),
+            Command(ts=at(60), action=CommandAction.ACTIVATE_POLICY, policy_hash=calendar.hash,
+                    operator=OPERATOR, reason="roll the day at the NYSE close"),
+        ])
+        assert run.runtime.engine.active is not None
+        assert run.runtime.engine.active.hash == calendar.hash
+        assert run.runtime.engine.state.next_roll_at != roll_before  # the roll moved...
+        working = [order.intent_id for order in run.runtime.engine.status().open_orders]
+        assert working == ["day-order"]  # ...and the day's orders were left alone
+    assert _meta(tmp_path / "journal.db", b"og.session_close") == []
+
+
+def test_a_start_up_reconciliation_that_rolls_the_day_closes_the_session(tmp_path: Path) -> None:
+    """A gateway restarted the next day whose start-up reconciliation journals the first
+    events past the day's end (an orphan order at the broker, here) rolls the day there, and
+    the session close follows it, as it follows a batch that rolls the day."""
+    broker = SimBroker(SimConfig(fill_model=FillModel.NEXT_MARKET))
+    journal = f"sqlite:///{tmp_path / 'journal.db'}"
+    guard = GuardedRuntime.open(journal, chaos_policy(), broker, EventClock(), QUIET)
+    try:
+        guard.start(at(0))
+        guard.process([AccountFunding(ts=at(0), account=ACCOUNT, cash=Decimal(1_000_000)),
+                       quote("AAPL", 0),
+                       intent("day-order", Side.BUY, 10, 1, limit_price=Decimal(180))])
+    finally:
+        guard.close()
+    broker.submit(_stranger())  # placed by hand overnight: the reconciliation will say so
+    guard = GuardedRuntime.open(journal, chaos_policy(), broker, EventClock(), QUIET)
+    try:
+        rolled_before = guard.runtime.engine.state.days_rolled
+        guard.start(at(12 * 3600))
+        assert guard.runtime.engine.state.days_rolled == rolled_before + 1
+        assert guard.runtime.engine.status().open_orders == ()
+    finally:
+        guard.close()
     [summary] = _meta(tmp_path / "journal.db", b"og.session_close")
     assert len(summary["day_orders_canceled"]) == 1  # type: ignore[arg-type]

@@ -101,6 +101,10 @@ class EngineState:
         self.limits_journaled: dict[str, None] = {}
         self.counters: dict[str, int] = {}
         self.next_roll_at: datetime | None = None
+        # trading days rolled by this process (not in snapshots): the shell compares it
+        # before and after a batch to run the session close; `next_roll_at` also moves
+        # when a policy changes the day-roll calendar, which closes no session
+        self.days_rolled = 0
         self.flatten_seq = 0
         # the firm-wide store's last journaled answer; None until a gateway journals one
         self.firm: FirmState | None = None
@@ -344,6 +348,7 @@ class EngineState:
         return record
 
     def roll_day(self) -> None:
+        self.days_rolled += 1
         for record in self.accounts.values():
             record.day_start_equity = record.equity
         # two trading days of history: see engine/retention.py

@@ -360,7 +360,11 @@ class GuardedRuntime:
         # The clock is first checked after the first batch: a broker may have no time to
         # give before it has seen an event.
         if self.settings.reconcile_with_broker:
+            rolled_before = self.runtime.engine.state.days_rolled
             self._merge(report, self.reconciler.reconcile(ts, on_start=True))
+            if self.runtime.engine.state.days_rolled != rolled_before:
+                # the reconciliation's events were the first past the day's end
+                self._merge(report, self.session_close(ts))
         return report
 
     def _resume_session_close(self) -> BatchReport:
@@ -389,10 +393,9 @@ class GuardedRuntime:
             self.broker_health.operator_resumed()
         latest = max(event.ts for event in events)
         self._note_time(latest)
-        roll_before = self.runtime.engine.state.next_roll_at
+        rolled_before = self.runtime.engine.state.days_rolled
         report = self.runtime.process(events, source=source, line=line, on_durable=on_durable)
-        roll_after = self.runtime.engine.state.next_roll_at
-        if roll_before is not None and roll_after != roll_before:
+        if self.runtime.engine.state.days_rolled != rolled_before:
             # The engine rolled the trading day (the calendar's session close, or 00:00 UTC):
             # the session's hygiene runs right after, on the same event time.
             self._merge(report, self.session_close(latest))

@@ -209,3 +209,19 @@ def test_a_start_up_reconciliation_that_rolls_the_day_closes_the_session(tmp_pat
         guard.close()
     [summary] = _meta(tmp_path / "journal.db", b"og.session_close")
     assert len(summary["day_orders_canceled"]) == 1  # type: ignore[arg-type]
+
+
+def test_the_close_after_a_roll_keeps_the_new_days_orders(tmp_path: Path) -> None:
+    """One batch that rolls the day and then places a DAY order on the new day: the close
+    cancels yesterday's DAY order only."""
+    sim = SimConfig(fill_model=FillModel.NEXT_MARKET)
+    with ChaosRun.open(tmp_path, sim=sim, settings=QUIET) as run:
+        run.start()
+        run.step([intent("yesterday", Side.BUY, 10, 1, limit_price=Decimal(180))])
+        next_day = 12 * 3600
+        run.step([quote("AAPL", next_day),
+                  intent("today", Side.BUY, 10, next_day, limit_price=Decimal(181))])
+        working = [order.intent_id for order in run.runtime.engine.status().open_orders]
+        assert working == ["today"]
+    [summary] = _meta(tmp_path / "journal.db", b"og.session_close")
+    assert len(summary["day_orders_canceled"]) == 1  # type: ignore[arg-type]

@@ -364,7 +364,7 @@ class GuardedRuntime:
             self._merge(report, self.reconciler.reconcile(ts, on_start=True))
             if self.runtime.engine.state.days_rolled != rolled_before:
                 # the reconciliation's events were the first past the day's end
-                self._merge(report, self.session_close(ts))
+                self._merge(report, self._close_ended_day(ts))
         return report
 
     def _resume_session_close(self) -> BatchReport:
@@ -398,7 +398,7 @@ class GuardedRuntime:
         if self.runtime.engine.state.days_rolled != rolled_before:
             # The engine rolled the trading day (the calendar's session close, or 00:00 UTC):
             # the session's hygiene runs right after, on the same event time.
-            self._merge(report, self.session_close(latest))
+            self._merge(report, self._close_ended_day(latest))
         self._batches += 1
         observed = self.feeds.observe(feed, events, latest)
         if observed:
@@ -422,6 +422,11 @@ class GuardedRuntime:
                 and self.settings.reconcile_with_broker:
             self._merge(report, self.reconciler.reconcile(ts))
         return report
+
+    def _close_ended_day(self, ts: datetime) -> BatchReport:
+        """The session close after the engine rolled the day: it cancels the DAY orders of the
+        day that ended, not those a later event of the same batch placed on the new day."""
+        return self.session_close(ts, day_orders=day_orders_left_open(self.runtime.engine))
 
     def session_close(self, ts: datetime, *,
                       day_orders: Sequence[OrderRecord] | None = None) -> BatchReport:

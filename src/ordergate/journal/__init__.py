@@ -10,13 +10,13 @@ import uuid
 
 from ordergate.journal.base import (
     GENESIS_HASH,
+    DetachedSnapshots,
     Durability,
     Journal,
     JournalError,
     JournalRecord,
     RecordKind,
     Snapshot,
-    SnapshotFiles,
     VerifyReport,
     record_hash,
     redact_url,
@@ -27,13 +27,13 @@ from ordergate.journal.urls import Backend, parse_journal_url
 
 __all__ = [
     "GENESIS_HASH",
+    "DetachedSnapshots",
     "Durability",
     "Journal",
     "JournalError",
     "JournalRecord",
     "RecordKind",
     "Snapshot",
-    "SnapshotFiles",
     "VerifyReport",
     "open_journal",
     "record_hash",

@@ -14,7 +14,6 @@ import hashlib
 import re
 import struct
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import msgspec
@@ -68,15 +67,27 @@ class JournalError(Exception):
 
 
 @runtime_checkable
-class SnapshotFiles(Protocol):
-    """A journal that takes snapshots as files written by another process (`snapfiles`): the
-    SQLite journal. The runtime writes them from a forked child, off the order path."""
-
-    @property
-    def snapshot_directory(self) -> Path: ...
+class DetachedSnapshots(Protocol):
+    """A journal whose snapshots another process may store. The runtime forks a child that
+    encodes the engine state and stores it with `write_detached` while the parent goes on
+    deciding, so a large state does not stall the order path; after reaping the child, the
+    parent calls `adopt_detached`. SQLite writes a file beside the journal (`snapfiles`);
+    PostgreSQL inserts the row over a connection the child opens itself."""
 
     def last_hash(self) -> str:
         """The hash of record `last_seq()`, which a snapshot taken now is checked against."""
+        ...
+
+    def write_detached(self, seq: int, chain_hash: str, state: bytes) -> None:
+        """In a forked child: store `state` as the snapshot at record `seq` (whose hash is
+        `chain_hash`) durably, with nothing the parent owns: no inherited connection, lock or
+        logger. Raises JournalError, whose message the parent logs."""
+        ...
+
+    def adopt_detached(self, seq: int) -> int | None:
+        """In the parent, once the child has exited: make the snapshot at `seq` the one in use
+        (and let retention drop older ones); returns its stored size in bytes, or None if no
+        snapshot at `seq` was stored."""
         ...
 
 

@@ -5,6 +5,9 @@ write carries the writer's epoch and, in the same transaction, takes the stream'
 FOR SHARE: if a lease has since granted a higher epoch, the write is refused ("fenced"), so
 a writer that lost its lease can never add to the chain. Granting an epoch updates that row,
 which waits for in-flight writes and is seen by every later one.
+
+Periodic snapshots are stored by a forked child over a connection of its own
+(`write_detached`), so encoding and inserting a large state does not stall the order path.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from ordergate.journal.urls import JournalUrl
 
 _COLUMNS = "seq, kind, run_id, recorded_at_ns, payload, prev_hash, hash"
 _SELECT = f"SELECT {_COLUMNS} FROM journal_records WHERE stream = %s"
+DETACHED_CONNECT_TIMEOUT_S = 10
+DETACHED_STATEMENT_TIMEOUT_MS = 60_000
+"""Bounds on a snapshot child's connection and statements: the runtime waits for the child
+when it closes, and a snapshot that cannot be stored in time is a failed one (the previous
+snapshot stays in use), not a hung shutdown."""
 
 
 class PostgresJournal(ChainJournal):
@@ -35,6 +43,8 @@ class PostgresJournal(ChainJournal):
         self._where = location.redacted
         self._stream = location.stream
         self._epoch = 0 if epoch is None else epoch
+        self._target = location.target  # may hold a password: for connecting only, never shown
+        self._synchronous_commit = "off" if durability is Durability.NONE else "on"
         try:
             self._conn: psycopg.Connection[Any] = psycopg.connect(location.target,
                                                                   autocommit=True)
@@ -42,7 +52,7 @@ class PostgresJournal(ChainJournal):
             raise JournalError(f"{self._where}: cannot connect to the journal database: "
                                f"{exc}") from exc
         try:
-            last_seq, last_hash = self._prepare(durability, create)
+            last_seq, last_hash = self._prepare(create)
         except psycopg.Error as exc:
             self._conn.close()
             raise JournalError(f"{self._where}: cannot open the journal: {exc}") from exc
@@ -61,10 +71,9 @@ class PostgresJournal(ChainJournal):
     def epoch(self) -> int:
         return self._epoch
 
-    def _prepare(self, durability: Durability, create: bool) -> tuple[int, str]:
+    def _prepare(self, create: bool) -> tuple[int, str]:
         conn = self._conn
-        sync = "off" if durability is Durability.NONE else "on"
-        conn.execute(f"SET synchronous_commit TO {sync}")
+        conn.execute(f"SET synchronous_commit TO {self._synchronous_commit}")
         version = postgres_schema_version(conn)
         if version is None and create:
             apply_postgres(conn, self._where)
@@ -141,18 +150,38 @@ class PostgresJournal(ChainJournal):
         try:
             with self._conn.transaction():
                 self._check_epoch()
-                self._conn.execute(
-                    "INSERT INTO journal_snapshots (stream, seq, chain_hash, state) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (stream, seq) DO UPDATE SET "
-                    "chain_hash = excluded.chain_hash, state = excluded.state",
-                    (self._stream, seq, chain_hash, state))
-                self._conn.execute(
-                    "DELETE FROM journal_snapshots WHERE stream = %s AND seq NOT IN "
-                    "(SELECT seq FROM journal_snapshots WHERE stream = %s "
-                    "ORDER BY seq DESC LIMIT %s)", (self._stream, self._stream, KEEP_SNAPSHOTS))
+                _store_snapshot(self._conn, self._stream, seq, chain_hash, state)
         except psycopg.Error as exc:
             raise JournalError(f"{self._where}: snapshot write at seq {seq} failed: {exc}") \
                 from exc
+
+    def write_detached(self, seq: int, chain_hash: str, state: bytes) -> None:
+        """Store the snapshot over a new connection: after a fork the journal's connection
+        belongs to the parent (libpq shares its socket between both processes, and even
+        closing it here would end the parent's session), so the child never touches it.
+
+        The epoch is not checked: the record at `seq` was durable under this writer's lease
+        before the fork, and a snapshot is used only while its `chain_hash` matches the record
+        at `seq`, so it is valid whoever stores it, even after the lease has moved on."""
+        try:
+            with psycopg.connect(self._target, autocommit=True,
+                                 connect_timeout=DETACHED_CONNECT_TIMEOUT_S) as conn:
+                conn.execute(f"SET synchronous_commit TO {self._synchronous_commit}")
+                conn.execute(f"SET statement_timeout TO {DETACHED_STATEMENT_TIMEOUT_MS}")
+                with conn.transaction():
+                    _store_snapshot(conn, self._stream, seq, chain_hash, state)
+        except psycopg.Error as exc:
+            raise JournalError(f"{self._where}: snapshot write at seq {seq} from a child "
+                               f"process failed: {exc}") from exc
+
+    def adopt_detached(self, seq: int) -> int | None:
+        """The row is already in the table `latest_snapshot` reads (retention ran in the
+        child's transaction); this only confirms it is there and says how large it is."""
+        with self._lock:
+            row = self._query_one(
+                "SELECT octet_length(state) FROM journal_snapshots WHERE stream = %s AND seq = %s",
+                (self._stream, seq))
+        return None if row is None else int(row[0])
 
     def _snapshot_index(self) -> list[tuple[int, str, str | None]]:
         try:
@@ -182,3 +211,18 @@ class PostgresJournal(ChainJournal):
 
     def _close_storage(self) -> None:
         self._conn.close()
+
+
+def _store_snapshot(conn: psycopg.Connection[Any], stream: str, seq: int, chain_hash: str,
+                    state: bytes) -> None:
+    """Inside the caller's transaction: insert the snapshot and keep only the newest
+    `KEEP_SNAPSHOTS` of the stream, whether the writer or a snapshot child stores it."""
+    conn.execute(
+        "INSERT INTO journal_snapshots (stream, seq, chain_hash, state) "
+        "VALUES (%s, %s, %s, %s) ON CONFLICT (stream, seq) DO UPDATE SET "
+        "chain_hash = excluded.chain_hash, state = excluded.state",
+        (stream, seq, chain_hash, state))
+    conn.execute(
+        "DELETE FROM journal_snapshots WHERE stream = %s AND seq NOT IN "
+        "(SELECT seq FROM journal_snapshots WHERE stream = %s "
+        "ORDER BY seq DESC LIMIT %s)", (stream, stream, KEEP_SNAPSHOTS))

@@ -11,7 +11,6 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ordergate.journal import snapfiles
@@ -173,10 +172,24 @@ class SqliteJournal(ChainJournal):
             return snapfiles.read(self._snapshot_dir, seq)
         return bytes(row[0])
 
-    @property
-    def snapshot_directory(self) -> Path:
-        """Where snapshot files written beside this journal go (`journal.snapfiles`)."""
-        return self._snapshot_dir
+    def write_detached(self, seq: int, chain_hash: str, state: bytes) -> None:
+        """A snapshot file beside the journal (`journal.snapfiles`), written without the
+        journal's connection, which belongs to the parent process."""
+        try:
+            self._snapshot_dir.mkdir(exist_ok=True)
+            snapfiles.write(self._snapshot_dir, seq, chain_hash, state)
+        except OSError as exc:
+            raise JournalError(f"{self._snapshot_dir}: snapshot file at seq {seq} could not "
+                               f"be written: {exc}") from exc
+
+    def adopt_detached(self, seq: int) -> int | None:
+        """The file is found by `latest_snapshot` as it is; only the oldest are pruned."""
+        try:
+            size = snapfiles.path_for(self._snapshot_dir, seq).stat().st_size
+        except FileNotFoundError:
+            return None
+        snapfiles.prune(self._snapshot_dir, KEEP_SNAPSHOTS)
+        return size
 
     def _query_one(self, sql: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
         try:

@@ -50,15 +50,13 @@ from ordergate.engine.core import Engine
 from ordergate.evidence.latency import encode_latencies
 from ordergate.evidence.manifest import build_manifest, record_manifest
 from ordergate.journal import (
+    DetachedSnapshots,
     Durability,
     Journal,
     JournalError,
     RecordKind,
-    SnapshotFiles,
     open_journal,
-    snapfiles,
 )
-from ordergate.journal.chain import KEEP_SNAPSHOTS
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
     CancelOrder,
@@ -99,6 +97,7 @@ DEFAULT_SNAPSHOT_EVERY = 20_000
 SNAPSHOT_BYTES_PER_EVENT = 1024
 MAX_FEEDBACK_ROUNDS = 16
 _MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096
+_MAX_FAILURE_REASON = 4096  # below PIPE_BUF: a snapshot child's one write never blocks
 _SCAN_WINDOW = 1024
 
 Action = MarketSnapshot | Dispatch | CancelOrder
@@ -131,6 +130,16 @@ class _Block:
     acted: bool = False
     # intent_id -> engine.handle wall time (ns), journaled as a META note before the flush
     latencies: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _SnapshotChild:
+    """A forked process storing the snapshot at record `seq`; if it fails, it writes why to
+    the pipe `reason_fd` reads."""
+
+    pid: int
+    seq: int
+    reason_fd: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +198,9 @@ class Runtime:
         self._policy_pending = True
         self.resume: Resume | None = None
         self.background_snapshots = True
-        """Periodic snapshots of an SQLite journal are written by a forked child (where the
-        platform can fork); off, or on PostgreSQL, they are taken in line."""
-        self._snapshot_child: tuple[int, int] | None = None
+        """Periodic snapshots are stored by a forked child (`DetachedSnapshots`: SQLite and
+        PostgreSQL, where the platform can fork); off, they are taken in line."""
+        self._snapshot_child: _SnapshotChild | None = None
         self._froze = False
         self._log = log.bind(run_id=journal.run_id)
 
@@ -668,31 +677,31 @@ class Runtime:
         if self._since_snapshot < self.snapshot_interval or self._awaiting or self._unresolved:
             return
         journal = self.journal
-        if self.background_snapshots and isinstance(journal, SnapshotFiles) and \
+        if self.background_snapshots and isinstance(journal, DetachedSnapshots) and \
                 hasattr(os, "fork"):
             if self._snapshot_child is None:  # else the next due batch tries again
-                self._snapshot_in_background(journal.snapshot_directory)
+                self._snapshot_in_background(journal)
             return
         self.snapshot()
 
-    def _snapshot_in_background(self, directory: Path) -> None:
-        """Snapshot the engine from a forked child, which writes it beside the journal
-        (`journal.snapfiles`) while this process goes on deciding.
+    def _snapshot_in_background(self, journal: DetachedSnapshots) -> None:
+        """Snapshot the engine from a forked child, which stores it through the journal
+        (`write_detached`: a file beside SQLite, a row over its own PostgreSQL connection)
+        while this process goes on deciding.
 
         The fork gives the child a copy-on-write image of the state at the current end of
         the journal, so the snapshot costs the order path the fork itself (a few ms for a
-        large state) instead of encoding and writing the whole state (seconds, late in a
-        busy day). The child runs nothing but the encoding and the file write, takes no
-        lock and opens no connection, and leaves with `os._exit`."""
+        large state) instead of encoding and storing the whole state (seconds, late in a
+        busy day). The child runs nothing but the encoding and the store, takes no lock,
+        uses nothing inherited but the pipe it reports a failure on, and leaves with
+        `os._exit` (no finalizer runs, so no inherited connection is closed on the parent's
+        behalf)."""
         faults.crossing("before_snapshot")
-        journal = self.journal
         try:
-            journal.flush()
+            self.journal.flush()
         except JournalError as exc:
             self._fail_closed(exc)
-        assert isinstance(journal, SnapshotFiles)
-        seq, chain_hash = journal.last_seq(), journal.last_hash()
-        directory.mkdir(exist_ok=True)
+        seq, chain_hash = self.journal.last_seq(), journal.last_hash()
         # What is alive now is mostly the day's state, which lives on: collect what is not,
         # and move the rest out of the collector's way (the pattern `gc.freeze` documents for
         # forking). Full collections then scan only what came after, instead of the whole
@@ -700,48 +709,73 @@ class Runtime:
         gc.collect()
         gc.freeze()
         self._froze = True
-        pid = os.fork()
+        reason_read, reason_write = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # no memory or process slot: a missed snapshot, tried again
+            os.close(reason_read)  # one interval later rather than at every batch
+            os.close(reason_write)
+            self._log.warning("snapshot_fork_failed", seq=seq, error=str(exc))
+            self._since_snapshot = 0
+            return
         if pid == 0:  # the child
             code = 1
             try:
                 gc.disable()  # no finalizer of a shared object may run here
-                # Drop every inherited descriptor (journal, sockets: a listening socket kept
-                # open here would stop a restarted server from binding its port).
-                os.closerange(3, _MAX_FD)
-                snapfiles.write(directory, seq, chain_hash, self.engine.snapshot())
-                code = 0
+                # Drop every other inherited descriptor (journal, sockets: a listening socket
+                # kept open here would stop a restarted server from binding its port).
+                os.closerange(3, reason_write)
+                os.closerange(reason_write + 1, _MAX_FD)
+                try:
+                    journal.write_detached(seq, chain_hash, self.engine.snapshot())
+                    code = 0
+                except JournalError as exc:
+                    os.write(reason_write, str(exc).encode()[:_MAX_FAILURE_REASON])
             finally:
                 os._exit(code)
-        self._snapshot_child = (pid, seq)
+        os.close(reason_write)
+        os.set_blocking(reason_read, False)
+        self._snapshot_child = _SnapshotChild(pid=pid, seq=seq, reason_fd=reason_read)
         self._durable_seq = seq
         self._since_snapshot = 0
         faults.crossing("after_snapshot")
 
     def _reap_snapshot(self, *, wait: bool) -> None:
-        """Collect a finished snapshot child (or wait for it): the file's size sets the next
-        interval, older files are pruned, a failure is logged (the previous snapshot stays
-        in use: a missed snapshot costs restart time, never correctness)."""
+        """Collect a finished snapshot child (or wait for it) and have the journal adopt its
+        snapshot: its size sets the next interval. A failure is logged with the child's
+        reason, and the previous snapshot stays in use: a missed snapshot costs restart time,
+        never correctness."""
         child = self._snapshot_child
         if child is None:
             return
-        pid, seq = child
         try:
-            done, status = os.waitpid(pid, 0 if wait else os.WNOHANG)
+            done, status = os.waitpid(child.pid, 0 if wait else os.WNOHANG)
         except ChildProcessError:
-            done, status = pid, -1  # reaped elsewhere: judge by the file
+            done, status = child.pid, -1  # reaped elsewhere: judge by what was stored
         if done == 0:
             return
         self._snapshot_child = None
-        assert isinstance(self.journal, SnapshotFiles)
-        directory = self.journal.snapshot_directory
-        path = snapfiles.path_for(directory, seq)
-        succeeded = path.exists() if status == -1 else os.waitstatus_to_exitcode(status) == 0
-        if succeeded:
-            self._last_snapshot_bytes = path.stat().st_size
-            snapfiles.prune(directory, KEEP_SNAPSHOTS)
-            self._log.info("snapshot_written", seq=seq, bytes=self._last_snapshot_bytes)
+        try:
+            reason = os.read(child.reason_fd, _MAX_FAILURE_REASON).decode(errors="replace")
+        except BlockingIOError:  # nothing written, yet another holder keeps the pipe open
+            reason = ""
+        finally:
+            os.close(child.reason_fd)
+        exit_code = None if status == -1 else os.waitstatus_to_exitcode(status)
+        journal = self.journal
+        assert isinstance(journal, DetachedSnapshots)
+        stored = None
+        if exit_code in (None, 0):
+            try:
+                stored = journal.adopt_detached(child.seq)
+            except JournalError as exc:
+                reason = str(exc)
+        if stored is not None:
+            self._last_snapshot_bytes = stored
+            self._log.info("snapshot_written", seq=child.seq, bytes=stored)
         else:
-            self._log.warning("snapshot_failed_in_background", seq=seq, status=status)
+            self._log.warning("snapshot_failed_in_background", seq=child.seq,
+                              exit_code=exit_code, reason=reason or "nothing was stored")
 
     @property
     def snapshot_interval(self) -> int:

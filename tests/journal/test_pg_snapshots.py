@@ -204,3 +204,29 @@ def test_a_child_that_cannot_store_its_snapshot_leaves_the_runtime_on_the_older_
         assert reopened.engine.status() == status
     finally:
         reopened.close()
+
+
+def test_a_child_that_hangs_is_killed_and_neither_later_snapshots_nor_the_close_wait(
+        stream_url: str, days: tuple[Path, Path]) -> None:
+    """Another session holds the snapshots table locked: every child's insert waits on the
+    lock, as it would on a network that drops packets silently. Each is killed past its
+    deadline, the next interval forks a new one, and the close returns."""
+    _, whole = days
+    with structlog.testing.capture_logs() as logs:
+        runtime = _open(stream_url, whole, SimBroker())
+        runtime.snapshot_deadline_s = 0.2
+        with psycopg.connect(parse_journal_url(stream_url).target) as blocker:
+            blocker.execute("LOCK TABLE journal_snapshots IN ACCESS EXCLUSIVE MODE")
+            run_file(runtime, whole, batch_size=BATCH)
+            assert not runtime.stopped
+            status = runtime.engine.status()
+            runtime.close()  # kills the child still waiting on the lock
+            blocker.rollback()
+    killed = _events_named(logs, "snapshot_child_killed")
+    failures = _events_named(logs, "snapshot_failed_in_background")
+    assert len(killed) >= 2, logs  # a killed child does not stop the next one
+    assert [entry["seq"] for entry in failures] == [entry["seq"] for entry in killed]
+    assert all("killed after 0.2 s" in entry["reason"] for entry in failures), failures
+    assert not _events_named(logs, "snapshot_written")
+    assert _stored_snapshots(stream_url) == []  # a killed child's transaction never commits
+    assert rebuild(stream_url).status() == status

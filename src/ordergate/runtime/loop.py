@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -98,6 +100,13 @@ SNAPSHOT_BYTES_PER_EVENT = 1024
 MAX_FEEDBACK_ROUNDS = 16
 _MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096
 _MAX_FAILURE_REASON = 4096  # below PIPE_BUF: a snapshot child's one write never blocks
+SNAPSHOT_DEADLINE_S = 300.0
+"""A snapshot child still running this long after its fork is killed. Storing even a day's
+largest state takes seconds; one that hangs (a lock held on the snapshots table, a network that
+drops packets without a reset, a stuck disk) would otherwise block every later snapshot and
+the runtime's close. A killed child stores nothing: a missed snapshot, as any failure."""
+_KILL_GRACE_S = 5.0  # how long a close waits for a killed child to exit before leaving it
+_POLL_S = 0.01
 _SCAN_WINDOW = 1024
 
 Action = MarketSnapshot | Dispatch | CancelOrder
@@ -132,14 +141,16 @@ class _Block:
     latencies: list[tuple[str, int]] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _SnapshotChild:
     """A forked process storing the snapshot at record `seq`; if it fails, it writes why to
-    the pipe `reason_fd` reads."""
+    the pipe `reason_fd` reads. Past `deadline` (`time.monotonic()`) it is killed."""
 
     pid: int
     seq: int
     reason_fd: int
+    deadline: float
+    killed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +211,8 @@ class Runtime:
         self.background_snapshots = True
         """Periodic snapshots are stored by a forked child (`DetachedSnapshots`: SQLite and
         PostgreSQL, where the platform can fork); off, they are taken in line."""
+        self.snapshot_deadline_s = SNAPSHOT_DEADLINE_S
+        """Seconds a snapshot child may take before it is killed (`SNAPSHOT_DEADLINE_S`)."""
         self._snapshot_child: _SnapshotChild | None = None
         self._froze = False
         self._log = log.bind(run_id=journal.run_id)
@@ -735,7 +748,9 @@ class Runtime:
                 os._exit(code)
         os.close(reason_write)
         os.set_blocking(reason_read, False)
-        self._snapshot_child = _SnapshotChild(pid=pid, seq=seq, reason_fd=reason_read)
+        self._snapshot_child = _SnapshotChild(
+            pid=pid, seq=seq, reason_fd=reason_read,
+            deadline=time.monotonic() + self.snapshot_deadline_s)
         self._durable_seq = seq
         self._since_snapshot = 0
         faults.crossing("after_snapshot")
@@ -748,10 +763,7 @@ class Runtime:
         child = self._snapshot_child
         if child is None:
             return
-        try:
-            done, status = os.waitpid(child.pid, 0 if wait else os.WNOHANG)
-        except ChildProcessError:
-            done, status = child.pid, -1  # reaped elsewhere: judge by what was stored
+        done, status = self._child_exit(child, wait=wait)
         if done == 0:
             return
         self._snapshot_child = None
@@ -761,6 +773,8 @@ class Runtime:
             reason = ""
         finally:
             os.close(child.reason_fd)
+        if child.killed:
+            reason = f"killed after {self.snapshot_deadline_s:g} s without finishing"
         exit_code = None if status == -1 else os.waitstatus_to_exitcode(status)
         journal = self.journal
         assert isinstance(journal, DetachedSnapshots)
@@ -776,6 +790,29 @@ class Runtime:
         else:
             self._log.warning("snapshot_failed_in_background", seq=child.seq,
                               exit_code=exit_code, reason=reason or "nothing was stored")
+
+    def _child_exit(self, child: _SnapshotChild, *, wait: bool) -> tuple[int, int]:
+        """`os.waitpid` of the snapshot child, (0, 0) while it runs; with `wait`, until it
+        exits. Past its deadline it is killed; a close gives a killed child `_KILL_GRACE_S` to
+        exit and then leaves it (it can only be stuck in the kernel, where waiting would hang
+        the close too)."""
+        while True:
+            try:
+                done, status = os.waitpid(child.pid, os.WNOHANG)
+            except ChildProcessError:
+                return child.pid, -1  # reaped elsewhere: judged by what was stored
+            if done:
+                return done, status
+            now = time.monotonic()
+            if not child.killed and now >= child.deadline:
+                self._log.warning("snapshot_child_killed", seq=child.seq, pid=child.pid,
+                                  deadline_s=self.snapshot_deadline_s)
+                os.kill(child.pid, signal.SIGKILL)
+                child.killed = True
+                continue
+            if not wait or (child.killed and now >= child.deadline + _KILL_GRACE_S):
+                return 0, 0
+            time.sleep(_POLL_S)
 
     @property
     def snapshot_interval(self) -> int:

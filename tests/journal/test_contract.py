@@ -316,9 +316,8 @@ def test_only_the_newest_snapshots_are_kept(backend: Backend) -> None:
         store.close()
 
 
-def test_records_removed_from_the_end_past_a_snapshot_are_detected(backend: Backend) -> None:
-    """A chain that ends early verifies on its own; the snapshot taken at a later record
-    proves records are gone, and the journal refuses to restore an older state."""
+def _ten_records_snapshotted_at_4_and_8(backend: Backend) -> StoreAccess:
+    """A closed journal of ten records with snapshots at 4 and 8, and access to its store."""
     journal = open_journal(backend.url)
     try:
         fill(journal, 10)
@@ -326,7 +325,13 @@ def test_records_removed_from_the_end_past_a_snapshot_are_detected(backend: Back
         journal.save_snapshot(8, b"state-at-8")
     finally:
         journal.close()
-    store = backend.store()
+    return backend.store()
+
+
+def test_records_removed_from_the_end_past_a_snapshot_are_detected(backend: Backend) -> None:
+    """A chain that ends early verifies on its own; the snapshot taken at a later record
+    proves records are gone, and the journal refuses to restore an older state."""
+    store = _ten_records_snapshotted_at_4_and_8(backend)
     try:
         for seq in (10, 9, 8):  # the newest three records, as a rollback would leave it
             store.delete(seq)
@@ -347,14 +352,7 @@ def test_records_removed_from_the_end_past_a_snapshot_are_detected(backend: Back
 def test_a_tail_rewritten_with_recomputed_hashes_is_detected(backend: Backend) -> None:
     """Rewriting records 6..10 and recomputing their hashes leaves a chain that verifies on its
     own; the snapshot at record 8 recorded the original hash, and disagrees."""
-    journal = open_journal(backend.url)
-    try:
-        fill(journal, 10)
-        journal.save_snapshot(4, b"state-at-4")
-        journal.save_snapshot(8, b"state-at-8")
-    finally:
-        journal.close()
-    store = backend.store()
+    store = _ten_records_snapshotted_at_4_and_8(backend)
     try:
         prev = store.get(5, "hash")
         for seq in range(6, 11):

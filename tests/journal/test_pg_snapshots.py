@@ -19,6 +19,7 @@ from journal_support import StoreAccess
 from ordergate.brokers.sim import SimBroker
 from ordergate.engine.core import Engine
 from ordergate.journal.chain import KEEP_SNAPSHOTS
+from ordergate.journal.postgres import DETACHED_CONNECT_TIMEOUT_S, detached_conninfo
 from ordergate.journal.urls import parse_journal_url
 from ordergate.policy.loader import load_policy
 from ordergate.runtime.demo_data import demo_events, write_events
@@ -230,3 +231,19 @@ def test_a_child_that_hangs_is_killed_and_neither_later_snapshots_nor_the_close_
     assert not _events_named(logs, "snapshot_written")
     assert _stored_snapshots(stream_url) == []  # a killed child's transaction never commits
     assert rebuild(stream_url).status() == status
+
+
+@pytest.mark.parametrize(("query", "expected"), [("", str(DETACHED_CONNECT_TIMEOUT_S)),
+                                                 ("&connect_timeout=3", "3")])
+def test_a_snapshot_child_connects_with_the_journal_urls_connect_timeout_if_it_sets_one(
+        stream_url: str, query: str, expected: str) -> None:
+    """The child's connection is the journal's own (same server, database, options), with a
+    bounded connect timeout: the URL's when the operator set one, else the default."""
+    target = parse_journal_url(stream_url + query).target
+    with psycopg.connect(detached_conninfo(target)) as conn:
+        used = conn.info.get_parameters()
+        search_path = conn.execute("SHOW search_path").fetchone()
+    assert used["connect_timeout"] == expected
+    assert used["dbname"] == "test"
+    with psycopg.connect(target) as conn:
+        assert conn.execute("SHOW search_path").fetchone() == search_path

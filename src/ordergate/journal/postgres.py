@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ordergate.journal.base import Durability, JournalError, RawRow
 from ordergate.journal.chain import DEFAULT_BATCH_LIMIT, KEEP_SNAPSHOTS, ChainJournal, genesis
@@ -33,7 +34,16 @@ DETACHED_CONNECT_TIMEOUT_S = 10
 DETACHED_STATEMENT_TIMEOUT_MS = 60_000
 """Bounds on a snapshot child's connection and statements: the runtime waits for the child
 when it closes, and a snapshot that cannot be stored in time is a failed one (the previous
-snapshot stays in use), not a hung shutdown."""
+snapshot stays in use), not a hung shutdown. A `connect_timeout` in the journal URL is the
+operator's choice and is kept (`detached_conninfo`)."""
+
+
+def detached_conninfo(target: str) -> str:
+    """The connection string a snapshot child connects with: the journal's own, with
+    `DETACHED_CONNECT_TIMEOUT_S` as its connect timeout unless the URL sets one."""
+    if "connect_timeout" in conninfo_to_dict(target):
+        return target
+    return make_conninfo(target, connect_timeout=DETACHED_CONNECT_TIMEOUT_S)
 
 
 class PostgresJournal(ChainJournal):
@@ -164,8 +174,7 @@ class PostgresJournal(ChainJournal):
         before the fork, and a snapshot is used only while its `chain_hash` matches the record
         at `seq`, so it is valid whoever stores it, even after the lease has moved on."""
         try:
-            with psycopg.connect(self._target, autocommit=True,
-                                 connect_timeout=DETACHED_CONNECT_TIMEOUT_S) as conn:
+            with psycopg.connect(detached_conninfo(self._target), autocommit=True) as conn:
                 conn.execute(f"SET synchronous_commit TO {self._synchronous_commit}")
                 conn.execute(f"SET statement_timeout TO {DETACHED_STATEMENT_TIMEOUT_MS}")
                 with conn.transaction():

@@ -17,8 +17,9 @@ from collections.abc import Callable
 
 ENV_VAR = "ORDERGATE_FAULT_KILL_AT"
 
-# Every point the runtime crosses, in the order a batch crosses them. The crash-restart test
-# kills the process at each of them.
+# Every point the runtime crosses, in the order a batch crosses them (the session close runs
+# after the batch that rolls the day). The crash-restart test kills the process at each of
+# them that its run crosses.
 POINTS: tuple[str, ...] = (
     "after_input_append",  # an input is appended (maybe not yet durable), not yet handled
     "after_engine_handle",  # the engine handled an input, its outputs are not yet appended
@@ -35,6 +36,7 @@ POINTS: tuple[str, ...] = (
     "after_feedback_flush",  # broker answers durable
     "before_snapshot",  # about to save a snapshot
     "after_snapshot",  # snapshot saved
+    "session_close_before_summary",  # a close's cancels are durable, its summary is not
     "after_recovery_replay",  # restart: the journal tail has been replayed
     "after_recovery_resolve",  # restart: unanswered dispatches have been resolved
 )

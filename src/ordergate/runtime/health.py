@@ -44,7 +44,12 @@ from ordergate.resilience.errors import (
 )
 from ordergate.runtime.dispatch import READS_DEPENDENCY, SUBMIT_DEPENDENCY, MarketListener
 from ordergate.runtime.loop import BatchReport, Runtime
-from ordergate.runtime.reconcile import Reconciler, ReconcileSettings, day_orders_left_open
+from ordergate.runtime.reconcile import (
+    Reconciler,
+    ReconcileSettings,
+    day_orders_left_open,
+    interrupted_close,
+)
 
 log = structlog.get_logger("ordergate.runtime.health")
 
@@ -352,8 +357,9 @@ class GuardedRuntime:
         return cls(runtime, clock, settings)
 
     def start(self, ts: datetime) -> BatchReport:
-        """Before the first event: finish a session close a crash interrupted, then reconcile
-        with the broker (and cancel orders unknown to the gateway when the settings say so)."""
+        """Before the first event: finish or run a session close a crash interrupted, then
+        reconcile with the broker (and cancel orders unknown to the gateway when the settings
+        say so)."""
         self._note_time(ts)
         self.started = True
         report = self._resume_session_close()
@@ -367,19 +373,34 @@ class GuardedRuntime:
                 self._merge(report, self._close_ended_day(ts))
         return report
 
+    def close_to_resume(self) -> bool:
+        """Does `start` have a session close to finish or run (a crash interrupted one)?"""
+        return (interrupted_close(self.runtime) is not None
+                or bool(day_orders_left_open(self.runtime.engine)))
+
     def _resume_session_close(self) -> BatchReport:
-        """The session close of a day the engine rolled in a batch whose close never ran (the
-        process died in between): that day's DAY orders are still working. It runs at the
-        engine's own event time, as the live close would have: a later time could roll the day
-        again inside the close, where `process` would not see it."""
+        """Finish a close the process died in (its cancels durable, its summary not), at that
+        close's event time. Then run the close of a day the engine rolled in a batch whose
+        close never ran (the process died in between, or a cancel was refused): that day's DAY
+        orders are still working. It runs at the engine's own event time, as the live close
+        would have: a later time could roll the day again inside the close, where `process`
+        would not see it."""
+        report = BatchReport()
+        interrupted = interrupted_close(self.runtime)
+        if interrupted is not None:
+            self._log.warning("session_close_finished", day_orders=len(interrupted.canceled),
+                              ts=interrupted.ts.isoformat())
+            self._note_time(interrupted.ts)
+            self._merge(report, self.reconciler.finish_session_close(
+                interrupted, reconcile=self.settings.reconcile_with_broker))
         engine = self.runtime.engine
         left_open = day_orders_left_open(engine)
-        if not left_open:
-            return BatchReport()
-        ts = engine.state.now
-        self._log.warning("session_close_resumed", day_orders=len(left_open),
-                          ts=ts.isoformat())
-        return self.session_close(ts, day_orders=left_open)
+        if left_open:
+            ts = engine.state.now
+            self._log.warning("session_close_resumed", day_orders=len(left_open),
+                              ts=ts.isoformat())
+            self._merge(report, self.session_close(ts, day_orders=left_open))
+        return report
 
     # ------------------------------------------------------------ the batch path
 

@@ -208,6 +208,9 @@ class Runtime:
         self._now: datetime | None = None
         self._policy_pending = True
         self.resume: Resume | None = None
+        self.newest_feedback: dict[str, int] = {}
+        """origin -> seq of the newest feedback mark of that origin, from the recovery scan
+        on: the shell finds its own interrupted work there (`reconcile.interrupted_close`)."""
         self.background_snapshots = True
         """Periodic snapshots are stored by a forked child (`DetachedSnapshots`: SQLite and
         PostgreSQL, where the platform can fork); off, they are taken in line."""
@@ -272,6 +275,8 @@ class Runtime:
                     self._block = _Block(mark=note, acted=not live)
                     if isinstance(note, SourceMark):
                         self._source_block = self._block
+                    else:
+                        self.newest_feedback[note.origin] = record.seq
                 elif isinstance(note, UnresolvedDispatch) and live:
                     pair = self._awaiting.get(note.client_order_id)
                     if pair is not None:
@@ -638,7 +643,8 @@ class Runtime:
             block = _Block(mark=FeedbackMark(origin=origin))
             self._block = block
             try:
-                self._append(RecordKind.META, _encoder.encode(block.mark))
+                self.newest_feedback[origin] = self._append(RecordKind.META,
+                                                            _encoder.encode(block.mark))
                 for note in pending_notes:
                     self._append(RecordKind.META, note)
                 for event in events:

@@ -17,10 +17,20 @@ that is gone at a later pass is reported healthy, which clears only its own reas
 stays until an operator resumes). With `cancel_unknown_on_start`, orphans found at start-up
 are canceled through the Dispatcher (after a durable META note) instead of being raised.
 
-Session close: DAY orders still working are canceled (journaled CancelRequests), positions are
-reconciled, and a summary META record is journaled. A close that a crash kept from running
-(the rolling batch was durable, the close was not) is found on restart by
-`day_orders_left_open` and run then.
+Session close: DAY orders still working are canceled (journaled CancelRequests, in one
+feedback batch of origin "session_close"), positions are reconciled, and a summary META record
+(`SessionCloseNote`, in a later "session_close" batch of its own) is journaled. A crash can
+interrupt it in two places, and the restart finishes either before anything else:
+
+* before the close began (the rolling batch was durable, the close was not): the ended day's
+  DAY orders are still working with no cancel requested; `day_orders_left_open` finds them
+  and the whole close runs then;
+* inside it (its cancels are durable, its summary is not): the newest "session_close" batch
+  in the journal is a cancel batch, not a summary; `interrupted_close` finds it and the close
+  is finished at its own event time: reconciled and summarized, listing the orders its
+  CancelRequests named. Those are not requested again: recovery re-performs the batch's
+  cancels (idempotently) if the crash came before they were sent. A close with no DAY order
+  to cancel journals only its summary, so it never looks interrupted.
 """
 
 from __future__ import annotations
@@ -37,16 +47,20 @@ from ordergate.brokers.base import BrokerOrder, BrokerPosition
 from ordergate.engine.calendar import CalendarUnavailable, next_roll
 from ordergate.engine.core import Engine
 from ordergate.engine.records import OrderRecord
+from ordergate.journal import RecordKind
 from ordergate.model.events import CancelRequest, DependencyStatus, InputEvent
 from ordergate.model.intent import TimeInForce
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
-from ordergate.runtime.loop import BatchReport, Runtime
+from ordergate.runtime import faults
+from ordergate.runtime.loop import BatchReport, Runtime, decode_input
+from ordergate.runtime.sources import FeedbackMark, SourceMark, decode_note
 
 log = structlog.get_logger("ordergate.runtime.reconcile")
 
 RECONCILIATION_MISMATCH = "SYS-009"
 DEPENDENCY_UNAVAILABLE = "SYS-011"
 PREFIX = "reconciliation"
+SESSION_CLOSE = "session_close"  # the origin of a close's batches, and who its cancels name
 UNREADABLE = f"{PREFIX}:broker"
 ZERO = Decimal(0)
 
@@ -86,6 +100,17 @@ class SessionCloseNote(msgspec.Struct, frozen=True, kw_only=True, tag="og.sessio
     positions: dict[str, str]
     mode: str
     mismatches: int
+
+
+_SUMMARY_PREFIX = b'{"type":"og.session_close",'
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptedClose:
+    """A session close whose CancelRequests are in the journal and whose summary is not."""
+
+    ts: datetime
+    canceled: tuple[str, ...]
 
 
 class PositionMismatch(msgspec.Struct, frozen=True, kw_only=True):
@@ -258,7 +283,21 @@ class Reconciler:
             CancelRequest(ts=ts, client_order_id=order.client_order_id, account=order.account,
                           requested_by="session_close")
             for order in closing]
-        report = runtime.inject(requests, origin="session_close") if requests else BatchReport()
+        report = runtime.inject(requests, origin=SESSION_CLOSE) if requests else BatchReport()
+        return self._summarize(ts, [order.client_order_id for order in closing], report,
+                               reconcile=reconcile)
+
+    def finish_session_close(self, interrupted: InterruptedClose, *,
+                             reconcile: bool = True) -> BatchReport:
+        """Finish a close a crash interrupted after its cancels were durable: reconcile and
+        journal its summary at its own event time. Nothing is canceled again (recovery
+        re-performed the durable cancels)."""
+        return self._summarize(interrupted.ts, list(interrupted.canceled), BatchReport(),
+                               reconcile=reconcile)
+
+    def _summarize(self, ts: datetime, canceled: list[str], report: BatchReport, *,
+                   reconcile: bool) -> BatchReport:
+        runtime = self.runtime
         if reconcile:
             more = self.reconcile(ts)
             report.emitted.extend(more.emitted)
@@ -266,16 +305,47 @@ class Reconciler:
         status = runtime.engine.status()
         found = self.last
         summary = SessionCloseNote(
-            ts=ts, day_orders_canceled=[order.client_order_id for order in closing],
+            ts=ts, day_orders_canceled=canceled,
             positions={f"{p.account}/{p.symbol}": str(p.qty) for p in status.positions
                        if p.qty != 0},
             mode=status.mode.value,
             mismatches=0 if found is None else
             len(found.orphans) + len(found.zombies) + len(found.positions))
-        final = runtime.inject([], origin="session_close", notes=[_encode(summary)])
+        faults.crossing("session_close_before_summary")
+        final = runtime.inject([], origin=SESSION_CLOSE, notes=[_encode(summary)])
         report.emitted.extend(final.emitted)
-        log.info("session_closed", day_orders_canceled=len(closing), mode=summary.mode)
+        log.info("session_closed", day_orders_canceled=len(canceled), mode=summary.mode)
         return report
+
+
+def interrupted_close(runtime: Runtime) -> InterruptedClose | None:
+    """The newest session close recovery saw, if a crash stopped it between its cancels and
+    its summary: its "session_close" batch holds CancelRequests instead of the summary note.
+
+    Recovery sees every close that can be interrupted: a snapshot is taken between batches,
+    never inside a close (the one at the end of a rolling batch comes before its close), and a
+    restart finishes an interrupted close before a later batch could be snapshotted, so the
+    close's cancel batch lies in the journal tail recovery scans.
+    """
+    seq = runtime.newest_feedback.get(SESSION_CLOSE)
+    if seq is None:
+        return None
+    ts: datetime | None = None
+    canceled: list[str] = []
+    for record in runtime.journal.read(seq + 1):
+        if record.kind is RecordKind.META:
+            if record.payload.startswith(_SUMMARY_PREFIX):
+                return None
+            if isinstance(decode_note(record.payload), SourceMark | FeedbackMark):
+                break  # the batch ended
+        elif record.kind is RecordKind.INPUT:
+            event = decode_input(record.payload)
+            if isinstance(event, CancelRequest) and event.requested_by == SESSION_CLOSE:
+                ts = event.ts
+                canceled.append(event.client_order_id)
+    if ts is None:
+        return None
+    return InterruptedClose(ts=ts, canceled=tuple(canceled))
 
 
 def day_orders_left_open(engine: Engine) -> list[OrderRecord]:

@@ -5,8 +5,10 @@ restarts.
 durable and before its session close: the previous day's DAY order is still working. The next
 start cancels it exactly as the live close would have (the same CancelRequest and summary,
 byte for byte, as an uninterrupted run), leaves the GTC order alone, and a later restart adds
-nothing. The same holds when the kill comes inside the close, after its cancels are durable and
-before its summary: the restart journals the summary without canceling anything again.
+nothing. The same holds when that batch was the file's last (the same command again, with no
+new line, still closes the day), and when the kill comes inside the close, after its cancels
+are durable and before its summary: the restart journals the summary without canceling
+anything again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tests.runtime import harness
 from tests.runtime.scenario import ACCOUNT, START, demo_policy_path
 
 from ordergate.engine.ids import derive_client_order_id
+from ordergate.evidence.manifest import MANIFEST_PREFIX
 from ordergate.journal import Durability, RecordKind, open_journal, snapfiles
 from ordergate.model.events import AccountFunding, InputEvent
 from ordergate.model.intent import OrderIntent, OrderType, Side, TimeInForce
@@ -153,6 +156,12 @@ def _count(journal: Path, kind: RecordKind, prefix: bytes, client_order_id: str)
                and f'"client_order_id":"{client_order_id}"'.encode() in payload)
 
 
+def _without_manifests(journal: Path) -> list[tuple[RecordKind, bytes]]:
+    """The journal but the run manifest every start records."""
+    return [(kind, payload) for kind, payload in _records(journal)
+            if not payload.startswith(MANIFEST_PREFIX)]
+
+
 def _reference(directory: Path, day_one: Path, day_two: Path, *extra: str) -> None:
     """The uninterrupted runs: day one, the day roll (its close runs live), more of day two."""
     directory.mkdir()
@@ -251,3 +260,49 @@ def test_a_close_with_no_day_order_is_not_taken_for_an_interrupted_one(tmp_path:
     assert _session_close_notes(journal) == notes
     assert _working(journal) == [GTC_ORDER]
 
+
+def test_the_same_command_again_closes_a_day_rolled_by_the_files_last_batch(
+        tmp_path: Path) -> None:
+    """Killed after the file's last batch rolled the day, before its close: re-running the
+    same command reads no new line, and still closes the day."""
+    day_one = tmp_path / "day-one.jsonl"
+    write_events(day_one, _day_one())
+    day_two = tmp_path / "day-two.jsonl"
+    write_events(day_two, [_quote(5, day_two=True)])
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    assert _run(reference, day_one) == 0
+    assert _run(reference, day_two) == 0
+    live_cancels = _session_close_cancels(reference / "journal.db")
+    live_notes = _session_close_notes(reference / "journal.db")
+    assert len(live_cancels) == 1 and len(live_notes) == 1
+
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    journal = crashed / "journal.db"
+    assert _run(crashed, day_one) == 0
+    assert _run(crashed, day_two, AFTER_ROLLING_BATCH) == harness.KILLED
+    assert _session_close_cancels(journal) == [] and _session_close_notes(journal) == []
+
+    assert _run(crashed, day_two) == 0  # every line is journaled already
+    assert _session_close_cancels(journal) == live_cancels
+    assert _session_close_notes(journal) == live_notes
+    assert _working(journal) == [GTC_ORDER]
+    assert harness.final_state(journal) == harness.final_state(reference / "journal.db")
+    ok, message = harness.verify(journal)
+    assert ok, message
+
+
+def test_the_same_command_again_on_a_finished_file_journals_nothing_new(
+        tmp_path: Path) -> None:
+    """Nothing to resume: no start-up reconciliation, no close, only the run's manifest."""
+    day_one = tmp_path / "day-one.jsonl"
+    write_events(day_one, _day_one())
+    day_two = tmp_path / "day-two.jsonl"
+    write_events(day_two, [_quote(5, day_two=True)])
+    assert _run(tmp_path, day_one) == 0
+    assert _run(tmp_path, day_two) == 0
+    journal = tmp_path / "journal.db"
+    before = _without_manifests(journal)
+    assert _run(tmp_path, day_two) == 0
+    assert _without_manifests(journal) == before

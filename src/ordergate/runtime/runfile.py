@@ -2,7 +2,11 @@
 
 Given a `GuardedRuntime` (as `ordergate run` does), every batch also goes through the guard
 (breakers, reconnect probes, clock sync, reconciliation), all on event time, and the guard's
-start-up reconciliation runs just before the first batch, at that batch's time.
+start-up checks (a session close a crash interrupted, reconciliation) run just before the
+first batch, at that batch's time. A run with no new line (the same command again after a
+crash that came after the file's last batch) starts the guard only when a session close is
+left to finish, at the engine's event time; otherwise it journals nothing beyond the run
+manifest every start records.
 
 Lines are read in batches of consecutive valid events (a blank or bad line ends a batch, so
 a batch's lines are always `line, line + 1, ...`; see `runtime.sources` for why resuming
@@ -136,6 +140,11 @@ def run_file(runtime: Runtime | GuardedRuntime, path: Path, *,
             flush_batch()
             batch_line = number + 1
     flush_batch()
+    if guard is not None and not guard.started and inner.engine.state.started \
+            and guard.close_to_resume():
+        started = guard.start(inner.engine.state.now)
+        if on_report is not None and (started.emitted or started.inputs):
+            on_report(started)
     return last_line
 
 

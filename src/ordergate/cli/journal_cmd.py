@@ -1,8 +1,11 @@
-"""`ordergate journal ...`: work with a journal. `verify` recomputes the hash chain."""
+"""`ordergate journal ...`: work with a journal. `verify` recomputes the hash chain (and checks
+it against heads kept outside the journal); `head` prints the head to keep."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +13,16 @@ import typer
 
 from ordergate.cli.console import out
 from ordergate.cli.errors import SafetyStop, UserError
-from ordergate.journal import JournalError, open_journal, redact_url
+from ordergate.journal import (
+    GENESIS_HASH,
+    HASH_PREFIX,
+    JournalError,
+    check_heads,
+    format_head,
+    open_journal,
+    parse_head,
+    redact_url,
+)
 
 journal_app = typer.Typer(help="Inspect and check a journal.", no_args_is_help=True)
 
@@ -20,16 +32,25 @@ JournalUrlOption = Annotated[
 
 
 @journal_app.command("verify")
-def verify(journal: JournalUrlOption) -> None:
-    """Recompute the hash chain from record 1. Exit 0 if intact; exit 3 (safety stop) naming
-    the first bad sequence number if a record was edited, removed or reordered."""
+def verify(
+    journal: JournalUrlOption,
+    head_values: Annotated[list[str] | None, typer.Option(
+        "--head", metavar="SEQ:HASH",
+        help="A head kept outside the journal, as `ordergate journal head` printed it: the "
+             "chain must still hold record SEQ with hash HASH. Repeatable.")] = None,
+) -> None:
+    """Recompute the hash chain from record 1 and check it against the journal's snapshots and
+    the given heads. Exit 0 if intact; exit 3 (safety stop) naming the first bad sequence
+    number if a record was edited, removed or reordered, or records a snapshot or a head
+    proves were written are gone or rewritten."""
+    heads = [_parse_head_option(value) for value in head_values or ()]
     where = redact_url(journal)
     try:
         opened = open_journal(journal, create=False)
     except JournalError as exc:
         raise UserError(str(exc)) from exc
     try:
-        report = opened.verify()
+        report = check_heads(opened, opened.verify(), heads)
     except JournalError as exc:
         raise SafetyStop(f"{where}: journal could not be read to the end: {exc}") from exc
     finally:
@@ -37,10 +58,70 @@ def verify(journal: JournalUrlOption) -> None:
         with contextlib.suppress(JournalError):
             opened.close()
     if not report.ok:
+        # A snapshot or head that disagrees says the journal was rewritten at or before its
+        # record, so the records before it are not known to be intact.
+        intact = (f" ({report.records} records before it are intact)"
+                  if report.first_bad_seq == report.records + 1 else "")
         raise SafetyStop(f"{where}: journal verification failed at seq {report.first_bad_seq}: "
-                         f"{report.message} ({report.records} records before it are intact)")
+                         f"{report.message}{intact}")
     empty = " (the journal is empty)" if report.records == 0 else ""
-    out.print(f"{where}: {report.records} records checked, chain OK{empty}", markup=False)
+    matched = f", {len(heads)} head(s) match" if heads else ""
+    out.print(f"{where}: {report.records} records checked, chain OK{matched}{empty}",
+              markup=False)
+
+
+@journal_app.command("head")
+def head(
+    journal: JournalUrlOption,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
+    = False,
+) -> None:
+    """Print the journal's head: the newest record's seq and hash. Keep it outside the journal
+    (a log shipper, a ticket, another machine); `journal verify --head SEQ:HASH` later proves
+    no record up to it was removed from the end or rewritten. Does not verify the chain."""
+    where = redact_url(journal)
+    try:
+        opened = open_journal(journal, create=False)
+    except JournalError as exc:
+        raise UserError(str(exc)) from exc
+    try:
+        seq = opened.last_seq()
+        newest = next(iter(opened.read(seq, seq)), None) if seq else None
+    except JournalError as exc:
+        raise SafetyStop(f"{where}: the journal's newest record could not be read: {exc}") \
+            from exc
+    finally:
+        with contextlib.suppress(JournalError):
+            opened.close()
+    if seq and newest is None:
+        raise SafetyStop(f"{where}: record {seq}, the newest, could not be read back; run "
+                         "`ordergate journal verify`")
+    chain_hash = newest.hash if newest is not None else GENESIS_HASH
+    recorded_at = _utc_time(newest.recorded_at_ns) if newest is not None else None
+    if as_json:
+        out.print(json.dumps({"journal": where, "seq": seq, "hash": HASH_PREFIX + chain_hash,
+                              "records": seq, "recorded_at": recorded_at,
+                              "head": format_head(seq, chain_hash)}, sort_keys=True),
+                  markup=False, emoji=False)
+        return
+    when = f", recorded at {recorded_at}" if recorded_at else " (the journal is empty)"
+    out.print(f"{where}: head seq {seq} hash {HASH_PREFIX}{chain_hash} ({seq} records{when})\n"
+              f"check it later: ordergate journal verify --journal {where} "
+              f"--head {format_head(seq, chain_hash)}", markup=False, emoji=False)
+
+
+def _parse_head_option(value: str) -> tuple[int, str]:
+    try:
+        return parse_head(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--head'") from None
+
+
+def _utc_time(ns: int) -> str:
+    """RFC 3339 UTC to the microsecond, from wall-clock nanoseconds (no float rounding)."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest // 1000)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @journal_app.command("export")

@@ -22,11 +22,13 @@ from ordergate.journal.base import (
     redact_url,
     verify_rows,
 )
+from ordergate.journal.chain import HASH_PREFIX, check_heads, format_head, head_of, parse_head
 from ordergate.journal.migrations import upgrade as upgrade_schema
 from ordergate.journal.urls import Backend, parse_journal_url
 
 __all__ = [
     "GENESIS_HASH",
+    "HASH_PREFIX",
     "DetachedSnapshots",
     "Durability",
     "Journal",
@@ -35,7 +37,11 @@ __all__ = [
     "RecordKind",
     "Snapshot",
     "VerifyReport",
+    "check_heads",
+    "format_head",
+    "head_of",
     "open_journal",
+    "parse_head",
     "record_hash",
     "redact_url",
     "upgrade_schema",

@@ -6,10 +6,11 @@ last seq and hash are kept in memory and never re-read.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 
 import structlog
@@ -17,6 +18,7 @@ import structlog
 from ordergate.journal.base import (
     GENESIS_HASH,
     Durability,
+    Journal,
     JournalError,
     JournalRecord,
     RawRow,
@@ -60,6 +62,7 @@ class ChainJournal(ABC):
         self._run_id = run_id
         self._last_seq = last_seq
         self._last_hash = last_hash
+        self._opened_at_seq = last_seq
         self._batch_limit = max(1, batch_limit)
         self._always = durability is Durability.ALWAYS
         self._buffer: list[RawRow] = []
@@ -183,6 +186,9 @@ class ChainJournal(ABC):
         return _check_anchors(report, anchors) if report.ok else report
 
     def close(self) -> None:
+        """Flush and close. A journal that appended records and closes healthy logs its head
+        (`journal.closed`, seq and hash of the newest record) for an operator's log pipeline
+        to keep outside the journal (see `check_heads`)."""
         with self._lock:
             if self._closed:
                 return
@@ -192,6 +198,9 @@ class ChainJournal(ABC):
             finally:
                 self._closed = True
                 self._close_storage()
+            if self._failure is None and self._last_seq != self._opened_at_seq:
+                self._log.info("journal.closed", seq=self._last_seq,
+                               hash=HASH_PREFIX + self._last_hash)
 
     def __enter__(self) -> ChainJournal:
         return self
@@ -287,6 +296,79 @@ def _check_anchors(report: VerifyReport,
                 message=f"record {seq} is not the record the snapshot at seq {seq} was taken "
                         "at (its hash differs from the one the snapshot recorded): the journal "
                         f"was rewritten at or before record {seq}, or the snapshot was damaged")
+    return report
+
+
+HASH_PREFIX = "sha256:"
+"""How a record hash is shown to people and written in a head (`sha256:` + 64 hex digits), as
+policy hashes are."""
+
+_HEX_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def head_of(journal: Journal) -> tuple[int, str] | None:
+    """(seq, hash) of the newest record: what a `ChainJournal` keeps in memory, so also after
+    it was closed (what a run ends with); None if a write failed, since the newest record
+    may then not be durable. Any other journal must be open: its last record is read."""
+    if isinstance(journal, ChainJournal):
+        if journal._failure is not None:
+            return None
+        return journal.last_seq(), journal.last_hash()
+    last = journal.last_seq()
+    for record in journal.read(last, last):
+        return record.seq, record.hash
+    return (0, GENESIS_HASH) if last == 0 else None
+
+
+def format_head(seq: int, chain_hash: str) -> str:
+    """`SEQ:sha256:HEX`, what `parse_head` reads back."""
+    return f"{seq}:{HASH_PREFIX}{chain_hash}"
+
+
+def parse_head(text: str) -> tuple[int, str]:
+    """`SEQ:HASH` (HASH as 64 lowercase hex digits, with or without `sha256:`) -> (seq, hex).
+    Raises ValueError saying what is wrong with it."""
+    seq_text, colon, chain_hash = text.strip().partition(":")
+    if not colon:
+        raise ValueError(f"{text!r}: expected SEQ:HASH (as `ordergate journal head` prints "
+                         "it), found no ':'")
+    if not seq_text.isdigit() or not seq_text.isascii():
+        raise ValueError(f"{text!r}: SEQ must be a record number (0 or more), "
+                         f"got {seq_text!r}")
+    chain_hash = chain_hash.removeprefix(HASH_PREFIX)
+    if not _HEX_HASH.fullmatch(chain_hash):
+        raise ValueError(f"{text!r}: HASH must be a journal record hash, sha256: and 64 "
+                         f"lowercase hex digits, got {chain_hash!r}")
+    return int(seq_text), chain_hash
+
+
+def check_heads(journal: Journal, report: VerifyReport,
+                heads: Iterable[tuple[int, str]]) -> VerifyReport:
+    """An intact, anchored chain (`report`, from `journal.verify()`) checked against heads kept
+    outside the journal: (seq, hash) of what was its newest record, written where the
+    journal's owner cannot silently change it. The chain and its snapshots cannot show records
+    removed from the end after the last snapshot, nor a tail rewritten with recomputed hashes
+    after it; a head can: the chain must still hold record seq, with that hash. The lowest
+    head that disagrees is reported."""
+    if not report.ok:
+        return report
+    end = report.records
+    for seq, expected in sorted(heads):
+        if seq > end:
+            return VerifyReport(
+                ok=False, records=end, first_bad_seq=end + 1,
+                message=f"the chain ends at record {end} but the head kept outside the journal "
+                        f"is record {seq}, so records {end + 1} to {seq} at least were written "
+                        "and are gone (removed from the end, or an older copy of the journal "
+                        "restored); restore the journal that holds them")
+        stored = GENESIS_HASH if seq == 0 else next(
+            (record.hash for record in journal.read(seq, seq)), None)
+        if stored != expected:
+            return VerifyReport(
+                ok=False, records=end, first_bad_seq=seq,
+                message=f"record {seq} has hash {HASH_PREFIX}{stored} but the head kept "
+                        f"outside the journal says {HASH_PREFIX}{expected}: the journal was "
+                        f"rewritten at or before record {seq}")
     return report
 
 

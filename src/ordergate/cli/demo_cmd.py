@@ -27,7 +27,7 @@ from ordergate.cli.console import err
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.run_cmd import configure_logging, money, plain_reason
 from ordergate.engine.status import EngineStatus
-from ordergate.journal import Durability
+from ordergate.journal import Durability, format_head, head_of
 from ordergate.model.decision import Decision, DecisionKind
 from ordergate.model.events import InputEvent
 from ordergate.model.intent import OrderIntent
@@ -49,12 +49,14 @@ class DemoResult:
     """What the demo did, for the summary and for tests."""
 
     def __init__(self, out: Path, tally: Tally, status: EngineStatus,
-                 by_strategy: dict[str, Counter[str]], seconds: float) -> None:
+                 by_strategy: dict[str, Counter[str]], seconds: float,
+                 head: tuple[int, str] | None = None) -> None:
         self.out = out
         self.tally = tally
         self.status = status
         self.by_strategy = by_strategy
         self.seconds = seconds
+        self.head = head  # (seq, hash) of the journal's newest record
 
     @property
     def journal(self) -> Path:
@@ -121,7 +123,8 @@ def run_demo(out: Path, console: Console | None = None) -> DemoResult:
     finally:
         runtime.close()
     status = runtime.engine.status()
-    return DemoResult(out, tally, status, by_strategy, perf_counter() - started)
+    return DemoResult(out, tally, status, by_strategy, perf_counter() - started,
+                      head_of(runtime.journal))
 
 
 def render(console: Console, result: DemoResult) -> None:
@@ -186,15 +189,18 @@ def render(console: Console, result: DemoResult) -> None:
     console.print(Panel(f"[bold {_MODE_COLOUR[mode]}]final mode: {mode}[/] — "
                         f"{_MODE_WORDS[mode]}", expand=False))
     journal = result.journal
+    heads = f" --head {format_head(*result.head)}" if result.head is not None else ""
     console.print(
         f"Every event and decision is in the journal [bold]{journal}[/] "
         f"(hash-chained, {result.seconds:.1f} s for the whole day).\n"
-        f"  check it has not been altered:  ordergate journal verify --journal {journal}\n"
+        f"  check it has not been altered:  ordergate journal verify --journal {journal}"
+        f"{heads}\n"
         f"  see the mode and positions:     ordergate status --journal {journal}\n"
         f"  prove every decision replays:   ordergate replay verify --journal {journal}\n"
         f"  write the evidence pack:        ordergate report --journal {journal} --out report\n"
         f"  replay the day yourself:        ordergate run --policy {result.out / 'policy.yaml'}"
-        f" --journal my.db {result.out / 'events.jsonl'}"
+        f" --journal my.db {result.out / 'events.jsonl'}",
+        emoji=False,  # the head's ":sha256:" is not an emoji code
     )
 
 

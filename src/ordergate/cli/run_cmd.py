@@ -34,7 +34,7 @@ from ordergate.cli.console import err
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.logs import stderr_logger_factory
 from ordergate.engine.status import EngineStatus
-from ordergate.journal import Durability, JournalError, open_journal
+from ordergate.journal import HASH_PREFIX, Durability, JournalError, head_of, open_journal
 from ordergate.model.decision import Decision
 from ordergate.model.events import Dispatch, Fill, ModeChanged
 from ordergate.model.reasons import REGISTRY
@@ -110,9 +110,12 @@ def money(value: object) -> str:
 
 def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
                    title: str = "ordergate run summary",
-                   breakers: list[BreakerSnapshot] | None = None) -> None:
+                   breakers: list[BreakerSnapshot] | None = None,
+                   head: tuple[int, str] | None = None) -> None:
     """Decisions by outcome and reason, orders, fills, PnL, every mode change with its
-    reasons, circuits that are not closed, and the final mode."""
+    reasons, circuits that are not closed, the final mode, and the journal's head (seq and
+    hash of its newest record, for the operator's log pipeline to keep outside the journal;
+    `journal verify --head` checks it)."""
     decided = sum(tally.decisions.values())
     console.rule(f"[bold]{title}")
     console.print(
@@ -153,6 +156,9 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
     for reason in status.reasons:
         console.print(f"  held by {reason.code} {reason.detail}".rstrip(), markup=False,
                       highlight=False, soft_wrap=True)
+    if head is not None:
+        console.print(f"journal head: seq {head[0]} hash {HASH_PREFIX}{head[1]}", markup=False,
+                      highlight=False, emoji=False, soft_wrap=True)
 
 
 def run(
@@ -233,7 +239,8 @@ def run(
         _close_broker(broker)
     for line in bad:
         err.print(f"[yellow]skipped[/] {line}", markup=True, highlight=False, soft_wrap=True)
-    render_summary(err, tally, runtime.engine.status(), breakers=guard.breakers())
+    render_summary(err, tally, runtime.engine.status(), breakers=guard.breakers(),
+                   head=head_of(runtime.journal))
 
 
 def _open_guarded(journal: str, policy: Policy, broker: BrokerAdapter, durability: Durability,

@@ -3,6 +3,8 @@ denials and the mode changes, and the journal it leaves verifies clean."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -39,3 +41,24 @@ def test_demo_runs_the_day_and_explains_denials_and_mode_changes(tmp_path: Path)
         journal.close()
     assert report.ok, report.message
     assert report.records > len(demo_events())
+
+
+def test_the_demo_runs_again_into_the_same_directory(tmp_path: Path) -> None:
+    """A second `ordergate demo` replaces the first day: its journal, WAL and snapshot files
+    all go, so the new journal is not taken for a cut copy of the old one."""
+    out = tmp_path / "demo"
+    command = [sys.executable, "-m", "ordergate.cli.main", "demo", "--out", str(out)]
+    first = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    assert any((out / "journal.db.snapshots").iterdir())  # the case that used to break
+    second = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert second.returncode == 0, second.stderr
+    assert "Traceback" not in second.stderr
+    journal = open_journal(f"sqlite:///{out / 'journal.db'}", durability=Durability.NONE,
+                           create=False)
+    try:
+        report = journal.verify()
+    finally:
+        journal.close()
+    assert report.ok, report.message
+    assert report.records < 2 * len(demo_events())  # one day, not two

@@ -9,6 +9,7 @@ the trading mode changed, the positions and PnL at the close, and how to check t
 from __future__ import annotations
 
 import logging
+import shutil
 from collections import Counter
 from decimal import Decimal
 from importlib import resources
@@ -27,7 +28,7 @@ from ordergate.cli.console import err
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.run_cmd import configure_logging, money, plain_reason
 from ordergate.engine.status import EngineStatus
-from ordergate.journal import Durability, format_head, head_of
+from ordergate.journal import Durability, format_head, head_of, snapfiles
 from ordergate.model.decision import Decision, DecisionKind
 from ordergate.model.events import InputEvent
 from ordergate.model.intent import OrderIntent
@@ -75,6 +76,9 @@ def prepare(out: Path) -> tuple[Path, Path, list[InputEvent]]:
     write_events(events_path, events)
     for name in ("journal.db", "journal.db-wal", "journal.db-shm", "journal.db.manifest.json"):
         (out / name).unlink(missing_ok=True)
+    # The previous day's snapshots go with its journal: left beside a new, empty journal they
+    # would (rightly) be taken for proof that its records were cut.
+    shutil.rmtree(snapfiles.directory_for(str(out / "journal.db")), ignore_errors=True)
     return policy_path, events_path, events
 
 

@@ -12,6 +12,7 @@ import typer
 from ordergate.cli.console import err
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.logs import configure_stderr_logging
+from ordergate.journal import JournalError
 
 app = typer.Typer(
     name="ordergate",
@@ -65,6 +66,11 @@ def main() -> None:
     except SafetyStop as exc:
         err.print(f"[bold red]SAFETY STOP:[/] {exc}", markup=True)
         sys.exit(exc.exit_code)
+    except JournalError as exc:
+        # Commands name the journal problems they expect; any other is still one the gateway
+        # must not go on from (it cannot prove its state), said in one line.
+        err.print(f"[bold red]SAFETY STOP:[/] {exc}", markup=True)
+        sys.exit(SafetyStop.exit_code)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from ordergate.journal import redact_url
+
 EXIT_OK = 0
 EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
@@ -19,3 +21,16 @@ class SafetyStop(Exception):
     """Something that must stop the operator cold (e.g. journal verification failed)."""
 
     exit_code = EXIT_SAFETY_STOP
+
+
+def journal_problem(journal: str, exc: Exception) -> str:
+    """What went wrong with the journal the user named as `journal`, said once: a journal's
+    own errors begin with where it is, so the user's value is added only when the message does
+    not name it. Passwords in either are masked."""
+    text = redact_url(str(exc))
+    where = redact_url(journal)
+    path = where.removeprefix("sqlite://").removeprefix("/") if where.startswith("sqlite:") \
+        else where
+    if where in text or (path and path in text):
+        return text
+    return f"{where}: {text}"

@@ -23,7 +23,7 @@ from ordergate.brokers.base import BrokerAdapter
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
 from ordergate.cli.broker_spec import broker_from_spec
 from ordergate.cli.console import err, out
-from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.errors import SafetyStop, UserError, journal_problem
 from ordergate.cli.run_cmd import (
     configure_logging,
     load_policy_or_fail,
@@ -158,7 +158,7 @@ def gateway(
     except ShardError as exc:
         raise UserError(str(exc)) from None
     except (JournalError, ResumeMismatch) as exc:
-        raise UserError(f"{journal}: {exc}") from None
+        raise UserError(journal_problem(journal, exc)) from None
     except (LeaseLost, RuntimeStopped) as exc:
         raise SafetyStop(str(exc)) from None
     if gate.runtime is not None:

@@ -31,7 +31,7 @@ from ordergate.brokers.base import BrokerAdapter
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig, SimFaults, SubmitFault
 from ordergate.cli.broker_spec import broker_from_spec
 from ordergate.cli.console import err
-from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.errors import SafetyStop, UserError, journal_problem
 from ordergate.cli.logs import stderr_logger_factory
 from ordergate.engine.status import EngineStatus
 from ordergate.journal import HASH_PREFIX, Durability, JournalError, head_of, open_journal
@@ -252,7 +252,7 @@ def _open_guarded(journal: str, policy: Policy, broker: BrokerAdapter, durabilit
     try:
         handle = open_journal(url, durability=durability)
     except JournalError as exc:
-        raise UserError(f"{journal}: {exc}") from None
+        raise UserError(journal_problem(journal, exc)) from None
     try:
         require_intact_journal(handle)
     except StartRefused as exc:
@@ -260,12 +260,12 @@ def _open_guarded(journal: str, policy: Policy, broker: BrokerAdapter, durabilit
         raise SafetyStop(str(exc)) from None
     except JournalError as exc:
         handle.close()
-        raise UserError(f"{journal}: {exc}") from None
+        raise UserError(journal_problem(journal, exc)) from None
     try:
         runtime = Runtime.open_on(handle, policy, broker, snapshot_every=snapshot_every,
                                   source=events, on_batch=on_report)
     except JournalError as exc:
-        raise UserError(f"{journal}: {exc}") from None
+        raise UserError(journal_problem(journal, exc)) from None
     except ResumeMismatch as exc:
         raise UserError(str(exc)) from None
     except RuntimeStopped as exc:

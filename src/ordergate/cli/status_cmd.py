@@ -18,7 +18,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from ordergate.cli.console import out
-from ordergate.cli.errors import UserError
+from ordergate.cli.errors import UserError, journal_problem
 from ordergate.cli.run_cmd import configure_logging, journal_url, money, plain_reason
 from ordergate.engine.status import EngineStatus
 from ordergate.journal import JournalError
@@ -108,7 +108,7 @@ def status(
     try:
         engine = rebuild(journal_url(journal))
     except JournalError as exc:
-        raise UserError(f"{journal}: {exc}") from None
+        raise UserError(journal_problem(journal, exc)) from None
     current = engine.status()
     if as_json:
         out.print(msgspec.json.encode(current).decode(), markup=False, highlight=False)

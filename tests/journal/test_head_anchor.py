@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -266,3 +267,26 @@ def test_a_journal_whose_write_failed_logs_no_head(tmp_path: Path) -> None:
     assert failed == []
     closed = [entry for entry in logs if entry["event"] == "journal.closed"]
     assert [entry["seq"] for entry in closed] == [2]
+
+
+def test_replay_verify_checks_the_heads_it_is_given(tmp_path: Path) -> None:
+    events = write_scenario(tmp_path / "events.jsonl", seconds=10)
+    journal = tmp_path / "journal.db"
+    done = ordergate("run", "--policy", str(demo_policy_path()), "--journal", str(journal),
+                     "--quiet", str(events))
+    assert done.returncode == 0, done.stderr
+    head = json.loads(ordergate("journal", "head", "--journal", str(journal), "--json").stdout)
+
+    intact = ordergate("replay", "verify", "--journal", str(journal), "--head", head["head"])
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+
+    with sqlite3.connect(journal) as conn:  # cut the newest two records
+        conn.execute("DELETE FROM journal_records WHERE seq > ?", (head["seq"] - 2,))
+    cut = ordergate("replay", "verify", "--journal", str(journal), "--head", head["head"])
+    assert cut.returncode == 3, cut.stdout + cut.stderr
+    message = one_line(cut.stderr)
+    assert f"failed at seq {head['seq'] - 1}" in message
+    assert "Traceback" not in message
+    malformed = ordergate("replay", "verify", "--journal", str(journal), "--head", "12")
+    assert malformed.returncode == 2
+    assert "'--head'" in one_line(malformed.stderr)

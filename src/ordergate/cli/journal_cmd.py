@@ -31,19 +31,22 @@ JournalUrlOption = Annotated[
                       "postgresql://...[?stream=NAME].")]
 
 
+HeadOption = Annotated[list[str] | None, typer.Option(
+    "--head", metavar="SEQ:HASH",
+    help="A head kept outside the journal, as `ordergate journal head` printed it: the "
+         "chain must still hold record SEQ with hash HASH. Repeatable.")]
+
+
 @journal_app.command("verify")
 def verify(
     journal: JournalUrlOption,
-    head_values: Annotated[list[str] | None, typer.Option(
-        "--head", metavar="SEQ:HASH",
-        help="A head kept outside the journal, as `ordergate journal head` printed it: the "
-             "chain must still hold record SEQ with hash HASH. Repeatable.")] = None,
+    head_values: HeadOption = None,
 ) -> None:
     """Recompute the hash chain from record 1 and check it against the journal's snapshots and
     the given heads. Exit 0 if intact; exit 3 (safety stop) naming the first bad sequence
     number if a record was edited, removed or reordered, or records a snapshot or a head
     proves were written are gone or rewritten."""
-    heads = [_parse_head_option(value) for value in head_values or ()]
+    heads = parse_head_options(head_values)
     where = redact_url(journal)
     try:
         opened = open_journal(journal, create=False)
@@ -110,11 +113,15 @@ def head(
               f"--head {format_head(seq, chain_hash)}", markup=False, emoji=False)
 
 
-def _parse_head_option(value: str) -> tuple[int, str]:
-    try:
-        return parse_head(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="'--head'") from None
+def parse_head_options(values: list[str] | None) -> list[tuple[int, str]]:
+    """The `--head` values as (seq, hash); a malformed one is a usage error naming it."""
+    heads = []
+    for value in values or ():
+        try:
+            heads.append(parse_head(value))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--head'") from None
+    return heads
 
 
 def _utc_time(ns: int) -> str:

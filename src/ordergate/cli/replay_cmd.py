@@ -27,13 +27,21 @@ from rich.table import Table
 
 from ordergate.cli.console import err, out
 from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.journal_cmd import HeadOption, parse_head_options
 from ordergate.evidence.replay import (
     PARALLEL_CHAIN_MIN_RECORDS,
     Divergence,
     ReplayReport,
     verify_journal,
 )
-from ordergate.journal import Durability, Journal, JournalError, open_journal, redact_url
+from ordergate.journal import (
+    Durability,
+    Journal,
+    JournalError,
+    check_heads,
+    open_journal,
+    redact_url,
+)
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import load_policy
 
@@ -143,11 +151,13 @@ def render_replay(report: ReplayReport, where: str) -> None:
 
 
 @replay_app.command("verify")
-def verify(journal: JournalOption) -> None:
-    """Check the chain, replay every input through a fresh engine and compare every output
-    byte for byte. Exit 3 (safety stop) on any difference, naming the first one."""
+def verify(journal: JournalOption, head_values: HeadOption = None) -> None:
+    """Check the chain (against the given heads too), replay every input through a fresh
+    engine and compare every output byte for byte. Exit 3 (safety stop) on any difference,
+    naming the first one."""
     quiet_library_logs()
     where = redact_url(journal)
+    heads = parse_head_options(head_values)
     with read_journal(journal) as opened:
         total = opened.last_seq()
         with Progress(TextColumn("[bold]replay"), BarColumn(), MofNCompleteColumn(),
@@ -157,10 +167,11 @@ def verify(journal: JournalOption) -> None:
             report = verify_journal(
                 opened, on_progress=lambda seq: progress.update(task, completed=seq),
                 chain_url=journal if total >= PARALLEL_CHAIN_MIN_RECORDS else None)
+        chain = check_heads(opened, report.chain, heads) if heads else report.chain
     render_replay(report, where)
-    if not report.chain.ok:
+    if not chain.ok:
         raise SafetyStop(f"{where}: journal verification failed at seq "
-                         f"{report.chain.first_bad_seq}: {report.chain.message}")
+                         f"{chain.first_bad_seq}: {chain.message}")
     if report.first_divergence is not None:
         render_divergence(report.first_divergence)
     decision = report.first_decision_divergence

@@ -354,16 +354,7 @@ def test_a_tail_rewritten_with_recomputed_hashes_is_detected(backend: Backend) -
     own; the snapshot at record 8 recorded the original hash, and disagrees."""
     store = _ten_records_snapshotted_at_4_and_8(backend)
     try:
-        prev = store.get(5, "hash")
-        for seq in range(6, 11):
-            row = store.row(seq)
-            forged = b'{"type":"clock","n":"forged"}'
-            new_hash = record_hash(prev, seq, row["kind"], row["run_id"],
-                                   row["recorded_at_ns"], forged)
-            store.set(seq, "payload", forged)
-            store.set(seq, "prev_hash", prev)
-            store.set(seq, "hash", new_hash)
-            prev = new_hash
+        store.forge_tail(6, 10)
         reopened = open_journal(backend.url, create=False)
         try:
             report = reopened.verify()

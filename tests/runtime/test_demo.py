@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ordergate.cli.demo_cmd import render, run_demo
-from ordergate.journal import Durability, open_journal
+from ordergate.journal import Durability, VerifyReport, open_journal
 from ordergate.runtime.demo_data import demo_events
 
 
@@ -33,13 +33,7 @@ def test_demo_runs_the_day_and_explains_denials_and_mode_changes(tmp_path: Path)
     assert (tmp_path / "demo" / "events.jsonl").stat().st_size > 0
     assert (tmp_path / "demo" / "policy.yaml").read_text().startswith("# The policy")
 
-    journal = open_journal(f"sqlite:///{result.journal}", durability=Durability.NONE,
-                           create=False)
-    try:
-        report = journal.verify()
-    finally:
-        journal.close()
-    assert report.ok, report.message
+    report = _verified(Path(result.journal))
     assert report.records > len(demo_events())
 
 
@@ -54,11 +48,15 @@ def test_the_demo_runs_again_into_the_same_directory(tmp_path: Path) -> None:
     second = subprocess.run(command, capture_output=True, text=True, check=False)
     assert second.returncode == 0, second.stderr
     assert "Traceback" not in second.stderr
-    journal = open_journal(f"sqlite:///{out / 'journal.db'}", durability=Durability.NONE,
-                           create=False)
+    report = _verified(out / "journal.db")
+    assert report.records < 2 * len(demo_events())  # one day, not two
+
+
+def _verified(path: Path) -> VerifyReport:
+    journal = open_journal(f"sqlite:///{path}", durability=Durability.NONE, create=False)
     try:
         report = journal.verify()
     finally:
         journal.close()
     assert report.ok, report.message
-    assert report.records < 2 * len(demo_events())  # one day, not two
+    return report

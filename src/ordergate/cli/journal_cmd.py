@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +17,7 @@ from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.journal import (
     GENESIS_HASH,
     HASH_PREFIX,
+    Journal,
     JournalError,
     check_heads,
     format_head,
@@ -48,18 +50,8 @@ def verify(
     proves were written are gone or rewritten."""
     heads = parse_head_options(head_values)
     where = redact_url(journal)
-    try:
-        opened = open_journal(journal, create=False)
-    except JournalError as exc:
-        raise UserError(str(exc)) from exc
-    try:
+    with _reading(journal, "journal could not be read to the end") as opened:
         report = check_heads(opened, opened.verify(), heads)
-    except JournalError as exc:
-        raise SafetyStop(f"{where}: journal could not be read to the end: {exc}") from exc
-    finally:
-        # Nothing was appended, so a failing close changes no record.
-        with contextlib.suppress(JournalError):
-            opened.close()
     if not report.ok:
         # A snapshot or head that disagrees says the journal was rewritten at or before its
         # record, so the records before it are not known to be intact.
@@ -83,19 +75,9 @@ def head(
     (a log shipper, a ticket, another machine); `journal verify --head SEQ:HASH` later proves
     no record up to it was removed from the end or rewritten. Does not verify the chain."""
     where = redact_url(journal)
-    try:
-        opened = open_journal(journal, create=False)
-    except JournalError as exc:
-        raise UserError(str(exc)) from exc
-    try:
+    with _reading(journal, "the journal's newest record could not be read") as opened:
         seq = opened.last_seq()
         newest = next(iter(opened.read(seq, seq)), None) if seq else None
-    except JournalError as exc:
-        raise SafetyStop(f"{where}: the journal's newest record could not be read: {exc}") \
-            from exc
-    finally:
-        with contextlib.suppress(JournalError):
-            opened.close()
     if seq and newest is None:
         raise SafetyStop(f"{where}: record {seq}, the newest, could not be read back; run "
                          "`ordergate journal verify`")
@@ -111,6 +93,24 @@ def head(
     out.print(f"{where}: head seq {seq} hash {HASH_PREFIX}{chain_hash} ({seq} records{when})\n"
               f"check it later: ordergate journal verify --journal {where} "
               f"--head {format_head(seq, chain_hash)}", markup=False, emoji=False)
+
+
+@contextlib.contextmanager
+def _reading(journal: str, failure: str) -> Iterator[Journal]:
+    """An existing journal, opened to be read: one that cannot be opened is the user's to fix
+    (exit 1); one that fails while it is read is a safety stop (exit 3), said as `failure`."""
+    try:
+        opened = open_journal(journal, create=False)
+    except JournalError as exc:
+        raise UserError(str(exc)) from exc
+    try:
+        yield opened
+    except JournalError as exc:
+        raise SafetyStop(f"{redact_url(journal)}: {failure}: {exc}") from exc
+    finally:
+        # Nothing was appended, so a failing close changes no record.
+        with contextlib.suppress(JournalError):
+            opened.close()
 
 
 def parse_head_options(values: list[str] | None) -> list[tuple[int, str]]:

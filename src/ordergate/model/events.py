@@ -21,7 +21,9 @@ from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.portfolio import AccountState
 from ordergate.model.values import (
+    InvalidValue,
     require_finite,
+    require_finite_sum,
     require_non_negative,
     require_positive,
     require_utc,
@@ -181,8 +183,12 @@ class FirmState(_Event, frozen=True, tag="firm"):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_finite("gross_exposure", self.gross_exposure)
-        require_non_negative("gross_exposure", self.gross_exposure)
+        # a sum of other shards' exposures the firm store holds, not one figure: only added
+        # and compared, so it has no magnitude bound
+        require_finite_sum("gross_exposure", self.gross_exposure)
+        if self.gross_exposure < 0:
+            raise InvalidValue("gross_exposure: expected a non-negative decimal, "
+                               f"got '{self.gross_exposure}'")
 
 
 class FirmRateLimited(_Event, frozen=True, tag="firm_rate"):

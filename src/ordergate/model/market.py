@@ -8,7 +8,7 @@ from decimal import Decimal
 import msgspec
 
 from ordergate.model.intent import Identifier
-from ordergate.model.values import require_utc
+from ordergate.model.values import MAX_ADJUSTED, raise_too_large, require_utc
 
 
 class MarketSnapshot(
@@ -17,7 +17,9 @@ class MarketSnapshot(
 ):
     """Bid/ask/last as received from a feed. Values are NOT validated for sign or finiteness
     here on purpose: bad data must reach the gate so it can fail closed with a reason code
-    (invariant 5) instead of being dropped at the edge.
+    (invariant 5) instead of being dropped at the edge. A finite value of a magnitude no real
+    price or volume has (`values.MAGNITUDE_LIMIT`) is refused here, like every decimal of
+    every input: it would overflow the engine's exact arithmetic, not just fail a rule.
     """
 
     symbol: Identifier
@@ -29,3 +31,15 @@ class MarketSnapshot(
 
     def __post_init__(self) -> None:
         require_utc("ts", self.ts)
+        bid, ask, last, volume = self.bid, self.ask, self.last, self.volume
+        # `adjusted()` is 0 for NaN and infinities: those pass, for the gate to judge
+        if (
+            (bid is None or bid.adjusted() < MAX_ADJUSTED)
+            and (ask is None or ask.adjusted() < MAX_ADJUSTED)
+            and (last is None or last.adjusted() < MAX_ADJUSTED)
+            and (volume is None or volume.adjusted() < MAX_ADJUSTED)
+        ):
+            return  # every snapshot of every feed passes here: one test per field
+        for name, value in (("bid", bid), ("ask", ask), ("last", last), ("volume", volume)):
+            if value is not None and value.adjusted() >= MAX_ADJUSTED and value:
+                raise_too_large(name, value)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import msgspec
 
 from ordergate.model.intent import Identifier
-from ordergate.model.values import require_finite
+from ordergate.model.values import require_finite, require_finite_sum
 
 
 class Position(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -41,10 +41,22 @@ class AccountState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             and self.realized_pnl.is_finite()
         ):
             return  # the engine's view builds one per intent: skip the named checks below
-        for name in ("cash", "equity", "day_start_equity", "high_water_mark", "realized_pnl"):
-            require_finite(name, getattr(self, name))
+        for name in _ACCOUNT_FIGURES:
+            require_finite_sum(name, getattr(self, name))
 
 
 class PortfolioState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A state file (`ordergate eval --state`): its figures are input, so each is bounded
+    like every decimal of every input. `AccountState` itself is not: the engine builds one
+    per intent from its own sums, and decision records carry them."""
+
     accounts: tuple[AccountState, ...] = ()
     positions: tuple[Position, ...] = ()
+
+    def __post_init__(self) -> None:
+        for index, account in enumerate(self.accounts):
+            for name in _ACCOUNT_FIGURES:
+                require_finite(f"accounts[{index}].{name}", getattr(account, name))
+
+
+_ACCOUNT_FIGURES = ("cash", "equity", "day_start_equity", "high_water_mark", "realized_pnl")

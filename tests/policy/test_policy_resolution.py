@@ -85,7 +85,7 @@ defaults:
   max_order_value: 0.1
   max_order_qty: "0.30"
   max_position_value: 1e3
-  max_daily_loss: 12345678901234567890.123456789
+  max_daily_loss: 12345678901234.1234567890123456789
   max_daily_loss_pct: 2.5
 """)
     limits = policy.limits_for("A", "S", "BTC-USD")
@@ -93,7 +93,7 @@ defaults:
     assert str(limits.max_order_value) == "0.1"   # not 0.1000000000000000055511151231257827
     assert limits.max_order_qty == Decimal("0.3")
     assert limits.max_position_value == Decimal(1000)
-    assert limits.max_daily_loss == Decimal("12345678901234567890.123456789")
+    assert limits.max_daily_loss == Decimal("12345678901234.1234567890123456789")
     assert limits.max_daily_loss_pct == Decimal("2.5")
     assert limits.instrument is not None
     assert limits.instrument.tick_size == Decimal("0.1")

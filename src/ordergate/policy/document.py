@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
+from ordergate.model.values import MAGNITUDE_LIMIT, MAX_ADJUSTED
 from ordergate.policy.errors import Path
 from ordergate.policy.sessions import unknown_calendar_message
 from ordergate.policy.spec import (
@@ -284,6 +285,9 @@ def _normalize_decimal(value: Decimal, kind: str | None, smap: SourceMap, path: 
                                    f"(2.5 means 2.5 %), got '{shown}'")
     elif not value.is_finite() or value <= 0:
         raise smap.error(path, f"expected a positive decimal, got '{shown}'")
+    elif value.adjusted() >= MAX_ADJUSTED:
+        # the bound every input decimal has (model.values): a limit beyond it is no limit
+        raise smap.error(path, f"expected a decimal below {MAGNITUDE_LIMIT}, got '{shown}'")
     # Not `Decimal.normalize()`: it rounds to the context's 28 digits.
     text = format(value, "f")
     if "." in text:

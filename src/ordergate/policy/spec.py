@@ -34,8 +34,8 @@ Duration = Annotated[str, Meta(
     extra={"kind": "duration"},
 )]
 Amount = Annotated[Decimal, Meta(
-    description="A positive exact decimal (money or quantity). Write it as a number or a "
-                "string; it is read from its text, never through a float.",
+    description="A positive exact decimal (money or quantity) below 1E+15. Write it as a "
+                "number or a string; it is read from its text, never through a float.",
     examples=["100000", "0.001"],
     extra={"kind": "positive"},
 )]

@@ -29,7 +29,7 @@ from ordergate.engine.state import EngineState
 from ordergate.engine.status import EngineStatus, build_status
 from ordergate.engine.windows import WindowKind
 from ordergate.gate.context import RuleContext, fingerprint
-from ordergate.gate.evaluate import decide
+from ordergate.gate.evaluate import decide, precision_denial
 from ordergate.gate.explain import LimitsDigests, explain
 from ordergate.gate.plan import PlanCache
 from ordergate.gate.view import RateScope
@@ -42,6 +42,7 @@ from ordergate.model.events import (
     CancelRequest,
     ClockTick,
     Command,
+    DecisionContext,
     DecisionRecord,
     DependencyStatus,
     Dispatch,
@@ -72,8 +73,16 @@ CENT = Decimal("0.01")
 log = structlog.get_logger(__name__)
 
 
+# Rounding to the cent keeps at most Decimal's 28 digits: 25 before the point, 2 after.
+_CENTS_MAX_ADJUSTED = 25
+
+
 def _cents(amount: Decimal) -> Decimal:
-    """Money as people read it in a reason (the exact values stay in the state and records)."""
+    """Money as people read it in a reason (the exact values stay in the state and records).
+    A figure too large to show to the cent in 28 digits is shown as it is: `quantize` would
+    raise on it, and this only words an alert."""
+    if amount.adjusted() > _CENTS_MAX_ADJUSTED:
+        return amount
     return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 DEFAULT_SETTINGS = EngineSettings()
@@ -411,9 +420,31 @@ class Engine:
             )
         else:
             limits = policy.limits_for(intent.account, intent.strategy, intent.symbol)
-            decision, ctx = decide(intent, state, limits, policy.hash, self.plans.plan(limits))
+            try:
+                decision, ctx = decide(intent, state, limits, policy.hash,
+                                       self.plans.plan(limits))
+            except ArithmeticError as exc:
+                # A figure beyond exact decimal precision (inputs inside the model's bound can
+                # still make 10**34 lots of a tiny lot size): refused, never raised. The intent
+                # is journaled already, so a raise would come back on every restart.
+                decision = precision_denial(intent, exc, mode=state.mode,
+                                            monitor=limits.monitor, policy_hash=policy.hash)
             if limited is not None:
                 decision = with_firm_rate_limit(decision, limited)
+        # what the decision was judged on, read before anything below changes the state
+        try:
+            context = explain(intent, state, limits, mode_reasons=state.guard.reasons(),
+                              context=ctx)
+        except ArithmeticError as exc:
+            # the same for the record's figures: without them, and the intent refused
+            context = explain(intent, state, limits, mode_reasons=state.guard.reasons(),
+                              figures=False)
+            if decision.decision is not DecisionKind.DENY:
+                decision = precision_denial(intent, exc, mode=state.mode,
+                                            monitor=decision.monitor,
+                                            policy_hash=decision.policy_hash)
+                if limited is not None:
+                    decision = with_firm_rate_limit(decision, limited)
         state.decided[key] = decision
         state.count(_DECISION_COUNTERS[decision.decision])
         if decision.blocking:
@@ -421,9 +452,12 @@ class Engine:
         out.append(decision)
         if shadow is not None:
             out.append(shadow)
-        self._explain(intent, decision, limits, ctx, out)
+        self._explain(intent, decision, limits, context, out)
         if decision.decision is DecisionKind.DENY or limits is None:
             return
+        # Accepting cannot raise: it adds the quantity to the working totals and revalues
+        # the book (sums and products of inputs below 10**15 round within 28 digits, far
+        # from Decimal's exponent limit); no remainder, quantize or division.
         self._accept(intent, decision, limits, ctx, out)
 
     def _shadow_decision(self, intent: OrderIntent,
@@ -432,7 +466,12 @@ class Engine:
         shadow = self.shadow
         assert shadow is not None
         limits = shadow.limits_for(intent.account, intent.strategy, intent.symbol)
-        decision, _ = decide(intent, self.state, limits, shadow.hash, self.plans.plan(limits))
+        try:
+            decision, _ = decide(intent, self.state, limits, shadow.hash,
+                                 self.plans.plan(limits))
+        except ArithmeticError as exc:  # as for the active policy (`_intent`)
+            decision = precision_denial(intent, exc, mode=self.state.mode,
+                                        monitor=limits.monitor, policy_hash=shadow.hash)
         if limited is not None:
             decision = with_firm_rate_limit(decision, limited)
         return ShadowDecision(
@@ -443,9 +482,10 @@ class Engine:
         )
 
     def _explain(self, intent: OrderIntent, decision: Decision, limits: ResolvedLimits | None,
-                 ctx: RuleContext | None, out: list[OutputEvent]) -> None:
-        """Journal what the decision was judged on, before any state changes: the resolved
-        limits (once per distinct value) and a DecisionRecord citing them."""
+                 context: DecisionContext, out: list[OutputEvent]) -> None:
+        """Journal what the decision was judged on (`context`, read before any state
+        changed): the resolved limits (once per distinct value) and a DecisionRecord citing
+        them."""
         state = self.state
         limits_hash = ""
         if limits is not None:
@@ -457,9 +497,7 @@ class Engine:
         out.append(DecisionRecord(
             ts=state.now, intent_id=intent.intent_id, account=intent.account,
             strategy=intent.strategy, symbol=intent.symbol, policy_hash=decision.policy_hash,
-            limits_hash=limits_hash,
-            context=explain(intent, state, limits, mode_reasons=state.guard.reasons(),
-                            context=ctx),
+            limits_hash=limits_hash, context=context,
         ))
 
     def _accept(self, intent: OrderIntent, decision: Decision, limits: ResolvedLimits,

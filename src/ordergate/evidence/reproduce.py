@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import msgspec
 
-from ordergate.gate.evaluate import evaluate_limits
+from ordergate.gate.evaluate import evaluate_limits, precision_denial
 from ordergate.gate.view import ActiveReason, ExposureTotals, RateScope
 from ordergate.model.decision import Decision
 from ordergate.model.events import DecisionContext, DecisionRecord, LimitsRecord
@@ -114,5 +114,9 @@ def reproduce(intent: OrderIntent, record: DecisionRecord, limits: LimitsRecord)
     if limits.limits_hash != record.limits_hash:
         raise IncompleteRecord(f"limits: the record cites {record.limits_hash}, "
                                f"got {limits.limits_hash}")
-    return evaluate_limits(intent, RecordedView(record), decode_limits(limits),
-                           record.policy_hash)
+    resolved = decode_limits(limits)
+    try:
+        return evaluate_limits(intent, RecordedView(record), resolved, record.policy_hash)
+    except ArithmeticError as exc:  # what the engine answered too (`Engine._intent`)
+        return precision_denial(intent, exc, mode=record.context.mode,
+                                monitor=resolved.monitor, policy_hash=record.policy_hash)

@@ -31,6 +31,7 @@ from ordergate.gate.table import Check, Reducing, Rule, external_rule
 from ordergate.gate.view import GateView, ScreenedView
 from ordergate.model.decision import Decision, DecisionKind, Violation
 from ordergate.model.intent import OrderIntent
+from ordergate.model.modes import Mode
 from ordergate.model.reasons import REGISTRY
 from ordergate.policy.limits import ResolvedLimits
 
@@ -146,6 +147,35 @@ def _decide(ctx: RuleContext, found: list[tuple[Rule, Violation]], policy_hash: 
         intent_id=intent.intent_id, decision=kind, blocking=blocking_code,
         violations=violations, modified_qty=modified_qty, mode=ctx.mode,
         risk_reducing=ctx.risk_reducing, monitor=limits.monitor, would_block=would_block,
+        policy_hash=policy_hash,
+    )
+
+
+_INVARIANT = "SYS-008"
+PRECISION_LIMIT = "figures within exact decimal precision"
+
+
+def precision_denial(intent: OrderIntent, error: ArithmeticError, *, mode: Mode, monitor: bool,
+                     policy_hash: str) -> Decision:
+    """DENY SYS-008 for an intent the gate could not judge because one of its figures does
+    not fit Decimal's exact arithmetic: judging it raised `error` (a quantity of 10**34 lots,
+    a notional whose cents need more than 28 digits). The engine answers this instead of
+    raising, and so does re-deriving the decision from its record. SYS-008 denies in monitor
+    mode too (its rule is `in_monitor`)."""
+    observed = [type(error).__name__, f"qty={intent.qty}"]
+    if intent.limit_price is not None:
+        observed.append(f"limit_price={intent.limit_price}")
+    if intent.stop_price is not None:
+        observed.append(f"stop_price={intent.stop_price}")
+    violation = Violation(
+        code=_INVARIANT, observed=" ".join(observed), limit=PRECISION_LIMIT,
+        detail="the intent's figures (its quantity in lots, its value in cents, a percentage) "
+               "do not fit the engine's exact 28-digit decimal arithmetic: refused, nothing "
+               "else changed",
+    )
+    return Decision(
+        intent_id=intent.intent_id, decision=_DENY, blocking=_INVARIANT, violations=(violation,),
+        mode=mode, monitor=monitor, would_block=_INVARIANT if monitor else "",
         policy_hash=policy_hash,
     )
 

@@ -93,7 +93,7 @@ def _rates(intent: OrderIntent, view: GateView, limits: ResolvedLimits,
 
 def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, *,
             mode_reasons: Sequence[ModeReason] = (),
-            context: RuleContext | None = None) -> DecisionContext:
+            context: RuleContext | None = None, figures: bool = True) -> DecisionContext:
     """The values the gate read for `intent` (all of them, whether or not a rule broke).
 
     `limits` is None when no policy was active (the intent was refused for that); the
@@ -102,10 +102,15 @@ def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, 
     `context`, the gate's context for this intent under these limits (`gate.decide`), saves
     reading again what the gate already read; the view has not changed since, so the values
     are the same either way.
+
+    `figures=False` leaves out every value that takes arithmetic to work out (the reference
+    price, the account's equity marks, loss, drawdown, the firm's gross): for an intent whose
+    record could not be built with them, because they overflowed Decimal's exact arithmetic
+    (the engine denied it, SYS-008). Everything else is read as it is.
     """
     account = intent.account
     symbol = intent.symbol
-    if context is not None and context.limits is not limits:
+    if context is not None and (context.limits is not limits or not figures):
         context = None
     if context is not None:
         market = context.market
@@ -114,7 +119,8 @@ def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, 
     else:
         market = view.market(symbol)
         reference = (
-            None if market is None else reference_price(market.bid, market.ask, market.last)
+            None if market is None or not figures
+            else reference_price(market.bid, market.ask, market.last)
         )
         integrity = view.integrity_reasons()
     if context is not None and not context.invariant_detail:
@@ -131,7 +137,7 @@ def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, 
     )
     state = (
         context.account if context is not None and context.account is not None
-        else view.account(account)
+        else view.account(account) if figures else None
     )
     daily_loss = drawdown = None
     if state is not None:
@@ -162,7 +168,7 @@ def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, 
         gross_exposure=totals.gross,
         net_long_exposure=totals.net_long,
         net_short_exposure=totals.net_short,
-        firm_gross_exposure=view.shared_exposure_gross(),
+        firm_gross_exposure=view.shared_exposure_gross() if figures else None,
         account=state,
         daily_loss=daily_loss,
         drawdown=drawdown,

@@ -1,0 +1,175 @@
+"""No input may crash the engine or make a journal unrestartable. An intent whose qty is
+1e400 (or 35 digits) used to be journaled and then raise in the gate, on that run and on every
+restart after it. Now such a line is bad input naming `qty` (`run`, `eval`), never journaled;
+and an intent inside the bound whose figures still overflow exact decimal arithmetic (10**34
+lots of a tiny lot size) is denied with SYS-008, so the journal restarts and replays clean."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ordergate.journal import Durability, RecordKind, open_journal
+from ordergate.model.decision import Decision, DecisionKind
+from ordergate.runtime.loop import decode_output
+
+TS = "2026-03-02T14:30:00Z"
+POLICY = """\
+apiVersion: ordergate/v1
+kind: Policy
+metadata: {name: poison}
+instruments:
+  AAPL: {tick_size: 0.01, lot_size: LOT}
+defaults:
+  max_market_data_age: 1d
+  max_order_qty: 500000000000000
+"""
+HUGE = "1e400"
+DIGITS_35 = "9" * 35
+
+
+def _intent(intent_id: str, qty: str) -> dict[str, Any]:
+    return {"type": "intent", "intent_id": intent_id, "ts": TS, "account": "ACC-1",
+            "strategy": "s", "symbol": "AAPL", "side": "buy", "qty": qty,
+            "order_type": "market"}
+
+
+def _write(path: Path, events: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(event) + "\n" for event in events))
+    return path
+
+
+def _events(tmp_path: Path, *intents: dict[str, Any]) -> Path:
+    return _write(tmp_path / "events.jsonl", [
+        {"type": "account", "ts": TS, "account": "ACC-1", "cash": "1000000"},
+        {"type": "market", "ts": TS, "symbol": "AAPL", "bid": "99.99", "ask": "100.01"},
+        *intents,
+    ])
+
+
+def _policy(tmp_path: Path, lot: str = "1") -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY.replace("LOT", lot))
+    return path
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "ordergate.cli.main", *args],
+                            capture_output=True, text=True, check=False)
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    return result
+
+
+def _run(policy: Path, journal: Path, events: Path,
+         *extra: str) -> subprocess.CompletedProcess[str]:
+    return _cli("run", "--policy", str(policy), "--journal", str(journal), "--quiet", *extra,
+                str(events))
+
+
+def _decisions(journal: Path) -> dict[str, Decision]:
+    handle = open_journal(f"sqlite:///{journal}", durability=Durability.NONE, create=False)
+    try:
+        return {
+            output.intent_id: output
+            for record in handle.read()
+            if record.kind is RecordKind.OUTPUT
+            for output in [decode_output(record.payload)]
+            if isinstance(output, Decision)
+        }
+    finally:
+        handle.close()
+
+
+def _verified(journal: Path) -> None:
+    chain = _cli("journal", "verify", "--journal", str(journal))
+    assert chain.returncode == 0, chain.stdout + chain.stderr
+    replay = _cli("replay", "verify", "--journal", str(journal))
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "mismatching steps    │ 0" in replay.stdout
+
+
+def test_poison_quantities_are_bad_lines_naming_qty_and_the_journal_restarts(
+        tmp_path: Path) -> None:
+    events = _events(tmp_path, _intent("good-1", "10"), _intent("huge", HUGE),
+                     _intent("digits", DIGITS_35), _intent("good-2", "5"))
+    policy, journal = _policy(tmp_path), tmp_path / "journal.db"
+
+    first = _run(policy, journal, events, "--skip-bad-lines")
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    said = " ".join((first.stdout + first.stderr).split())  # rich wraps long lines
+    assert "line 4: qty: expected a decimal below 1E+15 in magnitude, got '1E+400'" in said
+    assert (f"line 5: qty: expected a decimal below 1E+15 in magnitude, got '{DIGITS_35}'"
+            in said)
+    decided = _decisions(journal)
+    assert sorted(decided) == ["good-1", "good-2"]  # the poison lines were never journaled
+    assert all(d.decision is DecisionKind.ALLOW for d in decided.values())
+
+    again = _run(policy, journal, events, "--skip-bad-lines")  # the restart
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sorted(_decisions(journal)) == ["good-1", "good-2"]
+    _verified(journal)
+
+
+def test_without_skip_bad_lines_the_run_stops_at_the_poison_line_naming_qty(
+        tmp_path: Path) -> None:
+    events = _events(tmp_path, _intent("good-1", "10"), _intent("huge", HUGE))
+    result = _run(_policy(tmp_path), tmp_path / "journal.db", events)
+    assert result.returncode == 1
+    said = " ".join(result.stderr.split())
+    assert "line 4: qty: expected a decimal below 1E+15 in magnitude" in said
+    assert sorted(_decisions(tmp_path / "journal.db")) == ["good-1"]
+
+
+def test_too_many_lots_is_denied_sys_008_and_the_journal_replays_and_shows_it(
+        tmp_path: Path) -> None:
+    events = _events(tmp_path, _intent("lots", "1E+14"), _intent("next", "3"))
+    policy, journal = _policy(tmp_path, lot="1E-20"), tmp_path / "journal.db"
+
+    first = _run(policy, journal, events)
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    decided = _decisions(journal)
+    assert (decided["lots"].decision, decided["lots"].blocking) == (DecisionKind.DENY, "SYS-008")
+    assert decided["lots"].violations[0].observed == "InvalidOperation qty=1E+14"
+    assert decided["next"].decision is DecisionKind.ALLOW
+    assert _run(policy, journal, events).returncode == 0  # the restart replays it
+    _verified(journal)
+    shown = _cli("decisions", "--journal", str(journal), "--show", "lots")
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "SYS-008" in text and "figures within exact decimal precision" in text
+    assert "re-derived from the record alone: identical decision" in text
+
+
+def test_eval_reports_poison_lines_and_state_figures_naming_the_field(tmp_path: Path) -> None:
+    events = _events(tmp_path, _intent("good-1", "10"), _intent("huge", HUGE),
+                     _intent("digits", DIGITS_35))
+    policy = _policy(tmp_path)
+
+    result = _cli("eval", "--policy", str(policy), str(events))
+
+    assert result.returncode == 1
+    decisions = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [d["intent_id"] for d in decisions] == ["good-1"]
+    said = " ".join(result.stderr.split())
+    assert "line 4: qty: expected a decimal below 1E+15 in magnitude, got '1E+400'" in said
+    assert "line 5: qty: expected a decimal below 1E+15 in magnitude" in said
+
+    state = _write(tmp_path / "state.json", [])
+    state.write_text(json.dumps({"accounts": [{"account": "ACC-1", "cash": "5e20"}]}))
+    refused = _cli("eval", "--policy", str(policy), "--state", str(state),
+                   str(_events(tmp_path, _intent("good-1", "10"))))
+    assert refused.returncode == 1
+    assert ("accounts[0].cash: expected a decimal below 1E+15 in magnitude, got '5E+20'"
+            in " ".join(refused.stderr.split()))
+
+    lots = _cli("eval", "--policy", str(_policy(tmp_path, lot="1E-20")),
+                str(_events(tmp_path, _intent("lots", "1E+14"), _intent("next", "3"))))
+    assert lots.returncode == 0, lots.stderr
+    answers = {d["intent_id"]: d for d in map(json.loads, lots.stdout.splitlines())}
+    assert answers["lots"]["blocking"] == "SYS-008"
+    assert answers["next"]["decision"] == "ALLOW"

@@ -124,6 +124,28 @@ def test_without_skip_bad_lines_the_run_stops_at_the_poison_line_naming_qty(
     assert sorted(_decisions(tmp_path / "journal.db")) == ["good-1"]
 
 
+def test_event_times_near_the_ends_of_the_calendar_are_bad_lines_naming_ts(
+        tmp_path: Path) -> None:
+    """A year-9999 event time used to be journaled and then overflow the engine's next day roll
+    (OverflowError), on that run and on every restart after it."""
+    far = {"type": "clock", "ts": "9999-12-31T23:59:59.999999Z"}
+    ancient = {**_intent("ancient", "1"), "ts": "0001-01-01T00:00:00Z"}
+    events = _events(tmp_path, _intent("good-1", "10"), far, ancient, _intent("good-2", "5"))
+    policy, journal = _policy(tmp_path), tmp_path / "journal.db"
+
+    first = _run(policy, journal, events, "--skip-bad-lines")
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    said = " ".join((first.stdout + first.stderr).split())
+    window = "expected a time from 1970-01-01 up to (not including) 2200-01-01"
+    assert f"line 4: ts: {window}, got '9999-12-31T23:59:59.999999Z'" in said
+    assert f"line 5: ts: {window}, got '0001-01-01T00:00:00Z'" in said
+    assert sorted(_decisions(journal)) == ["good-1", "good-2"]
+    again = _run(policy, journal, events, "--skip-bad-lines")  # the restart
+    assert again.returncode == 0, again.stdout + again.stderr
+    _verified(journal)
+
+
 def test_too_many_lots_is_denied_sys_008_and_the_journal_replays_and_shows_it(
         tmp_path: Path) -> None:
     events = _events(tmp_path, _intent("lots", "1E+14"), _intent("next", "3"))

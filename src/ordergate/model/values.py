@@ -61,14 +61,26 @@ def require_non_negative(field: str, value: Decimal) -> Decimal:
     return value
 
 
+# Every timestamp of an input lies in [EARLIEST, LATEST): wide enough for any historical
+# replay and any live clock, and far enough from datetime's own limits (years 1 and 9999) that
+# the engine's time arithmetic (the next day roll, windows reaching back from now) can never
+# overflow. An event time outside it would advance the engine's clock there for good.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def require_utc(field: str, value: datetime) -> datetime:
-    if value.tzinfo is UTC:
-        return value  # what the decoder gives a 'Z' timestamp: checked on every event
-    offset = value.utcoffset()
-    if offset is None:
-        raise InvalidValue(f"{field}: timestamp must carry a UTC offset ('Z'), got '{value}'")
-    if offset != timedelta(0):
-        raise InvalidValue(f"{field}: timestamp must be UTC ('Z'), got offset {offset}")
+    if value.tzinfo is not UTC:  # the decoder gives a 'Z' timestamp UTC itself
+        offset = value.utcoffset()
+        if offset is None:
+            raise InvalidValue(
+                f"{field}: timestamp must carry a UTC offset ('Z'), got '{value}'")
+        if offset != timedelta(0):
+            raise InvalidValue(f"{field}: timestamp must be UTC ('Z'), got offset {offset}")
+    if not EARLIEST <= value < LATEST:
+        shown = value.isoformat().replace("+00:00", "Z")
+        raise InvalidValue(f"{field}: expected a time from {EARLIEST:%Y-%m-%d} up to (not "
+                           f"including) {LATEST:%Y-%m-%d}, got '{shown}'")
     return value
 
 

@@ -13,6 +13,13 @@ from ordergate.model.values import require_positive, require_utc
 
 # Identifiers travel into logs, journals and broker labels: keep them short and printable.
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+# What a strategy may say about itself on one intent: a few labels and scores, not a payload.
+# Bounded so one intent cannot grow the journal, its decision record and every replay by
+# megabytes (an HTTP body is bounded as a whole; an events file line is not).
+MAX_TAGS = 32
+TagKey = Annotated[str, msgspec.Meta(max_length=64)]
+TagValue = Annotated[str, msgspec.Meta(max_length=256)]
+Tags = Annotated[dict[TagKey, TagValue], msgspec.Meta(max_length=MAX_TAGS)]
 
 
 class Side(enum.StrEnum):
@@ -59,7 +66,7 @@ class OrderIntent(
     tif: TimeInForce = TimeInForce.DAY
     reduce_only: bool = False
     client_order_id: Identifier | None = None
-    tags: dict[str, str] = {}
+    tags: Tags = {}
 
     def __post_init__(self) -> None:
         require_utc("ts", self.ts)

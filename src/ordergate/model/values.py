@@ -96,6 +96,10 @@ def describe_error(exc: Exception) -> str:
     msgspec says "<problem> - at `$.qty`"; the field path goes first so it is seen first.
     """
     text = str(exc)
+    key_problem, sep, mapping = text.rpartition(" - at `key` in `")
+    if sep:  # a mapping's key, not one of its values, is wrong
+        field = mapping.rstrip("`").removeprefix("$.").removeprefix("$")
+        return f"field {field} (a key): {key_problem}"
     message, sep, where = text.rpartition(" - at `")
     if sep:
         field = where.rstrip("`").removeprefix("$.").removeprefix("$")

@@ -95,6 +95,10 @@ POLICY_UNKNOWN = "POLICY_UNKNOWN"
 POLICY_SHADOW = "POLICY_SHADOW"
 POLICY_NOT_EFFECTIVE = "POLICY_NOT_EFFECTIVE"
 
+# The mode condition an event that could not be handled raises (`Engine._quarantine`).
+_UNHANDLED = "engine:unhandled_input"
+_INVARIANT = "SYS-008"
+
 _ORDER_SCOPES = (
     (RateScope.GLOBAL, WindowKind.GLOBAL, "rate_global"),
     (RateScope.ACCOUNT, WindowKind.ACCOUNT, "rate_account"),
@@ -151,48 +155,85 @@ class Engine:
     def handle(self, event: InputEvent) -> list[OutputEvent]:
         out: list[OutputEvent] = []
         state = self.state
-        ts = event.ts
-        if ts > state.clock or not state.started:
-            state.advance(ts)
-        # `_on_time`'s two tests inlined: this runs for every event, and almost always
-        # neither the day rolls nor a reset window is running
-        next_roll_at = state.next_roll_at
-        if (next_roll_at is None or state.clock >= next_roll_at
-                or state.guard.last_cleared is not None):
-            self._on_time(out)
-        # market data first: it is most of any event stream
-        if type(event) is MarketSnapshot:
-            self._market(event, out)
-        elif isinstance(event, OrderIntent):
-            self._intent(event, out)
-        elif isinstance(event, Fill):
-            lifecycle.on_fill(self, event, out)
-        elif isinstance(event, OrderAck):
-            lifecycle.on_ack(self, event, out)
-        elif isinstance(event, OrderReject):
-            lifecycle.on_reject(self, event, out)
-        elif isinstance(event, OrderCanceled):
-            lifecycle.on_canceled(self, event, out)
-        elif isinstance(event, CancelRequest):
-            lifecycle.on_cancel_request(self, event, out)
-        elif isinstance(event, Command):
-            commands.on_command(self, event, out)
-        elif isinstance(event, PolicyDocument):
-            self._policy_document(event, out)
-        elif isinstance(event, ClockTick):
-            self._clock_tick(out)
-        elif isinstance(event, DependencyStatus):
-            self._dependency(event, out)
-        elif isinstance(event, AccountFunding):
-            self._funding(event, out)
-        elif isinstance(event, PositionSeed):
-            self._position_seed(event)
-        elif isinstance(event, FirmState):
-            self.state.firm = event
-        elif isinstance(event, FirmRateLimited):
-            self.state.firm_rate_limited[(event.account, event.strategy, event.intent_id)] = event
-        else:  # pragma: no cover - the InputEvent union is exhaustive
-            raise TypeError(f"unknown event type {type(event).__name__}")
+        # The event is journaled before it gets here, so anything it makes `handle` raise
+        # would come back on every restart's replay: the gateway could never start again on
+        # its journal. The errors a figure or a time the computations cannot hold raises
+        # (ArithmeticError: decimal overflow or invalid operation, datetime overflow;
+        # ValueError: a value a model struct refuses) are therefore answered, not raised: see
+        # `_quarantine`. Only those: the same input raises the same error on every replay, so
+        # the halt is reproduced byte for byte, while a bug that raises anything else (a
+        # KeyError, a TypeError) still surfaces. Whatever the event changed in the state
+        # before it raised stays changed, and is changed the same way by every replay, so a
+        # rebuilt engine equals the live one. (A try block costs nothing until it catches.)
+        try:
+            ts = event.ts
+            if ts > state.clock or not state.started:
+                state.advance(ts)
+            # `_on_time`'s two tests inlined: this runs for every event, and almost always
+            # neither the day rolls nor a reset window is running
+            next_roll_at = state.next_roll_at
+            if (next_roll_at is None or state.clock >= next_roll_at
+                    or state.guard.last_cleared is not None):
+                self._on_time(out)
+            # market data first: it is most of any event stream
+            if type(event) is MarketSnapshot:
+                self._market(event, out)
+            elif isinstance(event, OrderIntent):
+                self._intent(event, out)
+            elif isinstance(event, Fill):
+                lifecycle.on_fill(self, event, out)
+            elif isinstance(event, OrderAck):
+                lifecycle.on_ack(self, event, out)
+            elif isinstance(event, OrderReject):
+                lifecycle.on_reject(self, event, out)
+            elif isinstance(event, OrderCanceled):
+                lifecycle.on_canceled(self, event, out)
+            elif isinstance(event, CancelRequest):
+                lifecycle.on_cancel_request(self, event, out)
+            elif isinstance(event, Command):
+                commands.on_command(self, event, out)
+            elif isinstance(event, PolicyDocument):
+                self._policy_document(event, out)
+            elif isinstance(event, ClockTick):
+                self._clock_tick(out)
+            elif isinstance(event, DependencyStatus):
+                self._dependency(event, out)
+            elif isinstance(event, AccountFunding):
+                self._funding(event, out)
+            elif isinstance(event, PositionSeed):
+                self._position_seed(event)
+            elif isinstance(event, FirmState):
+                self.state.firm = event
+            elif isinstance(event, FirmRateLimited):
+                key = (event.account, event.strategy, event.intent_id)
+                state.firm_rate_limited[key] = event
+            else:  # pragma: no cover - the InputEvent union is exhaustive
+                raise TypeError(f"unknown event type {type(event).__name__}")
+        except (ArithmeticError, ValueError) as exc:
+            return self._quarantine(event, exc)
+        return out
+
+    def _quarantine(self, event: InputEvent, exc: ArithmeticError | ValueError,
+                    ) -> list[OutputEvent]:
+        """Fail closed on an event that could not be handled: what it had produced is dropped
+        (none of it is acted on), trading is HALTED (SYS-008, latched: an operator resumes)
+        and an Alert says which event and why, once for every such event."""
+        out: list[OutputEvent] = []
+        tag = str(type(event).__struct_config__.tag).replace("_", " ")
+        article = "an" if tag[0] in "aeiou" else "a"
+        message = str(exc)
+        # decimal's signals say only their own class list: "[<class 'decimal.Overflow'>]"
+        why = type(exc).__name__ if not message or message.startswith("[<class") \
+            else f"{type(exc).__name__}: {message}"
+        detail = (f"{article} {tag} event at {event.ts.isoformat().replace('+00:00', 'Z')} "
+                  f"could not be handled ({why}): trading is halted until an operator resumes")
+        log.error("input_unhandled", event_type=tag, ts=event.ts.isoformat(), error=why)
+        self.state.count("input_unhandled")
+        repeat = self.state.guard.has(_UNHANDLED)
+        self.raise_condition(out, _UNHANDLED, _INVARIANT, detail, Mode.HALTED, latched=True)
+        if repeat:  # the condition is listed already: `raise_condition` announces only a new one
+            self.alert(out, AlertSeverity(REGISTRY[_INVARIANT].severity.value), _INVARIANT,
+                       detail)
         return out
 
     # ------------------------------------------------------------------ shared helpers

@@ -47,6 +47,20 @@ _DAMAGE = (msgspec.DecodeError, JournalError, ValueError, ArithmeticError)
 _decode_input = msgspec.json.Decoder(InputEvent).decode
 
 
+def unreadable_input(seq: int, exc: msgspec.DecodeError) -> JournalError:
+    """What stops a replay (recovery, `status`, `replay verify`) at an INPUT record this
+    version's model refuses: a journal written by an older version can hold a figure or a
+    time the model now bounds (a quantity of 1E+400). Feeding it to an engine is impossible
+    and skipping it would decide everything after it on another state, so the replay stops
+    and says which record, what is wrong with it and what the operator can do."""
+    problem = str(exc).replace(" - at `$`", "")
+    if not isinstance(exc, msgspec.ValidationError):
+        problem = f"not an input event ({problem})"
+    return JournalError(
+        f"record {seq} (an input) cannot be read by this version of ordergate: {problem}; "
+        "replay the journal with the version that wrote it, or start a new journal")
+
+
 class Divergence(msgspec.Struct, frozen=True, kw_only=True):
     """The first place where replay and journal disagree. `journaled` / `replayed` are the
     JSON of the output each side has at that position ("" when that side has none)."""
@@ -121,7 +135,11 @@ class _Verifier:
         self.input_seq = seq
         self.input_payload = payload
         self.input_run = run_id
-        outputs = self.engine.handle(_decode_input(payload))
+        try:
+            event = _decode_input(payload)
+        except msgspec.DecodeError as exc:
+            raise unreadable_input(seq, exc) from None
+        outputs = self.engine.handle(event)
         # most inputs (market data) produce nothing: share one empty list for them
         self.produced = [_encode(output) for output in outputs] if outputs else _NOTHING
         self.position = 0

@@ -51,6 +51,7 @@ from ordergate.brokers.base import BrokerAdapter, OrderStatus
 from ordergate.engine.core import Engine
 from ordergate.evidence.latency import encode_latencies
 from ordergate.evidence.manifest import build_manifest, record_manifest
+from ordergate.evidence.replay import unreadable_input
 from ordergate.journal import (
     DetachedSnapshots,
     Durability,
@@ -288,7 +289,10 @@ class Runtime:
                 self._block.last_input = record.payload
                 if not live:
                     continue
-                event = decode_input(record.payload)
+                try:
+                    event = decode_input(record.payload)
+                except msgspec.DecodeError as exc:
+                    raise unreadable_input(record.seq, exc) from None
                 self.engine.handle(event)
                 self._now = event.ts
                 replayed += 1
@@ -877,7 +881,11 @@ def rebuild(journal_url: str) -> Engine:
         start = snapshot.seq + 1 if snapshot is not None else 1
         for record in journal.read(start):
             if record.kind is RecordKind.INPUT:
-                engine.handle(decode_input(record.payload))
+                try:
+                    event = decode_input(record.payload)
+                except msgspec.DecodeError as exc:
+                    raise unreadable_input(record.seq, exc) from None
+                engine.handle(event)
         return engine
     finally:
         journal.close()

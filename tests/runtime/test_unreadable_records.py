@@ -1,0 +1,153 @@
+"""A journaled input is replayed on every start, so it must never stop the gateway with a stack
+trace, nor crash it again on every restart.
+
+* An INPUT record this version's model refuses (a journal written before quantities were
+  bounded can hold qty 1E+400) stops `run`, `status` and `replay verify` with one line naming
+  the record, the field and what the operator can do.
+* An input the model accepts but the engine cannot compute with (a fill of 1E-1000030 shares:
+  below Decimal's smallest exponent the position's size rounds to zero and its average price
+  is 0/0) halts trading with SYS-008 instead of raising; the journal restarts, rebuilds HALTED
+  and replays clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ordergate.engine.ids import derive_client_order_id
+from ordergate.journal import Durability, RecordKind, open_journal
+from ordergate.model.modes import Mode
+from ordergate.runtime.loop import rebuild
+
+TS = "2026-03-02T14:30:00Z"
+POLICY = """\
+apiVersion: ordergate/v1
+kind: Policy
+metadata: {name: unreadable}
+defaults:
+  max_market_data_age: 1d
+"""
+OLD_INTENT = (b'{"type":"intent","intent_id":"old","ts":"2026-03-02T14:31:00Z",'
+              b'"account":"ACC-1","strategy":"s","symbol":"AAPL","side":"buy","qty":"1e400"}')
+ADVICE = "replay the journal with the version that wrote it, or start a new journal"
+
+
+def _write(path: Path, events: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(event) + "\n" for event in events))
+    return path
+
+
+def _opening(tmp_path: Path, *more: dict[str, Any]) -> Path:
+    """Funding, a quote and a buy limit far below the market (it rests: no position)."""
+    return _write(tmp_path / "events.jsonl", [
+        {"type": "account", "ts": TS, "account": "ACC-1", "cash": "1000000"},
+        {"type": "market", "ts": TS, "symbol": "AAPL", "bid": "99.99", "ask": "100.01"},
+        {"type": "intent", "intent_id": "resting", "ts": TS, "account": "ACC-1",
+         "strategy": "s", "symbol": "AAPL", "side": "buy", "qty": "10",
+         "order_type": "limit", "limit_price": "90"},
+        *more,
+    ])
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    # wide enough that rich never wraps the one line an error is
+    env = {**os.environ, "COLUMNS": "1000"}
+    result = subprocess.run([sys.executable, "-m", "ordergate.cli.main", *args],
+                            capture_output=True, text=True, check=False, env=env)
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    return result
+
+
+def _run(tmp_path: Path, journal: Path, events: Path) -> subprocess.CompletedProcess[str]:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    return _cli("run", "--policy", str(policy), "--journal", str(journal), "--quiet",
+                str(events))
+
+
+def _append_input(journal: Path, payload: bytes) -> int:
+    """Journal an input the way an older version of ordergate would have written it."""
+    handle = open_journal(f"sqlite:///{journal}", durability=Durability.ALWAYS)
+    try:
+        seq = handle.append(RecordKind.INPUT, payload)
+        handle.flush()
+    finally:
+        handle.close()
+    return seq
+
+
+def _one_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_an_input_this_version_cannot_read_stops_every_command_in_one_line(
+        tmp_path: Path) -> None:
+    events, journal = _opening(tmp_path), tmp_path / "journal.db"
+    first = _run(tmp_path, journal, events)
+    assert first.returncode == 0, first.stderr
+    seq = _append_input(journal, OLD_INTENT)
+    said = (f"record {seq} (an input) cannot be read by this version of ordergate: qty: "
+            f"expected a decimal below 1E+15 in magnitude, got '1E+400'; {ADVICE}")
+
+    restart = _run(tmp_path, journal, events)
+    status = _cli("status", "--journal", str(journal))
+    verify = _cli("replay", "verify", "--journal", str(journal))
+
+    assert restart.returncode == 1
+    assert _one_line(restart) == f"error: {journal}: {said}"
+    assert status.returncode == 1
+    assert _one_line(status) == f"error: {journal}: {said}"
+    assert verify.returncode == 3
+    assert _one_line(verify) == f"SAFETY STOP: {journal}: journal could not be read: {said}"
+
+
+def test_an_input_of_a_kind_this_version_does_not_know_is_named_too(tmp_path: Path) -> None:
+    events, journal = _opening(tmp_path), tmp_path / "journal.db"
+    assert _run(tmp_path, journal, events).returncode == 0
+    seq = _append_input(journal, b'{"type":"retired_kind","ts":"2026-03-02T14:31:00Z"}')
+
+    status = _cli("status", "--journal", str(journal))
+
+    assert status.returncode == 1
+    assert (f"record {seq} (an input) cannot be read by this version of ordergate: "
+            f"Invalid value 'retired_kind' - at `$.type`; {ADVICE}"
+            in _one_line(status))
+
+
+def test_a_fill_the_engine_cannot_compute_with_halts_and_the_journal_restarts(
+        tmp_path: Path) -> None:
+    order = derive_client_order_id("ACC-1", "s", "resting")
+    events = _opening(
+        tmp_path,
+        {"type": "fill", "ts": "2026-03-02T14:30:01Z", "client_order_id": order,
+         "fill_id": "tiny", "qty": "1E-1000030", "price": "90"},
+        {"type": "intent", "intent_id": "after", "ts": "2026-03-02T14:30:02Z",
+         "account": "ACC-1", "strategy": "s", "symbol": "AAPL", "side": "buy", "qty": "1",
+         "order_type": "market"},
+    )
+    journal = tmp_path / "journal.db"
+
+    live = _run(tmp_path, journal, events)  # it used to crash here, and on every restart
+
+    assert live.returncode == 0, live.stderr
+    assert "MOD-001" in live.stderr  # the summary: the intent after the fill was denied
+    restart = _run(tmp_path, journal, events)
+    assert restart.returncode == 0, restart.stderr
+    engine = rebuild(f"sqlite:///{journal}")
+    assert engine.state.mode is Mode.HALTED
+    (reason,) = engine.state.guard.reasons()
+    assert reason.code == "SYS-008"
+    assert reason.detail == ("a fill event at 2026-03-02T14:30:01Z could not be handled "
+                             "(InvalidOperation): trading is halted until an operator resumes")
+    status = _cli("status", "--journal", str(journal), "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["mode"] == "HALTED"
+    verify = _cli("replay", "verify", "--journal", str(journal))
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "mismatching steps    │ 0" in verify.stdout

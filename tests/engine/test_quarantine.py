@@ -4,10 +4,10 @@ drops what the event produced, halts trading with SYS-008 (latched, until an ope
 resumes) and says which event failed and why; replaying the same events gives the same
 bytes.
 
-One such event passes the model today: a fill of 1E-1000030 shares (below Decimal's smallest
-exponent the position's size rounds to zero and its average price is 0/0). The others are
-built the way a journal written before a bound existed would hold them: a valid event with the
-figure put in afterwards (`msgspec.structs.force_setattr`, which skips `__post_init__`)."""
+The model's bounds keep every known such input out (model.values), so these events are built
+the way a journal written before a bound existed would hold them: a valid event with the figure
+put in afterwards (`msgspec.structs.force_setattr`, which skips `__post_init__`). The halt is the
+net for whatever the bounds miss."""
 
 from __future__ import annotations
 
@@ -114,12 +114,18 @@ def test_a_fill_that_overflows_drops_its_outputs_and_halts() -> None:
     assert world.state.books[("A", "X")].qty == 0
 
 
-def test_a_fill_below_decimal_precision_that_the_model_accepts_halts() -> None:
+def test_a_fill_below_decimal_precision_halts() -> None:
+    """A fill of 1E-1000030 shares (refused by the model now, accepted before its lower bound):
+    below Decimal's smallest exponent the position's size rounds to zero and its average price
+    is 0/0."""
     world = Harness()
     dispatch = world.accepted(qty="10")
     world.ack(dispatch.client_order_id)
+    fill = Fill(ts=world.now, client_order_id=dispatch.client_order_id, fill_id="f-tiny",
+                qty=D(1), price=D(90))
+    msgspec.structs.force_setattr(fill, "qty", Decimal("1E-1000030"))
 
-    outputs = world.fill(dispatch.client_order_id, qty="1E-1000030", price="90")
+    outputs = world.send(fill)
 
     assert [type(output) for output in outputs] == [Alert, ModeChanged], outputs
     assert outputs[0].message.startswith(  # type: ignore[union-attr]

@@ -117,3 +117,22 @@ def test_the_firm_store_s_sum_of_other_shards_is_not_bounded() -> None:
     assert event.gross_exposure == Decimal("1E+20")
     with pytest.raises(InvalidValue, match="gross_exposure: expected a non-negative"):
         FirmState(ts=event.ts, kill=False, gross_exposure=Decimal(-1))
+
+
+@pytest.mark.parametrize(("kind", "name"), FIELDS)
+@pytest.mark.parametrize("text", ["1E-1000030", "1E-19", "-0.0000000000000000009"])
+def test_a_non_zero_figure_below_the_smallest_is_refused_naming_its_field(
+        kind: str, name: str, text: str) -> None:
+    with pytest.raises(msgspec.ValidationError) as refused:
+        _decode(msgspec.json.encode({**VALID[kind], name: text}))
+    assert describe_error(refused.value) == (
+        f"{name}: expected 0 or a decimal of at least 1E-18 in magnitude, got '{Decimal(text)}'")
+
+
+@pytest.mark.parametrize("text", ["1E-18", "0.000000000000000001", "123.000000000000000001"])
+def test_the_finest_unit_of_any_asset_is_accepted(text: str) -> None:
+    assert require_positive("qty", Decimal(text)) == Decimal(text)
+
+
+def test_zero_with_any_exponent_is_zero() -> None:
+    assert require_non_negative("fee", Decimal("0E-30")) == 0

@@ -4,10 +4,9 @@ trace, nor crash it again on every restart.
 * An INPUT record this version's model refuses (a journal written before quantities were
   bounded can hold qty 1E+400) stops `run`, `status` and `replay verify` with one line naming
   the record, the field and what the operator can do.
-* An input the model accepts but the engine cannot compute with (a fill of 1E-1000030 shares:
-  below Decimal's smallest exponent the position's size rounds to zero and its average price
-  is 0/0) halts trading with SYS-008 instead of raising; the journal restarts, rebuilds HALTED
-  and replays clean."""
+* A line the engine could not compute with (a fill of 1E-1000030 shares: below Decimal's
+  smallest exponent the position's size rounds to zero and its average price is 0/0; it used to
+  crash the run and every restart) is refused at the edge, naming `qty`, and never journaled."""
 
 from __future__ import annotations
 
@@ -120,34 +119,27 @@ def test_an_input_of_a_kind_this_version_does_not_know_is_named_too(tmp_path: Pa
             in _one_line(status))
 
 
-def test_a_fill_the_engine_cannot_compute_with_halts_and_the_journal_restarts(
+def test_a_fill_below_the_smallest_figure_is_refused_naming_qty_and_never_journaled(
         tmp_path: Path) -> None:
     order = derive_client_order_id("ACC-1", "s", "resting")
     events = _opening(
         tmp_path,
         {"type": "fill", "ts": "2026-03-02T14:30:01Z", "client_order_id": order,
          "fill_id": "tiny", "qty": "1E-1000030", "price": "90"},
-        {"type": "intent", "intent_id": "after", "ts": "2026-03-02T14:30:02Z",
-         "account": "ACC-1", "strategy": "s", "symbol": "AAPL", "side": "buy", "qty": "1",
-         "order_type": "market"},
     )
     journal = tmp_path / "journal.db"
 
     live = _run(tmp_path, journal, events)  # it used to crash here, and on every restart
 
-    assert live.returncode == 0, live.stderr
-    assert "MOD-001" in live.stderr  # the summary: the intent after the fill was denied
-    restart = _run(tmp_path, journal, events)
-    assert restart.returncode == 0, restart.stderr
-    engine = rebuild(f"sqlite:///{journal}")
-    assert engine.state.mode is Mode.HALTED
-    (reason,) = engine.state.guard.reasons()
-    assert reason.code == "SYS-008"
-    assert reason.detail == ("a fill event at 2026-03-02T14:30:01Z could not be handled "
-                             "(InvalidOperation): trading is halted until an operator resumes")
-    status = _cli("status", "--journal", str(journal), "--json")
-    assert status.returncode == 0, status.stderr
-    assert json.loads(status.stdout)["mode"] == "HALTED"
+    assert live.returncode == 1
+    said = " ".join(live.stderr.split())
+    assert ("line 4: qty: expected 0 or a decimal of at least 1E-18 in magnitude, got "
+            "'1E-1000030'") in said
+    handle = open_journal(f"sqlite:///{journal}", durability=Durability.NONE, create=False)
+    try:
+        assert not [record.seq for record in handle.read() if b'"tiny"' in record.payload]
+    finally:
+        handle.close()
+    assert rebuild(f"sqlite:///{journal}").state.mode is Mode.ACTIVE
     verify = _cli("replay", "verify", "--journal", str(journal))
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert "mismatching steps    │ 0" in verify.stdout

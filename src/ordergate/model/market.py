@@ -8,7 +8,7 @@ from decimal import Decimal
 import msgspec
 
 from ordergate.model.intent import Identifier
-from ordergate.model.values import MAX_ADJUSTED, raise_too_large, require_utc
+from ordergate.model.values import MAX_ADJUSTED, MIN_ADJUSTED, raise_out_of_range, require_utc
 
 
 class MarketSnapshot(
@@ -34,12 +34,13 @@ class MarketSnapshot(
         bid, ask, last, volume = self.bid, self.ask, self.last, self.volume
         # `adjusted()` is 0 for NaN and infinities: those pass, for the gate to judge
         if (
-            (bid is None or bid.adjusted() < MAX_ADJUSTED)
-            and (ask is None or ask.adjusted() < MAX_ADJUSTED)
-            and (last is None or last.adjusted() < MAX_ADJUSTED)
-            and (volume is None or volume.adjusted() < MAX_ADJUSTED)
+            (bid is None or MIN_ADJUSTED <= bid.adjusted() < MAX_ADJUSTED)
+            and (ask is None or MIN_ADJUSTED <= ask.adjusted() < MAX_ADJUSTED)
+            and (last is None or MIN_ADJUSTED <= last.adjusted() < MAX_ADJUSTED)
+            and (volume is None or MIN_ADJUSTED <= volume.adjusted() < MAX_ADJUSTED)
         ):
             return  # every snapshot of every feed passes here: one test per field
         for name, value in (("bid", bid), ("ask", ask), ("last", last), ("volume", volume)):
-            if value is not None and value.adjusted() >= MAX_ADJUSTED and value:
-                raise_too_large(name, value)
+            if value is not None and not MIN_ADJUSTED <= value.adjusted() < MAX_ADJUSTED \
+                    and value:
+                raise_out_of_range(name, value)

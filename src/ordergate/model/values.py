@@ -18,6 +18,11 @@ ZERO = Decimal(0)
 # does not fit). Checked as `value.adjusted() < MAX_ADJUSTED`: its power of ten, one call.
 MAX_ADJUSTED = 15
 MAGNITUDE_LIMIT = Decimal(f"1E+{MAX_ADJUSTED}")
+# ...and a non-zero one is at least 10**-18 in magnitude (the finest unit of any asset, an
+# ether's wei): a figure of 1E-1000030 is below what Decimal's exponent range can carry through
+# a sum, which rounds it to 0 and turns an average price into 0/0.
+MIN_ADJUSTED = -18
+SMALLEST = Decimal(f"1E{MIN_ADJUSTED}")
 
 
 class InvalidValue(ValueError):
@@ -29,13 +34,16 @@ def require_finite(field: str, value: Decimal) -> Decimal:
     input event goes through)."""
     if not value.is_finite():
         raise InvalidValue(f"{field}: expected a finite decimal, got '{value}'")
-    if value.adjusted() >= MAX_ADJUSTED and value:  # `and value`: 0E+20 is zero
-        raise_too_large(field, value)
+    if not MIN_ADJUSTED <= value.adjusted() < MAX_ADJUSTED and value:  # 0E+20 is zero
+        raise_out_of_range(field, value)
     return value
 
 
-def raise_too_large(field: str, value: Decimal) -> None:
-    raise InvalidValue(f"{field}: expected a decimal below {MAGNITUDE_LIMIT} in magnitude, "
+def raise_out_of_range(field: str, value: Decimal) -> None:
+    if value.adjusted() >= MAX_ADJUSTED:
+        raise InvalidValue(f"{field}: expected a decimal below {MAGNITUDE_LIMIT} in magnitude, "
+                           f"got '{value}'")
+    raise InvalidValue(f"{field}: expected 0 or a decimal of at least {SMALLEST} in magnitude, "
                        f"got '{value}'")
 
 

@@ -143,3 +143,21 @@ def test_a_fill_below_the_smallest_figure_is_refused_naming_qty_and_never_journa
     assert rebuild(f"sqlite:///{journal}").state.mode is Mode.ACTIVE
     verify = _cli("replay", "verify", "--journal", str(journal))
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_the_reports_stop_at_an_unreadable_input_in_one_line_too(tmp_path: Path) -> None:
+    """Every reader of journaled inputs goes through one decoder: the decisions listing, the
+    evidence report and the what-if replay name the record as recovery does."""
+    events, journal = _opening(tmp_path), tmp_path / "journal.db"
+    assert _run(tmp_path, journal, events).returncode == 0
+    seq = _append_input(journal, OLD_INTENT)
+    said = f"record {seq} (an input) cannot be read by this version of ordergate"
+
+    for command in (["decisions", "--journal", str(journal), "--show", "old"],
+                    ["report", "--journal", str(journal), "--out", str(tmp_path / "report")],
+                    ["replay", "whatif", "--journal", str(journal), "--policy",
+                     str(tmp_path / "policy.yaml")]):
+        result = _cli(*command)
+        assert result.returncode in (1, 3), (command, result.stdout, result.stderr)
+        last = [line for line in result.stderr.splitlines() if line.strip()][-1]
+        assert said in last, (command, result.stderr)  # after any progress line, no trace

@@ -31,6 +31,7 @@ from ordergate.brokers.sim import SimBroker, SimConfig
 from ordergate.engine.core import Engine
 from ordergate.engine.status import EngineStatus
 from ordergate.evidence.manifest import read_manifests
+from ordergate.evidence.replay import journaled_input
 from ordergate.journal import Durability, Journal, RecordKind
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
@@ -47,7 +48,6 @@ from ordergate.policy.loader import Policy
 from ordergate.runtime.loop import Runtime
 from ordergate.runtime.sources import FeedbackMark, SourceMark, decode_note
 
-_decode_input = msgspec.json.Decoder(InputEvent).decode
 _decode_output = msgspec.json.Decoder(OutputEvent).decode
 _NO_MARK_BATCH = 256
 
@@ -85,7 +85,7 @@ def source_batches(journal: Journal) -> Iterator[SourceBatch]:
                     yield current
                 current = None
         elif record.kind is RecordKind.INPUT and current is not None:
-            event = _decode_input(record.payload)
+            event = journaled_input(record.seq, record.payload)
             if is_exogenous(event):
                 current.events.append(event)
                 if not current.source and current.line == 0 and (
@@ -200,7 +200,7 @@ def _original(journal: Journal) -> _Side:
         if record.kind is RecordKind.INPUT:
             side.take(intent, outputs)
             outputs = []
-            event = _decode_input(record.payload)
+            event = journaled_input(record.seq, record.payload)
             intent = event if isinstance(event, OrderIntent) else None
             engine.handle(event)
         elif record.kind is RecordKind.OUTPUT:
@@ -366,6 +366,6 @@ def what_if(journal: Journal, policy: Policy, *, workdir: Path | None = None,
 def _policies(journal: Journal) -> Iterator[str]:
     for record in journal.read():
         if record.kind is RecordKind.INPUT and record.payload.startswith(b'{"type":"policy",'):
-            event = _decode_input(record.payload)
+            event = journaled_input(record.seq, record.payload)
             if isinstance(event, PolicyDocument):
                 yield event.policy_hash

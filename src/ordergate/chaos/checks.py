@@ -25,7 +25,7 @@ import msgspec
 
 from ordergate.brokers.sim import SubmissionAttempt, SubmitOutcome
 from ordergate.engine.commands import FLATTEN_STRATEGY
-from ordergate.evidence.replay import verify_journal
+from ordergate.evidence.replay import journaled_input, verify_journal
 from ordergate.journal import Durability, RecordKind, open_journal
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
@@ -33,7 +33,6 @@ from ordergate.model.events import (
     DependencyStatus,
     Dispatch,
     Fill,
-    InputEvent,
     ModeChanged,
     OrderReject,
     OutputEvent,
@@ -43,7 +42,6 @@ from ordergate.model.modes import Mode
 from ordergate.runtime.dispatch import CIRCUIT_OPEN_CODE
 
 ZERO = Decimal(0)
-_inputs = msgspec.json.Decoder(InputEvent)
 _outputs = msgspec.json.Decoder(OutputEvent)
 
 
@@ -114,7 +112,7 @@ class JournalFacts:
                     elif isinstance(output, Alert):
                         facts.alerts.append(output)
                 elif record.kind is RecordKind.INPUT:
-                    event = _inputs.decode(record.payload)
+                    event = journaled_input(record.seq, record.payload)
                     if isinstance(event, Fill):
                         fact = facts.dispatches.get(event.client_order_id)
                         if fact is None:

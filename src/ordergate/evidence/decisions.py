@@ -15,12 +15,12 @@ from decimal import Decimal
 import msgspec
 
 from ordergate.evidence.latency import decode_latencies
+from ordergate.evidence.replay import journaled_input
 from ordergate.journal import Journal, RecordKind
 from ordergate.model.decision import Decision
-from ordergate.model.events import DecisionRecord, InputEvent, LimitsRecord, OutputEvent
+from ordergate.model.events import DecisionRecord, LimitsRecord, OutputEvent
 from ordergate.model.intent import OrderIntent
 
-_decode_input = msgspec.json.Decoder(InputEvent).decode
 _decode_output = msgspec.json.Decoder(OutputEvent).decode
 _INTENT_PREFIX = b'{"type":"intent",'
 _DECISION_PREFIX = b'{"type":"decision",'
@@ -139,12 +139,12 @@ def iter_decisions(journal: Journal, where: DecisionFilter | None = None) -> Ite
         if record.kind is RecordKind.INPUT:
             settle(None)
             if payload.startswith(_INTENT_PREFIX):
-                event = _decode_input(payload)
+                event = journaled_input(record.seq, payload)
                 assert isinstance(event, OrderIntent)
                 intent = event
                 last_ts = event.ts
             elif last_ts is None:
-                last_ts = _decode_input(payload).ts
+                last_ts = journaled_input(record.seq, payload).ts
         elif record.kind is RecordKind.OUTPUT:
             if payload.startswith(_DECISION_PREFIX):
                 settle(None)
@@ -200,7 +200,7 @@ def find_decision(journal: Journal, intent_id: str) -> DecisionDetail | None:
             continue
         if detail is None:
             if kind is RecordKind.INPUT and payload.startswith(_INTENT_PREFIX):
-                event = _decode_input(payload)
+                event = journaled_input(record.seq, payload)
                 assert isinstance(event, OrderIntent)
                 intent = event if event.intent_id == intent_id else None
             elif kind is RecordKind.OUTPUT and intent is not None and payload.startswith(

@@ -61,6 +61,16 @@ def unreadable_input(seq: int, exc: msgspec.DecodeError) -> JournalError:
         "replay the journal with the version that wrote it, or start a new journal")
 
 
+def journaled_input(seq: int, payload: bytes) -> InputEvent:
+    """The INPUT record `seq` as an event, or the JournalError `unreadable_input` says: for
+    every reader of journaled inputs (recovery, rebuilds, replays, reports, what-ifs)."""
+    try:
+        event: InputEvent = _decode_input(payload)
+    except msgspec.DecodeError as exc:
+        raise unreadable_input(seq, exc) from None
+    return event
+
+
 class Divergence(msgspec.Struct, frozen=True, kw_only=True):
     """The first place where replay and journal disagree. `journaled` / `replayed` are the
     JSON of the output each side has at that position ("" when that side has none)."""
@@ -135,10 +145,7 @@ class _Verifier:
         self.input_seq = seq
         self.input_payload = payload
         self.input_run = run_id
-        try:
-            event = _decode_input(payload)
-        except msgspec.DecodeError as exc:
-            raise unreadable_input(seq, exc) from None
+        event = journaled_input(seq, payload)
         outputs = self.engine.handle(event)
         # most inputs (market data) produce nothing: share one empty list for them
         self.produced = [_encode(output) for output in outputs] if outputs else _NOTHING

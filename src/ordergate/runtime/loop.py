@@ -51,7 +51,7 @@ from ordergate.brokers.base import BrokerAdapter, OrderStatus
 from ordergate.engine.core import Engine
 from ordergate.evidence.latency import encode_latencies
 from ordergate.evidence.manifest import build_manifest, record_manifest
-from ordergate.evidence.replay import unreadable_input
+from ordergate.evidence.replay import journaled_input
 from ordergate.journal import (
     DetachedSnapshots,
     Durability,
@@ -289,10 +289,7 @@ class Runtime:
                 self._block.last_input = record.payload
                 if not live:
                     continue
-                try:
-                    event = decode_input(record.payload)
-                except msgspec.DecodeError as exc:
-                    raise unreadable_input(record.seq, exc) from None
+                event = journaled_input(record.seq, record.payload)
                 self.engine.handle(event)
                 self._now = event.ts
                 replayed += 1
@@ -881,10 +878,7 @@ def rebuild(journal_url: str) -> Engine:
         start = snapshot.seq + 1 if snapshot is not None else 1
         for record in journal.read(start):
             if record.kind is RecordKind.INPUT:
-                try:
-                    event = decode_input(record.payload)
-                except msgspec.DecodeError as exc:
-                    raise unreadable_input(record.seq, exc) from None
+                event = journaled_input(record.seq, record.payload)
                 engine.handle(event)
         return engine
     finally:

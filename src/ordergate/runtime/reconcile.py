@@ -47,12 +47,13 @@ from ordergate.brokers.base import BrokerOrder, BrokerPosition
 from ordergate.engine.calendar import CalendarUnavailable, next_roll
 from ordergate.engine.core import Engine
 from ordergate.engine.records import OrderRecord
+from ordergate.evidence.replay import journaled_input
 from ordergate.journal import RecordKind
 from ordergate.model.events import CancelRequest, DependencyStatus, InputEvent
 from ordergate.model.intent import TimeInForce
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
 from ordergate.runtime import faults
-from ordergate.runtime.loop import BatchReport, Runtime, decode_input
+from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.runtime.sources import FeedbackMark, SourceMark, decode_note
 
 log = structlog.get_logger("ordergate.runtime.reconcile")
@@ -339,7 +340,7 @@ def interrupted_close(runtime: Runtime) -> InterruptedClose | None:
             if isinstance(decode_note(record.payload), SourceMark | FeedbackMark):
                 break  # the batch ended
         elif record.kind is RecordKind.INPUT:
-            event = decode_input(record.payload)
+            event = journaled_input(record.seq, record.payload)
             if isinstance(event, CancelRequest) and event.requested_by == SESSION_CLOSE:
                 ts = event.ts
                 canceled.append(event.client_order_id)

@@ -96,9 +96,9 @@ def test_a_price_of_too_many_ticks_and_an_unprintable_collar_are_denied_not_rais
     assert (decision.decision, decision.blocking) == (DecisionKind.DENY, "SYS-008")
     assert decision.violations[0].observed == f"InvalidOperation qty=1 limit_price={BOUND_EDGE}"
 
-    # a collar breach of 10**37 % cannot be printed to 4 places in 34 digits
+    # a collar breach of 10**35 % cannot be printed to 4 places in 34 digits
     collar = Harness({"price_collar_pct": "5"})
-    collar.quote(price="1E-20", spread="0")
+    collar.quote(price="1E-18", spread="0")  # the smallest price an input may carry
     decision = decision_of(collar.intent(qty="1", limit_price=BOUND_EDGE))
     assert (decision.decision, decision.blocking) == (DecisionKind.DENY, "SYS-008")
 
@@ -170,13 +170,13 @@ def test_fills_and_marks_at_the_edge_of_the_bound_are_booked_without_raising() -
 
 # ---------------------------------------------------------------- the property
 
-_EXPONENTS = st.integers(min_value=-30, max_value=14)
+_EXPONENTS = st.integers(min_value=-18, max_value=14)  # the input bounds (model.values)
 
 
 @st.composite
 def _decimals(draw: st.DrawFn) -> Decimal:
-    """A positive decimal below the bound: up to 15 significant digits at any exponent from
-    10**-30 to 10**14 (its leading digit's place)."""
+    """A positive decimal inside the bounds: up to 15 significant digits at any exponent from
+    10**-18 to 10**14 (its leading digit's place)."""
     digits = draw(st.integers(min_value=1, max_value=15))
     coefficient = draw(st.integers(min_value=10 ** (digits - 1), max_value=10 ** digits - 1))
     exponent = draw(_EXPONENTS)

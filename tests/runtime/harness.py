@@ -8,11 +8,14 @@ would; forking instead of exec-ing only saves the interpreter start-up per run.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 from ordergate.brokers.sim import SimBroker, SimConfig
 from ordergate.cli.errors import SafetyStop, UserError
@@ -22,6 +25,7 @@ from ordergate.runtime import faults
 from ordergate.runtime.loop import decode_output, rebuild
 
 KILLED = -9
+Output = TypeVar("Output")
 
 
 def silence() -> None:
@@ -70,18 +74,23 @@ def run_args(events: Path, policy: Path, journal: Path, broker_state: Path,
             "--batch-size", "16", "--snapshot-every", "50", *extra, str(events)]
 
 
-def dispatched_ids(journal: Path) -> list[str]:
+def journaled_outputs(journal: Path, kind: type[Output]) -> list[Output]:
+    """The journal's outputs of one type, in journal order."""
     handle = open_journal(f"sqlite:///{journal}", durability=Durability.NONE, create=False)
     try:
         return [
-            output.client_order_id
+            output
             for record in handle.read()
             if record.kind is RecordKind.OUTPUT
             for output in [decode_output(record.payload)]
-            if isinstance(output, Dispatch)
+            if isinstance(output, kind)
         ]
     finally:
         handle.close()
+
+
+def dispatched_ids(journal: Path) -> list[str]:
+    return [output.client_order_id for output in journaled_outputs(journal, Dispatch)]
 
 
 def input_payloads(journal: Path) -> list[bytes]:
@@ -130,3 +139,19 @@ def final_state(journal: Path) -> tuple[object, ...]:
     )
     orders = tuple((o.client_order_id, o.remaining, o.status.value) for o in status.open_orders)
     return positions, orders, status.mode.value
+
+
+def write_jsonl(path: Path, events: Sequence[dict[str, Any]]) -> Path:
+    """An events file: one JSON object per line."""
+    path.write_text("".join(json.dumps(event) + "\n" for event in events))
+    return path
+
+
+def cli(*args: str, columns: int | None = None) -> subprocess.CompletedProcess[str]:
+    """`ordergate <args>` in a new interpreter; whatever it says, never a stack trace.
+    `columns` widens the terminal rich wraps to (an error is then one line)."""
+    env = {**os.environ, "COLUMNS": str(columns)} if columns else None
+    result = subprocess.run([sys.executable, "-m", "ordergate.cli.main", *args],
+                            capture_output=True, text=True, check=False, env=env)
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    return result

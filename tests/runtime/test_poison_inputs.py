@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from ordergate.journal import Durability, RecordKind, open_journal
+from tests.runtime.harness import cli, journaled_outputs, write_jsonl
+
 from ordergate.model.decision import Decision, DecisionKind
-from ordergate.runtime.loop import decode_output
 
 TS = "2026-03-02T14:30:00Z"
 POLICY = """\
@@ -37,13 +36,8 @@ def _intent(intent_id: str, qty: str) -> dict[str, Any]:
             "order_type": "market"}
 
 
-def _write(path: Path, events: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(event) + "\n" for event in events))
-    return path
-
-
 def _events(tmp_path: Path, *intents: dict[str, Any]) -> Path:
-    return _write(tmp_path / "events.jsonl", [
+    return write_jsonl(tmp_path / "events.jsonl", [
         {"type": "account", "ts": TS, "account": "ACC-1", "cash": "1000000"},
         {"type": "market", "ts": TS, "symbol": "AAPL", "bid": "99.99", "ask": "100.01"},
         *intents,
@@ -56,37 +50,20 @@ def _policy(tmp_path: Path, lot: str = "1") -> Path:
     return path
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "ordergate.cli.main", *args],
-                            capture_output=True, text=True, check=False)
-    assert "Traceback" not in result.stdout + result.stderr, result.stderr
-    return result
-
-
 def _run(policy: Path, journal: Path, events: Path,
          *extra: str) -> subprocess.CompletedProcess[str]:
-    return _cli("run", "--policy", str(policy), "--journal", str(journal), "--quiet", *extra,
+    return cli("run", "--policy", str(policy), "--journal", str(journal), "--quiet", *extra,
                 str(events))
 
 
 def _decisions(journal: Path) -> dict[str, Decision]:
-    handle = open_journal(f"sqlite:///{journal}", durability=Durability.NONE, create=False)
-    try:
-        return {
-            output.intent_id: output
-            for record in handle.read()
-            if record.kind is RecordKind.OUTPUT
-            for output in [decode_output(record.payload)]
-            if isinstance(output, Decision)
-        }
-    finally:
-        handle.close()
+    return {output.intent_id: output for output in journaled_outputs(journal, Decision)}
 
 
 def _verified(journal: Path) -> None:
-    chain = _cli("journal", "verify", "--journal", str(journal))
+    chain = cli("journal", "verify", "--journal", str(journal))
     assert chain.returncode == 0, chain.stdout + chain.stderr
-    replay = _cli("replay", "verify", "--journal", str(journal))
+    replay = cli("replay", "verify", "--journal", str(journal))
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "mismatching steps    │ 0" in replay.stdout
 
@@ -160,7 +137,7 @@ def test_too_many_lots_is_denied_sys_008_and_the_journal_replays_and_shows_it(
     assert decided["next"].decision is DecisionKind.ALLOW
     assert _run(policy, journal, events).returncode == 0  # the restart replays it
     _verified(journal)
-    shown = _cli("decisions", "--journal", str(journal), "--show", "lots")
+    shown = cli("decisions", "--journal", str(journal), "--show", "lots")
     assert shown.returncode == 0, shown.stderr
     text = " ".join(shown.stdout.split())
     assert "SYS-008" in text and "figures within exact decimal precision" in text
@@ -172,7 +149,7 @@ def test_eval_reports_poison_lines_and_state_figures_naming_the_field(tmp_path: 
                      _intent("digits", DIGITS_35))
     policy = _policy(tmp_path)
 
-    result = _cli("eval", "--policy", str(policy), str(events))
+    result = cli("eval", "--policy", str(policy), str(events))
 
     assert result.returncode == 1
     decisions = [json.loads(line) for line in result.stdout.splitlines()]
@@ -181,15 +158,15 @@ def test_eval_reports_poison_lines_and_state_figures_naming_the_field(tmp_path: 
     assert "line 4: qty: expected a decimal below 1E+15 in magnitude, got '1E+400'" in said
     assert "line 5: qty: expected a decimal below 1E+15 in magnitude" in said
 
-    state = _write(tmp_path / "state.json", [])
+    state = write_jsonl(tmp_path / "state.json", [])
     state.write_text(json.dumps({"accounts": [{"account": "ACC-1", "cash": "5e20"}]}))
-    refused = _cli("eval", "--policy", str(policy), "--state", str(state),
+    refused = cli("eval", "--policy", str(policy), "--state", str(state),
                    str(_events(tmp_path, _intent("good-1", "10"))))
     assert refused.returncode == 1
     assert ("accounts[0].cash: expected a decimal below 1E+15 in magnitude, got '5E+20'"
             in " ".join(refused.stderr.split()))
 
-    lots = _cli("eval", "--policy", str(_policy(tmp_path, lot="1E-20")),
+    lots = cli("eval", "--policy", str(_policy(tmp_path, lot="1E-20")),
                 str(_events(tmp_path, _intent("lots", "1E+14"), _intent("next", "3"))))
     assert lots.returncode == 0, lots.stderr
     answers = {d["intent_id"]: d for d in map(json.loads, lots.stdout.splitlines())}

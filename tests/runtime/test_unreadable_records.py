@@ -10,12 +10,11 @@ trace, nor crash it again on every restart.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from tests.runtime.harness import cli, write_jsonl
 
 from ordergate.engine.ids import derive_client_order_id
 from ordergate.journal import Durability, RecordKind, open_journal
@@ -35,14 +34,9 @@ OLD_INTENT = (b'{"type":"intent","intent_id":"old","ts":"2026-03-02T14:31:00Z",'
 ADVICE = "replay the journal with the version that wrote it, or start a new journal"
 
 
-def _write(path: Path, events: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(event) + "\n" for event in events))
-    return path
-
-
 def _opening(tmp_path: Path, *more: dict[str, Any]) -> Path:
     """Funding, a quote and a buy limit far below the market (it rests: no position)."""
-    return _write(tmp_path / "events.jsonl", [
+    return write_jsonl(tmp_path / "events.jsonl", [
         {"type": "account", "ts": TS, "account": "ACC-1", "cash": "1000000"},
         {"type": "market", "ts": TS, "symbol": "AAPL", "bid": "99.99", "ask": "100.01"},
         {"type": "intent", "intent_id": "resting", "ts": TS, "account": "ACC-1",
@@ -53,12 +47,7 @@ def _opening(tmp_path: Path, *more: dict[str, Any]) -> Path:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    # wide enough that rich never wraps the one line an error is
-    env = {**os.environ, "COLUMNS": "1000"}
-    result = subprocess.run([sys.executable, "-m", "ordergate.cli.main", *args],
-                            capture_output=True, text=True, check=False, env=env)
-    assert "Traceback" not in result.stdout + result.stderr, result.stderr
-    return result
+    return cli(*args, columns=1000)  # wide enough that rich never wraps the one line
 
 
 def _run(tmp_path: Path, journal: Path, events: Path) -> subprocess.CompletedProcess[str]:

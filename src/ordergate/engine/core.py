@@ -461,15 +461,7 @@ class Engine:
             )
         else:
             limits = policy.limits_for(intent.account, intent.strategy, intent.symbol)
-            try:
-                decision, ctx = decide(intent, state, limits, policy.hash,
-                                       self.plans.plan(limits))
-            except ArithmeticError as exc:
-                # A figure beyond exact decimal precision (inputs inside the model's bound can
-                # still make 10**34 lots of a tiny lot size): refused, never raised. The intent
-                # is journaled already, so a raise would come back on every restart.
-                decision = precision_denial(intent, exc, mode=state.mode,
-                                            monitor=limits.monitor, policy_hash=policy.hash)
+            decision, ctx = self._judge(intent, limits, policy.hash)
             if limited is not None:
                 decision = with_firm_rate_limit(decision, limited)
         # what the decision was judged on, read before anything below changes the state
@@ -501,18 +493,25 @@ class Engine:
         # from Decimal's exponent limit); no remainder, quantize or division.
         self._accept(intent, decision, limits, ctx, out)
 
+    def _judge(self, intent: OrderIntent, limits: ResolvedLimits,
+               policy_hash: str) -> tuple[Decision, RuleContext | None]:
+        """The gate's decision, or DENY SYS-008 when a figure is beyond exact decimal
+        precision (inputs inside the model's bound can still make 10**34 lots of a tiny lot
+        size): refused, never raised. The intent is journaled already, so a raise would come
+        back on every restart."""
+        try:
+            return decide(intent, self.state, limits, policy_hash, self.plans.plan(limits))
+        except ArithmeticError as exc:
+            return precision_denial(intent, exc, mode=self.state.mode, monitor=limits.monitor,
+                                    policy_hash=policy_hash), None
+
     def _shadow_decision(self, intent: OrderIntent,
                          limited: FirmRateLimited | None) -> ShadowDecision:
         """What the shadow policy would answer, read-only: no counter, reservation or record."""
         shadow = self.shadow
         assert shadow is not None
         limits = shadow.limits_for(intent.account, intent.strategy, intent.symbol)
-        try:
-            decision, _ = decide(intent, self.state, limits, shadow.hash,
-                                 self.plans.plan(limits))
-        except ArithmeticError as exc:  # as for the active policy (`_intent`)
-            decision = precision_denial(intent, exc, mode=self.state.mode,
-                                        monitor=limits.monitor, policy_hash=shadow.hash)
+        decision, _ = self._judge(intent, limits, shadow.hash)
         if limited is not None:
             decision = with_firm_rate_limit(decision, limited)
         return ShadowDecision(

@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import NamedTuple, cast
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -265,20 +265,31 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class Served(NamedTuple):
+    """A gateway `serve` started: where it listens, its trader and operator tokens, and a
+    reader of its CPU seconds."""
+
+    host: str
+    port: int
+    token: str
+    server_cpu: Callable[[], float]
+    operator: str
+
+
 @contextlib.contextmanager
-def serve(workdir: Path, ts: datetime) -> Iterator[tuple[str, int, str, Callable[[], float]]]:
-    """Start `ordergate serve` in a child process; yield (host, port, trader token, a reader
-    of the child's CPU seconds)."""
+def serve(workdir: Path, ts: datetime, *, webhook: str | None = None) -> Iterator[Served]:
+    """Start `ordergate serve` in a child process, with alerts POSTed to `webhook` if given."""
     sys.path.insert(0, str(ROOT / "src"))
     from ordergate.service.auth import hash_token, new_token
 
-    token, viewer = new_token(), new_token()
+    token, viewer, operator = new_token(), new_token(), new_token()
     tokens = workdir / "tokens.yaml"
     tokens.write_text(
         "tokens:\n"
         f"  - {{name: bench, role: trader, accounts: [{ACCOUNT}], hash: '{hash_token(token)}',"
         " requests_per_second: 1000000, burst: 1000000}\n"
-        f"  - {{name: bench-viewer, role: viewer, hash: '{hash_token(viewer)}'}}\n")
+        f"  - {{name: bench-viewer, role: viewer, hash: '{hash_token(viewer)}'}}\n"
+        f"  - {{name: bench-operator, role: operator, hash: '{hash_token(operator)}'}}\n")
     policy = workdir / "policy.yaml"
     policy.write_text(BENCH_POLICY)
     feed = workdir / "feed.jsonl"
@@ -288,7 +299,7 @@ def serve(workdir: Path, ts: datetime) -> Iterator[tuple[str, int, str, Callable
     command = [exe, "serve", "--policy", str(policy),
                "--journal", f"sqlite:///{workdir / 'journal.db'}", "--tokens", str(tokens),
                "--feed", str(feed), "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "warning"]
+               "--log-level", "warning"] + (["--webhook", webhook] if webhook else [])
     log = (workdir / "server.log").open("wb")
     child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -303,7 +314,8 @@ def serve(workdir: Path, ts: datetime) -> Iterator[tuple[str, int, str, Callable
                 time.sleep(0.1)
         else:
             raise SystemExit("server did not start listening within 30 s")
-        yield "127.0.0.1", port, token, functools.partial(_cpu_seconds, child.pid)
+        yield Served("127.0.0.1", port, token, functools.partial(_cpu_seconds, child.pid),
+                     operator)
     finally:
         child.terminate()
         try:
@@ -361,8 +373,9 @@ def main() -> None:
                                       args.token or "", args.quick, ts))
     else:
         with tempfile.TemporaryDirectory(prefix="og-bench-") as tmp, \
-                serve(Path(tmp), ts) as (host, port, token, server_cpu):
-            results = asyncio.run(run_all(host, port, token, args.quick, ts, server_cpu))
+                serve(Path(tmp), ts) as served:
+            results = asyncio.run(run_all(served.host, served.port, served.token, args.quick,
+                                          ts, served.server_cpu))
     singles = [r for r in results if r["intents_per_request"] == 1]
     batches = [r for r in results if r["intents_per_request"] != 1]
     best_single = max(singles, key=lambda r: float(r["intents_per_s"]))  # type: ignore[arg-type]

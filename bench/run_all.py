@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-BENCHES = ("gate", "engine", "journal", "run", "snapshot", "replay", "http", "scale")
+BENCHES = ("gate", "engine", "journal", "run", "snapshot", "replay", "http", "alerts", "scale")
 
 
 def main() -> int:

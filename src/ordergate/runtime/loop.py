@@ -219,6 +219,9 @@ class Runtime:
         """Seconds a snapshot child may take before it is killed (`SNAPSHOT_DEADLINE_S`)."""
         self._snapshot_child: _SnapshotChild | None = None
         self._froze = False
+        self.on_flush: Callable[[float], None] | None = None
+        """Called with the seconds each batch's flush took (the durable write), once it
+        succeeded: the service's journal latency metric, kept out of the runtime."""
         self._log = log.bind(run_id=journal.run_id)
 
     # ------------------------------------------------------------------ opening
@@ -562,7 +565,10 @@ class Runtime:
 
     def _flush(self) -> None:
         faults.crossing("before_flush")
+        started = perf_counter_ns()
         self.journal.flush()
+        if self.on_flush is not None:
+            self.on_flush((perf_counter_ns() - started) / 1e9)
         self._durable_seq = self.journal.last_seq()
         faults.crossing("after_flush")
 

@@ -1,8 +1,9 @@
 """Prometheus metrics of the gateway, on a registry of its own (one per app, so several apps
 in one process, as in tests, never collide).
 
-Counters and histograms are fed on the engine thread after every batch (`observe_batch`) and
-by the HTTP layer (`request_observer`); gauges of state (mode, exposure against caps, throttle
+Counters and histograms are fed on the engine thread after every batch (`observe_batch`), at
+every journal flush (`journal_flush_seconds`, through the Runtime's `on_flush`) and by the
+HTTP layer (`request_observer`); gauges of state (mode, exposure against caps, throttle
 utilisation, circuit breaker states) are set from the engine status just before each scrape
 (`Inspector.export_gauges`).
 """
@@ -48,7 +49,8 @@ class ServiceMetrics:
             "ordergate_batch_events", "Events per engine batch (group commit)",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096), registry=r)
         self.journal_flush_seconds = Histogram(
-            "ordergate_journal_flush_seconds", "Journal flush (durability) latency",
+            "ordergate_journal_flush_seconds",
+            "Journal flush latency: the durable write (commit and fsync) of one batch",
             buckets=_LATENCY_BUCKETS, registry=r)
         self.request_seconds = Histogram(
             "ordergate_http_request_seconds", "HTTP request latency by route",

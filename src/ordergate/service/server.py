@@ -90,6 +90,7 @@ class Gateway:
         runtime = self.guard.runtime
         self.runtime = runtime
         self.metrics = ServiceMetrics()
+        runtime.on_flush = self.metrics.journal_flush_seconds.observe
         self.timeline = ModeTimeline()
         index = DecisionIndex()
         recovered = index.load_journal(_records(runtime))

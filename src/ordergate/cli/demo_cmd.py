@@ -74,7 +74,8 @@ def prepare(out: Path) -> tuple[Path, Path, list[InputEvent]]:
     events_path = out / "events.jsonl"
     events = demo_events()
     write_events(events_path, events)
-    for name in ("journal.db", "journal.db-wal", "journal.db-shm", "journal.db.manifest.json"):
+    for name in ("journal.db", "journal.db-wal", "journal.db-shm", "journal.db.manifest.json",
+                 "journal.db.head"):
         (out / name).unlink(missing_ok=True)
     # The previous day's snapshots go with its journal: left beside a new, empty journal they
     # would (rightly) be taken for proof that its records were cut.

@@ -12,14 +12,14 @@ from typing import Annotated
 
 import typer
 
-from ordergate.cli.console import out
+from ordergate.cli.console import err, out
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.journal import (
     GENESIS_HASH,
     HASH_PREFIX,
     Journal,
     JournalError,
-    check_heads,
+    check_kept_heads,
     format_head,
     open_journal,
     parse_head,
@@ -51,7 +51,9 @@ def verify(
     heads = parse_head_options(head_values)
     where = redact_url(journal)
     with _reading(journal, "journal could not be read to the end") as opened:
-        report = check_heads(opened, opened.verify(), heads)
+        report, note = check_kept_heads(opened, opened.verify(), heads)
+    if note:
+        err.print(f"note: {note}", markup=False)
     if not report.ok:
         # A snapshot or head that disagrees says the journal was rewritten at or before its
         # record, so the records before it are not known to be intact.

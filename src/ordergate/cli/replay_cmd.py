@@ -38,7 +38,7 @@ from ordergate.journal import (
     Durability,
     Journal,
     JournalError,
-    check_heads,
+    check_kept_heads,
     open_journal,
     redact_url,
 )
@@ -167,8 +167,10 @@ def verify(journal: JournalOption, head_values: HeadOption = None) -> None:
             report = verify_journal(
                 opened, on_progress=lambda seq: progress.update(task, completed=seq),
                 chain_url=journal if total >= PARALLEL_CHAIN_MIN_RECORDS else None)
-        chain = check_heads(opened, report.chain, heads) if heads else report.chain
+        chain, note = check_kept_heads(opened, report.chain, heads)
     render_replay(report, where)
+    if note:
+        err.print(f"note: {note}", markup=False)
     if not chain.ok:
         raise SafetyStop(f"{where}: journal verification failed at seq "
                          f"{chain.first_bad_seq}: {chain.message}")

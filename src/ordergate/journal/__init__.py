@@ -22,7 +22,14 @@ from ordergate.journal.base import (
     redact_url,
     verify_rows,
 )
-from ordergate.journal.chain import HASH_PREFIX, check_heads, format_head, head_of, parse_head
+from ordergate.journal.chain import (
+    HASH_PREFIX,
+    check_heads,
+    check_kept_heads,
+    format_head,
+    head_of,
+    parse_head,
+)
 from ordergate.journal.migrations import upgrade as upgrade_schema
 from ordergate.journal.urls import Backend, parse_journal_url
 
@@ -38,6 +45,7 @@ __all__ = [
     "Snapshot",
     "VerifyReport",
     "check_heads",
+    "check_kept_heads",
     "format_head",
     "head_of",
     "open_journal",

@@ -28,6 +28,7 @@ from ordergate.journal.base import (
     VerifyReport,
     verify_rows,
 )
+from ordergate.journal.headfile import file_heads, head_path, write_head
 
 log = structlog.get_logger("ordergate.journal")
 
@@ -195,12 +196,29 @@ class ChainJournal(ABC):
             try:
                 if self._failure is None:
                     self._flush_locked()
+                    if self._last_seq != self._opened_at_seq:
+                        self._write_head_file()
             finally:
                 self._closed = True
                 self._close_storage()
             if self._failure is None and self._last_seq != self._opened_at_seq:
                 self._log.info("journal.closed", seq=self._last_seq,
                                hash=HASH_PREFIX + self._last_hash)
+
+    def _write_head_file(self) -> None:
+        """`<journal>.head` for a file journal (`journal.headfile`); not written is logged,
+        not fatal: the chain is intact, only the check of its end is lost."""
+        path = head_path(self._url)
+        if path is None:
+            return
+        first = self._hash_at(1)
+        if first is None:
+            return
+        try:
+            write_head(path, first, self._last_seq, self._last_hash)
+        except OSError as exc:
+            self._log.warning("journal.head_file_not_written", path=str(path),
+                              error=exc.strerror or str(exc))
 
     def __enter__(self) -> ChainJournal:
         return self
@@ -342,14 +360,14 @@ def parse_head(text: str) -> tuple[int, str]:
     return int(seq_text), chain_hash
 
 
-def check_heads(journal: Journal, report: VerifyReport,
-                heads: Iterable[tuple[int, str]]) -> VerifyReport:
+def check_heads(journal: Journal, report: VerifyReport, heads: Iterable[tuple[int, str]],
+                source: str = "the head kept outside the journal") -> VerifyReport:
     """An intact, anchored chain (`report`, from `journal.verify()`) checked against heads kept
     outside the journal: (seq, hash) of what was its newest record, written where the
     journal's owner cannot silently change it. The chain and its snapshots cannot show records
     removed from the end after the last snapshot, nor a tail rewritten with recomputed hashes
     after it; a head can: the chain must still hold record seq, with that hash. The lowest
-    head that disagrees is reported."""
+    head that disagrees is reported; `source` says in the message where the heads came from."""
     if not report.ok:
         return report
     end = report.records
@@ -357,7 +375,7 @@ def check_heads(journal: Journal, report: VerifyReport,
         if seq > end:
             return VerifyReport(
                 ok=False, records=end, first_bad_seq=end + 1,
-                message=f"the chain ends at record {end} but the head kept outside the journal "
+                message=f"the chain ends at record {end} but {source} "
                         f"is record {seq}, so records {end + 1} to {seq} at least were written "
                         "and are gone (removed from the end, or an older copy of the journal "
                         "restored); restore the journal that holds them")
@@ -366,10 +384,22 @@ def check_heads(journal: Journal, report: VerifyReport,
         if stored != expected:
             return VerifyReport(
                 ok=False, records=end, first_bad_seq=seq,
-                message=f"record {seq} has hash {HASH_PREFIX}{stored} but the head kept "
-                        f"outside the journal says {HASH_PREFIX}{expected}: the journal was "
+                message=f"record {seq} has hash {HASH_PREFIX}{stored} but {source} "
+                        f"says {HASH_PREFIX}{expected}: the journal was "
                         f"rewritten at or before record {seq}")
     return report
+
+
+def check_kept_heads(journal: Journal, report: VerifyReport,
+                     heads: Iterable[tuple[int, str]] = ()) -> tuple[VerifyReport, str]:
+    """`report` (the chain, from `journal.verify()`) checked against the head in the journal's
+    head file (`journal.headfile`), then against `heads` kept elsewhere: what every check of
+    a journal runs. Returns the report and a note for the operator when a head file was found
+    but not used (else "")."""
+    kept, note = file_heads(journal)
+    if kept:
+        report = check_heads(journal, report, kept, f"the head file {head_path(journal.url)}")
+    return check_heads(journal, report, heads), note
 
 
 def _truncated(end: int, seq: int) -> str:

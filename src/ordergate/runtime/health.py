@@ -28,7 +28,7 @@ import structlog
 from ordergate.brokers.base import BrokerAdapter
 from ordergate.brokers.sim import SimBroker
 from ordergate.engine.records import OrderRecord
-from ordergate.journal import Durability, Journal, open_journal
+from ordergate.journal import Durability, Journal, check_kept_heads, open_journal
 from ordergate.model.events import Command, CommandAction, DependencyStatus, InputEvent
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
@@ -493,8 +493,11 @@ class GuardedRuntime:
 
 def require_intact_journal(journal: Journal) -> None:
     """Refuse to start on a journal whose hash chain is broken (a corrupted tail, an edited
-    record): acting on a state it cannot prove would be guessing."""
-    report = journal.verify()
+    record) or that ends before the head its head file kept (records cut from the end, an
+    older copy restored): acting on a state it cannot prove would be guessing."""
+    report, note = check_kept_heads(journal, journal.verify())
+    if note:
+        log.warning("journal_head_file_ignored", note=note)
     if not report.ok:
         raise StartRefused(
             f"{journal.url}: journal verification failed at seq "

@@ -2,74 +2,30 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import msgspec
 import pytest
 
 from ordergate.model.decision import Decision, DecisionKind
 from ordergate.model.events import Alert, AlertSeverity, ModeChanged, ModeReason
 from ordergate.model.modes import Mode
 from ordergate.service.alerts import AlertNotice, AlertRouter, LogSink, WebhookSink
+from service.alert_support import WebhookReceiver, json_log, logged_alerts
 
 TS = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 
 
-class _Receiver:
-    """A webhook endpoint on 127.0.0.1 that fails the first `failures` posts with 503."""
-
-    def __init__(self, failures: int = 0) -> None:
-        self.bodies: list[dict[str, object]] = []
-        self.arrived: list[float] = []
-        self.attempts = 0
-        self.failures = failures
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["content-length"])
-                body = self.rfile.read(length)
-                receiver.attempts += 1
-                if receiver.attempts <= receiver.failures:
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                receiver.bodies.append(msgspec.json.decode(body))
-                receiver.arrived.append(time.monotonic())
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def wait_for(self, count: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.bodies) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[_Receiver]:
-    r = _Receiver(failures=2)
+def receiver() -> Iterator[WebhookReceiver]:
+    r = WebhookReceiver(failures=2)
     yield r
     r.close()
 
 
 def test_mode_change_alert_is_delivered_to_webhook_within_5_seconds(
-        receiver: _Receiver) -> None:
+        receiver: WebhookReceiver) -> None:
     sink = WebhookSink(receiver.url, first_backoff_s=0.05)
     router = AlertRouter([LogSink(), sink], run_id="run-1")
     raised_at = time.monotonic()
@@ -121,3 +77,24 @@ def test_undeliverable_webhook_gives_up_by_the_deadline() -> None:
         time.sleep(0.02)
     sink.close()
     assert sink.dropped == 1 and sink.delivered == 0
+
+
+def test_log_sink_writes_the_alert_time_as_rfc3339_utc() -> None:
+    notice = AlertNotice(kind="mode_change", severity="critical", code="KIL-002",
+                         message="mode ACTIVE -> HALTED by ops-1",
+                         ts=datetime(2026, 3, 2, 14, 30, 5, 250000, tzinfo=UTC), run_id="run-1",
+                         mode="HALTED")
+    with json_log() as lines:
+        LogSink().send(notice)
+    [entry] = logged_alerts(lines)
+    assert entry["ts"] == "2026-03-02T14:30:05.250000Z"
+    assert entry["kind"] == "mode_change" and entry["level"] == "error"
+    assert entry["run_id"] == "run-1" and entry["code"] == "KIL-002"
+
+
+def test_webhook_body_carries_the_same_rfc3339_utc_time(receiver: WebhookReceiver) -> None:
+    sink = WebhookSink(receiver.url, first_backoff_s=0.05)
+    sink.send(AlertNotice(kind="engine", severity="info", code="", message="m", ts=TS))
+    receiver.wait_for(1, timeout=5.0)
+    sink.close()
+    assert [body["ts"] for body in receiver.bodies] == ["2026-03-02T14:30:00Z"]

@@ -18,8 +18,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import httpx
 import msgspec
@@ -51,6 +51,19 @@ class AlertNotice(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     mode: str = ""
 
 
+def alert_fields(notice: AlertNotice) -> dict[str, Any]:
+    """The notice as plain JSON-ready fields, as every sink carries it: `ts` is an RFC 3339 UTC
+    string ending in 'Z' (a datetime object would reach a JSON log as its Python repr)."""
+    fields: dict[str, Any] = msgspec.to_builtins(notice)
+    fields["ts"] = rfc3339_utc(notice.ts)
+    return fields
+
+
+def rfc3339_utc(ts: datetime) -> str:
+    """`2026-03-02T14:30:00Z`: the external contract's timestamp form (events carry UTC)."""
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 class AlertSink(Protocol):
     def send(self, notice: AlertNotice) -> None:
         """Hand the notice over; must not block the caller."""
@@ -64,7 +77,7 @@ class LogSink:
 
     def send(self, notice: AlertNotice) -> None:
         level = {"critical": log.error, "warning": log.warning}.get(notice.severity, log.info)
-        level("alert", **msgspec.structs.asdict(notice))
+        level("alert", **alert_fields(notice))
 
     def close(self) -> None:
         return None
@@ -90,7 +103,7 @@ class WebhookSink:
         self._thread.start()
 
     def send(self, notice: AlertNotice) -> None:
-        item = (self._clock() + self._deadline_s, msgspec.json.encode(notice))
+        item = (self._clock() + self._deadline_s, msgspec.json.encode(alert_fields(notice)))
         while True:
             try:
                 self._queue.put_nowait(item)

@@ -124,11 +124,13 @@ class Served:
 
 def start(tmp_path: Path, *, policy: Policy | None = None,
           alert_sinks: list[AlertSink] | None = None, max_body_bytes: int = 1_048_576,
-          fund: bool = True) -> Served:
+          fund: bool = True, broker: SimBroker | None = None) -> Served:
+    """`broker`: the simulator by default; one with a `state_path` keeps a book of its own,
+    so the gateway reconciles with it (before the first batch served)."""
     journal_path = tmp_path / "journal.db"
     journal_url = f"sqlite:///{journal_path}"
     fresh = not journal_path.exists()
-    broker = SimBroker(SimConfig())
+    broker = broker if broker is not None else SimBroker(SimConfig())
     runtime = Runtime.open(journal_url, policy or parse_policy(POLICY), broker)
     if fund and fresh:
         runtime.process(feed())

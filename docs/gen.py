@@ -76,8 +76,9 @@ FIELD_NOTES: dict[str, str] = {
     "Limits.duplicate_window": "The same order twice within this window is denied (DUP-002).",
     "Limits.exposure_modify": "Shrink an order to fit an exposure cap (MODIFY) instead of "
                               "denying it.",
-    "Limits.market_collar_pct": "Market orders: the reference price must be within this % of "
-                                "the last trade (ORD-008).",
+    "Limits.market_collar_pct": "Market orders: the far side of the quote (ask for a buy, bid "
+                                "for a sell) within this % of the reference price (ORD-008). "
+                                "Unset: `price_collar_pct` applies; never greater than it.",
     "Limits.max_daily_loss": "Absolute loss today at which new risk stops (LOS-001).",
     "Limits.max_daily_loss_pct": "Loss today in % of day-start equity (LOS-002).",
     "Limits.max_drawdown_pct": "Fall from the high-water mark in % (LOS-003).",
@@ -94,7 +95,8 @@ FIELD_NOTES: dict[str, str] = {
     "Limits.max_position_value": "Largest position value, working orders included (EXP-002).",
     "Limits.max_volume_participation_pct": "Largest share of the symbol's traded volume "
                                            "(LIQ-001).",
-    "Limits.price_collar_pct": "Limit prices within this % of the reference price (ORD-008).",
+    "Limits.price_collar_pct": "Limit prices within this % of the reference price (ORD-008); "
+                               "market orders too, unless `market_collar_pct` is tighter.",
     "Limits.rate_account": "Orders per window per account (THR-002).",
     "Limits.rate_global": "Orders per window across the gateway (THR-001).",
     "Limits.rate_strategy": "Orders per window per strategy (THR-003).",

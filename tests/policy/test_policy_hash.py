@@ -26,6 +26,10 @@ durations = st.builds(lambda n, unit: f"{n}{unit}", st.integers(1, 500),
                       st.sampled_from(list(_UNIT_MS)))
 amounts = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("1e12"), places=4)
 percents = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(100), places=2)
+# a market collar may not be looser than the limit collar in any combination of sections:
+# drawn from disjoint ranges, every generated pair is a valid policy
+limit_collars = st.decimals(min_value=Decimal(1), max_value=Decimal(100), places=2)
+market_collars = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(1), places=2)
 throttles = st.fixed_dictionaries({"max": st.integers(1, 10_000), "window": durations})
 order_types = st.lists(st.sampled_from(["market", "limit", "stop", "stop_limit"]),
                        min_size=1, max_size=4, unique=True)
@@ -40,8 +44,8 @@ LIMIT_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "allowed_order_types": order_types,
     "max_order_qty": amounts,
     "max_order_value": amounts,
-    "price_collar_pct": percents,
-    "market_collar_pct": percents,
+    "price_collar_pct": limit_collars,
+    "market_collar_pct": market_collars,
     "self_match": st.sampled_from(["off", "deny", "cancel_resting"]),
     "rate_global": throttles,
     "rate_account": throttles,

@@ -3,9 +3,10 @@
 msgspec does the structural validation (types, unknown keys, enums); this module turns its
 errors into messages a risk officer can act on (file, line, column, field path, the fix) and
 adds the checks a type cannot express: positive finite decimals, percentages, UTC timestamps,
-no duplicate list entries, known exchange calendars, the critical keys. Normalizing (decimals
-without trailing zeros, durations in their largest exact unit, set-like lists sorted) makes
-two documents that mean the same thing identical, so they hash the same.
+no duplicate list entries, known exchange calendars, the critical keys, a market collar no
+looser than the limit collar (`policy.collars`). Normalizing (decimals without trailing zeros,
+durations in their largest exact unit, set-like lists sorted) makes two documents that mean
+the same thing identical, so they hash the same.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import msgspec
 from msgspec import UNSET
 
 from ordergate.model.values import MAGNITUDE_LIMIT, MAX_ADJUSTED
+from ordergate.policy.collars import check_collars
 from ordergate.policy.errors import Path
 from ordergate.policy.sessions import unknown_calendar_message
 from ordergate.policy.spec import (
@@ -252,6 +254,7 @@ def build_spec(data: object, smap: SourceMap) -> PolicySpec:
     _check_critical(spec, smap)
     normalized: PolicySpec = _normalize(spec, (), smap)
     _check_calendars(normalized, smap)
+    check_collars(normalized, smap)
     return normalized
 
 

@@ -22,6 +22,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from ordergate.model.intent import OrderType
+from ordergate.policy.collars import fill_market_collar
 from ordergate.policy.document import build_spec, meta_kind, spec_to_document
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.limits import (
@@ -184,7 +185,8 @@ class Policy:
 
     def limits_for(self, account: str, strategy: str, symbol: str) -> ResolvedLimits:
         """The limits for one key: defaults, then the account's, the strategy's and the
-        symbol's overrides, field by field (most specific wins)."""
+        symbol's overrides, field by field (most specific wins). Market orders without a
+        collar of their own take the limit-order collar (`policy.collars`)."""
         key = (account, strategy, symbol)
         found = self._memo.get(key)
         if found is not None:
@@ -195,6 +197,7 @@ class Policy:
             section = overrides.get(name)
             if section:
                 fields.update(section)
+        fill_market_collar(fields)
         limits = ResolvedLimits(
             **fields,
             restricted=symbol in self._restricted,

@@ -9,7 +9,9 @@ Price collar (ORD-008), compared cross-multiplied so no division rounds the boun
 * market orders: the price a market order is expected to fill at is the far side of the
   quote (ask for a buy, bid for a sell); |far side - reference| * 100 > market_collar_pct *
   reference, i.e. half the spread in % of the mid. Without a valid two-sided quote a market
-  order's fill price is unbounded, so it breaks the collar (fail closed).
+  order's fill price is unbounded, so it breaks the collar (fail closed). The policy resolves
+  `market_collar_pct` to `price_collar_pct` where only the latter is set and refuses one
+  looser than it (`policy.collars`): a market order is never collared less than a limit order.
 * stop orders are not collared: their trigger is far from the market by design.
 """
 

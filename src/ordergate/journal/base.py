@@ -114,6 +114,12 @@ class Journal(Protocol):
 
     def last_seq(self) -> int: ...
 
+    def check_writable(self) -> None:
+        """Raise JournalError naming why a write would fail now (the storage is read-only,
+        gone, locked, fenced, unreachable, or an earlier write failed). Adds no record and
+        leaves nothing behind: a readiness probe."""
+        ...
+
     def read(self, start_seq: int = 1, end_seq: int | None = None) -> Iterator[JournalRecord]:
         """Records in sequence order, start and end inclusive."""
         ...

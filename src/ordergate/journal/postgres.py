@@ -114,6 +114,35 @@ class PostgresJournal(ChainJournal):
         if granted is not None and granted > self._epoch:
             raise self._fenced(granted)
 
+    def check_writable(self) -> None:
+        """One read on the writer's own session: the server is not a standby in recovery,
+        the session is not read-only, the role may insert journal records, and no newer
+        writer holds the stream's lease (a higher epoch fences this one)."""
+        with self._lock:
+            self._usable()
+            try:
+                row = self._conn.execute(
+                    "SELECT pg_is_in_recovery(), current_setting('transaction_read_only'), "
+                    "has_table_privilege('journal_records', 'INSERT'), "
+                    "(SELECT epoch FROM journal_stream_epochs WHERE stream = %s)",
+                    (self._stream,)).fetchone()
+            except psycopg.Error as exc:
+                raise JournalError(f"{self._where}: the journal database cannot be reached: "
+                                   f"{exc}") from exc
+        if row is None:
+            raise JournalError(f"{self._where}: the writability check returned nothing")
+        in_recovery, read_only, may_insert, granted = row
+        if in_recovery:
+            raise JournalError(f"{self._where}: the server is a standby in recovery and "
+                               "accepts no writes")
+        if read_only == "on":
+            raise JournalError(f"{self._where}: the journal session is read-only "
+                               "(default_transaction_read_only)")
+        if not may_insert:
+            raise JournalError(f"{self._where}: this role may not insert into journal_records")
+        if granted is not None and int(granted) > self._epoch:
+            raise self._fenced(int(granted))
+
     def _write(self, rows: Sequence[RawRow]) -> None:
         conn = self._conn
         try:

@@ -24,6 +24,10 @@ from ordergate.journal.migrations import (
 )
 
 WAL_CHECKPOINT_PAGES = 8192  # 32 MiB of 4 KiB pages
+PROBE_BUSY_TIMEOUT_MS = 100
+"""How long the writability probe waits for another connection's write lock: a checkpoint
+takes far less, and a probe must not stall the writer's thread the way a commit may."""
+_BUSY_TIMEOUT_MS = 10_000  # the connection's own (its `timeout=10.0`)
 _INSERT = ("INSERT INTO journal_records (seq, kind, run_id, recorded_at_ns, payload, prev_hash, "
            "hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
 _SELECT = ("SELECT seq, kind, run_id, recorded_at_ns, payload, prev_hash, hash "
@@ -41,7 +45,7 @@ class SqliteJournal(ChainJournal):
             if not existed and os.path.dirname(path):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                   timeout=10.0)
+                                   timeout=_BUSY_TIMEOUT_MS / 1000)
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
         self._conn = conn
@@ -96,6 +100,37 @@ class SqliteJournal(ChainJournal):
             raise JournalError(f"{self._path}: journal file is gone: {exc}") from exc
         if (stat.st_dev, stat.st_ino) != self._identity:
             raise JournalError(f"{self._path}: journal file was replaced while open")
+
+    def check_writable(self) -> None:
+        """The file is still the one opened, it and its directory (where SQLite creates its
+        WAL and lock files) may be written, the connection is not query-only, and a write
+        transaction can begin: begun and rolled back without a change, so nothing is added
+        to the chain."""
+        with self._lock:
+            self._usable()
+            self._check_file()
+            directory = os.path.dirname(os.path.abspath(self._path))
+            for where, what in ((self._path, "journal file"), (directory, "journal directory")):
+                if not os.access(where, os.W_OK):
+                    raise JournalError(f"{where}: the {what} is not writable")
+            conn = self._conn
+            try:
+                if conn.execute("PRAGMA query_only").fetchone()[0]:
+                    raise JournalError(f"{self._path}: the journal connection is read-only "
+                                       "(query_only)")
+                conn.execute(f"PRAGMA busy_timeout = {PROBE_BUSY_TIMEOUT_MS}")
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    # A write that changes nothing: refused on a read-only database, which
+                    # BEGIN IMMEDIATE alone does not notice.
+                    conn.execute("DELETE FROM journal_records WHERE seq < 0")
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            except sqlite3.Error as exc:
+                raise JournalError(f"{self._path}: the journal cannot be written: {exc}") \
+                    from exc
 
     def _write(self, rows: Sequence[RawRow]) -> None:
         self._check_file()

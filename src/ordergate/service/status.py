@@ -200,13 +200,15 @@ class Inspector:
                                                if self._last_batch_seconds else 0.0))
 
     def health_view(self) -> HealthView:
+        """Ready when the journal would accept a write now (`Journal.check_writable`, which
+        adds no record), no broker dependency is down and market data is present and fresh."""
         runtime = self._runtime
         checks: dict[str, HealthCheck] = {"engine": HealthCheck(ok=True)}
         if runtime.stopped:
             checks["journal"] = HealthCheck(ok=False, detail=runtime.stopped)
         else:
             try:
-                runtime.journal.last_seq()
+                runtime.journal.check_writable()
                 checks["journal"] = HealthCheck(ok=True)
             except JournalError as exc:
                 checks["journal"] = HealthCheck(ok=False, detail=str(exc))

@@ -1,6 +1,11 @@
-"""Gate latency per intent, p50/p99 in microseconds, on the engine's path: the policy's
-limits for the intent's key, the plan compiled for them (cached per limits value; its screen,
-`gate.screen`, picks the rules an intent could break) and `decide` (`gate.evaluate`).
+"""Gate latency per intent, p50/p99 in microseconds, on two paths:
+
+* the engine's path (`no_working_orders`, `working_orders_10k`): the policy's limits for the
+  intent's key, the plan compiled for them (cached per limits value; its screen,
+  `gate.screen`, picks the rules an intent could break) and `decide` (`gate.evaluate`);
+* the public `evaluate(intent, view, policy)` (`evaluate_no_working_orders`,
+  `evaluate_working_orders_10k`): every rule of the full table, no plan, no screen, the view
+  asked one method at a time, as an embedding program calls the gate.
 
     python -m bench.bench_gate [--quick]
 
@@ -9,8 +14,9 @@ hours on part of them) is built through the policy loader; the view holds 500 qu
 open positions and incrementally kept aggregates, as the engine's state does, counts its rate
 and duplicate windows with the engine's own window classes, and answers the gate's one call
 per intent (`read_intent`) as the engine's state does. 100,000 intents
-(10,000 with --quick) are evaluated one at a time, first with no working orders, then with
-10,000 working orders in the view. Results go to bench/results/gate.json.
+(10,000 with --quick) are evaluated one at a time on each path, first with no working orders,
+then with 10,000 working orders in the view. Both paths must reach the same decisions.
+Results go to bench/results/gate.json.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ import random
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ordergate.engine.windows import DuplicateWindow, RateWindows, WindowKind
-from ordergate.gate import PlanCache, decide
+from ordergate.gate import PlanCache, decide, evaluate
 from ordergate.gate.exposure import reference_price, symbol_exposure
 from ordergate.gate.view import (
     ActiveReason,
@@ -306,28 +313,46 @@ def make_intents(count: int, mids: dict[str, Decimal], rng: random.Random) -> li
     return intents
 
 
-def evaluate(order: OrderIntent, world: BenchView, policy: Policy, plans: PlanCache) -> Decision:
+ENGINE_PATH = "engine: decide() on the plan compiled and screened for the intent's limits"
+EVALUATE_PATH = "evaluate(intent, view, policy): the full rule table, no plan and no screen"
+Judge = Callable[[OrderIntent], Decision]
+
+
+def engine_judge(world: BenchView, policy: Policy) -> Judge:
     """What the engine does for an intent's decision."""
-    limits = policy.limits_for(order.account, order.strategy, order.symbol)
-    return decide(order, world, limits, policy.hash, plans.plan(limits))[0]
-
-
-def run(intents: list[OrderIntent], world: BenchView, policy: Policy) -> dict[str, Any]:
     plans = PlanCache()
+
+    def judge(order: OrderIntent) -> Decision:
+        limits = policy.limits_for(order.account, order.strategy, order.symbol)
+        return decide(order, world, limits, policy.hash, plans.plan(limits))[0]
+
+    return judge
+
+
+def evaluate_judge(world: BenchView, policy: Policy) -> Judge:
+    """What a program embedding the gate calls."""
+    def judge(order: OrderIntent) -> Decision:
+        return evaluate(order, world, policy)
+
+    return judge
+
+
+def run(intents: list[OrderIntent], judge: Judge, path: str) -> dict[str, Any]:
     for order in intents[: min(2000, len(intents))]:  # warm caches and the policy memo
-        evaluate(order, world, policy, plans)
+        judge(order)
     samples = []
     kinds: dict[str, int] = defaultdict(int)
     clock = time.perf_counter_ns
     started = clock()
     for order in intents:
         before = clock()
-        decision = evaluate(order, world, policy, plans)
+        decision = judge(order)
         samples.append(clock() - before)
         kinds[decision.decision.value] += 1
     elapsed = clock() - started
     samples.sort()
     return {
+        "path": path,
         "intents": len(intents),
         "p50_us": round(samples[len(samples) // 2] / 1000, 2),
         "p99_us": round(samples[int(len(samples) * 0.99)] / 1000, 2),
@@ -363,9 +388,15 @@ def main() -> None:
         1 for value in msgspec_fields(policy.limits_for("ACC1", "trend", "S000"))
         if value not in (None, False)
     )
-    plain = run(intents, world, policy)
+    plain = run(intents, engine_judge(world, policy), ENGINE_PATH)
+    plain_evaluate = run(intents, evaluate_judge(world, policy), EVALUATE_PATH)
     add_working_orders(world, mids, rng)
-    loaded = run(intents, world, policy)
+    loaded = run(intents, engine_judge(world, policy), ENGINE_PATH)
+    loaded_evaluate = run(intents, evaluate_judge(world, policy), EVALUATE_PATH)
+    for engine_run, evaluate_run in ((plain, plain_evaluate), (loaded, loaded_evaluate)):
+        if engine_run["decisions"] != evaluate_run["decisions"]:
+            raise SystemExit(f"the two paths decided differently: {engine_run['decisions']} "
+                             f"vs {evaluate_run['decisions']}")
     result = {
         "benchmark": "gate",
         "command": "python -m bench.bench_gate" + (" --quick" if args.quick else ""),
@@ -375,9 +406,14 @@ def main() -> None:
         "symbols": N_SYMBOLS,
         "positions": N_POSITIONS,
         "limit_fields_set": active,
+        "engine_path": ["no_working_orders", "working_orders_10k"],
         "no_working_orders": plain,
         "working_orders_10k": loaded,
         "ratio_p50_working_vs_none": round(loaded["p50_us"] / plain["p50_us"], 3),
+        "evaluate_no_working_orders": plain_evaluate,
+        "evaluate_working_orders_10k": loaded_evaluate,
+        "ratio_p50_evaluate_working_vs_none": round(
+            loaded_evaluate["p50_us"] / plain_evaluate["p50_us"], 3),
         "targets": {"p50_us": 5, "p99_us": 20, "ratio_p50": 1.5},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

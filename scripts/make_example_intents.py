@@ -1,9 +1,17 @@
-"""Regenerate examples/intents.jsonl, state.json and market.json (run from the project root),
-then refresh tests/golden/eval_decisions.jsonl with `ordergate eval ... --out`. Each intent
-names, in its tags, the rule it demonstrates."""
+"""Regenerate examples/intents.jsonl, state.json and market.json (run from the project root
+with the project's Python: `python scripts/make_example_intents.py`), then refresh
+tests/golden/eval_decisions.jsonl with `ordergate eval ... --out`. Each intent names, in its
+tags, the rule it demonstrates; together they raise every reason code of the gate's rule
+table (tests/cli/test_eval.py holds them to it).
+
+Besides intents and market snapshots the file carries the other inputs a gateway journals:
+operator commands, broker fills and cancels, the firm-wide store's heartbeat (`firm`) and a
+policy version to activate (`policy`)."""
 
 import json
 from datetime import UTC, datetime, timedelta
+
+from ordergate.policy.loader import Policy, load_policy
 
 T0 = datetime(2026, 3, 2, 15, 0, 0, tzinfo=UTC)  # Monday 10:00 New York: XNYS open
 
@@ -18,6 +26,9 @@ PRICES = {
     "TSLA": ("199.98", "200.02", "200.00", "2000000"),
     "GME": ("20.00", "20.02", "20.01", "1000000"),
     "BTC-USD": ("60000.00", "60001.00", "60000.50", "100"),
+    "AMZN": ("179.99", "180.01", "180.00", "4000000"),
+    "AMD": ("149.99", "150.01", "150.00", "6000000"),
+    "ETH-USD": ("3000.00", "3000.10", "3000.05", "5000"),
 }
 
 
@@ -36,12 +47,18 @@ def snap(sym, t, bid=None, ask=None, last=None, vol=None):
 
 market = [snap(s, T0) for s in PRICES]
 state = {
-    "accounts": [{"account": "ACC1", "cash": "10000000"}, {"account": "ACC2", "cash": "200000"}],
+    "accounts": [
+        {"account": "ACC1", "cash": "10000000"},
+        {"account": "ACC2", "cash": "200000"},
+        {"account": "ACC3", "cash": "500000"},  # equity 800,000 with its AMD at 150
+    ],
     "positions": [
         {"account": "ACC1", "symbol": "MSFT", "qty": "1000", "avg_price": "400"},
         {"account": "ACC2", "symbol": "TSLA", "qty": "500", "avg_price": "200"},
+        {"account": "ACC3", "symbol": "AMD", "qty": "2000", "avg_price": "150"},
     ],
 }
+# ACC4 trades below but is not in the state: it has no equity marks (SYS-005)
 
 lines = []
 clock = [T0]
@@ -89,6 +106,17 @@ def intent(
     i["tags"] = {"example": note}
     lines.append(i)
     return i
+
+
+def command(action, reason, ms=100, **extra):
+    lines.append({"type": "command", "ts": ts(step(ms)), "action": action,
+                  "operator": "risk-officer", "reason": reason, **extra})
+
+
+def firm(gross, kill=False):
+    """What the firm-wide store (shared by every gateway) reported at a heartbeat: the other
+    gateways' gross exposure and the firm kill switch."""
+    lines.append({"type": "firm", "ts": ts(step(10)), "kill": kill, "gross_exposure": gross})
 
 
 # --- order sanity
@@ -304,6 +332,96 @@ intent("MKT-001 AAPL after the XNYS close", symbol="AAPL", qty="5", limit_price=
 intent(
     "ALLOW BTC-USD trades 24/7", symbol="BTC-USD", side="sell", qty="0.001", limit_price="60011.00"
 )
+
+# ======== Tuesday: the day rolled at Monday's XNYS close, so daily losses count from 0 again
+clock[0] = datetime(2026, 3, 3, 14, 30, tzinfo=UTC)  # 09:30 New York: XNYS opens
+refresh()
+firm("5000000")  # the other gateways hold 5,000,000 gross; ACC3's firm cap needs this figure
+# --- fail closed and canary
+intent("MKT-002 AMZN is set up but not on the canary list", symbol="AMZN", limit_price="180.00")
+intent("SYS-005 ACC4 has no account state: its loss limits cannot be checked", account="ACC4",
+       qty="21")
+intent(
+    "SYS-008 100 trillion ETH is 10^32 wei lots: beyond exact 28-digit decimal arithmetic",
+    symbol="ETH-USD",
+    qty="100000000000000",
+    limit_price="3000.00",
+)
+# --- throttles, one scope at a time, each burst a second after the last (its window is empty)
+step(1000)
+refresh()
+for k in range(6):  # TSLA: at most 5 orders a second
+    intent(
+        "TSLA order" if k < 5 else "THR-004 6th TSLA order inside 1s",
+        symbol="TSLA", qty=str(k + 1), limit_price="200.00", ms=20,
+    )
+step(1000)
+refresh()
+for k in range(6):  # ACC3: at most 5 orders a second
+    intent(
+        "ACC3 order" if k < 5 else "THR-002 6th ACC3 order inside 1s",
+        account="ACC3", qty=str(k + 1), ms=20,
+    )
+step(1000)
+refresh()
+for k in range(4):  # sweep waits once the gateway has accepted 3 orders within a second
+    intent(
+        "sweep order" if k < 3 else "THR-001 the gateway accepted 3 orders within 1s",
+        strategy="sweep", symbol="AAPL", qty=str(k + 31), limit_price="190.00", ms=20,
+    )
+# --- repeated executions: the broker fills three scalper orders within a minute
+step(1000)
+refresh()
+for k in range(3):
+    order = intent(f"scalper order {k + 1}", strategy="scalper", symbol="AAPL", qty=str(k + 41),
+                   limit_price="190.00", client_order_id=f"scalp-{k + 1}")
+    lines.append({"type": "fill", "ts": ts(step(10)), "client_order_id": order["client_order_id"],
+                  "fill_id": f"scalp-fill-{k + 1}", "qty": order["qty"], "price": "190.00"})
+intent("THR-006 scalper was disabled by its third fill within 1m", strategy="scalper",
+       symbol="AAPL", qty="44", limit_price="190.00")
+# --- a crossed AMD quote (bid above ask) moves the gateway to REDUCE_ONLY
+refresh()
+refresh("AMD", bid="150.05", ask="150.00")
+intent(
+    "SYS-003 a market sell would reduce ACC3's AMD long, but its fill depends on a crossed quote",
+    account="ACC3", symbol="AMD", side="sell", qty="100", order_type="market", limit_price=None,
+)
+intent("ALLOW the same sell at a limit price: it cannot add risk (SYS-003 recorded)",
+       account="ACC3", symbol="AMD", side="sell", qty="100", limit_price="150.00")
+refresh()
+command("resume", "AMD feed fixed")
+# --- the firm-wide store: gross near the firm cap, then the firm kill switch
+# the other gateways now hold 7,415,000: with this gateway's own 2,564,775 gross the firm is
+# 20,225 short of ACC3's 10,000,000 cap
+firm("7415000")
+intent("MODIFY: EXP-005 the firm-wide gross cap, ACC3's buy shrunk to fit", account="ACC3",
+       qty="100")
+firm("7415000", kill=True)
+intent("KIL-003 the firm kill switch (engaged from another gateway) stops every order",
+       symbol="AAPL", qty="22", limit_price="190.00")
+firm("5000000")
+# --- the policy's own kill switch: the desk activates a copy of this policy with it on
+policy = load_policy("examples/policy.yaml")
+killed = Policy.from_document({**policy.document, "kill_switch": True})
+lines.append({"type": "policy", "ts": ts(step(10)), "policy_hash": killed.hash,
+              "document": killed.document})
+command("activate_policy", "desk stand-down", policy_hash=killed.hash)
+intent("KIL-001 the active policy's kill_switch is on", symbol="AAPL", qty="23",
+       limit_price="190.00")
+command("activate_policy", "stand-down over", policy_hash=policy.hash)
+# --- loss: AMD falls; ACC3 (equity 800,000 at the day start) holds 2000
+step(1000)
+refresh()
+lines.append(snap("AMD", step(10), bid="138.99", ask="139.01", last="139.00"))
+intent("LOS-002 ACC3 lost 22,000 today: 2.75 % (max 2.5 %)", account="ACC3", symbol="AMD",
+       qty="50", limit_price="139.00")
+lines.append(snap("AMD", step(10), bid="114.99", ask="115.01", last="115.00"))
+intent(
+    "MOD-001 ACC3 is 8.75 % below its high-water mark (max 8 %): the drawdown halted trading",
+    account="ACC3", symbol="AMD", qty="51", limit_price="115.00",
+)
+intent("MOD-001 halted for every account until two operators resume", symbol="AAPL", qty="24",
+       limit_price="190.00")
 
 with open("examples/intents.jsonl", "w") as f:
     for line in lines:

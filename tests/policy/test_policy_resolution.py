@@ -132,8 +132,8 @@ def test_example_policy_turns_on_every_rule_family() -> None:
     assert btc.max_order_qty == Decimal("2.5")   # symbol beats strategy burst's 500
     assert policy.engine.on_drawdown is ModeOnFault.HALTED
     assert policy.engine.cancel_all_on_kill is True
-    assert set(policy.spec.accounts) == {"ACC1", "ACC2"}
-    assert set(policy.spec.strategies) == {"trend", "burst"}
+    assert set(policy.spec.accounts) == {"ACC1", "ACC2", "ACC3"}
+    assert set(policy.spec.strategies) == {"trend", "burst", "sweep", "scalper"}
     assert {"AAPL", "MSFT", "TSLA", "GME", "BTC-USD"} <= set(policy.spec.instruments)
 
 

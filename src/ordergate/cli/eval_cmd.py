@@ -170,6 +170,7 @@ def eval_command(
         sink = out_path.open("wb")
     kinds: Counter[str] = Counter()
     blocking: Counter[str] = Counter()
+    seen: Counter[str] = Counter()
     bad: list[BadLine] = []
     try:
         for result in evaluate_stream(policy, read_intents(intents), state=state,
@@ -184,15 +185,18 @@ def eval_command(
             code = result.blocking or result.would_block
             if code:
                 blocking[code] += 1
+            # once per decision, however many of its violations share the code
+            seen.update({violation.code for violation in result.violations})
     finally:
         if out_path is not None:
             sink.close()
-    _summary(policy, kinds, blocking)
+    _summary(policy, kinds, blocking, seen)
     if bad:
         raise UserError(f"{len(bad)} bad line(s) in {intents}; the other lines were decided")
 
 
-def _summary(policy: Policy, kinds: Counter[str], blocking: Counter[str]) -> None:
+def _summary(policy: Policy, kinds: Counter[str], blocking: Counter[str],
+             seen: Counter[str]) -> None:
     err.print(f"[bold]{sum(kinds.values())} intents[/] decided under policy "
               f"[bold]{policy.name}[/] ({policy.hash[:19]}...)")
     table = Table()
@@ -201,14 +205,19 @@ def _summary(policy: Policy, kinds: Counter[str], blocking: Counter[str]) -> Non
     for kind in ("ALLOW", "MODIFY", "DENY"):
         table.add_row(kind, str(kinds.get(kind, 0)))
     err.print(table)
-    if blocking:
-        err.print("Deciding reasons (the blocking code; in monitor mode, the would-be one):")
+    codes = set(blocking) | set(seen)
+    if codes:
+        err.print("Reason codes: [bold]blocking[/] counts the decisions a code decided (in "
+                  "monitor mode, would have); [bold]seen[/] counts every decision that recorded "
+                  "it as a violation, blocking or not.")
         reasons = Table()
-        for column in ("code", "name", "count", "meaning"):
-            reasons.add_column(column, overflow="fold")
-        for code, count in sorted(blocking.items(), key=lambda item: (-item[1], item[0])):
+        for column in ("code", "name", "blocking", "seen", "meaning"):
+            reasons.add_column(column, overflow="fold",
+                               justify="right" if column in ("blocking", "seen") else "left")
+        for code in sorted(codes, key=lambda code: (-blocking[code], -seen[code], code)):
             entry = REGISTRY[code]
-            reasons.add_row(code, entry.name, str(count), entry.meaning)
+            reasons.add_row(code, entry.name, str(blocking[code]), str(seen[code]),
+                            entry.meaning)
         err.print(reasons)
 
 

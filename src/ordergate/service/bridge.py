@@ -13,7 +13,10 @@ durable, and a burst of N concurrent requests costs one flush, not N.
 Idempotency on `intent_id` lives here, on the engine thread, so that it cannot race: an
 intent whose id already has a decision (from this process or recovered from the journal at
 start) is not sent to the engine again; the caller gets the original decision, marked
-`replayed`. Two copies of one intent inside the same batch are answered by the first.
+`replayed`. Two copies of one intent inside the same batch are answered by the first. The
+decision index is bounded; an intent whose decision it no longer holds is looked up in the
+engine's memory of decided intents (`EngineMemory`, kept for two trading days), so that a
+late retry too gets the original decision and journals nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from ordergate.journal.base import JournalRecord, RecordKind
 from ordergate.model.decision import Decision
 from ordergate.model.events import InputEvent, OutputEvent, ShadowDecision
 from ordergate.model.intent import OrderIntent
-from ordergate.runtime.loop import BatchReport
+from ordergate.runtime.loop import BatchReport, Runtime
 
 log = structlog.get_logger("ordergate.service.bridge")
 
@@ -56,6 +59,23 @@ class BatchRuntime(Protocol):
         """Journal, evaluate and act on a batch; durable (one flush) when it returns.
         `on_durable` is called once the decisions are durable, before any broker call."""
         ...
+
+
+RecallDecision = Callable[[OrderIntent], Decision | None]
+"""The decision the engine gave an intent earlier (same account, strategy and intent id), or
+None. Called on the engine thread only."""
+
+
+class EngineMemory:
+    """`RecallDecision` from the engine's own record of decided intents: the decision exactly
+    as it was journaled, without reading the journal."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def __call__(self, intent: OrderIntent) -> Decision | None:
+        decided = self._runtime.engine.state.decided
+        return decided.get((intent.account, intent.strategy, intent.intent_id))
 
 
 class ServiceUnavailable(Exception):
@@ -260,11 +280,15 @@ class EngineBridge:
     not call back into the bridge."""
 
     def __init__(self, runtime: BatchRuntime, *, index: DecisionIndex | None = None,
+                 recall: RecallDecision | None = None,
                  idle_events: Callable[[], list[InputEvent]] | None = None,
                  idle_interval_s: float = 0.1,
                  clock: Callable[[], float] = time.perf_counter) -> None:
+        """`recall` answers for intents the index no longer holds (see `EngineMemory`);
+        without it, such an intent goes to the engine again."""
         self._runtime = runtime
         self.index = index if index is not None else DecisionIndex()
+        self._recall = recall
         self._idle_events = idle_events
         self._idle_interval_s = idle_interval_s
         self._clock = clock
@@ -432,15 +456,25 @@ class EngineBridge:
 
     def _handle_intents(self, works: list[_IntentWork]) -> None:
         index = self.index
+        recall = self._recall
         fresh: list[OrderIntent] = []
         fresh_ids: set[str] = set()
+        recalled: dict[str, DecisionRecord] = {}
         for work in works:
             for intent in work.intents:
-                if intent.intent_id not in index and intent.intent_id not in fresh_ids:
-                    fresh.append(intent)
-                    fresh_ids.add(intent.intent_id)
+                intent_id = intent.intent_id
+                if intent_id in index or intent_id in fresh_ids or intent_id in recalled:
+                    continue
+                # Decided before, but no longer in the bounded index: answer the original
+                # decision, and journal nothing (a second intent or decision for the id).
+                earlier = None if recall is None else recall(intent)
+                if earlier is not None:
+                    recalled[intent_id] = DecisionRecord(intent=intent, decision=earlier)
+                    continue
+                fresh.append(intent)
+                fresh_ids.add(intent_id)
         if not fresh:
-            self._answer(works, {})
+            self._answer(works, {}, recalled)
             return
         answered = False
 
@@ -453,7 +487,7 @@ class EngineBridge:
             decided = self._decided(fresh, report.emitted)
             index.add(decided.values())
             self.stats.intents += len(fresh)
-            self._answer(works, decided)
+            self._answer(works, decided, recalled)
             self._settle.flush()
 
         try:
@@ -489,9 +523,11 @@ class EngineBridge:
                     decided[output.intent_id], shadow=output)
         return decided
 
-    def _answer(self, works: list[_IntentWork], decided: dict[str, DecisionRecord]) -> None:
+    def _answer(self, works: list[_IntentWork], decided: dict[str, DecisionRecord],
+                recalled: dict[str, DecisionRecord]) -> None:
         """Settle every work: the first copy of an intent in this batch gets the fresh
-        decision; every other copy (same request or another one) is a replay of it."""
+        decision; every other copy (same request or another one) is a replay of it, as is
+        every intent decided before (in the index, or `recalled` from the engine)."""
         index = self.index
         first_answered: set[str] = set()
         for work in works:
@@ -504,6 +540,8 @@ class EngineBridge:
                     first_answered.add(intent.intent_id)
                     continue
                 record = index.get(intent.intent_id)
+                if record is None:
+                    record = recalled.get(intent.intent_id)
                 if record is None:
                     missing = intent.intent_id
                     break

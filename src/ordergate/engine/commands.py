@@ -44,6 +44,9 @@ def on_command(engine: Engine, command: Command, out: list[OutputEvent]) -> None
         engine.raise_condition(out, "operator:halt", "MOD-001",
                                command.reason or "operator halt", Mode.HALTED,
                                latched=True, actor=command.operator or "operator")
+        if command.cancel_all:
+            _cancel_orders(engine, list(engine.state.open_orders.values()),
+                           f"operator halt by {command.operator or 'operator'}", out)
     elif action is CommandAction.REDUCE_ONLY:
         engine.raise_condition(out, "operator:reduce_only", "MOD-002",
                                command.reason or "operator reduce-only", Mode.REDUCE_ONLY,

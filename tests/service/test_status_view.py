@@ -12,8 +12,8 @@ from typer.testing import CliRunner, Result
 
 from ordergate.cli.errors import UserError
 from ordergate.cli.main import app
-from ordergate.service.status_view import show_remote_status
-from service.support import OPERATOR, VIEWER, Served, auth
+from ordergate.service.status_view import RECENT_DECISIONS, show_remote_status
+from service.support import OPERATOR, TRADER, VIEWER, Served, auth, intent
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -64,3 +64,62 @@ def test_ordergate_status_url_failures_are_user_errors(served: Served) -> None:
     assert isinstance(both.exception, UserError) and "exactly one" in str(both.exception)
     missing = invoke("status", "--url", served.url, env={"ORDERGATE_TOKEN": ""})
     assert isinstance(missing.exception, UserError) and "--token" in str(missing.exception)
+
+
+def _words(text: str) -> str:
+    """Table text with its borders and line breaks folded away (compare words, not layout)."""
+    return " ".join(text.replace("│", " ").replace("┃", " ").split())
+
+
+def test_remote_status_lists_recent_decisions_with_code_and_plain_reason(
+        served: Served) -> None:
+    allowed = httpx.post(f"{served.url}/v1/intents", headers=auth(TRADER),
+                         json=intent("dec-allow", qty="7"))
+    denied = httpx.post(f"{served.url}/v1/intents", headers=auth(TRADER),
+                        json=intent("dec-deny", symbol="MSFT", qty="5000", seconds=2.0))
+    assert allowed.status_code == denied.status_code == 200
+    meaning = denied.json()["blocking_meaning"]
+    assert meaning  # the plain words the terminal must show
+
+    console = Console(record=True, width=220)
+    show_remote_status(served.url, VIEWER, console)
+    text = console.export_text()
+    assert "Recent decisions" in text
+    rows = {line.split("│")[2].strip(): line for line in text.splitlines()
+            if line.count("│") == 9 and "dec-" in line}
+    assert set(rows) == {"dec-allow", "dec-deny"}
+    deny_cells = [cell.strip() for cell in rows["dec-deny"].split("│")[1:-1]]
+    assert deny_cells[:7] == ["2026-03-02 14:30:02Z", "dec-deny", "ACC-1", "MSFT",
+                              "buy 5000", "DENY", "ORD-006"]
+    assert _words(meaning) in _words(text)
+    allow_cells = [cell.strip() for cell in rows["dec-allow"].split("│")[1:-1]]
+    assert allow_cells == ["2026-03-02 14:30:01Z", "dec-allow", "ACC-1", "AAPL", "buy 7",
+                           "ALLOW", "", ""]
+    # newest first, as on the dashboard
+    assert text.index("dec-deny") < text.index("dec-allow")
+
+
+def test_remote_status_shows_only_the_newest_decisions(served: Served) -> None:
+    batch = {"intents": [intent(f"dec-{n:02d}", qty="1") for n in range(RECENT_DECISIONS + 2)]}
+    assert httpx.post(f"{served.url}/v1/intents", headers=auth(TRADER),
+                      json=batch).status_code == 200
+    console = Console(record=True, width=220)
+    show_remote_status(served.url, VIEWER, console)
+    text = console.export_text()
+    shown = [n for n in range(RECENT_DECISIONS + 2) if f"dec-{n:02d}" in text]
+    assert shown == list(range(2, RECENT_DECISIONS + 2))
+
+
+def test_status_without_decisions_says_so(served: Served) -> None:
+    console = Console(record=True, width=160)
+    show_remote_status(served.url, VIEWER, console)
+    assert "Recent decisions: none yet." in console.export_text()
+
+
+def test_ordergate_status_url_shows_recent_decisions(served: Served) -> None:
+    httpx.post(f"{served.url}/v1/intents", headers=auth(TRADER),
+               json=intent("dec-cli", qty="5000"))
+    result = invoke("status", "--url", served.url, "--token", VIEWER)
+    assert result.exit_code == 0, result.output
+    words = _words(result.output)
+    assert "Recent decisions" in words and "ORD-006" in words and "DENY" in words

@@ -2,14 +2,18 @@
 
 `show_remote_status(url, token)` fetches GET /v1/status from a running gateway and prints the
 same picture as the dashboard: the mode banner with its reasons in plain words, exposure
-against caps, rate windows, dependencies, positions and the mode timeline. The token may come
-from `--token` or the ORDERGATE_TOKEN environment variable (so it stays out of shell history).
+against caps, rate windows, dependencies, positions, the mode timeline and the recent
+decisions (GET /v1/decisions, newest first, each with its reason code and what it means).
+The token may come from `--token` or the ORDERGATE_TOKEN environment variable (so it stays
+out of shell history).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 import httpx
 import msgspec
@@ -19,16 +23,19 @@ from rich.table import Table
 from rich.text import Text
 
 from ordergate.cli.errors import UserError
-from ordergate.service.schemas import ErrorBody, StatusView
+from ordergate.service.schemas import DecisionPage, DecisionView, ErrorBody, StatusView
 
 TOKEN_ENV = "ORDERGATE_TOKEN"
+RECENT_DECISIONS = 25  # as many as the dashboard shows
 _MODE_STYLE = {"ACTIVE": "bold white on green", "REDUCE_ONLY": "bold black on dark_orange",
                "HALTED": "bold white on red"}
+_DECISION_STYLE = {"ALLOW": "green", "MODIFY": "dark_orange", "DENY": "bold red"}
+T = TypeVar("T")
 
 
-def fetch_status(url: str, token: str, timeout_s: float = 5.0) -> StatusView:
-    """GET {url}/v1/status. Failures raise UserError naming the URL and what went wrong."""
-    endpoint = url.rstrip("/") + "/v1/status"
+def _get(url: str, path: str, token: str, answer: type[T], timeout_s: float) -> T:
+    """GET {url}{path}. Failures raise UserError naming the URL and what went wrong."""
+    endpoint = url.rstrip("/") + path
     try:
         response = httpx.get(endpoint, headers={"Authorization": f"Bearer {token}"},
                              timeout=timeout_s)
@@ -41,9 +48,20 @@ def fetch_status(url: str, token: str, timeout_s: float = 5.0) -> StatusView:
             detail = response.text[:200]
         raise UserError(f"--url {endpoint}: HTTP {response.status_code}: {detail}")
     try:
-        return msgspec.json.decode(response.content, type=StatusView)
+        return msgspec.json.decode(response.content, type=answer)
     except msgspec.DecodeError as exc:
         raise UserError(f"--url {endpoint}: unexpected answer: {exc}") from None
+
+
+def fetch_status(url: str, token: str, timeout_s: float = 5.0) -> StatusView:
+    """GET {url}/v1/status. Failures raise UserError naming the URL and what went wrong."""
+    return _get(url, "/v1/status", token, StatusView, timeout_s)
+
+
+def fetch_recent_decisions(url: str, token: str, limit: int = RECENT_DECISIONS,
+                           timeout_s: float = 5.0) -> list[DecisionView]:
+    """The newest `limit` decisions (GET {url}/v1/decisions), newest first."""
+    return _get(url, f"/v1/decisions?limit={limit}", token, DecisionPage, timeout_s).items
 
 
 def _ratio(value: str, cap: str | None) -> str:
@@ -58,7 +76,26 @@ def _ratio(value: str, cap: str | None) -> str:
         return "?"
 
 
-def render_status(view: StatusView) -> Group:
+def _decisions_table(decisions: Sequence[DecisionView]) -> Table:
+    table = Table(title="Recent decisions")
+    for column in ("time", "intent", "account", "symbol", "order", "decision", "code"):
+        table.add_column(column, overflow="fold")  # ids and codes fold, never cut
+    table.add_column("reason", overflow="fold")
+    for d in decisions:
+        intent, decision = d.intent, d.decision
+        kind = decision.decision.value
+        # An ALLOW has no reason code; a monitored one may still say what would have blocked.
+        code = decision.blocking or (f"would {decision.would_block}"
+                                     if decision.would_block else "")
+        table.add_row(f"{intent.ts:%Y-%m-%d %H:%M:%S}Z", intent.intent_id, intent.account,
+                      intent.symbol, f"{intent.side.value} {intent.qty}",
+                      Text(kind, style=_DECISION_STYLE.get(kind, "")), code,
+                      d.blocking_meaning)
+    return table
+
+
+def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = None) -> Group:
+    """The status picture; `decisions` (newest first) adds the recent-decisions table."""
     reasons = "\n".join(
         f"{r.code} {r.name}: {r.meaning}" + (f" ({r.detail})" if r.detail else "")
         + f" — set by {r.actor or 'system'}" + (f" since {r.since:%Y-%m-%d %H:%M:%S}Z"
@@ -121,6 +158,9 @@ def render_status(view: StatusView) -> Group:
             table.add_row(f"{t.ts:%Y-%m-%d %H:%M:%S}Z", t.mode, t.previous, t.actor,
                           ", ".join(t.reasons))
         parts.append(table)
+    if decisions is not None:
+        parts.append(_decisions_table(decisions) if decisions
+                     else Text("Recent decisions: none yet.", style="dim"))
     return Group(*parts)  # type: ignore[arg-type]
 
 
@@ -130,7 +170,8 @@ def show_remote_status(url: str, token: str | None, console: Console | None = No
     if not token:
         raise UserError(f"--token: a viewer token is required (or set {TOKEN_ENV})")
     view = fetch_status(url, token)
+    decisions = fetch_recent_decisions(url, token)
     # Wrap inside panels and tables even on a console that soft-wraps plain output: a reason
     # cut at the terminal's edge would hide the why.
-    (console or Console()).print(render_status(view), soft_wrap=False)
+    (console or Console()).print(render_status(view, decisions), soft_wrap=False)
     return view

@@ -32,7 +32,8 @@ def serve(
     journal: Annotated[str, typer.Option("--journal", help="Journal URL: sqlite:///path.db, "
                                          "path.db or postgresql://...")],
     tokens: Annotated[str | None, typer.Option(
-        "--tokens", help="Tokens YAML file (default: $ORDERGATE_TOKENS_FILE).")] = None,
+        "--tokens", help="Tokens YAML file (default: $ORDERGATE_TOKENS_FILE, else the "
+                         "tokens document in $ORDERGATE_TOKENS).")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8080,
     broker: Annotated[str, typer.Option(
@@ -63,18 +64,22 @@ def serve(
     )
     from ordergate.runtime.loop import ResumeMismatch, Runtime, RuntimeStopped
     from ordergate.runtime.sources import BadLine, read_lines
-    from ordergate.service.auth import TOKENS_FILE_ENV, TokenFileError, load_tokens, tokens_path
+    from ordergate.service.auth import (
+        TOKENS_ENV,
+        TOKENS_FILE_ENV,
+        TokenFileError,
+        configured_tokens,
+    )
     from ordergate.service.server import Gateway, GuardedBatches, bind_socket, uvicorn_config
 
     _configure_logging(log_level)
     if durability not in ("batch", "always"):
         raise UserError(f"--durability: expected 'batch' or 'always', got '{durability}'")
-    path = tokens_path(tokens)
-    if path is None:
-        raise UserError(f"--tokens: required (or set {TOKENS_FILE_ENV}); the API never runs "
-                        "without authentication")
     try:
-        store = load_tokens(path)
+        store = configured_tokens(tokens)
+        if store is None:
+            raise UserError(f"--tokens: required (or set {TOKENS_FILE_ENV}, or {TOKENS_ENV} to "
+                            "the tokens document); the API never runs without authentication")
         loaded = load_policy(policy)
     except (TokenFileError, PolicyError) as exc:
         raise UserError(str(exc)) from None

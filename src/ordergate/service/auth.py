@@ -3,7 +3,9 @@
 Roles (the external contract): `trader` submits intents for the accounts listed on its token,
 `operator` changes modes and policies (and reads), `viewer` reads, `feeder` posts market data
 (a market-data process needs no other power; an operator may post market data too). The tokens
-file is YAML:
+document is YAML (or JSON), in a file (`--tokens`, or the file named by $ORDERGATE_TOKENS_FILE)
+or given whole in $ORDERGATE_TOKENS (a container or a secret store hands it over without a
+file):
 
     tokens:
       - name: desk-a            # the identity journaled with every action of this token
@@ -28,6 +30,7 @@ import hmac
 import os
 import secrets
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 TOKENS_FILE_ENV = "ORDERGATE_TOKENS_FILE"
+TOKENS_ENV = "ORDERGATE_TOKENS"
 DEFAULT_REQUESTS_PER_SECOND = 2000.0
 DEFAULT_BURST = 4000.0
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 16384, 8, 1
@@ -69,7 +73,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TokenFileError(ValueError):
-    """The tokens file is unreadable or invalid; the message names the file and the entry."""
+    """The tokens file (or $ORDERGATE_TOKENS) is unreadable or invalid; the message names the
+    file (or the variable) and the entry, never a token or a hash."""
 
 
 class _TokenEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -136,7 +141,8 @@ def _parse_hash(where: str, text: str) -> str | _ScryptHash:
         if len(parts) != 5 or n < 2 or n & (n - 1) or r < 1 or p < 1 or not salt or not key:
             raise TokenFileError(f"{where}.hash: invalid scrypt parameters")
         return _ScryptHash(n, r, p, salt, key)
-    raise TokenFileError(f"{where}.hash: unknown scheme '{scheme}', expected sha256 or scrypt")
+    # The value is not echoed: a plain token put here by mistake must not reach a log.
+    raise TokenFileError(f"{where}.hash: unknown scheme, expected 'sha256:...' or 'scrypt:...'")
 
 
 # ---------------------------------------------------------------- the token store
@@ -186,18 +192,31 @@ def load_tokens(path: str | os.PathLike[str]) -> TokenStore:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise TokenFileError(f"{file}: cannot read the tokens file: {exc.strerror}") from None
+    return parse_tokens(text, str(file))
+
+
+def parse_tokens(text: str, source: str) -> TokenStore:
+    """A tokens document (YAML or JSON), validated strictly. `source` (a file name, or
+    `$ORDERGATE_TOKENS`) starts every error, which then names the entry and field; no error
+    quotes the document (its hashes stay out of logs)."""
     try:
         raw: Any = YAML(typ="safe").load(text)
     except YAMLError as exc:
-        raise TokenFileError(f"{file}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise TokenFileError(f"{source}: not valid YAML or JSON{at}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise TokenFileError(f"{source}: expected a tokens document, a mapping with a 'tokens' "
+                             "list (as `ordergate token new` prints), not a single value")
     try:
         parsed = msgspec.convert(raw, _TokenFile)
     except msgspec.ValidationError as exc:
-        raise TokenFileError(f"{file}: {exc}") from None
+        raise TokenFileError(f"{source}: {exc}") from None
     entries: list[tuple[str | _ScryptHash, Principal]] = []
     names: set[str] = set()
     for index, entry in enumerate(parsed.tokens):
-        where = f"{file}: tokens[{index}]"
+        where = f"{source}: tokens[{index}]"
         if not entry.name.strip():
             raise TokenFileError(f"{where}.name: must not be empty")
         if entry.name in names:
@@ -215,13 +234,28 @@ def load_tokens(path: str | os.PathLike[str]) -> TokenStore:
             requests_per_second=entry.requests_per_second, burst=entry.burst,
         )))
     if not entries:
-        raise TokenFileError(f"{file}: tokens: the file lists no token")
+        raise TokenFileError(f"{source}: tokens: the document lists no token")
     return TokenStore(entries)
 
 
-def tokens_path(explicit: str | None) -> str | None:
-    """The tokens file to use: the explicit option, else $ORDERGATE_TOKENS_FILE."""
-    return explicit or os.environ.get(TOKENS_FILE_ENV) or None
+def configured_tokens(explicit: str | None,
+                      environ: Mapping[str, str] | None = None) -> TokenStore | None:
+    """The tokens to serve with: the explicit file (`--tokens`), else the file named by
+    $ORDERGATE_TOKENS_FILE, else the document in $ORDERGATE_TOKENS; None when none is given.
+    Both variables set (and no explicit file) is an error: which one counts would be a guess."""
+    env = os.environ if environ is None else environ
+    if explicit:
+        return load_tokens(explicit)
+    path = env.get(TOKENS_FILE_ENV, "")
+    inline = env.get(TOKENS_ENV, "")
+    if path and inline.strip():
+        raise TokenFileError(f"{TOKENS_FILE_ENV} and {TOKENS_ENV} are both set: set one of "
+                             "them (or pass --tokens)")
+    if path:
+        return load_tokens(path)
+    if inline.strip():
+        return parse_tokens(inline, TOKENS_ENV)
+    return None
 
 
 def bearer_token(authorization: str | None) -> str | None:

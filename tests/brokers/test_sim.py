@@ -481,3 +481,94 @@ def test_fills_never_exceed_order_quantity_and_positions_match_fills(
         net += qty * dispatch.side.sign
     assert sum((p.qty for p in played.positions), Decimal(0)) == net
     assert len({f.fill_id for f in played.fills}) == len(played.fills)
+
+
+# ---------------------------------------------------------------- the working-order index
+
+class _ScanEveryOrder(SimBroker):
+    """The matching as it reads without the index: every order ever received, in arrival
+    order, filtered by symbol and status. The reference the indexed broker must equal."""
+
+    def _working_entries(self, symbol: str) -> list:  # type: ignore[type-arg]
+        return [entry for entry in self._book.orders.values()
+                if entry.dispatch.symbol == symbol and entry.status in (
+                    OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)]
+
+
+def test_a_quote_fills_exactly_the_marketable_orders_of_its_symbol_in_arrival_order() -> None:
+    broker = SimBroker(SimConfig(fill_model=FillModel.NEXT_MARKET))
+    symbols = ("AAPL", "MSFT", "TSLA")
+    for n in range(1, 301):
+        broker.submit(order(n, symbol=symbols[n % 3], order_type=OrderType.LIMIT,
+                            limit=str(90 + n % 40), side=Side.BUY))
+    broker.poll_events(END)  # the acks
+    broker.on_market(quote("109.99", "110.01", symbol="MSFT", at=T0 + timedelta(seconds=1)))
+    filled = fills(broker.poll_events(END))
+    expected = [n for n in range(1, 301) if n % 3 == 1 and 90 + n % 40 >= 110]
+    assert [f.client_order_id for f in filled] == [f"acct1-s-{n:04d}" for n in expected]
+    assert all(f.price == Decimal("110.00") for f in filled)
+    still_open = [o.client_order_id for o in broker.open_orders()]
+    assert still_open == [f"acct1-s-{n:04d}" for n in range(1, 301) if n not in expected]
+
+
+@st.composite
+def _sessions(draw: st.DrawFn) -> list[tuple[str, int, str, int, str]]:
+    steps = draw(st.lists(st.tuples(
+        st.sampled_from(["submit", "submit", "quote", "cancel"]),
+        st.integers(0, 2),  # symbol
+        st.sampled_from(["limit", "market", "stop", "stop_limit"]),
+        st.integers(95, 105),  # a price
+        st.sampled_from(["day", "ioc", "fok"]),
+    ), min_size=1, max_size=60))
+    return steps
+
+
+@settings(max_examples=60, deadline=None)
+@given(_sessions(), st.sampled_from([None, Decimal(30)]))
+def test_indexed_matching_gives_the_same_events_as_scanning_every_order(
+        steps: list[tuple[str, int, str, int, str]], participation: Decimal | None) -> None:
+    config = SimConfig(fill_model=FillModel.NEXT_MARKET, max_participation_pct=participation)
+    indexed, scanning = SimBroker(config), _ScanEveryOrder(config)
+    symbols = ("AAPL", "MSFT", "TSLA")
+    at = T0
+    for number, (action, symbol_at, kind, price, tif) in enumerate(steps, start=1):
+        at += timedelta(milliseconds=1)
+        symbol = symbols[symbol_at]
+        for broker in (indexed, scanning):
+            if action == "quote":
+                broker.on_market(quote(f"{price - 0.5}", f"{price + 0.5}", symbol=symbol,
+                                       at=at, volume="100", last=str(price)))
+            elif action == "cancel":
+                working = broker.open_orders()
+                if working:
+                    broker.cancel(working[price % len(working)].client_order_id)
+            else:
+                order_type = OrderType(kind)
+                broker.submit(order(
+                    number, symbol=symbol, order_type=order_type, at=at,
+                    side=Side.BUY if price % 2 else Side.SELL, qty=str(1 + price % 7 * 10),
+                    limit=str(price) if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+                    else None,
+                    stop=str(price) if order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+                    else None,
+                    tif=TimeInForce(tif)))
+        assert indexed.poll_events(at) == scanning.poll_events(at)
+        assert indexed.open_orders() == scanning.open_orders()
+    assert indexed.poll_events(END) == scanning.poll_events(END)
+    assert indexed.positions() == scanning.positions()
+
+
+def test_open_orders_after_a_restart_are_the_working_ones_in_arrival_order(tmp_path) -> None:
+    state = str(tmp_path / "sim.db")
+    broker = SimBroker(SimConfig(fill_model=FillModel.NEXT_MARKET, state_path=state))
+    for n in range(1, 21):
+        broker.submit(order(n, symbol=("AAPL", "MSFT")[n % 2], order_type=OrderType.LIMIT,
+                            limit=str(100 + n)))
+    broker.on_market(quote("109.99", "110.01", symbol="AAPL", at=T0 + timedelta(seconds=1)))
+    broker.cancel("acct1-s-0003")
+    broker.close()
+    restarted = SimBroker(SimConfig(fill_model=FillModel.NEXT_MARKET, state_path=state))
+    filled = {n for n in range(1, 21) if n % 2 == 0 and 100 + n >= 110}
+    assert [o.client_order_id for o in restarted.open_orders()] == [
+        f"acct1-s-{n:04d}" for n in range(1, 21) if n not in filled and n != 3]
+    restarted.close()

@@ -344,9 +344,14 @@ class SimBroker:
             return None if order is None else self._view(order)
 
     def open_orders(self) -> list[BrokerOrder]:
+        """Working orders in arrival order. Read through the per-symbol index: reconciliation
+        asks on a schedule, and every order ever received would make each answer grow."""
         with self._lock:
             self._read_fault()
-            return [self._view(o) for o in self._book.orders.values() if o.status in _WORKING]
+            working = [entry for symbol in self._working_index_built()
+                       for entry in self._working_entries(symbol)]
+            working.sort(key=lambda entry: entry.number)
+            return [self._view(entry) for entry in working]
 
     def positions(self) -> list[BrokerPosition]:
         with self._lock:
@@ -473,14 +478,8 @@ class SimBroker:
             if usable and volume is not None:
                 available = volume * config.max_participation_pct / 100
         ref = reference_price(snapshot)
-        orders = self._book.orders
-        candidates = self._working_for(snapshot.symbol)
-        for client_id in list(candidates):
-            entry = orders[client_id]
+        for entry in self._working_entries(snapshot.symbol):
             order = entry.dispatch
-            if entry.status not in _WORKING:
-                del candidates[client_id]
-                continue
             if order.ts > snapshot.ts:
                 continue
             if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and not entry.triggered:
@@ -515,14 +514,30 @@ class SimBroker:
             if order.tif is TimeInForce.IOC and entry.status in _WORKING:
                 self._expire(entry, ts, "immediate or cancel: remainder canceled")
 
-    def _working_for(self, symbol: str) -> dict[str, None]:
+    def _working_index_built(self) -> dict[str, dict[str, None]]:
         if self._working_index is None:
             index: dict[str, dict[str, None]] = {}
             for client_id, entry in self._book.orders.items():
                 if entry.status in _WORKING:
                     index.setdefault(entry.dispatch.symbol, {})[client_id] = None
             self._working_index = index
-        return self._working_index.setdefault(symbol, {})
+        return self._working_index
+
+    def _working_entries(self, symbol: str) -> list[_Order]:
+        """The symbol's working orders in arrival order; those that stopped working since
+        (filled, canceled, rejected) leave the index here."""
+        candidates = self._working_index_built().get(symbol)
+        if not candidates:
+            return []
+        orders = self._book.orders
+        working: list[_Order] = []
+        for client_id in list(candidates):
+            entry = orders[client_id]
+            if entry.status in _WORKING:
+                working.append(entry)
+            else:
+                del candidates[client_id]
+        return working
 
     def _stop_touched(self, entry: _Order, snapshot: MarketSnapshot) -> bool:
         order = entry.dispatch

@@ -92,9 +92,9 @@ def writer(stream: BinaryIO, quiet: bool, tally: Tally) -> Callable[[BatchReport
         tally.add(report)
         if quiet:
             return
-        lines = [_encoder.encode(item) for item in report.emitted if isinstance(item, _PRINTED)]
-        if lines:
-            stream.write(b"\n".join(lines) + b"\n")
+        printed = [item for item in report.emitted if isinstance(item, _PRINTED)]
+        if printed:
+            stream.write(_encoder.encode_lines(printed))
             stream.flush()
     return on_report
 

@@ -14,9 +14,17 @@ and fills fed back through the same path. Measures:
   one million records (about seven per intent): the issue's restart scenario is a journal
   of 1M events.
 
-Intents are limit orders at the quote, which the simulator fills at their limit on receipt;
-market data is not shown to the simulator, whose matching scans every order it ever received
-(O(orders) per quote) and would otherwise dominate and grow.
+Those three drive a `Runtime` in this process, without the command's layers: no guard, no
+market data shown to the simulator, no JSON Lines out. What a user gets is measured under
+`cli`: the real `ordergate run --policy P --journal J EVENTS > out.jsonl` as a subprocess on
+the same events files (durability batch), timed end to end and less the command's fixed cost
+(the same command on an empty events file and a new journal: interpreter, imports, policy,
+journal creation, summary), then the same command again on the largest journal (the CLI's
+own restart: hash-chain check of the whole journal, snapshot + tail replay, the resume check
+of the events file, nothing new to read), and `ordergate journal verify` on that journal (the
+chain check alone, which the restart pays first and which grows with the journal).
+
+Intents are limit orders at the quote, which the simulator fills at their limit on receipt.
 Every intent is allowed and dispatched (alternating sides keeps positions inside the caps),
 so each one costs a decision, a dispatch, a submit, an ack and a fill (sizes vary so the
 duplicate-order rule, which is on, never fires). Four intents per market snapshot.
@@ -28,6 +36,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +51,7 @@ import msgspec
 import structlog
 
 from ordergate.brokers.sim import SimBroker, SimConfig
-from ordergate.journal import Durability
+from ordergate.journal import Durability, open_journal
 from ordergate.model.events import AccountFunding, ClockTick
 from ordergate.model.intent import OrderIntent, OrderType, Side
 from ordergate.model.market import MarketSnapshot
@@ -177,6 +187,95 @@ def restart_seconds(journal: str) -> dict[str, Any]:
     }
 
 
+def ordergate_command() -> list[str]:
+    """The installed `ordergate` script of this interpreter's environment, as a user runs it."""
+    script = Path(sys.executable).with_name("ordergate")
+    found = str(script) if script.is_file() else shutil.which("ordergate")
+    if found is None:
+        raise SystemExit("bench_run: the `ordergate` command is not installed next to "
+                         f"{sys.executable} nor on PATH (pip install -e .)")
+    return [found]
+
+
+def _timed(args: list[str], stdout: Path) -> float:
+    """Seconds the command took, stdout redirected to a file as a user would; stops the
+    bench with the command's own message if it failed."""
+    with stdout.open("wb") as out:
+        started = time.perf_counter()
+        done = subprocess.run(args, stdout=out, stderr=subprocess.PIPE, check=False)
+        elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"bench_run: {' '.join(args)} exited {done.returncode}: "
+                         f"{done.stderr.decode(errors='replace')[-2000:]}")
+    return elapsed
+
+
+def _count_decisions(stdout: Path) -> tuple[int, int]:
+    decisions = dispatches = 0
+    with stdout.open("rb") as handle:
+        for line in handle:
+            if line.startswith(b'{"type":"decision"'):
+                decisions += 1
+            elif line.startswith(b'{"type":"dispatch"'):
+                dispatches += 1
+    return decisions, dispatches
+
+
+def cli_run(directory: Path, policy: Path, events: Path, journal: Path,
+            startup_s: float) -> dict[str, Any]:
+    """`ordergate run` on a new journal, durability batch, stdout to a file."""
+    stdout = directory / f"{journal.stem}.out.jsonl"
+    elapsed = _timed([*ordergate_command(), "run", "--policy", str(policy), "--journal",
+                      str(journal), str(events)], stdout)
+    decisions, dispatches = _count_decisions(stdout)
+    stdout.unlink()
+    work = elapsed - startup_s
+    return {
+        "intents": decisions,
+        "dispatched": dispatches,
+        "durability": Durability.BATCH.value,
+        "seconds": round(elapsed, 3),
+        "intents_per_s": round(decisions / elapsed, 1),
+        "seconds_less_startup": round(work, 3),
+        "intents_per_s_less_startup": round(decisions / work, 1) if work > 0 else None,
+    }
+
+
+def cli_startup_seconds(directory: Path, policy: Path) -> float:
+    """The command's fixed cost: `ordergate run` on an empty events file and a new journal."""
+    empty = directory / "events-empty.jsonl"
+    empty.write_bytes(b"")
+    return _timed([*ordergate_command(), "run", "--policy", str(policy), "--journal",
+                   str(directory / "journal-cli-empty.db"), str(empty)],
+                  directory / "empty.out.jsonl")
+
+
+def cli_restart(directory: Path, policy: Path, events: Path, journal: Path) -> dict[str, Any]:
+    """The same `ordergate run` again on its finished journal (nothing new to read), and the
+    chain check alone (`ordergate journal verify`)."""
+    verify = _timed([*ordergate_command(), "journal", "verify", "--journal", str(journal)],
+                    directory / "verify.out")
+    stdout = directory / "restart.out.jsonl"
+    restart = _timed([*ordergate_command(), "run", "--policy", str(policy), "--journal",
+                      str(journal), str(events)], stdout)
+    printed, _ = _count_decisions(stdout)
+    if printed:
+        raise SystemExit(f"bench_run: the restart on {journal} decided {printed} intents again")
+    handle = open_journal(f"sqlite:///{journal}", create=False)
+    try:
+        records = handle.last_seq()
+        snapshot = handle.latest_snapshot()
+    finally:
+        handle.close()
+    return {
+        "seconds": round(restart, 3),
+        "verify_seconds": round(verify, 3),
+        "journal_records": records,
+        "snapshot_seq": snapshot.seq if snapshot is not None else None,
+        "replayed_records": records - (snapshot.seq if snapshot is not None else 0),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
@@ -212,6 +311,23 @@ def main(argv: list[str] | None = None) -> None:
                               **restart_seconds(largest["journal"])}
         for entry in [*by_durability.values(), *scaling]:
             entry.pop("journal", None)
+        policy_file = directory / "bench-policy.yaml"
+        policy_file.write_text(POLICY)
+        startup = cli_startup_seconds(directory, policy_file)
+        cli_runs = []
+        for size in sizes:
+            journal = directory / f"journal-cli-{size}.db"
+            cli_runs.append(cli_run(directory, policy_file, directory / f"events-{size}.jsonl",
+                                    journal, startup))
+        results["cli"] = {
+            "command": "ordergate run --policy P --journal J EVENTS > out.jsonl",
+            "startup_seconds": round(startup, 3),
+            "by_size": cli_runs,
+            "restart": {"intents": cli_runs[-1]["intents"],
+                        **cli_restart(directory, policy_file,
+                                      directory / f"events-{sizes[-1]}.jsonl",
+                                      directory / f"journal-cli-{sizes[-1]}.db")},
+        }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

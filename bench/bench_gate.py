@@ -1,11 +1,16 @@
-"""Gate latency per intent, p50/p99 in microseconds, on two paths:
+"""Gate latency per intent, p50/p99 in microseconds, on three paths:
 
 * the engine's path (`no_working_orders`, `working_orders_10k`): the policy's limits for the
   intent's key, the plan compiled for them (cached per limits value; its screen,
   `gate.screen`, picks the rules an intent could break) and `decide` (`gate.evaluate`);
 * the public `evaluate(intent, view, policy)` (`evaluate_no_working_orders`,
-  `evaluate_working_orders_10k`): every rule of the full table, no plan, no screen, the view
-  asked one method at a time, as an embedding program calls the gate.
+  `evaluate_working_orders_10k`), as a program embedding the gate calls it: with this view,
+  which answers the screen's one read per intent, it judges through the policy's compiled
+  plans, so it costs what the engine's path costs plus the lookup of those plans;
+* the full rule table (`full_table_no_working_orders`, `full_table_working_orders_10k`):
+  `evaluate_limits`, every rule, no plan, no screen, the view asked one method at a time:
+  what `evaluate` costs on a view without `read_intent`, and the reference the plans are
+  tested against.
 
     python -m bench.bench_gate [--quick]
 
@@ -15,7 +20,7 @@ open positions and incrementally kept aggregates, as the engine's state does, co
 and duplicate windows with the engine's own window classes, and answers the gate's one call
 per intent (`read_intent`) as the engine's state does. 100,000 intents
 (10,000 with --quick) are evaluated one at a time on each path, first with no working orders,
-then with 10,000 working orders in the view. Both paths must reach the same decisions.
+then with 10,000 working orders in the view. Every path must reach the same decisions.
 Results go to bench/results/gate.json.
 """
 
@@ -35,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ordergate.engine.windows import DuplicateWindow, RateWindows, WindowKind
-from ordergate.gate import PlanCache, decide, evaluate
+from ordergate.gate import PlanCache, decide, evaluate, evaluate_limits
 from ordergate.gate.exposure import reference_price, symbol_exposure
 from ordergate.gate.view import (
     ActiveReason,
@@ -314,7 +319,9 @@ def make_intents(count: int, mids: dict[str, Decimal], rng: random.Random) -> li
 
 
 ENGINE_PATH = "engine: decide() on the plan compiled and screened for the intent's limits"
-EVALUATE_PATH = "evaluate(intent, view, policy): the full rule table, no plan and no screen"
+EVALUATE_PATH = ("evaluate(intent, view, policy), the public function: with a view that "
+                 "answers read_intent, through the policy's compiled, screened plans")
+FULL_TABLE_PATH = "evaluate_limits(): the full rule table, no plan and no screen"
 Judge = Callable[[OrderIntent], Decision]
 
 
@@ -333,6 +340,15 @@ def evaluate_judge(world: BenchView, policy: Policy) -> Judge:
     """What a program embedding the gate calls."""
     def judge(order: OrderIntent) -> Decision:
         return evaluate(order, world, policy)
+
+    return judge
+
+
+def full_table_judge(world: BenchView, policy: Policy) -> Judge:
+    """Every rule of the table, the view read one method at a time."""
+    def judge(order: OrderIntent) -> Decision:
+        limits = policy.limits_for(order.account, order.strategy, order.symbol)
+        return evaluate_limits(order, world, limits, policy.hash)
 
     return judge
 
@@ -390,13 +406,15 @@ def main() -> None:
     )
     plain = run(intents, engine_judge(world, policy), ENGINE_PATH)
     plain_evaluate = run(intents, evaluate_judge(world, policy), EVALUATE_PATH)
+    plain_full = run(intents, full_table_judge(world, policy), FULL_TABLE_PATH)
     add_working_orders(world, mids, rng)
     loaded = run(intents, engine_judge(world, policy), ENGINE_PATH)
     loaded_evaluate = run(intents, evaluate_judge(world, policy), EVALUATE_PATH)
-    for engine_run, evaluate_run in ((plain, plain_evaluate), (loaded, loaded_evaluate)):
-        if engine_run["decisions"] != evaluate_run["decisions"]:
-            raise SystemExit(f"the two paths decided differently: {engine_run['decisions']} "
-                             f"vs {evaluate_run['decisions']}")
+    loaded_full = run(intents, full_table_judge(world, policy), FULL_TABLE_PATH)
+    for runs in ((plain, plain_evaluate, plain_full), (loaded, loaded_evaluate, loaded_full)):
+        if len({json.dumps(one["decisions"]) for one in runs}) != 1:
+            raise SystemExit("the paths decided differently: "
+                             + "; ".join(f"{one['path']}: {one['decisions']}" for one in runs))
     result = {
         "benchmark": "gate",
         "command": "python -m bench.bench_gate" + (" --quick" if args.quick else ""),
@@ -414,6 +432,8 @@ def main() -> None:
         "evaluate_working_orders_10k": loaded_evaluate,
         "ratio_p50_evaluate_working_vs_none": round(
             loaded_evaluate["p50_us"] / plain_evaluate["p50_us"], 3),
+        "full_table_no_working_orders": plain_full,
+        "full_table_working_orders_10k": loaded_full,
         "targets": {"p50_us": 5, "p99_us": 20, "ratio_p50": 1.5},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,16 @@ from hypothesis import strategies as st
 from gate.build import NOW, intent, limits, view
 from gate.test_properties import intents, resolved_limits, worlds
 from gate.views import MemoryView
-from ordergate.gate import FULL_PLAN, PlanCache, compile_plan, decide, evaluate_limits
+from ordergate.gate import (
+    FULL_PLAN,
+    PlanCache,
+    compile_plan,
+    decide,
+    evaluate,
+    evaluate_limits,
+)
 from ordergate.gate.context import build_context, fingerprint
+from ordergate.gate.evaluate import _PLANS as COMPILED_PLANS
 from ordergate.gate.explain import explain
 from ordergate.gate.view import RateScope
 from ordergate.model.intent import OrderIntent, OrderType
@@ -120,3 +128,37 @@ def test_the_gate_context_counts_only_the_rate_limits_that_are_set() -> None:
     both = build_context(intent(), world, limits(rate_global=rate, duplicate_window=rate.window))
     assert (both.count_global, both.count_symbol) == (3, 0)
     assert both.fingerprint == fingerprint(intent())
+
+
+class OnePolicy:
+    """A `LimitSource` with the same limits for every key."""
+
+    def __init__(self, limits: ResolvedLimits) -> None:
+        self.limits = limits
+        self.hash = "h"
+
+    def limits_for(self, account: str, strategy: str, symbol: str) -> ResolvedLimits:
+        return self.limits
+
+
+class PlainView:
+    """`MemoryView` without `read_intent`: a plain `GateView`."""
+
+    def __init__(self, world: MemoryView) -> None:
+        self._world = world
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "read_intent":
+            raise AttributeError(name)
+        return getattr(self._world, name)
+
+
+@settings(max_examples=100, deadline=None)
+@given(intents(), busier_worlds(), more_limits())
+def test_public_evaluate_takes_the_screened_plan_and_decides_as_the_full_table(
+        order: OrderIntent, world: MemoryView, policy: ResolvedLimits) -> None:
+    source = OnePolicy(policy)
+    full = msgspec.json.encode(evaluate_limits(order, world, policy, "h"))
+    assert msgspec.json.encode(evaluate(order, world, source)) == full
+    assert source in COMPILED_PLANS  # judged through its compiled plans
+    assert msgspec.json.encode(evaluate(order, PlainView(world), OnePolicy(policy))) == full

@@ -19,12 +19,13 @@ without a cache, and the reference the screened plans are tested against.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, cast
 
 from ordergate.gate.context import RuleContext, build_context
-from ordergate.gate.plan import FULL_PLAN, Plan
+from ordergate.gate.plan import FULL_PLAN, Plan, PlanCache
 from ordergate.gate.rules.exposure import fitting_qty
 from ordergate.gate.screen import screen
 from ordergate.gate.table import Check, Reducing, Rule, external_rule
@@ -53,9 +54,28 @@ class LimitSource(Protocol):
     def limits_for(self, account: str, strategy: str, symbol: str) -> ResolvedLimits: ...
 
 
+# The plans compiled for each policy object `evaluate` was given (`PlanCache`): what a policy's
+# limits imply, never anything about the world, so `evaluate` stays a function of its arguments.
+# Weak keys: a policy that is gone takes its plans with it.
+_PLANS: weakref.WeakKeyDictionary[LimitSource, PlanCache] = weakref.WeakKeyDictionary()
+
+
 def evaluate(intent: OrderIntent, view: GateView, policy: LimitSource) -> Decision:
+    """The decision on `intent` under `policy`, reading `view`. A view that answers the
+    screen's one read per intent (`ScreenedView.read_intent`, as the engine's state does) is
+    judged through the policy's compiled, screened plans, as the engine judges it; any other
+    view, or a policy that cannot be remembered, by the full table (`evaluate_limits`). Both
+    decide the same, byte for byte (tests/gate/test_plan.py, test_screen.py)."""
     limits = policy.limits_for(intent.account, intent.strategy, intent.symbol)
-    return evaluate_limits(intent, view, limits, policy.hash)
+    if not hasattr(view, "read_intent"):
+        return evaluate_limits(intent, view, limits, policy.hash)
+    plans = _PLANS.get(policy)
+    if plans is None:
+        try:
+            plans = _PLANS[policy] = PlanCache()
+        except TypeError:  # not weakly referenceable
+            return evaluate_limits(intent, view, limits, policy.hash)
+    return decide(intent, cast(ScreenedView, view), limits, policy.hash, plans.plan(limits))[0]
 
 
 def evaluate_limits(

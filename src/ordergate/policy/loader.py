@@ -95,9 +95,9 @@ class Policy:
     `Policy.from_document`; never mutate what it returns."""
 
     __slots__ = (
-        "_accounts", "_base", "_canary", "_canonical", "_engine", "_hash", "_instruments",
-        "_memo", "_restricted", "_session_symbols", "_sessions", "_spec", "_strategies",
-        "_symbols",
+        "__weakref__", "_accounts", "_base", "_canary", "_canonical", "_engine", "_hash",
+        "_instruments", "_memo", "_restricted", "_session_symbols", "_sessions", "_spec",
+        "_strategies", "_symbols",
     )
 
     def __init__(self, spec: PolicySpec) -> None:

@@ -120,6 +120,8 @@ def test_unreachable_broker_is_not_ready_naming_the_broker(served: Served,
     served.sent()  # the engine thread has tried the broker
     detail = _not_ready(client, "broker")
     assert "broker_submit" in detail
+    # the submit and its resends failing opened the broker's breaker: named too
+    assert "circuit:broker_submit" in detail
 
 
 def test_missing_market_data_is_not_ready_naming_the_data(tmp_path: Path) -> None:

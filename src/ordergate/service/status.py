@@ -213,7 +213,9 @@ class Inspector:
             except JournalError as exc:
                 checks["journal"] = HealthCheck(ok=False, detail=str(exc))
         conditions = runtime.engine.state.guard.conditions()
-        broker_down = [c for c in conditions if c.key.startswith("dependency:broker")]
+        # a failing broker call, or a broker breaker still open after the calls stopped failing
+        broker_down = [c for c in conditions
+                       if c.key.startswith(("dependency:broker", "dependency:circuit:broker"))]
         checks["broker"] = HealthCheck(
             ok=not broker_down,
             detail="; ".join(c.detail or c.code for c in broker_down))

@@ -13,7 +13,10 @@ durable, and a burst of N concurrent requests costs one flush, not N.
 Idempotency on `intent_id` lives here, on the engine thread, so that it cannot race: an
 intent whose id already has a decision (from this process or recovered from the journal at
 start) is not sent to the engine again; the caller gets the original decision, marked
-`replayed`. Two copies of one intent inside the same batch are answered by the first. The
+`replayed`. Two copies of one intent inside the same batch are answered by the first. An
+intent that reuses an intent_id already taken by a DIFFERENT intent (another quantity, side,
+account...) is refused, with nothing of its request done (`IntentConflict`): answering it with
+the other intent's decision would tell the caller an order it never sent was decided. The
 decision index is bounded; an intent whose decision it no longer holds is looked up in the
 engine's memory of decided intents (`EngineMemory`, kept for two trading days), so that a
 late retry too gets the original decision and journals nothing.
@@ -76,6 +79,30 @@ class EngineMemory:
     def __call__(self, intent: OrderIntent) -> Decision | None:
         decided = self._runtime.engine.state.decided
         return decided.get((intent.account, intent.strategy, intent.intent_id))
+
+
+class IntentConflict(Exception):
+    """An intent reuses an intent_id already taken by a different intent (decided before, or
+    earlier in the same batch). Nothing of the request that carries it is done. `position` is
+    the intent's index in its request."""
+
+    def __init__(self, position: int, intent_id: str, fields: tuple[str, ...]) -> None:
+        # The fields that differ are named only when the earlier intent is of the same account
+        # (the caller's own): another account's intent is not described to this caller.
+        differs = f" (it differs in {', '.join(fields)})" if fields else ""
+        super().__init__(f"'{intent_id}' already names a different intent{differs}; a retry "
+                         "must repeat the intent exactly, and a new intent needs a new "
+                         "intent_id")
+        self.position = position
+        self.intent_id = intent_id
+
+
+def _conflict(position: int, intent: OrderIntent, earlier: OrderIntent) -> IntentConflict:
+    fields: tuple[str, ...] = ()
+    if earlier.account == intent.account:
+        fields = tuple(name for name in OrderIntent.__struct_fields__
+                       if getattr(earlier, name) != getattr(intent, name))
+    return IntentConflict(position, intent.intent_id, fields)
 
 
 class ServiceUnavailable(Exception):
@@ -458,9 +485,15 @@ class EngineBridge:
         index = self.index
         recall = self._recall
         fresh: list[OrderIntent] = []
-        fresh_ids: set[str] = set()
+        fresh_ids: dict[str, OrderIntent] = {}
         recalled: dict[str, DecisionRecord] = {}
+        accepted: list[_IntentWork] = []
         for work in works:
+            conflict = self._find_conflict(work.intents, fresh_ids, recalled)
+            if conflict is not None:
+                self._settle.add(work, exc=conflict)
+                continue
+            accepted.append(work)
             for intent in work.intents:
                 intent_id = intent.intent_id
                 if intent_id in index or intent_id in fresh_ids or intent_id in recalled:
@@ -472,7 +505,8 @@ class EngineBridge:
                     recalled[intent_id] = DecisionRecord(intent=intent, decision=earlier)
                     continue
                 fresh.append(intent)
-                fresh_ids.add(intent_id)
+                fresh_ids[intent_id] = intent
+        works = accepted
         if not fresh:
             self._answer(works, {}, recalled)
             return
@@ -509,6 +543,25 @@ class EngineBridge:
             error = ServiceUnavailable(f"not durable, nothing was done: {self.last_error}")
             for work in works:
                 self._settle.add(work, exc=error)
+
+    def _find_conflict(self, intents: list[OrderIntent], fresh: dict[str, OrderIntent],
+                       recalled: dict[str, DecisionRecord]) -> IntentConflict | None:
+        """The first intent of a request whose intent_id names a different intent: one decided
+        before (in the index), one of this batch, or an earlier copy in the same request."""
+        index = self.index
+        seen: dict[str, OrderIntent] = {}
+        for position, intent in enumerate(intents):
+            intent_id = intent.intent_id
+            earlier = seen.get(intent_id) or fresh.get(intent_id)
+            if earlier is None and intent_id in recalled:
+                earlier = recalled[intent_id].intent
+            if earlier is None and intent_id in index:
+                record = index.get(intent_id)
+                earlier = None if record is None else record.intent
+            if earlier is not None and earlier != intent:
+                return _conflict(position, intent, earlier)
+            seen.setdefault(intent_id, intent)
+        return None
 
     @staticmethod
     def _decided(fresh: list[OrderIntent], emitted: Sequence[Emitted]) -> dict[str, DecisionRecord]:

@@ -20,7 +20,7 @@ import structlog
 
 from ordergate.model.intent import OrderIntent
 from ordergate.service.auth import Role
-from ordergate.service.bridge import DecisionRecord, ServiceUnavailable
+from ordergate.service.bridge import DecisionRecord, IntentConflict, ServiceUnavailable
 from ordergate.service.context import (
     ApiError,
     ClientGone,
@@ -60,11 +60,23 @@ def parse_intents(body: bytes) -> tuple[list[OrderIntent], bool]:
     except msgspec.DecodeError:
         pass
     try:
-        if "intents" in _peek.decode(body):
+        if "intents" in peek_keys(body):
             return _batch_decoder.decode(body).intents, True
         return [_intent_decoder.decode(body)], False
     except msgspec.DecodeError as exc:
         raise decode_error(exc) from None
+
+
+def peek_keys(body: bytes) -> dict[str, msgspec.Raw]:
+    """The top-level keys of a JSON object body, their values left undecoded. Raises
+    msgspec.DecodeError, or ApiError (400) for a body nested deeper than the decoder recurses
+    (skipping a value is recursive: `{"x": [[[[...` thousands deep would otherwise be a 500)."""
+    try:
+        return _peek.decode(body)
+    except RecursionError:
+        raise ApiError(400, "malformed_json",
+                       "request body is nested too deeply; expected a JSON object of the "
+                       "documented shape") from None
 
 
 def _result(run_id: str, record: DecisionRecord, replayed: bool) -> IntentResult:
@@ -129,7 +141,11 @@ class IntentsEndpoint:
                 raise ApiError(403, "forbidden",
                                f"{where}: token '{principal.name}' may not trade account "
                                f"'{intent.account}'")
-        answers = await ctx.bridge.submit_intents(intents)
+        try:
+            answers = await ctx.bridge.submit_intents(intents)
+        except IntentConflict as exc:
+            where = f"$.intents[{exc.position}].intent_id" if batch else "$.intent_id"
+            raise ApiError(409, "intent_id_conflict", f"{where}: {exc}") from None
         run_id = ctx.run_id
         results = [_result(run_id, record, replayed) for record, replayed in answers]
         if batch:

@@ -68,10 +68,11 @@ ROUTES: tuple[RouteSpec, ...] = (
         summary="Submit one intent, or a batch {\"intents\": [...]} of up to 1000. Each intent "
                 "is journaled, decided and, when allowed, dispatched; the answer comes after "
                 "the batch is durable. Idempotent on intent_id: a retry returns the original "
-                "decision with replayed=true and never sends a second order. A trader token may "
-                "only submit for its own accounts.",
+                "decision with replayed=true and never sends a second order; an intent_id "
+                "already used for a different intent is refused with 409 and nothing of the "
+                "request is done. A trader token may only submit for its own accounts.",
         request=(OrderIntent, IntentBatch), response=(IntentResult, BatchResult),
-        errors=(400, 401, 403, 413, 415, 422, 429, 503),
+        errors=(400, 401, 403, 409, 413, 415, 422, 429, 503),
     ),
     RouteSpec(
         method="GET", path="/v1/status", operation="get_status", roles=_READ,
@@ -207,6 +208,7 @@ ROUTES: tuple[RouteSpec, ...] = (
 _STATUS_TEXT = {
     400: "Malformed JSON", 401: "Missing or invalid bearer token",
     403: "The token's role or accounts do not allow this", 404: "Not found",
+    409: "The intent_id already names a different intent",
     413: "Body or batch too large", 415: "Content-Type is not application/json",
     422: "Invalid field (the detail names its path)", 429: "Rate limited (see Retry-After)",
     503: "Not durable or not ready: nothing was done",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from importlib import resources
@@ -67,7 +68,7 @@ from ordergate.service.context import (
     json_response,
     meaning,
 )
-from ordergate.service.intents import ASGIApp, IntentsEndpoint, front_door
+from ordergate.service.intents import ASGIApp, IntentsEndpoint, front_door, peek_keys
 from ordergate.service.metrics import CONTENT_TYPE
 from ordergate.service.schemas import (
     CommandResult,
@@ -87,7 +88,6 @@ log = structlog.get_logger("ordergate.service")
 
 _snapshot_decoder = msgspec.json.Decoder(MarketSnapshot)
 _market_batch_decoder = msgspec.json.Decoder(MarketBatch)
-_peek = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _OUTPUT_TYPES = (Decision, Dispatch, CancelOrder, ModeChanged, Alert)
 _HEALTH_TIMEOUT_S = 2.0
 _SSE_INTERVAL_S = 1.0
@@ -173,7 +173,10 @@ def _query_int(request: Request, name: str, default: int, low: int, high: int) -
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only (str.isdigit also takes '²' and other scripts' digits) and no more of
+    # them than `high` has: int() refuses superscripts and numbers over 4300 digits.
+    if (not raw.isascii() or not raw.isdigit() or len(raw) > len(str(high))
+            or not low <= int(raw) <= high):
         raise ApiError(422, "invalid",
                        f"query {name}: expected an integer from {low} to {high}, got '{raw}'")
     return int(raw)
@@ -276,6 +279,20 @@ async def events_stream(ctx: ServiceContext, request: Request) -> Response:
 # ---------------------------------------------------------------- operator actions
 
 
+def _checked_reason(reason: str) -> str:
+    """An operator's reason, stripped: it is journaled, alerted and shown on terminals, so it
+    must say something visible (not only spaces or zero-width characters) and hold no control
+    character (a NUL, a line break, a terminal escape sequence)."""
+    for position, char in enumerate(reason):
+        if unicodedata.category(char) == "Cc":
+            raise ApiError(422, "invalid",
+                           f"reason: character {position} is the control character "
+                           f"U+{ord(char):04X}; write the reason on one line in plain words")
+    if all(char.isspace() or unicodedata.category(char) == "Cf" for char in reason):
+        raise ApiError(422, "invalid", "reason: must not be blank")
+    return reason.strip()
+
+
 def _mode_action(action: CommandAction) -> Handler:
     async def handle(ctx: ServiceContext, request: Request) -> Response:
         principal = authenticate(ctx, request, frozenset({Role.OPERATOR}))
@@ -286,10 +303,8 @@ def _mode_action(action: CommandAction) -> Handler:
             reason, cancel_all = halt.reason, halt.cancel_all
         else:
             reason = decode(body, ModeRequest).reason
-        if not reason.strip():
-            raise ApiError(422, "invalid", "reason: must not be blank")
         command = Command(ts=ctx.wall_clock(), action=action, operator=principal.name,
-                          reason=reason.strip(), cancel_all=cancel_all)
+                          reason=_checked_reason(reason), cancel_all=cancel_all)
         log.info("operator_command", action=action.value, operator=principal.name,
                  run_id=ctx.run_id)
         outputs = await ctx.bridge.submit_events([command])
@@ -313,6 +328,10 @@ async def post_policy(ctx: ServiceContext, request: Request) -> Response:
         policy = parse_policy(body.document, source="request.document")
     except PolicyError as exc:
         raise ApiError(422, "invalid_policy", str(exc)) from None
+    except RecursionError:
+        # The YAML parser recurses once per level: `a: [[[[...` a thousand deep is no policy.
+        raise ApiError(422, "invalid_policy",
+                       "request.document: nested too deeply to be a policy") from None
     now = ctx.wall_clock()
     if body.dry_run:
         command = Command(ts=now, action=CommandAction.SHADOW_POLICY, operator=principal.name,
@@ -362,7 +381,7 @@ async def post_market(ctx: ServiceContext, request: Request) -> Response:
     if not body:
         raise ApiError(400, "malformed_json", "request body is empty; expected a JSON object")
     try:
-        keys = _peek.decode(body)
+        keys = peek_keys(body)
         snapshots = (_market_batch_decoder.decode(body).snapshots if "snapshots" in keys
                      else [_snapshot_decoder.decode(body)])
     except msgspec.DecodeError as exc:

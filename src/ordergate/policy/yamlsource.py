@@ -76,6 +76,11 @@ def _pos(node: Node) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
 
+# How deep a policy document may nest: its deepest fields (an override's rate limit, an
+# instrument's field) are a few levels down. Deeper is refused before it is walked.
+MAX_DEPTH = 16
+
+
 def read_yaml(text: str, source: str) -> tuple[Value, SourceMap]:
     """Parse one YAML document into plain data plus a `SourceMap`."""
     yaml = YAML(typ="safe", pure=True)
@@ -89,6 +94,9 @@ def read_yaml(text: str, source: str) -> tuple[Value, SourceMap]:
                           column=column) from None
     except YAMLError as exc:
         raise PolicyError(source, f"malformed YAML: {exc}") from None
+    except RecursionError:  # the YAML parser recurses once per level of nesting
+        raise PolicyError(source, f"the YAML is nested too deeply (a policy needs at most "
+                                  f"{MAX_DEPTH} levels)") from None
     if not nodes or nodes[0] is None:
         raise PolicyError(source, "the policy is empty; start it with "
                                   "'apiVersion: ordergate/v1' and 'kind: Policy'")
@@ -112,6 +120,9 @@ class _Reader:
 
     def value(self, node: Node, path: Path) -> Value:
         self.smap.values[path] = _pos(node)
+        if len(path) > MAX_DEPTH:
+            raise self.fail(node, path, f"nested deeper than {MAX_DEPTH} levels; no policy "
+                                        "field is that deep")
         if getattr(node, "anchor", None) is not None:
             raise self.fail(node, path, "YAML anchors and aliases are not allowed in a policy; "
                                         "write the values out (use defaults and overrides to "

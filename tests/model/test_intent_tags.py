@@ -14,6 +14,7 @@ from ordergate.model.intent import MAX_TAGS
 from ordergate.model.values import describe_error
 
 _decode = msgspec.json.Decoder(InputEvent).decode
+NO_CONTROLS = "text without control characters (no line breaks, tabs or escapes)"
 INTENT: dict[str, Any] = {"type": "intent", "intent_id": "i", "ts": "2026-03-02T14:30:00Z",
                           "account": "A", "strategy": "s", "symbol": "X", "side": "buy",
                           "qty": "1"}
@@ -31,6 +32,9 @@ def test_a_strategys_labels_within_the_bounds_are_kept() -> None:
      "field tags: Expected `object` of length <= 32"),
     ({"k" * 65: "v"}, "field tags (a key): Expected `str` of length <= 64"),
     ({"model": "v" * 257}, "field tags[...]: Expected `str` of length <= 256"),
+    ({"note": "ok\x1b[2J"}, f"field tags[...]: Expected {NO_CONTROLS}"),
+    ({"a\x00b": "v"}, f"field tags (a key): Expected {NO_CONTROLS}"),
+    ({"line": "one\ntwo"}, f"field tags[...]: Expected {NO_CONTROLS}"),
 ])
 def test_tags_beyond_the_bounds_are_refused_naming_tags(tags: dict[str, str],
                                                         said: str) -> None:

@@ -9,16 +9,24 @@ from typing import Annotated
 
 import msgspec
 
-from ordergate.model.values import require_positive, require_utc
+from ordergate.model.values import (
+    IDENTIFIER_PATTERN,
+    PRINTABLE_PATTERN,
+    require_positive,
+    require_utc,
+)
 
 # Identifiers travel into logs, journals and broker labels: keep them short and printable.
-Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128,
+                                         pattern=IDENTIFIER_PATTERN)]
 # What a strategy may say about itself on one intent: a few labels and scores, not a payload.
 # Bounded so one intent cannot grow the journal, its decision record and every replay by
 # megabytes (an HTTP body is bounded as a whole; an events file line is not).
 MAX_TAGS = 32
-TagKey = Annotated[str, msgspec.Meta(max_length=64)]
-TagValue = Annotated[str, msgspec.Meta(max_length=256)]
+# No control characters (NUL, escape sequences, line breaks): tags are printed in status,
+# decisions and report tables, and a terminal must show them as they are, not obey them.
+TagKey = Annotated[str, msgspec.Meta(max_length=64, pattern=PRINTABLE_PATTERN)]
+TagValue = Annotated[str, msgspec.Meta(max_length=256, pattern=PRINTABLE_PATTERN)]
 Tags = Annotated[dict[TagKey, TagValue], msgspec.Meta(max_length=MAX_TAGS)]
 
 

@@ -98,12 +98,24 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second:
     return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)
 
 
+# Patterns of the model's text fields, and what a user is told when a value does not match
+# one (msgspec would quote the regex).
+IDENTIFIER_PATTERN = r"^[\x21-\x7e]+$"
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_PATTERN_WORDS = {
+    IDENTIFIER_PATTERN: "printable ASCII without spaces",
+    PRINTABLE_PATTERN: "text without control characters (no line breaks, tabs or escapes)",
+}
+
+
 def describe_error(exc: Exception) -> str:
     """A msgspec decode/validation error as users read it: "field qty: <problem>".
 
     msgspec says "<problem> - at `$.qty`"; the field path goes first so it is seen first.
     """
     text = str(exc)
+    for pattern, words in _PATTERN_WORDS.items():
+        text = text.replace(f"Expected `str` matching regex {pattern!r}", f"Expected {words}")
     key_problem, sep, mapping = text.rpartition(" - at `key` in `")
     if sep:  # a mapping's key, not one of its values, is wrong
         field = mapping.rstrip("`").removeprefix("$.").removeprefix("$")

@@ -129,7 +129,8 @@ class EngineState:
         if not self.guard.any():
             return ()  # asked for every intent; almost always nothing is listed
         return tuple(
-            ActiveReason(code=condition.code, detail=condition.detail)
+            ActiveReason(code=condition.code, detail=condition.detail, actor=condition.actor,
+                         since=condition.since)
             for condition in self.guard.conditions()
             if condition.key.startswith(INTEGRITY_PREFIXES)
         )

@@ -46,7 +46,8 @@ class RecordedView:
         return self._context.mode
 
     def integrity_reasons(self) -> tuple[ActiveReason, ...]:
-        return tuple(ActiveReason(code=reason.code, detail=reason.detail)
+        return tuple(ActiveReason(code=reason.code, detail=reason.detail, actor=reason.actor,
+                                  since=reason.since)
                      for reason in self._context.integrity)
 
     def operator_kill(self, account: str, strategy: str, symbol: str) -> bool:

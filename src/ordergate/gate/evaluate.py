@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol, cast
 
@@ -29,11 +30,11 @@ from ordergate.gate.plan import FULL_PLAN, Plan, PlanCache
 from ordergate.gate.rules.exposure import fitting_qty
 from ordergate.gate.screen import screen
 from ordergate.gate.table import Check, Reducing, Rule, external_rule
-from ordergate.gate.view import GateView, ScreenedView
+from ordergate.gate.view import ActiveReason, GateView, ScreenedView
 from ordergate.model.decision import Decision, DecisionKind, Violation
 from ordergate.model.intent import OrderIntent
 from ordergate.model.modes import Mode
-from ordergate.model.reasons import REGISTRY
+from ordergate.model.reasons import CONDITIONS, REGISTRY
 from ordergate.policy.limits import ResolvedLimits
 
 _ALLOW = DecisionKind.ALLOW
@@ -116,10 +117,9 @@ def _judge(ctx: RuleContext, rows: Sequence[tuple[Check, Rule]], policy_hash: st
             record((rule, violation))
     external = ctx.integrity
     if external:
-        found.extend(
-            (external_rule(reason.code), Violation(code=reason.code, detail=reason.detail))
-            for reason in sorted(external, key=lambda reason: (reason.code, reason.detail))
-        )
+        violations = sorted(map(external_violation, external),
+                            key=lambda violation: (violation.code, violation.observed))
+        found.extend((external_rule(violation.code), violation) for violation in violations)
         found.sort(key=_precedence)
     if not found:
         return Decision(
@@ -128,6 +128,32 @@ def _judge(ctx: RuleContext, rows: Sequence[tuple[Check, Rule]], policy_hash: st
             policy_hash=policy_hash,
         )
     return _decide(ctx, found, policy_hash)
+
+
+def external_violation(reason: ActiveReason) -> Violation:
+    """The violation for a condition raised outside the gate, with evidence a risk officer can
+    read: observed is the code's state, since when (event time) and the condition's own
+    detail, and who raised it when not the system; limit is what trading needs instead
+    (`model.reasons.CONDITIONS`)."""
+    text = CONDITIONS.get(reason.code)
+    # a code the registry does not know (only a foreign view can give one) still blocks
+    state, limit = (text.state, text.limit) if text is not None else (
+        f"unregistered condition {reason.code}", "condition cleared")
+    observed = state
+    if reason.since is not None:
+        observed += f" since {_rfc3339(reason.since)}"
+    if reason.detail:
+        observed += f": {reason.detail}"
+    if reason.actor != "system":
+        observed += f" (raised by {reason.actor})"
+    return Violation(code=reason.code, observed=observed, limit=limit, detail=reason.detail)
+
+
+def _rfc3339(moment: datetime) -> str:
+    # event times are UTC; a naive one is read as UTC, never as the host's local time
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _precedence(item: tuple[Rule, Violation]) -> int:

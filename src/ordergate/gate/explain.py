@@ -154,7 +154,9 @@ def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, 
         mode=view.mode,
         mode_reasons=tuple(mode_reasons),
         integrity=tuple(
-            ModeReason(code=reason.code, detail=reason.detail) for reason in integrity
+            ModeReason(code=reason.code, detail=reason.detail, actor=reason.actor,
+                       since=reason.since)
+            for reason in integrity
         ) if integrity else (),
         operator_kill=view.operator_kill(account, intent.strategy, symbol),
         firm_kill=view.firm_kill(),

@@ -46,10 +46,15 @@ class ExposureTotals(msgspec.Struct, frozen=True, kw_only=True):
 
 class ActiveReason(msgspec.Struct, frozen=True, kw_only=True):
     """A fail-closed condition raised outside the gate (journal down, breaker open, clock
-    drift, reconciliation mismatch...): a registry code and a human detail."""
+    drift, reconciliation mismatch...): a registry code, a human detail, who raised it and
+    since when (event time; None when the view does not know). The gate turns it into a
+    violation whose observed value and limit come from these and the code's
+    `model.reasons.CONDITIONS` text."""
 
     code: str
     detail: str = ""
+    actor: str = "system"
+    since: datetime | None = None
 
 
 class GateView(Protocol):

@@ -190,6 +190,102 @@ REGISTRY: dict[str, ReasonCode] = _build()
 BY_NAME: dict[str, ReasonCode] = {code.name: code for code in REGISTRY.values()}
 
 
+class ConditionText(msgspec.Struct, frozen=True):
+    """How a condition raised outside the gate (`gate.view.ActiveReason`) reads as a
+    violation: `state`, what is the case while it is raised (the violation's observed value
+    starts with it, then since when and the condition's own detail); `limit`, the condition
+    under which trading is allowed again."""
+
+    state: str
+    limit: str
+
+
+# The evidence for every code raised as an external condition. The engine takes any registered
+# code from a DependencyStatus (a classified broker error can say MKT-001), so every code has
+# one: `_check_conditions` refuses to import a registry with a code missing here.
+CONDITIONS: dict[str, ConditionText] = {
+    "KIL-001": ConditionText("policy kill switch on", "policy kill switch off"),
+    "KIL-002": ConditionText("operator kill switch engaged", "no operator kill switch engaged"),
+    "KIL-003": ConditionText("firm-wide kill switch engaged", "firm-wide kill switch released"),
+    "MOD-001": ConditionText("trading HALTED", "trading not halted"),
+    "MOD-002": ConditionText("trading REDUCE_ONLY", "trading ACTIVE"),
+    "SYS-001": ConditionText("market data missing", "market data present"),
+    "SYS-002": ConditionText("market data stale", "market data within its maximum age"),
+    "SYS-003": ConditionText("market data invalid",
+                             "finite, positive, uncrossed market data"),
+    "SYS-004": ConditionText("instrument metadata missing", "instrument metadata present"),
+    "SYS-005": ConditionText("critical configuration missing or unusable",
+                             "every critical configuration value present and usable"),
+    "SYS-006": ConditionText("journal not writable", "journal writes durable"),
+    "SYS-007": ConditionText("circuit breaker OPEN", "breaker closed"),
+    "SYS-008": ConditionText("internal consistency check failed",
+                             "every consistency check passes"),
+    "SYS-009": ConditionText("broker and gateway disagree", "broker and journal agree"),
+    "SYS-010": ConditionText("malformed intents reported", "well-formed intents"),
+    "SYS-011": ConditionText("dependency unavailable", "every dependency available"),
+    "CLK-001": ConditionText("timestamp skew beyond tolerance",
+                             "intent timestamps within tolerance of event time"),
+    "CLK-002": ConditionText("clock drift beyond tolerance", "clock drift within tolerance"),
+    "CLK-003": ConditionText("reference time source unavailable",
+                             "reference time source answering"),
+    "LOS-001": ConditionText("daily loss limit reached", "daily loss below its limit"),
+    "LOS-002": ConditionText("daily loss % limit reached", "daily loss below its % limit"),
+    "LOS-003": ConditionText("drawdown beyond its limit", "drawdown within its limit"),
+    "DUP-001": ConditionText("client order id already accepted", "unique client order ids"),
+    "DUP-002": ConditionText("duplicate order within the window",
+                             "no repeat within the duplicate window"),
+    "ORD-001": ConditionText("order type not allowed", "order types the policy allows"),
+    "ORD-002": ConditionText("order type unsupported by the broker",
+                             "order types the broker supports"),
+    "ORD-003": ConditionText("order price missing or misplaced",
+                             "prices as the order type requires"),
+    "ORD-004": ConditionText("price off the tick size", "prices on the tick size"),
+    "ORD-005": ConditionText("quantity off the lot size", "quantities in whole lots"),
+    "ORD-006": ConditionText("order quantity above its maximum",
+                             "order quantity within its maximum"),
+    "ORD-007": ConditionText("order value above its maximum", "order value within its maximum"),
+    "ORD-008": ConditionText("price outside the collar", "prices within the collar"),
+    "ORD-009": ConditionText("symbol restricted", "symbol not restricted"),
+    "ORD-010": ConditionText("order would self-match", "no trade against own resting orders"),
+    "ORD-011": ConditionText("reduce-only order would increase the position",
+                             "reduce-only orders shrink the position"),
+    "ORD-012": ConditionText("order label too long", "labels within the broker's length"),
+    "THR-001": ConditionText("gateway order rate above its limit",
+                             "gateway order rate within its limit"),
+    "THR-002": ConditionText("account order rate above its limit",
+                             "account order rate within its limit"),
+    "THR-003": ConditionText("strategy order rate above its limit",
+                             "strategy order rate within its limit"),
+    "THR-004": ConditionText("symbol order rate above its limit",
+                             "symbol order rate within its limit"),
+    "THR-005": ConditionText("cancel rate above its limit", "cancel rate within its limit"),
+    "THR-006": ConditionText("strategy disabled", "strategy re-enabled by an operator"),
+    "THR-007": ConditionText("firm-wide order rate above its limit",
+                             "firm-wide order rate within its limit"),
+    "EXP-001": ConditionText("position quantity above its cap", "position quantity within its cap"),
+    "EXP-002": ConditionText("position value above its cap", "position value within its cap"),
+    "EXP-003": ConditionText("gross exposure above its cap", "gross exposure within its cap"),
+    "EXP-004": ConditionText("net exposure above its cap", "net exposure within its cap"),
+    "EXP-005": ConditionText("firm-wide gross exposure above its cap",
+                             "firm-wide gross exposure within its cap"),
+    "LIQ-001": ConditionText("volume participation above its limit",
+                             "volume participation within its limit"),
+    "MKT-001": ConditionText("market closed", "market open"),
+    "MKT-002": ConditionText("canary mode: symbol not a canary", "canary symbols only"),
+}
+
+
+def _check_conditions() -> None:
+    missing = sorted(REGISTRY.keys() - CONDITIONS.keys())
+    unknown = sorted(CONDITIONS.keys() - REGISTRY.keys())
+    if missing or unknown:
+        raise LookupError(f"model/reasons.py CONDITIONS: no text for {missing}, "
+                          f"text for unregistered {unknown}")
+
+
+_check_conditions()
+
+
 def reason(code_id: str) -> ReasonCode:
     """Look a code up by id; an unknown id is a programming error."""
     return REGISTRY[code_id]

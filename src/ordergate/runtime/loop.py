@@ -294,7 +294,8 @@ class Runtime:
                     continue
                 event = journaled_input(record.seq, record.payload)
                 self.engine.handle(event)
-                self._now = event.ts
+                if self._now is None or event.ts > self._now:  # never back (see _journal_input)
+                    self._now = event.ts
                 replayed += 1
                 self._note_answer(event)
                 if isinstance(event, MarketSnapshot):
@@ -532,7 +533,10 @@ class Runtime:
         else:
             outputs = self.engine.handle(event)
         faults.crossing("after_engine_handle")
-        self._now = event.ts
+        # Event time never goes back (the engine's does not either): an event stamped before
+        # one already seen must not hide the broker's answers to orders sent at the later time.
+        if self._now is None or event.ts > self._now:
+            self._now = event.ts
         if isinstance(event, _BROKER_ANSWERS):
             self._note_answer(event)
             report.emitted.append(event)

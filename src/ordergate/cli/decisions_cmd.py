@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
-from ordergate.cli.console import out
+from ordergate.cli.console import out, plain
 from ordergate.cli.errors import UserError
 from ordergate.cli.replay_cmd import JournalOption, parse_time, read_journal
 from ordergate.evidence.decisions import (
@@ -38,7 +38,7 @@ def _latency(ns: int | None) -> str:
 def show(detail: DecisionDetail) -> None:
     decision = detail.decision
     colour = _COLOURS[decision.decision.value]
-    out.rule(f"[bold]intent {decision.intent_id}[/]: [{colour}]{decision.decision.value}[/]"
+    out.rule(f"[bold]intent {plain(decision.intent_id)}[/]: [{colour}]{decision.decision.value}[/]"
              + (f" {decision.blocking}" if decision.blocking else ""))
     out.print(f"journal seq {detail.seq}   evaluation latency {_latency(detail.latency_ns)}   "
               f"policy {decision.policy_hash or 'none'}", highlight=False)
@@ -59,7 +59,7 @@ def show(detail: DecisionDetail) -> None:
         try:
             again = reproduce(detail.intent, detail.record, detail.limits)
         except IncompleteRecord as exc:
-            out.print(f"[red]cannot re-derive from the record[/]: {exc}")
+            out.print(f"[red]cannot re-derive from the record[/]: {plain(exc)}")
             return
         if again == decision:
             out.print("[green]re-derived from the record alone: identical decision[/]")
@@ -106,8 +106,8 @@ def decisions(
                          min_width=7 if column in ("decision", "blocking") else None)
     for row in rows[-limit:]:
         colour = _COLOURS.get(row.decision, "white")
-        table.add_row(str(row.seq), row.ts.isoformat(), row.intent_id, row.account,
-                      row.strategy, row.symbol, row.side, str(row.qty),
+        table.add_row(str(row.seq), row.ts.isoformat(), plain(row.intent_id), plain(row.account),
+                      plain(row.strategy), plain(row.symbol), row.side, str(row.qty),
                       f"[{colour}]{row.decision}[/]", row.blocking, row.mode,
                       _latency(row.latency_ns))
     out.print(table)

@@ -28,6 +28,7 @@ from ordergate.cli.run_cmd import (
     configure_logging,
     load_policy_or_fail,
     render_summary,
+    require_events_file,
     writer,
 )
 from ordergate.journal import Durability, JournalError
@@ -111,8 +112,7 @@ def gateway(
 ) -> None:
     """Own one shard: take its lease (or wait as standby), replay its journal, serve."""
     configure_logging(verbose)
-    if not events.is_file():
-        raise UserError(f"{events}: no such events file")
+    require_events_file(events)
     loaded = load_policy_or_fail(policy)
     rate = _firm_rate(firm_max_orders, firm_rate_window)
     if not redis_url and (rate is not None or _uses_firm_gross(loaded)):
@@ -195,7 +195,8 @@ def firm_kill(
         raise SafetyStop(f"the firm kill switch was NOT engaged: {exc}") from None
     finally:
         store.close()
-    out.print(f"firm kill switch engaged by {operator}: {reason}", highlight=False)
+    out.print(f"firm kill switch engaged by {operator}: {reason}", markup=False,
+              highlight=False)
 
 
 @firm_app.command("unkill")
@@ -213,7 +214,8 @@ def firm_unkill(
         raise UserError(f"the firm kill switch could not be released: {exc}") from None
     finally:
         store.close()
-    out.print(f"firm kill switch released by {operator}: {reason}", highlight=False)
+    out.print(f"firm kill switch released by {operator}: {reason}", markup=False,
+              highlight=False)
 
 
 @firm_app.command("status")
@@ -233,7 +235,7 @@ def firm_status(
     state = f"ENGAGED ({reading})" if reading else "off"
     out.print(f"firm kill switch: {state}", highlight=False)
     for name, value in gross.items():
-        out.print(f"shard {name}: gross exposure {value}", highlight=False)
+        out.print(f"shard {name}: gross exposure {value}", markup=False, highlight=False)
     out.print(f"firm gross exposure: {sum(gross.values())}", highlight=False)
 
 

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from ordergate.cli.console import err
+from ordergate.cli.console import err, plain
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.logs import configure_stderr_logging
 from ordergate.journal import JournalError
@@ -82,15 +82,15 @@ def main() -> None:
     try:
         build_app(_command(sys.argv))()
     except UserError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True)
+        err.print(f"[bold red]error:[/] {plain(exc)}", markup=True)
         sys.exit(exc.exit_code)
     except SafetyStop as exc:
-        err.print(f"[bold red]SAFETY STOP:[/] {exc}", markup=True)
+        err.print(f"[bold red]SAFETY STOP:[/] {plain(exc)}", markup=True)
         sys.exit(exc.exit_code)
     except JournalError as exc:
         # Commands name the journal problems they expect; any other is still one the gateway
         # must not go on from (it cannot prove its state), said in one line.
-        err.print(f"[bold red]SAFETY STOP:[/] {exc}", markup=True)
+        err.print(f"[bold red]SAFETY STOP:[/] {plain(exc)}", markup=True)
         sys.exit(SafetyStop.exit_code)
 
 

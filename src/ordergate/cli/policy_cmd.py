@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ordergate.cli.console import out
+from ordergate.cli.console import out, plain
 from ordergate.cli.errors import UserError
 from ordergate.policy import Policy, PolicyError, load_policy, policy_schema
 
@@ -58,8 +58,8 @@ def _limits_table(document: dict[str, Any]) -> Table:
             for key, entry in sorted(document.get(section, {}).items())
             if field in entry
         ]
-        table.add_row(field, _text(defaults[field]) if field in defaults else "(not set)",
-                      "; ".join(overrides))
+        table.add_row(field, plain(_text(defaults[field])) if field in defaults
+                      else "(not set)", plain("; ".join(overrides)))
     return table
 
 
@@ -104,7 +104,8 @@ def _summary(policy: Policy) -> None:
         for column in ("symbol", "tick size", "lot size"):
             table.add_column(column)
         for symbol, spec in sorted(instruments.items()):
-            table.add_row(symbol, spec.get("tick_size", "-"), spec.get("lot_size", "-"))
+            table.add_row(plain(symbol), plain(spec.get("tick_size", "-")),
+                          plain(spec.get("lot_size", "-")))
         out.print(table)
     out.print(_limits_table(document))
     out.print(f"hash: {policy.hash}", markup=False)

@@ -17,7 +17,7 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from ordergate.cli.console import out
+from ordergate.cli.console import out, plain
 from ordergate.cli.errors import UserError, journal_problem
 from ordergate.cli.run_cmd import configure_logging, journal_url, money, plain_reason
 from ordergate.engine.status import EngineStatus
@@ -36,29 +36,30 @@ _MEANING = {
 def render_status(status: EngineStatus) -> None:
     mode = status.mode.value
     as_of = f"as of {status.now:%Y-%m-%d %H:%M:%S} UTC" if status.now else "no events yet"
-    policy = f"policy {status.policy_name} {status.policy_hash[:19]}" if status.policy_hash \
-        else "no policy active"
+    policy = (f"policy {plain(status.policy_name)} {status.policy_hash[:19]}"
+              if status.policy_hash else "no policy active")
     out.print(Panel(f"[{_STYLE[mode]}]  {mode}  [/]\n\n{_MEANING[mode]}",
                     title="trading mode", subtitle=f"{as_of} · {policy}", expand=False))
     why: list[str] = []
     for reason in status.reasons:
         since = f" since {reason.since:%Y-%m-%d %H:%M:%S} UTC" if reason.since else ""
         why.append(f"• {plain_reason(reason.code)} [dim]({reason.code}{since}, "
-                   f"by {reason.actor})[/]")
+                   f"by {plain(reason.actor)})[/]")
         if reason.detail:
-            why.append(f"  {reason.detail}")
+            why.append(f"  {plain(reason.detail)}")
     for kill in status.kills:
-        why.append(f"• kill switch on {kill.scope.value} {kill.key or ''} by {kill.operator}: "
-                   f"{kill.reason}")
+        why.append(f"• kill switch on {kill.scope.value} {plain(kill.key or '')} by "
+                   f"{plain(kill.operator)}: {plain(kill.reason)}")
     for disabled in status.disabled_strategies:
-        why.append(f"• strategy {disabled.strategy} ({disabled.account}) is disabled")
+        why.append(f"• strategy {plain(disabled.strategy)} ({plain(disabled.account)}) is "
+                   "disabled")
     if why:
         out.print("[bold]why:[/]\n" + "\n".join(why))
 
     for account in status.accounts:
         drawdown = f"{float(account.drawdown_pct):.2f} %" if account.drawdown_pct is not None \
             else "-"
-        out.print(f"[bold]{account.account}[/]  equity {money(account.equity)}   "
+        out.print(f"[bold]{plain(account.account)}[/]  equity {money(account.equity)}   "
                   f"PnL today {money(account.daily_pnl)}   realized {money(account.realized_pnl)}"
                   f"   unrealized {money(account.unrealized_pnl)}   drawdown {drawdown}")
     held = [p for p in status.positions if p.qty != 0]
@@ -67,7 +68,7 @@ def render_status(status: EngineStatus) -> None:
         for column in ("account", "symbol", "quantity", "avg price", "mark", "unrealized PnL"):
             table.add_column(column)
         for p in held:
-            table.add_row(p.account, p.symbol, f"{p.qty:,}", money(p.avg_price),
+            table.add_row(plain(p.account), plain(p.symbol), f"{p.qty:,}", money(p.avg_price),
                           money(p.mark) if p.mark is not None else "-",
                           money(p.unrealized_pnl))
         out.print(table)
@@ -78,7 +79,8 @@ def render_status(status: EngineStatus) -> None:
         for column in ("client order id", "strategy", "symbol", "side", "remaining", "limit"):
             table.add_column(column)
         for o in status.open_orders:
-            table.add_row(o.client_order_id, o.strategy, o.symbol, o.side.value,
+            table.add_row(plain(o.client_order_id), plain(o.strategy), plain(o.symbol),
+                          o.side.value,
                           f"{o.remaining:,}", money(o.limit_price) if o.limit_price else "-")
         out.print(table)
     else:

@@ -21,7 +21,7 @@ import msgspec
 import typer
 from rich.table import Table
 
-from ordergate.cli.console import err
+from ordergate.cli.console import err, plain
 from ordergate.cli.errors import UserError
 from ordergate.engine.core import Engine
 from ordergate.model.decision import Decision
@@ -40,7 +40,7 @@ from ordergate.model.reasons import REGISTRY
 from ordergate.model.values import describe_error
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import Policy, load_policy
-from ordergate.runtime.sources import BadLine
+from ordergate.runtime.sources import UTF8_BOM, BadLine, text_problem
 
 _event_decoder = msgspec.json.Decoder(InputEvent)
 _intent_decoder = msgspec.json.Decoder(OrderIntent)
@@ -59,18 +59,19 @@ def read_intents(path: Path) -> Iterator[tuple[int, InputEvent | BadLine]]:
     name = str(path)
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            stripped = raw.strip()
+            stripped = (raw.removeprefix(UTF8_BOM) if number == 1 else raw).strip()
             if not stripped:
                 continue
             try:
                 yield number, decode_line(stripped)
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                yield number, BadLine(name, number, describe_error(exc))
+            except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
+                problem = text_problem(stripped, first=number == 1)
+                yield number, BadLine(name, number, problem or describe_error(exc))
 
 
 def read_market(path: Path) -> list[MarketSnapshot]:
     """Starting snapshots: a JSON array or JSON Lines of market snapshots."""
-    raw = path.read_bytes()
+    raw = _read_json(path)
     try:
         if raw.lstrip().startswith(b"["):
             return msgspec.json.decode(raw, type=list[MarketSnapshot])
@@ -87,9 +88,19 @@ def read_market(path: Path) -> list[MarketSnapshot]:
     return snapshots
 
 
+def _read_json(path: Path) -> bytes:
+    """A JSON file's bytes, without the byte order mark some editors write; a file that is
+    not UTF-8 text is refused here, by name."""
+    raw = path.read_bytes().removeprefix(UTF8_BOM)
+    problem = text_problem(raw)
+    if problem is not None:
+        raise UserError(f"{path}: {problem}")
+    return raw
+
+
 def read_state(path: Path) -> PortfolioState:
     try:
-        return msgspec.json.decode(path.read_bytes(), type=PortfolioState)
+        return msgspec.json.decode(_read_json(path), type=PortfolioState)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise UserError(f"{path}: {describe_error(exc)}") from None
 
@@ -167,7 +178,11 @@ def eval_command(
 
         sink = sys.stdout.buffer
     else:
-        sink = out_path.open("wb")
+        try:
+            sink = out_path.open("wb")
+        except OSError as exc:
+            raise UserError(f"--out {out_path}: cannot write the decisions: "
+                            f"{exc.strerror or exc}") from None
     kinds: Counter[str] = Counter()
     blocking: Counter[str] = Counter()
     seen: Counter[str] = Counter()
@@ -177,7 +192,7 @@ def eval_command(
                                       market=market):
             if isinstance(result, BadLine):
                 bad.append(result)
-                err.print(f"[red]error:[/] {result}")
+                err.print(f"[red]error:[/] {plain(result)}")
                 continue
             sink.write(_encoder.encode(result) + b"\n")
             sink.flush()

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.syntax import Syntax
 from rich.table import Table
 
-from ordergate.cli.console import err, out
+from ordergate.cli.console import err, out, plain
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.journal_cmd import HeadOption, parse_head_options
 from ordergate.evidence.replay import (
@@ -111,8 +111,9 @@ def render_divergence(divergence: Divergence) -> None:
     where = divergence.output_seq or divergence.input_seq
     err.print(f"[bold red]first divergence[/] at seq {where} (output {divergence.position} "
               f"of the input at seq {divergence.input_seq})"
-              + (f", intent [bold]{divergence.intent_id}[/]" if divergence.intent_id else "")
-              + f": {divergence.message}", highlight=False)
+              + (f", intent [bold]{plain(divergence.intent_id)}[/]" if divergence.intent_id
+                 else "")
+              + f": {plain(divergence.message)}", highlight=False)
     keys = _differing_keys(divergence.journaled, divergence.replayed)
     if keys:
         err.print(f"fields that differ: {', '.join(keys)}", highlight=False)
@@ -189,14 +190,14 @@ def _counts_table(title: str, counts: dict[str, int]) -> Table:
     table.add_column(title.split()[-1])
     table.add_column("changed", justify="right")
     for name, count in counts.items():
-        table.add_row(name, f"{count:,}")
+        table.add_row(plain(name), f"{count:,}")
     return table
 
 
 def render_whatif(report: WhatIfReport, *, limit: int) -> None:
-    out.rule(f"[bold]what-if: {report.policy_name} {report.policy_hash[:19]}")
-    out.print(f"original policies: {', '.join(report.original_policies) or 'none'}\n"
-              f"broker: {report.broker}\n"
+    out.rule(f"[bold]what-if: {plain(report.policy_name)} {report.policy_hash[:19]}")
+    out.print(f"original policies: {plain(', '.join(report.original_policies) or 'none')}\n"
+              f"broker: {plain(report.broker)}\n"
               f"{report.inputs:,} exogenous inputs in {report.batches:,} batches; "
               f"{report.decisions:,} decisions, [bold]{len(report.changed):,} change[/]",
               highlight=False)
@@ -210,8 +211,8 @@ def render_whatif(report: WhatIfReport, *, limit: int) -> None:
         for column in ("intent", "strategy", "symbol", "before", "after"):
             table.add_column(column)
         for item in report.changed[:limit]:
-            table.add_row(item.intent_id, item.strategy, item.symbol, item.before.label,
-                          item.after.label)
+            table.add_row(plain(item.intent_id), plain(item.strategy), plain(item.symbol),
+                          plain(item.before.label), plain(item.after.label))
         out.print(table)
     path = report.path
     if path is not None:
@@ -232,7 +233,7 @@ def render_whatif(report: WhatIfReport, *, limit: int) -> None:
         for transition in transitions:
             out.print(f"mode transition would {label}: {transition.ts.isoformat()} "
                       f"{transition.previous} -> {transition.mode} ({transition.reasons})",
-                      highlight=False)
+                      markup=False, highlight=False)
 
 
 @replay_app.command("whatif")
@@ -264,11 +265,18 @@ def whatif(
                          on_progress=lambda done: progress.update(task, completed=done))
     render_whatif(report, limit=limit)
     if json_out is not None:
-        json_out.write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
-        err.print(f"wrote {json_out}", highlight=False)
+        _write("--json", json_out,
+               msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
     if html_out is not None:
-        html_out.write_text(render_html(report), encoding="utf-8")
-        err.print(f"wrote {html_out}", highlight=False)
+        _write("--html", html_out, render_html(report).encode())
+
+
+def _write(option: str, path: Path, content: bytes) -> None:
+    try:
+        path.write_bytes(content)
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
+    err.print(f"wrote {path}", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from ordergate.cli.console import err, out
-from ordergate.cli.errors import SafetyStop
+from ordergate.cli.console import err, out, plain
+from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.replay_cmd import JournalOption, parse_time, quiet_library_logs, read_journal
 from ordergate.journal import redact_url
 
@@ -26,17 +26,24 @@ def report(
 
     quiet_library_logs()
     start, end = parse_time("--since", since), parse_time("--until", until)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: is a file; give a directory for the evidence pack")
     with read_journal(journal) as opened:
         err.print("verifying, replaying and drawing...", highlight=False)
-        pack = build_report(opened, out_dir, since=start, until=end)
+        try:
+            pack = build_report(opened, out_dir, since=start, until=end)
+        except OSError as exc:
+            where = exc.filename if exc.filename is not None else out_dir
+            raise UserError(f"--out {out_dir}: cannot write the evidence pack: {where}: "
+                            f"{exc.strerror or exc}") from None
     summary = pack.summary
     for label, colour, items in (("proven", "green", summary.proven),
                                  ("failed", "red", summary.failed),
                                  ("risky", "yellow", summary.risky)):
         for item in items:
-            out.print(f"[{colour}]{label}[/]: {item}", highlight=False)
+            out.print(f"[{colour}]{label}[/]: {plain(item)}", highlight=False)
     out.print(f"wrote {pack.markdown}, {pack.html} and {len(pack.csvs)} CSV files",
-              highlight=False)
+              markup=False, highlight=False)
     if summary.failed:
         raise SafetyStop(f"{redact_url(journal)}: {summary.failed[0]}")
 

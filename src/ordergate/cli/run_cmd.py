@@ -30,7 +30,7 @@ from rich.table import Table
 from ordergate.brokers.base import BrokerAdapter
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig, SimFaults, SubmitFault
 from ordergate.cli.broker_spec import broker_from_spec
-from ordergate.cli.console import err
+from ordergate.cli.console import err, plain
 from ordergate.cli.errors import SafetyStop, UserError, journal_problem
 from ordergate.cli.logs import stderr_logger_factory
 from ordergate.engine.status import EngineStatus
@@ -78,6 +78,22 @@ def journal_url(value: str) -> str:
     if "://" in value:
         return value
     return f"sqlite:///{Path(value).resolve()}"
+
+
+def require_events_file(events: Path) -> None:
+    """The events file must be a regular file: a run resumes by reading it again from the
+    line it stopped at, which a pipe or standard input cannot do."""
+    if str(events) == "-":
+        raise UserError("-: events cannot come from standard input; write them to a file "
+                        "(a run resumes by reading its file again)")
+    if events.is_file():
+        return
+    if events.is_dir():
+        raise UserError(f"{events}: is a directory; give an events file (JSON Lines)")
+    if events.exists():
+        raise UserError(f"{events}: not a regular file (a pipe or a device); write the events "
+                        "to a file (a run resumes by reading its file again)")
+    raise UserError(f"{events}: no such events file")
 
 
 def load_policy_or_fail(path: Path) -> Policy:
@@ -134,7 +150,7 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
         console.print(table)
     for account in status.accounts:
         console.print(
-            f"account {account.account}: equity {money(account.equity)}   "
+            f"account {plain(account.account)}: equity {money(account.equity)}   "
             f"PnL today {money(account.daily_pnl)} (realized {money(account.realized_pnl)}, "
             f"unrealized {money(account.unrealized_pnl)})"
         )
@@ -142,7 +158,7 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
         why = "; ".join(f"{code} {detail}".strip() for code, detail in change.why) or "-"
         console.print(f"mode {change.previous} -> {change.mode} at {change.ts.isoformat()} "
                       f"({change.actor}): {why}", markup=False, highlight=False,
-                      soft_wrap=True)
+                      emoji=False, soft_wrap=True)
     for breaker in breakers or ():
         if breaker.state is BreakerState.CLOSED:
             continue
@@ -155,7 +171,7 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
     console.print(f"final mode: [bold {colour}]{status.mode.value}[/]")
     for reason in status.reasons:
         console.print(f"  held by {reason.code} {reason.detail}".rstrip(), markup=False,
-                      highlight=False, soft_wrap=True)
+                      highlight=False, emoji=False, soft_wrap=True)
     if head is not None:
         console.print(f"journal head: seq {head[0]} hash {HASH_PREFIX}{head[1]}", markup=False,
                       highlight=False, emoji=False, soft_wrap=True)
@@ -201,8 +217,7 @@ def run(
     configure_logging(verbose)
     if faults.problem:
         raise UserError(faults.problem)
-    if not events.is_file():
-        raise UserError(f"{events}: no such events file")
+    require_events_file(events)
     loaded = load_policy_or_fail(policy)
     broker = _make_broker(broker_spec, loaded, fill_model=fill_model, broker_state=broker_state,
                           sim_fault=sim_fault)
@@ -238,7 +253,7 @@ def run(
         guard.close()
         _close_broker(broker)
     for line in bad:
-        err.print(f"[yellow]skipped[/] {line}", markup=True, highlight=False, soft_wrap=True)
+        err.print(f"[yellow]skipped[/] {plain(line)}", markup=True, highlight=False, soft_wrap=True)
     render_summary(err, tally, runtime.engine.status(), breakers=guard.breakers(),
                    head=head_of(runtime.journal))
 

@@ -339,7 +339,11 @@ def _normalize(value: Any, path: Path, smap: SourceMap, kind: str | None = None)
     if isinstance(value, str):
         _require_encodable(value, path, smap)
         if kind == "duration":
-            return normalize_duration(value)
+            try:
+                return normalize_duration(value)
+            except OverflowError:
+                raise smap.error(path, "expected a duration of at most 999999999d, got "
+                                       f"'{value}'") from None
     return value
 
 

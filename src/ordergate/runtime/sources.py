@@ -115,16 +115,42 @@ def _describe(exc: msgspec.MsgspecError) -> str:
 SourceLine = tuple[int, InputEvent | BadLine | None]
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def text_problem(raw: bytes, *, first: bool = True) -> str | None:
+    """Why `raw` (a file, or its first line when `first`) is not UTF-8 text (the encoding
+    JSON and JSON Lines require), or None."""
+    if first and raw.startswith(_UTF16_BOMS):
+        return "the file is UTF-16 text; save it as UTF-8"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        where = f"column {exc.start - line_start + 1}"
+        if line_start:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            where = f"line {line}, {where}"
+        return (f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at {where}); "
+                "save the file as UTF-8")
+    return None
+
+
 def read_lines(path: Path, start_line: int = 1) -> Iterator[SourceLine]:
     """(line number, event | BadLine | None for a blank line), from `start_line` on.
 
-    Lines before `start_line` are skipped without being decoded.
+    Lines before `start_line` are skipped without being decoded. A UTF-8 byte order mark
+    (which some editors write) is not part of the first line; a line that is not UTF-8 text
+    is a bad line like any other.
     """
     name = str(path)
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if number < start_line:
                 continue
+            if number == 1:
+                raw = raw.removeprefix(UTF8_BOM)
             stripped = raw.strip()
             if not stripped:
                 yield number, None
@@ -132,7 +158,11 @@ def read_lines(path: Path, start_line: int = 1) -> Iterator[SourceLine]:
             try:
                 yield number, _event_decoder.decode(stripped)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                yield number, BadLine(name, number, _describe(exc))
+                problem = text_problem(stripped, first=number == 1) or _describe(exc)
+                yield number, BadLine(name, number, problem)
+            except UnicodeDecodeError:
+                yield number, BadLine(name, number, text_problem(stripped, first=number == 1)
+                                      or "not UTF-8 text; save the file as UTF-8")
 
 
 def read_line(path: Path, line: int) -> bytes | None:
@@ -140,5 +170,5 @@ def read_line(path: Path, line: int) -> bytes | None:
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if number == line:
-                return raw.strip()
+                return (raw.removeprefix(UTF8_BOM) if number == 1 else raw).strip()
     return None

@@ -31,6 +31,10 @@ _violations = st.lists(st.builds(Violation, code=_codes, observed=st.text(max_si
                        max_size=3).map(tuple)
 
 
+# tag text as intents accept it: no control characters
+TAG_TEXT = st.text(st.characters(blacklist_categories=("Cc",)), max_size=5)
+
+
 @st.composite
 def records(draw: st.DrawFn) -> DecisionRecord:
     intent_id = draw(_ids)
@@ -41,7 +45,7 @@ def records(draw: st.DrawFn) -> DecisionRecord:
         order_type=order_type, limit_price=draw(st.none() | _decimals),
         stop_price=draw(st.none() | _decimals), tif=draw(st.sampled_from(TimeInForce)),
         reduce_only=draw(st.booleans()), client_order_id=draw(st.none() | _ids),
-        tags=draw(st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2)))
+        tags=draw(st.dictionaries(TAG_TEXT, TAG_TEXT, max_size=2)))
     violations = draw(_violations)
     kind = draw(st.sampled_from(DecisionKind))
     decision = Decision(

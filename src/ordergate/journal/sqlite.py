@@ -41,6 +41,9 @@ class SqliteJournal(ChainJournal):
         existed = os.path.exists(path)
         if not existed and not create:
             raise JournalError(f"{path}: no journal file here; check the path")
+        if existed and not create and os.path.isfile(path) and os.path.getsize(path) == 0:
+            # opening it would write a SQLite header into it: a reader changes nothing
+            raise JournalError(f"{path}: the file is empty, not a journal; check the path")
         try:
             if not existed and os.path.dirname(path):
                 os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -149,8 +149,10 @@ def test_a_policy_nested_too_deeply_is_invalid_and_the_old_policy_stays(
     response = client.post("/v1/policy", json={"document": document}, headers=auth(OPERATOR))
 
     assert response.status_code == 422, response.text
-    assert response.json() == {"error": "invalid_policy",
-                               "detail": "request.document: nested too deeply to be a policy"}
+    assert response.json() == {
+        "error": "invalid_policy",
+        "detail": "request.document: the YAML is nested too deeply (a policy needs at most 16 "
+                  "levels)"}
     assert client.get("/v1/status", headers=auth(VIEWER)).json()["policy_hash"] == before
 
 

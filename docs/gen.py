@@ -101,8 +101,11 @@ FIELD_NOTES: dict[str, str] = {
     "Limits.rate_global": "Orders per window across the gateway (THR-001).",
     "Limits.rate_strategy": "Orders per window per strategy (THR-003).",
     "Limits.rate_symbol": "Orders per window per symbol (THR-004).",
-    "Limits.repeated_execution": "The same order executed this often disables the strategy "
-                                 "until an operator re-enables it (THR-006).",
+    "Limits.repeated_execution": "This many fills (executions, partial ones included) of one "
+                                 "strategy in one account within the window, across all its "
+                                 "symbols, disable that strategy in that account until an "
+                                 "operator re-enables it (THR-006); the limits are read for the "
+                                 "symbol of the fill that reaches the count.",
     "Limits.self_match": "Refuse, or cancel the resting side of, an order that would trade "
                          "against the same account (ORD-010).",
 }

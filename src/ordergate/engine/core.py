@@ -268,9 +268,9 @@ class Engine:
         self._emit_change(out, change)
 
     def _emit_change(self, out: list[OutputEvent], change: ModeChanged | None) -> None:
+        # Not logged here: a replay rebuilds every past change, and an old change logged as
+        # new would page someone. The runtime logs the changes it journals (live only).
         if change is not None:
-            log.warning("mode_changed", mode=change.mode.value, previous=change.previous.value,
-                        actor=change.actor)
             out.append(change)
 
     def clear_condition(self, key: str) -> bool:

@@ -53,6 +53,7 @@ from ordergate.evidence.latency import encode_latencies
 from ordergate.evidence.manifest import build_manifest, record_manifest
 from ordergate.evidence.replay import journaled_input
 from ordergate.journal import (
+    DIGEST_PREFIX,
     DetachedSnapshots,
     Durability,
     Journal,
@@ -69,6 +70,7 @@ from ordergate.model.events import (
     Dispatch,
     Fill,
     InputEvent,
+    ModeChanged,
     OrderAck,
     OrderCanceled,
     OrderReject,
@@ -81,6 +83,7 @@ from ordergate.policy.loader import Policy
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
 from ordergate.runtime import faults
 from ordergate.runtime.dispatch import Dispatcher, Outcome
+from ordergate.runtime.policy_choice import PolicyChoice, PolicyReplacement, choose_policy
 from ordergate.runtime.sources import (
     BadLine,
     FeedbackMark,
@@ -208,6 +211,8 @@ class Runtime:
         self._stopped = ""
         self._now: datetime | None = None
         self._policy_pending = True
+        self.policy_choice: PolicyChoice | None = None
+        """What start-up decided about the `--policy` file (`policy_choice.choose_policy`)."""
         self.resume: Resume | None = None
         self.newest_feedback: dict[str, int] = {}
         """origin -> seq of the newest feedback mark of that origin, from the recovery scan
@@ -232,28 +237,36 @@ class Runtime:
              snapshot_every: int = DEFAULT_SNAPSHOT_EVERY, run_id: str | None = None,
              source: Path | None = None,
              on_batch: Callable[[BatchReport], None] | None = None,
-             market_to_broker: bool = True) -> Runtime:
+             market_to_broker: bool = True,
+             replace_policy: PolicyReplacement | None = None) -> Runtime:
         """Open the journal at `journal_url` and recover (see `open_on`)."""
         journal = open_journal(journal_url, durability=Durability(durability), run_id=run_id)
         return cls.open_on(journal, policy, broker, snapshot_every=snapshot_every,
-                           source=source, on_batch=on_batch, market_to_broker=market_to_broker)
+                           source=source, on_batch=on_batch, market_to_broker=market_to_broker,
+                           replace_policy=replace_policy)
 
     @classmethod
     def open_on(cls, journal: Journal, policy: Policy, broker: BrokerAdapter, *,
                 snapshot_every: int = DEFAULT_SNAPSHOT_EVERY, source: Path | None = None,
                 on_batch: Callable[[BatchReport], None] | None = None,
-                market_to_broker: bool = True) -> Runtime:
+                market_to_broker: bool = True,
+                replace_policy: PolicyReplacement | None = None) -> Runtime:
         """Recover on an open journal: snapshot + tail replay, finish an interrupted batch of
-        `source`, resolve unanswered dispatches with the broker, then (lazily, at the first
-        event) activate `policy` if it is not the engine's active one. The runtime owns the
-        journal from here on (closing the runtime closes it)."""
+        `source`, resolve unanswered dispatches with the broker. The policy the journal
+        enforces stays enforced; `policy` (the `--policy` file) is activated (lazily, at the
+        first event) only on a journal that enforces none yet, or when `replace_policy` says
+        which operator replaces it and why (`policy_choice`). The runtime owns the journal from
+        here on (closing the runtime closes it)."""
         try:
             snapshot = journal.latest_snapshot()
             engine = Engine.restore(snapshot.state) if snapshot is not None else Engine()
             runtime = cls(journal, engine, broker, policy, snapshot_every=snapshot_every,
                           market_to_broker=market_to_broker)
             runtime._recover(snapshot.seq if snapshot is not None else 0, source, on_batch)
-            record_manifest(journal, build_manifest(journal, policy, broker))
+            choice = choose_policy(engine.active, policy, replace_policy, run_id=journal.run_id)
+            runtime.policy_choice, runtime.policy = choice, choice.enforced
+            runtime._policy_pending = runtime._policy_needs_activation()
+            record_manifest(journal, build_manifest(journal, choice.enforced, broker))
         except BaseException:
             journal.close()
             raise
@@ -556,6 +569,10 @@ class Runtime:
                 block.actions.append((out_seq, output))
             elif isinstance(output, CancelOrder):
                 block.actions.append((out_seq, output))
+            elif isinstance(output, ModeChanged):  # live only: a replay journals nothing
+                self._log.warning("mode_changed", mode=output.mode.value,
+                                  previous=output.previous.value, actor=output.actor,
+                                  event_ts=output.ts.isoformat(), seq=out_seq)
 
     def _note_latencies(self, block: _Block) -> None:
         if block.latencies:
@@ -579,11 +596,14 @@ class Runtime:
     def _activate_policy(self, ts: datetime, report: BatchReport) -> None:
         """Journal the policy document and its activation, as inputs, at event time `ts`."""
         policy = self.policy
-        self._log.info("activating_policy", policy_hash=policy.hash, policy=policy.name)
+        operator, reason = (("ordergate", f"policy {policy.name} loaded at start-up")
+                            if self.policy_choice is None else self.policy_choice.activation)
+        self._log.info("activating_policy", policy_hash=policy.hash, policy=policy.name,
+                       operator=operator)
         events: list[InputEvent] = [
             PolicyDocument(ts=ts, policy_hash=policy.hash, document=policy.document),
             Command(ts=ts, action=CommandAction.ACTIVATE_POLICY, policy_hash=policy.hash,
-                    operator="ordergate", reason=f"policy {policy.name} loaded at start-up"),
+                    operator=operator, reason=reason),
         ]
         self._feedback(events, report, origin="policy")
         self._policy_pending = False
@@ -756,8 +776,9 @@ class Runtime:
                 # kept open here would stop a restarted server from binding its port).
                 os.closerange(3, reason_write)
                 os.closerange(reason_write + 1, _MAX_FD)
-                try:
-                    journal.write_detached(seq, chain_hash, self.engine.snapshot())
+                try:  # the digest to attest, or why nothing was stored
+                    digest = journal.write_detached(seq, chain_hash, self.engine.snapshot())
+                    os.write(reason_write, digest.encode())
                     code = 0
                 except JournalError as exc:
                     os.write(reason_write, str(exc).encode()[:_MAX_FAILURE_REASON])
@@ -774,9 +795,9 @@ class Runtime:
 
     def _reap_snapshot(self, *, wait: bool) -> None:
         """Collect a finished snapshot child (or wait for it) and have the journal adopt its
-        snapshot: its size sets the next interval. A failure is logged with the child's
-        reason, and the previous snapshot stays in use: a missed snapshot costs restart time,
-        never correctness."""
+        snapshot, attesting the digest the child reported: its size sets the next interval.
+        A failure is logged with the child's reason, and the previous snapshot stays in use:
+        a missed snapshot costs restart time, never correctness."""
         child = self._snapshot_child
         if child is None:
             return
@@ -796,9 +817,10 @@ class Runtime:
         journal = self.journal
         assert isinstance(journal, DetachedSnapshots)
         stored = None
-        if exit_code in (None, 0):
+        if exit_code in (None, 0) and reason.startswith(DIGEST_PREFIX):
+            faults.crossing("before_snapshot_attested")
             try:
-                stored = journal.adopt_detached(child.seq)
+                stored = journal.adopt_detached(child.seq, reason)
             except JournalError as exc:
                 reason = str(exc)
         if stored is not None:

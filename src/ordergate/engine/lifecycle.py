@@ -135,19 +135,23 @@ def on_fill(engine: Engine, event: Fill, out: list[OutputEvent]) -> None:
                   f"fill {event.fill_id} of {event.qty} for {order.client_order_id} "
                   f"executed {what}")
 
-    _repeated_execution(engine, order, out)
+    _repeated_execution(engine, order, event, out)
     engine.check_drawdown(out, record)
 
 
-def _repeated_execution(engine: Engine, order: OrderRecord, out: list[OutputEvent]) -> None:
+def _repeated_execution(engine: Engine, order: OrderRecord, fill: Fill,
+                        out: list[OutputEvent]) -> None:
     """After `max_count` fills of a strategy inside the window, disable it until an
-    operator re-enables it (never by a timer)."""
+    operator re-enables it (never by a timer).
+
+    A fill counts from its own event time (never later than the engine's): a fill the broker
+    reported late, behind newer events, leaves the window when its own window ends."""
     state = engine.state
     limits = None if engine.active is None else engine.active.limits_for(
         order.account, order.strategy, order.symbol)
     throttle = None if limits is None else limits.repeated_execution
     key = fill_key(order.account, order.strategy)
-    state.windows.record(WindowKind.FILL, key, state.now,
+    state.windows.record(WindowKind.FILL, key, min(fill.ts, state.now),
                          None if throttle is None else throttle.window)
     if throttle is None or state.strategy_disabled(order.account, order.strategy):
         return

@@ -1,9 +1,11 @@
 """Sliding windows on event time: rate counts and the duplicate-order window.
 
 Times are integer microseconds since the epoch (`micros`), so counting is exact and cheap.
-A series keeps its times in ascending order (the engine's `now` never goes backwards) in a
-compact `array`; counting is a bisect, pruning advances a head offset and compacts the array
-only when the dead prefix is at least half of it, so both are O(log n) amortized.
+A series keeps its times in ascending order in a compact `array` (the engine's `now` never
+goes backwards, so a record is nearly always an append; a fill is recorded at its own event
+time, which may be older, and is then inserted in place); counting is a bisect, pruning
+advances a head offset and compacts the array only when the dead prefix is at least half of
+it, so both are O(log n) amortized.
 
 Retention: a series must keep every entry that any configured window can still see. Each
 kind remembers the longest window it was asked about or recorded with; entries older than
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from array import array
-from bisect import bisect_right
+from bisect import bisect_right, insort
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
@@ -79,7 +81,15 @@ class TimeSeries:
         return len(self._times) - self._head
 
     def record(self, at: int) -> None:
-        self._times.append(at)
+        """Add `at`, keeping the times ascending: appended when it is the newest (the common
+        case), else inserted in place (a fill recorded at its own, earlier, event time). An
+        insert lands at or after the head, and at or after the last count's index unless it
+        is inside that window's dead part, where the index stays a lower bound."""
+        times = self._times
+        if times and at < times[-1]:
+            insort(times, at, self._head)
+        else:
+            times.append(at)
 
     def count_after(self, start_exclusive: int) -> int:
         times = self._times
@@ -204,6 +214,11 @@ class RateWindows:
         if now is not last_now:
             at = self._micros(now)
         return series.count_window(at, span)
+
+    def keys(self, kind: WindowKind) -> list[str]:
+        """The keys with a series of `kind` (for the status page: O(series), never on the hot
+        path)."""
+        return [key for series_kind, key in self._series if series_kind is kind]
 
     def order_counts(
         self, account: str, strategy: str, symbol: str, now: datetime, query: IntentQuery

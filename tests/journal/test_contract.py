@@ -271,8 +271,9 @@ def test_snapshot_round_trips_and_is_checked_against_the_chain(backend: Backend)
         assert latest is not None
         assert (latest.seq, latest.state) == (8, b"state-at-8")
         assert latest.chain_hash == next(iter(journal.read(8, 8))).hash
-        with pytest.raises(JournalError, match="snapshot seq 11"):
-            journal.save_snapshot(11, b"beyond the end")
+        beyond = journal.last_seq() + 1  # records 11 and 12 attest the two snapshots
+        with pytest.raises(JournalError, match=f"snapshot seq {beyond}"):
+            journal.save_snapshot(beyond, b"beyond the end")
     finally:
         journal.close()
     store = backend.store()
@@ -317,7 +318,8 @@ def test_only_the_newest_snapshots_are_kept(backend: Backend) -> None:
 
 
 def _ten_records_snapshotted_at_4_and_8(backend: Backend) -> StoreAccess:
-    """A closed journal of ten records with snapshots at 4 and 8, and access to its store."""
+    """A closed journal of ten records with snapshots at 4 and 8, attested by records 11 and
+    12, and access to its store."""
     journal = open_journal(backend.url)
     try:
         fill(journal, 10)
@@ -333,7 +335,7 @@ def test_records_removed_from_the_end_past_a_snapshot_are_detected(backend: Back
     proves records are gone, and the journal refuses to restore an older state."""
     store = _ten_records_snapshotted_at_4_and_8(backend)
     try:
-        for seq in (10, 9, 8):  # the newest three records, as a rollback would leave it
+        for seq in (12, 11, 10, 9, 8):  # the newest records, as a rollback would leave it
             store.delete(seq)
         reopened = open_journal(backend.url, create=False)
         try:
@@ -350,11 +352,11 @@ def test_records_removed_from_the_end_past_a_snapshot_are_detected(backend: Back
 
 
 def test_a_tail_rewritten_with_recomputed_hashes_is_detected(backend: Backend) -> None:
-    """Rewriting records 6..10 and recomputing their hashes leaves a chain that verifies on its
+    """Rewriting records 6..12 and recomputing their hashes leaves a chain that verifies on its
     own; the snapshot at record 8 recorded the original hash, and disagrees."""
     store = _ten_records_snapshotted_at_4_and_8(backend)
     try:
-        store.forge_tail(6, 10)
+        store.forge_tail(6, 12)
         reopened = open_journal(backend.url, create=False)
         try:
             report = reopened.verify()

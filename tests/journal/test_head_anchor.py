@@ -39,11 +39,11 @@ def one_line(text: str) -> str:
 
 
 def twelve_records_snapshotted_at_4(backend: Backend) -> dict[str, object]:
-    """A closed journal of twelve records with one snapshot, at record 4, and its head as
-    `journal head --json` printed it."""
+    """A closed journal of twelve records with one snapshot, at record 4 (eleven records,
+    then the snapshot's attestation), and its head as `journal head --json` printed it."""
     journal = open_journal(backend.url)
     try:
-        for index in range(12):
+        for index in range(11):
             journal.append(RecordKind.INPUT, f'{{"type":"clock","n":{index}}}'.encode())
         journal.save_snapshot(4, b"state-at-4")
     finally:

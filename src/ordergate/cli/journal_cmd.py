@@ -47,13 +47,15 @@ def verify(
     """Recompute the hash chain from record 1 and check it against the journal's snapshots and
     the given heads. Exit 0 if intact; exit 3 (safety stop) naming the first bad sequence
     number if a record was edited, removed or reordered, or records a snapshot or a head
-    proves were written are gone or rewritten."""
+    proves were written are gone or rewritten, or a snapshot's contents differ from the
+    digest the journal attests for it. A snapshot nothing attests is a note (it is never
+    used)."""
     heads = parse_head_options(head_values)
     where = redact_url(journal)
     with _reading(journal, "journal could not be read to the end") as opened:
         report, note = check_kept_heads(opened, opened.verify(), heads)
-    if note:
-        err.print(f"note: {note}", markup=False)
+    for remark in (note, *report.notes) if note else report.notes:
+        err.print(f"note: {remark}", markup=False)
     if not report.ok:
         # A snapshot or head that disagrees says the journal was rewritten at or before its
         # record, so the records before it are not known to be intact.

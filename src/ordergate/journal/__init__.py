@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 
+from ordergate.journal.attestation import DIGEST_PREFIX
 from ordergate.journal.base import (
     GENESIS_HASH,
     DetachedSnapshots,
@@ -34,6 +35,7 @@ from ordergate.journal.migrations import upgrade as upgrade_schema
 from ordergate.journal.urls import Backend, parse_journal_url
 
 __all__ = [
+    "DIGEST_PREFIX",
     "GENESIS_HASH",
     "HASH_PREFIX",
     "DetachedSnapshots",

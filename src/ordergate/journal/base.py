@@ -60,6 +60,8 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
     records: int
     first_bad_seq: int | None = None
     message: str = ""
+    notes: tuple[str, ...] = ()
+    """What an operator should know that is not a failure (a snapshot nothing attests)."""
 
 
 class JournalError(Exception):
@@ -78,16 +80,18 @@ class DetachedSnapshots(Protocol):
         """The hash of record `last_seq()`, which a snapshot taken now is checked against."""
         ...
 
-    def write_detached(self, seq: int, chain_hash: str, state: bytes) -> None:
+    def write_detached(self, seq: int, chain_hash: str, state: bytes) -> str:
         """In a forked child: store `state` as the snapshot at record `seq` (whose hash is
         `chain_hash`) durably, with nothing the parent owns: no inherited connection, lock or
-        logger. Raises JournalError, whose message the parent logs."""
+        logger. Returns the digest of the stored state (`journal.attestation.state_digest`),
+        for the parent to attest. Raises JournalError, whose message the parent logs."""
         ...
 
-    def adopt_detached(self, seq: int) -> int | None:
-        """In the parent, once the child has exited: make the snapshot at `seq` the one in use
-        (and let retention drop older ones); returns its stored size in bytes, or None if no
-        snapshot at `seq` was stored."""
+    def adopt_detached(self, seq: int, digest: str) -> int | None:
+        """In the parent, once the child has exited: journal the attestation of the snapshot
+        at `seq` (`digest`, as `write_detached` returned it), which makes it usable, and let
+        retention drop older ones; returns its stored size in bytes, or None if no snapshot
+        at `seq` was stored (then nothing is attested)."""
         ...
 
 

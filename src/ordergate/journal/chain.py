@@ -10,11 +10,12 @@ import re
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 
 import structlog
 
+from ordergate.journal.attestation import collect, encode_attestation, state_digest
 from ordergate.journal.base import (
     GENESIS_HASH,
     Durability,
@@ -94,7 +95,13 @@ class ChainJournal(ABC):
         """(seq, snapshot chain_hash, stored record hash at seq or None), newest first."""
 
     @abstractmethod
-    def _snapshot_state(self, seq: int) -> bytes: ...
+    def _snapshot_state(self, seq: int) -> tuple[bytes, str]:
+        """The stored state at `seq` and its digest (`attestation.state_digest`), hashed as
+        it is read (or checked against a digest stored with it)."""
+
+    def _snapshot_location(self, seq: int) -> str:
+        """Where the snapshot at `seq` is stored, for people (a file's path, say)."""
+        return f"{self._url}: snapshot at seq {seq}"
 
     @abstractmethod
     def _close_storage(self) -> None: ...
@@ -140,6 +147,8 @@ class ChainJournal(ABC):
         return self._records(start_seq, end_seq)
 
     def save_snapshot(self, seq: int, state: bytes) -> None:
+        """Store the snapshot, then journal its attestation (`journal.attestation`) and flush:
+        a snapshot is used only once the chain attests its digest."""
         with self._lock:
             self._usable()
             self._flush_locked()
@@ -149,26 +158,57 @@ class ChainJournal(ABC):
             chain_hash = self._hash_at(seq)
             if chain_hash is None:
                 raise JournalError(f"{self._url}: snapshot seq {seq}: record not found")
+            state = bytes(state)
             try:
-                self._put_snapshot(seq, chain_hash, bytes(state))
+                self._put_snapshot(seq, chain_hash, state)
             except JournalError as exc:
                 self._failure = str(exc)
                 raise
+            self._attest_locked(seq, state_digest(state))
+
+    def _attest_locked(self, seq: int, digest: str) -> None:
+        """Journal (and flush) the attestation of the snapshot stored at `seq`."""
+        self._buffer_one(RecordKind.META, encode_attestation(seq, digest))
+        self._flush_locked()
 
     def last_hash(self) -> str:
         """The hash of record `last_seq()` (what a snapshot taken now is checked against)."""
         return self._last_hash
 
     def latest_snapshot(self) -> Snapshot | None:
+        """The newest snapshot at a record of the chain (with that record's hash) whose
+        digest a later record attests (`journal.attestation`). Others are skipped with a
+        warning naming them: one nothing attests (stored but not attested before a crash, or
+        by an older version), and, loudly, one whose digest differs from its attestation:
+        it was altered after it was stored."""
         with self._lock:
+            attestations = _AttestationScan(self._raw)
             for seq, chain_hash, stored in self._snapshot_index():
                 if chain_hash == stored:
+                    attested = attestations.of(seq)
+                    if not attested:
+                        self._log.warning(
+                            "journal.snapshot_unattested", seq=seq,
+                            snapshot=self._snapshot_location(seq),
+                            reason="no journal record attests its digest (stored but not "
+                                   "attested before a crash, or by an older version); "
+                                   "not used")
+                        continue
                     try:
-                        state = self._snapshot_state(seq)
+                        state, digest = self._snapshot_state(seq)
                     except JournalError as exc:
                         if self._failure is not None:
                             raise
                         self._log.warning("journal.snapshot_ignored", seq=seq, reason=str(exc))
+                        continue
+                    if digest not in attested:
+                        self._log.error(
+                            "journal.snapshot_tampered", seq=seq,
+                            snapshot=self._snapshot_location(seq), digest=digest,
+                            attested=_attested_text(attested),
+                            reason="its contents differ from the digest the journal attests: "
+                                   "it was altered after it was stored; not used (run "
+                                   "`ordergate journal verify`)")
                         continue
                     return Snapshot(seq=seq, chain_hash=chain_hash, state=state)
                 if stored is None and seq > self._last_seq:
@@ -179,12 +219,50 @@ class ChainJournal(ABC):
             return None
 
     def verify(self) -> VerifyReport:
-        """The chain from record 1, then the snapshots as anchors (`_check_anchors`)."""
+        """The chain from record 1, then the snapshots as anchors (`_check_anchors`), then
+        each snapshot's contents against its attestation (`_check_attested`)."""
         self.flush()
         with self._lock:
             anchors = self._snapshot_index()
-        report = verify_rows(self._raw(1, None), expected_last_seq=self._last_seq)
-        return _check_anchors(report, anchors) if report.ok else report
+        attestations: dict[int, dict[str, int]] = {}
+        report = verify_rows(collect(self._raw(1, None), attestations),
+                             expected_last_seq=self._last_seq)
+        if report.ok:
+            report = _check_anchors(report, anchors)
+        return self._check_attested(report, anchors, attestations) if report.ok else report
+
+    def _check_attested(self, report: VerifyReport, anchors: list[tuple[int, str, str | None]],
+                        attestations: dict[int, dict[str, int]]) -> VerifyReport:
+        """An intact, anchored chain checked against what its snapshots hold: a snapshot
+        whose digest differs from its attestation was altered after it was stored (a
+        failure); one nothing attests is never used (a note)."""
+        notes = list(report.notes)
+        for seq, _, _ in sorted(anchors):
+            attested = attestations.get(seq)
+            if not attested:
+                notes.append(f"the snapshot at seq {seq} ({self._snapshot_location(seq)}) is "
+                             "not attested by any journal record, so it is never used "
+                             "(stored but not attested before a crash, or by an older "
+                             "version)")
+                continue
+            with self._lock:
+                try:
+                    _, digest = self._snapshot_state(seq)
+                except JournalError as exc:
+                    return VerifyReport(
+                        ok=False, records=report.records, first_bad_seq=seq,
+                        message=f"the snapshot at seq {seq} cannot be read or is damaged: "
+                                f"{exc}")
+            if digest not in attested:
+                return VerifyReport(
+                    ok=False, records=report.records, first_bad_seq=seq,
+                    message=f"the snapshot at seq {seq} ({self._snapshot_location(seq)}) "
+                            f"holds {digest} but {_attested_text(attested)}: it was altered "
+                            "after it was stored (it is not used at start-up); restore it or "
+                            "move it aside")
+        return VerifyReport(ok=report.ok, records=report.records,
+                            first_bad_seq=report.first_bad_seq, message=report.message,
+                            notes=tuple(notes))
 
     def close(self) -> None:
         """Flush and close. A journal that appended records and closes healthy logs its head
@@ -288,6 +366,47 @@ class ChainJournal(ABC):
             yield JournalRecord(seq=seq, kind=record_kind, run_id=run_id,
                                 recorded_at_ns=recorded_at_ns, payload=bytes(payload),
                                 prev_hash=prev_hash, hash=digest)
+
+
+class _AttestationScan:
+    """Snapshot attestations found by reading records, as `latest_snapshot` asks for them
+    (newest snapshot first): the records after the newest snapshot up to its attestation
+    (usually within a few records), then for an older one the records between it and what
+    was read, then the rest. No record is read twice."""
+
+    def __init__(self, rows: Callable[[int, int | None], Iterator[RawRow]]) -> None:
+        self._rows = rows
+        self._found: dict[int, dict[str, int]] = {}
+        self._low = 0  # records low..high have been read (none while low == 0)
+        self._high = 0
+        self._to_the_end = False
+
+    def of(self, seq: int) -> dict[str, int]:
+        """digest -> seq of the record attesting it, for the snapshot at `seq`."""
+        if self._low == 0:
+            self._low, self._high = seq + 1, seq
+            self._scan(seq + 1, None, until=seq)
+        elif seq + 1 < self._low:
+            self._scan(seq + 1, self._low - 1)
+            self._low = seq + 1
+        if seq not in self._found and not self._to_the_end:
+            self._scan(self._high + 1, None)
+        return self._found.get(seq, {})
+
+    def _scan(self, start: int, end: int | None, until: int | None = None) -> None:
+        last = start - 1
+        for row in collect(self._rows(start, end), self._found):
+            last = row[0]
+            if until is not None and until in self._found:
+                break
+        else:
+            self._to_the_end = self._to_the_end or end is None
+        self._high = max(self._high, last)
+
+
+def _attested_text(attested: dict[str, int]) -> str:
+    return " and ".join(f"record {record} attests {digest}"
+                        for digest, record in sorted(attested.items(), key=lambda x: x[1]))
 
 
 def genesis() -> tuple[int, str]:

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from ordergate.journal.attestation import state_digest
 from ordergate.journal.base import Durability, JournalError, RawRow
 from ordergate.journal.chain import DEFAULT_BATCH_LIMIT, KEEP_SNAPSHOTS, ChainJournal, genesis
 from ordergate.journal.migrations import (
@@ -194,7 +195,7 @@ class PostgresJournal(ChainJournal):
             raise JournalError(f"{self._where}: snapshot write at seq {seq} failed: {exc}") \
                 from exc
 
-    def write_detached(self, seq: int, chain_hash: str, state: bytes) -> None:
+    def write_detached(self, seq: int, chain_hash: str, state: bytes) -> str:
         """Store the snapshot over a new connection: after a fork the journal's connection
         belongs to the parent (libpq shares its socket between both processes, and even
         closing it here would end the parent's session), so the child never touches it.
@@ -211,15 +212,21 @@ class PostgresJournal(ChainJournal):
         except psycopg.Error as exc:
             raise JournalError(f"{self._where}: snapshot write at seq {seq} from a child "
                                f"process failed: {exc}") from exc
+        return state_digest(state)
 
-    def adopt_detached(self, seq: int) -> int | None:
+    def adopt_detached(self, seq: int, digest: str) -> int | None:
         """The row is already in the table `latest_snapshot` reads (retention ran in the
-        child's transaction); this only confirms it is there and says how large it is."""
+        child's transaction); this confirms it is there, journals its attestation and says
+        how large it is."""
         with self._lock:
+            self._usable()
             row = self._query_one(
                 "SELECT octet_length(state) FROM journal_snapshots WHERE stream = %s AND seq = %s",
                 (self._stream, seq))
-        return None if row is None else int(row[0])
+            if row is None:
+                return None
+            self._attest_locked(seq, digest)
+        return int(row[0])
 
     def _snapshot_index(self) -> list[tuple[int, str, str | None]]:
         try:
@@ -232,13 +239,14 @@ class PostgresJournal(ChainJournal):
         return [(int(seq), str(chain), None if stored is None else str(stored))
                 for seq, chain, stored in rows]
 
-    def _snapshot_state(self, seq: int) -> bytes:
+    def _snapshot_state(self, seq: int) -> tuple[bytes, str]:
         row = self._query_one(
             "SELECT state FROM journal_snapshots WHERE stream = %s AND seq = %s",
             (self._stream, seq))
         if row is None:
             raise JournalError(f"{self._where}: snapshot {seq} vanished while being read")
-        return bytes(row[0])
+        state = bytes(row[0])
+        return state, state_digest(state)
 
     def _query_one(self, sql: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
         try:

@@ -5,8 +5,9 @@ state costs the order path nothing: the child encodes the copy-on-write image of
 and writes it here, while the parent goes on deciding. A file is written under a temporary
 name, fsynced and renamed, so a reader sees a complete file or none. It names the journal
 record it was taken at and that record's hash; like a snapshot stored in the journal, it is
-used only if that record is in the chain with that hash, and its own digest is checked when it
-is read. This module touches no SQLite connection: a forked child must not.
+used only if that record is in the chain with that hash and a later record attests the digest
+in its header (`journal.attestation`); the digest is checked against the state when it is
+read. This module touches no SQLite connection: a forked child must not.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from ordergate.journal.attestation import DIGEST_PREFIX
 from ordergate.journal.base import JournalError
 
 SUFFIX = ".snap"
@@ -31,10 +33,11 @@ def path_for(directory: Path, seq: int) -> Path:
     return directory / f"{seq:020d}{SUFFIX}"
 
 
-def write(directory: Path, seq: int, chain_hash: str, state: bytes) -> Path:
-    """Write the snapshot at journal record `seq` durably; returns its path."""
-    header = _MAGIC + (f"{seq} {chain_hash} {hashlib.sha256(state).hexdigest()} "
-                       f"{len(state)}\n").encode()
+def write(directory: Path, seq: int, chain_hash: str, state: bytes) -> str:
+    """Write the snapshot at journal record `seq` durably; returns the digest of its state
+    (`attestation.state_digest`), the one its header holds."""
+    digest = hashlib.sha256(state).hexdigest()
+    header = _MAGIC + f"{seq} {chain_hash} {digest} {len(state)}\n".encode()
     final = path_for(directory, seq)
     temporary = final.with_name(final.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -52,7 +55,21 @@ def write(directory: Path, seq: int, chain_hash: str, state: bytes) -> Path:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return final
+    return DIGEST_PREFIX + digest
+
+
+def header_digest(directory: Path, seq: int) -> str | None:
+    """The digest the header of the snapshot file at `seq` holds (its first bytes only), or
+    None if there is no such file."""
+    path = path_for(directory, seq)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_HEADER_LIMIT)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot read the snapshot: {exc}") from exc
+    return DIGEST_PREFIX + _parse(head, path)[2]
 
 
 def index(directory: Path) -> list[tuple[int, str]]:
@@ -70,8 +87,9 @@ def index(directory: Path) -> list[tuple[int, str]]:
     return sorted(found, reverse=True)
 
 
-def read(directory: Path, seq: int) -> bytes:
-    """The state in the snapshot file at `seq`, checked against its recorded digest."""
+def read(directory: Path, seq: int) -> tuple[bytes, str]:
+    """The state in the snapshot file at `seq`, checked against the digest in its header,
+    and that digest (`attestation.state_digest`)."""
     path = path_for(directory, seq)
     try:
         data = path.read_bytes()
@@ -82,7 +100,7 @@ def read(directory: Path, seq: int) -> bytes:
     if stored_seq != seq or len(state) != length or \
             hashlib.sha256(state).hexdigest() != digest:
         raise JournalError(f"{path}: the snapshot is damaged (its digest or length differs)")
-    return state
+    return state, DIGEST_PREFIX + digest
 
 
 def prune(directory: Path, keep: int) -> None:

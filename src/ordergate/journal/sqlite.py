@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ordergate.journal import snapfiles
+from ordergate.journal.attestation import state_digest
 from ordergate.journal.base import Durability, JournalError, RawRow
 from ordergate.journal.chain import DEFAULT_BATCH_LIMIT, KEEP_SNAPSHOTS, ChainJournal, genesis
 from ordergate.journal.migrations import (
@@ -204,28 +205,45 @@ class SqliteJournal(ChainJournal):
                 found.append((seq, chain, self._hash_at(seq)))
         return sorted(found, reverse=True)
 
-    def _snapshot_state(self, seq: int) -> bytes:
+    def _snapshot_state(self, seq: int) -> tuple[bytes, str]:
         row = self._query_one("SELECT state FROM journal_snapshots WHERE seq = ?", (seq,))
         if row is None:
             return snapfiles.read(self._snapshot_dir, seq)
-        return bytes(row[0])
+        state = bytes(row[0])
+        return state, state_digest(state)
 
-    def write_detached(self, seq: int, chain_hash: str, state: bytes) -> None:
+    def _snapshot_location(self, seq: int) -> str:
+        if self._query_one("SELECT 1 FROM journal_snapshots WHERE seq = ?", (seq,)) is None:
+            return str(snapfiles.path_for(self._snapshot_dir, seq))
+        return super()._snapshot_location(seq)
+
+    def write_detached(self, seq: int, chain_hash: str, state: bytes) -> str:
         """A snapshot file beside the journal (`journal.snapfiles`), written without the
         journal's connection, which belongs to the parent process."""
         try:
             self._snapshot_dir.mkdir(exist_ok=True)
-            snapfiles.write(self._snapshot_dir, seq, chain_hash, state)
+            return snapfiles.write(self._snapshot_dir, seq, chain_hash, state)
         except OSError as exc:
             raise JournalError(f"{self._snapshot_dir}: snapshot file at seq {seq} could not "
                                f"be written: {exc}") from exc
 
-    def adopt_detached(self, seq: int) -> int | None:
-        """The file is found by `latest_snapshot` as it is; only the oldest are pruned."""
-        try:
-            size = snapfiles.path_for(self._snapshot_dir, seq).stat().st_size
-        except FileNotFoundError:
-            return None
+    def adopt_detached(self, seq: int, digest: str) -> int | None:
+        """Attest the file if its header holds the digest the child computed (reading only
+        the header), then prune the oldest files."""
+        path = snapfiles.path_for(self._snapshot_dir, seq)
+        with self._lock:
+            self._usable()
+            found = snapfiles.header_digest(self._snapshot_dir, seq)
+            if found is None:
+                return None
+            if found != digest:
+                raise JournalError(f"{path}: the snapshot file holds {found}, not the {digest} "
+                                   "its writer stored; not attested")
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                return None
+            self._attest_locked(seq, digest)
         snapfiles.prune(self._snapshot_dir, KEEP_SNAPSHOTS)
         return size
 

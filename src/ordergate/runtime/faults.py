@@ -35,7 +35,8 @@ POINTS: tuple[str, ...] = (
     "after_ack_append",  # broker answers appended, not yet flushed
     "after_feedback_flush",  # broker answers durable
     "before_snapshot",  # about to save a snapshot
-    "after_snapshot",  # snapshot saved
+    "after_snapshot",  # snapshot saved (in the background: its child forked)
+    "before_snapshot_attested",  # a snapshot child stored its snapshot, not yet attested
     "session_close_before_summary",  # a close's cancels are durable, its summary is not
     "after_recovery_replay",  # restart: the journal tail has been replayed
     "after_recovery_resolve",  # restart: unanswered dispatches have been resolved

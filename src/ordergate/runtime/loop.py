@@ -53,6 +53,7 @@ from ordergate.evidence.latency import encode_latencies
 from ordergate.evidence.manifest import build_manifest, record_manifest
 from ordergate.evidence.replay import journaled_input
 from ordergate.journal import (
+    DIGEST_PREFIX,
     DetachedSnapshots,
     Durability,
     Journal,
@@ -775,8 +776,9 @@ class Runtime:
                 # kept open here would stop a restarted server from binding its port).
                 os.closerange(3, reason_write)
                 os.closerange(reason_write + 1, _MAX_FD)
-                try:
-                    journal.write_detached(seq, chain_hash, self.engine.snapshot())
+                try:  # the digest to attest, or why nothing was stored
+                    digest = journal.write_detached(seq, chain_hash, self.engine.snapshot())
+                    os.write(reason_write, digest.encode())
                     code = 0
                 except JournalError as exc:
                     os.write(reason_write, str(exc).encode()[:_MAX_FAILURE_REASON])
@@ -793,9 +795,9 @@ class Runtime:
 
     def _reap_snapshot(self, *, wait: bool) -> None:
         """Collect a finished snapshot child (or wait for it) and have the journal adopt its
-        snapshot: its size sets the next interval. A failure is logged with the child's
-        reason, and the previous snapshot stays in use: a missed snapshot costs restart time,
-        never correctness."""
+        snapshot, attesting the digest the child reported: its size sets the next interval.
+        A failure is logged with the child's reason, and the previous snapshot stays in use:
+        a missed snapshot costs restart time, never correctness."""
         child = self._snapshot_child
         if child is None:
             return
@@ -815,9 +817,10 @@ class Runtime:
         journal = self.journal
         assert isinstance(journal, DetachedSnapshots)
         stored = None
-        if exit_code in (None, 0):
+        if exit_code in (None, 0) and reason.startswith(DIGEST_PREFIX):
+            faults.crossing("before_snapshot_attested")
             try:
-                stored = journal.adopt_detached(child.seq)
+                stored = journal.adopt_detached(child.seq, reason)
             except JournalError as exc:
                 reason = str(exc)
         if stored is not None:

@@ -6,12 +6,21 @@ callbacks (acks, rejects, fills, cancels) are queued with their event time and h
 `poll_events(until)` in (ts, sequence) order.
 
 Fill models:
-* `immediate`: a limit order fills at its limit price and a market order at the latest mid
-  (plus adverse slippage) when it is received.
+* `immediate`: orders trade on receipt against the last snapshot seen for their symbol. A
+  market order fills at its mid (plus adverse slippage). A limit order fills at its limit price
+  if it is marketable against that snapshot's touch (buy limit >= ask, sell limit <= bid);
+  otherwise it rests and fills, at its limit, on the first later snapshot whose touch reaches
+  it. With no snapshot seen yet for the symbol, a limit order fills at its limit on receipt
+  (nothing says it could not) and a market order waits for the first snapshot.
 * `next_market`: orders fill against the next market snapshot at or after their `ts`: market
   orders at its mid (plus slippage), limit orders when that price is marketable (never worse
-  than the limit). With `max_participation_pct`, each snapshot fills at most that share of its
-  volume (shared by the orders on the symbol, oldest first): partial fills.
+  than the limit).
+
+With `max_participation_pct`, in either model, a snapshot's volume times that share is all
+that can trade on it (shared by the orders on the symbol, oldest first, fills on receipt
+included): partial fills, the remainder rests for the next snapshots. Unknown volume (or no
+snapshot yet) trades nothing. IOC cancels what a snapshot with a usable price did not fill;
+FOK cancels unless it fills in full.
 
 Stop orders rest until the last trade (or mid) touches the stop, then act as market or limit.
 Order-level rejects (unsupported type, injected rejects) arrive as `OrderReject` events after
@@ -173,6 +182,8 @@ class _Meta(msgspec.Struct, kw_only=True):
     rng_state: tuple[int, tuple[int, ...], float | None]
     faults: SimFaults
     clock_offset: timedelta
+    # Volume already taken from each symbol's latest snapshot under the participation cap.
+    volume_taken: dict[str, Decimal] = {}
 
 
 class _Book(msgspec.Struct, kw_only=True):
@@ -181,6 +192,7 @@ class _Book(msgspec.Struct, kw_only=True):
     pending: list[_Pending] = []  # sorted by (ts, seq)
     holdings: dict[str, dict[str, _Holding]] = {}
     quotes: dict[str, MarketSnapshot] = {}
+    volume_taken: dict[str, Decimal] = {}
     now: datetime | None = None
     seq: int = 0
     received: int = 0
@@ -198,6 +210,16 @@ def reference_price(snapshot: MarketSnapshot) -> Decimal | None:
     if bid is not None and ask is not None and _valid_price(bid) and _valid_price(ask) \
             and bid <= ask:
         return (bid + ask) / 2
+    return snapshot.last if _valid_price(snapshot.last) else None
+
+
+def touch_price(snapshot: MarketSnapshot, side: Side) -> Decimal | None:
+    """What an order of `side` trades against at once: the ask (buy) or bid (sell) of a sane
+    quote, else the last trade, else None."""
+    bid, ask = snapshot.bid, snapshot.ask
+    if bid is not None and ask is not None and _valid_price(bid) and _valid_price(ask) \
+            and bid <= ask:
+        return ask if side is Side.BUY else bid
     return snapshot.last if _valid_price(snapshot.last) else None
 
 
@@ -461,23 +483,24 @@ class SimBroker:
                 return  # rests until a snapshot touches the stop
             entry.triggered = True
             self._dirty_orders.add(order.client_order_id)
-        if order.limit_price is not None:
-            self._execute(entry, order.qty, order.limit_price, fill_ts)
+        if quote is None:
+            # No market seen for the symbol: nothing to say a limit order could not trade, so
+            # it fills at its limit; a market order has no price and waits for a snapshot. Under
+            # a participation cap there is no volume to trade against either: it waits too.
+            if order.limit_price is not None and self.config.max_participation_pct is None:
+                self._execute(entry, order.qty, order.limit_price, fill_ts)
             return
-        ref = reference_price(quote) if quote is not None else None
-        if ref is not None:
-            self._execute(entry, order.qty, self._slipped(ref, order.side), fill_ts)
+        available = self._volume_left(quote)
+        taken = self._trade(entry, quote, available, fill_ts)
+        if available is not None:
+            self._book.volume_taken[order.symbol] = \
+                self._book.volume_taken.get(order.symbol, ZERO) + taken
 
     def _match_snapshot(self, snapshot: MarketSnapshot) -> None:
         config = self.config
-        available: Decimal | None = None
-        if config.max_participation_pct is not None:
-            volume = snapshot.volume
-            usable = volume is not None and volume.is_finite() and volume > 0
-            available = ZERO  # unknown or bad volume: nothing can be said to trade
-            if usable and volume is not None:
-                available = volume * config.max_participation_pct / 100
-        ref = reference_price(snapshot)
+        self._book.volume_taken.pop(snapshot.symbol, None)
+        available = self._volume_left(snapshot)
+        taken = ZERO
         for entry in self._working_entries(snapshot.symbol):
             order = entry.dispatch
             if order.ts > snapshot.ts:
@@ -488,31 +511,68 @@ class SimBroker:
                 entry.triggered = True
                 self._dirty_orders.add(order.client_order_id)
             self._dirty_orders.add(order.client_order_id)
-            if ref is None:
-                continue  # no usable price: the order waits, IOC/FOK included
-            price = self._slipped(ref, order.side)
-            limit = order.limit_price
-            if limit is not None:
-                price = min(price, limit) if order.side is Side.BUY else max(price, limit)
-                marketable = (ref <= limit) if order.side is Side.BUY else (ref >= limit)
-            else:
-                marketable = True
-            remaining = order.qty - entry.filled_qty
-            qty = remaining if marketable else ZERO
-            if available is not None:
-                qty = min(qty, available)
-            if not config.fractional_qty:
-                qty = qty.to_integral_value(rounding="ROUND_FLOOR")
             ts = max(snapshot.ts, order.ts + max(config.ack_latency, config.fill_latency))
-            if order.tif is TimeInForce.FOK and qty < remaining:
-                self._expire(entry, ts, "fill or kill: not fully fillable")
-                continue
-            if qty > 0:
-                self._execute(entry, qty, price, ts)
-                if available is not None:
-                    available -= qty
-            if order.tif is TimeInForce.IOC and entry.status in _WORKING:
-                self._expire(entry, ts, "immediate or cancel: remainder canceled")
+            qty = self._trade(entry, snapshot, None if available is None else available - taken,
+                              ts)
+            taken += qty
+        if available is not None:
+            self._book.volume_taken[snapshot.symbol] = taken
+
+    def _volume_left(self, snapshot: MarketSnapshot) -> Decimal | None:
+        """What the participation cap still lets trade on `snapshot` (None: no cap)."""
+        pct = self.config.max_participation_pct
+        if pct is None:
+            return None
+        volume = snapshot.volume
+        if volume is None or not volume.is_finite() or volume <= 0:
+            return ZERO  # unknown or bad volume: nothing can be said to trade
+        left = volume * pct / 100 - self._book.volume_taken.get(snapshot.symbol, ZERO)
+        return max(left, ZERO)
+
+    def _trade(self, entry: _Order, snapshot: MarketSnapshot, available: Decimal | None,
+               ts: datetime) -> Decimal:
+        """Trade a working order against `snapshot` (at most `available`), then apply its time
+        in force. Returns the quantity filled."""
+        order = entry.dispatch
+        if reference_price(snapshot) is None:
+            return ZERO  # no usable price: the order waits, IOC/FOK included
+        price = self._fill_price(order, snapshot)
+        remaining = order.qty - entry.filled_qty
+        qty = remaining if price is not None else ZERO
+        if available is not None:
+            qty = min(qty, available)
+        if not self.config.fractional_qty:
+            qty = qty.to_integral_value(rounding="ROUND_FLOOR")
+        if order.tif is TimeInForce.FOK and qty < remaining:
+            self._expire(entry, ts, "fill or kill: not fully fillable")
+            return ZERO
+        if qty > 0 and price is not None:
+            self._execute(entry, qty, price, ts)
+        else:
+            qty = ZERO
+        if order.tif is TimeInForce.IOC and entry.status in _WORKING:
+            self._expire(entry, ts, "immediate or cancel: remainder canceled")
+        return qty
+
+    def _fill_price(self, order: Dispatch, snapshot: MarketSnapshot) -> Decimal | None:
+        """The price `order` trades at against `snapshot`, or None if it is not marketable."""
+        ref = reference_price(snapshot)
+        if ref is None:
+            return None
+        limit = order.limit_price
+        if limit is None:
+            return self._slipped(ref, order.side)
+        buy = order.side is Side.BUY
+        if self.config.fill_model is FillModel.IMMEDIATE:
+            # The touch decides and the order gets its own limit, on receipt or resting.
+            touch = touch_price(snapshot, order.side)
+            if touch is None or (limit < touch if buy else limit > touch):
+                return None
+            return limit
+        if ref > limit if buy else ref < limit:
+            return None
+        price = self._slipped(ref, order.side)
+        return min(price, limit) if buy else max(price, limit)
 
     def _working_index_built(self) -> dict[str, dict[str, None]]:
         if self._working_index is None:
@@ -667,7 +727,8 @@ class SimBroker:
         pending.sort(key=lambda item: (item.ts, item.seq))
         self._book = _Book(
             orders={o.dispatch.client_order_id: o for o in orders}, submissions=submissions,
-            pending=pending, holdings=meta.holdings, quotes=meta.quotes, now=meta.now,
+            pending=pending, holdings=meta.holdings, quotes=meta.quotes,
+            volume_taken=meta.volume_taken, now=meta.now,
             seq=meta.seq, received=meta.received, faults=meta.faults,
             clock_offset=meta.clock_offset,
         )
@@ -684,7 +745,8 @@ class SimBroker:
             self._pending_added.clear()
             self._pending_removed.clear()
             return
-        meta = _Meta(holdings=book.holdings, quotes=book.quotes, now=book.now, seq=book.seq,
+        meta = _Meta(holdings=book.holdings, quotes=book.quotes,
+                     volume_taken=book.volume_taken, now=book.now, seq=book.seq,
                      received=book.received, rng_state=self._rng.getstate(), faults=book.faults,
                      clock_offset=book.clock_offset)
         encode = msgspec.json.encode

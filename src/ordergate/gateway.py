@@ -75,6 +75,7 @@ from ordergate.runtime.health import (
     settings_for,
 )
 from ordergate.runtime.loop import BatchReport, Runtime
+from ordergate.runtime.policy_choice import PolicyChoice, PolicyReplacement
 
 log = structlog.get_logger("ordergate.gateway")
 
@@ -222,7 +223,8 @@ class Gateway:
              broker: BrokerAdapter | None = None,
              durability: Durability | str = Durability.BATCH, *,
              clock: ClockChoice = "wall", run_id: str | None = None,
-             guard: GuardSettings | None = None) -> Gateway:
+             guard: GuardSettings | None = None,
+             replace_policy: PolicyReplacement | None = None) -> Gateway:
         """Open (or recover) a gateway.
 
         `policy`: a policy file path, YAML text (anything with a newline), or a `Policy`.
@@ -233,6 +235,10 @@ class Gateway:
         `resilience.clock.Clock`; stamps operator commands, funding and ticks that are given
         no `ts`, and runs the guard's breakers, probes and clock checks.
         `guard`: breaker, probe, clock-sync and reconciliation settings (`GuardSettings`).
+        `replace_policy`: on a journal that enforces another policy, enforce `policy`
+        instead, journaled as this operator's activation with this reason. Without it the
+        journal's policy stays enforced (`policy` is then not applied; a warning says so and
+        `policy_choice` tells).
 
         On an existing journal this verifies its hash chain (`StartRefused` when it does not
         hold) and replays it (crash recovery): positions, open orders and the mode are exactly
@@ -252,10 +258,10 @@ class Gateway:
         except BaseException:
             handle.close()
             raise
-        runtime = Runtime.open_on(handle, loaded, broker)
+        runtime = Runtime.open_on(handle, loaded, broker, replace_policy=replace_policy)
         gateway = cls(GuardedRuntime(runtime, guard_clock(clock), settings), clock=clock)
-        log.info("gateway_opened", run_id=runtime.journal.run_id, policy=loaded.name,
-                 policy_hash=loaded.hash, broker=broker.name)
+        log.info("gateway_opened", run_id=runtime.journal.run_id, policy=runtime.policy.name,
+                 policy_hash=runtime.policy.hash, broker=broker.name)
         return gateway
 
     # ------------------------------------------------------------------ properties
@@ -267,7 +273,14 @@ class Gateway:
 
     @property
     def policy(self) -> Policy:
+        """The policy start-up chose to enforce (see `policy_choice`)."""
         return self._runtime.policy
+
+    @property
+    def policy_choice(self) -> PolicyChoice | None:
+        """What start-up decided about the given policy: new journal, same as the journal's,
+        the journal's kept (the given one not applied), or replaced by an operator."""
+        return self._runtime.policy_choice
 
     @property
     def broker(self) -> BrokerAdapter:

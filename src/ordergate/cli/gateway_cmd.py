@@ -24,6 +24,12 @@ from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
 from ordergate.cli.broker_spec import broker_from_spec
 from ordergate.cli.console import err, out
 from ordergate.cli.errors import SafetyStop, UserError, journal_problem
+from ordergate.cli.policy_flags import (
+    PolicyOperator,
+    PolicyReason,
+    ReplacePolicy,
+    policy_replacement,
+)
 from ordergate.cli.run_cmd import (
     configure_logging,
     load_policy_or_fail,
@@ -109,11 +115,15 @@ def gateway(
     = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs.")]
     = False,
+    replace_policy: ReplacePolicy = False,
+    operator: PolicyOperator = "",
+    reason: PolicyReason = "",
 ) -> None:
     """Own one shard: take its lease (or wait as standby), replay its journal, serve."""
     configure_logging(verbose)
     require_events_file(events)
     loaded = load_policy_or_fail(policy)
+    replacement = policy_replacement(replace_policy, operator, reason)
     rate = _firm_rate(firm_max_orders, firm_rate_window)
     if not redis_url and (rate is not None or _uses_firm_gross(loaded)):
         what = "--firm-max-orders" if rate is not None else \
@@ -124,7 +134,8 @@ def gateway(
         if redis_url else None
     config = ShardConfig(journal_url=journal, shard=shard, events=events,
                          durability=durability, batch_size=batch_size, lease_ttl_s=lease_ttl,
-                         acquire_timeout_s=wait, follow=follow, firm=firm, run_id=run_id)
+                         acquire_timeout_s=wait, follow=follow, firm=firm, run_id=run_id,
+                         replace_policy=replacement)
     if broker != "sim" and (broker_state is not None or fill_model is not FillModel.IMMEDIATE):
         raise UserError(f"--broker {broker}: --broker-state and --fill-model apply to the "
                         "simulator only (--broker sim)")

@@ -33,6 +33,13 @@ from ordergate.cli.broker_spec import broker_from_spec
 from ordergate.cli.console import err, plain
 from ordergate.cli.errors import SafetyStop, UserError, journal_problem
 from ordergate.cli.logs import stderr_logger_factory
+from ordergate.cli.policy_flags import (
+    PolicyOperator,
+    PolicyReason,
+    ReplacePolicy,
+    announce_policy_choice,
+    policy_replacement,
+)
 from ordergate.engine.status import EngineStatus
 from ordergate.journal import HASH_PREFIX, Durability, JournalError, head_of, open_journal
 from ordergate.model.decision import Decision
@@ -56,6 +63,7 @@ from ordergate.runtime.loop import (
     Runtime,
     RuntimeStopped,
 )
+from ordergate.runtime.policy_choice import PolicyReplacement
 from ordergate.runtime.runfile import DEFAULT_BATCH_SIZE, Tally, count_lines, run_file
 from ordergate.runtime.sources import BadLine
 
@@ -211,6 +219,9 @@ def run(
         "--sim-fault", help="Make the simulator fail its next submits: KIND:COUNT with KIND "
                             "unavailable, rate_limited (HTTP 429) or auth (HTTP 401).")]
     = None,
+    replace_policy: ReplacePolicy = False,
+    operator: PolicyOperator = "",
+    reason: PolicyReason = "",
 ) -> None:
     """Run events through the full pipeline, guarded by circuit breakers, clock sync and
     reconciliation on event time."""
@@ -219,13 +230,14 @@ def run(
         raise UserError(faults.problem)
     require_events_file(events)
     loaded = load_policy_or_fail(policy)
+    replacement = policy_replacement(replace_policy, operator, reason)
     broker = _make_broker(broker_spec, loaded, fill_model=fill_model, broker_state=broker_state,
                           sim_fault=sim_fault)
     tally = Tally()
     on_report = writer(sys.stdout.buffer, quiet, tally)
     try:
         guard = _open_guarded(journal, loaded, broker, durability, snapshot_every, events,
-                              on_report)
+                              on_report, replacement)
     except BaseException:
         _close_broker(broker)
         raise
@@ -260,7 +272,8 @@ def run(
 
 def _open_guarded(journal: str, policy: Policy, broker: BrokerAdapter, durability: Durability,
                   snapshot_every: int, events: Path,
-                  on_report: Callable[[BatchReport], None]) -> GuardedRuntime:
+                  on_report: Callable[[BatchReport], None],
+                  replacement: PolicyReplacement | None = None) -> GuardedRuntime:
     """Verify the journal, recover the runtime from it (finishing an interrupted batch of
     `events`) and wire the guard in, on event time."""
     url = journal_url(journal)
@@ -278,13 +291,14 @@ def _open_guarded(journal: str, policy: Policy, broker: BrokerAdapter, durabilit
         raise UserError(journal_problem(journal, exc)) from None
     try:
         runtime = Runtime.open_on(handle, policy, broker, snapshot_every=snapshot_every,
-                                  source=events, on_batch=on_report)
+                                  source=events, on_batch=on_report, replace_policy=replacement)
     except JournalError as exc:
         raise UserError(journal_problem(journal, exc)) from None
     except ResumeMismatch as exc:
         raise UserError(str(exc)) from None
     except RuntimeStopped as exc:
         raise SafetyStop(str(exc)) from None
+    announce_policy_choice(runtime.policy_choice)
     return GuardedRuntime(runtime, EventClock(), settings_for(broker))
 
 

@@ -2,9 +2,13 @@
 
     ordergate serve --policy policy.yaml --journal sqlite:///og.db --tokens tokens.yaml \\
         [--host 127.0.0.1 --port 8080 --broker sim|broker.yaml --webhook URL --feed events.jsonl]
+        [--replace-policy --operator NAME --reason TEXT]
 
     ordergate token new --name desk-a --role trader --accounts ACC-1,ACC-2   # token + YAML entry
     ordergate token hash < token.txt                                      # hash an existing one
+
+On a journal that enforces a policy already (one activated with POST /v1/policy, say), a
+restart keeps enforcing it; the --policy file replaces it only with --replace-policy.
 """
 
 from __future__ import annotations
@@ -22,6 +26,13 @@ from ordergate.cli.broker_spec import broker_from_spec
 from ordergate.cli.console import err, out
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.logs import stderr_logger_factory
+from ordergate.cli.policy_flags import (
+    PolicyOperator,
+    PolicyReason,
+    ReplacePolicy,
+    announce_policy_choice,
+    policy_replacement,
+)
 
 token_app = typer.Typer(help="Make and hash API tokens for `ordergate serve`.",
                         no_args_is_help=True)
@@ -50,6 +61,9 @@ def serve(
         "--tick-interval", help="Seconds without traffic before event time is advanced to "
                                 "the wall clock (timers, staleness, broker polling).")] = 1.0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    replace_policy: ReplacePolicy = False,
+    operator: PolicyOperator = "",
+    reason: PolicyReason = "",
 ) -> None:
     """Serve the HTTP API and the status dashboard (GET /) for one gateway shard."""
     from ordergate.journal import Durability, JournalError, open_journal, redact_url
@@ -75,6 +89,7 @@ def serve(
     _configure_logging(log_level)
     if durability not in ("batch", "always"):
         raise UserError(f"--durability: expected 'batch' or 'always', got '{durability}'")
+    replacement = policy_replacement(replace_policy, operator, reason)
     try:
         store = configured_tokens(tokens)
         if store is None:
@@ -101,11 +116,12 @@ def serve(
         except BaseException:
             handle.close()
             raise
-        runtime = Runtime.open_on(handle, loaded, adapter)
+        runtime = Runtime.open_on(handle, loaded, adapter, replace_policy=replacement)
     except JournalError as exc:
         raise UserError(f"--journal {redact_url(journal)}: {exc}") from None
     except (ResumeMismatch, StartRefused) as exc:
         raise SafetyStop(str(exc)) from None
+    announce_policy_choice(runtime.policy_choice)
     try:
         # The feed is the gateway's first batch: it goes through the guard the Gateway then
         # takes over, like every later batch (start-up checks first; then the feed's breaker,
@@ -125,8 +141,9 @@ def serve(
     except OSError as exc:
         gateway.close()
         raise UserError(f"--host {host} --port {port}: cannot listen: {exc.strerror}") from None
+    enforced = runtime.policy
     err.print(f"ordergate serving on http://{host}:{sock.getsockname()[1]}  "
-              f"(journal {redact_url(journal)}, policy {loaded.name} {loaded.hash[:12]}, "
+              f"(journal {redact_url(journal)}, policy {enforced.name} {enforced.hash}, "
               f"run {runtime.journal.run_id})", markup=False, soft_wrap=True)
     gateway.start()
     server = uvicorn.Server(uvicorn_config(gateway, log_level=log_level))

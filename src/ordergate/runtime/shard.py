@@ -70,6 +70,7 @@ from ordergate.runtime.firm import (
     ReserveResult,
 )
 from ordergate.runtime.loop import BatchReport, Runtime
+from ordergate.runtime.policy_choice import PolicyReplacement
 from ordergate.runtime.sources import BadLine, FeedbackMark, SourceMark, decode_note
 
 log = structlog.get_logger("ordergate.runtime.shard")
@@ -109,6 +110,7 @@ class ShardConfig:
     snapshot_every: int = 50_000
     firm: FirmSettings | None = None
     run_id: str | None = None
+    replace_policy: PolicyReplacement | None = None  # see `runtime.policy_choice`
 
 
 @dataclass(slots=True)
@@ -282,7 +284,8 @@ class ShardGateway:
             broker = self._broker_factory()
             self.runtime = Runtime.open_on(journal, self.policy, broker,
                                            snapshot_every=config.snapshot_every,
-                                           source=config.events, on_batch=self._on_batch)
+                                           source=config.events, on_batch=self._on_batch,
+                                           replace_policy=config.replace_policy)
             first = next_source_line(journal, config.events.name)
             self.stats.recovery_s = time.monotonic() - started
             self.stats.first_line = first

@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.support import OPERATOR, TRADER, VIEWER, Served, auth, intent
+from ordergate.policy.loader import parse_policy
+from service.support import OPERATOR, POLICY, TRADER, VIEWER, Served, auth, intent, start
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -152,3 +153,22 @@ def test_dashboard_without_token_asks_to_sign_in(page: Page, served: Served) -> 
     assert "mode-UNKNOWN" in (page.get_attribute("#mode-banner", "class") or "")
     assert page.is_hidden("#content")
     page.screenshot(path=str(ARTIFACTS / "dashboard-signed-out.png"), full_page=True)
+
+
+def test_open_page_shows_a_disabled_strategy_as_a_restriction(page: Page,
+                                                                tmp_path: Path) -> None:
+    served = start(tmp_path, policy=parse_policy(
+        POLICY + "  repeated_execution: {max: 2, window: 1m}\n"))
+    try:
+        _open(served, page)
+        for number, qty in enumerate(("10", "11")):
+            posted = httpx.post(f"{served.url}/v1/intents", json=intent(f"rep-{number}", qty=qty),
+                                headers=auth(TRADER), timeout=10.0)
+            assert posted.status_code == 200, posted.text
+        _wait_for_mode(page, "ACTIVE — RESTRICTED")  # the same page, never reloaded
+        assert "Trading restricted: 1 restriction" in page.inner_text("#mode-reason")
+        listed = page.inner_text("#restrictions")
+        assert "THR-006" in listed and "strategy momo in account ACC-1 is denied" in listed
+        assert "set by system" in listed
+    finally:
+        served.stop()

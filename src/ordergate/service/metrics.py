@@ -4,7 +4,8 @@ in one process, as in tests, never collide).
 Counters and histograms are fed on the engine thread after every batch (`observe_batch`), at
 every journal flush (`journal_flush_seconds`, through the Runtime's `on_flush`) and by the
 HTTP layer (`request_observer`); gauges of state (mode, exposure against caps, throttle
-utilisation, circuit breaker states) are set from the engine status just before each scrape
+utilisation of the global, account and busiest strategy and symbol windows, circuit breaker
+states) are set from the engine status just before each scrape
 (`Inspector.export_gauges`).
 """
 
@@ -133,6 +134,10 @@ class ServiceMetrics:
                 self.exposure_cap.labels(account=account, kind=kind).set(cap)
 
     def set_throttles(self, rows: Iterable[tuple[str, str, float]]) -> None:
+        """(scope, key, utilisation) of the windows the status lists now: a strategy or symbol
+        window that emptied (or left the busiest) loses its sample instead of keeping a stale
+        one."""
+        self.throttle_utilisation.clear()
         for scope, key, utilisation in rows:
             self.throttle_utilisation.labels(scope=scope, key=key).set(utilisation)
 

@@ -158,6 +158,44 @@ class RateWindowView(msgspec.Struct, frozen=True, kw_only=True):
     utilisation: float
 
 
+class RateWindowsOmitted(msgspec.Struct, frozen=True, kw_only=True):
+    """More windows of one scope are in use than the status lists: the `shown` busiest (by
+    utilisation) of `in_use` are in `rate_windows`."""
+
+    scope: str
+    shown: int
+    in_use: int
+
+
+class RestrictionView(msgspec.Struct, frozen=True, kw_only=True):
+    """Something that denies new risk for part of the book (or all of it) whatever the mode:
+    a kill switch (an operator's for the firm, an account, a strategy or a symbol, KIL-002;
+    the policy's, KIL-001; the firm-wide one, KIL-003) or a strategy disabled after repeated
+    executions (THR-006, `account` names its account). `text` says it in plain words."""
+
+    code: str
+    name: str
+    meaning: str
+    scope: str
+    key: str
+    account: str = ""
+    text: str = ""
+    detail: str = ""
+    actor: str = ""
+    since: datetime | None = None
+
+
+class PendingApprovalView(msgspec.Struct, frozen=True, kw_only=True):
+    """An operator command that waits for a second operator (a resume after a drawdown halt
+    when the policy sets `resume_requires_two_operators`): who approved first, when and why."""
+
+    action: str
+    first_operator: str
+    reason: str = ""
+    since: datetime | None = None
+    text: str = ""
+
+
 class DependencyView(msgspec.Struct, frozen=True, kw_only=True):
     """A dependency or circuit breaker: `state` is closed/open/half_open or healthy/down."""
 
@@ -200,7 +238,12 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     when that policy itself sets `monitor: true` (its limits are evaluated and recorded, not
     enforced; operator and firm kill switches, the trading mode and data-integrity checks
     still are). `shadow_policy_hash` / `shadow_policy_name` name the policy in a dry run
-    ("" when none): judged for every intent beside the enforced one, never enforced."""
+    ("" when none): judged for every intent beside the enforced one, never enforced.
+    `headline` says in one line whether trading is normal, restricted or why not;
+    `restrictions` lists what denies part of the book while the mode allows trading (kill
+    switches, disabled strategies); `pending_approvals` the commands waiting for a second
+    operator. `rate_windows` lists the global and per-account windows and the busiest
+    per-strategy and per-symbol ones; `rate_windows_omitted` says which scopes had more."""
 
     run_id: str
     mode: str
@@ -218,6 +261,10 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     breakers: list[BreakerView] = msgspec.field(default_factory=list)
     shadow_policy_hash: str = ""
     shadow_policy_name: str = ""
+    headline: str = ""
+    restrictions: list[RestrictionView] = msgspec.field(default_factory=list)
+    pending_approvals: list[PendingApprovalView] = msgspec.field(default_factory=list)
+    rate_windows_omitted: list[RateWindowsOmitted] = msgspec.field(default_factory=list)
 
 
 class HealthCheck(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,13 +11,16 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from ordergate.engine.status import EngineStatus
+from ordergate.engine.commands import COMMAND_NOTE
+from ordergate.engine.status import DisabledStatus, EngineStatus, KillStatus
+from ordergate.engine.windows import WindowKind
 from ordergate.gate.view import RateScope
 from ordergate.journal import redact_url
 from ordergate.journal.base import JournalError, JournalRecord, RecordKind
-from ordergate.model.events import InputEvent, ModeChanged, OutputEvent
+from ordergate.model.events import Alert, InputEvent, KillScope, ModeChanged, OutputEvent
 from ordergate.model.modes import Mode
 from ordergate.model.reasons import REGISTRY
 from ordergate.policy.limits import RateLimit
@@ -32,8 +35,11 @@ from ordergate.service.schemas import (
     HealthCheck,
     HealthView,
     JournalView,
+    PendingApprovalView,
     PositionView,
+    RateWindowsOmitted,
     RateWindowView,
+    RestrictionView,
     StatusView,
     TimelineEntry,
 )
@@ -41,13 +47,22 @@ from ordergate.service.schemas import (
 TIMELINE_LENGTH = 200
 _DATA_CODES = ("SYS-001", "SYS-002", "SYS-003")
 _SNAPSHOT_REFRESH_S = 10.0
+# Per-strategy and per-symbol rate windows listed (and exported as metrics): the busiest.
+RATE_WINDOWS_PER_SCOPE = 10
+# How the engine announces the first of two approvals to resume after a drawdown halt
+# (`engine.commands._resume`): "...second operator; {operator} approved: {reason}".
+_FIRST_APPROVAL = "resume after a drawdown halt needs a second operator; "
+_DRAWDOWN_HALT = "LOS-003"
+_KILL_ORDER = {scope: rank for rank, scope in enumerate(KillScope)}
 
 
 class ModeTimeline:
-    """The latest mode changes, oldest first."""
+    """The latest mode changes, oldest first; and the last first approval of a two-operator
+    resume (its time and message), which the engine keeps only as the operator's name."""
 
     def __init__(self, length: int = TIMELINE_LENGTH) -> None:
         self._entries: collections.deque[TimelineEntry] = collections.deque(maxlen=length)
+        self.first_approval: tuple[datetime, str] | None = None
 
     def add(self, change: ModeChanged) -> None:
         self._entries.append(TimelineEntry(
@@ -59,13 +74,25 @@ class ModeTimeline:
         for output in outputs:
             if isinstance(output, ModeChanged):
                 self.add(output)
+            elif isinstance(output, Alert):
+                self._note_alert(output)
+
+    def _note_alert(self, alert: Alert) -> None:
+        if alert.code == COMMAND_NOTE and alert.message.startswith(_FIRST_APPROVAL):
+            self.first_approval = (alert.ts, alert.message.removeprefix(_FIRST_APPROVAL))
 
     def load_journal(self, records: Iterable[JournalRecord]) -> None:
         for record in records:
-            if record.kind is RecordKind.OUTPUT and b'"type":"mode"' in record.payload:
-                output = decode_output(record.payload)
+            if record.kind is not RecordKind.OUTPUT:
+                continue
+            payload = record.payload
+            if b'"type":"mode"' in payload or (b'"type":"alert"' in payload
+                                                and b"second operator" in payload):
+                output = decode_output(payload)
                 if isinstance(output, ModeChanged):
                     self.add(output)
+                elif isinstance(output, Alert):
+                    self._note_alert(output)
 
     def entries(self) -> list[TimelineEntry]:
         return list(self._entries)
@@ -73,6 +100,63 @@ class ModeTimeline:
 
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+def _seconds(window: timedelta) -> str:
+    return f"{window.total_seconds():g} s"
+
+
+def _reason_words(code: str) -> tuple[str, str]:
+    entry = REGISTRY.get(code)
+    return (code, "") if entry is None else (entry.name, entry.meaning)
+
+
+def _kill_view(kill: KillStatus) -> RestrictionView:
+    subject = {KillScope.FIRM: "the whole firm", KillScope.ACCOUNT: f"account {kill.key}",
+               KillScope.STRATEGY: f"strategy {kill.key}",
+               KillScope.SYMBOL: f"symbol {kill.key}"}[kill.scope]
+    name, meaning = _reason_words("KIL-002")
+    why = f" ({kill.reason})" if kill.reason else ""
+    return RestrictionView(
+        code="KIL-002", name=name, meaning=meaning, scope=kill.scope.value, key=kill.key,
+        text=f"Every order for {subject} is denied: kill switch engaged by "
+             f"{kill.operator}{why}; an operator must release it.",
+        detail=kill.reason, actor=kill.operator, since=kill.since)
+
+
+def _disabled_view(item: DisabledStatus) -> RestrictionView:
+    name, meaning = _reason_words("THR-006")
+    detail = f"{item.fills} fills within {_seconds(item.window)}"
+    return RestrictionView(
+        code="THR-006", name=name, meaning=meaning, scope="strategy", key=item.strategy,
+        account=item.account,
+        text=f"Every order of strategy {item.strategy} in account {item.account} is denied: "
+             f"disabled by the repeated-execution limit after {detail}; an operator must "
+             "re-enable it.",
+        detail=detail, actor="system", since=item.since)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _headline(mode: Mode, restrictions: Sequence[RestrictionView],
+              pending: Sequence[PendingApprovalView], has_reasons: bool) -> str:
+    """One line for the banner: trading normally, restricted (ACTIVE, but some orders are
+    denied by the restrictions listed) or why not."""
+    if mode is Mode.ACTIVE:
+        line = (f"Trading restricted: {_plural(len(restrictions), 'restriction')} "
+                "deny orders (listed below)." if restrictions
+                else "Trading normally: no active reason.")
+    else:
+        line = _reason_words("MOD-001" if mode is Mode.HALTED else "MOD-002")[1]
+        if not has_reasons:
+            line += " No reason recorded."
+        if restrictions:
+            line += f" Also {_plural(len(restrictions), 'restriction')} (listed below)."
+    if pending:
+        line += f" {_plural(len(pending), 'command')} waiting for a second operator."
+    return line
 
 
 def _window(scope: str, key: str, count: int, limit: RateLimit) -> RateWindowView:
@@ -129,10 +213,15 @@ class Inspector:
                                  net=str(a.net_exposure), gross_cap=_text(a.max_gross_exposure),
                                  net_cap=_text(a.max_net_exposure))
                     for a in status.accounts]
+        restrictions = self._restrictions(status)
+        pending = self._pending_approvals()
+        rate_windows, omitted = self._rate_windows([a.account for a in status.accounts])
         return StatusView(
             run_id=runtime.journal.run_id, mode=status.mode.value, reasons=reasons,
             positions=positions, exposure=exposure,
-            rate_windows=self._rate_windows([a.account for a in status.accounts]),
+            rate_windows=rate_windows, rate_windows_omitted=omitted,
+            headline=_headline(status.mode, restrictions, pending, bool(reasons)),
+            restrictions=restrictions, pending_approvals=pending,
             dependencies=self._dependencies(),
             journal=self._journal_view(), policy_hash=status.policy_hash,
             policy_name=status.policy_name, event_time=status.now,
@@ -143,6 +232,50 @@ class Inspector:
             shadow_policy_name=status.shadow_policy_name,
         )
 
+    def _restrictions(self, status: EngineStatus) -> list[RestrictionView]:
+        """What denies orders whatever the mode says: kill switches and disabled strategies."""
+        engine = self._runtime.engine
+        views: list[RestrictionView] = []
+        active = engine.active
+        if active is not None and active.limits_for("", "", "").kill_switch:
+            name, meaning = _reason_words("KIL-001")
+            views.append(RestrictionView(
+                code="KIL-001", name=name, meaning=meaning, scope="firm", key="",
+                text=f"Every order is denied: the policy {active.name} sets kill_switch.",
+                actor=f"policy {active.name}"))
+        firm = engine.state.firm
+        if firm is not None and firm.kill:
+            name, meaning = _reason_words("KIL-003")
+            views.append(RestrictionView(
+                code="KIL-003", name=name, meaning=meaning, scope="firm", key="",
+                text="Every order is denied: the firm-wide kill switch shared by all "
+                     "gateways is engaged" + (f" ({firm.detail})." if firm.detail else "."),
+                detail=firm.detail, actor=f"firm store{' ' + firm.shard if firm.shard else ''}",
+                since=firm.ts))
+        views.extend(_kill_view(kill) for kill in sorted(
+            status.kills, key=lambda kill: (_KILL_ORDER[kill.scope], kill.key)))
+        views.extend(_disabled_view(item) for item in sorted(
+            status.disabled_strategies, key=lambda item: (item.strategy, item.account)))
+        return views
+
+    def _pending_approvals(self) -> list[PendingApprovalView]:
+        engine = self._runtime.engine
+        guard = engine.state.guard
+        first = guard.first_resume_operator
+        if not (first and engine.settings.resume_requires_two_operators
+                and guard.has_code(_DRAWDOWN_HALT)):
+            return []
+        reason, since = "", None
+        noted = self.timeline.first_approval
+        if noted is not None and noted[1].startswith(f"{first} approved: "):
+            since, reason = noted[0], noted[1].removeprefix(f"{first} approved: ")
+        when = f" at {since:%Y-%m-%d %H:%M:%S}Z" if since is not None else ""
+        why = f" ({reason})" if reason else ""
+        return [PendingApprovalView(
+            action="resume", first_operator=first, reason=reason, since=since,
+            text=f"Resume after the drawdown halt: approved by {first}{when}{why}; waiting "
+                 f"for a second operator (not {first}) to resume as well.")]
+
     def _breaker_views(self) -> list[BreakerView]:
         if self._breakers is None:
             return []
@@ -150,11 +283,15 @@ class Inspector:
                             opened_until=snap.opened_until, failures=snap.recent_failures)
                 for snap in self._breakers()]
 
-    def _rate_windows(self, accounts: list[str]) -> list[RateWindowView]:
+    def _rate_windows(self, accounts: list[str]
+                      ) -> tuple[list[RateWindowView], list[RateWindowsOmitted]]:
+        """The global window, every account's, and the busiest `RATE_WINDOWS_PER_SCOPE`
+        strategy and symbol windows with orders in them (the rest are counted in the
+        second list)."""
         engine = self._runtime.engine
         active = engine.active
         if active is None:
-            return []
+            return [], []
         state = engine.state
         views: list[RateWindowView] = []
         firm = active.limits_for("*", "*", "*").rate_global
@@ -168,7 +305,28 @@ class Inspector:
             limit = limits.rate_account
             views.append(_window("account", account, state.order_count(
                 RateScope.ACCOUNT, account, limit.window), limit))
-        return views
+        omitted: list[RateWindowsOmitted] = []
+        for scope, kind in ((RateScope.STRATEGY, WindowKind.STRATEGY),
+                            (RateScope.SYMBOL, WindowKind.SYMBOL)):
+            in_use: list[RateWindowView] = []
+            for key in state.windows.keys(kind):
+                # the key's own limit: defaults and the strategy's (or symbol's) overrides
+                resolved = (active.limits_for("", key, "") if scope is RateScope.STRATEGY
+                            else active.limits_for("", "", key))
+                scoped = (resolved.rate_strategy if scope is RateScope.STRATEGY
+                          else resolved.rate_symbol)
+                if scoped is None:
+                    continue
+                count = state.order_count(scope, key, scoped.window)
+                if count:
+                    in_use.append(_window(scope.value, key, count, scoped))
+            in_use.sort(key=lambda view: (-view.utilisation, view.key))
+            views.extend(in_use[:RATE_WINDOWS_PER_SCOPE])
+            if len(in_use) > RATE_WINDOWS_PER_SCOPE:
+                omitted.append(RateWindowsOmitted(scope=scope.value,
+                                                  shown=RATE_WINDOWS_PER_SCOPE,
+                                                  in_use=len(in_use)))
+        return views, omitted
 
     def _dependencies(self) -> list[DependencyView]:
         runtime = self._runtime

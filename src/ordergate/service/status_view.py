@@ -1,11 +1,12 @@
 """`ordergate status --url U --token T`: the gateway's live status, rendered with rich.
 
 `show_remote_status(url, token)` fetches GET /v1/status from a running gateway and prints the
-same picture as the dashboard: the mode banner with its reasons in plain words, exposure
-against caps, rate windows, dependencies, positions, the mode timeline and the recent
-decisions (GET /v1/decisions, newest first, each with its reason code and what it means).
-The token may come from `--token` or the ORDERGATE_TOKEN environment variable (so it stays
-out of shell history).
+same picture as the dashboard: the mode banner with its reasons in plain words, the
+restrictions (kill switches, disabled strategies) and approvals waiting for a second operator,
+exposure against caps, rate windows (the busiest per strategy and per symbol), dependencies,
+positions, the mode timeline and the recent decisions (GET /v1/decisions, newest first, each
+with its reason code and what it means). The token may come from `--token` or the
+ORDERGATE_TOKEN environment variable (so it stays out of shell history).
 """
 
 from __future__ import annotations
@@ -96,16 +97,22 @@ def _decisions_table(decisions: Sequence[DecisionView]) -> Table:
 
 def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = None) -> Group:
     """The status picture; `decisions` (newest first) adds the recent-decisions table."""
-    reasons = "\n".join(
+    lines = [view.headline] if view.headline else []
+    lines += [
         f"{r.code} {r.name}: {r.meaning}" + (f" ({r.detail})" if r.detail else "")
         + f" — set by {r.actor or 'system'}" + (f" since {r.since:%Y-%m-%d %H:%M:%S}Z"
                                                   if r.since else "")
         for r in view.reasons
-    ) or ("Trading normally: no active reason." if view.mode == "ACTIVE"
-          else "No reason recorded.")
-    banner = Panel(Text(reasons), title=Text(f" {view.mode} ", style=_MODE_STYLE.get(
+    ]
+    if not lines:  # a gateway that does not send a headline
+        lines.append("Trading normally: no active reason." if view.mode == "ACTIVE"
+                     else "No reason recorded.")
+    title = f" {view.mode} " + (" — RESTRICTED " if view.mode == "ACTIVE" and view.restrictions
+                                 else "")
+    banner = Panel(Text("\n".join(lines)), title=Text(title, style=_MODE_STYLE.get(
         view.mode, "bold")), title_align="left",
-        border_style={"ACTIVE": "green", "REDUCE_ONLY": "dark_orange"}.get(view.mode, "red"))
+        border_style=("dark_orange" if view.mode == "ACTIVE" and view.restrictions else
+                      {"ACTIVE": "green", "REDUCE_ONLY": "dark_orange"}.get(view.mode, "red")))
     parts: list[object] = [banner, Text(
         f"policy {view.policy_name} {view.policy_hash[:16]}   run {view.run_id}   "
         f"journal seq {view.journal.last_seq} (lag {view.journal.lag})   "
@@ -119,6 +126,17 @@ def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = N
                           f"{view.shadow_policy_hash[:16]}: every intent is also judged under "
                           "it and recorded; the policy above still decides.",
                           style="bold black on cyan"))
+    if view.restrictions:
+        table = Table(title="Restrictions: orders denied whatever the mode")
+        for column in ("code", "scope", "key", "account", "set by", "since", "what it means"):
+            table.add_column(column, overflow="fold")
+        for r in view.restrictions:
+            table.add_row(r.code, r.scope, r.key or "-", r.account or "-", r.actor or "-",
+                          f"{r.since:%Y-%m-%d %H:%M:%S}Z" if r.since else "-", r.text)
+        parts.append(table)
+    for pending in view.pending_approvals:
+        parts.append(Text(f"PENDING {pending.action.upper()}: {pending.text}",
+                          style="bold black on yellow"))
     if view.exposure:
         table = Table(title="Exposure vs caps")
         for column in ("account", "gross", "gross cap", "used", "net", "net cap", "used"):
@@ -135,6 +153,9 @@ def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = N
             table.add_row(w.scope, w.key, str(w.count), str(w.max_count), f"{w.window_s:g}",
                           f"{w.utilisation * 100:.0f}%")
         parts.append(table)
+    for omitted in view.rate_windows_omitted:
+        parts.append(Text(f"Rate windows by {omitted.scope}: the {omitted.shown} busiest of "
+                          f"{omitted.in_use} in use are shown.", style="dim"))
     if view.dependencies:
         table = Table(title="Dependencies and breakers")
         for column in ("name", "state", "detail"):

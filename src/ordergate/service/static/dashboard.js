@@ -68,13 +68,25 @@
 
   function renderStatus(s) {
     const banner = $("mode-banner");
-    banner.className = "banner mode-" + s.mode;
-    $("mode-text").textContent = s.mode;
+    const restrictions = s.restrictions || [];
+    const restricted = s.mode === "ACTIVE" && restrictions.length > 0;
+    banner.className = "banner mode-" + s.mode + (restricted ? " restricted" : "");
+    $("mode-text").textContent = s.mode + (restricted ? " — RESTRICTED" : "");
     const words = (s.reasons || []).map((r) =>
       r.code + " — " + r.meaning + (r.detail ? " (" + r.detail + ")" : "") +
       (r.actor ? " · set by " + r.actor : "") + (r.since ? " since " + r.since : ""));
-    $("mode-reason").textContent = words.length ? words.join("\n") :
+    const headline = s.headline ||
       (s.mode === "ACTIVE" ? "Trading normally: no active reason." : "No reason recorded.");
+    $("mode-reason").textContent = [headline].concat(words).join("\n");
+    fill("pending", (s.pending_approvals || []).map((p) =>
+      el("div", { class: "pending" }, ["PENDING " + text(p.action).toUpperCase() + ": " + p.text])));
+
+    fill("restrictions", restrictions.length ? restrictions.map((r) => el("li", {}, [
+      el("span", { class: "tag code" }, [r.code]), " ", r.text,
+      el("span", { class: "muted" }, [
+        " · " + r.scope + (r.key ? " " + r.key : "") + (r.account ? " in " + r.account : "") +
+        (r.actor ? " · set by " + r.actor : "") + (r.since ? " since " + r.since : "")])]))
+      : [el("li", { class: "muted" }, ["no kill switch engaged, no strategy disabled"])]);
     $("policy-hash").textContent = (s.policy_name ? s.policy_name + " " : "") +
       (s.policy_hash || "–").slice(0, 16) +
       (s.policy_monitor ? " · MONITOR (the policy sets monitor: true): limits recorded, not enforced" : "") +
@@ -94,6 +106,10 @@
 
     const throttles = (s.rate_windows || []).map((w) =>
       bar(w.scope + (w.key ? " " + w.key : "") + " (" + w.window_s + " s)", w.count, w.max_count));
+    for (const o of s.rate_windows_omitted || []) {
+      throttles.push(el("p", { class: "muted" }, [
+        "by " + o.scope + ": the " + o.shown + " busiest of " + o.in_use + " in use are shown"]));
+    }
     fill("throttles", throttles.length ? throttles : [el("p", { class: "muted" }, ["no rate limit in use"])]);
 
     const deps = (s.dependencies || []).map((d) => el("li", {}, [

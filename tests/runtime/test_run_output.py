@@ -72,9 +72,10 @@ def test_stdout_has_every_decision_order_fill_and_mode_change_in_order(tmp_path:
     buy = derive_client_order_id(ACCOUNT, "trend", "buy-1")
     sell = derive_client_order_id(ACCOUNT, "trend", "sell-1")
     assert [(line["type"], _id(line)) for line in printed] == [
+        ("alert", "POLICY_ACTIVATED"),
         ("decision", "buy-1"), ("dispatch", buy), ("fill", buy),
         ("decision", "gme-1"), ("decision", "gme-2"),
-        ("mode", "REDUCE_ONLY"),
+        ("alert", "MOD-002"), ("mode", "REDUCE_ONLY"),
         ("decision", "buy-2"),
         ("decision", "sell-1"), ("dispatch", sell), ("fill", sell),
     ]
@@ -125,9 +126,10 @@ def test_summary_counts_reasons_orders_fills_pnl_and_final_mode(tmp_path: Path) 
 
 
 def _id(line: dict[str, Any]) -> str:
-    """What a printed line is about: an intent, an order or a mode."""
+    """What a printed line is about: an intent, an order, a mode or an alert's code."""
     key = {"decision": "intent_id", "dispatch": "client_order_id", "fill": "client_order_id",
-           "mode": "mode"}[line["type"]]
+           "cancel": "client_order_id", "reject": "client_order_id", "mode": "mode",
+           "alert": "code"}[line["type"]]
     return str(line[key])
 
 

@@ -1,37 +1,137 @@
 """`--broker sim|FILE` for the commands that talk to a broker (`run`, `serve`, `gateway`):
-the simulator, or the adapter a broker config file describes (paper or live; live needs its
-explicit confirmation), checked at start-up against the order types the policy allows."""
+the simulator, a simulator config file, or the adapter a broker config file describes (paper
+or live; live needs its explicit confirmation), checked at start-up against the order types
+the policy allows.
+
+A simulator config file is YAML with one top-level `sim` section holding any of the
+simulator's settings (unknown keys are errors, named with their path)::
+
+    sim:
+      fill_model: immediate        # or next_market
+      slippage_bps: "1"
+      fee_bps: "0.5"
+      max_participation_pct: "10"  # next_market: at most 10 % of each snapshot's volume
+      ack_latency: 50ms            # durations as in policies: 250ms, 2s, 1m; or 0
+      fill_latency: 0
+      reject_every_nth: 0          # planned rejects: every Nth order, these symbols,
+      reject_symbols: [GME]        # or a seeded share of all orders
+      reject_probability: 0.0
+      seed: 7
+
+`ordergate demo` writes the one it trades with, so `ordergate run --broker FILE` replays the
+day exactly.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from ordergate.brokers.base import BrokerAdapter
 from ordergate.cli.errors import UserError
+from ordergate.policy.spec import parse_duration
+
+if TYPE_CHECKING:
+    from ordergate.brokers.sim import SimConfig
+
+SIM_SECTION = "sim"
+_DURATIONS = ("ack_latency", "fill_latency", "clock_offset")
+
+
+def _read_yaml(spec: str) -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    path = Path(spec)
+    if not path.is_file():
+        raise UserError(f"--broker {spec}: expected 'sim', a simulator config file or a broker "
+                        "config YAML file")
+    try:
+        return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError) as exc:
+        raise UserError(f"--broker {spec}: {exc}") from None
+
+
+def sim_config_for(spec: str) -> SimConfig | None:
+    """The simulator's config for `--broker sim` (the defaults) or a simulator config file;
+    None for a broker config file. A bad simulator file is a UserError naming the field."""
+    from ordergate.brokers.sim import SimConfig
+
+    if spec == "sim":
+        return SimConfig()
+    raw = _read_yaml(spec)
+    if not isinstance(raw, dict) or SIM_SECTION not in raw:
+        return None
+    extra = sorted(str(key) for key in raw if key != SIM_SECTION)
+    if extra:
+        raise UserError(f"{spec}: {extra[0]}: unknown key (a simulator config file "
+                        f"holds only the '{SIM_SECTION}' section)")
+    return parse_sim_config(raw[SIM_SECTION], source=f"{spec}: {SIM_SECTION}")
+
+
+def parse_sim_config(section: Any, source: str = SIM_SECTION) -> SimConfig:
+    """A SimConfig from a mapping (the `sim` section); errors name `source` and the field."""
+    from ordergate.brokers.sim import SimConfig
+
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        raise UserError(f"{source}: expected a mapping of simulator settings, got "
+                        f"{type(section).__name__}")
+    values = dict(section)
+    for field in _DURATIONS:
+        if field in values:
+            values[field] = _duration(values[field], f"{source}.{field}")
+    try:
+        return msgspec.convert(values, SimConfig, strict=False)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        if " - at `$." in message:
+            what, where = message.rsplit(" - at `$.", 1)
+            raise UserError(f"{source}.{where.rstrip('`')}: {what}") from None
+        unknown = re.fullmatch(r"Object contains unknown field `(.*)`", message)
+        if unknown:
+            raise UserError(f"{source}.{unknown.group(1)}: unknown key (simulator settings: "
+                            f"{', '.join(SimConfig.__struct_fields__)})") from None
+        raise UserError(f"{source}.{message}") from None  # __post_init__ names the field
+
+
+def _duration(value: Any, where: str) -> Any:
+    """'250ms', '2s', '-1s' (a clock offset may be negative) or 0 -> a timedelta."""
+    from datetime import timedelta
+
+    if value == 0 and not isinstance(value, bool):
+        return timedelta(0)
+    if isinstance(value, str):
+        text = value.strip()
+        sign = -1 if text.startswith("-") else 1
+        try:
+            return sign * parse_duration(text.removeprefix("-"))
+        except ValueError:
+            pass
+    raise UserError(f"{where}: expected a duration such as 250ms, 2s or 1m (or 0), "
+                    f"got {value!r}")
 
 
 def broker_from_spec(spec: str, policy: Any) -> BrokerAdapter:
     from ordergate.brokers.config import BrokerConfigError, make_adapter, parse_broker_config
 
-    if spec == "sim":
-        from ordergate.brokers.sim import SimBroker, SimConfig
+    sim = sim_config_for(spec)
+    if sim is not None:
+        from ordergate.brokers.sim import SimBroker
 
-        return SimBroker(SimConfig())
-    path = Path(spec)
-    if not path.is_file():
-        raise UserError(f"--broker {spec}: expected 'sim' or a broker config YAML file")
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
+        return SimBroker(sim)
+    raw = _read_yaml(spec)
     try:
-        raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
         config = parse_broker_config(raw.get("broker", raw) if isinstance(raw, dict) else raw,
-                                     source=str(path))
+                                     source=str(spec))
         limits = policy.limits_for("*", "*", "*")
         allowed = limits.allowed_order_types
         adapter: BrokerAdapter = make_adapter(
             config, **({"allowed_order_types": allowed} if allowed else {}))
         return adapter
-    except (OSError, YAMLError, BrokerConfigError) as exc:
+    except (OSError, BrokerConfigError) as exc:
         raise UserError(f"--broker {spec}: {exc}") from None

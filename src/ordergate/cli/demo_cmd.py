@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import shutil
 from collections import Counter
-from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from time import perf_counter
@@ -23,7 +22,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
+from ordergate.brokers.sim import SimBroker
+from ordergate.cli.broker_spec import sim_config_for
 from ordergate.cli.console import err
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.run_cmd import configure_logging, money, plain_reason
@@ -38,6 +38,17 @@ from ordergate.runtime.loop import BatchReport, Runtime, RuntimeStopped
 from ordergate.runtime.runfile import Tally, run_file
 
 DEFAULT_OUT = Path("ordergate-demo")
+DEMO_BATCH_SIZE = 512
+# The simulated broker of the day, written beside the events so `ordergate run --broker` can
+# trade with the very same one.
+DEMO_SIM = """\
+# The simulated broker the demo trades with: ordergate run --broker this-file
+sim:
+  fill_model: immediate
+  slippage_bps: "1"
+  fee_bps: "0.5"
+  seed: 7
+"""
 _MODE_COLOUR = {"ACTIVE": "green", "REDUCE_ONLY": "yellow", "HALTED": "red"}
 _MODE_WORDS = {
     "ACTIVE": "normal trading",
@@ -65,12 +76,14 @@ class DemoResult:
 
 
 def prepare(out: Path) -> tuple[Path, Path, list[InputEvent]]:
-    """Write the bundled policy and the generated day into `out`; clear the previous run's
-    journal and broker files (they are the demo's own outputs)."""
+    """Write the bundled policy, the simulated broker's config (`sim.yaml`) and the generated
+    day into `out`; clear the previous run's journal and broker files (they are the demo's
+    own outputs)."""
     out.mkdir(parents=True, exist_ok=True)
     policy_path = out / "policy.yaml"
     policy_path.write_bytes(
         (resources.files("ordergate") / "data" / "demo_policy.yaml").read_bytes())
+    (out / "sim.yaml").write_text(DEMO_SIM, encoding="utf-8")
     events_path = out / "events.jsonl"
     events = demo_events()
     write_events(events_path, events)
@@ -91,8 +104,9 @@ def run_demo(out: Path, console: Console | None = None) -> DemoResult:
     strategy_of = {
         event.intent_id: event.strategy for event in events if isinstance(event, OrderIntent)
     }
-    broker = SimBroker(SimConfig(fill_model=FillModel.IMMEDIATE, slippage_bps=Decimal(1),
-                                 fee_bps=Decimal("0.5"), seed=7))
+    sim = sim_config_for(str(out / "sim.yaml"))
+    assert sim is not None  # the file prepare() just wrote has its 'sim' section
+    broker = SimBroker(sim)
     tally = Tally()
     by_strategy: dict[str, Counter[str]] = {}
 
@@ -122,7 +136,7 @@ def run_demo(out: Path, console: Console | None = None) -> DemoResult:
     try:
         with progress:
             run_file(runtime, events_path, on_report=on_report, on_progress=on_progress,
-                     batch_size=512, start_line=1)
+                     batch_size=DEMO_BATCH_SIZE, start_line=1)
     except RuntimeStopped as exc:
         raise SafetyStop(str(exc)) from None
     finally:
@@ -203,10 +217,16 @@ def render(console: Console, result: DemoResult) -> None:
         f"  see the mode and positions:     ordergate status --journal {journal}\n"
         f"  prove every decision replays:   ordergate replay verify --journal {journal}\n"
         f"  write the evidence pack:        ordergate report --journal {journal} --out report\n"
-        f"  replay the day yourself:        ordergate run --policy {result.out / 'policy.yaml'}"
-        f" --journal my.db {result.out / 'events.jsonl'}",
+        f"  replay the day yourself:        {replay_command(result.out)}",
         emoji=False,  # the head's ":sha256:" is not an emoji code
     )
+
+
+def replay_command(out: Path) -> str:
+    """The `ordergate run` command that trades the demo's day again, exactly: same policy,
+    same simulated broker, same batch size (fills are seen after their batch)."""
+    return (f"ordergate run --policy {out / 'policy.yaml'} --broker {out / 'sim.yaml'} "
+            f"--batch-size {DEMO_BATCH_SIZE} --journal my.db {out / 'events.jsonl'}")
 
 
 def demo(

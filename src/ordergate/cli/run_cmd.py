@@ -1,7 +1,8 @@
 """`ordergate run`: stream a JSON Lines events file through the full pipeline (journal,
 engine, dispatcher, broker: the simulator by default, or the one a `--broker` config file
-names). Decisions, orders, fills and mode changes go to stdout as JSON Lines; a progress bar
-and a summary (with every mode change and why) go to stderr.
+names). Decisions, orders, cancels, broker rejects, fills, mode changes and alerts (a refused
+operator command among them) go to stdout as JSON Lines; a progress bar and a summary (with
+every mode change and why, and every refused command) go to stderr.
 
 The run is guarded (`runtime.health.GuardedRuntime`) on event time: circuit breakers on the
 broker and the feed, reconnect probes, clock sync against a broker with a clock of its own,
@@ -17,6 +18,8 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
@@ -28,8 +31,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ordergate.brokers.base import BrokerAdapter
-from ordergate.brokers.sim import FillModel, SimBroker, SimConfig, SimFaults, SubmitFault
-from ordergate.cli.broker_spec import broker_from_spec
+from ordergate.brokers.sim import FillModel, SimBroker, SimFaults, SubmitFault
+from ordergate.cli.broker_spec import broker_from_spec, sim_config_for
 from ordergate.cli.console import err, plain
 from ordergate.cli.errors import SafetyStop, UserError, journal_problem
 from ordergate.cli.logs import stderr_logger_factory
@@ -40,10 +43,18 @@ from ordergate.cli.policy_flags import (
     announce_policy_choice,
     policy_replacement,
 )
+from ordergate.engine.commands import COMMAND_NOTE, COMMAND_REFUSED
 from ordergate.engine.status import EngineStatus
 from ordergate.journal import HASH_PREFIX, Durability, JournalError, head_of, open_journal
 from ordergate.model.decision import Decision
-from ordergate.model.events import Dispatch, Fill, ModeChanged
+from ordergate.model.events import (
+    Alert,
+    CancelOrder,
+    Dispatch,
+    Fill,
+    ModeChanged,
+    OrderReject,
+)
 from ordergate.model.reasons import REGISTRY
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import Policy, load_policy
@@ -67,7 +78,7 @@ from ordergate.runtime.policy_choice import PolicyReplacement
 from ordergate.runtime.runfile import DEFAULT_BATCH_SIZE, Tally, count_lines, run_file
 from ordergate.runtime.sources import BadLine
 
-_PRINTED = (Decision, Dispatch, Fill, ModeChanged)
+_PRINTED = (Decision, Dispatch, CancelOrder, OrderReject, Fill, ModeChanged, Alert)
 _encoder = msgspec.json.Encoder(order="deterministic")
 
 
@@ -111,9 +122,38 @@ def load_policy_or_fail(path: Path) -> Policy:
         raise UserError(str(exc)) from None
 
 
-def writer(stream: BinaryIO, quiet: bool, tally: Tally) -> Callable[[BatchReport], None]:
+@dataclass(slots=True)
+class OperatorNotes:
+    """What the summary says about operators' commands beyond the mode changes: why an
+    operator resumed (a resume's mode change carries no reason, the engine's note beside it
+    does) and every command the engine refused, with its words."""
+
+    resumed: dict[tuple[datetime, str], str] = field(default_factory=dict)  # (ts, operator)
+    refused: list[Alert] = field(default_factory=list)
+
+    def add(self, report: BatchReport) -> None:
+        resume_note: Alert | None = None
+        for item in report.emitted:
+            if isinstance(item, Alert):
+                if item.code == COMMAND_REFUSED:
+                    self.refused.append(item)
+                elif item.code == COMMAND_NOTE and item.message.startswith("resume by "):
+                    resume_note = item
+                    continue
+            elif isinstance(item, ModeChanged) and resume_note is not None \
+                    and resume_note.ts == item.ts and not item.reasons:
+                prefix = f"resume by {item.actor}: "
+                if resume_note.message.startswith(prefix):
+                    self.resumed[(item.ts, item.actor)] = resume_note.message.removeprefix(prefix)
+            resume_note = None
+
+
+def writer(stream: BinaryIO, quiet: bool, tally: Tally,
+           notes: OperatorNotes | None = None) -> Callable[[BatchReport], None]:
     def on_report(report: BatchReport) -> None:
         tally.add(report)
+        if notes is not None:
+            notes.add(report)
         if quiet:
             return
         printed = [item for item in report.emitted if isinstance(item, _PRINTED)]
@@ -135,10 +175,12 @@ def money(value: object) -> str:
 def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
                    title: str = "ordergate run summary",
                    breakers: list[BreakerSnapshot] | None = None,
-                   head: tuple[int, str] | None = None) -> None:
+                   head: tuple[int, str] | None = None,
+                   notes: OperatorNotes | None = None) -> None:
     """Decisions by outcome and reason, orders, fills, PnL, every mode change with its
-    reasons, circuits that are not closed, the final mode, and the journal's head (seq and
-    hash of its newest record, for the operator's log pipeline to keep outside the journal;
+    reasons (an operator's resume with the reason they gave), commands the engine refused,
+    circuits that are not closed, the final mode, and the journal's head (seq and hash of its
+    newest record, for the operator's log pipeline to keep outside the journal;
     `journal verify --head` checks it)."""
     decided = sum(tally.decisions.values())
     console.rule(f"[bold]{title}")
@@ -163,10 +205,16 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
             f"unrealized {money(account.unrealized_pnl)})"
         )
     for change in tally.transitions:
-        why = "; ".join(f"{code} {detail}".strip() for code, detail in change.why) or "-"
+        why = "; ".join(f"{code} {detail}".strip() for code, detail in change.why)
+        if not why and notes is not None:
+            why = notes.resumed.get((change.ts, change.actor), "")
+        why = why or "-"
         console.print(f"mode {change.previous} -> {change.mode} at {change.ts.isoformat()} "
                       f"({change.actor}): {why}", markup=False, highlight=False,
                       emoji=False, soft_wrap=True)
+    for refused in notes.refused if notes is not None else ():
+        console.print(f"command refused at {refused.ts.isoformat()}: {refused.message}",
+                      markup=False, highlight=False, emoji=False, soft_wrap=True)
     for breaker in breakers or ():
         if breaker.state is BreakerState.CLOSED:
             continue
@@ -201,7 +249,11 @@ def run(
         "--fill-model", help="immediate: fill on receipt; next_market: fill against the next "
                              "market snapshot (limit orders rest until marketable).")]
     = FillModel.IMMEDIATE,
-    batch_size: Annotated[int, typer.Option(min=1, help="Events per journal flush.")]
+    batch_size: Annotated[int, typer.Option(min=1, help=(
+        "Events per batch: one journal flush, then the broker's answers. Fills are seen only "
+        "after their order's batch, so an intent later in the same batch is decided without "
+        "them: decisions are deterministic for a given file and batch size, and may differ "
+        "with another size (1: the broker is heard after every event)."))]
     = DEFAULT_BATCH_SIZE,
     snapshot_every: Annotated[int, typer.Option(min=1, help="Input events between engine "
                                                             "snapshots.")] = DEFAULT_SNAPSHOT_EVERY,
@@ -213,8 +265,10 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs.")]
     = False,
     broker_spec: Annotated[str, typer.Option(
-        "--broker", help="'sim' (the simulator) or a broker config YAML file (paper or live; "
-                         "live needs live_confirmed).")] = "sim",
+        "--broker", help="'sim' (the simulator with its defaults), a simulator config file "
+                         "(YAML with a 'sim' section: fill model, slippage, fees, latencies, "
+                         "volume participation, planned rejects, seed) or a broker config "
+                         "YAML file (paper or live; live needs live_confirmed).")] = "sim",
     sim_fault: Annotated[str | None, typer.Option(
         "--sim-fault", help="Make the simulator fail its next submits: KIND:COUNT with KIND "
                             "unavailable, rate_limited (HTTP 429) or auth (HTTP 401).")]
@@ -234,7 +288,8 @@ def run(
     broker = _make_broker(broker_spec, loaded, fill_model=fill_model, broker_state=broker_state,
                           sim_fault=sim_fault)
     tally = Tally()
-    on_report = writer(sys.stdout.buffer, quiet, tally)
+    notes = OperatorNotes()
+    on_report = writer(sys.stdout.buffer, quiet, tally, notes)
     try:
         guard = _open_guarded(journal, loaded, broker, durability, snapshot_every, events,
                               on_report, replacement)
@@ -254,7 +309,8 @@ def run(
                      on_progress=lambda line: progress.update(task, completed=line),
                      on_bad_line=bad.append)
     except BadLine as exc:
-        render_summary(err, tally, runtime.engine.status(), breakers=guard.breakers())
+        render_summary(err, tally, runtime.engine.status(), breakers=guard.breakers(),
+                       notes=notes)
         raise UserError(f"{exc} (every line before it was journaled; fix the line and run "
                         "the same command again to continue)") from None
     except ResumeMismatch as exc:
@@ -267,7 +323,7 @@ def run(
     for line in bad:
         err.print(f"[yellow]skipped[/] {plain(line)}", markup=True, highlight=False, soft_wrap=True)
     render_summary(err, tally, runtime.engine.status(), breakers=guard.breakers(),
-                   head=head_of(runtime.journal))
+                   head=head_of(runtime.journal), notes=notes)
 
 
 def _open_guarded(journal: str, policy: Policy, broker: BrokerAdapter, durability: Durability,
@@ -307,15 +363,23 @@ _SIM_ONLY = "--fill-model, --broker-state and --sim-fault"
 
 def _make_broker(spec: str, policy: Policy, *, fill_model: FillModel,
                  broker_state: Path | None, sim_fault: str | None) -> BrokerAdapter:
-    """The simulator (with its options), or the adapter a broker config file describes,
-    built and checked against the policy exactly as `ordergate serve` does it."""
-    if spec != "sim":
+    """The simulator (with its options, or as a simulator config file sets it up), or the
+    adapter a broker config file describes, built and checked against the policy exactly as
+    `ordergate serve` does it."""
+    config = sim_config_for(spec)
+    if config is None:
         if fill_model is not FillModel.IMMEDIATE or broker_state is not None or sim_fault:
             raise UserError(f"--broker {spec}: {_SIM_ONLY} apply to the simulator only "
-                            "(--broker sim)")
+                            "(--broker sim or a simulator config file)")
         return broker_from_spec(spec, policy)
-    broker = SimBroker(SimConfig(fill_model=fill_model,
-                                 state_path=str(broker_state) if broker_state else None))
+    if spec != "sim" and fill_model is not FillModel.IMMEDIATE:
+        raise UserError(f"--fill-model {fill_model.value}: the simulator config file {spec} "
+                        "sets the fill model (fill_model in its 'sim' section)")
+    if spec == "sim":
+        config = msgspec.structs.replace(config, fill_model=fill_model)
+    if broker_state is not None:
+        config = msgspec.structs.replace(config, state_path=str(broker_state))
+    broker = SimBroker(config)
     if sim_fault is not None:
         try:
             broker.faults = parse_sim_fault(sim_fault, broker.faults)

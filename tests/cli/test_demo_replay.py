@@ -1,0 +1,93 @@
+"""The command the demo prints under "replay the day yourself" trades the demo's day again,
+exactly: the same decisions (line for line), the same counts, the same PnL and the same mode
+changes at the same times. It names the simulated broker's config file the demo wrote (fill
+model, slippage, fees, seed) and the demo's batch size, since fills are seen after their batch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from rich.console import Console
+
+from ordergate.cli.demo_cmd import render, run_demo
+from ordergate.cli.run_cmd import money
+from ordergate.journal import Durability, RecordKind, open_journal
+from ordergate.model.decision import Decision
+from ordergate.model.events import Dispatch, Fill
+from ordergate.runtime.loop import decode_input, decode_output
+
+_REPLAY = "replay the day yourself:"
+
+
+def _printed_replay_command(result: Any) -> list[str]:
+    screen = io.StringIO()
+    render(Console(file=screen, width=1000, color_system=None), result)
+    (line,) = [line for line in screen.getvalue().splitlines() if _REPLAY in line]
+    command = shlex.split(line.split(_REPLAY, 1)[1])
+    assert command[0] == "ordergate"
+    return command[1:]
+
+
+def _journaled(journal: Path) -> list[dict[str, Any]]:
+    """The demo journal's decisions, dispatches (outputs) and fills (inputs from the broker),
+    in journal order, as JSON objects."""
+    handle = open_journal(f"sqlite:///{journal}", durability=Durability.NONE, create=False)
+    try:
+        items: list[dict[str, Any]] = []
+        for record in handle.read():
+            if record.kind is RecordKind.INPUT:
+                item: object = decode_input(record.payload)
+            elif record.kind is RecordKind.OUTPUT:
+                item = decode_output(record.payload)
+            else:
+                continue
+            if isinstance(item, Decision | Dispatch | Fill):
+                items.append(json.loads(msgspec.json.encode(item)))
+        return items
+    finally:
+        handle.close()
+
+
+def test_the_printed_replay_command_reproduces_the_demo_day(tmp_path: Path) -> None:
+    result = run_demo(tmp_path / "demo")
+    args = _printed_replay_command(result)
+    assert "--broker" in args and "--batch-size" in args
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "ordergate.cli.main", *args], cwd=tmp_path,
+        capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "400"})
+    assert completed.returncode == 0, completed.stderr
+    assert "Traceback" not in completed.stderr
+    printed = [json.loads(line) for line in completed.stdout.splitlines()]
+
+    journaled = _journaled(result.journal)
+    assert {line["type"] for line in journaled} == {"decision", "dispatch", "fill"}
+    assert [line for line in printed if line["type"] in ("decision", "dispatch", "fill")] \
+        == journaled
+
+    tally, status = result.tally, result.status
+    summary = completed.stderr
+    counts = (f"decisions {sum(tally.decisions.values()):,}   "
+              f"allowed {tally.decisions['ALLOW']:,}   modified {tally.decisions['MODIFY']:,}   "
+              f"denied {tally.decisions['DENY']:,}   orders {tally.orders:,}   "
+              f"fills {tally.fills:,}")
+    assert counts in summary, summary
+    (account,) = status.accounts
+    assert (f"account {account.account}: equity {money(account.equity)}   "
+            f"PnL today {money(account.daily_pnl)} (realized {money(account.realized_pnl)}, "
+            f"unrealized {money(account.unrealized_pnl)})") in summary, summary
+    modes = re.findall(r"^mode (\S+) -> (\S+) at (\S+) \(([^)]*)\)", summary, re.MULTILINE)
+    assert modes == [(change.previous, change.mode, change.ts.isoformat(), change.actor)
+                     for change in tally.transitions]
+    assert len(modes) >= 2  # the demo day halts: a replay with other fills would not
+    assert f"final mode: {status.mode.value}" in summary

@@ -91,3 +91,28 @@ def test_the_printed_replay_command_reproduces_the_demo_day(tmp_path: Path) -> N
                      for change in tally.transitions]
     assert len(modes) >= 2  # the demo day halts: a replay with other fills would not
     assert f"final mode: {status.mode.value}" in summary
+
+
+def test_a_bad_simulator_config_file_is_refused_naming_the_field(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("", encoding="utf-8")
+    policy = Path(__file__).parents[2] / "src" / "ordergate" / "data" / "demo_policy.yaml"
+    cases = {
+        "sim:\n  slipage_bps: 1\n": "sim.slipage_bps: unknown key",
+        "sim:\n  fee_bps: '-1'\n": "sim.fee_bps: expected a decimal in [0, 10000)",
+        "sim:\n  seed: seven\n": "sim.seed: Expected `int`, got `str`",
+        "sim:\n  ack_latency: 5\n": "sim.ack_latency: expected a duration such as 250ms",
+        "sim:\n  fill_model: later\n": "sim.fill_model: Invalid enum value 'later'",
+        "sim: {}\nseed: 1\n": "seed: unknown key",
+    }
+    for text, expected in cases.items():
+        sim = tmp_path / "sim.yaml"
+        sim.write_text(text, encoding="utf-8")
+        completed = subprocess.run(
+            [sys.executable, "-m", "ordergate.cli.main", "run", "--policy", str(policy),
+             "--broker", str(sim), "--journal", str(tmp_path / "j.db"), str(events)],
+            capture_output=True, text=True, check=False,
+            env={**os.environ, "COLUMNS": "400"})
+        assert completed.returncode == 1, (text, completed.stderr)
+        assert f"{sim}: " in completed.stderr and expected in completed.stderr, completed.stderr
+        assert "Traceback" not in completed.stderr

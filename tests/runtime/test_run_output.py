@@ -137,3 +137,71 @@ def _table_rows(text: str) -> list[list[str]]:
     """The body rows of the rich tables in `text` (cells stripped)."""
     return [[cell.strip() for cell in line.strip().strip("│").split("│")]
             for line in text.splitlines() if line.startswith("│")]
+
+
+# Cancels, broker rejects, alerts and refused commands: a limit buy below the market rests
+# at the broker until a kill switch cancels it; the broker (a simulator config file that
+# rejects MSFT) refuses an MSFT order; a resume without an operator is refused; a halt is
+# lifted by an operator's resume with a reason.
+SIM_REJECTING_MSFT = "sim:\n  fill_model: immediate\n  reject_symbols: [MSFT]\n  seed: 3\n"
+OPERATOR_EVENTS = [
+    {"type": "account", "ts": _at(0), "account": ACCOUNT, "cash": "100000"},
+    _market("AAPL", 1, "100.00"),
+    _market("MSFT", 1, "300.00"),
+    {**_intent("rest-1", 2, "AAPL", "buy", "5"), "order_type": "limit", "limit_price": "90"},
+    _intent("msft-1", 3, "MSFT", "buy", "2"),
+    {"type": "command", "ts": _at(4), "action": "kill", "operator": "ops-1",
+     "reason": "runaway", "cancel_all": True},
+    {"type": "command", "ts": _at(5), "action": "unkill", "operator": "ops-1",
+     "reason": "contained"},
+    {"type": "command", "ts": _at(6), "action": "halt", "operator": "ops-1",
+     "reason": "desk check"},
+    {"type": "command", "ts": _at(7), "action": "resume", "reason": "forgot my name"},
+    {"type": "command", "ts": _at(8), "action": "resume", "operator": "ops-2",
+     "reason": "desk checked the book"},
+]
+
+
+def _run_operator_day(tmp_path: Path) -> tuple[list[dict[str, Any]], str]:
+    events = write_jsonl(tmp_path / "events.jsonl", OPERATOR_EVENTS)
+    sim = tmp_path / "sim.yaml"
+    sim.write_text(SIM_REJECTING_MSFT, encoding="utf-8")
+    result = cli("run", "--policy", str(demo_policy_path()), "--broker", str(sim),
+                 "--journal", str(tmp_path / "journal.db"), "--batch-size", "1",
+                 str(events), columns=300)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()], result.stderr
+
+
+def test_stdout_shows_cancels_broker_rejects_alerts_and_refused_commands(
+        tmp_path: Path) -> None:
+    printed, _ = _run_operator_day(tmp_path)
+    resting = derive_client_order_id(ACCOUNT, "trend", "rest-1")
+    msft = derive_client_order_id(ACCOUNT, "trend", "msft-1")
+    assert [(line["type"], _id(line)) for line in printed] == [
+        ("alert", "POLICY_ACTIVATED"),
+        ("decision", "rest-1"), ("dispatch", resting),
+        ("decision", "msft-1"), ("dispatch", msft), ("reject", msft),
+        ("alert", "KIL-002"), ("cancel", resting),
+        ("alert", "COMMAND"),
+        ("alert", "MOD-001"), ("mode", "HALTED"),
+        ("alert", "COMMAND_REFUSED"),
+        ("alert", "COMMAND"), ("mode", "ACTIVE"),
+    ]
+    by_type = {(line["type"], _id(line)): line for line in printed}
+    cancel = by_type[("cancel", resting)]
+    assert (cancel["ts"], cancel["reason"]) == (_at(4), "kill switch firm:")
+    reject = by_type[("reject", msft)]
+    assert reject["reason"] == "rejected by the simulator"
+    refused = by_type[("alert", "COMMAND_REFUSED")]
+    assert (refused["ts"], refused["severity"], refused["message"]) == (
+        _at(7), "warning", "resume refused: missing operator")
+
+
+def test_summary_gives_the_resume_reason_and_the_refused_command(tmp_path: Path) -> None:
+    _, summary = _run_operator_day(tmp_path)
+    assert "mode HALTED -> ACTIVE at 2026-03-02T15:00:08+00:00 (ops-2): desk checked the book" \
+        in summary, summary
+    assert "command refused at 2026-03-02T15:00:07+00:00: resume refused: missing operator" \
+        in summary, summary
+    assert "final mode: ACTIVE" in summary

@@ -57,7 +57,8 @@ def test_reads_status_health_and_decisions(served: Served) -> None:
     with Client(served.url, TRADER) as trader:
         for number in range(5):
             trader.submit(intent(f"r-{number}", seconds=1 + number))
-        trader.submit(intent("r-big", qty="5000", seconds=7))
+        # 5 s ahead of the gateway's clock: the furthest ahead it accepts
+        trader.submit(intent("r-big", qty="5000", seconds=6))
         assert trader.decision("r-big").decision.blocking == "ORD-006"
         with pytest.raises(NotFoundError):
             trader.decision("never-sent")

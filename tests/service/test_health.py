@@ -134,14 +134,15 @@ def test_missing_market_data_is_not_ready_naming_the_data(tmp_path: Path) -> Non
 
 
 def test_stale_market_data_is_not_ready_naming_the_symbol(tmp_path: Path) -> None:
-    policy = parse_policy(POLICY.replace("max_market_data_age: 1d", "max_market_data_age: 5s"))
+    policy = parse_policy(POLICY.replace("max_market_data_age: 1d", "max_market_data_age: 3s"))
     served = start(tmp_path, policy=policy)
     try:
         with httpx.Client(base_url=served.url, timeout=10.0) as client:
             status, body = _health(client)
             assert status == 200 and body["ready"] is True, body
-            # AAPL is quoted 10 s later; MSFT's quote from T0 is now older than 5 s.
-            fresh = client.post("/v1/market", json=quote("AAPL", "100.00", seconds=10),
+            # AAPL is quoted 5 s later (within 5 s of the server's clock); MSFT's quote from
+            # T0 is now older than 3 s.
+            fresh = client.post("/v1/market", json=quote("AAPL", "100.00", seconds=5),
                                 headers=auth(FEEDER))
             assert fresh.status_code == 200, fresh.text
             detail = _not_ready(client, "data")

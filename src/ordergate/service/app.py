@@ -24,6 +24,7 @@ import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from importlib import resources
+from typing import Any
 
 import msgspec
 import structlog
@@ -34,6 +35,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ordergate.engine.commands import COMMAND_REFUSED
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
     Alert,
@@ -42,11 +44,13 @@ from ordergate.model.events import (
     CommandAction,
     Dispatch,
     InputEvent,
+    KillScope,
     ModeChanged,
     OutputEvent,
     PolicyDocument,
 )
 from ordergate.model.market import MarketSnapshot
+from ordergate.model.reasons import REGISTRY
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import parse_policy
 from ordergate.service import openapi
@@ -61,27 +65,31 @@ from ordergate.service.context import (
     JSON,
     ApiError,
     ServiceContext,
-    decode,
     decode_error,
     encoder,
     error_response,
     json_response,
     meaning,
 )
-from ordergate.service.intents import ASGIApp, IntentsEndpoint, front_door, peek_keys
+from ordergate.service.context import decode as decode_json
+from ordergate.service.intents import ASGIApp, IntentsEndpoint, front_door, not_utf8, peek_keys
+from ordergate.service.limits import MAX_TS_AHEAD
 from ordergate.service.metrics import CONTENT_TYPE
 from ordergate.service.schemas import (
     CommandResult,
     DecisionPage,
     DecisionView,
+    EnableStrategyRequest,
     ErrorBody,
     HaltRequest,
+    KillRequest,
     MarketBatch,
     MarketResult,
     ModeRequest,
     PolicyRequest,
     PolicyResult,
     StatusView,
+    UnkillRequest,
 )
 
 log = structlog.get_logger("ordergate.service")
@@ -93,8 +101,18 @@ _HEALTH_TIMEOUT_S = 2.0
 _SSE_INTERVAL_S = 1.0
 
 
-def authenticate(ctx: ServiceContext, request: Request, allowed: frozenset[Role]) -> Principal:
-    return ctx.authenticate(request.headers.get("authorization"), allowed)
+def authenticate(ctx: ServiceContext, request: Request, allowed: frozenset[Role], *,
+                 rate_limited: bool = True) -> Principal:
+    return ctx.authenticate(request.headers.get("authorization"), allowed,
+                            rate_limited=rate_limited)
+
+
+def decode(body: bytes, type_: type[Any]) -> Any:
+    """A request body as `type_` (400 malformed, 422 invalid, naming the field)."""
+    try:
+        return decode_json(body, type_)
+    except UnicodeDecodeError as exc:
+        raise not_utf8(exc) from None
 
 
 async def read_body(ctx: ServiceContext, request: Request) -> bytes:
@@ -191,13 +209,39 @@ def _query_bool(request: Request, name: str) -> bool | None:
     return raw == "true"
 
 
+DECISION_FILTERS = ("since", "until", "symbol", "account", "reason", "decision", "monitor",
+                    "shadow_differs", "limit", "cursor")
+
+
+def _check_query(request: Request, accepted: tuple[str, ...]) -> None:
+    """Refuse a parameter the route does not know, or one given twice: ignoring it would
+    answer a question the caller did not ask (?from=... would list everything)."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = sorted({name for name in names if name not in accepted})
+    if unknown:
+        listed = ", ".join(f"'{name}'" for name in unknown)
+        raise ApiError(422, "invalid",
+                       f"query {listed}: unknown parameter{'s' if len(unknown) > 1 else ''}; "
+                       f"accepted: {', '.join(accepted)}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ApiError(422, "invalid",
+                       f"query {repeated[0]}: given {names.count(repeated[0])} times; give it "
+                       "once")
+
+
 async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
     authenticate(ctx, request, frozenset({Role.VIEWER, Role.OPERATOR}))
+    _check_query(request, DECISION_FILTERS)
     since = _query_time(request, "since")
     until = _query_time(request, "until")
     symbol = request.query_params.get("symbol")
     account = request.query_params.get("account")
     reason = request.query_params.get("reason")
+    if reason is not None and reason not in REGISTRY:
+        raise ApiError(422, "invalid",
+                       f"query reason: unknown reason code '{reason}'; the codes are listed by "
+                       "'ordergate reasons' (e.g. EXP-001, THR-006)")
     outcome = request.query_params.get("decision")
     if outcome is not None and outcome not in ("ALLOW", "DENY", "MODIFY"):
         raise ApiError(422, "invalid",
@@ -293,9 +337,16 @@ def _checked_reason(reason: str) -> str:
     return reason.strip()
 
 
+# Actions that only stop trading: never refused by the per-token rate limit (an operator who
+# has spent its budget must still be able to halt); authentication and role still apply.
+_STOPPING = frozenset({CommandAction.HALT, CommandAction.REDUCE_ONLY, CommandAction.KILL})
+_OPERATOR = frozenset({Role.OPERATOR})
+
+
 def _mode_action(action: CommandAction) -> Handler:
     async def handle(ctx: ServiceContext, request: Request) -> Response:
-        principal = authenticate(ctx, request, frozenset({Role.OPERATOR}))
+        principal = authenticate(ctx, request, _OPERATOR,
+                                 rate_limited=action not in _STOPPING)
         body = await read_body(ctx, request)
         cancel_all = False
         if action is CommandAction.HALT:
@@ -316,6 +367,82 @@ def _mode_action(action: CommandAction) -> Handler:
         ))
 
     return handle
+
+
+def _checked_name(name: str, field: str) -> str:
+    """An account, strategy or symbol named by an operator: journaled and shown like a
+    reason, so no control character and nothing only invisible."""
+    for position, char in enumerate(name):
+        if unicodedata.category(char) == "Cc":
+            raise ApiError(422, "invalid",
+                           f"{field}: character {position} is the control character "
+                           f"U+{ord(char):04X}")
+    stripped = name.strip()
+    if name and not stripped:
+        raise ApiError(422, "invalid", f"{field}: must not be blank")
+    return stripped
+
+
+def _scope_name(scope: KillScope, name: str) -> str:
+    key = _checked_name(name, "$.name")
+    if scope is KillScope.FIRM and key:
+        raise ApiError(422, "invalid",
+                       f"$.name: scope firm covers everything; leave name out (got '{key}')")
+    if scope is not KillScope.FIRM and not key:
+        raise ApiError(422, "invalid",
+                       f"$.name: scope {scope.value} needs the {scope.value} it covers")
+    return key
+
+
+async def _operator_command(ctx: ServiceContext, principal: Principal,
+                            command: Command) -> Response:
+    """Journal and apply one operator command and answer what it did; a command the engine
+    refuses (journaled, nothing changed) is a 409 with the engine's words."""
+    log.info("operator_command", action=command.action.value, operator=principal.name,
+             scope=command.scope.value, key=command.key, run_id=ctx.run_id)
+    outputs = await ctx.bridge.submit_events([command])
+    refused = [output.message for output in outputs
+               if isinstance(output, Alert) and output.code == COMMAND_REFUSED]
+    if refused:
+        raise ApiError(409, "command_refused",
+                       "; ".join(refused) + " (journaled; nothing was changed)")
+    mode = await ctx.bridge.call(ctx.inspector.mode)
+    messages = [getattr(output, "message", "") for output in outputs]
+    return json_response(CommandResult(
+        run_id=ctx.run_id, action=command.action.value, operator=principal.name,
+        mode=mode.value, outputs=engine_outputs(outputs),
+        message="; ".join(m for m in messages if m),
+    ))
+
+
+async def post_kill(ctx: ServiceContext, request: Request) -> Response:
+    principal = authenticate(ctx, request, _OPERATOR, rate_limited=False)
+    body: KillRequest = decode(await read_body(ctx, request), KillRequest)
+    command = Command(ts=ctx.wall_clock(), action=CommandAction.KILL, operator=principal.name,
+                      reason=_checked_reason(body.reason), scope=body.scope,
+                      key=_scope_name(body.scope, body.name), cancel_all=body.cancel_all)
+    return await _operator_command(ctx, principal, command)
+
+
+async def post_unkill(ctx: ServiceContext, request: Request) -> Response:
+    principal = authenticate(ctx, request, _OPERATOR)
+    body: UnkillRequest = decode(await read_body(ctx, request), UnkillRequest)
+    command = Command(ts=ctx.wall_clock(), action=CommandAction.UNKILL,
+                      operator=principal.name, reason=_checked_reason(body.reason),
+                      scope=body.scope, key=_scope_name(body.scope, body.name))
+    return await _operator_command(ctx, principal, command)
+
+
+async def post_enable_strategy(ctx: ServiceContext, request: Request) -> Response:
+    principal = authenticate(ctx, request, _OPERATOR)
+    body: EnableStrategyRequest = decode(await read_body(ctx, request), EnableStrategyRequest)
+    strategy = _checked_name(body.strategy, "$.strategy")
+    if not strategy:
+        raise ApiError(422, "invalid", "$.strategy: must not be blank")
+    command = Command(ts=ctx.wall_clock(), action=CommandAction.ENABLE_STRATEGY,
+                      operator=principal.name, reason=_checked_reason(body.reason),
+                      key=strategy)
+    return await _operator_command(ctx, principal, command)
 
 
 async def post_policy(ctx: ServiceContext, request: Request) -> Response:
@@ -375,6 +502,22 @@ async def post_policy(ctx: ServiceContext, request: Request) -> Response:
 # ---------------------------------------------------------------- market data
 
 
+def _check_market_time(snapshots: list[MarketSnapshot], batch: bool, now: datetime) -> None:
+    """Refuse a request holding a snapshot stamped more than MAX_TS_AHEAD ahead of the
+    server's clock: event time never goes back, so one quote from 2099 would leave every
+    other quote stale and every later intent denied. Old snapshots are harmless (journaled
+    and ignored when older than the symbol's latest)."""
+    for position, snapshot in enumerate(snapshots):
+        if snapshot.ts - now > MAX_TS_AHEAD:
+            where = f"$.snapshots[{position}].ts" if batch else "$.ts"
+            stamp = snapshot.ts.isoformat().replace("+00:00", "Z")
+            clock = now.isoformat().replace("+00:00", "Z")
+            raise ApiError(422, "invalid",
+                           f"{where}: {stamp} is ahead of the server's clock ({clock}) by "
+                           f"more than {MAX_TS_AHEAD.total_seconds():g} s, the most accepted; "
+                           "stamp snapshots with the time they were taken")
+
+
 async def post_market(ctx: ServiceContext, request: Request) -> Response:
     authenticate(ctx, request, frozenset({Role.FEEDER, Role.OPERATOR}))
     body = await read_body(ctx, request)
@@ -382,10 +525,14 @@ async def post_market(ctx: ServiceContext, request: Request) -> Response:
         raise ApiError(400, "malformed_json", "request body is empty; expected a JSON object")
     try:
         keys = peek_keys(body)
-        snapshots = (_market_batch_decoder.decode(body).snapshots if "snapshots" in keys
+        batch = "snapshots" in keys
+        snapshots = (_market_batch_decoder.decode(body).snapshots if batch
                      else [_snapshot_decoder.decode(body)])
     except msgspec.DecodeError as exc:
         raise decode_error(exc) from None
+    except UnicodeDecodeError as exc:
+        raise not_utf8(exc) from None
+    _check_market_time(snapshots, batch, ctx.wall_clock())
     events: list[InputEvent] = list(snapshots)
     outputs = await ctx.bridge.submit_events(events)
     mode = await ctx.bridge.call(ctx.inspector.mode)
@@ -409,6 +556,9 @@ HANDLERS: dict[str, Handler] = {
     "post_policy": post_policy,
     "end_dry_run": _mode_action(CommandAction.SHADOW_POLICY),  # no policy hash: clears it
     "post_market": post_market,
+    "post_kill": post_kill,
+    "post_unkill": post_unkill,
+    "enable_strategy": post_enable_strategy,
 }
 
 

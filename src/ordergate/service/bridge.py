@@ -20,6 +20,11 @@ the other intent's decision would tell the caller an order it never sent was dec
 decision index is bounded; an intent whose decision it no longer holds is looked up in the
 engine's memory of decided intents (`EngineMemory`, kept for two trading days), so that a
 late retry too gets the original decision and journals nothing.
+
+A request from the HTTP edge carries a `TimeBound`: a NEW intent (not a retry) stamped too far
+ahead of the server's wall clock, or too far behind it, is refused with its whole request
+(`IntentOutOfTime`) before anything is journaled. Event time never goes back, so an intent
+stamped years ahead would otherwise leave every later intent denied, across restarts.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
@@ -79,6 +84,78 @@ class EngineMemory:
     def __call__(self, intent: OrderIntent) -> Decision | None:
         decided = self._runtime.engine.state.decided
         return decided.get((intent.account, intent.strategy, intent.intent_id))
+
+
+class EngineSkew:
+    """The tolerance the enforced policy sets between an intent's own timestamp and event time
+    (`max_intent_skew` for the intent's account, strategy and symbol), or None when unset."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def __call__(self, intent: OrderIntent) -> timedelta | None:
+        policy = self._runtime.engine.active
+        if policy is None:
+            return None
+        return policy.limits_for(intent.account, intent.strategy, intent.symbol).max_intent_skew
+
+
+IntentSkew = Callable[[OrderIntent], timedelta | None]
+"""The policy's `max_intent_skew` for an intent (see `EngineSkew`). Called on the engine thread
+only."""
+
+
+class TimeBound(msgspec.Struct, frozen=True, kw_only=True):
+    """How far a NEW intent's `ts` may be from the server's wall clock at its arrival (`now`).
+
+    Ahead: the policy's `max_intent_skew` when set, else `ahead`. Event time never goes back,
+    so one intent stamped in 2099 would leave every later intent of every account denied
+    (stale data, clock skew), across restarts. Behind: `behind`, further than ahead: an
+    intent in the past moves no clock, but one older than the engine remembers decided
+    intents (two trading days) may be a retry it can no longer recognise. A retry of an
+    intent already decided is answered before this is looked at, however old."""
+
+    now: datetime
+    ahead: timedelta
+    behind: timedelta
+
+
+class IntentOutOfTime(Exception):
+    """A new intent of a request is stamped too far from the server's clock (`TimeBound`).
+    Nothing of the request that carries it is done. `position` is its index in its request."""
+
+    def __init__(self, position: int, detail: str) -> None:
+        super().__init__(detail)
+        self.position = position
+
+
+def _out_of_time(position: int, intent: OrderIntent, bound: TimeBound,
+                 skew: timedelta | None) -> IntentOutOfTime | None:
+    now = bound.now
+    ahead = bound.ahead if skew is None else skew
+    said = "the server's default" if skew is None else "the policy's max_intent_skew"
+    stamp = intent.ts.isoformat().replace("+00:00", "Z")
+    clock = now.isoformat().replace("+00:00", "Z")
+    if intent.ts - now > ahead:
+        return IntentOutOfTime(position, (
+            f"{stamp} is {_span(intent.ts - now)} ahead of the server's clock ({clock}); at "
+            f"most {_span(ahead)} ahead is accepted ({said}). Stamp intents with the time "
+            "they are sent"))
+    if now - intent.ts > bound.behind:
+        return IntentOutOfTime(position, (
+            f"{stamp} is {_span(now - intent.ts)} behind the server's clock ({clock}); a new "
+            f"intent may be at most {_span(bound.behind)} old (a retry of an intent already "
+            "decided is answered whatever its age)"))
+    return None
+
+
+def _span(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    if seconds >= 2 * 86_400:
+        return f"{seconds / 86_400:,.0f} days"
+    if seconds >= 2 * 3_600:
+        return f"{seconds / 3_600:.0f} h"
+    return f"{seconds:g} s"
 
 
 class IntentConflict(Exception):
@@ -260,11 +337,13 @@ class _Work(Generic[T]):
 
 
 class _IntentWork(_Work[list[tuple[DecisionRecord, bool]]]):
-    __slots__ = ("intents",)
+    __slots__ = ("bound", "intents")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, intents: list[OrderIntent]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, intents: list[OrderIntent],
+                 bound: TimeBound | None) -> None:
         super().__init__(loop)
         self.intents = intents
+        self.bound = bound
 
 
 class _EventsWork(_Work[list[Emitted]]):
@@ -308,14 +387,17 @@ class EngineBridge:
 
     def __init__(self, runtime: BatchRuntime, *, index: DecisionIndex | None = None,
                  recall: RecallDecision | None = None,
+                 skew: IntentSkew | None = None,
                  idle_events: Callable[[], list[InputEvent]] | None = None,
                  idle_interval_s: float = 0.1,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         """`recall` answers for intents the index no longer holds (see `EngineMemory`);
-        without it, such an intent goes to the engine again."""
+        without it, such an intent goes to the engine again. `skew` gives the policy's
+        tolerance for an intent's timestamp (see `EngineSkew`, `TimeBound`)."""
         self._runtime = runtime
         self.index = index if index is not None else DecisionIndex()
         self._recall = recall
+        self._skew = skew
         self._idle_events = idle_events
         self._idle_interval_s = idle_interval_s
         self._clock = clock
@@ -348,9 +430,12 @@ class EngineBridge:
 
     # -- called from the event loop
 
-    async def submit_intents(self, intents: list[OrderIntent]) -> list[tuple[DecisionRecord, bool]]:
-        """Decide every intent; each answer is (record, replayed). Raises ServiceUnavailable."""
-        return await self._put(_IntentWork(asyncio.get_running_loop(), intents))
+    async def submit_intents(self, intents: list[OrderIntent], *, bound: TimeBound | None = None,
+                             ) -> list[tuple[DecisionRecord, bool]]:
+        """Decide every intent; each answer is (record, replayed). With `bound`, a request
+        holding a new intent stamped outside it is refused whole (IntentOutOfTime). Raises
+        ServiceUnavailable, IntentConflict, IntentOutOfTime."""
+        return await self._put(_IntentWork(asyncio.get_running_loop(), intents, bound))
 
     async def submit_events(self, events: list[InputEvent]) -> list[Emitted]:
         """Process operator/control events as a batch of their own; returns what it emitted."""
@@ -493,10 +578,12 @@ class EngineBridge:
             if conflict is not None:
                 self._settle.add(work, exc=conflict)
                 continue
-            accepted.append(work)
-            for intent in work.intents:
+            new: dict[str, OrderIntent] = {}
+            refused: IntentOutOfTime | None = None
+            for position, intent in enumerate(work.intents):
                 intent_id = intent.intent_id
-                if intent_id in index or intent_id in fresh_ids or intent_id in recalled:
+                if (intent_id in index or intent_id in fresh_ids or intent_id in recalled
+                        or intent_id in new):
                     continue
                 # Decided before, but no longer in the bounded index: answer the original
                 # decision, and journal nothing (a second intent or decision for the id).
@@ -504,8 +591,20 @@ class EngineBridge:
                 if earlier is not None:
                     recalled[intent_id] = DecisionRecord(intent=intent, decision=earlier)
                     continue
-                fresh.append(intent)
-                fresh_ids[intent_id] = intent
+                # Only an intent about to be decided is held to the time bound: a retry of
+                # one decided before gets its decision, however old.
+                if work.bound is not None:
+                    skew = None if self._skew is None else self._skew(intent)
+                    refused = _out_of_time(position, intent, work.bound, skew)
+                    if refused is not None:
+                        break
+                new[intent_id] = intent
+            if refused is not None:
+                self._settle.add(work, exc=refused)
+                continue
+            accepted.append(work)
+            fresh.extend(new.values())
+            fresh_ids.update(new)
         works = accepted
         if not fresh:
             self._answer(works, {}, recalled)

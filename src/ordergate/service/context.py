@@ -79,9 +79,11 @@ class ServiceContext:
 
     # -- request plumbing
 
-    def authenticate(self, authorization: str | None, allowed: frozenset[Role]) -> Principal:
+    def authenticate(self, authorization: str | None, allowed: frozenset[Role], *,
+                     rate_limited: bool = True) -> Principal:
         """The caller of a request with this Authorization header, if it holds one of the
-        `allowed` roles and is within its rate limit."""
+        `allowed` roles and (when `rate_limited`) is within its rate limit. Actions that stop
+        trading pass rate_limited=False: an operator can always halt."""
         token = bearer_token(authorization)
         if token is None:
             raise ApiError(401, "unauthorized", "missing 'Authorization: Bearer <token>' header",
@@ -94,6 +96,8 @@ class ServiceContext:
             raise ApiError(403, "forbidden",
                            f"token '{principal.name}' has role {principal.role.value}; "
                            f"this action needs {wanted}")
+        if not rate_limited:
+            return principal
         retry_after = self.limiter.check(principal.name, principal.requests_per_second,
                                          principal.burst)
         if retry_after:

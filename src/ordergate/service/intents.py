@@ -20,7 +20,13 @@ import structlog
 
 from ordergate.model.intent import OrderIntent
 from ordergate.service.auth import Role
-from ordergate.service.bridge import DecisionRecord, IntentConflict, ServiceUnavailable
+from ordergate.service.bridge import (
+    DecisionRecord,
+    IntentConflict,
+    IntentOutOfTime,
+    ServiceUnavailable,
+    TimeBound,
+)
 from ordergate.service.context import (
     ApiError,
     ClientGone,
@@ -30,6 +36,7 @@ from ordergate.service.context import (
     encoder,
     meaning,
 )
+from ordergate.service.limits import MAX_TS_AHEAD, MAX_TS_BEHIND
 from ordergate.service.schemas import BatchResult, ErrorBody, IntentBatch, IntentResult
 
 log = structlog.get_logger("ordergate.service")
@@ -57,7 +64,7 @@ def parse_intents(body: bytes) -> tuple[list[OrderIntent], bool]:
         # batch. Anything else takes the general path, which tells batches from single
         # intents by their keys and reports the error of the shape the body has.
         return [_intent_decoder.decode(body)], False
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         pass
     try:
         if "intents" in peek_keys(body):
@@ -65,6 +72,17 @@ def parse_intents(body: bytes) -> tuple[list[OrderIntent], bool]:
         return [_intent_decoder.decode(body)], False
     except msgspec.DecodeError as exc:
         raise decode_error(exc) from None
+    except UnicodeDecodeError as exc:
+        raise not_utf8(exc) from None
+
+
+def not_utf8(exc: UnicodeDecodeError) -> ApiError:
+    """The answer to a body whose JSON strings hold bytes that are not UTF-8 (msgspec raises
+    UnicodeDecodeError, not a DecodeError, for those)."""
+    byte = exc.object[exc.start:exc.start + 1].hex().upper() or "?"
+    return ApiError(400, "malformed_json",
+                    f"request body is not valid UTF-8: a JSON string holds the byte 0x{byte} "
+                    f"({exc.reason}); send the body encoded as UTF-8")
 
 
 def peek_keys(body: bytes) -> dict[str, msgspec.Raw]:
@@ -141,11 +159,15 @@ class IntentsEndpoint:
                 raise ApiError(403, "forbidden",
                                f"{where}: token '{principal.name}' may not trade account "
                                f"'{intent.account}'")
+        bound = TimeBound(now=ctx.wall_clock(), ahead=MAX_TS_AHEAD, behind=MAX_TS_BEHIND)
         try:
-            answers = await ctx.bridge.submit_intents(intents)
+            answers = await ctx.bridge.submit_intents(intents, bound=bound)
         except IntentConflict as exc:
             where = f"$.intents[{exc.position}].intent_id" if batch else "$.intent_id"
             raise ApiError(409, "intent_id_conflict", f"{where}: {exc}") from None
+        except IntentOutOfTime as exc:
+            where = f"$.intents[{exc.position}].ts" if batch else "$.ts"
+            raise ApiError(422, "invalid", f"{where}: {exc}") from None
         run_id = ctx.run_id
         results = [_result(run_id, record, replayed) for record, replayed in answers]
         if batch:

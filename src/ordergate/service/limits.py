@@ -1,4 +1,5 @@
-"""Request limits of the HTTP API: body size and per-token request rate.
+"""Request limits of the HTTP API: body size, per-token request rate and how far an intent's
+or a market snapshot's `ts` may be from the server's clock.
 
 The rate limit is a token bucket per principal (refill `requests_per_second`, capacity
 `burst`). A refused request gets 429 with `Retry-After` in whole seconds (at least 1), the
@@ -11,9 +12,17 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 MAX_BODY_BYTES = 1_048_576
 MAX_BATCH_INTENTS = 1000
+# How far ahead of the server's wall clock a new intent (when the policy sets no
+# max_intent_skew) or a market snapshot may be stamped: event time never goes back, so a
+# timestamp further ahead would hold every later intent to a clock that is not yet.
+MAX_TS_AHEAD = timedelta(seconds=5)
+# How far behind it a new intent may be stamped: within what the engine remembers of decided
+# intents (today's and the previous trading day's), so an old retry is still recognised.
+MAX_TS_BEHIND = timedelta(hours=24)
 
 
 class TokenBucket:

@@ -18,17 +18,20 @@ from ordergate.service.schemas import (
     CommandResult,
     DecisionPage,
     DecisionView,
+    EnableStrategyRequest,
     ErrorBody,
     HaltRequest,
     HealthView,
     IntentBatch,
     IntentResult,
+    KillRequest,
     MarketBatch,
     MarketResult,
     ModeRequest,
     PolicyRequest,
     PolicyResult,
     StatusView,
+    UnkillRequest,
 )
 
 API_VERSION = "1.0.0"
@@ -70,7 +73,12 @@ ROUTES: tuple[RouteSpec, ...] = (
                 "the batch is durable. Idempotent on intent_id: a retry returns the original "
                 "decision with replayed=true and never sends a second order; an intent_id "
                 "already used for a different intent is refused with 409 and nothing of the "
-                "request is done. A trader token may only submit for its own accounts.",
+                "request is done. A trader token may only submit for its own accounts. A new "
+                "intent's ts must be within the policy's max_intent_skew (when set, else 5 s) "
+                "ahead of the server's clock and at most 24 h behind it, or the request is "
+                "refused with 422 naming $.ts (or $.intents[i].ts) before anything is "
+                "journaled; a retry of an intent already decided gets its decision whatever "
+                "its ts.",
         request=(OrderIntent, IntentBatch), response=(IntentResult, BatchResult),
         errors=(400, 401, 403, 409, 413, 415, 422, 429, 503),
     ),
@@ -101,7 +109,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec(
         method="GET", path="/v1/decisions", operation="list_decisions", roles=_READ,
         summary="Recent decisions, newest first, filtered and paginated (pass next_cursor "
-                "as cursor for the next page).",
+                "as cursor for the next page). An unknown or repeated query parameter, or an "
+                "unknown reason code, is refused with 422 naming it.",
         response=(DecisionPage,), errors=(401, 403, 422, 429),
         params=(
             Param(name="since", where="query", schema=_TIME,
@@ -153,15 +162,17 @@ ROUTES: tuple[RouteSpec, ...] = (
     ),
     RouteSpec(
         method="POST", path="/v1/mode/reduce-only", operation="mode_reduce_only", roles=_OPS,
-        summary="Tighten to REDUCE_ONLY. Journaled as a Command with the operator's identity.",
+        summary="Tighten to REDUCE_ONLY. Journaled as a Command with the operator's identity. "
+                "Never refused by the per-token rate limit.",
         request=(ModeRequest,), response=(CommandResult,),
-        errors=(400, 401, 403, 413, 415, 422, 429, 503),
+        errors=(400, 401, 403, 413, 415, 422, 503),
     ),
     RouteSpec(
         method="POST", path="/v1/mode/halt", operation="mode_halt", roles=_OPS,
-        summary="HALT trading; cancel_all also cancels every working order.",
+        summary="HALT trading; cancel_all also cancels every working order. Never refused by "
+                "the per-token rate limit: an operator can always stop trading.",
         request=(HaltRequest,), response=(CommandResult,),
-        errors=(400, 401, 403, 413, 415, 422, 429, 503),
+        errors=(400, 401, 403, 413, 415, 422, 503),
     ),
     RouteSpec(
         method="POST", path="/v1/mode/resume", operation="mode_resume", roles=_OPS,
@@ -171,12 +182,40 @@ ROUTES: tuple[RouteSpec, ...] = (
         errors=(400, 401, 403, 413, 415, 422, 429, 503),
     ),
     RouteSpec(
+        method="POST", path="/v1/kill", operation="post_kill", roles=_OPS,
+        summary="Engage a kill switch: no new risk for the firm, an account, a strategy or a "
+                "symbol (scope and name) until an operator releases it; cancel_all also "
+                "cancels every working order in the scope. Journaled as a kill Command with "
+                "the operator's identity and reason. Never refused by the per-token rate "
+                "limit.",
+        request=(KillRequest,), response=(CommandResult,),
+        errors=(400, 401, 403, 413, 415, 422, 503),
+    ),
+    RouteSpec(
+        method="POST", path="/v1/unkill", operation="post_unkill", roles=_OPS,
+        summary="Release the kill switch of one scope (scope and name as it was engaged). "
+                "Journaled as an unkill Command with the operator's identity and reason; 409 "
+                "when no kill switch is engaged for that scope (nothing changes).",
+        request=(UnkillRequest,), response=(CommandResult,),
+        errors=(400, 401, 403, 409, 413, 415, 422, 429, 503),
+    ),
+    RouteSpec(
+        method="POST", path="/v1/strategies/enable", operation="enable_strategy", roles=_OPS,
+        summary="Re-enable a strategy the engine disabled after repeated executions "
+                "(THR-006), in every account where it is disabled. Journaled as an "
+                "enable_strategy Command with the operator's identity and reason; 409 when "
+                "the strategy is not disabled (nothing changes).",
+        request=(EnableStrategyRequest,), response=(CommandResult,),
+        errors=(400, 401, 403, 409, 413, 415, 422, 429, 503),
+    ),
+    RouteSpec(
         method="POST", path="/v1/market", operation="post_market", roles=_FEED,
         summary="Feed market data: one MarketSnapshot, or a batch {\"snapshots\": [...]} of "
                 "up to 1000, journaled and applied in order (marks, data-integrity checks, "
                 "drawdown). The answer comes after the batch is durable and lists what it "
                 "caused (mode changes, alerts). Snapshots older than the symbol's latest are "
-                "journaled and ignored.",
+                "journaled and ignored; a request holding a snapshot stamped more than 5 s "
+                "ahead of the server's clock is refused with 422 naming its ts.",
         request=(MarketSnapshot, MarketBatch), response=(MarketResult,),
         errors=(400, 401, 403, 413, 415, 422, 429, 503),
     ),
@@ -208,7 +247,8 @@ ROUTES: tuple[RouteSpec, ...] = (
 _STATUS_TEXT = {
     400: "Malformed JSON", 401: "Missing or invalid bearer token",
     403: "The token's role or accounts do not allow this", 404: "Not found",
-    409: "The intent_id already names a different intent",
+    409: "A conflict: the intent_id already names a different intent, or the engine "
+         "refused the command (the detail says why)",
     413: "Body or batch too large", 415: "Content-Type is not application/json",
     422: "Invalid field (the detail names its path)", 429: "Rate limited (see Retry-After)",
     503: "Not durable or not ready: nothing was done",

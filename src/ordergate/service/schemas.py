@@ -13,7 +13,7 @@ from typing import Annotated
 import msgspec
 
 from ordergate.model.decision import Decision
-from ordergate.model.events import OutputEvent, ShadowDecision
+from ordergate.model.events import KillScope, OutputEvent, ShadowDecision
 from ordergate.model.intent import OrderIntent
 from ordergate.model.market import MarketSnapshot
 
@@ -41,6 +41,40 @@ class ModeRequest(_Request, frozen=True):
 class HaltRequest(_Request, frozen=True):
     reason: Reason
     cancel_all: bool = False
+
+
+ScopeName = Annotated[str, msgspec.Meta(
+    max_length=128,
+    description="The account, strategy or symbol the kill switch covers; empty (or left out) "
+                "for scope firm.")]
+
+
+class KillRequest(_Request, frozen=True):
+    """Engage a kill switch: no new risk in its scope (the whole firm, an account, a strategy
+    or a symbol) until an operator releases it; with `cancel_all`, also cancel every working
+    order in the scope."""
+
+    scope: KillScope
+    reason: Reason
+    name: ScopeName = ""
+    cancel_all: bool = False
+
+
+class UnkillRequest(_Request, frozen=True):
+    """Release the kill switch of one scope."""
+
+    scope: KillScope
+    reason: Reason
+    name: ScopeName = ""
+
+
+class EnableStrategyRequest(_Request, frozen=True):
+    """Re-enable a strategy the engine disabled after repeated executions (THR-006), in every
+    account where it is disabled."""
+
+    strategy: Annotated[str, msgspec.Meta(min_length=1, max_length=128,
+                                          description="The strategy to re-enable.")]
+    reason: Reason
 
 
 class PolicyRequest(_Request, frozen=True):

@@ -35,7 +35,14 @@ from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.service.alerts import AlertRouter, AlertSink, LogSink, WebhookSink
 from ordergate.service.app import create_app
 from ordergate.service.auth import TokenStore
-from ordergate.service.bridge import DecisionIndex, Emitted, EngineBridge, EngineMemory, utc_now
+from ordergate.service.bridge import (
+    DecisionIndex,
+    Emitted,
+    EngineBridge,
+    EngineMemory,
+    EngineSkew,
+    utc_now,
+)
 from ordergate.service.context import ServiceContext
 from ordergate.service.limits import MAX_BODY_BYTES
 from ordergate.service.metrics import ServiceMetrics
@@ -99,7 +106,8 @@ class Gateway:
         self._tick_interval_s = tick_interval_s
         self._last_activity = time.monotonic()
         self.bridge = EngineBridge(GuardedBatches(self.guard), index=index,
-                                   recall=EngineMemory(runtime), idle_events=self._idle_events)
+                                   recall=EngineMemory(runtime), skew=EngineSkew(runtime),
+                                   idle_events=self._idle_events)
         self.inspector = Inspector(runtime, self.timeline,
                                    last_batch_seconds=lambda: self.bridge.stats.last_process_s,
                                    breakers=self.guard.breakers)

@@ -7,6 +7,12 @@ most conservative reading of a file of intents. Intent lines need no `type` fiel
 may interleave any other input event (`"type": "market"` snapshots to move prices and time,
 `"type": "command"` operator actions, ...). `--market` supplies the starting snapshots and
 `--state` the starting accounts and positions.
+
+An account in the state file is funded with its `cash`; its equity, day-start equity and
+high-water mark are then cash plus its positions at their entry prices, unless the file gives
+them (`equity`, `day_start_equity`, `high_water_mark`): given, they are what the loss and
+drawdown limits start from, as of the starting market, even when `equity` disagrees with cash
+plus positions (the file's figure is taken as the truth).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
@@ -35,7 +42,7 @@ from ordergate.model.events import (
 )
 from ordergate.model.intent import OrderIntent
 from ordergate.model.market import MarketSnapshot
-from ordergate.model.portfolio import PortfolioState
+from ordergate.model.portfolio import AccountState, PortfolioState
 from ordergate.model.reasons import REGISTRY
 from ordergate.model.values import describe_error
 from ordergate.policy.errors import PolicyError
@@ -98,31 +105,71 @@ def _read_json(path: Path) -> bytes:
     return raw
 
 
-def read_state(path: Path) -> PortfolioState:
+class GivenMarks(msgspec.Struct, frozen=True, kw_only=True):
+    """The equity marks a state file's account gives (`PortfolioState` reads an absent one as
+    0, which is also a figure a file can give)."""
+
+    equity: Decimal | None = None
+    day_start_equity: Decimal | None = None
+    high_water_mark: Decimal | None = None
+
+
+_NO_MARKS = GivenMarks()
+
+
+class _GivenState(msgspec.Struct, frozen=True, kw_only=True):
+    accounts: tuple[GivenMarks, ...] = ()
+
+
+class StartingState(msgspec.Struct, frozen=True, kw_only=True):
+    """A state file: its accounts and positions, and for each account (in the same order) the
+    equity marks it gives."""
+
+    portfolio: PortfolioState
+    marks: tuple[GivenMarks, ...] = ()
+
+
+def read_state(path: Path) -> StartingState:
+    raw = _read_json(path)
     try:
-        return msgspec.json.decode(_read_json(path), type=PortfolioState)
+        portfolio = msgspec.json.decode(raw, type=PortfolioState)
+        given = msgspec.json.decode(raw, type=_GivenState)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise UserError(f"{path}: {describe_error(exc)}") from None
+    return StartingState(portfolio=portfolio, marks=given.accounts)
 
 
-def start_events(policy: Policy, state: PortfolioState | None,
+def _funding(account: AccountState, marks: GivenMarks, ts: datetime) -> AccountFunding:
+    return AccountFunding(ts=ts, account=account.account, cash=account.cash,
+                          equity=marks.equity, day_start_equity=marks.day_start_equity,
+                          high_water_mark=marks.high_water_mark)
+
+
+def start_events(policy: Policy, state: StartingState | None,
                  market: Iterable[MarketSnapshot], ts: datetime) -> list[InputEvent]:
     """The events that set the scene before the first intent: the policy, then the accounts'
-    cash and positions, then the starting market."""
+    cash and positions, then the starting market, then the accounts whose equity marks the
+    state file gives (so the marks are as of that market)."""
     events: list[InputEvent] = [
         PolicyDocument(ts=ts, policy_hash=policy.hash, document=policy.document),
         Command(ts=ts, action=CommandAction.ACTIVATE_POLICY, policy_hash=policy.hash,
                 operator="eval", reason="ordergate eval"),
     ]
+    marked: list[InputEvent] = []
     if state is not None:
+        portfolio = state.portfolio
         # Positions first: funding then baselines equity (day start, high-water mark) on the
         # cash plus the positions valued at their entry prices.
         events.extend(PositionSeed(ts=ts, account=position.account, symbol=position.symbol,
                                    qty=position.qty, avg_price=position.avg_price)
-                      for position in state.positions)
-        events.extend(AccountFunding(ts=ts, account=account.account, cash=account.cash)
-                      for account in state.accounts)
+                      for position in portfolio.positions)
+        for account, marks in zip(portfolio.accounts, state.marks, strict=True):
+            if marks == _NO_MARKS:
+                events.append(_funding(account, marks, ts))
+            else:
+                marked.append(_funding(account, marks, ts))
     events.extend(market)
+    events.extend(marked)
     return events
 
 
@@ -130,7 +177,7 @@ def evaluate_stream(
     policy: Policy,
     items: Iterable[tuple[int, InputEvent | BadLine]],
     *,
-    state: PortfolioState | None = None,
+    state: StartingState | None = None,
     market: Iterable[MarketSnapshot] = (),
 ) -> Iterator[Decision | BadLine]:
     """Decisions for every intent, in file order; bad lines are yielded where they stand so
@@ -157,7 +204,11 @@ def eval_command(
     policy_path: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML.",
                                               exists=True, dir_okay=False)],
     state_path: Annotated[Path | None, typer.Option(
-        "--state", help="Starting accounts and positions (JSON).", exists=True,
+        "--state", help="Starting accounts and positions (JSON). An account's equity, "
+        "day_start_equity and high_water_mark, when given, are what the loss and drawdown "
+        "limits start from (as of the starting market), even an equity that disagrees with "
+        "cash plus positions; otherwise they are cash plus positions at entry prices.",
+        exists=True,
         dir_okay=False)] = None,
     market_path: Annotated[Path | None, typer.Option(
         "--market", help="Starting market snapshots (JSON array or JSON Lines).", exists=True,

@@ -644,6 +644,19 @@ class Engine:
 
     def _funding(self, event: AccountFunding, out: list[OutputEvent]) -> None:
         record = self.state.fund(event.account, event.cash)
+        if (event.equity is not None or event.day_start_equity is not None
+                or event.high_water_mark is not None):
+            if event.equity is not None:
+                # Equity is cash plus the positions' value: a given equity that disagrees with
+                # them (a state file's own figure) is kept by moving the cash, so the limits
+                # see it and fills and marks move it from there.
+                record.cash = event.equity - record.market_value
+            equity = record.equity
+            given_day_start, given_high = event.day_start_equity, event.high_water_mark
+            record.day_start_equity = equity if given_day_start is None else given_day_start
+            # a high-water mark below the equity is raised to it, as any new high raises it
+            record.high_water_mark = (equity if given_high is None or given_high < equity
+                                      else given_high)
         self.check_drawdown(out, record)
 
     # ------------------------------------------------------------------ dependencies

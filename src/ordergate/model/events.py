@@ -144,16 +144,31 @@ class DependencyStatus(_Event, frozen=True, tag="dependency"):
     detail: str = ""
 
 
-class AccountFunding(_Event, frozen=True, tag="account"):
+class AccountFunding(_Event, frozen=True, tag="account", omit_defaults=True):
     """Seed an account: its cash, and from it the starting equity, day-start equity and
-    high-water mark. Sent at start-up (or when funds move) by the shell."""
+    high-water mark. Sent at start-up (or when funds move) by the shell.
+
+    The equity marks may be given instead of derived (a state file's own figures): `equity`
+    when it is not cash plus the positions' value (the engine then keeps as cash the given
+    equity minus the positions' value, so the limits see the given equity and later fills and
+    marks move it from there), `day_start_equity` and `high_water_mark` when the day or the
+    account's history began before this event (a high-water mark below the equity is raised
+    to it, as any new high raises it). Unset, each is derived as before, and the event's
+    bytes are what they always were."""
 
     account: Identifier
     cash: Decimal
+    equity: Decimal | None = None
+    day_start_equity: Decimal | None = None
+    high_water_mark: Decimal | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require_finite("cash", self.cash)
+        for name in ("equity", "day_start_equity", "high_water_mark"):
+            value = getattr(self, name)
+            if value is not None:
+                require_finite(name, value)
 
 
 

@@ -78,6 +78,7 @@ FIELD_NOTES: dict[str, str] = {
                               "denying it.",
     "Limits.market_collar_pct": "Market orders: the far side of the quote (ask for a buy, bid "
                                 "for a sell) within this % of the reference price (ORD-008). "
+                                "Stop orders: the stop price. "
                                 "Unset: `price_collar_pct` applies; never greater than it.",
     "Limits.max_daily_loss": "Absolute loss today at which new risk stops (LOS-001).",
     "Limits.max_daily_loss_pct": "Loss today in % of day-start equity (LOS-002).",
@@ -90,7 +91,8 @@ FIELD_NOTES: dict[str, str] = {
                                   "default, so a policy without it fails closed (SYS-005).",
     "Limits.max_net_exposure": "Account net exposure cap (EXP-004).",
     "Limits.max_order_qty": "Largest quantity of one order (ORD-006).",
-    "Limits.max_order_value": "Largest value of one order (ORD-007).",
+    "Limits.max_order_value": "Largest value of one order (ORD-007); a stop order is valued "
+                              "at the larger of its stop price and the reference price.",
     "Limits.max_position_qty": "Largest position, working orders included (EXP-001).",
     "Limits.max_position_value": "Largest position value, working orders included (EXP-002).",
     "Limits.max_volume_participation_pct": "Largest share of the symbol's traded volume "

@@ -171,6 +171,9 @@ def boundary_limits(draw: st.DrawFn, order: OrderIntent, world: MemoryView) -> R
     if reference is not None and order.limit_price is not None:
         overrides["price_collar_pct"] = near(
             abs(order.limit_price - reference) * 100 / reference)
+    if reference is not None and order.stop_price is not None:
+        overrides["market_collar_pct"] = near(
+            abs(order.stop_price - reference) * 100 / reference)
     count = draw(st.integers(1, 7))
     rate = RateLimit(max_count=count, window=timedelta(minutes=1))
     overrides["rate_account"] = draw(st.sampled_from([None, rate]))

@@ -56,7 +56,7 @@ class RuleContext(msgspec.Struct, gc=False):
     market: MarketSnapshot | None
     # mid of a valid quote, else a valid last; None when the feed gives no usable price
     reference: Decimal | None
-    # limit price (limit, stop_limit), stop price (stop), else the reference price
+    # limit price (limit, stop_limit), `stop_valuation_price` (stop), else the reference price
     valuation_price: Decimal | None
     order_value: Decimal | None
     position: Decimal
@@ -98,7 +98,7 @@ def build_context(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -
         valuation_price = intent.limit_price
         priced = valuation_price is not None
     elif order_type is _STOP:
-        valuation_price = intent.stop_price
+        valuation_price = stop_valuation_price(intent.stop_price, reference)
         priced = False
     else:
         valuation_price = reference
@@ -171,6 +171,23 @@ def build_context(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -
         view.integrity_reasons(), key, count_global, count_account, count_strategy,
         count_symbol,
     )
+
+
+def stop_valuation_price(stop_price: Decimal | None, reference: Decimal | None) -> Decimal | None:
+    """The price a stop (stop-market) order is valued at: the larger of its stop price and the
+    reference price, for either side.
+
+    A stop becomes a market order when it triggers, so it is never valued below a market order
+    of the same size (qty x reference): a buy stop at or below the market (already crossed)
+    triggers at once and fills near the reference, whatever its stop price says. A buy stop
+    above the market fills at its stop price or higher, so it is valued at the stop. A sell
+    stop fills at or below both prices, so the larger one bounds it from above. With no
+    reference the stop price alone is used (the order is refused for its data anyway,
+    SYS-001), and with no stop price the reference (ORD-003 refuses it). On equal values the
+    stop price is kept, so the evidence shows the order's own digits."""
+    if stop_price is None or (reference is not None and reference > stop_price):
+        return reference
+    return stop_price
 
 
 def _plain(value: Decimal) -> str:

@@ -364,7 +364,11 @@ def screen(
         valuation_price = limit_price
         priced = valuation_price is not None
     elif order_type is _STOP:
-        valuation_price = stop_price
+        # `stop_valuation_price`, inlined
+        if stop_price is None or (reference is not None and reference > stop_price):
+            valuation_price = reference
+        else:
+            valuation_price = stop_price
         priced = False
     else:
         valuation_price = reference
@@ -506,9 +510,15 @@ def screen(
             <= market_collar_pct * quote[2]
         )):
             add(_ORD_008)
+    elif order_type is _STOP:
+        # a stop-market order's stop price is held to the market collar
+        if (
+            market_collar_pct is not None and reference is not None and stop_price is not None
+            and not (abs(stop_price - reference) * HUNDRED <= market_collar_pct * reference)
+        ):
+            add(_ORD_008)
     elif (
         price_collar_pct is not None and reference is not None and limit_price is not None
-        and order_type is not _STOP
         and not (abs(limit_price - reference) * HUNDRED <= price_collar_pct * reference)
     ):
         add(_ORD_008)

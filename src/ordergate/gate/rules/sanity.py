@@ -12,7 +12,16 @@ Price collar (ORD-008), compared cross-multiplied so no division rounds the boun
   order's fill price is unbounded, so it breaks the collar (fail closed). The policy resolves
   `market_collar_pct` to `price_collar_pct` where only the latter is set and refuses one
   looser than it (`policy.collars`): a market order is never collared less than a limit order.
-* stop orders are not collared: their trigger is far from the market by design.
+* stop (stop-market) orders: a stop becomes a market order when it triggers, so its stop
+  price is held to the market collar: |stop_price - reference| * 100 > market_collar_pct *
+  reference. A buy stop at 0.01 with the symbol at 10 is crossed and would trigger at once,
+  and a stop far beyond the market is a fat finger either way. Stop-limit orders are collared
+  on their limit price, as limit orders.
+
+Order value (ORD-007) is qty times the valuation price of the context: the limit price of a
+limit or stop-limit order, the reference price of a market order, and for a stop order the
+larger of its stop price and the reference price (`context.stop_valuation_price`), so a stop
+is never valued below a market order of the same size.
 """
 
 from __future__ import annotations
@@ -154,9 +163,15 @@ def price_collar(ctx: RuleContext) -> Violation | None:
             )
         far_side = ask if intent.side is _BUY else bid
         return _collar_violation(far_side, reference, limit, "expected fill")
+    if order_type is _STOP:
+        limit = ctx.limits.market_collar_pct
+        price = intent.stop_price
+        if limit is None or reference is None or price is None:
+            return None
+        return _collar_violation(price, reference, limit, "stop_price")
     limit = ctx.limits.price_collar_pct
     price = intent.limit_price
-    if limit is None or reference is None or price is None or order_type is _STOP:
+    if limit is None or reference is None or price is None:
         return None
     return _collar_violation(price, reference, limit, "limit_price")
 

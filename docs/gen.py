@@ -31,8 +31,10 @@ FIELD_NOTES: dict[str, str] = {
     "PolicySpec.apiVersion": "Always `ordergate/v1`.",
     "PolicySpec.kind": "Always `Policy`.",
     "PolicySpec.metadata": "Name, description and effective date of this policy version.",
-    "PolicySpec.monitor": "Dry run: evaluate and record every rule, but ALLOW (data integrity "
-                          "still denies). The decision says what an enforcing policy would do.",
+    "PolicySpec.monitor": "Dry run: evaluate and record every rule, but ALLOW. Kill switches "
+                          "(KIL), the trading mode (MOD) and data or system integrity (SYS, "
+                          "CLK-002, CLK-003) still deny. The decision says what an enforcing "
+                          "policy would do.",
     "PolicySpec.kill_switch": "Deny every new order at once (KIL-001).",
     "PolicySpec.engine": "Settings the engine acts on: which mode each fault moves to, resets.",
     "PolicySpec.require_instrument": "Deny symbols without an `instruments` entry (SYS-004).",

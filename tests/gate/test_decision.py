@@ -11,13 +11,13 @@ from ordergate.policy.limits import ResolvedLimits
 
 
 def test_monitor_mode_allows_and_says_what_would_have_blocked() -> None:
-    policy = limits(monitor=True, kill_switch=True, max_order_qty=D("1"))
+    policy = limits(monitor=True, max_order_qty=D("1"), max_order_value=D("1"))
     decision = decide(policy=policy)
     assert decision.decision is DecisionKind.ALLOW
     assert decision.monitor
-    assert decision.would_block == "KIL-001"
+    assert decision.would_block == "ORD-006"
     assert decision.blocking == ""
-    assert [v.code for v in decision.violations] == ["KIL-001", "ORD-006"]
+    assert [v.code for v in decision.violations] == ["ORD-006", "ORD-007"]
 
 
 def test_monitor_mode_still_denies_integrity_mode_and_operator_or_firm_kill() -> None:

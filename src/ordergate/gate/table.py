@@ -10,8 +10,11 @@ Per row:
     not depend on the bad data. A reducing market or stop order is stopped.
   - RECORDED: a risk gate (loss, throttle, exposure, liquidity, restricted list); for a
     reducing intent the violation is recorded as evidence and never blocks.
-* `in_monitor` — the rule still DENIES when the policy runs in monitor mode (integrity,
-  mode, operator and firm kill); all others only set `would_block`.
+* `in_monitor` — the rule still DENIES when the policy runs in monitor mode: every kill
+  switch (the policy's own, operator, firm: KIL-001..003), the trading mode (MOD-001 HALTED,
+  MOD-002 REDUCE_ONLY), data and system integrity (the SYS rows here) and the conditions
+  raised outside the gate (EXTERNAL_CODES); all others only set `would_block`.
+  docs/concepts.md lists them for users; a test holds the two to the same list.
 * `modifiable` — with `exposure_modify`, the gate may shrink the order to fit instead of
   denying it.
 * `applies` — whether the rule can break at all under given limits (its limit is set); None
@@ -117,7 +120,8 @@ def _not_canary(limits: ResolvedLimits) -> bool:
 _LOSS = _set("max_daily_loss", "max_daily_loss_pct", "max_drawdown_pct")
 
 RULES: tuple[Rule, ...] = (
-    Rule("KIL-001", kill.policy_kill_switch, _B, applies=_set("kill_switch")),
+    # a kill switch stops trading in monitor mode too: a dry run never overrides one
+    Rule("KIL-001", kill.policy_kill_switch, _B, in_monitor=True, applies=_set("kill_switch")),
     Rule("KIL-002", kill.operator_kill_switch, _B, in_monitor=True),
     Rule("KIL-003", kill.firm_kill_switch, _B, in_monitor=True),
     Rule("MOD-001", mode.halted, _B, in_monitor=True),
@@ -175,8 +179,10 @@ RULES: tuple[Rule, ...] = (
 EXTERNAL_CODES: frozenset[str] = frozenset({
     "SYS-006", "SYS-007", "SYS-009", "SYS-010", "SYS-011", "CLK-002", "CLK-003",
 })
-# Checked where the information lives, never by the gate.
-ELSEWHERE_CODES: frozenset[str] = frozenset({"ORD-002", "ORD-012", "THR-005", "THR-007"})
+# Checked where the information lives, never by the gate (DUP-003: the engine, which
+# remembers the intents it decided).
+ELSEWHERE_CODES: frozenset[str] = frozenset({"ORD-002", "ORD-012", "THR-005", "THR-007",
+                                             "DUP-003"})
 
 
 def external_rule(code: str) -> Rule:

@@ -98,6 +98,20 @@ POLICY_NOT_EFFECTIVE = "POLICY_NOT_EFFECTIVE"
 # The mode condition an event that could not be handled raises (`Engine._quarantine`).
 _UNHANDLED = "engine:unhandled_input"
 _INVARIANT = "SYS-008"
+_REUSED = "DUP-003"
+# What a retry must repeat: the order itself, all of the intent but its timestamp (a retry
+# is sent later, and the embedded gateway stamps an intent given without one when it arrives)
+# and its tags (the strategy's words about itself, which no rule reads and no order carries).
+_CONTENT_FIELDS = tuple(name for name in OrderIntent.__struct_fields__
+                        if name not in ("ts", "tags"))
+
+
+def _differing_fields(earlier: OrderIntent, intent: OrderIntent) -> tuple[str, ...]:
+    """The fields in which `intent` differs from the intent first decided under its id."""
+    if earlier is intent:
+        return ()
+    return tuple(name for name in _CONTENT_FIELDS
+                 if getattr(earlier, name) != getattr(intent, name))
 
 _ORDER_SCOPES = (
     (RateScope.GLOBAL, WindowKind.GLOBAL, "rate_global"),
@@ -443,6 +457,11 @@ class Engine:
         limited = state.firm_rate_limited.pop(key, None) if state.firm_rate_limited else None
         previous = state.decided.get(key)
         if previous is not None:
+            earlier = state.decided_intents.get(key)
+            differs = () if earlier is None else _differing_fields(earlier, intent)
+            if differs:
+                self._reused(intent, differs, out)
+                return
             # A retry: the same answer, and never a second dispatch.
             state.count("intent_retry")
             out.append(previous)
@@ -479,6 +498,7 @@ class Engine:
                 if limited is not None:
                     decision = with_firm_rate_limit(decision, limited)
         state.decided[key] = decision
+        state.decided_intents[key] = intent
         state.count(_DECISION_COUNTERS[decision.decision])
         if decision.blocking:
             state.count(f"blocking:{decision.blocking}")
@@ -492,6 +512,29 @@ class Engine:
         # the book (sums and products of inputs below 10**15 round within 28 digits, far
         # from Decimal's exponent limit); no remainder, quantize or division.
         self._accept(intent, decision, limits, ctx, out)
+
+    def _reused(self, intent: OrderIntent, differs: tuple[str, ...],
+                out: list[OutputEvent]) -> None:
+        """DENY DUP-003: the intent_id already names a decided intent and this one differs from
+        it. Never judged by a policy (so no policy hash and no decision record), never an order
+        (its client order id would be the first intent's), in monitor mode too; the first
+        intent's decision stays the one a retry of it gets."""
+        state = self.state
+        fields = ", ".join(differs)
+        decision = Decision(
+            intent_id=intent.intent_id, decision=DecisionKind.DENY, blocking=_REUSED,
+            violations=(Violation(
+                code=_REUSED, observed=f"differs in {fields}",
+                limit="the intent first decided under this intent_id",
+                detail=f"intent_id {intent.intent_id} was already used for a different intent "
+                       f"(it differs in {fields}); a retry must repeat the intent exactly, and "
+                       "a new intent needs a new intent_id"),),
+            mode=state.mode,
+        )
+        state.count("intent_id_reused")
+        state.count(_DECISION_COUNTERS[DecisionKind.DENY])
+        state.count(f"blocking:{_REUSED}")
+        out.append(decision)
 
     def _judge(self, intent: OrderIntent, limits: ResolvedLimits,
                policy_hash: str) -> tuple[Decision, RuleContext | None]:

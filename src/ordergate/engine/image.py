@@ -30,6 +30,7 @@ from ordergate.engine.windows import (
 )
 from ordergate.model.decision import Decision
 from ordergate.model.events import FirmRateLimited, FirmState
+from ordergate.model.intent import OrderIntent
 from ordergate.model.market import MarketSnapshot
 from ordergate.policy import Policy
 
@@ -101,6 +102,9 @@ class EngineImage(msgspec.Struct, frozen=True, kw_only=True):
     done_orders_previous: list[OrderRecord] = []
     fill_ids_previous: list[str] = []
     decided_previous: list[DecidedImage] = []
+    # the intents those decisions answered (keyed by their own account, strategy, intent_id)
+    decided_intents: list[OrderIntent] = []
+    decided_intents_previous: list[OrderIntent] = []
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")
@@ -141,6 +145,8 @@ def encode_image(engine: Engine) -> bytes:
         firm=state.firm,
         firm_rate_limited=list(state.firm_rate_limited.values()),
         shadow_policy="" if engine.shadow is None else engine.shadow.hash,
+        decided_intents=list(state.decided_intents.current.values()),
+        decided_intents_previous=list(state.decided_intents.previous.values()),
     )
     return _encoder.encode(image)
 
@@ -194,6 +200,8 @@ def apply_image(engine: Engine, data: bytes) -> None:
     state.duplicates = DuplicateWindow.from_image(image.duplicates)
     state.fill_ids = RetainedSet(image.fill_ids, image.fill_ids_previous)
     state.decided = RetainedMap(_decided_map(image.decided), _decided_map(image.decided_previous))
+    state.decided_intents = RetainedMap(_intent_map(image.decided_intents),
+                                        _intent_map(image.decided_intents_previous))
     state.counters = {item.name: item.value for item in image.counters}
     state.next_roll_at = image.next_roll_at
     state.flatten_seq = image.flatten_seq
@@ -211,3 +219,7 @@ def _decided_images(decided: dict[tuple[str, str, str], Decision]) -> list[Decid
 
 def _decided_map(images: list[DecidedImage]) -> dict[tuple[str, str, str], Decision]:
     return {(item.account, item.strategy, item.intent_id): item.decision for item in images}
+
+
+def _intent_map(intents: list[OrderIntent]) -> dict[tuple[str, str, str], OrderIntent]:
+    return {(intent.account, intent.strategy, intent.intent_id): intent for intent in intents}

@@ -97,6 +97,9 @@ class EngineState:
         self.duplicates = DuplicateWindow()
         self.fill_ids: RetainedSet[str] = RetainedSet()
         self.decided: RetainedMap[tuple[str, str, str], Decision] = RetainedMap()
+        # the intent each decision answered: a retry repeats it, a different intent under
+        # the same intent_id is refused (DUP-003)
+        self.decided_intents: RetainedMap[tuple[str, str, str], OrderIntent] = RetainedMap()
         # limits hashes already journaled in a LimitsRecord (each value is journaled once)
         self.limits_journaled: dict[str, None] = {}
         self.counters: dict[str, int] = {}
@@ -356,6 +359,7 @@ class EngineState:
         self.done.rotate()
         self.fill_ids.rotate()
         self.decided.rotate()
+        self.decided_intents.rotate()
 
     # ------------------------------------------------------------------ market
 

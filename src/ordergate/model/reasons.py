@@ -115,6 +115,9 @@ _TABLE: tuple[tuple[str, str, Family, Severity, str], ...] = (
     ("DUP-002", "DUPLICATE_ORDER", Family.DUPLICATE, _W,
      "The same order (account, strategy, symbol, side, qty, price) was accepted within the "
      "duplicate window."),
+    ("DUP-003", "INTENT_ID_REUSED", Family.DUPLICATE, _W,
+     "The intent_id was already used for a different intent: a retry repeats the intent "
+     "exactly, a new intent needs a new intent_id."),
     ("ORD-001", "ORDER_TYPE_NOT_ALLOWED", Family.SANITY, _W,
      "The policy does not allow this order type."),
     ("ORD-002", "ORDER_TYPE_UNSUPPORTED", Family.SANITY, _W,
@@ -234,6 +237,8 @@ CONDITIONS: dict[str, ConditionText] = {
     "DUP-001": ConditionText("client order id already accepted", "unique client order ids"),
     "DUP-002": ConditionText("duplicate order within the window",
                              "no repeat within the duplicate window"),
+    "DUP-003": ConditionText("intent_id reused for a different intent",
+                             "a new intent_id for every new intent"),
     "ORD-001": ConditionText("order type not allowed", "order types the policy allows"),
     "ORD-002": ConditionText("order type unsupported by the broker",
                              "order types the broker supports"),

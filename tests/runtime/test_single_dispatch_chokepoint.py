@@ -31,6 +31,7 @@ WHITELIST: dict[tuple[str, str], str] = {
     ("cli/drill_cmd.py", "gw"): "submits an intent to the gateway (engine, then Dispatcher)",
     ("engine/commands.py", "command"): "reads the Command event's `cancel_all` flag",
     ("service/app.py", "halt"): "reads the halt request body's `cancel_all` flag",
+    ("service/app.py", "body"): "reads the kill request body's `cancel_all` flag",
     ("evidence/replay.py", "pool"): "a process pool running the journal's chain check",
 }
 

@@ -53,7 +53,8 @@ _FRIENDLY_TYPES = {
     "null": "null",
 }
 _DURATION_HINT = "expected a positive duration such as '250ms', '1s', '5m', '1h' or '1d'"
-_CRITICAL_DEFAULTS = ("max_market_data_age",)
+# `defaults` fields with no safe default: a policy without them is refused
+CRITICAL_DEFAULTS = ("max_market_data_age",)
 
 
 @functools.cache
@@ -259,7 +260,7 @@ def build_spec(data: object, smap: SourceMap) -> PolicySpec:
 
 
 def _check_critical(spec: PolicySpec, smap: SourceMap) -> None:
-    for name in _CRITICAL_DEFAULTS:
+    for name in CRITICAL_DEFAULTS:
         if getattr(spec.defaults, name) is UNSET:
             raise smap.error(("defaults",), f"missing required field '{name}': it has no safe "
                              f"default; set it, e.g. '{name}: 2s'", key=True)

@@ -23,7 +23,12 @@ from msgspec import UNSET, UnsetType
 
 from ordergate.model.intent import OrderType
 from ordergate.policy.collars import fill_market_collar
-from ordergate.policy.document import build_spec, meta_kind, spec_to_document
+from ordergate.policy.document import (
+    CRITICAL_DEFAULTS,
+    build_spec,
+    meta_kind,
+    spec_to_document,
+)
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.limits import (
     EngineSettings,
@@ -263,11 +268,31 @@ def _allow_numbers_for_decimals(node: Any) -> None:
             _allow_numbers_for_decimals(value)
 
 
+def _unique_lists(node: Any) -> None:
+    # the loader refuses a list that names an entry twice; fixed-length tuples are not lists
+    if isinstance(node, dict):
+        if node.get("type") == "array" and isinstance(node.get("items"), dict):
+            node["uniqueItems"] = True
+        for value in node.values():
+            _unique_lists(value)
+    elif isinstance(node, list):
+        for value in node:
+            _unique_lists(value)
+
+
 def policy_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of the policy document, from the same Structs that
-    validate it."""
+    validate it, with the loader's checks that JSON Schema can state: positive decimals below
+    1E+15, percentages above 0 and at most 100, UTC timestamps, lists without repeats, the
+    `defaults` that are required. What it cannot state (a market collar no looser than the
+    limit collar, known calendars, a decimal's bound when written with an exponent) only the
+    loader checks: `ordergate policy check` is the last word."""
     schema: dict[str, Any] = msgspec.json.schema(PolicySpec)
     _allow_numbers_for_decimals(schema)
+    _unique_lists(schema)
+    schema["$defs"]["PolicySpec"]["properties"]["defaults"]["required"] = list(
+        CRITICAL_DEFAULTS
+    )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "ordergate policy (apiVersion: ordergate/v1, kind: Policy)",

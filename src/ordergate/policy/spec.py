@@ -27,6 +27,22 @@ DURATION_PATTERN = r"^[1-9][0-9]*(ms|s|m|h|d)$"
 _DURATION = re.compile(DURATION_PATTERN)
 _UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1_000, "ms": 1}
 
+# The exported JSON Schema states the loader's decimal checks as far as JSON Schema can: a
+# pattern for a decimal written as text, bounds for one written as a number (`pattern` applies
+# only to strings, the bounds only to numbers). A non-zero digit before any exponent:
+_NON_ZERO = r"(?=[0-9.]*[1-9])"
+# positive and below 1E+15 (at most 15 digits before the point); one written with an exponent
+# is bounded by the loader alone
+AMOUNT_PATTERN = (r"^\+?" + _NON_ZERO + r"(?:0*(?:[1-9][0-9]{0,14})?(?:\.[0-9]*)?"
+                  r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+)$")
+# above 0 and at most 100 (an exponent may only make it smaller)
+PERCENT_PATTERN = (r"^\+?" + _NON_ZERO + r"0*(?:100(?:\.0*)?|[0-9]{0,2}(?:\.[0-9]*)?)"
+                   r"(?:[eE](?:-[0-9]+|[+-]?0+))?$")
+# RFC 3339 with a zero UTC offset, as the loader takes it
+UTC_TIMESTAMP_PATTERN = (r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt ]"
+                         r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
+                         r"(?:[Zz]|[+-]00:00)$")
+
 Duration = Annotated[str, Meta(
     pattern=DURATION_PATTERN,
     description="A positive duration: a whole number and a unit (ms, s, m, h, d).",
@@ -38,15 +54,19 @@ Amount = Annotated[Decimal, Meta(
                 "number or a string; it is read from its text, never through a float.",
     examples=["100000", "0.001"],
     extra={"kind": "positive"},
+    extra_json_schema={"pattern": AMOUNT_PATTERN, "exclusiveMinimum": 0,
+                       "exclusiveMaximum": 10**15},
 )]
 Percent = Annotated[Decimal, Meta(
     description="A percentage above 0 and at most 100: 2.5 means 2.5 %.",
     examples=["2.5"],
     extra={"kind": "percent"},
+    extra_json_schema={"pattern": PERCENT_PATTERN, "exclusiveMinimum": 0, "maximum": 100},
 )]
 Name = Identifier
 UtcTimestamp = Annotated[datetime, Meta(
     tz=True, description="An RFC 3339 timestamp in UTC, e.g. 2026-01-05T00:00:00Z.",
+    extra_json_schema={"pattern": UTC_TIMESTAMP_PATTERN},
 )]
 Year = Annotated[int, Meta(ge=1990, le=2100)]
 

@@ -80,7 +80,8 @@ FIELD_NOTES: dict[str, str] = {
                               "denying it.",
     "Limits.market_collar_pct": "Market orders: the far side of the quote (ask for a buy, bid "
                                 "for a sell) within this % of the reference price (ORD-008). "
-                                "Stop orders: the stop price. "
+                                "Stop orders the market has already reached (they trigger "
+                                "at once): the same, as market orders. "
                                 "Unset: `price_collar_pct` applies; never greater than it.",
     "Limits.max_daily_loss": "Absolute loss today at which new risk stops (LOS-001).",
     "Limits.max_daily_loss_pct": "Loss today in % of day-start equity (LOS-002).",

@@ -1,7 +1,9 @@
 """Stop (stop-market) orders meet the fat-finger limits: they are valued at the larger of their
-stop price and the reference price (ORD-007), and their stop price is held to the market
-collar (ORD-008), since a stop becomes a market order when it triggers. Every case is decided
-by the public `evaluate` and by the engine's screened plan, which must agree byte for byte."""
+stop price and the reference price (ORD-007), and a stop the market has already crossed
+triggers at once, so it is collared as the market order it becomes (ORD-008, on the quote's
+far side); a protective stop the market has not reached is not collared, however far away it
+sits. Every case is decided by the public `evaluate` and by the engine's screened plan, which
+must agree byte for byte."""
 
 from __future__ import annotations
 
@@ -59,18 +61,36 @@ def test_a_crossed_buy_stop_is_valued_at_the_market_not_at_its_stop_price() -> N
     assert D(value.observed) == D(50000) and value.limit == "1000"
 
 
-def test_a_buy_stop_far_below_the_market_breaks_the_market_collar() -> None:
-    decision = judged(stop(Side.BUY, "10", "0.01"), policy_text(market_collar_pct="1"))
+def wide(bid: str, ask: str) -> MemoryView:
+    return view(markets={"XYZ": quote(bid=D(bid), ask=D(ask), last=D("10.00"))})
+
+
+def test_a_crossed_buy_stop_is_collared_as_a_market_order() -> None:
+    # 0.01 is below the market: it triggers at once and fills at the ask, 10 % from the mid
+    decision = judged(stop(Side.BUY, "10", "0.01"), policy_text(market_collar_pct="1"),
+                      wide("9.00", "11.00"))
     assert decision.decision is DecisionKind.DENY
     assert decision.blocking == "ORD-008"
     collar = violation(decision, "ORD-008")
-    assert collar.limit == "1" and D(collar.observed) == D("99.9")
-    assert "stop_price 0.01" in collar.detail
+    assert collar.limit == "1" and D(collar.observed) == D(10)
+    assert "expected fill 11.00" in collar.detail
+    # the same stop on a tight quote fills near the market: the collar lets it through
+    tight = judged(stop(Side.BUY, "10", "0.01"), policy_text(market_collar_pct="1"))
+    assert tight.decision is DecisionKind.ALLOW, tight.violations
 
 
-def test_the_price_collar_alone_collars_stops_through_the_market_collar_it_resolves_to() -> None:
-    decision = judged(stop(Side.SELL, "10", "20.00"), policy_text(price_collar_pct="5"))
+def test_the_price_collar_alone_collars_crossed_stops_through_the_market_collar() -> None:
+    decision = judged(stop(Side.SELL, "10", "20.00"), policy_text(price_collar_pct="5"),
+                      wide("9.00", "11.00"))
     assert decision.blocking == "ORD-008"
+
+
+@pytest.mark.parametrize(("side", "stop_price"), [(Side.SELL, "5.00"), (Side.BUY, "15.00")])
+def test_a_stop_the_market_has_not_reached_is_not_collared(side: Side, stop_price: str) -> None:
+    # a protective stop 50 % away: the strategy's choice, even on a wide quote
+    decision = judged(stop(side, "10", stop_price), policy_text(market_collar_pct="1"),
+                      wide("9.00", "11.00"))
+    assert decision.decision is DecisionKind.ALLOW, decision.violations
 
 
 # -- ordinary stops are allowed
@@ -120,15 +140,16 @@ def test_the_order_value_limit_at_its_boundary(limit: str, kind: DecisionKind) -
     assert decision.decision is kind
 
 
-@pytest.mark.parametrize(("stop_price", "kind"), [
-    ("10.10", DecisionKind.ALLOW),   # exactly 1 % above the reference 10
-    ("9.90", DecisionKind.ALLOW),    # exactly 1 % below
-    ("10.11", DecisionKind.DENY),
-    ("9.89", DecisionKind.DENY),
+@pytest.mark.parametrize(("bid", "ask", "kind"), [
+    ("9.90", "10.10", DecisionKind.ALLOW),   # the far side exactly 1 % from the mid 10
+    ("9.89", "10.11", DecisionKind.DENY),
 ])
-@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
-def test_the_stop_collar_at_its_boundary(side: Side, stop_price: str, kind: DecisionKind) -> None:
-    decision = judged(stop(side, "10", stop_price), policy_text(market_collar_pct="1"))
+@pytest.mark.parametrize(("side", "stop_price"), [(Side.BUY, "10.00"), (Side.SELL, "10.00")])
+def test_a_crossed_stops_collar_at_its_boundary(side: Side, stop_price: str, bid: str, ask: str,
+                                                kind: DecisionKind) -> None:
+    # a stop exactly at the reference has been reached: it triggers at once
+    decision = judged(stop(side, "10", stop_price), policy_text(market_collar_pct="1"),
+                      wide(bid, ask))
     assert decision.decision is kind, decision.violations
 
 

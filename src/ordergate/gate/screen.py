@@ -503,19 +503,16 @@ def screen(
         order_value <= max_order_value
     ):
         add(_ORD_007)
-    if order_type is _MARKET:
-        # a market order's collar needs the valid two-sided quote and bounds its far side
-        if market_collar_pct is not None and (quote is None or not (
+    if order_type is _MARKET or order_type is _STOP:
+        # a market order's collar needs the valid two-sided quote and bounds its far side; a
+        # stop is collared so only once the market has crossed it (it triggers at once)
+        if market_collar_pct is not None and (order_type is _MARKET or (
+            stop_price is not None and reference is not None
+            and (stop_price <= reference if buying else stop_price >= reference)
+        )) and (quote is None or not (
             abs(quote[1 if buying else 0] - quote[2]) * HUNDRED
             <= market_collar_pct * quote[2]
         )):
-            add(_ORD_008)
-    elif order_type is _STOP:
-        # a stop-market order's stop price is held to the market collar
-        if (
-            market_collar_pct is not None and reference is not None and stop_price is not None
-            and not (abs(stop_price - reference) * HUNDRED <= market_collar_pct * reference)
-        ):
             add(_ORD_008)
     elif (
         price_collar_pct is not None and reference is not None and limit_price is not None

@@ -12,11 +12,12 @@ Price collar (ORD-008), compared cross-multiplied so no division rounds the boun
   order's fill price is unbounded, so it breaks the collar (fail closed). The policy resolves
   `market_collar_pct` to `price_collar_pct` where only the latter is set and refuses one
   looser than it (`policy.collars`): a market order is never collared less than a limit order.
-* stop (stop-market) orders: a stop becomes a market order when it triggers, so its stop
-  price is held to the market collar: |stop_price - reference| * 100 > market_collar_pct *
-  reference. A buy stop at 0.01 with the symbol at 10 is crossed and would trigger at once,
-  and a stop far beyond the market is a fat finger either way. Stop-limit orders are collared
-  on their limit price, as limit orders.
+* stop (stop-market) orders: a stop the market has already reached (a buy stop at or below
+  the reference, a sell stop at or above it) triggers at once and is a market order, so it is
+  collared as one, on the quote's far side. A stop the market has not reached is not
+  collared: how far a protective stop sits from the market is the strategy's choice, and its
+  value is bounded by ORD-007. Stop-limit orders are collared on their limit price, as limit
+  orders.
 
 Order value (ORD-007) is qty times the valuation price of the context: the limit price of a
 limit or stop-limit order, the reference price of a market order, and for a stop order the
@@ -146,7 +147,16 @@ def price_collar(ctx: RuleContext) -> Violation | None:
     intent = ctx.intent
     reference = ctx.reference
     order_type = intent.order_type
-    if order_type is _MARKET:
+    if order_type is _STOP:
+        # A stop the market has already crossed triggers at once: a market order, collared as
+        # one. One the market has not reached is collared by nothing: how far a protective
+        # stop sits from the market is the strategy's choice (its value is bounded by ORD-007).
+        stop = intent.stop_price
+        if stop is None or reference is None or not (
+            stop <= reference if intent.side is _BUY else stop >= reference
+        ):
+            return None
+    if order_type is _MARKET or order_type is _STOP:
         limit = ctx.limits.market_collar_pct
         if limit is None:
             return None
@@ -163,12 +173,6 @@ def price_collar(ctx: RuleContext) -> Violation | None:
             )
         far_side = ask if intent.side is _BUY else bid
         return _collar_violation(far_side, reference, limit, "expected fill")
-    if order_type is _STOP:
-        limit = ctx.limits.market_collar_pct
-        price = intent.stop_price
-        if limit is None or reference is None or price is None:
-            return None
-        return _collar_violation(price, reference, limit, "stop_price")
     limit = ctx.limits.price_collar_pct
     price = intent.limit_price
     if limit is None or reference is None or price is None:

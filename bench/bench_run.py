@@ -24,7 +24,8 @@ own restart: hash-chain check of the whole journal, snapshot + tail replay, the 
 of the events file, nothing new to read), and `ordergate journal verify` on that journal (the
 chain check alone, which the restart pays first and which grows with the journal).
 
-Intents are limit orders at the quote, which the simulator fills at their limit on receipt.
+Intents are limit orders at the touch (a buy at the ask, a sell at the bid), marketable, so the
+simulator fills them at their limit on receipt (with or without the quotes shown to it).
 Every intent is allowed and dispatched (alternating sides keeps positions inside the caps),
 so each one costs a decision, a dispatch, a submit, an ack and a fill (sizes vary so the
 duplicate-order rule, which is on, never fires). Four intents per market snapshot.
@@ -114,7 +115,7 @@ def _events(intents: int) -> Iterator[bytes]:
         yield encoder.encode(OrderIntent(
             intent_id=f"i{number:09d}", ts=ts, account="BENCH", strategy="bench",
             symbol=symbol, side=side, qty=Decimal(1 + number % 500), order_type=OrderType.LIMIT,
-            limit_price=price))
+            limit_price=price + side.sign * Decimal("0.01")))
         if number % 1000 == 999:
             yield encoder.encode(ClockTick(ts=ts))
 

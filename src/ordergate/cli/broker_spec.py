@@ -10,7 +10,7 @@ simulator's settings (unknown keys are errors, named with their path)::
       fill_model: immediate        # or next_market
       slippage_bps: "1"
       fee_bps: "0.5"
-      max_participation_pct: "10"  # next_market: at most 10 % of each snapshot's volume
+      max_participation_pct: "10"  # at most 10 % of each snapshot's volume (partial fills)
       ack_latency: 50ms            # durations as in policies: 250ms, 2s, 1m; or 0
       fill_latency: 0
       reject_every_nth: 0          # planned rejects: every Nth order, these symbols,

@@ -246,8 +246,10 @@ def run(
         "--broker-state", help="Persist the simulated broker here, so a restarted run talks "
                                "to the same broker.")] = None,
     fill_model: Annotated[FillModel, typer.Option(
-        "--fill-model", help="immediate: fill on receipt; next_market: fill against the next "
-                             "market snapshot (limit orders rest until marketable).")]
+        "--fill-model", help="immediate: fill on receipt when marketable against the last "
+                             "quote (a limit order rests until a quote reaches it); "
+                             "next_market: fill against the next market snapshot (limit "
+                             "orders rest until marketable).")]
     = FillModel.IMMEDIATE,
     batch_size: Annotated[int, typer.Option(min=1, help=(
         "Events per batch: one journal flush, then the broker's answers. Fills are seen only "

@@ -15,15 +15,14 @@ from pathlib import Path
 import psycopg
 import pytest
 from structlog.testing import capture_logs
+from tests.runtime.harness import fork_run
 
 from ordergate.brokers.sim import SimBroker
-from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.engine.status import EngineStatus
 from ordergate.journal import Durability, RecordKind, open_journal, snapfiles
 from ordergate.journal.attestation import decode_attestation, state_digest
 from ordergate.journal.urls import parse_journal_url
 from ordergate.policy.loader import load_policy
-from ordergate.runtime import faults
 from ordergate.runtime.demo_data import demo_events, write_events
 from ordergate.runtime.loop import Runtime, rebuild
 from ordergate.runtime.runfile import run_file
@@ -161,30 +160,7 @@ def test_a_forged_snapshot_file_is_not_used_and_fails_verify(tmp_path: Path) -> 
 def _fork_run(args: list[str], fault: str | None) -> int:
     """`ordergate <args>` in a forked child that a fault point can really SIGKILL; returns
     its exit code (-9 when killed)."""
-    pid = os.fork()
-    if pid == 0:
-        code = 70
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            if fault:
-                os.environ[faults.ENV_VAR] = fault
-            else:
-                os.environ.pop(faults.ENV_VAR, None)
-            faults.arm_from_environment()
-            from ordergate.cli.main import app
-
-            try:
-                app(args=args, standalone_mode=False)
-                code = 0
-            except (UserError, SafetyStop) as exc:
-                code = exc.exit_code
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
+    _, status = os.waitpid(fork_run(args, fault), 0)
     return os.waitstatus_to_exitcode(status)
 
 

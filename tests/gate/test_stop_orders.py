@@ -163,3 +163,37 @@ def test_a_stop_limit_is_collared_on_its_limit_price_not_its_stop_price() -> Non
     decision = judged(far_limit, text)
     assert decision.blocking == "ORD-008"
     assert "limit_price 10.60" in violation(decision, "ORD-008").detail
+
+
+# -- limit orders: a sell limited below the market is valued at the market
+
+
+def limit(side: Side, qty: str, price: str, order_type: OrderType = OrderType.LIMIT,
+          stop_price: str | None = None) -> OrderIntent:
+    return intent(side=side, qty=D(qty), order_type=order_type, limit_price=D(price),
+                  stop_price=None if stop_price is None else D(stop_price))
+
+
+def test_a_sell_limited_far_below_the_market_is_valued_at_the_market() -> None:
+    # marketable: it sells near 10, whatever its limit says: 5000 x 10 = 50000, not 50
+    decision = judged(limit(Side.SELL, "5000", "0.01"), policy_text(max_order_value="1000"))
+    assert decision.blocking == "ORD-007"
+    assert D(violation(decision, "ORD-007").observed) == D(50000)
+
+
+@pytest.mark.parametrize(("side", "price", "order_type", "value"), [
+    (Side.SELL, "10.05", OrderType.LIMIT, "1005"),  # above the market: it sells at the limit
+    (Side.SELL, "9.95", OrderType.LIMIT, "1000"),   # marketable: at the market
+    (Side.BUY, "9.95", OrderType.LIMIT, "995"),     # a buy pays at most its limit
+    (Side.BUY, "10.05", OrderType.LIMIT, "1005"),
+    (Side.SELL, "9.95", OrderType.STOP_LIMIT, "1000"),
+])
+def test_a_limit_order_is_valued_at_its_limit_unless_a_sell_is_limited_below_the_market(
+    side: Side, price: str, order_type: OrderType, value: str,
+) -> None:
+    order = limit(side, "100", price, order_type,
+                  stop_price=price if order_type is OrderType.STOP_LIMIT else None)
+    decision = judged(order, policy_text(max_order_value=str(D(value) - D("0.01"))))
+    assert D(violation(decision, "ORD-007").observed) == D(value)
+    at_limit = judged(order, policy_text(max_order_value=value))
+    assert "ORD-007" not in {found.code for found in at_limit.violations}

@@ -56,7 +56,8 @@ class RuleContext(msgspec.Struct, gc=False):
     market: MarketSnapshot | None
     # mid of a valid quote, else a valid last; None when the feed gives no usable price
     reference: Decimal | None
-    # limit price (limit, stop_limit), `stop_valuation_price` (stop), else the reference price
+    # `limit_valuation_price` (limit, stop_limit), `stop_valuation_price` (stop), else the
+    # reference price
     valuation_price: Decimal | None
     order_value: Decimal | None
     position: Decimal
@@ -95,8 +96,8 @@ def build_context(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -
     order_type = intent.order_type
     qty = intent.qty
     if order_type is _LIMIT or order_type is _STOP_LIMIT:
-        valuation_price = intent.limit_price
-        priced = valuation_price is not None
+        valuation_price = limit_valuation_price(intent.side, intent.limit_price, reference)
+        priced = intent.limit_price is not None
     elif order_type is _STOP:
         valuation_price = stop_valuation_price(intent.stop_price, reference)
         priced = False
@@ -171,6 +172,23 @@ def build_context(intent: OrderIntent, view: GateView, limits: ResolvedLimits) -
         view.integrity_reasons(), key, count_global, count_account, count_strategy,
         count_symbol,
     )
+
+
+def limit_valuation_price(side: Side, limit_price: Decimal | None,
+                          reference: Decimal | None) -> Decimal | None:
+    """The price a limit (or stop-limit) order is valued at: its limit price, except a sell
+    limited below the reference price, which is valued at the reference.
+
+    A buy pays at most its limit, so the limit bounds its value from above. A sell receives at
+    least its limit: one limited below the market is marketable and fills near the market,
+    so valuing it at its limit would understate it (a sell of a million shares at 0.01 with
+    the symbol at 10 is a $10M order, not a $10,000 one). On equal values, or with no
+    reference, the limit price is kept, so the evidence shows the order's own digits."""
+    if side is not _BUY and limit_price is not None and reference is not None and (
+        reference > limit_price
+    ):
+        return reference
+    return limit_price
 
 
 def stop_valuation_price(stop_price: Decimal | None, reference: Decimal | None) -> Decimal | None:

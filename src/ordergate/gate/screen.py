@@ -361,8 +361,14 @@ def screen(
         _, quote, reference, invalid, usable_volume = facts
 
     if order_type is _LIMIT or order_type is _STOP_LIMIT:
-        valuation_price = limit_price
-        priced = valuation_price is not None
+        # `limit_valuation_price`, inlined
+        valuation_price: Decimal | None = limit_price
+        priced = limit_price is not None
+        if (
+            not buying and limit_price is not None and reference is not None
+            and reference > limit_price
+        ):
+            valuation_price = reference
     elif order_type is _STOP:
         # `stop_valuation_price`, inlined
         if stop_price is None or (reference is not None and reference > stop_price):

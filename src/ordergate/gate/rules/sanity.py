@@ -20,7 +20,9 @@ Price collar (ORD-008), compared cross-multiplied so no division rounds the boun
   orders.
 
 Order value (ORD-007) is qty times the valuation price of the context: the limit price of a
-limit or stop-limit order, the reference price of a market order, and for a stop order the
+limit or stop-limit order (the reference price for a sell limited below it, which is
+marketable: `context.limit_valuation_price`), the reference price of a market order, and for
+a stop order the
 larger of its stop price and the reference price (`context.stop_valuation_price`), so a stop
 is never valued below a market order of the same size.
 """

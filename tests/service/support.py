@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -124,18 +125,27 @@ class Served:
 
 def start(tmp_path: Path, *, policy: Policy | None = None,
           alert_sinks: list[AlertSink] | None = None, max_body_bytes: int = 1_048_576,
-          fund: bool = True, broker: SimBroker | None = None) -> Served:
+          fund: bool = True, broker: SimBroker | None = None, journal_url: str | None = None,
+          wall_clock: Callable[[], datetime] | None = None,
+          token_store: TokenStore | None = None) -> Served:
     """`broker`: the simulator by default; one with a `state_path` keeps a book of its own,
-    so the gateway reconciles with it (before the first batch served)."""
-    journal_path = tmp_path / "journal.db"
-    journal_url = f"sqlite:///{journal_path}"
-    fresh = not journal_path.exists()
+    so the gateway reconciles with it (before the first batch served). `journal_url`: a
+    journal of its own (a PostgreSQL one), funded as a new one; else `journal.db` in
+    `tmp_path`, funded when it is new. `wall_clock`: the server's clock (T0 + 1 s by
+    default); `token_store`: the tokens (`tokens()` by default)."""
+    if journal_url is None:
+        journal_path = tmp_path / "journal.db"
+        journal_url = f"sqlite:///{journal_path}"
+        fresh = not journal_path.exists()
+    else:
+        fresh = True
     broker = broker if broker is not None else SimBroker(SimConfig())
     runtime = Runtime.open(journal_url, policy or parse_policy(POLICY), broker)
     if fund and fresh:
         runtime.process(feed())
-    gateway = Gateway(runtime, tokens(), tick_interval_s=None, alert_sinks=alert_sinks or [],
-                      wall_clock=lambda: T0 + timedelta(seconds=1),
+    gateway = Gateway(runtime, token_store or tokens(), tick_interval_s=None,
+                      alert_sinks=alert_sinks or [],
+                      wall_clock=wall_clock or (lambda: T0 + timedelta(seconds=1)),
                       max_body_bytes=max_body_bytes, reject_alert_threshold=3)
     server = ServerThread(gateway).start()
     return Served(url=server.url, broker=broker, gateway=gateway, server=server,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,20 +18,14 @@ import pytest
 from ordergate.brokers.base import OrderStatus
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
 from ordergate.engine.ids import derive_client_order_id
-from ordergate.policy.loader import parse_policy
-from ordergate.runtime.loop import Runtime
-from ordergate.service.server import Gateway, ServerThread
 from service.support import (
     OPERATOR,
-    POLICY,
-    T0,
     TRADER,
     VIEWER,
     Served,
     auth,
-    feed,
     intent,
-    tokens,
+    start,
 )
 
 RESTING = ("rest-aapl", "rest-msft")
@@ -41,15 +34,7 @@ RESTING = ("rest-aapl", "rest-msft")
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     """The service tests' gateway, with a broker that fills only at the next market data."""
-    journal_url = f"sqlite:///{tmp_path / 'journal.db'}"
-    broker = SimBroker(SimConfig(fill_model=FillModel.NEXT_MARKET))
-    runtime = Runtime.open(journal_url, parse_policy(POLICY), broker)
-    runtime.process(feed())
-    gateway = Gateway(runtime, tokens(), tick_interval_s=None,
-                      wall_clock=lambda: T0 + timedelta(seconds=1))
-    server = ServerThread(gateway).start()
-    running = Served(url=server.url, broker=broker, gateway=gateway, server=server,
-                     journal_url=journal_url)
+    running = start(tmp_path, broker=SimBroker(SimConfig(fill_model=FillModel.NEXT_MARKET)))
     try:
         yield running
     finally:

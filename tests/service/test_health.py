@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +17,19 @@ import httpx
 import psycopg
 import pytest
 
-from ordergate.brokers.sim import SimBroker, SimConfig
 from ordergate.journal import open_journal
 from ordergate.journal.lease import ShardLease
 from ordergate.policy.loader import parse_policy
-from ordergate.runtime.loop import Runtime
-from ordergate.service.server import Gateway, ServerThread
 from service.support import (
     FEEDER,
     POLICY,
-    T0,
     TRADER,
     VIEWER,
     Served,
     auth,
-    feed,
     intent,
     quote,
     start,
-    tokens,
 )
 
 
@@ -159,15 +152,7 @@ def test_stale_market_data_is_not_ready_naming_the_symbol(tmp_path: Path) -> Non
 def pg_served(postgres_url: str) -> Iterator[tuple[Served, str]]:
     """A gateway on a PostgreSQL journal whose session is named, so a test can find it."""
     application = f"og-health-{uuid.uuid4().hex[:8]}"
-    journal_url = f"{postgres_url}&application_name={application}"
-    broker = SimBroker(SimConfig())
-    runtime = Runtime.open(journal_url, parse_policy(POLICY), broker)
-    runtime.process(feed())
-    gateway = Gateway(runtime, tokens(), tick_interval_s=None,
-                      wall_clock=lambda: T0 + timedelta(seconds=1))
-    server = ServerThread(gateway).start()
-    served = Served(url=server.url, broker=broker, gateway=gateway, server=server,
-                    journal_url=journal_url)
+    served = start(Path(), journal_url=f"{postgres_url}&application_name={application}")
     try:
         yield served, application
     finally:

@@ -22,7 +22,6 @@ from ordergate.policy.loader import Policy, parse_policy
 from ordergate.runtime.loop import Runtime
 from ordergate.service import openapi
 from ordergate.service.auth import Principal, Role, TokenStore
-from ordergate.service.server import Gateway, ServerThread
 from service.support import (
     FEEDER,
     OPERATOR,
@@ -31,10 +30,12 @@ from service.support import (
     TRADER,
     TRADER_B,
     VIEWER,
+    Served,
     auth,
     feed,
     intent,
     quote,
+    start,
 )
 
 HASTY_OPERATOR = "hasty-operator-token-0123456789"
@@ -52,17 +53,21 @@ class Clock:
 
 @dataclass
 class Running:
-    url: str
+    """A gateway of `service.support.start` and the wall clock the test moves."""
+
+    served: Served
     clock: Clock
-    server: ServerThread
-    journal_url: str
-    stopped: bool = False
+
+    @property
+    def url(self) -> str:
+        return self.served.url
+
+    @property
+    def journal_url(self) -> str:
+        return self.served.journal_url
 
     def stop(self) -> None:
-        """Stop serving and close the journal (idempotent, so a test may stop early)."""
-        if not self.stopped:
-            self.stopped = True
-            self.server.stop()
+        self.served.stop()
 
 
 def _tokens() -> TokenStore:
@@ -78,15 +83,9 @@ def _tokens() -> TokenStore:
 
 
 def _start(tmp_path: Path, policy: Policy | None = None, clock: Clock | None = None) -> Running:
-    journal_url = f"sqlite:///{tmp_path / 'journal.db'}"
-    fresh = not (tmp_path / "journal.db").exists()
-    runtime = Runtime.open(journal_url, policy or parse_policy(POLICY), SimBroker(SimConfig()))
-    if fresh:
-        runtime.process(feed())
     clock = clock or Clock()
-    gateway = Gateway(runtime, _tokens(), tick_interval_s=None, wall_clock=clock)
-    server = ServerThread(gateway).start()
-    return Running(url=server.url, clock=clock, server=server, journal_url=journal_url)
+    return Running(start(tmp_path, policy=policy, wall_clock=clock, token_store=_tokens()),
+                   clock)
 
 
 @pytest.fixture

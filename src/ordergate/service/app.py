@@ -36,6 +36,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ordergate.engine.commands import COMMAND_REFUSED
+from ordergate.journal.base import JournalError
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
     Alert,
@@ -293,7 +294,16 @@ def _decision_view(run_id: str, record: DecisionRecord) -> DecisionView:
 async def get_decision(ctx: ServiceContext, request: Request) -> Response:
     principal = authenticate(ctx, request, frozenset({Role.VIEWER, Role.OPERATOR, Role.TRADER}))
     intent_id = request.path_params["intent_id"]
-    record = ctx.bridge.index.get(intent_id)
+    index = ctx.bridge.index
+    record = index.get(intent_id)
+    if record is None:
+        # Decided long ago (the bounded index has let it go) or never decided: the journal says.
+        try:
+            record = await ctx.journal_decisions.get(intent_id, index)
+        except JournalError as exc:
+            raise ApiError(503, "unavailable",
+                           f"the decision for intent_id '{intent_id}' is no longer held in "
+                           f"memory and the journal cannot be read: {exc}") from None
     if principal.role is Role.TRADER and (record is None
                                           or not principal.can_trade(record.intent.account)):
         # A trader sees only its own accounts' decisions, and cannot probe for others' ids.

@@ -19,6 +19,7 @@ from ordergate.model.reasons import REGISTRY
 from ordergate.service.alerts import AlertRouter
 from ordergate.service.auth import Principal, Role, TokenStore, bearer_token
 from ordergate.service.bridge import EngineBridge, utc_now
+from ordergate.service.journal_lookup import JournalDecisions
 from ordergate.service.limits import MAX_BATCH_INTENTS, MAX_BODY_BYTES, RateLimiter
 from ordergate.service.metrics import ServiceMetrics
 from ordergate.service.schemas import ErrorBody
@@ -62,6 +63,7 @@ class ServiceContext:
 
     def __init__(self, *, bridge: EngineBridge, inspector: Inspector, tokens: TokenStore,
                  metrics: ServiceMetrics, alerts: AlertRouter, run_id: str,
+                 journal_decisions: JournalDecisions,
                  limiter: RateLimiter | None = None, max_body_bytes: int = MAX_BODY_BYTES,
                  max_batch: int = MAX_BATCH_INTENTS,
                  wall_clock: Callable[[], datetime] = utc_now) -> None:
@@ -71,6 +73,7 @@ class ServiceContext:
         self.metrics = metrics
         self.alerts = alerts
         self.run_id = run_id
+        self.journal_decisions = journal_decisions
         self.limiter = limiter or RateLimiter()
         self.max_body_bytes = max_body_bytes
         self.max_batch = max_batch

@@ -149,8 +149,10 @@ ROUTES: tuple[RouteSpec, ...] = (
         summary="The full decision record of one intent (a trader sees its own accounts only). "
                 "During a policy dry run, `shadow` holds what the dry-run policy would have "
                 "answered from the same state, beside the enforced `decision`, and "
-                "`shadow_differs` says whether the two outcomes differ.",
-        response=(DecisionView,), errors=(401, 404, 429),
+                "`shadow_differs` says whether the two outcomes differ. A decision the "
+                "gateway no longer holds in memory is read back from the journal (503 when "
+                "the journal cannot be read).",
+        response=(DecisionView,), errors=(401, 404, 429, 503),
         params=(Param(name="intent_id", where="path", required=True,
                       schema={"type": "string", "minLength": 1, "maxLength": 128},
                       description="The intent's id."),),

@@ -44,6 +44,7 @@ from ordergate.service.bridge import (
     utc_now,
 )
 from ordergate.service.context import ServiceContext
+from ordergate.service.journal_lookup import JournalDecisions
 from ordergate.service.limits import MAX_BODY_BYTES
 from ordergate.service.metrics import ServiceMetrics
 from ordergate.service.status import Inspector, ModeTimeline
@@ -119,7 +120,9 @@ class Gateway:
         self.bridge.add_listener(self._after_batch)
         self.ctx = ServiceContext(bridge=self.bridge, inspector=self.inspector, tokens=tokens,
                                   metrics=self.metrics, alerts=self.alerts,
-                                  run_id=runtime.journal.run_id, max_body_bytes=max_body_bytes,
+                                  run_id=runtime.journal.run_id,
+                                  journal_decisions=JournalDecisions(runtime.journal),
+                                  max_body_bytes=max_body_bytes,
                                   wall_clock=wall_clock)
         self.app = create_app(self.ctx)
         log.info("gateway_ready", run_id=runtime.journal.run_id, recovered_decisions=recovered,

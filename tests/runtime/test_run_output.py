@@ -128,7 +128,8 @@ def test_summary_counts_reasons_orders_fills_pnl_and_final_mode(tmp_path: Path) 
 def _id(line: dict[str, Any]) -> str:
     """What a printed line is about: an intent, an order, a mode or an alert's code."""
     key = {"decision": "intent_id", "dispatch": "client_order_id", "fill": "client_order_id",
-           "cancel": "client_order_id", "reject": "client_order_id", "mode": "mode",
+           "cancel": "client_order_id", "canceled": "client_order_id",
+           "reject": "client_order_id", "mode": "mode",
            "alert": "code"}[line["type"]]
     return str(line[key])
 
@@ -182,7 +183,7 @@ def test_stdout_shows_cancels_broker_rejects_alerts_and_refused_commands(
         ("alert", "POLICY_ACTIVATED"),
         ("decision", "rest-1"), ("dispatch", resting),
         ("decision", "msft-1"), ("dispatch", msft), ("reject", msft),
-        ("alert", "KIL-002"), ("cancel", resting),
+        ("alert", "KIL-002"), ("cancel", resting), ("canceled", resting),
         ("alert", "COMMAND"),
         ("alert", "MOD-001"), ("mode", "HALTED"),
         ("alert", "COMMAND_REFUSED"),

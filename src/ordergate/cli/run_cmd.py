@@ -1,8 +1,9 @@
 """`ordergate run`: stream a JSON Lines events file through the full pipeline (journal,
 engine, dispatcher, broker: the simulator by default, or the one a `--broker` config file
-names). Decisions, orders, cancels, broker rejects, fills, mode changes and alerts (a refused
-operator command among them) go to stdout as JSON Lines; a progress bar and a summary (with
-every mode change and why, and every refused command) go to stderr.
+names). Decisions, orders, cancel requests, broker rejects, the broker's cancel confirmations,
+fills, mode changes and alerts (a refused operator command among them) go to stdout as JSON
+Lines; a progress bar and a summary (with every mode change and why, and every refused
+command) go to stderr.
 
 The run is guarded (`runtime.health.GuardedRuntime`) on event time: circuit breakers on the
 broker and the feed, reconnect probes, clock sync against a broker with a clock of its own,
@@ -53,6 +54,7 @@ from ordergate.model.events import (
     Dispatch,
     Fill,
     ModeChanged,
+    OrderCanceled,
     OrderReject,
 )
 from ordergate.model.reasons import REGISTRY
@@ -78,7 +80,8 @@ from ordergate.runtime.policy_choice import PolicyReplacement
 from ordergate.runtime.runfile import DEFAULT_BATCH_SIZE, Tally, count_lines, run_file
 from ordergate.runtime.sources import BadLine
 
-_PRINTED = (Decision, Dispatch, CancelOrder, OrderReject, Fill, ModeChanged, Alert)
+_PRINTED = (Decision, Dispatch, CancelOrder, OrderReject, OrderCanceled, Fill, ModeChanged,
+            Alert)
 _encoder = msgspec.json.Encoder(order="deterministic")
 
 

@@ -18,7 +18,17 @@ import httpx
 import pytest
 
 from ordergate.policy.loader import parse_policy
-from service.support import OPERATOR, POLICY, TRADER, VIEWER, Served, auth, intent, start
+from service.support import (
+    OPERATOR,
+    OTHER_POLICY,
+    POLICY,
+    TRADER,
+    VIEWER,
+    Served,
+    auth,
+    intent,
+    start,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -172,3 +182,24 @@ def test_open_page_shows_a_disabled_strategy_as_a_restriction(page: Page,
         assert "set by system" in listed
     finally:
         served.stop()
+
+
+def test_policy_line_says_when_the_policy_file_is_not_enforced(page: Page,
+                                                                tmp_path: Path) -> None:
+    start(tmp_path).stop()  # the journal now enforces POLICY
+    served = start(tmp_path, policy=parse_policy(OTHER_POLICY))
+    try:
+        _open(served, page)
+        page.wait_for_selector("#policy-file", state="visible", timeout=LIVE_UPDATE_MS)
+        line = page.inner_text("#policy-file")
+        file_hash = parse_policy(OTHER_POLICY).hash
+        assert f"--policy file service-test-2 {file_hash[:16]} NOT enforced" in line
+        assert "--replace-policy" in line
+        assert page.inner_text("#policy-hash").startswith("service-test sha256:")
+    finally:
+        served.stop()
+
+
+def test_policy_line_is_quiet_about_an_enforced_policy_file(page: Page, served: Served) -> None:
+    _open(served, page)
+    assert page.is_hidden("#policy-file")

@@ -266,6 +266,22 @@ class TimelineEntry(msgspec.Struct, frozen=True, kw_only=True):
     reasons: list[str]
 
 
+class PolicyFileView(msgspec.Struct, frozen=True, kw_only=True):
+    """The `--policy` file the gateway was started with: its policy's `name` and `hash`,
+    whether that policy is the one `enforced` now, and what start-up did with it (`outcome`):
+    `new` (activated on a journal that enforced no policy yet), `same` (the journal enforced
+    it already), `kept` (NOT applied: the journal enforces another policy, which stays
+    enforced until a restart with `--replace-policy --operator NAME --reason TEXT`) or
+    `replaced` (an operator replaced the journal's policy with it). `detail` says in one
+    sentence why the file's policy is not enforced ("" when it is)."""
+
+    name: str
+    hash: str
+    enforced: bool
+    outcome: str
+    detail: str = ""
+
+
 class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     """The gateway's live state. The enforced policy is identified by `policy_name` and
     `policy_hash` (SHA-256 of its normalized document, as journaled); `policy_monitor` is true
@@ -277,7 +293,9 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     `restrictions` lists what denies part of the book while the mode allows trading (kill
     switches, disabled strategies); `pending_approvals` the commands waiting for a second
     operator. `rate_windows` lists the global and per-account windows and the busiest
-    per-strategy and per-symbol ones; `rate_windows_omitted` says which scopes had more."""
+    per-strategy and per-symbol ones; `rate_windows_omitted` says which scopes had more.
+    `policy_file` is the `--policy` file given at start-up and whether it is the enforced
+    policy (null when the gateway was started without one)."""
 
     run_id: str
     mode: str
@@ -299,6 +317,7 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     restrictions: list[RestrictionView] = msgspec.field(default_factory=list)
     pending_approvals: list[PendingApprovalView] = msgspec.field(default_factory=list)
     rate_windows_omitted: list[RateWindowsOmitted] = msgspec.field(default_factory=list)
+    policy_file: PolicyFileView | None = None
 
 
 class HealthCheck(msgspec.Struct, frozen=True, kw_only=True):

@@ -26,6 +26,7 @@ from ordergate.model.reasons import REGISTRY
 from ordergate.policy.limits import RateLimit
 from ordergate.resilience.breakers import BreakerSnapshot
 from ordergate.runtime.loop import Runtime, decode_output
+from ordergate.runtime.policy_choice import PolicyOutcome
 from ordergate.service.metrics import ServiceMetrics
 from ordergate.service.schemas import (
     ActiveReasonView,
@@ -36,6 +37,7 @@ from ordergate.service.schemas import (
     HealthView,
     JournalView,
     PendingApprovalView,
+    PolicyFileView,
     PositionView,
     RateWindowsOmitted,
     RateWindowView,
@@ -230,7 +232,31 @@ class Inspector:
             breakers=self._breaker_views(),
             shadow_policy_hash=status.shadow_policy_hash,
             shadow_policy_name=status.shadow_policy_name,
+            policy_file=self._policy_file(),
         )
+
+    def _policy_file(self) -> PolicyFileView | None:
+        """The `--policy` file of start-up, and why its policy is not enforced when it is not
+        (the journal kept its own, it waits for the first event, or another was activated
+        since)."""
+        choice = self._runtime.policy_choice
+        if choice is None:
+            return None
+        file, active = choice.file, self._runtime.engine.active
+        enforced = active is not None and active.hash == file.hash
+        if enforced:
+            detail = ""
+        elif active is None:
+            detail = (f"the --policy file's {file.name} {file.hash} is activated at the first "
+                      "event")
+        elif (choice.outcome is PolicyOutcome.KEPT and choice.journal is not None
+              and active.hash == choice.journal.hash):
+            detail = choice.warning
+        else:
+            detail = (f"the --policy file's {file.name} {file.hash} is not enforced: policy "
+                      f"{active.name} {active.hash} was activated since start-up")
+        return PolicyFileView(name=file.name, hash=file.hash, enforced=enforced,
+                              outcome=choice.outcome.value, detail=detail)
 
     def _restrictions(self, status: EngineStatus) -> list[RestrictionView]:
         """What denies orders whatever the mode says: kill switches and disabled strategies."""

@@ -1,12 +1,13 @@
 """`ordergate status --url U --token T`: the gateway's live status, rendered with rich.
 
 `show_remote_status(url, token)` fetches GET /v1/status from a running gateway and prints the
-same picture as the dashboard: the mode banner with its reasons in plain words, the
-restrictions (kill switches, disabled strategies) and approvals waiting for a second operator,
-exposure against caps, rate windows (the busiest per strategy and per symbol), dependencies,
-positions, the mode timeline and the recent decisions (GET /v1/decisions, newest first, each
-with its reason code and what it means). The token may come from `--token` or the
-ORDERGATE_TOKEN environment variable (so it stays out of shell history).
+same picture as the dashboard: the mode banner with its reasons in plain words, the `--policy`
+file of start-up when its policy is not the one enforced, the restrictions (kill switches,
+disabled strategies) and approvals waiting for a second operator, exposure against caps, rate
+windows (the busiest per strategy and per symbol), dependencies, positions, the mode timeline
+and the recent decisions (GET /v1/decisions, newest first, each with its reason code and what
+it means). The token may come from `--token` or the ORDERGATE_TOKEN environment variable (so it
+stays out of shell history).
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = N
         f"policy {view.policy_name} {view.policy_hash[:16]}   run {view.run_id}   "
         f"journal seq {view.journal.last_seq} (lag {view.journal.lag})   "
         f"event time {view.event_time or '-'}")]
+    if view.policy_file is not None and not view.policy_file.enforced:
+        file = view.policy_file
+        parts.append(Text(f"--policy file {file.name} {file.hash[:16]} NOT enforced: "
+                          f"{file.detail}", style="bold black on yellow"))
     if view.policy_monitor:
         parts.append(Text("MONITOR (the policy sets monitor: true): its limits are evaluated "
                           "and recorded, not enforced; kill switches, the mode and data checks "

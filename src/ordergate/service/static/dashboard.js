@@ -92,6 +92,14 @@
       (s.policy_monitor ? " · MONITOR (the policy sets monitor: true): limits recorded, not enforced" : "") +
       (s.shadow_policy_hash ? " · DRY RUN of " + (s.shadow_policy_name ? s.shadow_policy_name + " " : "") +
         s.shadow_policy_hash.slice(0, 16) + ": judged beside, not enforced" : "");
+    // The --policy file of start-up, when its policy is not the one enforced (the journal kept
+    // its own): said beside the policy, so nobody reads the file as what decides.
+    const file = s.policy_file;
+    const fileIgnored = Boolean(file && !file.enforced);
+    $("policy-file").hidden = !fileIgnored;
+    $("policy-file").textContent = fileIgnored
+      ? "--policy file " + file.name + " " + file.hash.slice(0, 16) + " NOT enforced: " + file.detail
+      : "";
     $("run-id").textContent = s.run_id || "–";
     $("journal-seq").textContent = text(s.journal.last_seq);
     $("journal-lag").textContent = text(s.journal.lag);

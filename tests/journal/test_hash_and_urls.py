@@ -18,7 +18,7 @@ from ordergate.journal import (
     redact_url,
     verify_rows,
 )
-from ordergate.journal.base import RecordHasher
+from ordergate.journal.base import RecordHasher, chain_hasher
 from ordergate.journal.urls import Backend, parse_journal_url
 
 
@@ -70,6 +70,35 @@ def test_the_append_hasher_equals_record_hash(prev: str, seq: int, kind: str, ru
     for _ in range(2):  # the second call uses what the first one cached
         assert _outcome(lambda: hasher(prev, seq, kind, run_id, at, payload)) == \
             _outcome(lambda: record_hash(prev, seq, kind, run_id, at, payload))
+
+
+@settings(max_examples=300)
+@given(prev=st.one_of(_HEX_HASH, st.text(max_size=70)),
+       seq=st.one_of(st.integers(min_value=0, max_value=1 << 40),
+                     st.integers(min_value=-(1 << 70), max_value=1 << 70)),
+       kind=st.one_of(st.sampled_from(["in", "out", "meta"]), st.text(max_size=6)),
+       run_id=st.one_of(st.sampled_from(["run-a", "b" * 32]), st.text(max_size=40)),
+       at=st.one_of(st.integers(min_value=0, max_value=1 << 62),
+                    st.integers(min_value=-(1 << 70), max_value=1 << 70)),
+       payload=st.binary(max_size=600))
+def test_the_writers_chain_hasher_equals_record_hash(prev: str, seq: int, kind: str,
+                                                     run_id: str, at: int,
+                                                     payload: bytes) -> None:
+    hash_record = chain_hasher(run_id)
+    assert _outcome(lambda: hash_record(prev, seq, kind, at, payload)) == \
+        _outcome(lambda: record_hash(prev, seq, kind, run_id, at, payload))
+
+
+def test_the_writers_chain_hasher_refuses_what_record_hash_refuses() -> None:
+    for prev, seq, kind, run_id, at in [
+            (GENESIS_HASH, -1, "in", "r", 0), (GENESIS_HASH, 1 << 64, "in", "r", 0),
+            (GENESIS_HASH, 1, "in", "r", 1 << 63), (GENESIS_HASH, 1, "in", "r" * 70_000, 0),
+            ("x" * 70_000, 1, "in", "r", 0)]:
+        with pytest.raises(ValueError) as fast:
+            chain_hasher(run_id)(prev, seq, kind, at, b"")
+        with pytest.raises(ValueError) as reference:
+            record_hash(prev, seq, kind, run_id, at, b"")
+        assert str(fast.value) == str(reference.value)
 
 
 def test_the_append_hasher_refuses_what_record_hash_refuses() -> None:

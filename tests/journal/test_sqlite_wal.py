@@ -5,9 +5,14 @@ to a rollback journal is switched to WAL again when it is opened."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
-from ordergate.journal import Durability, RecordKind, open_journal
+import pytest
+
+from ordergate.journal import Durability, Journal, RecordKind, open_journal
+from ordergate.journal import sqlite as sqlite_backend
+from ordergate.journal.sqlite import SqliteJournal
 
 
 def _journal_mode(path: Path) -> str:
@@ -64,3 +69,74 @@ def test_a_journal_switched_to_a_rollback_journal_is_back_in_wal_mode_once_opene
         assert reader.verify().ok
     finally:
         reader.close()
+
+
+def _wal_frames(path: Path) -> int:
+    """Frames in the WAL, as another connection's checkpoint reports them."""
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+    finally:
+        conn.close()
+
+
+def _append_batch(journal: Journal) -> None:
+    journal.append_many([(RecordKind.OUTPUT, b"x" * 1000)] * 100)
+    journal.flush()
+
+
+def test_a_full_wal_is_copied_by_a_checkpoint_that_commits_do_not_wait_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the WAL holds about its size, the commit that filled it starts a checkpoint in a
+    thread and returns; commits go on while it runs (here it is held until released). The
+    first commit after it ended copies what was committed meanwhile, so the WAL is copied in
+    full and starts over, and the chain is intact."""
+    monkeypatch.setattr(sqlite_backend, "_CHECKPOINT_BYTES", 256 * 1024)
+    started, release = threading.Event(), threading.Event()
+    checkpoint = SqliteJournal._checkpoint
+
+    def held(self: SqliteJournal) -> None:
+        started.set()
+        release.wait(60)
+        checkpoint(self)
+
+    monkeypatch.setattr(SqliteJournal, "_checkpoint", held)
+    path = tmp_path / "journal.db"
+    journal = open_journal(f"sqlite:///{path}", durability=Durability.BATCH)
+    assert isinstance(journal, SqliteJournal)
+    try:
+        for _ in range(3):  # 300 records of 1 kB: past the size
+            _append_batch(journal)
+        assert started.is_set()
+        running = journal._checkpointer
+        assert running is not None
+        for _ in range(5):
+            _append_batch(journal)
+        assert running.is_alive()  # those commits did not wait for it
+        release.set()
+        running.join()
+        _append_batch(journal)  # copies the rest: the whole WAL is in the database now
+        _append_batch(journal)  # so this commit starts the WAL over
+        assert _wal_frames(path) < 100  # one batch's pages, not ten batches'
+        assert journal.verify().ok
+        assert journal.last_seq() == 1000
+    finally:
+        release.set()
+        journal.close()
+
+
+def test_the_wal_stays_near_its_size_over_a_long_run(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_backend, "_CHECKPOINT_BYTES", 256 * 1024)
+    path = tmp_path / "journal.db"
+    wal = path.with_name(path.name + "-wal")
+    journal = open_journal(f"sqlite:///{path}", durability=Durability.BATCH)
+    try:
+        largest = 0
+        for _ in range(60):  # 6 MB of records, 24 times the size
+            _append_batch(journal)
+            largest = max(largest, wal.stat().st_size)
+        assert largest < 4 * 256 * 1024
+        assert journal.verify().ok
+    finally:
+        journal.close()

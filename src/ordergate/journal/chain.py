@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from time import time_ns
 from types import TracebackType
 
 import structlog
@@ -23,10 +23,10 @@ from ordergate.journal.base import (
     JournalError,
     JournalRecord,
     RawRow,
-    RecordHasher,
     RecordKind,
     Snapshot,
     VerifyReport,
+    chain_hasher,
     verify_rows,
 )
 from ordergate.journal.headfile import file_heads, head_path, write_head
@@ -68,7 +68,7 @@ class ChainJournal(ABC):
         self._batch_limit = max(1, batch_limit)
         self._always = durability is Durability.ALWAYS
         self._buffer: list[RawRow] = []
-        self._hasher = RecordHasher()
+        self._hash_record = chain_hasher(run_id)
         self._lock = threading.RLock()
         self._failure: str | None = None
         self._closed = False
@@ -128,9 +128,32 @@ class ChainJournal(ABC):
             return seq
 
     def append_many(self, items: Sequence[tuple[RecordKind, bytes]]) -> list[int]:
+        """`append` for each item, as one call: `_buffer_one` unrolled (several records per
+        intent come this way, so the per-record calls were a visible part of a run)."""
         with self._lock:
-            seqs = [self._buffer_one(kind, payload) for kind, payload in items]
-            if self._always or len(self._buffer) >= self._batch_limit:
+            if self._failure is not None or self._closed:
+                self._usable()
+            seq = first = self._last_seq
+            prev_hash = self._last_hash
+            run_id = self._run_id
+            hash_record = self._hash_record
+            buffer = self._buffer
+            seqs: list[int] = []
+            try:
+                for kind, payload in items:
+                    kind_value = _KIND_VALUES.get(kind) or RecordKind(kind).value
+                    data = payload if type(payload) is bytes else bytes(payload)
+                    seq += 1
+                    recorded_at_ns = time_ns()
+                    digest = hash_record(prev_hash, seq, kind_value, recorded_at_ns, data)
+                    buffer.append((seq, kind_value, run_id, recorded_at_ns, data, prev_hash,
+                                   digest))
+                    seqs.append(seq)
+                    prev_hash = digest
+            finally:  # what was buffered before a bad item stays appended, as one by one
+                self._last_seq = seqs[-1] if seqs else first
+                self._last_hash = prev_hash
+            if self._always or len(buffer) >= self._batch_limit:
                 self._flush_locked()
             return seqs
 
@@ -321,9 +344,9 @@ class ChainJournal(ABC):
         kind_value = _KIND_VALUES.get(kind) or RecordKind(kind).value
         data = payload if type(payload) is bytes else bytes(payload)
         seq = self._last_seq + 1
-        recorded_at_ns = time.time_ns()
+        recorded_at_ns = time_ns()
         prev_hash = self._last_hash
-        digest = self._hasher(prev_hash, seq, kind_value, self._run_id, recorded_at_ns, data)
+        digest = self._hash_record(prev_hash, seq, kind_value, recorded_at_ns, data)
         self._buffer.append((seq, kind_value, self._run_id, recorded_at_ns, data, prev_hash,
                              digest))
         self._last_seq = seq

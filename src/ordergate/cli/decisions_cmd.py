@@ -4,6 +4,7 @@ evaluation latency, and whether the record alone re-derives it)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
@@ -11,6 +12,7 @@ import typer
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from ordergate.cli.console import out, plain
 from ordergate.cli.errors import UserError
@@ -22,8 +24,15 @@ from ordergate.evidence.decisions import (
     iter_decisions,
 )
 from ordergate.evidence.reproduce import IncompleteRecord, decode_limits, reproduce
+from ordergate.model.decision import Decision, DecisionKind, Violation
+from ordergate.model.events import Dispatch
+from ordergate.model.intent import OrderIntent
+from ordergate.model.reasons import REGISTRY
 
 _COLOURS = {"ALLOW": "green", "MODIFY": "yellow", "DENY": "red"}
+# codes and outcomes are never cut; a time folds at its space, onto date and time of day
+_MIN_WIDTHS = {"decision": 7, "blocking": 7, "time (UTC)": 12, "intent": 12}
+_VERDICTS = {"ALLOW": "ALLOWED", "MODIFY": "MODIFIED", "DENY": "DENIED"}
 
 
 def _json(value: object) -> Syntax:
@@ -31,8 +40,94 @@ def _json(value: object) -> Syntax:
     return Syntax(text, "json", word_wrap=True)
 
 
+def _when(ts: datetime) -> str:
+    """An event time as a short UTC stamp that fits a table cell on one line."""
+    text = ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return text + (f".{ts.microsecond // 1000:03d}" if ts.microsecond else "")
+
+
 def _latency(ns: int | None) -> str:
     return "-" if ns is None else f"{ns / 1000:,.1f} µs"
+
+
+def _meaning(code: str) -> str:
+    entry = REGISTRY.get(code)
+    return entry.meaning if entry is not None else f"unregistered reason code {code}"
+
+
+def _evidence(violation: Violation) -> str:
+    """What was observed against what limit, and the rule's own detail, in one phrase."""
+    parts = []
+    if violation.observed or violation.limit:
+        parts.append(f"observed {violation.observed or '-'}, limit {violation.limit or '-'}")
+    if violation.detail:
+        parts.append(violation.detail)
+    return "; ".join(parts)
+
+
+def _order_words(intent: OrderIntent) -> str:
+    """"buy 300 AAPL limit 101.5, account A, strategy S": the price terms as a trader says
+    them ("at market", "stop 99", "stop 99 limit 98.5")."""
+    terms = []
+    if intent.stop_price is not None:
+        terms.append(f"stop {intent.stop_price}")
+    if intent.limit_price is not None:
+        terms.append(f"limit {intent.limit_price}")
+    price = " ".join(terms) or "at market"
+    reduce = ", reduce-only" if intent.reduce_only else ""
+    return (f"{intent.side.value} {intent.qty} {intent.symbol} {price}{reduce}, "
+            f"account {intent.account}, strategy {intent.strategy}")
+
+
+def plain_words(decision: Decision, intent: OrderIntent | None,
+                sent: Dispatch | None) -> list[str]:
+    """The decision said for someone who does not read JSON: the outcome and the rule that
+    decided it with its meaning and evidence, then every other limit the order broke and
+    what happened next. Rich markup; user-given values are escaped."""
+    kind = decision.decision
+    colour = _COLOURS[kind.value]
+    by_code = {violation.code: violation for violation in decision.violations}
+    lines: list[str] = []
+    if intent is not None:
+        lines.append(f"order: {plain(_order_words(intent))}")
+    if kind is DecisionKind.ALLOW:
+        head = f"[bold {colour}]ALLOWED[/]"
+        if decision.monitor and decision.would_block:
+            head += (f": the policy is in monitor mode; enforced, it would have been refused by "
+                     f"{decision.would_block}: {plain(_meaning(decision.would_block))}")
+        elif not decision.violations:
+            head += ": no limit was broken"
+        elif decision.risk_reducing:
+            head += (": the order shrinks the position, so the limits below it broke do not "
+                     "stop it")
+        lines.append(head)
+    else:
+        blocking = decision.blocking
+        head = (f"[bold {colour}]{_VERDICTS[kind.value]}[/] by {blocking}: "
+                f"{plain(_meaning(blocking))}")
+        if kind is DecisionKind.MODIFY and intent is not None and decision.modified_qty is not None:
+            head = (f"[bold {colour}]MODIFIED[/]: quantity cut from {intent.qty} to "
+                    f"{decision.modified_qty} to fit {blocking}: {plain(_meaning(blocking))}")
+        lines.append(head)
+        found = by_code.get(blocking)
+        if found is not None and _evidence(found):
+            lines.append(f"  {plain(_evidence(found))}")
+    others = [violation for violation in decision.violations
+              if violation.code != decision.blocking]
+    if others:
+        lines.append("also broken:" if kind is not DecisionKind.ALLOW or decision.monitor
+                     else "broken:")
+        for violation in others:
+            evidence = _evidence(violation)
+            lines.append(f"  • {violation.code} {plain(_meaning(violation.code))}"
+                         + (f" ({plain(evidence)})" if evidence else ""))
+    lines.append(f"trading mode then: {decision.mode.value}")
+    if sent is not None:
+        lines.append(f"sent to the broker as order {plain(sent.client_order_id)} "
+                     f"({sent.side.value} {sent.qty})")
+    elif kind is not DecisionKind.DENY:
+        lines.append("no order was sent in the same step")
+    return lines
 
 
 def show(detail: DecisionDetail) -> None:
@@ -40,6 +135,9 @@ def show(detail: DecisionDetail) -> None:
     colour = _COLOURS[decision.decision.value]
     out.rule(f"[bold]intent {plain(decision.intent_id)}[/]: [{colour}]{decision.decision.value}[/]"
              + (f" {decision.blocking}" if decision.blocking else ""))
+    sent = next((output for output in detail.outputs if isinstance(output, Dispatch)), None)
+    words = Text.from_markup("\n".join(plain_words(decision, detail.intent, sent)))
+    out.print(Panel(words, title="in plain words"), highlight=False, soft_wrap=False)
     out.print(f"journal seq {detail.seq}   evaluation latency {_latency(detail.latency_ns)}   "
               f"policy {decision.policy_hash or 'none'}", highlight=False)
     if detail.intent is not None:
@@ -99,14 +197,13 @@ def decisions(
         rows = list(iter_decisions(opened, where))
     table = Table(title=f"{len(rows):,} decisions" + (f" (latest {limit})" if len(rows) > limit
                                                        else ""), title_justify="left")
-    for column in ("seq", "time", "intent", "account", "strategy", "symbol", "side", "qty",
+    for column in ("seq", "time (UTC)", "intent", "account", "strategy", "symbol", "side", "qty",
                    "decision", "blocking", "mode", "latency"):
-        # codes and outcomes are never cut; long values fold onto the next line
-        table.add_column(column, overflow="fold",
-                         min_width=7 if column in ("decision", "blocking") else None)
+        # long values fold onto the next line
+        table.add_column(column, overflow="fold", min_width=_MIN_WIDTHS.get(column))
     for row in rows[-limit:]:
         colour = _COLOURS.get(row.decision, "white")
-        table.add_row(str(row.seq), row.ts.isoformat(), plain(row.intent_id), plain(row.account),
+        table.add_row(str(row.seq), _when(row.ts), plain(row.intent_id), plain(row.account),
                       plain(row.strategy), plain(row.symbol), row.side, str(row.qty),
                       f"[{colour}]{row.decision}[/]", row.blocking, row.mode,
                       _latency(row.latency_ns))

@@ -60,7 +60,8 @@ def intent(intent_id: str, *, qty: str = "10", side: str = "buy", account: str =
 def serve(tmp_path: Path) -> Iterator[Served]:
     """Start the service; stop it when the generator is closed."""
     broker = SimBroker(SimConfig())
-    runtime = Runtime.open(f"sqlite:///{tmp_path / 'journal.db'}", parse_policy(POLICY), broker)
+    journal_url = f"sqlite:///{tmp_path / 'journal.db'}"
+    runtime = Runtime.open(journal_url, parse_policy(POLICY), broker)
     runtime.process([
         AccountFunding(ts=T0, account="ACC-1", cash=Decimal("1000000")),
         MarketSnapshot(symbol="AAPL", ts=T0, bid=Decimal("99.99"), ask=Decimal("100.01"),
@@ -72,7 +73,7 @@ def serve(tmp_path: Path) -> Iterator[Served]:
         VIEWER: Principal(name="screen", role=Role.VIEWER),
         SLOW: Principal(name="slow", role=Role.VIEWER, requests_per_second=0.5, burst=1),
     })
-    gateway = Gateway(runtime, tokens, tick_interval_s=None,
+    gateway = Gateway(runtime, tokens, journal_url=journal_url, tick_interval_s=None,
                       wall_clock=lambda: T0 + timedelta(seconds=1))
     server = ServerThread(gateway).start()
     try:

@@ -37,10 +37,10 @@ class Stage:
     def __init__(self, directory: Path) -> None:
         self.clock = ManualClock(start=T0)
         self.broker = SimBroker(SimConfig())
-        runtime = Runtime.open(f"sqlite:///{directory / 'journal.db'}", parse_policy(POLICY),
-                               self.broker)
+        journal_url = f"sqlite:///{directory / 'journal.db'}"
+        runtime = Runtime.open(journal_url, parse_policy(POLICY), self.broker)
         runtime.process(feed())
-        gateway = Gateway(runtime, tokens(), tick_interval_s=None,
+        gateway = Gateway(runtime, tokens(), journal_url=journal_url, tick_interval_s=None,
                           wall_clock=lambda: T0 + timedelta(seconds=1), guard_clock=self.clock)
         self.server = ServerThread(gateway).start()
         self.http = httpx.Client(base_url=self.server.url, timeout=10)

@@ -143,7 +143,8 @@ def start(tmp_path: Path, *, policy: Policy | None = None,
     runtime = Runtime.open(journal_url, policy or parse_policy(POLICY), broker)
     if fund and fresh:
         runtime.process(feed())
-    gateway = Gateway(runtime, token_store or tokens(), tick_interval_s=None,
+    gateway = Gateway(runtime, token_store or tokens(), journal_url=journal_url,
+                      tick_interval_s=None,
                       alert_sinks=alert_sinks or [],
                       wall_clock=wall_clock or (lambda: T0 + timedelta(seconds=1)),
                       max_body_bytes=max_body_bytes, reject_alert_threshold=3)

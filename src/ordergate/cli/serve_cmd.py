@@ -129,7 +129,8 @@ def serve(
         guard = GuardedRuntime(runtime, SystemClock(), settings_for(runtime.broker))
         if feed_events:
             GuardedBatches(guard).process(feed_events)
-        gateway = Gateway(guard, store, webhook_url=webhook, tick_interval_s=tick_interval)
+        gateway = Gateway(guard, store, journal_url=journal, webhook_url=webhook,
+                          tick_interval_s=tick_interval)
     except RuntimeStopped as exc:
         runtime.close()
         raise SafetyStop(str(exc)) from None

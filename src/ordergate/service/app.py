@@ -296,18 +296,25 @@ async def get_decision(ctx: ServiceContext, request: Request) -> Response:
     intent_id = request.path_params["intent_id"]
     index = ctx.bridge.index
     record = index.get(intent_id)
+    forgotten = False
     if record is None:
         # Decided long ago (the bounded index has let it go) or never decided: the journal says.
         try:
-            record = await ctx.journal_decisions.get(intent_id, index)
+            lookup = await ctx.journal_decisions.get(intent_id, index)
         except JournalError as exc:
             raise ApiError(503, "unavailable",
                            f"the decision for intent_id '{intent_id}' is no longer held in "
                            f"memory and the journal cannot be read: {exc}") from None
+        record, forgotten = lookup.record, lookup.forgotten
     if principal.role is Role.TRADER and (record is None
                                           or not principal.can_trade(record.intent.account)):
         # A trader sees only its own accounts' decisions, and cannot probe for others' ids.
         raise ApiError(404, "not_found", f"no decision for intent_id '{intent_id}'")
+    if record is None and forgotten:
+        raise ApiError(404, "not_found", (
+            f"no decision for intent_id '{intent_id}' among those this gateway keeps in "
+            "memory; a decision older than that is read from the journal with `ordergate "
+            f"decisions --journal JOURNAL --show {intent_id}`"))
     if record is None:
         raise ApiError(404, "not_found", f"no decision for intent_id '{intent_id}'")
     return json_response(_decision_view(ctx.run_id, record))

@@ -150,8 +150,11 @@ ROUTES: tuple[RouteSpec, ...] = (
                 "During a policy dry run, `shadow` holds what the dry-run policy would have "
                 "answered from the same state, beside the enforced `decision`, and "
                 "`shadow_differs` says whether the two outcomes differ. A decision the "
-                "gateway no longer holds in memory is read back from the journal (503 when "
-                "the journal cannot be read).",
+                "gateway's index no longer holds is read back from the journal (503 when "
+                "the journal cannot be read): the gateway remembers the intent_id and "
+                "journal position of up to 5 million such decisions, the newest; an older "
+                "one is answered 404 saying so, and `ordergate decisions --journal JOURNAL "
+                "--show INTENT_ID` reads it from the journal.",
         response=(DecisionView,), errors=(401, 404, 429, 503),
         params=(Param(name="intent_id", where="path", required=True,
                       schema={"type": "string", "minLength": 1, "maxLength": 128},

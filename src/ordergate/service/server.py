@@ -3,7 +3,9 @@ running it under uvicorn.
 
 `Gateway` is what `ordergate serve` runs and what the tests start on an ephemeral port. It
 opens nothing itself: the caller opens the Runtime (journal recovery happens there) and hands
-it over; `close()` stops the engine thread first, then closes the Runtime (a final flush).
+it over, with the journal's URL (decisions the index has let go are read from the journal
+through a reader of their own, `journal_lookup.JournalDecisions`); `close()` stops the engine
+thread first, closes that reader, then closes the Runtime (a final flush).
 
 Every batch goes through the guard (`runtime.health.GuardedRuntime`) on the wall clock (or an
 injected `Clock`): circuit breakers on the broker and the feed, reconnect probes (the idle
@@ -79,7 +81,8 @@ class GuardedBatches:
 
 class Gateway:
     def __init__(self, runtime: Runtime | GuardedRuntime, tokens: TokenStore, *,
-                 webhook_url: str | None = None, alert_sinks: Sequence[AlertSink] = (),
+                 journal_url: str, webhook_url: str | None = None,
+                 alert_sinks: Sequence[AlertSink] = (),
                  tick_interval_s: float | None = 1.0,
                  wall_clock: Callable[[], datetime] = utc_now,
                  max_body_bytes: int = MAX_BODY_BYTES,
@@ -88,7 +91,10 @@ class Gateway:
                  guard: GuardSettings | None = None) -> None:
         """`runtime`: a recovered Runtime, guarded here on `guard_clock` (default the
         machine's clock) with `guard` settings (default `runtime.health.settings_for` its
-        broker), or an already guarded one."""
+        broker), or an already guarded one. `journal_url`: the URL the runtime's journal was
+        opened with, in full (the runtime keeps it redacted); decisions the index has let go
+        are read back through a handle of their own opened with it (`JournalDecisions`). It
+        is kept in memory only, never logged or shown."""
         if isinstance(runtime, GuardedRuntime):
             self.guard = runtime
         else:
@@ -118,10 +124,11 @@ class Gateway:
         self.alerts = AlertRouter(sinks, run_id=runtime.journal.run_id,
                                   reject_threshold=reject_alert_threshold)
         self.bridge.add_listener(self._after_batch)
+        self.journal_decisions = JournalDecisions(journal_url)
         self.ctx = ServiceContext(bridge=self.bridge, inspector=self.inspector, tokens=tokens,
                                   metrics=self.metrics, alerts=self.alerts,
                                   run_id=runtime.journal.run_id,
-                                  journal_decisions=JournalDecisions(runtime.journal),
+                                  journal_decisions=self.journal_decisions,
                                   max_body_bytes=max_body_bytes,
                                   wall_clock=wall_clock)
         self.app = create_app(self.ctx)
@@ -157,6 +164,7 @@ class Gateway:
 
     def close(self) -> None:
         self.bridge.stop()
+        self.journal_decisions.close()
         self.alerts.close()
         self.guard.close()
 

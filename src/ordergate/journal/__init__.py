@@ -31,6 +31,7 @@ from ordergate.journal.chain import (
     head_of,
     parse_head,
 )
+from ordergate.journal.checker import ChainCheckProcess, Verdict, verify_at
 from ordergate.journal.migrations import upgrade as upgrade_schema
 from ordergate.journal.urls import Backend, parse_journal_url
 
@@ -38,6 +39,7 @@ __all__ = [
     "DIGEST_PREFIX",
     "GENESIS_HASH",
     "HASH_PREFIX",
+    "ChainCheckProcess",
     "DetachedSnapshots",
     "Durability",
     "Journal",
@@ -45,6 +47,7 @@ __all__ = [
     "JournalRecord",
     "RecordKind",
     "Snapshot",
+    "Verdict",
     "VerifyReport",
     "check_heads",
     "check_kept_heads",
@@ -55,6 +58,7 @@ __all__ = [
     "record_hash",
     "redact_url",
     "upgrade_schema",
+    "verify_at",
     "verify_rows",
 ]
 

@@ -28,7 +28,15 @@ import structlog
 from ordergate.brokers.base import BrokerAdapter
 from ordergate.brokers.sim import SimBroker
 from ordergate.engine.records import OrderRecord
-from ordergate.journal import Durability, Journal, check_kept_heads, open_journal
+from ordergate.journal import (
+    ChainCheckProcess,
+    Durability,
+    Journal,
+    JournalError,
+    Verdict,
+    check_kept_heads,
+    open_journal,
+)
 from ordergate.model.events import Command, CommandAction, DependencyStatus, InputEvent
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
@@ -495,11 +503,81 @@ def require_intact_journal(journal: Journal) -> None:
     """Refuse to start on a journal whose hash chain is broken (a corrupted tail, an edited
     record) or that ends before the head its head file kept (records cut from the end, an
     older copy restored): acting on a state it cannot prove would be guessing."""
-    report, note = check_kept_heads(journal, journal.verify())
+    _require(journal.url, check_kept_heads(journal, journal.verify()))
+
+
+def _require(url: str, verdict: Verdict) -> None:
+    report, note = verdict
     if note:
         log.warning("journal_head_file_ignored", note=note)
     if not report.ok:
         raise StartRefused(
-            f"{journal.url}: journal verification failed at seq "
+            f"{url}: journal verification failed at seq "
             f"{report.first_bad_seq}: {report.message}; the gateway will not start on a "
             "journal it cannot prove (restore it from a replica or start a new one)")
+
+
+PARALLEL_CHECK_MIN_RECORDS = 100_000
+"""From this many records on, start-up checks the chain in a second process while it replays
+(`StartupCheck`); below it, starting that process costs more than it saves."""
+
+
+class StartupCheck:
+    """`require_intact_journal`, run beside the start-up's snapshot load and tail replay.
+
+    `begin` starts the chain check of a large journal in a second process (`journal.checker`),
+    on its own read-only handle opened from `url` (the journal's full URL: `journal.url` is
+    redacted); `Runtime.open_on(..., on_replayed=check.require)` then replays while it runs
+    and waits for the verdict before anything is appended or sent to a broker. A small
+    journal, or no `url`, is checked in this process by `begin`, before the replay (its
+    verdict is raised by `require`). Either way the same verdict refuses the same journals,
+    with the same message.
+
+    When the replay itself fails (a record edited into something the engine cannot read is
+    met by the replay before the check reaches it), `broken()` gives the chain's refusal, which
+    names the damaged record, in place of the replay's error."""
+
+    def __init__(self, journal: Journal, child: ChainCheckProcess | None) -> None:
+        self._journal = journal
+        self._child = child
+        self._verdict: Verdict | None = None
+
+    @classmethod
+    def begin(cls, journal: Journal, url: str | None) -> StartupCheck:
+        if url is not None and journal.last_seq() >= PARALLEL_CHECK_MIN_RECORDS:
+            return cls(journal, ChainCheckProcess(url, getattr(journal, "epoch", None)))
+        check = cls(journal, None)
+        check._result()  # here and now, before the journal is read for anything else
+        return check
+
+    def require(self) -> None:
+        """Raise StartRefused unless the chain is intact (waits for the second process)."""
+        _require(self._journal.url, self._result())
+
+    def broken(self) -> StartRefused | None:
+        """The refusal, if the chain is broken; None if it is intact or cannot be read."""
+        try:
+            self.require()
+        except StartRefused as exc:
+            return exc
+        except JournalError:
+            return None
+        return None
+
+    def close(self) -> None:
+        if self._child is not None:
+            self._child.close()
+
+    def _result(self) -> Verdict:
+        if self._verdict is None:
+            verdict = None
+            if self._child is not None:
+                try:
+                    verdict = self._child.result()
+                except JournalError as exc:  # it could not read what this process reads
+                    log.warning("chain_check_process_failed", error=str(exc))
+            if verdict is None:  # checked here: no second process, or it gave no answer
+                self._child = None
+                verdict = check_kept_heads(self._journal, self._journal.verify())
+            self._verdict = verdict
+        return self._verdict

@@ -250,19 +250,25 @@ class Runtime:
                 snapshot_every: int = DEFAULT_SNAPSHOT_EVERY, source: Path | None = None,
                 on_batch: Callable[[BatchReport], None] | None = None,
                 market_to_broker: bool = True,
-                replace_policy: PolicyReplacement | None = None) -> Runtime:
+                replace_policy: PolicyReplacement | None = None,
+                on_replayed: Callable[[], None] | None = None) -> Runtime:
         """Recover on an open journal: snapshot + tail replay, finish an interrupted batch of
         `source`, resolve unanswered dispatches with the broker. The policy the journal
         enforces stays enforced; `policy` (the `--policy` file) is activated (lazily, at the
         first event) only on a journal that enforces none yet, or when `replace_policy` says
         which operator replaces it and why (`policy_choice`). The runtime owns the journal from
-        here on (closing the runtime closes it)."""
+        here on (closing the runtime closes it).
+
+        `on_replayed` is called once the replay has rebuilt the state and before anything is
+        appended to the journal or sent to a broker; what it raises stops the start-up there
+        (the start-up's chain check waits for its verdict in it: `health.StartupCheck`)."""
         try:
             snapshot = journal.latest_snapshot()
             engine = Engine.restore(snapshot.state) if snapshot is not None else Engine()
             runtime = cls(journal, engine, broker, policy, snapshot_every=snapshot_every,
                           market_to_broker=market_to_broker)
-            runtime._recover(snapshot.seq if snapshot is not None else 0, source, on_batch)
+            runtime._recover(snapshot.seq if snapshot is not None else 0, source, on_batch,
+                             on_replayed)
             choice = choose_policy(engine.active, policy, replace_policy, run_id=journal.run_id)
             runtime.policy_choice, runtime.policy = choice, choice.enforced
             runtime._policy_pending = runtime._policy_needs_activation()
@@ -278,7 +284,8 @@ class Runtime:
     # ------------------------------------------------------------------ recovery
 
     def _recover(self, snapshot_seq: int, source: Path | None,
-                 on_batch: Callable[[BatchReport], None] | None) -> None:
+                 on_batch: Callable[[BatchReport], None] | None,
+                 on_replayed: Callable[[], None] | None = None) -> None:
         journal = self.journal
         # Start at the newest source mark at or before the snapshot: what follows it says
         # which lines were journaled, even when the snapshot sits after its feedback batches.
@@ -327,6 +334,8 @@ class Runtime:
         self._log.info("recovery_replayed", snapshot_seq=snapshot_seq, replayed=replayed,
                        last_seq=self._durable_seq)
         faults.crossing("after_recovery_replay")
+        if on_replayed is not None:
+            on_replayed()
 
         source_block = self._source_block
         if source_block is not None and isinstance(source_block.mark, SourceMark):

@@ -131,11 +131,17 @@ def test_the_wal_stays_near_its_size_over_a_long_run(tmp_path: Path,
     path = tmp_path / "journal.db"
     wal = path.with_name(path.name + "-wal")
     journal = open_journal(f"sqlite:///{path}", durability=Durability.BATCH)
+    assert isinstance(journal, SqliteJournal)
     try:
         largest = 0
         for _ in range(60):  # 6 MB of records, 24 times the size
             _append_batch(journal)
             largest = max(largest, wal.stat().st_size)
+            running = journal._checkpointer
+            if running is not None:
+                # how far the WAL grows while a checkpoint runs depends on the machine's
+                # load; what is checked here is that it starts over once one has ended
+                running.join()
         assert largest < 4 * 256 * 1024
         assert journal.verify().ok
     finally:

@@ -31,8 +31,10 @@ _violations = st.lists(st.builds(Violation, code=_codes, observed=st.text(max_si
                        max_size=3).map(tuple)
 
 
-# tag text as intents accept it: no control characters
-TAG_TEXT = st.text(st.characters(blacklist_categories=("Cc",)), max_size=5)
+# tag text as intents arrive with it: no control characters, and no lone surrogates (naming
+# the categories replaces hypothesis's default, which leaves surrogates out; JSON input cannot
+# carry one, and UTF-8 cannot encode one)
+TAG_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=5)
 
 
 @st.composite

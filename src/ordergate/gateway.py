@@ -71,7 +71,7 @@ from ordergate.runtime.health import (
     EventClock,
     GuardedRuntime,
     GuardSettings,
-    require_intact_journal,
+    open_proven,
     settings_for,
 )
 from ordergate.runtime.loop import BatchReport, Runtime
@@ -250,15 +250,13 @@ class Gateway:
 
             broker = SimBroker(SimConfig())
         settings = settings_for(broker, guard)
-        handle = open_journal(_journal_url(journal), durability=Durability(durability),
-                              run_id=run_id)
-        try:
-            if settings.verify_journal_on_start:
-                require_intact_journal(handle)
-        except BaseException:
-            handle.close()
-            raise
-        runtime = Runtime.open_on(handle, loaded, broker, replace_policy=replace_policy)
+        url = _journal_url(journal)
+        handle = open_journal(url, durability=Durability(durability), run_id=run_id)
+        if settings.verify_journal_on_start:
+            runtime = open_proven(handle, url, lambda on_replayed: Runtime.open_on(
+                handle, loaded, broker, replace_policy=replace_policy, on_replayed=on_replayed))
+        else:
+            runtime = Runtime.open_on(handle, loaded, broker, replace_policy=replace_policy)
         gateway = cls(GuardedRuntime(runtime, guard_clock(clock), settings), clock=clock)
         log.info("gateway_opened", run_id=runtime.journal.run_id, policy=runtime.policy.name,
                  policy_hash=runtime.policy.hash, broker=broker.name)

@@ -66,7 +66,7 @@ from ordergate.runtime.health import (
     EventClock,
     GuardedRuntime,
     StartRefused,
-    StartupCheck,
+    open_proven,
     settings_for,
 )
 from ordergate.runtime.loop import (
@@ -343,28 +343,19 @@ def _open_guarded(journal: str, policy: Policy, broker: BrokerAdapter, durabilit
     except JournalError as exc:
         raise UserError(journal_problem(journal, exc)) from None
     # The chain is proven before anything is acted on; on a large journal the check runs in
-    # a second process while the state is rebuilt (`StartupCheck`).
-    check = StartupCheck.begin(handle, url)
+    # a second process while the state is rebuilt (`open_proven`).
     try:
-        runtime = Runtime.open_on(handle, policy, broker, snapshot_every=snapshot_every,
-                                  source=events, on_batch=on_report, replace_policy=replacement,
-                                  on_replayed=check.require)
+        runtime = open_proven(handle, url, lambda on_replayed: Runtime.open_on(
+            handle, policy, broker, snapshot_every=snapshot_every, source=events,
+            on_batch=on_report, replace_policy=replacement, on_replayed=on_replayed))
     except StartRefused as exc:
         raise SafetyStop(str(exc)) from None
-    except Exception as exc:
-        # a damaged record the replay met first: the chain's verdict names it
-        broken = check.broken()
-        if broken is not None:
-            raise SafetyStop(str(broken)) from None
-        if isinstance(exc, JournalError):
-            raise UserError(journal_problem(journal, exc)) from None
-        if isinstance(exc, ResumeMismatch):
-            raise UserError(str(exc)) from None
-        if isinstance(exc, RuntimeStopped):
-            raise SafetyStop(str(exc)) from None
-        raise
-    finally:
-        check.close()
+    except JournalError as exc:
+        raise UserError(journal_problem(journal, exc)) from None
+    except ResumeMismatch as exc:
+        raise UserError(str(exc)) from None
+    except RuntimeStopped as exc:
+        raise SafetyStop(str(exc)) from None
     announce_policy_choice(runtime.policy_choice)
     return GuardedRuntime(runtime, EventClock(), settings_for(broker))
 

@@ -73,7 +73,7 @@ def serve(
     from ordergate.runtime.health import (
         GuardedRuntime,
         StartRefused,
-        require_intact_journal,
+        open_proven,
         settings_for,
     )
     from ordergate.runtime.loop import ResumeMismatch, Runtime, RuntimeStopped
@@ -111,12 +111,8 @@ def serve(
     try:
         # Like `ordergate run`: never serve from a journal whose chain cannot be proven.
         handle = open_journal(journal, durability=Durability(durability))
-        try:
-            require_intact_journal(handle)
-        except BaseException:
-            handle.close()
-            raise
-        runtime = Runtime.open_on(handle, loaded, adapter, replace_policy=replacement)
+        runtime = open_proven(handle, journal, lambda on_replayed: Runtime.open_on(
+            handle, loaded, adapter, replace_policy=replacement, on_replayed=on_replayed))
     except JournalError as exc:
         raise UserError(f"--journal {redact_url(journal)}: {exc}") from None
     except (ResumeMismatch, StartRefused) as exc:

@@ -517,6 +517,32 @@ def _require(url: str, verdict: Verdict) -> None:
             "journal it cannot prove (restore it from a replica or start a new one)")
 
 
+def open_proven(journal: Journal, url: str | None,
+                open_runtime: Callable[[Callable[[], None]], Runtime]) -> Runtime:
+    """`open_runtime(on_replayed)` (a `Runtime.open_on` call passing `on_replayed` on) once the
+    journal's chain is proven: checked beside the replay on a large journal, before it on a
+    small one (`StartupCheck`). Raises StartRefused for a broken chain, also when the replay
+    failed on the damaged record first; anything else `open_runtime` raises passes through.
+    The journal is closed on every failure (`Runtime.open_on` closes it itself)."""
+    try:
+        check = StartupCheck.begin(journal, url)
+        check.require()  # a small journal's verdict, given before anything reads it further
+    except BaseException:
+        journal.close()
+        raise
+    try:
+        return open_runtime(check.require)
+    except StartRefused:
+        raise
+    except Exception:
+        broken = check.broken()
+        if broken is not None:
+            raise broken from None
+        raise
+    finally:
+        check.close()
+
+
 PARALLEL_CHECK_MIN_RECORDS = 100_000
 """From this many records on, start-up checks the chain in a second process while it replays
 (`StartupCheck`); below it, starting that process costs more than it saves."""

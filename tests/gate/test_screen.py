@@ -259,6 +259,38 @@ def test_plans_sharing_market_facts_decide_as_the_full_table_while_quotes_change
         assert both_ways(order, world, policy, plans)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_plans_sharing_loss_rows_decide_as_the_full_table_while_marks_change(
+        data: st.DataObject) -> None:
+    """One plan cache judges intent after intent while the account's equity marks are
+    replaced (by new objects, some equal to the old ones) or kept, and its limits are kept or
+    redrawn (on the marks' boundaries too): the loss rows its plans share never outlive the
+    marks or the limits they were worked out on."""
+    world = data.draw(wide_worlds())
+    plans = PlanCache()
+    policy = screened(data.draw(more_limits()))
+    for _ in range(data.draw(st.integers(2, 8))):
+        state = world.accounts.get("A1")
+        if state is not None and data.draw(st.booleans()):
+            world.accounts["A1"] = msgspec.structs.replace(state, **data.draw(st.sampled_from([
+                {}, {"equity": state.equity}, {"equity": D(0)}, {"equity": D("99000")},
+                {"equity": state.day_start_equity - D(1)}, {"day_start_equity": D(0)},
+                {"high_water_mark": state.equity + D("0.01")}, {"high_water_mark": D(0)},
+            ])))
+        order = data.draw(st.one_of(intents(), wide_intents()))
+        if data.draw(st.booleans()):
+            policy = screened(data.draw(st.one_of(more_limits(), boundary_limits(order, world))))
+        assert both_ways(order, world, policy, plans)
+
+
+def screened(policy: ResolvedLimits) -> ResolvedLimits:
+    """`policy` without the rows that break every intent, so its plan has a screen."""
+    return msgspec.structs.replace(
+        policy, kill_switch=False, require_instrument=False, restricted=False,
+        canary_allowed=True, max_market_data_age=timedelta(seconds=5))
+
+
 def both_ways(order: OrderIntent, world: MemoryView, policy: ResolvedLimits,
               plans: PlanCache) -> bool:
     """The cached plan's decision bytes (or error) equal the full table's."""

@@ -53,6 +53,7 @@ from ordergate.gate.view import ExposureTotals, IntentQuery, ScreenedView, inten
 from ordergate.model.intent import OrderIntent, OrderType, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
+from ordergate.model.portfolio import AccountState
 from ordergate.policy.limits import RateLimit, ResolvedLimits, SelfMatch, TradingSessions
 
 Row = tuple[Check, Rule]
@@ -203,6 +204,17 @@ def market_facts(snapshot: MarketSnapshot) -> MarketFacts:
 # memo. Replacing an entry is one store, so a reader on another thread sees the old facts
 # or the new, never half.
 MarketMemo = dict[str, MarketFacts]
+# The loss and drawdown rows that break (`_loss_rows`) by account, each kept with the equity
+# marks and the three loss limits they were worked out on, while the view returns that same
+# marks object and the plan holds those same limit objects (each immutable, and held by the
+# entry so no identity is reused). The engine's state answers the same marks object until
+# one of its values changes (`EngineState.account`), and the loss rows were a sizeable part
+# of the screen; the plans of one `PlanCache` share the memo, and the plans of one account
+# mostly share its loss limits. One tuple, replaced whole, as for `MarketMemo`.
+LossMemo = dict[
+    str,
+    tuple[AccountState, Decimal | None, Decimal | None, Decimal | None, tuple[Row, ...]],
+]
 # a memo holds at most this many symbols; past it, it starts over
 _MEMO_LIMIT = 10_000
 # the max_count of an unset rate limit: the count of an unset limit is 0, which is below it,
@@ -213,7 +225,8 @@ _NO_RATE_LIMIT = 1
 class ScreenLimits(NamedTuple):
     """The limits a screen reads, taken out of `ResolvedLimits` once per plan (a tuple: the
     screen unpacks it into locals in one step), and the memo of `MarketFacts` by symbol that
-    it shares with the other plans of its cache (see `MarketMemo`)."""
+    it shares with the other plans of its cache (see `MarketMemo`), and the same for the loss
+    rows (`LossMemo`)."""
 
     max_market_data_age: timedelta
     needs_day_start: bool
@@ -246,11 +259,14 @@ class ScreenLimits(NamedTuple):
     sessions: SessionClock | None
     query: IntentQuery
     markets: MarketMemo
+    losses: LossMemo
 
 
-def screen_limits(limits: ResolvedLimits, markets: MarketMemo) -> ScreenLimits | None:
+def screen_limits(
+    limits: ResolvedLimits, markets: MarketMemo, losses: LossMemo
+) -> ScreenLimits | None:
     """The screen's limits, or None when a row that always breaks applies (no screen).
-    `markets` is the memo the screen keeps its `MarketFacts` in."""
+    `markets` is the memo the screen keeps its `MarketFacts` in, `losses` its loss rows."""
     if any(
         rule.check in ALWAYS_BREAK and (rule.applies is None or rule.applies(limits))
         for rule in RULES
@@ -306,6 +322,7 @@ def screen_limits(limits: ResolvedLimits, markets: MarketMemo) -> ScreenLimits |
             rate_strategy=_window(limits.rate_strategy), rate_symbol=_window(limits.rate_symbol),
         ),
         markets=markets,
+        losses=losses,
     )
 
 
@@ -329,7 +346,7 @@ def screen(
         lot, max_order_qty, max_order_value, price_collar_pct, market_collar_pct,
         self_match_deny, max_global, max_account, max_strategy, max_symbol, max_position_qty,
         max_position_value, max_gross, max_net, max_firm_gross, max_participation, sessions,
-        query, market_memo,
+        query, market_memo, loss_memo,
     ) = screened
     qty = intent.qty
     order_type = intent.order_type
@@ -462,22 +479,27 @@ def screen(
     if max_skew is not None and not (abs(intent.ts - now) <= max_skew):
         add(_CLK_001)
 
-    # loss and drawdown
+    # loss and drawdown: what the marks and the loss limits imply, worked out once for them
+    # (see `LossMemo`); `day_start_missing` and `high_water_missing` follow from the marks
     if marks is not None:
-        day_start = marks.day_start_equity
-        if max_daily_loss is not None or max_daily_loss_pct is not None:
-            loss = day_start - marks.equity
-            if max_daily_loss is not None and not (loss < max_daily_loss):
-                add(_LOS_001)
-            if max_daily_loss_pct is not None and not day_start_missing and not (
-                loss * HUNDRED < max_daily_loss_pct * day_start
-            ):
-                add(_LOS_002)
-        high_water = marks.high_water_mark
-        if max_drawdown_pct is not None and not high_water_missing and not (
-            (high_water - marks.equity) * HUNDRED <= max_drawdown_pct * high_water
+        known = loss_memo.get(intent.account)
+        if (
+            known is not None and known[0] is marks and known[1] is max_daily_loss
+            and known[2] is max_daily_loss_pct and known[3] is max_drawdown_pct
         ):
-            add(_LOS_003)
+            loss_rows = known[4]
+        else:
+            loss_rows = _loss_rows(
+                marks, max_daily_loss, max_daily_loss_pct, max_drawdown_pct, day_start_missing,
+                high_water_missing,
+            )
+            if len(loss_memo) >= _MEMO_LIMIT:
+                loss_memo.clear()
+            loss_memo[intent.account] = (
+                marks, max_daily_loss, max_daily_loss_pct, max_drawdown_pct, loss_rows
+            )
+        if loss_rows:
+            suspects.extend(loss_rows)
 
     # duplicates
     if client_order_id_seen:
@@ -591,6 +613,29 @@ def screen(
         totals, before, after, integrity_reasons, key, count_global, count_account,
         count_strategy, count_symbol,
     ), suspects
+
+
+def _loss_rows(
+    marks: AccountState, max_daily_loss: Decimal | None, max_daily_loss_pct: Decimal | None,
+    max_drawdown_pct: Decimal | None, day_start_missing: bool, high_water_missing: bool,
+) -> tuple[Row, ...]:
+    """The loss and drawdown rows that could break on these marks, in table order."""
+    rows: list[Row] = []
+    day_start = marks.day_start_equity
+    if max_daily_loss is not None or max_daily_loss_pct is not None:
+        loss = day_start - marks.equity
+        if max_daily_loss is not None and not (loss < max_daily_loss):
+            rows.append(_LOS_001)
+        if max_daily_loss_pct is not None and not day_start_missing and not (
+            loss * HUNDRED < max_daily_loss_pct * day_start
+        ):
+            rows.append(_LOS_002)
+    high_water = marks.high_water_mark
+    if max_drawdown_pct is not None and not high_water_missing and not (
+        (high_water - marks.equity) * HUNDRED <= max_drawdown_pct * high_water
+    ):
+        rows.append(_LOS_003)
+    return tuple(rows)
 
 
 def _contributions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -160,5 +161,20 @@ def test_public_evaluate_takes_the_screened_plan_and_decides_as_the_full_table(
     source = OnePolicy(policy)
     full = msgspec.json.encode(evaluate_limits(order, world, policy, "h"))
     assert msgspec.json.encode(evaluate(order, world, source)) == full
-    assert source in COMPILED_PLANS  # judged through its compiled plans
+    assert COMPILED_PLANS[id(source)][0]() is source  # judged through its compiled plans
     assert msgspec.json.encode(evaluate(order, PlainView(world), OnePolicy(policy))) == full
+
+
+def test_a_policy_that_is_gone_takes_its_compiled_plans_with_it() -> None:
+    world = view()
+    source = OnePolicy(limits(max_order_qty=D(10)))
+    kept = OnePolicy(limits(max_order_qty=D(10)))
+    first = evaluate(intent(), world, source)
+    evaluate(intent(), world, kept)
+    key = id(source)
+    assert COMPILED_PLANS[key][0]() is source
+    del source
+    gc.collect()
+    assert key not in COMPILED_PLANS
+    assert COMPILED_PLANS[id(kept)][0]() is kept
+    assert evaluate(intent(), world, kept) == first

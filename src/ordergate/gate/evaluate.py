@@ -57,8 +57,12 @@ class LimitSource(Protocol):
 
 # The plans compiled for each policy object `evaluate` was given (`PlanCache`): what a policy's
 # limits imply, never anything about the world, so `evaluate` stays a function of its arguments.
-# Weak keys: a policy that is gone takes its plans with it.
-_PLANS: weakref.WeakKeyDictionary[LimitSource, PlanCache] = weakref.WeakKeyDictionary()
+# By the policy's identity, beside a weak reference to it: a policy that is gone takes its
+# plans with it (the reference's callback drops the entry before the id can be reused, and a
+# lookup also checks that the reference still names the policy). Not a WeakKeyDictionary:
+# it hashes and compares the policy itself, by `Policy.__hash__` and `__eq__`, Python calls
+# on every intent.
+_PLANS: dict[int, tuple[weakref.ref[LimitSource], PlanCache]] = {}
 
 
 def evaluate(intent: OrderIntent, view: GateView, policy: LimitSource) -> Decision:
@@ -70,13 +74,25 @@ def evaluate(intent: OrderIntent, view: GateView, policy: LimitSource) -> Decisi
     limits = policy.limits_for(intent.account, intent.strategy, intent.symbol)
     if not hasattr(view, "read_intent"):
         return evaluate_limits(intent, view, limits, policy.hash)
-    plans = _PLANS.get(policy)
-    if plans is None:
+    known = _PLANS.get(id(policy))
+    if known is None or known[0]() is not policy:
         try:
-            plans = _PLANS[policy] = PlanCache()
+            known = _PLANS[id(policy)] = (_forget_plans(policy), PlanCache())
         except TypeError:  # not weakly referenceable
             return evaluate_limits(intent, view, limits, policy.hash)
-    return decide(intent, cast(ScreenedView, view), limits, policy.hash, plans.plan(limits))[0]
+    return decide(intent, cast(ScreenedView, view), limits, policy.hash, known[1].plan(limits))[0]
+
+
+def _forget_plans(policy: LimitSource) -> weakref.ref[LimitSource]:
+    """A weak reference to `policy` that drops its entry from `_PLANS` when it goes."""
+    key = id(policy)
+
+    def forget(reference: weakref.ref[LimitSource]) -> None:
+        known = _PLANS.get(key)
+        if known is not None and known[0] is reference:
+            del _PLANS[key]
+
+    return weakref.ref(policy, forget)
 
 
 def evaluate_limits(

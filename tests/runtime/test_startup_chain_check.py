@@ -7,6 +7,7 @@ command's own process, never taken for a pass."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import sqlite3
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from tests.evidence.support import invoke
 from tests.runtime.scenario import demo_policy_path, write_scenario
 
-from ordergate.journal import ChainCheckProcess
+from ordergate.journal import ChainCheckProcess, Verdict
 from ordergate.runtime import health
 
 SAFETY_STOP = 3
@@ -29,7 +30,13 @@ class _Recorded(ChainCheckProcess):
 
     def __init__(self, url: str, epoch: int | None = None) -> None:
         super().__init__(url, epoch)
+        self.awaited_from: list[str] = []
         _Recorded.started.append(self)
+
+    def result(self) -> Verdict | None:
+        if not self.awaited_from:  # who waited first for the verdict
+            self.awaited_from = [frame.function for frame in inspect.stack()]
+        return super().result()
 
 
 class _Killed(_Recorded):
@@ -81,6 +88,8 @@ def test_a_restart_checks_the_chain_in_a_second_process(tmp_path: Path) -> None:
     (check,) = _Recorded.started
     assert check._process.pid != os.getpid()
     assert check._process.exitcode == 0  # it answered and ended on its own
+    # the verdict was first awaited once the replay had rebuilt the state, not before it
+    assert "_recover" in check.awaited_from
 
 
 @pytest.mark.usefixtures("every_journal_checked_in_a_second_process")

@@ -526,7 +526,6 @@ def open_proven(journal: Journal, url: str | None,
     The journal is closed on every failure (`Runtime.open_on` closes it itself)."""
     try:
         check = StartupCheck.begin(journal, url)
-        check.require()  # a small journal's verdict, given before anything reads it further
     except BaseException:
         journal.close()
         raise
@@ -555,9 +554,9 @@ class StartupCheck:
     on its own read-only handle opened from `url` (the journal's full URL: `journal.url` is
     redacted); `Runtime.open_on(..., on_replayed=check.require)` then replays while it runs
     and waits for the verdict before anything is appended or sent to a broker. A small
-    journal, or no `url`, is checked in this process by `begin`, before the replay (its
-    verdict is raised by `require`). Either way the same verdict refuses the same journals,
-    with the same message.
+    journal, or no `url`, is checked in this process by `begin`, before the replay, which
+    raises StartRefused at once for a broken chain. Either way the same verdict refuses the
+    same journals, with the same message.
 
     When the replay itself fails (a record edited into something the engine cannot read is
     met by the replay before the check reaches it), `broken()` gives the chain's refusal, which
@@ -573,7 +572,7 @@ class StartupCheck:
         if url is not None and journal.last_seq() >= PARALLEL_CHECK_MIN_RECORDS:
             return cls(journal, ChainCheckProcess(url, getattr(journal, "epoch", None)))
         check = cls(journal, None)
-        check._result()  # here and now, before the journal is read for anything else
+        check.require()  # here and now, before the journal is read for anything else
         return check
 
     def require(self) -> None:

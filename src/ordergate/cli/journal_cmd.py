@@ -104,7 +104,7 @@ def _reading(journal: str, failure: str) -> Iterator[Journal]:
     """An existing journal, opened to be read: one that cannot be opened is the user's to fix
     (exit 1); one that fails while it is read is a safety stop (exit 3), said as `failure`."""
     try:
-        opened = open_journal(journal, create=False)
+        opened = open_journal(journal, create=False, reader=True)
     except JournalError as exc:
         raise UserError(str(exc)) from exc
     try:

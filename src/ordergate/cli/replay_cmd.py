@@ -64,7 +64,7 @@ def quiet_library_logs() -> None:
 def read_journal(url: str) -> Iterator[Journal]:
     """An existing journal, opened for reading; a missing or unreadable one is a user error."""
     try:
-        journal = open_journal(url, durability=Durability.NONE, create=False)
+        journal = open_journal(url, durability=Durability.NONE, create=False, reader=True)
     except JournalError as exc:
         raise UserError(f"--journal {redact_url(url)}: {exc}") from None
     try:

@@ -250,7 +250,7 @@ def verify_journal(journal: Journal, *, on_progress: Callable[[int], None] | Non
 
 def _verify_chain(url: str) -> VerifyReport:
     """The chain check of `verify_journal(chain_url=...)`, in its own process."""
-    journal = open_journal(url, durability=Durability.NONE, create=False)
+    journal = open_journal(url, durability=Durability.NONE, create=False, reader=True)
     try:
         return journal.verify()
     finally:

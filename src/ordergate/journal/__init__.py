@@ -65,7 +65,7 @@ __all__ = [
 
 def open_journal(url: str, *, durability: Durability = Durability.BATCH,
                  run_id: str | None = None, create: bool = True,
-                 epoch: int | None = None) -> Journal:
+                 epoch: int | None = None, reader: bool = False) -> Journal:
     """Open (or, with `create`, initialise) the journal at `url`.
 
     `sqlite:///path.db` or a bare `*.db` path: the embedded journal. `postgresql://...`
@@ -74,8 +74,16 @@ def open_journal(url: str, *, durability: Durability = Durability.BATCH,
     are refused once a higher epoch has been granted. Without one, the writer counts as
     epoch 0 and is refused as soon as any lease was granted on the stream. `run_id` names
     this process in every record (default: a fresh random id).
+
+    `reader`: opened to read an existing journal (verification, evidence, status), not to
+    write it. On PostgreSQL the lease check that refuses a fenced writer when it opens is then
+    skipped, so a stream whose lease another process holds can still be read and verified;
+    a write through such a handle is still fenced when it is tried.
     """
     location = parse_journal_url(url)
+    if reader and create:
+        raise JournalError(f"{location.redacted}: a reader opens an existing journal "
+                           "(create=False)")
     durability = Durability(durability)
     run = run_id if run_id is not None else uuid.uuid4().hex
     if not run or len(run.encode()) > 256:
@@ -94,4 +102,4 @@ def open_journal(url: str, *, durability: Durability = Durability.BATCH,
         raise JournalError(f"{location.redacted}: the PostgreSQL journal needs psycopg "
                            "(pip install 'ordergate[postgres]')") from exc
     return PostgresJournal(location, durability=durability, run_id=run, create=create,
-                           epoch=epoch)
+                           epoch=epoch, reader=reader)

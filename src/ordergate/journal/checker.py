@@ -33,7 +33,8 @@ def verify_at(url: str, epoch: int | None = None) -> Verdict:
     on a stream with a lease."""
     from ordergate.journal import check_kept_heads, open_journal
 
-    journal = open_journal(url, durability=Durability.NONE, create=False, epoch=epoch)
+    journal = open_journal(url, durability=Durability.NONE, create=False, epoch=epoch,
+                           reader=True)
     try:
         return check_kept_heads(journal, journal.verify())
     finally:

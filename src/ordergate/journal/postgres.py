@@ -49,11 +49,12 @@ def detached_conninfo(target: str) -> str:
 
 class PostgresJournal(ChainJournal):
     def __init__(self, location: JournalUrl, *, durability: Durability, run_id: str,
-                 create: bool, epoch: int | None,
+                 create: bool, epoch: int | None, reader: bool = False,
                  batch_limit: int = DEFAULT_BATCH_LIMIT) -> None:
         self._where = location.redacted
         self._stream = location.stream
         self._epoch = 0 if epoch is None else epoch
+        self._reader = reader  # opened to read: not refused at open for a lease held elsewhere
         self._target = location.target  # may hold a password: for connecting only, never shown
         self._synchronous_commit = "off" if durability is Durability.NONE else "on"
         try:
@@ -91,7 +92,7 @@ class PostgresJournal(ChainJournal):
             version = postgres_schema_version(conn)
         require_current(version, POSTGRES_SCHEMA_VERSION, self._where)
         granted = self._granted_epoch(lock=False)
-        if granted is not None and granted > self._epoch:
+        if granted is not None and granted > self._epoch and not self._reader:
             raise self._fenced(granted)
         row = conn.execute(_SELECT + " ORDER BY seq DESC LIMIT 1", (self._stream,)).fetchone()
         if row is None:

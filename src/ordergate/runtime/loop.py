@@ -912,7 +912,8 @@ class Runtime:
 
 def rebuild(journal_url: str) -> Engine:
     """A read-only rebuild for `ordergate status`: latest snapshot + every later input."""
-    journal = open_journal(journal_url, durability=Durability.NONE, create=False)
+    journal = open_journal(journal_url, durability=Durability.NONE, create=False,
+                           reader=True)
     try:
         snapshot = journal.latest_snapshot()
         engine = Engine.restore(snapshot.state) if snapshot is not None else Engine()

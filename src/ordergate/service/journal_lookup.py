@@ -122,7 +122,7 @@ class JournalDecisions:
                 raise JournalError("the gateway is shutting down")
             if self._reader is None:
                 self._reader = open_journal(self._journal_url, durability=Durability.NONE,
-                                            create=False)
+                                            create=False, reader=True)
             reader = self._reader
         for record in reader.read(start_seq, end_seq):
             if self._closed:

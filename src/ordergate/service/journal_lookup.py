@@ -3,7 +3,7 @@
 `GET /v1/decisions/{intent_id}` answers from the index (`bridge.DecisionIndex`); once the
 index has dropped its oldest records, a miss may still be an intent the gateway decided. The
 journal says, read through a handle of its own (`open_journal(url, durability=NONE,
-create=False)`, as `ordergate decisions` and `ordergate replay verify` read): never the
+create=False, reader=True)`, as `ordergate decisions` and `ordergate replay verify` read): never the
 runtime's journal object, whose `read()` would flush the engine thread's half-built batch from
 another thread and, on PostgreSQL, hold the writer's connection for a whole scan. The handle
 is opened at the first lookup that needs it (from the full journal URL, kept in memory only,

@@ -253,7 +253,9 @@ class Gateway:
         url = _journal_url(journal)
         handle = open_journal(url, durability=Durability(durability), run_id=run_id)
         if settings.verify_journal_on_start:
-            runtime = open_proven(handle, url, lambda on_replayed: Runtime.open_on(
+            # Checked in this process: a second one would import the embedding program's main
+            # module again, and an embedding script need not guard its entry point.
+            runtime = open_proven(handle, None, lambda on_replayed: Runtime.open_on(
                 handle, loaded, broker, replace_policy=replace_policy, on_replayed=on_replayed))
         else:
             runtime = Runtime.open_on(handle, loaded, broker, replace_policy=replace_policy)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,46 @@ def test_the_wal_stays_near_its_size_over_a_long_run(tmp_path: Path,
         assert journal.verify().ok
     finally:
         journal.close()
+
+
+class _NoThread(threading.Thread):
+    """A thread that cannot be started, as when the process has reached its thread limit."""
+
+    def start(self) -> None:
+        raise RuntimeError("can't start new thread")
+
+
+def test_commits_go_on_when_no_checkpoint_thread_can_be_started(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_backend, "_CHECKPOINT_BYTES", 256 * 1024)
+    monkeypatch.setattr(sqlite_backend, "threading",
+                        types.SimpleNamespace(Thread=_NoThread))
+    path = tmp_path / "journal.db"
+    journal = open_journal(f"sqlite:///{path}", durability=Durability.BATCH)
+    try:
+        for _ in range(10):  # 1 MB of records: a checkpoint is due several times over
+            _append_batch(journal)
+        assert journal.last_seq() == 1000
+        assert journal.verify().ok
+    finally:
+        journal.close()
+    reader = open_journal(f"sqlite:///{path}", durability=Durability.NONE, create=False,
+                          reader=True)
+    try:
+        assert reader.last_seq() == 1000 and reader.verify().ok
+    finally:
+        reader.close()
+
+
+def test_a_reader_keeps_full_fsyncs_whatever_durability_it_asks_for(tmp_path: Path) -> None:
+    """The last connection to close copies the WAL into the database file; a reader may be
+    it, and without fsyncs a power cut could lose what the writer had made durable."""
+    path = tmp_path / "journal.db"
+    _write_one(path)
+    reader = open_journal(f"sqlite:///{path}", durability=Durability.NONE, create=False,
+                          reader=True)
+    assert isinstance(reader, SqliteJournal)
+    try:
+        assert reader._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    finally:
+        reader.close()

@@ -7,6 +7,7 @@ command's own process, never taken for a pass."""
 
 from __future__ import annotations
 
+import errno
 import inspect
 import os
 import sqlite3
@@ -17,6 +18,8 @@ import pytest
 from tests.evidence.support import invoke
 from tests.runtime.scenario import demo_policy_path, write_scenario
 
+from ordergate.brokers.sim import SimBroker, SimConfig
+from ordergate.gateway import Gateway
 from ordergate.journal import ChainCheckProcess, Verdict
 from ordergate.runtime import health
 
@@ -143,3 +146,40 @@ def test_a_check_process_that_dies_is_replaced_by_a_check_here(
     assert code == SAFETY_STOP
     assert f"journal verification failed at seq {seq}" in said
     assert len(_Recorded.started) == 2
+
+
+def test_no_second_process_to_be_had_means_a_check_here(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(url: str, epoch: int | None = None) -> ChainCheckProcess:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(health, "PARALLEL_CHECK_MIN_RECORDS", 1)
+    monkeypatch.setattr(health, "ChainCheckProcess", refused)
+    journal, events = _written(tmp_path)
+    code, said = _run(journal, events)
+    assert code == 0, said
+
+    rows = _rows(journal)
+    seq, _, payload = next(row for row in rows if row[1] == "out" and b'"qty":"' in row[2])
+    _edit(journal, seq, payload.replace(b'"qty":"', b'"qty":"9', 1))
+    code, said = _run(journal, events)
+    assert code == SAFETY_STOP
+    assert f"journal verification failed at seq {seq}" in said
+    assert "Traceback" not in said
+
+
+@pytest.mark.usefixtures("every_journal_checked_in_a_second_process")
+def test_the_embedded_gateway_checks_in_its_own_process(tmp_path: Path) -> None:
+    """A second process imports the main module again; an embedding script need not guard
+    its entry point, so the embedded gateway never starts one."""
+    journal, _ = _written(tmp_path)
+    with Gateway.open(demo_policy_path(), journal, SimBroker(SimConfig()),
+                      clock="event") as gateway:
+        assert gateway.run_id
+    assert _Recorded.started == []
+
+    rows = _rows(journal)
+    seq, _, payload = next(row for row in rows if row[1] == "out" and b'"qty":"' in row[2])
+    _edit(journal, seq, payload.replace(b'"qty":"', b'"qty":"9', 1))
+    with pytest.raises(health.StartRefused, match=f"failed at seq {seq}"):
+        Gateway.open(demo_policy_path(), journal, SimBroker(SimConfig()), clock="event")

@@ -78,7 +78,9 @@ def open_journal(url: str, *, durability: Durability = Durability.BATCH,
     `reader`: opened to read an existing journal (verification, evidence, status), not to
     write it. On PostgreSQL the lease check that refuses a fenced writer when it opens is then
     skipped, so a stream whose lease another process holds can still be read and verified;
-    a write through such a handle is still fenced when it is tried.
+    a write through such a handle is still fenced when it is tried. On SQLite a reader keeps
+    full fsyncs whatever `durability` says (it may be the connection that checkpoints the
+    WAL at its close).
     """
     location = parse_journal_url(url)
     if reader and create:
@@ -95,7 +97,7 @@ def open_journal(url: str, *, durability: Durability = Durability.BATCH,
         from ordergate.journal.sqlite import SqliteJournal
 
         return SqliteJournal(location.target, url=location.redacted, durability=durability,
-                             run_id=run, create=create)
+                             run_id=run, create=create, reader=reader)
     try:
         from ordergate.journal.postgres import PostgresJournal
     except ImportError as exc:

@@ -8,9 +8,11 @@ starts it, `result()` waits for `check_kept_heads(journal, journal.verify())` as
 computed it, on its own read-only handle. The caller must not act (append, send to a broker)
 before it has the result.
 
-The child is started with "spawn" (no inherited connections, locks or threads) and sends one
-message back. If it dies without one (killed, out of memory), `result()` says so with None and
-the caller checks in its own process instead: a missing answer is never taken for a good one.
+The child is started with "spawn" (no inherited connections, locks or threads), so the
+program that starts it must guard its entry point (`if __name__ == "__main__":`), as the
+`ordergate` command does: spawn imports the main module again. It sends one message back.
+If it dies without one (killed, out of memory), `result()` says so with None and the caller
+checks in its own process instead: a missing answer is never taken for a good one.
 """
 
 from __future__ import annotations
@@ -59,8 +61,14 @@ class ChainCheckProcess:
         self._receive = receive
         self._process = context.Process(target=_child, args=(send, url, epoch),
                                         name="ordergate-chain-check", daemon=True)
-        self._process.start()
-        send.close()  # the child holds the only sending end: its exit ends the pipe
+        try:
+            self._process.start()
+        except BaseException:
+            # no process to be had (a process limit, no memory): nothing to wait for
+            receive.close()
+            raise
+        finally:
+            send.close()  # the child holds the only sending end: its exit ends the pipe
 
     def result(self) -> Verdict | None:
         """The child's verdict, or None when it ended without giving one. A journal it could

@@ -55,8 +55,13 @@ _SELECT = ("SELECT seq, kind, run_id, recorded_at_ns, payload, prev_hash, hash "
 
 class SqliteJournal(ChainJournal):
     def __init__(self, path: str, *, url: str, durability: Durability, run_id: str,
-                 create: bool, batch_limit: int = DEFAULT_BATCH_LIMIT) -> None:
+                 create: bool, reader: bool = False,
+                 batch_limit: int = DEFAULT_BATCH_LIMIT) -> None:
         self._path = path
+        # A reader keeps synchronous=FULL whatever durability it asks for: the last connection
+        # to close copies the WAL into the database file and deletes it, and without fsyncs a
+        # power cut could then lose records the writer had made durable.
+        sync = "OFF" if durability is Durability.NONE and not reader else "FULL"
         existed = os.path.exists(path)
         if not existed and not create:
             raise JournalError(f"{path}: no journal file here; check the path")
@@ -72,7 +77,7 @@ class SqliteJournal(ChainJournal):
             raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
         self._conn = conn
         try:
-            last_seq, last_hash = self._prepare(durability, create)
+            last_seq, last_hash = self._prepare(sync, create)
             stat = os.stat(path)
         except (OSError, sqlite3.Error) as exc:
             conn.close()
@@ -84,13 +89,13 @@ class SqliteJournal(ChainJournal):
         self._checkpointer: threading.Thread | None = None
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._checkpoint_failure = ""
-        self._sync = "OFF" if durability is Durability.NONE else "FULL"
+        self._sync = sync
         self._wal_bytes = 0  # an estimate of what the WAL holds since the last checkpoint
         self._snapshot_dir = snapfiles.directory_for(path)
         super().__init__(url=url, durability=durability, run_id=run_id, last_seq=last_seq,
                          last_hash=last_hash, batch_limit=batch_limit)
 
-    def _prepare(self, durability: Durability, create: bool) -> tuple[int, str]:
+    def _prepare(self, sync: str, create: bool) -> tuple[int, str]:
         conn = self._conn
         if conn.execute("PRAGMA page_count").fetchone()[0] == 0:  # a new file
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
@@ -98,7 +103,6 @@ class SqliteJournal(ChainJournal):
         if str(mode).lower() != "wal":
             raise JournalError(f"{self._path}: cannot switch the file to WAL mode "
                                f"(journal_mode is {mode})")
-        sync = "OFF" if durability is Durability.NONE else "FULL"
         conn.execute(f"PRAGMA synchronous={sync}")
         # A checkpoint costs fsyncs whatever it copies; at the default (every 1000 pages) they
         # were one fsync in seven of a busy run. Every commit still syncs the WAL, so durability
@@ -205,8 +209,15 @@ class SqliteJournal(ChainJournal):
         self._wal_bytes = 0
         thread = threading.Thread(target=self._checkpoint, name="ordergate-journal-checkpoint",
                                   daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as exc:
+            # No thread to be had (a process limit): the batch is committed all the same, and
+            # SQLite's own checkpoint, in the commit, keeps the WAL bounded until one starts.
+            self._log.warning("journal.checkpoint_thread_not_started", path=self._path,
+                              error=str(exc))
+            return
         self._checkpointer = thread
-        thread.start()
 
     def _checkpoint(self) -> None:
         try:

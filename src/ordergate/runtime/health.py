@@ -552,8 +552,10 @@ class StartupCheck:
 
     `begin` starts the chain check of a large journal in a second process (`journal.checker`),
     on its own read-only handle opened from `url` (the journal's full URL: `journal.url` is
-    redacted); `Runtime.open_on(..., on_replayed=check.require)` then replays while it runs
-    and waits for the verdict before anything is appended or sent to a broker. A small
+    redacted; pass None where the program's entry point may not be guarded, since the second
+    process imports the main module again); `Runtime.open_on(..., on_replayed=check.require)`
+    then replays while it runs and waits for the verdict before anything is appended or sent
+    to a broker. A small
     journal, or no `url`, is checked in this process by `begin`, before the replay, which
     raises StartRefused at once for a broken chain. Either way the same verdict refuses the
     same journals, with the same message.
@@ -570,7 +572,10 @@ class StartupCheck:
     @classmethod
     def begin(cls, journal: Journal, url: str | None) -> StartupCheck:
         if url is not None and journal.last_seq() >= PARALLEL_CHECK_MIN_RECORDS:
-            return cls(journal, ChainCheckProcess(url, getattr(journal, "epoch", None)))
+            try:
+                return cls(journal, ChainCheckProcess(url, getattr(journal, "epoch", None)))
+            except (OSError, RuntimeError) as exc:  # no second process: check here instead
+                log.warning("chain_check_process_not_started", error=str(exc))
         check = cls(journal, None)
         check.require()  # here and now, before the journal is read for anything else
         return check

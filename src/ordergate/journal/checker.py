@@ -45,9 +45,13 @@ def verify_at(url: str, epoch: int | None = None) -> Verdict:
 
 def _child(conn: Connection, url: str, epoch: int | None) -> None:
     try:
-        conn.send(("verdict", verify_at(url, epoch)))
-    except JournalError as exc:
-        conn.send(("error", str(exc)))
+        try:
+            message: tuple[str, object] = ("verdict", verify_at(url, epoch))
+        except JournalError as exc:
+            message = ("error", str(exc))
+        conn.send(message)
+    except OSError:
+        pass  # the parent is gone (killed, or it stopped waiting): nobody to answer
     finally:
         conn.close()
 

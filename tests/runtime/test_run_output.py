@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tests.runtime.harness import cli, write_jsonl
 from tests.runtime.scenario import demo_policy_path
 
@@ -206,3 +207,21 @@ def test_summary_gives_the_resume_reason_and_the_refused_command(tmp_path: Path)
     assert "command refused at 2026-03-02T15:00:07+00:00: resume refused: missing operator" \
         in summary, summary
     assert "final mode: ACTIVE" in summary
+
+
+@pytest.mark.postgres
+def test_the_gateway_summary_gives_the_resume_reason_too(tmp_path: Path,
+                                                         postgres_url: str) -> None:
+    """`ordergate gateway` ends with the same summary as `run`, operators' reasons included
+    (a resume's mode change carries none of its own; the summary showed "-")."""
+    events = write_jsonl(tmp_path / "events.jsonl", OPERATOR_EVENTS)
+    sim = tmp_path / "sim.yaml"
+    sim.write_text(SIM_REJECTING_MSFT, encoding="utf-8")
+    result = cli("gateway", str(events), "--policy", str(demo_policy_path()), "--broker",
+                 str(sim), "--journal", postgres_url, "--shard", "desk-a", "--quiet",
+                 columns=300)
+    assert result.returncode == 0, result.stderr
+    assert "mode HALTED -> ACTIVE at 2026-03-02T15:00:08+00:00 (ops-2): desk checked the book" \
+        in result.stderr, result.stderr
+    assert "command refused at 2026-03-02T15:00:07+00:00: resume refused: missing operator" \
+        in result.stderr, result.stderr

@@ -31,6 +31,7 @@ from ordergate.cli.policy_flags import (
     policy_replacement,
 )
 from ordergate.cli.run_cmd import (
+    OperatorNotes,
     configure_logging,
     load_policy_or_fail,
     render_summary,
@@ -153,9 +154,10 @@ def gateway(
                                    state_path=str(broker_state) if broker_state else None))
 
     tally = Tally()
+    notes = OperatorNotes()  # why operators resumed, and the commands the engine refused
     try:
         gate = ShardGateway(config, loaded, make_broker,
-                            on_batch=writer(sys.stdout.buffer, quiet, tally))
+                            on_batch=writer(sys.stdout.buffer, quiet, tally, notes))
     except ShardError as exc:
         raise UserError(str(exc)) from None
 
@@ -174,7 +176,7 @@ def gateway(
         raise SafetyStop(str(exc)) from None
     if gate.runtime is not None:
         render_summary(err, tally, gate.runtime.engine.status(),
-                       title=f"shard {shard} (epoch {stats.epoch})")
+                       title=f"shard {shard} (epoch {stats.epoch})", notes=notes)
     if stats.bad_line is not None:
         raise UserError(f"{stats.bad_line} (every line before it was journaled; fix the line "
                         "and start the gateway again to continue)")

@@ -63,7 +63,13 @@ from ordergate.model.events import (
 from ordergate.model.intent import OrderIntent
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
-from ordergate.model.values import InvalidValue, require_utc
+from ordergate.model.values import (
+    InvalidValue,
+    control_character_problem,
+    describe_error,
+    is_blank,
+    require_utc,
+)
 from ordergate.policy.loader import Policy, load_policy, parse_policy
 from ordergate.resilience.breakers import BreakerSnapshot
 from ordergate.resilience.clock import Clock, SystemClock
@@ -167,10 +173,44 @@ def _reject_floats(data: Mapping[str, Any], what: str) -> None:
                                f"got the float {value!r} (floats are not exact)")
 
 
+def _surrogate_at(value: Any, path: str) -> str | None:
+    """The path of the first string holding a lone surrogate, which no UTF-8 (no journal
+    record, no JSON) can carry; None if there is none."""
+    if isinstance(value, str):
+        return path if any("\ud800" <= char <= "\udfff" for char in value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _surrogate_at(key, f"{path}.{key!a}") or _surrogate_at(item, f"{path}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _surrogate_at(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def _checked(event: T, what: str) -> T:
+    """`event` as the journal's decoder would accept it. A struct built in Python skips the
+    constraints that only decoding checks (identifier patterns, lengths, tag limits), and a
+    lone surrogate in a string fails the journal write: both are refused here, naming the
+    field, before anything is journaled."""
+    plain = msgspec.to_builtins(event)
+    where = _surrogate_at(plain, what)
+    if where is not None:
+        raise InvalidInput(f"{where}: expected text that UTF-8 can encode, got a lone "
+                           f"surrogate (a broken UTF-16 pair)")
+    try:
+        return msgspec.convert(plain, type(event))
+    except (msgspec.ValidationError, InvalidValue) as exc:
+        raise InvalidInput(f"{what}: {describe_error(exc)}") from None
+
+
 def _convert(data: OrderIntent | MarketSnapshot | Mapping[str, Any], kind: type[T], what: str,
              now: Callable[[], datetime]) -> T:
     if isinstance(data, kind):
-        return data
+        return _checked(data, what)
     if not isinstance(data, Mapping):
         raise InvalidInput(f"{what}: expected a {kind.__name__} or a dict, "
                            f"got {type(data).__name__}")
@@ -179,10 +219,14 @@ def _convert(data: OrderIntent | MarketSnapshot | Mapping[str, Any], kind: type[
     fields.pop("type", None)
     if "ts" not in fields:
         fields["ts"] = now()
+    where = _surrogate_at(fields, what)
+    if where is not None:
+        raise InvalidInput(f"{where}: expected text that UTF-8 can encode, got a lone "
+                           f"surrogate (a broken UTF-16 pair)")
     try:
         return msgspec.convert(fields, kind)
     except (msgspec.ValidationError, InvalidValue) as exc:
-        raise InvalidInput(f"{what}: {exc}".replace(" - at `$.", " at ").rstrip("`")) from None
+        raise InvalidInput(f"{what}: {describe_error(exc)}") from None
 
 
 def _decimal(value: Decimal | str | int, field: str) -> Decimal:
@@ -333,22 +377,25 @@ class Gateway:
         """Seed (or re-seed) an account's cash; loss and drawdown limits start from it."""
         event = AccountFunding(ts=self._stamp(ts), account=account,
                                cash=_decimal(cash, "cash"))
-        return self._process([event])
+        return self._process([_checked(event, "funding")])
 
     def cancel(self, client_order_id: str, account: str, *, requested_by: str = "",
                ts: datetime | str | None = None) -> list[Emitted]:
         """Ask to cancel a working order."""
         event = CancelRequest(ts=self._stamp(ts), client_order_id=client_order_id,
                               account=account, requested_by=requested_by)
-        return self._process([event])
+        return self._process([_checked(event, "cancel")])
 
     def tick(self, ts: datetime | str | None = None) -> list[Emitted]:
         """Advance event time with no other event (timers, data staleness, broker polling)."""
         return self._process([ClockTick(ts=self._stamp(ts))])
 
     def process(self, events: Sequence[InputEvent]) -> list[Emitted]:
-        """Any input events as one batch; returns everything the batch journaled after them."""
-        return self._process(events)
+        """Any input events as one batch; returns everything the batch journaled after them.
+        Each is checked as the journal's decoder checks it (`InvalidInput` names the event and
+        its field; nothing of the batch is journaled then)."""
+        return self._process([_checked(event, f"events[{index}]")
+                              for index, event in enumerate(events)])
 
     # ------------------------------------------------------------------ operator commands
 
@@ -390,12 +437,17 @@ class Gateway:
 
     def _command(self, action: CommandAction, operator: str, reason: str,
                  ts: datetime | str | None, **fields: Any) -> CommandOutcome:
-        if not operator.strip():
+        named = (("operator", operator), ("reason", reason), ("key", fields.get("key", "")))
+        for field, text in named:
+            problem = control_character_problem(text)
+            if problem:
+                raise InvalidInput(f"{field}: {problem}; journaled text is one line of plain words")
+        if is_blank(operator):
             raise InvalidInput("operator: required (who gives the command; it is journaled)")
-        if not reason.strip():
+        if is_blank(reason):
             raise InvalidInput("reason: required (why, in plain words; it is journaled)")
-        command = Command(ts=self._stamp(ts), action=action, operator=operator.strip(),
-                          reason=reason.strip(), **fields)
+        command = _checked(Command(ts=self._stamp(ts), action=action, operator=operator.strip(),
+                                   reason=reason.strip(), **fields), "command")
         log.info("operator_command", action=action.value, operator=command.operator,
                  run_id=self.run_id)
         emitted = self._process([command])

@@ -7,6 +7,7 @@ are RFC 3339 strings. These helpers validate both at the edge so the core can tr
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -96,6 +97,21 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second:
         microsecond: int = 0) -> datetime:
     """A UTC timestamp; a convenience for tests, examples and synthetic data."""
     return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)
+
+
+def control_character_problem(text: str) -> str | None:
+    """Where `text` holds a control character (a NUL, a line break, a terminal escape), in
+    words, or None. Operator reasons and names are journaled, alerted and printed on
+    terminals: they must be one line of plain text."""
+    for position, char in enumerate(text):
+        if unicodedata.category(char) == "Cc":
+            return f"character {position} is the control character U+{ord(char):04X}"
+    return None
+
+
+def is_blank(text: str) -> bool:
+    """Nothing visible: only spaces or zero-width (format) characters."""
+    return all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)
 
 
 # Patterns of the model's text fields, and what a user is told when a value does not match

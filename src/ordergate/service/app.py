@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from importlib import resources
@@ -52,6 +51,7 @@ from ordergate.model.events import (
 )
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.reasons import REGISTRY
+from ordergate.model.values import control_character_problem, is_blank
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import parse_policy
 from ordergate.service import openapi
@@ -344,12 +344,11 @@ def _checked_reason(reason: str) -> str:
     """An operator's reason, stripped: it is journaled, alerted and shown on terminals, so it
     must say something visible (not only spaces or zero-width characters) and hold no control
     character (a NUL, a line break, a terminal escape sequence)."""
-    for position, char in enumerate(reason):
-        if unicodedata.category(char) == "Cc":
-            raise ApiError(422, "invalid",
-                           f"reason: character {position} is the control character "
-                           f"U+{ord(char):04X}; write the reason on one line in plain words")
-    if all(char.isspace() or unicodedata.category(char) == "Cf" for char in reason):
+    problem = control_character_problem(reason)
+    if problem:
+        raise ApiError(422, "invalid",
+                       f"reason: {problem}; write the reason on one line in plain words")
+    if is_blank(reason):
         raise ApiError(422, "invalid", "reason: must not be blank")
     return reason.strip()
 
@@ -389,11 +388,9 @@ def _mode_action(action: CommandAction) -> Handler:
 def _checked_name(name: str, field: str) -> str:
     """An account, strategy or symbol named by an operator: journaled and shown like a
     reason, so no control character and nothing only invisible."""
-    for position, char in enumerate(name):
-        if unicodedata.category(char) == "Cc":
-            raise ApiError(422, "invalid",
-                           f"{field}: character {position} is the control character "
-                           f"U+{ord(char):04X}")
+    problem = control_character_problem(name)
+    if problem:
+        raise ApiError(422, "invalid", f"{field}: {problem}")
     stripped = name.strip()
     if name and not stripped:
         raise ApiError(422, "invalid", f"{field}: must not be blank")

@@ -1,0 +1,105 @@
+"""The embedding API checks a Python-built event as the journal's decoder would.
+
+A struct built in Python skips msgspec's field constraints (only decoding checks them), and a
+lone surrogate cannot be written as UTF-8: either used to reach the journal (an invalid
+identifier journaled as it was) or fail its write with a UnicodeEncodeError. Each is now an
+`InvalidInput` naming the field, with nothing journaled and trading unaffected."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ordergate import Gateway, InvalidInput, KillScope, Mode, OrderIntent, Side
+from ordergate.model.events import CancelRequest
+
+T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+POLICY = """\
+apiVersion: ordergate/v1
+kind: Policy
+metadata:
+  name: input-checks
+defaults:
+  max_market_data_age: 1m
+  max_order_qty: 100
+"""
+
+
+def fields(intent_id: str, **changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "intent_id": intent_id, "ts": T0 + timedelta(seconds=2), "account": "ACC-1",
+        "strategy": "demo", "symbol": "AAPL", "side": Side.BUY, "qty": Decimal(1)}
+    return {**base, **changes}
+
+
+@pytest.fixture()
+def gateway(tmp_path: Path) -> Gateway:
+    opened = Gateway.open(POLICY, journal=tmp_path / "j.db", clock="event")
+    opened.fund("ACC-1", "100000", ts=T0)
+    opened.on_market({"symbol": "AAPL", "ts": T0 + timedelta(seconds=1), "bid": "99.99",
+                      "ask": "100.01", "last": "100"})
+    return opened
+
+
+BAD: list[tuple[str, Callable[[Gateway], object], str]] = [
+    ("typed intent, identifier with a space",
+     lambda g: g.submit(OrderIntent(**fields("has space"))), r"intent_id.*printable ASCII"),
+    ("typed intent, lone surrogate in a tag",
+     lambda g: g.submit(OrderIntent(**fields("t1", tags={"note": "\ud800"}))),
+     r"intent\.tags\.note: .*lone surrogate"),
+    ("dict intent, lone surrogate in a tag",
+     lambda g: g.submit({**fields("t2", tags={"note": "x\udfff"}), "side": "buy"}),
+     r"intent\.tags\.note: .*lone surrogate"),
+    ("typed intent, lone surrogate in the symbol",
+     lambda g: g.submit(OrderIntent(**fields("t3", symbol="\ud83d"))),
+     r"intent\.symbol: .*lone surrogate"),
+    ("typed intent, too many tags",
+     lambda g: g.submit(OrderIntent(**fields("t4", tags={f"k{n}": "v" for n in range(40)}))),
+     r"field tags"),
+    ("process(), a typed intent with a tag key too long",
+     lambda g: g.process([OrderIntent(**fields("t5", tags={"k" * 100: "v"}))]),
+     r"events\[0\]: field tags \(a key\)"),
+    ("cancel, lone surrogate in the order id",
+     lambda g: g.cancel("c\ud800", "ACC-1"), r"cancel\.client_order_id: .*lone surrogate"),
+    ("cancel, raw event with a bad account",
+     lambda g: g.process([CancelRequest(ts=T0 + timedelta(seconds=2), client_order_id="c1",
+                                        account="bad account")]), r"field account"),
+    ("funding, account with a space", lambda g: g.fund("AC C", "5"), r"field account"),
+    ("halt, lone surrogate in the operator",
+     lambda g: g.halt("ops\ud800", "risk"), r"command\.operator: .*lone surrogate"),
+    ("halt, NUL in the reason", lambda g: g.halt("ops", "risk\x00"),
+     r"reason: character 4 is the control character U\+0000"),
+    ("halt, only zero-width characters as reason", lambda g: g.halt("ops", "\u200b"),
+     r"reason: required"),
+    ("kill, escape sequence in the key",
+     lambda g: g.kill("ops", "risk", scope=KillScope.SYMBOL, key="AAPL\x1b[2J"),
+     r"key: character 4 is the control character U\+001B"),
+]
+
+
+@pytest.mark.parametrize(("case", "call", "message"), BAD, ids=[case for case, _, _ in BAD])
+def test_bad_python_input_is_refused_naming_the_field_and_journals_nothing(
+        gateway: Gateway, case: str, call: Callable[[Gateway], object], message: str) -> None:
+    journal = gateway._runtime.journal
+    before = journal.last_seq()
+    with pytest.raises(InvalidInput, match=message):
+        call(gateway)
+    assert journal.last_seq() == before, case
+    assert gateway.mode is Mode.ACTIVE
+    decision = gateway.submit(OrderIntent(**fields("good-after")))
+    assert decision.decision.value == "ALLOW"
+    gateway.close()
+
+
+def test_a_typed_intent_that_is_valid_is_decided_unchanged(gateway: Gateway) -> None:
+    typed = OrderIntent(**fields("typed", tags={"model": "v2", "score": "0.7"},
+                                 qty=Decimal("2.50")))
+    decision = gateway.submit(typed)
+    assert decision.decision.value == "ALLOW"
+    assert decision.intent_id == "typed"
+    gateway.close()

@@ -3,11 +3,12 @@ by an operator or the reset window."""
 
 from __future__ import annotations
 
-from engine.harness import D, Harness, decision_of, of_type
+from engine.harness import D, Harness, decision_of, of_type, policy_document
 from ordergate.model.decision import DecisionKind
-from ordergate.model.events import Alert, CommandAction, ModeChanged
+from ordergate.model.events import Alert, CommandAction, ModeChanged, PolicyDocument
 from ordergate.model.intent import Side
 from ordergate.model.modes import Mode
+from ordergate.policy.loader import Policy
 
 
 def test_invalid_market_data_raises_an_integrity_reason_and_tightens_per_policy() -> None:
@@ -136,6 +137,34 @@ def test_drawdown_resume_requires_two_different_operators() -> None:
     # drawdown is measured from the accepted loss on: the next tick does not re-halt
     world.quote("X", "89.9")
     assert world.state.mode is Mode.ACTIVE
+
+
+def test_one_operator_cannot_drop_the_two_operator_rule_while_its_halt_waits() -> None:
+    # Swapping in a policy without the rule and resuming alone would end a drawdown halt on
+    # one operator's word: the activation is refused until two operators have resumed.
+    world = Harness({"max_drawdown_pct": "5", "drawdown_kill": True},
+                    engine={"resume_requires_two_operators": True}, cash="10000")
+    dispatch = world.accepted(qty="100")
+    world.fill(dispatch.client_order_id, "100", price="100")
+    world.quote("X", "90")
+    world.command(CommandAction.RESUME, operator="ops1", reason="reviewed")
+    loose = Policy.from_document(policy_document(
+        {"max_drawdown_pct": "5", "drawdown_kill": True},
+        engine={"resume_requires_two_operators": False}))
+    world.send(PolicyDocument(ts=world.now, policy_hash=loose.hash, document=loose.document))
+    refused = world.command(CommandAction.ACTIVATE_POLICY, policy_hash=loose.hash,
+                            operator="ops1", reason="loosen")
+    assert world.engine.active.hash == world.policy.hash
+    assert [a.code for a in of_type(refused, Alert)] == ["POLICY_REJECTED"]
+    assert "two operators" in of_type(refused, Alert)[0].message
+    world.command(CommandAction.RESUME, operator="ops1", reason="alone")
+    assert world.state.mode is Mode.HALTED
+    world.command(CommandAction.RESUME, operator="ops2", reason="agree")
+    assert world.state.mode is Mode.ACTIVE
+    # the halt is over: the same policy may now be activated
+    world.command(CommandAction.ACTIVATE_POLICY, policy_hash=loose.hash, operator="ops1",
+                  reason="loosen")
+    assert world.engine.active.hash == loose.hash
 
 
 def test_day_roll_at_midnight_utc_resets_day_start_equity() -> None:

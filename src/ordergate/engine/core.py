@@ -413,6 +413,17 @@ class Engine:
                        f"{effective.isoformat().replace('+00:00', 'Z')}, after "
                        f"{self.state.now.isoformat().replace('+00:00', 'Z')}; keeping {active}")
             return
+        if (self.settings.resume_requires_two_operators
+                and not policy.engine.resume_requires_two_operators
+                and self.state.guard.has_code("LOS-003")):
+            # The halt's own terms: a drawdown halt taken under a policy that wants two
+            # operators to resume is not ended by one operator swapping the policy first.
+            active = "none" if self.active is None else f"{self.active.name} {self.active.hash}"
+            self.alert(out, AlertSeverity.CRITICAL, POLICY_REJECTED,
+                       f"activate_policy: policy {policy.name} {policy.hash} drops "
+                       f"resume_requires_two_operators while a drawdown halt (LOS-003) awaits "
+                       f"a resume by two operators; resume first; keeping {active}")
+            return
         if self.shadow is not None and self.shadow.hash == policy.hash:
             # the dry run is over: the policy is enforced now
             self.shadow = None

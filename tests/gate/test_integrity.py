@@ -97,11 +97,37 @@ def test_reducing_limit_order_passes_with_stale_data_but_records_it() -> None:
     assert [v.code for v in decision.violations] == ["SYS-002"]
 
 
-def test_reducing_limit_order_passes_without_market_data() -> None:
-    decision = decide(intent(side=Side.SELL), view(positions=LONG, markets={}),
-                      limits(price_collar_pct=D("1")))
+def test_reducing_limit_order_passes_without_market_data_when_no_price_bound_is_set() -> None:
+    decision = decide(intent(side=Side.SELL), view(positions=LONG, markets={}), limits())
     assert decision.decision is DecisionKind.ALLOW
     assert [v.code for v in decision.violations] == ["SYS-001"]
+
+
+def test_bad_quote_stops_a_reducing_limit_order_whose_price_the_policy_bounds() -> None:
+    # A fat-fingered sell of the whole position at 0.01: with a good quote the collar and the
+    # value cap deny it; a missing, crossed or stale quote must not turn that into an ALLOW.
+    fat_finger = intent(side=Side.SELL, qty=D("100"), limit_price=D("0.01"))
+    good = decide(fat_finger, view(positions=LONG),
+                  limits(price_collar_pct=D("5"), max_order_value=D("50000")))
+    assert good.decision is DecisionKind.DENY and good.blocking == "ORD-008"
+    bad_quotes = {
+        "SYS-001": {},
+        "SYS-003": {"XYZ": quote(bid=D("101"), ask=D("99"))},
+        "SYS-002": {"XYZ": quote(ts=NOW - timedelta(seconds=6))},
+    }
+    for bound in ({"price_collar_pct": D("5")}, {"max_order_value": D("50000")}):
+        for code, markets in bad_quotes.items():
+            decision = decide(fat_finger, view(positions=LONG, markets=markets),
+                              limits(**bound))
+            assert decision.risk_reducing, (bound, code)
+            assert decision.decision is DecisionKind.DENY, (bound, code)
+            assert decision.blocking == code, (bound, code)
+    # a fault that leaves the quote good (a broker breaker) still lets it be checked: the
+    # collar decides, not the fault
+    faulted = view(positions=LONG, reasons=(ActiveReason(code="SYS-007"),))
+    assert decide(fat_finger, faulted, limits(price_collar_pct=D("5"))).blocking == "ORD-008"
+    fair = intent(side=Side.SELL, qty=D("100"), limit_price=D("99.95"))
+    assert decide(fair, faulted, limits(price_collar_pct=D("5"))).decision is DecisionKind.ALLOW
 
 
 def test_reducing_market_order_with_bad_data_is_denied() -> None:

@@ -42,6 +42,7 @@ _DENY = DecisionKind.DENY
 _MODIFY = DecisionKind.MODIFY
 _BLOCKS = Reducing.BLOCKS
 _PRICED = Reducing.PRICED
+_QUOTED = Reducing.QUOTED
 # a code the registry does not know still sorts (as an invariant violation) and still blocks
 _UNKNOWN_PRECEDENCE = REGISTRY["SYS-008"].precedence
 
@@ -178,9 +179,16 @@ def _precedence(item: tuple[Rule, Violation]) -> int:
 
 
 def _blocks(rule: Rule, ctx: RuleContext) -> bool:
-    if not ctx.risk_reducing or rule.reducing is _BLOCKS:
+    reducing = rule.reducing
+    if not ctx.risk_reducing or reducing is _BLOCKS:
         return True
-    return rule.reducing is _PRICED and not ctx.priced
+    if reducing is _PRICED:
+        return not ctx.priced
+    if reducing is _QUOTED:  # a bad quote leaves the policy's price bounds unchecked
+        limits = ctx.limits
+        return (not ctx.priced or limits.price_collar_pct is not None
+                or limits.max_order_value is not None)
+    return False
 
 
 def _decide(ctx: RuleContext, found: list[tuple[Rule, Violation]], policy_hash: str) -> Decision:

@@ -8,6 +8,10 @@ Per row:
   - PRICED: fail-closed integrity; it stops a reducing intent unless the order carries its own
     limit price (limit, stop-limit): such an order cannot add risk and its worst fill does
     not depend on the bad data. A reducing market or stop order is stopped.
+  - QUOTED: the quote itself is missing, stale or invalid. As PRICED, and it also stops a
+    limit order for which the policy sets a price collar or an order value cap: without a
+    quote that bound goes unchecked, and a sell limited far below the market (at 0.01, say)
+    is a market order.
   - RECORDED: a risk gate (loss, throttle, exposure, liquidity, restricted list); for a
     reducing intent the violation is recorded as evidence and never blocks.
 * `in_monitor` — the rule still DENIES when the policy runs in monitor mode: every kill
@@ -60,6 +64,7 @@ Applies = Callable[[ResolvedLimits], bool]
 class Reducing(enum.Enum):
     BLOCKS = "blocks"
     PRICED = "priced"
+    QUOTED = "quoted"
     RECORDED = "recorded"
 
 
@@ -72,7 +77,7 @@ class Rule(msgspec.Struct, frozen=True):
     applies: Applies | None = None
 
 
-_B, _P, _R = Reducing.BLOCKS, Reducing.PRICED, Reducing.RECORDED
+_B, _P, _Q, _R = Reducing.BLOCKS, Reducing.PRICED, Reducing.QUOTED, Reducing.RECORDED
 
 
 def _set(*names: str) -> Applies:
@@ -126,10 +131,10 @@ RULES: tuple[Rule, ...] = (
     Rule("KIL-003", kill.firm_kill_switch, _B, in_monitor=True),
     Rule("MOD-001", mode.halted, _B, in_monitor=True),
     Rule("MOD-002", mode.reduce_only, _B, in_monitor=True),
-    Rule("SYS-001", integrity.market_data_missing, _P, in_monitor=True),
-    Rule("SYS-002", integrity.market_data_stale, _P, in_monitor=True,
+    Rule("SYS-001", integrity.market_data_missing, _Q, in_monitor=True),
+    Rule("SYS-002", integrity.market_data_stale, _Q, in_monitor=True,
          applies=_set("max_market_data_age")),
-    Rule("SYS-003", integrity.market_data_invalid, _P, in_monitor=True),
+    Rule("SYS-003", integrity.market_data_invalid, _Q, in_monitor=True),
     Rule("SYS-004", integrity.instrument_unknown, _P, in_monitor=True,
          applies=_instrument_missing),
     Rule("SYS-005", integrity.market_data_age_missing, _P, in_monitor=True, applies=_age_missing),

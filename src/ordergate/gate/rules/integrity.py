@@ -3,7 +3,8 @@ data, unknown instruments, missing critical configuration, non-finite risk input
 
 These deny every intent that adds risk. Whether they stop a risk-reducing intent is decided
 by the rule table (`gate.table`): an order with its own limit price is let through, one whose
-fill price depends on the feed (market, stop) is not.
+fill price depends on the feed (market, stop) is not, nor, when the quote itself is bad, one
+whose price the policy bounds (a collar, an order value cap) that the quote would check.
 """
 
 from __future__ import annotations

@@ -136,3 +136,23 @@ def test_the_finest_unit_of_any_asset_is_accepted(text: str) -> None:
 
 def test_zero_with_any_exponent_is_zero() -> None:
     assert require_non_negative("fee", Decimal("0E-30")) == 0
+
+
+BOOKED = [(kind, name) for kind, name in FIELDS if kind != "market"]
+
+
+@pytest.mark.parametrize(("kind", "name"), BOOKED)
+def test_a_figure_with_more_digits_than_the_engine_keeps_is_refused_naming_its_field(
+        kind: str, name: str) -> None:
+    """Sums keep 28 significant digits: a fill of 10.00000000000000000000000000001 would be
+    booked as 10 and leave 1E-29 of its order working for ever."""
+    text = "10.00000000000000000000000000001"
+    with pytest.raises(msgspec.ValidationError) as refused:
+        _decode(msgspec.json.encode({**VALID[kind], name: text}))
+    assert describe_error(refused.value) == (
+        f"{name}: expected at most 28 significant digits, got '{text}' (31 digits)")
+    exact = "123456789012345.6789012345678"  # 28 digits: kept
+    assert getattr(_decode(msgspec.json.encode({**VALID[kind], name: exact})), name) == \
+        Decimal(exact)
+    padded = "10.000000000000000000000000000000"  # zeros past the 28th digit change nothing
+    assert getattr(_decode(msgspec.json.encode({**VALID[kind], name: padded})), name) == 10

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 
 ZERO = Decimal(0)
 
@@ -24,6 +24,11 @@ MAGNITUDE_LIMIT = Decimal(f"1E+{MAX_ADJUSTED}")
 # a sum, which rounds it to 0 and turns an average price into 0/0.
 MIN_ADJUSTED = -18
 SMALLEST = Decimal(f"1E{MIN_ADJUSTED}")
+# ...and it carries at most 28 significant digits, what the engine's sums keep exactly: a
+# quantity of 10.00000000000000000000000000001 would be booked as 10 by its fill and leave
+# 1E-29 working for ever. Checked as "rounding to 28 digits leaves it unchanged".
+MAX_DIGITS = 28
+_DIGITS = Context(prec=MAX_DIGITS)
 
 
 class InvalidValue(ValueError):
@@ -31,12 +36,15 @@ class InvalidValue(ValueError):
 
 
 def require_finite(field: str, value: Decimal) -> Decimal:
-    """A finite decimal below `MAGNITUDE_LIMIT` in magnitude (the check every decimal of every
-    input event goes through)."""
+    """A finite decimal below `MAGNITUDE_LIMIT` in magnitude, with at most `MAX_DIGITS`
+    significant digits (the check every decimal of every input event goes through)."""
     if not value.is_finite():
         raise InvalidValue(f"{field}: expected a finite decimal, got '{value}'")
     if not MIN_ADJUSTED <= value.adjusted() < MAX_ADJUSTED and value:  # 0E+20 is zero
         raise_out_of_range(field, value)
+    if _DIGITS.plus(value) != value:
+        raise InvalidValue(f"{field}: expected at most {MAX_DIGITS} significant digits, got "
+                           f"'{value}' ({len(value.as_tuple().digits)} digits)")
     return value
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import hashlib
 import random
 import sqlite3
 import threading
@@ -67,6 +68,7 @@ ZERO = Decimal(0)
 _BPS = Decimal(10_000)
 _WORKING = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 DUPLICATE_REASON = "duplicate client_order_id"
+_MAX_ID_LENGTH = 128  # an Identifier's bound (model.intent)
 
 
 class FillModel(enum.StrEnum):
@@ -198,6 +200,18 @@ class _Book(msgspec.Struct, kw_only=True):
     received: int = 0
     faults: SimFaults = msgspec.field(default_factory=SimFaults)
     clock_offset: timedelta = timedelta(0)
+
+
+def fill_id(client_order_id: str, number: int) -> str:
+    """The id of an order's `number`th fill. Built from the client order id (unique in a
+    journal), not from the simulator's own order counter: a simulator without saved state
+    starts counting again after a restart, and the engine would drop its fills as
+    redeliveries of the journaled ones. A client order id too long to take the suffix within
+    an identifier's 128 characters is replaced by its digest."""
+    suffix = f"-{number}"
+    if len(client_order_id) + len(suffix) > _MAX_ID_LENGTH:
+        client_order_id = "h" + hashlib.sha256(client_order_id.encode()).hexdigest()
+    return client_order_id + suffix
 
 
 def _valid_price(value: Decimal | None) -> bool:
@@ -624,7 +638,7 @@ class SimBroker:
                             else OrderStatus.PARTIALLY_FILLED)
         self._schedule(Fill(
             ts=ts, client_order_id=order.client_order_id,
-            fill_id=f"{entry.broker_order_id}-{entry.fills}", qty=qty, price=price,
+            fill_id=fill_id(order.client_order_id, entry.fills), qty=qty, price=price,
             fee=qty * price * self.config.fee_bps / _BPS,
         ))
         holding = self._book.holdings.setdefault(order.account, {}).setdefault(

@@ -155,6 +155,19 @@ def test_open_page_turns_amber_on_reduce_only(page: Page, served: Served) -> Non
     assert red > blue and green > blue and red >= green, (red, green, blue)  # amber
 
 
+def test_open_page_turns_red_saying_all_orders_are_denied_under_a_firm_kill(
+        page: Page, served: Served) -> None:
+    _open(served, page)
+    killed = httpx.post(f"{served.url}/v1/kill", headers=auth(OPERATOR), timeout=10.0,
+                        json={"scope": "firm", "reason": "fat finger incident"})
+    assert killed.status_code == 200, killed.text
+    _wait_for_mode(page, "KILL SWITCH — ALL ORDERS DENIED")  # not ACTIVE — RESTRICTED
+    reason = page.inner_text("#mode-reason")
+    assert "No trading: every order is denied" in reason and "fat finger incident" in reason
+    red, green, blue = _rgb(page, "#mode-banner")
+    assert red > 2 * green and red > 2 * blue, (red, green, blue)
+
+
 def test_dashboard_without_token_asks_to_sign_in(page: Page, served: Served) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.goto(f"{served.url}/")

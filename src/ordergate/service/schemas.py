@@ -290,7 +290,10 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     still are). `shadow_policy_hash` / `shadow_policy_name` name the policy in a dry run
     ("" when none): judged for every intent beside the enforced one, never enforced.
     `headline` says in one line whether trading is normal, restricted or why not;
-    `restrictions` lists what denies part of the book while the mode allows trading (kill
+    `all_orders_denied` is true while a firm-wide kill switch is engaged (an operator's of
+    scope firm, the policy's `kill_switch` or the one shared by all gateways): every order is
+    then denied, reducing or not, whatever `mode` says, and `headline` says which switch and
+    why; `restrictions` lists what denies part of the book while the mode allows trading (kill
     switches, disabled strategies); `pending_approvals` the commands waiting for a second
     operator. `rate_windows` lists the global and per-account windows and the busiest
     per-strategy and per-symbol ones; `rate_windows_omitted` says which scopes had more.
@@ -318,6 +321,7 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     pending_approvals: list[PendingApprovalView] = msgspec.field(default_factory=list)
     rate_windows_omitted: list[RateWindowsOmitted] = msgspec.field(default_factory=list)
     policy_file: PolicyFileView | None = None
+    all_orders_denied: bool = False
 
 
 class HealthCheck(msgspec.Struct, frozen=True, kw_only=True):

@@ -56,6 +56,7 @@ RATE_WINDOWS_PER_SCOPE = 10
 _FIRST_APPROVAL = "resume after a drawdown halt needs a second operator; "
 _DRAWDOWN_HALT = "LOS-003"
 _KILL_ORDER = {scope: rank for rank, scope in enumerate(KillScope)}
+_KILL_CODES = ("KIL-001", "KIL-002", "KIL-003")
 
 
 class ModeTimeline:
@@ -142,11 +143,39 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def _firm_kills(restrictions: Sequence[RestrictionView]) -> list[RestrictionView]:
+    """The kill switches that deny every order of the firm, reducing or not, whatever the
+    mode: an operator's for the firm, the policy's `kill_switch`, the one shared by all
+    gateways."""
+    return [r for r in restrictions if r.code in _KILL_CODES and r.scope == KillScope.FIRM.value]
+
+
+def _kill_sentence(kill: RestrictionView) -> str:
+    why = f" ({kill.detail})" if kill.detail else ""
+    if kill.code == "KIL-001":
+        return f"The {kill.actor} sets kill_switch; an operator must activate a policy without it."
+    if kill.code == "KIL-003":
+        return (f"The firm-wide kill switch shared by all gateways is engaged{why}; an "
+                "operator must release it.")
+    return (f"Kill switch engaged for the whole firm by {kill.actor}{why}; an operator must "
+            "release it.")
+
+
 def _headline(mode: Mode, restrictions: Sequence[RestrictionView],
               pending: Sequence[PendingApprovalView], has_reasons: bool) -> str:
     """One line for the banner: trading normally, restricted (ACTIVE, but some orders are
-    denied by the restrictions listed) or why not."""
-    if mode is Mode.ACTIVE:
+    denied by the restrictions listed), no trading at all (a firm-wide kill switch) or why
+    not."""
+    kills = _firm_kills(restrictions)
+    if kills:
+        # Said first and alone: whatever the mode reads, nothing can trade.
+        line = "No trading: every order is denied. " + " ".join(map(_kill_sentence, kills))
+        if mode is not Mode.ACTIVE:
+            line += f" The mode is {mode.value} as well."
+        others = len(restrictions) - len(kills)
+        if others:
+            line += f" Also {_plural(others, 'other restriction')} (listed below)."
+    elif mode is Mode.ACTIVE:
         line = (f"Trading restricted: {_plural(len(restrictions), 'restriction')} "
                 "deny orders (listed below)." if restrictions
                 else "Trading normally: no active reason.")
@@ -223,6 +252,7 @@ class Inspector:
             positions=positions, exposure=exposure,
             rate_windows=rate_windows, rate_windows_omitted=omitted,
             headline=_headline(status.mode, restrictions, pending, bool(reasons)),
+            all_orders_denied=bool(_firm_kills(restrictions)),
             restrictions=restrictions, pending_approvals=pending,
             dependencies=self._dependencies(),
             journal=self._journal_view(), policy_hash=status.policy_hash,

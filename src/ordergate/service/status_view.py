@@ -1,7 +1,8 @@
 """`ordergate status --url U --token T`: the gateway's live status, rendered with rich.
 
 `show_remote_status(url, token)` fetches GET /v1/status from a running gateway and prints the
-same picture as the dashboard: the mode banner with its reasons in plain words, the `--policy`
+same picture as the dashboard: the mode banner with its reasons in plain words (or, while a
+firm-wide kill switch denies every order, a red KILL SWITCH banner saying so), the `--policy`
 file of start-up when its policy is not the one enforced, the restrictions (kill switches,
 disabled strategies) and approvals waiting for a second operator, exposure against caps, rate
 windows (the busiest per strategy and per symbol), dependencies, positions, the mode timeline
@@ -31,6 +32,7 @@ TOKEN_ENV = "ORDERGATE_TOKEN"
 RECENT_DECISIONS = 25  # as many as the dashboard shows
 _MODE_STYLE = {"ACTIVE": "bold white on green", "REDUCE_ONLY": "bold black on dark_orange",
                "HALTED": "bold white on red"}
+ALL_DENIED_TITLE = "KILL SWITCH — ALL ORDERS DENIED"
 _DECISION_STYLE = {"ALLOW": "green", "MODIFY": "dark_orange", "DENY": "bold red"}
 T = TypeVar("T")
 
@@ -108,12 +110,18 @@ def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = N
     if not lines:  # a gateway that does not send a headline
         lines.append("Trading normally: no active reason." if view.mode == "ACTIVE"
                      else "No reason recorded.")
-    title = f" {view.mode} " + (" — RESTRICTED " if view.mode == "ACTIVE" and view.restrictions
-                                 else "")
-    banner = Panel(Text("\n".join(lines)), title=Text(title, style=_MODE_STYLE.get(
-        view.mode, "bold")), title_align="left",
-        border_style=("dark_orange" if view.mode == "ACTIVE" and view.restrictions else
-                      {"ACTIVE": "green", "REDUCE_ONLY": "dark_orange"}.get(view.mode, "red")))
+    if view.all_orders_denied:
+        # A firm-wide kill switch: nothing trades, so the banner must not read ACTIVE.
+        title = f" {ALL_DENIED_TITLE} " + (f"· {view.mode} " if view.mode != "ACTIVE" else "")
+        title_style, border = _MODE_STYLE["HALTED"], "red"
+    else:
+        restricted = view.mode == "ACTIVE" and bool(view.restrictions)
+        title = f" {view.mode} " + (" — RESTRICTED " if restricted else "")
+        title_style = _MODE_STYLE.get(view.mode, "bold")
+        border = ("dark_orange" if restricted else
+                  {"ACTIVE": "green", "REDUCE_ONLY": "dark_orange"}.get(view.mode, "red"))
+    banner = Panel(Text("\n".join(lines)), title=Text(title, style=title_style),
+                   title_align="left", border_style=border)
     parts: list[object] = [banner, Text(
         f"policy {view.policy_name} {view.policy_hash[:16]}   run {view.run_id}   "
         f"journal seq {view.journal.last_seq} (lag {view.journal.lag})   "

@@ -69,9 +69,15 @@
   function renderStatus(s) {
     const banner = $("mode-banner");
     const restrictions = s.restrictions || [];
-    const restricted = s.mode === "ACTIVE" && restrictions.length > 0;
-    banner.className = "banner mode-" + s.mode + (restricted ? " restricted" : "");
-    $("mode-text").textContent = s.mode + (restricted ? " — RESTRICTED" : "");
+    // A firm-wide kill switch denies every order whatever the mode: the banner says so in red
+    // rather than reading ACTIVE.
+    const allDenied = Boolean(s.all_orders_denied);
+    const restricted = !allDenied && s.mode === "ACTIVE" && restrictions.length > 0;
+    banner.className = "banner mode-" + s.mode + (allDenied ? " all-denied" : "") +
+      (restricted ? " restricted" : "");
+    $("mode-text").textContent = allDenied
+      ? "KILL SWITCH — ALL ORDERS DENIED" + (s.mode === "ACTIVE" ? "" : " · " + s.mode)
+      : s.mode + (restricted ? " — RESTRICTED" : "");
     const words = (s.reasons || []).map((r) =>
       r.code + " — " + r.meaning + (r.detail ? " (" + r.detail + ")" : "") +
       (r.actor ? " · set by " + r.actor : "") + (r.since ? " since " + r.since : ""));

@@ -101,8 +101,14 @@ class ModeTimeline:
         return list(self._entries)
 
 
+def _plain(value: Decimal) -> str:
+    """A decimal as people write it: arithmetic can leave an exponent ("1.9E+2" for an
+    average price of 190), which an owner should never have to decode."""
+    return format(value, "f")
+
+
 def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else _plain(value)
 
 
 def _seconds(window: timedelta) -> str:
@@ -237,11 +243,11 @@ class Inspector:
                 code=reason.code, name=code.name if code else reason.code,
                 meaning=code.meaning if code else "", detail=reason.detail,
                 actor=reason.actor, since=reason.since))
-        positions = [PositionView(account=p.account, symbol=p.symbol, qty=str(p.qty),
-                                  avg_price=str(p.avg_price))
+        positions = [PositionView(account=p.account, symbol=p.symbol, qty=_plain(p.qty),
+                                  avg_price=_plain(p.avg_price))
                      for p in status.positions if p.qty]
-        exposure = [ExposureView(account=a.account, gross=str(a.gross_exposure),
-                                 net=str(a.net_exposure), gross_cap=_text(a.max_gross_exposure),
+        exposure = [ExposureView(account=a.account, gross=_plain(a.gross_exposure),
+                                 net=_plain(a.net_exposure), gross_cap=_text(a.max_gross_exposure),
                                  net_cap=_text(a.max_net_exposure))
                     for a in status.accounts]
         restrictions = self._restrictions(status)

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 import msgspec
 import typer
@@ -49,16 +49,29 @@ from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import Policy, load_policy
 from ordergate.runtime.sources import UTF8_BOM, BadLine, text_problem
 
+
+class _Kind(msgspec.Struct):
+    """Only a line's top-level `type` key (the other keys are skipped, not built): a `"type"`
+    inside a value or a nested object (a strategy named "type", a tag) does not name the
+    event."""
+
+    type: Any = msgspec.UNSET
+
+
 _event_decoder = msgspec.json.Decoder(InputEvent)
 _intent_decoder = msgspec.json.Decoder(OrderIntent)
+_kind_decoder = msgspec.json.Decoder(_Kind)
 _encoder = msgspec.json.Encoder(order="deterministic")
 
 
 def decode_line(raw: bytes) -> InputEvent:
     """An intent (its `type` field is optional) or any other input event."""
-    event: InputEvent = (
-        _event_decoder.decode(raw) if b'"type"' in raw else _intent_decoder.decode(raw)
-    )
+    # The byte search keeps the usual intent line (no `type` anywhere) to one decode; only a
+    # line that mentions "type" is read once more to see whether the key is a top-level one.
+    if b'"type"' in raw and _kind_decoder.decode(raw).type is not msgspec.UNSET:
+        event: InputEvent = _event_decoder.decode(raw)
+    else:
+        event = _intent_decoder.decode(raw)
     return event
 
 
@@ -136,7 +149,29 @@ def read_state(path: Path) -> StartingState:
         given = msgspec.json.decode(raw, type=_GivenState)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise UserError(f"{path}: {describe_error(exc)}") from None
+    _refuse_repeats(path, portfolio)
     return StartingState(portfolio=portfolio, marks=given.accounts)
+
+
+def _refuse_repeats(path: Path, portfolio: PortfolioState) -> None:
+    """One row per account and per account and symbol: the engine keeps only the last of two
+    rows for the same key, so a repeat would silently drop a position (or a cash figure) and
+    let an order past a cap the file's author thought was reached."""
+    accounts: dict[str, int] = {}
+    for index, account in enumerate(portfolio.accounts):
+        first = accounts.setdefault(account.account, index)
+        if first != index:
+            raise UserError(
+                f"{path}: accounts[{index}]: account {account.account} is already given at "
+                f"accounts[{first}]; give each account once")
+    positions: dict[tuple[str, str], int] = {}
+    for index, position in enumerate(portfolio.positions):
+        first = positions.setdefault((position.account, position.symbol), index)
+        if first != index:
+            raise UserError(
+                f"{path}: positions[{index}]: account {position.account} symbol "
+                f"{position.symbol} is already given at positions[{first}]; give one position "
+                f"per account and symbol (their net quantity)")
 
 
 def _funding(account: AccountState, marks: GivenMarks, ts: datetime) -> AccountFunding:

@@ -32,7 +32,6 @@ from ordergate.policy.spec import (
     DURATION_PATTERN,
     KEYED_SECTIONS,
     KIND,
-    EngineSpec,
     PolicySpec,
     normalize_duration,
 )
@@ -255,10 +254,6 @@ def build_spec(data: object, smap: SourceMap) -> PolicySpec:
     spec: PolicySpec = msgspec.structs.replace(_convert(top, PolicySpec, (), smap), **sections)
     _check_critical(spec, smap)
     normalized: PolicySpec = _normalize(spec, (), smap)
-    if normalized.engine == EngineSpec():
-        # an empty engine block, or one that only restates the defaults, means what no block
-        # means, so it must hash the same (the defaults inside a block are already left out)
-        normalized = msgspec.structs.replace(normalized, engine=UNSET)
     _check_calendars(normalized, smap)
     check_collars(normalized, smap)
     return normalized

@@ -46,7 +46,8 @@ def _stranger(symbol: str = "MSFT") -> Dispatch:
 
 
 def _meta(journal: Path, tag: bytes) -> list[dict[str, object]]:
-    handle = open_journal(f"sqlite:///{journal}", durability=Durability.NONE, create=False)
+    handle = open_journal(f"sqlite:///{journal}", durability=Durability.NONE, create=False,
+                          reader=True)
     try:
         return [msgspec.json.decode(record.payload) for record in handle.read()
                 if record.kind is RecordKind.META and tag in record.payload]

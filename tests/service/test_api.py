@@ -202,7 +202,7 @@ def test_halt_is_journaled_with_the_operator_and_shown_in_status(
     assert status["timeline"][-1]["mode"] == "HALTED"
     denied = post_intent(client, intent("after-halt")).json()["decision"]
     assert denied["decision"] == "DENY" and denied["blocking"] == "MOD-001"
-    journal = open_journal(served.journal_url, create=False)
+    journal = open_journal(served.journal_url, create=False, reader=True)
     try:
         commands = [event for record in journal.read(1) if record.kind is RecordKind.INPUT
                     for event in [decode_input(record.payload)] if isinstance(event, Command)]

@@ -48,7 +48,8 @@ def view(served: Served, intent_id: str, token: str = VIEWER) -> httpx.Response:
 
 def stored_last_seq(served: Served) -> int:
     """The newest record committed to the journal file (what another reader sees)."""
-    reader = open_journal(served.journal_url, durability=Durability.NONE, create=False)
+    reader = open_journal(served.journal_url, durability=Durability.NONE, create=False,
+                          reader=True)
     try:
         return reader.last_seq()
     finally:

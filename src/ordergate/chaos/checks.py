@@ -91,7 +91,7 @@ class JournalFacts:
     def read(cls, journal_path: Path) -> JournalFacts:
         facts = cls()
         journal = open_journal(f"sqlite:///{journal_path}", durability=Durability.NONE,
-                               create=False)
+                               create=False, reader=True)
         mode = Mode.ACTIVE
         positions: dict[tuple[str, str], Decimal] = {}
         try:
@@ -191,7 +191,7 @@ class Verification:
 def verify(journal_path: Path) -> Verification:
     """`journal.verify()` (the hash chain), then a full replay of every input."""
     journal = open_journal(f"sqlite:///{journal_path}", durability=Durability.NONE,
-                           create=False)
+                           create=False, reader=True)
     try:
         chain = journal.verify()
         replay = verify_journal(journal, check_chain=False)

@@ -3,11 +3,16 @@
 ALWAYS commits every append; BATCH buffers appends and commits them in one transaction
 on flush(); both run with `synchronous=FULL` so a commit is on disk when it returns. NONE
 buffers like BATCH with `synchronous=OFF` (the OS decides when bytes reach the disk).
+
+One writer at a time: a writer holds an exclusive lock on `<journal>.lock` until it closes,
+and a second one is refused when it opens. Readers (`reader=True`) do not take it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import functools
 import itertools
 import os
@@ -71,9 +76,16 @@ class SqliteJournal(ChainJournal):
         try:
             if not existed and os.path.dirname(path):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
+        except OSError as exc:
+            raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
+        # Readers neither take nor wait for the writer's lock: status and verify must work
+        # while a gateway runs.
+        self._writer_lock = None if reader else _lock_writer(path)
+        try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                    timeout=_BUSY_TIMEOUT_MS / 1000)
         except (OSError, sqlite3.Error) as exc:
+            self._release_writer_lock()
             raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
         self._conn = conn
         try:
@@ -81,9 +93,11 @@ class SqliteJournal(ChainJournal):
             stat = os.stat(path)
         except (OSError, sqlite3.Error) as exc:
             conn.close()
+            self._release_writer_lock()
             raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
         except JournalError:
             conn.close()
+            self._release_writer_lock()
             raise
         self._identity = (stat.st_dev, stat.st_ino)
         self._checkpointer: threading.Thread | None = None
@@ -353,10 +367,63 @@ class SqliteJournal(ChainJournal):
         return row
 
     def _close_storage(self) -> None:
-        self._settle()
-        if self._checkpoint_conn is not None:
-            self._checkpoint_conn.close()
-        self._conn.close()
+        try:
+            self._settle()
+            if self._checkpoint_conn is not None:
+                self._checkpoint_conn.close()
+            self._conn.close()
+        finally:
+            self._release_writer_lock()
+
+    def _release_writer_lock(self) -> None:
+        if self._writer_lock is not None:
+            os.close(self._writer_lock)  # closing the descriptor drops its flock
+            self._writer_lock = None
+
+
+def lock_path(path: str) -> str:
+    """The file beside a journal whose lock its one writer holds."""
+    return path + ".lock"
+
+
+def _lock_writer(path: str) -> int:
+    """Take the journal's writer lock (an exclusive flock on `<journal>.lock`) without waiting,
+    or refuse: two writers would each extend the chain from the head they read at start-up
+    and the second's writes would fail only later, after it had recovered and acted. The OS
+    drops the lock when the holder's descriptor closes, a killed process's too, so no stale
+    lock survives a crash. The holder's pid is written into the file for this message."""
+    where = lock_path(path)
+    try:
+        fd = os.open(where, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot create the journal's lock file {where}: "
+                           f"{exc.strerror}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = _lock_holder(fd)
+        os.close(fd)
+        if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            raise JournalError(f"{path}: cannot lock the journal ({where}): "
+                               f"{exc.strerror}") from exc
+        who = ("this process already has the journal open for writing" if holder == os.getpid()
+               else f"another process (pid {holder}) is writing this journal" if holder
+               else "another process is writing this journal")
+        raise JournalError(f"{path}: {who}; a journal has one writer (status, verify and "
+                           "replay may read it meanwhile)") from None
+    # The pid is only for the message a second writer gets; the lock is what counts.
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _lock_holder(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 @functools.lru_cache(maxsize=_INSERT_ROWS)

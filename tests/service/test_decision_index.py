@@ -23,8 +23,10 @@ T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 
 _ids = st.text(alphabet="abcXYZ019-_.:", min_size=1, max_size=12)
 _codes = st.sampled_from(["EXP-001", "ORD-006", "THR-002", "LOSS-001", "MODE-001"])
+# at most 28 significant digits, as the model accepts
 _decimals = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("1e9"), places=None,
-                        allow_nan=False, allow_infinity=False).filter(lambda d: d > 0)
+                        allow_nan=False, allow_infinity=False).filter(
+    lambda d: d > 0 and len(d.as_tuple().digits) <= 28)
 _times = st.integers(0, 10**12).map(lambda us: T0 + timedelta(microseconds=us))
 _violations = st.lists(st.builds(Violation, code=_codes, observed=st.text(max_size=8),
                                  limit=st.text(max_size=8), detail=st.text(max_size=20)),
@@ -66,7 +68,9 @@ def records(draw: st.DrawFn) -> DecisionRecord:
             decision=draw(st.sampled_from(DecisionKind)),
             blocking=shadow_violations[0].code if shadow_violations else "",
             violations=shadow_violations, modified_qty=draw(st.none() | _decimals))
-    return DecisionRecord(intent=intent, decision=decision, shadow=shadow)
+    # the deciding run, kept beside the encoded record ("": not known)
+    run_id = draw(st.sampled_from(["", "2af947f0b4e6414494f8779c65c37ed0"]))
+    return DecisionRecord(intent=intent, decision=decision, shadow=shadow, run_id=run_id)
 
 
 @settings(max_examples=300, deadline=None)
@@ -81,6 +85,7 @@ def test_an_indexed_record_reads_back_byte_for_byte_with_its_filter_fields(
     assert entry.decision == decision.decision.value and entry.monitor is decision.monitor
     assert entry.blocking == decision.blocking
     assert entry.codes == tuple(violation.code for violation in decision.violations)
+    assert entry.run_id == record.run_id
     expected = None if record.shadow is None else shadow_differs(record)
     assert entry.shadow_differs is expected
 

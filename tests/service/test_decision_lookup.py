@@ -185,7 +185,8 @@ def test_after_a_restart_an_evicted_decision_is_read_from_the_journal(tmp_path: 
     try:
         assert "old-deny" not in second.gateway.bridge.index
         again = record_of(second, "old-deny")
-        assert again == {**before, "run_id": second.gateway.ctx.run_id}
+        assert again == before  # with the run that decided it, as its journal records say
+        assert again["run_id"] == first.gateway.ctx.run_id != second.gateway.ctx.run_id
         assert record_of(second, "old-allow")["decision"] == allowed["decision"]
         assert again["decision"] == denied["decision"]
     finally:

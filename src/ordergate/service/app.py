@@ -275,7 +275,7 @@ async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
             continue  # also when there is no shadow decision (None)
         if reason is not None and entry.blocking != reason and reason not in entry.codes:
             continue
-        items.append(_decision_view(ctx.run_id, entry.record()))
+        items.append(_decision_view(entry.record(), ctx.run_id))
         if len(items) == limit:
             break
     next_cursor = None
@@ -284,8 +284,11 @@ async def list_decisions(ctx: ServiceContext, request: Request) -> Response:
     return json_response(DecisionPage(items=items, next_cursor=next_cursor))
 
 
-def _decision_view(run_id: str, record: DecisionRecord) -> DecisionView:
-    return DecisionView(intent_id=record.intent.intent_id, run_id=run_id, intent=record.intent,
+def _decision_view(record: DecisionRecord, serving_run_id: str) -> DecisionView:
+    # The run that made the decision, as its journal records say (an earlier run's after a
+    # restart); the serving run only for a record that does not know its run.
+    return DecisionView(intent_id=record.intent.intent_id,
+                        run_id=record.run_id or serving_run_id, intent=record.intent,
                         decision=record.decision,
                         blocking_meaning=meaning(record.decision.blocking),
                         shadow=record.shadow, shadow_differs=shadow_differs(record))
@@ -317,7 +320,7 @@ async def get_decision(ctx: ServiceContext, request: Request) -> Response:
             f"decisions --journal JOURNAL --show {intent_id}`"))
     if record is None:
         raise ApiError(404, "not_found", f"no decision for intent_id '{intent_id}'")
-    return json_response(_decision_view(ctx.run_id, record))
+    return json_response(_decision_view(record, ctx.run_id))
 
 
 async def events_stream(ctx: ServiceContext, request: Request) -> Response:

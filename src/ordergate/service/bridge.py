@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import functools
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -192,11 +193,15 @@ class ServiceUnavailable(Exception):
 
 class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True):
     """An intent, the decision the gate gave it and, during a policy dry run, what the shadow
-    policy would have answered."""
+    policy would have answered. `run_id` is the run that made the decision (the run_id of its
+    journal records): after a restart, an earlier run's. It is "" when not known: a decision
+    recalled from the engine's memory of decided intents (`EngineMemory`) says nothing of its
+    run."""
 
     intent: OrderIntent
     decision: Decision
     shadow: ShadowDecision | None = None
+    run_id: str = ""
 
 
 def shadow_differs(record: DecisionRecord) -> bool:
@@ -208,7 +213,9 @@ def shadow_differs(record: DecisionRecord) -> bool:
 
 
 _record_encoder = msgspec.msgpack.Encoder(decimal_format="string")
-_record_decoder = msgspec.msgpack.Decoder(DecisionRecord)
+# An entry encodes (intent, decision, shadow); its run_id is kept beside, one string shared by
+# every decision of a run rather than repeated in each encoded record.
+_record_decoder = msgspec.msgpack.Decoder(tuple[OrderIntent, Decision, ShadowDecision | None])
 
 
 class IndexEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -226,18 +233,23 @@ class IndexEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     blocking: str
     codes: tuple[str, ...]
     shadow_differs: bool | None  # None: no shadow decision
+    run_id: str = ""
 
     @classmethod
     def of(cls, record: DecisionRecord) -> IndexEntry:
         intent, decision = record.intent, record.decision
-        return cls(encoded=_record_encoder.encode(record), ts=intent.ts, symbol=intent.symbol,
+        return cls(encoded=_record_encoder.encode((intent, decision, record.shadow)),
+                   ts=intent.ts, symbol=intent.symbol,
                    account=intent.account, decision=decision.decision.value,
                    monitor=decision.monitor, blocking=decision.blocking,
                    codes=tuple(violation.code for violation in decision.violations),
-                   shadow_differs=None if record.shadow is None else shadow_differs(record))
+                   shadow_differs=None if record.shadow is None else shadow_differs(record),
+                   run_id=record.run_id)
 
     def record(self) -> DecisionRecord:
-        return _record_decoder.decode(self.encoded)
+        intent, decision, shadow = _record_decoder.decode(self.encoded)
+        return DecisionRecord(intent=intent, decision=decision, shadow=shadow,
+                              run_id=self.run_id)
 
 
 class DecisionIndex:
@@ -302,7 +314,8 @@ class DecisionIndex:
                 yield first + offset, entry
 
     def load_journal(self, records: Iterable[JournalRecord]) -> int:
-        """Rebuild from a journal: pair every journaled intent with its decision."""
+        """Rebuild from a journal: pair every journaled intent with its decision, and the
+        run that journaled the decision."""
         input_type: Any = InputEvent
         output_type: Any = OutputEvent
         intents: dict[str, OrderIntent] = {}
@@ -317,7 +330,9 @@ class DecisionIndex:
                 if isinstance(output, Decision):
                     intent = intents.pop(output.intent_id, None)
                     if intent is not None:
-                        found.append(DecisionRecord(intent=intent, decision=output))
+                        # interned: the decisions of one run share one string
+                        found.append(DecisionRecord(intent=intent, decision=output,
+                                                    run_id=sys.intern(record.run_id)))
                 elif (isinstance(output, ShadowDecision) and found
                       and found[-1].intent.intent_id == output.intent_id):
                     found[-1] = msgspec.structs.replace(found[-1], shadow=output)
@@ -390,11 +405,14 @@ class EngineBridge:
                  skew: IntentSkew | None = None,
                  idle_events: Callable[[], list[InputEvent]] | None = None,
                  idle_interval_s: float = 0.1,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter,
+                 run_id: str = "") -> None:
         """`recall` answers for intents the index no longer holds (see `EngineMemory`);
         without it, such an intent goes to the engine again. `skew` gives the policy's
-        tolerance for an intent's timestamp (see `EngineSkew`, `TimeBound`)."""
+        tolerance for an intent's timestamp (see `EngineSkew`, `TimeBound`). `run_id` is
+        the run the runtime's journal writes as, carried by the decisions made here."""
         self._runtime = runtime
+        self._run_id = run_id
         self.index = index if index is not None else DecisionIndex()
         self._recall = recall
         self._skew = skew
@@ -589,6 +607,7 @@ class EngineBridge:
                 # decision, and journal nothing (a second intent or decision for the id).
                 earlier = None if recall is None else recall(intent)
                 if earlier is not None:
+                    # the engine keeps no run per decision: run_id stays "" (not known)
                     recalled[intent_id] = DecisionRecord(intent=intent, decision=earlier)
                     continue
                 # Only an intent about to be decided is held to the time bound: a retry of
@@ -662,14 +681,14 @@ class EngineBridge:
             seen.setdefault(intent_id, intent)
         return None
 
-    @staticmethod
-    def _decided(fresh: list[OrderIntent], emitted: Sequence[Emitted]) -> dict[str, DecisionRecord]:
+    def _decided(self, fresh: list[OrderIntent],
+                 emitted: Sequence[Emitted]) -> dict[str, DecisionRecord]:
         by_id = {intent.intent_id: intent for intent in fresh}
         decided: dict[str, DecisionRecord] = {}
         for output in emitted:
             if isinstance(output, Decision) and output.intent_id in by_id:
                 decided[output.intent_id] = DecisionRecord(
-                    intent=by_id[output.intent_id], decision=output)
+                    intent=by_id[output.intent_id], decision=output, run_id=self._run_id)
             elif isinstance(output, ShadowDecision) and output.intent_id in decided:
                 decided[output.intent_id] = msgspec.structs.replace(
                     decided[output.intent_id], shadow=output)

@@ -97,10 +97,14 @@ def peek_keys(body: bytes) -> dict[str, msgspec.Raw]:
                        "documented shape") from None
 
 
-def _result(run_id: str, record: DecisionRecord, replayed: bool) -> IntentResult:
+def _result(serving_run_id: str, record: DecisionRecord, replayed: bool) -> IntentResult:
+    """The decision with the run that made it; a decision recalled from the engine's memory
+    does not know its run, and is answered with the serving run's id, saying so."""
     decision = record.decision
-    return IntentResult(intent_id=decision.intent_id, run_id=run_id, replayed=replayed,
-                        decision=decision, blocking_meaning=meaning(decision.blocking))
+    return IntentResult(intent_id=decision.intent_id, run_id=record.run_id or serving_run_id,
+                        replayed=replayed, decision=decision,
+                        blocking_meaning=meaning(decision.blocking),
+                        decision_run_known=bool(record.run_id))
 
 
 class IntentsEndpoint:

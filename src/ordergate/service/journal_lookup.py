@@ -188,6 +188,7 @@ class JournalDecisions:
         intent: OrderIntent | None = None
         decision: Decision | None = None
         shadow: ShadowDecision | None = None
+        run_id = ""
         start = seq
         while True:
             read = 0
@@ -205,7 +206,7 @@ class JournalDecisions:
                     continue
                 output = _decode_output(record.payload)
                 if isinstance(output, Decision) and output.intent_id == intent_id:
-                    decision = output
+                    decision, run_id = output, record.run_id
                 elif isinstance(output, ShadowDecision) and output.intent_id == intent_id:
                     shadow = output
             else:
@@ -215,4 +216,4 @@ class JournalDecisions:
             break
         if intent is None or decision is None:
             raise JournalError(f"record {seq}: the decision of intent '{intent_id}' is missing")
-        return DecisionRecord(intent=intent, decision=decision, shadow=shadow)
+        return DecisionRecord(intent=intent, decision=decision, shadow=shadow, run_id=run_id)

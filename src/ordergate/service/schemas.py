@@ -103,16 +103,25 @@ class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
 
 class IntentResult(msgspec.Struct, frozen=True, kw_only=True):
     """One decision. `replayed` is true when the intent_id was decided before and this is the
-    original decision returned again (no second order was sent)."""
+    original decision returned again (no second order was sent). `run_id` is the run that made
+    the decision, as its journal records carry it (after a restart, the earlier run's).
+    `decision_run_known` is false only for a replay of a decision older than the gateway's
+    decision index holds, answered from the engine's memory of decided intents: that memory
+    does not say which run decided, and `run_id` is then the run serving this request (the
+    journal names the deciding run: `ordergate decisions --journal JOURNAL --show ID`)."""
 
     intent_id: str
     run_id: str
     replayed: bool
     decision: Decision
     blocking_meaning: str = ""
+    decision_run_known: bool = True
 
 
 class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The decisions of a batch, in order. `run_id` is the run serving this request; each
+    result's own `run_id` is the run that made its decision."""
+
     run_id: str
     results: list[IntentResult]
 
@@ -339,7 +348,8 @@ class DecisionView(msgspec.Struct, frozen=True, kw_only=True):
     """The full decision record of one intent. `decision` is what was enforced; `shadow`,
     when a dry-run policy was set, is what that policy would have answered from the same
     state (null otherwise) and `shadow_differs` whether its outcome (decision, blocking code
-    or modified quantity) differs from the enforced one."""
+    or modified quantity) differs from the enforced one. `run_id` is the run that made the
+    decision, as its journal records carry it (after a restart, the earlier run's)."""
 
     intent_id: str
     run_id: str

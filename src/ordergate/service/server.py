@@ -114,7 +114,8 @@ class Gateway:
         self._last_activity = time.monotonic()
         self.bridge = EngineBridge(GuardedBatches(self.guard), index=index,
                                    recall=EngineMemory(runtime), skew=EngineSkew(runtime),
-                                   idle_events=self._idle_events)
+                                   idle_events=self._idle_events,
+                                   run_id=runtime.journal.run_id)
         self.inspector = Inspector(runtime, self.timeline,
                                    last_batch_seconds=lambda: self.bridge.stats.last_process_s,
                                    breakers=self.guard.breakers)

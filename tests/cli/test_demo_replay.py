@@ -20,7 +20,7 @@ import msgspec
 from rich.console import Console
 
 from ordergate.cli.demo_cmd import render, run_demo
-from ordergate.cli.run_cmd import money
+from ordergate.cli.run_cmd import fees_part, money
 from ordergate.journal import Durability, RecordKind, open_journal
 from ordergate.model.decision import Decision
 from ordergate.model.events import Dispatch, Fill
@@ -85,7 +85,8 @@ def test_the_printed_replay_command_reproduces_the_demo_day(tmp_path: Path) -> N
     (account,) = status.accounts
     assert (f"account {account.account}: equity {money(account.equity)}   "
             f"PnL today {money(account.daily_pnl)} (realized {money(account.realized_pnl)}, "
-            f"unrealized {money(account.unrealized_pnl)})") in summary, summary
+            f"unrealized {money(account.unrealized_pnl)}, fees {fees_part(account.fees)})") \
+        in summary, summary
     modes = re.findall(r"^mode (\S+) -> (\S+) at (\S+) \(([^)]*)\)", summary, re.MULTILINE)
     assert modes == [(change.previous, change.mode, change.ts.isoformat(), change.actor)
                      for change in tally.transitions]

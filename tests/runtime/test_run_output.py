@@ -117,7 +117,7 @@ def test_summary_counts_reasons_orders_fills_pnl_and_final_mode(tmp_path: Path) 
     assert rows == {"ORD-009": "2", "MOD-002": "1"}, summary
     assert "The symbol is on the restricted list." in summary
     assert re.search(r"account ACC-1: equity 100,020\.00\s+PnL today 20\.00 "
-                     r"\(realized 8\.00, unrealized 12\.00\)", summary), summary
+                     r"\(realized 8\.00, unrealized 12\.00, fees 0\.00\)", summary), summary
     assert "mode ACTIVE -> REDUCE_ONLY at 2026-03-02T15:00:06+00:00 (ops-1): MOD-002 desk review" \
         in summary
     final = [line for line in summary.splitlines() if line.startswith("final mode:")]

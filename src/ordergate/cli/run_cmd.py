@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
@@ -175,6 +176,12 @@ def money(value: object) -> str:
     return f"{float(str(value)):,.2f}"  # display only; the journal keeps the exact decimal
 
 
+def fees_part(fees: Decimal) -> str:
+    """Fees as the part of PnL they are, a cost (negative), so that realized + unrealized +
+    fees adds up to the PnL shown beside them; no fees show as 0.00, not -0.00."""
+    return money(-fees if fees else fees)
+
+
 def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
                    title: str = "ordergate run summary",
                    breakers: list[BreakerSnapshot] | None = None,
@@ -205,7 +212,7 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
         console.print(
             f"account {plain(account.account)}: equity {money(account.equity)}   "
             f"PnL today {money(account.daily_pnl)} (realized {money(account.realized_pnl)}, "
-            f"unrealized {money(account.unrealized_pnl)})"
+            f"unrealized {money(account.unrealized_pnl)}, fees {fees_part(account.fees)})"
         )
     for change in tally.transitions:
         why = "; ".join(f"{code} {detail}".strip() for code, detail in change.why)

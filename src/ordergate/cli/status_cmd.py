@@ -19,7 +19,13 @@ from rich.table import Table
 
 from ordergate.cli.console import out, plain
 from ordergate.cli.errors import UserError, journal_problem
-from ordergate.cli.run_cmd import configure_logging, journal_url, money, plain_reason
+from ordergate.cli.run_cmd import (
+    configure_logging,
+    fees_part,
+    journal_url,
+    money,
+    plain_reason,
+)
 from ordergate.engine.status import EngineStatus
 from ordergate.journal import JournalError
 from ordergate.runtime.loop import rebuild
@@ -61,7 +67,8 @@ def render_status(status: EngineStatus) -> None:
             else "-"
         out.print(f"[bold]{plain(account.account)}[/]  equity {money(account.equity)}   "
                   f"PnL today {money(account.daily_pnl)}   realized {money(account.realized_pnl)}"
-                  f"   unrealized {money(account.unrealized_pnl)}   drawdown {drawdown}")
+                  f"   unrealized {money(account.unrealized_pnl)}   fees {fees_part(account.fees)}"
+                  f"   drawdown {drawdown}")
     held = [p for p in status.positions if p.qty != 0]
     if held:
         table = Table(title="positions", title_justify="left")

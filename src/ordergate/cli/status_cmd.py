@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import Annotated
 
 import msgspec
@@ -26,8 +27,10 @@ from ordergate.cli.run_cmd import (
     money,
     plain_reason,
 )
+from ordergate.engine.core import Engine
 from ordergate.engine.status import EngineStatus
 from ordergate.journal import JournalError
+from ordergate.model.events import KillScope
 from ordergate.runtime.loop import rebuild
 
 _STYLE = {"ACTIVE": "bold white on green", "REDUCE_ONLY": "bold black on yellow",
@@ -39,13 +42,40 @@ _MEANING = {
 }
 
 
-def render_status(status: EngineStatus) -> None:
+def firm_kills(engine: Engine, status: EngineStatus) -> list[str]:
+    """The kill switches that deny every order of the firm whatever the mode says, in words:
+    the policy's own `kill_switch`, the one shared by all gateways, an operator's for the
+    firm. With one of them engaged an ACTIVE mode still trades nothing."""
+    kills: list[str] = []
+    active = engine.active
+    if active is not None and active.limits_for("", "", "").kill_switch:
+        kills.append(f"the policy {plain(active.name)} sets kill_switch")
+    firm = engine.state.firm
+    if firm is not None and firm.kill:
+        kills.append("the firm-wide kill switch shared by all gateways is engaged"
+                     + (f" ({plain(firm.detail)})" if firm.detail else ""))
+    kills.extend(f"{plain(kill.operator)} engaged the firm-wide kill switch: "
+                 f"{plain(kill.reason)}" for kill in status.kills
+                 if kill.scope is KillScope.FIRM)
+    return kills
+
+
+def render_status(status: EngineStatus, all_denied: Sequence[str] = ()) -> None:
+    """`all_denied`: the firm-wide kill switches engaged (`firm_kills`); with any, the banner
+    says that no order passes, in red, whatever the mode."""
     mode = status.mode.value
     as_of = f"as of {status.now:%Y-%m-%d %H:%M:%S} UTC" if status.now else "no events yet"
     policy = (f"policy {plain(status.policy_name)} {status.policy_hash[:19]}"
               if status.policy_hash else "no policy active")
-    out.print(Panel(f"[{_STYLE[mode]}]  {mode}  [/]\n\n{_MEANING[mode]}",
-                    title="trading mode", subtitle=f"{as_of} · {policy}", expand=False))
+    if all_denied:
+        also = "" if mode == "ACTIVE" else f" · {mode}"
+        banner = (f"[{_STYLE['HALTED']}]  KILL SWITCH — ALL ORDERS DENIED{also}  [/]\n\n"
+                  f"No trading: every order is denied ({'; '.join(all_denied)}). "
+                  "An operator must release the kill switch.")
+    else:
+        banner = f"[{_STYLE[mode]}]  {mode}  [/]\n\n{_MEANING[mode]}"
+    out.print(Panel(banner, title="trading mode", subtitle=f"{as_of} · {policy}",
+                    expand=False))
     why: list[str] = []
     for reason in status.reasons:
         since = f" since {reason.since:%Y-%m-%d %H:%M:%S} UTC" if reason.since else ""
@@ -122,7 +152,7 @@ def status(
     if as_json:
         out.print(msgspec.json.encode(current).decode(), markup=False, highlight=False)
         return
-    render_status(current)
+    render_status(current, firm_kills(engine, current))
 
 
 def _remote(url: str, token: str | None, as_json: bool) -> None:

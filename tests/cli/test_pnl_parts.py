@@ -64,3 +64,21 @@ def test_shown_pnl_parts_add_up_to_the_total_shown(tmp_path: Path) -> None:
         assert (total, realized, unrealized, fees) == (
             Decimal("18.49"), Decimal("10.00"), Decimal("10.00"), Decimal("-1.51"))
         assert realized + unrealized + fees == total
+
+
+def test_after_a_day_roll_the_parts_are_labelled_to_date(tmp_path: Path) -> None:
+    """Realized PnL and fees run from the account's beginning, PnL today from the day's start:
+    once a day has rolled the parts no longer make up today's figure and say so."""
+    next_day = {**_market(5, "104"), "ts": "2026-03-03T15:00:05Z"}
+    journal = str(tmp_path / "journal.db")
+    # one event a batch: the fills are booked before the next day's quote rolls the day
+    run = cli("run", "--quiet", "--batch-size", "1", "--policy", str(demo_policy_path()),
+              "--journal", journal,
+              str(write_jsonl(tmp_path / "events.jsonl", [*EVENTS, next_day])), columns=200)
+    assert run.returncode == 0, run.stderr
+    status = cli("status", "--journal", journal, columns=200)
+    assert status.returncode == 0, status.stderr
+    for text in (run.stderr, status.stdout):
+        flat = " ".join(text.split())
+        assert "to date: realized" in flat, flat
+    assert SUMMARY_PNL.search(run.stderr) is None

@@ -46,7 +46,7 @@ from ordergate.cli.policy_flags import (
     policy_replacement,
 )
 from ordergate.engine.commands import COMMAND_NOTE, COMMAND_REFUSED
-from ordergate.engine.status import EngineStatus
+from ordergate.engine.status import AccountStatus, EngineStatus
 from ordergate.journal import HASH_PREFIX, Durability, JournalError, head_of, open_journal
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
@@ -182,6 +182,18 @@ def fees_part(fees: Decimal) -> str:
     return money(-fees if fees else fees)
 
 
+_CENT = Decimal("0.01")
+
+
+def parts_label(account: AccountStatus) -> str:
+    """"" when realized + unrealized + fees make up PnL today, else "to date: ". Realized PnL
+    and fees run from the account's beginning, PnL today from the day's start (a day roll or
+    new funding restarts it): shown as today's parts they would not add up."""
+    parts = account.realized_pnl + account.unrealized_pnl - account.fees
+    # within a cent: the engine's 28-digit averages leave a remainder of about 1E-22
+    return "" if abs(parts - account.daily_pnl) < _CENT else "to date: "
+
+
 def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
                    title: str = "ordergate run summary",
                    breakers: list[BreakerSnapshot] | None = None,
@@ -211,7 +223,8 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
     for account in status.accounts:
         console.print(
             f"account {plain(account.account)}: equity {money(account.equity)}   "
-            f"PnL today {money(account.daily_pnl)} (realized {money(account.realized_pnl)}, "
+            f"PnL today {money(account.daily_pnl)} ({parts_label(account)}"
+            f"realized {money(account.realized_pnl)}, "
             f"unrealized {money(account.unrealized_pnl)}, fees {fees_part(account.fees)})"
         )
     for change in tally.transitions:

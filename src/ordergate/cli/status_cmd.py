@@ -25,6 +25,7 @@ from ordergate.cli.run_cmd import (
     fees_part,
     journal_url,
     money,
+    parts_label,
     plain_reason,
 )
 from ordergate.engine.core import Engine
@@ -96,7 +97,8 @@ def render_status(status: EngineStatus, all_denied: Sequence[str] = ()) -> None:
         drawdown = f"{float(account.drawdown_pct):.2f} %" if account.drawdown_pct is not None \
             else "-"
         out.print(f"[bold]{plain(account.account)}[/]  equity {money(account.equity)}   "
-                  f"PnL today {money(account.daily_pnl)}   realized {money(account.realized_pnl)}"
+                  f"PnL today {money(account.daily_pnl)}   {parts_label(account)}"
+                  f"realized {money(account.realized_pnl)}"
                   f"   unrealized {money(account.unrealized_pnl)}   fees {fees_part(account.fees)}"
                   f"   drawdown {drawdown}")
     held = [p for p in status.positions if p.qty != 0]

@@ -74,3 +74,17 @@ def test_fill_id_fits_an_identifier_whatever_the_client_order_id() -> None:
     assert len(fill_id(long_id, 12)) <= 128
     assert fill_id(long_id, 1) != fill_id("x" * 127 + "y", 1)
     assert fill_id(long_id, 1) == fill_id(long_id, 1)
+
+
+def test_a_fill_learnt_at_start_up_is_named_after_the_client_order_id() -> None:
+    """Start-up books a fill the broker reports and the journal lacks under an id built from
+    the client order id: a broker's own order ids may repeat (a simulator without saved
+    state numbers its orders from 1 again), client order ids do not."""
+    from ordergate.runtime.loop import recovered_fill_id
+
+    first = recovered_fill_id("og-" + "a" * 28, Decimal("10"))
+    assert first == "og-" + "a" * 28 + "-recovered-10"
+    assert recovered_fill_id("og-" + "b" * 28, Decimal("10")) != first
+    own = "x" * 128  # a strategy's own client order id may take all 128 characters
+    long = recovered_fill_id(own, Decimal("2.5"))
+    assert len(long) <= 128 and long != recovered_fill_id("x" * 127 + "y", Decimal("2.5"))

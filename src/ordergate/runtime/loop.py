@@ -33,6 +33,7 @@ process wrote a record and when, so they are excluded from that comparison by de
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import signal
 import time
@@ -452,7 +453,7 @@ class Runtime:
                 # a partly journaled order the broker's average is the best price known.
                 price = known.avg_fill_price
                 lost.append(Fill(ts=self._now, client_order_id=cid,
-                                 fill_id=f"{known.broker_order_id}-recovered-{known.filled_qty}",
+                                 fill_id=recovered_fill_id(cid, known.filled_qty),
                                  qty=missing, price=price))
             if known.status is OrderStatus.CANCELED:
                 lost.append(OrderCanceled(ts=self._now, client_order_id=cid,
@@ -929,3 +930,18 @@ def rebuild(journal_url: str) -> Engine:
 
 def decisions_of(report: BatchReport) -> list[Decision]:
     return [item for item in report.emitted if isinstance(item, Decision)]
+
+
+_MAX_IDENTIFIER = 128
+
+
+def recovered_fill_id(client_order_id: str, filled_qty: Decimal) -> str:
+    """The id of a fill that start-up learns of from the broker instead of from a fill event.
+    Built from the client order id, unique in the journal, not the broker's order id: a
+    simulator without saved state numbers its orders from 1 again after a restart, and a
+    repeated id would have the engine drop the fill as a redelivery. Too long for an
+    identifier (a strategy's own 128-character client order id), it is a digest."""
+    text = f"{client_order_id}-recovered-{filled_qty}"
+    if len(text) > _MAX_IDENTIFIER:
+        text = "h" + hashlib.sha256(text.encode()).hexdigest()
+    return text

@@ -62,4 +62,17 @@ def test_fingerprint_names_the_order_type_and_stop_price() -> None:
                      limit_price="94.50")
     order = harness.log[-1]
     assert isinstance(order, OrderIntent)
-    assert fingerprint(order) == "A s1 X sell 10 stop_limit limit_price=94.5 stop_price=95"
+    assert fingerprint(order) == "A s1 X sell 10 94.5 stop_limit stop_price=95"
+
+
+def test_a_market_or_limit_order_keeps_the_fingerprint_old_journals_hold() -> None:
+    """Fingerprints are journaled (decision records, DUP-002 evidence) and kept in snapshots:
+    for the orders that had one before stops were told apart, the string is unchanged, so an
+    older journal replays to the same bytes and its duplicate window holds across upgrades."""
+    harness = _window()
+    harness.accepted(Side.BUY, "10")  # a market order, the default
+    harness.accepted(Side.SELL, "5", limit_price="101.50")
+    market, limit = harness.log[-2], harness.log[-1]
+    assert isinstance(market, OrderIntent) and isinstance(limit, OrderIntent)
+    assert fingerprint(market) == "A s1 X buy 10 "
+    assert fingerprint(limit) == "A s1 X sell 5 101.5"

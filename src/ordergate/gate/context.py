@@ -224,19 +224,24 @@ def _plain(value: Decimal) -> str:
 
 
 def fingerprint(intent: OrderIntent) -> str:
-    """What makes two intents "the same order": account, strategy, symbol, side, quantity,
-    order type, limit price and stop price, with decimals normalized (a stop at 95 and a stop
-    at 90, or a market order and a stop, are different orders). Fields are joined with a
-    space, which identifiers cannot contain, so no two different orders share a fingerprint.
-    The engine records accepted intents under this same string."""
-    # the prices are labelled, so an absent one leaves no gap and the evidence reads plainly
-    limit = "" if intent.limit_price is None else f" limit_price={_plain(intent.limit_price)}"
-    stop = "" if intent.stop_price is None else f" stop_price={_plain(intent.stop_price)}"
+    """What makes two intents "the same order": account, strategy, symbol, side, quantity and
+    limit price, and for a stop or stop-limit order its type and stop price (a stop at 95 and
+    one at 90, or a market order and a stop, are different orders), with decimals normalized.
+    Fields are joined with a space, which identifiers cannot contain, so no two different
+    orders share a fingerprint. The engine records accepted intents under this same string.
+
+    A market or limit order's fingerprint is the string it has always been: it is journaled
+    (decision records, DUP-002 evidence) and kept in snapshots, so a journal written before
+    stop orders were told apart replays to the same bytes and its duplicate window still
+    holds across the upgrade."""
+    limit = "" if intent.limit_price is None else _plain(intent.limit_price)
     side = "buy" if intent.side is _BUY else "sell"
-    return (
-        f"{intent.account} {intent.strategy} {intent.symbol} {side} {_plain(intent.qty)} "
-        f"{intent.order_type.value}{limit}{stop}"
-    )
+    text = f"{intent.account} {intent.strategy} {intent.symbol} {side} {_plain(intent.qty)} {limit}"
+    order_type = intent.order_type
+    if order_type is _STOP or order_type is _STOP_LIMIT:
+        stop = "" if intent.stop_price is None else f" stop_price={_plain(intent.stop_price)}"
+        text = f"{text} {order_type.value}{stop}"
+    return text
 
 
 def projected_contribution(

@@ -31,6 +31,7 @@ from ordergate.journal import (
     open_journal,
 )
 from ordergate.model.events import InputEvent
+from ordergate.model.values import journaled_digits
 
 DECISION_PREFIX = b'{"type":"decision",'
 INTENT_PREFIX = b'{"type":"intent",'
@@ -67,7 +68,13 @@ def journaled_input(seq: int, payload: bytes) -> InputEvent:
     try:
         event: InputEvent = _decode_input(payload)
     except msgspec.DecodeError as exc:
-        raise unreadable_input(seq, exc) from None
+        # Once more without the digits rule, which came after journals that hold longer
+        # figures: what a journal accepted stays readable (only this rare path pays for it).
+        try:
+            with journaled_digits():
+                event = _decode_input(payload)
+        except msgspec.DecodeError:
+            raise unreadable_input(seq, exc) from None
     return event
 
 

@@ -8,6 +8,9 @@ are RFC 3339 strings. These helpers validate both at the edge so the core can tr
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
 
@@ -29,6 +32,20 @@ SMALLEST = Decimal(f"1E{MIN_ADJUSTED}")
 # 1E-29 working for ever. Checked as "rounding to 28 digits leaves it unchanged".
 MAX_DIGITS = 28
 _DIGITS = Context(prec=MAX_DIGITS)
+# Set while a journaled record that the digits rule refused is read again: a journal written
+# before the rule keeps what it accepted then, so an upgrade never makes it unreadable.
+_JOURNALED: ContextVar[bool] = ContextVar("ordergate_journaled", default=False)
+
+
+@contextmanager
+def journaled_digits() -> Iterator[None]:
+    """Inside: decimals are not refused for their number of digits (only for being beyond
+    the magnitude bounds or not finite). For reading back what a journal already holds."""
+    token = _JOURNALED.set(True)
+    try:
+        yield
+    finally:
+        _JOURNALED.reset(token)
 
 
 class InvalidValue(ValueError):
@@ -42,7 +59,7 @@ def require_finite(field: str, value: Decimal) -> Decimal:
         raise InvalidValue(f"{field}: expected a finite decimal, got '{value}'")
     if not MIN_ADJUSTED <= value.adjusted() < MAX_ADJUSTED and value:  # 0E+20 is zero
         raise_out_of_range(field, value)
-    if _DIGITS.plus(value) != value:
+    if _DIGITS.plus(value) != value and not _JOURNALED.get():
         raise InvalidValue(f"{field}: expected at most {MAX_DIGITS} significant digits, got "
                            f"'{value}' ({len(value.as_tuple().digits)} digits)")
     return value

@@ -87,3 +87,20 @@ def test_run_on_a_journal_being_written_stops_at_start_with_one_line(
     assert str(path) in lines[0] and f"pid {child.pid}" in lines[0]
     verify = ordergate("journal", "verify", "--journal", str(path))
     assert verify.returncode == 0, verify.stderr
+
+
+def test_a_second_writer_through_a_symbolic_link_is_refused_too(tmp_path: Path) -> None:
+    real = tmp_path / "real.db"
+    first = open_journal(f"sqlite:///{real}")
+    try:
+        alias = tmp_path / "alias.db"
+        alias.symlink_to(real)
+        elsewhere = tmp_path / "sub"
+        elsewhere.mkdir()
+        for name in (alias, elsewhere / ".." / "real.db"):
+            with pytest.raises(JournalError, match="already has the journal open for writing"):
+                open_journal(f"sqlite:///{name}", create=False)
+    finally:
+        first.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".lock")) == [
+        "real.db.lock"]

@@ -382,8 +382,12 @@ class SqliteJournal(ChainJournal):
 
 
 def lock_path(path: str) -> str:
-    """The file beside a journal whose lock its one writer holds."""
-    return path + ".lock"
+    """The file beside a journal whose lock its one writer holds: beside the file itself, its
+    symbolic links resolved, so a second writer that names it through a link (or a `..`
+    path) takes the same lock. (A hard link is another name the lock cannot see; the lock
+    is not taken on the database file itself because closing any descriptor of that file
+    drops the POSIX locks SQLite holds on it in this process.)"""
+    return os.path.realpath(path) + ".lock"
 
 
 def _lock_writer(path: str) -> int:

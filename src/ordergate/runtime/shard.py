@@ -452,23 +452,33 @@ class ShardGateway:
             self._log.warning("shard.firm_kill", detail=event.detail)
         elif known is not None and known.kill and not event.kill:
             self._log.warning("shard.firm_kill_released")
-        runtime.inject([event], origin="firm")
+        self._inject([event])
         self.stats.firm_states += 1
 
     def _redis_failed(self, ts: datetime, exc: Exception) -> None:
-        breaker, runtime = self._breaker, self.runtime
-        assert breaker is not None and runtime is not None
+        breaker = self._breaker
+        assert breaker is not None
         self._log.error("shard.redis_unavailable", error=str(exc))
         status = breaker.record_failure()
         if status is not None:
-            runtime.inject([msgspec.structs.replace(status, ts=ts)], origin="firm")
+            self._inject([msgspec.structs.replace(status, ts=ts)])
 
     def _redis_ok(self, ts: datetime) -> None:
-        breaker, runtime = self._breaker, self.runtime
-        assert breaker is not None and runtime is not None
+        breaker = self._breaker
+        assert breaker is not None
         status = breaker.record_success()
         if status is not None:
-            runtime.inject([msgspec.structs.replace(status, ts=ts)], origin="firm")
+            self._inject([msgspec.structs.replace(status, ts=ts)])
+
+    def _inject(self, events: list[InputEvent]) -> None:
+        """Journal what the firm store said and hand over what it caused (a mode change, an
+        alert) like a source batch's outputs, in journal order: `run` reports its injected
+        batches the same way, so stdout and the summary miss nothing."""
+        runtime = self.runtime
+        assert runtime is not None
+        report = runtime.inject(events, origin="firm")
+        if self._on_batch is not None:
+            self._on_batch(report)
 
     def _reserve(self, batch: list[InputEvent]) -> ReserveResult | None:
         """Reserve firm-rate slots for the batch's intents; journal the refusals first."""
@@ -497,7 +507,7 @@ class ShardGateway:
         ]
         if refused:
             self.stats.firm_rate_limited += len(refused)
-            runtime.inject(refused, origin="firm")
+            self._inject(refused)
         return result
 
     def _release_denied(self, reserved: ReserveResult, report: BatchReport) -> None:

@@ -60,7 +60,10 @@ def test_unknown_scheme_is_refused_without_showing_the_password() -> None:
 
 
 def test_db_upgrade_brings_an_old_schema_to_the_current_version(backend: Backend) -> None:
-    open_journal(backend.url).close()
+    journal = open_journal(backend.url)
+    journal.append(RecordKind.META, b"")
+    journal.flush()
+    journal.close()
     store = backend.store()
     try:
         store.set_schema_version(0)
@@ -105,3 +108,20 @@ def test_an_older_copy_of_the_journal_restored_under_newer_snapshots_is_refused(
                     str(tmp_path / "events-1.jsonl"))
     assert run.returncode == 3, run.stderr
     assert "older copy of the journal restored" in " ".join(run.stderr.split())
+
+
+def test_a_journal_that_is_not_there_is_refused_not_verified_as_empty(
+        backend: Backend) -> None:
+    """A mistyped path or stream must not pass as an intact, empty journal: `journal verify`
+    exits 1 naming it, on either backend, while a journal that was leased but holds nothing
+    yet still opens."""
+    if backend.name == "sqlite":
+        missing = backend.url.replace("journal.db", "jounral.db")
+    else:
+        open_journal(backend.url).close()  # the schema exists; this stream holds nothing
+        missing = backend.url
+    result = ordergate("journal", "verify", "--journal", missing)
+    assert result.returncode == 1, result.stdout
+    said = " ".join(result.stderr.split())
+    assert ("holds no journal" if backend.name == "postgres" else "no journal file") in said
+    assert "chain OK" not in result.stdout

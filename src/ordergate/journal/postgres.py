@@ -96,6 +96,13 @@ class PostgresJournal(ChainJournal):
             raise self._fenced(granted)
         row = conn.execute(_SELECT + " ORDER BY seq DESC LIMIT 1", (self._stream,)).fetchone()
         if row is None:
+            if not create and granted is None:
+                # Nothing was ever written here and no writer ever leased it: a mistyped
+                # stream, schema or database, which must not verify as an empty, intact
+                # journal (a missing SQLite file is refused the same way).
+                raise JournalError(f"{self._where}: stream '{self._stream}' holds no journal "
+                                   "(no records, never leased); check the stream name, the "
+                                   "schema and the database")
             return genesis()
         return int(row[0]), str(row[6])
 

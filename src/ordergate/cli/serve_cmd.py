@@ -9,6 +9,11 @@
 
 On a journal that enforces a policy already (one activated with POST /v1/policy, say), a
 restart keeps enforcing it; the --policy file replaces it only with --replace-policy.
+
+On a PostgreSQL journal the stream has one owner, like a shard of `ordergate gateway`: serve
+takes the stream's lease first (a second serve on the same stream waits as standby until the
+owner goes), keeps it heartbeated, and writes with the lease's epoch, so an owner that lost
+the lease can never write again. Losing the lease stops serving (exit 3).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
@@ -33,6 +39,9 @@ from ordergate.cli.policy_flags import (
     announce_policy_choice,
     policy_replacement,
 )
+
+if TYPE_CHECKING:
+    from ordergate.runtime.shard import LeaseKeeper
 
 token_app = typer.Typer(help="Make and hash API tokens for `ordergate serve`.",
                         no_args_is_help=True)
@@ -108,48 +117,90 @@ def serve(
                 raise UserError(str(item))
             if item is not None:
                 feed_events.append(item)
-    try:
-        # Like `ordergate run`: never serve from a journal whose chain cannot be proven.
-        handle = open_journal(journal, durability=Durability(durability))
-        runtime = open_proven(handle, journal, lambda on_replayed: Runtime.open_on(
-            handle, loaded, adapter, replace_policy=replacement, on_replayed=on_replayed))
-    except JournalError as exc:
-        raise UserError(f"--journal {redact_url(journal)}: {exc}") from None
-    except (ResumeMismatch, StartRefused) as exc:
-        raise SafetyStop(str(exc)) from None
-    announce_policy_choice(runtime.policy_choice)
-    try:
-        # The feed is the gateway's first batch: it goes through the guard the Gateway then
-        # takes over, like every later batch (start-up checks first; then the feed's breaker,
-        # the session close after a day roll, housekeeping).
-        guard = GuardedRuntime(runtime, SystemClock(), settings_for(runtime.broker))
-        if feed_events:
-            GuardedBatches(guard).process(feed_events)
-        gateway = Gateway(guard, store, journal_url=journal, webhook_url=webhook,
-                          tick_interval_s=tick_interval)
-    except RuntimeStopped as exc:
-        runtime.close()
-        raise SafetyStop(str(exc)) from None
-    except BaseException:
-        runtime.close()
-        raise
-    try:
-        sock = bind_socket(host, port)
-    except OSError as exc:
-        gateway.close()
-        raise UserError(f"--host {host} --port {port}: cannot listen: {exc.strerror}") from None
-    enforced = runtime.policy
-    err.print(f"ordergate serving on http://{host}:{sock.getsockname()[1]}  "
-              f"(journal {redact_url(journal)}, policy {enforced.name} {enforced.hash}, "
-              f"run {runtime.journal.run_id})", markup=False, soft_wrap=True)
-    gateway.start()
-    server = uvicorn.Server(uvicorn_config(gateway, log_level=log_level))
-    try:
-        server.run(sockets=[sock])
-    finally:
-        gateway.close()
-        with contextlib.suppress(OSError):
-            sock.close()
+    servers: list[uvicorn.Server] = []  # the one to stop should the stream's lease be lost
+
+    def stop_serving(reason: str) -> None:
+        for running in servers:
+            running.should_exit = True
+
+    with contextlib.ExitStack() as ownership:
+        try:
+            epoch, keeper = _own_stream(journal, ownership, stop_serving)
+            # Like `ordergate run`: never serve from a journal whose chain cannot be proven.
+            handle = open_journal(journal, durability=Durability(durability), epoch=epoch)
+            runtime = open_proven(handle, journal, lambda on_replayed: Runtime.open_on(
+                handle, loaded, adapter, replace_policy=replacement, on_replayed=on_replayed))
+        except JournalError as exc:
+            raise UserError(f"--journal {redact_url(journal)}: {exc}") from None
+        except (ResumeMismatch, StartRefused) as exc:
+            raise SafetyStop(str(exc)) from None
+        announce_policy_choice(runtime.policy_choice)
+        try:
+            # The feed is the gateway's first batch: it goes through the guard the Gateway
+            # then takes over, like every later batch (start-up checks first; then the feed's
+            # breaker, the session close after a day roll, housekeeping).
+            guard = GuardedRuntime(runtime, SystemClock(), settings_for(runtime.broker))
+            if feed_events:
+                GuardedBatches(guard).process(feed_events)
+            gateway = Gateway(guard, store, journal_url=journal, webhook_url=webhook,
+                              tick_interval_s=tick_interval)
+        except RuntimeStopped as exc:
+            runtime.close()
+            raise SafetyStop(str(exc)) from None
+        except BaseException:
+            runtime.close()
+            raise
+        try:
+            sock = bind_socket(host, port)
+        except OSError as exc:
+            gateway.close()
+            raise UserError(f"--host {host} --port {port}: cannot listen: {exc.strerror}") \
+                from None
+        enforced = runtime.policy
+        err.print(f"ordergate serving on http://{host}:{sock.getsockname()[1]}  "
+                  f"(journal {redact_url(journal)}, policy {enforced.name} {enforced.hash}, "
+                  f"run {runtime.journal.run_id})", markup=False, soft_wrap=True)
+        gateway.start()
+        server = uvicorn.Server(uvicorn_config(gateway, log_level=log_level))
+        servers.append(server)
+        try:
+            if keeper is None or not keeper.lost:
+                server.run(sockets=[sock])
+        finally:
+            gateway.close()
+            with contextlib.suppress(OSError):
+                sock.close()
+        if keeper is not None and keeper.lost:
+            raise SafetyStop(f"{redact_url(keeper.lost)}: stopped serving (another process "
+                             "may own the stream now)")
+
+
+def _own_stream(journal: str, ownership: contextlib.ExitStack,
+                on_lost: Callable[[str], None]) -> tuple[int | None, LeaseKeeper | None]:
+    """On a PostgreSQL journal, the stream's lease, as `ordergate gateway` takes a shard's:
+    its epoch (waiting as standby while another process owns the stream) and the keeper that
+    heartbeats it; both are let go when `ownership` closes, after the journal's last flush.
+    (None, None) on SQLite, whose single writer is held by a lock of its own."""
+    from ordergate.journal.lease import ShardLease
+    from ordergate.journal.urls import Backend, parse_journal_url
+    from ordergate.runtime.shard import DEFAULT_LEASE_TTL_S, LeaseKeeper, wait_for_lease
+
+    location = parse_journal_url(journal)
+    if location.backend is not Backend.POSTGRES:
+        return None, None
+    lease = ShardLease(journal, ttl_s=DEFAULT_LEASE_TTL_S)
+    ownership.callback(lease.release)
+
+    def standby() -> None:
+        err.print(f"stream '{lease.stream}' of {location.redacted} is owned by another "
+                  "process: waiting for its lease (standby)", markup=False, soft_wrap=True)
+
+    epoch = wait_for_lease(lease, on_standby=standby)
+    assert epoch is not None  # no timeout and no stop: the wait ends only with the lease
+    keeper = LeaseKeeper(lease, DEFAULT_LEASE_TTL_S / 3, on_lost=on_lost)
+    keeper.start()
+    ownership.callback(keeper.stop)
+    return epoch, keeper
 
 
 def _configure_logging(level_name: str) -> None:

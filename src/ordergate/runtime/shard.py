@@ -212,13 +212,40 @@ class LineFollower:
         self._handle.close()
 
 
+def wait_for_lease(lease: ShardLease, *, timeout_s: float | None = None,
+                   stopping: Callable[[], bool] = lambda: False,
+                   on_standby: Callable[[], None] | None = None) -> int | None:
+    """Take `lease`, waiting as standby while another process holds it (said once, in the log
+    and through `on_standby`): its epoch, or None once `timeout_s` passed (None: wait as long
+    as it takes) or `stopping()` said so. Waits in short chunks so a stop is seen soon."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    announced = False
+    while not stopping():
+        chunk = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+        epoch = lease.acquire(timeout_s=chunk)
+        if epoch is not None:
+            return epoch
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        if not announced:
+            log.info("shard.standby", shard=lease.stream,
+                     detail="another process owns the shard")
+            if on_standby is not None:
+                on_standby()
+            announced = True
+    return None
+
+
 class LeaseKeeper:
     """Heartbeats a held lease every `interval_s` on its own thread (the lease's connection is
-    used by nobody else) until stopped; `lost` says why the lease was lost ('' while held)."""
+    used by nobody else) until stopped; `lost` says why the lease was lost ('' while held),
+    and `on_lost` (if given) is called with that, once, from the keeper's thread."""
 
-    def __init__(self, lease: ShardLease, interval_s: float) -> None:
+    def __init__(self, lease: ShardLease, interval_s: float, *,
+                 on_lost: Callable[[str], None] | None = None) -> None:
         self._lease = lease
         self._interval_s = interval_s
+        self._on_lost = on_lost
         self._halt = threading.Event()
         self.lost = ""
         self.beats = 0
@@ -239,6 +266,8 @@ class LeaseKeeper:
             except JournalError as exc:
                 self.lost = str(exc)
                 log.error("shard.lease_lost", stream=self._lease.stream, error=self.lost)
+                if self._on_lost is not None:
+                    self._on_lost(self.lost)
                 return
             self.beats += 1
 
@@ -307,25 +336,16 @@ class ShardGateway:
     def _acquire(self, lease: ShardLease) -> int:
         config = self.config
         started = time.monotonic()
-        deadline = None if config.acquire_timeout_s is None else \
-            started + config.acquire_timeout_s
-        announced = False
-        while not self._stop:
-            chunk = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
-            epoch = lease.acquire(timeout_s=chunk)
-            if epoch is not None:
-                self.stats.epoch = epoch
-                self.stats.lease_wait_s = time.monotonic() - started
-                self._log.info("shard.lease_acquired", epoch=epoch,
-                               waited_s=self.stats.lease_wait_s)
-                self._keeper = LeaseKeeper(lease, config.lease_ttl_s / 3)
-                self._keeper.start()
-                return epoch
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            if not announced:
-                self._log.info("shard.standby", detail="another process owns the shard")
-                announced = True
+        epoch = wait_for_lease(lease, timeout_s=config.acquire_timeout_s,
+                               stopping=lambda: self._stop)
+        if epoch is not None:
+            self.stats.epoch = epoch
+            self.stats.lease_wait_s = time.monotonic() - started
+            self._log.info("shard.lease_acquired", epoch=epoch,
+                           waited_s=self.stats.lease_wait_s)
+            self._keeper = LeaseKeeper(lease, config.lease_ttl_s / 3)
+            self._keeper.start()
+            return epoch
         raise ShardError(f"shard '{config.shard}': another process holds its lease"
                          + ("" if self._stop else
                             f" (waited {config.acquire_timeout_s} s)"))
@@ -544,4 +564,5 @@ __all__ = [
     "next_source_line",
     "own_gross",
     "shard_url",
+    "wait_for_lease",
 ]

@@ -12,7 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import structlog
+from typer.testing import CliRunner
+
 from ordergate.brokers.sim import SimBroker, SimConfig
+from ordergate.cli.main import app
 from ordergate.model.events import AccountFunding, InputEvent
 from ordergate.model.intent import Side
 from ordergate.model.market import MarketSnapshot
@@ -152,3 +156,11 @@ def start(tmp_path: Path, *, policy: Policy | None = None,
     return Served(url=server.url, broker=broker, gateway=gateway, server=server,
                   journal_url=journal_url)
 
+
+def status_cli_words(served: Served) -> str:
+    """`ordergate status --url` output as words (panels and tables wrap; compare words)."""
+    result = CliRunner().invoke(app, ["status", "--url", served.url, "--token", VIEWER],
+                                env={"COLUMNS": "240"})
+    structlog.reset_defaults()  # the command bound structlog to the runner's closed stderr
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.replace("│", " ").replace("┃", " ").split())

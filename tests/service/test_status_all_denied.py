@@ -13,12 +13,19 @@ from typing import Any
 
 import httpx
 import pytest
-import structlog
-from typer.testing import CliRunner
 
-from ordergate.cli.main import app
 from ordergate.policy.loader import parse_policy
-from service.support import OPERATOR, POLICY, TRADER, VIEWER, Served, auth, intent, start
+from service.support import (
+    OPERATOR,
+    POLICY,
+    TRADER,
+    VIEWER,
+    Served,
+    auth,
+    intent,
+    start,
+    status_cli_words,
+)
 
 ALL_DENIED = "KILL SWITCH — ALL ORDERS DENIED"
 
@@ -46,15 +53,6 @@ def _post(served: Served, path: str, body: dict[str, Any], token: str) -> dict[s
     return answer
 
 
-def _cli_words(served: Served) -> str:
-    """`ordergate status --url` output as words (panels and tables wrap; compare words)."""
-    result = CliRunner().invoke(app, ["status", "--url", served.url, "--token", VIEWER],
-                                env={"COLUMNS": "240"})
-    structlog.reset_defaults()  # the command bound structlog to the runner's closed stderr
-    assert result.exit_code == 0, result.output
-    return " ".join(result.output.replace("│", " ").replace("┃", " ").split())
-
-
 def test_firm_kill_switch_says_all_orders_are_denied_in_status_and_cli(served: Served) -> None:
     _post(served, "/v1/kill", {"scope": "account", "name": "ACC-2", "reason": "desk review"},
           OPERATOR)
@@ -73,7 +71,7 @@ def test_firm_kill_switch_says_all_orders_are_denied_in_status_and_cli(served: S
         "No trading: every order is denied. Kill switch engaged for the whole firm by "
         "ops-alice (fat finger incident); an operator must release it. Also 1 other "
         "restriction (listed below).")
-    words = _cli_words(served)
+    words = status_cli_words(served)
     assert ALL_DENIED in words and "RESTRICTED" not in words
     assert "No trading: every order is denied" in words and "fat finger incident" in words
 
@@ -81,7 +79,7 @@ def test_firm_kill_switch_says_all_orders_are_denied_in_status_and_cli(served: S
     halted = _status(served)
     assert halted["all_orders_denied"] is True
     assert "The mode is HALTED as well." in halted["headline"]
-    assert f"{ALL_DENIED} · HALTED" in _cli_words(served)
+    assert f"{ALL_DENIED} · HALTED" in status_cli_words(served)
 
     _post(served, "/v1/unkill", {"scope": "firm", "reason": "explained"}, OPERATOR)
     released = _status(served)
@@ -98,7 +96,7 @@ def test_policy_kill_switch_says_all_orders_are_denied(tmp_path: Path) -> None:
         assert status["headline"] == (
             "No trading: every order is denied. The policy service-test sets kill_switch; an "
             "operator must activate a policy without it.")
-        words = _cli_words(served)
+        words = status_cli_words(served)
         assert ALL_DENIED in words and "ACTIVE — RESTRICTED" not in words
     finally:
         served.stop()

@@ -9,15 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import structlog
-from typer.testing import CliRunner
 
 from ordergate.brokers.sim import SimBroker, SimConfig
-from ordergate.cli.main import app
 from ordergate.model.events import PositionSeed
 from ordergate.policy.loader import parse_policy
 from ordergate.runtime.loop import Runtime
-from service.support import POLICY, T0, VIEWER, Served, auth, feed, start
+from service.support import POLICY, T0, VIEWER, Served, auth, feed, start, status_cli_words
 
 
 def _status(served: Served) -> dict[str, Any]:
@@ -25,15 +22,6 @@ def _status(served: Served) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def _cli_words(served: Served) -> str:
-    """`ordergate status --url` output as words (panels and tables wrap; compare words)."""
-    result = CliRunner().invoke(app, ["status", "--url", served.url, "--token", VIEWER],
-                                env={"COLUMNS": "240"})
-    structlog.reset_defaults()  # the command bound structlog to the runner's closed stderr
-    assert result.exit_code == 0, result.output
-    return " ".join(result.output.replace("│", " ").replace("┃", " ").split())
 
 
 def test_average_price_and_quantities_are_shown_in_plain_notation(tmp_path: Path) -> None:
@@ -52,7 +40,7 @@ def test_average_price_and_quantities_are_shown_in_plain_notation(tmp_path: Path
         for exposure in status["exposure"]:
             for shown in (exposure["gross"], exposure["net"]):
                 assert "E" not in shown.upper(), status
-        words = _cli_words(served)
+        words = status_cli_words(served)
         assert "ACC-1 AAPL 10 190" in words and "E+" not in words
     finally:
         served.stop()

@@ -407,22 +407,21 @@ class Engine:
         if effective is not None and self.state.now < effective:
             # Not in force yet: whatever decides now (or nothing: every intent is then
             # denied, SYS-005) keeps deciding. Event time, so a replay agrees.
-            active = "none" if self.active is None else f"{self.active.name} {self.active.hash}"
             self.alert(out, AlertSeverity.CRITICAL, POLICY_NOT_EFFECTIVE,
                        f"activate_policy: policy {policy.name} {policy.hash} takes effect at "
                        f"{effective.isoformat().replace('+00:00', 'Z')}, after "
-                       f"{self.state.now.isoformat().replace('+00:00', 'Z')}; keeping {active}")
+                       f"{self.state.now.isoformat().replace('+00:00', 'Z')}; "
+                       f"keeping {self._enforced()}")
             return
         if (self.settings.resume_requires_two_operators
                 and not policy.engine.resume_requires_two_operators
                 and self.state.guard.has_code("LOS-003")):
             # The halt's own terms: a drawdown halt taken under a policy that wants two
             # operators to resume is not ended by one operator swapping the policy first.
-            active = "none" if self.active is None else f"{self.active.name} {self.active.hash}"
             self.alert(out, AlertSeverity.CRITICAL, POLICY_REJECTED,
                        f"activate_policy: policy {policy.name} {policy.hash} drops "
                        f"resume_requires_two_operators while a drawdown halt (LOS-003) awaits "
-                       f"a resume by two operators; resume first; keeping {active}")
+                       f"a resume by two operators; resume first; keeping {self._enforced()}")
             return
         if self.shadow is not None and self.shadow.hash == policy.hash:
             # the dry run is over: the policy is enforced now
@@ -435,6 +434,10 @@ class Engine:
             self._schedule_roll(out)
         self.alert(out, AlertSeverity.INFO, POLICY_ACTIVATED,
                    f"policy {policy.name} {policy.hash} is active")
+
+    def _enforced(self) -> str:
+        """The enforced policy as an alert names it: "<name> <hash>", or "none"."""
+        return "none" if self.active is None else f"{self.active.name} {self.active.hash}"
 
     def set_shadow(self, policy_hash: str, actor: str, out: list[OutputEvent]) -> None:
         """Judge every intent under the stored policy `policy_hash` as well, without enforcing

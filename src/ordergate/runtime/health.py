@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import msgspec
 import structlog
 
 from ordergate.brokers.base import BrokerAdapter
@@ -517,6 +518,13 @@ def _require(url: str, verdict: Verdict) -> None:
             "journal it cannot prove (restore it from a replica or start a new one)")
 
 
+# What a replay raises on a record it cannot use (an undecodable payload, a value the model
+# refuses, arithmetic on it, a journal read failing): when the chain check finds the journal
+# broken as well, the broken chain is the cause to report.
+_REPLAY_DAMAGE = (JournalError, msgspec.DecodeError, ValueError, ArithmeticError, LookupError,
+                  TypeError)
+
+
 def open_proven(journal: Journal, url: str | None,
                 open_runtime: Callable[[Callable[[], None]], Runtime]) -> Runtime:
     """`open_runtime(on_replayed)` (a `Runtime.open_on` call passing `on_replayed` on) once the
@@ -533,7 +541,7 @@ def open_proven(journal: Journal, url: str | None,
         return open_runtime(check.require)
     except StartRefused:
         raise
-    except Exception:
+    except _REPLAY_DAMAGE:
         broken = check.broken()
         if broken is not None:
             raise broken from None

@@ -7,12 +7,10 @@ of 190 reads "190", never "1.9E+2")."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from ordergate.policy.loader import parse_policy
 from service.support import (
@@ -28,15 +26,6 @@ from service.support import (
 )
 
 ALL_DENIED = "KILL SWITCH — ALL ORDERS DENIED"
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    gateway = start(tmp_path)
-    try:
-        yield gateway
-    finally:
-        gateway.stop()
 
 
 def _status(served: Served) -> dict[str, Any]:

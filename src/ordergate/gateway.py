@@ -191,16 +191,20 @@ def _surrogate_at(value: Any, path: str) -> str | None:
     return None
 
 
+def _refuse_lone_surrogates(value: Any, what: str) -> None:
+    where = _surrogate_at(value, what)
+    if where is not None:
+        raise InvalidInput(f"{where}: expected text that UTF-8 can encode, got a lone "
+                           f"surrogate (a broken UTF-16 pair)")
+
+
 def _checked(event: T, what: str) -> T:
     """`event` as the journal's decoder would accept it. A struct built in Python skips the
     constraints that only decoding checks (identifier patterns, lengths, tag limits), and a
     lone surrogate in a string fails the journal write: both are refused here, naming the
     field, before anything is journaled."""
     plain = msgspec.to_builtins(event)
-    where = _surrogate_at(plain, what)
-    if where is not None:
-        raise InvalidInput(f"{where}: expected text that UTF-8 can encode, got a lone "
-                           f"surrogate (a broken UTF-16 pair)")
+    _refuse_lone_surrogates(plain, what)
     try:
         return msgspec.convert(plain, type(event))
     except (msgspec.ValidationError, InvalidValue) as exc:
@@ -219,10 +223,7 @@ def _convert(data: OrderIntent | MarketSnapshot | Mapping[str, Any], kind: type[
     fields.pop("type", None)
     if "ts" not in fields:
         fields["ts"] = now()
-    where = _surrogate_at(fields, what)
-    if where is not None:
-        raise InvalidInput(f"{where}: expected text that UTF-8 can encode, got a lone "
-                           f"surrogate (a broken UTF-16 pair)")
+    _refuse_lone_surrogates(fields, what)
     try:
         return msgspec.convert(fields, kind)
     except (msgspec.ValidationError, InvalidValue) as exc:

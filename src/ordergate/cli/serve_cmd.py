@@ -14,15 +14,20 @@ On a PostgreSQL journal the stream has one owner, like a shard of `ordergate gat
 takes the stream's lease first (a second serve on the same stream waits as standby until the
 owner goes), keeps it heartbeated, and writes with the lease's epoch, so an owner that lost
 the lease can never write again. Losing the lease stops serving (exit 3).
+
+SIGTERM or Ctrl-C stops serving gracefully: requests in flight are answered, then the journal
+is flushed and closed and pending alerts are delivered (exit 0 on SIGTERM).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -163,16 +168,31 @@ def serve(
         gateway.start()
         server = uvicorn.Server(uvicorn_config(gateway, log_level=log_level))
         servers.append(server)
+        # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; with the
+        # default action that would end the process before the gateway closes (the journal's
+        # last flush, pending alerts, the writer's lock), so it raises `_Terminated` instead.
+        signal.signal(signal.SIGTERM, _terminated)
         try:
             if keeper is None or not keeper.lost:
                 server.run(sockets=[sock])
+        except _Terminated:
+            pass
         finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
             gateway.close()
             with contextlib.suppress(OSError):
                 sock.close()
         if keeper is not None and keeper.lost:
             raise SafetyStop(f"{redact_url(keeper.lost)}: stopped serving (another process "
                              "may own the stream now)")
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: stop serving and close the gateway (exit 0)."""
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
 
 
 def _own_stream(journal: str, ownership: contextlib.ExitStack,

@@ -76,6 +76,7 @@ CAPABILITIES = BrokerCapabilities(
     query_by_client_id=True,
     cancel_all=False,
     max_client_order_id_length=CLIENT_ORDER_ID_MAX,
+    unique_client_order_id=True,  # a second one is refused: 422 "client_order_id must be unique"
 )
 
 _STATUS = {

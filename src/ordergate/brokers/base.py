@@ -26,6 +26,10 @@ class BrokerCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     query_by_client_id: bool = True
     cancel_all: bool = False
     max_client_order_id_length: int = 64
+    # The venue refuses a second order with a client order id it already holds. Only then may
+    # an order whose submit had no answer, and that a lookup cannot find yet, be sent again:
+    # elsewhere (a Tradier tag, a Deribit label) a second send could make a second order.
+    unique_client_order_id: bool = False
 
 
 class OrderStatus(enum.StrEnum):

@@ -267,7 +267,7 @@ class SimBroker:
         return BrokerCapabilities(
             order_types=self.config.order_types, time_in_force=self.config.time_in_force,
             fractional_qty=self.config.fractional_qty, query_by_client_id=True,
-            max_client_order_id_length=128,
+            max_client_order_id_length=128, unique_client_order_id=True,
         )
 
     @property

@@ -38,6 +38,7 @@ from ordergate.journal import (
     Durability,
     Journal,
     JournalError,
+    VerifyReport,
     check_kept_heads,
     open_journal,
     redact_url,
@@ -127,11 +128,12 @@ def render_divergence(divergence: Divergence) -> None:
     ], equal=True, expand=True))
 
 
-def render_replay(report: ReplayReport, where: str) -> None:
+def render_replay(report: ReplayReport, where: str, chain: VerifyReport) -> None:
+    """The replay's table; `chain` is the chain verdict after the kept heads were checked
+    (the replay's own chain check cannot see records cut from the end)."""
     table = Table(title=f"replay of {where}", title_justify="left")
     table.add_column("check")
     table.add_column("result")
-    chain = report.chain
     table.add_row("hash chain", f"[green]intact[/] ({chain.records:,} records)" if chain.ok
                   else f"[red]broken at seq {chain.first_bad_seq}[/]: {chain.message}")
     if chain.ok:
@@ -169,7 +171,7 @@ def verify(journal: JournalOption, head_values: HeadOption = None) -> None:
                 opened, on_progress=lambda seq: progress.update(task, completed=seq),
                 chain_url=journal if total >= PARALLEL_CHAIN_MIN_RECORDS else None)
         chain, note = check_kept_heads(opened, report.chain, heads)
-    render_replay(report, where)
+    render_replay(report, where, chain)
     if note:
         err.print(f"note: {note}", markup=False)
     if not chain.ok:

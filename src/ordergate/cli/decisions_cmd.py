@@ -20,7 +20,7 @@ from ordergate.cli.replay_cmd import JournalOption, parse_time, read_journal
 from ordergate.evidence.decisions import (
     DecisionDetail,
     DecisionFilter,
-    find_decision,
+    find_decisions,
     iter_decisions,
 )
 from ordergate.evidence.reproduce import IncompleteRecord, decode_limits, reproduce
@@ -143,7 +143,11 @@ def show(detail: DecisionDetail) -> None:
     if detail.intent is not None:
         out.print(Panel(_json(detail.intent), title="intent (input)"))
     out.print(Panel(_json(decision), title="decision"))
-    if detail.record is None:
+    if detail.record is None and not decision.policy_hash:
+        # DUP-003: a reused intent id is refused before any policy judges it
+        out.print("[yellow]no DecisionRecord: no policy judged this intent, so no state was "
+                  "recorded for it[/]")
+    elif detail.record is None:
         out.print("[yellow]no DecisionRecord: this journal predates decision records[/]")
     else:
         out.print(Panel(_json(detail.record.context),
@@ -166,6 +170,31 @@ def show(detail: DecisionDetail) -> None:
             out.print(Panel(_json(again), title="re-derived"))
 
 
+def decision_filter(*, since: str | None, until: str | None, account: str = "",
+                    symbol: str = "", strategy: str = "", decision: str = "",
+                    reason: str = "") -> DecisionFilter:
+    """The rows the filter options keep, or the UserError naming the option that cannot
+    keep any: an unknown outcome or reason code, or a window that ends before it starts.
+    Outcomes and reason codes are matched in any case."""
+    if decision and decision.upper() not in _COLOURS:
+        raise UserError(f"--decision {decision!r}: expected ALLOW, DENY or MODIFY")
+    if reason and reason.upper() not in REGISTRY:
+        raise UserError(f"--reason {reason!r}: no such reason code; `ordergate reasons` "
+                        "lists them")
+    start, end = parse_time("--since", since), parse_time("--until", until)
+    if start is not None and end is not None and start > end:
+        raise UserError(f"--since {since} is later than --until {until}: the window holds "
+                        "no time; swap them")
+    return DecisionFilter(since=start, until=end, account=account, symbol=symbol,
+                          strategy=strategy, decision=decision.upper(), reason=reason.upper())
+
+
+def _outcome(detail: DecisionDetail) -> str:
+    decision = detail.decision
+    return f"seq {detail.seq} {decision.decision.value}" + (
+        f" {decision.blocking}" if decision.blocking else "")
+
+
 def decisions(
     journal: JournalOption,
     since: Annotated[str | None, typer.Option(help="RFC 3339; decisions at or after.")] = None,
@@ -177,22 +206,27 @@ def decisions(
     decision: Annotated[str, typer.Option(help="ALLOW, DENY or MODIFY.")] = "",
     reason: Annotated[str, typer.Option(help="A reason code (blocking or violated).")] = "",
     limit: Annotated[int, typer.Option(min=1, help="Rows to show (the latest).")] = 50,
-    show_id: Annotated[str | None, typer.Option("--show", help="Show one intent's decision "
-                                                               "in full.")] = None,
+    show_id: Annotated[str | None, typer.Option(
+        "--show", help="Show one intent's decision in full (every one, when the intent id "
+                       "was sent more than once).")] = None,
 ) -> None:
-    """List a journal's decisions (filtered), or show one in full with --show INTENT_ID."""
-    if decision and decision.upper() not in _COLOURS:
-        raise UserError(f"--decision {decision!r}: expected ALLOW, DENY or MODIFY")
-    where = DecisionFilter(since=parse_time("--since", since), until=parse_time("--until", until),
-                           account=account, symbol=symbol, strategy=strategy,
-                           decision=decision.upper(), reason=reason)
+    """List a journal's decisions (filtered), or show one in full with --show INTENT_ID
+    (every decision for it, when the intent id was sent more than once)."""
+    where = decision_filter(since=since, until=until, account=account, symbol=symbol,
+                            strategy=strategy, decision=decision, reason=reason)
     with read_journal(journal) as opened:
         if show_id is not None:
-            detail = find_decision(opened, show_id)
-            if detail is None:
+            found = find_decisions(opened, show_id)
+            if not found:
                 raise UserError(f"--show {show_id}: no decision for that intent id in the "
                                 "journal")
-            show(detail)
+            if len(found) > 1:
+                # A resent intent id is evidence in itself (a retry, a duplicate the gateway
+                # refused): every decision is shown, never only the first.
+                out.print(f"[bold]intent {plain(show_id)} was decided {len(found)} times[/]: "
+                          + ", ".join(_outcome(detail) for detail in found), highlight=False)
+            for detail in found:
+                show(detail)
             return
         rows = list(iter_decisions(opened, where))
     table = Table(title=f"{len(rows):,} decisions" + (f" (latest {limit})" if len(rows) > limit

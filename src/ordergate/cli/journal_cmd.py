@@ -149,24 +149,30 @@ def export(
     reason: Annotated[str, typer.Option(help="A reason code (blocking or violated).")] = "",
 ) -> None:
     """Export the journal's decisions (joined with their intents, records and latency) as
-    JSON Lines, CSV or Parquet. Decimals stay exact strings."""
-    from ordergate.cli.replay_cmd import parse_time, read_journal
-    from ordergate.evidence.decisions import DecisionFilter, iter_decisions
+    JSON Lines, CSV or Parquet. Decimals stay exact strings. Exit 3 (safety stop) naming the
+    record when one cannot be read."""
+    from ordergate.cli.decisions_cmd import decision_filter
+    from ordergate.cli.replay_cmd import read_journal
+    from ordergate.evidence.decisions import iter_decisions
     from ordergate.evidence.export import ExportFormat, export_rows
 
     formats = [item.value for item in ExportFormat]
     if fmt not in formats:
         raise UserError(f"--format {fmt!r}: expected one of {', '.join(formats)}")
-    if decision and decision.upper() not in ("ALLOW", "DENY", "MODIFY"):
-        raise UserError(f"--decision {decision!r}: expected ALLOW, DENY or MODIFY")
-    where = DecisionFilter(since=parse_time("--since", since), until=parse_time("--until", until),
-                           account=account, symbol=symbol, decision=decision.upper(),
-                           reason=reason)
+    where = decision_filter(since=since, until=until, account=account, symbol=symbol,
+                            decision=decision, reason=reason)
     with read_journal(journal) as opened:
         try:
             count = export_rows(iter_decisions(opened, where), fmt, out_path)
         except OSError as exc:
             raise UserError(f"--out {out_path}: cannot write: {exc.strerror or exc}") from None
+        except JournalError as exc:
+            # JSON Lines and CSV are written as rows are read: what is there is a prefix that
+            # would pass for the whole export. Parquet is written once every row is read.
+            left = ("nothing was written to it" if fmt == ExportFormat.PARQUET else
+                    "it holds only the decisions before that record: delete it")
+            raise SafetyStop(f"{redact_url(journal)}: export stopped: {exc}; --out "
+                             f"{out_path}: {left}") from None
     out.print(f"wrote {count:,} decisions to {out_path} ({fmt})", markup=False)
 
 

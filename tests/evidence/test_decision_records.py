@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 from tests.evidence.support import invoke, read
 
-from ordergate.evidence.decisions import find_decision, iter_decisions
+from ordergate.evidence.decisions import find_decisions, iter_decisions
 from ordergate.evidence.latency import decode_latencies
 from ordergate.evidence.reproduce import reproduce
 from ordergate.journal import RecordKind
@@ -63,12 +63,12 @@ def test_latency_is_in_meta_records_for_every_intent_and_shown_by_decisions(
                  for note in [decode_latencies(record.payload)] if note is not None
                  for intent_id, _ in note.latencies}
         rows = list(iter_decisions(journal))
-        detail = find_decision(journal, rows[-1].intent_id)
+        detail = find_decisions(journal, rows[-1].intent_id)[-1]
     finally:
         journal.close()
     assert {row.intent_id for row in rows} <= noted
     assert all(row.latency_ns is not None and row.latency_ns > 0 for row in rows)
-    assert detail is not None and detail.latency_ns == rows[-1].latency_ns
+    assert detail.latency_ns == rows[-1].latency_ns
     shown = invoke("decisions", "--journal", str(demo_day / "journal.db"), "--show",
                    rows[-1].intent_id)
     assert shown.code == 0, shown.output

@@ -305,9 +305,3 @@ def find_decisions(journal: Journal, intent_id: str) -> list[DecisionDetail]:
         if detail.record is not None:
             detail.limits = limits_by_hash.get(detail.record.limits_hash)
     return found
-
-
-def find_decision(journal: Journal, intent_id: str) -> DecisionDetail | None:
-    """The first decision for `intent_id` (`find_decisions` gives them all)."""
-    found = find_decisions(journal, intent_id)
-    return found[0] if found else None

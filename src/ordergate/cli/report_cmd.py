@@ -1,6 +1,9 @@
 """`ordergate report`: the evidence pack of a journal (report.md, report.html with charts,
 the CSVs behind them, and a one-page summary of what was proven, what failed and what
-remains risky). Exit 3 when the chain or the replay fails: the pack is still written."""
+remains risky). The journal is checked as `journal verify` checks it (its head file, and any
+`--head`); exit 3 when that check or the replay fails: the pack is still written, and claims
+nothing of a journal that failed. Exit 3 naming the record when a checked record cannot be
+read (no pack)."""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ import typer
 
 from ordergate.cli.console import err, out, plain
 from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.journal_cmd import HeadOption, parse_head_options
 from ordergate.cli.replay_cmd import JournalOption, parse_time, quiet_library_logs, read_journal
-from ordergate.journal import redact_url
+from ordergate.journal import JournalError, redact_url
 
 
 def report(
@@ -20,32 +24,42 @@ def report(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the pack.")],
     since: Annotated[str | None, typer.Option(help="RFC 3339; from this time.")] = None,
     until: Annotated[str | None, typer.Option(help="RFC 3339; up to this time.")] = None,
+    head_values: HeadOption = None,
 ) -> None:
     """Write the evidence pack for a journal."""
     from ordergate.evidence.report import build_report
 
     quiet_library_logs()
     start, end = parse_time("--since", since), parse_time("--until", until)
+    if start is not None and end is not None and start > end:
+        raise UserError(f"--since {since} is later than --until {until}: the window would "
+                        "hold nothing; give a --since at or before --until")
+    heads = parse_head_options(head_values)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir}: is a file; give a directory for the evidence pack")
+    where = redact_url(journal)
     with read_journal(journal) as opened:
         err.print("verifying, replaying and drawing...", highlight=False)
         try:
-            pack = build_report(opened, out_dir, since=start, until=end)
+            pack = build_report(opened, out_dir, since=start, until=end, heads=heads)
         except OSError as exc:
-            where = exc.filename if exc.filename is not None else out_dir
-            raise UserError(f"--out {out_dir}: cannot write the evidence pack: {where}: "
+            place = exc.filename if exc.filename is not None else out_dir
+            raise UserError(f"--out {out_dir}: cannot write the evidence pack: {place}: "
                             f"{exc.strerror or exc}") from None
+        except JournalError as exc:
+            raise SafetyStop(f"{where}: the evidence pack was not written: {exc}") from None
     summary = pack.summary
+    for note in summary.notes:
+        err.print(f"note: {note}", markup=False)
     for label, colour, items in (("proven", "green", summary.proven),
                                  ("failed", "red", summary.failed),
                                  ("risky", "yellow", summary.risky)):
         for item in items:
             out.print(f"[{colour}]{label}[/]: {plain(item)}", highlight=False)
-    out.print(f"wrote {pack.markdown}, {pack.html} and {len(pack.csvs)} CSV files",
-              markup=False, highlight=False)
+    out.print(f"wrote {pack.markdown}, {pack.html} and {len(pack.csvs)} CSV files; the pack "
+              f"covers {pack.covered}", markup=False, highlight=False)
     if summary.failed:
-        raise SafetyStop(f"{redact_url(journal)}: {summary.failed[0]}")
+        raise SafetyStop(f"{where}: {summary.failed[0]}")
 
 
 def register(app: typer.Typer) -> None:

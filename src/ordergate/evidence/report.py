@@ -1,12 +1,16 @@
 """The evidence pack: `report.md`, `report.html` (charts inline as SVG) and the CSVs behind
 every chart, from one journal.
 
-What it proves is computed, not asserted: the hash chain is verified and every decision is
-replayed byte for byte (`evidence.replay`). The series come from the journal's own records:
-exposure and order-rate counts are the values the gate read for each intent (its
-DecisionRecord), caps and throttles the limits it cited, so the charts show what the gate
-saw, not a later reconstruction. The summary lists what was proven, what failed and what
-remains risky.
+What it proves is computed, not asserted: the hash chain is verified (against the heads kept
+outside the journal too, as `journal verify` checks it) and every decision is replayed byte for
+byte (`evidence.replay`). A journal that fails that check is not read any further, and every
+part of the pack stops at the last record the check covered (a journal another process is
+still writing grows meanwhile), so the pack says which records it covers.
+
+The series come from the journal's own records: exposure and order-rate counts are the values
+the gate read for each intent (its DecisionRecord), caps and throttles the limits it cited, so
+the charts show what the gate saw, not a later reconstruction. The summary lists what was
+proven, what failed and what remains risky.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import csv
 import html
 import io
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -26,50 +30,168 @@ import msgspec
 
 from ordergate.evidence.decisions import DecisionFilter, DecisionRow, iter_decisions
 from ordergate.evidence.export import ExportFormat, export_rows
-from ordergate.evidence.replay import ReplayReport, verify_journal
-from ordergate.evidence.reproduce import decode_limits
-from ordergate.journal import Journal, RecordKind, redact_url
-from ordergate.model.events import DecisionRecord, LimitsRecord, ModeChanged, OutputEvent
+from ordergate.evidence.replay import ReplayReport, journaled_input, verify_journal
+from ordergate.evidence.reproduce import IncompleteRecord, decode_limits
+from ordergate.journal import (
+    Durability,
+    Journal,
+    JournalError,
+    JournalRecord,
+    RecordKind,
+    Snapshot,
+    VerifyReport,
+    check_kept_heads,
+    redact_url,
+)
+from ordergate.model.events import (
+    Command,
+    DecisionRecord,
+    LimitsRecord,
+    ModeChanged,
+    OutputEvent,
+)
 from ordergate.model.reasons import REGISTRY
+from ordergate.policy.limits import ResolvedLimits
 
 _decode_output = msgspec.json.Decoder(OutputEvent).decode
 _RECORD_PREFIX = b'{"type":"decision_record",'
 _LIMITS_PREFIX = b'{"type":"limits",'
 _MODE_PREFIX = b'{"type":"mode",'
+_COMMAND_PREFIX = b'{"type":"command",'
 CONCENTRATION_SHARE = 0.6
 CONCENTRATION_MIN = 10
 NEAR_CAP = Decimal("0.9")
 CHARTS = ("decisions", "exposure", "order-rate", "mode")
+MODE_COLUMNS = ("ts", "from", "to", "by", "reasons")
+
+
+class CheckedJournal:
+    """A journal up to the last record its check covered, read-only: what every part of the
+    pack reads. A journal another process is still writing grows while the pack is made; the
+    records after the check are neither proven nor replayed, so no table counts them."""
+
+    def __init__(self, journal: Journal, chain: VerifyReport) -> None:
+        self._journal = journal
+        self._chain = chain
+
+    @property
+    def url(self) -> str:
+        return self._journal.url
+
+    @property
+    def durability(self) -> Durability:
+        return self._journal.durability
+
+    @property
+    def run_id(self) -> str:
+        return self._journal.run_id
+
+    def last_seq(self) -> int:
+        return self._chain.records
+
+    def read(self, start_seq: int = 1, end_seq: int | None = None) -> Iterator[JournalRecord]:
+        end = self._chain.records if end_seq is None else min(end_seq, self._chain.records)
+        return self._journal.read(start_seq, end) if start_seq <= end else iter(())
+
+    def verify(self) -> VerifyReport:
+        """The check these records passed (it is not run again)."""
+        return self._chain
+
+    def latest_snapshot(self) -> Snapshot | None:
+        return None  # a snapshot may be of records after the check; readers start at record 1
+
+    def append(self, kind: RecordKind, payload: bytes) -> int:
+        raise self._read_only()
+
+    def append_many(self, items: Sequence[tuple[RecordKind, bytes]]) -> list[int]:
+        raise self._read_only()
+
+    def save_snapshot(self, seq: int, state: bytes) -> None:
+        raise self._read_only()
+
+    def check_writable(self) -> None:
+        raise self._read_only()
+
+    def flush(self) -> None:
+        """Nothing is ever appended here, so there is nothing to make durable."""
+
+    def close(self) -> None:
+        """The journal it reads belongs to the caller, who closes it."""
+
+    def _read_only(self) -> JournalError:
+        return JournalError(f"{redact_url(self.url)}: the evidence report only reads the journal")
+
+
+def _journaled_output(seq: int, payload: bytes) -> OutputEvent:
+    """The OUTPUT record `seq` as an event, or a JournalError naming the record."""
+    try:
+        output: OutputEvent = _decode_output(payload)
+    except msgspec.DecodeError as exc:
+        raise JournalError(f"record {seq} (an output) cannot be read by this version of "
+                           f"ordergate: {str(exc).replace(' - at `$`', '')}") from None
+    return output
+
+
+def _journaled_limits(seq: int, record: LimitsRecord) -> ResolvedLimits:
+    try:
+        return decode_limits(record)
+    except (msgspec.DecodeError, IncompleteRecord) as exc:
+        raise JournalError(f"record {seq} (limits) cannot be read: {exc}") from None
 
 
 @dataclass(slots=True)
 class Series:
-    """What the charts and CSVs are drawn from."""
+    """What the charts and CSVs are drawn from. `modes` rows are (ts, previous, mode, who
+    changed it, why); `start_mode` is the mode in force when the window opens."""
 
     rows: list[DecisionRow] = field(default_factory=list)
     exposure: list[tuple[datetime, str, Decimal, Decimal, Decimal, Decimal | None,
                          Decimal | None]] = field(default_factory=list)
     rates: list[tuple[datetime, str, str, int, int]] = field(default_factory=list)
-    modes: list[tuple[datetime, str, str, str]] = field(default_factory=list)
+    modes: list[tuple[datetime, str, str, str, str]] = field(default_factory=list)
+    start_mode: str = "ACTIVE"
     missing_records: int = 0
+
+    @property
+    def final_mode(self) -> str:
+        return self.modes[-1][2] if self.modes else self.start_mode
+
+
+def _why(change: ModeChanged, command: Command | None) -> str:
+    """The reasons a mode change lists, and the operator's own words when an operator's
+    command made it (a resume lists no reason: the conditions it dropped are gone)."""
+    reasons = [f"{reason.code}: {reason.detail}" if reason.detail else reason.code
+               for reason in change.reasons]
+    if (command is not None and command.operator == change.actor and command.reason
+            and not any(command.reason in reason.detail for reason in change.reasons)):
+        reasons.append(f"{command.action.value}: {command.reason}")
+    return "; ".join(reasons)
 
 
 def collect(journal: Journal, where: DecisionFilter) -> Series:
     series = Series(rows=list(iter_decisions(journal, where)))
     caps: dict[str, tuple[Decimal | None, Decimal | None]] = {}
     since, until = where.since, where.until
+    command: Command | None = None  # the operator's command of the current step
     for record in journal.read():
+        payload = record.payload
+        if record.kind is RecordKind.INPUT:
+            command = None
+            if payload.startswith(_COMMAND_PREFIX):
+                event = journaled_input(record.seq, payload)
+                assert isinstance(event, Command)
+                command = event
+            continue
         if record.kind is not RecordKind.OUTPUT:
             continue
-        payload = record.payload
         if payload.startswith(_LIMITS_PREFIX):
-            limits_record = _decode_output(payload)
+            limits_record = _journaled_output(record.seq, payload)
             assert isinstance(limits_record, LimitsRecord)
-            limits = decode_limits(limits_record)
+            limits = _journaled_limits(record.seq, limits_record)
             caps[limits_record.limits_hash] = (limits.max_gross_exposure,
                                                limits.max_net_exposure)
         elif payload.startswith(_RECORD_PREFIX):
-            output = _decode_output(payload)
+            output = _journaled_output(record.seq, payload)
             assert isinstance(output, DecisionRecord)
             if (since and output.ts < since) or (until and output.ts > until):
                 continue
@@ -82,12 +204,15 @@ def collect(journal: Journal, where: DecisionFilter) -> Series:
                 series.rates.append((output.ts, rate.scope, rate.key, rate.count,
                                      rate.max_count))
         elif payload.startswith(_MODE_PREFIX):
-            change = _decode_output(payload)
+            change = _journaled_output(record.seq, payload)
             assert isinstance(change, ModeChanged)
-            if (since and change.ts < since) or (until and change.ts > until):
+            if since and change.ts < since:
+                series.start_mode = change.mode.value  # in force when the window opens
+                continue
+            if until and change.ts > until:
                 continue
             series.modes.append((change.ts, change.previous.value, change.mode.value,
-                                 ",".join(reason.code for reason in change.reasons)))
+                                 change.actor, _why(change, command)))
     series.missing_records = len(series.rows) - sum(1 for row in series.rows if row.limits_hash
                                                     or row.policy_hash == "")
     return series
@@ -101,6 +226,7 @@ class Summary:
     proven: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     risky: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def summarize(replay: ReplayReport, series: Series, final_mode: str) -> Summary:
@@ -109,7 +235,12 @@ def summarize(replay: ReplayReport, series: Series, final_mode: str) -> Summary:
     if chain.ok:
         summary.proven.append(f"hash chain verified: {chain.records:,} records intact")
     else:
-        summary.failed.append(f"hash chain broken at seq {chain.first_bad_seq}: {chain.message}")
+        # as `journal verify` says it: a snapshot or head that disagrees says the journal was
+        # rewritten at or before its record, so only a cut end leaves the records before intact
+        intact = (f" ({chain.records:,} records before it are intact)"
+                  if chain.first_bad_seq == chain.records + 1 else "")
+        summary.failed.append(f"journal verification failed at seq {chain.first_bad_seq}: "
+                              f"{chain.message}{intact}")
     if chain.ok:
         text = (f"replay reproduced {replay.decisions_reproduced:,}/{replay.decisions:,} "
                 f"decisions and {replay.outputs_matched:,}/{replay.outputs:,} outputs byte "
@@ -250,12 +381,10 @@ def render_charts(series: Series) -> dict[str, str]:
 
     figure, axes = plt.subplots(figsize=(10, 2.4))
     rank = {"ACTIVE": 0, "REDUCE_ONLY": 1, "HALTED": 2}
-    if series.modes:
-        first = series.modes[0]
-        xs = [first[0]] + [mode[0] for mode in series.modes]
-        ys = [rank[first[1]]] + [rank[mode[2]] for mode in series.modes]
-        end = max([row.ts for row in series.rows] + [xs[-1]])
-        xs.append(end)
+    moments = [row.ts for row in series.rows] + [mode[0] for mode in series.modes]
+    if moments:
+        xs = [min(moments)] + [mode[0] for mode in series.modes] + [max(moments)]
+        ys = [rank[series.start_mode]] + [rank[mode[2]] for mode in series.modes]
         ys.append(ys[-1])
         axes.step(x(xs), ys, where="post")
     axes.set_yticks([0, 1, 2], ["ACTIVE", "REDUCE_ONLY", "HALTED"])
@@ -302,6 +431,7 @@ class EvidencePack:
     csvs: tuple[Path, ...]
     replay: ReplayReport
     summary: Summary
+    covered: str  # which records the pack is of ("records 1–N ...")
 
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
@@ -312,13 +442,35 @@ figure{margin:1rem 0}figure svg{max-width:100%;height:auto}"""
 
 
 def build_report(journal: Journal, out: Path, *, since: datetime | None = None,
-                 until: datetime | None = None) -> EvidencePack:
-    """Verify, replay, collect, draw and write the pack into `out` (created if missing)."""
+                 until: datetime | None = None,
+                 heads: Sequence[tuple[int, str]] = ()) -> EvidencePack:
+    """Verify, replay, collect, draw and write the pack into `out` (created if missing).
+
+    The chain is checked first, against the journal's head file and `heads` as `journal
+    verify` checks it; a journal that fails is not read further (its records may be the
+    damage), and its pack says what failed. Raises JournalError when a checked record
+    cannot be read."""
     out.mkdir(parents=True, exist_ok=True)
-    replay = verify_journal(journal)
-    series = collect(journal, DecisionFilter(since=since, until=until))
-    final_mode = series.modes[-1][2] if series.modes else "ACTIVE"
-    summary = summarize(replay, series, final_mode)
+    chain, note = check_kept_heads(journal, journal.verify(), heads)
+    if chain.ok:
+        checked = CheckedJournal(journal, chain)
+        replay = verify_journal(checked)
+        series = collect(checked, DecisionFilter(since=since, until=until))
+        later = next(iter(journal.read(chain.records + 1, chain.records + 1)), None)
+        covered = (f"records 1\u2013{chain.records:,}" if chain.records else "no records (the "
+                   "journal is empty)")
+        if later is not None:
+            covered += (f"; records from {later.seq:,} on were written after the check and "
+                        "are not in this pack")
+    else:
+        replay = ReplayReport(ok=False, chain=chain)
+        series = Series()
+        covered = "no record: the journal failed verification, so none was read"
+    opening = (f"Mode when the window opens: {series.start_mode}" if chain.ok
+               else "Mode: not read (the journal failed verification)")
+    summary = summarize(replay, series, series.final_mode)
+    summary.notes += [note] if note else []
+    summary.notes += chain.notes
     charts = render_charts(series)
 
     csvs = (out / "decisions.csv", out / "decisions_by_reason.csv", out / "exposure.csv",
@@ -328,7 +480,7 @@ def build_report(journal: Journal, out: Path, *, since: datetime | None = None,
     _write_csv(csvs[2], ("ts", "account", "gross", "net_long", "net_short", "gross_cap",
                          "net_cap"), series.exposure)
     _write_csv(csvs[3], ("ts", "scope", "key", "count", "max_count"), series.rates)
-    _write_csv(csvs[4], ("ts", "previous", "mode", "reasons"), series.modes)
+    _write_csv(csvs[4], ("ts", "previous", "mode", "actor", "reasons"), series.modes)
 
     decided = Counter(row.decision for row in series.rows)
     reasons = Counter(row.blocking for row in series.rows if row.blocking)
@@ -338,20 +490,24 @@ def build_report(journal: Journal, out: Path, *, since: datetime | None = None,
                    for code, count in reasons.most_common()]
     strategy_rows = [(strategy, decision, count)
                      for (strategy, decision), count in sorted(by_strategy.items())]
-    mode_rows = [(ts.isoformat(), previous, mode, why) for ts, previous, mode, why in
-                 series.modes]
+    mode_rows = [(ts.isoformat(), previous, mode, actor, why)
+                 for ts, previous, mode, actor, why in series.modes]
     where = redact_url(journal.url)
     window = f"{since.isoformat() if since else 'start'} to {until.isoformat() if until else 'end'}"
     title = "ordergate evidence report"
 
-    md = [f"# {title}", "", f"Journal: `{where}`  ", f"Window: {window}", "", "## Summary", ""]
+    md = [f"# {title}", "", f"Journal: `{where}`  ", f"Window: {window}  ",
+          f"Covers: {covered}", "", "## Summary", ""]
     for heading, items in (("What was proven", summary.proven), ("What failed", summary.failed),
                            ("What remains risky", summary.risky)):
         md += [f"**{heading}**", ""] + [f"- {item}" for item in items or ["nothing"]] + [""]
+    if summary.notes:
+        md += ["**Notes**", ""] + [f"- {item}" for item in summary.notes] + [""]
     md += ["## Decisions", "", _table_md(("decision", "count"), outcome_rows), "",
            _table_md(("blocking reason", "count", "meaning"), reason_rows), "",
            _table_md(("strategy", "decision", "count"), strategy_rows), "",
-           "## Mode transitions", "", _table_md(("ts", "from", "to", "reasons"), mode_rows), "",
+           "## Mode transitions", "", opening, "",
+           _table_md(MODE_COLUMNS, mode_rows), "",
            "## Charts", "", "See report.html (inline SVG); the data behind each chart:", ""]
     md += [f"- `{path.name}`" for path in csvs] + [""]
     markdown = out / "report.md"
@@ -367,18 +523,20 @@ def build_report(journal: Journal, out: Path, *, since: datetime | None = None,
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title>"
         f"<style>{_STYLE}</style></head><body>"
         f"<h1>{title}</h1><p class=meta>Journal {html.escape(where)} · window "
-        f"{html.escape(window)}</p>"
+        f"{html.escape(window)} · covers {html.escape(covered)}</p>"
         f'<section id="summary"><h2>Summary</h2>{bullets("proven", summary.proven)}'
-        f'{bullets("failed", summary.failed)}{bullets("risky", summary.risky)}</section>'
+        f'{bullets("failed", summary.failed)}{bullets("risky", summary.risky)}'
+        f'{bullets("notes", summary.notes) if summary.notes else ""}</section>'
         f'<section id="charts"><h2>Charts</h2>{figures}</section>'
         f'<section id="tables"><h2>Tables</h2>'
         f'{_table_html("table-outcomes", ("decision", "count"), outcome_rows)}'
         f'{_table_html("table-reasons", ("blocking reason", "count", "meaning"), reason_rows)}'
         f'{_table_html("table-strategies", ("strategy", "decision", "count"), strategy_rows)}'
-        f'{_table_html("table-modes", ("ts", "from", "to", "reasons"), mode_rows)}'
+        f"<p>{html.escape(opening)}</p>"
+        f'{_table_html("table-modes", MODE_COLUMNS, mode_rows)}'
         "</section></body></html>"
     )
     page_path = out / "report.html"
     page_path.write_text(page, encoding="utf-8")
     return EvidencePack(directory=out, markdown=markdown, html=page_path, csvs=csvs,
-                        replay=replay, summary=summary)
+                        replay=replay, summary=summary, covered=covered)

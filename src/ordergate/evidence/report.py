@@ -28,7 +28,12 @@ from typing import Any
 
 import msgspec
 
-from ordergate.evidence.decisions import DecisionFilter, DecisionRow, iter_decisions
+from ordergate.evidence.decisions import (
+    DecisionFilter,
+    DecisionRow,
+    iter_decisions,
+    journaled_output,
+)
 from ordergate.evidence.export import ExportFormat, export_rows
 from ordergate.evidence.replay import ReplayReport, journaled_input, verify_journal
 from ordergate.evidence.reproduce import IncompleteRecord, decode_limits
@@ -48,12 +53,10 @@ from ordergate.model.events import (
     DecisionRecord,
     LimitsRecord,
     ModeChanged,
-    OutputEvent,
 )
 from ordergate.model.reasons import REGISTRY
 from ordergate.policy.limits import ResolvedLimits
 
-_decode_output = msgspec.json.Decoder(OutputEvent).decode
 _RECORD_PREFIX = b'{"type":"decision_record",'
 _LIMITS_PREFIX = b'{"type":"limits",'
 _MODE_PREFIX = b'{"type":"mode",'
@@ -122,16 +125,6 @@ class CheckedJournal:
         return JournalError(f"{redact_url(self.url)}: the evidence report only reads the journal")
 
 
-def _journaled_output(seq: int, payload: bytes) -> OutputEvent:
-    """The OUTPUT record `seq` as an event, or a JournalError naming the record."""
-    try:
-        output: OutputEvent = _decode_output(payload)
-    except msgspec.DecodeError as exc:
-        raise JournalError(f"record {seq} (an output) cannot be read by this version of "
-                           f"ordergate: {str(exc).replace(' - at `$`', '')}") from None
-    return output
-
-
 def _journaled_limits(seq: int, record: LimitsRecord) -> ResolvedLimits:
     try:
         return decode_limits(record)
@@ -185,13 +178,13 @@ def collect(journal: Journal, where: DecisionFilter) -> Series:
         if record.kind is not RecordKind.OUTPUT:
             continue
         if payload.startswith(_LIMITS_PREFIX):
-            limits_record = _journaled_output(record.seq, payload)
+            limits_record = journaled_output(record.seq, payload)
             assert isinstance(limits_record, LimitsRecord)
             limits = _journaled_limits(record.seq, limits_record)
             caps[limits_record.limits_hash] = (limits.max_gross_exposure,
                                                limits.max_net_exposure)
         elif payload.startswith(_RECORD_PREFIX):
-            output = _journaled_output(record.seq, payload)
+            output = journaled_output(record.seq, payload)
             assert isinstance(output, DecisionRecord)
             if (since and output.ts < since) or (until and output.ts > until):
                 continue
@@ -204,7 +197,7 @@ def collect(journal: Journal, where: DecisionFilter) -> Series:
                 series.rates.append((output.ts, rate.scope, rate.key, rate.count,
                                      rate.max_count))
         elif payload.startswith(_MODE_PREFIX):
-            change = _journaled_output(record.seq, payload)
+            change = journaled_output(record.seq, payload)
             assert isinstance(change, ModeChanged)
             if since and change.ts < since:
                 series.start_mode = change.mode.value  # in force when the window opens

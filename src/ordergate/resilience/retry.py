@@ -2,8 +2,9 @@
 
 Reads (quotes, order status, positions) may be retried: asking twice changes nothing.
 Submitting an order may NOT be retried blindly: a timeout says nothing about whether the
-broker took the order. `safe_to_resubmit` answers yes only when both the journal and the
-broker say the order was never received; any doubt means no.
+broker took the order. `safe_to_resubmit` answers yes only when the venue refuses a repeated
+client order id and both the journal and the broker say the order was never received; any
+doubt means no.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Protocol, TypeVar
 import msgspec
 import structlog
 
-from ordergate.brokers.base import BrokerOrder
+from ordergate.brokers.base import BrokerCapabilities, BrokerOrder
 from ordergate.resilience.clock import Clock, SystemClock
 from ordergate.resilience.errors import (
     DEPENDENCY_ERRORS,
@@ -101,14 +102,28 @@ def retry_read(
 
 
 class OrderLookup(Protocol):
+    @property
+    def capabilities(self) -> BrokerCapabilities: ...
+
     def get_order(self, client_order_id: str) -> BrokerOrder | None: ...
 
 
 def safe_to_resubmit(client_order_id: str, broker: OrderLookup, journal_has_ack: bool) -> bool:
-    """True only when the journal holds no acknowledgement for the order AND the broker,
-    asked by client order id, says it has never seen it. If the question cannot be answered
-    (the lookup fails), the answer is False: never resend blindly."""
+    """True only when the venue refuses a second order with a client order id it holds
+    (`BrokerCapabilities.unique_client_order_id`), the journal holds no acknowledgement for
+    the order AND the broker, asked by client order id, says it has never seen it.
+
+    The capability comes first because "never seen" may only mean "not visible yet": a venue
+    that took the order a moment ago can still miss it in a lookup. Where a repeated id is
+    refused that costs nothing (the resend is refused and the original stands); where it is
+    not (a Tradier tag, a Deribit label) the resend would be a second live order, so the
+    answer there is always False and the broker is not even asked. If the question cannot be
+    answered (the lookup fails), the answer is False too: never resend blindly."""
     if journal_has_ack:
+        return False
+    if not broker.capabilities.unique_client_order_id:
+        log.info("resubmit_refused_venue_accepts_repeated_ids",
+                 client_order_id=client_order_id)
         return False
     try:
         known = broker.get_order(client_order_id)

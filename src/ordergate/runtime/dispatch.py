@@ -11,17 +11,36 @@ arrives with the broker's own events from `poll_events`) for the runtime to jour
 to the engine like any other input.
 
 A submit whose outcome is unknown (timeout, connection reset, a malformed answer) is never
-re-sent blindly: the broker is asked by client order id (`resilience.retry.safe_to_resubmit`)
-and the order is sent again only when the broker has never seen it. When even that question
-cannot be answered, the order stays *unresolved*; the runtime notes it in the journal and
-asks again later, and the engine has been told the broker is unhealthy (no new risk).
+re-sent blindly (`resolve`): the broker is asked by client order id
+(`resilience.retry.safe_to_resubmit`) and the order is sent again only when the venue refuses
+a repeated client order id (`BrokerCapabilities.unique_client_order_id`) AND has never seen
+it. A lookup that misses may only mean "not visible yet" (eventual consistency), so at a
+venue that would take a second order with the same id (a Tradier tag, a Deribit label) the
+order is never sent again: it stays *unresolved* and every later `resolve` only asks. When
+the question cannot be answered at all, the order stays unresolved too; the runtime notes it
+in the journal and asks again later, and the engine has been told the broker is unhealthy
+(no new risk). A resend that the venue refuses is followed by one more lookup: a venue that
+now shows the client order id holds the original order (the refusal was of the duplicate),
+which its own events report; it is not rejected.
+
+What ends the wait for a venue that never shows the order: the reservation stays while the
+order could be live, so the order stays unresolved (visible in the journal and in
+`Runtime.awaiting`) until the venue shows it, or until it has answered "not found" for
+`lost_after` (60 s by default) of event time. Only then is it declared lost with an
+`OrderReject` (code `lost_unseen`) whose reason says it was never sent again, which frees the
+reservation: a venue that has not shown an order a minute after taking it is not going to,
+and keeping it unresolved forever would hold the exposure and every snapshot with it. If it
+shows up after all, reconciliation reports it as an orphan and its fills are still booked.
+The clock is event time (the newest timestamp the Dispatcher has been handed: orders, polls,
+market data), never the wall clock, so the same inputs and answers declare it at the same
+point; a restart starts the wait again (a longer wait, never a shorter one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import structlog
@@ -31,7 +50,10 @@ from ordergate.model.events import (
     CancelOrder,
     DependencyStatus,
     Dispatch,
+    Fill,
     InputEvent,
+    OrderAck,
+    OrderCanceled,
     OrderReject,
 )
 from ordergate.model.market import MarketSnapshot
@@ -51,6 +73,11 @@ log = structlog.get_logger("ordergate.runtime.dispatch")
 SUBMIT_DEPENDENCY = "broker_submit"
 READS_DEPENDENCY = "broker_reads"
 CIRCUIT_OPEN_CODE = "circuit_open"
+LOST_CODE = "lost_unseen"
+_BROKER_ANSWERS = (OrderAck, OrderReject, Fill, OrderCanceled)
+LOST_AFTER = timedelta(seconds=60)
+"""Event time of "not found" answers after which an order with no submit answer, at a venue
+that does not refuse a repeated client order id, is declared lost (see the module doc)."""
 
 
 class CallMonitor(Protocol):
@@ -91,15 +118,22 @@ class Dispatcher:
     """Sends durable orders and cancels to one broker adapter and reports what happened."""
 
     def __init__(self, broker: BrokerAdapter, durable_through: Callable[[], int], *,
-                 show_market: bool = True, run_id: str = "") -> None:
+                 show_market: bool = True, run_id: str = "",
+                 lost_after: timedelta = LOST_AFTER) -> None:
         """`show_market=False` keeps market data from a simulated broker (it then fills only
-        what it can without quotes, e.g. limit orders at their limit)."""
+        what it can without quotes, e.g. limit orders at their limit). `lost_after`: see
+        `LOST_AFTER`."""
         self._broker = broker
         self._durable_through = durable_through
         self._market = broker if show_market and isinstance(broker, MarketListener) else None
         self._healthy: dict[str, bool] = {SUBMIT_DEPENDENCY: True, READS_DEPENDENCY: True}
         self._log = log.bind(run_id=run_id, broker=broker.name)
         self._monitor: CallMonitor | None = None
+        self._lost_after = lost_after
+        self._event_time: datetime | None = None
+        # client order id -> event time of the first "not found" answer since the last time
+        # the order was sent or seen (orders whose submit had no answer; see `resolve`).
+        self._unseen_since: dict[str, datetime] = {}
 
     def attach(self, monitor: CallMonitor) -> None:
         """Report every broker call to `monitor`, and ask it before each submit."""
@@ -116,6 +150,12 @@ class Dispatcher:
     @property
     def listens_to_market(self) -> bool:
         return self._market is not None
+
+    def _saw(self, ts: datetime) -> datetime:
+        """Note an event time handed in; the newest one is the Dispatcher's clock."""
+        if self._event_time is None or ts > self._event_time:
+            self._event_time = ts
+        return self._event_time
 
     def _require_durable(self, seq: int, what: str) -> None:
         durable = self._durable_through()
@@ -177,6 +217,7 @@ class Dispatcher:
         if self._market is None:
             return
         self._require_durable(seq, f"market {snapshot.symbol}")
+        self._saw(snapshot.ts)
         faults.crossing("before_market_to_broker")
         self._market.on_market(snapshot)
 
@@ -185,6 +226,7 @@ class Dispatcher:
     def submit(self, order: Dispatch, seq: int) -> Outcome:
         """Send a durable order once. Unknown outcome -> ask the broker, never resend blindly."""
         self._require_durable(seq, f"dispatch {order.client_order_id}")
+        self._saw(order.ts)
         refused = self._circuit_refusal(order)
         if refused is not None:
             return refused
@@ -218,14 +260,17 @@ class Dispatcher:
 
     def resolve(self, order: Dispatch, seq: int, *, journal_has_ack: bool = False) -> Outcome:
         """An order whose fate is unknown (after a timeout, or found unanswered in the journal
-        on restart): ask the broker by client order id; send it only if the broker has never
-        seen it (its client order id is deterministic, so a later duplicate is refused)."""
+        on restart): ask the broker by client order id. It is sent again only when the venue
+        refuses a repeated client order id and has never seen it (`safe_to_resubmit`); at any
+        other venue this only asks, and an order it keeps not finding is declared lost after
+        `lost_after` of event time (module doc), never sent twice."""
         self._require_durable(seq, f"dispatch {order.client_order_id}")
+        now = self._saw(order.ts)
         cid = order.client_order_id
         if safe_to_resubmit(cid, self._broker, journal_has_ack):
             self._log.info("resubmitting_unseen_order", intent_id=order.intent_id,
                            client_order_id=cid)
-            return self._submit_known_unseen(order, seq)
+            return self._resubmit_unseen(order)
         try:
             known = self._broker.get_order(cid)
         except DEPENDENCY_ERRORS as exc:
@@ -234,14 +279,41 @@ class Dispatcher:
                            detail=f"{type(exc).__name__}: {exc}")
         health = self._health(READS_DEPENDENCY, True, order.ts)
         if known is None:
-            # The broker forgot between two questions: still nothing to resend safely twice.
-            return Outcome(events=health, unresolved=True, detail="broker lookup inconsistent")
+            return self._not_found(order, now, health)
+        self._unseen_since.pop(cid, None)
         # The broker has the order: its own events (ack, fills...) say what became of it.
         self._log.info("order_known_to_broker", intent_id=order.intent_id,
                        client_order_id=cid, status=known.status.value)
         return Outcome(events=health)
 
-    def _submit_known_unseen(self, order: Dispatch, seq: int) -> Outcome:
+    def _not_found(self, order: Dispatch, now: datetime, health: list[InputEvent]) -> Outcome:
+        """The broker does not show an order whose submit had no answer, and it may not be
+        sent again: wait (unresolved), or declare it lost once the wait is over."""
+        cid = order.client_order_id
+        if self._broker.capabilities.unique_client_order_id:
+            # It was found by `safe_to_resubmit` (or that lookup failed) and missed now: the
+            # next `resolve` asks again and, if it is still unseen, sends it (refused if held).
+            return Outcome(events=health, unresolved=True, detail="broker lookup inconsistent")
+        since = self._unseen_since.setdefault(cid, now)
+        waited = now - since
+        if waited < self._lost_after:
+            return Outcome(events=health, unresolved=True, detail=(
+                f"no answer to the submit and not shown by {self._broker.name} for "
+                f"{waited.total_seconds():g} s; not sent again ({self._broker.name} does not "
+                f"refuse a repeated client order id)"))
+        del self._unseen_since[cid]
+        reason = (f"declared lost: no answer to the submit, and {self._broker.name} did not "
+                  f"show client order id {cid} in {waited.total_seconds():g} s of lookups; "
+                  f"it was never sent again")
+        self._log.warning("order_declared_lost", intent_id=order.intent_id,
+                          client_order_id=cid, waited_s=waited.total_seconds())
+        return Outcome(events=[*health, OrderReject(ts=now, client_order_id=cid,
+                                                    reason=reason, code=LOST_CODE)])
+
+    def _resubmit_unseen(self, order: Dispatch) -> Outcome:
+        """Send again an order that the venue, which refuses a repeated client order id, says
+        it has never seen. A refusal is checked with one more lookup before it counts."""
+        cid = order.client_order_id
         refused = self._circuit_refusal(order)
         if refused is not None:
             return refused
@@ -251,22 +323,45 @@ class Dispatcher:
         except DEPENDENCY_ERRORS as exc:
             health, rejected = self._failure(exc, SUBMIT_DEPENDENCY, order.ts, order.symbol)
             if rejected:
-                return Outcome(events=[*health, OrderReject(
-                    ts=order.ts, client_order_id=order.client_order_id, reason=str(exc),
-                    code="broker")])
+                return self._after_refused_resend(order, health, str(exc))
             return Outcome(events=health, unresolved=True, detail=f"{type(exc).__name__}: {exc}")
         faults.crossing("after_submit")
         health = self._health(SUBMIT_DEPENDENCY, True, order.ts)
         if result.accepted:
+            self._unseen_since.pop(cid, None)
             return Outcome(events=health)
-        return Outcome(events=[*health, OrderReject(
-            ts=order.ts, client_order_id=order.client_order_id, reason=result.reason,
-            code="broker")])
+        return self._after_refused_resend(order, health, result.reason)
+
+    def _after_refused_resend(self, order: Dispatch, health: list[InputEvent],
+                              reason: str) -> Outcome:
+        """The venue refused the resend. If it now shows the client order id, it holds the
+        original order (the refusal was of the duplicate, e.g. Alpaca's 422 "client_order_id
+        must be unique"), which its own events report: not a reject. Only an order the venue
+        does not hold, or holds as rejected, is rejected here."""
+        cid = order.client_order_id
+        try:
+            known = self._broker.get_order(cid)
+        except DEPENDENCY_ERRORS as exc:
+            more, _ = self._failure(exc, READS_DEPENDENCY, order.ts, order.symbol)
+            return Outcome(events=[*health, *more], unresolved=True, detail=(
+                f"resend refused ({reason}) and the broker could not be asked whether it "
+                f"holds the order: {type(exc).__name__}: {exc}"))
+        health = [*health, *self._health(READS_DEPENDENCY, True, order.ts)]
+        if known is not None and known.status is not OrderStatus.REJECTED:
+            self._unseen_since.pop(cid, None)
+            self._log.info("resend_refused_original_known", intent_id=order.intent_id,
+                           client_order_id=cid, status=known.status.value, reason=reason)
+            return Outcome(events=health)
+        self._log.info("order_rejected", intent_id=order.intent_id, client_order_id=cid,
+                       reason=reason)
+        return Outcome(events=[*health, OrderReject(ts=order.ts, client_order_id=cid,
+                                                    reason=reason, code="broker")])
 
     def cancel(self, order: CancelOrder, seq: int) -> Outcome:
         """Cancel a working order. Asking twice is harmless; the confirmation comes back as
         OrderCanceled (here, or later through the broker's events)."""
         self._require_durable(seq, f"cancel {order.client_order_id}")
+        self._saw(order.ts)
         cid = order.client_order_id
         try:
             known = self._broker.get_order(cid)
@@ -297,10 +392,15 @@ class Dispatcher:
 
     def poll(self, until: datetime) -> tuple[list[InputEvent], str]:
         """Broker callbacks up to `until` ('' or an error detail when the broker cannot be read)."""
+        self._saw(until)
         try:
             events = self._broker.poll_events(until)
         except DEPENDENCY_ERRORS as exc:
             health, _ = self._failure(exc, READS_DEPENDENCY, until, None)
             return health, f"{type(exc).__name__}: {exc}"
         faults.crossing("after_poll")
+        if self._unseen_since:
+            for event in events:
+                if isinstance(event, _BROKER_ANSWERS):  # the venue shows it after all
+                    self._unseen_since.pop(event.client_order_id, None)
         return [*self._health(READS_DEPENDENCY, True, until), *events], ""

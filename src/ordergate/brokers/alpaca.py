@@ -169,10 +169,10 @@ class AlpacaAdapter:
 
     def submit(self, order: Dispatch) -> SubmitResult:
         request = self._order_request(order)
-        with _errors("submit"):
-            raw = self._client.submit_order(request)
-        placed = self._parse_order(raw, "submit")
-        self._watch.track(order.client_order_id, placed.broker_order_id)
+        with self._watch.submitting(order.client_order_id):
+            with _errors("submit"):
+                raw = self._client.submit_order(request)
+            placed = self._parse_order(raw, "submit")
         log.info("broker_submitted", venue=VENUE, client_order_id=order.client_order_id,
                  intent_id=order.intent_id, broker_order_id=placed.broker_order_id)
         return SubmitResult(accepted=True, broker_order_id=placed.broker_order_id)
@@ -219,17 +219,12 @@ class AlpacaAdapter:
         return result
 
     def poll_events(self, until: datetime) -> list[InputEvent]:
-        """Events for the orders this adapter sent, from their current state at the venue."""
-        observed = [order for cid in self._watch.working()
-                    if (order := self.get_order(cid)) is not None]
-        events: list[InputEvent] = []
-        for order in observed:
-            events.extend(self._watch.observe(order, until))
-        return events
+        """Events for the orders this adapter follows, from their current state at the venue."""
+        return self._watch.poll(self.get_order, until)
 
-    def track(self, order: BrokerOrder) -> None:
-        """Follow an order found at the venue (after a restart) from its current state on."""
-        self._watch.track(order.client_order_id, order.broker_order_id, known=order)
+    def track(self, client_order_id: str, reported: BrokerOrder | None = None) -> None:
+        """Follow an order the gateway holds open (after a restart) from `reported` on."""
+        self._watch.track(client_order_id, known=reported)
 
     def server_time(self) -> datetime:
         with _errors("server_time"):

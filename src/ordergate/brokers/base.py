@@ -118,6 +118,13 @@ class BrokerAdapter(Protocol):
         """Broker callbacks (acks, fills, cancels, rejects) with ts <= `until`, in order."""
         ...
 
+    def track(self, client_order_id: str, reported: BrokerOrder | None = None) -> None:
+        """Follow an order the gateway holds open, so `poll_events` reports what becomes of
+        it (recovery calls this after a restart). `reported` is the state the gateway already
+        knows of it (events start after it); None when it knows nothing yet (the first sight
+        of the order at the venue reports everything)."""
+        ...
+
     def server_time(self) -> datetime:
         """The broker's clock, for drift measurement."""
         ...

@@ -170,11 +170,13 @@ class CcxtVenue:
         params = self._order_params(order)
         method = (self._exchange.privateGetBuy if order.side is Side.BUY
                   else self._exchange.privateGetSell)
-        result = self._call("submit", method, params)
-        with response_shape(VENUE, "submit"):
-            placed = msgspec.convert(result, _Placed, strict=False).order
+        # Known before the send: a lookup by label after an unanswered submit asks its
+        # currency first.
         self._instrument[order.client_order_id] = order.symbol
-        self._watch.track(order.client_order_id, placed.order_id)
+        with self._watch.submitting(order.client_order_id):
+            result = self._call("submit", method, params)
+            with response_shape(VENUE, "submit"):
+                placed = msgspec.convert(result, _Placed, strict=False).order
         log.info("broker_submitted", venue=VENUE, client_order_id=order.client_order_id,
                  intent_id=order.intent_id, broker_order_id=placed.order_id)
         return SubmitResult(accepted=True, broker_order_id=placed.order_id)
@@ -230,18 +232,14 @@ class CcxtVenue:
         return positions
 
     def poll_events(self, until: datetime) -> list[InputEvent]:
-        """Events for the orders this adapter sent, from their current state at the venue."""
-        observed = [order for cid in self._watch.working()
-                    if (order := self.get_order(cid)) is not None]
-        events: list[InputEvent] = []
-        for order in observed:
-            events.extend(self._watch.observe(order, until))
-        return events
+        """Events for the orders this adapter follows, from their current state at the venue."""
+        return self._watch.poll(self.get_order, until)
 
-    def track(self, order: BrokerOrder) -> None:
-        """Follow an order found at the venue (after a restart) from its current state on."""
-        self._instrument[order.client_order_id] = order.symbol
-        self._watch.track(order.client_order_id, order.broker_order_id, known=order)
+    def track(self, client_order_id: str, reported: BrokerOrder | None = None) -> None:
+        """Follow an order the gateway holds open (after a restart) from `reported` on."""
+        if reported is not None and reported.symbol:
+            self._instrument[client_order_id] = reported.symbol
+        self._watch.track(client_order_id, known=reported)
 
     def server_time(self) -> datetime:
         result = self._call("server_time", self._exchange.publicGetGetTime, {})

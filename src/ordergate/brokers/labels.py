@@ -8,13 +8,15 @@ would no longer find the order again after a restart, and two orders could share
 REST venues report an order's state, not its history. `OrderWatch` remembers the last state
 seen of each order an adapter sent and turns a newer state into the events the engine needs:
 one OrderAck, one Fill per increase of the filled quantity, then OrderCanceled or OrderReject.
+An order is followed from before its submit is sent (a submit without an answer may still have
+reached the venue) until it is finished, and no event it observed is ever dropped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -24,6 +26,7 @@ import structlog
 
 from ordergate.brokers.base import (
     BrokerBadResponse,
+    BrokerError,
     BrokerOrder,
     BrokerOrderRejected,
     OrderStatus,
@@ -134,7 +137,8 @@ class _Seen(msgspec.Struct, kw_only=True):
     broker_order_id: str
     acked: bool = False
     filled_qty: Decimal = Decimal(0)
-    filled_notional: Decimal = Decimal(0)
+    # None when the gateway took over an order whose average fill price it does not know
+    filled_notional: Decimal | None = Decimal(0)
     status: OrderStatus = OrderStatus.NEW
 
 
@@ -149,6 +153,8 @@ class OrderWatch:
 
     def __init__(self) -> None:
         self._seen: dict[str, _Seen] = {}
+        # Events observed by a poll that then had to raise: the next poll returns them first.
+        self._undelivered: list[InputEvent] = []
 
     def track(self, client_order_id: str, broker_order_id: str = "",
               known: BrokerOrder | None = None) -> None:
@@ -159,9 +165,28 @@ class OrderWatch:
             seen.broker_order_id = known.broker_order_id or broker_order_id
             seen.acked = True
             seen.filled_qty = known.filled_qty
-            seen.filled_notional = known.filled_qty * (known.avg_fill_price or Decimal(0))
+            if known.avg_fill_price is not None:
+                seen.filled_notional = known.filled_qty * known.avg_fill_price
+            elif known.filled_qty > 0:
+                seen.filled_notional = None
             seen.status = known.status
         self._seen[client_order_id] = seen
+
+    @contextmanager
+    def submitting(self, client_order_id: str) -> Iterator[None]:
+        """Follow an order from before its submit is sent: a submit that gets no answer may
+        have reached the venue, and a later poll reports the order once the venue shows it.
+        Only a definitive refusal (BrokerOrderRejected) ends the following this began; an order
+        already followed (an unanswered submit sent again) keeps what was seen of it."""
+        added = client_order_id not in self._seen
+        if added:
+            self._seen[client_order_id] = _Seen(broker_order_id="")
+        try:
+            yield
+        except BrokerOrderRejected:
+            if added:
+                del self._seen[client_order_id]
+            raise
 
     def broker_order_id(self, client_order_id: str) -> str | None:
         seen = self._seen.get(client_order_id)
@@ -171,9 +196,44 @@ class OrderWatch:
         """Client ids of followed orders that are not finished, in the order they were tracked."""
         return [cid for cid, seen in self._seen.items() if seen.status not in TERMINAL]
 
+    def poll(self, lookup: Callable[[str], BrokerOrder | None], ts: datetime) -> list[InputEvent]:
+        """Events for every followed order that changed, from `lookup` (the venue's current
+        state of an order by client id, None while the venue does not show it: it is skipped
+        and followed on). A bad answer for one order does not stop the others; when this must
+        raise (a bad answer, or the venue failing), the events already observed are kept and
+        returned by the next poll, before the venue is asked again: the watch has moved past
+        them, so dropping them would lose them for good."""
+        if self._undelivered:
+            kept, self._undelivered = self._undelivered, []
+            return kept
+        events: list[InputEvent] = []
+        bad_answer: BrokerBadResponse | None = None
+        try:
+            for cid in self.working():
+                try:
+                    order = lookup(cid)
+                    if order is not None:
+                        events.extend(self.observe(order, ts))
+                except BrokerBadResponse as exc:
+                    log.error("broker_bad_order_answer", client_order_id=cid, error=str(exc))
+                    bad_answer = bad_answer or exc
+        except BrokerError:
+            self._undelivered = events
+            raise
+        if bad_answer is not None:
+            self._undelivered = events
+            raise bad_answer
+        return events
+
     def observe(self, order: BrokerOrder, ts: datetime) -> list[InputEvent]:
-        """Events for what changed since the last observation of `order`, stamped `ts`."""
+        """Events for what changed since the last observation of `order`, stamped `ts`. A bad
+        answer raises BrokerBadResponse and changes nothing the watch remembers."""
         cid = order.client_order_id
+        if order.status is OrderStatus.FILLED and (
+                order.filled_qty <= 0 or order.filled_qty < order.qty):
+            # Taken as finished it would never be looked at again, its fills never reported.
+            raise BrokerBadResponse(
+                f"order {cid}: reported filled with {order.filled_qty} of {order.qty} executed")
         seen = self._seen.get(cid)
         if seen is None:
             seen = _Seen(broker_order_id=order.broker_order_id)
@@ -212,7 +272,7 @@ class OrderWatch:
                 f"order {order.client_order_id}: filled quantity rose to {order.filled_qty}"
                 " without a positive average fill price")
         notional = order.filled_qty * avg
-        if seen.filled_qty == 0:
+        if seen.filled_qty == 0 or seen.filled_notional is None:
             price = avg
         else:
             # Venues round their averages, so the price of an increment derived from two of them

@@ -373,6 +373,9 @@ class SimBroker:
             self._commit()
             return ready
 
+    def track(self, client_order_id: str, reported: BrokerOrder | None = None) -> None:
+        """Nothing to do: the simulator's book reports every order it holds."""
+
     def get_order(self, client_order_id: str) -> BrokerOrder | None:
         with self._lock:
             self._read_fault()

@@ -156,15 +156,15 @@ class TradierAdapter:
     def submit(self, order: Dispatch) -> SubmitResult:
         form = self._order_form(order)
         form["side"] = self._side(order)
-        body = self._request("submit", "POST", self._path("/orders"), data=form)
-        with response_shape(VENUE, "submit"):
-            placed = msgspec.convert(body, _PlacedEnvelope, strict=False).order
-        if placed.status != "ok":
-            raise BrokerOrderRejected(f"{VENUE}: submit {order.client_order_id}: status"
-                                      f" '{placed.status}'")
+        with self._watch.submitting(order.client_order_id):
+            body = self._request("submit", "POST", self._path("/orders"), data=form)
+            with response_shape(VENUE, "submit"):
+                placed = msgspec.convert(body, _PlacedEnvelope, strict=False).order
+            if placed.status != "ok":
+                raise BrokerOrderRejected(f"{VENUE}: submit {order.client_order_id}: status"
+                                          f" '{placed.status}'")
         broker_id = str(placed.id)
         self._broker_ids[order.client_order_id] = broker_id
-        self._watch.track(order.client_order_id, broker_id)
         log.info("broker_submitted", venue=VENUE, client_order_id=order.client_order_id,
                  intent_id=order.intent_id, broker_order_id=broker_id)
         return SubmitResult(accepted=True, broker_order_id=broker_id)
@@ -214,18 +214,14 @@ class TradierAdapter:
                 for p in parsed if p.quantity != 0]
 
     def poll_events(self, until: datetime) -> list[InputEvent]:
-        """Events for the orders this adapter sent, from their current state at the venue."""
-        observed = [order for cid in self._watch.working()
-                    if (order := self.get_order(cid)) is not None]
-        events: list[InputEvent] = []
-        for order in observed:
-            events.extend(self._watch.observe(order, until))
-        return events
+        """Events for the orders this adapter follows, from their current state at the venue."""
+        return self._watch.poll(self.get_order, until)
 
-    def track(self, order: BrokerOrder) -> None:
-        """Follow an order found at the venue (after a restart) from its current state on."""
-        self._broker_ids[order.client_order_id] = order.broker_order_id
-        self._watch.track(order.client_order_id, order.broker_order_id, known=order)
+    def track(self, client_order_id: str, reported: BrokerOrder | None = None) -> None:
+        """Follow an order the gateway holds open (after a restart) from `reported` on."""
+        if reported is not None and reported.broker_order_id:
+            self._broker_ids[client_order_id] = reported.broker_order_id
+        self._watch.track(client_order_id, known=reported)
 
     def server_time(self) -> datetime:
         body = self._request("server_time", "GET", "/v1/markets/clock")

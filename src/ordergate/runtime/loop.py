@@ -48,8 +48,9 @@ from typing import Any
 import msgspec
 import structlog
 
-from ordergate.brokers.base import BrokerAdapter, OrderStatus
+from ordergate.brokers.base import BrokerAdapter, BrokerOrder, OrderStatus
 from ordergate.engine.core import Engine
+from ordergate.engine.status import OrderStatusView
 from ordergate.evidence.latency import encode_latencies
 from ordergate.evidence.manifest import build_manifest, record_manifest
 from ordergate.evidence.replay import journaled_input
@@ -421,12 +422,15 @@ class Runtime:
     def _reconcile_lost_answers(self, on_batch: Callable[[BatchReport], None] | None) -> None:
         """After a crash between polling the broker and journaling what it said, the broker
         has moved on and will not repeat itself. Drain what it still holds, then feed what
-        it knows that the journal lost, for every order still awaiting an answer or working."""
+        it knows that the journal lost, for every order still awaiting an answer or working.
+        Last, the adapter (which follows no order after a restart) is handed every order the
+        gateway still holds open, so their later acks and fills come back by `poll_events`."""
         report = BatchReport()
         self._feedback(self._poll(), report)
         if self._now is None:
             return
         lost: list[InputEvent] = []
+        found: dict[str, BrokerOrder] = {}
         status = self.engine.status()
         working = {order.client_order_id: order for order in status.open_orders}
         candidates = list(dict.fromkeys([*self._awaiting, *working]))
@@ -448,6 +452,7 @@ class Runtime:
                 lost.append(OrderAck(ts=self._now, client_order_id=cid,
                                      broker_order_id=known.broker_order_id))
             missing = known.filled_qty - journal_filled
+            found[cid] = known
             if missing > 0 and known.avg_fill_price is not None:
                 # Exact for an order the journal saw no fill of (the usual lost answer); for
                 # a partly journaled order the broker's average is the best price known.
@@ -455,6 +460,10 @@ class Runtime:
                 lost.append(Fill(ts=self._now, client_order_id=cid,
                                  fill_id=recovered_fill_id(cid, known.filled_qty),
                                  qty=missing, price=price))
+            elif missing != 0:
+                # Not reported: the adapter is to take the order over from the journal's count.
+                found[cid] = msgspec.structs.replace(known, filled_qty=journal_filled,
+                                                     avg_fill_price=None)
             if known.status is OrderStatus.CANCELED:
                 lost.append(OrderCanceled(ts=self._now, client_order_id=cid,
                                           reason="canceled at the broker"))
@@ -464,6 +473,10 @@ class Runtime:
         if lost:
             self._log.warning("recovered_lost_broker_answers", events=len(lost))
             self._feedback(lost, report, origin="recovery")
+        if not self._stopped:
+            for order in self.engine.status().open_orders:
+                cid = order.client_order_id
+                self.broker.track(cid, _reported_state(order, found.get(cid)))
         if on_batch is not None:
             on_batch(report)
 
@@ -945,3 +958,19 @@ def recovered_fill_id(client_order_id: str, filled_qty: Decimal) -> str:
     if len(text) > _MAX_IDENTIFIER:
         text = "h" + hashlib.sha256(text.encode()).hexdigest()
     return text
+
+
+def _reported_state(order: OrderStatusView, known: BrokerOrder | None) -> BrokerOrder | None:
+    """The state of an order the gateway holds open, as the journal now has it, for an adapter
+    to follow it from: None while no broker answer is journaled (its first sight at the venue
+    is then reported in full); the broker's own figures when recovery just looked it up (its
+    average price prices the next fill exactly); else the journal's filled quantity. Always a
+    working state: the gateway still waits for what becomes of the order."""
+    if not order.acked:
+        return None
+    working = OrderStatus.PARTIALLY_FILLED if order.filled > 0 else OrderStatus.NEW
+    if known is not None:
+        return msgspec.structs.replace(known, status=working)
+    return BrokerOrder(client_order_id=order.client_order_id, broker_order_id="",
+                       symbol=order.symbol, status=working, qty=order.qty,
+                       filled_qty=order.filled)

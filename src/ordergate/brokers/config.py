@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -95,6 +96,26 @@ _LIVE_URLS = {
 }
 
 
+MAX_TIMEOUT_S = 300.0
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _is_env_var_name(text: str) -> bool:
+    """Whether `text` reads as an environment variable NAME rather than a credential.
+
+    Names are letters, digits and '_' (at most 64). Keys and tokens pasted in by mistake can
+    fit that too, so two shapes names do not have are refused: mixed case with digits (tokens,
+    secrets, client ids) and 16 or more characters with digits but no '_' (key ids such as
+    Alpaca's PK...)."""
+    if not _ENV_NAME.fullmatch(text):
+        return False
+    has_digit = any(char.isdigit() for char in text)
+    mixed_case = any(char.islower() for char in text) and any(char.isupper() for char in text)
+    if has_digit and mixed_case:
+        return False
+    return not (has_digit and "_" not in text and len(text) >= 16)
+
+
 class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One broker connection for one ordergate account.
 
@@ -123,15 +144,27 @@ class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     def __post_init__(self) -> None:
         if not self.account:
             raise BrokerConfigError("broker.account: required (the ordergate account it serves)")
-        if not self.timeout_s > 0:
+        # NaN and infinity fail the range test; an adapter turns the timeout into an int.
+        if not 0 < self.timeout_s <= MAX_TIMEOUT_S:
             raise BrokerConfigError(
-                f"broker.timeout_s: expected a positive number of seconds, got {self.timeout_s}")
+                f"broker.timeout_s: expected a number of seconds above 0 and at most"
+                f" {MAX_TIMEOUT_S:g} (e.g. 10), got {self.timeout_s}")
+        if not self.currencies:
+            raise BrokerConfigError(
+                "broker.currencies: expected at least one currency (e.g. [BTC, ETH]), got none")
+        for index, currency in enumerate(self.currencies):
+            if not isinstance(currency, str) or not currency.strip():
+                raise BrokerConfigError(
+                    f"broker.currencies[{index}]: expected a currency code such as BTC,"
+                    f" got {currency!r}")
         for field in ("api_key_env", "api_secret_env"):
             name = getattr(self, field)
-            if name and not name.replace("_", "").isalnum():
+            if name and not _is_env_var_name(name):
+                # Never repeat the value: it may be the credential itself.
                 raise BrokerConfigError(
-                    f"broker.{field}: expected the NAME of an environment variable"
-                    " (letters, digits, '_'), not a credential")
+                    f"broker.{field}: expected the NAME of an environment variable (letters,"
+                    " digits and '_', not starting with a digit, e.g. ALPACA_API_KEY_ID), not a"
+                    " credential; put the credential in that variable and name it here")
 
     @property
     def resolved_base_url(self) -> str:
@@ -153,6 +186,11 @@ def parse_broker_config(raw: Mapping[str, Any], source: str = "broker") -> Broke
         if " - at `$." in message:
             what, where = message.rsplit(" - at `$.", 1)
             raise BrokerConfigError(f"{source}.{where.rstrip('`')}: {what}") from None
+        unknown = re.fullmatch(r"Object contains unknown field `(.*)`", message)
+        if unknown:
+            raise BrokerConfigError(
+                f"{source}.{unknown.group(1)}: unknown key (broker settings:"
+                f" {', '.join(BrokerConfig.__struct_fields__)})") from None
         if message.startswith("broker."):  # raised by BrokerConfig.__post_init__
             raise BrokerConfigError(f"{source}.{message.removeprefix('broker.')}") from None
         raise BrokerConfigError(f"{source}: {message}") from None

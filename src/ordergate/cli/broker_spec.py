@@ -20,6 +20,9 @@ simulator's settings (unknown keys are errors, named with their path)::
 
 `ordergate demo` writes the one it trades with, so `ordergate run --broker FILE` replays the
 day exactly.
+
+A broker config file is YAML with one top-level `broker` section (docs/deployment.md); its
+errors name the file and the field (`broker.timeout_s`), never with a stack trace.
 """
 
 from __future__ import annotations
@@ -38,6 +41,14 @@ if TYPE_CHECKING:
     from ordergate.brokers.sim import SimConfig
 
 SIM_SECTION = "sim"
+BROKER_SECTION = "broker"
+_BROKER_EXAMPLE = """\
+    broker:
+      broker: alpaca                  # sim | alpaca | deribit | tradier
+      execution_mode: paper           # paper | live
+      account: ACC-1
+      api_key_env: ALPACA_API_KEY_ID  # NAMES of environment variables
+      api_secret_env: ALPACA_API_SECRET_KEY"""
 _DURATIONS = ("ack_latency", "fill_latency", "clock_offset")
 
 
@@ -125,13 +136,22 @@ def broker_from_spec(spec: str, policy: Any) -> BrokerAdapter:
 
         return SimBroker(sim)
     raw = _read_yaml(spec)
+    section = raw.get(BROKER_SECTION) if isinstance(raw, dict) else None
+    if not isinstance(section, dict):
+        raise UserError(f"--broker {spec}: expected a top-level '{BROKER_SECTION}:' section "
+                        f"holding the broker settings, for example:\n{_BROKER_EXAMPLE}")
     try:
-        config = parse_broker_config(raw.get("broker", raw) if isinstance(raw, dict) else raw,
-                                     source=str(spec))
-        limits = policy.limits_for("*", "*", "*")
-        allowed = limits.allowed_order_types
+        config = parse_broker_config(section, source=BROKER_SECTION)
+    except BrokerConfigError as exc:
+        raise UserError(f"--broker {spec}: {exc}") from None
+    limits = policy.limits_for("*", "*", "*")
+    allowed = limits.allowed_order_types
+    try:
         adapter: BrokerAdapter = make_adapter(
             config, **({"allowed_order_types": allowed} if allowed else {}))
-        return adapter
     except (OSError, BrokerConfigError) as exc:
         raise UserError(f"--broker {spec}: {exc}") from None
+    except ValueError as exc:  # the adapter's own check of a setting this config passed
+        raise UserError(f"--broker {spec}: the {config.broker} adapter refused this "
+                        f"configuration: {exc}") from None
+    return adapter

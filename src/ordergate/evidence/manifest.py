@@ -4,8 +4,8 @@ At the start of every `run` / `serve` (when `Runtime.open` has recovered) the ru
 journals a META record with the manifest and writes the same JSON next to a file journal
 (`<journal>.manifest.json`, the latest run's): timestamp, ordergate version, git commit when
 the package runs from a checkout, Python and key dependency versions, host, execution mode,
-policy hash, the broker's configuration, enabled features, canary symbols, the journal's
-location and durability, and the command line.
+policy hash, the broker (venue and endpoint, or the simulator's settings), enabled features,
+canary symbols, the journal's location and durability, and the command line.
 
 Secrets never reach it: every mapping key matching token|secret|password|key|authorization
 has its value replaced by `***`, passwords in URLs are replaced, and broker credentials are
@@ -166,20 +166,24 @@ def dependency_versions(names: Iterable[str] = KEY_DEPENDENCIES) -> dict[str, st
 
 
 def _broker_facts(broker: Any) -> tuple[str, dict[str, Any]]:
-    """(execution mode, configuration) of a broker adapter, from what it exposes."""
+    """(execution mode, configuration) of a broker adapter, from what it exposes: the
+    simulator its config; a real adapter its venue (`kind`), its endpoint (`base_url`) and,
+    when it says, whether it trades on paper (`paper`). Credentials are never read."""
     name = str(getattr(broker, "name", type(broker).__name__))
     facts: dict[str, Any] = {"name": name, "adapter": type(broker).__name__}
     config = getattr(broker, "config", None)
     if isinstance(config, msgspec.Struct):
         facts["config"] = redact(config)
-    paper = getattr(broker, "paper", None)
     if type(broker).__name__ == "SimBroker":
-        mode = "paper (simulated broker)"
-    elif isinstance(paper, bool):
-        mode = "paper" if paper else "live"
-    else:
-        mode = "unknown"
-    return mode, facts
+        return "paper (simulated broker)", facts
+    base_url = getattr(broker, "base_url", None)
+    if isinstance(base_url, str) and base_url:
+        facts["kind"] = name
+        facts["base_url"] = redact_text(base_url)
+    paper = getattr(broker, "paper", None)
+    if isinstance(paper, bool):
+        return ("paper" if paper else "live"), facts
+    return "unknown", facts
 
 
 def _features(policy: Policy) -> list[str]:

@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 import structlog
@@ -95,6 +96,17 @@ _LIVE_URLS = {
     BrokerKind.TRADIER: "https://api.tradier.com",
 }
 
+# Every host name that reaches a venue's real-money API.
+_LIVE_HOSTS = {
+    BrokerKind.ALPACA: ("api.alpaca.markets",),
+    BrokerKind.DERIBIT: ("www.deribit.com", "deribit.com"),
+    BrokerKind.TRADIER: ("api.tradier.com",),
+}
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url.strip()).hostname or "").rstrip(".").lower()
+
 
 MAX_TIMEOUT_S = 300.0
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -157,6 +169,14 @@ class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
                 raise BrokerConfigError(
                     f"broker.currencies[{index}]: expected a currency code such as BTC,"
                     f" got {currency!r}")
+        if self.execution_mode is ExecutionMode.PAPER and self.base_url and (
+                _host(self.base_url) in _LIVE_HOSTS.get(self.broker, ())):
+            # Paper mode skips the live confirmation: it must not reach real money by URL.
+            raise BrokerConfigError(
+                f"broker.base_url: {_host(self.base_url)} is {self.broker}'s LIVE endpoint but"
+                " execution_mode is paper; for real money set execution_mode: live and"
+                " live_confirmed: true, else remove base_url (paper uses"
+                f" {_PAPER_URLS[self.broker]})")
         for field in ("api_key_env", "api_secret_env"):
             name = getattr(self, field)
             if name and not _is_env_var_name(name):

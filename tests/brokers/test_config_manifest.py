@@ -50,6 +50,7 @@ def test_the_manifest_records_the_venue_and_its_endpoint_never_credentials(
     manifest = _manifest(tmp_path, _adapter(kind, mode))
     assert manifest.broker["kind"] == str(kind)
     assert manifest.broker["base_url"] == url
+    assert manifest.execution_mode == str(mode)  # each real adapter says paper or live
     encoded = encode_manifest(manifest)
     assert KEY.encode() not in encoded and SECRET.encode() not in encoded
 

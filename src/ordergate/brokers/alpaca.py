@@ -162,6 +162,11 @@ class AlpacaAdapter:
         return self._base_url
 
     @property
+    def paper(self) -> bool:
+        """Whether its config trades on paper: evidence."""
+        return self._paper
+
+    @property
     def capabilities(self) -> BrokerCapabilities:
         return CAPABILITIES
 

@@ -129,10 +129,12 @@ class CcxtVenue:
 
     def __init__(self, *, api_key: Secret, secret: Secret, account: str, base_url: str,
                  timeout_s: float = 10.0, currencies: tuple[str, ...] = ("BTC", "ETH"),
-                 post_only: bool = False, client_rate_limit: bool = True) -> None:
+                 post_only: bool = False, client_rate_limit: bool = True,
+                 paper: bool | None = None) -> None:
         if not currencies:
             raise ValueError("currencies: at least one Deribit currency is needed")
         self._account = account
+        self._paper = paper
         self._base_url = base_url.rstrip("/")
         self._currencies = currencies
         self._post_only = post_only
@@ -159,6 +161,11 @@ class CcxtVenue:
     @property
     def base_url(self) -> str:
         return self._base_url
+
+    @property
+    def paper(self) -> bool | None:
+        """Whether its config trades on paper (None when built without saying): evidence."""
+        return self._paper
 
     @property
     def capabilities(self) -> BrokerCapabilities:

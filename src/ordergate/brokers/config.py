@@ -309,7 +309,8 @@ def _build(config: BrokerConfig, environ: Mapping[str, str] | None) -> BrokerAda
             secret=read_secret(config.api_secret_env, "api_secret_env", environ),
             account=config.account, base_url=config.resolved_base_url,
             timeout_s=config.timeout_s, currencies=config.currencies,
-            post_only=config.post_only, client_rate_limit=config.client_rate_limit)
+            post_only=config.post_only, client_rate_limit=config.client_rate_limit,
+            paper=paper)
     from ordergate.brokers.tradier import TradierAdapter
 
     if not config.broker_account:
@@ -318,4 +319,4 @@ def _build(config: BrokerConfig, environ: Mapping[str, str] | None) -> BrokerAda
     return TradierAdapter(
         token=read_secret(config.api_key_env, "api_key_env", environ),
         broker_account=config.broker_account, account=config.account,
-        base_url=config.resolved_base_url, timeout_s=config.timeout_s)
+        base_url=config.resolved_base_url, timeout_s=config.timeout_s, paper=paper)

@@ -121,8 +121,9 @@ class TradierAdapter:
     """One Tradier brokerage account (`broker_account`), serving ordergate account `account`."""
 
     def __init__(self, *, token: Secret, broker_account: str, account: str, base_url: str,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, paper: bool | None = None) -> None:
         self._account = account
+        self._paper = paper
         self._broker_account = broker_account
         self._base_url = base_url.rstrip("/")
         # httpx masks the Authorization header in its reprs and never logs it.
@@ -146,6 +147,11 @@ class TradierAdapter:
     @property
     def base_url(self) -> str:
         return self._base_url
+
+    @property
+    def paper(self) -> bool | None:
+        """Whether its config trades on paper (None when built without saying): evidence."""
+        return self._paper
 
     @property
     def capabilities(self) -> BrokerCapabilities:

@@ -507,8 +507,9 @@ def corrupted_state(stage: Stage) -> Played:
     stage.check("a corrupted broker state file is refused, naming the file",
                 f"refused naming {state.name}", unreadable or "it opened",
                 state.name in unreadable)
+    # A reader: inspection never takes the writer's lock nor writes (a writer's open would).
     journal = open_journal(f"sqlite:///{run.journal_path}", durability=Durability.NONE,
-                           create=False)
+                           create=False, reader=True)
     try:
         detected = not journal.verify().ok
     finally:

@@ -9,12 +9,21 @@ Each scenario runs a real gateway (SQLite journal, engine, Dispatcher, breakers,
 reconciliation) on a simulated broker whose faults it injects, some in separate processes that
 are really SIGKILLed. A pass/fail table with durations goes to stdout; `<out>/<scenario>/`
 holds the journal and `evidence.json` + `evidence.md`. Exit 0 when every scenario passed, 3
-(safety stop) when any failed: the evidence is written either way.
+(safety stop) when any failed: the evidence is written either way. A scenario that raises
+(a journal that will not open, a file it cannot write) fails with the error as its failed
+check, and the other scenarios still run. An --out that cannot be written is a user error
+(exit 1) before any scenario runs.
+
+`<out>/<scenario>/` belongs to chaos: it is created with a `.ordergate-chaos` marker, and a
+rerun deletes only the files the scenario writes (by exact name) before playing again. An
+existing directory without the marker that holds files is left untouched and that scenario
+fails saying so.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -48,8 +57,11 @@ def run(
     scenario: Annotated[list[str] | None, typer.Option(
         "--scenario", "-s", help="A scenario to run (repeat for several; default: all). "
                                  "See `ordergate chaos list`.")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory for journals and evidence "
-                                                        "files.")] = Path("chaos-evidence"),
+    out_dir: Annotated[Path, typer.Option("--out", help=(
+        "Directory for journals and evidence files, one subdirectory per scenario. Chaos "
+        "marks each subdirectory it creates (.ordergate-chaos) and a rerun deletes only the "
+        "files the scenario wrote there; an unmarked subdirectory holding other files is "
+        "never used or touched (that scenario fails)."))] = Path("chaos-evidence"),
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs.")] = False,
 ) -> None:
     """Run scenarios; print a pass/fail table; write evidence per scenario."""
@@ -65,6 +77,7 @@ def run(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"--out {out_dir}: cannot create the directory: {exc.strerror}") from None
+    _check_writable(out_dir)
 
     table = Table(title="ordergate chaos", title_justify="left")
     for column in ("scenario", "result", "expected", "final mode", "checks", "seconds"):
@@ -86,6 +99,17 @@ def run(
     out.print(f"evidence: {out_dir}/<scenario>/evidence.json and evidence.md", markup=False)
     if failed:
         raise SafetyStop(f"{len(failed)} chaos scenario(s) failed: {', '.join(failed)}")
+
+
+def _check_writable(directory: Path) -> None:
+    """Write and delete a probe file: permissions alone do not tell (root, read-only mounts,
+    /sys)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".ordergate-probe-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"--out {directory}: cannot write into the directory: "
+                        f"{exc.strerror or exc}") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -17,12 +17,18 @@ can re-verify with `ordergate journal verify`:
    the first approval and a repeat by the same operator leave the mode HALTED;
 7. the drill's journal hash chain verifies.
 
+The drill always runs under its own built-in `DRILL_POLICY`, which turns on every feature it
+exercises; it proves that this version's emergency machinery works, not that the user's policy
+enables it (docs/runbooks/break-glass.md says how to check that).
+
 Event time is synthetic (the drill is deterministic); the record is dated with the wall clock.
 Exit 0 when every step passed, 3 (safety stop) when any failed: the evidence is written either way.
+An --out that cannot be written is a user error (exit 1) found before any step runs.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -208,7 +214,8 @@ def run_break_glass(journal_path: Path, started_at: datetime,
 
     from ordergate.journal import open_journal
 
-    journal = open_journal(f"sqlite:///{journal_path.resolve()}", create=False)
+    # A reader: verification never takes the writer's lock nor writes to the journal.
+    journal = open_journal(f"sqlite:///{journal_path.resolve()}", create=False, reader=True)
     try:
         report = journal.verify()
     finally:
@@ -270,6 +277,7 @@ def write_evidence(out_dir: Path, clock: Callable[[], datetime] = wall_clock
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"--out {out_dir}: cannot create the directory: {exc.strerror}") from None
+    _check_writable(out_dir)
     base = out_dir / f"break-glass-{stamp}"
     journal_path = base.with_suffix(".db")
     if journal_path.exists():
@@ -283,6 +291,18 @@ def write_evidence(out_dir: Path, clock: Callable[[], datetime] = wall_clock
     return evidence, json_path, md_path
 
 
+def _check_writable(directory: Path) -> None:
+    """An --out the drill cannot write into is the user's to fix (exit 1), found before any
+    step runs: not a failed step (exit 3). A probe file tells what permissions do not (root,
+    read-only mounts, /sys)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".ordergate-probe-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"--out {directory}: cannot write into the directory: "
+                        f"{exc.strerror or exc}") from None
+
+
 @drill_app.command("break-glass")
 def break_glass(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the evidence record "
@@ -290,7 +310,11 @@ def break_glass(
     = Path("drills"),
 ) -> None:
     """Flood -> kill -> no new opens -> reduce-only -> two-operator resume, on a simulated
-    broker; writes a dated evidence record. Exit 3 if any step failed."""
+    broker; writes a dated evidence record. Exit 3 if any step failed.
+
+    The drill runs under its own built-in policy (break-glass-drill), not yours: it proves
+    this version's halt, throttle, reduce-only, drawdown halt and two-operator resume work when
+    a policy asks for them, not that your policy asks for them."""
     import logging
 
     import structlog

@@ -285,8 +285,9 @@ def policy_schema() -> dict[str, Any]:
     validate it, with the loader's checks that JSON Schema can state: positive decimals below
     1E+15, percentages above 0 and at most 100, UTC timestamps, lists without repeats, the
     `defaults` that are required. What it cannot state (a market collar no looser than the
-    limit collar, known calendars, a decimal's bound when written with an exponent) only the
-    loader checks: `ordergate policy check` is the last word."""
+    limit collar, known calendars) only the loader checks, and the few decimals the two judge
+    differently are named in the decimals' descriptions (`policy.spec`): `ordergate policy
+    check` is the last word."""
     schema: dict[str, Any] = msgspec.json.schema(PolicySpec)
     _allow_numbers_for_decimals(schema)
     _unique_lists(schema)
@@ -296,5 +297,9 @@ def policy_schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "ordergate policy (apiVersion: ordergate/v1, kind: Policy)",
+        "description": "`ordergate policy check` is the last word: it also checks what JSON "
+                       "Schema cannot state (a market collar no looser than the limit collar, "
+                       "known calendars), and the decimals' descriptions name the few values "
+                       "the two judge differently.",
         **schema,
     }

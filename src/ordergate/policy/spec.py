@@ -18,6 +18,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from ordergate.model.intent import Identifier, OrderType
+from ordergate.model.values import MAX_ADJUSTED
 from ordergate.policy.limits import ModeOnFault, SelfMatch
 
 API_VERSION = "ordergate/v1"
@@ -29,15 +30,72 @@ _UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1_000, "ms": 1}
 
 # The exported JSON Schema states the loader's decimal checks as far as JSON Schema can: a
 # pattern for a decimal written as text, bounds for one written as a number (`pattern` applies
-# only to strings, the bounds only to numbers). A non-zero digit before any exponent:
-_NON_ZERO = r"(?=[0-9.]*[1-9])"
-# positive and below 1E+15 (at most 15 digits before the point); one written with an exponent
-# is bounded by the loader alone
-AMOUNT_PATTERN = (r"^\+?" + _NON_ZERO + r"(?:0*(?:[1-9][0-9]{0,14})?(?:\.[0-9]*)?"
-                  r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+)$")
-# above 0 and at most 100 (an exponent may only make it smaller)
-PERCENT_PATTERN = (r"^\+?" + _NON_ZERO + r"0*(?:100(?:\.0*)?|[0-9]{0,2}(?:\.[0-9]*)?)"
-                   r"(?:[eE](?:-[0-9]+|[+-]?0+))?$")
+# only to strings, the bounds only to numbers). The loader reads text with `Decimal`, which
+# strips whitespace (what `str.isspace` calls one) from both ends and then ignores an
+# underscore anywhere ("1_000", even "_1__0_"), so the patterns do too.
+_U = "_*"
+_SPACE = r"[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*"
+_ZEROS = rf"(?:0{_U})*"
+_DIGITS = rf"(?:[0-9]{_U})*"
+_FRACTION = rf"(?:\.{_U}{_DIGITS})?"
+_ZERO_FRACTION = rf"(?:\.{_U}{_ZEROS})?"
+# a zero or absent whole part and a fraction (the lookahead in `_decimal_pattern` makes the
+# number non-zero)
+_FRACTION_ONLY = rf"{_ZEROS}\.{_U}{_DIGITS}"
+_NEGATIVE_EXPONENT = rf"[eE]{_U}-{_U}[0-9]{_U}{_DIGITS}"
+
+
+def _whole(most_digits: int) -> str:
+    """A non-zero whole part of at most `most_digits` digits (leading zeros aside), then any
+    fraction: a number below 10**most_digits."""
+    return rf"{_ZEROS}[1-9]{_U}(?:[0-9]{_U}){{0,{most_digits - 1}}}{_FRACTION}"
+
+
+def _exponent(*values: int) -> str:
+    """An exponent of one of `values` (each >= 0): 'e2', 'E+02', 'e-0'."""
+    numbers = "|".join("".join(f"{digit}{_U}" for digit in str(value)) for value in values)
+    sign = "[+-]" if 0 in values else r"\+"
+    return rf"[eE]{_U}(?:{sign}{_U})?{_ZEROS}(?:{numbers})"
+
+
+def _below_power_of_ten(power: int) -> list[str]:
+    """Forms of a positive decimal below 10**power. Exact without an exponent. With one, a
+    regular expression cannot do the sum (digits before the point + exponent), so these
+    forms are stricter than the value: the whole part's digits and a positive exponent
+    together stay at most `power` (with no whole part, the exponent at most `power`), and a
+    negative exponent does not admit a longer whole part. 0.001E+17 and
+    1000000000000000000E-5 are below 1E+15 but refused."""
+    return [
+        rf"{_whole(power)}(?:{_NEGATIVE_EXPONENT})?",
+        rf"{_FRACTION_ONLY}(?:{_NEGATIVE_EXPONENT}|{_exponent(*range(power + 1))})?",
+        *(rf"{_whole(power - exponent)}{_exponent(exponent)}" for exponent in range(power)),
+    ]
+
+
+def _decimal_pattern(forms: list[str]) -> str:
+    non_zero = r"(?=[0-9._]*[1-9])"  # a non-zero digit before any exponent
+    return rf"^{_SPACE}{_U}(?:\+{_U})?{non_zero}(?:{'|'.join(forms)}){_SPACE}$"
+
+
+# positive and below 1E+15
+AMOUNT_PATTERN = _decimal_pattern(_below_power_of_ten(MAX_ADJUSTED))
+# above 0 and at most 100
+PERCENT_PATTERN = _decimal_pattern([
+    *_below_power_of_ten(2),
+    rf"{_ZEROS}1{_U}0{_U}0{_U}{_ZERO_FRACTION}(?:{_NEGATIVE_EXPONENT}|{_exponent(0)})?",
+    rf"{_ZEROS}1{_U}0{_U}{_ZERO_FRACTION}{_exponent(1)}",
+    rf"{_ZEROS}1{_U}{_ZERO_FRACTION}{_exponent(2)}",
+])
+# A number is bounded with `not`, not only with `exclusiveMinimum`: YAML's .nan arrives as a
+# float NaN, which passes every comparison, so "not (at most 0)" is what refuses it.
+_POSITIVE_NUMBER = {"exclusiveMinimum": 0, "not": {"type": "number", "maximum": 0}}
+_LIMITS_OF_THE_SCHEMA = (
+    " Where a schema check and `ordergate policy check` differ: the schema sees a YAML number "
+    "as a float, so one rounded onto or off a bound (999999999999999.99, 1e-400, "
+    "100.000000000000001) is misjudged (quote it); it refuses text that only its exponent "
+    "brings in range (0.001E+17, 1000000000000000000E-5, 0.1E+3, 350E-2); and it reads only "
+    "the digits 0-9 (not '\u0665'). The loader is the last word."
+)
 # RFC 3339 with a zero UTC offset, as the loader takes it
 UTC_TIMESTAMP_PATTERN = (r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt ]"
                          r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
@@ -51,17 +109,18 @@ Duration = Annotated[str, Meta(
 )]
 Amount = Annotated[Decimal, Meta(
     description="A positive exact decimal (money or quantity) below 1E+15. Write it as a "
-                "number or a string; it is read from its text, never through a float.",
+                "number or a string; it is read from its text, never through a float."
+                + _LIMITS_OF_THE_SCHEMA,
     examples=["100000", "0.001"],
     extra={"kind": "positive"},
-    extra_json_schema={"pattern": AMOUNT_PATTERN, "exclusiveMinimum": 0,
-                       "exclusiveMaximum": 10**15},
+    extra_json_schema={"pattern": AMOUNT_PATTERN, **_POSITIVE_NUMBER,
+                       "exclusiveMaximum": 10**MAX_ADJUSTED},
 )]
 Percent = Annotated[Decimal, Meta(
-    description="A percentage above 0 and at most 100: 2.5 means 2.5 %.",
+    description="A percentage above 0 and at most 100: 2.5 means 2.5 %." + _LIMITS_OF_THE_SCHEMA,
     examples=["2.5"],
     extra={"kind": "percent"},
-    extra_json_schema={"pattern": PERCENT_PATTERN, "exclusiveMinimum": 0, "maximum": 100},
+    extra_json_schema={"pattern": PERCENT_PATTERN, **_POSITIVE_NUMBER, "maximum": 100},
 )]
 Name = Identifier
 UtcTimestamp = Annotated[datetime, Meta(

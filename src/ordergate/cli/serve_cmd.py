@@ -7,6 +7,9 @@
     ordergate token new --name desk-a --role trader --accounts ACC-1,ACC-2   # token + YAML entry
     ordergate token hash < token.txt                                      # hash an existing one
 
+The webhook URL can come from $ORDERGATE_WEBHOOK_URL instead of --webhook (out of `ps`); it
+is checked before anything starts. Alerts the --feed raises are sent like every later one.
+
 On a journal that enforces a policy already (one activated with POST /v1/policy, say), a
 restart keeps enforcing it; the --policy file replaces it only with --replace-policy.
 
@@ -23,9 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -46,6 +50,7 @@ from ordergate.cli.policy_flags import (
 )
 
 if TYPE_CHECKING:
+    from ordergate.model.events import InputEvent
     from ordergate.runtime.shard import LeaseKeeper
 
 token_app = typer.Typer(help="Make and hash API tokens for `ordergate serve`.",
@@ -65,7 +70,9 @@ def serve(
         "--broker", help="'sim' (the paper simulator) or a broker config YAML file.")] = "sim",
     webhook: Annotated[str | None, typer.Option(
         "--webhook", help="POST alerts (mode changes, breakers, reconciliation, repeated "
-                          "rejects) as JSON to this URL.")] = None,
+                          "rejects) as JSON to this http(s) URL (default: "
+                          "$ORDERGATE_WEBHOOK_URL; the variable keeps a secret in the URL "
+                          "out of `ps`).")] = None,
     feed: Annotated[Path | None, typer.Option(
         "--feed", help="JSON Lines of input events (market snapshots, account funding) to "
                        "process once at start-up, before serving.")] = None,
@@ -92,6 +99,12 @@ def serve(
     )
     from ordergate.runtime.loop import ResumeMismatch, Runtime, RuntimeStopped
     from ordergate.runtime.sources import BadLine, read_lines
+    from ordergate.service.alerts import (
+        WEBHOOK_URL_ENV,
+        WebhookURLError,
+        alert_router,
+        check_webhook_url,
+    )
     from ordergate.service.auth import (
         TOKENS_ENV,
         TOKENS_FILE_ENV,
@@ -104,6 +117,13 @@ def serve(
     if durability not in ("batch", "always"):
         raise UserError(f"--durability: expected 'batch' or 'always', got '{durability}'")
     replacement = policy_replacement(replace_policy, operator, reason)
+    webhook_source = "--webhook" if webhook is not None else WEBHOOK_URL_ENV
+    webhook_url = webhook if webhook is not None else os.environ.get(WEBHOOK_URL_ENV) or None
+    if webhook_url is not None:
+        try:
+            check_webhook_url(webhook_url)
+        except WebhookURLError as exc:  # the message shows the URL redacted
+            raise UserError(f"{webhook_source}: {exc}") from None
     try:
         store = configured_tokens(tokens)
         if store is None:
@@ -140,19 +160,25 @@ def serve(
         except (ResumeMismatch, StartRefused) as exc:
             raise SafetyStop(str(exc)) from None
         announce_policy_choice(runtime.policy_choice)
+        # Alerts are routed before the feed runs, so the feed's (a crossed quote moving the
+        # mode to REDUCE_ONLY, a breaker opening) reach the webhook like every later one.
+        alerts = alert_router(run_id=runtime.journal.run_id, webhook_url=webhook_url)
         try:
             # The feed is the gateway's first batch: it goes through the guard the Gateway
             # then takes over, like every later batch (start-up checks first; then the feed's
             # breaker, the session close after a day roll, housekeeping).
             guard = GuardedRuntime(runtime, SystemClock(), settings_for(runtime.broker))
             if feed_events:
-                GuardedBatches(guard).process(feed_events)
-            gateway = Gateway(guard, store, journal_url=journal, webhook_url=webhook,
+                report = GuardedBatches(guard).process(feed_events)
+                alerts.observe(report.emitted, _accounts_of(feed_events), feed_events[-1].ts)
+            gateway = Gateway(guard, store, journal_url=journal, alerts=alerts,
                               tick_interval_s=tick_interval)
         except RuntimeStopped as exc:
+            alerts.close()
             runtime.close()
             raise SafetyStop(str(exc)) from None
         except BaseException:
+            alerts.close()
             runtime.close()
             raise
         try:
@@ -185,6 +211,14 @@ def serve(
         if keeper is not None and keeper.lost:
             raise SafetyStop(f"{redact_url(keeper.lost)}: stopped serving (another process "
                              "may own the stream now)")
+
+
+def _accounts_of(events: Sequence[InputEvent]) -> dict[str, str]:
+    """intent_id -> account, for the repeated-rejects alert."""
+    from ordergate.model.intent import OrderIntent
+
+    return {event.intent_id: event.account for event in events
+            if isinstance(event, OrderIntent)}
 
 
 class _Terminated(Exception):

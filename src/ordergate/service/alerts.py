@@ -5,18 +5,22 @@ mismatch (SYS-009), any Alert the engine emits, and repeated rejects (many DENY 
 one account in a short window). Sinks: the structured log (always) and a webhook (optional).
 
 The webhook sink never blocks the engine thread: `send` puts the alert on a bounded queue and
-a delivery thread POSTs it with httpx, retrying with exponential backoff until the alert's
-delivery deadline (5 s after it was raised). A full queue drops the oldest alert and logs that
-it did; nothing here can slow down or stop trading.
+a few concurrent senders on a delivery thread POST it with httpx, each attempt bounded by an
+overall deadline, retrying with exponential backoff until the alert's delivery deadline (5 s
+after it was raised). Every alert carries a stable `alert_id` so a receiver can drop repeats.
+An alert that cannot be delivered, for whatever reason, is logged at error level with its
+code, severity and message; nothing here can slow down or stop trading.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
-import queue
+import dataclasses
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -35,6 +39,7 @@ log = structlog.get_logger("ordergate.alerts")
 BREAKER_CODE = "SYS-007"
 RECONCILIATION_CODE = "SYS-009"
 DELIVERY_DEADLINE_S = 5.0
+WEBHOOK_URL_ENV = "ORDERGATE_WEBHOOK_URL"  # `ordergate serve`'s webhook, kept out of `ps`
 
 
 class AlertNotice(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -49,6 +54,9 @@ class AlertNotice(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     intent_id: str = ""
     account: str = ""
     mode: str = ""
+    # Stable across the webhook's retries (and its Idempotency-Key header): a receiver drops
+    # repeats by it. Random, so ids never collide across runs or restarts.
+    alert_id: str = msgspec.field(default_factory=lambda: uuid.uuid4().hex)
 
 
 def alert_fields(notice: AlertNotice) -> dict[str, Any]:
@@ -83,78 +91,284 @@ class LogSink:
         return None
 
 
+class WebhookURLError(ValueError):
+    """A webhook URL alerts cannot be POSTed to. The message names the problem and shows the URL
+    only as `redact_webhook_url` renders it."""
+
+
+def check_webhook_url(url: str) -> str:
+    """`url`, if alerts can be POSTed to it: http or https, a host, a port from 1 to 65535 when
+    one is given, no surrounding whitespace. Otherwise WebhookURLError."""
+    problem = _webhook_url_problem(url)
+    if problem:
+        raise WebhookURLError(f"'{redact_webhook_url(url)}': {problem}")
+    return url
+
+
+def _webhook_url_problem(url: str) -> str:
+    if not url.strip():
+        return "empty: expected an http:// or https:// URL"
+    if url != url.strip():
+        return "leading or trailing whitespace"
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        return f"not a valid URL: {exc}"
+    if not parsed.scheme:
+        return "no scheme: expected an http:// or https:// URL"
+    if parsed.scheme not in ("http", "https"):
+        return f"scheme '{parsed.scheme}': expected http or https"
+    if not parsed.host:
+        return "no host"
+    if "%" in parsed.host:
+        return "the host has characters a host name cannot have"
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        return f"port {parsed.port}: expected 1 to 65535"
+    return ""
+
+
+def redact_webhook_url(url: str) -> str:
+    """What logs and errors may show of a webhook URL: its scheme, host and port. A user and
+    password (or a token as the user), the path and the query become `***`: webhook services
+    put their secret in any of them (`?token=...`, Slack's `/services/T../B../secret`). Works on
+    URLs that do not parse, too."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    ends = [index for index in (rest.find(char) for char in "/?#") if index >= 0]
+    cut = min(ends, default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    if tail not in ("", "/"):
+        tail = "/***"
+    return f"{scheme}{separator}{authority}{tail}"
+
+
+@dataclasses.dataclass(slots=True)
+class _Pending:
+    """An alert on its way to the webhook."""
+
+    notice: AlertNotice
+    body: bytes
+    deadline: float  # on the sink's clock
+    attempts: int = 0
+    last_error: str = ""
+    settled: bool = False  # delivered, or logged as undelivered
+
+
 class WebhookSink:
-    """POST each alert as JSON to a URL, on a thread of its own, within the delivery deadline."""
+    """POST each alert as JSON to a URL, from an event loop on a thread of its own, within the
+    delivery deadline.
+
+    * Every alert carries an `alert_id`, in the body and as the `Idempotency-Key` header, the
+      same in every attempt: a receiver that got an attempt the sink gave up waiting for can
+      drop the repeat.
+    * Each attempt has an overall deadline (`attempt_timeout_s`, and never past the alert's
+      own deadline for a retry): the attempt is cancelled then however the receiver dribbles
+      its answer, not only when one read stalls. Only the status line and headers are awaited,
+      never the body of the answer. The first attempt of an alert that waited past its deadline
+      in the queue is still made in full (late beats never, and it is logged as late).
+    * Alerts go out one after another, in the order they were raised, while the receiver
+      keeps up (an alert retried at once still arrives before the next). One that has gone
+      `stall_s` (1 s) without an answer no longer holds back the next: that one goes out
+      beside it, up to `senders` (4) at once. So a receiver stuck on one alert delays a later
+      alert (the HALT after a warning) by `stall_s` at most, well within its own deadline.
+      Concurrent senders rather than newest- or critical-first ordering, because no ordering
+      helps when the one alert in flight is the one stuck; a receiver that must order alerts
+      that overtook each other uses `ts`.
+    * Retries (connection errors, timeouts, 408, 429, 5xx) back off exponentially from
+      `first_backoff_s` until the alert's deadline; other 4xx answers are final.
+    * Nothing is lost silently: an alert not delivered (refused, out of time, dropped as the
+      oldest of a full queue of `max_queue`), and every alert still queued or in flight when
+      `close` has waited `drain_s` for them, is logged at error level
+      (`alert_webhook_undelivered`, with its id, code, severity and message).
+
+    `send` never blocks the caller: nothing here can slow down or stop trading. The URL is
+    checked at once (`check_webhook_url`) and shown in logs only redacted.
+    """
 
     def __init__(self, url: str, *, headers: dict[str, str] | None = None,
                  max_queue: int = 1000, deadline_s: float = DELIVERY_DEADLINE_S,
-                 first_backoff_s: float = 0.1, timeout_s: float = 2.0,
+                 first_backoff_s: float = 0.1, attempt_timeout_s: float = DELIVERY_DEADLINE_S,
+                 senders: int = 4, stall_s: float = 1.0, drain_s: float = DELIVERY_DEADLINE_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._url = url
+        self._url = check_webhook_url(url)
+        self.shown_url = redact_webhook_url(url)
+        self._headers = dict(headers or {})
         self._deadline_s = deadline_s
         self._first_backoff_s = first_backoff_s
+        self._attempt_timeout_s = attempt_timeout_s
+        self._senders = max(1, senders)
+        self._stall_s = stall_s
+        self._in_flight: dict[asyncio.Task[None], _Pending] = {}
+        self._drain_s = drain_s
         self._clock = clock
-        self._queue: queue.Queue[tuple[float, bytes] | None] = queue.Queue(maxsize=max_queue)
-        self._client = httpx.Client(timeout=timeout_s, headers=headers or {})
-        self._stopping = threading.Event()
         self.delivered = 0
         self.dropped = 0
+        self._loop = asyncio.new_event_loop()
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=max_queue)
+        self._stopping = asyncio.Event()
+        # `send` hands alerts to the loop only while accepting, so every alert handed over
+        # reaches the loop before the stop does, and none after it is lost unlogged.
+        self._accepting = True
+        self._accepting_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="ordergate-webhook", daemon=True)
         self._thread.start()
 
     def send(self, notice: AlertNotice) -> None:
-        item = (self._clock() + self._deadline_s, msgspec.json.encode(alert_fields(notice)))
-        while True:
-            try:
-                self._queue.put_nowait(item)
+        pending = _Pending(notice=notice, body=msgspec.json.encode(alert_fields(notice)),
+                           deadline=self._clock() + self._deadline_s)
+        with self._accepting_lock:
+            if self._accepting:
+                self._loop.call_soon_threadsafe(self._enqueue, pending)
                 return
-            except queue.Full:
-                try:
-                    self._queue.get_nowait()
-                    self.dropped += 1
-                    log.warning("alert_webhook_queue_full", dropped_total=self.dropped)
-                except queue.Empty:
-                    pass
+        self._give_up(pending, "the webhook sink is closed")
 
     def close(self) -> None:
-        self._stopping.set()
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
-        self._thread.join(timeout=self._deadline_s + 1)
-        self._client.close()
+        """Stop taking alerts, give those queued or in flight `drain_s` seconds to be
+        delivered, then log each one still undelivered."""
+        with self._accepting_lock:
+            if not self._accepting:
+                return
+            self._accepting = False
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout=self._drain_s + self._attempt_timeout_s + 1.0)
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            self._deliver(*item)
+        try:
+            self._loop.run_until_complete(self._serve())
+        finally:
+            self._loop.close()
 
-    def _deliver(self, deadline: float, body: bytes) -> None:
-        backoff = self._first_backoff_s
-        attempt = 0
+    def _enqueue(self, pending: _Pending) -> None:
+        if self._queue.full():
+            oldest = self._queue.get_nowait()
+            self._queue.task_done()
+            self._give_up(oldest, "the queue was full: dropped as the oldest")
+        self._queue.put_nowait(pending)
+
+    async def _serve(self) -> None:
+        async with httpx.AsyncClient(headers=self._headers,
+                                     timeout=httpx.Timeout(self._attempt_timeout_s)) as client:
+            dispatcher = asyncio.create_task(self._dispatch(client))
+            await self._stopping.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), self._drain_s)
+            dispatcher.cancel()
+            await asyncio.wait([dispatcher])
+            in_flight = dict(self._in_flight)
+            for task in in_flight:
+                task.cancel()
+            if in_flight:
+                await asyncio.wait(in_flight)
+            for pending in in_flight.values():  # one cancelled before it ever ran
+                if not pending.settled:
+                    self._give_up(pending, "still being sent when the sink closed")
+            while not self._queue.empty():
+                self._give_up(self._queue.get_nowait(), "still queued when the sink closed")
+
+    async def _dispatch(self, client: httpx.AsyncClient) -> None:
+        """Start each alert's delivery in raise order; the next waits until this one is over
+        or has gone `stall_s` without an answer, and for a free sender."""
+        slots = asyncio.Semaphore(self._senders)
         while True:
-            attempt += 1
-            problem = ""
+            pending = await self._queue.get()
             try:
-                response = self._client.post(
-                    self._url, content=body, headers={"content-type": "application/json"})
-                if response.status_code < 300:
-                    self.delivered += 1
-                    return
-                problem = f"HTTP {response.status_code}"
-                if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-                    log.error("alert_webhook_refused", status=response.status_code)
-                    return
-            except httpx.HTTPError as exc:
-                problem = type(exc).__name__
-            now = self._clock()
-            if self._stopping.is_set() or now + backoff >= deadline:
-                self.dropped += 1
-                log.error("alert_webhook_undelivered", attempts=attempt, last_error=problem)
+                await slots.acquire()
+            except asyncio.CancelledError:
+                self._give_up(pending, "still queued when the sink closed")
+                raise
+            task = asyncio.create_task(self._send_one(client, pending, slots))
+            self._in_flight[task] = pending
+            task.add_done_callback(self._in_flight.pop)
+            await asyncio.wait([task], timeout=self._stall_s)
+
+    async def _send_one(self, client: httpx.AsyncClient, pending: _Pending,
+                        slots: asyncio.Semaphore) -> None:
+        try:
+            await self._deliver(client, pending)
+        except asyncio.CancelledError:
+            self._give_up(pending, "still being sent when the sink closed"
+                          + (f" (last error: {pending.last_error})"
+                             if pending.last_error else ""))
+            raise
+        finally:
+            slots.release()
+            self._queue.task_done()
+
+    async def _deliver(self, client: httpx.AsyncClient, pending: _Pending) -> None:
+        backoff = self._first_backoff_s
+        while True:
+            pending.attempts += 1
+            budget = self._attempt_timeout_s
+            if pending.attempts > 1:
+                budget = min(budget, pending.deadline - self._clock())
+            status = await self._attempt(client, pending, budget)
+            if 200 <= status < 300:
+                self.delivered += 1
+                pending.settled = True
+                late_s = self._clock() - pending.deadline
+                if late_s > 0:
+                    log.warning("alert_webhook_late", late_s=round(late_s, 3),
+                                **_described(pending))
                 return
-            time.sleep(backoff)
+            if 400 <= status < 500 and status not in (408, 429):
+                self._give_up(pending, f"refused: HTTP {status}")
+                return
+            if self._clock() + backoff >= pending.deadline:
+                self._give_up(pending, pending.last_error)
+                return
+            await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 1.0)
+
+    async def _attempt(self, client: httpx.AsyncClient, pending: _Pending,
+                       budget: float) -> int:
+        """One POST, over within `budget` seconds: its HTTP status, or 0 with
+        `pending.last_error` saying what went wrong."""
+        headers = {"Content-Type": "application/json",
+                   "Idempotency-Key": pending.notice.alert_id}
+        try:
+            async with asyncio.timeout(max(budget, 0.0)):
+                # The status is the answer; a body is never awaited (closing the response
+                # unread drops the connection).
+                response = await client.send(
+                    client.build_request("POST", self._url, content=pending.body,
+                                         headers=headers), stream=True)
+                await response.aclose()
+        except TimeoutError:
+            pending.last_error = f"no answer within {budget:.3g} s"
+            return 0
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            # InvalidURL is not an HTTPError; the URL was checked up front, but a delivery
+            # error must never end a sender.
+            pending.last_error = type(exc).__name__
+            return 0
+        if response.status_code >= 300:
+            pending.last_error = f"HTTP {response.status_code}"
+        return response.status_code
+
+    def _give_up(self, pending: _Pending, reason: str) -> None:
+        pending.settled = True
+        self.dropped += 1
+        log.error("alert_webhook_undelivered", reason=reason, attempts=pending.attempts,
+                  webhook=self.shown_url, **_described(pending))
+
+
+def _described(pending: _Pending) -> dict[str, Any]:
+    notice = pending.notice
+    return {"alert_id": notice.alert_id, "kind": notice.kind, "severity": notice.severity,
+            "code": notice.code, "message": notice.message, "alert_ts": rfc3339_utc(notice.ts)}
+
+
+def alert_router(*, run_id: str, webhook_url: str | None = None,
+                 sinks: Sequence[AlertSink] = (), reject_threshold: int = 20) -> AlertRouter:
+    """The router a gateway alerts through: the log, then `sinks`, then a webhook at
+    `webhook_url` (checked at once: WebhookURLError)."""
+    chosen: list[AlertSink] = [LogSink(), *sinks]
+    if webhook_url:
+        chosen.append(WebhookSink(webhook_url))
+    return AlertRouter(chosen, run_id=run_id, reject_threshold=reject_threshold)
 
 
 class AlertRouter:

@@ -34,7 +34,7 @@ from ordergate.model.intent import OrderIntent
 from ordergate.resilience.clock import Clock, SystemClock
 from ordergate.runtime.health import GuardedRuntime, GuardSettings, settings_for
 from ordergate.runtime.loop import BatchReport, Runtime
-from ordergate.service.alerts import AlertRouter, AlertSink, LogSink, WebhookSink
+from ordergate.service.alerts import AlertRouter, AlertSink, alert_router
 from ordergate.service.app import create_app
 from ordergate.service.auth import TokenStore
 from ordergate.service.bridge import (
@@ -83,6 +83,7 @@ class Gateway:
     def __init__(self, runtime: Runtime | GuardedRuntime, tokens: TokenStore, *,
                  journal_url: str, webhook_url: str | None = None,
                  alert_sinks: Sequence[AlertSink] = (),
+                 alerts: AlertRouter | None = None,
                  tick_interval_s: float | None = 1.0,
                  wall_clock: Callable[[], datetime] = utc_now,
                  max_body_bytes: int = MAX_BODY_BYTES,
@@ -94,7 +95,10 @@ class Gateway:
         broker), or an already guarded one. `journal_url`: the URL the runtime's journal was
         opened with, in full (the runtime keeps it redacted); decisions the index has let go
         are read back through a handle of their own opened with it (`JournalDecisions`). It
-        is kept in memory only, never logged or shown."""
+        is kept in memory only, never logged or shown. Alerts go to the log, `alert_sinks`
+        and a webhook at `webhook_url`; or, instead, through `alerts`, a router built before
+        the gateway (`ordergate serve` builds it before its start-up feed, so the feed's
+        alerts are sent too)."""
         if isinstance(runtime, GuardedRuntime):
             self.guard = runtime
         else:
@@ -119,11 +123,14 @@ class Gateway:
         self.inspector = Inspector(runtime, self.timeline,
                                    last_batch_seconds=lambda: self.bridge.stats.last_process_s,
                                    breakers=self.guard.breakers)
-        sinks: list[AlertSink] = [LogSink(), *alert_sinks]
-        if webhook_url:
-            sinks.append(WebhookSink(webhook_url))
-        self.alerts = AlertRouter(sinks, run_id=runtime.journal.run_id,
-                                  reject_threshold=reject_alert_threshold)
+        if alerts is None:
+            alerts = alert_router(run_id=runtime.journal.run_id, webhook_url=webhook_url,
+                                  sinks=alert_sinks, reject_threshold=reject_alert_threshold)
+        elif webhook_url or alert_sinks:
+            raise ValueError("Gateway: give either `alerts` or `webhook_url`/`alert_sinks`")
+        self.alerts = alerts
+        for notice in alerts.raised:  # raised before the gateway: the start-up feed's
+            self.metrics.alerts.labels(kind=notice.kind).inc()
         self.bridge.add_listener(self._after_batch)
         self.journal_decisions = JournalDecisions(journal_url)
         self.ctx = ServiceContext(bridge=self.bridge, inspector=self.inspector, tokens=tokens,

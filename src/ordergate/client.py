@@ -20,6 +20,8 @@ Retries are bounded and happen only where repeating a request cannot do harm:
 Every failure is one exception class per cause: `AuthError` (401), `ForbiddenError` (403),
 `NotFoundError` (404), `ValidationError` (400/413/415/422, with the field path),
 `RateLimitedError` (429), `ServerError` (5xx) and `GatewayUnavailable` (503 or no connection).
+A base URL the client cannot use (no http:// or https://, no host, a bad port) is refused when
+the client is made, with `BadURLError` (also a ValueError).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from ordergate.service.schemas import (
 __all__ = [
     "AsyncClient",
     "AuthError",
+    "BadURLError",
     "BatchResult",
     "Client",
     "ClientError",
@@ -136,6 +139,50 @@ class ServerError(ClientError):
 class GatewayUnavailable(ServerError):
     """503 (not durable or not ready: nothing was done), or the gateway could not be reached
     (`status` 0) after the allowed retries."""
+
+
+class BadURLError(ClientError, ValueError):
+    """The base URL (or a URL built on it) cannot be used: nothing was sent. The message names
+    the problem."""
+
+
+def checked_base_url(base_url: str) -> str:
+    """`base_url` without a trailing slash, if requests can be sent to it: http or https, a
+    host, a port from 1 to 65535 when one is given. Otherwise BadURLError."""
+    problem = _base_url_problem(base_url)
+    if problem:
+        raise BadURLError(f"base_url '{_shown(base_url)}': {problem}", error="bad_url")
+    return base_url.rstrip("/")
+
+
+def _base_url_problem(base_url: str) -> str:
+    if not base_url.strip():
+        return "empty: expected e.g. http://127.0.0.1:8080"
+    if base_url != base_url.strip():
+        return "leading or trailing whitespace"
+    try:
+        parsed = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        return f"not a valid URL: {exc}"
+    if not parsed.scheme:
+        return "no scheme: expected http:// or https://, e.g. http://127.0.0.1:8080"
+    if parsed.scheme not in ("http", "https"):
+        return f"scheme '{parsed.scheme}': expected http or https"
+    if not parsed.host:
+        return "no host"
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        return f"port {parsed.port}: expected 1 to 65535"
+    return ""
+
+
+def _shown(url: str) -> str:
+    """`url` with a user and password, if it has them, as `***`."""
+    return re.sub(r"(://)[^/?#@]*@", r"\1***@", url)
+
+
+def _bad_url(call: _Call, base_url: str, exc: httpx.InvalidURL) -> BadURLError:
+    return BadURLError(f"{call.method} {call.path}: cannot build a request on "
+                       f"'{_shown(base_url)}': {exc}", error="bad_url")
 
 
 _FIELD_PATTERNS = (
@@ -387,7 +434,7 @@ class Client:
                  max_retry_wait_s: float = DEFAULT_MAX_WAIT_S,
                  sleep: Callable[[float], None] = time.sleep,
                  transport: httpx.BaseTransport | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = checked_base_url(base_url)
         self._retries = retries
         self._max_wait_s = max_retry_wait_s
         self._sleep = sleep
@@ -401,6 +448,8 @@ class Client:
             try:
                 response = self._http.request(call.method, call.path, content=call.body,
                                               params=call.params, headers=headers)
+            except httpx.InvalidURL as exc:  # not an httpx.HTTPError: never retried
+                raise _bad_url(call, self.base_url, exc) from None
             except httpx.TransportError as exc:
                 wait = retry.after_transport(call, exc)
                 if wait is None:
@@ -508,7 +557,7 @@ class AsyncClient:
                  max_retry_wait_s: float = DEFAULT_MAX_WAIT_S,
                  sleep: Callable[[float], Any] = _async_sleep,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = checked_base_url(base_url)
         self._retries = retries
         self._max_wait_s = max_retry_wait_s
         self._sleep = sleep
@@ -522,6 +571,8 @@ class AsyncClient:
             try:
                 response = await self._http.request(call.method, call.path, content=call.body,
                                                     params=call.params, headers=headers)
+            except httpx.InvalidURL as exc:  # not an httpx.HTTPError: never retried
+                raise _bad_url(call, self.base_url, exc) from None
             except httpx.TransportError as exc:
                 wait = retry.after_transport(call, exc)
                 if wait is None:

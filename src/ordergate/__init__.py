@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ordergate.client import (
         AsyncClient,
         AuthError,
+        BadURLError,
         Client,
         ClientError,
         ForbiddenError,
@@ -71,6 +72,7 @@ _LAZY: dict[str, str] = {
     "AsyncClient": "ordergate.client",
     "AsyncGateway": "ordergate.gateway",
     "AuthError": "ordergate.client",
+    "BadURLError": "ordergate.client",
     "BrokerAdapter": "ordergate.brokers.base",
     "BrokerConfig": "ordergate.brokers.config",
     "BrokerConfigError": "ordergate.brokers.config",
@@ -125,6 +127,7 @@ __all__ = [
     "AsyncClient",
     "AsyncGateway",
     "AuthError",
+    "BadURLError",
     "BrokerAdapter",
     "BrokerConfig",
     "BrokerConfigError",

@@ -4,13 +4,20 @@ verify: the hash chain, then every input through a fresh engine, every output co
 for byte. Exit 0 when the journal reproduces; exit 3 (safety stop) naming the first
 divergence, shown side by side, when it does not.
 
-whatif: the journal's day under another policy, diffed against what happened.
+whatif: the journal's day under another policy, diffed against what happened. The journal
+is checked first as `replay verify` checks it (its chain, its head file and any `--head`): exit
+3 (safety stop) when it fails, as the what-if's "original" side would be read from the damage.
+Its outputs (`--json`, `--html`) are written atomically (a temporary file renamed into place),
+never over the journal or a file beside it that belongs to it, and over an existing file only
+with `--force`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +35,7 @@ from rich.table import Table
 from ordergate.cli.console import err, out, plain
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.journal_cmd import HeadOption, parse_head_options
+from ordergate.evidence.manifest import manifest_path
 from ordergate.evidence.replay import (
     PARALLEL_CHAIN_MIN_RECORDS,
     Divergence,
@@ -43,6 +51,10 @@ from ordergate.journal import (
     open_journal,
     redact_url,
 )
+from ordergate.journal.headfile import head_path
+from ordergate.journal.snapfiles import directory_for
+from ordergate.journal.sqlite import lock_path
+from ordergate.journal.urls import Backend, parse_journal_url
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import load_policy
 
@@ -200,7 +212,7 @@ def render_whatif(report: WhatIfReport, *, limit: int) -> None:
     out.rule(f"[bold]what-if: {plain(report.policy_name)} {report.policy_hash[:19]}")
     out.print(f"original policies: {plain(', '.join(report.original_policies) or 'none')}\n"
               f"broker: {plain(report.broker)}\n"
-              f"{report.inputs:,} exogenous inputs in {report.batches:,} batches; "
+              f"{report.inputs:,} journaled inputs re-fed ({report.batches:,} source batches); "
               f"{report.decisions:,} decisions, [bold]{len(report.changed):,} change[/]",
               highlight=False)
     if report.changed:
@@ -246,39 +258,133 @@ def whatif(
                                                                  "JSON here.")] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write an HTML report with "
                                                                  "charts here.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --json or "
+                                                        "--html file (never the journal's "
+                                                        "own files).")] = False,
     limit: Annotated[int, typer.Option(min=0, help="Changed decisions to list.")] = 20,
+    head_values: HeadOption = None,
 ) -> None:
-    """Re-run the journal's intents, market data, operator commands, clock, funding and
-    dependency events under POLICY (fresh engine, simulated broker) and show what changes."""
+    """Check the journal's chain (against the given heads too), then re-run its day under
+    POLICY (fresh engine, simulated broker: the journal's inputs re-fed, what depends on the
+    policy re-derived) and show what changes. Exit 3 (safety stop) if the chain check fails."""
     from ordergate.analytics.whatif import what_if
     from ordergate.analytics.whatif_html import render_html
 
     quiet_library_logs()
+    heads = parse_head_options(head_values)
+    outputs = [(option, path) for option, path in (("--json", json_out), ("--html", html_out))
+               if path is not None]
+    check_outputs(journal, outputs, force=force)
     try:
         loaded = load_policy(policy)
     except PolicyError as exc:
         raise UserError(str(exc)) from None
-    with read_journal(journal) as opened, Progress(
-            TextColumn("[bold]what-if"), TextColumn("{task.completed:,} inputs"),
-            TimeElapsedColumn(), console=err, transient=True,
-            disable=not err.is_terminal) as progress:
-        task = progress.add_task("inputs", total=None)
-        report = what_if(opened, loaded,
-                         on_progress=lambda done: progress.update(task, completed=done))
+    where = redact_url(journal)
+    with read_journal(journal) as opened:
+        chain, note = check_kept_heads(opened, opened.verify(), heads)
+        if note:
+            err.print(f"note: {note}", markup=False)
+        if not chain.ok:
+            raise SafetyStop(f"{where}: journal verification failed at seq "
+                             f"{chain.first_bad_seq}: {chain.message}")
+        with Progress(TextColumn("[bold]what-if"), TextColumn("{task.completed:,} inputs"),
+                      TimeElapsedColumn(), console=err, transient=True,
+                      disable=not err.is_terminal) as progress:
+            task = progress.add_task("inputs", total=None)
+            report = what_if(opened, loaded,
+                             on_progress=lambda done: progress.update(task, completed=done))
     render_whatif(report, limit=limit)
     if json_out is not None:
         _write("--json", json_out,
-               msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
+               msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n", force=force)
     if html_out is not None:
-        _write("--html", html_out, render_html(report).encode())
+        _write("--html", html_out, render_html(report).encode(), force=force)
 
 
-def _write(option: str, path: Path, content: bytes) -> None:
+def journal_files(url: str) -> list[tuple[str, str]]:
+    """(real path, what it is) of every file a SQLite journal at `url` is made of: the
+    database, SQLite's own companions, the head file, the writer lock, the run manifest;
+    the snapshot directory ends in a separator (everything under it counts). None for a
+    database journal (or a URL that does not parse: opening it says why)."""
     try:
-        path.write_bytes(content)
+        location = parse_journal_url(url)
+    except JournalError:
+        return []
+    if location.backend is not Backend.SQLITE:
+        return []
+    target = location.target
+    files = [(target, "the journal"), (target + "-wal", "the journal's write-ahead log"),
+             (target + "-shm", "the journal's shared-memory file"),
+             (target + "-journal", "the journal's rollback journal"),
+             (lock_path(target), "the journal's writer lock"),
+             (str(directory_for(target)) + os.sep, "the journal's snapshot directory")]
+    head, manifest = head_path(url), manifest_path(url)
+    if head is not None:
+        files.append((str(head), "the journal's head file"))
+    if manifest is not None:
+        files.append((str(manifest), "the journal's run manifest"))
+    return [(os.path.realpath(path) + (os.sep if path.endswith(os.sep) else ""), what)
+            for path, what in files]
+
+
+def check_outputs(journal: str, outputs: list[tuple[str, Path]], *, force: bool) -> None:
+    """Refuse, before any work, an output that would overwrite the journal being read (or one
+    of its files), a directory, the other output, or an existing file without `--force`."""
+    protected = journal_files(journal)
+    seen: dict[str, str] = {}
+    for option, path in outputs:
+        real = os.path.realpath(path)
+        for file, what in protected:
+            inside = file.endswith(os.sep) and (real + os.sep).startswith(file)
+            same = real == file or (path.exists() and os.path.exists(file)
+                                    and os.path.samefile(path, file))
+            if inside or same:
+                raise UserError(f"{option} {path}: is {'in ' if inside else ''}{what} "
+                                f"({redact_url(journal)}); the "
+                                "what-if never writes over the journal it reads (--force "
+                                "does not change that): choose another file")
+        if real in seen:
+            raise UserError(f"{option} {path}: is also the {seen[real]} file; give each "
+                            "output a file of its own")
+        seen[real] = option
+        if path.is_dir():
+            raise UserError(f"{option} {path}: cannot write: Is a directory")
+        if path.exists() and not force:
+            raise UserError(f"{option} {path}: the file exists; pass --force to overwrite it, "
+                            "or choose another file")
+
+
+def _write(option: str, path: Path, content: bytes, *, force: bool) -> None:
+    """Write `content` to a temporary file beside `path` and rename it into place: a failed
+    write leaves no half file, and a reader never sees one."""
+    temporary: str | None = None
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                                 suffix=".tmp")
+        with os.fdopen(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists() and not force:  # it appeared while the what-if ran
+            raise UserError(f"{option} {path}: the file exists; pass --force to overwrite "
+                            "it, or choose another file")
+        os.replace(temporary, path)
+        temporary = None
     except OSError as exc:
         raise UserError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
     err.print(f"wrote {path}", markup=False, highlight=False)
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it, then set back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def register(app: typer.Typer) -> None:

@@ -50,10 +50,10 @@ from ordergate.journal import (
     check_kept_heads,
     open_journal,
     redact_url,
+    writer_lock_path,
 )
 from ordergate.journal.headfile import head_path
 from ordergate.journal.snapfiles import directory_for
-from ordergate.journal.sqlite import lock_path
 from ordergate.journal.urls import Backend, parse_journal_url
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import load_policy
@@ -316,7 +316,7 @@ def journal_files(url: str) -> list[tuple[str, str]]:
     files = [(target, "the journal"), (target + "-wal", "the journal's write-ahead log"),
              (target + "-shm", "the journal's shared-memory file"),
              (target + "-journal", "the journal's rollback journal"),
-             (lock_path(target), "the journal's writer lock"),
+             (writer_lock_path(target), "the journal's writer lock"),
              (str(directory_for(target)) + os.sep, "the journal's snapshot directory")]
     head, manifest = head_path(url), manifest_path(url)
     if head is not None:

@@ -60,6 +60,7 @@ __all__ = [
     "upgrade_schema",
     "verify_at",
     "verify_rows",
+    "writer_lock_path",
 ]
 
 
@@ -105,3 +106,10 @@ def open_journal(url: str, *, durability: Durability = Durability.BATCH,
                            "(pip install 'ordergate[postgres]')") from exc
     return PostgresJournal(location, durability=durability, run_id=run, create=create,
                            epoch=epoch, reader=reader)
+
+
+def writer_lock_path(path: str) -> str:
+    """The file beside the SQLite journal at `path` whose lock its one writer holds."""
+    from ordergate.journal.sqlite import lock_path
+
+    return lock_path(path)

@@ -337,11 +337,22 @@ def verify_rows(rows: Iterable[RawRow], *, expected_last_seq: int | None = None)
 
 
 def redact_url(url: str) -> str:
-    """`url` with any password (``user:secret@host`` or ``?password=secret``) replaced by
-    ``***``, for messages and logs."""
+    """`url`, or a message that holds one, with any password replaced by ``***``, for
+    messages and logs: in a URL (``user:secret@host``, ``?password=secret``) and in a libpq
+    keyword connection string (``password=secret``, ``password = 'a b'``); ``sslpassword``
+    too."""
     url = _NETLOC_PASSWORD.sub(r"\1***@", url)
-    return _QUERY_PASSWORD.sub(r"\1***", url)
+    url = _QUERY_PASSWORD.sub(r"\1***", url)
+    return _KEYWORD_PASSWORD.sub(r"\1***", url)
 
 
 _NETLOC_PASSWORD = re.compile(r"(://[^:/@?#]*:)[^@/?#]*@")
-_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#]*", re.IGNORECASE)
+# libpq's `keyword = value`: a value in single quotes (with \' and \\ escapes; unterminated, it
+# runs to the end) or up to the next whitespace. Not after ? or &: that is the URL's query,
+# redacted above. An unquoted value ends only at whitespace, so a message's punctuation after
+# it is masked too, rather than risk showing part of a password.
+_KEYWORD_PASSWORD = re.compile(
+    r"((?<![\w?&])(?:ssl)?password\s*=\s*)(?:'(?:[^'\\]|\\.)*(?:'|\\?$)|(?:[^\s\\]|\\.)*\\?)",
+    re.IGNORECASE,
+)

@@ -45,6 +45,12 @@ def parse_journal_url(url: str) -> JournalUrl:
         return _parse_postgres(url)
     if "://" not in url and url.endswith(".db"):
         return JournalUrl(Backend.SQLITE, url, DEFAULT_STREAM, url)
+    if "://" not in url and "=" in url:
+        # the password (masked) is last: a masked unquoted value takes what follows it
+        raise JournalError(
+            "journal URL: expected 'postgresql://user@host/dbname' (a password in PGPASSWORD "
+            f"or ~/.pgpass), got a keyword connection string: {redact_url(url)}"
+        )
     raise JournalError(
         f"journal URL '{redact_url(url)}': unknown scheme; expected 'sqlite:///path.db', "
         "a path ending in '.db', or 'postgresql://...'"

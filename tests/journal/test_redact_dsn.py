@@ -1,0 +1,82 @@
+"""A password is never shown, however the PostgreSQL connection is written: in a URL
+(`user:secret@host`, `?password=`, `?sslpassword=`) or in a libpq keyword connection string
+(`password=secret`, `password = 'a b'`). A keyword string is refused as a journal URL with one
+line that says what to write instead."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from ordergate.cli import main
+from ordergate.journal import JournalError, redact_url
+from ordergate.journal.urls import parse_journal_url
+
+
+@pytest.mark.parametrize(("text", "redacted"), [
+    ("host=127.0.0.1 dbname=test password=hunter2",
+     "host=127.0.0.1 dbname=test password=***"),
+    ("password=hunter2 host=127.0.0.1", "password=*** host=127.0.0.1"),
+    ("host=h password='a b' dbname=test", "host=h password=*** dbname=test"),
+    ("host=h password = 'it\\'s a \\\\ secret' user=u", "host=h password = *** user=u"),
+    ("host=h password=hun\\ ter2 user=u", "host=h password=*** user=u"),
+    ("host=h password='never closed secret", "host=h password=***"),
+    ("host=h PASSWORD=hunter2", "host=h PASSWORD=***"),
+    ("host=h sslpassword=hunter2 sslkey=k", "host=h sslpassword=*** sslkey=k"),
+    ("host=h\tpassword=hunter2\tdbname=test", "host=h\tpassword=***\tdbname=test"),
+    ("postgresql://u:hunter2@h:5/db?x=1", "postgresql://u:***@h:5/db?x=1"),
+    ("postgresql://u@h/db?password=hunter2&a=1", "postgresql://u@h/db?password=***&a=1"),
+    ("postgresql://u@h/db?a=1&PASSWORD=hunter2", "postgresql://u@h/db?a=1&PASSWORD=***"),
+    ("postgresql://u@h/db?sslpassword=hunter2#x", "postgresql://u@h/db?sslpassword=***#x"),
+    ("postgres://h/db", "postgres://h/db"),
+    ("host=h dbname=test", "host=h dbname=test"),
+    ("host=h passwordless=yes", "host=h passwordless=yes"),
+    ("host=h mypassword=visible", "host=h mypassword=visible"),
+])
+def test_a_password_in_a_url_or_keyword_string_is_masked(text: str, redacted: str) -> None:
+    assert redact_url(text) == redacted
+    assert redact_url(redacted) == redacted  # masking twice changes nothing
+
+
+def test_a_password_in_a_message_that_quotes_a_keyword_string_is_masked() -> None:
+    message = "journal 'host=h password=hunter2': cannot connect"
+    assert "hunter2" not in redact_url(message)
+    assert redact_url(message).startswith("journal 'host=h password=***")
+
+
+@pytest.mark.parametrize("dsn", ["host=127.0.0.1 dbname=test password=hunter2",
+                                 "host=127.0.0.1 password='hun ter2' dbname=test"])
+def test_a_keyword_string_is_refused_as_a_journal_url_without_its_password(dsn: str) -> None:
+    with pytest.raises(JournalError) as caught:
+        parse_journal_url(dsn)
+    message = str(caught.value)
+    assert "hunter2" not in message and "hun ter2" not in message
+    assert "keyword connection string" in message
+    assert "postgresql://user@host/dbname" in message
+
+
+KEYWORD_DSNS = ["host=127.0.0.1 dbname=test password=hunter2",
+                "host=127.0.0.1 dbname=test password='hunter2 and more'"]
+
+
+@pytest.mark.parametrize("dsn", KEYWORD_DSNS)
+@pytest.mark.parametrize("command", [
+    ["db", "upgrade"],
+    ["journal", "verify"],
+    ["status"],
+], ids=" ".join)
+def test_the_cli_never_prints_a_keyword_string_password(
+        command: list[str], dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)  # a command that took the string for a file path writes here
+    monkeypatch.setattr(sys, "argv", ["ordergate", *command, "--journal", dsn])
+    with pytest.raises(SystemExit) as stopped:
+        main.main()
+    assert stopped.value.code == 1
+    captured = capsys.readouterr()
+    said = captured.err + captured.out
+    assert "hunter2" not in said
+    assert "Traceback" not in said
+    assert "password=***" in " ".join(said.split())

@@ -80,3 +80,22 @@ def test_the_cli_never_prints_a_keyword_string_password(
     assert "hunter2" not in said
     assert "Traceback" not in said
     assert "password=***" in " ".join(said.split())
+
+
+@pytest.mark.parametrize("dsn", KEYWORD_DSNS)
+def test_run_refuses_a_keyword_string_instead_of_naming_a_sqlite_file_after_it(
+        dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [
+        "ordergate", "run", "--policy", str(examples / "policy.yaml"), "--journal", dsn,
+        str(examples / "intents.jsonl")])
+    with pytest.raises(SystemExit) as stopped:
+        main.main()
+    assert stopped.value.code == 1
+    captured = capsys.readouterr()
+    said = captured.err + captured.out
+    assert "hunter2" not in said and "Traceback" not in said
+    assert "postgresql://" in said
+    assert list(tmp_path.iterdir()) == []  # no journal file named after the string

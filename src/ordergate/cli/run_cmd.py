@@ -17,6 +17,7 @@ so a killed run is finished by simply starting it again.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from ordergate.cli.policy_flags import (
 from ordergate.engine.commands import COMMAND_NOTE, COMMAND_REFUSED
 from ordergate.engine.status import AccountStatus, EngineStatus
 from ordergate.journal import HASH_PREFIX, Durability, JournalError, head_of, open_journal
+from ordergate.journal.urls import parse_journal_url
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
     Alert,
@@ -97,10 +99,20 @@ def configure_logging(verbose: bool, quiet_level: int = logging.WARNING) -> None
 
 
 def journal_url(value: str) -> str:
-    """A journal URL, or a plain file path for the embedded SQLite journal."""
+    """A journal URL, or a plain file path for the embedded SQLite journal. A libpq keyword
+    string (`host=... dbname=... password=...`) is refused: taken as a path it would name a
+    SQLite file after it, password and all."""
     if "://" in value:
         return value
+    if _KEYWORD_DSN.match(value) and not value.endswith(".db"):
+        try:
+            parse_journal_url(value)
+        except JournalError as exc:
+            raise UserError(f"--journal: {exc}") from None
     return f"sqlite:///{Path(value).resolve()}"
+
+
+_KEYWORD_DSN = re.compile(r"\s*[A-Za-z_]+\s*=")
 
 
 def require_events_file(events: Path) -> None:

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from ordergate.journal import (
     GENESIS_HASH,
+    Durability,
     JournalError,
+    RecordKind,
     open_journal,
     record_hash,
     redact_url,
@@ -124,6 +126,8 @@ def test_verify_rows_reports_a_record_that_cannot_be_hashed() -> None:
     ("postgresql://u@h:5432/db?stream=acct-7&options=-csearch_path%3Dog_x",
      Backend.POSTGRES, "postgresql://u@h:5432/db?options=-csearch_path%3Dog_x", "acct-7"),
     ("postgres://h/db", Backend.POSTGRES, "postgres://h/db", "default"),
+    ("postgresql:///db?host=/var/run/postgresql&stream=s", Backend.POSTGRES,
+     "postgresql:///db?host=%2Fvar%2Frun%2Fpostgresql", "s"),
 ])
 def test_journal_urls_choose_backend_target_and_stream(url: str, backend: Backend, target: str,
                                                       stream: str) -> None:
@@ -158,3 +162,17 @@ def test_a_sqlite_file_that_is_not_a_journal_is_refused(tmp_path: Path) -> None:
         conn.execute("CREATE TABLE trades (id INTEGER)")
     with pytest.raises(JournalError, match="not an ordergate journal"):
         open_journal(str(path))
+
+
+def test_a_postgres_url_without_a_host_part_reaches_the_server(postgres_url: str) -> None:
+    """`postgresql:///db?host=...` (the form a Unix socket needs) keeps its '//' when the
+    stream is taken out of it: libpq refuses `postgresql:/db`."""
+    options = postgres_url.split("?", 1)[1]
+    url = f"postgresql:///test?host=127.0.0.1&port=5432&user=postgres&{options}&stream=nohost"
+    journal = open_journal(url, durability=Durability.ALWAYS)
+    try:
+        journal.append(RecordKind.INPUT, b'{"x":1}')
+        journal.flush()
+        assert journal.last_seq() == 1
+    finally:
+        journal.close()

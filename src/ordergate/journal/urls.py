@@ -70,4 +70,6 @@ def _parse_postgres(url: str) -> JournalUrl:
         raise JournalError(f"journal URL '{redact_url(url)}': stream: expected a name of "
                            "1 to 200 characters")
     target = urlunsplit(parts._replace(query=urlencode(kept, quote_via=quote)))
+    if not parts.netloc:  # `postgresql:///db?host=/socket/dir`: urlunsplit drops the '//'
+        target = target.replace(":", "://", 1)
     return JournalUrl(Backend.POSTGRES, target, stream, url)

@@ -21,7 +21,9 @@ the question cannot be answered at all, the order stays unresolved too; the runt
 in the journal and asks again later, and the engine has been told the broker is unhealthy
 (no new risk). A resend that the venue refuses is followed by one more lookup: a venue that
 now shows the client order id holds the original order (the refusal was of the duplicate),
-which its own events report; it is not rejected.
+which its own events report; it is not rejected. A venue that still does not show it may be
+lagging behind a live original, so the order stays unresolved and is rejected only once the
+venue has refused it without showing it for `lost_after`.
 
 What ends the wait for a venue that never shows the order: the reservation stays while the
 order could be live, so the order stays unresolved (visible in the journal and in
@@ -32,8 +34,10 @@ reservation: a venue that has not shown an order a minute after taking it is not
 and keeping it unresolved forever would hold the exposure and every snapshot with it. If it
 shows up after all, reconciliation reports it as an orphan and its fills are still booked.
 The clock is event time (the newest timestamp the Dispatcher has been handed: orders, polls,
-market data), never the wall clock, so the same inputs and answers declare it at the same
-point; a restart starts the wait again (a longer wait, never a shorter one).
+market data, and the runtime's clock before it retries), never the wall clock, so the same
+inputs and answers declare it at the same point. A restart starts the wait again (a longer
+wait, never a shorter one): the lookups made during start-up, on the journal's past clock,
+do not start it; the first retry after start-up does.
 """
 
 from __future__ import annotations
@@ -258,19 +262,27 @@ class Dispatcher:
             ts=order.ts, client_order_id=order.client_order_id, reason=result.reason,
             code="broker")])
 
-    def resolve(self, order: Dispatch, seq: int, *, journal_has_ack: bool = False) -> Outcome:
+    def advance(self, ts: datetime) -> None:
+        """Event time has reached `ts` (the runtime's clock, before it retries unresolved
+        orders): the wait of an order not found is measured on it."""
+        self._saw(ts)
+
+    def resolve(self, order: Dispatch, seq: int, *, journal_has_ack: bool = False,
+                recovering: bool = False) -> Outcome:
         """An order whose fate is unknown (after a timeout, or found unanswered in the journal
         on restart): ask the broker by client order id. It is sent again only when the venue
         refuses a repeated client order id and has never seen it (`safe_to_resubmit`); at any
         other venue this only asks, and an order it keeps not finding is declared lost after
-        `lost_after` of event time (module doc), never sent twice."""
+        `lost_after` of event time (module doc), never sent twice. `recovering`: asked during
+        start-up, on the clock of the journal's past, so a miss there does not start the wait
+        (the first retry after start-up does)."""
         self._require_durable(seq, f"dispatch {order.client_order_id}")
         now = self._saw(order.ts)
         cid = order.client_order_id
         if safe_to_resubmit(cid, self._broker, journal_has_ack):
             self._log.info("resubmitting_unseen_order", intent_id=order.intent_id,
                            client_order_id=cid)
-            return self._resubmit_unseen(order)
+            return self._resubmit_unseen(order, now, recovering)
         try:
             known = self._broker.get_order(cid)
         except DEPENDENCY_ERRORS as exc:
@@ -279,38 +291,53 @@ class Dispatcher:
                            detail=f"{type(exc).__name__}: {exc}")
         health = self._health(READS_DEPENDENCY, True, order.ts)
         if known is None:
-            return self._not_found(order, now, health)
+            return self._not_found(order, now, health, recovering)
         self._unseen_since.pop(cid, None)
         # The broker has the order: its own events (ack, fills...) say what became of it.
         self._log.info("order_known_to_broker", intent_id=order.intent_id,
                        client_order_id=cid, status=known.status.value)
         return Outcome(events=health)
 
-    def _not_found(self, order: Dispatch, now: datetime, health: list[InputEvent]) -> Outcome:
+    def _not_found(self, order: Dispatch, now: datetime, health: list[InputEvent],
+                   recovering: bool) -> Outcome:
         """The broker does not show an order whose submit had no answer, and it may not be
         sent again: wait (unresolved), or declare it lost once the wait is over."""
-        cid = order.client_order_id
         if self._broker.capabilities.unique_client_order_id:
             # It was found by `safe_to_resubmit` (or that lookup failed) and missed now: the
             # next `resolve` asks again and, if it is still unseen, sends it (refused if held).
             return Outcome(events=health, unresolved=True, detail="broker lookup inconsistent")
+        name = self._broker.name
+        return self._wait(
+            order, now, health, recovering,
+            waiting=(f"no answer to the submit and not shown by {name} for {{waited}} s; not "
+                     f"sent again ({name} does not refuse a repeated client order id)"),
+            lost=(f"declared lost: no answer to the submit, and {name} did not show client "
+                  f"order id {order.client_order_id} in {{waited}} s of lookups; it was never "
+                  "sent again"),
+            code=LOST_CODE)
+
+    def _wait(self, order: Dispatch, now: datetime, health: list[InputEvent],
+              recovering: bool, *, waiting: str, lost: str, code: str) -> Outcome:
+        """Unresolved until the venue has not shown the order for `lost_after` of event time
+        (`waiting` / `lost` take the seconds waited as `{waited}`), then an OrderReject with
+        `lost` as its reason. A miss while recovering neither starts nor ends the wait."""
+        cid = order.client_order_id
+        if recovering:
+            return Outcome(events=health, unresolved=True, detail=(
+                f"{waiting.format(waited=0)} (asked at start-up; the wait starts with the next "
+                "batch)"))
         since = self._unseen_since.setdefault(cid, now)
         waited = now - since
+        seconds = f"{waited.total_seconds():g}"
         if waited < self._lost_after:
-            return Outcome(events=health, unresolved=True, detail=(
-                f"no answer to the submit and not shown by {self._broker.name} for "
-                f"{waited.total_seconds():g} s; not sent again ({self._broker.name} does not "
-                f"refuse a repeated client order id)"))
+            return Outcome(events=health, unresolved=True, detail=waiting.format(waited=seconds))
         del self._unseen_since[cid]
-        reason = (f"declared lost: no answer to the submit, and {self._broker.name} did not "
-                  f"show client order id {cid} in {waited.total_seconds():g} s of lookups; "
-                  f"it was never sent again")
         self._log.warning("order_declared_lost", intent_id=order.intent_id,
-                          client_order_id=cid, waited_s=waited.total_seconds())
-        return Outcome(events=[*health, OrderReject(ts=now, client_order_id=cid,
-                                                    reason=reason, code=LOST_CODE)])
+                          client_order_id=cid, waited_s=waited.total_seconds(), code=code)
+        return Outcome(events=[*health, OrderReject(
+            ts=now, client_order_id=cid, reason=lost.format(waited=seconds), code=code)])
 
-    def _resubmit_unseen(self, order: Dispatch) -> Outcome:
+    def _resubmit_unseen(self, order: Dispatch, now: datetime, recovering: bool) -> Outcome:
         """Send again an order that the venue, which refuses a repeated client order id, says
         it has never seen. A refusal is checked with one more lookup before it counts."""
         cid = order.client_order_id
@@ -323,21 +350,24 @@ class Dispatcher:
         except DEPENDENCY_ERRORS as exc:
             health, rejected = self._failure(exc, SUBMIT_DEPENDENCY, order.ts, order.symbol)
             if rejected:
-                return self._after_refused_resend(order, health, str(exc))
+                return self._after_refused_resend(order, health, str(exc), now, recovering)
             return Outcome(events=health, unresolved=True, detail=f"{type(exc).__name__}: {exc}")
         faults.crossing("after_submit")
         health = self._health(SUBMIT_DEPENDENCY, True, order.ts)
         if result.accepted:
             self._unseen_since.pop(cid, None)
             return Outcome(events=health)
-        return self._after_refused_resend(order, health, result.reason)
+        return self._after_refused_resend(order, health, result.reason, now, recovering)
 
     def _after_refused_resend(self, order: Dispatch, health: list[InputEvent],
-                              reason: str) -> Outcome:
+                              reason: str, now: datetime, recovering: bool) -> Outcome:
         """The venue refused the resend. If it now shows the client order id, it holds the
         original order (the refusal was of the duplicate, e.g. Alpaca's 422 "client_order_id
-        must be unique"), which its own events report: not a reject. Only an order the venue
-        does not hold, or holds as rejected, is rejected here."""
+        must be unique"), which its own events report: not a reject. If it shows it as
+        rejected, the order is rejected. If it does not show it, the refusal may be of the
+        duplicate while the venue's lookups lag (the original is live) or of the order itself:
+        the order stays unresolved, asked and sent again (refused if held) each batch, and is
+        rejected only once the venue has refused it without showing it for `lost_after`."""
         cid = order.client_order_id
         try:
             known = self._broker.get_order(cid)
@@ -352,6 +382,15 @@ class Dispatcher:
             self._log.info("resend_refused_original_known", intent_id=order.intent_id,
                            client_order_id=cid, status=known.status.value, reason=reason)
             return Outcome(events=health)
+        if known is None:
+            return self._wait(
+                order, now, health, recovering,
+                waiting=(f"no answer to the submit; the resend was refused ({reason}) and "
+                         f"{self._broker.name} has not shown the order for {{waited}} s"),
+                lost=(f"{reason} (the resend of an order whose submit had no answer; "
+                      f"{self._broker.name} did not show it in {{waited}} s of lookups)"),
+                code="broker")
+        self._unseen_since.pop(cid, None)
         self._log.info("order_rejected", intent_id=order.intent_id, client_order_id=cid,
                        reason=reason)
         return Outcome(events=[*health, OrderReject(ts=order.ts, client_order_id=cid,

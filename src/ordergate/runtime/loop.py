@@ -648,14 +648,14 @@ class Runtime:
                 cid = action.client_order_id
                 if recovering and cid not in self._awaiting:
                     continue
-                outcome = (dispatcher.resolve(action, seq) if recovering
+                outcome = (dispatcher.resolve(action, seq, recovering=True) if recovering
                            else dispatcher.submit(action, seq))
                 self._outcome(seq, action, outcome, answers, notes)
             else:
                 outcome = dispatcher.cancel(action, seq)
                 answers.extend(outcome.events)
         block.acted = True
-        self._retry_unresolved(answers, notes)
+        self._retry_unresolved(answers, notes, recovering=recovering)
         answers.extend(self._poll())
         self._feedback(answers, report, notes=notes)
 
@@ -673,11 +673,15 @@ class Runtime:
             notes.append(_encoder.encode(ResolvedDispatch(client_order_id=cid,
                                                           outcome="answered")))
 
-    def _retry_unresolved(self, answers: list[InputEvent], notes: list[bytes]) -> None:
+    def _retry_unresolved(self, answers: list[InputEvent], notes: list[bytes], *,
+                          recovering: bool = False) -> None:
+        if self._unresolved and self._now is not None and not recovering:
+            self.dispatcher.advance(self._now)  # the wait of an order not found runs on it
         for cid, (seq, order) in list(self._unresolved.items()):
             if cid not in self._awaiting:
                 continue
-            self._outcome(seq, order, self.dispatcher.resolve(order, seq), answers, notes)
+            self._outcome(seq, order, self.dispatcher.resolve(order, seq, recovering=recovering),
+                          answers, notes)
 
     def _poll(self) -> list[InputEvent]:
         if self._now is None:

@@ -15,7 +15,11 @@ Re-fed as journaled (they do not depend on the policy):
   it (`stand_in`); an operator's switch to another policy happens as it happened;
 * the guard's own observations that come from outside the gateway, each as a feedback batch
   of its original origin through `Runtime.inject`: market-data feed circuits ("health"),
-  clock sync against the broker's clock ("clock"), the firm store's answers ("firm").
+  clock sync against the broker's clock ("clock"), the firm store's answers ("firm"). The
+  firm store's answers (a firm-wide rate limit's refusals, a firm kill) also count the other
+  gateways' traffic, which a what-if of one journal cannot re-derive, so they are re-fed as
+  they were: under another policy a firm rate limit refuses what it refused then, though this
+  gateway's own share of the firm's count would have differed.
 
 Re-derived under the new policy (they follow from which orders the policy let through):
 

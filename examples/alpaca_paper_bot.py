@@ -26,6 +26,7 @@ from pathlib import Path
 import structlog
 
 import ordergate
+from ordergate.brokers.base import BrokerError
 
 ACCOUNT = "ALPACA-PAPER"
 POLICY = """\
@@ -59,6 +60,14 @@ def broker() -> ordergate.BrokerAdapter:
     return ordergate.make_adapter(config, allowed_order_types=allowed)
 
 
+def explain(decision: ordergate.Decision) -> str:
+    """ALLOW, or DENY/MODIFY with the blocking rule's code and meaning."""
+    if not decision.blocking:
+        return decision.decision.value
+    return (f"{decision.decision.value} {decision.blocking} "
+            f"({ordergate.reason(decision.blocking).meaning})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--journal", type=Path, default=None)
@@ -80,17 +89,19 @@ def main() -> int:
         buy = gateway.submit({"intent_id": "alpaca-buy-1", "account": ACCOUNT,
                               "strategy": "paper-bot", "symbol": "AAPL", "side": "buy",
                               "qty": "10"})
-        print(f"buy 10 AAPL: {buy.decision.value}")
+        print(f"buy 10 AAPL: {explain(buy)}")
         gateway.tick()  # poll Alpaca for the fill
         fat = gateway.submit({"intent_id": "alpaca-fat-finger", "account": ACCOUNT,
                               "strategy": "paper-bot", "symbol": "AAPL", "side": "buy",
                               "qty": "5000"})
-        print(f"buy 5000 AAPL: {fat.decision.value} {fat.blocking} "
-              f"({ordergate.reason(fat.blocking).meaning})")
+        print(f"buy 5000 AAPL: {explain(fat)}")
         for position in gateway.status().positions:
             print(f"position {position.symbol}: {position.qty} @ {position.avg_price}")
-        for held in adapter.positions():
-            print(f"alpaca says: {held.symbol} {held.qty}")
+        try:
+            for held in adapter.positions():
+                print(f"alpaca says: {held.symbol} {held.qty}")
+        except BrokerError as exc:
+            print(f"alpaca positions unavailable: {exc}", file=sys.stderr)
         stop = gateway.halt("paper-bot-operator", "end of session", cancel_all=True)
         print(f"mode after halt: {stop.mode.value}")
     return 0

@@ -27,6 +27,7 @@ from pathlib import Path
 import structlog
 
 import ordergate
+from ordergate.brokers.base import BrokerError
 
 ACCOUNT = "DERIBIT-TEST"
 INSTRUMENT = "BTC-PERPETUAL"
@@ -63,6 +64,14 @@ def broker() -> ordergate.BrokerAdapter:
     return ordergate.make_adapter(config, allowed_order_types=allowed)
 
 
+def explain(decision: ordergate.Decision) -> str:
+    """ALLOW, or DENY/MODIFY with the blocking rule's code and meaning."""
+    if not decision.blocking:
+        return decision.decision.value
+    return (f"{decision.decision.value} {decision.blocking} "
+            f"({ordergate.reason(decision.blocking).meaning})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--journal", type=Path, default=None)
@@ -84,20 +93,23 @@ def main() -> int:
         intent = {"account": ACCOUNT, "strategy": "perp-bot", "symbol": INSTRUMENT}
         buy = gateway.submit({**intent, "intent_id": "deribit-buy-1", "side": "buy",
                               "qty": "100"})
-        print(f"buy 100 {INSTRUMENT}: {buy.decision.value}")
+        print(f"buy 100 {INSTRUMENT}: {explain(buy)}")
         gateway.tick()  # poll Deribit for the fill
         big = gateway.submit({**intent, "intent_id": "deribit-too-big", "side": "buy",
                               "qty": "5000"})
-        print(f"buy 5000 {INSTRUMENT}: {big.decision.value} {big.blocking} "
-              f"({ordergate.reason(big.blocking).meaning})")
+        print(f"buy 5000 {INSTRUMENT}: {explain(big)}")
         close = gateway.submit({**intent, "intent_id": "deribit-close-1", "side": "sell",
                                 "qty": "100", "reduce_only": True})
-        print(f"sell 100 reduce-only: {close.decision.value}")
+        print(f"sell 100 reduce-only: {explain(close)}")
         gateway.tick()
         open_positions = [p for p in gateway.status().positions if p.qty != 0]
         print(f"gateway positions: {[(p.symbol, str(p.qty)) for p in open_positions] or 'flat'}")
-        venue = [(held.symbol, str(held.qty)) for held in adapter.positions() if held.qty != 0]
-        print(f"deribit positions: {venue or 'flat'}")
+        try:
+            venue = [(held.symbol, str(held.qty)) for held in adapter.positions()
+                     if held.qty != 0]
+            print(f"deribit positions: {venue or 'flat'}")
+        except BrokerError as exc:
+            print(f"deribit positions unavailable: {exc}", file=sys.stderr)
     return 0
 
 

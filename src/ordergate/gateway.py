@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -70,6 +71,7 @@ from ordergate.model.values import (
     is_blank,
     require_utc,
 )
+from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import Policy, load_policy, parse_policy
 from ordergate.resilience.breakers import BreakerSnapshot
 from ordergate.resilience.clock import Clock, SystemClock
@@ -161,9 +163,44 @@ def _journal_url(journal: str | os.PathLike[str]) -> str:
 def _policy(policy: str | os.PathLike[str] | Policy) -> Policy:
     if isinstance(policy, Policy):
         return policy
+    if not isinstance(policy, str | os.PathLike):
+        raise InvalidInput(f"policy: expected a policy file path, YAML text or a Policy, "
+                           f"got {type(policy).__name__}")
     if isinstance(policy, str) and "\n" in policy:
         return parse_policy(policy, source="<policy text>")
-    return load_policy(policy)
+    try:
+        return load_policy(policy)
+    except PolicyError as exc:
+        if isinstance(policy, str) and not os.path.exists(policy):
+            # One-line YAML ("{apiVersion: ...}") lands here: say how a string is read.
+            raise PolicyError(exc.source, f"{exc.detail} (a policy given as a string without "
+                              f"a newline is read as a file path; pass the YAML document "
+                              f"itself as text with newlines, or a Policy from "
+                              f"ordergate.policy.loader.parse_policy)") from None
+        raise
+
+
+def _durability(durability: Durability | str) -> Durability:
+    try:
+        return Durability(durability)
+    except ValueError:
+        choices = ", ".join(repr(item.value) for item in Durability)
+        raise InvalidInput(f"durability: expected one of {choices}, "
+                           f"got {durability!r}") from None
+
+
+_BROKER_METHODS = ("submit", "cancel", "open_orders", "positions", "poll_events")
+
+
+def _broker(broker: object) -> BrokerAdapter:
+    missing = [name for name in _BROKER_METHODS if not callable(getattr(broker, name, None))]
+    if missing or isinstance(broker, str | bytes | os.PathLike):
+        # Only a string is quoted: another object's repr may carry credentials.
+        given = f"the string {broker!r:.40}" if isinstance(broker, str) else type(broker).__name__
+        raise InvalidInput(f"broker: expected a BrokerAdapter instance such as "
+                           f"SimBroker(SimConfig()) (or None for the simulated broker), "
+                           f"got {given}")
+    return broker  # type: ignore[return-value]
 
 
 def _reject_floats(data: Mapping[str, Any], what: str) -> None:
@@ -211,6 +248,14 @@ def _checked(event: T, what: str) -> T:
         raise InvalidInput(f"{what}: {describe_error(exc)}") from None
 
 
+def _built(kind: Callable[..., T], what: str, **fields: Any) -> T:
+    """`kind(**fields)`, its own value checks (range, sign, UTC) reported as `InvalidInput`."""
+    try:
+        return kind(**fields)
+    except InvalidValue as exc:
+        raise InvalidInput(f"{what}: {exc}") from None
+
+
 def _convert(data: OrderIntent | MarketSnapshot | Mapping[str, Any], kind: type[T], what: str,
              now: Callable[[], datetime]) -> T:
     if isinstance(data, kind):
@@ -230,9 +275,27 @@ def _convert(data: OrderIntent | MarketSnapshot | Mapping[str, Any], kind: type[
         raise InvalidInput(f"{what}: {describe_error(exc)}") from None
 
 
+def _input_event(event: object, what: str) -> InputEvent:
+    if not isinstance(event, InputEvent):
+        raise InvalidInput(f"{what}: expected an input event (an OrderIntent, MarketSnapshot, "
+                           f"CancelRequest, Command, ClockTick, AccountFunding...), got "
+                           f"{type(event).__name__}; build the event, or pass an intent or "
+                           f"snapshot dict to submit() or on_market()")
+    return event
+
+
+def _same_operator_key(name: str) -> str:
+    """An operator id as a person would read it: case, surrounding spaces and Unicode
+    compatibility forms (full-width letters, ligatures) do not make a second person."""
+    return unicodedata.normalize("NFKC", name).casefold().strip()
+
+
 def _decimal(value: Decimal | str | int, field: str) -> Decimal:
     if isinstance(value, float):
         raise InvalidInput(f"{field}: expected a decimal string, got the float {value!r}")
+    if isinstance(value, bool) or not isinstance(value, Decimal | str | int):
+        raise InvalidInput(f"{field}: expected a decimal string such as '100000', "
+                           f"got {type(value).__name__} {value!r:.60}")
     try:
         result = Decimal(value)
     except ArithmeticError:
@@ -290,13 +353,15 @@ class Gateway:
         what they were. Raises `PolicyError` (names file, line and field) or `JournalError`.
         """
         loaded = _policy(policy)
+        chosen_durability = _durability(durability)
         if broker is None:
             from ordergate.brokers.sim import SimBroker, SimConfig
 
             broker = SimBroker(SimConfig())
+        broker = _broker(broker)
         settings = settings_for(broker, guard)
         url = _journal_url(journal)
-        handle = open_journal(url, durability=Durability(durability), run_id=run_id)
+        handle = open_journal(url, durability=chosen_durability, run_id=run_id)
         if settings.verify_journal_on_start:
             # Checked in this process: a second one would import the embedding program's main
             # module again, and an embedding script need not guard its entry point.
@@ -364,8 +429,17 @@ class Gateway:
         orders = [_convert(item, OrderIntent, f"intents[{index}]", self._now)
                   for index, item in enumerate(intents)]
         emitted = self._process(orders)
-        by_id = {item.intent_id: item for item in emitted if isinstance(item, Decision)}
-        return [by_id[order.intent_id] for order in orders]
+        # The engine emits one decision per intent, in input order; an intent_id repeated in
+        # the batch gets its own decision (the second may be DUP-003), so match in order, not
+        # by id.
+        decisions = iter(item for item in emitted if isinstance(item, Decision))
+        matched = []
+        for order in orders:
+            found = next((item for item in decisions if item.intent_id == order.intent_id), None)
+            if found is None:
+                raise GatewayClosed(f"intent {order.intent_id}: the engine gave no decision")
+            matched.append(found)
+        return matched
 
     def on_market(self, snapshot: MarketSnapshot | Mapping[str, Any]) -> list[Emitted]:
         """Feed one market snapshot. Returns what it caused (fills at a simulated broker,
@@ -376,8 +450,8 @@ class Gateway:
     def fund(self, account: str, cash: Decimal | str | int, *,
              ts: datetime | str | None = None) -> list[Emitted]:
         """Seed (or re-seed) an account's cash; loss and drawdown limits start from it."""
-        event = AccountFunding(ts=self._stamp(ts), account=account,
-                               cash=_decimal(cash, "cash"))
+        event = _built(AccountFunding, "funding", ts=self._stamp(ts), account=account,
+                       cash=_decimal(cash, "cash"))
         return self._process([_checked(event, "funding")])
 
     def cancel(self, client_order_id: str, account: str, *, requested_by: str = "",
@@ -395,7 +469,8 @@ class Gateway:
         """Any input events as one batch; returns everything the batch journaled after them.
         Each is checked as the journal's decoder checks it (`InvalidInput` names the event and
         its field; nothing of the batch is journaled then)."""
-        return self._process([_checked(event, f"events[{index}]")
+        return self._process([_checked(_input_event(event, f"events[{index}]"),
+                                       f"events[{index}]")
                               for index, event in enumerate(events)])
 
     # ------------------------------------------------------------------ operator commands
@@ -440,6 +515,9 @@ class Gateway:
                  ts: datetime | str | None, **fields: Any) -> CommandOutcome:
         named = (("operator", operator), ("reason", reason), ("key", fields.get("key", "")))
         for field, text in named:
+            if not isinstance(text, str):
+                raise InvalidInput(f"{field}: expected text, got {type(text).__name__} "
+                                   f"{text!r:.60}")
             problem = control_character_problem(text)
             if problem:
                 raise InvalidInput(f"{field}: {problem}; journaled text is one line of plain words")
@@ -449,11 +527,29 @@ class Gateway:
             raise InvalidInput("reason: required (why, in plain words; it is journaled)")
         command = _checked(Command(ts=self._stamp(ts), action=action, operator=operator.strip(),
                                    reason=reason.strip(), **fields), "command")
-        log.info("operator_command", action=action.value, operator=command.operator,
-                 run_id=self.run_id)
-        emitted = self._process([command])
+        with self._lock:
+            if action is CommandAction.RESUME:
+                self._refuse_same_approver(command.operator)
+            log.info("operator_command", action=action.value, operator=command.operator,
+                     run_id=self.run_id)
+            emitted = self._process([command])
         messages = tuple(item.message for item in emitted if isinstance(item, Alert))
         return CommandOutcome(mode=self.mode, events=tuple(emitted), messages=messages)
+
+    def _refuse_same_approver(self, operator: str) -> None:
+        """A resume that would complete a two-operator resume under the first approver's id
+        written another way ("alice", then "Alice"). The engine compares ids exactly (journals
+        already written replay that way), so the lookalike is refused here, unjournaled."""
+        engine = self._runtime.engine
+        guard = engine.state.guard
+        first = guard.first_resume_operator
+        if not (first and engine.settings.resume_requires_two_operators
+                and guard.has_code("LOS-003")):
+            return
+        if operator != first and _same_operator_key(operator) == _same_operator_key(first):
+            raise InvalidInput(f"operator: {operator!r} is {first!r}, who already approved this "
+                               f"resume, written another way; a resume after a drawdown halt "
+                               f"needs a second, different operator")
 
     # ------------------------------------------------------------------ reads and lifecycle
 
@@ -564,6 +660,7 @@ class AsyncGateway:
     def __init__(self, gateway: Gateway, executor: ThreadPoolExecutor) -> None:
         self._gateway = gateway
         self._executor = executor
+        self._closed = False
 
     @classmethod
     async def open(cls, policy: str | os.PathLike[str] | Policy,
@@ -585,6 +682,8 @@ class AsyncGateway:
         return cls(gateway, executor)
 
     async def _call(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise GatewayClosed("the gateway is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     @property
@@ -663,8 +762,13 @@ class AsyncGateway:
         await self._call(self._gateway.snapshot)
 
     async def close(self) -> None:
+        """Flush and close the journal, then stop the worker thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         try:
-            await self._call(self._gateway.close)
+            await asyncio.get_running_loop().run_in_executor(self._executor,
+                                                             self._gateway.close)
         finally:
             self._executor.shutdown(wait=True)
 

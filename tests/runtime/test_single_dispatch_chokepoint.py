@@ -33,6 +33,9 @@ WHITELIST: dict[tuple[str, str], str] = {
     ("service/app.py", "halt"): "reads the halt request body's `cancel_all` flag",
     ("service/app.py", "body"): "reads the kill request body's `cancel_all` flag",
     ("evidence/replay.py", "pool"): "a process pool running the journal's chain check",
+    ("service/alerts.py", "deliveries"): "the webhook sink's asyncio task that starts alert "
+                                         "deliveries",
+    ("service/alerts.py", "task"): "an asyncio task delivering one alert to the webhook",
 }
 
 

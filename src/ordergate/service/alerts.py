@@ -251,12 +251,12 @@ class WebhookSink:
     async def _serve(self) -> None:
         async with httpx.AsyncClient(headers=self._headers,
                                      timeout=httpx.Timeout(self._attempt_timeout_s)) as client:
-            dispatcher = asyncio.create_task(self._dispatch(client))
+            deliveries = asyncio.create_task(self._dispatch(client))
             await self._stopping.wait()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._queue.join(), self._drain_s)
-            dispatcher.cancel()
-            await asyncio.wait([dispatcher])
+            deliveries.cancel()
+            await asyncio.wait([deliveries])
             in_flight = dict(self._in_flight)
             for task in in_flight:
                 task.cancel()

@@ -8,7 +8,13 @@ from decimal import Decimal
 import msgspec
 
 from ordergate.model.intent import Identifier
-from ordergate.model.values import MAX_ADJUSTED, MIN_ADJUSTED, raise_out_of_range, require_utc
+from ordergate.model.values import (
+    MAX_ADJUSTED,
+    MIN_ADJUSTED,
+    InvalidValue,
+    raise_out_of_range,
+    require_utc,
+)
 
 
 class MarketSnapshot(
@@ -33,13 +39,22 @@ class MarketSnapshot(
         require_utc("ts", self.ts)
         bid, ask, last, volume = self.bid, self.ask, self.last, self.volume
         # `adjusted()` is 0 for NaN and infinities: those pass, for the gate to judge
-        if (
-            (bid is None or MIN_ADJUSTED <= bid.adjusted() < MAX_ADJUSTED)
-            and (ask is None or MIN_ADJUSTED <= ask.adjusted() < MAX_ADJUSTED)
-            and (last is None or MIN_ADJUSTED <= last.adjusted() < MAX_ADJUSTED)
-            and (volume is None or MIN_ADJUSTED <= volume.adjusted() < MAX_ADJUSTED)
-        ):
-            return  # every snapshot of every feed passes here: one test per field
+        try:
+            if (
+                (bid is None or MIN_ADJUSTED <= bid.adjusted() < MAX_ADJUSTED)
+                and (ask is None or MIN_ADJUSTED <= ask.adjusted() < MAX_ADJUSTED)
+                and (last is None or MIN_ADJUSTED <= last.adjusted() < MAX_ADJUSTED)
+                and (volume is None or MIN_ADJUSTED <= volume.adjusted() < MAX_ADJUSTED)
+            ):
+                return  # every snapshot of every feed passes here: one test per field
+        except AttributeError:  # a float or str built in code: only the error path pays
+            for name, value in (("bid", bid), ("ask", ask), ("last", last),
+                                ("volume", volume)):
+                if value is not None and not isinstance(value, Decimal):
+                    raise InvalidValue(
+                        f"{name}: expected a Decimal (exact; e.g. Decimal('99.5')), got "
+                        f"{type(value).__name__} {value!r}") from None
+            raise
         for name, value in (("bid", bid), ("ask", ask), ("last", last), ("volume", volume)):
             if value is not None and not MIN_ADJUSTED <= value.adjusted() < MAX_ADJUSTED \
                     and value:

@@ -55,7 +55,12 @@ class InvalidValue(ValueError):
 def require_finite(field: str, value: Decimal) -> Decimal:
     """A finite decimal below `MAGNITUDE_LIMIT` in magnitude, with at most `MAX_DIGITS`
     significant digits (the check every decimal of every input event goes through)."""
-    if not value.is_finite():
+    try:
+        finite = value.is_finite()
+    except AttributeError:  # a float, int, str... built in code: only the error path pays
+        raise InvalidValue(f"{field}: expected a Decimal (exact; e.g. Decimal('10.5')), got "
+                           f"{type(value).__name__} {value!r}") from None
+    if not finite:
         raise InvalidValue(f"{field}: expected a finite decimal, got '{value}'")
     if not MIN_ADJUSTED <= value.adjusted() < MAX_ADJUSTED and value:  # 0E+20 is zero
         raise_out_of_range(field, value)

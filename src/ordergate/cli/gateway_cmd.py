@@ -22,7 +22,7 @@ from msgspec import UNSET
 from ordergate.brokers.base import BrokerAdapter
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
 from ordergate.cli.broker_spec import broker_from_spec
-from ordergate.cli.console import err, out
+from ordergate.cli.console import err, out, plain
 from ordergate.cli.errors import SafetyStop, UserError, journal_problem
 from ordergate.cli.policy_flags import (
     PolicyOperator,
@@ -41,7 +41,14 @@ from ordergate.cli.run_cmd import (
 from ordergate.journal import Durability, JournalError
 from ordergate.policy.loader import Policy
 from ordergate.policy.spec import parse_duration
-from ordergate.runtime.firm import DEFAULT_PREFIX, FirmRate, FirmStore, FirmUnavailable
+from ordergate.runtime.firm import (
+    DEFAULT_PREFIX,
+    FirmRate,
+    FirmStore,
+    FirmUnavailable,
+    FirmUrlError,
+    check_redis_url,
+)
 from ordergate.runtime.loop import ResumeMismatch, RuntimeStopped
 from ordergate.runtime.runfile import DEFAULT_BATCH_SIZE, Tally
 from ordergate.runtime.shard import (
@@ -131,6 +138,8 @@ def gateway(
             f"{policy}: max_firm_gross_exposure"
         raise UserError(f"{what} needs the firm-wide store: pass --redis URL "
                         "(or set ORDERGATE_REDIS_URL)")
+    if redis_url:
+        _check_redis(redis_url)  # before any lease is taken or journal record written
     firm = FirmSettings(redis_url=redis_url, prefix=redis_prefix, rate=rate) \
         if redis_url else None
     config = ShardConfig(journal_url=journal, shard=shard, events=events,
@@ -176,7 +185,7 @@ def gateway(
         raise SafetyStop(str(exc)) from None
     if gate.runtime is not None:
         render_summary(err, tally, gate.runtime.engine.status(),
-                       title=f"shard {shard} (epoch {stats.epoch})", notes=notes)
+                       title=f"shard {plain(shard)} (epoch {stats.epoch})", notes=notes)
     if stats.bad_line is not None:
         raise UserError(f"{stats.bad_line} (every line before it was journaled; fix the line "
                         "and start the gateway again to continue)")
@@ -186,10 +195,26 @@ firm_app = typer.Typer(help="The firm-wide store shared by every gateway (Redis)
                        no_args_is_help=True)
 
 
-def _store(url: str, prefix: str) -> FirmStore:
+def _redis_problem(url: str) -> str:
+    """What is wrong with `url` as --redis, or '' if it is a Redis URL. Never quotes it."""
     if not url:
-        raise UserError("--redis: the firm-wide store's URL is required "
-                        "(or set ORDERGATE_REDIS_URL)")
+        return ("--redis: the firm-wide store's URL is required "
+                "(or set ORDERGATE_REDIS_URL)")
+    try:
+        check_redis_url(url)
+    except FirmUrlError as exc:
+        return f"--redis: {exc}"
+    return ""
+
+
+def _check_redis(url: str) -> None:
+    problem = _redis_problem(url)
+    if problem:
+        raise UserError(problem)
+
+
+def _store(url: str, prefix: str) -> FirmStore:
+    _check_redis(url)
     return FirmStore(url, shard="", prefix=prefix)
 
 
@@ -201,6 +226,10 @@ def firm_kill(
     redis_prefix: RedisPrefix = DEFAULT_PREFIX,
 ) -> None:
     """Engage the firm kill switch: every gateway stops every intent at its next heartbeat."""
+    problem = _redis_problem(redis_url)
+    if problem:
+        # as loud as an unreachable store: the operator must know nothing was stopped
+        raise SafetyStop(f"the firm kill switch was NOT engaged: {problem}")
     store = _store(redis_url, redis_prefix)
     try:
         store.set_kill(True, f"{operator}: {reason}")
@@ -222,7 +251,7 @@ def firm_unkill(
     """Release the firm kill switch (gateways journal the change at their next heartbeat)."""
     store = _store(redis_url, redis_prefix)
     try:
-        store.set_kill(False)
+        store.set_kill(False, f"{operator}: {reason}")
     except FirmUnavailable as exc:
         raise UserError(f"the firm kill switch could not be released: {exc}") from None
     finally:
@@ -240,16 +269,21 @@ def firm_status(
     store = _store(redis_url, redis_prefix)
     try:
         reading = store.kill_switch()
+        released = "" if reading else store.kill_released()
         gross = store.published()
     except FirmUnavailable as exc:
         raise UserError(str(exc)) from None
     finally:
         store.close()
-    state = f"ENGAGED ({reading})" if reading else "off"
-    out.print(f"firm kill switch: {state}", highlight=False)
+    # the operator's and the reason's text are theirs: never read as rich markup
+    if reading:
+        state = f"ENGAGED ({reading})"
+    else:
+        state = f"off (last released by {released})" if released else "off"
+    out.print(f"firm kill switch: {state}", markup=False, highlight=False)
     for name, value in gross.items():
         out.print(f"shard {name}: gross exposure {value}", markup=False, highlight=False)
-    out.print(f"firm gross exposure: {sum(gross.values())}", highlight=False)
+    out.print(f"firm gross exposure: {sum(gross.values())}", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,16 +3,20 @@
 Three limits span shards, so no single engine can hold them:
 
 * the firm kill switch: one key; set by an operator (`FirmStore.set_kill`), seen by every
-  gateway at its next heartbeat;
+  gateway at its next heartbeat. Releasing it records who released it and why in a second
+  key (the last release), which gateways journal as the detail of the release;
 * firm gross exposure: each shard publishes its own gross (a hash field per shard); the firm
-  total is the sum. A shard that stops publishing keeps its last value: its positions still
-  exist. `exchange()` publishes this shard's gross and reads the kill switch and every
-  other shard's gross in ONE script, so a reading is a consistent cut;
+  total is the sum. A shard that stops publishing, stopped or dead, keeps its last value: its
+  positions still exist. `exchange()` publishes this shard's gross and reads the kill switch
+  and every other shard's gross in ONE script, so a reading is a consistent cut; `publish()`
+  only publishes (after a batch that changed the gross, and when the shard stops);
 * firm order rate (THR-007): a sliding window of reservations (a sorted set scored by the
   Redis server's clock, so every gateway agrees on time). `reserve()` takes, in ONE script
   for a whole batch, a slot per intent while the window has room. Members are keyed by
   (account, strategy, intent_id), so a retried intent reuses its slot instead of taking a
-  second; `release()` gives back the slots of intents the engine then denied.
+  second (the engine sends at most one order per intent_id); each reservation says whether
+  it took a new slot (`fresh`), so the shell gives back (`release()`) only the slots of
+  intents that took them and were then denied, never a slot a later duplicate reused.
 
 Determinism: none of this reaches the engine directly. The shell journals what Redis said
 as input events (`FirmState` at heartbeats, `FirmRateLimited` right before an intent that
@@ -27,11 +31,13 @@ Sums are exact: Redis stores decimal strings and Python adds them as `Decimal`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 import structlog
@@ -49,10 +55,13 @@ _EXCHANGE = """
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local kill = redis.call('GET', KEYS[2])
 if not kill then kill = '' end
-return {kill, redis.call('HGETALL', KEYS[1])}
+local released = redis.call('GET', KEYS[3])
+if not released then released = '' end
+return {kill, released, redis.call('HGETALL', KEYS[1])}
 """
 
-# Reply: {count after the batch, granted flag per member (1/0) in argument order}.
+# Reply: {count after the batch, one flag per member in argument order}: 2 a new slot taken,
+# 1 the member's existing slot (a retry, or a reused intent_id), 0 refused.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -67,7 +76,7 @@ for i = 3, #ARGV do
   elseif count < limit then
     redis.call('ZADD', KEYS[1], now, ARGV[i])
     count = count + 1
-    granted[#granted + 1] = 1
+    granted[#granted + 1] = 2
   else
     granted[#granted + 1] = 0
   end
@@ -79,6 +88,40 @@ return {count, granted}
 
 class FirmUnavailable(Exception):
     """Redis could not be asked or answered nonsense; firm limits must fail closed."""
+
+
+class FirmUrlError(ValueError):
+    """The firm store's URL is not a Redis URL. The message never quotes the URL: a malformed
+    one cannot be trusted to show where its password ends."""
+
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_BAD_OPTION = re.compile(r"Invalid value for '(\w+)'")
+
+
+def check_redis_url(url: str) -> None:
+    """Raise `FirmUrlError` unless `url` is a Redis URL the client accepts (nothing is
+    connected)."""
+    expected = "expected redis://[:password@]host[:port][/db], rediss://... or unix://path"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise FirmUrlError(f"not a URL ({expected})") from None
+    if parts.scheme not in _REDIS_SCHEMES:
+        raise FirmUrlError(f"not a Redis URL ({expected})")
+    try:
+        _ = parts.port  # reading it parses it
+    except ValueError:
+        raise FirmUrlError("the port is not a number from 0 to 65535 (a password with '/', "
+                           "'?', '#' or '@' must be percent-encoded)") from None
+    try:
+        redis.Redis.from_url(url).close()  # builds the client only: nothing is connected
+    except ValueError as exc:
+        option = _BAD_OPTION.search(str(exc))
+        if option is not None:
+            raise FirmUrlError(f"option '{option.group(1)}': not a valid value") from None
+        raise FirmUrlError(f"the database number or an option is not valid ({expected})") \
+            from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +146,7 @@ class FirmReading:
     kill_detail: str
     others_gross: Decimal
     shards: int
+    release_detail: str = ""  # who released the kill switch last, and why ('' if nobody)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +156,7 @@ class Reservation:
     intent: OrderIntent
     member: str
     granted: bool
+    fresh: bool = False  # granted a new slot, not the one this member already held
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +177,11 @@ class FirmStore:
                  timeout_s: float = 0.5) -> None:
         self.shard = shard
         self.prefix = prefix
+        check_redis_url(url)
         self._where = redact_url(url)
         self._gross_key = f"{prefix}firm:gross"
         self._kill_key = f"{prefix}firm:kill"
+        self._released_key = f"{prefix}firm:kill_released"
         self._rate_key = f"{prefix}firm:orders"
         self._client: redis.Redis = redis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
@@ -144,13 +191,12 @@ class FirmStore:
 
     def exchange(self, own_gross: Decimal) -> FirmReading:
         """Publish this shard's gross exposure; read the kill switch and the others' gross."""
-        if not own_gross.is_finite() or own_gross < 0:
-            raise ValueError(f"own_gross: expected a finite non-negative decimal, "
-                             f"got '{own_gross}'")
-        reply = self._call(self._exchange, [self._gross_key, self._kill_key],
+        _check_gross(own_gross)
+        reply = self._call(self._exchange,
+                           [self._gross_key, self._kill_key, self._released_key],
                            [self.shard, str(own_gross)])
         try:
-            kill, flat = reply[0], reply[1]
+            kill, released, flat = reply[0], reply[1], reply[2]
             fields = dict(zip(flat[::2], flat[1::2], strict=True))
         except (IndexError, TypeError, ValueError) as exc:
             raise FirmUnavailable(f"{self._where}: unexpected reply to the firm exchange: "
@@ -168,7 +214,13 @@ class FirmStore:
                                       f"gross exposure '{text}' is not a non-negative decimal")
             others += value
         return FirmReading(kill=bool(kill), kill_detail=str(kill), others_gross=others,
-                           shards=len(fields))
+                           shards=len(fields), release_detail=str(released))
+
+    def publish(self, own_gross: Decimal) -> None:
+        """Publish this shard's gross exposure only (after a batch, and when it stops)."""
+        _check_gross(own_gross)
+        self._call_plain(lambda: self._client.hset(self._gross_key, self.shard,
+                                                   str(own_gross)))
 
     def reserve(self, intents: Sequence[OrderIntent], rate: FirmRate) -> ReserveResult:
         """Take a firm-rate slot for each intent, in order, while the window has room."""
@@ -188,7 +240,8 @@ class FirmStore:
             raise FirmUnavailable(f"{self._where}: the firm-rate reservation answered "
                                   f"{len(flags)} of {len(members)} intents")
         return ReserveResult(
-            reservations=[Reservation(intent=intent, member=member, granted=flag == 1)
+            reservations=[Reservation(intent=intent, member=member, granted=flag >= 1,
+                                      fresh=flag == 2)
                           for intent, member, flag in zip(intents, members, flags, strict=True)],
             count=count)
 
@@ -198,16 +251,27 @@ class FirmStore:
             self._call_plain(lambda: self._client.zrem(self._rate_key, *members))
 
     def set_kill(self, engaged: bool, detail: str = "") -> None:
-        """Engage (with `detail`: who and why) or release the firm kill switch."""
-        if engaged:
-            text = detail or "firm kill switch engaged"
-            self._call_plain(lambda: self._client.set(self._kill_key, text))
-        else:
-            self._call_plain(lambda: self._client.delete(self._kill_key))
+        """Engage or release the firm kill switch; `detail` says who and why. Both keys change
+        in one transaction, so a gateway never reads an engaged switch with a release note."""
+        def change() -> None:
+            with self._client.pipeline(transaction=True) as pipe:
+                if engaged:
+                    pipe.set(self._kill_key, detail or "firm kill switch engaged")
+                    pipe.delete(self._released_key)
+                else:
+                    pipe.delete(self._kill_key)
+                    pipe.set(self._released_key, detail or "firm kill switch released")
+                pipe.execute()
+        self._call_plain(change)
 
     def kill_switch(self) -> str:
         """The firm kill switch's detail (who and why) when engaged, else ''."""
         value = self._call_plain(lambda: self._client.get(self._kill_key))
+        return "" if value is None else str(value)
+
+    def kill_released(self) -> str:
+        """Who released the firm kill switch last, and why ('' if never, or engaged since)."""
+        value = self._call_plain(lambda: self._client.get(self._released_key))
         return "" if value is None else str(value)
 
     def published(self) -> dict[str, Decimal]:
@@ -241,3 +305,8 @@ class FirmStore:
             return call()
         except redis.RedisError as exc:
             raise FirmUnavailable(f"{self._where}: {type(exc).__name__}: {exc}") from exc
+
+
+def _check_gross(own_gross: Decimal) -> None:
+    if not own_gross.is_finite() or own_gross < 0:
+        raise ValueError(f"own_gross: expected a finite non-negative decimal, got '{own_gross}'")

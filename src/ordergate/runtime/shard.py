@@ -14,7 +14,9 @@ writer. `ShardGateway.run()`:
 5. heartbeats the lease every `lease_ttl_s / 3` from a small thread, from acquisition to
    release (so a long replay does not lose the lease); a lost lease stops the gateway before
    its next batch. Between batches, on the same cadence, with a firm store, it publishes its
-   gross exposure and journals what the store says (`FirmState`) when it changed.
+   gross exposure and journals what the store says (`FirmState`) when it changed. It also
+   publishes its gross after every batch that changed it and when it stops, so the firm cap
+   counts a shard that has finished; a shard that dies keeps its last published gross.
 
 When the owner dies (SIGKILL included) PostgreSQL ends its session and frees the lock; a
 hung owner's session is ended by the server after `lease_ttl_s` without a heartbeat. A
@@ -23,9 +25,11 @@ standby polling `acquire` then takes the lease within `poll_s` of that.
 Firm-wide limits (`runtime.firm`) reach the engine only as journaled input events:
 `FirmState` (kill switch, other shards' gross) at heartbeats, and `FirmRateLimited` right
 before an intent the firm order-rate window had no room for. Each source batch's intents
-are reserved in ONE Redis script before the batch is journaled; the slots of intents the
-engine then denied are released. A Redis failure opens the `redis` circuit breaker, whose
-`DependencyStatus(SYS-007, CIRCUIT_OPEN_redis)` is journaled: the engine fails closed.
+are reserved in ONE Redis script before the batch is journaled; the slot of an intent the
+engine then denied is released only by the input that took it (not by a later input reusing
+its intent_id, whose DUP-003 denial must not free the first intent's slot). A Redis failure
+opens the `redis` circuit breaker, whose `DependencyStatus(SYS-007, CIRCUIT_OPEN_redis)` is
+journaled: the engine fails closed.
 While the circuit is open, intents are not reserved (no new risk passes REDUCE_ONLY, and
 throttles never stop a risk-reducing intent anyway).
 
@@ -58,6 +62,7 @@ from ordergate.model.values import ZERO, describe_error
 from ordergate.policy.loader import Policy
 from ordergate.resilience.breakers import (
     BreakerPolicy,
+    BreakerState,
     CircuitBreaker,
     EscalationTier,
 )
@@ -67,7 +72,10 @@ from ordergate.runtime.firm import (
     FirmRate,
     FirmStore,
     FirmUnavailable,
+    FirmUrlError,
+    Reservation,
     ReserveResult,
+    check_redis_url,
 )
 from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.runtime.policy_choice import PolicyReplacement
@@ -283,6 +291,11 @@ class ShardGateway:
         self._broker_factory = broker_factory
         self._on_batch = on_batch
         self._url = shard_url(config.journal_url, config.shard)
+        if config.firm is not None:
+            try:
+                check_redis_url(config.firm.redis_url)  # before any lease or journal record
+            except FirmUrlError as exc:
+                raise ShardError(f"firm redis_url: {exc}") from None
         self._stop = False
         self.stats = ShardStats()
         self.runtime: Runtime | None = None
@@ -292,6 +305,7 @@ class ShardGateway:
         self._breaker: CircuitBreaker | None = None
         self._next_beat = 0.0
         self._firm_pending = False  # no event time yet to stamp a FirmState with
+        self._published: Decimal | None = None  # the gross this shard last published
         self._log = log.bind(shard=config.shard)
 
     def stop(self) -> None:
@@ -329,6 +343,7 @@ class ShardGateway:
                 self._breaker = CircuitBreaker(REDIS_DEPENDENCY, SystemClock(), BreakerPolicy(
                     tiers=(EscalationTier(failures=1, window_s=60, open_s=interval),)))
             self._serve(first)
+            self._publish_at_stop()
         finally:
             self._close(broker)
         return self.stats
@@ -415,12 +430,14 @@ class ShardGateway:
         runtime = self.runtime
         assert runtime is not None
         reserved = self._reserve(batch)
+        owned = None if reserved is None else self._owned_slots(reserved)
         report = runtime.process(batch, source=self.config.events.name, line=line)
         self.stats.batches += 1
         if self._on_batch is not None:
             self._on_batch(report)
-        if reserved is not None:
-            self._release_denied(reserved, report)
+        if owned is not None:
+            self._release_denied(owned, report)
+        self._publish_after_batch()
 
     # ------------------------------------------------------------------ heartbeat and firm
 
@@ -456,22 +473,26 @@ class ShardGateway:
         if not breaker.allow():
             return
         state = runtime.engine.state
+        gross = own_gross(runtime)
         try:
-            reading = firm.exchange(own_gross(runtime))
+            reading = firm.exchange(gross)
         except FirmUnavailable as exc:
             self._redis_failed(ts, exc)
             return
+        self._published = gross
         self._redis_ok(ts)
         known = state.firm
+        # engaged: who engaged it and why; released: who released it last and why
+        detail = reading.kill_detail if reading.kill else reading.release_detail
         event = FirmState(ts=ts, kill=reading.kill, gross_exposure=reading.others_gross,
-                          shard=self.config.shard, detail=reading.kill_detail)
+                          shard=self.config.shard, detail=detail)
         if known is not None and (known.kill, known.gross_exposure, known.detail) == \
                 (event.kill, event.gross_exposure, event.detail):
             return
         if event.kill and (known is None or not known.kill):
             self._log.warning("shard.firm_kill", detail=event.detail)
         elif known is not None and known.kill and not event.kill:
-            self._log.warning("shard.firm_kill_released")
+            self._log.warning("shard.firm_kill_released", detail=event.detail)
         self._inject([event])
         self.stats.firm_states += 1
 
@@ -530,13 +551,41 @@ class ShardGateway:
             self._inject(refused)
         return result
 
-    def _release_denied(self, reserved: ReserveResult, report: BatchReport) -> None:
+    def _owned_slots(self, reserved: ReserveResult) -> list[Reservation | None]:
+        """Per intent of the batch, in order, its reservation if this input owns the slot: it
+        took a new one, or (a retry after a crash between reserving and journaling) it is the
+        first input of the batch for an intent the engine has not decided yet. A later input
+        reusing the intent_id owns nothing: its denial (DUP-003) must not free the slot of the
+        intent that holds it."""
+        runtime = self.runtime
+        assert runtime is not None
+        decided = runtime.engine.state.decided
+        seen: set[str] = set()
+        owned: list[Reservation | None] = []
+        for item in reserved.reservations:
+            intent = item.intent
+            first = item.member not in seen
+            seen.add(item.member)
+            undecided = (intent.account, intent.strategy, intent.intent_id) not in decided
+            owns = item.granted and (item.fresh or (first and undecided))
+            owned.append(item if owns else None)
+        return owned
+
+    def _release_denied(self, owned: list[Reservation | None], report: BatchReport) -> None:
+        """Give back the slots owned by intents the engine denied. The engine decides each
+        intent once, in input order, so each intent is matched to the next decision for its
+        intent_id (a repeated intent_id gets its own decision)."""
         firm = self._firm
         assert firm is not None
-        denied = {item.intent_id for item in report.emitted
-                  if isinstance(item, Decision) and item.decision is DecisionKind.DENY}
-        members = [item.member for item in reserved.reservations
-                   if item.granted and item.intent.intent_id in denied]
+        decisions = iter([item for item in report.emitted if isinstance(item, Decision)])
+        members = []
+        for slot in owned:
+            if slot is None:
+                continue
+            intent_id = slot.intent.intent_id
+            decision = next((item for item in decisions if item.intent_id == intent_id), None)
+            if decision is not None and decision.decision is DecisionKind.DENY:
+                members.append(slot.member)
         if not members:
             return
         try:
@@ -544,6 +593,45 @@ class ShardGateway:
         except FirmUnavailable as exc:
             # The slots expire with the window; the next heartbeat reports Redis' health.
             self._log.warning("shard.firm_release_failed", error=str(exc))
+
+    def _publish_after_batch(self) -> None:
+        """Publish this shard's gross when a batch changed it, so the other shards' firm cap
+        counts it at their next heartbeat even if this shard never beats again. Only while the
+        circuit is closed: an open circuit's probe is the heartbeat's full exchange."""
+        firm, breaker, runtime = self._firm, self._breaker, self.runtime
+        if firm is None or breaker is None or runtime is None:
+            return
+        if breaker.state is not BreakerState.CLOSED:
+            return
+        gross = own_gross(runtime)
+        if gross == self._published:
+            return
+        try:
+            firm.publish(gross)
+        except FirmUnavailable as exc:
+            ts = self._event_time(None)
+            if ts is not None:
+                self._redis_failed(ts, exc)
+            return
+        self._published = gross
+
+    def _publish_at_stop(self) -> None:
+        """Leave this shard's final gross in the firm store: its positions outlive the process.
+        Only after a clean end (source ended, stopped, bad line): never after the lease was
+        lost, when the new owner publishes the shard's gross."""
+        firm, runtime, keeper = self._firm, self.runtime, self._keeper
+        if firm is None or runtime is None or keeper is None or keeper.lost:
+            return
+        gross = own_gross(runtime)
+        if gross == self._published:
+            return
+        try:
+            firm.publish(gross)
+        except FirmUnavailable as exc:
+            self._log.warning("shard.firm_publish_at_stop_failed", error=str(exc))
+            return
+        self._published = gross
+        self._log.info("shard.firm_gross_published", gross=str(gross))
 
 
 def own_gross(runtime: Runtime) -> Decimal:

@@ -73,6 +73,21 @@ def test_invalid_tokens_file_names_file_and_entry(tmp_path: Path, body: str, whe
     assert where in str(info.value)
 
 
+@pytest.mark.parametrize("second", ["Alice", " alice", "ALICE ", "\uff41lice"])
+def test_operator_names_that_differ_only_by_case_or_form_are_refused(
+        tmp_path: Path, second: str) -> None:
+    """Token names are the journaled operator ids: the two operators a resume from a drawdown
+    halt needs must be two people, not 'alice' and 'Alice'."""
+    digest = "sha256:" + "0" * 64
+    other = "sha256:" + "1" * 64
+    path = _write(tmp_path, "tokens:\n"
+                            f"  - name: alice\n    role: operator\n    hash: \"{digest}\"\n"
+                            f"  - name: \"{second}\"\n    role: operator\n"
+                            f"    hash: \"{other}\"\n")
+    with pytest.raises(TokenFileError, match=r"tokens\[1\]\.name: .* appears twice"):
+        load_tokens(path)
+
+
 def test_missing_tokens_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(TokenFileError, match="cannot read"):
         load_tokens(tmp_path / "absent.yaml")

@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -219,9 +220,13 @@ def parse_tokens(text: str, source: str) -> TokenStore:
         where = f"{source}: tokens[{index}]"
         if not entry.name.strip():
             raise TokenFileError(f"{where}.name: must not be empty")
-        if entry.name in names:
-            raise TokenFileError(f"{where}.name: '{entry.name}' appears twice")
-        names.add(entry.name)
+        # Names are the journaled operator ids (two different operators resume from a
+        # drawdown halt): two that differ only by case, spacing or Unicode form are one.
+        same = unicodedata.normalize("NFKC", entry.name).casefold().strip()
+        if same in names:
+            raise TokenFileError(f"{where}.name: '{entry.name}' appears twice (names that "
+                                 "differ only by case or spacing are the same operator)")
+        names.add(same)
         if entry.role is Role.TRADER and not entry.accounts:
             raise TokenFileError(f"{where}.accounts: a trader token must list its accounts")
         if entry.role is not Role.TRADER and entry.accounts:

@@ -293,8 +293,13 @@ class SimBroker:
     # ------------------------------------------------------------ inputs
 
     def on_market(self, snapshot: MarketSnapshot) -> None:
-        """Feed a price. Working orders on the symbol may fill against it."""
+        """Feed a price. Working orders on the symbol may fill against it. A snapshot older
+        than the newest one held for its symbol is ignored, as the engine ignores it: filling
+        at a price the gateway never marked at would make the fills disagree with the marks."""
         with self._lock:
+            held = self._book.quotes.get(snapshot.symbol)
+            if held is not None and snapshot.ts < held.ts:
+                return
             self._advance(snapshot.ts)
             self._book.quotes[snapshot.symbol] = snapshot
             self._match_snapshot(snapshot)

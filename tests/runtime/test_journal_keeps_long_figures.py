@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ordergate import Gateway, InvalidInput
+from ordergate.brokers.sim import SimBroker, SimConfig
 from ordergate.cli.main import app
 from ordergate.model.values import journaled_digits
 
@@ -37,7 +38,9 @@ def intent(intent_id: str, qty: str) -> dict[str, str]:
 
 def test_a_journaled_figure_longer_than_28_digits_is_read_back(tmp_path: Path) -> None:
     journal = tmp_path / "j.db"
-    with Gateway.open(POLICY, journal=journal, clock="event") as gateway:
+    # The simulator keeps its book: an in-memory one would end the order at the restart.
+    sim = SimConfig(state_path=str(tmp_path / "sim.db"))
+    with Gateway.open(POLICY, journal=journal, clock="event", broker=SimBroker(sim)) as gateway:
         gateway.fund("ACC-1", "100000", ts=at(0))
         gateway.on_market({"symbol": "AAPL", "ts": at(1), "bid": "99.9", "ask": "100.1",
                            "last": "100"})
@@ -45,7 +48,8 @@ def test_a_journaled_figure_longer_than_28_digits_is_read_back(tmp_path: Path) -
             gateway.submit(intent("new", LONG))
         with journaled_digits():  # what an earlier version accepted and journaled
             assert gateway.submit(intent("old", LONG)).decision.value == "ALLOW"
-    with Gateway.open(POLICY, journal=journal, clock="event") as reopened:
+    with Gateway.open(POLICY, journal=journal, clock="event",
+                      broker=SimBroker(sim)) as reopened:
         (order,) = reopened.status().open_orders
         assert str(order.remaining) == LONG
         with pytest.raises(InvalidInput, match="at most 28 significant digits"):

@@ -116,8 +116,10 @@ def test_a_working_order_the_broker_never_heard_of_is_a_zombie(tmp_path: Path) -
         run.step([intent("resting", Side.BUY, 10, 1, limit_price=Decimal(180))])
         assert len(run.runtime.engine.status().open_orders) == 1
     # The broker lost its book (a new account, a wiped simulator): same journal, empty broker.
+    # It keeps a book (a state file): an in-memory simulator's orders end at start-up instead.
+    wiped = msgspec.structs.replace(sim, state_path=str(tmp_path / "wiped.sim"))
     guard = GuardedRuntime.open(f"sqlite:///{tmp_path / 'journal.db'}", chaos_policy(),
-                                SimBroker(sim), EventClock(), QUIET)
+                                SimBroker(wiped), EventClock(), QUIET)
     try:
         guard.start(at(2))
         assert guard.reconciler.last is not None

@@ -40,7 +40,8 @@ def _quote(ts: datetime, bid: str = "189.95", ask: str = "190.05") -> MarketSnap
                           ask=Decimal(ask), last=Decimal("190.00"), volume=Decimal(1000))
 
 
-def _serve_feed(tmp_path: Path, events: list[InputEvent], port: int) -> list[bytes]:
+def _serve_feed(tmp_path: Path, events: list[InputEvent], port: int,
+                broker: tuple[str, ...] = ()) -> list[bytes]:
     """`ordergate serve --feed` on the journal; returns the journal's input payloads."""
     feed = tmp_path / "feed.jsonl"
     write_events(feed, events)
@@ -49,7 +50,8 @@ def _serve_feed(tmp_path: Path, events: list[InputEvent], port: int) -> list[byt
                       f"    hash: {hash_token('viewer-secret')}\n")
     journal = tmp_path / "journal.db"
     served = invoke("serve", "--policy", str(demo_policy_path()), "--journal", str(journal),
-                    "--tokens", str(tokens), "--port", str(port), "--feed", str(feed))
+                    "--tokens", str(tokens), "--port", str(port), "--feed", str(feed),
+                    *broker)
     assert served.code == 1 and "cannot listen" in served.output, served.output
     handle = read(journal)
     try:
@@ -68,12 +70,16 @@ def test_a_feed_that_rolls_the_day_cancels_the_previous_days_orders(
                     strategy="trend", symbol="AAPL", side=Side.BUY, qty=Decimal(10),
                     order_type=OrderType.LIMIT, limit_price=Decimal("187.00")),
     ])
+    # The simulator keeps its book between the two commands, as a broker does.
+    sim = tmp_path / "sim.yaml"
+    sim.write_text(f"sim:\n  fill_model: next_market\n  state_path: {tmp_path / 'sim.db'}\n")
     ran = invoke("run", "--policy", str(demo_policy_path()), "--journal",
-                 str(tmp_path / "journal.db"), "--fill-model", "next_market", "--quiet",
+                 str(tmp_path / "journal.db"), "--broker", str(sim), "--quiet",
                  str(yesterday))
     assert ran.code == 0, ran.output
 
-    inputs = _serve_feed(tmp_path, [_quote(NEXT_DAY + timedelta(seconds=5))], taken_port)
+    inputs = _serve_feed(tmp_path, [_quote(NEXT_DAY + timedelta(seconds=5))], taken_port,
+                         ("--broker", str(sim)))
 
     cancels = [msgspec.json.decode(payload) for payload in inputs
                if payload.startswith(b'{"type":"cancel_request"')]

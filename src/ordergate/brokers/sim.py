@@ -271,6 +271,13 @@ class SimBroker:
         )
 
     @property
+    def keeps_orders_across_restarts(self) -> bool:
+        """Does a new process find the orders an earlier one sent here? Only with a state
+        file: an in-memory simulator starts empty and never answers for the journal's
+        working orders (start-up recovery ends them, `Runtime._reconcile_lost_answers`)."""
+        return self.config.state_path is not None
+
+    @property
     def faults(self) -> SimFaults:
         return self._book.faults
 

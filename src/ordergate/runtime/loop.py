@@ -49,6 +49,7 @@ import msgspec
 import structlog
 
 from ordergate.brokers.base import BrokerAdapter, BrokerOrder, OrderStatus
+from ordergate.brokers.sim import SimBroker
 from ordergate.engine.core import Engine
 from ordergate.engine.status import OrderStatusView
 from ordergate.evidence.latency import encode_latencies
@@ -124,6 +125,15 @@ _output_decoder = msgspec.json.Decoder(OutputEvent)
 _BROKER_ANSWERS = (OrderAck, OrderReject, OrderCanceled, Fill)
 # How the canonical encoding of a Dispatch and of a CancelOrder begins (the tag comes first).
 ACTION_PREFIXES = (b'{"type":"dispatch",', b'{"type":"cancel",')
+
+
+SIM_RESTARTED_REASON = ("the paper simulator was restarted without its state (no broker "
+                        "state file): it no longer holds this order")
+
+
+def _forgets_orders_on_restart(broker: BrokerAdapter) -> bool:
+    """A simulator without a state file: it knows only what this process sent it."""
+    return isinstance(broker, SimBroker) and not broker.keeps_orders_across_restarts
 
 
 class RuntimeStopped(Exception):
@@ -423,14 +433,21 @@ class Runtime:
         """After a crash between polling the broker and journaling what it said, the broker
         has moved on and will not repeat itself. Drain what it still holds, then feed what
         it knows that the journal lost, for every order still awaiting an answer or working.
-        Last, the adapter (which follows no order after a restart) is handed every order the
-        gateway still holds open, so their later acks and fills come back by `poll_events`."""
+        A simulator that keeps no state between processes has never heard of the working
+        orders an earlier process sent it and never will: those are ended here, journaled as
+        canceled (`SIM_RESTARTED_REASON`), so their reservations are freed. Orders journaled
+        but never sent were sent by now (`_act` while recovering) and are found; any other
+        broker's unknown order stays open for reconciliation to report. Last, the adapter
+        (which follows no order after a restart) is handed every order the gateway still
+        holds open, so their later acks and fills come back by `poll_events`."""
         report = BatchReport()
         self._feedback(self._poll(), report)
         if self._now is None:
             return
         lost: list[InputEvent] = []
         found: dict[str, BrokerOrder] = {}
+        forgotten: list[str] = []
+        forgetful = _forgets_orders_on_restart(self.broker)
         status = self.engine.status()
         working = {order.client_order_id: order for order in status.open_orders}
         candidates = list(dict.fromkeys([*self._awaiting, *working]))
@@ -444,6 +461,8 @@ class Runtime:
                                   error=f"{type(exc).__name__}: {exc}")
                 continue
             if known is None:
+                if forgetful and cid in working:
+                    forgotten.append(cid)
                 continue
             order = working.get(cid)
             journal_filled = order.filled if order is not None else Decimal(0)
@@ -470,6 +489,11 @@ class Runtime:
             elif known.status is OrderStatus.REJECTED:
                 lost.append(OrderReject(ts=self._now, client_order_id=cid,
                                         reason="rejected by the broker", code="broker"))
+        if forgotten:
+            self._log.warning("sim_orders_forgotten_on_restart", orders=len(forgotten),
+                              broker=self.broker.name)
+            lost.extend(OrderCanceled(ts=self._now, client_order_id=cid,
+                                      reason=SIM_RESTARTED_REASON) for cid in forgotten)
         if lost:
             self._log.warning("recovered_lost_broker_answers", events=len(lost))
             self._feedback(lost, report, origin="recovery")

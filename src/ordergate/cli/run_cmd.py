@@ -279,7 +279,8 @@ def run(
     = Durability.BATCH,
     broker_state: Annotated[Path | None, typer.Option(
         "--broker-state", help="Persist the simulated broker here, so a restarted run talks "
-                               "to the same broker.")] = None,
+                               "to the same broker. Without it a restart ends the orders still "
+                               "working at the old simulator (journaled as canceled).")] = None,
     fill_model: Annotated[FillModel, typer.Option(
         "--fill-model", help="immediate: fill on receipt when marketable against the last "
                              "quote (a limit order rests until a quote reaches it); "

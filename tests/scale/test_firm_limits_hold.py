@@ -123,6 +123,29 @@ def test_a_reused_intent_id_never_frees_the_firm_rate_slot_of_the_intent_holding
 
 @pytest.mark.postgres
 @pytest.mark.redis
+def test_a_duplicate_s_denial_never_frees_another_account_s_slot_of_the_same_intent_id(
+        postgres_url: str, redis_url: str, tmp_path: Path) -> None:
+    """Decisions name no account: ACC-E's repeat of 'a' (DUP-003) sits between ACC-E's 'a'
+    and ACC-W's own 'a' in one batch; both 'a's were allowed and both keep their slots."""
+    rate = FirmRate(max_orders=10, window=timedelta(minutes=5))
+    source = tmp_path / "east.jsonl"
+    append_lines(source, event_lines([
+        *_opening("ACC-E"), AccountFunding(ts=START, account="ACC-W", cash=Decimal(1_000_000)),
+        _intent("a", "ACC-E", AT, 1), _intent("a", "ACC-E", AT + timedelta(milliseconds=50), 7),
+        _intent("a", "ACC-W", AT + timedelta(milliseconds=100), 2)]))
+    _serve(postgres_url, redis_url, source, "east", rate=rate)
+    assert _decisions(postgres_url, "east") == [
+        ("a", DecisionKind.ALLOW, ""), ("a", DecisionKind.DENY, "DUP-003"),
+        ("a", DecisionKind.ALLOW, "")]
+    store = FirmStore(redis_url, "observer", prefix=_prefix())
+    try:
+        assert store.order_count(rate) == 2
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
 def test_an_intent_retried_after_a_crash_gives_back_the_slot_it_reserved_when_denied(
         postgres_url: str, redis_url: str, tmp_path: Path) -> None:
     rate = FirmRate(max_orders=3, window=timedelta(minutes=5))

@@ -572,20 +572,23 @@ class ShardGateway:
         return owned
 
     def _release_denied(self, owned: list[Reservation | None], report: BatchReport) -> None:
-        """Give back the slots owned by intents the engine denied. The engine decides each
-        intent once, in input order, so each intent is matched to the next decision for its
-        intent_id (a repeated intent_id gets its own decision)."""
+        """Give back the slots owned by intents the engine denied. The engine answers every
+        intent of the batch with one decision, in input order (a repeated or retried intent_id
+        too), so the batch's intents and decisions pair up one to one; a decision names no
+        account, so pairing by intent_id could free another account's slot. Should they not
+        pair up (the runtime stopped mid-batch), nothing is given back: the slots expire with
+        the window, which only errs on the safe side."""
         firm = self._firm
         assert firm is not None
-        decisions = iter([item for item in report.emitted if isinstance(item, Decision)])
-        members = []
-        for slot in owned:
-            if slot is None:
-                continue
-            intent_id = slot.intent.intent_id
-            decision = next((item for item in decisions if item.intent_id == intent_id), None)
-            if decision is not None and decision.decision is DecisionKind.DENY:
-                members.append(slot.member)
+        decisions = [item for item in report.emitted if isinstance(item, Decision)]
+        if len(decisions) != len(owned) or any(
+                decision.intent_id != slot.intent.intent_id
+                for slot, decision in zip(owned, decisions, strict=True) if slot is not None):
+            self._log.warning("shard.firm_release_skipped", intents=len(owned),
+                              decisions=len(decisions))
+            return
+        members = [slot.member for slot, decision in zip(owned, decisions, strict=True)
+                   if slot is not None and decision.decision is DecisionKind.DENY]
         if not members:
             return
         try:

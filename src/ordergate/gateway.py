@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -70,6 +69,7 @@ from ordergate.model.values import (
     describe_error,
     is_blank,
     require_utc,
+    same_person_key,
 )
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import Policy, load_policy, parse_policy
@@ -282,12 +282,6 @@ def _input_event(event: object, what: str) -> InputEvent:
                            f"{type(event).__name__}; build the event, or pass an intent or "
                            f"snapshot dict to submit() or on_market()")
     return event
-
-
-def _same_operator_key(name: str) -> str:
-    """An operator id as a person would read it: case, surrounding spaces and Unicode
-    compatibility forms (full-width letters, ligatures) do not make a second person."""
-    return unicodedata.normalize("NFKC", name).casefold().strip()
 
 
 def _decimal(value: Decimal | str | int, field: str) -> Decimal:
@@ -546,7 +540,7 @@ class Gateway:
         if not (first and engine.settings.resume_requires_two_operators
                 and guard.has_code("LOS-003")):
             return
-        if operator != first and _same_operator_key(operator) == _same_operator_key(first):
+        if operator != first and same_person_key(operator) == same_person_key(first):
             raise InvalidInput(f"operator: {operator!r} is {first!r}, who already approved this "
                                f"resume, written another way; a resume after a drawdown halt "
                                f"needs a second, different operator")

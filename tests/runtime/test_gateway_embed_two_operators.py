@@ -49,8 +49,10 @@ def halted(tmp_path: Path) -> Gateway:
     return gateway
 
 
-@pytest.mark.parametrize("lookalike", [" Alice ", "ALICE", "\uff41\uff4c\uff49\uff43\uff45"],
-                         ids=["case-and-spaces", "upper-case", "full-width"])
+@pytest.mark.parametrize("lookalike", [" Alice ", "ALICE", "\uff41\uff4c\uff49\uff43\uff45",
+                                       "alice\u200b", "al\u00adice"],
+                         ids=["case-and-spaces", "upper-case", "full-width", "zero-width-space",
+                              "soft-hyphen"])
 def test_first_approver_under_another_spelling_is_refused_and_journals_nothing(
         halted: Gateway, lookalike: str) -> None:
     pending = halted.resume("alice", "loss understood")
@@ -62,6 +64,14 @@ def test_first_approver_under_another_spelling_is_refused_and_journals_nothing(
     assert journal.last_seq() == before
     assert halted.mode is Mode.HALTED
     assert halted.resume("bob", "second look").mode is Mode.ACTIVE
+    halted.close()
+
+
+def test_a_name_with_its_inner_spaces_doubled_is_the_same_approver(halted: Gateway) -> None:
+    assert halted.resume("alice smith", "loss understood").mode is Mode.HALTED
+    with pytest.raises(InvalidInput, match=r"^operator: .*second, different operator"):
+        halted.resume("alice  smith", "ok")
+    assert halted.mode is Mode.HALTED
     halted.close()
 
 

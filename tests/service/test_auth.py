@@ -73,7 +73,8 @@ def test_invalid_tokens_file_names_file_and_entry(tmp_path: Path, body: str, whe
     assert where in str(info.value)
 
 
-@pytest.mark.parametrize("second", ["Alice", " alice", "ALICE ", "\uff41lice"])
+@pytest.mark.parametrize("second", ["Alice", " alice", "ALICE ", "\uff41lice", "ali\u200bce",
+                                    "al\u00adice"])
 def test_operator_names_that_differ_only_by_case_or_form_are_refused(
         tmp_path: Path, second: str) -> None:
     """Token names are the journaled operator ids: the two operators a resume from a drawdown
@@ -84,7 +85,17 @@ def test_operator_names_that_differ_only_by_case_or_form_are_refused(
                             f"  - name: alice\n    role: operator\n    hash: \"{digest}\"\n"
                             f"  - name: \"{second}\"\n    role: operator\n"
                             f"    hash: \"{other}\"\n")
-    with pytest.raises(TokenFileError, match=r"tokens\[1\]\.name: .* appears twice"):
+    with pytest.raises(TokenFileError, match=r"tokens\[1\]\.name: .* is the same operator as "
+                                             r"tokens\[0\]\.name 'alice'"):
+        load_tokens(path)
+
+
+def test_names_with_doubled_inner_spaces_are_the_same_operator(tmp_path: Path) -> None:
+    digest, other = "sha256:" + "0" * 64, "sha256:" + "1" * 64
+    path = _write(tmp_path, "tokens:\n"
+                            f"  - name: alice smith\n    role: operator\n    hash: \"{digest}\"\n"
+                            f"  - name: alice  smith\n    role: operator\n    hash: \"{other}\"\n")
+    with pytest.raises(TokenFileError, match=r"same operator as tokens\[0\]\.name"):
         load_tokens(path)
 
 

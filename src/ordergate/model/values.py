@@ -139,6 +139,15 @@ def control_character_problem(text: str) -> str | None:
     return None
 
 
+def same_person_key(name: str) -> str:
+    """An operator id as a person reads it, for telling two operators apart: Unicode
+    compatibility forms (full-width letters, ligatures), case, invisible format characters
+    (zero-width spaces, soft hyphens) and runs of spaces do not make a second person."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    visible = "".join(char for char in folded if unicodedata.category(char) != "Cf")
+    return " ".join(visible.split())
+
+
 def is_blank(text: str) -> bool:
     """Nothing visible: only spaces or zero-width (format) characters."""
     return all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)

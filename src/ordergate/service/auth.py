@@ -29,7 +29,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +37,8 @@ from typing import Any
 import msgspec
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
+
+from ordergate.model.values import same_person_key
 
 TOKENS_FILE_ENV = "ORDERGATE_TOKENS_FILE"
 TOKENS_ENV = "ORDERGATE_TOKENS"
@@ -215,18 +216,21 @@ def parse_tokens(text: str, source: str) -> TokenStore:
     except msgspec.ValidationError as exc:
         raise TokenFileError(f"{source}: {exc}") from None
     entries: list[tuple[str | _ScryptHash, Principal]] = []
-    names: set[str] = set()
+    names: dict[str, int] = {}
     for index, entry in enumerate(parsed.tokens):
         where = f"{source}: tokens[{index}]"
         if not entry.name.strip():
             raise TokenFileError(f"{where}.name: must not be empty")
         # Names are the journaled operator ids (two different operators resume from a
-        # drawdown halt): two that differ only by case, spacing or Unicode form are one.
-        same = unicodedata.normalize("NFKC", entry.name).casefold().strip()
+        # drawdown halt): two that a person reads as one name are one operator.
+        same = same_person_key(entry.name)
         if same in names:
-            raise TokenFileError(f"{where}.name: '{entry.name}' appears twice (names that "
-                                 "differ only by case or spacing are the same operator)")
-        names.add(same)
+            earlier = names[same]
+            raise TokenFileError(
+                f"{where}.name: '{entry.name}' is the same operator as tokens[{earlier}].name "
+                f"'{parsed.tokens[earlier].name}' (names are compared ignoring case, spacing, "
+                "invisible characters and Unicode forms)")
+        names[same] = index
         if entry.role is Role.TRADER and not entry.accounts:
             raise TokenFileError(f"{where}.accounts: a trader token must list its accounts")
         if entry.role is not Role.TRADER and entry.accounts:

@@ -39,7 +39,10 @@ Re-derived under the new policy (they follow from which orders the policy let th
 
 So a what-if under the journal's own policy gives back the journal's decisions and figures
 (with the broker the run manifest recorded; faults injected into the original simulator by
-`--sim-fault` are not recorded and not repeated). The result is diffed against the original
+`--sim-fault` are not recorded and not repeated; a journal written across restarts runs as
+one continuous what-if, so where a restart ended orders that a simulator without a state file
+had forgotten, those orders live on in the what-if and it reports the difference). The
+result is diffed against the original
 decisions: decisions that change (outcome, blocking reason or modified quantity) grouped by
 reason, symbol and strategy; the equity, PnL and exposure paths sampled where every source
 batch starts and at the end; mode transitions that appear or vanish.

@@ -149,19 +149,22 @@ class BadURLError(ClientError, ValueError):
 def checked_base_url(base_url: str) -> str:
     """`base_url` without a trailing slash, if requests can be sent to it: http or https, a
     host, a port from 1 to 65535 when one is given. Otherwise BadURLError."""
-    problem = _base_url_problem(base_url)
+    problem = http_url_problem(base_url)
     if problem:
         raise BadURLError(f"base_url '{_shown(base_url)}': {problem}", error="bad_url")
     return base_url.rstrip("/")
 
 
-def _base_url_problem(base_url: str) -> str:
-    if not base_url.strip():
-        return "empty: expected e.g. http://127.0.0.1:8080"
-    if base_url != base_url.strip():
+def http_url_problem(url: str) -> str:
+    """What stops requests being sent to `url`, in words, or "": http or https, a host (of
+    host-name characters), a port from 1 to 65535 when one is given, no surrounding
+    whitespace. The client's base URL and the alert webhook are both checked with it."""
+    if not url.strip():
+        return "empty: expected an http:// or https:// URL, e.g. http://127.0.0.1:8080"
+    if url != url.strip():
         return "leading or trailing whitespace"
     try:
-        parsed = httpx.URL(base_url)
+        parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         return f"not a valid URL: {exc}"
     if not parsed.scheme:
@@ -170,6 +173,8 @@ def _base_url_problem(base_url: str) -> str:
         return f"scheme '{parsed.scheme}': expected http or https"
     if not parsed.host:
         return "no host"
+    if "%" in parsed.host:
+        return "the host has characters a host name cannot have"
     if parsed.port is not None and not 1 <= parsed.port <= 65535:
         return f"port {parsed.port}: expected 1 to 65535"
     return ""

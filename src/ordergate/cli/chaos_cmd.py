@@ -23,7 +23,6 @@ fails saying so.
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -32,7 +31,7 @@ import typer
 from rich.table import Table
 
 from ordergate.cli.console import out
-from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.errors import SafetyStop, UserError, require_writable_dir
 
 chaos_app = typer.Typer(help="Fault-injection scenarios with evidence.", no_args_is_help=True)
 
@@ -77,7 +76,7 @@ def run(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"--out {out_dir}: cannot create the directory: {exc.strerror}") from None
-    _check_writable(out_dir)
+    require_writable_dir(out_dir)
 
     table = Table(title="ordergate chaos", title_justify="left")
     for column in ("scenario", "result", "expected", "final mode", "checks", "seconds"):
@@ -99,17 +98,6 @@ def run(
     out.print(f"evidence: {out_dir}/<scenario>/evidence.json and evidence.md", markup=False)
     if failed:
         raise SafetyStop(f"{len(failed)} chaos scenario(s) failed: {', '.join(failed)}")
-
-
-def _check_writable(directory: Path) -> None:
-    """Write and delete a probe file: permissions alone do not tell (root, read-only mounts,
-    /sys)."""
-    try:
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".ordergate-probe-"):
-            pass
-    except OSError as exc:
-        raise UserError(f"--out {directory}: cannot write into the directory: "
-                        f"{exc.strerror or exc}") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -28,7 +28,6 @@ An --out that cannot be written is a user error (exit 1) found before any step r
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,7 +39,7 @@ import msgspec
 import typer
 
 from ordergate.cli.console import out
-from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.errors import SafetyStop, UserError, require_writable_dir
 
 drill_app = typer.Typer(help="Rehearse emergency procedures and record the evidence.",
                         no_args_is_help=True)
@@ -277,7 +276,7 @@ def write_evidence(out_dir: Path, clock: Callable[[], datetime] = wall_clock
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"--out {out_dir}: cannot create the directory: {exc.strerror}") from None
-    _check_writable(out_dir)
+    require_writable_dir(out_dir)
     base = out_dir / f"break-glass-{stamp}"
     journal_path = base.with_suffix(".db")
     if journal_path.exists():
@@ -289,18 +288,6 @@ def write_evidence(out_dir: Path, clock: Callable[[], datetime] = wall_clock
     json_path.write_bytes(msgspec.json.format(msgspec.json.encode(evidence), indent=2) + b"\n")
     md_path.write_text(markdown(evidence), encoding="utf-8")
     return evidence, json_path, md_path
-
-
-def _check_writable(directory: Path) -> None:
-    """An --out the drill cannot write into is the user's to fix (exit 1), found before any
-    step runs: not a failed step (exit 3). A probe file tells what permissions do not (root,
-    read-only mounts, /sys)."""
-    try:
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".ordergate-probe-"):
-            pass
-    except OSError as exc:
-        raise UserError(f"--out {directory}: cannot write into the directory: "
-                        f"{exc.strerror or exc}") from None
 
 
 @drill_app.command("break-glass")

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from ordergate.journal import redact_url
 
 EXIT_OK = 0
@@ -34,3 +37,14 @@ def journal_problem(journal: str, exc: Exception) -> str:
     if where in text or (path and path in text):
         return text
     return f"{where}: {text}"
+
+
+def require_writable_dir(directory: Path, flag: str = "--out") -> None:
+    """A directory the command cannot write into is the user's to fix (exit 1), found before
+    anything runs. A probe file tells what permissions do not (root, read-only mounts, /sys)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".ordergate-probe-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"{flag} {directory}: cannot write into the directory: "
+                        f"{exc.strerror or exc}") from None

@@ -606,17 +606,11 @@ class ShardGateway:
             return
         if breaker.state is not BreakerState.CLOSED:
             return
-        gross = own_gross(runtime)
-        if gross == self._published:
-            return
-        try:
-            firm.publish(gross)
-        except FirmUnavailable as exc:
+        failed = self._publish(firm, runtime)
+        if failed is not None:
             ts = self._event_time(None)
             if ts is not None:
-                self._redis_failed(ts, exc)
-            return
-        self._published = gross
+                self._redis_failed(ts, failed)
 
     def _publish_at_stop(self) -> None:
         """Leave this shard's final gross in the firm store: its positions outlive the process.
@@ -625,16 +619,24 @@ class ShardGateway:
         firm, runtime, keeper = self._firm, self.runtime, self._keeper
         if firm is None or runtime is None or keeper is None or keeper.lost:
             return
+        failed = self._publish(firm, runtime)
+        if failed is not None:
+            self._log.warning("shard.firm_publish_at_stop_failed", error=str(failed))
+        else:
+            self._log.info("shard.firm_gross_published", gross=str(self._published))
+
+    def _publish(self, firm: FirmStore, runtime: Runtime) -> FirmUnavailable | None:
+        """Publish this shard's gross unless the store already holds it; the error, if the
+        store could not be written."""
         gross = own_gross(runtime)
         if gross == self._published:
-            return
+            return None
         try:
             firm.publish(gross)
         except FirmUnavailable as exc:
-            self._log.warning("shard.firm_publish_at_stop_failed", error=str(exc))
-            return
+            return exc
         self._published = gross
-        self._log.info("shard.firm_gross_published", gross=str(gross))
+        return None
 
 
 def own_gross(runtime: Runtime) -> Decimal:

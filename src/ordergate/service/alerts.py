@@ -29,6 +29,7 @@ import httpx
 import msgspec
 import structlog
 
+from ordergate.client import http_url_problem
 from ordergate.model.decision import Decision, DecisionKind
 from ordergate.model.events import Alert, InputEvent, ModeChanged, OutputEvent
 from ordergate.model.modes import Mode
@@ -99,32 +100,10 @@ class WebhookURLError(ValueError):
 def check_webhook_url(url: str) -> str:
     """`url`, if alerts can be POSTed to it: http or https, a host, a port from 1 to 65535 when
     one is given, no surrounding whitespace. Otherwise WebhookURLError."""
-    problem = _webhook_url_problem(url)
+    problem = http_url_problem(url)
     if problem:
         raise WebhookURLError(f"'{redact_webhook_url(url)}': {problem}")
     return url
-
-
-def _webhook_url_problem(url: str) -> str:
-    if not url.strip():
-        return "empty: expected an http:// or https:// URL"
-    if url != url.strip():
-        return "leading or trailing whitespace"
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        return f"not a valid URL: {exc}"
-    if not parsed.scheme:
-        return "no scheme: expected an http:// or https:// URL"
-    if parsed.scheme not in ("http", "https"):
-        return f"scheme '{parsed.scheme}': expected http or https"
-    if not parsed.host:
-        return "no host"
-    if "%" in parsed.host:
-        return "the host has characters a host name cannot have"
-    if parsed.port is not None and not 1 <= parsed.port <= 65535:
-        return f"port {parsed.port}: expected 1 to 65535"
-    return ""
 
 
 def redact_webhook_url(url: str) -> str:

@@ -54,4 +54,13 @@ def test_an_event_time_inside_the_window_is_accepted(kind: str, ts: str) -> None
 def test_a_non_utc_offset_is_still_named_before_the_window() -> None:
     with pytest.raises(msgspec.ValidationError) as refused:
         _decode(msgspec.json.encode({**EVENTS["clock"], "ts": "9999-01-01T00:00:00+02:00"}))
-    assert describe_error(refused.value) == "ts: timestamp must be UTC ('Z'), got offset 2:00:00"
+    assert describe_error(refused.value) == "ts: timestamp must be UTC ('Z'), got offset +02:00"
+
+
+@pytest.mark.parametrize(("ts", "shown"), [("2026-03-06T10:00:01-05:00", "-05:00"),
+                                           ("2026-03-06T10:00:01+05:30", "+05:30"),
+                                           ("2026-03-06T10:00:01-00:30", "-00:30")])
+def test_a_non_utc_offset_is_shown_as_written(ts: str, shown: str) -> None:
+    with pytest.raises(msgspec.ValidationError) as refused:
+        _decode(msgspec.json.encode({**EVENTS["clock"], "ts": ts}))
+    assert describe_error(refused.value) == f"ts: timestamp must be UTC ('Z'), got offset {shown}"

@@ -108,6 +108,14 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
+def _offset_text(offset: timedelta) -> str:
+    """A UTC offset as RFC 3339 writes it: '-05:00', '+05:30'."""
+    minutes = round(offset.total_seconds() / 60)
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}:{rest:02d}"
+
+
 def require_utc(field: str, value: datetime) -> datetime:
     if value.tzinfo is not UTC:  # the decoder gives a 'Z' timestamp UTC itself
         offset = value.utcoffset()
@@ -115,7 +123,8 @@ def require_utc(field: str, value: datetime) -> datetime:
             raise InvalidValue(
                 f"{field}: timestamp must carry a UTC offset ('Z'), got '{value}'")
         if offset != timedelta(0):
-            raise InvalidValue(f"{field}: timestamp must be UTC ('Z'), got offset {offset}")
+            raise InvalidValue(f"{field}: timestamp must be UTC ('Z'), got offset "
+                               f"{_offset_text(offset)}")
     if not EARLIEST <= value < LATEST:
         shown = value.isoformat().replace("+00:00", "Z")
         raise InvalidValue(f"{field}: expected a time from {EARLIEST:%Y-%m-%d} up to (not "

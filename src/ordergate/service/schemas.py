@@ -307,7 +307,10 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     operator. `rate_windows` lists the global and per-account windows and the busiest
     per-strategy and per-symbol ones; `rate_windows_omitted` says which scopes had more.
     `policy_file` is the `--policy` file given at start-up and whether it is the enforced
-    policy (null when the gateway was started without one)."""
+    policy (null when the gateway was started without one). `stopped` says why the gateway
+    takes no intent, market data or operator command any more ("" while it does): its journal
+    could not be written, every such request is refused with 503 whatever `mode` reads, and
+    `headline` says so; it takes them again only after a restart on a healthy journal."""
 
     run_id: str
     mode: str
@@ -331,6 +334,7 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     rate_windows_omitted: list[RateWindowsOmitted] = msgspec.field(default_factory=list)
     policy_file: PolicyFileView | None = None
     all_orders_denied: bool = False
+    stopped: str = ""
 
 
 class HealthCheck(msgspec.Struct, frozen=True, kw_only=True):

@@ -25,8 +25,11 @@ from ordergate.model.modes import Mode
 from ordergate.model.reasons import REGISTRY
 from ordergate.policy.limits import RateLimit
 from ordergate.resilience.breakers import BreakerSnapshot
-from ordergate.runtime.loop import Runtime, decode_output
+from ordergate.resilience.clock import CLOCK_UNAVAILABLE
+from ordergate.runtime.health import CIRCUIT_PREFIX, CLOCK_DEPENDENCIES
+from ordergate.runtime.loop import JOURNAL_DEPENDENCY, Runtime, decode_output
 from ordergate.runtime.policy_choice import PolicyOutcome
+from ordergate.runtime.reconcile import UNREADABLE
 from ordergate.service.metrics import ServiceMetrics
 from ordergate.service.schemas import (
     ActiveReasonView,
@@ -57,6 +60,15 @@ _FIRST_APPROVAL = "resume after a drawdown halt needs a second operator; "
 _DRAWDOWN_HALT = "LOS-003"
 _KILL_ORDER = {scope: rank for rank, scope in enumerate(KillScope)}
 _KILL_CODES = ("KIL-001", "KIL-002", "KIL-003")
+# The active reasons that say the broker cannot be reached or read, as guard condition keys
+# (prefixes): a failing broker call (broker_submit, broker_reads), a broker breaker still
+# open after the calls stopped failing, a reconciliation that could not read the broker's
+# orders and positions, and the broker's clock not answering (the reference clock is the
+# broker's `server_time`) or its breaker open.
+_BROKER_UNREACHABLE = tuple(f"dependency:{name}" for name in (
+    "broker", f"{CIRCUIT_PREFIX}broker", UNREADABLE,
+    CLOCK_DEPENDENCIES[CLOCK_UNAVAILABLE], f"{CIRCUIT_PREFIX}clock"))
+_JOURNAL_KEY = f"dependency:{JOURNAL_DEPENDENCY}"
 
 
 class ModeTimeline:
@@ -196,6 +208,13 @@ def _headline(mode: Mode, restrictions: Sequence[RestrictionView],
     return line
 
 
+def _stopped_headline(why: str) -> str:
+    """The banner once the journal failed: every request that would be journaled (intents,
+    market data, operator commands) is refused, whatever the mode reads."""
+    return ("STOPPED: the gateway takes no intent, market data or operator command; every "
+            f"one is refused (503) because {why}.")
+
+
 def _window(scope: str, key: str, count: int, limit: RateLimit) -> RateWindowView:
     return RateWindowView(scope=scope, key=key, count=count, max_count=limit.max_count,
                           window_s=limit.window.total_seconds(),
@@ -257,7 +276,9 @@ class Inspector:
             run_id=runtime.journal.run_id, mode=status.mode.value, reasons=reasons,
             positions=positions, exposure=exposure,
             rate_windows=rate_windows, rate_windows_omitted=omitted,
-            headline=_headline(status.mode, restrictions, pending, bool(reasons)),
+            headline=(_stopped_headline(runtime.stopped) if runtime.stopped
+                      else _headline(status.mode, restrictions, pending, bool(reasons))),
+            stopped=runtime.stopped,
             all_orders_denied=bool(_firm_kills(restrictions)),
             restrictions=restrictions, pending_approvals=pending,
             dependencies=self._dependencies(),
@@ -392,11 +413,12 @@ class Inspector:
 
     def _dependencies(self) -> list[DependencyView]:
         runtime = self._runtime
-        views = [DependencyView(name="journal", healthy=not runtime.stopped,
+        views = [DependencyView(name=JOURNAL_DEPENDENCY, healthy=not runtime.stopped,
                                 state="healthy" if not runtime.stopped else "down",
                                 detail=runtime.stopped)]
         for condition in runtime.engine.state.guard.conditions():
-            if condition.key.startswith("dependency:"):
+            # The journal's own reason (raised as the runtime stops) is the entry above.
+            if condition.key.startswith("dependency:") and condition.key != _JOURNAL_KEY:
                 views.append(DependencyView(
                     name=condition.key.removeprefix("dependency:"), healthy=False,
                     state="open" if condition.code == "SYS-007" else "down",
@@ -421,7 +443,9 @@ class Inspector:
 
     def health_view(self) -> HealthView:
         """Ready when the journal would accept a write now (`Journal.check_writable`, which
-        adds no record), no broker dependency is down and market data is present and fresh."""
+        adds no record), no active reason says the broker cannot be reached or read (a broker
+        call or breaker, a reconciliation that could not read it, its clock) and market data
+        is present and fresh. `live` stays true: the process answers."""
         runtime = self._runtime
         checks: dict[str, HealthCheck] = {"engine": HealthCheck(ok=True)}
         if runtime.stopped:
@@ -433,9 +457,7 @@ class Inspector:
             except JournalError as exc:
                 checks["journal"] = HealthCheck(ok=False, detail=str(exc))
         conditions = runtime.engine.state.guard.conditions()
-        # a failing broker call, or a broker breaker still open after the calls stopped failing
-        broker_down = [c for c in conditions
-                       if c.key.startswith(("dependency:broker", "dependency:circuit:broker"))]
+        broker_down = [c for c in conditions if c.key.startswith(_BROKER_UNREACHABLE)]
         checks["broker"] = HealthCheck(
             ok=not broker_down,
             detail="; ".join(c.detail or c.code for c in broker_down))

@@ -279,7 +279,9 @@ def _configure_logging(level_name: str) -> None:
 @token_app.command("new")
 def token_new(
     name: Annotated[str, typer.Option("--name", help="Who holds it; journaled as the actor.")],
-    role: Annotated[str, typer.Option("--role", help="trader, operator or viewer.")],
+    role: Annotated[str, typer.Option(
+        "--role", help="trader (submits intents for its accounts), operator (changes modes and "
+                       "policies, reads), viewer (reads) or feeder (posts market data only).")],
     accounts: Annotated[str, typer.Option(
         "--accounts", help="Comma-separated accounts (trader tokens only).")] = "",
     scheme: Annotated[str, typer.Option("--scheme", help="sha256 or scrypt.")] = "sha256",
@@ -289,7 +291,7 @@ def token_new(
     from ordergate.service.auth import Role, hash_token, new_token
 
     if role not in {r.value for r in Role}:
-        raise UserError(f"--role: expected trader, operator or viewer, got '{role}'")
+        raise UserError(f"--role: expected trader, operator, viewer or feeder, got '{role}'")
     account_list = [a.strip() for a in accounts.split(",") if a.strip()]
     if role == "trader" and not account_list:
         raise UserError("--accounts: a trader token must list its accounts")

@@ -155,7 +155,7 @@ ROUTES: tuple[RouteSpec, ...] = (
                 "journal position of up to 5 million such decisions, the newest; an older "
                 "one is answered 404 saying so, and `ordergate decisions --journal JOURNAL "
                 "--show INTENT_ID` reads it from the journal.",
-        response=(DecisionView,), errors=(401, 404, 429, 503),
+        response=(DecisionView,), errors=(401, 403, 404, 429, 503),
         params=(Param(name="intent_id", where="path", required=True,
                       schema={"type": "string", "minLength": 1, "maxLength": 128},
                       description="The intent's id."),),

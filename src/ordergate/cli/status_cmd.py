@@ -42,6 +42,21 @@ _MEANING = {
     "HALTED": "No new orders. Only cancels and an operator-ordered flatten go through.",
 }
 
+# The same words as `ordergate status --url` (service/status_view.py) and the same data: the
+# enforced policy's own `monitor: true`, and the policy of a dry run.
+MONITOR_NOTE = ("MONITOR (the policy sets monitor: true): its limits are evaluated and recorded, "
+                "not enforced; kill switches, the mode and data checks still are.")
+
+
+def dry_run_note(name: str, policy_hash: str) -> str:
+    return (f"DRY RUN of policy {name} {policy_hash[:16]}: every intent is also judged under it "
+            "and recorded; the policy above still decides.")
+
+
+def policy_monitor(engine: Engine) -> bool:
+    """Whether the enforced policy itself sets `monitor: true`."""
+    return engine.active is not None and engine.active.monitor
+
 
 def firm_kills(engine: Engine, status: EngineStatus) -> list[str]:
     """The kill switches that deny every order of the firm whatever the mode says, in words:
@@ -61,9 +76,11 @@ def firm_kills(engine: Engine, status: EngineStatus) -> list[str]:
     return kills
 
 
-def render_status(status: EngineStatus, all_denied: Sequence[str] = ()) -> None:
+def render_status(status: EngineStatus, all_denied: Sequence[str] = (),
+                  monitor: bool = False) -> None:
     """`all_denied`: the firm-wide kill switches engaged (`firm_kills`); with any, the banner
-    says that no order passes, in red, whatever the mode."""
+    says that no order passes, in red, whatever the mode. `monitor`: the enforced policy sets
+    `monitor: true` (`policy_monitor`); said under the banner, as is a dry run."""
     mode = status.mode.value
     as_of = f"as of {status.now:%Y-%m-%d %H:%M:%S} UTC" if status.now else "no events yet"
     policy = (f"policy {plain(status.policy_name)} {status.policy_hash[:19]}"
@@ -77,6 +94,11 @@ def render_status(status: EngineStatus, all_denied: Sequence[str] = ()) -> None:
         banner = f"[{_STYLE[mode]}]  {mode}  [/]\n\n{_MEANING[mode]}"
     out.print(Panel(banner, title="trading mode", subtitle=f"{as_of} · {policy}",
                     expand=False))
+    if monitor:
+        out.print(MONITOR_NOTE, style="bold black on yellow", markup=False, highlight=False)
+    if status.shadow_policy_hash:
+        out.print(dry_run_note(status.shadow_policy_name, status.shadow_policy_hash),
+                  style="bold black on cyan", markup=False, highlight=False)
     why: list[str] = []
     for reason in status.reasons:
         since = f" since {reason.since:%Y-%m-%d %H:%M:%S} UTC" if reason.since else ""
@@ -151,10 +173,15 @@ def status(
     except JournalError as exc:
         raise UserError(journal_problem(journal, exc)) from None
     current = engine.status()
+    monitor = policy_monitor(engine)
     if as_json:
-        out.print(msgspec.json.encode(current).decode(), markup=False, highlight=False)
+        # policy_monitor under the name GET /v1/status gives it; the dry run's policy is in
+        # shadow_policy_name / shadow_policy_hash, as there.
+        fields = msgspec.to_builtins(current)
+        fields["policy_monitor"] = monitor
+        out.print(msgspec.json.encode(fields).decode(), markup=False, highlight=False)
         return
-    render_status(current, firm_kills(engine, current))
+    render_status(current, firm_kills(engine, current), monitor)
 
 
 def _remote(url: str, token: str | None, as_json: bool) -> None:

@@ -30,6 +30,10 @@ class BrokerCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     # an order whose submit had no answer, and that a lookup cannot find yet, be sent again:
     # elsewhere (a Tradier tag, a Deribit label) a second send could make a second order.
     unique_client_order_id: bool = False
+    # How finely `server_time` reads the venue's clock: 0 when it is exact to the millisecond,
+    # 1000 when it gives whole seconds (truncated, so the venue's true time lies in
+    # [reading, reading + resolution)). Clock sync allows for this step.
+    clock_resolution_ms: int = 0
 
 
 class OrderStatus(enum.StrEnum):

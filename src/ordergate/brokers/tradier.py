@@ -63,6 +63,8 @@ CAPABILITIES = BrokerCapabilities(
     query_by_client_id=True,
     cancel_all=False,
     max_client_order_id_length=TAG_MAX,
+    # /v1/markets/clock gives whole Unix seconds.
+    clock_resolution_ms=1000,
 )
 
 _STATUS = {

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import msgspec
@@ -221,19 +221,36 @@ class BrokerHealth:
 class ClockWatch:
     """Clock sync against the broker's clock: drift beyond `max_drift_ms` raises CLK-002,
     an unavailable reference CLK-003 (and a failure on the clock breaker); each clears only
-    itself when it recovers."""
+    itself when it recovers.
+
+    A broker clock that reads in steps of `resolution_ms` (Tradier: whole seconds, truncated)
+    only says its true time lies in [reading, reading + resolution). Drift is then declared
+    only when the local time lies outside [reading - max_drift_ms, reading + resolution +
+    max_drift_ms]: the reading is taken at the middle of its step and the tolerance widened
+    by half a step, which is that interval exactly. Otherwise a local clock a few
+    milliseconds off would trip CLK-002 whenever the broker's second had just begun."""
 
     def __init__(self, clock: Clock, reference: Callable[[], datetime], board: BreakerBoard,
-                 *, max_drift_ms: float = 1000) -> None:
-        self.sync = ClockSync(clock, reference, max_drift_ms)
+                 *, max_drift_ms: float = 1000, resolution_ms: int = 0) -> None:
+        if resolution_ms < 0:
+            raise ValueError(f"resolution_ms: expected 0 or more, got {resolution_ms}")
+        half_step = timedelta(milliseconds=resolution_ms) / 2
+        self.resolution_ms = resolution_ms
+        self.sync = ClockSync(clock, lambda: reference() + half_step,
+                              max_drift_ms + resolution_ms / 2)
         self.board = board
 
     def check(self, ts: datetime) -> list[InputEvent]:
         events: list[InputEvent] = []
         for change in self.sync.check():
+            detail = change.detail
+            if change.code == CLOCK_DRIFT and self.resolution_ms:
+                detail += (f"; the broker clock reads in {self.resolution_ms} ms steps, so it is"
+                           " compared at the middle of its step with the tolerance widened by"
+                           " half a step")
             events.append(DependencyStatus(
                 ts=ts, dependency=CLOCK_DEPENDENCIES.get(change.code, change.dependency),
-                healthy=change.healthy, code=change.code, detail=change.detail))
+                healthy=change.healthy, code=change.code, detail=detail))
         breaker = self.board.get("clock")
         if CLOCK_UNAVAILABLE in self.sync.active_codes:
             transition = breaker.record_failure()
@@ -335,7 +352,8 @@ class GuardedRuntime:
         runtime.dispatcher.attach(self.broker_health)
         broker: BrokerAdapter = runtime.broker
         self.clock_watch = ClockWatch(clock, broker.server_time, self.board,
-                                      max_drift_ms=self.settings.max_clock_drift_ms)
+                                      max_drift_ms=self.settings.max_clock_drift_ms,
+                                      resolution_ms=broker.capabilities.clock_resolution_ms)
         self.feeds = FeedWatch(self.board)
         self.reconciler = Reconciler(runtime, self.settings.reconcile)
         self._batches = 0

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from ordergate.cli.console import out, plain
+from ordergate.cli.console import err, out, plain
 from ordergate.cli.errors import UserError
 from ordergate.policy import Policy, PolicyError, load_policy, policy_schema
 
@@ -19,6 +20,22 @@ PolicyFile = Annotated[Path, typer.Argument(help="The policy YAML file.", show_d
 
 _OVERRIDE_SECTIONS = (("accounts", "account"), ("strategies", "strategy"),
                       ("symbols", "symbol"))
+
+
+def years_ending_warning(policy: Policy, source: Path, before_year: int) -> str | None:
+    """One line saying that the policy's `market_hours.years` end before `before_year`, or
+    None. Sessions exist only for those years, so after the last one the gate refuses every
+    order in the listed symbols as outside its trading session (MKT-001), which on a normal
+    trading day reads as a wrong reason: this says why before it happens."""
+    hours = policy.document.get("market_hours")
+    if not hours:
+        return None
+    last = hours["years"][1]
+    if last >= before_year:
+        return None
+    return (f"WARNING: {source}: market_hours.years ends in {last}: from {last + 1}-01-01 "
+            f"every {', '.join(hours['symbols'])} order is denied as outside its "
+            f"{hours['calendar']} trading session (MKT-001); extend market_hours.years")
 
 
 def _load(path: Path) -> Policy:
@@ -114,8 +131,13 @@ def _summary(policy: Policy) -> None:
 @policy_app.command("check")
 def check(file: PolicyFile) -> None:
     """Validate a policy and print what it enforces, then its hash. Exit 1 with the file,
-    line, field and fix when it is invalid."""
-    _summary(_load(file))
+    line, field and fix when it is invalid. Warn when its market hours run out before the
+    end of next year."""
+    policy = _load(file)
+    _summary(policy)
+    warning = years_ending_warning(policy, file, datetime.now(UTC).year + 1)
+    if warning is not None:
+        err.print(warning, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
 
 
 @policy_app.command("hash")

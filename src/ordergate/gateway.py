@@ -21,6 +21,14 @@ account funding and clock ticks are stamped by the gateway's clock: the wall clo
 (backtests and replays over historical data, where the wall clock would make every quote
 look stale), or any callable or `resilience.clock.Clock` (tests drive a `ManualClock`).
 
+Time bound: except with `clock="event"`, a NEW intent stamped more than the policy's
+`max_intent_skew` (else 5 s) ahead of the gateway's clock or more than 24 h behind it, and a
+market snapshot stamped more than 5 s ahead of it, are refused (`InvalidInput` naming `ts`)
+before anything is journaled, as the HTTP service refuses them (`runtime.timebound`). Event
+time never goes back: one intent stamped two days ahead would roll the trading day (the daily
+loss forgotten, DAY orders canceled) and leave every later intent denied. With
+`clock="event"` event time IS the data's time, so a backtest keeps full control of it.
+
 Guard: every call goes through `runtime.health.GuardedRuntime`, as under `ordergate run` and
 `ordergate serve`: circuit breakers on the broker and the feed (an open broker_submit circuit
 sends nothing and tightens the mode, SYS-007), reconnect probes, clock sync against a broker
@@ -84,6 +92,13 @@ from ordergate.runtime.health import (
 )
 from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.runtime.policy_choice import PolicyChoice, PolicyReplacement
+from ordergate.runtime.timebound import (
+    MAX_TS_AHEAD,
+    MAX_TS_BEHIND,
+    TimeBound,
+    intent_out_of_time,
+    snapshot_out_of_time,
+)
 
 log = structlog.get_logger("ordergate.gateway")
 
@@ -284,6 +299,12 @@ def _input_event(event: object, what: str) -> InputEvent:
     return event
 
 
+def _same_order(earlier: OrderIntent, intent: OrderIntent) -> bool:
+    """`intent` repeats `earlier`: a retry, as the engine tells one (all but `ts` and `tags`
+    equal). A different intent under a used intent_id is new, and held to the time bound."""
+    return msgspec.structs.replace(intent, ts=earlier.ts, tags=earlier.tags) == earlier
+
+
 def _decimal(value: Decimal | str | int, field: str) -> Decimal:
     if isinstance(value, float):
         raise InvalidInput(f"{field}: expected a decimal string, got the float {value!r}")
@@ -410,25 +431,41 @@ class Gateway:
         """Decide one intent: ALLOW, DENY or MODIFY with every violated rule. An allowed intent
         is journaled and sent to the broker before this returns. Idempotent on `intent_id`: a
         retry returns the original decision and never sends a second order. A dict without
-        `ts` is stamped with the gateway's clock."""
+        `ts` is stamped with the gateway's clock.
+
+        Unless the clock is `"event"`, a new intent stamped outside the time bound (see the
+        module's "Time bound") raises `InvalidInput` naming `ts` and journals nothing; a retry
+        of an intent already decided gets its original decision whatever its `ts` (one
+        stamped outside the bound is answered from the engine's memory, unjournaled, so its
+        `ts` moves no clock)."""
         order = _convert(intent, OrderIntent, "intent", self._now)
-        emitted = self._process([order])
+        emitted, recalled = self._admitted([order], ["intent"])
+        if recalled:
+            return recalled[0]
         for item in emitted:
             if isinstance(item, Decision) and item.intent_id == order.intent_id:
                 return item
         raise GatewayClosed(f"intent {order.intent_id}: the engine gave no decision")
 
     def submit_many(self, intents: Sequence[OrderIntent | Mapping[str, Any]]) -> list[Decision]:
-        """Decide several intents as one batch (one journal flush); decisions in input order."""
-        orders = [_convert(item, OrderIntent, f"intents[{index}]", self._now)
-                  for index, item in enumerate(intents)]
-        emitted = self._process(orders)
+        """Decide several intents as one batch (one journal flush); decisions in input order.
+
+        The time bound is checked for the whole batch first, as the HTTP API does: if any new
+        intent is stamped outside it, `InvalidInput` names it (`intents[2].ts: ...`) and none
+        of the batch is journaled or decided, so resend the batch with that one fixed."""
+        names = [f"intents[{index}]" for index in range(len(intents))]
+        orders = [_convert(item, OrderIntent, name, self._now)
+                  for name, item in zip(names, intents, strict=True)]
+        emitted, recalled = self._admitted(orders, names)
         # The engine emits one decision per intent, in input order; an intent_id repeated in
         # the batch gets its own decision (the second may be DUP-003), so match in order, not
         # by id.
         decisions = iter(item for item in emitted if isinstance(item, Decision))
         matched = []
-        for order in orders:
+        for position, order in enumerate(orders):
+            if position in recalled:
+                matched.append(recalled[position])
+                continue
             found = next((item for item in decisions if item.intent_id == order.intent_id), None)
             if found is None:
                 raise GatewayClosed(f"intent {order.intent_id}: the engine gave no decision")
@@ -437,9 +474,12 @@ class Gateway:
 
     def on_market(self, snapshot: MarketSnapshot | Mapping[str, Any]) -> list[Emitted]:
         """Feed one market snapshot. Returns what it caused (fills at a simulated broker,
-        mode changes on bad or stale data, drawdown alerts...)."""
+        mode changes on bad or stale data, drawdown alerts...). Unless the clock is `"event"`,
+        a snapshot stamped more than 5 s ahead of the gateway's clock raises `InvalidInput`
+        naming `ts` and journals nothing (an old one is harmless: ignored when older than the
+        symbol's latest)."""
         event = _convert(snapshot, MarketSnapshot, "market", self._now)
-        return self._process([event])
+        return self._admitted([event], ["market"])[0]
 
     def fund(self, account: str, cash: Decimal | str | int, *,
              ts: datetime | str | None = None) -> list[Emitted]:
@@ -462,10 +502,15 @@ class Gateway:
     def process(self, events: Sequence[InputEvent]) -> list[Emitted]:
         """Any input events as one batch; returns everything the batch journaled after them.
         Each is checked as the journal's decoder checks it (`InvalidInput` names the event and
-        its field; nothing of the batch is journaled then)."""
-        return self._process([_checked(_input_event(event, f"events[{index}]"),
-                                       f"events[{index}]")
-                              for index, event in enumerate(events)])
+        its field; nothing of the batch is journaled then), and its intents and snapshots are
+        held to the time bound as `submit_many` and `on_market` hold them. A retry of a
+        decided intent stamped outside the bound is not sent again: its original decision
+        comes first in the returned events."""
+        names = [f"events[{index}]" for index in range(len(events))]
+        checked = [_checked(_input_event(event, name), name)
+                   for name, event in zip(names, events, strict=True)]
+        emitted, recalled = self._admitted(checked, names)
+        return [*recalled.values(), *emitted]
 
     # ------------------------------------------------------------------ operator commands
 
@@ -604,6 +649,54 @@ class Gateway:
             return clock()
         raise InvalidInput(f"clock: expected 'wall', 'event', a callable or a Clock, "
                            f"got {clock!r}")
+
+    def _admitted(self, events: Sequence[InputEvent], names: Sequence[str],
+                  ) -> tuple[list[Emitted], dict[int, Decision]]:
+        """`events` through the time bound, then processed as one batch: what the batch
+        emitted, and the original decisions of retries left out of it (by position)."""
+        with self._lock:
+            self._check_open()
+            batch, recalled = self._time_bound(events, names)
+            return (self._process(batch) if batch else []), recalled
+
+    def _time_bound(self, events: Sequence[InputEvent], names: Sequence[str],
+                    ) -> tuple[list[InputEvent], dict[int, Decision]]:
+        """The events to journal, and the retries answered from the engine's memory instead.
+
+        Raises `InvalidInput` for the first new intent or snapshot stamped outside the bound
+        (see the module's "Time bound"), so nothing of the batch is journaled. With
+        `clock="event"` nothing is bounded: event time is the data's. A retry of an intent
+        already decided is never refused, as under the HTTP bridge: within the bound it goes
+        to the engine as ever (which answers the original decision); outside it, it is
+        answered here and left out of the batch, so that its `ts` moves no clock."""
+        if self._clock == "event":
+            return list(events), {}
+        now = self._now()
+        bound = TimeBound(now=now, ahead=MAX_TS_AHEAD, behind=MAX_TS_BEHIND)
+        engine = self._runtime.engine
+        batch: list[InputEvent] = []
+        recalled: dict[int, Decision] = {}
+        for position, (event, name) in enumerate(zip(events, names, strict=True)):
+            if isinstance(event, MarketSnapshot):
+                problem = snapshot_out_of_time(event.ts, now, owner="gateway")
+            elif isinstance(event, OrderIntent):
+                key = (event.account, event.strategy, event.intent_id)
+                policy = engine.active
+                skew = None if policy is None else policy.limits_for(
+                    event.account, event.strategy, event.symbol).max_intent_skew
+                problem = intent_out_of_time(event.ts, bound, skew, owner="gateway")
+                earlier = engine.state.decided_intents.get(key)
+                decided = engine.state.decided.get(key)
+                if (problem and earlier is not None and decided is not None
+                        and _same_order(earlier, event)):
+                    recalled[position] = decided
+                    continue
+            else:
+                problem = None
+            if problem:
+                raise InvalidInput(f"{name}.ts: {problem}")
+            batch.append(event)
+        return batch, recalled
 
     def _check_open(self) -> None:
         if self._closed:

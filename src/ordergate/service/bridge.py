@@ -48,6 +48,8 @@ from ordergate.model.decision import Decision
 from ordergate.model.events import InputEvent, OutputEvent, ShadowDecision
 from ordergate.model.intent import OrderIntent
 from ordergate.runtime.loop import BatchReport, Runtime
+from ordergate.runtime.timebound import TimeBound as TimeBound
+from ordergate.runtime.timebound import intent_out_of_time
 
 log = structlog.get_logger("ordergate.service.bridge")
 
@@ -106,21 +108,6 @@ IntentSkew = Callable[[OrderIntent], timedelta | None]
 only."""
 
 
-class TimeBound(msgspec.Struct, frozen=True, kw_only=True):
-    """How far a NEW intent's `ts` may be from the server's wall clock at its arrival (`now`).
-
-    Ahead: the policy's `max_intent_skew` when set, else `ahead`. Event time never goes back,
-    so one intent stamped in 2099 would leave every later intent of every account denied
-    (stale data, clock skew), across restarts. Behind: `behind`, further than ahead: an
-    intent in the past moves no clock, but one older than the engine remembers decided
-    intents (two trading days) may be a retry it can no longer recognise. A retry of an
-    intent already decided is answered before this is looked at, however old."""
-
-    now: datetime
-    ahead: timedelta
-    behind: timedelta
-
-
 class IntentOutOfTime(Exception):
     """A new intent of a request is stamped too far from the server's clock (`TimeBound`).
     Nothing of the request that carries it is done. `position` is its index in its request."""
@@ -132,31 +119,8 @@ class IntentOutOfTime(Exception):
 
 def _out_of_time(position: int, intent: OrderIntent, bound: TimeBound,
                  skew: timedelta | None) -> IntentOutOfTime | None:
-    now = bound.now
-    ahead = bound.ahead if skew is None else skew
-    said = "the server's default" if skew is None else "the policy's max_intent_skew"
-    stamp = intent.ts.isoformat().replace("+00:00", "Z")
-    clock = now.isoformat().replace("+00:00", "Z")
-    if intent.ts - now > ahead:
-        return IntentOutOfTime(position, (
-            f"{stamp} is {_span(intent.ts - now)} ahead of the server's clock ({clock}); at "
-            f"most {_span(ahead)} ahead is accepted ({said}). Stamp intents with the time "
-            "they are sent"))
-    if now - intent.ts > bound.behind:
-        return IntentOutOfTime(position, (
-            f"{stamp} is {_span(now - intent.ts)} behind the server's clock ({clock}); a new "
-            f"intent may be at most {_span(bound.behind)} old (a retry of an intent already "
-            "decided is answered whatever its age)"))
-    return None
-
-
-def _span(delta: timedelta) -> str:
-    seconds = delta.total_seconds()
-    if seconds >= 2 * 86_400:
-        return f"{seconds / 86_400:,.0f} days"
-    if seconds >= 2 * 3_600:
-        return f"{seconds / 3_600:.0f} h"
-    return f"{seconds:g} s"
+    problem = intent_out_of_time(intent.ts, bound, skew)
+    return None if problem is None else IntentOutOfTime(position, problem)
 
 
 class IntentConflict(Exception):

@@ -12,17 +12,14 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+
+# How far an intent's or a snapshot's `ts` may be from the server's clock: one rule, which the
+# embedded Gateway applies too (see runtime.timebound).
+from ordergate.runtime.timebound import MAX_TS_AHEAD as MAX_TS_AHEAD
+from ordergate.runtime.timebound import MAX_TS_BEHIND as MAX_TS_BEHIND
 
 MAX_BODY_BYTES = 1_048_576
 MAX_BATCH_INTENTS = 1000
-# How far ahead of the server's wall clock a new intent (when the policy sets no
-# max_intent_skew) or a market snapshot may be stamped: event time never goes back, so a
-# timestamp further ahead would hold every later intent to a clock that is not yet.
-MAX_TS_AHEAD = timedelta(seconds=5)
-# How far behind it a new intent may be stamped: within what the engine remembers of decided
-# intents (today's and the previous trading day's), so an old retry is still recognised.
-MAX_TS_BEHIND = timedelta(hours=24)
 
 
 class TokenBucket:

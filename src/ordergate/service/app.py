@@ -73,7 +73,14 @@ from ordergate.service.context import (
     meaning,
 )
 from ordergate.service.context import decode as decode_json
-from ordergate.service.intents import ASGIApp, IntentsEndpoint, front_door, not_utf8, peek_keys
+from ordergate.service.intents import (
+    ASGIApp,
+    IntentsEndpoint,
+    check_batch_size,
+    front_door,
+    not_utf8,
+    peek_keys,
+)
 from ordergate.service.limits import MAX_TS_AHEAD
 from ordergate.service.metrics import CONTENT_TYPE
 from ordergate.service.schemas import (
@@ -543,6 +550,8 @@ async def post_market(ctx: ServiceContext, request: Request) -> Response:
     try:
         keys = peek_keys(body)
         batch = "snapshots" in keys
+        if batch:
+            check_batch_size(keys["snapshots"], "snapshots", ctx.max_batch)
         snapshots = (_market_batch_decoder.decode(body).snapshots if batch
                      else [_snapshot_decoder.decode(body)])
     except msgspec.DecodeError as exc:

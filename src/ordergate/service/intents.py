@@ -36,7 +36,7 @@ from ordergate.service.context import (
     encoder,
     meaning,
 )
-from ordergate.service.limits import MAX_TS_AHEAD, MAX_TS_BEHIND
+from ordergate.service.limits import MAX_BATCH_INTENTS, MAX_TS_AHEAD, MAX_TS_BEHIND
 from ordergate.service.schemas import BatchResult, ErrorBody, IntentBatch, IntentResult
 
 log = structlog.get_logger("ordergate.service")
@@ -47,15 +47,18 @@ _CONTENT_TYPE = (b"content-type", b"application/json")
 _intent_decoder = msgspec.json.Decoder(OrderIntent)
 _batch_decoder = msgspec.json.Decoder(IntentBatch)
 _peek = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_raw_items = msgspec.json.Decoder(list[msgspec.Raw])
 
 Scope = MutableMapping[str, Any]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def parse_intents(body: bytes) -> tuple[list[OrderIntent], bool]:
+def parse_intents(body: bytes, max_batch: int = MAX_BATCH_INTENTS
+                  ) -> tuple[list[OrderIntent], bool]:
     """The intents of a request body and whether it was a batch (`{"intents": [...]}`)
-    rather than one intent. Raises ApiError (400 malformed, 422 invalid)."""
+    rather than one intent. Raises ApiError (400 malformed, 413 a batch of more than
+    `max_batch`, 422 invalid)."""
     if not body:
         raise ApiError(400, "malformed_json", "request body is empty; expected a JSON object")
     try:
@@ -67,13 +70,28 @@ def parse_intents(body: bytes) -> tuple[list[OrderIntent], bool]:
     except (msgspec.DecodeError, UnicodeDecodeError):
         pass
     try:
-        if "intents" in peek_keys(body):
+        keys = peek_keys(body)
+        if "intents" in keys:
+            check_batch_size(keys["intents"], "intents", max_batch)
             return _batch_decoder.decode(body).intents, True
         return [_intent_decoder.decode(body)], False
     except msgspec.DecodeError as exc:
         raise decode_error(exc) from None
     except UnicodeDecodeError as exc:
         raise not_utf8(exc) from None
+
+
+def check_batch_size(items: msgspec.Raw, name: str, max_batch: int) -> None:
+    """Refuse (413 batch_too_large) a batch array of more than `max_batch` items, counted
+    before any item is decoded (each is only skipped over; the body size limit bounds the
+    scan). A value that is not an array is left for the batch decoder to report."""
+    try:
+        count = len(_raw_items.decode(items))
+    except msgspec.DecodeError:
+        return
+    if count > max_batch:
+        raise ApiError(413, "batch_too_large",
+                       f"{name}: {count} {name}, at most {max_batch} per request")
 
 
 def not_utf8(exc: UnicodeDecodeError) -> ApiError:
@@ -152,11 +170,7 @@ class IntentsEndpoint:
         ctx = self._ctx
         principal = ctx.authenticate(authorization, _TRADER)
         body = await ctx.body(receive, content_length, content_type)
-        intents, batch = parse_intents(body)
-        if len(intents) > ctx.max_batch:
-            raise ApiError(413, "batch_too_large",
-                           f"intents: {len(intents)} intents, at most {ctx.max_batch} per "
-                           "request")
+        intents, batch = parse_intents(body, ctx.max_batch)
         for position, intent in enumerate(intents):
             if not principal.can_trade(intent.account):
                 where = f"$.intents[{position}].account" if batch else "$.account"

@@ -16,6 +16,7 @@ from ordergate.model.decision import Decision
 from ordergate.model.events import KillScope, OutputEvent, ShadowDecision
 from ordergate.model.intent import OrderIntent
 from ordergate.model.market import MarketSnapshot
+from ordergate.service.limits import MAX_BATCH_INTENTS
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500,
                                      description="Why, in plain words; journaled.")]
@@ -31,7 +32,8 @@ class _Request(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 class IntentBatch(_Request, frozen=True):
     """Several intents decided in one request (one journal flush)."""
 
-    intents: Annotated[list[OrderIntent], msgspec.Meta(min_length=1, max_length=1000)]
+    intents: Annotated[list[OrderIntent], msgspec.Meta(min_length=1,
+                                                       max_length=MAX_BATCH_INTENTS)]
 
 
 class ModeRequest(_Request, frozen=True):
@@ -90,7 +92,8 @@ class PolicyRequest(_Request, frozen=True):
 class MarketBatch(_Request, frozen=True):
     """Several market snapshots journaled and applied in order, in one request."""
 
-    snapshots: Annotated[list[MarketSnapshot], msgspec.Meta(min_length=1, max_length=1000)]
+    snapshots: Annotated[list[MarketSnapshot], msgspec.Meta(min_length=1,
+                                                            max_length=MAX_BATCH_INTENTS)]
 
 
 # ---------------------------------------------------------------- responses

@@ -12,7 +12,18 @@ from typer.testing import CliRunner
 
 from ordergate.brokers.sim import SimBroker, SimConfig
 from ordergate.cli.main import app
-from service.support import FEEDER, TRADER, VIEWER, Served, auth, intent, quote, start
+from ordergate.service.status_view import STOPPED_TITLE
+from service.support import (
+    FEEDER,
+    TRADER,
+    VIEWER,
+    Served,
+    auth,
+    intent,
+    quote,
+    start,
+    status_cli_words,
+)
 
 # ---------------------------------------------------------------- readiness
 
@@ -65,6 +76,8 @@ def test_status_of_a_gateway_whose_journal_failed_says_it_takes_nothing(
     assert names.count("journal") == 1, names
     [journal] = [d for d in status["dependencies"] if d["name"] == "journal"]
     assert journal["healthy"] is False and journal["state"] == "down"
+    # the terminal view's banner says it in red, whatever the mode reads
+    assert STOPPED_TITLE in status_cli_words(served)
 
 
 def test_status_of_a_healthy_gateway_is_not_stopped(client: httpx.Client) -> None:

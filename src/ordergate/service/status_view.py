@@ -33,6 +33,7 @@ RECENT_DECISIONS = 25  # as many as the dashboard shows
 _MODE_STYLE = {"ACTIVE": "bold white on green", "REDUCE_ONLY": "bold black on dark_orange",
                "HALTED": "bold white on red"}
 ALL_DENIED_TITLE = "KILL SWITCH — ALL ORDERS DENIED"
+STOPPED_TITLE = "STOPPED — NOTHING IS TAKEN (JOURNAL FAILED)"
 _DECISION_STYLE = {"ALLOW": "green", "MODIFY": "dark_orange", "DENY": "bold red"}
 T = TypeVar("T")
 
@@ -110,7 +111,10 @@ def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = N
     if not lines:  # a gateway that does not send a headline
         lines.append("Trading normally: no active reason." if view.mode == "ACTIVE"
                      else "No reason recorded.")
-    if view.all_orders_denied:
+    if view.stopped:
+        # The journal failed: no intent, market data or command is taken, whatever the mode.
+        title, title_style, border = f" {STOPPED_TITLE} ", _MODE_STYLE["HALTED"], "red"
+    elif view.all_orders_denied:
         # A firm-wide kill switch: nothing trades, so the banner must not read ACTIVE.
         title = f" {ALL_DENIED_TITLE} " + (f"· {view.mode} " if view.mode != "ACTIVE" else "")
         title_style, border = _MODE_STYLE["HALTED"], "red"

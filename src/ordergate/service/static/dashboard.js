@@ -71,13 +71,17 @@
     const restrictions = s.restrictions || [];
     // A firm-wide kill switch denies every order whatever the mode: the banner says so in red
     // rather than reading ACTIVE.
-    const allDenied = Boolean(s.all_orders_denied);
+    // A gateway whose journal failed takes nothing at all: red, whatever the mode says.
+    const stopped = Boolean(s.stopped);
+    const allDenied = stopped || Boolean(s.all_orders_denied);
     const restricted = !allDenied && s.mode === "ACTIVE" && restrictions.length > 0;
     banner.className = "banner mode-" + s.mode + (allDenied ? " all-denied" : "") +
       (restricted ? " restricted" : "");
-    $("mode-text").textContent = allDenied
-      ? "KILL SWITCH — ALL ORDERS DENIED" + (s.mode === "ACTIVE" ? "" : " · " + s.mode)
-      : s.mode + (restricted ? " — RESTRICTED" : "");
+    $("mode-text").textContent = stopped
+      ? "STOPPED — NOTHING IS TAKEN (JOURNAL FAILED)"
+      : allDenied
+        ? "KILL SWITCH — ALL ORDERS DENIED" + (s.mode === "ACTIVE" ? "" : " · " + s.mode)
+        : s.mode + (restricted ? " — RESTRICTED" : "");
     const words = (s.reasons || []).map((r) =>
       r.code + " — " + r.meaning + (r.detail ? " (" + r.detail + ")" : "") +
       (r.actor ? " · set by " + r.actor : "") + (r.since ? " since " + r.since : ""));

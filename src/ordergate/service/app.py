@@ -54,6 +54,7 @@ from ordergate.model.reasons import REGISTRY
 from ordergate.model.values import control_character_problem, is_blank
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import parse_policy
+from ordergate.runtime.timebound import snapshot_out_of_time
 from ordergate.service import openapi
 from ordergate.service.auth import Principal, Role
 from ordergate.service.bridge import (
@@ -81,7 +82,6 @@ from ordergate.service.intents import (
     not_utf8,
     peek_keys,
 )
-from ordergate.service.limits import MAX_TS_AHEAD
 from ordergate.service.metrics import CONTENT_TYPE
 from ordergate.service.schemas import (
     CommandResult,
@@ -532,14 +532,10 @@ def _check_market_time(snapshots: list[MarketSnapshot], batch: bool, now: dateti
     other quote stale and every later intent denied. Old snapshots are harmless (journaled
     and ignored when older than the symbol's latest)."""
     for position, snapshot in enumerate(snapshots):
-        if snapshot.ts - now > MAX_TS_AHEAD:
+        problem = snapshot_out_of_time(snapshot.ts, now)
+        if problem is not None:
             where = f"$.snapshots[{position}].ts" if batch else "$.ts"
-            stamp = snapshot.ts.isoformat().replace("+00:00", "Z")
-            clock = now.isoformat().replace("+00:00", "Z")
-            raise ApiError(422, "invalid",
-                           f"{where}: {stamp} is ahead of the server's clock ({clock}) by "
-                           f"more than {MAX_TS_AHEAD.total_seconds():g} s, the most accepted; "
-                           "stamp snapshots with the time they were taken")
+            raise ApiError(422, "invalid", f"{where}: {problem}")
 
 
 async def post_market(ctx: ServiceContext, request: Request) -> Response:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ordergate.cli.console import err, out, plain
 from ordergate.cli.errors import UserError
+from ordergate.cli.policy_flags import years_ending_warning
 from ordergate.policy import Policy, PolicyError, load_policy, policy_schema
 
 policy_app = typer.Typer(help="Validate, hash and describe policy files.", no_args_is_help=True)
@@ -20,22 +21,6 @@ PolicyFile = Annotated[Path, typer.Argument(help="The policy YAML file.", show_d
 
 _OVERRIDE_SECTIONS = (("accounts", "account"), ("strategies", "strategy"),
                       ("symbols", "symbol"))
-
-
-def years_ending_warning(policy: Policy, source: Path, before_year: int) -> str | None:
-    """One line saying that the policy's `market_hours.years` end before `before_year`, or
-    None. Sessions exist only for those years, so after the last one the gate refuses every
-    order in the listed symbols as outside its trading session (MKT-001), which on a normal
-    trading day reads as a wrong reason: this says why before it happens."""
-    hours = policy.document.get("market_hours")
-    if not hours:
-        return None
-    last = hours["years"][1]
-    if last >= before_year:
-        return None
-    return (f"WARNING: {source}: market_hours.years ends in {last}: from {last + 1}-01-01 "
-            f"every {', '.join(hours['symbols'])} order is denied as outside its "
-            f"{hours['calendar']} trading session (MKT-001); extend market_hours.years")
 
 
 def _load(path: Path) -> Policy:

@@ -21,7 +21,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, BinaryIO
@@ -39,13 +39,13 @@ from ordergate.cli.broker_spec import broker_from_spec, sim_config_for
 from ordergate.cli.console import err, plain
 from ordergate.cli.errors import SafetyStop, UserError, journal_problem
 from ordergate.cli.logs import stderr_logger_factory
-from ordergate.cli.policy_cmd import years_ending_warning
 from ordergate.cli.policy_flags import (
     PolicyOperator,
     PolicyReason,
     ReplacePolicy,
     announce_policy_choice,
     policy_replacement,
+    warn_if_years_ended,
 )
 from ordergate.engine.commands import COMMAND_NOTE, COMMAND_REFUSED
 from ordergate.engine.status import AccountStatus, EngineStatus
@@ -323,10 +323,7 @@ def run(
         raise UserError(faults.problem)
     require_events_file(events)
     loaded = load_policy_or_fail(policy)
-    years_warning = years_ending_warning(loaded, policy, datetime.now(UTC).year)
-    if years_warning is not None:
-        err.print(years_warning, style="bold yellow", markup=False, highlight=False,
-                  soft_wrap=True)
+    warn_if_years_ended(loaded, policy)
     replacement = policy_replacement(replace_policy, operator, reason)
     broker = _make_broker(broker_spec, loaded, fill_model=fill_model, broker_state=broker_state,
                           sim_fault=sim_fault)

@@ -47,6 +47,7 @@ from ordergate.cli.policy_flags import (
     ReplacePolicy,
     announce_policy_choice,
     policy_replacement,
+    warn_if_years_ended,
 )
 
 if TYPE_CHECKING:
@@ -132,6 +133,7 @@ def serve(
         loaded = load_policy(policy)
     except (TokenFileError, PolicyError) as exc:
         raise UserError(str(exc)) from None
+    warn_if_years_ended(loaded, policy)
     adapter = broker_from_spec(broker, loaded)
     feed_events = []
     if feed is not None:

@@ -305,6 +305,18 @@ def _same_order(earlier: OrderIntent, intent: OrderIntent) -> bool:
     return msgspec.structs.replace(intent, ts=earlier.ts, tags=earlier.tags) == earlier
 
 
+def _utc_reading(now: object) -> datetime:
+    """What an injected clock returned, if it is a UTC datetime; else InvalidInput."""
+    if not isinstance(now, datetime):
+        raise InvalidInput(f"clock: expected the clock to return a UTC datetime, got "
+                           f"{type(now).__name__} {now!r:.60}")
+    try:
+        return require_utc("clock", now)
+    except InvalidValue as exc:
+        raise InvalidInput(f"{exc} (the gateway's injected clock must return UTC, e.g. "
+                           "datetime.now(UTC))") from None
+
+
 def _decimal(value: Decimal | str | int, field: str) -> Decimal:
     if isinstance(value, float):
         raise InvalidInput(f"{field}: expected a decimal string, got the float {value!r}")
@@ -644,9 +656,9 @@ class Gateway:
                                    "(nothing has set the event time yet)")
             return self._last_ts
         if _is_clock(clock):
-            return clock.now()  # type: ignore[union-attr]
+            return _utc_reading(clock.now())  # type: ignore[union-attr]
         if callable(clock):
-            return clock()
+            return _utc_reading(clock())
         raise InvalidInput(f"clock: expected 'wall', 'event', a callable or a Clock, "
                            f"got {clock!r}")
 
@@ -681,7 +693,7 @@ class Gateway:
                 problem = snapshot_out_of_time(event.ts, now, owner="gateway")
             elif isinstance(event, OrderIntent):
                 key = (event.account, event.strategy, event.intent_id)
-                policy = engine.active
+                policy = self._runtime.deciding_policy
                 skew = None if policy is None else policy.limits_for(
                     event.account, event.strategy, event.symbol).max_intent_skew
                 problem = intent_out_of_time(event.ts, bound, skew, owner="gateway")

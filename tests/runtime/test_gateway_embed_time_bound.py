@@ -164,3 +164,27 @@ def test_callable_clock_and_async_gateway_are_bounded(tmp_path: Path) -> None:
             assert decision.decision is DecisionKind.ALLOW
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("first", ["submit", "fund then submit"])
+def test_the_first_intent_on_a_new_journal_is_bounded_by_the_policys_own_skew(
+        tmp_path: Path, first: str) -> None:
+    """The policy is activated with the first batch; its max_intent_skew bounds that batch
+    too, not the 5 s default."""
+    wide = POLICY.replace("max_intent_skew: 5s", "max_intent_skew: 60s")
+    with Gateway.open(wide, journal=tmp_path / "j.db", clock=ManualClock(start=T0)) as gateway:
+        if first == "fund then submit":
+            gateway.fund("A1", "100000")
+        decided = gateway.submit(intent("i-1", T0 + timedelta(seconds=30)))
+        assert decided.intent_id == "i-1"  # decided, not refused as 30 s ahead
+    narrow = POLICY.replace("max_intent_skew: 5s", "max_intent_skew: 1s")
+    with (Gateway.open(narrow, journal=tmp_path / "k.db", clock=ManualClock(start=T0)) as gateway,
+          pytest.raises(InvalidInput, match=r"4 s ahead .*max_intent_skew")):
+        gateway.submit(intent("i-2", T0 + timedelta(seconds=4)))
+
+
+def test_a_clock_that_returns_a_naive_time_is_named(tmp_path: Path) -> None:
+    naive = datetime(2026, 3, 2, 14, 30)
+    with (Gateway.open(POLICY, journal=tmp_path / "j.db", clock=lambda: naive) as gateway,
+          pytest.raises(InvalidInput, match=r"^clock: .*UTC")):
+        gateway.submit(intent("i-1", T0))

@@ -504,6 +504,12 @@ class Runtime:
         if on_batch is not None:
             on_batch(report)
 
+    @property
+    def deciding_policy(self) -> Policy | None:
+        """The policy the next batch is judged under: the one start-up activates with that
+        batch while its activation is pending, else the engine's active policy."""
+        return self.policy if self._policy_pending else self.engine.active
+
     def _policy_needs_activation(self) -> bool:
         active = self.engine.active
         return active is None or active.hash != self.policy.hash

@@ -7,13 +7,13 @@ to the wall clock the CLI reads."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import structlog
 
-from ordergate.cli.errors import UserError
 from ordergate.cli.main import app
 from ordergate.service.auth import hash_token
 
@@ -90,19 +90,21 @@ def test_run_is_quiet_while_years_cover_this_year(
 
 
 
-def test_serve_warns_at_start_when_years_ended_before_this_year(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_warns_at_start_when_years_ended_before_this_year(tmp_path: Path) -> None:
     year = _year()
     path = _policy(tmp_path, year - 2, year - 1)
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text(f"tokens:\n  - name: screen\n    role: viewer\n    hash: "
                       f"{hash_token('viewer-secret')}\n")
-    with socket.socket() as taken:  # serve stops at its port, after the start-up warnings
+    # A process of its own (serve sets up logging for the whole process); it stops at its
+    # port, taken here, after the start-up warnings.
+    with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
-        with pytest.raises(UserError, match="cannot listen"):
-            app(args=["serve", "--policy", str(path), "--journal", str(tmp_path / "j.db"),
-                      "--tokens", str(tokens), "--port", str(taken.getsockname()[1])],
-                standalone_mode=False)
-    structlog.reset_defaults()  # serve bound structlog to the captured stderr
-    assert f"market_hours.years ends in {year - 1}" in capsys.readouterr().err
+        served = subprocess.run(
+            [sys.executable, "-m", "ordergate.cli.main", "serve", "--policy", str(path),
+             "--journal", str(tmp_path / "j.db"), "--tokens", str(tokens),
+             "--port", str(taken.getsockname()[1])],
+            capture_output=True, text=True, timeout=120, check=False)
+    assert served.returncode == 1 and "cannot listen" in served.stderr, served.stderr
+    assert f"market_hours.years ends in {year - 1}" in served.stderr

@@ -79,6 +79,16 @@ BAD: list[tuple[str, Callable[[Gateway], object], str]] = [
     ("kill, escape sequence in the key",
      lambda g: g.kill("ops", "risk", scope=KillScope.SYMBOL, key="AAPL\x1b[2J"),
      r"key: character 4 is the control character U\+001B"),
+    # wrong Python types: refused naming the argument, not a raw TypeError or AttributeError
+    ("cash None", lambda g: g.fund("ACC-1", None), r"^cash: .*NoneType"),  # type: ignore[arg-type]
+    ("cash a list", lambda g: g.fund("ACC-1", [1]), r"^cash: .*list"),  # type: ignore[arg-type]
+    ("cash a bool", lambda g: g.fund("ACC-1", True), r"^cash: .*bool"),
+    ("cash too large", lambda g: g.fund("ACC-1", "1e30"), r"^funding: cash: .*below"),
+    ("operator None", lambda g: g.halt(None, "x"), r"^operator: expected text"),  # type: ignore[arg-type]
+    ("reason a number", lambda g: g.halt("ops", 5), r"^reason: expected text"),  # type: ignore[arg-type]
+    ("kill key None", lambda g: g.kill("ops", "x", key=None), r"^key: expected text"),  # type: ignore[arg-type]
+    ("a dict given to process()", lambda g: g.process([{"type": "clock", "ts": T0}]),  # type: ignore[list-item]
+     r"^events\[0\]: expected an input event .* got dict; .*submit\(\) or on_market\(\)"),
 ]
 
 

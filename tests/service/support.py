@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -164,3 +165,29 @@ def status_cli_words(served: Served) -> str:
     structlog.reset_defaults()  # the command bound structlog to the runner's closed stderr
     assert result.exit_code == 0, result.output
     return " ".join(result.output.replace("│", " ").replace("┃", " ").split())
+
+
+def serve_args(tmp_path: Path, journal: str, log_level: str = "warning") -> list[str]:
+    """`ordergate serve` as a command line on `journal`, on an ephemeral port: POLICY, a
+    trader token for ACC-1 (TRADER) and a viewer token (VIEWER), and a feed that funds ACC-1
+    and quotes AAPL now."""
+    from ordergate.runtime.demo_data import write_events
+    from ordergate.service.auth import hash_token
+
+    now = datetime.now(UTC)
+    feed = tmp_path / "feed.jsonl"
+    write_events(feed, [
+        AccountFunding(ts=now, account="ACC-1", cash=Decimal("1000000")),
+        MarketSnapshot(symbol="AAPL", ts=now, bid=Decimal("99.99"), ask=Decimal("100.01"),
+                       last=Decimal("100.00")),
+    ])
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text("tokens:\n"
+                      f"  - name: desk-a\n    role: trader\n    accounts: [ACC-1]\n"
+                      f"    hash: {hash_token(TRADER)}\n"
+                      f"  - name: screen\n    role: viewer\n    hash: {hash_token(VIEWER)}\n")
+    return [sys.executable, "-m", "ordergate.cli.main", "serve", "--policy", str(policy),
+            "--journal", journal, "--tokens", str(tokens), "--port", "0", "--feed", str(feed),
+            "--log-level", log_level]

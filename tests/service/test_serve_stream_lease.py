@@ -6,43 +6,16 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import psycopg
 from tests.scale.support import start, stop, wait_for
-from tests.service.support import POLICY, TRADER, VIEWER, auth
-
-from ordergate.model.events import AccountFunding
-from ordergate.model.market import MarketSnapshot
-from ordergate.runtime.demo_data import write_events
-from ordergate.service.auth import hash_token
+from tests.service.support import TRADER, VIEWER, auth, serve_args
 
 _SERVING = re.compile(r"serving on (http://\S+)")
 _STANDBY = "waiting for its lease (standby)"
-
-
-def _serve_args(tmp_path: Path, journal: str) -> list[str]:
-    now = datetime.now(UTC)
-    feed = tmp_path / "feed.jsonl"
-    write_events(feed, [
-        AccountFunding(ts=now, account="ACC-1", cash=Decimal("1000000")),
-        MarketSnapshot(symbol="AAPL", ts=now, bid=Decimal("99.99"), ask=Decimal("100.01"),
-                       last=Decimal("100.00")),
-    ])
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY)
-    tokens = tmp_path / "tokens.yaml"
-    tokens.write_text("tokens:\n"
-                      f"  - name: desk-a\n    role: trader\n    accounts: [ACC-1]\n"
-                      f"    hash: {hash_token(TRADER)}\n"
-                      f"  - name: screen\n    role: viewer\n    hash: {hash_token(VIEWER)}\n")
-    return [sys.executable, "-m", "ordergate.cli.main", "serve", "--policy", str(policy),
-            "--journal", journal, "--tokens", str(tokens), "--port", "0", "--feed", str(feed),
-            "--log-level", "warning"]
 
 
 def _said(log: Path) -> tuple[str, bool] | None:
@@ -72,7 +45,7 @@ def _answers(url: str, intent_id: str) -> None:
 
 def test_second_serve_on_a_postgres_stream_waits_as_standby_and_takes_over(
         postgres_url: str, tmp_path: Path) -> None:
-    args = _serve_args(tmp_path, f"{postgres_url}&stream=desk-a")
+    args = serve_args(tmp_path, f"{postgres_url}&stream=desk-a")
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
     first = start(args, first_log)
     second: subprocess.Popen[bytes] | None = None
@@ -98,7 +71,7 @@ def test_second_serve_on_a_postgres_stream_waits_as_standby_and_takes_over(
 def test_serve_that_loses_its_streams_lease_stops_serving(postgres_url: str,
                                                            tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
-    served = start(_serve_args(tmp_path, f"{postgres_url}&stream=desk-b"), log)
+    served = start(serve_args(tmp_path, f"{postgres_url}&stream=desk-b"), log)
     try:
         wait_for(lambda: _said(log), 60, "serve to start")
         # The database ends the lease's session, as it does for an owner that stopped

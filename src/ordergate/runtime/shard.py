@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -80,6 +80,7 @@ from ordergate.runtime.firm import (
 from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.runtime.policy_choice import PolicyReplacement
 from ordergate.runtime.sources import BadLine, FeedbackMark, SourceMark, decode_note
+from ordergate.runtime.timebound import line_ahead_of_clock
 
 log = structlog.get_logger("ordergate.runtime.shard")
 
@@ -408,6 +409,13 @@ class ShardGateway:
                     if item is None:
                         ended = True  # a blank line ends a batch (lines stay consecutive)
                         break
+                    if config.follow:
+                        problem = self._ahead_of_clock(item)
+                        if problem:
+                            self._process(batch, batch_line)
+                            self.stats.bad_line = BadLine(str(config.events), number, problem)
+                            self.stats.stopped_by = "bad_line"
+                            return
                     batch.append(item)
                 if batch:
                     self._beat(batch[0].ts, force=self._firm_pending)
@@ -423,6 +431,18 @@ class ShardGateway:
             self.stats.stopped_by = "stopped"
         finally:
             follower.close()
+
+    def _ahead_of_clock(self, event: InputEvent) -> str | None:
+        """Why a followed line is refused for a `ts` too far ahead of the wall clock, or None
+        (`runtime.timebound.line_ahead_of_clock`). Checked before the line is journaled."""
+        skew = None
+        if isinstance(event, OrderIntent):
+            runtime = self.runtime
+            assert runtime is not None
+            policy = runtime.deciding_policy or self.policy
+            skew = policy.limits_for(event.account, event.strategy,
+                                     event.symbol).max_intent_skew
+        return line_ahead_of_clock(event.ts, datetime.now(UTC), skew)
 
     def _process(self, batch: list[InputEvent], line: int) -> None:
         if not batch:

@@ -77,6 +77,22 @@ def snapshot_out_of_time(ts: datetime, now: datetime, *, owner: str = "server") 
             "time they were taken")
 
 
+def line_ahead_of_clock(ts: datetime, now: datetime, skew: timedelta | None) -> str | None:
+    """Why an event line stamped `ts`, read from a followed events file at `now` (the
+    gateway's wall clock), is refused, or None. A followed file is fed live, so a line far
+    ahead of the clock is mis-stamped, and journaling it would move event time there for
+    good. The bound is `MAX_TS_AHEAD`, or an intent's `skew` (the policy's max_intent_skew)
+    when that is longer: a smaller skew is the gate's to judge (CLK-001 denies the intent),
+    since a refused line stops the shard. Lines behind the clock are a backlog: accepted."""
+    ahead = MAX_TS_AHEAD if skew is None or skew < MAX_TS_AHEAD else skew
+    if ts - now <= ahead:
+        return None
+    return (f"field ts: {_rfc3339(ts)} is {span(ts - now)} ahead of the gateway's clock "
+            f"({_rfc3339(now)}); a followed file's events may be at most {span(ahead)} "
+            "ahead, or event time would move there for every later line. Stamp events with "
+            "the time they are written")
+
+
 def span(delta: timedelta) -> str:
     """A duration in the unit a reader takes in at once: days, hours or seconds."""
     seconds = delta.total_seconds()

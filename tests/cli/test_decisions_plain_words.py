@@ -109,3 +109,43 @@ def test_show_opens_with_the_plain_words_panel_on_a_real_journal(demo_day: Path)
     assert words < shown.output.index("intent (input)")
     assert "MODIFIED: quantity cut from" in shown.output
     assert "sent to the broker as order og-" in shown.output
+
+
+def test_figures_are_written_out_never_in_exponent_form() -> None:
+    decision = Decision(
+        intent_id="i-1", decision=DecisionKind.MODIFY, blocking="ORD-004",
+        violations=(Violation(code="ORD-004", observed="1.25E-7", limit="1E-8",
+                              detail="limit_price 1.25E-7 is not a multiple of tick 1E-8"),
+                    Violation(code="ORD-006", observed="2E+9", limit="1000000000"),
+                    Violation(code="SYS-002", observed="3 s", limit="1E-3 s")),
+        modified_qty=Decimal("1E+3"),
+    )
+    sent = Dispatch(ts=TS, client_order_id="og-abc", intent_id="i-1", account="ACC",
+                    strategy="trend", symbol="AAPL", side=Side.BUY, qty=Decimal("1E+3"),
+                    order_type=OrderType.LIMIT, limit_price=Decimal("1.25E-7"))
+    shown = _text(plain_words(decision, _intent(qty=Decimal("2E+9"),
+                                                limit_price=Decimal("1.25E-7")), sent))
+    assert "order: buy 2000000000 AAPL limit 0.000000125, account ACC" in shown
+    assert "quantity cut from 2000000000 to 1000 to fit ORD-004" in shown
+    assert "observed 0.000000125, limit 0.00000001" in shown
+    assert "observed 2000000000, limit 1000000000" in shown
+    assert "sent to the broker as order og-abc (buy 1000)" in shown
+    # only a whole figure is rewritten: a duration with its unit, and the recorded detail,
+    # are shown as journaled
+    assert "observed 3 s, limit 1E-3 s" in shown
+    assert "not a multiple of tick 1E-8" in shown
+    assert "1.25E-7" not in shown.replace("limit_price 1.25E-7", "")
+
+
+def test_monitor_mode_says_a_cap_the_gate_may_trim_to_could_have_cut_the_order() -> None:
+    monitored = Decision(intent_id="i-1", decision=DecisionKind.ALLOW, monitor=True,
+                         would_block="EXP-001",
+                         violations=(Violation(code="EXP-001", observed="150", limit="100"),))
+    shown = _text(plain_words(monitored, _intent(), None))
+    assert ("enforced, it would have been refused, or cut to fit where the policy sets "
+            "exposure_modify, by EXP-001") in shown
+    throttled = Decision(intent_id="i-1", decision=DecisionKind.ALLOW, monitor=True,
+                         would_block="THR-001",
+                         violations=(Violation(code="THR-001", observed="11", limit="10"),))
+    assert "enforced, it would have been refused by THR-001" in _text(
+        plain_words(throttled, _intent(), None))

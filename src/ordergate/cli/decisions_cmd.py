@@ -5,6 +5,7 @@ evaluation latency, and whether the record alone re-derives it)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import msgspec
@@ -24,6 +25,7 @@ from ordergate.evidence.decisions import (
     iter_decisions,
 )
 from ordergate.evidence.reproduce import IncompleteRecord, decode_limits, reproduce
+from ordergate.gate.table import RULES
 from ordergate.model.decision import Decision, DecisionKind, Violation
 from ordergate.model.events import Dispatch
 from ordergate.model.intent import OrderIntent
@@ -55,11 +57,35 @@ def _meaning(code: str) -> str:
     return entry.meaning if entry is not None else f"unregistered reason code {code}"
 
 
+# the codes whose rule may cut an order to fit instead of refusing it (`exposure_modify`)
+_MODIFIABLE = frozenset(rule.code for rule in RULES if rule.modifiable)
+
+
+def _number(value: Decimal) -> str:
+    """A decimal as people write it: never in exponent form ("1.25E-7" is 0.000000125,
+    "2E+9" is 2000000000), its trailing zeros kept as given."""
+    return format(value, "f")
+
+
+def _figure(text: str) -> str:
+    """A violation's observed or limit text as people read it: a text that is exactly one
+    decimal in exponent form is written out; any other text (words, a duration, a number
+    with its unit) is shown as recorded."""
+    if "E" not in text:
+        return text
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return text
+    return _number(value) if value.is_finite() else text
+
+
 def _evidence(violation: Violation) -> str:
     """What was observed against what limit, and the rule's own detail, in one phrase."""
     parts = []
     if violation.observed or violation.limit:
-        parts.append(f"observed {violation.observed or '-'}, limit {violation.limit or '-'}")
+        parts.append(f"observed {_figure(violation.observed) or '-'}, "
+                     f"limit {_figure(violation.limit) or '-'}")
     if violation.detail:
         parts.append(violation.detail)
     return "; ".join(parts)
@@ -70,12 +96,12 @@ def _order_words(intent: OrderIntent) -> str:
     them ("at market", "stop 99", "stop 99 limit 98.5")."""
     terms = []
     if intent.stop_price is not None:
-        terms.append(f"stop {intent.stop_price}")
+        terms.append(f"stop {_number(intent.stop_price)}")
     if intent.limit_price is not None:
-        terms.append(f"limit {intent.limit_price}")
+        terms.append(f"limit {_number(intent.limit_price)}")
     price = " ".join(terms) or "at market"
     reduce = ", reduce-only" if intent.reduce_only else ""
-    return (f"{intent.side.value} {intent.qty} {intent.symbol} {price}{reduce}, "
+    return (f"{intent.side.value} {_number(intent.qty)} {intent.symbol} {price}{reduce}, "
             f"account {intent.account}, strategy {intent.strategy}")
 
 
@@ -93,8 +119,12 @@ def plain_words(decision: Decision, intent: OrderIntent | None,
     if kind is DecisionKind.ALLOW:
         head = f"[bold {colour}]ALLOWED[/]"
         if decision.monitor and decision.would_block:
-            head += (f": the policy is in monitor mode; enforced, it would have been refused by "
-                     f"{decision.would_block}: {plain(_meaning(decision.would_block))}")
+            would = decision.would_block
+            # a cap the gate may trim to (`exposure_modify`): enforced, the policy decides
+            outcome = ("refused, or cut to fit where the policy sets exposure_modify,"
+                       if would in _MODIFIABLE else "refused")
+            head += (f": the policy is in monitor mode; enforced, it would have been "
+                     f"{outcome} by {would}: {plain(_meaning(would))}")
         elif not decision.violations:
             head += ": no limit was broken"
         elif decision.risk_reducing:
@@ -106,8 +136,9 @@ def plain_words(decision: Decision, intent: OrderIntent | None,
         head = (f"[bold {colour}]{_VERDICTS[kind.value]}[/] by {blocking}: "
                 f"{plain(_meaning(blocking))}")
         if kind is DecisionKind.MODIFY and intent is not None and decision.modified_qty is not None:
-            head = (f"[bold {colour}]MODIFIED[/]: quantity cut from {intent.qty} to "
-                    f"{decision.modified_qty} to fit {blocking}: {plain(_meaning(blocking))}")
+            head = (f"[bold {colour}]MODIFIED[/]: quantity cut from {_number(intent.qty)} to "
+                    f"{_number(decision.modified_qty)} to fit {blocking}: "
+                    f"{plain(_meaning(blocking))}")
         lines.append(head)
         found = by_code.get(blocking)
         if found is not None and _evidence(found):
@@ -124,7 +155,7 @@ def plain_words(decision: Decision, intent: OrderIntent | None,
     lines.append(f"trading mode then: {decision.mode.value}")
     if sent is not None:
         lines.append(f"sent to the broker as order {plain(sent.client_order_id)} "
-                     f"({sent.side.value} {sent.qty})")
+                     f"({sent.side.value} {_number(sent.qty)})")
     elif kind is not DecisionKind.DENY:
         lines.append("no order was sent in the same step")
     return lines

@@ -216,3 +216,13 @@ def test_policy_line_says_when_the_policy_file_is_not_enforced(page: Page,
 def test_policy_line_is_quiet_about_an_enforced_policy_file(page: Page, served: Served) -> None:
     _open(served, page)
     assert page.is_hidden("#policy-file")
+
+
+def test_a_malformed_fragment_token_asks_to_sign_in_and_leaves_the_address(
+        page: Page, served: Served) -> None:
+    page.goto(f"{served.url}/#token=ab%ZZ")  # %ZZ is not percent-encoding
+    page.wait_for_selector("#login", state="visible", timeout=LIVE_UPDATE_MS)
+    assert "token=" not in page.url  # the (broken) token leaves the address bar all the same
+    assert "not valid percent-encoding" in page.inner_text("#login-error")
+    assert "Sign in" in page.inner_text("#mode-reason")
+    assert page.is_hidden("#content")

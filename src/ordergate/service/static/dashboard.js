@@ -8,12 +8,24 @@
   const $ = (id) => document.getElementById(id);
   let timer = null;
 
+  // The token, if the fragment holds one; the fragment is cleared either way, so a token
+  // never stays in the address bar. Returns an error message for a fragment token that is not
+  // valid percent-encoding (the sign-in box then says so).
   function takeFragmentToken() {
     const match = /(?:^|[#&])token=([^&]+)/.exec(window.location.hash);
-    if (match) {
-      sessionStorage.setItem(KEY, decodeURIComponent(match[1]));
-      history.replaceState(null, "", window.location.pathname + window.location.search);
+    if (!match) return "";
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+    let token;
+    try {
+      token = decodeURIComponent(match[1]);
+    } catch (err) {
+      if (!(err instanceof URIError)) throw err;
+      sessionStorage.removeItem(KEY);
+      return "The token in the address (#token=...) is not valid percent-encoding; " +
+        "paste it here instead.";
     }
+    sessionStorage.setItem(KEY, token);
+    return "";
   }
 
   function text(value) { return value === null || value === undefined ? "" : String(value); }
@@ -180,6 +192,8 @@
   });
   $("sign-out").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin(""); });
 
-  takeFragmentToken();
-  if (sessionStorage.getItem(KEY)) poll(); else showLogin("");
+  const fragmentError = takeFragmentToken();
+  if (fragmentError) showLogin(fragmentError);
+  else if (sessionStorage.getItem(KEY)) poll();
+  else showLogin("");
 })();

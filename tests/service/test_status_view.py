@@ -123,3 +123,29 @@ def test_ordergate_status_url_shows_recent_decisions(served: Served) -> None:
     assert result.exit_code == 0, result.output
     words = _words(result.output)
     assert "Recent decisions" in words and "ORD-006" in words and "DENY" in words
+
+
+def test_ordergate_status_url_shows_ids_names_and_reasons_as_written(served: Served) -> None:
+    """Text traders and operators choose is shown literally: "[/x]" does not break the
+    rendering and "[red]" or ":x:" neither styles nor turns into an emoji."""
+    posted = httpx.post(f"{served.url}/v1/intents", headers=auth(TRADER),
+                        json=intent("evil[/x]", qty="5"))
+    assert posted.status_code == 200, posted.text
+    killed = httpx.post(f"{served.url}/v1/kill", headers=auth(OPERATOR),
+                        json={"scope": "symbol", "name": "<b>MSFT</b>[/x]",
+                              "reason": "[red]halt[/red] :x: [/b]"})
+    assert killed.status_code == 200, killed.text
+
+    result = invoke("status", "--url", served.url,
+                    env={"ORDERGATE_TOKEN": VIEWER, "COLUMNS": "240"})
+    assert result.exit_code == 0, result.output
+    words = _words(result.output)
+    for written in ("evil[/x]", "<b>MSFT</b>[/x]", "[red]halt[/red] :x: [/b]"):
+        assert written in words, written
+
+    # the same through a console that reads markup and emoji codes, as a caller's may
+    console = Console(record=True, width=220)
+    show_remote_status(served.url, VIEWER, console)
+    words = _words(console.export_text())
+    for written in ("evil[/x]", "<b>MSFT</b>[/x]", "[red]halt[/red] :x: [/b]"):
+        assert written in words, written

@@ -81,6 +81,14 @@ def _ratio(value: str, cap: str | None) -> str:
         return "?"
 
 
+def _literal(*cells: str | Text) -> list[Text]:
+    """Table cells shown as written: a plain string in a cell would be read as rich markup
+    (and emoji codes), so an intent id, account, kill name or reason holding "[/x]" would
+    break the rendering and "[red]" would restyle it. Ids, names and reasons come from
+    traders and operators."""
+    return [Text(cell) if isinstance(cell, str) else cell for cell in cells]
+
+
 def _decisions_table(decisions: Sequence[DecisionView]) -> Table:
     table = Table(title="Recent decisions")
     for column in ("time", "intent", "account", "symbol", "order", "decision", "code"):
@@ -92,10 +100,11 @@ def _decisions_table(decisions: Sequence[DecisionView]) -> Table:
         # An ALLOW has no reason code; a monitored one may still say what would have blocked.
         code = decision.blocking or (f"would {decision.would_block}"
                                      if decision.would_block else "")
-        table.add_row(f"{intent.ts:%Y-%m-%d %H:%M:%S}Z", intent.intent_id, intent.account,
-                      intent.symbol, f"{intent.side.value} {intent.qty}",
-                      Text(kind, style=_DECISION_STYLE.get(kind, "")), code,
-                      d.blocking_meaning)
+        table.add_row(*_literal(f"{intent.ts:%Y-%m-%d %H:%M:%S}Z", intent.intent_id,
+                                intent.account, intent.symbol,
+                                f"{intent.side.value} {intent.qty}",
+                                Text(kind, style=_DECISION_STYLE.get(kind, "")), code,
+                                d.blocking_meaning))
     return table
 
 
@@ -148,8 +157,10 @@ def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = N
         for column in ("code", "scope", "key", "account", "set by", "since", "what it means"):
             table.add_column(column, overflow="fold")
         for r in view.restrictions:
-            table.add_row(r.code, r.scope, r.key or "-", r.account or "-", r.actor or "-",
-                          f"{r.since:%Y-%m-%d %H:%M:%S}Z" if r.since else "-", r.text)
+            table.add_row(*_literal(r.code, r.scope, r.key or "-", r.account or "-",
+                                    r.actor or "-",
+                                    f"{r.since:%Y-%m-%d %H:%M:%S}Z" if r.since else "-",
+                                    r.text))
         parts.append(table)
     for pending in view.pending_approvals:
         parts.append(Text(f"PENDING {pending.action.upper()}: {pending.text}",
@@ -159,16 +170,17 @@ def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = N
         for column in ("account", "gross", "gross cap", "used", "net", "net cap", "used"):
             table.add_column(column, justify="right" if column != "account" else "left")
         for e in view.exposure:
-            table.add_row(e.account, e.gross, e.gross_cap or "-", _ratio(e.gross, e.gross_cap),
-                          e.net, e.net_cap or "-", _ratio(e.net, e.net_cap))
+            table.add_row(*_literal(e.account, e.gross, e.gross_cap or "-",
+                                    _ratio(e.gross, e.gross_cap), e.net, e.net_cap or "-",
+                                    _ratio(e.net, e.net_cap)))
         parts.append(table)
     if view.rate_windows:
         table = Table(title="Rate windows")
         for column in ("scope", "key", "count", "max", "window s", "used"):
             table.add_column(column)
         for w in view.rate_windows:
-            table.add_row(w.scope, w.key, str(w.count), str(w.max_count), f"{w.window_s:g}",
-                          f"{w.utilisation * 100:.0f}%")
+            table.add_row(*_literal(w.scope, w.key, str(w.count), str(w.max_count),
+                                    f"{w.window_s:g}", f"{w.utilisation * 100:.0f}%"))
         parts.append(table)
     for omitted in view.rate_windows_omitted:
         parts.append(Text(f"Rate windows by {omitted.scope}: the {omitted.shown} busiest of "
@@ -178,23 +190,23 @@ def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = N
         for column in ("name", "state", "detail"):
             table.add_column(column)
         for d in view.dependencies:
-            table.add_row(d.name, Text(d.state, style="green" if d.healthy else "bold red"),
-                          d.detail)
+            table.add_row(*_literal(d.name, Text(d.state, style="green" if d.healthy
+                                                 else "bold red"), d.detail))
         parts.append(table)
     if view.positions:
         table = Table(title="Positions")
         for column in ("account", "symbol", "qty", "avg price"):
             table.add_column(column)
         for p in view.positions:
-            table.add_row(p.account, p.symbol, p.qty, p.avg_price)
+            table.add_row(*_literal(p.account, p.symbol, p.qty, p.avg_price))
         parts.append(table)
     if view.timeline:
         table = Table(title="Mode timeline")
         for column in ("time", "mode", "from", "by", "reasons"):
             table.add_column(column)
         for t in view.timeline[-10:]:
-            table.add_row(f"{t.ts:%Y-%m-%d %H:%M:%S}Z", t.mode, t.previous, t.actor,
-                          ", ".join(t.reasons))
+            table.add_row(*_literal(f"{t.ts:%Y-%m-%d %H:%M:%S}Z", t.mode, t.previous,
+                                    t.actor, ", ".join(t.reasons)))
         parts.append(table)
     if decisions is not None:
         parts.append(_decisions_table(decisions) if decisions

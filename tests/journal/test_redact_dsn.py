@@ -29,7 +29,29 @@ from ordergate.journal.urls import parse_journal_url
     ("postgresql://u:hunter2@h:5/db?x=1", "postgresql://u:***@h:5/db?x=1"),
     ("postgresql://u@h/db?password=hunter2&a=1", "postgresql://u@h/db?password=***&a=1"),
     ("postgresql://u@h/db?a=1&PASSWORD=hunter2", "postgresql://u@h/db?a=1&PASSWORD=***"),
-    ("postgresql://u@h/db?sslpassword=hunter2#x", "postgresql://u@h/db?sslpassword=***#x"),
+    # libpq reads a '#' in a query value as part of it: there is no fragment to keep
+    ("postgresql://u@h/db?sslpassword=hunter2#x", "postgresql://u@h/db?sslpassword=***"),
+    ("postgresql://u@h/db?password=hun#ter2&a=1", "postgresql://u@h/db?password=***&a=1"),
+    # a '#', '?', '/' or '@' written unencoded in a URL's password is part of it
+    ("postgresql://postgres:pa#ssWORD@127.0.0.1:5432/test",
+     "postgresql://postgres:***@127.0.0.1:5432/test"),
+    ("postgresql://u:hun?ter2@h/db?x=1", "postgresql://u:***@h/db?x=1"),
+    ("postgresql://u:hun/ter2@h/db", "postgresql://u:***@h/db"),
+    ("postgresql://u:hun@ter2@h/db", "postgresql://u:***@h/db"),
+    ("postgresql://u:hun ter2@h/db", "postgresql://u:***@h/db"),
+    ("journal 'postgresql://u:hun#ter2@h/db': cannot connect",
+     "journal 'postgresql://u:***@h/db': cannot connect"),
+    # every password of a (malformed) multi-host URL; a well-formed one keeps its hosts
+    ("postgresql://u:sec@h1,u2:sec2@h2/db", "postgresql://u:***@h2/db"),
+    ("postgresql://u:hunter2@h1:5432,h2:5433/db?stream=a",
+     "postgresql://u:***@h1:5432,h2:5433/db?stream=a"),
+    ("postgresql://me@corp:hunter2@h/db", "postgresql://me@corp:***@h/db"),
+    ("redis://:hunter2@r:6379/0", "redis://:***@r:6379/0"),
+    # no password: unchanged
+    ("postgresql://u@h/db", "postgresql://u@h/db"),
+    ("postgresql://u@h:5432/db?x=1", "postgresql://u@h:5432/db?x=1"),
+    ("postgresql://h:5432/db", "postgresql://h:5432/db"),
+    ("postgresql:///db?host=/var/run/postgresql", "postgresql:///db?host=/var/run/postgresql"),
     ("postgres://h/db", "postgres://h/db"),
     ("host=h dbname=test", "host=h dbname=test"),
     ("host=h passwordless=yes", "host=h passwordless=yes"),
@@ -99,3 +121,19 @@ def test_run_refuses_a_keyword_string_instead_of_naming_a_sqlite_file_after_it(
     assert "hunter2" not in said and "Traceback" not in said
     assert "postgresql://" in said
     assert list(tmp_path.iterdir()) == []  # no journal file named after the string
+
+
+@pytest.mark.postgres
+def test_journal_head_never_prints_a_url_password_holding_a_hash(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    password = "pa#ssWORD"
+    url = postgres_url.replace("postgres@", f"postgres:{password}@", 1)
+    monkeypatch.setattr(sys, "argv", ["ordergate", "journal", "head", "--journal", url])
+    with pytest.raises(SystemExit) as stopped:
+        main.main()
+    assert stopped.value.code == 1  # a fresh schema: no journal to print the head of
+    captured = capsys.readouterr()
+    said = " ".join((captured.err + captured.out).split())
+    assert "postgres:***@127.0.0.1" in said
+    assert "pa#" not in said and "ssWORD" not in said and "Traceback" not in said

@@ -346,8 +346,14 @@ def redact_url(url: str) -> str:
     return _KEYWORD_PASSWORD.sub(r"\1***", url)
 
 
-_NETLOC_PASSWORD = re.compile(r"(://[^:/@?#]*:)[^@/?#]*@")
-_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#]*", re.IGNORECASE)
+# A URL's password runs from the ':' after its user to the LAST '@' on the line: libpq takes
+# a '#', '?' or '/' in it as it is (a password is often written unencoded), and a malformed
+# multi-host URL (`u:a@h1,v:b@h2`) holds several. Masking to the last '@' hides all of them;
+# what it may hide too (a host, or text before a later '@') is a price worth paying.
+_NETLOC_PASSWORD = re.compile(r"(://[^:/?#\s]*:)[^\r\n]*@")
+# A query's password runs to the next parameter or whitespace: libpq reads a '#' in it as part
+# of the password, not as the start of a fragment.
+_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&\s]*", re.IGNORECASE)
 # libpq's `keyword = value`: a value in single quotes (with \' and \\ escapes; unterminated, it
 # runs to the end) or up to the next whitespace. Not after ? or &: that is the URL's query,
 # redacted above. An unquoted value ends only at whitespace, so a message's punctuation after

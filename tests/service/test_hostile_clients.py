@@ -60,6 +60,32 @@ def test_an_intent_id_reused_for_a_different_intent_is_refused_and_sends_nothing
     assert len(served.sent()) == 1
 
 
+def test_a_retry_restamped_or_retagged_is_a_replay_not_a_conflict(
+        served: Served, client: httpx.Client) -> None:
+    first = post_intent(client, intent("restamped", seconds=1.0))
+    assert first.status_code == 200 and first.json()["replayed"] is False
+
+    # a strategy that stamps its retry when it sends it, or adds its own notes, still hears
+    # the original decision, as the embedded Gateway and the engine answer it
+    later = post_intent(client, intent("restamped", seconds=2.5))
+    tagged = post_intent(client, {**intent("restamped"), "tags": {"attempt": "2"}})
+    in_one_batch = post_intent(client, {"intents": [intent("twice", seconds=1.0),
+                                                    intent("twice", seconds=1.5)]})
+
+    for again in (later, tagged):
+        assert again.status_code == 200, again.text
+        assert again.json()["replayed"] is True
+        assert again.json()["decision"] == first.json()["decision"]
+    assert in_one_batch.status_code == 200, in_one_batch.text
+    assert [item["replayed"] for item in in_one_batch.json()["results"]] == [False, True]
+    assert len(served.sent()) == 2
+    # what differs in the order itself is still a conflict, and names only those fields
+    other = post_intent(client, {**intent("restamped", qty="11", seconds=3.0),
+                                 "tags": {"attempt": "3"}})
+    assert other.status_code == 409, other.text
+    assert "(it differs in qty)" in other.json()["detail"]
+
+
 def test_a_batch_reusing_an_id_inside_itself_is_refused_whole(
         served: Served, client: httpx.Client) -> None:
     batch = {"intents": [intent("in-batch"), intent("fresh-beside"),

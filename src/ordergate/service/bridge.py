@@ -139,11 +139,21 @@ class IntentConflict(Exception):
         self.intent_id = intent_id
 
 
+# What a retry must repeat, as the engine tells one (`engine.core`): all of the intent but its
+# timestamp (a retry is sent later, and may be stamped when it is sent) and its tags.
+_RETRY_FIELDS = tuple(name for name in OrderIntent.__struct_fields__
+                      if name not in ("ts", "tags"))
+
+
+def _differing(earlier: OrderIntent, intent: OrderIntent) -> tuple[str, ...]:
+    """The fields in which `intent` is not a retry of `earlier` (none: it is one)."""
+    return tuple(name for name in _RETRY_FIELDS
+                 if getattr(earlier, name) != getattr(intent, name))
+
+
 def _conflict(position: int, intent: OrderIntent, earlier: OrderIntent) -> IntentConflict:
-    fields: tuple[str, ...] = ()
-    if earlier.account == intent.account:
-        fields = tuple(name for name in OrderIntent.__struct_fields__
-                       if getattr(earlier, name) != getattr(intent, name))
+    # another account's intent is not described to this caller
+    fields = _differing(earlier, intent) if earlier.account == intent.account else ()
     return IntentConflict(position, intent.intent_id, fields)
 
 
@@ -640,7 +650,7 @@ class EngineBridge:
             if earlier is None and intent_id in index:
                 record = index.get(intent_id)
                 earlier = None if record is None else record.intent
-            if earlier is not None and earlier != intent:
+            if earlier is not None and earlier is not intent and _differing(earlier, intent):
                 return _conflict(position, intent, earlier)
             seen.setdefault(intent_id, intent)
         return None

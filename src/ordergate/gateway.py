@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -225,6 +226,22 @@ def _reject_floats(data: Mapping[str, Any], what: str) -> None:
                                f"got the float {value!r} (floats are not exact)")
 
 
+# A problem that names its field: "field qty: ..." (msgspec, via describe_error) or
+# "qty: ..." (a value check of the model).
+_NAMED_PROBLEM = re.compile(
+    r"^(?:field )?(?P<field>[A-Za-z_][A-Za-z0-9_.\[\]]*)(?P<key> \(a key\))?: (?P<problem>.*)$",
+    re.DOTALL)
+
+
+def _at(what: str, problem: str) -> str:
+    """One form for every input error: `intent.qty: <problem>` when the problem names a field
+    (as the float and lone-surrogate checks write it), else `intent: <problem>`."""
+    named = _NAMED_PROBLEM.match(problem)
+    if named is None:
+        return f"{what}: {problem}"
+    return f"{what}.{named['field']}{named['key'] or ''}: {named['problem']}"
+
+
 def _surrogate_at(value: Any, path: str) -> str | None:
     """The path of the first string holding a lone surrogate, which no UTF-8 (no journal
     record, no JSON) can carry; None if there is none."""
@@ -260,7 +277,7 @@ def _checked(event: T, what: str) -> T:
     try:
         return msgspec.convert(plain, type(event))
     except (msgspec.ValidationError, InvalidValue) as exc:
-        raise InvalidInput(f"{what}: {describe_error(exc)}") from None
+        raise InvalidInput(_at(what, describe_error(exc))) from None
 
 
 def _built(kind: Callable[..., T], what: str, **fields: Any) -> T:
@@ -268,7 +285,7 @@ def _built(kind: Callable[..., T], what: str, **fields: Any) -> T:
     try:
         return kind(**fields)
     except InvalidValue as exc:
-        raise InvalidInput(f"{what}: {exc}") from None
+        raise InvalidInput(_at(what, str(exc))) from None
 
 
 def _convert(data: OrderIntent | MarketSnapshot | Mapping[str, Any], kind: type[T], what: str,
@@ -287,7 +304,7 @@ def _convert(data: OrderIntent | MarketSnapshot | Mapping[str, Any], kind: type[
     try:
         return msgspec.convert(fields, kind)
     except (msgspec.ValidationError, InvalidValue) as exc:
-        raise InvalidInput(f"{what}: {describe_error(exc)}") from None
+        raise InvalidInput(_at(what, describe_error(exc))) from None
 
 
 def _input_event(event: object, what: str) -> InputEvent:

@@ -121,6 +121,23 @@ def test_reopening_the_journal_recovers_positions_and_mode(tmp_path: Path) -> No
     assert resumed.mode is Mode.ACTIVE
 
 
+def test_a_restart_replaces_the_journals_policy_with_the_public_policy_replacement(
+        tmp_path: Path) -> None:
+    journal = tmp_path / "j.db"
+    tighter = POLICY.replace("public-api", "public-api-2").replace("max_order_qty: 100",
+                                                                   "max_order_qty: 10")
+    with Gateway.open(POLICY, journal=journal, clock="event") as first:
+        first.fund("ACC-1", "100000", ts=T0)
+    with Gateway.open(tighter, journal=journal, clock="event") as kept:
+        assert kept.policy.name == "public-api"  # a restart alone never changes the limits
+    replacement = ordergate.PolicyReplacement(operator="ops-alice", reason="tighter limits")
+    with Gateway.open(tighter, journal=journal, clock="event",
+                      replace_policy=replacement) as replaced:
+        assert replaced.policy.name == "public-api-2"
+        assert replaced.policy_choice is not None
+        assert replaced.policy_choice.outcome == "replaced"
+
+
 def test_reduce_only_lets_a_reducing_order_through_and_refuses_an_opening_one(
         tmp_path: Path) -> None:
     with Gateway.open(POLICY, journal=tmp_path / "j.db", clock="event") as gateway:

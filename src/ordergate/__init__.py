@@ -2,7 +2,8 @@
 
 The public API is exactly the names in `__all__`; everything else is internal and may change.
 
-* Embedding: `Gateway` / `AsyncGateway` run the gateway inside your process.
+* Embedding: `Gateway` / `AsyncGateway` run the gateway inside your process
+  (`PolicyReplacement` for `Gateway.open(..., replace_policy=...)`).
 * HTTP: `Client` / `AsyncClient` talk to a running `ordergate serve`.
 * Nouns: `OrderIntent`, `MarketSnapshot`, `Decision` and their enums.
 
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from ordergate.model.reasons import ReasonCode, all_reasons, reason
     from ordergate.policy.errors import PolicyError
     from ordergate.policy.loader import Policy, load_policy, parse_policy
+    from ordergate.runtime.policy_choice import PolicyReplacement
 
 __version__ = "0.1.0"
 
@@ -106,6 +108,7 @@ _LAZY: dict[str, str] = {
     "OrderType": "ordergate.model.intent",
     "Policy": "ordergate.policy.loader",
     "PolicyError": "ordergate.policy.errors",
+    "PolicyReplacement": "ordergate.runtime.policy_choice",
     "RateLimitedError": "ordergate.client",
     "ReasonCode": "ordergate.model.reasons",
     "ServerError": "ordergate.client",
@@ -160,6 +163,7 @@ __all__ = [
     "OrderType",
     "Policy",
     "PolicyError",
+    "PolicyReplacement",
     "RateLimitedError",
     "ReasonCode",
     "ServerError",

@@ -90,8 +90,11 @@ FIELD_NOTES: dict[str, str] = {
                                       "shared store (EXP-005).",
     "Limits.max_gross_exposure": "Account gross exposure cap (EXP-003).",
     "Limits.max_intent_skew": "How far an intent's timestamp may be from event time (CLK-001).",
-    "Limits.max_market_data_age": "Oldest usable quote (SYS-002). Required: there is no safe "
-                                  "default, so a policy without it fails closed (SYS-005).",
+    "Limits.max_market_data_age": "Oldest usable quote (SYS-002). It has no safe default: "
+                                  "`defaults` must set it, else the policy is refused at load "
+                                  "(`defaults: missing required field 'max_market_data_age'`), "
+                                  "whatever the accounts, strategies or symbols set; they may "
+                                  "override it.",
     "Limits.max_net_exposure": "Account net exposure cap (EXP-004).",
     "Limits.max_order_qty": "Largest quantity of one order (ORD-006).",
     "Limits.max_order_value": "Largest value of one order (ORD-007); a stop order is valued "
@@ -217,6 +220,10 @@ def render_policy() -> str:
 
     schema = policy_schema()
     examples = _example_values()
+    # Fields `defaults` must set (the schema marks them on the `defaults` property itself,
+    # since accounts, strategies and symbols use the same Limits without requiring them).
+    required_in_defaults = set(schema["$defs"]["PolicySpec"]["properties"]["defaults"]
+                               .get("required", []))
     order = ["PolicySpec", "Metadata", "EngineSpec", "Limits", "Throttle", "InstrumentSpec",
              "MarketHours"]
     defs = schema["$defs"]
@@ -237,6 +244,8 @@ def render_policy() -> str:
             note = FIELD_NOTES.get(f"{name}.{field}", "")
             text = note or " ".join(prop.get("description", "").split())
             default = prop.get("default", "required" if field in required else "unset")
+            if name == "Limits" and field in required_in_defaults:
+                default = "required in defaults"
             if isinstance(default, bool):
                 default = str(default).lower()
             rows.append([f"`{field}`", _type_of(prop), f"`{default}`" if default != "" else "",
@@ -281,6 +290,15 @@ def _param_type(param: Any, ctx: Any) -> str:
     return shown.replace("|", " | ")
 
 
+def _envvar_note(param: Any) -> str:
+    """" Default from $NAME." for an option that reads an environment variable."""
+    names = getattr(param, "envvar", None)
+    if not names:
+        return ""
+    names = [names] if isinstance(names, str) else list(names)
+    return " Default from " + " or ".join(f"`${name}`" for name in names) + "."
+
+
 def render_cli() -> str:
     import typer.main
 
@@ -309,16 +327,41 @@ def render_cli() -> str:
         for param in options:
             flags = ", ".join(f"`{flag}`" for flag in [*param.opts, *param.secondary_opts])
             default = "" if param.required else (
-                "" if param.default is None or (param.is_flag and not param.default)
+                "" if param.default is None or param.default == ""
+                or (param.is_flag and not param.default)
                 else f"`{param.default}`")
             rows.append([flags, _param_type(param, ctx), "required" if param.required else default,
-                         param.help or ""])
+                         (param.help or "") + _envvar_note(param)])
         if rows:
             out += ["", _table(["parameter", "type", "default", "meaning"], rows)]
     return "\n".join(out) + "\n"
 
 
 # ---------------------------------------------------------------- http
+
+# The routes the Python HTTP client (`ordergate.Client`, `ordergate.AsyncClient`, same method
+# names) sends, and by which methods. tests/docs checks it against the client: every public
+# method is listed and sends the route listed here.
+CLIENT_METHODS: dict[str, tuple[str, ...]] = {
+    "POST /v1/intents": ("submit", "submit_batch"),
+    "GET /v1/status": ("status",),
+    "GET /v1/health": ("health",),
+    "GET /v1/decisions": ("decisions", "iter_decisions"),
+    "GET /v1/decisions/{intent_id}": ("decision",),
+    "POST /v1/mode/reduce-only": ("reduce_only",),
+    "POST /v1/mode/halt": ("halt",),
+    "POST /v1/mode/resume": ("resume",),
+    "POST /v1/policy": ("activate_policy",),
+    "POST /v1/policy/dry-run/end": ("end_dry_run",),
+}
+
+
+def _client_note(method: str, path: str) -> str:
+    methods = CLIENT_METHODS.get(f"{method.upper()} {path}")
+    if not methods:
+        return "Python client: no method; send it with any HTTP client (curl, httpx)."
+    return "Python client: " + ", ".join(f"`Client.{name}()`" for name in methods) + \
+        " (and the same on `AsyncClient`)."
 
 
 def _schema_type(prop: dict[str, Any]) -> str:
@@ -350,7 +393,7 @@ def render_http() -> str:
             roles = ", ".join(operation.get("x-roles", [])) or "none (public)"
             out += ["", f"### `{method.upper()} {path}`", "",
                     operation.get("description", operation.get("summary", "")), "",
-                    f"Roles: {roles}."]
+                    f"Roles: {roles}. {_client_note(method, path)}"]
             if operation.get("parameters"):
                 rows = [[f"`{p['name']}`", p["in"], _schema_type(p["schema"]),
                          p.get("description", "")] for p in operation["parameters"]]

@@ -116,6 +116,7 @@ class Gateway:
         self._wall_clock = wall_clock
         self._tick_interval_s = tick_interval_s
         self._last_activity = time.monotonic()
+        self._timed_block = runtime._source_block  # replayed, already timed
         self.bridge = EngineBridge(GuardedBatches(self.guard), index=index,
                                    recall=EngineMemory(runtime), skew=EngineSkew(runtime),
                                    idle_events=self._idle_events,
@@ -148,7 +149,8 @@ class Gateway:
         # Metrics, the mode timeline and alerts look only at these; most of a batch's
         # outputs are orders and broker answers, so they are left out once, here.
         watched = [item for item in emitted if isinstance(item, _WATCHED)]
-        self.metrics.observe_batch(inputs, watched, self.bridge.stats.last_process_s)
+        self.metrics.observe_batch(inputs, watched, self.bridge.stats.last_process_s,
+                                   self._engine_times())
         self.timeline.observe(inputs, watched)
         accounts = {event.intent_id: event.account for event in inputs
                     if isinstance(event, OrderIntent)}
@@ -156,6 +158,18 @@ class Gateway:
         for notice in self.alerts.observe(watched, accounts, ts):
             self.metrics.alerts.labels(kind=notice.kind).inc()
         self.metrics.set_mode(self.runtime.engine.state.mode)
+
+    def _engine_times(self) -> list[int]:
+        """Nanoseconds the engine spent on each intent of the batch just processed. The
+        runtime times `engine.handle` per intent and keeps the times on its newest source
+        batch only (journaled as an evidence.latency note; the BatchReport does not carry
+        them). Every batch the bridge runs is one source batch, so a block already seen
+        means the batch had none."""
+        block = self.runtime._source_block
+        if block is None or block is self._timed_block:
+            return []
+        self._timed_block = block
+        return [nanoseconds for _, nanoseconds in block.latencies]
 
     def _idle_events(self) -> list[InputEvent]:
         """A ClockTick at wall-clock time after `tick_interval_s` without any batch, so timers,

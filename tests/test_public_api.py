@@ -137,6 +137,14 @@ def test_a_restart_replaces_the_journals_policy_with_the_public_policy_replaceme
         assert replaced.policy_choice is not None
         assert replaced.policy_choice.outcome == "replaced"
 
+    async def replaced_async() -> str:
+        back = ordergate.PolicyReplacement(operator="ops-alice", reason="back to the first")
+        async with await AsyncGateway.open(POLICY, journal=journal, clock="event",
+                                           replace_policy=back) as gateway:
+            return gateway.gateway.policy.name
+
+    assert asyncio.run(replaced_async()) == "public-api"  # the async door takes it too
+
 
 def test_reduce_only_lets_a_reducing_order_through_and_refuses_an_opening_one(
         tmp_path: Path) -> None:

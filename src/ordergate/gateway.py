@@ -784,14 +784,16 @@ class AsyncGateway:
                    broker: BrokerAdapter | None = None,
                    durability: Durability | str = Durability.BATCH, *,
                    clock: ClockChoice = "wall", run_id: str | None = None,
-                   guard: GuardSettings | None = None) -> AsyncGateway:
+                   guard: GuardSettings | None = None,
+                   replace_policy: PolicyReplacement | None = None) -> AsyncGateway:
         """Like `Gateway.open`, with the recovery run on the worker thread."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordergate-gateway")
         loop = asyncio.get_running_loop()
         try:
             gateway = await loop.run_in_executor(
                 executor, lambda: Gateway.open(policy, journal, broker, durability, clock=clock,
-                                               run_id=run_id, guard=guard))
+                                               run_id=run_id, guard=guard,
+                                               replace_policy=replace_policy))
         except BaseException:
             executor.shutdown(wait=False)
             raise

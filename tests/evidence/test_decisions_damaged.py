@@ -126,3 +126,19 @@ def test_replay_verify_does_not_call_the_chain_intact_when_the_head_file_refutes
     assert result.code == 3, result.output
     assert "intact" not in result.output
     assert f"broken at seq {last - 99}" in result.output
+
+
+@pytest.mark.parametrize("size", [7_000_000, 50])
+@pytest.mark.parametrize("command", [("journal", "verify"), ("journal", "head"),
+                                     ("journal", "export", "--format", "csv")])
+def test_a_corrupted_journal_file_is_damage_found_not_a_wrong_path(
+        demo_day: Path, tmp_path: Path, command: tuple[str, ...], size: int) -> None:
+    journal = _copy(demo_day, tmp_path)
+    with journal.open("r+b") as handle:
+        handle.truncate(size)
+    out = ["--out", str(tmp_path / "x.csv")] if "export" in command else []
+    result = invoke(*command, "--journal", str(journal), *out)
+    said = " ".join(result.output.split())
+    assert result.code == 3, said
+    assert "the journal file is damaged" in said and "malformed" in said
+    assert not (tmp_path / "x.csv").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -49,3 +51,28 @@ def test_bad_timestamp_and_format_are_user_errors(tmp_path: Path, demo_day: Path
     bad_format = invoke("journal", "export", "--journal", str(demo_day / "journal.db"),
                         "--format", "xlsx", "--out", str(tmp_path / "x.xlsx"))
     assert bad_format.code == 1 and "--format" in bad_format.output
+
+
+def test_an_out_that_is_the_journal_or_one_of_its_files_is_refused_untouched(
+        tmp_path: Path, demo_day: Path) -> None:
+    """However --out names the journal (a `..`, a symbolic link, a hard link) or one of the
+    files beside it, the export refuses it before writing anything."""
+    folder = tmp_path / "o3"
+    folder.mkdir()
+    journal = folder / "journal.db"
+    shutil.copy(demo_day / "journal.db", journal)
+    before = journal.read_bytes()
+    (tmp_path / "link.jsonl").symlink_to(journal)
+    os.link(journal, tmp_path / "hard.csv")
+    outs = [(str(journal), "parquet"), (f"{folder}/../o3/journal.db", "jsonl"),
+            (str(tmp_path / "link.jsonl"), "jsonl"), (str(tmp_path / "hard.csv"), "csv"),
+            (f"{journal}-wal", "jsonl"), (f"{journal}.head", "jsonl"),
+            (f"{journal}.lock", "csv"), (f"{journal}.snapshots/x.jsonl", "jsonl")]
+    for out, fmt in outs:
+        result = invoke("journal", "export", "--journal", str(journal), "--format", fmt,
+                        "--out", out)
+        said = " ".join(result.output.split())
+        assert result.code == 1, (out, said)
+        assert f"--out {out}: is " in said and "choose another file" in said
+        assert journal.read_bytes() == before
+    assert sorted(path.name for path in folder.iterdir()) == ["journal.db"]

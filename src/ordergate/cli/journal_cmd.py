@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,6 +108,9 @@ def _reading(journal: str, failure: str) -> Iterator[Journal]:
     try:
         opened = open_journal(journal, create=False, reader=True)
     except JournalError as exc:
+        if _damaged_file(exc):
+            raise SafetyStop(f"{redact_url(journal)}: {failure}: the journal file is damaged: "
+                             f"{exc}") from None
         raise UserError(str(exc)) from exc
     try:
         yield opened
@@ -115,6 +120,33 @@ def _reading(journal: str, failure: str) -> Iterator[Journal]:
         # Nothing was appended, so a failing close changes no record.
         with contextlib.suppress(JournalError):
             opened.close()
+
+
+def _damaged_file(exc: JournalError) -> bool:
+    """The journal file is there but SQLite finds it corrupt or not a database at all: damage
+    found (as a record that fails while read is), not a path to correct."""
+    cause = exc.__cause__
+    if not isinstance(cause, sqlite3.DatabaseError):
+        return False
+    name = getattr(cause, "sqlite_errorname", "")
+    return name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB"
+
+
+def refuse_journal_output(journal: str, option: str, path: Path) -> None:
+    """Refuse, before anything is written, an output `path` that is (through a symbolic link,
+    a `..` or a hard link) the journal being read or one of its files: the database, SQLite's
+    companions, the head file, the writer lock, the run manifest or the snapshot directory."""
+    from ordergate.cli.replay_cmd import journal_files
+
+    real = os.path.realpath(path)
+    for file, what in journal_files(journal):
+        inside = file.endswith(os.sep) and (real + os.sep).startswith(file)
+        same = real == file or (path.exists() and os.path.exists(file)
+                                and os.path.samefile(path, file))
+        if inside or same:
+            raise UserError(f"{option} {path}: is {'in ' if inside else ''}{what} "
+                            f"({redact_url(journal)}); an output is never written over the "
+                            "journal it reads: choose another file")
 
 
 def parse_head_options(values: list[str] | None) -> list[tuple[int, str]]:
@@ -152,7 +184,6 @@ def export(
     JSON Lines, CSV or Parquet. Decimals stay exact strings. Exit 3 (safety stop) naming the
     record when one cannot be read."""
     from ordergate.cli.decisions_cmd import decision_filter
-    from ordergate.cli.replay_cmd import read_journal
     from ordergate.evidence.decisions import iter_decisions
     from ordergate.evidence.export import ExportFormat, export_rows
 
@@ -161,7 +192,8 @@ def export(
         raise UserError(f"--format {fmt!r}: expected one of {', '.join(formats)}")
     where = decision_filter(since=since, until=until, account=account, symbol=symbol,
                             decision=decision, reason=reason)
-    with read_journal(journal) as opened:
+    refuse_journal_output(journal, "--out", out_path)
+    with _reading(journal, "export stopped") as opened:
         try:
             count = export_rows(iter_decisions(opened, where), fmt, out_path)
         except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,17 @@ def test_a_journal_that_is_not_there_is_refused_not_verified_as_empty(
     said = " ".join(result.stderr.split())
     assert ("holds no journal" if backend.name == "postgres" else "no journal file") in said
     assert "chain OK" not in result.stdout
+
+
+def test_db_upgrade_refuses_another_applications_sqlite_file_untouched(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("create table customers(id int)")
+    db.close()
+    before = other.read_bytes()
+    result = ordergate("db", "upgrade", "--journal", str(other))
+    assert result.returncode == 1, result.stdout
+    assert "not an ordergate journal" in " ".join(result.stderr.split())
+    assert "upgraded" not in result.stdout
+    assert other.read_bytes() == before
+    assert [path.name for path in tmp_path.iterdir()] == ["other.db"]

@@ -108,10 +108,15 @@ def sqlite_schema_version(conn: sqlite3.Connection) -> int | None:
 
 def apply_sqlite(conn: sqlite3.Connection, where: str) -> tuple[int, int]:
     """Apply missing SQLite steps in one transaction; returns (before, after). The connection
-    must be in autocommit mode (isolation_level=None)."""
+    must be in autocommit mode (isolation_level=None). A file that holds tables but no journal
+    schema belongs to something else and is refused unchanged."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        before = sqlite_schema_version(conn) or 0
+        found = sqlite_schema_version(conn)
+        if found is None and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise JournalError(f"{where}: this SQLite file is not an ordergate journal; "
+                               "check the path")
+        before = found or 0
         if before > SQLITE_SCHEMA_VERSION:
             require_current(before, SQLITE_SCHEMA_VERSION, where)
         for migration in SQLITE_MIGRATIONS:

@@ -69,3 +69,17 @@ def test_every_run_journals_a_manifest_and_writes_it_next_to_the_journal(
     assert latest.durability == "batch"
     assert latest.python and latest.dependencies.get("msgspec")
     assert latest.run_id in (tmp_path / "r.db.manifest.json").read_text()
+
+
+def test_a_simulator_state_path_given_as_a_path_is_recorded_as_its_text(
+        tmp_path: Path, demo_day: Path) -> None:
+    state = tmp_path / "book.db"
+    journal = open_journal(f"sqlite:///{tmp_path / 'p.db'}", durability=Durability.NONE)
+    broker = SimBroker(SimConfig(state_path=state))  # type: ignore[arg-type]
+    try:
+        manifest = build_manifest(journal, load_policy(demo_day / "policy.yaml"), broker,
+                                  argv=["ordergate", "run"])
+    finally:
+        journal.close()
+        broker.close()
+    assert manifest.broker["config"]["state_path"] == str(state)

@@ -14,6 +14,7 @@ has its value replaced by `***`, passwords in URLs are replaced, and broker cred
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import socket
@@ -96,9 +97,16 @@ def redact(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, msgspec.Struct):
-        return redact(msgspec.to_builtins(value, str_keys=True))
+        return redact(msgspec.to_builtins(value, str_keys=True, enc_hook=_path_text))
     # Decimals, datetimes, enums print exactly; a Secret prints as '***'.
     return REDACTED if type(value).__name__ == "Secret" else str(value)
+
+
+def _path_text(value: Any) -> str:
+    """A path in a config struct (a field typed `str` given a `Path`) is written as its text."""
+    if isinstance(value, os.PathLike):
+        return os.fsdecode(value)
+    raise NotImplementedError(f"cannot record a {type(value).__name__} in the manifest")
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:

@@ -284,7 +284,39 @@ _MAX_CACHED_MIDDLES = 4096
 RawRow = tuple[int, str, str, int, bytes, str, str]
 """A stored record exactly as read back: (seq, kind, run_id, recorded_at_ns, payload,
 prev_hash, hash). Verification works on raw rows so that a damaged field (an unknown kind,
-say) is reported as a broken chain rather than failing to decode."""
+say) is reported as a broken chain rather than failing to decode. A field may hold a value of
+the wrong type (SQLite keeps whatever a hand-edit stores: `replace()` on a payload stores
+text); `record_damage` says which."""
+
+_COLUMNS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("seq", int, "an integer"),
+    ("kind", str, "text"),
+    ("run_id", str, "text"),
+    ("recorded_at_ns", int, "an integer"),
+    ("payload", (bytes, bytearray, memoryview), "bytes (a blob)"),
+    ("prev_hash", str, "text"),
+    ("hash", str, "text"),
+)
+_TYPE_NAMES = {str: "text", bytes: "bytes (a blob)", int: "an integer", float: "a real number",
+               type(None): "NULL"}
+
+
+def record_damage(row: RawRow) -> str | None:
+    """Why `row` cannot be a record because a field holds a value of the wrong type ("payload:
+    stored as text, expected bytes (a blob)"), or None if every field has its type. A journal
+    only writes each field with its type, so a wrong one was stored by something else (an
+    edit with SQL string functions, say): the record is damaged, and is reported as such
+    rather than failing where the field is used."""
+    seq, kind, run_id, recorded_at_ns, payload, prev_hash, stored_hash = row
+    if type(seq) is int and type(kind) is str and type(run_id) is str and \
+            type(recorded_at_ns) is int and type(payload) is bytes and \
+            type(prev_hash) is str and type(stored_hash) is str:
+        return None  # the usual case, without the loop below
+    for (field, expected, expected_name), value in zip(_COLUMNS, row, strict=True):
+        if not isinstance(value, expected) or isinstance(value, bool):
+            found = _TYPE_NAMES.get(type(value), type(value).__name__)
+            return f"{field}: stored as {found}, expected {expected_name}"
+    return None
 
 
 def verify_rows(rows: Iterable[RawRow], *, expected_last_seq: int | None = None) -> VerifyReport:
@@ -299,7 +331,16 @@ def verify_rows(rows: Iterable[RawRow], *, expected_last_seq: int | None = None)
     expected_seq = 1
     checked = 0
     hasher = RecordHasher()
-    for seq, kind, run_id, recorded_at_ns, payload, prev_hash, stored_hash in rows:
+    for row in rows:
+        seq, kind, run_id, recorded_at_ns, payload, prev_hash, stored_hash = row
+        # `record_damage`, called only when a field has another type than the one written
+        damage = None if type(seq) is int and type(kind) is str and type(run_id) is str and \
+            type(recorded_at_ns) is int and type(payload) is bytes and \
+            type(prev_hash) is str and type(stored_hash) is str else record_damage(row)
+        if damage is not None and type(seq) is not int:
+            return VerifyReport(ok=False, records=checked, first_bad_seq=expected_seq,
+                                message=f"the record after record {expected_seq - 1} is "
+                                        f"damaged: {damage}")
         if seq != expected_seq:
             if seq > expected_seq:
                 why = f"record {expected_seq} is missing (next stored record is {seq})"
@@ -307,6 +348,10 @@ def verify_rows(rows: Iterable[RawRow], *, expected_last_seq: int | None = None)
                 why = f"record {seq} is out of order (expected {expected_seq})"
             return VerifyReport(ok=False, records=checked, first_bad_seq=expected_seq,
                                 message=why)
+        if damage is not None:
+            return VerifyReport(ok=False, records=checked, first_bad_seq=seq,
+                                message=f"record {seq} is damaged, a field holds a value of "
+                                        f"the wrong type: {damage}")
         if prev_hash != expected_prev:
             return VerifyReport(
                 ok=False, records=checked, first_bad_seq=seq,

@@ -27,6 +27,7 @@ from ordergate.journal.base import (
     Snapshot,
     VerifyReport,
     chain_hasher,
+    record_damage,
     verify_rows,
 )
 from ordergate.journal.headfile import file_heads, head_path, write_head
@@ -102,6 +103,12 @@ class ChainJournal(ABC):
     def _snapshot_location(self, seq: int) -> str:
         """Where the snapshot at `seq` is stored, for people (a file's path, say)."""
         return f"{self._url}: snapshot at seq {seq}"
+
+    def _unreadable_snapshots(self) -> list[tuple[int, str]]:
+        """(seq, why) of each stored snapshot `_snapshot_index` leaves out because not even
+        the record it was taken at can be read from it (a snapshot file whose header was cut
+        short, say). Never used; `verify` reports one the journal attests."""
+        return []
 
     @abstractmethod
     def _close_storage(self) -> None: ...
@@ -200,7 +207,8 @@ class ChainJournal(ABC):
 
     def latest_snapshot(self) -> Snapshot | None:
         """The newest snapshot at a record of the chain (with that record's hash) whose
-        digest a later record attests (`journal.attestation`). Others are skipped with a
+        digest a later record attests (`journal.attestation`; the first such record, the one
+        written when it was stored, if several attest it). Others are skipped with a
         warning naming them: one nothing attests (stored but not attested before a crash, or
         by an older version), and, loudly, one whose digest differs from its attestation:
         it was altered after it was stored."""
@@ -224,7 +232,7 @@ class ChainJournal(ABC):
                             raise
                         self._log.warning("journal.snapshot_ignored", seq=seq, reason=str(exc))
                         continue
-                    if digest not in attested:
+                    if digest != _first_attested(attested):
                         self._log.error(
                             "journal.snapshot_tampered", seq=seq,
                             snapshot=self._snapshot_location(seq), digest=digest,
@@ -247,27 +255,44 @@ class ChainJournal(ABC):
         self.flush()
         with self._lock:
             anchors = self._snapshot_index()
+            unreadable = self._unreadable_snapshots()
         attestations: dict[int, dict[str, int]] = {}
-        report = verify_rows(collect(self._raw(1, None), attestations),
+        report = verify_rows(_collect_sound(self._raw(1, None), attestations),
                              expected_last_seq=self._last_seq)
         if report.ok:
             report = _check_anchors(report, anchors)
-        return self._check_attested(report, anchors, attestations) if report.ok else report
+        if not report.ok:
+            return report
+        return self._check_attested(report, anchors, unreadable, attestations)
 
     def _check_attested(self, report: VerifyReport, anchors: list[tuple[int, str, str | None]],
+                        unreadable: list[tuple[int, str]],
                         attestations: dict[int, dict[str, int]]) -> VerifyReport:
         """An intact, anchored chain checked against what its snapshots hold: a snapshot
-        whose digest differs from its attestation was altered after it was stored (a
-        failure); one nothing attests is never used (a note)."""
+        whose digest differs from its attestation was altered after it was stored, one the
+        journal attests two different digests for was vouched for again, and one attested but
+        unreadable was damaged (failures); one nothing attests is never used (a note)."""
         notes = list(report.notes)
-        for seq, _, _ in sorted(anchors):
+        anchored = {seq for seq, _, _ in anchors}
+        cannot_read = {seq: why for seq, why in unreadable if seq not in anchored}
+        for seq in sorted(anchored | cannot_read.keys()):
             attested = attestations.get(seq)
+            if not attested and seq in cannot_read:
+                notes.append(f"the snapshot at seq {seq} cannot be read ({cannot_read[seq]}) "
+                             "and no journal record attests it, so it is never used")
+                continue
             if not attested:
                 notes.append(f"the snapshot at seq {seq} ({self._snapshot_location(seq)}) is "
                              "not attested by any journal record, so it is never used "
                              "(stored but not attested before a crash, or by an older "
                              "version)")
                 continue
+            if seq in cannot_read:
+                return VerifyReport(
+                    ok=False, records=report.records, first_bad_seq=seq,
+                    message=f"the snapshot at seq {seq} cannot be read or is damaged: "
+                            f"{cannot_read[seq]} ({_attested_text(attested)}); restore it or "
+                            "move it aside")
             with self._lock:
                 try:
                     _, digest = self._snapshot_state(seq)
@@ -283,6 +308,14 @@ class ChainJournal(ABC):
                             f"holds {digest} but {_attested_text(attested)}: it was altered "
                             "after it was stored (it is not used at start-up); restore it or "
                             "move it aside")
+            if len(attested) > 1:
+                return VerifyReport(
+                    ok=False, records=report.records, first_bad_seq=seq,
+                    message=f"the snapshot at seq {seq} ({self._snapshot_location(seq)}) is "
+                            f"attested with different digests ({_attested_text(attested)}): a "
+                            "snapshot is attested once, when it is stored, so a later record "
+                            "vouches for contents it was not stored with (start-up trusts "
+                            "only the first)")
         return VerifyReport(ok=report.ok, records=report.records,
                             first_bad_seq=report.first_bad_seq, message=report.message,
                             notes=tuple(notes))
@@ -380,8 +413,12 @@ class ChainJournal(ABC):
                 return
 
     def _records(self, start_seq: int, end_seq: int | None) -> Iterator[JournalRecord]:
-        for seq, kind, run_id, recorded_at_ns, payload, prev_hash, digest in self._raw(
-                start_seq, end_seq):
+        for row in self._raw(start_seq, end_seq):
+            seq, kind, run_id, recorded_at_ns, payload, prev_hash, digest = row
+            damage = record_damage(row)
+            if damage is not None:
+                raise JournalError(f"{self._url}: record {seq} is damaged: {damage}; run "
+                                   "`ordergate journal verify`")
             record_kind = _KINDS.get(kind)
             if record_kind is None:
                 raise JournalError(f"{self._url}: record {seq}: unknown kind {kind!r}; "
@@ -418,13 +455,34 @@ class _AttestationScan:
 
     def _scan(self, start: int, end: int | None, until: int | None = None) -> None:
         last = start - 1
-        for row in collect(self._rows(start, end), self._found):
+        for row in _collect_sound(self._rows(start, end), self._found):
             last = row[0]
             if until is not None and until in self._found:
                 break
         else:
             self._to_the_end = self._to_the_end or end is None
         self._high = max(self._high, last)
+
+
+def _collect_sound(rows: Iterable[RawRow], into: dict[int, dict[str, int]]) -> Iterator[RawRow]:
+    """`attestation.collect` over `rows`, but a META record with a field of the wrong type
+    (`record_damage`) is passed on without being read: it attests nothing, and verification
+    reports it. Only META records can attest, so the others go by unchecked here."""
+    for row in rows:
+        if row[1] == _META and record_damage(row) is None:
+            yield from collect((row,), into)
+        else:
+            yield row
+
+
+_META = RecordKind.META.value
+
+
+def _first_attested(attested: dict[str, int]) -> str:
+    """The digest of the first record attesting a snapshot: the one written when it was
+    stored. A later record attesting another digest vouches for contents it was not stored
+    with (`verify` reports it)."""
+    return min(attested.items(), key=lambda item: item[1])[0]
 
 
 def _attested_text(attested: dict[str, int]) -> str:

@@ -74,17 +74,39 @@ def header_digest(directory: Path, seq: int) -> str | None:
 
 def index(directory: Path) -> list[tuple[int, str]]:
     """(seq, chain_hash) of every snapshot file with a readable header, newest first."""
+    return _scan(directory)[0]
+
+
+def unreadable(directory: Path) -> list[tuple[int, str]]:
+    """(seq, why) of every snapshot file (named by `path_for`) whose header cannot be read:
+    cut short or overwritten. `index` leaves them out, so they are never used, but one the
+    journal attests was stored whole, so it is damage (`journal verify` reports it)."""
+    return _scan(directory)[1]
+
+
+def _scan(directory: Path) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """`index`, and `unreadable` in seq order."""
     if not directory.is_dir():
-        return []
+        return [], []
     found = []
+    damaged = []
     for path in directory.glob(f"*{SUFFIX}"):
         try:
             with path.open("rb") as handle:
                 seq, chain_hash, _, _ = _parse(handle.read(_HEADER_LIMIT), path)
-        except (OSError, JournalError):
+        except (OSError, JournalError) as exc:
+            named = path.name.removesuffix(SUFFIX)
+            if len(named) == 20 and named.isdigit() and named.isascii():
+                damaged.append((int(named), _reason(exc, path)))
             continue  # unreadable: never offered, so never trusted
         found.append((seq, chain_hash))
-    return sorted(found, reverse=True)
+    return sorted(found, reverse=True), sorted(damaged)
+
+
+def _reason(exc: OSError | JournalError, path: Path) -> str:
+    if isinstance(exc, OSError):
+        return f"{path}: cannot read the snapshot: {exc.strerror or exc}"
+    return str(exc)
 
 
 def read(directory: Path, seq: int) -> tuple[bytes, str]:
@@ -114,8 +136,10 @@ def prune(directory: Path, keep: int) -> None:
 
 
 def _parse(head: bytes, path: Path) -> tuple[int, str, str, int]:
-    if not head.startswith(_MAGIC) or b"\n" not in head[len(_MAGIC):]:
+    if not head.startswith(_MAGIC) and not _MAGIC.startswith(head):
         raise JournalError(f"{path}: not an ordergate snapshot file")
+    if b"\n" not in head[len(_MAGIC):]:
+        raise JournalError(f"{path}: the snapshot header is cut short")
     line = head[len(_MAGIC):head.index(b"\n", len(_MAGIC))].decode("ascii", "replace")
     parts = line.split(" ")
     if len(parts) != 4 or not parts[0].isdigit() or not parts[3].isdigit():

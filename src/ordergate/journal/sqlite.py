@@ -324,6 +324,9 @@ class SqliteJournal(ChainJournal):
         state = bytes(row[0])
         return state, state_digest(state)
 
+    def _unreadable_snapshots(self) -> list[tuple[int, str]]:
+        return snapfiles.unreadable(self._snapshot_dir)
+
     def _snapshot_location(self, seq: int) -> str:
         if self._query_one("SELECT 1 FROM journal_snapshots WHERE seq = ?", (seq,)) is None:
             return str(snapfiles.path_for(self._snapshot_dir, seq))

@@ -17,7 +17,8 @@ from rich.text import Text
 
 from ordergate.cli.console import out, plain
 from ordergate.cli.errors import UserError
-from ordergate.cli.replay_cmd import JournalOption, parse_time, read_journal
+from ordergate.cli.journal_cmd import read_journal
+from ordergate.cli.replay_cmd import JournalOption, parse_time
 from ordergate.evidence.decisions import (
     DecisionDetail,
     DecisionFilter,

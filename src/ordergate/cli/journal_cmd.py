@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,7 +14,12 @@ from typing import Annotated
 import typer
 
 from ordergate.cli.console import err, out
-from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.errors import (
+    SafetyStop,
+    UserError,
+    journal_problem,
+    refuse_journal_output,
+)
 from ordergate.journal import (
     GENESIS_HASH,
     HASH_PREFIX,
@@ -54,7 +58,7 @@ def verify(
     used)."""
     heads = parse_head_options(head_values)
     where = redact_url(journal)
-    with _reading(journal, "journal could not be read to the end") as opened:
+    with read_journal(journal, "journal could not be read to the end") as opened:
         report, note = check_kept_heads(opened, opened.verify(), heads)
     for remark in (note, *report.notes) if note else report.notes:
         err.print(f"note: {remark}", markup=False)
@@ -81,7 +85,7 @@ def head(
     (a log shipper, a ticket, another machine); `journal verify --head SEQ:HASH` later proves
     no record up to it was removed from the end or rewritten. Does not verify the chain."""
     where = redact_url(journal)
-    with _reading(journal, "the journal's newest record could not be read") as opened:
+    with read_journal(journal, "the journal's newest record could not be read") as opened:
         seq = opened.last_seq()
         newest = next(iter(opened.read(seq, seq)), None) if seq else None
     if seq and newest is None:
@@ -102,20 +106,22 @@ def head(
 
 
 @contextlib.contextmanager
-def _reading(journal: str, failure: str) -> Iterator[Journal]:
-    """An existing journal, opened to be read: one that cannot be opened is the user's to fix
-    (exit 1); one that fails while it is read is a safety stop (exit 3), said as `failure`."""
+def read_journal(journal: str, failure: str = "journal could not be read") -> Iterator[Journal]:
+    """An existing journal, opened to be read: one that cannot be opened (missing, a wrong
+    path) is the user's to fix (exit 1); a journal file SQLite finds corrupt or not a database
+    at all, or a journal that fails while it is read, is a safety stop (exit 3), said as
+    `failure`."""
     try:
         opened = open_journal(journal, create=False, reader=True)
     except JournalError as exc:
         if _damaged_file(exc):
             raise SafetyStop(f"{redact_url(journal)}: {failure}: the journal file is damaged: "
                              f"{exc}") from None
-        raise UserError(str(exc)) from exc
+        raise UserError(f"--journal {journal_problem(journal, exc)}") from None
     try:
         yield opened
     except JournalError as exc:
-        raise SafetyStop(f"{redact_url(journal)}: {failure}: {exc}") from exc
+        raise SafetyStop(f"{redact_url(journal)}: {failure}: {exc}") from None
     finally:
         # Nothing was appended, so a failing close changes no record.
         with contextlib.suppress(JournalError):
@@ -130,23 +136,6 @@ def _damaged_file(exc: JournalError) -> bool:
         return False
     name = getattr(cause, "sqlite_errorname", "")
     return name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB"
-
-
-def refuse_journal_output(journal: str, option: str, path: Path) -> None:
-    """Refuse, before anything is written, an output `path` that is (through a symbolic link,
-    a `..` or a hard link) the journal being read or one of its files: the database, SQLite's
-    companions, the head file, the writer lock, the run manifest or the snapshot directory."""
-    from ordergate.cli.replay_cmd import journal_files
-
-    real = os.path.realpath(path)
-    for file, what in journal_files(journal):
-        inside = file.endswith(os.sep) and (real + os.sep).startswith(file)
-        same = real == file or (path.exists() and os.path.exists(file)
-                                and os.path.samefile(path, file))
-        if inside or same:
-            raise UserError(f"{option} {path}: is {'in ' if inside else ''}{what} "
-                            f"({redact_url(journal)}); an output is never written over the "
-                            "journal it reads: choose another file")
 
 
 def parse_head_options(values: list[str] | None) -> list[tuple[int, str]]:
@@ -193,7 +182,7 @@ def export(
     where = decision_filter(since=since, until=until, account=account, symbol=symbol,
                             decision=decision, reason=reason)
     refuse_journal_output(journal, "--out", out_path)
-    with _reading(journal, "export stopped") as opened:
+    with read_journal(journal, "export stopped") as opened:
         try:
             count = export_rows(iter_decisions(opened, where), fmt, out_path)
         except OSError as exc:

@@ -18,7 +18,6 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -33,28 +32,15 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from ordergate.cli.console import err, out, plain
-from ordergate.cli.errors import SafetyStop, UserError
-from ordergate.cli.journal_cmd import HeadOption, parse_head_options
-from ordergate.evidence.manifest import manifest_path
+from ordergate.cli.errors import SafetyStop, UserError, refuse_journal_output
+from ordergate.cli.journal_cmd import HeadOption, parse_head_options, read_journal
 from ordergate.evidence.replay import (
     PARALLEL_CHAIN_MIN_RECORDS,
     Divergence,
     ReplayReport,
     verify_journal,
 )
-from ordergate.journal import (
-    Durability,
-    Journal,
-    JournalError,
-    VerifyReport,
-    check_kept_heads,
-    open_journal,
-    redact_url,
-    writer_lock_path,
-)
-from ordergate.journal.headfile import head_path
-from ordergate.journal.snapfiles import directory_for
-from ordergate.journal.urls import Backend, parse_journal_url
+from ordergate.journal import VerifyReport, check_kept_heads, redact_url
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import load_policy
 
@@ -71,22 +57,6 @@ JournalOption = Annotated[str, typer.Option(
 def quiet_library_logs() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
                         cache_logger_on_first_use=False)
-
-
-@contextlib.contextmanager
-def read_journal(url: str) -> Iterator[Journal]:
-    """An existing journal, opened for reading; a missing or unreadable one is a user error."""
-    try:
-        journal = open_journal(url, durability=Durability.NONE, create=False, reader=True)
-    except JournalError as exc:
-        raise UserError(f"--journal {redact_url(url)}: {exc}") from None
-    try:
-        yield journal
-    except JournalError as exc:
-        raise SafetyStop(f"{redact_url(url)}: journal could not be read: {exc}") from None
-    finally:
-        with contextlib.suppress(JournalError):
-            journal.close()
 
 
 def parse_time(option: str, value: str | None) -> datetime | None:
@@ -301,48 +271,13 @@ def whatif(
         _write("--html", html_out, render_html(report).encode(), force=force)
 
 
-def journal_files(url: str) -> list[tuple[str, str]]:
-    """(real path, what it is) of every file a SQLite journal at `url` is made of: the
-    database, SQLite's own companions, the head file, the writer lock, the run manifest;
-    the snapshot directory ends in a separator (everything under it counts). None for a
-    database journal (or a URL that does not parse: opening it says why)."""
-    try:
-        location = parse_journal_url(url)
-    except JournalError:
-        return []
-    if location.backend is not Backend.SQLITE:
-        return []
-    target = location.target
-    files = [(target, "the journal"), (target + "-wal", "the journal's write-ahead log"),
-             (target + "-shm", "the journal's shared-memory file"),
-             (target + "-journal", "the journal's rollback journal"),
-             (writer_lock_path(target), "the journal's writer lock"),
-             (str(directory_for(target)) + os.sep, "the journal's snapshot directory")]
-    head, manifest = head_path(url), manifest_path(url)
-    if head is not None:
-        files.append((str(head), "the journal's head file"))
-    if manifest is not None:
-        files.append((str(manifest), "the journal's run manifest"))
-    return [(os.path.realpath(path) + (os.sep if path.endswith(os.sep) else ""), what)
-            for path, what in files]
-
-
 def check_outputs(journal: str, outputs: list[tuple[str, Path]], *, force: bool) -> None:
     """Refuse, before any work, an output that would overwrite the journal being read (or one
     of its files), a directory, the other output, or an existing file without `--force`."""
-    protected = journal_files(journal)
     seen: dict[str, str] = {}
     for option, path in outputs:
+        refuse_journal_output(journal, option, path, force_option="--force")
         real = os.path.realpath(path)
-        for file, what in protected:
-            inside = file.endswith(os.sep) and (real + os.sep).startswith(file)
-            same = real == file or (path.exists() and os.path.exists(file)
-                                    and os.path.samefile(path, file))
-            if inside or same:
-                raise UserError(f"{option} {path}: is {'in ' if inside else ''}{what} "
-                                f"({redact_url(journal)}); the "
-                                "what-if never writes over the journal it reads (--force "
-                                "does not change that): choose another file")
         if real in seen:
             raise UserError(f"{option} {path}: is also the {seen[real]} file; give each "
                             "output a file of its own")

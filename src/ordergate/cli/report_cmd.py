@@ -3,7 +3,9 @@ the CSVs behind them, and a one-page summary of what was proven, what failed and
 remains risky). The journal is checked as `journal verify` checks it (its head file, and any
 `--head`); exit 3 when that check or the replay fails: the pack is still written, and claims
 nothing of a journal that failed. Exit 3 naming the record when a checked record cannot be
-read (no pack)."""
+read, or when the journal file is damaged (no pack). An --out that is one of the journal's
+files or in its snapshot directory, or where a file of the pack would be one of the journal's
+files, is refused before anything is written."""
 
 from __future__ import annotations
 
@@ -13,10 +15,14 @@ from typing import Annotated
 import typer
 
 from ordergate.cli.console import err, out, plain
-from ordergate.cli.errors import SafetyStop, UserError
-from ordergate.cli.journal_cmd import HeadOption, parse_head_options
-from ordergate.cli.replay_cmd import JournalOption, parse_time, quiet_library_logs, read_journal
+from ordergate.cli.errors import SafetyStop, UserError, journal_file_at, refuse_journal_output
+from ordergate.cli.journal_cmd import HeadOption, parse_head_options, read_journal
+from ordergate.cli.replay_cmd import JournalOption, parse_time, quiet_library_logs
 from ordergate.journal import JournalError, redact_url
+
+# The files `build_report` writes into --out (a test holds this to the pack it writes).
+PACK_FILES = ("report.md", "report.html", "decisions.csv", "decisions_by_reason.csv",
+              "exposure.csv", "order_rate.csv", "mode_timeline.csv")
 
 
 def report(
@@ -35,6 +41,7 @@ def report(
         raise UserError(f"--since {since} is later than --until {until}: the window would "
                         "hold nothing; give a --since at or before --until")
     heads = parse_head_options(head_values)
+    refuse_journal_pack(journal, out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir}: is a file; give a directory for the evidence pack")
     where = redact_url(journal)
@@ -60,6 +67,19 @@ def report(
               f"covers {pack.covered}", markup=False, highlight=False)
     if summary.failed:
         raise SafetyStop(f"{where}: {summary.failed[0]}")
+
+
+def refuse_journal_pack(journal: str, out_dir: Path) -> None:
+    """Refuse, before anything is written, an --out that is one of the journal's files or is
+    (or is inside) its snapshot directory, or where a file of the pack would be one of the
+    journal's files (a symbolic or hard link to it, or a journal named like one)."""
+    refuse_journal_output(journal, "--out", out_dir, kind="directory")
+    for name in PACK_FILES:
+        what = journal_file_at(journal, out_dir / name)
+        if what is not None:
+            raise UserError(f"--out {out_dir}: the pack's {name} there would be {what} "
+                            f"({redact_url(journal)}); ordergate never writes over the journal "
+                            "it reads: choose another directory")
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.harness import T0, D, Harness, of_type
+from ordergate.engine.ids import derive_client_order_id
 from ordergate.engine.state import EngineState
 from ordergate.engine.windows import RateWindows, TimeSeries, WindowKind
 from ordergate.gate.context import fingerprint
@@ -50,7 +51,8 @@ def single_reads(view: EngineState, intent: OrderIntent, key: str,
         view.position(account, symbol), working_buy, working_sell,
         view.exposure(account) if query.exposure else None,
         count_global, count_account, count_strategy, count_symbol,
-        client_order_id is not None and view.client_order_id_seen(client_order_id),
+        view.client_order_id_seen(client_order_id if client_order_id is not None else
+                                  derive_client_order_id(account, strategy, intent.intent_id)),
         query.duplicate_window is not None
         and view.fingerprint_seen(key, query.duplicate_window),
         resting_buy, resting_sell, view.strategy_disabled(account, strategy),
@@ -86,9 +88,13 @@ def test_read_intent_answers_as_the_single_methods_while_the_state_changes(
         "rate_symbol": THROTTLE, "duplicate_window": "1m", "self_match": "deny",
     }, symbols=SYMBOLS)
     working: list[str] = []
+    # intents sent, by intent_id; every other one names its own client order id
+    sent: list[str] = []
     for action, symbol, side, qty, price in actions:
         if action == "intent":
-            outputs = harness.intent(side, str(qty), symbol=symbol, limit_price=price)
+            own = {"client_order_id": f"c-{len(sent)}"} if len(sent) % 2 else {}
+            outputs = harness.intent(side, str(qty), symbol=symbol, limit_price=price, **own)
+            sent.append(f"i{harness.seq}")
             working += [dispatch.client_order_id for dispatch in of_type(outputs, Dispatch)]
         elif action == "fill" and working:
             harness.fill(working.pop(0), str(qty), price=price)
@@ -99,13 +105,19 @@ def test_read_intent_answers_as_the_single_methods_while_the_state_changes(
         elif action == "tick":
             harness.tick(qty)
         harness.advance(0.5)
-        probe = OrderIntent(intent_id="probe", ts=harness.now, account="A", strategy="s1",
-                            symbol=symbol, side=side, qty=D(qty), order_type=OrderType.LIMIT,
-                            limit_price=D(price), client_order_id=working[0] if working else None)
-        key = fingerprint(probe)
-        for query in QUERIES:
-            state = harness.state
-            assert state.read_intent(probe, key, query) == single_reads(state, probe, key, query)
+        # a fresh intent_id, ones whose derived id is in use, and client order ids in use
+        probes = [("probe", None), *((intent_id, None) for intent_id in sent[:2]),
+                  *(("probe", f"c-{number}") for number in (1, 3))]
+        for intent_id, client_order_id in probes:
+            probe = OrderIntent(intent_id=intent_id, ts=harness.now, account="A",
+                                strategy="s1", symbol=symbol, side=side, qty=D(qty),
+                                order_type=OrderType.LIMIT, limit_price=D(price),
+                                client_order_id=client_order_id)
+            key = fingerprint(probe)
+            for query in QUERIES:
+                state = harness.state
+                assert state.read_intent(probe, key, query) == single_reads(state, probe, key,
+                                                                            query)
 
 
 def test_the_cached_equity_marks_follow_every_change_of_the_account() -> None:

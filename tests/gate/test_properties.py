@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from gate.build import NOW, intent, limits, quote
 from gate.views import MemoryView
+from ordergate.engine.ids import derive_client_order_id
 from ordergate.gate import evaluate_limits, fingerprint
 from ordergate.gate.view import ActiveReason, RateScope
 from ordergate.model.decision import Decision, DecisionKind
@@ -35,6 +36,9 @@ prices = st.integers(min_value=9500, max_value=10500).map(lambda cents: D(cents)
 
 def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(st.none(), strategy)
+
+
+DERIVED_ID = derive_client_order_id("A1", "S1", "i-1")
 
 
 @st.composite
@@ -104,7 +108,9 @@ def worlds(draw: st.DrawFn) -> MemoryView:
         positions={("A1", symbol): draw(positions) for symbol in SYMBOLS},
         working_orders={("A1", symbol): (draw(working), draw(working)) for symbol in SYMBOLS},
         accepted={(RateScope.ACCOUNT, "A1"): rate_times, (RateScope.SYMBOL, "XYZ"): rate_times},
-        client_order_ids=draw(st.sampled_from([set(), {"c-1"}])),
+        # "c-1" for intents naming it, the derived id for intents naming none (`intent()`'s
+        # account, strategy and intent_id)
+        client_order_ids=draw(st.sampled_from([set(), {"c-1"}, {DERIVED_ID}])),
         fingerprints={},
         disabled=draw(st.sampled_from([set(), {("A1", "S1")}])),
     )

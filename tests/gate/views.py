@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from ordergate.engine.ids import derive_client_order_id
 from ordergate.gate.exposure import reference_price, symbol_exposure
 from ordergate.gate.view import (
     ActiveReason,
@@ -144,7 +145,9 @@ class MemoryView:
             self.position(account, symbol), working_buy, working_sell,
             self.exposure(account) if query.exposure and marked else None,
             counts[0], counts[1], counts[2], counts[3],
-            client_order_id is not None and self.client_order_id_seen(client_order_id),
+            self.client_order_id_seen(
+                client_order_id if client_order_id is not None
+                else derive_client_order_id(account, strategy, intent.intent_id)),
             query.duplicate_window is not None
             and self.fingerprint_seen(fingerprint, query.duplicate_window),
             resting_buy, resting_sell, self.strategy_disabled(account, strategy),

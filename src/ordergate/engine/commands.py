@@ -181,6 +181,22 @@ def _enable_strategy(engine: Engine, command: Command, out: list[OutputEvent]) -
                  f"strategy {command.key} re-enabled by {command.operator}: {command.reason}")
 
 
+def _flatten_id(engine: Engine, book: Book) -> tuple[str, str]:
+    """The intent_id and client order id of a flatten order: `flatten-{seq}-{symbol}`, or,
+    when the id derived from it is in use (an intent may name any strategy and intent_id),
+    the first free of `flatten-{seq}-{symbol}-2`, `-3`, ...: never a second order under one
+    id, and the same choice on every replay."""
+    state = engine.state
+    base = f"flatten-{state.flatten_seq}-{book.symbol}"
+    intent_id, attempt = base, 1
+    while True:
+        client_order_id = derive_client_order_id(book.account, FLATTEN_STRATEGY, intent_id)
+        if not state.client_order_id_seen(client_order_id):
+            return intent_id, client_order_id
+        attempt += 1
+        intent_id = f"{base}-{attempt}"
+
+
 def _flatten(engine: Engine, command: Command, out: list[OutputEvent]) -> None:
     """Cancel every working order in scope, then close every position in scope with a
     reduce-only market order. Allowed in any mode: it only ever removes risk."""
@@ -209,13 +225,12 @@ def _flatten(engine: Engine, command: Command, out: list[OutputEvent]) -> None:
     for book in books:
         side = Side.SELL if book.qty > 0 else Side.BUY
         qty = abs(book.qty)
-        intent_id = f"flatten-{state.flatten_seq}-{book.symbol}"
-        client_order_id = derive_client_order_id(book.account, FLATTEN_STRATEGY, intent_id)
+        intent_id, client_order_id = _flatten_id(engine, book)
         state.add_order(OrderRecord(
             client_order_id=client_order_id, intent_id=intent_id, account=book.account,
             strategy=FLATTEN_STRATEGY, symbol=book.symbol, side=side, qty=qty, remaining=qty,
             order_type=OrderType.MARKET, reduce_only=True, created=state.now,
-        ))
+        ), derived=True)
         out.append(Dispatch(
             ts=state.now, client_order_id=client_order_id, intent_id=intent_id,
             account=book.account, strategy=FLATTEN_STRATEGY, symbol=book.symbol, side=side,

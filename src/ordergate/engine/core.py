@@ -25,7 +25,7 @@ from ordergate.engine.ids import derive_client_order_id
 from ordergate.engine.image import apply_image, encode_image
 from ordergate.engine.modes import Condition, fault_mode
 from ordergate.engine.records import AccountRecord, OrderRecord
-from ordergate.engine.state import EngineState
+from ordergate.engine.state import EngineState, OrderIdInUse
 from ordergate.engine.status import EngineStatus, build_status
 from ordergate.engine.windows import WindowKind
 from ordergate.gate.context import RuleContext, fingerprint
@@ -500,11 +500,11 @@ class Engine:
         # what the decision was judged on, read before anything below changes the state
         try:
             context = explain(intent, state, limits, mode_reasons=state.guard.reasons(),
-                              context=ctx)
+                              context=ctx, id_seen=state.client_order_id_in_use(intent))
         except ArithmeticError as exc:
             # the same for the record's figures: without them, and the intent refused
             context = explain(intent, state, limits, mode_reasons=state.guard.reasons(),
-                              figures=False)
+                              figures=False, id_seen=state.client_order_id_in_use(intent))
             if decision.decision is not DecisionKind.DENY:
                 decision = precision_denial(intent, exc, mode=state.mode,
                                             monitor=decision.monitor,
@@ -605,9 +605,16 @@ class Engine:
         qty = intent.qty
         if decision.decision is DecisionKind.MODIFY and decision.modified_qty is not None:
             qty = decision.modified_qty
+        derived = intent.client_order_id is None
         client_order_id = intent.client_order_id or derive_client_order_id(
             intent.account, intent.strategy, intent.intent_id
         )
+        if client_order_id in state.open_orders:
+            # allowed with the id working (a dry-run policy records DUP-001 as would_block):
+            # refused before any cancel below is marked, so nothing is half done
+            raise OrderIdInUse(
+                f"client_order_id {client_order_id}: an order is already working under it; "
+                f"intent {intent.intent_id} was not sent")
         if limits.self_match is SelfMatch.CANCEL_RESTING:
             self._cancel_crossing(intent, out)
         reduce_only = intent.reduce_only or state.mode is not Mode.ACTIVE
@@ -617,7 +624,7 @@ class Engine:
             side=intent.side, qty=qty, remaining=qty, order_type=intent.order_type,
             limit_price=intent.limit_price, stop_price=intent.stop_price, tif=intent.tif,
             reduce_only=reduce_only, created=now,
-        ))
+        ), derived=derived)
         windows = state.windows
         # the keys `gate.rate_key` gives each scope, inlined on the hot path
         for kind, key, rate in (

@@ -2,9 +2,9 @@
 
 Everything whose order can influence a later output is stored in its current iteration
 order (dicts are insertion-ordered), sets are stored sorted, and derived indexes (the
-resting-price ladders) are rebuilt. So a restored engine fed the remaining events gives
-byte-identical outputs to the engine that never stopped, and `snapshot()` of the restored
-engine equals the snapshot it came from.
+resting-price ladders, the index of derived client order ids) are rebuilt. So a restored
+engine fed the remaining events gives byte-identical outputs to the engine that never
+stopped, and `snapshot()` of the restored engine equals the snapshot it came from.
 
 Stored policy documents travel inside the snapshot: a snapshot is usable without the
 journal records that first announced its policies.
@@ -210,6 +210,7 @@ def apply_image(engine: Engine, data: bytes) -> None:
     state.firm_rate_limited = {(item.account, item.strategy, item.intent_id): item
                                for item in image.firm_rate_limited}
     state.rebuild_ladders()
+    state.rebuild_order_ids()
 
 
 def _decided_images(decided: dict[tuple[str, str, str], Decision]) -> list[DecidedImage]:

@@ -37,9 +37,12 @@ class RetainedMap(Generic[K, V]):
     def __len__(self) -> int:
         return len(self.current) + len(self.previous)
 
-    def rotate(self) -> None:
-        """A day rolled: yesterday's entries are forgotten, today's become yesterday's."""
+    def rotate(self) -> dict[K, V]:
+        """A day rolled: yesterday's entries are forgotten, today's become yesterday's.
+        Returns the entries forgotten (indexes over them drop them too)."""
+        forgotten = self.previous
         self.previous, self.current = self.current, {}
+        return forgotten
 
 
 class RetainedSet(Generic[K]):

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 import msgspec
 
+from ordergate.engine.ids import PREFIX, derive_client_order_id
 from ordergate.engine.modes import ModeGuard
 from ordergate.engine.records import AccountRecord, Book, Ladder, OrderRecord, OrderStatus
 from ordergate.engine.retention import RetainedMap, RetainedSet
@@ -59,6 +60,13 @@ def kill_key(scope: KillScope, key: str) -> str:
     return f"{scope.value}:{'' if scope is KillScope.FIRM else key}"
 
 
+class OrderIdInUse(ValueError):
+    """An order was to be added under a client order id already working: the engine never
+    sends a second order under one id (the gate denies it, DUP-001; flatten picks a free id).
+    A ValueError, so the engine answers the event that led here by halting (`Engine.handle`)
+    instead of tracking two orders as one."""
+
+
 class KillRecord(msgspec.Struct, frozen=True, kw_only=True):
     scope: KillScope
     key: str
@@ -92,6 +100,14 @@ class EngineState:
         self.accounts: dict[str, AccountRecord] = {}
         self.open_orders: dict[str, OrderRecord] = {}
         self.done: RetainedMap[str, OrderRecord] = RetainedMap()
+        # (account, strategy, intent_id) of every order in open_orders or done whose client
+        # order id is the one derived from them, to that id: the gate asks whether an intent
+        # without a client order id would reuse one (DUP-001) without hashing its key
+        self.derived_ids: dict[tuple[str, str, str], str] = {}
+        # ids in open_orders or done that look derived but are not derived from their own
+        # order's key (explicit "og-" ids, refused since; only old journals hold them): while
+        # any is held, an intent's derived id is computed and looked up instead
+        self.foreign_derived_ids: dict[str, None] = {}
         self.ladders: dict[tuple[str, str], Ladder] = {}
         self.windows = RateWindows()
         self.duplicates = DuplicateWindow()
@@ -230,6 +246,22 @@ class EngineState:
         own = sum((record.gross for record in self.accounts.values()), ZERO)
         return firm.gross_exposure + own
 
+    def derived_id_in_use(self, intent: OrderIntent) -> bool:
+        """`client_order_id_seen` of the id derived for `intent` (which names none), answered
+        from `derived_ids` instead of hashing the intent's key."""
+        if self.foreign_derived_ids:
+            return self.client_order_id_seen(
+                derive_client_order_id(intent.account, intent.strategy, intent.intent_id))
+        return (intent.account, intent.strategy, intent.intent_id) in self.derived_ids
+
+    def client_order_id_in_use(self, intent: OrderIntent) -> bool:
+        """`client_order_id_seen` of the id the intent's order would get: its own, or the one
+        derived from (account, strategy, intent_id)."""
+        client_order_id = intent.client_order_id
+        if client_order_id is None:
+            return self.derived_id_in_use(intent)
+        return client_order_id in self.open_orders or client_order_id in self.done
+
     def read_intent(
         self, intent: OrderIntent, fingerprint: str, query: IntentQuery
     ) -> IntentReads:
@@ -261,9 +293,8 @@ class EngineState:
             position, working_buy, working_sell,
             self.exposure(account) if want_exposure else None,
             count_global, count_account, count_strategy, count_symbol,
-            client_order_id is not None and (
-                client_order_id in self.open_orders or client_order_id in self.done
-            ),
+            (client_order_id in self.open_orders or client_order_id in self.done)
+            if client_order_id is not None else self.derived_id_in_use(intent),
             query.duplicate_window is not None
             and self.duplicates.seen_within(fingerprint, clock, duplicate_span),
             resting_buy, resting_sell,
@@ -356,7 +387,8 @@ class EngineState:
         for record in self.accounts.values():
             record.day_start_equity = record.equity
         # two trading days of history: see engine/retention.py
-        self.done.rotate()
+        for order in self.done.rotate().values():
+            self._forget_id(order)
         self.fill_ids.rotate()
         self.decided.rotate()
         self.decided_intents.rotate()
@@ -402,9 +434,18 @@ class EngineState:
     def ladder(self, account: str, symbol: str) -> Ladder | None:
         return self.ladders.get((account, symbol))
 
-    def add_order(self, order: OrderRecord) -> AccountRecord:
-        """Accept an order: it is working and its quantity is reserved from now on."""
-        self.open_orders[order.client_order_id] = order
+    def add_order(self, order: OrderRecord, *, derived: bool = False) -> AccountRecord:
+        """Accept an order: it is working and its quantity is reserved from now on.
+        `derived`: its client order id is the one derived from its own (account, strategy,
+        intent_id), as the caller knows (otherwise an "og-" id is checked)."""
+        client_order_id = order.client_order_id
+        if client_order_id in self.open_orders:
+            raise OrderIdInUse(
+                f"client_order_id {client_order_id}: an order is already working under it "
+                f"(intent {self.open_orders[client_order_id].intent_id}); intent "
+                f"{order.intent_id} was not sent")
+        self.open_orders[client_order_id] = order
+        self._track_id(order, derived)
         book = self.book(order.account, order.symbol)
         if order.side is Side.BUY:
             book.working_buy += order.remaining
@@ -446,6 +487,38 @@ class EngineState:
             if not ladder:
                 del self.ladders[key]
         return self.refresh(book)
+
+    def _track_id(self, order: OrderRecord, derived: bool) -> None:
+        """Index an order entering open_orders (or restored into done) in `derived_ids`."""
+        client_order_id = order.client_order_id
+        if not derived:
+            if not client_order_id.startswith(PREFIX):
+                return
+            derived = client_order_id == derive_client_order_id(
+                order.account, order.strategy, order.intent_id)
+        if derived:
+            self.derived_ids[(order.account, order.strategy, order.intent_id)] = client_order_id
+        else:
+            self.foreign_derived_ids[client_order_id] = None
+
+    def _forget_id(self, order: OrderRecord) -> None:
+        """An order left done for good (its generation rotated out): unindex its id."""
+        client_order_id = order.client_order_id
+        if client_order_id in self.open_orders:
+            return  # the same id working again (only an old journal's duplicate): still used
+        key = (order.account, order.strategy, order.intent_id)
+        if self.derived_ids.get(key) == client_order_id:
+            del self.derived_ids[key]
+        else:
+            self.foreign_derived_ids.pop(client_order_id, None)
+
+    def rebuild_order_ids(self) -> None:
+        """`derived_ids` and `foreign_derived_ids` from open_orders and done (a restore)."""
+        self.derived_ids.clear()
+        self.foreign_derived_ids.clear()
+        for orders in (self.done.previous, self.done.current, self.open_orders):
+            for order in orders.values():
+                self._track_id(order, False)
 
     def count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1

@@ -20,6 +20,7 @@ import msgspec
 
 from ordergate.gate.context import RuleContext, fingerprint
 from ordergate.gate.exposure import reference_price
+from ordergate.gate.rules.duplicate import derived_client_order_id
 from ordergate.gate.view import GateView, RateScope
 from ordergate.model.events import DecisionContext, ModeReason, RateCount
 from ordergate.model.intent import OrderIntent
@@ -93,7 +94,8 @@ def _rates(intent: OrderIntent, view: GateView, limits: ResolvedLimits,
 
 def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, *,
             mode_reasons: Sequence[ModeReason] = (),
-            context: RuleContext | None = None, figures: bool = True) -> DecisionContext:
+            context: RuleContext | None = None, figures: bool = True,
+            id_seen: bool | None = None) -> DecisionContext:
     """The values the gate read for `intent` (all of them, whether or not a rule broke).
 
     `limits` is None when no policy was active (the intent was refused for that); the
@@ -107,6 +109,10 @@ def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, 
     price, the account's equity marks, loss, drawdown, the firm's gross): for an intent whose
     record could not be built with them, because they overflowed Decimal's exact arithmetic
     (the engine denied it, SYS-008). Everything else is read as it is.
+
+    `id_seen` is `view.client_order_id_seen` of the id the intent's order would get (its own,
+    or the one derived from its account, strategy and intent_id), when the caller has it
+    already: the engine answers it from an index, without hashing the intent's key.
     """
     account = intent.account
     symbol = intent.symbol
@@ -175,9 +181,8 @@ def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, 
         daily_loss=daily_loss,
         drawdown=drawdown,
         rates=() if limits is None else _rates(intent, view, limits, context),
-        client_order_id_seen=(
-            client_order_id is not None and view.client_order_id_seen(client_order_id)
-        ),
+        client_order_id_seen=id_seen if id_seen is not None else view.client_order_id_seen(
+            derived_client_order_id(intent) if client_order_id is None else client_order_id),
         fingerprint=key,
         fingerprint_seen=(
             duplicate_window is not None and view.fingerprint_seen(key, duplicate_window)

@@ -100,7 +100,11 @@ class GateView(Protocol):
 
     def cancel_count(self, account: str, window: timedelta) -> int: ...
 
-    def client_order_id_seen(self, client_order_id: str) -> bool: ...
+    def client_order_id_seen(self, client_order_id: str) -> bool:
+        """An order under this id is working or done (still remembered). The gate asks it for
+        an intent's own client order id, or for one naming none, for the id derived from
+        its (account, strategy, intent_id)."""
+        ...
 
     def fingerprint_seen(self, fingerprint: str, window: timedelta) -> bool:
         """An accepted intent with this fingerprint in (now - window, now]."""
@@ -171,7 +175,9 @@ def intent_query(
 #   may also answer None when the symbol's market gives no reference price, as the totals
 #   are then unused),
 #   order_count(scope, key, window) for global, account, strategy, symbol (0 when unset),
-#   client_order_id_seen(client_order_id) (False without one),
+#   client_order_id_seen(client_order_id), or without one client_order_id_seen of the id
+#   derived from (account, strategy, intent_id) (`engine.ids`; a view may answer it from an
+#   index rather than hash every intent's key),
 #   fingerprint_seen(fingerprint, duplicate_window) (False when unset),
 #   resting_prices(account, symbol) as two values ((None, None) unless asked),
 #   strategy_disabled(account, strategy),

@@ -12,6 +12,7 @@ import msgspec
 from ordergate.model.values import (
     IDENTIFIER_PATTERN,
     PRINTABLE_PATTERN,
+    InvalidValue,
     require_positive,
     require_utc,
 )
@@ -28,6 +29,10 @@ MAX_TAGS = 32
 TagKey = Annotated[str, msgspec.Meta(max_length=64, pattern=PRINTABLE_PATTERN)]
 TagValue = Annotated[str, msgspec.Meta(max_length=256, pattern=PRINTABLE_PATTERN)]
 Tags = Annotated[dict[TagKey, TagValue], msgspec.Meta(max_length=MAX_TAGS)]
+# The prefix of the client order ids the engine derives for intents that name none
+# (`engine.ids.PREFIX`): an id of the strategy's own never starts with it, so it can never
+# be the id derived for another intent.
+DERIVED_ID_PREFIX = "og-"
 
 
 class Side(enum.StrEnum):
@@ -79,6 +84,12 @@ class OrderIntent(
     def __post_init__(self) -> None:
         require_utc("ts", self.ts)
         require_positive("qty", self.qty)
+        client_order_id = self.client_order_id
+        if client_order_id is not None and client_order_id.startswith(DERIVED_ID_PREFIX):
+            raise InvalidValue(
+                f"client_order_id: '{client_order_id}' starts with '{DERIVED_ID_PREFIX}', "
+                "which is reserved for the ids derived for intents without one; choose an id "
+                f"that does not start with '{DERIVED_ID_PREFIX}' or leave client_order_id out")
         if self.limit_price is not None:
             require_positive("limit_price", self.limit_price)
         if self.stop_price is not None:

@@ -19,7 +19,7 @@ from ordergate.engine.ids import derive_client_order_id
 from ordergate.engine.records import OrderRecord
 from ordergate.engine.state import OrderIdInUse
 from ordergate.gate import decide, evaluate_limits
-from ordergate.model.decision import DecisionKind
+from ordergate.model.decision import Decision, DecisionKind
 from ordergate.model.events import CommandAction, Dispatch
 from ordergate.model.intent import OrderIntent, OrderType, Side, TimeInForce
 
@@ -126,15 +126,18 @@ def test_an_order_is_never_added_under_a_working_id() -> None:
     assert_reservations_match_orders(world)
 
 
-def test_a_dry_run_policy_halts_rather_than_send_a_second_order_under_one_id() -> None:
-    # monitor mode allows what it would block (DUP-001 as would_block), but no second order
-    # can be tracked under the id: the engine halts (SYS-008) and keeps the first order
+def test_a_dry_run_policy_still_denies_a_second_order_under_one_id() -> None:
+    # monitor mode allows what it would block, but never DUP-001: no second order can be
+    # tracked under one id, so it is denied as in enforcing mode and the first order is kept
     world = Harness({"max_market_data_age": "100d"}, monitor=True)
     sent, dispatch = resting_gtc(world)
     forget_its_decision(world)
     outputs = world.send(sent)
     assert not of_type(outputs, Dispatch)
-    assert world.state.mode.value == "HALTED"
+    (decision,) = of_type(outputs, Decision)
+    assert decision.decision is DecisionKind.DENY and decision.blocking == "DUP-001"
+    assert decision.would_block == "DUP-001"
+    assert world.state.mode.value == "ACTIVE"
     assert list(world.state.open_orders) == [dispatch.client_order_id]
     assert_reservations_match_orders(world)
 

@@ -1,14 +1,6 @@
-"""Deterministic client order ids (invariant 3): the same intent always maps to the same id,
-so a dispatch repeated after a crash is recognised by the broker instead of duplicated."""
+"""The engine's client order ids: `model.ids`, where the gate reads them too."""
 
 from __future__ import annotations
 
-import hashlib
-
-PREFIX = "og-"
-_DIGEST_CHARS = 28  # "og-" + 28 hex = 31 chars: fits Alpaca (48) and Deribit labels (64)
-
-
-def derive_client_order_id(account: str, strategy: str, intent_id: str) -> str:
-    digest = hashlib.sha256(f"{account}|{strategy}|{intent_id}".encode()).hexdigest()
-    return PREFIX + digest[:_DIGEST_CHARS]
+from ordergate.model.ids import PREFIX as PREFIX
+from ordergate.model.ids import derive_client_order_id as derive_client_order_id

@@ -16,8 +16,9 @@ Per row:
     reducing intent the violation is recorded as evidence and never blocks.
 * `in_monitor` — the rule still DENIES when the policy runs in monitor mode: every kill
   switch (the policy's own, operator, firm: KIL-001..003), the trading mode (MOD-001 HALTED,
-  MOD-002 REDUCE_ONLY), data and system integrity (the SYS rows here) and the conditions
-  raised outside the gate (EXTERNAL_CODES); all others only set `would_block`.
+  MOD-002 REDUCE_ONLY), data and system integrity (the SYS rows here), a client order id
+  already in use (DUP-001: one id, one order) and the conditions raised outside the gate
+  (EXTERNAL_CODES); all others only set `would_block`.
   docs/concepts.md lists them for users; a test holds the two to the same list.
 * `modifiable` — with `exposure_modify`, the gate may shrink the order to fit instead of
   denying it.
@@ -146,7 +147,9 @@ RULES: tuple[Rule, ...] = (
     Rule("LOS-001", loss.daily_loss_limit, _R, applies=_set("max_daily_loss")),
     Rule("LOS-002", loss.daily_loss_pct, _R, applies=_set("max_daily_loss_pct")),
     Rule("LOS-003", loss.max_drawdown, _R, applies=_set("max_drawdown_pct")),
-    Rule("DUP-001", duplicate.duplicate_client_order_id, _B),
+    # in monitor mode too: a second order under an id in use is never sent (the engine tracks
+    # one order per id)
+    Rule("DUP-001", duplicate.duplicate_client_order_id, _B, in_monitor=True),
     Rule("DUP-002", duplicate.duplicate_order, _B, applies=_set("duplicate_window")),
     Rule("ORD-001", sanity.order_type_not_allowed, _B, applies=_set("allowed_order_types")),
     Rule("ORD-003", sanity.price_missing, _B),

@@ -176,7 +176,7 @@ def intent_query(
 #   are then unused),
 #   order_count(scope, key, window) for global, account, strategy, symbol (0 when unset),
 #   client_order_id_seen(client_order_id), or without one client_order_id_seen of the id
-#   derived from (account, strategy, intent_id) (`engine.ids`; a view may answer it from an
+#   derived from (account, strategy, intent_id) (`model.ids`; a view may answer it from an
 #   index rather than hash every intent's key),
 #   fingerprint_seen(fingerprint, duplicate_window) (False when unset),
 #   resting_prices(account, symbol) as two values ((None, None) unless asked),

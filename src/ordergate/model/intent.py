@@ -9,6 +9,7 @@ from typing import Annotated
 
 import msgspec
 
+from ordergate.model.ids import PREFIX
 from ordergate.model.values import (
     IDENTIFIER_PATTERN,
     PRINTABLE_PATTERN,
@@ -30,9 +31,9 @@ TagKey = Annotated[str, msgspec.Meta(max_length=64, pattern=PRINTABLE_PATTERN)]
 TagValue = Annotated[str, msgspec.Meta(max_length=256, pattern=PRINTABLE_PATTERN)]
 Tags = Annotated[dict[TagKey, TagValue], msgspec.Meta(max_length=MAX_TAGS)]
 # The prefix of the client order ids the engine derives for intents that name none
-# (`engine.ids.PREFIX`): an id of the strategy's own never starts with it, so it can never
-# be the id derived for another intent.
-DERIVED_ID_PREFIX = "og-"
+# (`model.ids`): an id of the strategy's own never starts with it, so it can never be the id
+# derived for another intent.
+DERIVED_ID_PREFIX = PREFIX
 
 
 class Side(enum.StrEnum):

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from ordergate.gate.context import RuleContext, duration_text
 from ordergate.model.decision import Violation
+from ordergate.model.ids import derive_client_order_id
 from ordergate.model.intent import OrderIntent
 
 
 def derived_client_order_id(intent: OrderIntent) -> str:
-    """The client order id the engine gives an intent that names none."""
-    # imported here: the engine package imports the gate, so a module-level import would be
-    # circular (only the full table and a screened suspect ask; the screen never hashes)
-    from ordergate.engine.ids import derive_client_order_id
-
+    """The client order id the engine gives an intent that names none (only the full table
+    and a screened suspect ask; the screen never hashes)."""
     return derive_client_order_id(intent.account, intent.strategy, intent.intent_id)
 
 

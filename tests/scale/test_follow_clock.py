@@ -80,3 +80,24 @@ def test_a_followed_line_stamped_days_ahead_stops_the_shard_before_it_is_journal
         assert next_source_line(journal, source.name) == 4  # the refused line is next
     finally:
         journal.close()
+
+
+def test_an_intent_ahead_by_more_than_the_policys_skew_is_refused_as_over_http(
+        postgres_url: str, tmp_path: Path) -> None:
+    # the demo policy's max_intent_skew is 2 s: an intent 4 s ahead would move the engine's
+    # clock to its own ts before it is judged, so CLK-001 could never catch it
+    now = datetime.now(UTC)
+    start = now - timedelta(minutes=1)
+    source = tmp_path / "live.jsonl"
+    append_lines(source, event_lines([
+        AccountFunding(ts=start, account="ACC-1", cash=Decimal(1_000_000)),
+        _intent("four-seconds-ahead", now + timedelta(seconds=4)),
+    ]))
+    config = ShardConfig(journal_url=postgres_url, shard=SHARD, events=source, follow=True)
+
+    stats = _serve(config).stats
+
+    assert stats.stopped_by == "bad_line"
+    assert stats.bad_line is not None and stats.bad_line.line == 2
+    assert "(the policy's max_intent_skew)" in stats.bad_line.problem
+    assert not events_of(rows(postgres_url, SHARD), OrderIntent)

@@ -81,16 +81,19 @@ def line_ahead_of_clock(ts: datetime, now: datetime, skew: timedelta | None) -> 
     """Why an event line stamped `ts`, read from a followed events file at `now` (the
     gateway's wall clock), is refused, or None. A followed file is fed live, so a line far
     ahead of the clock is mis-stamped, and journaling it would move event time there for
-    good. The bound is `MAX_TS_AHEAD`, or an intent's `skew` (the policy's max_intent_skew)
-    when that is longer: a smaller skew is the gate's to judge (CLK-001 denies the intent),
-    since a refused line stops the shard. Lines behind the clock are a backlog: accepted."""
-    ahead = MAX_TS_AHEAD if skew is None or skew < MAX_TS_AHEAD else skew
+    good. The bound is the one the HTTP service and the embedded Gateway hold new intents
+    to: an intent's `skew` (the policy's max_intent_skew) when set, else `MAX_TS_AHEAD`
+    (every other event: `MAX_TS_AHEAD`). The gate cannot judge a stamp ahead itself
+    (CLK-001): the engine's clock moves to the intent's ts before it is judged. Lines behind
+    the clock are a backlog: accepted."""
+    ahead = MAX_TS_AHEAD if skew is None else skew
     if ts - now <= ahead:
         return None
+    said = "the gateway's default" if skew is None else "the policy's max_intent_skew"
     return (f"field ts: {_rfc3339(ts)} is {span(ts - now)} ahead of the gateway's clock "
             f"({_rfc3339(now)}); a followed file's events may be at most {span(ahead)} "
-            "ahead, or event time would move there for every later line. Stamp events with "
-            "the time they are written")
+            f"ahead ({said}), or event time would move there for every later line. Stamp "
+            "events with the time they are written")
 
 
 def span(delta: timedelta) -> str:

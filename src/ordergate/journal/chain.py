@@ -10,7 +10,7 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from time import time_ns
+from time import perf_counter_ns, time_ns
 from types import TracebackType
 
 import structlog
@@ -74,6 +74,10 @@ class ChainJournal(ABC):
         self._failure: str | None = None
         self._closed = False
         self._log = log.bind(journal=url, run_id=run_id)
+        # Told the seconds of every write of buffered records to storage (the commit, with
+        # its fsync): a flush, and the writes `append` makes itself under `always` durability
+        # or when the buffer is full. Called under the journal's lock, after the write held.
+        self.on_write: Callable[[float], None] | None = None
 
     # ------------------------------------------------------------ storage primitives
 
@@ -389,6 +393,7 @@ class ChainJournal(ABC):
     def _flush_locked(self) -> None:
         if not self._buffer:
             return
+        started = perf_counter_ns()
         try:
             self._write(self._buffer)
         except JournalError as exc:
@@ -397,6 +402,8 @@ class ChainJournal(ABC):
                             first_seq=self._buffer[0][0], records=len(self._buffer))
             raise
         self._buffer = []
+        if self.on_write is not None:
+            self.on_write((perf_counter_ns() - started) / 1e9)
 
     def _raw(self, start_seq: int, end_seq: int | None) -> Iterator[RawRow]:
         next_seq = start_seq

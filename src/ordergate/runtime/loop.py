@@ -236,9 +236,9 @@ class Runtime:
         """Seconds a snapshot child may take before it is killed (`SNAPSHOT_DEADLINE_S`)."""
         self._snapshot_child: _SnapshotChild | None = None
         self._froze = False
-        self.on_flush: Callable[[float], None] | None = None
-        """Called with the seconds each batch's flush took (the durable write), once it
-        succeeded: the service's journal latency metric, kept out of the runtime."""
+        self._on_flush: Callable[[float], None] | None = None
+        # the per-intent engine nanoseconds of the newest source batch, until taken
+        self._engine_ns: list[int] = []
         self._log = log.bind(run_id=journal.run_id)
 
     # ------------------------------------------------------------------ opening
@@ -554,6 +554,7 @@ class Runtime:
             self._flush()
         except JournalError as exc:
             self._fail_closed(exc)
+        self._engine_ns = [nanoseconds for _, nanoseconds in block.latencies]
         try:
             if on_durable is not None:
                 on_durable(report)
@@ -637,12 +638,29 @@ class Runtime:
             if self._awaiting.pop(cid, None) is not None and cid in self._unresolved:
                 self._unresolved.pop(cid, None)
 
+    @property
+    def on_flush(self) -> Callable[[float], None] | None:
+        return self._on_flush
+
+    @on_flush.setter
+    def on_flush(self, observe: Callable[[float], None] | None) -> None:
+        """Called with the seconds each write of journal records to storage took (the commit
+        with its fsync), once it succeeded: a batch's flush and, under `always` durability,
+        every record's own commit. The service's journal latency metric, kept out of the
+        runtime; the journal times its own writes (`ChainJournal.on_write`)."""
+        self._on_flush = observe
+        if hasattr(self.journal, "on_write"):  # a journal of this package (not a test fake)
+            self.journal.on_write = observe
+
+    def take_engine_times(self) -> list[int]:
+        """Nanoseconds the engine spent on each intent of the newest source batch, once: a
+        second call before another source batch returns []."""
+        taken, self._engine_ns = self._engine_ns, []
+        return taken
+
     def _flush(self) -> None:
         faults.crossing("before_flush")
-        started = perf_counter_ns()
         self.journal.flush()
-        if self.on_flush is not None:
-            self.on_flush((perf_counter_ns() - started) / 1e9)
         self._durable_seq = self.journal.last_seq()
         faults.crossing("after_flush")
 

@@ -116,7 +116,7 @@ class Gateway:
         self._wall_clock = wall_clock
         self._tick_interval_s = tick_interval_s
         self._last_activity = time.monotonic()
-        self._timed_block = runtime._source_block  # replayed, already timed
+        runtime.take_engine_times()  # a replayed batch's, timed by the run that made them
         self.bridge = EngineBridge(GuardedBatches(self.guard), index=index,
                                    recall=EngineMemory(runtime), skew=EngineSkew(runtime),
                                    idle_events=self._idle_events,
@@ -160,16 +160,9 @@ class Gateway:
         self.metrics.set_mode(self.runtime.engine.state.mode)
 
     def _engine_times(self) -> list[int]:
-        """Nanoseconds the engine spent on each intent of the batch just processed. The
-        runtime times `engine.handle` per intent and keeps the times on its newest source
-        batch only (journaled as an evidence.latency note; the BatchReport does not carry
-        them). Every batch the bridge runs is one source batch, so a block already seen
-        means the batch had none."""
-        block = self.runtime._source_block
-        if block is None or block is self._timed_block:
-            return []
-        self._timed_block = block
-        return [nanoseconds for _, nanoseconds in block.latencies]
+        """Nanoseconds the engine spent on each intent of the batch just processed (every
+        batch the bridge runs is one source batch of the runtime)."""
+        return self.runtime.take_engine_times()
 
     def _idle_events(self) -> list[InputEvent]:
         """A ClockTick at wall-clock time after `tick_interval_s` without any batch, so timers,

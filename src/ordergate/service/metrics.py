@@ -55,7 +55,8 @@ class ServiceMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096), registry=r)
         self.journal_flush_seconds = Histogram(
             "ordergate_journal_flush_seconds",
-            "Journal flush latency: the durable write (commit and fsync) of one batch",
+            "Journal write latency: one durable write (commit and fsync) of journal records, a "
+            "batch's or, under always durability, each record's",
             buckets=_LATENCY_BUCKETS, registry=r)
         self.request_seconds = Histogram(
             "ordergate_http_request_seconds", "HTTP request latency by route",

@@ -17,7 +17,7 @@ import pytest
 from ordergate.engine.ids import derive_client_order_id
 from ordergate.journal import RecordKind, open_journal
 from ordergate.model.decision import Decision
-from ordergate.model.intent import OrderIntent
+from ordergate.model.intent import OrderIntent, Side
 from ordergate.runtime.loop import decode_input, decode_output
 from ordergate.service.bridge import DecisionIndex
 from service.support import TRADER, Served, auth, intent, start
@@ -165,3 +165,60 @@ def test_decision_bytes_are_those_journaled(small: Served) -> None:
         journal.close()
     assert len(payloads) == 1
     assert msgspec.json.decode(payloads[0]) == {"type": "decision", **again["decision"]}
+
+
+def post_conflict(served: Served, body: object) -> str:
+    """Post an intent that must be refused 409 intent_id_conflict; its detail."""
+    response = httpx.post(f"{served.url}/v1/intents", json=body, headers=auth(TRADER),
+                          timeout=10.0)
+    assert response.status_code == 409, response.text
+    answer = response.json()
+    assert answer["error"] == "intent_id_conflict"
+    detail: str = answer["detail"]
+    return detail
+
+
+def test_a_different_intent_under_an_evicted_id_is_a_conflict_and_sends_nothing(
+        small: Served) -> None:
+    allowed, _ = decide_past_capacity(small)
+    sent_before = small.sent()
+
+    bigger = post_conflict(small, intent("old-allow", qty="900"))
+    sold = post_conflict(small, intent("old-allow", qty="7", side=Side.SELL))
+    in_a_batch = post_conflict(small, {"intents": [intent("new-2", qty="1"),
+                                                   intent("old-allow", qty="8")]})
+
+    # answered as while the decision was indexed: the fields that differ are named
+    assert bigger.startswith("$.intent_id: 'old-allow' already names a different intent "
+                             "(it differs in qty)")
+    assert "(it differs in side)" in sold
+    assert in_a_batch.startswith("$.intents[1].intent_id: 'old-allow' already names")
+    assert small.sent() == sent_before  # no order, not even the batch's other intent
+    # the exact retry, restamped, still gets the original decision
+    again = post(small, intent("old-allow", qty="7", seconds=2.0))
+    assert again == {**allowed, "replayed": True, "decision_run_known": False}
+    small.stop()
+    inputs, decisions = journaled(small.journal_url)
+    assert inputs["old-allow"] == 1 and decisions["old-allow"] == 1
+    assert inputs["new-2"] == 0
+
+
+def test_a_different_intent_under_an_id_decided_before_a_restart_is_a_conflict(
+        tmp_path: Path) -> None:
+    first = start_small(tmp_path)
+    try:
+        decide_past_capacity(first)
+    finally:
+        first.stop()
+    second = start_small(tmp_path)
+    try:
+        assert "old-allow" not in second.gateway.bridge.index
+        assert "(it differs in qty)" in post_conflict(second, intent("old-allow", qty="900"))
+        assert "(it differs in side, qty)" in post_conflict(
+            second, intent("old-deny", qty="50", side=Side.SELL))
+        assert second.sent() == []
+    finally:
+        second.stop()
+    inputs, decisions = journaled(second.journal_url)
+    assert inputs["old-allow"] == 1 and decisions["old-allow"] == 1
+    assert inputs["old-deny"] == 1 and decisions["old-deny"] == 1

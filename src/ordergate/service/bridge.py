@@ -19,7 +19,8 @@ account...) is refused, with nothing of its request done (`IntentConflict`): ans
 the other intent's decision would tell the caller an order it never sent was decided. The
 decision index is bounded; an intent whose decision it no longer holds is looked up in the
 engine's memory of decided intents (`EngineMemory`, kept for two trading days), so that a
-late retry too gets the original decision and journals nothing.
+late retry too gets the original decision and journals nothing, and a different intent under
+the same account, strategy and intent_id is refused as a conflict, as while it is indexed.
 
 A request from the HTTP edge carries a `TimeBound`: a NEW intent (not a retry) stamped too far
 ahead of the server's wall clock, or too far behind it, is refused with its whole request
@@ -72,21 +73,29 @@ class BatchRuntime(Protocol):
         ...
 
 
-RecallDecision = Callable[[OrderIntent], Decision | None]
-"""The decision the engine gave an intent earlier (same account, strategy and intent id), or
-None. Called on the engine thread only."""
+RecallDecision = Callable[[OrderIntent], "DecisionRecord | None"]
+"""The intent the engine decided earlier under an intent's account, strategy and intent id,
+with the decision it gave it, or None. Called on the engine thread only."""
 
 
 class EngineMemory:
-    """`RecallDecision` from the engine's own record of decided intents: the decision exactly
-    as it was journaled, without reading the journal."""
+    """`RecallDecision` from the engine's own record of decided intents: the intent it
+    decided and the decision exactly as it was journaled, without reading the journal."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
-    def __call__(self, intent: OrderIntent) -> Decision | None:
-        decided = self._runtime.engine.state.decided
-        return decided.get((intent.account, intent.strategy, intent.intent_id))
+    def __call__(self, intent: OrderIntent) -> DecisionRecord | None:
+        state = self._runtime.engine.state
+        key = (intent.account, intent.strategy, intent.intent_id)
+        decision = state.decided.get(key)
+        if decision is None:
+            return None
+        # An engine image written before decided intents were kept has the decision alone;
+        # the engine answers such an intent as a retry (`engine.core`), and so does the bridge.
+        earlier = state.decided_intents.get(key) or intent
+        # the engine keeps no run per decision: run_id stays "" (not known)
+        return DecisionRecord(intent=earlier, decision=decision)
 
 
 class EngineSkew:
@@ -560,7 +569,6 @@ class EngineBridge:
 
     def _handle_intents(self, works: list[_IntentWork]) -> None:
         index = self.index
-        recall = self._recall
         fresh: list[OrderIntent] = []
         fresh_ids: dict[str, OrderIntent] = {}
         recalled: dict[str, DecisionRecord] = {}
@@ -574,15 +582,11 @@ class EngineBridge:
             refused: IntentOutOfTime | None = None
             for position, intent in enumerate(work.intents):
                 intent_id = intent.intent_id
+                # Decided before, but no longer in the bounded index (`recalled` by
+                # `_find_conflict`): answer the original decision, and journal nothing (a
+                # second intent or decision for the id).
                 if (intent_id in index or intent_id in fresh_ids or intent_id in recalled
                         or intent_id in new):
-                    continue
-                # Decided before, but no longer in the bounded index: answer the original
-                # decision, and journal nothing (a second intent or decision for the id).
-                earlier = None if recall is None else recall(intent)
-                if earlier is not None:
-                    # the engine keeps no run per decision: run_id stays "" (not known)
-                    recalled[intent_id] = DecisionRecord(intent=intent, decision=earlier)
                     continue
                 # Only an intent about to be decided is held to the time bound: a retry of
                 # one decided before gets its decision, however old.
@@ -639,7 +643,9 @@ class EngineBridge:
     def _find_conflict(self, intents: list[OrderIntent], fresh: dict[str, OrderIntent],
                        recalled: dict[str, DecisionRecord]) -> IntentConflict | None:
         """The first intent of a request whose intent_id names a different intent: one decided
-        before (in the index), one of this batch, or an earlier copy in the same request."""
+        before (in the index, or in the engine's memory once the index has let it go), one of
+        this batch, or an earlier copy in the same request. What the engine remembers of an
+        intent is put in `recalled`, to answer a retry of it."""
         index = self.index
         seen: dict[str, OrderIntent] = {}
         for position, intent in enumerate(intents):
@@ -650,6 +656,11 @@ class EngineBridge:
             if earlier is None and intent_id in index:
                 record = index.get(intent_id)
                 earlier = None if record is None else record.intent
+            if earlier is None and self._recall is not None:
+                remembered = self._recall(intent)
+                if remembered is not None:
+                    recalled[intent_id] = remembered
+                    earlier = remembered.intent
             if earlier is not None and earlier is not intent and _differing(earlier, intent):
                 return _conflict(position, intent, earlier)
             seen.setdefault(intent_id, intent)

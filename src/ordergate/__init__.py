@@ -3,7 +3,8 @@
 The public API is exactly the names in `__all__`; everything else is internal and may change.
 
 * Embedding: `Gateway` / `AsyncGateway` run the gateway inside your process
-  (`PolicyReplacement` for `Gateway.open(..., replace_policy=...)`).
+  (`PolicyReplacement` for `Gateway.open(..., replace_policy=...)`; building one without an
+  operator or a reason raises `PolicyChoiceError`).
 * HTTP: `Client` / `AsyncClient` talk to a running `ordergate serve`.
 * Nouns: `OrderIntent`, `MarketSnapshot`, `Decision` and their enums.
 
@@ -65,7 +66,7 @@ if TYPE_CHECKING:
     from ordergate.model.reasons import ReasonCode, all_reasons, reason
     from ordergate.policy.errors import PolicyError
     from ordergate.policy.loader import Policy, load_policy, parse_policy
-    from ordergate.runtime.policy_choice import PolicyReplacement
+    from ordergate.runtime.policy_choice import PolicyChoiceError, PolicyReplacement
 
 __version__ = "0.1.0"
 
@@ -108,6 +109,7 @@ _LAZY: dict[str, str] = {
     "OrderType": "ordergate.model.intent",
     "Policy": "ordergate.policy.loader",
     "PolicyError": "ordergate.policy.errors",
+    "PolicyChoiceError": "ordergate.runtime.policy_choice",
     "PolicyReplacement": "ordergate.runtime.policy_choice",
     "RateLimitedError": "ordergate.client",
     "ReasonCode": "ordergate.model.reasons",
@@ -162,6 +164,7 @@ __all__ = [
     "OrderReject",
     "OrderType",
     "Policy",
+    "PolicyChoiceError",
     "PolicyError",
     "PolicyReplacement",
     "RateLimitedError",

@@ -196,6 +196,24 @@ def _policy(policy: str | os.PathLike[str] | Policy) -> Policy:
         raise
 
 
+def _replacement(replace_policy: object) -> PolicyReplacement | None:
+    """The operator's order to replace the journal's policy, its text checked as an operator
+    command's is (both fields are journaled with the activation)."""
+    if replace_policy is None:
+        return None
+    if not isinstance(replace_policy, PolicyReplacement):
+        raise InvalidInput(f"replace_policy: expected an ordergate.PolicyReplacement(operator, "
+                           f"reason) or None, got {type(replace_policy).__name__}")
+    for field in ("operator", "reason"):
+        _refuse_lone_surrogates(getattr(replace_policy, field), f"replace_policy.{field}")
+        problem = control_character_problem(getattr(replace_policy, field))
+        if problem:
+            raise InvalidInput(f"replace_policy.{field}: {problem}; journaled text is one line "
+                               "of plain words")
+    return PolicyReplacement(operator=replace_policy.operator.strip(),
+                             reason=replace_policy.reason.strip())
+
+
 def _durability(durability: Durability | str) -> Durability:
     try:
         return Durability(durability)
@@ -398,6 +416,7 @@ class Gateway:
         """
         loaded = _policy(policy)
         chosen_durability = _durability(durability)
+        replacement = _replacement(replace_policy)
         if broker is None:
             from ordergate.brokers.sim import SimBroker, SimConfig
 
@@ -410,9 +429,9 @@ class Gateway:
             # Checked in this process: a second one would import the embedding program's main
             # module again, and an embedding script need not guard its entry point.
             runtime = open_proven(handle, None, lambda on_replayed: Runtime.open_on(
-                handle, loaded, broker, replace_policy=replace_policy, on_replayed=on_replayed))
+                handle, loaded, broker, replace_policy=replacement, on_replayed=on_replayed))
         else:
-            runtime = Runtime.open_on(handle, loaded, broker, replace_policy=replace_policy)
+            runtime = Runtime.open_on(handle, loaded, broker, replace_policy=replacement)
         gateway = cls(GuardedRuntime(runtime, guard_clock(clock), settings), clock=clock)
         log.info("gateway_opened", run_id=runtime.journal.run_id, policy=runtime.policy.name,
                  policy_hash=runtime.policy.hash, broker=broker.name)

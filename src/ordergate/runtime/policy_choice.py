@@ -42,6 +42,10 @@ class PolicyReplacement:
     reason: str
 
     def __post_init__(self) -> None:
+        for name in ("operator", "reason"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise PolicyChoiceError(f"{name}: expected text, got {type(value).__name__}")
         missing = [name for name in ("operator", "reason") if not getattr(self, name).strip()]
         if missing:
             raise PolicyChoiceError(

@@ -251,9 +251,20 @@ _NAMED_PROBLEM = re.compile(
     re.DOTALL)
 
 
+# msgspec's word for a missing field, which names the field at the end, not in front:
+# "Object missing required field `qty`" (or "field tags: Object missing ..." when nested).
+_MISSING_FIELD = re.compile(
+    r"^(?:field (?P<path>[A-Za-z_][A-Za-z0-9_.\[\]]*): )?"
+    r"Object missing required field `(?P<field>[^`]+)`$")
+
+
 def _at(what: str, problem: str) -> str:
     """One form for every input error: `intent.qty: <problem>` when the problem names a field
     (as the float and lone-surrogate checks write it), else `intent: <problem>`."""
+    missing = _MISSING_FIELD.match(problem)
+    if missing is not None:
+        path = ".".join(part for part in (what, missing["path"], missing["field"]) if part)
+        return f"{path}: required field missing"
     named = _NAMED_PROBLEM.match(problem)
     if named is None:
         return f"{what}: {problem}"

@@ -98,6 +98,17 @@ BAD: list[tuple[str, Callable[[Gateway], object], str]] = [
      r"^intent\.side: "),
     ("dict intent, unknown field", lambda g: g.submit({**fields("q5"), "bogus": "1"}),
      r"^intent: .*unknown field `bogus`"),
+    ("dict intent, qty missing",
+     lambda g: g.submit({key: value for key, value in fields("q6").items() if key != "qty"}),
+     r"^intent\.qty: required field missing$"),
+    ("submit_many, the second intent without a side",
+     lambda g: g.submit_many([fields("q7"), {key: value for key, value in fields("q8").items()
+                                             if key != "side"}]),
+     r"^intents\[1\]\.side: required field missing$"),
+    ("dict snapshot, symbol missing",
+     lambda g: g.on_market({"ts": T0 + timedelta(seconds=1), "bid": "99.99", "ask": "100.01",
+                            "last": "100"}),
+     r"^market\.symbol: required field missing$"),
     ("a dict given to process()", lambda g: g.process([{"type": "clock", "ts": T0}]),  # type: ignore[list-item]
      r"^events\[0\]: expected an input event .* got dict; .*submit\(\) or on_market\(\)"),
 ]

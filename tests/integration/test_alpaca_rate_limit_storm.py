@@ -161,7 +161,7 @@ def test_a_429_storm_opens_the_submit_circuit_and_a_probe_closes_it(desk: Desk) 
     assert desk.mode() is Mode.REDUCE_ONLY
 
     # The venue answers again, but the circuit is still open: the orders the storm left
-    # unanswered are found unseen and refused at the chokepoint, never sent late.
+    # unanswered are found unseen and held (their outcome is unknown), never sent late.
     STATE.faults.set(None)
     desk.gateway.tick(desk.at(20))
     assert desk.breaker().state is BreakerState.OPEN
@@ -193,7 +193,7 @@ def test_a_429_storm_opens_the_submit_circuit_and_a_probe_closes_it(desk: Desk) 
     closed = [e.detail for e in facts.dependencies
               if e.healthy and e.dependency == "circuit:" + SUBMIT_DEPENDENCY]
     assert closed == ["CIRCUIT_CLOSED_broker_submit"]
-    assert len(facts.circuit_refused) == 5  # two of the burst, then the three unanswered
+    assert len(facts.circuit_refused) == 2  # two of the burst; the unanswered three are held
 
 
 def test_a_401_from_the_venue_halts_and_nothing_more_is_sent(desk: Desk) -> None:

@@ -114,6 +114,29 @@ def test_failed_probe_reopens_escalated_to_900_s() -> None:
     assert state_of(breaker) is BreakerState.HALF_OPEN
 
 
+def test_recovered_open_circuit_is_half_open_and_a_good_probe_reports_it_closed() -> None:
+    clock = ManualClock()
+    breaker = _breaker(clock)
+    breaker.recover_open()
+    assert state_of(breaker) is BreakerState.HALF_OPEN
+    assert breaker.allow() and not breaker.allow()  # one probe
+    event = breaker.record_success()
+    assert event is not None and event.healthy
+    assert state_of(breaker) is BreakerState.CLOSED
+
+
+def test_recovered_open_circuit_whose_probe_fails_opens_at_the_first_tier() -> None:
+    clock = ManualClock()
+    board = BreakerBoard(clock)
+    board.recover_open(["broker_submit", "feed:market"])
+    assert board.open_dependencies() == ["broker_submit", "feed:market"]
+    breaker = board.get("broker_submit")
+    assert breaker.allow()
+    event = breaker.record_failure()
+    assert event is not None and not event.healthy
+    assert breaker.opened_until == clock.now() + timedelta(seconds=60)
+
+
 def test_ten_failures_within_ten_minutes_open_for_900_s() -> None:
     clock = ManualClock()
     breaker = CircuitBreaker("broker_reads", clock, BreakerPolicy(tiers=(

@@ -100,6 +100,13 @@ def test_backoff_is_full_jitter_below_an_exponential_ceiling() -> None:
             assert 0.0 <= backoff_delay(policy, retry, rng) <= ceiling
 
 
+def test_backoff_after_thousands_of_retries_stays_at_the_cap() -> None:
+    policy = RetryPolicy(base_delay_s=0.5, max_delay_s=3.0)
+    rng = random.Random(1)
+    for retry in (1023, 1024, 1100, 100_000):
+        assert 0.0 <= backoff_delay(policy, retry, rng) <= 3.0
+
+
 def test_same_seed_same_waits() -> None:
     waits = []
     for _ in range(2):

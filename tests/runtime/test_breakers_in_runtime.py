@@ -57,7 +57,8 @@ def _healthy(directory: Path) -> Stage:
 
 def _opened(directory: Path) -> Stage:
     """Three failed submits (the order, its resubmission, one retry) open the circuit; the
-    next batch refuses the still unresolved order instead of trying it again."""
+    still unresolved order is not sent again but held: asked about, never refused as "not
+    sent" (its outcome is unknown)."""
     stage = _healthy(directory)
     stage.broker.faults.fail_next_submits = 3
     stage.at(2, [quote("AAPL", 2), intent("during", Side.BUY, 10, 2)])
@@ -72,6 +73,8 @@ def test_failures_open_the_submit_circuit_and_tighten_the_mode(tmp_path: Path) -
         assert stage.mode() is Mode.REDUCE_ONLY
         reasons = {r.code for r in stage.guard.runtime.engine.status().reasons}
         assert "SYS-007" in reasons
+        held = [order.intent_id for _, order in stage.guard.runtime.awaiting.values()]
+        assert held == ["during"]  # unresolved, its reservation kept
         sent = len(stage.broker.submissions())
         stage.at(4, [quote("AAPL", 4), intent("reduce", Side.SELL, 10, 4,
                                                 limit_price=Decimal(189))])
@@ -80,13 +83,13 @@ def test_failures_open_the_submit_circuit_and_tighten_the_mode(tmp_path: Path) -
         stage.guard.close()
     facts = JournalFacts.read(tmp_path / "journal.db")
     assert [e.detail for e in facts.unhealthy("SYS-007")] == ["CIRCUIT_OPEN_broker_submit"]
-    assert len(facts.circuit_refused) == 2  # the unresolved order and the reducing one
+    assert len(facts.circuit_refused) == 1  # the reducing one; the unresolved one is held
 
 
 def test_a_failed_probe_escalates_and_a_good_one_closes(tmp_path: Path) -> None:
     stage = _opened(tmp_path)
     try:
-        stage.broker.faults.fail_next_reads = 1
+        stage.broker.faults.fail_next_reads = 2  # the held order's lookup, then the probe
         stage.at(63, [quote("AAPL", 63)])  # open 60 s -> half-open -> the probe fails
         assert stage.submit_state() == (BreakerState.OPEN, 1, 2)
         stage.at(63 + 899, [quote("AAPL", 962)])

@@ -3,8 +3,11 @@
 A breaker counts failures in rolling windows. Each `EscalationTier` says "this many failures
 within this many seconds opens the circuit for that long"; the highest tier reached wins.
 When the open period ends the breaker is HALF_OPEN and lets exactly one probe through: success
-closes it, failure re-opens it at the next tier. Windows are inclusive: the 3rd failure exactly
-60 s after the 1st still counts as "3 within 60 s" (when in doubt, fail closed).
+closes it, failure re-opens it at the next tier. A breaker whose circuit was open when the
+process stopped starts HALF_OPEN (`recover_open`): the first probe says whether the dependency
+answers again, as it would have once the open period had passed. Windows are inclusive: the
+3rd failure exactly 60 s after the 1st still counts as "3 within 60 s" (when in doubt, fail
+closed).
 
 Transitions come back from `record_failure` / `record_success` as `DependencyStatus` events
 (SYS-007 CIRCUIT_OPEN), for the runtime to journal and feed to the engine.
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 import msgspec
@@ -108,6 +111,17 @@ class CircuitBreaker:
             return True
         return False
 
+    def recover_open(self) -> None:
+        """The circuit was open when the process stopped (its reason is in the replayed
+        state, its open period is not): start HALF_OPEN, so the first probe that gets through
+        closes it (and reports it closed) and a failed one opens it at the first tier."""
+        if self._state is not BreakerState.CLOSED:
+            return
+        self._state = BreakerState.HALF_OPEN
+        self._tier = None
+        self._probe_in_flight = False
+        log.info("breaker_recovered_half_open", dependency=self.name)
+
     def record_success(self) -> DependencyStatus | None:
         if self.state is BreakerState.CLOSED:
             return None
@@ -134,8 +148,9 @@ class CircuitBreaker:
 
         state = self.state
         if state is BreakerState.HALF_OPEN:
-            previous = self._tier if self._tier is not None else 0
-            return self._open(min(previous + 1, len(self._policy.tiers) - 1))
+            # No tier: recovered half-open (`recover_open`), so a failure opens the first.
+            following = 0 if self._tier is None else self._tier + 1
+            return self._open(min(following, len(self._policy.tiers) - 1))
         reached = self._highest_tier_reached(now)
         if reached is None:
             return None
@@ -202,6 +217,12 @@ class BreakerBoard:
                 dependency, self._clock, self._policies.get(dependency, self._policy))
             self._breakers[dependency] = breaker
         return breaker
+
+    def recover_open(self, dependencies: Iterable[str]) -> None:
+        """Start the breakers of `dependencies` HALF_OPEN: their circuits were open when the
+        process stopped (`CircuitBreaker.recover_open`)."""
+        for dependency in dependencies:
+            self.get(dependency).recover_open()
 
     def feed(self, name: str) -> CircuitBreaker:
         return self.get(f"feed:{name}")

@@ -35,7 +35,8 @@ T = TypeVar("T")
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     """At most `max_attempts` calls and `max_total_s` seconds (waits included). Waits are
     full-jitter exponential: uniform(0, min(max_delay_s, base_delay_s * 2**retry)), but never
-    shorter than the provider's Retry-After."""
+    shorter than the provider's Retry-After. The exponent stops growing at
+    `MAX_BACKOFF_DOUBLINGS` (the cap is reached long before)."""
 
     max_attempts: int = 3
     max_total_s: float = 10.0
@@ -49,10 +50,16 @@ class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("max_total_s/base_delay_s/max_delay_s: expected non-negative seconds")
 
 
+MAX_BACKOFF_DOUBLINGS = 64
+"""Doublings after which the backoff stops growing: 2**retry for a larger retry number is
+too large for a float (OverflowError after about 1024 retries)."""
+
+
 def backoff_delay(policy: RetryPolicy, retry: int, rng: random.Random,
                   minimum_s: float | None = None) -> float:
     """The wait before retry number `retry` (0 for the first retry)."""
-    ceiling = min(policy.max_delay_s, policy.base_delay_s * (2 ** retry))
+    doublings = min(retry, MAX_BACKOFF_DOUBLINGS)
+    ceiling = min(policy.max_delay_s, policy.base_delay_s * (2 ** doublings))
     delay = rng.uniform(0.0, ceiling)
     return max(delay, minimum_s) if minimum_s is not None else delay
 

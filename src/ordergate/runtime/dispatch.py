@@ -25,6 +25,13 @@ which its own events report; it is not rejected. A venue that still does not sho
 lagging behind a live original, so the order stays unresolved and is rejected only once the
 venue has refused it without showing it for `lost_after`.
 
+The circuit refusal (`CallMonitor.allow_submit`) turns only a first submit into an
+`OrderReject` "not sent": the venue has never been asked. An order whose outcome is unknown
+may already be live there, so when its resend is held by the circuit (or an automatic halt)
+it stays unresolved and is from then on only asked about, never sent again: late, after the
+outage, it would be a stale order. It ends like an order at a venue that takes repeated ids:
+shown by the venue, or declared lost after `lost_after`.
+
 What ends the wait for a venue that never shows the order: the reservation stays while the
 order could be live, so the order stays unresolved (visible in the journal and in
 `Runtime.awaiting`) until the venue shows it, or until it has answered "not found" for
@@ -138,6 +145,8 @@ class Dispatcher:
         # client order id -> event time of the first "not found" answer since the last time
         # the order was sent or seen (orders whose submit had no answer; see `resolve`).
         self._unseen_since: dict[str, datetime] = {}
+        # Orders with no submit answer whose resend the circuit held: only asked about since.
+        self._resend_held: set[str] = set()
 
     def attach(self, monitor: CallMonitor) -> None:
         """Report every broker call to `monitor`, and ask it before each submit."""
@@ -182,6 +191,13 @@ class Dispatcher:
             return [DependencyStatus(ts=ts, dependency=dependency, healthy=True), *watched]
         assert failure is not None
         return [failure]
+
+    def recover_unhealthy(self, dependency: str) -> None:
+        """The replayed engine holds `dependency` unhealthy (the process stopped before it
+        answered again): start from that, so its next good answer reports it healthy. Nothing
+        is journaled here."""
+        if dependency in self._healthy:
+            self._healthy[dependency] = False
 
     def mark_healthy(self, dependency: str, ts: datetime) -> list[InputEvent]:
         """The dependency answered a health probe: report it healthy if it was not."""
@@ -279,7 +295,15 @@ class Dispatcher:
         self._require_durable(seq, f"dispatch {order.client_order_id}")
         now = self._saw(order.ts)
         cid = order.client_order_id
-        if safe_to_resubmit(cid, self._broker, journal_has_ack):
+        if cid not in self._resend_held and safe_to_resubmit(cid, self._broker,
+                                                             journal_has_ack):
+            if self._monitor is not None and not self._monitor.allow_submit():
+                # Its outcome is unknown (the venue may hold it and not show it yet): held,
+                # not rejected, and from now on only asked about.
+                self._resend_held.add(cid)
+                self._log.warning("resend_held_circuit_open", intent_id=order.intent_id,
+                                  client_order_id=cid)
+                return self._not_found(order, now, [], recovering)
             self._log.info("resubmitting_unseen_order", intent_id=order.intent_id,
                            client_order_id=cid)
             return self._resubmit_unseen(order, now, recovering)
@@ -292,7 +316,7 @@ class Dispatcher:
         health = self._health(READS_DEPENDENCY, True, order.ts)
         if known is None:
             return self._not_found(order, now, health, recovering)
-        self._unseen_since.pop(cid, None)
+        self._settled(cid)
         # The broker has the order: its own events (ack, fills...) say what became of it.
         self._log.info("order_known_to_broker", intent_id=order.intent_id,
                        client_order_id=cid, status=known.status.value)
@@ -302,15 +326,21 @@ class Dispatcher:
                    recovering: bool) -> Outcome:
         """The broker does not show an order whose submit had no answer, and it may not be
         sent again: wait (unresolved), or declare it lost once the wait is over."""
-        if self._broker.capabilities.unique_client_order_id:
+        cid = order.client_order_id
+        name = self._broker.name
+        if cid in self._resend_held:
+            why = (f"its resend was held: {SUBMIT_DEPENDENCY} circuit open or automatic halt; "
+                   "an order that may be live is not sent late")
+        elif self._broker.capabilities.unique_client_order_id:
             # It was found by `safe_to_resubmit` (or that lookup failed) and missed now: the
             # next `resolve` asks again and, if it is still unseen, sends it (refused if held).
             return Outcome(events=health, unresolved=True, detail="broker lookup inconsistent")
-        name = self._broker.name
+        else:
+            why = f"{name} does not refuse a repeated client order id"
         return self._wait(
             order, now, health, recovering,
             waiting=(f"no answer to the submit and not shown by {name} for {{waited}} s; not "
-                     f"sent again ({name} does not refuse a repeated client order id)"),
+                     f"sent again ({why})"),
             lost=(f"declared lost: no answer to the submit, and {name} did not show client "
                   f"order id {order.client_order_id} in {{waited}} s of lookups; it was never "
                   "sent again"),
@@ -331,19 +361,22 @@ class Dispatcher:
         seconds = f"{waited.total_seconds():g}"
         if waited < self._lost_after:
             return Outcome(events=health, unresolved=True, detail=waiting.format(waited=seconds))
-        del self._unseen_since[cid]
+        self._settled(cid)
         self._log.warning("order_declared_lost", intent_id=order.intent_id,
                           client_order_id=cid, waited_s=waited.total_seconds(), code=code)
         return Outcome(events=[*health, OrderReject(
             ts=now, client_order_id=cid, reason=lost.format(waited=seconds), code=code)])
 
+    def _settled(self, cid: str) -> None:
+        """The venue showed the order, or it was declared lost: nothing left to wait for."""
+        self._unseen_since.pop(cid, None)
+        self._resend_held.discard(cid)
+
     def _resubmit_unseen(self, order: Dispatch, now: datetime, recovering: bool) -> Outcome:
         """Send again an order that the venue, which refuses a repeated client order id, says
-        it has never seen. A refusal is checked with one more lookup before it counts."""
+        it has never seen (the circuit allowed it: `resolve`). A refusal is checked with one
+        more lookup before it counts."""
         cid = order.client_order_id
-        refused = self._circuit_refusal(order)
-        if refused is not None:
-            return refused
         faults.crossing("before_submit")
         try:
             result = self._broker.submit(order)
@@ -378,7 +411,7 @@ class Dispatcher:
                 f"holds the order: {type(exc).__name__}: {exc}"))
         health = [*health, *self._health(READS_DEPENDENCY, True, order.ts)]
         if known is not None and known.status is not OrderStatus.REJECTED:
-            self._unseen_since.pop(cid, None)
+            self._settled(cid)
             self._log.info("resend_refused_original_known", intent_id=order.intent_id,
                            client_order_id=cid, status=known.status.value, reason=reason)
             return Outcome(events=health)
@@ -390,7 +423,7 @@ class Dispatcher:
                 lost=(f"{reason} (the resend of an order whose submit had no answer; "
                       f"{self._broker.name} did not show it in {{waited}} s of lookups)"),
                 code="broker")
-        self._unseen_since.pop(cid, None)
+        self._settled(cid)
         self._log.info("order_rejected", intent_id=order.intent_id, client_order_id=cid,
                        reason=reason)
         return Outcome(events=[*health, OrderReject(ts=order.ts, client_order_id=cid,
@@ -438,8 +471,8 @@ class Dispatcher:
             health, _ = self._failure(exc, READS_DEPENDENCY, until, None)
             return health, f"{type(exc).__name__}: {exc}"
         faults.crossing("after_poll")
-        if self._unseen_since:
+        if self._unseen_since or self._resend_held:
             for event in events:
                 if isinstance(event, _BROKER_ANSWERS):  # the venue shows it after all
-                    self._unseen_since.pop(event.client_order_id, None)
+                    self._settled(event.client_order_id)
         return [*self._health(READS_DEPENDENCY, True, until), *events], ""

@@ -14,6 +14,11 @@ mode follows and replay reproduces it:
   reason: HALTED, latched until an operator resumes;
 * clock drift beyond tolerance yields `clock:drift` CLK-002 and an unavailable reference
   `clock:reference` CLK-003, each cleared only by its own recovery.
+
+After a restart the watchers start from the health the journal replayed into the engine
+(`GuardedRuntime.recover_health`): a circuit whose reason is active starts half-open, a broker
+dependency or clock condition the engine holds unhealthy starts unhealthy, so the first good
+answer clears each reason as it would have without the restart.
 """
 
 from __future__ import annotations
@@ -239,6 +244,13 @@ class ClockWatch:
         self.sync = ClockSync(clock, lambda: reference() + half_step,
                               max_drift_ms + resolution_ms / 2)
         self.board = board
+        # Clock conditions (codes) the replayed engine holds and no check has answered yet.
+        self._recovered: set[str] = set()
+
+    def recover_unhealthy(self, code: str) -> None:
+        """The replayed engine holds the clock condition `code` (CLK-002 or CLK-003): the
+        first check that finds it gone reports it healthy (a new sync only reports changes)."""
+        self._recovered.add(code)
 
     def check(self, ts: datetime) -> list[InputEvent]:
         events: list[InputEvent] = []
@@ -251,6 +263,8 @@ class ClockWatch:
             events.append(DependencyStatus(
                 ts=ts, dependency=CLOCK_DEPENDENCIES.get(change.code, change.dependency),
                 healthy=change.healthy, code=change.code, detail=detail))
+        if self._recovered:
+            events.extend(self._recovered_cleared(ts))
         breaker = self.board.get("clock")
         if CLOCK_UNAVAILABLE in self.sync.active_codes:
             transition = breaker.record_failure()
@@ -259,6 +273,19 @@ class ClockWatch:
         if transition is not None:
             events.append(circuit_event(transition, ts))
         return events
+
+    def _recovered_cleared(self, ts: datetime) -> list[InputEvent]:
+        """Healthy events for recovered conditions this check found gone (one still present
+        was just reported again by the sync, which keeps it from now on). Drift is answered
+        only by a check that could read the reference."""
+        active = self.sync.active_codes
+        answered = {code for code in self._recovered
+                    if code != CLOCK_DRIFT or CLOCK_UNAVAILABLE not in active}
+        cleared = sorted(code for code in answered if code not in active)
+        self._recovered -= answered
+        return [DependencyStatus(ts=ts, dependency=CLOCK_DEPENDENCIES[code], healthy=True,
+                                 code=code, detail="cleared by the first check after a restart")
+                for code in cleared]
 
 
 def _usable(value: Decimal | None) -> bool:
@@ -362,6 +389,29 @@ class GuardedRuntime:
         self._event_time: datetime | None = None
         self.started = False
         self._log = log.bind(run_id=runtime.journal.run_id)
+        self.recover_health()
+
+    def recover_health(self) -> None:
+        """Start the breakers, the Dispatcher's health and clock sync from the dependency
+        reasons the engine holds (replayed from the journal): a new process would otherwise
+        start them all healthy, so no change would ever be reported and the reasons would hold
+        for good. Nothing is journaled here."""
+        prefix = "dependency:"
+        circuits: list[str] = []
+        clock_codes = {dependency: code for code, dependency in CLOCK_DEPENDENCIES.items()}
+        for condition in self.runtime.engine.state.guard.conditions():
+            if not condition.key.startswith(prefix):
+                continue
+            dependency = condition.key[len(prefix):]
+            if dependency.startswith(CIRCUIT_PREFIX):
+                circuits.append(dependency[len(CIRCUIT_PREFIX):])
+            elif dependency in BROKER_DEPENDENCIES:
+                self.runtime.dispatcher.recover_unhealthy(dependency)
+            elif dependency in clock_codes:
+                self.clock_watch.recover_unhealthy(clock_codes[dependency])
+        if circuits:
+            self.board.recover_open(circuits)
+            self._log.info("circuits_recovered_half_open", dependencies=sorted(circuits))
 
     # ------------------------------------------------------------ start
 

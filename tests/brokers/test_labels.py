@@ -22,8 +22,10 @@ from ordergate.brokers.labels import (
     parse_retry_after,
     parse_timestamp,
     require_label,
+    require_supported,
 )
 from ordergate.model.events import Fill, OrderAck, OrderCanceled, OrderReject
+from ordergate.model.intent import OrderType, TimeInForce
 
 TS = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
 
@@ -45,6 +47,22 @@ def test_label_with_forbidden_characters_is_refused() -> None:
     with pytest.raises(BrokerOrderRejected, match="only digits"):
         require_label("a-1", venue="v", field="tag", max_length=9,
                       pattern=re.compile(r"\d+"), allowed="only digits")
+
+
+def test_refusals_before_dispatch_carry_their_reason_codes() -> None:
+    # ORD-012: a label the venue cannot carry; ORD-002: a type or time in force it lacks
+    with pytest.raises(BrokerOrderRejected) as too_long:
+        require_label("a" * 65, venue="v", field="label", max_length=64)
+    assert too_long.value.code == "ORD-012"
+    with pytest.raises(BrokerOrderRejected) as unsupported:
+        require_supported("v", OrderType.STOP, TimeInForce.DAY,
+                          frozenset({OrderType.LIMIT}), frozenset(TimeInForce))
+    assert unsupported.value.code == "ORD-002"
+    with pytest.raises(BrokerOrderRejected) as no_tif:
+        require_supported("v", OrderType.LIMIT, TimeInForce.IOC,
+                          frozenset({OrderType.LIMIT}), frozenset({TimeInForce.DAY}))
+    assert no_tif.value.code == "ORD-002"
+    assert BrokerOrderRejected("insufficient funds").code == "broker"
 
 
 def test_observing_the_same_state_twice_reports_nothing_new() -> None:

@@ -3,8 +3,10 @@ and a submit whose outcome is unknown is never re-sent blindly."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from ordergate.brokers.sim import SimBroker, SimConfig, SimFaults, SubmitOutcome
@@ -63,6 +65,25 @@ def test_unanswerable_question_leaves_the_order_unresolved() -> None:
     assert not later.unresolved
     assert [a.outcome for a in broker.submission_log()] == [SubmitOutcome.FAULT,
                                                             SubmitOutcome.ACCEPTED]
+
+
+def test_an_order_type_the_venue_lacks_is_rejected_as_ord_002() -> None:
+    market = msgspec.structs.replace(_order(), order_type=OrderType.MARKET, limit_price=None)
+    broker = SimBroker(SimConfig(sync_rejects=True, order_types=frozenset({OrderType.LIMIT})))
+    outcome = Dispatcher(broker, lambda: 10).submit(market, 1)
+    (reject,) = [e for e in outcome.events if isinstance(e, OrderReject)]
+    assert reject.code == "ORD-002" and "is not supported" in reject.reason
+    # answered later, as a venue's asynchronous reject: the same code
+    later = SimBroker(SimConfig(order_types=frozenset({OrderType.LIMIT})))
+    assert Dispatcher(later, lambda: 10).submit(market, 1).events == []
+    (async_reject,) = [e for e in later.poll_events(TS + timedelta(seconds=1))
+                       if isinstance(e, OrderReject)]
+    assert async_reject.code == "ORD-002"
+    # any other refusal names no rule
+    other = SimBroker(SimConfig(sync_rejects=True, reject_symbols=frozenset({"AAPL"})))
+    (plain,) = [e for e in Dispatcher(other, lambda: 10).submit(_order(), 1).events
+                if isinstance(e, OrderReject)]
+    assert plain.code == "broker"
 
 
 def test_broker_rejection_comes_back_as_an_order_reject() -> None:

@@ -67,10 +67,14 @@ class SubmitResult(msgspec.Struct, frozen=True, kw_only=True):
     accepted: bool
     broker_order_id: str = ""
     reason: str = ""
+    code: str = ""  # a rejection's reason code (`model.reasons`), when the venue's is one
 
 
 class BrokerError(Exception):
-    """Broker trouble. `http_status` is set when the broker answered over HTTP."""
+    """Broker trouble. `http_status` is set when the broker answered over HTTP. `code`: the
+    reason code an order refused for it is rejected with ("broker" when no rule names it)."""
+
+    code = "broker"
 
     def __init__(self, message: str, *, http_status: int | None = None,
                  retry_after_s: float | None = None) -> None:
@@ -97,6 +101,19 @@ class BrokerBadResponse(BrokerError):
 
 class BrokerOrderRejected(BrokerError):
     """The broker refused the order itself (422, insufficient funds, market halted...)."""
+
+
+class OrderTypeUnsupported(BrokerOrderRejected):
+    """Refused before dispatch: the venue does not offer the order type or time in force."""
+
+    code = "ORD-002"
+
+
+class OrderLabelRefused(BrokerOrderRejected):
+    """Refused before dispatch: the client order id does not fit the venue's label field
+    (too long, or characters the field cannot carry)."""
+
+    code = "ORD-012"
 
 
 class BrokerAdapter(Protocol):

@@ -29,7 +29,9 @@ from ordergate.brokers.base import (
     BrokerError,
     BrokerOrder,
     BrokerOrderRejected,
+    OrderLabelRefused,
     OrderStatus,
+    OrderTypeUnsupported,
 )
 from ordergate.model.events import Fill, InputEvent, OrderAck, OrderCanceled, OrderReject
 from ordergate.model.intent import OrderType, TimeInForce
@@ -51,13 +53,13 @@ def require_label(
 ) -> str:
     """The id, unchanged, when the venue can carry it; else BrokerOrderRejected (pre-dispatch)."""
     if len(client_order_id) > max_length:
-        raise BrokerOrderRejected(
+        raise OrderLabelRefused(
             f"{venue}: client_order_id '{client_order_id}' is {len(client_order_id)} characters;"
             f" the venue's {field} holds at most {max_length}. Refused before dispatch"
             " (ids are never truncated)"
         )
     if pattern is not None and not pattern.fullmatch(client_order_id):
-        raise BrokerOrderRejected(
+        raise OrderLabelRefused(
             f"{venue}: client_order_id '{client_order_id}' cannot be carried in the venue's"
             f" {field} ({allowed}). Refused before dispatch"
         )
@@ -69,9 +71,9 @@ def require_supported(venue: str, order_type: OrderType, tif: TimeInForce,
                       time_in_force: frozenset[TimeInForce]) -> None:
     """Refuse, never emulate, an order type or time in force the venue does not offer."""
     if order_type not in order_types:
-        raise BrokerOrderRejected(f"{venue}: order_type '{order_type}' is not supported")
+        raise OrderTypeUnsupported(f"{venue}: order_type '{order_type}' is not supported")
     if tif not in time_in_force:
-        raise BrokerOrderRejected(f"{venue}: time in force '{tif}' is not supported")
+        raise OrderTypeUnsupported(f"{venue}: time in force '{tif}' is not supported")
 
 
 def decimal_text(value: Decimal) -> str:

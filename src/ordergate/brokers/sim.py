@@ -68,6 +68,7 @@ ZERO = Decimal(0)
 _BPS = Decimal(10_000)
 _WORKING = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 DUPLICATE_REASON = "duplicate client_order_id"
+_UNSUPPORTED = "ORD-002"  # the code of a refused order type or time in force
 _MAX_ID_LENGTH = 128  # an Identifier's bound (model.intent)
 
 
@@ -462,14 +463,15 @@ class SimBroker:
             reason = f"market halted: {order.symbol}"
             self._record(order, SubmitOutcome.REJECTED, reason)
             raise BrokerOrderRejected(reason, http_status=422)
-        reason = self._reject_reason(order, book.received)
+        reason, code = self._reject_reason(order, book.received)
         if reason:
             entry.status = OrderStatus.REJECTED
             self._record(order, SubmitOutcome.REJECTED, reason)
             if config.sync_rejects:
-                return SubmitResult(accepted=False, broker_order_id=broker_id, reason=reason)
+                return SubmitResult(accepted=False, broker_order_id=broker_id, reason=reason,
+                                    code=code)
             self._schedule(OrderReject(ts=entry.ack_ts, client_order_id=client_id,
-                                       reason=reason))
+                                       reason=reason, code=code))
             return SubmitResult(accepted=True, broker_order_id=broker_id)
 
         self._record(order, SubmitOutcome.ACCEPTED)
@@ -482,26 +484,29 @@ class SimBroker:
             self._fill_on_receipt(entry)
         return SubmitResult(accepted=True, broker_order_id=broker_id)
 
-    def _reject_reason(self, order: Dispatch, number: int) -> str:
+    def _reject_reason(self, order: Dispatch, number: int) -> tuple[str, str]:
+        """Why the order is refused ("" when it is not), and the reason code of that refusal
+        ("ORD-002" for an order type or time in force the simulator is set not to offer, as
+        a venue adapter refuses one; "" otherwise)."""
         config = self.config
         if order.order_type not in config.order_types:
-            return f"order type '{order.order_type.value}' is not supported"
+            return f"order type '{order.order_type.value}' is not supported", _UNSUPPORTED
         if order.tif not in config.time_in_force:
-            return f"time in force '{order.tif.value}' is not supported"
+            return f"time in force '{order.tif.value}' is not supported", _UNSUPPORTED
         if not config.fractional_qty and order.qty != order.qty.to_integral_value():
-            return f"fractional quantity '{order.qty}' is not supported"
+            return f"fractional quantity '{order.qty}' is not supported", ""
         needs_limit = order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
         needs_stop = order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
         if needs_limit != (order.limit_price is not None) or \
                 needs_stop != (order.stop_price is not None):
-            return f"prices do not fit order type '{order.order_type.value}'"
+            return f"prices do not fit order type '{order.order_type.value}'", ""
         if order.symbol in config.reject_symbols:
-            return config.reject_reason
+            return config.reject_reason, ""
         if config.reject_every_nth and number % config.reject_every_nth == 0:
-            return config.reject_reason
+            return config.reject_reason, ""
         if config.reject_probability > 0 and self._rng.random() < config.reject_probability:
-            return config.reject_reason
-        return ""
+            return config.reject_reason, ""
+        return "", ""
 
     def _fill_on_receipt(self, entry: _Order) -> None:
         order = entry.dispatch

@@ -261,7 +261,7 @@ class Dispatcher:
                 bound.info("order_rejected", reason=str(exc))
                 return Outcome(events=[*health, OrderReject(
                     ts=order.ts, client_order_id=order.client_order_id, reason=str(exc),
-                    code="broker")])
+                    code=exc.code if isinstance(exc, BrokerError) else "broker")])
             bound.warning("submit_outcome_unknown", error=f"{type(exc).__name__}: {exc}")
             outcome = self.resolve(order, seq, journal_has_ack=False)
             outcome.events[:0] = health
@@ -276,7 +276,7 @@ class Dispatcher:
                        client_order_id=order.client_order_id, reason=result.reason)
         return Outcome(events=[*health, OrderReject(
             ts=order.ts, client_order_id=order.client_order_id, reason=result.reason,
-            code="broker")])
+            code=result.code or "broker")])
 
     def advance(self, ts: datetime) -> None:
         """Event time has reached `ts` (the runtime's clock, before it retries unresolved

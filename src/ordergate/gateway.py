@@ -69,7 +69,7 @@ from ordergate.model.events import (
     KillScope,
     OutputEvent,
 )
-from ordergate.model.intent import OrderIntent
+from ordergate.model.intent import OrderIntent, reserved_id_problem
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.values import (
@@ -304,9 +304,19 @@ def _checked(event: T, what: str) -> T:
     plain = msgspec.to_builtins(event)
     _refuse_lone_surrogates(plain, what)
     try:
-        return msgspec.convert(plain, type(event))
+        return _own_id(msgspec.convert(plain, type(event)), what)
     except (msgspec.ValidationError, InvalidValue) as exc:
         raise InvalidInput(_at(what, describe_error(exc))) from None
+
+
+def _own_id(event: T, what: str) -> T:
+    """`event`, unless it is an intent whose own client_order_id is reserved for the ids the
+    engine derives (`model.intent.reserved_id_problem`): then InvalidInput naming it."""
+    if isinstance(event, OrderIntent):
+        problem = reserved_id_problem(event)
+        if problem is not None:
+            raise InvalidInput(f"{what}.client_order_id: {problem}")
+    return event
 
 
 def _built(kind: Callable[..., T], what: str, **fields: Any) -> T:
@@ -331,9 +341,10 @@ def _convert(data: OrderIntent | MarketSnapshot | Mapping[str, Any], kind: type[
         fields["ts"] = now()
     _refuse_lone_surrogates(fields, what)
     try:
-        return msgspec.convert(fields, kind)
+        converted = msgspec.convert(fields, kind)
     except (msgspec.ValidationError, InvalidValue) as exc:
         raise InvalidInput(_at(what, describe_error(exc))) from None
+    return _own_id(converted, what)
 
 
 def _input_event(event: object, what: str) -> InputEvent:

@@ -13,7 +13,6 @@ from ordergate.model.ids import PREFIX
 from ordergate.model.values import (
     IDENTIFIER_PATTERN,
     PRINTABLE_PATTERN,
-    InvalidValue,
     require_positive,
     require_utc,
 )
@@ -31,8 +30,8 @@ TagKey = Annotated[str, msgspec.Meta(max_length=64, pattern=PRINTABLE_PATTERN)]
 TagValue = Annotated[str, msgspec.Meta(max_length=256, pattern=PRINTABLE_PATTERN)]
 Tags = Annotated[dict[TagKey, TagValue], msgspec.Meta(max_length=MAX_TAGS)]
 # The prefix of the client order ids the engine derives for intents that name none
-# (`model.ids`): an id of the strategy's own never starts with it, so it can never be the id
-# derived for another intent.
+# (`model.ids`): a NEW intent's own id never starts with it (`reserved_id_problem`), so it can
+# never be the id derived for another intent.
 DERIVED_ID_PREFIX = PREFIX
 
 
@@ -85,12 +84,6 @@ class OrderIntent(
     def __post_init__(self) -> None:
         require_utc("ts", self.ts)
         require_positive("qty", self.qty)
-        client_order_id = self.client_order_id
-        if client_order_id is not None and client_order_id.startswith(DERIVED_ID_PREFIX):
-            raise InvalidValue(
-                f"client_order_id: '{client_order_id}' starts with '{DERIVED_ID_PREFIX}', "
-                "which is reserved for the ids derived for intents without one; choose an id "
-                f"that does not start with '{DERIVED_ID_PREFIX}' or leave client_order_id out")
         if self.limit_price is not None:
             require_positive("limit_price", self.limit_price)
         if self.stop_price is not None:
@@ -99,3 +92,17 @@ class OrderIntent(
     @property
     def signed_qty(self) -> Decimal:
         return self.qty if self.side is Side.BUY else -self.qty
+
+
+def reserved_id_problem(intent: OrderIntent) -> str | None:
+    """Why a NEW intent's client_order_id is refused, or None: it starts with the prefix of
+    the ids the engine derives (`model.ids`), so it could be the id derived for another
+    intent. Checked where intents enter (events files, HTTP, the embedded Gateway), never
+    when a journal is read: a journal written before this check may hold such an id, and
+    the engine still follows it (`EngineState.foreign_derived_ids`)."""
+    client_order_id = intent.client_order_id
+    if client_order_id is None or not client_order_id.startswith(DERIVED_ID_PREFIX):
+        return None
+    return (f"'{client_order_id}' starts with '{DERIVED_ID_PREFIX}', which is reserved for the "
+            "ids derived for intents without one; choose an id that does not start with "
+            f"'{DERIVED_ID_PREFIX}' or leave client_order_id out")

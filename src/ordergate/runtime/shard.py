@@ -79,7 +79,13 @@ from ordergate.runtime.firm import (
 )
 from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.runtime.policy_choice import PolicyReplacement
-from ordergate.runtime.sources import BadLine, FeedbackMark, SourceMark, decode_note
+from ordergate.runtime.sources import (
+    BadLine,
+    FeedbackMark,
+    SourceMark,
+    decode_note,
+    new_event,
+)
 from ordergate.runtime.timebound import line_ahead_of_clock
 
 log = structlog.get_logger("ordergate.runtime.shard")
@@ -213,9 +219,11 @@ class LineFollower:
                 yield number, None
                 continue
             try:
-                yield number, _event_decoder.decode(stripped)
+                event = _event_decoder.decode(stripped)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 yield number, BadLine(str(self._path), number, describe_error(exc))
+            else:
+                yield number, new_event(str(self._path), number, event)
 
     def close(self) -> None:
         self._handle.close()

@@ -31,6 +31,7 @@ from pathlib import Path
 import msgspec
 
 from ordergate.model.events import InputEvent
+from ordergate.model.intent import OrderIntent, reserved_id_problem
 
 
 class SourceMark(msgspec.Struct, frozen=True, kw_only=True, tag="og.source", tag_field="type"):
@@ -49,12 +50,18 @@ class FeedbackMark(msgspec.Struct, frozen=True, kw_only=True, tag="og.feedback",
 
 
 class UnresolvedDispatch(msgspec.Struct, frozen=True, kw_only=True, tag="og.unresolved",
-                         tag_field="type"):
+                         tag_field="type", omit_defaults=True):
     """META: the broker gave no answer for this order; it must be resolved by asking the
-    broker (never by re-sending blindly) before it can be forgotten."""
+    broker (never by re-sending blindly) before it can be forgotten.
+
+    `resend_held`: its resend was held (circuit open or automatic halt), so from then on it is
+    only asked about, never sent again, across restarts too. A note repeats for an order that
+    was already unresolved when its resend was held. Left out when false, so the notes of
+    orders never held read as they always did (and older notes decode as not held)."""
 
     client_order_id: str
     detail: str = ""
+    resend_held: bool = False
 
 
 class ResolvedDispatch(msgspec.Struct, frozen=True, kw_only=True, tag="og.resolved",
@@ -99,6 +106,17 @@ _event_decoder = msgspec.json.Decoder(InputEvent)
 def decode_event(raw: bytes) -> InputEvent:
     """One JSON object to an InputEvent (raises msgspec errors that name the field)."""
     event: InputEvent = _event_decoder.decode(raw)
+    return event
+
+
+def new_event(path: str, line: int, event: InputEvent) -> InputEvent | BadLine:
+    """A decoded line as a NEW input: `event`, or the BadLine of an intent whose own
+    client_order_id is reserved (`model.intent.reserved_id_problem`; a journal is read
+    without this check)."""
+    if isinstance(event, OrderIntent):
+        problem = reserved_id_problem(event)
+        if problem is not None:
+            return BadLine(path, line, f"field client_order_id: {problem}")
     return event
 
 
@@ -156,13 +174,15 @@ def read_lines(path: Path, start_line: int = 1) -> Iterator[SourceLine]:
                 yield number, None
                 continue
             try:
-                yield number, _event_decoder.decode(stripped)
+                event = _event_decoder.decode(stripped)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 problem = text_problem(stripped, first=number == 1) or _describe(exc)
                 yield number, BadLine(name, number, problem)
             except UnicodeDecodeError:
                 yield number, BadLine(name, number, text_problem(stripped, first=number == 1)
                                       or "not UTF-8 text; save the file as UTF-8")
+            else:
+                yield number, new_event(name, number, event)
 
 
 def read_line(path: Path, line: int) -> bytes | None:

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from ordergate.model.intent import OrderIntent
+from ordergate.model.intent import OrderIntent, reserved_id_problem
 from ordergate.service.auth import Role
 from ordergate.service.bridge import (
     DecisionRecord,
@@ -54,11 +54,9 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def parse_intents(body: bytes, max_batch: int = MAX_BATCH_INTENTS
+def _decoded_intents(body: bytes, max_batch: int = MAX_BATCH_INTENTS
                   ) -> tuple[list[OrderIntent], bool]:
-    """The intents of a request body and whether it was a batch (`{"intents": [...]}`)
-    rather than one intent. Raises ApiError (400 malformed, 413 a batch of more than
-    `max_batch`, 422 invalid)."""
+    """`parse_intents` before the check of reserved client order ids."""
     if not body:
         raise ApiError(400, "malformed_json", "request body is empty; expected a JSON object")
     try:
@@ -79,6 +77,20 @@ def parse_intents(body: bytes, max_batch: int = MAX_BATCH_INTENTS
         raise decode_error(exc) from None
     except UnicodeDecodeError as exc:
         raise not_utf8(exc) from None
+
+
+def parse_intents(body: bytes, max_batch: int = MAX_BATCH_INTENTS
+                  ) -> tuple[list[OrderIntent], bool]:
+    """The intents of a request body and whether it was a batch (`{"intents": [...]}`)
+    rather than one intent. Raises ApiError (400 malformed, 413 a batch of more than
+    `max_batch`, 422 invalid, including a client_order_id reserved for derived ids)."""
+    intents, batch = _decoded_intents(body, max_batch)
+    for position, intent in enumerate(intents):
+        problem = reserved_id_problem(intent)
+        if problem is not None:
+            where = f"$.intents[{position}]" if batch else "$"
+            raise ApiError(422, "invalid", f"{where}.client_order_id: {problem}")
+    return intents, batch
 
 
 def check_batch_size(items: msgspec.Raw, name: str, max_batch: int) -> None:

@@ -47,6 +47,31 @@ from ordergate.journal.urls import parse_journal_url
      "postgresql://u:***@h1:5432,h2:5433/db?stream=a"),
     ("postgresql://me@corp:hunter2@h/db", "postgresql://me@corp:***@h/db"),
     ("redis://:hunter2@r:6379/0", "redis://:***@r:6379/0"),
+    ("postgresql://u:hun ter2@h", "postgresql://u:***@h"),
+    ("postgresql://u:hun?ter2@h", "postgresql://u:***@h"),
+    ("postgresql://u:hun@ter2@[::1]:5432/db", "postgresql://u:***@[::1]:5432/db"),
+    # an '@' in the query or in the text after the URL ends no userinfo
+    ("postgresql://u:hunter2@h/db?user=ops@corp", "postgresql://u:***@h/db?user=ops@corp"),
+    ("postgresql://127.0.0.1:5433/test?user=ops@corp",
+     "postgresql://127.0.0.1:5433/test?user=ops@corp"),
+    ("postgresql://[::1]:5432/db?user=ops@corp", "postgresql://[::1]:5432/db?user=ops@corp"),
+    ("postgresql://u@h:5432/db?application_name=desk@ny",
+     "postgresql://u@h:5432/db?application_name=desk@ny"),
+    ("postgresql://ops%40corp@127.0.0.1:5432/test: cannot connect to the journal database: "
+     'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  role '
+     '"ops@corp" does not exist',
+     "postgresql://ops%40corp@127.0.0.1:5432/test: cannot connect to the journal database: "
+     'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  role '
+     '"ops@corp" does not exist'),
+    ("journal 'postgresql://u@db1:5432/og': cannot connect; ask dba@corp.example",
+     "journal 'postgresql://u@db1:5432/og': cannot connect; ask dba@corp.example"),
+    # a query password runs to the next parameter or the end of the URL, spaces and all
+    ("postgresql://u@h/db?password=sec ret", "postgresql://u@h/db?password=***"),
+    ("postgresql://u@h/db?password=sec ret&a=1", "postgresql://u@h/db?password=***&a=1"),
+    ("journal 'postgresql://u@h/db?password=sec ret': cannot connect",
+     "journal 'postgresql://u@h/db?password=***': cannot connect"),
+    ("postgresql://u@h/db?password=***: cannot connect",
+     "postgresql://u@h/db?password=***: cannot connect"),
     # no password: unchanged
     ("postgresql://u@h/db", "postgresql://u@h/db"),
     ("postgresql://u@h:5432/db?x=1", "postgresql://u@h:5432/db?x=1"),
@@ -137,3 +162,70 @@ def test_journal_head_never_prints_a_url_password_holding_a_hash(
     said = " ".join((captured.err + captured.out).split())
     assert "postgres:***@127.0.0.1" in said
     assert "pa#" not in said and "ssWORD" not in said and "Traceback" not in said
+
+
+def cli_says(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+             *argv: str) -> tuple[int | str | None, str]:
+    """The exit code and what the CLI printed, its line wrapping undone."""
+    monkeypatch.setattr(sys, "argv", ["ordergate", *argv])
+    with pytest.raises(SystemExit) as stopped:
+        main.main()
+    captured = capsys.readouterr()
+    return stopped.value.code, " ".join((captured.err + captured.out).split())
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("shown", [
+    "postgresql://ops%40corp@127.0.0.1:5432/test?options=-csearch_path%3Dog_none",
+    "postgresql://127.0.0.1:5432/test?options=-csearch_path%3Dog_none&user=ops@corp",
+], ids=["user-in-userinfo", "user-in-query"])
+def test_a_refused_connection_says_why_and_names_the_url_once(
+        shown: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, said = cli_says(monkeypatch, capsys, "journal", "verify", "--journal", shown)
+    assert code == 1, said
+    assert f"{shown}: cannot connect to the journal database" in said
+    assert 'role "ops@corp" does not exist' in said
+    assert said.count("postgresql://") == 1 and "***" not in said
+
+
+@pytest.mark.postgres
+def test_a_query_password_with_a_space_is_masked_whole(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = postgres_url.replace("postgres@", "og_no_such_role@", 1) + "&password=sec retQk9"
+    code, said = cli_says(monkeypatch, capsys, "journal", "head", "--journal", url)
+    assert code == 1, said
+    assert "&password=***: cannot connect to the journal database" in said
+    assert "retQk9" not in said and "sec" not in said
+    assert 'role "og_no_such_role" does not exist' in said
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("password", "pieces"), [
+    ("pa%zzQk9", ("zzQk9", "pa%")),  # invalid percent-encoded token: "pa%zzQk9"
+    ("sec retQk9", ("retQk9", "sec ")),  # unexpected spaces found in "sec retQk9"
+    ("pa@ssQk9", ("ssQk9",)),  # the tail taken for a host: 'ssQk9@127.0.0.1'
+])
+def test_the_drivers_message_never_repeats_a_piece_of_the_password(
+        password: str, pieces: tuple[str, ...], postgres_url: str,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    url = postgres_url.replace("postgres@", f"og_no_such_role:{password}@", 1)
+    code, said = cli_says(monkeypatch, capsys, "journal", "verify", "--journal", url)
+    assert code == 1, said
+    assert "og_no_such_role:***@127.0.0.1:5432/test" in said
+    assert "cannot connect to the journal database" in said
+    for piece in pieces:
+        assert piece not in said
+    assert "percent-encoded" in said  # what to fix instead of the driver's words
+
+
+@pytest.mark.postgres
+def test_a_password_holding_a_question_mark_reaches_the_server_as_written(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = postgres_url.replace("postgres@", "og_no_such_role:pa?ssWORD@", 1)
+    code, said = cli_says(monkeypatch, capsys, "journal", "verify", "--journal", url)
+    assert code == 1, said
+    assert 'role "og_no_such_role" does not exist' in said  # the URL was read as written
+    assert "ssWORD" not in said and "pa?" not in said

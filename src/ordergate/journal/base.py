@@ -385,20 +385,145 @@ def redact_url(url: str) -> str:
     """`url`, or a message that holds one, with any password replaced by ``***``, for
     messages and logs: in a URL (``user:secret@host``, ``?password=secret``) and in a libpq
     keyword connection string (``password=secret``, ``password = 'a b'``); ``sslpassword``
-    too."""
-    url = _NETLOC_PASSWORD.sub(r"\1***@", url)
-    url = _QUERY_PASSWORD.sub(r"\1***", url)
-    return _KEYWORD_PASSWORD.sub(r"\1***", url)
+    too.
+
+    A password is often written unencoded, so a URL's is found by where its userinfo ends,
+    not by the characters it may hold. The userinfo of ``scheme://user:password@host...``
+    ends at an '@' followed by a host list (``h``, ``h:5432``, ``[::1]``, ``h1,h2:5433``);
+    the user runs to its first ':' and never holds a '/'. Of the '@'s on the URL's line the
+    last that passes counts, so a password keeps every '#', '?', '/', '@' or space in it and
+    every password of a malformed multi-host URL (``u:a@h1,v:b@h2/db``) is masked:
+
+    * an '@' whose hosts go on with '/', '?' or a port passes, unless the text before it
+      holds whitespace and begins as a host does (``h:5432/``, ``[::1]``);
+    * an '@' whose hosts end the URL (at whitespace, a quote, punctuation or the end) is
+      one in the URL's query or in the message after the URL (``h:5432/db?user=ops@corp``,
+      ``role "ops@corp"``), and does not pass, when a '?' or whitespace separates it from
+      an earlier '@' that passed the first test; else when the text before it begins as a
+      host does and holds a '?' or whitespace; else when that text holds whitespace and
+      the hosts are followed by neither the text's end nor whitespace (after a quote or a
+      ':' at most).
+
+    A query's ``password=`` or ``sslpassword=`` value runs to the next '&' or the end of
+    the line (libpq reads a '#' or a space in it as part of the password); a URL in quotes
+    ends at its closing quote, and a value already masked (``***``) stays as it is."""
+    masked: list[str] = []
+    done = 0
+    for start, end in sorted(userinfo_password_spans(url) + _query_password_spans(url)):
+        if start >= done:
+            masked.append(url[done:start] + "***")
+        done = max(done, end)  # a span inside (or reaching past) one masked already
+    masked.append(url[done:])
+    return _KEYWORD_PASSWORD.sub(r"\1***", "".join(masked))
 
 
-# A URL's password runs from the ':' after its user to the LAST '@' on the line: libpq takes
-# a '#', '?' or '/' in it as it is (a password is often written unencoded), and a malformed
-# multi-host URL (`u:a@h1,v:b@h2`) holds several. Masking to the last '@' hides all of them;
-# what it may hide too (a host, or text before a later '@') is a price worth paying.
-_NETLOC_PASSWORD = re.compile(r"(://[^:/?#\s]*:)[^\r\n]*@")
-# A query's password runs to the next parameter or whitespace: libpq reads a '#' in it as part
-# of the password, not as the start of a fragment.
-_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&\s]*", re.IGNORECASE)
+def url_passwords(text: str) -> list[str]:
+    """Every password `redact_url` masks in the URLs of `text`, as written there."""
+    return [text[start:end] for start, end in
+            userinfo_password_spans(text) + _query_password_spans(text)
+            if text[start:end] != "***"]
+
+
+def userinfo_password_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the password in the userinfo of each URL in `text`."""
+    spans: list[tuple[int, int]] = []
+    for scheme in _SCHEME.finditer(text):
+        found = userinfo_password(text, scheme.end())
+        if found is not None:
+            spans.append(found)
+    return spans
+
+
+def userinfo_password(text: str, start: int) -> tuple[int, int] | None:
+    """(start, end) of the password of the URL in `text` whose authority begins at `start`
+    (just after its '://'), `end` being the index of the '@' that ends its userinfo (the
+    rule is `redact_url`'s); None when the URL holds no password before its host."""
+    line_end = _line_end(text, start)
+    later_url = _SCHEME.search(text, start, line_end)
+    stop = line_end if later_url is None else later_url.start()
+    ends: list[tuple[int, bool]] = []  # (index of an '@' a host follows, whether 'strong')
+    at = text.find("@", start, stop)
+    while at >= 0:
+        hosts = _HOSTS.match(text, at + 1, stop)
+        after = hosts.end() if hosts is not None else at + 1
+        follower = text[after] if after < stop else ""
+        if follower in ("/", "?") or (hosts is not None and _PORT.search(hosts.group(0))):
+            ends.append((at, True))
+        elif follower == "" or follower.isspace() or follower in _AFTER_URL:
+            ends.append((at, False))
+        at = text.find("@", at + 1, stop)
+    for index in range(len(ends) - 1, -1, -1):
+        at, strong = ends[index]
+        userinfo = text[start:at]
+        colon = userinfo.find(":")
+        if "/" in (userinfo if colon < 0 else userinfo[:colon]):
+            continue  # a path or a query, not a user
+        if colon < 0:
+            return None  # a user and no password
+        spaced = any(char.isspace() for char in userinfo)
+        # `host:port/db?...` or `[ipv6]...`: a host, not a user, is before the ':'
+        host_first = userinfo.startswith("[") or \
+            _PORT_THEN_PATH.match(userinfo, colon + 1) is not None
+        if strong:
+            if spaced and host_first:
+                continue
+            return start + colon + 1, at
+        hosts_before = [earlier for earlier, was_strong in ends[:index] if was_strong]
+        if hosts_before:
+            between = text[hosts_before[-1]:at]
+            if "?" in between or any(char.isspace() for char in between):
+                continue  # in the query of, or in the text after, a URL with a host
+        elif host_first and ("?" in userinfo or spaced):
+            continue  # in the query of, or in the text after, a URL without a user
+        elif spaced and not _ENDS_URL.match(text, at + 1):
+            continue  # in the text after the URL
+        return start + colon + 1, at
+    return None
+
+
+def _query_password_spans(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for key in _QUERY_PASSWORD.finditer(text):
+        start = key.end()
+        if _MASKED.match(text, start):
+            spans.append((start, start + 3))
+            continue
+        end = _line_end(text, start)
+        ampersand = text.find("&", start, end)
+        if ampersand >= 0:
+            end = ampersand
+        urls = list(_SCHEME.finditer(text, _line_start(text, start), start))
+        opening = text[urls[-1].start() - 1] if urls and urls[-1].start() > 0 else ""
+        if opening in ("'", '"'):  # a quoted URL ends at its closing quote
+            closing = re.compile(re.escape(opening) + r"(?=$|[\s:;,)])")
+            quote = closing.search(text, start, end)
+            if quote is not None:
+                end = quote.start()
+        spans.append((start, end))
+    return spans
+
+
+def _line_start(text: str, index: int) -> int:
+    return max(text.rfind("\n", 0, index), text.rfind("\r", 0, index)) + 1
+
+
+def _line_end(text: str, index: int) -> int:
+    ends = [found for found in (text.find("\n", index), text.find("\r", index)) if found >= 0]
+    return min(ends, default=len(text))
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_HOST = r"(?:\[[^\]\s/@]*\]|[\w.%~\-]*)(?::[^\s/?@,'\"]*)?"
+_HOSTS = re.compile(rf"{_HOST}(?:,{_HOST})*")
+_PORT = re.compile(r":\d")
+_PORT_THEN_PATH = re.compile(r"\d*[/?]")
+# a host list that ends a URL: the text's end, or whitespace (after a quote or a ':')
+_ENDS_URL = re.compile(rf"{_HOST}(?:,{_HOST})*['\"]?(?::?\s|\Z)")
+# what may follow a URL's last host where the URL ends: its end, a quote, punctuation
+_AFTER_URL = frozenset("'\")]>;,.:!")
+_QUERY_PASSWORD = re.compile(r"[?&](?:ssl)?password=", re.IGNORECASE)
+_MASKED = re.compile(r"\*\*\*(?=$|[&\s'\":;,)])")
+
 # libpq's `keyword = value`: a value in single quotes (with \' and \\ escapes; unterminated, it
 # runs to the end) or up to the next whitespace. Not after ? or &: that is the URL's query,
 # redacted above. An unquoted value ends only at whitespace, so a message's punctuation after

@@ -12,14 +12,16 @@ Periodic snapshots are stored by a forked child over a connection of its own
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote, unquote, unquote_plus
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ordergate.journal.attestation import state_digest
-from ordergate.journal.base import Durability, JournalError, RawRow
+from ordergate.journal.base import Durability, JournalError, RawRow, url_passwords
 from ordergate.journal.chain import DEFAULT_BATCH_LIMIT, KEEP_SNAPSHOTS, ChainJournal, genesis
 from ordergate.journal.migrations import (
     POSTGRES_SCHEMA_VERSION,
@@ -39,6 +41,37 @@ snapshot stays in use), not a hung shutdown. A `connect_timeout` in the journal 
 operator's choice and is kept (`detached_conninfo`)."""
 
 
+def _driver_words(exc: psycopg.Error, location: JournalUrl) -> str:
+    """What the driver said about `exc`, unless it repeats any piece of a password in the
+    journal URL: libpq quotes the part of a URL it cannot read (`invalid percent-encoded
+    token: "pa%zz"`, a password's tail taken for a host), written as given, decoded or
+    re-encoded. Then our own words say what to fix, and nothing of the password."""
+    said = str(exc).strip()
+    quoted = [match.group(2) for match in _QUOTED.finditer(said)]
+    for password in _password_forms(location):
+        piece = min(len(password), 3)
+        if password in said or any(password[at:at + piece] in text for text in quoted
+                                   for at in range(len(password) - piece + 1)):
+            return ("the driver's message quotes part of the password, so it is not "
+                    "shown: write the URL as postgresql://user:password@host:port/dbname, "
+                    "with '@', ':', '/', '?', '#', '%' and spaces in the password "
+                    "percent-encoded (%40 %3A %2F %3F %23 %25 %20)")
+    return said
+
+
+def _password_forms(location: JournalUrl) -> set[str]:
+    forms: set[str] = set()
+    for password in url_passwords(location.original) + url_passwords(location.target):
+        for written in (password, unquote(password), unquote_plus(password)):
+            forms.update((written, quote(written, safe="")))
+    forms.discard("")
+    return forms
+
+
+# a driver's quoted value: "..." or '...' (one left open runs to the end)
+_QUOTED = re.compile(r"""(["'])(.*?)(?:\1|\Z)""", re.DOTALL)
+
+
 def detached_conninfo(target: str) -> str:
     """The connection string a snapshot child connects with: the journal's own, with
     `DETACHED_CONNECT_TIMEOUT_S` as its connect timeout unless the URL sets one."""
@@ -55,19 +88,20 @@ class PostgresJournal(ChainJournal):
         self._stream = location.stream
         self._epoch = 0 if epoch is None else epoch
         self._reader = reader  # opened to read: not refused at open for a lease held elsewhere
-        self._target = location.target  # may hold a password: for connecting only, never shown
+        self._location = location  # may hold a password: for connecting only, never shown
         self._synchronous_commit = "off" if durability is Durability.NONE else "on"
         try:
             self._conn: psycopg.Connection[Any] = psycopg.connect(location.target,
                                                                   autocommit=True)
         except psycopg.Error as exc:
             raise JournalError(f"{self._where}: cannot connect to the journal database: "
-                               f"{exc}") from exc
+                               f"{_driver_words(exc, location)}") from exc
         try:
             last_seq, last_hash = self._prepare(create)
         except psycopg.Error as exc:
             self._conn.close()
-            raise JournalError(f"{self._where}: cannot open the journal: {exc}") from exc
+            raise JournalError(f"{self._where}: cannot open the journal: "
+                               f"{_driver_words(exc, location)}") from exc
         except JournalError:
             self._conn.close()
             raise
@@ -212,14 +246,15 @@ class PostgresJournal(ChainJournal):
         before the fork, and a snapshot is used only while its `chain_hash` matches the record
         at `seq`, so it is valid whoever stores it, even after the lease has moved on."""
         try:
-            with psycopg.connect(detached_conninfo(self._target), autocommit=True) as conn:
+            with psycopg.connect(detached_conninfo(self._location.target),
+                                 autocommit=True) as conn:
                 conn.execute(f"SET synchronous_commit TO {self._synchronous_commit}")
                 conn.execute(f"SET statement_timeout TO {DETACHED_STATEMENT_TIMEOUT_MS}")
                 with conn.transaction():
                     _store_snapshot(conn, self._stream, seq, chain_hash, state)
         except psycopg.Error as exc:
             raise JournalError(f"{self._where}: snapshot write at seq {seq} from a child "
-                               f"process failed: {exc}") from exc
+                               f"process failed: {_driver_words(exc, self._location)}") from exc
         return state_digest(state)
 
     def adopt_detached(self, seq: int, digest: str) -> int | None:

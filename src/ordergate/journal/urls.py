@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from ordergate.journal.base import JournalError, redact_url
+from ordergate.journal.base import JournalError, redact_url, userinfo_password
 
 DEFAULT_STREAM = "default"
 
@@ -58,7 +58,15 @@ def parse_journal_url(url: str) -> JournalUrl:
 
 
 def _parse_postgres(url: str) -> JournalUrl:
-    parts = urlsplit(url)
+    # A password may hold '?', '#' or '/' unencoded, which urlsplit would take for the start
+    # of the query, the fragment or the path: the userinfo (up to the '@' where redact_url
+    # ends it) is kept as written and only what follows it is split.
+    scheme, _, rest = url.partition("://")
+    userinfo = ""
+    password = userinfo_password(url, len(scheme) + 3)
+    if password is not None:
+        userinfo, rest = url[len(scheme) + 3:password[1] + 1], url[password[1] + 1:]
+    parts = urlsplit(f"{scheme}://{rest}")
     stream = DEFAULT_STREAM
     kept: list[tuple[str, str]] = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -72,4 +80,5 @@ def _parse_postgres(url: str) -> JournalUrl:
     target = urlunsplit(parts._replace(query=urlencode(kept, quote_via=quote)))
     if not parts.netloc:  # `postgresql:///db?host=/socket/dir`: urlunsplit drops the '//'
         target = target.replace(":", "://", 1)
+    target = target.replace("://", "://" + userinfo, 1)
     return JournalUrl(Backend.POSTGRES, target, stream, url)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from tests.evidence.support import invoke, read
 
 from ordergate.brokers.sim import SimBroker, SimConfig
@@ -12,6 +15,8 @@ from ordergate.evidence.manifest import (
     decode_manifest,
     read_manifests,
     record_manifest,
+    redact,
+    redact_argv,
 )
 from ordergate.journal import Durability, RecordKind, open_journal
 from ordergate.policy.loader import load_policy
@@ -71,11 +76,12 @@ def test_every_run_journals_a_manifest_and_writes_it_next_to_the_journal(
     assert latest.run_id in (tmp_path / "r.db.manifest.json").read_text()
 
 
-def test_a_simulator_state_path_given_as_a_path_is_recorded_as_its_text(
-        tmp_path: Path, demo_day: Path) -> None:
+@pytest.mark.parametrize("given", [Path, os.fsencode], ids=["path", "bytes"])
+def test_a_simulator_state_path_given_as_a_path_or_bytes_is_recorded_as_its_text(
+        given: Callable[[Path], object], tmp_path: Path, demo_day: Path) -> None:
     state = tmp_path / "book.db"
     journal = open_journal(f"sqlite:///{tmp_path / 'p.db'}", durability=Durability.NONE)
-    broker = SimBroker(SimConfig(state_path=state))  # type: ignore[arg-type]
+    broker = SimBroker(SimConfig(state_path=given(state)))  # type: ignore[arg-type]
     try:
         manifest = build_manifest(journal, load_policy(demo_day / "policy.yaml"), broker,
                                   argv=["ordergate", "run"])
@@ -83,3 +89,13 @@ def test_a_simulator_state_path_given_as_a_path_is_recorded_as_its_text(
         journal.close()
         broker.close()
     assert manifest.broker["config"]["state_path"] == str(state)
+
+
+def test_a_url_password_holding_a_space_never_reaches_the_manifest() -> None:
+    argv = redact_argv(["ordergate", "run", "--journal", "postgresql://og:pg pass77@db/og",
+                        "--journal=postgresql://og@db/og?password=pg pass77&stream=a"])
+    config = redact({"feeds": ["https://feed:pg pass77@quotes.example/v1"]})
+    recorded = repr((argv, config))
+    assert "pass77" not in recorded and "pg pass" not in recorded
+    assert argv[3] == "postgresql://og:***@db/og"
+    assert argv[4] == "--journal=postgresql://og@db/og?password=***&stream=a"

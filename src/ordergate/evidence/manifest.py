@@ -38,7 +38,6 @@ MANIFEST_PREFIX = b'{"type":"evidence.manifest"'
 REDACTED = "***"
 SECRET_KEY = re.compile(r"token|secret|password|passwd|key|authorization|credential",
                         re.IGNORECASE)
-_URL_IN_TEXT = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 KEY_DEPENDENCIES = (
     "msgspec", "typer", "rich", "structlog", "ruamel.yaml", "exchange-calendars", "psycopg",
     "redis", "starlette", "uvicorn", "httpx", "prometheus-client", "polars", "pyarrow",
@@ -76,8 +75,9 @@ _decoder = msgspec.json.Decoder(RunManifest)
 
 
 def redact_text(text: str) -> str:
-    """Passwords inside any URL in `text` replaced by `***`."""
-    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
+    """Passwords inside any URL in `text` replaced by `***` (`redact_url` reads the whole
+    text: a password may hold a space)."""
+    return redact_url(text)
 
 
 def redact(value: Any) -> Any:
@@ -94,16 +94,21 @@ def redact(value: Any) -> Any:
         return [redact(item) for item in items]
     if isinstance(value, str):
         return redact_text(value)
+    if isinstance(value, bytes | bytearray | os.PathLike):  # a path: its text
+        return redact_text(os.fsdecode(value if isinstance(value, os.PathLike)
+                                       else bytes(value)))
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, msgspec.Struct):
-        return redact(msgspec.to_builtins(value, str_keys=True, enc_hook=_path_text))
+        return redact(msgspec.to_builtins(value, str_keys=True, builtin_types=(bytes, bytearray),
+                                          enc_hook=_path_text))
     # Decimals, datetimes, enums print exactly; a Secret prints as '***'.
     return REDACTED if type(value).__name__ == "Secret" else str(value)
 
 
 def _path_text(value: Any) -> str:
-    """A path in a config struct (a field typed `str` given a `Path`) is written as its text."""
+    """A path in a config struct (a field typed `str` given a `Path`) is written as its text
+    (bytes too, in `redact`: msgspec would write them as base64)."""
     if isinstance(value, os.PathLike):
         return os.fsdecode(value)
     raise NotImplementedError(f"cannot record a {type(value).__name__} in the manifest")

@@ -176,3 +176,25 @@ def test_a_postgres_url_without_a_host_part_reaches_the_server(postgres_url: str
         assert journal.last_seq() == 1
     finally:
         journal.close()
+
+
+def test_query_parameters_reach_libpq_as_written_and_a_shard_keeps_the_rest() -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from ordergate.runtime.shard import shard_url
+
+    parsed = parse_journal_url(
+        "postgresql://u@h:5432/db?password=a+b&options=-csearch_path=x&stream=s1")
+    assert parsed.stream == "s1"
+    # a '+' is a '+' (not a space, as form decoding would make it); a value holding '='
+    # is one value
+    assert conninfo_to_dict(parsed.target) == {
+        "user": "u", "host": "h", "port": "5432", "dbname": "db", "password": "a+b",
+        "options": "-csearch_path=x"}
+    shard = shard_url("postgresql://u:pa?ss@127.0.0.1:5432/test?sslmode=disable&stream=x",
+                      "desk a")
+    sharded = parse_journal_url(shard)
+    assert sharded.stream == "desk a"
+    assert conninfo_to_dict(sharded.target) == {
+        "user": "u", "password": "pa?ss", "host": "127.0.0.1", "port": "5432",
+        "dbname": "test", "sslmode": "disable"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 from ordergate.journal.base import JournalError, redact_url, userinfo_password
 
@@ -58,27 +58,57 @@ def parse_journal_url(url: str) -> JournalUrl:
 
 
 def _parse_postgres(url: str) -> JournalUrl:
-    # A password may hold '?', '#' or '/' unencoded, which urlsplit would take for the start
-    # of the query, the fragment or the path: the userinfo (up to the '@' where redact_url
-    # ends it) is kept as written and only what follows it is split.
+    userinfo, parts = _split(url)
+    stream, kept = _stream_and_rest(parts.query)
+    stream = DEFAULT_STREAM if stream is None else stream
+    if not stream or len(stream) > 200:
+        raise JournalError(f"journal URL '{redact_url(url)}': stream: expected a name of "
+                           "1 to 200 characters")
+    return JournalUrl(Backend.POSTGRES, _joined(userinfo, parts, kept), stream, url)
+
+
+def with_stream(url: str, stream: str) -> str:
+    """The PostgreSQL journal URL `url` with its stream set to `stream` (a shard's), every
+    other part as written."""
+    userinfo, parts = _split(url)
+    _, kept = _stream_and_rest(parts.query)
+    return _joined(userinfo, parts, [*kept, "stream=" + quote(stream, safe="")])
+
+
+def _split(url: str) -> tuple[str, SplitResult]:
+    """The userinfo of a PostgreSQL URL as written (up to its '@'), and the rest split.
+    A password may hold '?', '#' or '/' unencoded, which urlsplit would take for the start
+    of the query, the fragment or the path: the userinfo (up to the '@' where redact_url
+    ends it) is kept as written and only what follows it is split."""
     scheme, _, rest = url.partition("://")
     userinfo = ""
     password = userinfo_password(url, len(scheme) + 3)
     if password is not None:
         userinfo, rest = url[len(scheme) + 3:password[1] + 1], url[password[1] + 1:]
-    parts = urlsplit(f"{scheme}://{rest}")
-    stream = DEFAULT_STREAM
-    kept: list[tuple[str, str]] = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+    return userinfo, urlsplit(f"{scheme}://{rest}")
+
+
+def _stream_and_rest(query: str) -> tuple[str | None, list[str]]:
+    """The `stream` parameter and every other parameter, each percent-decoded as libpq
+    decodes a URL (a '+' is a '+', never a space, as urllib's form parsing would make it)
+    and encoded again whole, so a value holding '=' (`options=-csearch_path=x`) reaches
+    libpq as one value."""
+    stream: str | None = None
+    kept: list[str] = []
+    for item in query.split("&"):
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        key, value = unquote(key), unquote(value)
         if key == "stream":
             stream = value
         else:
-            kept.append((key, value))
-    if not stream or len(stream) > 200:
-        raise JournalError(f"journal URL '{redact_url(url)}': stream: expected a name of "
-                           "1 to 200 characters")
-    target = urlunsplit(parts._replace(query=urlencode(kept, quote_via=quote)))
+            kept.append(f"{quote(key, safe='')}={quote(value, safe='')}")
+    return stream, kept
+
+
+def _joined(userinfo: str, parts: SplitResult, query: list[str]) -> str:
+    target = urlunsplit(parts._replace(query="&".join(query)))
     if not parts.netloc:  # `postgresql:///db?host=/socket/dir`: urlunsplit drops the '//'
         target = target.replace(":", "://", 1)
-    target = target.replace("://", "://" + userinfo, 1)
-    return JournalUrl(Backend.POSTGRES, target, stream, url)
+    return target.replace("://", "://" + userinfo, 1)

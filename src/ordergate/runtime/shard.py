@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import msgspec
 import structlog
@@ -54,7 +53,7 @@ import structlog
 from ordergate.brokers.base import BrokerAdapter
 from ordergate.journal import Durability, Journal, JournalError, RecordKind, open_journal
 from ordergate.journal.lease import ShardLease
-from ordergate.journal.urls import Backend, parse_journal_url
+from ordergate.journal.urls import Backend, parse_journal_url, with_stream
 from ordergate.model.decision import Decision, DecisionKind
 from ordergate.model.events import FirmRateLimited, FirmState, InputEvent
 from ordergate.model.intent import OrderIntent
@@ -149,10 +148,7 @@ def shard_url(journal_url: str, shard: str) -> str:
     if location.backend is not Backend.POSTGRES:
         raise ShardError(f"{location.redacted}: a shard needs a PostgreSQL journal "
                          "(postgresql://...): its lease is a PostgreSQL advisory lock")
-    parts = urlsplit(journal_url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "stream"]
-    query.append(("stream", shard))
-    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+    return with_stream(journal_url, shard)
 
 
 def next_source_line(journal: Journal, source: str) -> int:

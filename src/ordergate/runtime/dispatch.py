@@ -30,7 +30,10 @@ The circuit refusal (`CallMonitor.allow_submit`) turns only a first submit into 
 may already be live there, so when its resend is held by the circuit (or an automatic halt)
 it stays unresolved and is from then on only asked about, never sent again: late, after the
 outage, it would be a stale order. It ends like an order at a venue that takes repeated ids:
-shown by the venue, or declared lost after `lost_after`.
+shown by the venue, or declared lost after `lost_after`. The hold outlives a restart: the
+runtime journals it (`UnresolvedDispatch.resend_held`) and hands it back (`recover_held`), and
+when the replayed engine still holds the broker_submit circuit open, start-up, which runs
+before any monitor is attached, holds every resend it would make (`hold_resends`).
 
 What ends the wait for a venue that never shows the order: the reservation stays while the
 order could be live, so the order stays unresolved (visible in the journal and in
@@ -83,6 +86,8 @@ log = structlog.get_logger("ordergate.runtime.dispatch")
 
 SUBMIT_DEPENDENCY = "broker_submit"
 READS_DEPENDENCY = "broker_reads"
+CIRCUIT_PREFIX = "circuit:"
+"""A breaker's own dependency name as the engine sees it (`circuit:broker_submit`)."""
 CIRCUIT_OPEN_CODE = "circuit_open"
 LOST_CODE = "lost_unseen"
 _BROKER_ANSWERS = (OrderAck, OrderReject, Fill, OrderCanceled)
@@ -147,10 +152,37 @@ class Dispatcher:
         self._unseen_since: dict[str, datetime] = {}
         # Orders with no submit answer whose resend the circuit held: only asked about since.
         self._resend_held: set[str] = set()
+        # Start-up on an engine that holds the broker_submit circuit open: no resend until a
+        # monitor (with the recovered breaker) takes over (`hold_resends`).
+        self._holding_resends = False
 
     def attach(self, monitor: CallMonitor) -> None:
-        """Report every broker call to `monitor`, and ask it before each submit."""
+        """Report every broker call to `monitor`, and ask it before each submit (it now
+        decides about resends: `hold_resends` ends)."""
         self._monitor = monitor
+        self._holding_resends = False
+
+    def hold_resends(self) -> None:
+        """The replayed engine holds the broker_submit circuit open (the process stopped
+        inside its open period), and no monitor is attached yet to say so: until one is, an
+        order that would be sent again is held instead, for good, as the open circuit would
+        have held it. Nothing is journaled here."""
+        self._holding_resends = True
+
+    def recover_held(self, client_order_id: str) -> None:
+        """The journal says the resend of this unresolved order was held before the restart:
+        it stays held (only asked about, declared lost after the wait). Nothing is journaled
+        here."""
+        self._resend_held.add(client_order_id)
+
+    def resend_is_held(self, client_order_id: str) -> bool:
+        """Is this order only asked about from now on because its resend was held?"""
+        return client_order_id in self._resend_held
+
+    def _may_resend(self) -> bool:
+        if self._holding_resends:
+            return False
+        return self._monitor is None or self._monitor.allow_submit()
 
     @property
     def monitor(self) -> CallMonitor | None:
@@ -297,7 +329,7 @@ class Dispatcher:
         cid = order.client_order_id
         if cid not in self._resend_held and safe_to_resubmit(cid, self._broker,
                                                              journal_has_ack):
-            if self._monitor is not None and not self._monitor.allow_submit():
+            if not self._may_resend():
                 # Its outcome is unknown (the venue may hold it and not show it yet): held,
                 # not rejected, and from now on only asked about.
                 self._resend_held.add(cid)

@@ -56,6 +56,7 @@ from ordergate.resilience.errors import (
     Classification,
     classify,
 )
+from ordergate.runtime.dispatch import CIRCUIT_PREFIX as CIRCUIT_PREFIX  # re-exported
 from ordergate.runtime.dispatch import READS_DEPENDENCY, SUBMIT_DEPENDENCY, MarketListener
 from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.runtime.reconcile import (
@@ -68,7 +69,6 @@ from ordergate.runtime.reconcile import (
 log = structlog.get_logger("ordergate.runtime.health")
 
 HALT_OPERATOR = "ordergate"
-CIRCUIT_PREFIX = "circuit:"
 CLOCK_DEPENDENCIES = {CLOCK_DRIFT: "clock:drift", CLOCK_UNAVAILABLE: "clock:reference"}
 BROKER_DEPENDENCIES = (SUBMIT_DEPENDENCY, READS_DEPENDENCY)
 DEFAULT_FEED = "market"

@@ -85,7 +85,7 @@ from ordergate.model.market import MarketSnapshot
 from ordergate.policy.loader import Policy
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
 from ordergate.runtime import faults
-from ordergate.runtime.dispatch import Dispatcher, Outcome
+from ordergate.runtime.dispatch import CIRCUIT_PREFIX, SUBMIT_DEPENDENCY, Dispatcher, Outcome
 from ordergate.runtime.policy_choice import PolicyChoice, PolicyReplacement, choose_policy
 from ordergate.runtime.sources import (
     BadLine,
@@ -125,6 +125,8 @@ _output_decoder = msgspec.json.Decoder(OutputEvent)
 _BROKER_ANSWERS = (OrderAck, OrderReject, OrderCanceled, Fill)
 # How the canonical encoding of a Dispatch and of a CancelOrder begins (the tag comes first).
 ACTION_PREFIXES = (b'{"type":"dispatch",', b'{"type":"cancel",')
+# The engine's condition for an open broker_submit circuit (SYS-007 circuit:broker_submit).
+_SUBMIT_CIRCUIT_KEY = f"dependency:{CIRCUIT_PREFIX}{SUBMIT_DEPENDENCY}"
 
 
 SIM_RESTARTED_REASON = ("the paper simulator was restarted without its state (no broker "
@@ -216,6 +218,8 @@ class Runtime:
         self._durable_seq = journal.last_seq()
         self._awaiting: dict[str, tuple[int, Dispatch]] = {}
         self._unresolved: dict[str, tuple[int, Dispatch]] = {}
+        # unresolved orders whose journaled note says their resend was held
+        self._held_noted: set[str] = set()
         self._block = _Block(mark=None, acted=True)
         self._source_block: _Block | None = None  # the newest source batch
         self._since_snapshot = 0
@@ -303,6 +307,7 @@ class Runtime:
         # which lines were journaled, even when the snapshot sits after its feedback batches.
         scan_from = self._last_source_mark_at_or_before(snapshot_seq) if snapshot_seq else 1
         replayed = 0
+        held: set[str] = set()
         for record in journal.read(scan_from):
             live = record.seq > snapshot_seq
             if record.kind is RecordKind.META:
@@ -317,8 +322,11 @@ class Runtime:
                     pair = self._awaiting.get(note.client_order_id)
                     if pair is not None:
                         self._unresolved[note.client_order_id] = pair
+                        if note.resend_held:
+                            held.add(note.client_order_id)
                 elif isinstance(note, ResolvedDispatch) and live:
                     self._unresolved.pop(note.client_order_id, None)
+                    held.discard(note.client_order_id)
             elif record.kind is RecordKind.INPUT:
                 self._block.inputs += 1
                 self._block.last_input = record.payload
@@ -343,6 +351,7 @@ class Runtime:
                     self._block.actions.append((record.seq, output))
         self._durable_seq = journal.last_seq()
         self._policy_pending = self._policy_needs_activation()
+        self._recover_held_resends(held)
         self._log.info("recovery_replayed", snapshot_seq=snapshot_seq, replayed=replayed,
                        last_seq=self._durable_seq)
         faults.crossing("after_recovery_replay")
@@ -363,6 +372,20 @@ class Runtime:
                 on_batch(report)
         self._reconcile_lost_answers(on_batch)
         faults.crossing("after_recovery_resolve")
+
+    def _recover_held_resends(self, held: set[str]) -> None:
+        """An order whose resend was held before the restart stays held (it may be live at
+        the venue: sent late it would be stale). And while the replayed engine holds the
+        broker_submit circuit open (the process stopped inside its open period), start-up,
+        which no breaker watches yet, sends nothing again: it only asks."""
+        for cid in held:
+            if cid in self._unresolved:
+                self.dispatcher.recover_held(cid)
+                self._held_noted.add(cid)
+        if self.engine.state.guard.has(_SUBMIT_CIRCUIT_KEY):
+            self.dispatcher.hold_resends()
+            self._log.warning("resends_held_circuit_open_at_start",
+                              unresolved=len(self._unresolved), held=len(self._held_noted))
 
     def _last_source_mark_at_or_before(self, seq: int) -> int:
         """The seq of the newest source mark at or before `seq` (1 when there is none)."""
@@ -637,6 +660,7 @@ class Runtime:
             cid = event.client_order_id
             if self._awaiting.pop(cid, None) is not None and cid in self._unresolved:
                 self._unresolved.pop(cid, None)
+                self._held_noted.discard(cid)
 
     @property
     def on_flush(self) -> Callable[[float], None] | None:
@@ -712,12 +736,18 @@ class Runtime:
         answers.extend(outcome.events)
         cid = order.client_order_id
         if outcome.unresolved:
-            if cid not in self._unresolved:
+            # A note when the order becomes unresolved, and again when its resend is first
+            # held, so a restart keeps holding it.
+            held = self.dispatcher.resend_is_held(cid)
+            if cid not in self._unresolved or (held and cid not in self._held_noted):
                 self._unresolved[cid] = (seq, order)
-                notes.append(_encoder.encode(UnresolvedDispatch(client_order_id=cid,
-                                                                detail=outcome.detail)))
+                if held:
+                    self._held_noted.add(cid)
+                notes.append(_encoder.encode(UnresolvedDispatch(
+                    client_order_id=cid, detail=outcome.detail, resend_held=held)))
         elif cid in self._unresolved:
             del self._unresolved[cid]
+            self._held_noted.discard(cid)
             notes.append(_encoder.encode(ResolvedDispatch(client_order_id=cid,
                                                           outcome="answered")))
 

@@ -366,12 +366,12 @@ class _Api:
                      body=_encoder.encode({"reason": _reason(reason)}))
 
     @staticmethod
-    def activate_policy(document: str | os.PathLike[str], dry_run: bool) -> _Call:
+    def activate_policy(document: str | os.PathLike[str], reason: str, dry_run: bool) -> _Call:
         if isinstance(document, os.PathLike):
             text = Path(document).read_text(encoding="utf-8")
         else:
             text = document
-        body = _encoder.encode({"document": text, "dry_run": dry_run})
+        body = _encoder.encode({"document": text, "reason": _reason(reason), "dry_run": dry_run})
         return _Call("POST", "/v1/policy", PolicyResult, Safety.UNSAFE, body=body)
 
 
@@ -526,12 +526,13 @@ class Client:
         result: CommandResult = self._send(_Api.mode("resume", reason))
         return result
 
-    def activate_policy(self, document: str | os.PathLike[str], *,
+    def activate_policy(self, document: str | os.PathLike[str], reason: str, *,
                         dry_run: bool = False) -> PolicyResult:
-        """Validate and activate a policy: YAML text, or a path to the policy file. With
-        `dry_run` it only becomes the shadow policy: judged beside the enforced one for every
-        intent (see `DecisionView.shadow`), never enforced."""
-        result: PolicyResult = self._send(_Api.activate_policy(document, dry_run))
+        """Validate and activate a policy: YAML text, or a path to the policy file; `reason`
+        is journaled with the activation. With `dry_run` it only becomes the shadow policy:
+        judged beside the enforced one for every intent (see `DecisionView.shadow`), never
+        enforced."""
+        result: PolicyResult = self._send(_Api.activate_policy(document, reason, dry_run))
         return result
 
     def end_dry_run(self, reason: str) -> CommandResult:
@@ -644,9 +645,9 @@ class AsyncClient:
         result: CommandResult = await self._send(_Api.mode("resume", reason))
         return result
 
-    async def activate_policy(self, document: str | os.PathLike[str], *,
+    async def activate_policy(self, document: str | os.PathLike[str], reason: str, *,
                               dry_run: bool = False) -> PolicyResult:
-        result: PolicyResult = await self._send(_Api.activate_policy(document, dry_run))
+        result: PolicyResult = await self._send(_Api.activate_policy(document, reason, dry_run))
         return result
 
     async def end_dry_run(self, reason: str) -> CommandResult:

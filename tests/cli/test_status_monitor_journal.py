@@ -35,8 +35,8 @@ def test_journal_status_says_monitor_and_dry_run_as_the_live_status_does(
     served = start(tmp_path)
     try:
         with httpx.Client(base_url=served.url, timeout=10.0) as http:
-            for body in ({"document": MONITOR_POLICY},
-                         {"document": OTHER_POLICY, "dry_run": True}):
+            for body in ({"document": MONITOR_POLICY, "reason": "monitor only"},
+                         {"document": OTHER_POLICY, "reason": "try it", "dry_run": True}):
                 answer = http.post("/v1/policy", json=body, headers=auth(OPERATOR))
                 assert answer.status_code == 200, answer.text
         live = status_cli_words(served)

@@ -80,7 +80,8 @@ def test_operator_commands_change_the_mode(served: Served) -> None:
         assert trader.submit(intent("h-1")).decision.blocking == "MOD-001"
         assert ops.reduce_only("step down").mode == "HALTED"
         assert ops.resume("drill over").mode == "ACTIVE"
-        dry = ops.activate_policy(POLICY.replace("client-test", "client-2"), dry_run=True)
+        dry = ops.activate_policy(POLICY.replace("client-test", "client-2"), "try it",
+                                  dry_run=True)
         assert dry.dry_run and not dry.activated and dry.name == "client-2"
         status = ops.status()
         assert status.shadow_policy_hash == dry.policy_hash != status.policy_hash
@@ -88,7 +89,7 @@ def test_operator_commands_change_the_mode(served: Served) -> None:
         assert "cleared by ops-alice" in ended.message
         assert not ops.status().shadow_policy_hash
         assert ops.status().policy_hash == status.policy_hash
-        live = ops.activate_policy(POLICY.replace("client-test", "client-3"))
+        live = ops.activate_policy(POLICY.replace("client-test", "client-3"), "enforce it")
         assert live.activated and ops.status().policy_name == "client-3"
 
 
@@ -104,7 +105,7 @@ def test_each_failure_has_its_exception_class(served: Served) -> None:
         ops.halt("x" * 501)
     assert invalid.value.status == 422 and invalid.value.field == "$.reason"
     with Client(served.url, OPERATOR) as ops, pytest.raises(ValidationError) as bad_policy:
-        ops.activate_policy("apiVersion: ordergate/v1\nkind: Policy\n")
+        ops.activate_policy("apiVersion: ordergate/v1\nkind: Policy\n", "broken")
     assert bad_policy.value.status == 422
 
 

@@ -58,7 +58,7 @@ def _sent_route(client_cls: type, name: str) -> str:
     arguments: dict[str, tuple[Any, ...]] = {
         "submit": (intent,), "submit_batch": ([intent],), "decision": ("i",),
         "halt": ("why",), "reduce_only": ("why",), "resume": ("why",),
-        "end_dry_run": ("why",), "activate_policy": ("apiVersion: ordergate/v1\n",),
+        "end_dry_run": ("why",), "activate_policy": ("apiVersion: ordergate/v1\n", "why"),
     }
     with pytest.raises(_Sent):
         getattr(client, name)(*arguments.get(name, ()))

@@ -94,7 +94,8 @@ def api_activated(tmp_path: Path) -> Path:
     served = start(tmp_path)
     try:
         with httpx.Client(base_url=served.url, timeout=10.0) as client:
-            answer = client.post("/v1/policy", json={"document": OTHER_POLICY},
+            answer = client.post("/v1/policy",
+                                 json={"document": OTHER_POLICY, "reason": "limits changed"},
                                  headers=auth(OPERATOR))
             assert answer.status_code == 200, answer.text
             assert answer.json()["activated"] is True

@@ -127,7 +127,7 @@ def test_trader_and_viewer_cannot_change_the_mode(client: httpx.Client) -> None:
         for path in ("/v1/mode/halt", "/v1/mode/resume", "/v1/mode/reduce-only"):
             response = client.post(path, json={"reason": "x"}, headers=auth(token))
             assert response.status_code == 403, (token, path)
-    assert client.post("/v1/policy", json={"document": OTHER_POLICY},
+    assert client.post("/v1/policy", json={"document": OTHER_POLICY, "reason": "x"},
                        headers=auth(VIEWER)).status_code == 403
 
 
@@ -242,7 +242,8 @@ def test_status_reports_positions_exposure_rates_and_journal(
 
 def test_invalid_policy_is_422_naming_the_field(client: httpx.Client) -> None:
     broken = OTHER_POLICY.replace("max_order_qty: 50", "max_order_qty: -5")
-    response = client.post("/v1/policy", json={"document": broken}, headers=auth(OPERATOR))
+    response = client.post("/v1/policy", json={"document": broken, "reason": "x"},
+                           headers=auth(OPERATOR))
     assert response.status_code == 422 and "max_order_qty" in response.json()["detail"]
 
 

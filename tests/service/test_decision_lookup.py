@@ -195,7 +195,7 @@ def test_after_a_restart_an_evicted_decision_is_read_from_the_journal(tmp_path: 
 
 def test_an_evicted_dry_run_decision_keeps_its_shadow(small: Served) -> None:
     response = httpx.post(f"{small.url}/v1/policy",
-                          json={"document": OTHER_POLICY, "dry_run": True},
+                          json={"document": OTHER_POLICY, "reason": "try it", "dry_run": True},
                           headers=auth(OPERATOR), timeout=10.0)
     assert response.status_code == 200, response.text
     post(small, intent("dry-1", qty="60"))  # allowed; the dry-run policy caps at 50

@@ -172,7 +172,8 @@ def test_a_policy_nested_too_deeply_is_invalid_and_the_old_policy_stays(
     before = client.get("/v1/status", headers=auth(VIEWER)).json()["policy_hash"]
     document = POLICY + "x: " + "[" * 2000 + "]" * 2000 + "\n"
 
-    response = client.post("/v1/policy", json={"document": document}, headers=auth(OPERATOR))
+    response = client.post("/v1/policy", json={"document": document, "reason": "deep"},
+                           headers=auth(OPERATOR))
 
     assert response.status_code == 422, response.text
     assert response.json() == {

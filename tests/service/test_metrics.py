@@ -56,7 +56,8 @@ def test_an_exposure_cap_the_enforced_policy_drops_leaves_the_metrics(
     uncapped = POLICY.replace("service-test", "service-no-net").replace(
         "  max_net_exposure: 500000\n", "")
     assert uncapped != POLICY
-    activated = client.post("/v1/policy", json={"document": uncapped}, headers=auth(OPERATOR))
+    activated = client.post("/v1/policy", json={"document": uncapped, "reason": "uncap"},
+                            headers=auth(OPERATOR))
     assert activated.status_code == 200, activated.text
     status = client.get("/v1/status", headers=auth(VIEWER)).json()
     [account] = [row for row in status["exposure"] if row["account"] == "ACC-1"]

@@ -31,7 +31,8 @@ def _status(client: httpx.Client) -> dict[str, object]:
 
 
 def _dry_run(client: httpx.Client) -> dict[str, object]:
-    response = client.post("/v1/policy", json={"document": OTHER_POLICY, "dry_run": True},
+    response = client.post("/v1/policy", json={"document": OTHER_POLICY, "reason": "try it",
+                                                   "dry_run": True},
                            headers=auth(OPERATOR))
     assert response.status_code == 200, response.text
     result: dict[str, object] = response.json()
@@ -75,7 +76,8 @@ def test_a_dry_run_keeps_the_enforced_policy_deciding_and_shows_the_shadow_besid
                        headers=auth(VIEWER)).json()["items"]
     assert [item["intent_id"] for item in agree] == ["dry-2"]
 
-    live = client.post("/v1/policy", json={"document": OTHER_POLICY}, headers=auth(OPERATOR))
+    live = client.post("/v1/policy", json={"document": OTHER_POLICY, "reason": "enforce it"},
+                       headers=auth(OPERATOR))
     assert live.status_code == 200, live.text
     assert live.json()["activated"] is True and live.json()["dry_run"] is False
     assert live.json()["shadow_policy_hash"] == ""
@@ -135,7 +137,8 @@ def test_a_dry_run_is_journaled_with_the_operator_survives_a_restart_and_replays
 def test_a_dry_run_of_an_invalid_policy_changes_nothing(client: httpx.Client) -> None:
     before = _status(client)
     broken = OTHER_POLICY.replace("max_order_qty: 50", "max_order_qty: -5")
-    response = client.post("/v1/policy", json={"document": broken, "dry_run": True},
+    response = client.post("/v1/policy", json={"document": broken, "reason": "try it",
+                                                   "dry_run": True},
                            headers=auth(OPERATOR))
     assert response.status_code == 422 and "max_order_qty" in response.json()["detail"]
     status = _status(client)
@@ -188,7 +191,8 @@ def test_a_policy_not_yet_in_force_is_not_activated_and_the_answer_says_when(
     name = "  name: service-test-2\n"
     future = OTHER_POLICY.replace(name, name + "  effective_from: 2027-01-04T00:00:00Z\n")
     assert "effective_from" in future
-    response = client.post("/v1/policy", json={"document": future}, headers=auth(OPERATOR))
+    response = client.post("/v1/policy", json={"document": future, "reason": "next week"},
+                           headers=auth(OPERATOR))
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["activated"] is False

@@ -56,7 +56,8 @@ def test_a_policy_file_the_journal_overrides_is_reported_not_enforced(
     assert f"the --policy file's service-test-2 {file.hash} is NOT applied" in view["detail"]
     assert "--replace-policy" in view["detail"]
 
-    activated = httpx.post(f"{served.url}/v1/policy", json={"document": OTHER_POLICY},
+    activated = httpx.post(f"{served.url}/v1/policy",
+                           json={"document": OTHER_POLICY, "reason": "new limits"},
                            headers=auth(OPERATOR), timeout=10.0)
     assert activated.status_code == 200, activated.text
     after = status(served)["policy_file"]

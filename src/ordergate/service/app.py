@@ -71,7 +71,9 @@ from ordergate.service.context import (
     encoder,
     error_response,
     json_response,
+    may_repeat_keys,
     meaning,
+    refuse_repeated_keys,
 )
 from ordergate.service.context import decode as decode_json
 from ordergate.service.intents import (
@@ -475,6 +477,7 @@ async def post_policy(ctx: ServiceContext, request: Request) -> Response:
     is enforced: the active policy stays exactly as it was until a policy is activated."""
     principal = authenticate(ctx, request, frozenset({Role.OPERATOR}))
     body: PolicyRequest = decode(await read_body(ctx, request), PolicyRequest)
+    reason = _checked_reason(body.reason)
     try:
         policy = parse_policy(body.document, source="request.document")
     except PolicyError as exc:
@@ -484,13 +487,9 @@ async def post_policy(ctx: ServiceContext, request: Request) -> Response:
         raise ApiError(422, "invalid_policy",
                        "request.document: nested too deeply to be a policy") from None
     now = ctx.wall_clock()
-    if body.dry_run:
-        command = Command(ts=now, action=CommandAction.SHADOW_POLICY, operator=principal.name,
-                          reason=f"dry run of policy {policy.name} {policy.hash} through the API",
-                          policy_hash=policy.hash)
-    else:
-        command = Command(ts=now, action=CommandAction.ACTIVATE_POLICY, operator=principal.name,
-                          reason="activated through the API", policy_hash=policy.hash)
+    action = CommandAction.SHADOW_POLICY if body.dry_run else CommandAction.ACTIVATE_POLICY
+    command = Command(ts=now, action=action, operator=principal.name, reason=reason,
+                      policy_hash=policy.hash)
     events: list[InputEvent] = [
         PolicyDocument(ts=now, policy_hash=policy.hash, document=policy.document), command,
     ]
@@ -554,6 +553,8 @@ async def post_market(ctx: ServiceContext, request: Request) -> Response:
         raise decode_error(exc) from None
     except UnicodeDecodeError as exc:
         raise not_utf8(exc) from None
+    if may_repeat_keys(body):
+        refuse_repeated_keys(body)
     _check_market_time(snapshots, batch, ctx.wall_clock())
     events: list[InputEvent] = list(snapshots)
     outputs = await ctx.bridge.submit_events(events)

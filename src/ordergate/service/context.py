@@ -8,6 +8,8 @@ checks and the error answers are the same code whichever shape serves a route.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from typing import Any
@@ -156,12 +158,93 @@ def decode_error(exc: msgspec.DecodeError) -> ApiError:
 
 
 def decode(body: bytes, type_: type[Any]) -> Any:
+    """A request body as `type_`: 400 malformed, 422 invalid (naming the field), 422 when a
+    key appears twice in one object."""
     if not body:
         raise ApiError(400, "malformed_json", "request body is empty; expected a JSON object")
     try:
-        return msgspec.json.decode(body, type=type_)
+        value = msgspec.json.decode(body, type=type_)
     except msgspec.DecodeError as exc:
         raise decode_error(exc) from None
+    refuse_repeated_keys(body)
+    return value
+
+
+class _Repeated(dict[str, Any]):
+    """A JSON object in which `key` appears `times` times (the decoders keep the last)."""
+
+    __slots__ = ("key", "times")
+
+    def __init__(self, pairs: list[tuple[str, Any]], key: str, times: int) -> None:
+        super().__init__(pairs)
+        self.key = key
+        self.times = times
+
+
+def _unique_or_marked(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    counts = Counter(key for key, _ in pairs)
+    repeated = next(key for key, _ in pairs if counts[key] > 1)
+    return _Repeated(pairs, repeated, counts[repeated])
+
+
+def _member(path: str, key: str) -> str:
+    return f"{path}.{key}" if key.isidentifier() else f"{path}[{json.dumps(key)}]"
+
+
+def _first_repeated(value: Any, path: str) -> tuple[str, int] | None:
+    if isinstance(value, _Repeated):
+        return _member(path, value.key), value.times
+    if isinstance(value, dict):
+        members = ((_member(path, key), item) for key, item in value.items())
+    elif isinstance(value, list):
+        members = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    for where, item in members:
+        found = _first_repeated(item, where)
+        if found is not None:
+            return found
+    return None
+
+
+_any_json = msgspec.json.Decoder()
+_plain_encoder = msgspec.json.Encoder()
+
+
+def may_repeat_keys(body: bytes) -> bool:
+    """Whether a key may appear twice in one object of the JSON `body`: a cheap test for the
+    hot routes, where reading every body again with `refuse_repeated_keys` (Python's json, a
+    hook per object) would cost more than deciding it. The decoder keeps only the last of a
+    repeated key, so the body read and written again lacks the quotes of the pairs it dropped
+    (a key's own two at least): the same count of quotes means no key repeats. Escapes can
+    change the count (`\\u0022` is written back as `\\"`), so a body holding a backslash, or
+    one this decoder refuses, is left to the exact check."""
+    if b"\\" in body:
+        return True
+    try:
+        again = _plain_encoder.encode(_any_json.decode(body))
+    except (msgspec.DecodeError, msgspec.EncodeError, RecursionError):
+        return True
+    return again.count(b'"') != body.count(b'"')
+
+
+def refuse_repeated_keys(body: bytes) -> None:
+    """Raise ApiError (422) naming the first key that appears more than once in one object of
+    the JSON `body`. The decoders keep the last of them, so `{"dry_run": true, ...,
+    "dry_run": false}` would do what the sender's first words said not to: a key may appear
+    once. A body that is not JSON is left to the decoder that reports it."""
+    try:
+        tree = json.loads(body, object_pairs_hook=_unique_or_marked)
+    except (ValueError, RecursionError):
+        return
+    found = _first_repeated(tree, "$")
+    if found is not None:
+        where, times = found
+        said = "twice" if times == 2 else f"{times} times"
+        raise ApiError(422, "invalid", f"{where}: appears {said}; a key may appear once")
 
 
 def meaning(code: str) -> str:

@@ -34,7 +34,9 @@ from ordergate.service.context import (
     ServiceContext,
     decode_error,
     encoder,
+    may_repeat_keys,
     meaning,
+    refuse_repeated_keys,
 )
 from ordergate.service.limits import MAX_BATCH_INTENTS, MAX_TS_AHEAD, MAX_TS_BEHIND
 from ordergate.service.schemas import BatchResult, ErrorBody, IntentBatch, IntentResult
@@ -55,8 +57,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def _decoded_intents(body: bytes, max_batch: int = MAX_BATCH_INTENTS
-                  ) -> tuple[list[OrderIntent], bool]:
-    """`parse_intents` before the check of reserved client order ids."""
+                     ) -> tuple[list[OrderIntent], bool]:
+    """`parse_intents` before the checks of repeated keys and reserved client order ids."""
     if not body:
         raise ApiError(400, "malformed_json", "request body is empty; expected a JSON object")
     try:
@@ -83,8 +85,11 @@ def parse_intents(body: bytes, max_batch: int = MAX_BATCH_INTENTS
                   ) -> tuple[list[OrderIntent], bool]:
     """The intents of a request body and whether it was a batch (`{"intents": [...]}`)
     rather than one intent. Raises ApiError (400 malformed, 413 a batch of more than
-    `max_batch`, 422 invalid, including a client_order_id reserved for derived ids)."""
+    `max_batch`, 422 invalid, including a key that appears twice in one object and a
+    client_order_id reserved for derived ids)."""
     intents, batch = _decoded_intents(body, max_batch)
+    if may_repeat_keys(body):
+        refuse_repeated_keys(body)
     for position, intent in enumerate(intents):
         problem = reserved_id_problem(intent)
         if problem is not None:

@@ -226,11 +226,13 @@ ROUTES: tuple[RouteSpec, ...] = (
     ),
     RouteSpec(
         method="POST", path="/v1/policy", operation="post_policy", roles=_OPS,
-        summary="Validate and activate a new policy (YAML text). With dry_run: true it "
+        summary="Validate and activate a new policy (YAML text). The reason is required "
+                "(422 naming it when missing or blank) and journaled with the operator's "
+                "identity as the activate_policy command's. With dry_run: true the policy "
                 "becomes the shadow policy instead (journaled with a shadow_policy command "
-                "naming the operator): the enforced policy stays exactly as it was and still "
-                "decides every intent, while each intent is also judged under the new policy "
-                "from the same state and that would-be decision recorded (see "
+                "naming the operator and the reason): the enforced policy stays exactly as it "
+                "was and still decides every intent, while each intent is also judged under "
+                "the new policy from the same state and that would-be decision recorded (see "
                 "GET /v1/decisions/{intent_id} and the shadow_differs filter). The answer has "
                 "dry_run=true, activated=false, policy_hash and shadow_policy_hash (the "
                 "submitted policy) and enforced_policy_hash. Post the same document without "
@@ -255,7 +257,8 @@ _STATUS_TEXT = {
     409: "A conflict: the intent_id already names a different intent, or the engine "
          "refused the command (the detail says why)",
     413: "Body or batch too large", 415: "Content-Type is not application/json",
-    422: "Invalid field (the detail names its path)", 429: "Rate limited (see Retry-After)",
+    422: "Invalid field, or a key given twice in one object (the detail names its path)",
+    429: "Rate limited (see Retry-After)",
     503: "Not durable or not ready: nothing was done",
 }
 

@@ -83,9 +83,11 @@ class PolicyRequest(_Request, frozen=True):
     """A new policy: YAML text (`document`) as the policy file would hold it. With `dry_run`
     it becomes the shadow policy: every intent is also judged under it and its would-be
     decision recorded beside the real one, while the enforced policy stays exactly as it was;
-    send it again without `dry_run` to enforce it (which ends the dry run)."""
+    send it again without `dry_run` to enforce it (which ends the dry run). `reason` is
+    journaled as the operator's reason for the activation (or the dry run)."""
 
     document: Annotated[str, msgspec.Meta(min_length=1, max_length=1_000_000)]
+    reason: Reason
     dry_run: bool = False
 
 

@@ -99,3 +99,32 @@ def test_a_url_password_holding_a_space_never_reaches_the_manifest() -> None:
     assert "pass77" not in recorded and "pg pass" not in recorded
     assert argv[3] == "postgresql://og:***@db/og"
     assert argv[4] == "--journal=postgresql://og@db/og?password=***&stream=a"
+
+
+def test_a_webhook_url_reaches_the_manifest_as_scheme_host_and_port_only(
+        tmp_path: Path, demo_day: Path) -> None:
+    journal_path = tmp_path / "wh.db"
+    journal = open_journal(f"sqlite:///{journal_path}", durability=Durability.NONE)
+    broker = SimBroker(SimConfig())
+    argv = ["ordergate", "serve", "--journal", str(journal_path),
+            "--webhook", "https://127.0.0.1:9/services/T000/B000/WHSLACKLEAK9Zq1",
+            "--webhook=http://whuser:whpass@hooks.example/hook?token=WHQUERYLEAK4",
+            "ORDERGATE_WEBHOOK_URL=https://hooks.example/WHENVLEAK5"]
+    config = {"webhook_url": "https://hooks.example/services/WHCONFLEAK6"}
+    try:
+        manifest = build_manifest(journal, load_policy(demo_day / "policy.yaml"), broker,
+                                  argv=argv, config=config)
+        written = record_manifest(journal, manifest)
+    finally:
+        journal.close()
+        broker.close()
+    assert written is not None
+    stored = written.read_bytes() + b"".join(
+        path.read_bytes() for path in tmp_path.iterdir() if path.name.startswith("wh.db"))
+    for secret in ("WHSLACKLEAK9Zq1", "services", "whuser", "whpass", "WHQUERYLEAK4",
+                   "WHENVLEAK5", "WHCONFLEAK6"):
+        assert secret.encode() not in stored
+    assert manifest.command[4:] == ["--webhook", "https://127.0.0.1:9/***",
+                                    "--webhook=http://***@hooks.example/***",
+                                    "ORDERGATE_WEBHOOK_URL=https://hooks.example/***"]
+    assert manifest.config == {"webhook_url": "https://hooks.example/***"}

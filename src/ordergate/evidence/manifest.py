@@ -8,8 +8,10 @@ policy hash, the broker (venue and endpoint, or the simulator's settings), enabl
 canary symbols, the journal's location and durability, and the command line.
 
 Secrets never reach it: every mapping key matching token|secret|password|key|authorization
-has its value replaced by `***`, passwords in URLs are replaced, and broker credentials are
-`Secret`s that print as `***`. A test proves it.
+has its value replaced by `***`, passwords in URLs are replaced, a webhook URL (an option or
+key naming a webhook) keeps only its scheme, host and port (its user, password, path and
+query may all be the secret), and broker credentials are `Secret`s that print as `***`.
+A test proves it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ MANIFEST_PREFIX = b'{"type":"evidence.manifest"'
 REDACTED = "***"
 SECRET_KEY = re.compile(r"token|secret|password|passwd|key|authorization|credential",
                         re.IGNORECASE)
+WEBHOOK_KEY = re.compile(r"web_?hook", re.IGNORECASE)
 KEY_DEPENDENCIES = (
     "msgspec", "typer", "rich", "structlog", "ruamel.yaml", "exchange-calendars", "psycopg",
     "redis", "starlette", "uvicorn", "httpx", "prometheus-client", "polars", "pyarrow",
@@ -80,15 +83,29 @@ def redact_text(text: str) -> str:
     return redact_url(text)
 
 
+def redact_webhook_url(url: str) -> str:
+    """What logs and errors may show of a webhook URL: its scheme, host and port. A user and
+    password (or a token as the user), the path and the query become `***`: webhook services
+    put their secret in any of them (`?token=...`, Slack's `/services/T../B../secret`). Works on
+    URLs that do not parse, too."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    ends = [index for index in (rest.find(char) for char in "/?#") if index >= 0]
+    cut = min(ends, default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    if tail not in ("", "/"):
+        tail = "/***"
+    return f"{scheme}{separator}{authority}{tail}"
+
+
 def redact(value: Any) -> Any:
     """A JSON-ready copy of `value` with secrets replaced: values under keys that look like
     credentials, passwords in URLs, and anything that is not plain data (a `Secret`)."""
     if isinstance(value, Mapping):
-        return {
-            str(key): REDACTED if SECRET_KEY.search(str(key)) and item not in (None, "", False)
-            else redact(item)
-            for key, item in value.items()
-        }
+        return {str(key): _redact_item(str(key), item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
         return [redact(item) for item in items]
@@ -106,6 +123,14 @@ def redact(value: Any) -> Any:
     return REDACTED if type(value).__name__ == "Secret" else str(value)
 
 
+def _redact_item(key: str, item: Any) -> Any:
+    if SECRET_KEY.search(key) and item not in (None, "", False):
+        return REDACTED
+    if WEBHOOK_KEY.search(key) and isinstance(item, str):
+        return redact_webhook_url(item)
+    return redact(item)
+
+
 def _path_text(value: Any) -> str:
     """A path in a config struct (a field typed `str` given a `Path`) is written as its text
     (bytes too, in `redact`: msgspec would write them as base64)."""
@@ -116,21 +141,35 @@ def _path_text(value: Any) -> str:
 
 def redact_argv(argv: Sequence[str]) -> list[str]:
     """The command line with the value after any secret-looking option (and `--x=value`
-    forms) replaced, and URL passwords removed."""
+    forms) replaced, the value of a webhook option (`--webhook URL`, `--webhook=URL`, an
+    `ORDERGATE_WEBHOOK_URL=URL` assignment) cut to its scheme, host and port, and URL
+    passwords removed."""
     cleaned: list[str] = []
     hide_next = False
+    webhook_next = False
     for arg in argv:
         if hide_next:
             cleaned.append(REDACTED)
             hide_next = False
             continue
-        name, sep, _ = arg.partition("=")
+        if webhook_next:
+            cleaned.append(redact_webhook_url(arg))
+            webhook_next = False
+            continue
+        name, sep, value = arg.partition("=")
         if arg.startswith("--") and SECRET_KEY.search(name):
             if sep:
                 cleaned.append(f"{name}={REDACTED}")
             else:
                 cleaned.append(arg)
                 hide_next = True
+            continue
+        if WEBHOOK_KEY.search(name) and (sep or arg.startswith("-")):
+            if sep:
+                cleaned.append(f"{name}={redact_webhook_url(value)}")
+            else:
+                cleaned.append(arg)
+                webhook_next = True
             continue
         cleaned.append(redact_text(arg))
     return cleaned

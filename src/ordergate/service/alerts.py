@@ -30,6 +30,7 @@ import msgspec
 import structlog
 
 from ordergate.client import http_url_problem
+from ordergate.evidence.manifest import redact_webhook_url
 from ordergate.model.decision import Decision, DecisionKind
 from ordergate.model.events import Alert, InputEvent, ModeChanged, OutputEvent
 from ordergate.model.modes import Mode
@@ -104,24 +105,6 @@ def check_webhook_url(url: str) -> str:
     if problem:
         raise WebhookURLError(f"'{redact_webhook_url(url)}': {problem}")
     return url
-
-
-def redact_webhook_url(url: str) -> str:
-    """What logs and errors may show of a webhook URL: its scheme, host and port. A user and
-    password (or a token as the user), the path and the query become `***`: webhook services
-    put their secret in any of them (`?token=...`, Slack's `/services/T../B../secret`). Works on
-    URLs that do not parse, too."""
-    scheme, separator, rest = url.partition("://")
-    if not separator:
-        scheme, rest = "", url
-    ends = [index for index in (rest.find(char) for char in "/?#") if index >= 0]
-    cut = min(ends, default=len(rest))
-    authority, tail = rest[:cut], rest[cut:]
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    if tail not in ("", "/"):
-        tail = "/***"
-    return f"{scheme}{separator}{authority}{tail}"
 
 
 @dataclasses.dataclass(slots=True)

@@ -12,6 +12,7 @@ import pytest
 
 from ordergate.cli import main
 from ordergate.journal import JournalError, redact_url
+from ordergate.journal.lease import ShardLease
 from ordergate.journal.urls import parse_journal_url
 
 
@@ -229,3 +230,33 @@ def test_a_password_holding_a_question_mark_reaches_the_server_as_written(
     assert code == 1, said
     assert 'role "og_no_such_role" does not exist' in said  # the URL was read as written
     assert "ssWORD" not in said and "pa?" not in said
+
+
+MALFORMED_PASSWORDS = [
+    ("PGPASSLEAK%zz3h4Xy", ("PGPASSLEAK", "zz3h4Xy")),  # invalid percent-encoded token
+    ("PG@LEAK3h4Xy", ("LEAK3h4Xy",)),  # the tail taken for a host: 'LEAK3h4Xy@127.0.0.1'
+]
+
+
+@pytest.mark.parametrize(("password", "pieces"), MALFORMED_PASSWORDS, ids=["percent", "at"])
+def test_db_upgrade_never_repeats_the_drivers_words_about_the_password(
+        password: str, pieces: tuple[str, ...], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"postgresql://postgres:{password}@127.0.0.1:5432/test?stream=x"
+    code, said = cli_says(monkeypatch, capsys, "db", "upgrade", "--journal", url)
+    assert code == 1, said
+    assert "schema upgrade failed" in said and "percent-encoded" in said
+    for piece in pieces:
+        assert piece not in said
+
+
+@pytest.mark.parametrize(("password", "pieces"), MALFORMED_PASSWORDS, ids=["percent", "at"])
+def test_a_shard_lease_never_repeats_the_drivers_words_about_the_password(
+        password: str, pieces: tuple[str, ...]) -> None:
+    lease = ShardLease(f"postgresql://postgres:{password}@127.0.0.1:5432/test?stream=x")
+    with pytest.raises(JournalError) as caught:
+        lease.acquire(timeout_s=0)
+    said = str(caught.value)
+    assert "cannot connect for the shard lease" in said and "percent-encoded" in said
+    for piece in pieces:
+        assert piece not in said

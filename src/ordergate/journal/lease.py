@@ -26,6 +26,7 @@ from ordergate.journal.migrations import (
     postgres_schema_version,
     require_current,
 )
+from ordergate.journal.postgres import driver_words
 from ordergate.journal.urls import parse_journal_url
 
 log = structlog.get_logger("ordergate.journal.lease")
@@ -41,6 +42,7 @@ class ShardLease:
         location = parse_journal_url(url)
         if location.backend.value != "postgres":
             raise JournalError(f"{location.redacted}: shard leases need a PostgreSQL journal")
+        self._location = location  # may hold a password: for connecting only, never shown
         self._target = location.target
         self._where = location.redacted
         self._stream = stream if stream is not None else location.stream
@@ -50,6 +52,9 @@ class ShardLease:
         self._key: int | None = None
         self._epoch: int | None = None
         self._log = log.bind(journal=self._where, stream=self._stream)
+
+    def _said(self, exc: psycopg.Error) -> str:
+        return driver_words(exc, self._location)
 
     @property
     def stream(self) -> str:
@@ -88,7 +93,7 @@ class ShardLease:
         except psycopg.Error as exc:
             self._drop()
             raise JournalError(f"{self._where}: stream '{self._stream}': lease acquisition "
-                               f"failed: {exc}") from exc
+                               f"failed: {self._said(exc)}") from exc
         if grant is None:
             self._drop()
             raise JournalError(f"{self._where}: stream '{self._stream}': no epoch granted")
@@ -111,7 +116,7 @@ class ShardLease:
         except psycopg.Error as exc:
             self._drop()
             raise JournalError(f"{self._where}: stream '{self._stream}': lease lost "
-                               f"(connection failed: {exc})") from exc
+                               f"(connection failed: {self._said(exc)})") from exc
         if row is None or row[0] != 1:
             self._drop()
             raise JournalError(f"{self._where}: stream '{self._stream}': lease lost "
@@ -125,7 +130,7 @@ class ShardLease:
                 self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
             except psycopg.Error as exc:
                 # Closing the session below releases the lock anyway.
-                self._log.warning("journal.lease_unlock_failed", error=str(exc))
+                self._log.warning("journal.lease_unlock_failed", error=self._said(exc))
             self._log.info("journal.lease_released", epoch=self._epoch)
         self._drop()
 
@@ -136,8 +141,8 @@ class ShardLease:
             conn = psycopg.connect(self._target, autocommit=True, keepalives=1,
                                    keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
         except psycopg.Error as exc:
-            raise JournalError(f"{self._where}: cannot connect for the shard lease: {exc}") \
-                from exc
+            raise JournalError(f"{self._where}: cannot connect for the shard lease: "
+                               f"{self._said(exc)}") from exc
         try:
             conn.execute(f"SET idle_session_timeout = {self._ttl_ms}")
             version = postgres_schema_version(conn)
@@ -148,7 +153,8 @@ class ShardLease:
             row = conn.execute(_KEY_SQL, (self._stream,)).fetchone()
         except psycopg.Error as exc:
             conn.close()
-            raise JournalError(f"{self._where}: cannot prepare the shard lease: {exc}") from exc
+            raise JournalError(f"{self._where}: cannot prepare the shard lease: "
+                               f"{self._said(exc)}") from exc
         except JournalError:
             conn.close()
             raise

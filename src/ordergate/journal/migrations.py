@@ -186,8 +186,11 @@ def upgrade(url: str) -> tuple[int, int]:
             conn.close()
     import psycopg
 
+    from ordergate.journal.postgres import driver_words  # imports this module
+
     try:
         with psycopg.connect(parsed.target, autocommit=True) as pg_conn:
             return apply_postgres(pg_conn, parsed.redacted)
     except psycopg.Error as exc:
-        raise JournalError(f"{parsed.redacted}: schema upgrade failed: {exc}") from exc
+        raise JournalError(f"{parsed.redacted}: schema upgrade failed: "
+                           f"{driver_words(exc, parsed)}") from exc

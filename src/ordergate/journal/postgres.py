@@ -41,7 +41,7 @@ snapshot stays in use), not a hung shutdown. A `connect_timeout` in the journal 
 operator's choice and is kept (`detached_conninfo`)."""
 
 
-def _driver_words(exc: psycopg.Error, location: JournalUrl) -> str:
+def driver_words(exc: psycopg.Error, location: JournalUrl) -> str:
     """What the driver said about `exc`, unless it repeats any piece of a password in the
     journal URL: libpq quotes the part of a URL it cannot read (`invalid percent-encoded
     token: "pa%zz"`, a password's tail taken for a host), written as given, decoded or
@@ -95,19 +95,22 @@ class PostgresJournal(ChainJournal):
                                                                   autocommit=True)
         except psycopg.Error as exc:
             raise JournalError(f"{self._where}: cannot connect to the journal database: "
-                               f"{_driver_words(exc, location)}") from exc
+                               f"{driver_words(exc, location)}") from exc
         try:
             last_seq, last_hash = self._prepare(create)
         except psycopg.Error as exc:
             self._conn.close()
             raise JournalError(f"{self._where}: cannot open the journal: "
-                               f"{_driver_words(exc, location)}") from exc
+                               f"{driver_words(exc, location)}") from exc
         except JournalError:
             self._conn.close()
             raise
         super().__init__(url=location.redacted, durability=durability, run_id=run_id,
                          last_seq=last_seq, last_hash=last_hash, batch_limit=batch_limit)
         self._log = self._log.bind(stream=self._stream, epoch=self._epoch)
+
+    def _said(self, exc: psycopg.Error) -> str:
+        return driver_words(exc, self._location)
 
     @property
     def stream(self) -> str:
@@ -171,7 +174,7 @@ class PostgresJournal(ChainJournal):
                     (self._stream,)).fetchone()
             except psycopg.Error as exc:
                 raise JournalError(f"{self._where}: the journal database cannot be reached: "
-                                   f"{exc}") from exc
+                                   f"{self._said(exc)}") from exc
         if row is None:
             raise JournalError(f"{self._where}: the writability check returned nothing")
         in_recovery, read_only, may_insert, granted = row
@@ -208,7 +211,8 @@ class PostgresJournal(ChainJournal):
                 "already exist: another writer is appending to this stream") from exc
         except psycopg.Error as exc:
             raise JournalError(f"{self._where}: stream '{self._stream}': journal write of "
-                               f"records {rows[0][0]}..{rows[-1][0]} failed: {exc}") from exc
+                               f"records {rows[0][0]}..{rows[-1][0]} failed: "
+                               f"{self._said(exc)}") from exc
 
     def _page(self, start_seq: int, end_seq: int | None, limit: int) -> list[RawRow]:
         try:
@@ -221,7 +225,7 @@ class PostgresJournal(ChainJournal):
                     (self._stream, start_seq, end_seq, limit))
             return cursor.fetchall()
         except psycopg.Error as exc:
-            raise JournalError(f"{self._where}: journal read failed: {exc}") from exc
+            raise JournalError(f"{self._where}: journal read failed: {self._said(exc)}") from exc
 
     def _hash_at(self, seq: int) -> str | None:
         row = self._query_one("SELECT hash FROM journal_records WHERE stream = %s AND seq = %s",
@@ -234,8 +238,8 @@ class PostgresJournal(ChainJournal):
                 self._check_epoch()
                 _store_snapshot(self._conn, self._stream, seq, chain_hash, state)
         except psycopg.Error as exc:
-            raise JournalError(f"{self._where}: snapshot write at seq {seq} failed: {exc}") \
-                from exc
+            raise JournalError(f"{self._where}: snapshot write at seq {seq} failed: "
+                               f"{self._said(exc)}") from exc
 
     def write_detached(self, seq: int, chain_hash: str, state: bytes) -> str:
         """Store the snapshot over a new connection: after a fork the journal's connection
@@ -254,7 +258,7 @@ class PostgresJournal(ChainJournal):
                     _store_snapshot(conn, self._stream, seq, chain_hash, state)
         except psycopg.Error as exc:
             raise JournalError(f"{self._where}: snapshot write at seq {seq} from a child "
-                               f"process failed: {_driver_words(exc, self._location)}") from exc
+                               f"process failed: {self._said(exc)}") from exc
         return state_digest(state)
 
     def adopt_detached(self, seq: int, digest: str) -> int | None:
@@ -278,7 +282,7 @@ class PostgresJournal(ChainJournal):
                 "LEFT JOIN journal_records r ON r.stream = s.stream AND r.seq = s.seq "
                 "WHERE s.stream = %s ORDER BY s.seq DESC", (self._stream,)).fetchall()
         except psycopg.Error as exc:
-            raise JournalError(f"{self._where}: snapshot read failed: {exc}") from exc
+            raise JournalError(f"{self._where}: snapshot read failed: {self._said(exc)}") from exc
         return [(int(seq), str(chain), None if stored is None else str(stored))
                 for seq, chain, stored in rows]
 
@@ -295,7 +299,7 @@ class PostgresJournal(ChainJournal):
         try:
             row: tuple[Any, ...] | None = self._conn.execute(sql, params).fetchone()
         except psycopg.Error as exc:
-            raise JournalError(f"{self._where}: journal read failed: {exc}") from exc
+            raise JournalError(f"{self._where}: journal read failed: {self._said(exc)}") from exc
         return row
 
     def _close_storage(self) -> None:

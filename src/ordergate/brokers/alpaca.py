@@ -56,6 +56,7 @@ from ordergate.brokers.labels import (
     require_supported,
     response_shape,
 )
+from ordergate.journal import redact_url
 from ordergate.model.events import Dispatch, InputEvent
 from ordergate.model.intent import OrderType, Side, TimeInForce
 
@@ -310,11 +311,11 @@ def _api_error_body(exc: APIError) -> tuple[int | None, str]:
     try:
         body = json.loads(str(exc))
     except ValueError:
-        return None, str(exc)[:200]
+        return None, redact_url(str(exc)[:200])
     if not isinstance(body, dict):
-        return None, str(exc)[:200]
+        return None, redact_url(str(exc)[:200])
     code = body.get("code")
-    return (code if isinstance(code, int) else None), str(body.get("message", ""))
+    return (code if isinstance(code, int) else None), redact_url(str(body.get("message", "")))
 
 
 @contextmanager
@@ -347,6 +348,9 @@ def _errors(what: str) -> Iterator[None]:
     except requests.exceptions.Timeout as exc:
         raise BrokerUnavailable(f"{VENUE}: {what}: timed out") from exc
     except requests.exceptions.RequestException as exc:
-        raise BrokerUnavailable(f"{VENUE}: {what}: {type(exc).__name__}: {exc}") from exc
+        # requests quotes the URL, and with it a password in `base_url`
+        raise BrokerUnavailable(f"{VENUE}: {what}: {type(exc).__name__}: "
+                                f"{redact_url(str(exc))}") from exc
     except pydantic.ValidationError as exc:
-        raise BrokerBadResponse(f"{VENUE}: {what}: unexpected response shape: {exc}") from exc
+        raise BrokerBadResponse(f"{VENUE}: {what}: unexpected response shape: "
+                                f"{redact_url(str(exc))}") from exc

@@ -44,6 +44,7 @@ from ordergate.brokers.labels import (
     require_supported,
     response_shape,
 )
+from ordergate.journal import redact_url
 from ordergate.model.events import Dispatch, InputEvent
 from ordergate.model.intent import OrderType, Side, TimeInForce
 
@@ -300,29 +301,35 @@ class CcxtVenue:
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
-        """ccxt's exception family as the BrokerError family. Order matters: subclasses first."""
+        """ccxt's exception family as the BrokerError family. Order matters: subclasses first.
+        ccxt's messages quote the request URL, so a password in `base_url` is masked."""
         try:
             yield
         except ccxt.AuthenticationError as exc:  # includes PermissionDenied
-            raise BrokerAuthError(f"{VENUE}: {what}: {exc}") from exc
+            raise BrokerAuthError(f"{VENUE}: {what}: {_said(exc)}") from exc
         except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as exc:
             headers = getattr(self._exchange, "last_response_headers", None)
-            raise BrokerRateLimited(f"{VENUE}: {what}: {exc}", http_status=429,
+            raise BrokerRateLimited(f"{VENUE}: {what}: {_said(exc)}", http_status=429,
                                     retry_after_s=parse_retry_after(headers)) from exc
         except ccxt.OnMaintenance as exc:
-            raise BrokerUnavailable(f"{VENUE}: {what}: venue in maintenance: {exc}") from exc
+            raise BrokerUnavailable(f"{VENUE}: {what}: venue in maintenance: {_said(exc)}") from exc
         except (ccxt.RequestTimeout, ccxt.ExchangeNotAvailable, ccxt.NetworkError) as exc:
-            raise BrokerUnavailable(f"{VENUE}: {what}: {type(exc).__name__}: {exc}") from exc
+            raise BrokerUnavailable(f"{VENUE}: {what}: {type(exc).__name__}: {_said(exc)}") from exc
         except (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.BadRequest) as exc:
-            raise BrokerOrderRejected(f"{VENUE}: {what}: {exc}") from exc
+            raise BrokerOrderRejected(f"{VENUE}: {what}: {_said(exc)}") from exc
         except ccxt.BadResponse as exc:
-            raise BrokerBadResponse(f"{VENUE}: {what}: {exc}") from exc
+            raise BrokerBadResponse(f"{VENUE}: {what}: {_said(exc)}") from exc
         except ccxt.ExchangeError as exc:
             # An error the venue did not classify: the outcome is unknown, so the caller must
             # ask before acting again (never assume rejected).
-            raise BrokerUnavailable(f"{VENUE}: {what}: unclassified venue error: {exc}") from exc
+            raise BrokerUnavailable(f"{VENUE}: {what}: unclassified venue error: "
+                                    f"{_said(exc)}") from exc
         except ccxt.BaseError as exc:
-            raise BrokerBadResponse(f"{VENUE}: {what}: {type(exc).__name__}: {exc}") from exc
+            raise BrokerBadResponse(f"{VENUE}: {what}: {type(exc).__name__}: {_said(exc)}") from exc
+
+
+def _said(exc: ccxt.BaseError) -> str:
+    return redact_url(str(exc))
 
 
 def _to_broker_order(row: _Order, what: str) -> BrokerOrder:

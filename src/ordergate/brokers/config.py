@@ -23,6 +23,7 @@ import msgspec
 import structlog
 
 from ordergate.brokers.base import BrokerAdapter, BrokerCapabilities
+from ordergate.journal import redact_url
 from ordergate.model.intent import OrderType, TimeInForce
 
 log = structlog.get_logger("ordergate.brokers")
@@ -282,8 +283,8 @@ def make_adapter(
     if problems:
         raise UnsupportedCapability(problems)
     log.info("broker_adapter_ready", broker=str(config.broker),
-             execution_mode=str(config.execution_mode), base_url=config.resolved_base_url,
-             account=config.account)
+             execution_mode=str(config.execution_mode),
+             base_url=redact_url(config.resolved_base_url), account=config.account)
     return adapter
 
 

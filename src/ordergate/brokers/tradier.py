@@ -45,6 +45,7 @@ from ordergate.brokers.labels import (
     require_supported,
     response_shape,
 )
+from ordergate.journal import redact_url
 from ordergate.model.events import Dispatch, InputEvent
 from ordergate.model.intent import OrderType, Side, TimeInForce
 
@@ -336,7 +337,7 @@ def _to_broker_order(row: _Order, what: str) -> BrokerOrder:
 
 def _raise_for_status(what: str, response: httpx.Response) -> None:
     status = response.status_code
-    detail = _error_text(response)
+    detail = redact_url(_error_text(response))
     text = f"{VENUE}: {what}: HTTP {status}: {detail}"
     if status in (401, 403):
         raise BrokerAuthError(text, http_status=status)
@@ -372,4 +373,6 @@ def _transport_errors(what: str) -> Iterator[None]:
     except httpx.TimeoutException as exc:
         raise BrokerUnavailable(f"{VENUE}: {what}: timed out") from exc
     except httpx.TransportError as exc:
-        raise BrokerUnavailable(f"{VENUE}: {what}: {type(exc).__name__}: {exc}") from exc
+        # an error may quote the URL, and with it a password in `base_url`
+        raise BrokerUnavailable(f"{VENUE}: {what}: {type(exc).__name__}: "
+                                f"{redact_url(str(exc))}") from exc

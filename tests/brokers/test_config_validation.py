@@ -100,6 +100,19 @@ def test_a_pasted_key_in_the_file_is_not_repeated(tmp_path: Path) -> None:
     assert "broker.api_key_env: expected the NAME" in message and PASTED_KEY not in message
 
 
+@pytest.mark.parametrize(("line", "where"), [
+    ("  api_secret_env: @SECRLEAKALPSEC8m2W\n", "line 3, column 19"),  # '@' starts no value
+    ("  api_secret_env: [SECRLEAKALPSEC8m2W\n", "line 4, column 10"),  # an unclosed [
+    ("  api_secret_env: \"SECRLEAKALPSEC8m2W\n", "line 5, column 1"),  # an unclosed quote
+])
+def test_a_yaml_error_says_where_without_quoting_the_line(
+        tmp_path: Path, line: str, where: str) -> None:
+    spec = _broker_file(tmp_path, "broker:\n  broker: alpaca\n" + line + "  account: A\n")
+    message = _from_file(spec)
+    assert "SECRLEAK" not in message and "ALPSEC" not in message
+    assert message.startswith(f"--broker {spec}: not valid YAML at {where} "), message
+
+
 @pytest.mark.parametrize("text", [
     "broker: alpaca\nexecution_mode: paper\naccount: A\napi_key_env: OG_KEY\n",  # flat
     "- broker: alpaca\n",

@@ -35,6 +35,7 @@ import msgspec
 
 from ordergate.brokers.base import BrokerAdapter
 from ordergate.cli.errors import UserError
+from ordergate.journal import redact_url
 from ordergate.policy.spec import parse_duration
 
 if TYPE_CHECKING:
@@ -61,9 +62,19 @@ def _read_yaml(spec: str) -> Any:
         raise UserError(f"--broker {spec}: expected 'sim', a simulator config file or a broker "
                         "config YAML file")
     try:
-        return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, YAMLError) as exc:
-        raise UserError(f"--broker {spec}: {exc}") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--broker {spec}: cannot read the file: {exc}") from None
+    try:
+        return YAML(typ="safe").load(text)
+    except YAMLError as exc:
+        # The parser's own message quotes the offending line, which may hold a credential
+        # pasted where an environment variable's name belongs: say only where it is.
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise UserError(f"--broker {spec}: not valid YAML{at} (the line is not shown; a value "
+                        "starting with '@', '`', '[', '{', '*', '&', '!' or holding ': ' "
+                        "needs quotes)") from None
 
 
 def sim_config_for(spec: str) -> SimConfig | None:
@@ -150,8 +161,8 @@ def broker_from_spec(spec: str, policy: Any) -> BrokerAdapter:
         adapter: BrokerAdapter = make_adapter(
             config, **({"allowed_order_types": allowed} if allowed else {}))
     except (OSError, BrokerConfigError) as exc:
-        raise UserError(f"--broker {spec}: {exc}") from None
+        raise UserError(f"--broker {spec}: {redact_url(str(exc))}") from None
     except ValueError as exc:  # the adapter's own check of a setting this config passed
         raise UserError(f"--broker {spec}: the {config.broker} adapter refused this "
-                        f"configuration: {exc}") from None
+                        f"configuration: {redact_url(str(exc))}") from None
     return adapter

@@ -14,6 +14,7 @@ stays out of shell history).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
@@ -38,24 +39,46 @@ _DECISION_STYLE = {"ALLOW": "green", "MODIFY": "dark_orange", "DENY": "bold red"
 T = TypeVar("T")
 
 
+# the end of a URL's userinfo: an '@' followed by a host (and port) that ends the authority
+_HOST_AFTER_AT = re.compile(r"@[\w.\-\[\]:%]*(?=[/?#]|$)")
+
+
+def shown_url(url: str) -> str:
+    """What messages may show of a gateway URL: a user and password become `***@`, a query
+    and fragment `?***` (either may carry a token). The userinfo runs to the last '@' that a
+    host follows, so a password holding '/', '?', '#' or '@' is hidden whole."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    ends = [found.start() for found in _HOST_AFTER_AT.finditer(rest)]
+    if ends:
+        rest = "***" + rest[ends[-1]:]
+    cut = min((at for at in (rest.find("?"), rest.find("#")) if at >= 0), default=-1)
+    if cut >= 0:
+        rest = rest[:cut] + "?***"
+    return f"{scheme}{separator}{rest}"
+
+
 def _get(url: str, path: str, token: str, answer: type[T], timeout_s: float) -> T:
-    """GET {url}{path}. Failures raise UserError naming the URL and what went wrong."""
+    """GET {url}{path}. Failures raise UserError naming the URL (as `shown_url` shows it) and
+    what went wrong."""
     endpoint = url.rstrip("/") + path
     try:
         response = httpx.get(endpoint, headers={"Authorization": f"Bearer {token}"},
                              timeout=timeout_s)
     except httpx.HTTPError as exc:
-        raise UserError(f"--url {url}: cannot reach the gateway ({type(exc).__name__})") from None
+        raise UserError(f"--url {shown_url(url)}: cannot reach the gateway "
+                        f"({type(exc).__name__})") from None
     if response.status_code != 200:
         try:
             detail = msgspec.json.decode(response.content, type=ErrorBody).detail
         except msgspec.DecodeError:
             detail = response.text[:200]
-        raise UserError(f"--url {endpoint}: HTTP {response.status_code}: {detail}")
+        raise UserError(f"--url {shown_url(endpoint)}: HTTP {response.status_code}: {detail}")
     try:
         return msgspec.json.decode(response.content, type=answer)
     except msgspec.DecodeError as exc:
-        raise UserError(f"--url {endpoint}: unexpected answer: {exc}") from None
+        raise UserError(f"--url {shown_url(endpoint)}: unexpected answer: {exc}") from None
 
 
 def fetch_status(url: str, token: str, timeout_s: float = 5.0) -> StatusView:

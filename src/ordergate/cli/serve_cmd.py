@@ -112,7 +112,7 @@ def serve(
         TokenFileError,
         configured_tokens,
     )
-    from ordergate.service.server import Gateway, GuardedBatches, bind_socket, uvicorn_config
+    from ordergate.service.server import Gateway, GatewayServer, GuardedBatches, bind_socket
 
     _configure_logging(log_level)
     if durability not in ("batch", "always"):
@@ -194,7 +194,7 @@ def serve(
                   f"(journal {redact_url(journal)}, policy {enforced.name} {enforced.hash}, "
                   f"run {runtime.journal.run_id})", markup=False, soft_wrap=True)
         gateway.start()
-        server = uvicorn.Server(uvicorn_config(gateway, log_level=log_level))
+        server = GatewayServer(gateway, log_level=log_level)  # ends event streams on stop
         servers.append(server)
         # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; with the
         # default action that would end the process before the gateway closes (the journal's

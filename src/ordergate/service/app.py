@@ -19,6 +19,7 @@ Errors are JSON `{"error", "detail"}`, never a stack trace.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -332,21 +333,29 @@ async def get_decision(ctx: ServiceContext, request: Request) -> Response:
     return json_response(_decision_view(record, ctx.run_id))
 
 
-async def events_stream(ctx: ServiceContext, request: Request) -> Response:
-    authenticate(ctx, request, frozenset({Role.VIEWER, Role.OPERATOR}))
+def events_stream(closing: asyncio.Event) -> Handler:
+    """GET /v1/events: the status every `_SSE_INTERVAL_S` until the client leaves or `closing`
+    is set. The server sets it when it starts shutting down: it waits for every response to
+    complete, and a stream left open would never complete."""
 
-    async def stream() -> AsyncIterator[bytes]:
-        while not await request.is_disconnected():
-            try:
-                view = await ctx.bridge.call(ctx.inspector.status_view)
-            except ServiceUnavailable as exc:
-                yield b"event: error\ndata: " + encoder.encode(str(exc)) + b"\n\n"
-                return
-            yield b"event: status\ndata: " + encoder.encode(view) + b"\n\n"
-            await asyncio.sleep(_SSE_INTERVAL_S)
+    async def handle(ctx: ServiceContext, request: Request) -> Response:
+        authenticate(ctx, request, frozenset({Role.VIEWER, Role.OPERATOR}))
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store"})
+        async def stream() -> AsyncIterator[bytes]:
+            while not closing.is_set() and not await request.is_disconnected():
+                try:
+                    view = await ctx.bridge.call(ctx.inspector.status_view)
+                except ServiceUnavailable as exc:
+                    yield b"event: error\ndata: " + encoder.encode(str(exc)) + b"\n\n"
+                    return
+                yield b"event: status\ndata: " + encoder.encode(view) + b"\n\n"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(closing.wait(), _SSE_INTERVAL_S)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"})
+
+    return handle
 
 
 # ---------------------------------------------------------------- operator actions
@@ -572,7 +581,6 @@ HANDLERS: dict[str, Handler] = {
     "get_metrics": get_metrics,
     "list_decisions": list_decisions,
     "get_decision": get_decision,
-    "events_stream": events_stream,
     "mode_reduce_only": _mode_action(CommandAction.REDUCE_ONLY),
     "mode_halt": _mode_action(CommandAction.HALT),
     "mode_resume": _mode_action(CommandAction.RESUME),
@@ -589,21 +597,25 @@ def _static_dir() -> str:
     return str(resources.files("ordergate.service") / "static")
 
 
-def create_app(ctx: ServiceContext) -> ASGIApp:
-    """The ASGI app. The caller owns `ctx.bridge` (start it before serving, stop it after)."""
+def create_app(ctx: ServiceContext, *, closing: asyncio.Event | None = None) -> ASGIApp:
+    """The ASGI app. The caller owns `ctx.bridge` (start it before serving, stop it after).
+    `closing`: set when the server starts shutting down, it ends every open event stream
+    (none: they end only when their clients leave)."""
     intents = IntentsEndpoint(ctx)
-    return front_door(starlette_app(ctx, intents), intents)
+    return front_door(starlette_app(ctx, intents, closing=closing), intents)
 
 
-def starlette_app(ctx: ServiceContext, intents: IntentsEndpoint) -> Starlette:
+def starlette_app(ctx: ServiceContext, intents: IntentsEndpoint, *,
+                  closing: asyncio.Event | None = None) -> Starlette:
     """Every route, POST /v1/intents included, behind Starlette's router and error handling
     (`create_app` serves this with the front door in front)."""
+    handlers = {**HANDLERS, "events_stream": events_stream(closing or asyncio.Event())}
     routes: list[BaseRoute] = []
     for spec in openapi.ROUTES:
         if spec.operation == "post_intents":
             routes.append(Route(spec.path, intents, methods=[spec.method]))
         else:
-            routes.append(Route(spec.path, endpoint(ctx, spec.path, HANDLERS[spec.operation]),
+            routes.append(Route(spec.path, endpoint(ctx, spec.path, handlers[spec.operation]),
                                 methods=[spec.method]))
     document = encoder.encode(openapi.document())
 

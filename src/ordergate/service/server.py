@@ -140,7 +140,9 @@ class Gateway:
                                   journal_decisions=self.journal_decisions,
                                   max_body_bytes=max_body_bytes,
                                   wall_clock=wall_clock)
-        self.app = create_app(self.ctx)
+        # Set by `GatewayServer` when it starts shutting down: open event streams end.
+        self.closing = asyncio.Event()
+        self.app = create_app(self.ctx, closing=self.closing)
         log.info("gateway_ready", run_id=runtime.journal.run_id, recovered_decisions=recovered,
                  tokens=len(tokens))
 
@@ -201,12 +203,32 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+# How long a shutdown waits for responses still being sent once the event streams have
+# ended; then uvicorn cancels them, so a stuck response cannot keep the process (and the
+# stream's lease) from a supervisor's stop.
+GRACEFUL_SHUTDOWN_S = 10
+
+
 def uvicorn_config(gateway: Gateway, *, log_level: str = "warning") -> uvicorn.Config:
     return uvicorn.Config(
         gateway.app, loop="auto", http="auto", lifespan="off", log_level=log_level,
         access_log=False, server_header=False, date_header=False, timeout_keep_alive=30,
-        limit_concurrency=4096, backlog=2048,
+        limit_concurrency=4096, backlog=2048, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn serving a Gateway. Shutting down (SIGTERM, Ctrl-C, `should_exit`) first ends
+    the open GET /v1/events streams: uvicorn waits for every response to complete, and a
+    stream ends only when told to (or when its client leaves)."""
+
+    def __init__(self, gateway: Gateway, *, log_level: str = "warning") -> None:
+        super().__init__(uvicorn_config(gateway, log_level=log_level))
+        self.gateway = gateway
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.gateway.closing.set()
+        await super().shutdown(sockets)
 
 
 class ServerThread:
@@ -217,7 +239,7 @@ class ServerThread:
         self.sock = bind_socket(host, port)
         self.port = int(self.sock.getsockname()[1])
         self.url = f"http://{host}:{self.port}"
-        self.server = uvicorn.Server(uvicorn_config(gateway))
+        self.server = GatewayServer(gateway)
         self._thread = threading.Thread(target=self._serve, name="ordergate-http", daemon=True)
 
     def _serve(self) -> None:

@@ -356,6 +356,15 @@ def _input_event(event: object, what: str) -> InputEvent:
     return event
 
 
+def _start_reading(clock: Clock) -> datetime | None:
+    """The clock's time at start-up, or None when it is not a UTC datetime (the first call
+    that stamps an event names the clock's fault)."""
+    try:
+        return _utc_reading(clock.now())
+    except InvalidInput:
+        return None
+
+
 def _same_order(earlier: OrderIntent, intent: OrderIntent) -> bool:
     """`intent` repeats `earlier`: a retry, as the engine tells one (all but `ts` and `tags`
     equal). A different intent under a used intent_id is new, and held to the time bound."""
@@ -430,7 +439,11 @@ class Gateway:
         `replace_policy`: on a journal that enforces another policy, enforce `policy`
         instead, journaled as this operator's activation with this reason. Without it the
         journal's policy stays enforced (`policy` is then not applied; a warning says so and
-        `policy_choice` tells).
+        `policy_choice` tells). A replacement not in effect yet at the clock's time (its
+        `effective_from` is later) raises `PolicyChoiceError` (`PolicyNotInEffect`): the
+        engine would refuse it. On
+        the event clock the engine judges it at the first event; if it refuses,
+        `policy_choice` says so (outcome `refused`) and `policy` stays the journal's.
 
         On an existing journal this verifies its hash chain (`StartRefused` when it does not
         hold) and replays it (crash recovery): positions, open orders and the mode are exactly
@@ -446,17 +459,25 @@ class Gateway:
         broker = _broker(broker)
         settings = settings_for(broker, guard)
         url = _journal_url(journal)
+        guard_time = guard_clock(clock)
+        # Events are stamped near this clock's time, unless they bring their own (event time).
+        start_time = None if clock == "event" else _start_reading(guard_time)
         handle = open_journal(url, durability=chosen_durability, run_id=run_id)
         if settings.verify_journal_on_start:
             # Checked in this process: a second one would import the embedding program's main
             # module again, and an embedding script need not guard its entry point.
             runtime = open_proven(handle, None, lambda on_replayed: Runtime.open_on(
-                handle, loaded, broker, replace_policy=replacement, on_replayed=on_replayed))
+                handle, loaded, broker, replace_policy=replacement, on_replayed=on_replayed,
+                start_time=start_time))
         else:
-            runtime = Runtime.open_on(handle, loaded, broker, replace_policy=replacement)
-        gateway = cls(GuardedRuntime(runtime, guard_clock(clock), settings), clock=clock)
-        log.info("gateway_opened", run_id=runtime.journal.run_id, policy=runtime.policy.name,
-                 policy_hash=runtime.policy.hash, broker=broker.name)
+            runtime = Runtime.open_on(handle, loaded, broker, replace_policy=replacement,
+                                      start_time=start_time)
+        gateway = cls(GuardedRuntime(runtime, guard_time, settings), clock=clock)
+        enforced = runtime.deciding_policy
+        log.info("gateway_opened", run_id=runtime.journal.run_id,
+                 policy=enforced.name if enforced is not None else "",
+                 policy_hash=enforced.hash if enforced is not None else "",
+                 no_policy=runtime.policy_not_in_effect, broker=broker.name)
         return gateway
 
     # ------------------------------------------------------------------ properties
@@ -467,14 +488,17 @@ class Gateway:
         return self._runtime.journal.run_id
 
     @property
-    def policy(self) -> Policy:
-        """The policy start-up chose to enforce (see `policy_choice`)."""
-        return self._runtime.policy
+    def policy(self) -> Policy | None:
+        """The policy the engine enforces (the one the next call is judged under), or None
+        when none is in effect: every intent is then denied (SYS-005). See `policy_choice`
+        for what start-up decided about the given policy."""
+        return self._runtime.deciding_policy
 
     @property
     def policy_choice(self) -> PolicyChoice | None:
         """What start-up decided about the given policy: new journal, same as the journal's,
-        the journal's kept (the given one not applied), or replaced by an operator."""
+        the journal's kept (the given one not applied), replaced by an operator, or refused
+        by the engine (`refusal` says why)."""
         return self._runtime.policy_choice
 
     @property

@@ -99,6 +99,7 @@ def serve(
         settings_for,
     )
     from ordergate.runtime.loop import ResumeMismatch, Runtime, RuntimeStopped
+    from ordergate.runtime.policy_choice import PolicyNotInEffect
     from ordergate.runtime.sources import BadLine, read_lines
     from ordergate.service.alerts import (
         WEBHOOK_URL_ENV,
@@ -155,10 +156,15 @@ def serve(
             epoch, keeper = _own_stream(journal, ownership, stop_serving)
             # Like `ordergate run`: never serve from a journal whose chain cannot be proven.
             handle = open_journal(journal, durability=Durability(durability), epoch=epoch)
+            # Requests are stamped near the wall clock: a policy not in effect now would be
+            # refused by the engine at the first event.
             runtime = open_proven(handle, journal, lambda on_replayed: Runtime.open_on(
-                handle, loaded, adapter, replace_policy=replacement, on_replayed=on_replayed))
+                handle, loaded, adapter, replace_policy=replacement, on_replayed=on_replayed,
+                start_time=SystemClock().now()))
         except JournalError as exc:
             raise UserError(f"--journal {redact_url(journal)}: {exc}") from None
+        except PolicyNotInEffect as exc:
+            raise UserError(f"--replace-policy: {exc}") from None
         except (ResumeMismatch, StartRefused) as exc:
             raise SafetyStop(str(exc)) from None
         announce_policy_choice(runtime.policy_choice)
@@ -189,9 +195,11 @@ def serve(
             gateway.close()
             raise UserError(f"--host {host} --port {port}: cannot listen: {exc.strerror}") \
                 from None
-        enforced = runtime.policy
+        enforced = runtime.deciding_policy
+        policy_text = (f"policy {enforced.name} {enforced.hash}" if enforced is not None
+                       else f"{runtime.policy_not_in_effect}: every intent is denied (SYS-005)")
         err.print(f"ordergate serving on http://{host}:{sock.getsockname()[1]}  "
-                  f"(journal {redact_url(journal)}, policy {enforced.name} {enforced.hash}, "
+                  f"(journal {redact_url(journal)}, {policy_text}, "
                   f"run {runtime.journal.run_id})", markup=False, soft_wrap=True)
         gateway.start()
         server = GatewayServer(gateway, log_level=log_level)  # ends event streams on stop

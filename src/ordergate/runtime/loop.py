@@ -50,7 +50,12 @@ import structlog
 
 from ordergate.brokers.base import BrokerAdapter, BrokerOrder, OrderStatus
 from ordergate.brokers.sim import SimBroker
-from ordergate.engine.core import Engine
+from ordergate.engine.core import (
+    POLICY_NOT_EFFECTIVE,
+    POLICY_REJECTED,
+    POLICY_UNKNOWN,
+    Engine,
+)
 from ordergate.engine.status import OrderStatusView
 from ordergate.evidence.latency import encode_latencies
 from ordergate.evidence.manifest import build_manifest, record_manifest
@@ -66,6 +71,7 @@ from ordergate.journal import (
 )
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
+    Alert,
     CancelOrder,
     Command,
     CommandAction,
@@ -86,7 +92,12 @@ from ordergate.policy.loader import Policy
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
 from ordergate.runtime import faults
 from ordergate.runtime.dispatch import CIRCUIT_PREFIX, SUBMIT_DEPENDENCY, Dispatcher, Outcome
-from ordergate.runtime.policy_choice import PolicyChoice, PolicyReplacement, choose_policy
+from ordergate.runtime.policy_choice import (
+    PolicyChoice,
+    PolicyReplacement,
+    choose_policy,
+    not_in_effect,
+)
 from ordergate.runtime.sources import (
     BadLine,
     FeedbackMark,
@@ -98,6 +109,9 @@ from ordergate.runtime.sources import (
 )
 
 log = structlog.get_logger("ordergate.runtime")
+
+# The engine's alerts for a policy activation it refused.
+POLICY_REFUSALS = (POLICY_NOT_EFFECTIVE, POLICY_REJECTED, POLICY_UNKNOWN)
 
 JOURNAL_DEPENDENCY = "journal"
 JOURNAL_UNAVAILABLE = "SYS-006"
@@ -227,6 +241,8 @@ class Runtime:
         self._stopped = ""
         self._now: datetime | None = None
         self._policy_pending = True
+        self.start_time: datetime | None = None
+        """The start-up time the pending activation is judged at (see `open_on`)."""
         self.policy_choice: PolicyChoice | None = None
         """What start-up decided about the `--policy` file (`policy_choice.choose_policy`)."""
         self.resume: Resume | None = None
@@ -254,12 +270,13 @@ class Runtime:
              source: Path | None = None,
              on_batch: Callable[[BatchReport], None] | None = None,
              market_to_broker: bool = True,
-             replace_policy: PolicyReplacement | None = None) -> Runtime:
+             replace_policy: PolicyReplacement | None = None,
+             start_time: datetime | None = None) -> Runtime:
         """Open the journal at `journal_url` and recover (see `open_on`)."""
         journal = open_journal(journal_url, durability=Durability(durability), run_id=run_id)
         return cls.open_on(journal, policy, broker, snapshot_every=snapshot_every,
                            source=source, on_batch=on_batch, market_to_broker=market_to_broker,
-                           replace_policy=replace_policy)
+                           replace_policy=replace_policy, start_time=start_time)
 
     @classmethod
     def open_on(cls, journal: Journal, policy: Policy, broker: BrokerAdapter, *,
@@ -267,13 +284,20 @@ class Runtime:
                 on_batch: Callable[[BatchReport], None] | None = None,
                 market_to_broker: bool = True,
                 replace_policy: PolicyReplacement | None = None,
-                on_replayed: Callable[[], None] | None = None) -> Runtime:
+                on_replayed: Callable[[], None] | None = None,
+                start_time: datetime | None = None) -> Runtime:
         """Recover on an open journal: snapshot + tail replay, finish an interrupted batch of
         `source`, resolve unanswered dispatches with the broker. The policy the journal
         enforces stays enforced; `policy` (the `--policy` file) is activated (lazily, at the
         first event) only on a journal that enforces none yet, or when `replace_policy` says
         which operator replaces it and why (`policy_choice`). The runtime owns the journal from
         here on (closing the runtime closes it).
+
+        `start_time`, when the events to come are stamped near it (a service on the wall
+        clock), is the time the pending activation is judged at before the first event: a
+        replacement not in effect then is refused (`PolicyNotInEffect`, before anything is
+        journaled), and a new journal's policy not in effect then is reported as enforcing
+        nothing (`deciding_policy`, `policy_not_in_effect`).
 
         `on_replayed` is called once the replay has rebuilt the state and before anything is
         appended to the journal or sent to a broker; what it raises stops the start-up there
@@ -283,16 +307,32 @@ class Runtime:
             engine = Engine.restore(snapshot.state) if snapshot is not None else Engine()
             runtime = cls(journal, engine, broker, policy, snapshot_every=snapshot_every,
                           market_to_broker=market_to_broker)
+            runtime.start_time = start_time
+
+            def replayed() -> None:
+                # Chosen once the state is rebuilt and before anything is appended or sent,
+                # so that a refused replacement leaves no trace and an interrupted batch
+                # finished by the recovery is judged under the chosen policy.
+                if on_replayed is not None:
+                    on_replayed()
+                runtime._choose_policy(policy, replace_policy)
+
             runtime._recover(snapshot.seq if snapshot is not None else 0, source, on_batch,
-                             on_replayed)
-            choice = choose_policy(engine.active, policy, replace_policy, run_id=journal.run_id)
-            runtime.policy_choice, runtime.policy = choice, choice.enforced
-            runtime._policy_pending = runtime._policy_needs_activation()
-            record_manifest(journal, build_manifest(journal, choice.enforced, broker))
+                             replayed)
+            assert runtime.policy_choice is not None  # chosen in `replayed`
+            record_manifest(journal, build_manifest(
+                journal, runtime.deciding_policy or runtime.policy, broker))
         except BaseException:
             journal.close()
             raise
         return runtime
+
+    def _choose_policy(self, policy: Policy, replacement: PolicyReplacement | None) -> None:
+        choice = choose_policy(self.engine.active, policy, replacement,
+                               run_id=self.journal.run_id, now=self.start_time)
+        assert choice.enforced is not None  # start-up always enforces the file's or the journal's
+        self.policy_choice, self.policy = choice, choice.enforced
+        self._policy_pending = self._policy_needs_activation()
 
     def _durable_through(self) -> int:
         return self._durable_seq
@@ -529,9 +569,29 @@ class Runtime:
 
     @property
     def deciding_policy(self) -> Policy | None:
-        """The policy the next batch is judged under: the one start-up activates with that
-        batch while its activation is pending, else the engine's active policy."""
-        return self.policy if self._policy_pending else self.engine.active
+        """The policy the engine enforces, the one the next batch is judged under: the one
+        start-up activates with that batch while its activation is pending (unless it is not
+        in effect at the start-up time: the engine will refuse it), else the engine's active
+        policy (None: every intent is denied, SYS-005)."""
+        if self._policy_pending and not not_in_effect(self.policy, self.start_time):
+            return self.policy
+        return self.engine.active
+
+    @property
+    def policy_not_in_effect(self) -> str:
+        """Why no policy is enforced, or '' when one is (or is about to be, with the next
+        batch): "no policy in effect: <name> takes effect at <ts>" for a policy not in effect
+        yet, or the engine's reason for refusing the one start-up activated."""
+        if self.deciding_policy is not None:
+            return ""
+        choice = self.policy_choice
+        later = not_in_effect(self.policy, self.engine.state.now if self.engine.state.started
+                              else self.start_time)
+        if later:
+            return f"no policy in effect: {later}"
+        if choice is not None and choice.refusal:
+            return f"no policy in effect: {choice.refusal}"
+        return "no policy in effect"
 
     def _policy_needs_activation(self) -> bool:
         active = self.engine.active
@@ -700,8 +760,20 @@ class Runtime:
             Command(ts=ts, action=CommandAction.ACTIVATE_POLICY, policy_hash=policy.hash,
                     operator=operator, reason=reason),
         ]
+        first = len(report.emitted)
         self._feedback(events, report, origin="policy")
         self._policy_pending = False
+        active = self.engine.active
+        if self.policy_choice is not None and (active is None or active.hash != policy.hash):
+            # The engine's reason, without the "; keeping <policy>" the choice says anyway.
+            refusal = next((output.message.removeprefix("activate_policy: ")
+                            .partition("; keeping ")[0]
+                            for output in report.emitted[first:]
+                            if isinstance(output, Alert) and output.code in POLICY_REFUSALS),
+                           f"policy {policy.name} {policy.hash} was not activated")
+            self.policy_choice = self.policy_choice.refused(refusal, active)
+            self._log.warning("policy_activation_refused", policy=policy.name,
+                              policy_hash=policy.hash, detail=self.policy_choice.warning)
 
     # ------------------------------------------------------------------ acting
 

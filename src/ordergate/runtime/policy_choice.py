@@ -12,12 +12,21 @@ restart must never change that policy quietly, so on start-up (`choose_policy`, 
   applied and how to apply it; unless
 * the operator asked to replace it (`PolicyReplacement`, `--replace-policy --operator NAME
   --reason TEXT`): the file's policy is activated, journaled as an operator command with
-  that operator and reason.
+  that operator and reason; unless
+* that policy is not in effect yet at the start-up time (its `metadata.effective_from` is
+  later): the engine would refuse the activation and keep the journal's policy, so start-up
+  refuses the replacement (`PolicyNotInEffect`) rather than serve with an order it cannot
+  carry out.
+
+When the start-up time is not known (event time: `run`, an embedded gateway on the event
+clock) the engine may still refuse the activation at the first event; the choice then
+becomes `PolicyOutcome.REFUSED` with the engine's reason (`PolicyChoice.refused`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 import structlog
@@ -31,6 +40,23 @@ START_UP_OPERATOR = "ordergate"
 
 class PolicyChoiceError(ValueError):
     """A replacement without the operator or the reason it must name."""
+
+
+class PolicyNotInEffect(PolicyChoiceError):
+    """A replacement whose policy is not in effect yet at the start-up time."""
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def not_in_effect(policy: Policy, now: datetime | None) -> str:
+    """"<name> takes effect at <ts>" when `policy` may not be activated at `now` (its
+    `effective_from` is later), else '' (also when `now` is not known)."""
+    effective = policy.effective_from
+    if now is None or effective is None or now >= effective:
+        return ""
+    return f"{policy.name} takes effect at {_utc_text(effective)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,18 +83,27 @@ class PolicyOutcome(StrEnum):
     SAME = "same"  # the file's policy is the one the journal enforces
     KEPT = "kept"  # they differ: the journal's policy stays enforced
     REPLACED = "replaced"  # they differ: the operator replaces it with the file's
+    REFUSED = "refused"  # the engine refused to activate the file's policy (`refusal` says why)
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyChoice:
-    """What start-up decided: the policy `enforced` from now on, the `file` policy given on
-    the command line and the `journal` policy the replayed engine enforced (None if none)."""
+    """What start-up decided: the policy `enforced` from now on (None when the engine refused
+    the file's policy on a journal that enforced none), the `file` policy given on the command
+    line and the `journal` policy the replayed engine enforced (None if none)."""
 
     outcome: PolicyOutcome
-    enforced: Policy
+    enforced: Policy | None
     file: Policy
     journal: Policy | None
     replacement: PolicyReplacement | None = None
+    refusal: str = ""
+    """The engine's reason for refusing the file's policy (REFUSED only)."""
+
+    def refused(self, reason: str, enforced: Policy | None) -> PolicyChoice:
+        """This choice once the engine refused to activate the file's policy for `reason`,
+        keeping `enforced` (its active policy, or None)."""
+        return replace(self, outcome=PolicyOutcome.REFUSED, enforced=enforced, refusal=reason)
 
     @property
     def activation(self) -> tuple[str, str]:
@@ -82,6 +117,11 @@ class PolicyChoice:
     def warning(self) -> str:
         """One sentence for operators when the file's policy is not the enforced one ('' when
         it is)."""
+        if self.outcome is PolicyOutcome.REFUSED:
+            kept = ("no policy is enforced" if self.enforced is None
+                    else f"policy {self.enforced.name} {self.enforced.hash} stays enforced")
+            return (f"the --policy file's {self.file.name} {self.file.hash} is NOT applied: "
+                    f"the engine refused it ({self.refusal}); {kept}")
         if self.outcome is not PolicyOutcome.KEPT or self.journal is None:
             return ""
         return (f"the journal enforces policy {self.journal.name} {self.journal.hash}; "
@@ -92,8 +132,10 @@ class PolicyChoice:
 
 def choose_policy(journal_policy: Policy | None, file_policy: Policy,
                   replacement: PolicyReplacement | None = None, *,
-                  run_id: str = "") -> PolicyChoice:
-    """Decide (and log) which policy a gateway enforces after replaying its journal."""
+                  run_id: str = "", now: datetime | None = None) -> PolicyChoice:
+    """Decide (and log) which policy a gateway enforces after replaying its journal. `now`,
+    the start-up time when it is known, refuses a replacement that is not in effect at it
+    (`PolicyNotInEffect`)."""
     bound = log.bind(run_id=run_id, file_policy=file_policy.name,
                      file_policy_hash=file_policy.hash)
     if journal_policy is None:
@@ -106,6 +148,14 @@ def choose_policy(journal_policy: Policy | None, file_policy: Policy,
     bound = bound.bind(journal_policy=journal_policy.name,
                        journal_policy_hash=journal_policy.hash)
     if replacement is not None:
+        later = not_in_effect(file_policy, now)
+        if later:
+            raise PolicyNotInEffect(
+                f"cannot replace policy {journal_policy.name} {journal_policy.hash} with "
+                f"{file_policy.name} {file_policy.hash}: {later}, after the start-up time "
+                f"{_utc_text(now) if now is not None else ''} (the engine would refuse it and "
+                f"keep {journal_policy.name}); start without the replacement, or once "
+                f"{file_policy.name} is in effect")
         bound.warning("policy_replaced_by_operator", operator=replacement.operator,
                       reason=replacement.reason)
         return PolicyChoice(PolicyOutcome.REPLACED, file_policy, file_policy, journal_policy,

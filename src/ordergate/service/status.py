@@ -215,6 +215,12 @@ def _stopped_headline(why: str) -> str:
             f"one is refused (503) because {why}.")
 
 
+def _no_policy_headline(why: str) -> str:
+    """The banner while the engine has no policy in effect: it denies every intent."""
+    return (f"No trading: every order is denied (SYS-005): {why}; an operator must activate "
+            "a policy that is in effect.")
+
+
 def _window(scope: str, key: str, count: int, limit: RateLimit) -> RateWindowView:
     return RateWindowView(scope=scope, key=key, count=count, max_count=limit.max_count,
                           window_s=limit.window.total_seconds(),
@@ -277,6 +283,8 @@ class Inspector:
             positions=positions, exposure=exposure,
             rate_windows=rate_windows, rate_windows_omitted=omitted,
             headline=(_stopped_headline(runtime.stopped) if runtime.stopped
+                      else _no_policy_headline(runtime.policy_not_in_effect)
+                      if runtime.deciding_policy is None
                       else _headline(status.mode, restrictions, pending, bool(reasons))),
             stopped=runtime.stopped,
             all_orders_denied=bool(_firm_kills(restrictions)),
@@ -296,18 +304,23 @@ class Inspector:
         """The `--policy` file of start-up, and why its policy is not enforced when it is not
         (the journal kept its own, it waits for the first event, or another was activated
         since)."""
-        choice = self._runtime.policy_choice
+        runtime = self._runtime
+        choice = runtime.policy_choice
         if choice is None:
             return None
-        file, active = choice.file, self._runtime.engine.active
+        file, active = choice.file, runtime.engine.active
         enforced = active is not None and active.hash == file.hash
+        kept = choice.journal if choice.outcome is PolicyOutcome.KEPT else choice.enforced
         if enforced:
             detail = ""
-        elif active is None:
+        elif active is None and runtime.deciding_policy is not None:
             detail = (f"the --policy file's {file.name} {file.hash} is activated at the first "
                       "event")
-        elif (choice.outcome is PolicyOutcome.KEPT and choice.journal is not None
-              and active.hash == choice.journal.hash):
+        elif active is None:
+            detail = (f"the --policy file's {file.name} {file.hash} is not enforced: "
+                      f"{runtime.policy_not_in_effect}; every intent is denied (SYS-005)")
+        elif (choice.outcome in (PolicyOutcome.KEPT, PolicyOutcome.REFUSED)
+              and kept is not None and active.hash == kept.hash):
             detail = choice.warning
         else:
             detail = (f"the --policy file's {file.name} {file.hash} is not enforced: policy "
@@ -445,9 +458,13 @@ class Inspector:
         """Ready when the journal would accept a write now (`Journal.check_writable`, which
         adds no record), no active reason says the broker cannot be reached or read (a broker
         call or breaker, a reconciliation that could not read it, its clock) and market data
-        is present and fresh. `live` stays true: the process answers."""
+        is present and fresh, and the engine has a policy in effect (or activates one with
+        the next event). `live` stays true: the process answers."""
         runtime = self._runtime
-        checks: dict[str, HealthCheck] = {"engine": HealthCheck(ok=True)}
+        # An engine without a policy in effect denies every intent (SYS-005).
+        no_policy = runtime.policy_not_in_effect
+        checks: dict[str, HealthCheck] = {"engine": HealthCheck(ok=not no_policy,
+                                                                detail=no_policy)}
         if runtime.stopped:
             checks["journal"] = HealthCheck(ok=False, detail=runtime.stopped)
         else:

@@ -18,6 +18,7 @@ from ordergate.service.auth import (
     hash_token,
     load_tokens,
     new_token,
+    parse_tokens,
 )
 
 
@@ -211,3 +212,13 @@ def test_serve_with_a_malformed_tokens_variable_says_where_without_a_stack_trace
     assert hashed not in said
     broken = _serve_with(monkeypatch, tmp_path, **{TOKENS_ENV: "tokens: [unclosed"})
     assert f"{TOKENS_ENV}: not valid YAML or JSON" in broken
+
+
+def test_a_repeated_key_is_named_without_quoting_either_value() -> None:
+    document = ("tokens:\n- name: desk\n  role: trader\n  accounts: [ACC-1]\n"
+                "  sha256: SECRETHASH1111\n  sha256: SECRETHASH2222\n")
+    with pytest.raises(TokenFileError) as refused:
+        parse_tokens(document, "$ORDERGATE_TOKENS")
+    said = str(refused.value)
+    assert "key 'sha256' appears twice" in said and "line 6" in said
+    assert "SECRETHASH" not in said

@@ -28,6 +28,7 @@ import enum
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ from typing import Any
 
 import msgspec
 from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 
 from ordergate.model.values import same_person_key
@@ -46,6 +48,8 @@ DEFAULT_REQUESTS_PER_SECOND = 2000.0
 DEFAULT_BURST = 4000.0
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 16384, 8, 1
 _SCRYPT_CACHE_SIZE = 1024
+# ruamel's words for a repeated key: 'found duplicate key "token" with value ...'
+_DUPLICATE_KEY = re.compile(r'found duplicate key "([^"]{1,64})"')
 
 
 class Role(enum.StrEnum):
@@ -207,6 +211,11 @@ def parse_tokens(text: str, source: str) -> TokenStore:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
+        if isinstance(exc, DuplicateKeyError):
+            # ruamel quotes both values, and a token file's values are token hashes
+            key = _DUPLICATE_KEY.match(problem)
+            problem = (f"key '{key.group(1)}' appears twice in one mapping" if key
+                       else "a key appears twice in one mapping")
         raise TokenFileError(f"{source}: not valid YAML or JSON{at}: {problem}") from None
     if not isinstance(raw, dict):
         raise TokenFileError(f"{source}: expected a tokens document, a mapping with a 'tokens' "

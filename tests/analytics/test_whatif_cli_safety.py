@@ -11,25 +11,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from tests.evidence.support import invoke
-
-POLICY = """\
-apiVersion: ordergate/v1
-kind: Policy
-metadata:
-  name: small
-defaults:
-  max_market_data_age: 48h
-  max_order_qty: 10000
-  max_gross_exposure: 1000000
-"""
+from tests.evidence.support import SMALL_DAY, invoke, small_journal
 
 EVENTS = [
-    {"type": "account", "account": "A1", "cash": "10000000", "ts": "2026-03-02T14:00:00Z"},
-    {"type": "market", "symbol": "MSFT", "ts": "2026-03-02T14:30:00Z", "bid": "399.99",
-     "ask": "400.01", "last": "400.00", "volume": "1000"},
-    {"type": "intent", "intent_id": "i1", "ts": "2026-03-02T14:31:00Z", "account": "A1",
-     "strategy": "s", "symbol": "MSFT", "side": "buy", "qty": "100", "order_type": "market"},
+    *SMALL_DAY,
     {"type": "intent", "intent_id": "i2", "ts": "2026-03-02T14:32:00Z", "account": "A1",
      "strategy": "s", "symbol": "MSFT", "side": "buy", "qty": "200", "order_type": "market"},
 ]
@@ -37,14 +22,7 @@ EVENTS = [
 
 @pytest.fixture
 def journal(tmp_path: Path) -> Path:
-    (tmp_path / "policy.yaml").write_text(POLICY)
-    events = tmp_path / "events.jsonl"
-    events.write_text("".join(json.dumps(event) + "\n" for event in EVENTS))
-    path = tmp_path / "j.db"
-    ran = invoke("run", "--quiet", "--policy", str(tmp_path / "policy.yaml"), "--journal",
-                 str(path), "--batch-size", "1", str(events))
-    assert ran.code == 0, ran.output
-    return path
+    return small_journal(tmp_path, EVENTS, "--batch-size", "1")
 
 
 def _whatif(journal: Path, *more: str) -> tuple[int, str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 from typer.testing import CliRunner
@@ -50,3 +52,37 @@ def tighter_policy(policy: Path, out: Path) -> Path:
         text = text.replace(old, new)
     out.write_text(text)
     return out
+
+
+# A small day: one account, one quote, one market buy (more intents may follow it).
+SMALL_POLICY = """\
+apiVersion: ordergate/v1
+kind: Policy
+metadata:
+  name: small
+defaults:
+  max_market_data_age: 48h
+  max_order_qty: 10000
+  max_gross_exposure: 1000000
+"""
+SMALL_DAY: list[dict[str, Any]] = [
+    {"type": "account", "account": "A1", "cash": "10000000", "ts": "2026-03-02T14:00:00Z"},
+    {"type": "market", "symbol": "MSFT", "ts": "2026-03-02T14:30:00Z", "bid": "399.99",
+     "ask": "400.01", "last": "400.00", "volume": "1000"},
+    {"type": "intent", "intent_id": "i1", "ts": "2026-03-02T14:31:00Z", "account": "A1",
+     "strategy": "s", "symbol": "MSFT", "side": "buy", "qty": "100", "order_type": "market"},
+]
+
+
+def small_journal(directory: Path, events: list[dict[str, Any]], *run: str) -> Path:
+    """`directory`/j.db written by `ordergate run` (with `run` options) from `events` under
+    SMALL_POLICY, which is left in `directory`/policy.yaml."""
+    (directory / "policy.yaml").write_text(SMALL_POLICY)
+    source = directory / "events.jsonl"
+    source.write_text("".join(json.dumps(event) + "\n" for event in events))
+    journal = directory / "j.db"
+    ran = invoke("run", "--quiet", "--policy", str(directory / "policy.yaml"), "--journal",
+                 str(journal), *run, str(source))
+    assert ran.code == 0, ran.output
+    return journal
+

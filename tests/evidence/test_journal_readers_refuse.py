@@ -5,34 +5,14 @@ journal it reads, its snapshot directory or any of its files."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-from tests.evidence.support import invoke
+from tests.evidence.support import SMALL_DAY, invoke, small_journal
 
 from ordergate.cli.report_cmd import PACK_FILES
-
-POLICY = """\
-apiVersion: ordergate/v1
-kind: Policy
-metadata:
-  name: small
-defaults:
-  max_market_data_age: 48h
-  max_order_qty: 10000
-  max_gross_exposure: 1000000
-"""
-
-EVENTS = [
-    {"type": "account", "account": "A1", "cash": "10000000", "ts": "2026-03-02T14:00:00Z"},
-    {"type": "market", "symbol": "MSFT", "ts": "2026-03-02T14:30:00Z", "bid": "399.99",
-     "ask": "400.01", "last": "400.00", "volume": "1000"},
-    {"type": "intent", "intent_id": "i1", "ts": "2026-03-02T14:31:00Z", "account": "A1",
-     "strategy": "s", "symbol": "MSFT", "side": "buy", "qty": "100", "order_type": "market"},
-]
 
 READERS = [("replay", "verify"), ("decisions",), ("replay", "whatif", "--policy", "{policy}"),
            ("report", "--out", "{pack}")]
@@ -116,13 +96,7 @@ def test_report_writes_the_pack_beside_its_journal_and_only_the_files_it_guards(
         tmp_path: Path) -> None:
     """The files `report` checks against the journal's are the files the pack holds; a pack
     written into the journal's own directory leaves the journal's files as they were."""
-    (tmp_path / "policy.yaml").write_text(POLICY)
-    events = tmp_path / "events.jsonl"
-    events.write_text("".join(json.dumps(event) + "\n" for event in EVENTS))
-    journal = tmp_path / "j.db"
-    ran = invoke("run", "--quiet", "--policy", str(tmp_path / "policy.yaml"), "--journal",
-                 str(journal), str(events))
-    assert ran.code == 0, ran.output
+    journal = small_journal(tmp_path, SMALL_DAY)
     before = _digests(tmp_path)
 
     result = invoke("report", "--journal", str(journal), "--out", str(tmp_path))

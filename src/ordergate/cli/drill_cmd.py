@@ -226,7 +226,9 @@ def run_break_glass(journal_path: Path, started_at: datetime,
     return DrillEvidence(
         drill="break-glass", started_at=started_at, finished_at=clock(),
         passed=all(step.passed for step in record.steps), run_id=run_id,
-        policy_name=policy.name, policy_hash=policy.hash, journal=str(journal_path),
+        # none only if the drill's own policy were not in effect: every step then fails above
+        policy_name="" if policy is None else policy.name,
+        policy_hash="" if policy is None else policy.hash, journal=str(journal_path),
         steps=record.steps)
 
 

@@ -232,6 +232,20 @@ def test_a_password_holding_a_question_mark_reaches_the_server_as_written(
     assert "ssWORD" not in said and "pa?" not in said
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("password", ["Strategy1", "Xy7.0q", "_such_2"])
+def test_a_password_sharing_letters_with_the_role_or_host_keeps_the_drivers_reason(
+        password: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # "ate" of "Strategy1" is in "ordergate"-like role names, "7.0" in 127.0.0.1: only the
+    # password, or a piece a misread URL cuts off it, hides the driver's words
+    url = postgres_url.replace("postgres@", f"og_no_such_role:{password}@", 1)
+    code, said = cli_says(monkeypatch, capsys, "journal", "verify", "--journal", url)
+    assert code == 1, said
+    assert 'role "og_no_such_role" does not exist' in said
+    assert password not in said.replace("og_no_such_role", "")
+
+
 MALFORMED_PASSWORDS = [
     ("PGPASSLEAK%zz3h4Xy", ("PGPASSLEAK", "zz3h4Xy")),  # invalid percent-encoded token
     ("PG@LEAK3h4Xy", ("LEAK3h4Xy",)),  # the tail taken for a host: 'LEAK3h4Xy@127.0.0.1'

@@ -12,7 +12,6 @@ Periodic snapshots are stored by a forked child over a connection of its own
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, unquote, unquote_plus
@@ -42,34 +41,40 @@ operator's choice and is kept (`detached_conninfo`)."""
 
 
 def driver_words(exc: psycopg.Error, location: JournalUrl) -> str:
-    """What the driver said about `exc`, unless it repeats any piece of a password in the
-    journal URL: libpq quotes the part of a URL it cannot read (`invalid percent-encoded
-    token: "pa%zz"`, a password's tail taken for a host), written as given, decoded or
-    re-encoded. Then our own words say what to fix, and nothing of the password."""
+    """What the driver said about `exc`, unless it repeats a password of the journal URL or
+    a piece of one: libpq quotes the part of a URL it cannot read (`invalid percent-encoded
+    token: "pa%zz"`), and a password holding '@', '/', '?', '#', ':' or a space is cut there,
+    its tail taken for the host, the database or the query. Then our own words say what to
+    fix, and nothing of the password. Only those pieces count: a password that merely
+    shares letters with a role or host name ("Strategy1" and role "ordergate") leaves the
+    driver's message, which says what is wrong, as it is."""
     said = str(exc).strip()
-    quoted = [match.group(2) for match in _QUOTED.finditer(said)]
-    for password in _password_forms(location):
-        piece = min(len(password), 3)
-        if password in said or any(password[at:at + piece] in text for text in quoted
-                                   for at in range(len(password) - piece + 1)):
-            return ("the driver's message quotes part of the password, so it is not "
-                    "shown: write the URL as postgresql://user:password@host:port/dbname, "
-                    "with '@', ':', '/', '?', '#', '%' and spaces in the password "
-                    "percent-encoded (%40 %3A %2F %3F %23 %25 %20)")
+    if any(piece in said for piece in _password_pieces(location)):
+        return ("the driver's message quotes part of the password, so it is not "
+                "shown: write the URL as postgresql://user:password@host:port/dbname, "
+                "with '@', ':', '/', '?', '#', '%' and spaces in the password "
+                "percent-encoded (%40 %3A %2F %3F %23 %25 %20)")
     return said
 
 
-def _password_forms(location: JournalUrl) -> set[str]:
-    forms: set[str] = set()
+def _password_pieces(location: JournalUrl) -> set[str]:
+    """Each password of the URL as written, decoded and re-encoded, and the parts of each a
+    misread URL could show: what stands before or after each character that ends a URL part."""
+    pieces: set[str] = set()
     for password in url_passwords(location.original) + url_passwords(location.target):
         for written in (password, unquote(password), unquote_plus(password)):
-            forms.update((written, quote(written, safe="")))
-    forms.discard("")
-    return forms
+            for form in (written, quote(written, safe="")):
+                pieces.add(form)
+                for at, char in enumerate(form):
+                    if char in _URL_PART_ENDS:
+                        pieces.update((form[:at], form[at + 1:]))
+    return {piece for piece in pieces if len(piece) >= _SHORTEST_PIECE}
 
 
-# a driver's quoted value: "..." or '...' (one left open runs to the end)
-_QUOTED = re.compile(r"""(["'])(.*?)(?:\1|\Z)""", re.DOTALL)
+# where libpq ends the userinfo, the host, the database or a parameter
+_URL_PART_ENDS = frozenset("@/?#:% &=")
+# a shorter piece ("ab") says nothing of the password, and is in many host and role names
+_SHORTEST_PIECE = 3
 
 
 def detached_conninfo(target: str) -> str:

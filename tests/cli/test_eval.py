@@ -81,6 +81,20 @@ def test_a_bad_line_is_named_and_the_decisions_before_it_are_kept(tmp_path: Path
     assert "Traceback" not in output
 
 
+def test_an_intent_naming_a_reserved_client_order_id_is_a_bad_line_as_in_run(
+        tmp_path: Path) -> None:
+    good = (EXAMPLES / "intents.jsonl").read_text().splitlines()
+    reserved = {**json.loads(good[0]), "intent_id": "og-line", "client_order_id": "og-0123"}
+    source = tmp_path / "intents.jsonl"
+    source.write_text("\n".join([good[0], json.dumps(reserved), good[1]]) + "\n")
+    code, produced, output = run_eval(tmp_path, source)
+    assert code == 1
+    said = " ".join(output.split())
+    assert "line 2: field client_order_id: 'og-0123' starts with 'og-'" in said
+    decided = [json.loads(line)["intent_id"] for line in produced.decode().splitlines()]
+    assert "og-line" not in decided
+
+
 def test_eval_output_is_identical_across_processes() -> None:
     command = [sys.executable, "-m", "ordergate.cli.main", *ARGS, str(EXAMPLES / "intents.jsonl")]
     first = subprocess.run(command, capture_output=True, check=True, cwd=ROOT)

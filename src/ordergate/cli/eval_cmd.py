@@ -47,7 +47,7 @@ from ordergate.model.reasons import REGISTRY
 from ordergate.model.values import describe_error
 from ordergate.policy.errors import PolicyError
 from ordergate.policy.loader import Policy, load_policy
-from ordergate.runtime.sources import UTF8_BOM, BadLine, text_problem
+from ordergate.runtime.sources import UTF8_BOM, BadLine, new_event, text_problem
 
 
 class _Kind(msgspec.Struct):
@@ -83,10 +83,13 @@ def read_intents(path: Path) -> Iterator[tuple[int, InputEvent | BadLine]]:
             if not stripped:
                 continue
             try:
-                yield number, decode_line(stripped)
+                event = decode_line(stripped)
             except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
                 problem = text_problem(stripped, first=number == 1)
                 yield number, BadLine(name, number, problem or describe_error(exc))
+            else:
+                # refused as `run` and `serve` refuse it (`runtime.sources.new_event`)
+                yield number, new_event(name, number, event)
 
 
 def read_market(path: Path) -> list[MarketSnapshot]:

@@ -184,8 +184,8 @@ def test_query_parameters_reach_libpq_as_written_and_a_shard_keeps_the_rest() ->
     from ordergate.runtime.shard import shard_url
 
     parsed = parse_journal_url(
-        "postgresql://u@h:5432/db?password=a+b&options=-csearch_path=x&stream=s1")
-    assert parsed.stream == "s1"
+        "postgresql://u@h:5432/db?password=a+b&options=-csearch_path=x&stream=s+1")
+    assert parsed.stream == "s 1"  # ordergate's own parameter reads as it always did
     # a '+' is a '+' (not a space, as form decoding would make it); a value holding '='
     # is one value
     assert conninfo_to_dict(parsed.target) == {

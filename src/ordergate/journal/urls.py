@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 from ordergate.journal.base import JournalError, redact_url, userinfo_password
 
@@ -89,21 +89,23 @@ def _split(url: str) -> tuple[str, SplitResult]:
 
 
 def _stream_and_rest(query: str) -> tuple[str | None, list[str]]:
-    """The `stream` parameter and every other parameter, each percent-decoded as libpq
-    decodes a URL (a '+' is a '+', never a space, as urllib's form parsing would make it)
-    and encoded again whole, so a value holding '=' (`options=-csearch_path=x`) reaches
-    libpq as one value."""
+    """The `stream` parameter, and every other parameter percent-decoded as libpq decodes a
+    URL (a '+' is a '+', never a space, as urllib's form parsing would make it) and encoded
+    again whole, so a value holding '=' (`options=-csearch_path=x`) reaches libpq as one
+    value."""
     stream: str | None = None
     kept: list[str] = []
     for item in query.split("&"):
         if not item:
             continue
-        key, _, value = item.partition("=")
-        key, value = unquote(key), unquote(value)
+        key, _, raw = item.partition("=")
+        key = unquote(key)
         if key == "stream":
-            stream = value
+            # ordergate's own parameter, read as it always was (form decoding: 'a+b' is the
+            # stream "a b"), so a journal keeps naming the same stream
+            stream = unquote_plus(raw)
         else:
-            kept.append(f"{quote(key, safe='')}={quote(value, safe='')}")
+            kept.append(f"{quote(key, safe='')}={quote(unquote(raw), safe='')}")
     return stream, kept
 
 

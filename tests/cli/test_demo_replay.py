@@ -13,14 +13,15 @@ import re
 import shlex
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import msgspec
 from rich.console import Console
 
-from ordergate.cli.demo_cmd import render, run_demo
-from ordergate.cli.run_cmd import fees_part, money
+from ordergate.cli.demo_cmd import program, render, run_demo
+from ordergate.cli.run_cmd import money
 from ordergate.journal import Durability, RecordKind, open_journal
 from ordergate.model.decision import Decision
 from ordergate.model.events import Dispatch, Fill
@@ -29,13 +30,20 @@ from ordergate.runtime.loop import decode_input, decode_output
 _REPLAY = "replay the day yourself:"
 
 
-def _printed_replay_command(result: Any) -> list[str]:
+def _printed_command(result: Any, what: str) -> list[str]:
+    """The command the demo prints after `what`, read off a narrow terminal: each stays on
+    one line, so that it can be copied as it stands."""
     screen = io.StringIO()
-    render(Console(file=screen, width=1000, color_system=None), result)
-    (line,) = [line for line in screen.getvalue().splitlines() if _REPLAY in line]
-    command = shlex.split(line.split(_REPLAY, 1)[1])
-    assert command[0] == "ordergate"
+    render(Console(file=screen, width=60, color_system=None), result)
+    (line,) = [line for line in screen.getvalue().splitlines() if what in line]
+    command = shlex.split(line.split(what, 1)[1])
+    # `ordergate` when it is on the PATH, else the script beside this interpreter
+    assert command[0] == program() and command[0].endswith("ordergate")
     return command[1:]
+
+
+def _printed_replay_command(result: Any) -> list[str]:
+    return _printed_command(result, _REPLAY)
 
 
 def _journaled(journal: Path) -> list[dict[str, Any]]:
@@ -83,15 +91,31 @@ def test_the_printed_replay_command_reproduces_the_demo_day(tmp_path: Path) -> N
               f"fills {tally.fills:,}")
     assert counts in summary, summary
     (account,) = status.accounts
-    assert (f"account {account.account}: equity {money(account.equity)}   "
-            f"PnL today {money(account.daily_pnl)} (realized {money(account.realized_pnl)}, "
-            f"unrealized {money(account.unrealized_pnl)}, fees {fees_part(account.fees)})") \
-        in summary, summary
+    line = re.search(
+        rf"account {account.account}: equity {re.escape(money(account.equity))}   PnL today "
+        r"(\S+) \(realized (\S+), unrealized (\S+), fees (\S+)\)", summary)
+    assert line is not None, summary
+    pnl, realized, unrealized, fees = (Decimal(part.replace(",", "")) for part in line.groups())
+    assert pnl == account.daily_pnl.quantize(Decimal("0.01"))
+    assert realized + unrealized + fees == pnl  # the parts shown add up to the PnL shown
+    assert fees == -account.fees.quantize(Decimal("0.01"))
+    assert abs(unrealized - account.unrealized_pnl) <= Decimal("0.01")
     modes = re.findall(r"^mode (\S+) -> (\S+) at (\S+) \(([^)]*)\)", summary, re.MULTILINE)
     assert modes == [(change.previous, change.mode, change.ts.isoformat(), change.actor)
                      for change in tally.transitions]
     assert len(modes) >= 2  # the demo day halts: a replay with other fills would not
     assert f"final mode: {status.mode.value}" in summary
+
+
+def test_the_printed_verify_command_runs_as_printed_on_a_narrow_terminal(
+        tmp_path: Path) -> None:
+    result = run_demo(tmp_path / "demo")
+    args = _printed_command(result, "check it has not been altered:")
+    assert args[:2] == ["journal", "verify"] and "--head" in args
+    completed = subprocess.run(
+        [sys.executable, "-m", "ordergate.cli.main", *args], cwd=Path.cwd(),
+        capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr
 
 
 def test_a_bad_simulator_config_file_is_refused_naming_the_field(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -26,7 +27,7 @@ from ordergate.brokers.sim import SimBroker
 from ordergate.cli.broker_spec import sim_config_for
 from ordergate.cli.console import err
 from ordergate.cli.errors import SafetyStop, UserError
-from ordergate.cli.run_cmd import configure_logging, money, plain_reason
+from ordergate.cli.run_cmd import configure_logging, money, plain_reason, pnl_parts
 from ordergate.engine.status import EngineStatus
 from ordergate.journal import Durability, format_head, head_of, snapfiles
 from ordergate.model.decision import Decision, DecisionKind
@@ -203,29 +204,48 @@ def render(console: Console, result: DemoResult) -> None:
         console.print(
             f"account {account.account}: started the day with {money(account.day_start_equity)}"
             f", ends with equity {money(account.equity)}: PnL {money(account.daily_pnl)} "
-            f"(realized {money(account.realized_pnl)}, fees {money(account.fees)})")
+            f"({pnl_parts(account)})")
     mode = status.mode.value
     console.print(Panel(f"[bold {_MODE_COLOUR[mode]}]final mode: {mode}[/] — "
                         f"{_MODE_WORDS[mode]}", expand=False))
     journal = result.journal
     heads = f" --head {format_head(*result.head)}" if result.head is not None else ""
-    console.print(
-        f"Every event and decision is in the journal [bold]{journal}[/] "
-        f"(hash-chained, {result.seconds:.1f} s for the whole day).\n"
-        f"  check it has not been altered:  ordergate journal verify --journal {journal}"
-        f"{heads}\n"
-        f"  see the mode and positions:     ordergate status --journal {journal}\n"
-        f"  prove every decision replays:   ordergate replay verify --journal {journal}\n"
-        f"  write the evidence pack:        ordergate report --journal {journal} --out report\n"
-        f"  replay the day yourself:        {replay_command(result.out)}",
-        emoji=False,  # the head's ":sha256:" is not an emoji code
-    )
+    command = program()
+    console.print(f"Every event and decision is in the journal [bold]{journal}[/] "
+                  f"(hash-chained, {result.seconds:.1f} s for the whole day).")
+    # one command a line, never wrapped, so that each can be copied and run as it stands
+    for what, line in (
+        ("check it has not been altered",
+         f"{command} journal verify --journal {journal}{heads}"),
+        ("see the mode and positions", f"{command} status --journal {journal}"),
+        ("prove every decision replays", f"{command} replay verify --journal {journal}"),
+        ("write the evidence pack", f"{command} report --journal {journal} --out report"),
+        ("replay the day yourself", replay_command(result.out, command)),
+    ):
+        console.print(f"  {what + ':':<32}{line}", markup=False, highlight=False,
+                      soft_wrap=True, emoji=False)  # the head's ":sha256:" is no emoji code
 
 
-def replay_command(out: Path) -> str:
+def program() -> str:
+    """How to type `ordergate` in the shell that ran this: its name when it is on the PATH,
+    else the script installed beside this interpreter (`.venv/bin/ordergate` after `make
+    demo`, whose virtual environment is not activated), relative to the current directory
+    when it is below it."""
+    if shutil.which("ordergate") is not None:
+        return "ordergate"
+    script = Path(sys.executable).parent / "ordergate"
+    if not script.exists():
+        return "ordergate"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def replay_command(out: Path, command: str = "ordergate") -> str:
     """The `ordergate run` command that trades the demo's day again, exactly: same policy,
     same simulated broker, same batch size (fills are seen after their batch)."""
-    return (f"ordergate run --policy {out / 'policy.yaml'} --broker {out / 'sim.yaml'} "
+    return (f"{command} run --policy {out / 'policy.yaml'} --broker {out / 'sim.yaml'} "
             f"--batch-size {DEMO_BATCH_SIZE} --journal my.db {out / 'events.jsonl'}")
 
 

@@ -189,13 +189,22 @@ def money(value: object) -> str:
     return f"{float(str(value)):,.2f}"  # display only; the journal keeps the exact decimal
 
 
-def fees_part(fees: Decimal) -> str:
-    """Fees as the part of PnL they are, a cost (negative), so that realized + unrealized +
-    fees adds up to the PnL shown beside them; no fees show as 0.00, not -0.00."""
-    return money(-fees if fees else fees)
-
-
 _CENT = Decimal("0.01")
+
+
+def pnl_parts(account: AccountStatus) -> str:
+    """"realized R, unrealized U, fees F" (with `parts_label`'s "to date: " when they are not
+    today's PnL). Each part is shown to the cent; when they make up PnL today, unrealized is
+    shown as what the other two leave of the PnL shown, so the three add up to it to the cent
+    (rounded one by one, they can miss it by a cent)."""
+    label = parts_label(account)
+    realized = account.realized_pnl.quantize(_CENT)
+    fees = (-account.fees).quantize(_CENT) if account.fees else Decimal(0)
+    unrealized = account.unrealized_pnl.quantize(_CENT)
+    if not label:
+        unrealized = account.daily_pnl.quantize(_CENT) - realized - fees
+    return (f"{label}realized {money(realized)}, unrealized {money(unrealized)}, "
+            f"fees {money(fees)}")
 
 
 def parts_label(account: AccountStatus) -> str:
@@ -236,9 +245,7 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
     for account in status.accounts:
         console.print(
             f"account {plain(account.account)}: equity {money(account.equity)}   "
-            f"PnL today {money(account.daily_pnl)} ({parts_label(account)}"
-            f"realized {money(account.realized_pnl)}, "
-            f"unrealized {money(account.unrealized_pnl)}, fees {fees_part(account.fees)})"
+            f"PnL today {money(account.daily_pnl)} ({pnl_parts(account)})"
         )
     for change in tally.transitions:
         why = "; ".join(f"{code} {detail}".strip() for code, detail in change.why)

@@ -22,11 +22,10 @@ from ordergate.cli.console import out, plain
 from ordergate.cli.errors import UserError, journal_problem
 from ordergate.cli.run_cmd import (
     configure_logging,
-    fees_part,
     journal_url,
     money,
-    parts_label,
     plain_reason,
+    pnl_parts,
 )
 from ordergate.engine.core import Engine
 from ordergate.engine.status import EngineStatus
@@ -119,10 +118,8 @@ def render_status(status: EngineStatus, all_denied: Sequence[str] = (),
         drawdown = f"{float(account.drawdown_pct):.2f} %" if account.drawdown_pct is not None \
             else "-"
         out.print(f"[bold]{plain(account.account)}[/]  equity {money(account.equity)}   "
-                  f"PnL today {money(account.daily_pnl)}   {parts_label(account)}"
-                  f"realized {money(account.realized_pnl)}"
-                  f"   unrealized {money(account.unrealized_pnl)}   fees {fees_part(account.fees)}"
-                  f"   drawdown {drawdown}")
+                  f"PnL today {money(account.daily_pnl)}   "
+                  f"{pnl_parts(account).replace(', ', '   ')}   drawdown {drawdown}")
     held = [p for p in status.positions if p.qty != 0]
     if held:
         table = Table(title="positions", title_justify="left")

@@ -395,7 +395,8 @@ class GuardedRuntime:
         """Start the breakers, the Dispatcher's health and clock sync from the dependency
         reasons the engine holds (replayed from the journal): a new process would otherwise
         start them all healthy, so no change would ever be reported and the reasons would hold
-        for good. Nothing is journaled here."""
+        for good. The reconciler likewise starts from the findings it raised, so its first
+        clean pass clears them. Nothing is journaled here."""
         prefix = "dependency:"
         circuits: list[str] = []
         clock_codes = {dependency: code for code, dependency in CLOCK_DEPENDENCIES.items()}
@@ -412,6 +413,7 @@ class GuardedRuntime:
         if circuits:
             self.board.recover_open(circuits)
             self._log.info("circuits_recovered_half_open", dependencies=sorted(circuits))
+        self.reconciler.recover(self.runtime.engine.state.guard.conditions())
 
     # ------------------------------------------------------------ start
 

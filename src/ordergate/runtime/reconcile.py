@@ -7,15 +7,22 @@ compares the engine's working orders and positions with the broker's `open_order
 * an **orphan** order: the broker has it working, the gateway never dispatched it (someone
   traded on the account behind the gateway's back, or a journal was lost);
 * a **zombie** order: the gateway thinks it is working, the broker has never heard of it;
-* a **position mismatch**: the quantities differ for an (account, symbol) with no order of
-  the gateway in flight (in flight, the broker's fills may simply not have arrived yet).
+* an **unbooked** order: the broker reports an order of the gateway finished, or filled beyond
+  what the gateway has booked, at two passes in a row. One pass is the grace a fill or cancel
+  still in flight needs (its event normally arrives with the next poll); at the second, the
+  event was lost and the gateway's books are wrong;
+* a **position mismatch**: the broker's quantity for an (account, symbol) is not the gateway's,
+  or, with orders of the gateway working there, lies outside [position - unfilled working
+  sells, position + unfilled working buys]: the range fills still in flight can explain.
 
 Each finding becomes a journaled `DependencyStatus` (code SYS-009, dependency
 `reconciliation:<kind>:<key>`, a detail with both sides' values); the engine raises it as a
 mode reason (with an Alert) and moves the mode per `on_reconciliation_mismatch`. A finding
 that is gone at a later pass is reported healthy, which clears only its own reason (the mode
-stays until an operator resumes). With `cancel_unknown_on_start`, orphans found at start-up
-are canceled through the Dispatcher (after a durable META note) instead of being raised.
+stays until an operator resumes). A restarted process starts from the findings the replayed
+engine holds (`recover`), so its first clean pass clears them as the old process would have.
+With `cancel_unknown_on_start`, orphans found at start-up are canceled through the Dispatcher
+(after a durable META note) instead of being raised.
 
 Session close: DAY orders still working are canceled (journaled CancelRequests, in one
 feedback batch of origin "session_close"), positions are reconciled, and a summary META record
@@ -44,13 +51,15 @@ import msgspec
 import structlog
 
 from ordergate.brokers.base import BrokerOrder, BrokerPosition
+from ordergate.brokers.base import OrderStatus as BrokerOrderStatus
 from ordergate.engine.calendar import CalendarUnavailable, next_roll
 from ordergate.engine.core import Engine
+from ordergate.engine.modes import Condition
 from ordergate.engine.records import OrderRecord
 from ordergate.evidence.replay import journaled_input
 from ordergate.journal import RecordKind
 from ordergate.model.events import CancelRequest, DependencyStatus, InputEvent
-from ordergate.model.intent import TimeInForce
+from ordergate.model.intent import Side, TimeInForce
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
 from ordergate.runtime import faults
 from ordergate.runtime.loop import BatchReport, Runtime
@@ -81,6 +90,7 @@ class ReconcileNote(msgspec.Struct, frozen=True, kw_only=True, tag="og.reconcile
     zombies: list[str]
     positions: list[str]
     canceled: list[str]
+    unbooked: list[str] = msgspec.field(default_factory=list)
 
 
 class OrphanCancelNote(msgspec.Struct, frozen=True, kw_only=True, tag="og.orphan_cancel",
@@ -126,13 +136,15 @@ class ReconcileReport:
     ts: datetime
     orphans: list[BrokerOrder] = field(default_factory=list)
     zombies: list[str] = field(default_factory=list)
+    unbooked: list[str] = field(default_factory=list)
     positions: list[PositionMismatch] = field(default_factory=list)
     canceled: list[str] = field(default_factory=list)
     error: str = ""
 
     @property
     def clean(self) -> bool:
-        return not (self.orphans or self.zombies or self.positions or self.error)
+        return not (self.orphans or self.zombies or self.unbooked or self.positions
+                    or self.error)
 
 
 _encode = msgspec.json.Encoder(order="deterministic").encode
@@ -144,6 +156,21 @@ class Reconciler:
         self.settings = settings if settings is not None else ReconcileSettings()
         self.last: ReconcileReport | None = None
         self._raised: dict[str, str] = {}  # dependency key -> detail, while unhealthy
+        # orders the last pass saw finished or filled at the broker beyond the gateway's books:
+        # client order id -> (finished, the broker's filled quantity) then: the grace of one pass
+        self._unbooked_seen: dict[str, tuple[bool, Decimal]] = {}
+
+    def recover(self, conditions: Iterable[Condition]) -> None:
+        """Start from the findings the engine holds (replayed from the journal): a new process
+        would otherwise think none is raised, so a clean pass would never clear them and the
+        mode could never be resumed. Nothing is journaled here."""
+        prefix = "dependency:"
+        for condition in conditions:
+            if not condition.key.startswith(f"{prefix}{PREFIX}:"):
+                continue
+            dependency = condition.key[len(prefix):]
+            # the engine lists it as "<dependency>: <detail>"
+            self._raised[dependency] = condition.detail.removeprefix(f"{dependency}: ")
 
     # ------------------------------------------------------------ one pass
 
@@ -166,10 +193,10 @@ class Reconciler:
         report = BatchReport()
         problems: dict[str, tuple[str, str]] = {}
         self._orders(ts, broker_orders, found, problems, on_start, report)
-        self._positions(broker_positions, broker_orders, found, problems)
+        self._positions(broker_positions, found, problems)
         note = ReconcileNote(
             ts=ts, on_start=on_start, orphans=[o.client_order_id for o in found.orphans],
-            zombies=found.zombies,
+            zombies=found.zombies, unbooked=found.unbooked,
             positions=[f"{m.account}/{m.symbol}" for m in found.positions],
             canceled=found.canceled)
         more = self._publish(ts, problems, notes=[_encode(note)])
@@ -177,17 +204,21 @@ class Reconciler:
         report.inputs += more.inputs
         if not found.clean:
             log.warning("reconcile_mismatch", orphans=len(found.orphans),
-                        zombies=len(found.zombies), positions=len(found.positions))
+                        zombies=len(found.zombies), unbooked=len(found.unbooked),
+                        positions=len(found.positions))
         return report
 
     def _orders(self, ts: datetime, broker_orders: list[BrokerOrder], found: ReconcileReport,
                 problems: dict[str, tuple[str, str]], on_start: bool,
                 report: BatchReport) -> None:
         runtime = self.runtime
-        status = runtime.engine.status()
-        ours = {order.client_order_id for order in status.open_orders}
+        working = runtime.engine.state.open_orders
+        ours = set(working)
         in_flight = set(runtime.awaiting)
         at_broker = {order.client_order_id: order for order in broker_orders}
+        seen: dict[str, tuple[bool, Decimal]] = {}
+        for cid in sorted(ours & set(at_broker) - in_flight):
+            self._unbooked(working[cid], at_broker[cid], seen, found, problems)
         for cid, order in sorted(at_broker.items()):
             if cid in ours or cid in in_flight:
                 continue
@@ -205,32 +236,85 @@ class Reconciler:
             except DEPENDENCY_ERRORS as exc:
                 log.warning("reconcile_lookup_failed", client_order_id=cid,
                             error=f"{type(exc).__name__}: {exc}")
+                # not judged this pass: what is raised about it stays raised
+                for kind in ("zombie", "unbooked"):
+                    key = f"{PREFIX}:{kind}:{cid}"
+                    if key in self._raised:
+                        problems[key] = (RECONCILIATION_MISMATCH, self._raised[key])
+                if cid in self._unbooked_seen:
+                    seen[cid] = self._unbooked_seen[cid]
                 continue
-            if known is not None:
-                continue  # finished at the broker; its events say so on the next poll
+            if known is not None:  # finished at the broker: its events normally follow
+                self._unbooked(working[cid], known, seen, found, problems)
+                continue
+            record = working[cid]
             found.zombies.append(cid)
             problems[f"{PREFIX}:zombie:{cid}"] = (RECONCILIATION_MISMATCH, (
-                f"zombie order {cid}: working in the gateway, unknown to the broker"))
+                f"zombie order {cid} ({_describe(record)}): working in the gateway, unknown to "
+                f"the broker"))
+        self._unbooked_seen = seen
 
-    def _positions(self, broker_positions: list[BrokerPosition],
-                   broker_orders: list[BrokerOrder], found: ReconcileReport,
+    def _unbooked(self, order: OrderRecord, reported: BrokerOrder,
+                  seen: dict[str, tuple[bool, Decimal]], found: ReconcileReport,
+                  problems: dict[str, tuple[str, str]]) -> None:
+        """An order the gateway holds working that the broker reports finished, or filled
+        beyond what the gateway booked. Raised only when it was so at the previous pass too
+        (and the gateway has not caught up with what the broker said then), or is already
+        raised: a fill or cancel in flight is booked with the next poll."""
+        finished = reported.status not in (BrokerOrderStatus.NEW,
+                                           BrokerOrderStatus.PARTIALLY_FILLED)
+        if not finished and reported.filled_qty <= order.filled:
+            return
+        cid = order.client_order_id
+        seen[cid] = (finished, reported.filled_qty)
+        key = f"{PREFIX}:unbooked:{cid}"
+        earlier = self._unbooked_seen.get(cid)
+        if key not in self._raised and (earlier is None or not (
+                earlier[0] or order.filled < earlier[1])):
+            return  # new since the last pass: its events normally come with the next poll
+        found.unbooked.append(cid)
+        problems[key] = (RECONCILIATION_MISMATCH, (
+            f"unbooked order {cid} ({_describe(order)}): the broker reports it "
+            f"{reported.status.value} with {reported.filled_qty} filled, the gateway has "
+            f"booked {order.filled} filled and holds it working (a fill or cancel message "
+            f"was lost)"))
+
+    def _positions(self, broker_positions: list[BrokerPosition], found: ReconcileReport,
                    problems: dict[str, tuple[str, str]]) -> None:
-        status = self.runtime.engine.status()
+        """The broker's quantity must be the gateway's, give or take what the gateway's
+        working orders there could have filled without the gateway hearing of it yet."""
+        runtime = self.runtime
+        status = runtime.engine.status()
         ours = {(p.account, p.symbol): p.qty for p in status.positions}
         theirs = {(p.account, p.symbol): p.qty for p in broker_positions}
-        busy = {(o.account, o.symbol) for o in status.open_orders}
-        busy_symbols = {o.symbol for o in broker_orders}
+        unfilled: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}  # (buys, sells)
+        working = [(order.account, order.symbol, order.side, order.remaining)
+                   for order in runtime.engine.state.open_orders.values()]
+        working += [(dispatch.account, dispatch.symbol, dispatch.side, dispatch.qty)
+                    for cid, (_, dispatch) in runtime.awaiting.items()
+                    if cid not in runtime.engine.state.open_orders]
+        for account, symbol, side, remaining in working:
+            buys, sells = unfilled.get((account, symbol), (ZERO, ZERO))
+            if side is Side.BUY:
+                buys += remaining
+            else:
+                sells += remaining
+            unfilled[(account, symbol)] = (buys, sells)
         for key in sorted(set(ours) | set(theirs)):
             account, symbol = key
             gateway_qty, broker_qty = ours.get(key, ZERO), theirs.get(key, ZERO)
-            if gateway_qty == broker_qty or key in busy or symbol in busy_symbols:
+            buys, sells = unfilled.get(key, (ZERO, ZERO))
+            low, high = gateway_qty - sells, gateway_qty + buys
+            if low <= broker_qty <= high:
                 continue
             found.positions.append(PositionMismatch(account=account, symbol=symbol,
                                                     gateway_qty=gateway_qty,
                                                     broker_qty=broker_qty))
+            working_note = (f" (its working orders there explain {low} to {high})"
+                            if buys or sells else "")
             problems[f"{PREFIX}:position:{account}:{symbol}"] = (RECONCILIATION_MISMATCH, (
                 f"position mismatch {account}/{symbol}: gateway {gateway_qty}, "
-                f"broker {broker_qty}"))
+                f"broker {broker_qty}{working_note}"))
 
     def _cancel_orphan(self, ts: datetime, order: BrokerOrder, report: BatchReport) -> bool:
         runtime = self.runtime
@@ -317,6 +401,10 @@ class Reconciler:
         report.emitted.extend(final.emitted)
         log.info("session_closed", day_orders_canceled=len(canceled), mode=summary.mode)
         return report
+
+
+def _describe(order: OrderRecord) -> str:
+    return f"{order.symbol} {order.side.value} {order.qty}, intent {order.intent_id}"
 
 
 def interrupted_close(runtime: Runtime) -> InterruptedClose | None:

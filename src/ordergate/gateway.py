@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -365,6 +366,15 @@ def _start_reading(clock: Clock) -> datetime | None:
         return None
 
 
+def _logs_to_stderr() -> None:
+    """ordergate logs through structlog, which prints to stdout until a program configures
+    it: a bot that writes its own output (JSON lines, say) to stdout would find ordergate's
+    log lines in it. So when the embedding program has not configured structlog, its logs go
+    to stderr; a program that configured structlog keeps its own choice."""
+    if not structlog.is_configured():
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+
+
 def _same_order(earlier: OrderIntent, intent: OrderIntent) -> bool:
     """`intent` repeats `earlier`: a retry, as the engine tells one (all but `ts` and `tags`
     equal). A different intent under a used intent_id is new, and held to the time bound."""
@@ -449,6 +459,7 @@ class Gateway:
         hold) and replays it (crash recovery): positions, open orders and the mode are exactly
         what they were. Raises `PolicyError` (names file, line and field) or `JournalError`.
         """
+        _logs_to_stderr()
         loaded = _policy(policy)
         chosen_durability = _durability(durability)
         replacement = _replacement(replace_policy)

@@ -8,9 +8,10 @@ compares the engine's working orders and positions with the broker's `open_order
   traded on the account behind the gateway's back, or a journal was lost);
 * a **zombie** order: the gateway thinks it is working, the broker has never heard of it;
 * an **unbooked** order: the broker reports an order of the gateway finished, or filled beyond
-  what the gateway has booked, at two passes in a row. One pass is the grace a fill or cancel
-  still in flight needs (its event normally arrives with the next poll); at the second, the
-  event was lost and the gateway's books are wrong;
+  what the gateway has booked, and still does at a later pass at least `unbooked_grace` (event
+  time) after it first did, the gateway not having caught up meanwhile. The grace is what a
+  fill or cancel still in flight may take to arrive (a venue's, or the simulator's, latency);
+  past it, the event was lost and the gateway's books are wrong;
 * a **position mismatch**: the broker's quantity for an (account, symbol) is not the gateway's,
   or, with orders of the gateway working there, lies outside [position - unfilled working
   sells, position + unfilled working buys]: the range fills still in flight can explain.
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import msgspec
@@ -75,9 +76,16 @@ UNREADABLE = f"{PREFIX}:broker"
 ZERO = Decimal(0)
 
 
+UNBOOKED_GRACE = timedelta(seconds=60)
+
+
 @dataclass(slots=True)
 class ReconcileSettings:
     cancel_unknown_on_start: bool = False
+    # how long (event time) the broker may report an order finished or filled beyond the
+    # gateway's books before the fill or cancel is taken as lost: a message in flight arrives
+    # well within it, as the Dispatcher allows an unseen order 60 s before declaring it lost
+    unbooked_grace: timedelta = UNBOOKED_GRACE
 
 
 class ReconcileNote(msgspec.Struct, frozen=True, kw_only=True, tag="og.reconcile",
@@ -157,8 +165,8 @@ class Reconciler:
         self.last: ReconcileReport | None = None
         self._raised: dict[str, str] = {}  # dependency key -> detail, while unhealthy
         # orders the last pass saw finished or filled at the broker beyond the gateway's books:
-        # client order id -> (finished, the broker's filled quantity) then: the grace of one pass
-        self._unbooked_seen: dict[str, tuple[bool, Decimal]] = {}
+        # client order id -> (finished, the broker's filled quantity, event time first seen so)
+        self._unbooked_seen: dict[str, tuple[bool, Decimal, datetime]] = {}
 
     def recover(self, conditions: Iterable[Condition]) -> None:
         """Start from the findings the engine holds (replayed from the journal): a new process
@@ -216,9 +224,9 @@ class Reconciler:
         ours = set(working)
         in_flight = set(runtime.awaiting)
         at_broker = {order.client_order_id: order for order in broker_orders}
-        seen: dict[str, tuple[bool, Decimal]] = {}
+        seen: dict[str, tuple[bool, Decimal, datetime]] = {}
         for cid in sorted(ours & set(at_broker) - in_flight):
-            self._unbooked(working[cid], at_broker[cid], seen, found, problems)
+            self._unbooked(ts, working[cid], at_broker[cid], seen, found, problems)
         for cid, order in sorted(at_broker.items()):
             if cid in ours or cid in in_flight:
                 continue
@@ -245,7 +253,7 @@ class Reconciler:
                     seen[cid] = self._unbooked_seen[cid]
                 continue
             if known is not None:  # finished at the broker: its events normally follow
-                self._unbooked(working[cid], known, seen, found, problems)
+                self._unbooked(ts, working[cid], known, seen, found, problems)
                 continue
             record = working[cid]
             found.zombies.append(cid)
@@ -254,24 +262,26 @@ class Reconciler:
                 f"the broker"))
         self._unbooked_seen = seen
 
-    def _unbooked(self, order: OrderRecord, reported: BrokerOrder,
-                  seen: dict[str, tuple[bool, Decimal]], found: ReconcileReport,
+    def _unbooked(self, ts: datetime, order: OrderRecord, reported: BrokerOrder,
+                  seen: dict[str, tuple[bool, Decimal, datetime]], found: ReconcileReport,
                   problems: dict[str, tuple[str, str]]) -> None:
         """An order the gateway holds working that the broker reports finished, or filled
-        beyond what the gateway booked. Raised only when it was so at the previous pass too
-        (and the gateway has not caught up with what the broker said then), or is already
-        raised: a fill or cancel in flight is booked with the next poll."""
+        beyond what the gateway booked. Raised only when it was so at an earlier pass at least
+        `unbooked_grace` ago (and the gateway has not caught up with what the broker said
+        then), or is already raised: a fill or cancel in flight arrives within the grace."""
         finished = reported.status not in (BrokerOrderStatus.NEW,
                                            BrokerOrderStatus.PARTIALLY_FILLED)
         if not finished and reported.filled_qty <= order.filled:
             return
         cid = order.client_order_id
-        seen[cid] = (finished, reported.filled_qty)
-        key = f"{PREFIX}:unbooked:{cid}"
         earlier = self._unbooked_seen.get(cid)
-        if key not in self._raised and (earlier is None or not (
-                earlier[0] or order.filled < earlier[1])):
-            return  # new since the last pass: its events normally come with the next poll
+        behind = earlier is not None and (earlier[0] or order.filled < earlier[1])
+        since = earlier[2] if earlier is not None and behind else ts
+        seen[cid] = (finished, reported.filled_qty, since)
+        key = f"{PREFIX}:unbooked:{cid}"
+        if key not in self._raised and (
+                not behind or ts - since < self.settings.unbooked_grace):
+            return  # its fill or cancel may still be on its way
         found.unbooked.append(cid)
         problems[key] = (RECONCILIATION_MISMATCH, (
             f"unbooked order {cid} ({_describe(order)}): the broker reports it "

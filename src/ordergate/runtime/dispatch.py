@@ -48,6 +48,18 @@ market data, and the runtime's clock before it retries), never the wall clock, s
 inputs and answers declare it at the same point. A restart starts the wait again (a longer
 wait, never a shorter one): the lookups made during start-up, on the journal's past clock,
 do not start it; the first retry after start-up does.
+
+A cancel of an order the broker says it does not know (its lookup finds nothing: the broker
+never received the order or has lost it, a "zombie" that reconciliation reports) would
+otherwise do nothing, and the order would stay working in the gateway for good, with its
+reservation and the reconciliation reason that holds the mode. Such an order is ended by the
+Dispatcher with an `OrderCanceled` whose reason says so (`UNKNOWN_TO_BROKER_REASON`), which
+frees its reservation; the next reconciliation then finds the books agreeing. The decision
+waits for the batch's poll (`poll`), after the runtime has asked again about its unresolved
+orders, and it is never made for an order whose submit outcome this process has not learned:
+sent or asked about with no answer yet (`_unanswered`), unseen while the wait runs, or held.
+Those may still appear at the venue, so their cancel keeps the existing wait (it does
+nothing; the venue's own events or the lost declaration end them).
 """
 
 from __future__ import annotations
@@ -91,6 +103,11 @@ CIRCUIT_PREFIX = "circuit:"
 CIRCUIT_OPEN_CODE = "circuit_open"
 LOST_CODE = "lost_unseen"
 _BROKER_ANSWERS = (OrderAck, OrderReject, Fill, OrderCanceled)
+UNKNOWN_TO_BROKER_REASON = (
+    "ended by the gateway: the cancel found no order {client_order_id} at {broker} (it never "
+    "received it or has lost it), so nothing is working there to cancel (cancel: "
+    "{cancel_reason})")
+"""The reason of the `OrderCanceled` that ends an order the broker does not know (module doc)."""
 LOST_AFTER = timedelta(seconds=60)
 """Event time of "not found" answers after which an order with no submit answer, at a venue
 that does not refuse a repeated client order id, is declared lost (see the module doc)."""
@@ -155,6 +172,11 @@ class Dispatcher:
         # Start-up on an engine that holds the broker_submit circuit open: no resend until a
         # monitor (with the recovered breaker) takes over (`hold_resends`).
         self._holding_resends = False
+        # Orders sent or asked about whose outcome this process has not learned (no broker
+        # answer seen, not shown by the venue): a cancel never ends them as unknown.
+        self._unanswered: set[str] = set()
+        # Cancels of orders the broker did not show, decided at the next poll (module doc).
+        self._unknown_cancels: dict[str, CancelOrder] = {}
 
     def attach(self, monitor: CallMonitor) -> None:
         """Report every broker call to `monitor`, and ask it before each submit (it now
@@ -282,6 +304,7 @@ class Dispatcher:
         refused = self._circuit_refusal(order)
         if refused is not None:
             return refused
+        self._unanswered.add(order.client_order_id)
         faults.crossing("before_submit")
         try:
             result = self._broker.submit(order)
@@ -290,6 +313,7 @@ class Dispatcher:
                                    client_order_id=order.client_order_id)
             health, rejected = self._failure(exc, SUBMIT_DEPENDENCY, order.ts, order.symbol)
             if rejected:
+                self._unanswered.discard(order.client_order_id)
                 bound.info("order_rejected", reason=str(exc))
                 return Outcome(events=[*health, OrderReject(
                     ts=order.ts, client_order_id=order.client_order_id, reason=str(exc),
@@ -304,6 +328,7 @@ class Dispatcher:
             # The acknowledgement itself arrives with the broker's events (poll_events) and is
             # journaled; a log line per accepted order would only cost time on the hot path.
             return Outcome(events=health)
+        self._unanswered.discard(order.client_order_id)
         self._log.info("order_rejected", intent_id=order.intent_id,
                        client_order_id=order.client_order_id, reason=result.reason)
         return Outcome(events=[*health, OrderReject(
@@ -327,6 +352,7 @@ class Dispatcher:
         self._require_durable(seq, f"dispatch {order.client_order_id}")
         now = self._saw(order.ts)
         cid = order.client_order_id
+        self._unanswered.add(cid)
         if cid not in self._resend_held and safe_to_resubmit(cid, self._broker,
                                                              journal_has_ack):
             if not self._may_resend():
@@ -400,9 +426,16 @@ class Dispatcher:
             ts=now, client_order_id=cid, reason=lost.format(waited=seconds), code=code)])
 
     def _settled(self, cid: str) -> None:
-        """The venue showed the order, or it was declared lost: nothing left to wait for."""
+        """The venue showed or answered the order, or it was ended here: nothing left to wait
+        for."""
         self._unseen_since.pop(cid, None)
         self._resend_held.discard(cid)
+        self._unanswered.discard(cid)
+
+    def _outcome_unknown(self, cid: str) -> bool:
+        """Sent or asked about with no answer yet, unseen while the wait runs, or held: the
+        order may still appear at the venue."""
+        return cid in self._unanswered or cid in self._unseen_since or cid in self._resend_held
 
     def _resubmit_unseen(self, order: Dispatch, now: datetime, recovering: bool) -> Outcome:
         """Send again an order that the venue, which refuses a repeated client order id, says
@@ -463,7 +496,12 @@ class Dispatcher:
 
     def cancel(self, order: CancelOrder, seq: int) -> Outcome:
         """Cancel a working order. Asking twice is harmless; the confirmation comes back as
-        OrderCanceled (here, or later through the broker's events)."""
+        OrderCanceled (here, or later through the broker's events). An order the broker does
+        not know is ended at the next `poll` unless its submit outcome is still unknown
+        (module doc)."""
+        return self._cancel(order, seq, end_unknown=True)
+
+    def _cancel(self, order: CancelOrder, seq: int, *, end_unknown: bool) -> Outcome:
         self._require_durable(seq, f"cancel {order.client_order_id}")
         self._saw(order.ts)
         cid = order.client_order_id
@@ -472,6 +510,13 @@ class Dispatcher:
         except DEPENDENCY_ERRORS as exc:
             health, _ = self._failure(exc, READS_DEPENDENCY, order.ts, None)
             return Outcome(events=health, unresolved=True, detail=f"{type(exc).__name__}: {exc}")
+        if known is None and end_unknown:
+            if self._outcome_unknown(cid):
+                # It may yet appear at the venue: the wait (or the venue's events) ends it.
+                self._log.info("cancel_waits_for_unresolved_order", client_order_id=cid)
+            else:
+                self._unknown_cancels[cid] = order
+            return Outcome()
         if known is None or known.status in (OrderStatus.FILLED, OrderStatus.CANCELED,
                                              OrderStatus.REJECTED):
             # Nothing working at the broker: its own events say what became of the order.
@@ -491,8 +536,10 @@ class Dispatcher:
     def cancel_orphan(self, client_order_id: str, seq: int, ts: datetime) -> Outcome:
         """Cancel an order the broker holds and the journal never dispatched (found by
         reconciliation); `seq` is the durable journal record that says so."""
-        return self.cancel(CancelOrder(ts=ts, client_order_id=client_order_id,
-                                       reason="unknown to the gateway (orphan)"), seq)
+        # The gateway holds no such order: a miss here is never ended as unknown.
+        return self._cancel(CancelOrder(ts=ts, client_order_id=client_order_id,
+                                        reason="unknown to the gateway (orphan)"), seq,
+                            end_unknown=False)
 
     def poll(self, until: datetime) -> tuple[list[InputEvent], str]:
         """Broker callbacks up to `until` ('' or an error detail when the broker cannot be read)."""
@@ -503,8 +550,29 @@ class Dispatcher:
             health, _ = self._failure(exc, READS_DEPENDENCY, until, None)
             return health, f"{type(exc).__name__}: {exc}"
         faults.crossing("after_poll")
-        if self._unseen_since or self._resend_held:
+        if self._unseen_since or self._resend_held or self._unanswered or self._unknown_cancels:
             for event in events:
                 if isinstance(event, _BROKER_ANSWERS):  # the venue shows it after all
                     self._settled(event.client_order_id)
-        return [*self._health(READS_DEPENDENCY, True, until), *events], ""
+                    self._unknown_cancels.pop(event.client_order_id, None)
+        return [*self._health(READS_DEPENDENCY, True, until), *events,
+                *self._end_unknown_orders()], ""
+
+    def _end_unknown_orders(self) -> list[InputEvent]:
+        """End the orders whose cancel found nothing at the broker (module doc). Decided here,
+        after the runtime asked again about its unresolved orders: one that turned out to be
+        unresolved keeps its wait."""
+        if not self._unknown_cancels:
+            return []
+        pending, self._unknown_cancels = self._unknown_cancels, {}
+        ended: list[InputEvent] = []
+        for cid, cancel in pending.items():
+            if self._outcome_unknown(cid):
+                self._log.info("cancel_waits_for_unresolved_order", client_order_id=cid)
+                continue
+            self._log.warning("order_ended_unknown_to_broker", client_order_id=cid,
+                              cancel_reason=cancel.reason)
+            ended.append(OrderCanceled(ts=cancel.ts, client_order_id=cid, reason=(
+                UNKNOWN_TO_BROKER_REASON.format(client_order_id=cid, broker=self._broker.name,
+                                                cancel_reason=cancel.reason or "requested"))))
+        return ended

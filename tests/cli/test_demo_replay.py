@@ -107,6 +107,18 @@ def test_the_printed_replay_command_reproduces_the_demo_day(tmp_path: Path) -> N
     assert f"final mode: {status.mode.value}" in summary
 
 
+def test_the_summary_lists_every_reason_and_they_add_up_to_the_orders_stopped(
+        tmp_path: Path) -> None:
+    result = run_demo(tmp_path / "demo")
+    screen = io.StringIO()
+    render(Console(file=screen, width=200, color_system=None), result)
+    shown = screen.getvalue()
+    listed = re.findall(r"^│ ([\d,]+) +│ ([A-Z]{3}-\d{3}) ", shown, re.MULTILINE)
+    assert {code for _, code in listed} == set(result.tally.reasons)
+    assert sum(int(count.replace(",", "")) for count, _ in listed) == \
+        result.tally.decisions["DENY"] + result.tally.decisions["MODIFY"]
+
+
 def test_the_printed_verify_command_runs_as_printed_on_a_narrow_terminal(
         tmp_path: Path) -> None:
     result = run_demo(tmp_path / "demo")

@@ -171,10 +171,10 @@ def render(console: Console, result: DemoResult) -> None:
                            str(counts.get(DecisionKind.MODIFY.value, 0)),
                            str(counts.get(DecisionKind.DENY.value, 0)))
     console.print(strategies)
-    reasons = Table(title="top reasons orders were stopped or shrunk", title_justify="left")
+    reasons = Table(title="why orders were stopped or shrunk", title_justify="left")
     for column in ("times", "reason", "what it means"):
         reasons.add_column(column)
-    for code, count in tally.reasons.most_common(6):
+    for code, count in tally.reasons.most_common():  # every reason: they add up to the total
         reasons.add_row(f"{count:,}", code, plain_reason(code))
     console.print(reasons)
 

@@ -70,7 +70,7 @@ from ordergate.model.events import (
     KillScope,
     OutputEvent,
 )
-from ordergate.model.intent import OrderIntent, reserved_id_problem
+from ordergate.model.intent import OrderIntent, reserved_id_problem, retry_differences
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.values import (
@@ -373,12 +373,6 @@ def _logs_to_stderr() -> None:
     to stderr; a program that configured structlog keeps its own choice."""
     if not structlog.is_configured():
         structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-
-
-def _same_order(earlier: OrderIntent, intent: OrderIntent) -> bool:
-    """`intent` repeats `earlier`: a retry, as the engine tells one (all but `ts` and `tags`
-    equal). A different intent under a used intent_id is new, and held to the time bound."""
-    return msgspec.structs.replace(intent, ts=earlier.ts, tags=earlier.tags) == earlier
 
 
 def _utc_reading(now: object) -> datetime:
@@ -793,7 +787,7 @@ class Gateway:
                 earlier = engine.state.decided_intents.get(key)
                 decided = engine.state.decided.get(key)
                 if (problem and earlier is not None and decided is not None
-                        and _same_order(earlier, event)):
+                        and not retry_differences(earlier, event)):
                     recalled[position] = decided
                     continue
             else:

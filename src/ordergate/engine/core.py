@@ -60,7 +60,7 @@ from ordergate.model.events import (
     PositionSeed,
     ShadowDecision,
 )
-from ordergate.model.intent import OrderIntent, OrderType
+from ordergate.model.intent import OrderIntent, OrderType, retry_differences
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.reasons import REGISTRY, Family
@@ -99,20 +99,6 @@ POLICY_NOT_EFFECTIVE = "POLICY_NOT_EFFECTIVE"
 _UNHANDLED = "engine:unhandled_input"
 _INVARIANT = "SYS-008"
 _REUSED = "DUP-003"
-# What a retry must repeat: the order itself, all of the intent but its timestamp (a retry
-# is sent later, and the embedded gateway stamps an intent given without one when it arrives)
-# and its tags (the strategy's words about itself, which no rule reads and no order carries).
-_CONTENT_FIELDS = tuple(name for name in OrderIntent.__struct_fields__
-                        if name not in ("ts", "tags"))
-
-
-def _differing_fields(earlier: OrderIntent, intent: OrderIntent) -> tuple[str, ...]:
-    """The fields in which `intent` differs from the intent first decided under its id."""
-    if earlier is intent:
-        return ()
-    return tuple(name for name in _CONTENT_FIELDS
-                 if getattr(earlier, name) != getattr(intent, name))
-
 _ORDER_SCOPES = (
     (RateScope.GLOBAL, WindowKind.GLOBAL, "rate_global"),
     (RateScope.ACCOUNT, WindowKind.ACCOUNT, "rate_account"),
@@ -472,7 +458,7 @@ class Engine:
         previous = state.decided.get(key)
         if previous is not None:
             earlier = state.decided_intents.get(key)
-            differs = () if earlier is None else _differing_fields(earlier, intent)
+            differs = () if earlier is None else retry_differences(earlier, intent)
             if differs:
                 self._reused(intent, differs, out)
                 return

@@ -106,3 +106,21 @@ def reserved_id_problem(intent: OrderIntent) -> str | None:
     return (f"'{client_order_id}' starts with '{DERIVED_ID_PREFIX}', which is reserved for the "
             "ids derived for intents without one; choose an id that does not start with "
             f"'{DERIVED_ID_PREFIX}' or leave client_order_id out")
+
+
+# What a retry must repeat: the order itself, all of the intent but its timestamp (a retry is
+# sent later, and the embedded gateway stamps an intent given without one when it arrives) and
+# its tags (the strategy's words about itself, which no rule reads and no order carries).
+_RETRY_FIELDS = tuple(name for name in OrderIntent.__struct_fields__
+                      if name not in ("ts", "tags"))
+
+
+def retry_differences(earlier: OrderIntent, intent: OrderIntent) -> tuple[str, ...]:
+    """The fields in which `intent` is not a retry of `earlier`, the intent first decided under
+    its intent_id (none: it is one). The engine, the HTTP service and the embedded Gateway
+    all tell a retry by this."""
+    if earlier is intent:
+        return ()
+    return tuple(name for name in _RETRY_FIELDS
+                 if getattr(earlier, name) != getattr(intent, name))
+

@@ -47,7 +47,7 @@ import structlog
 from ordergate.journal.base import JournalRecord, RecordKind
 from ordergate.model.decision import Decision
 from ordergate.model.events import InputEvent, OutputEvent, ShadowDecision
-from ordergate.model.intent import OrderIntent
+from ordergate.model.intent import OrderIntent, retry_differences
 from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.runtime.timebound import TimeBound as TimeBound
 from ordergate.runtime.timebound import intent_out_of_time
@@ -148,21 +148,9 @@ class IntentConflict(Exception):
         self.intent_id = intent_id
 
 
-# What a retry must repeat, as the engine tells one (`engine.core`): all of the intent but its
-# timestamp (a retry is sent later, and may be stamped when it is sent) and its tags.
-_RETRY_FIELDS = tuple(name for name in OrderIntent.__struct_fields__
-                      if name not in ("ts", "tags"))
-
-
-def _differing(earlier: OrderIntent, intent: OrderIntent) -> tuple[str, ...]:
-    """The fields in which `intent` is not a retry of `earlier` (none: it is one)."""
-    return tuple(name for name in _RETRY_FIELDS
-                 if getattr(earlier, name) != getattr(intent, name))
-
-
 def _conflict(position: int, intent: OrderIntent, earlier: OrderIntent) -> IntentConflict:
     # another account's intent is not described to this caller
-    fields = _differing(earlier, intent) if earlier.account == intent.account else ()
+    fields = retry_differences(earlier, intent) if earlier.account == intent.account else ()
     return IntentConflict(position, intent.intent_id, fields)
 
 
@@ -661,7 +649,7 @@ class EngineBridge:
                 if remembered is not None:
                     recalled[intent_id] = remembered
                     earlier = remembered.intent
-            if earlier is not None and earlier is not intent and _differing(earlier, intent):
+            if earlier is not None and earlier is not intent and retry_differences(earlier, intent):
                 return _conflict(position, intent, earlier)
             seen.setdefault(intent_id, intent)
         return None

@@ -153,7 +153,7 @@ def test_brackets_and_emoji_codes_in_names_are_shown_as_written(policy: Path,
     assert "[bold]down[/]" in status.stdout
     listing = cli("decisions", "--journal", str(journal), columns=WIDE)
     assert listing.returncode == 0, listing.stderr
-    assert "│ [/] " in listing.stdout
+    assert "account [/]" in listing.stdout
 
 
 def test_an_error_about_a_path_with_brackets_is_one_line(policy: Path,

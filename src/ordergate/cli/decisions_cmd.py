@@ -10,6 +10,7 @@ from typing import Annotated
 
 import msgspec
 import typer
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
@@ -22,6 +23,7 @@ from ordergate.cli.replay_cmd import JournalOption, parse_time
 from ordergate.evidence.decisions import (
     DecisionDetail,
     DecisionFilter,
+    DecisionRow,
     find_decisions,
     iter_decisions,
 )
@@ -33,8 +35,6 @@ from ordergate.model.intent import OrderIntent
 from ordergate.model.reasons import REGISTRY
 
 _COLOURS = {"ALLOW": "green", "MODIFY": "yellow", "DENY": "red"}
-# codes and outcomes are never cut; a time folds at its space, onto date and time of day
-_MIN_WIDTHS = {"decision": 7, "blocking": 7, "time (UTC)": 12, "intent": 12}
 _VERDICTS = {"ALLOW": "ALLOWED", "MODIFY": "MODIFIED", "DENY": "DENIED"}
 
 
@@ -261,19 +261,69 @@ def decisions(
                 show(detail)
             return
         rows = list(iter_decisions(opened, where))
-    table = Table(title=f"{len(rows):,} decisions" + (f" (latest {limit})" if len(rows) > limit
-                                                       else ""), title_justify="left")
-    for column in ("seq", "time (UTC)", "intent", "account", "strategy", "symbol", "side", "qty",
-                   "decision", "blocking", "mode", "latency"):
-        # long values fold onto the next line
-        table.add_column(column, overflow="fold", min_width=_MIN_WIDTHS.get(column))
-    for row in rows[-limit:]:
-        colour = _COLOURS.get(row.decision, "white")
-        table.add_row(str(row.seq), _when(row.ts), plain(row.intent_id), plain(row.account),
-                      plain(row.strategy), plain(row.symbol), row.side, str(row.qty),
-                      f"[{colour}]{row.decision}[/]", row.blocking, row.mode,
-                      _latency(row.latency_ns))
-    out.print(table)
+    title = f"{len(rows):,} decisions" + (f" (latest {limit})" if len(rows) > limit else "")
+    if not rows:
+        out.print("no decisions" + (" match" if where != DecisionFilter() else ""))
+        return
+    for line in _listing(title, rows[-limit:], out.width):
+        out.print(line)
+
+
+# Columns a narrow terminal drops first, least needed first: `--show` still has them.
+_DROPPABLE = ("latency", "seq", "strategy", "account", "mode")
+_UNBOUNDED = 10_000  # measure a table's natural width, not the width it is given
+
+
+def _listing(title: str, rows: list[DecisionRow], width: int) -> list[Text | Table | str]:
+    """The decisions table as it fits `width` columns, with no value cut across lines (a
+    folded "HALT/ED" or "3442/6" is misread). What every row shares (one account, one
+    strategy, one mode, one date) goes into the title instead of a column; if the table is
+    still too wide, the columns in `_DROPPABLE` go, in that order, and a line says which.
+    Only a table too wide even then folds its values."""
+    cells: dict[str, list[str]] = {
+        "seq": [str(row.seq) for row in rows],
+        "time (UTC)": [_when(row.ts) for row in rows],
+        "intent": [plain(row.intent_id) for row in rows],
+        "account": [plain(row.account) for row in rows],
+        "strategy": [plain(row.strategy) for row in rows],
+        "symbol": [plain(row.symbol) for row in rows],
+        "side": [row.side for row in rows],
+        "qty": [_number(row.qty) if row.modified_qty is None
+                else f"{_number(row.qty)}→{_number(row.modified_qty)}" for row in rows],
+        "decision": [f"[{_COLOURS.get(row.decision, 'white')}]{row.decision}[/]"
+                     for row in rows],
+        "blocking": [row.blocking for row in rows],
+        "mode": [row.mode for row in rows],
+        "latency": [_latency(row.latency_ns) for row in rows],
+    }
+    shared: list[str] = []
+    if rows:
+        for column in ("account", "strategy", "mode"):
+            if len(set(cells[column])) == 1:
+                shared.append(f"{column} {cells.pop(column)[0]}")
+        days = {row.ts.astimezone(UTC).date() for row in rows}
+        if len(days) == 1:
+            shared.append(f"{days.pop().isoformat()} (UTC)")
+            cells["time (UTC)"] = [text.split(" ", 1)[1] for text in cells["time (UTC)"]]
+    heading = Text.from_markup(", ".join([title, *shared]) if shared else title, style="italic")
+    hidden: list[str] = []
+    while True:
+        droppable = [column for column in _DROPPABLE if column in cells]
+        table = Table()
+        for column in cells:
+            table.add_column(column, no_wrap=bool(droppable), overflow="fold")
+        for values in zip(*cells.values(), strict=True):
+            table.add_row(*values)
+        needed = Measurement.get(out, out.options.update_width(_UNBOUNDED), table).maximum
+        if needed <= width or not droppable:
+            break
+        del cells[droppable[0]]
+        hidden.append(droppable[0])
+    shown: list[Text | Table | str] = [heading, table]
+    if hidden:
+        shown.append(f"hidden to fit {width} columns: {', '.join(hidden)} (widen the terminal, "
+                     "or --show INTENT_ID for one decision in full)")
+    return shown
 
 
 def register(app: typer.Typer) -> None:

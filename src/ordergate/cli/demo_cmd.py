@@ -27,7 +27,13 @@ from ordergate.brokers.sim import SimBroker
 from ordergate.cli.broker_spec import sim_config_for
 from ordergate.cli.console import err
 from ordergate.cli.errors import SafetyStop, UserError
-from ordergate.cli.run_cmd import configure_logging, money, plain_reason, pnl_parts
+from ordergate.cli.run_cmd import (
+    configure_logging,
+    loss_limit_words,
+    money,
+    plain_reason,
+    pnl_parts,
+)
 from ordergate.engine.status import EngineStatus
 from ordergate.journal import Durability, format_head, head_of, snapfiles
 from ordergate.model.decision import Decision, DecisionKind
@@ -205,6 +211,8 @@ def render(console: Console, result: DemoResult) -> None:
             f"account {account.account}: started the day with {money(account.day_start_equity)}"
             f", ends with equity {money(account.equity)}: PnL {money(account.daily_pnl)} "
             f"({pnl_parts(account)})")
+        if (words := loss_limit_words(account)) is not None:
+            console.print(words)
     mode = status.mode.value
     console.print(Panel(f"[bold {_MODE_COLOUR[mode]}]final mode: {mode}[/] — "
                         f"{_MODE_WORDS[mode]}", expand=False))

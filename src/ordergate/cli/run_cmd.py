@@ -207,6 +207,19 @@ def pnl_parts(account: AccountStatus) -> str:
             f"fees {money(fees)}")
 
 
+def loss_limit_words(account: AccountStatus) -> str | None:
+    """When the day's loss has reached the policy's daily loss limit, what that means: new
+    risk is refused from then on, and no limit closes what is already held, so the loss can
+    keep growing with the market (past the limit, as a day can end)."""
+    if not account.daily_loss_reached or account.daily_loss_limit is None:
+        return None
+    loss = account.day_start_equity - account.equity
+    return (f"account {plain(account.account)}: the day's loss {money(loss)} has reached the "
+            f"daily loss limit {money(account.daily_loss_limit)}, so orders that add risk are "
+            "refused. Limits and halts stop new orders; they do not close positions already "
+            "open, which keep gaining or losing with the market.")
+
+
 def parts_label(account: AccountStatus) -> str:
     """"" when realized + unrealized + fees make up PnL today, else "to date: ". Realized PnL
     and fees run from the account's beginning, PnL today from the day's start (a day roll or
@@ -247,6 +260,8 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
             f"account {plain(account.account)}: equity {money(account.equity)}   "
             f"PnL today {money(account.daily_pnl)} ({pnl_parts(account)})"
         )
+        if (words := loss_limit_words(account)) is not None:
+            console.print(f"  {words}")
     for change in tally.transitions:
         why = "; ".join(f"{code} {detail}".strip() for code, detail in change.why)
         if not why and notes is not None:

@@ -23,6 +23,7 @@ from ordergate.cli.errors import UserError, journal_problem
 from ordergate.cli.run_cmd import (
     configure_logging,
     journal_url,
+    loss_limit_words,
     money,
     plain_reason,
     pnl_parts,
@@ -120,6 +121,8 @@ def render_status(status: EngineStatus, all_denied: Sequence[str] = (),
         out.print(f"[bold]{plain(account.account)}[/]  equity {money(account.equity)}   "
                   f"PnL today {money(account.daily_pnl)}   "
                   f"{pnl_parts(account).replace(', ', '   ')}   drawdown {drawdown}")
+        if (words := loss_limit_words(account)) is not None:
+            out.print(f"  {words}")
     held = [p for p in status.positions if p.qty != 0]
     if held:
         table = Table(title="positions", title_justify="left")

@@ -66,6 +66,15 @@ class AccountStatus(msgspec.Struct, frozen=True, kw_only=True):
     net_exposure: Decimal
     max_gross_exposure: Decimal | None
     max_net_exposure: Decimal | None
+    # the day's loss at which new risk is refused (LOS-001/LOS-002): the smaller of the
+    # policy's amount and its percentage of day-start equity; None when neither is set
+    daily_loss_limit: Decimal | None = None
+
+    @property
+    def daily_loss_reached(self) -> bool:
+        """The day's loss has reached its limit: only orders that shrink a position pass."""
+        return (self.daily_loss_limit is not None
+                and self.day_start_equity - self.equity >= self.daily_loss_limit)
 
 
 class KillStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -137,6 +146,8 @@ def build_status(engine: Engine) -> EngineStatus:
             net_exposure=max(abs(record.net_long), abs(record.net_short)),
             max_gross_exposure=None if limits is None else limits.max_gross_exposure,
             max_net_exposure=None if limits is None else limits.max_net_exposure,
+            daily_loss_limit=None if limits is None else loss_limit_today(
+                limits.max_daily_loss, limits.max_daily_loss_pct, record.day_start_equity),
         ))
     kills = tuple(
         KillStatus(scope=kill.scope, key=kill.key, operator=kill.operator, reason=kill.reason,
@@ -164,3 +175,13 @@ def build_status(engine: Engine) -> EngineStatus:
         shadow_policy_hash="" if engine.shadow is None else engine.shadow.hash,
         shadow_policy_name="" if engine.shadow is None else engine.shadow.name,
     )
+
+
+def loss_limit_today(amount: Decimal | None, pct: Decimal | None,
+                      day_start_equity: Decimal) -> Decimal | None:
+    """The loss at which the loss rules refuse new risk: the smaller of the two limits (the
+    percentage one only with a positive day-start equity, as the rule reads it)."""
+    limits = [amount] if amount is not None else []
+    if pct is not None and day_start_equity > 0:
+        limits.append(pct * day_start_equity / HUNDRED)
+    return min(limits) if limits else None

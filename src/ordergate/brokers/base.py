@@ -91,6 +91,12 @@ class BrokerRateLimited(BrokerError):
     """429 or the venue's equivalent."""
 
 
+class BrokerNotSent(BrokerError):
+    """The order never left for the venue: something the adapter must do before sending
+    failed (a read it needs, say). Nothing was placed, so the order can be rejected outright
+    instead of asked after as an order whose submit went unanswered."""
+
+
 class BrokerAuthError(BrokerError):
     """401/403: credentials wrong, expired or lacking permission."""
 

@@ -229,6 +229,9 @@ def parts_label(account: AccountStatus) -> str:
     return "" if abs(parts - account.daily_pnl) < _CENT else "to date: "
 
 
+_REASON_ROWS = 8  # the summary's reasons table; the rest is one row naming them
+
+
 def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
                    title: str = "ordergate run summary",
                    breakers: list[BreakerSnapshot] | None = None,
@@ -252,8 +255,13 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
         table = Table(title="why orders were denied or modified", title_justify="left")
         for column in ("count", "code", "in plain words"):
             table.add_column(column)
-        for code, count in tally.reasons.most_common(8):
+        ranked = tally.reasons.most_common()
+        for code, count in ranked[:_REASON_ROWS]:
             table.add_row(f"{count:,}", code, plain_reason(code))
+        if rest := ranked[_REASON_ROWS:]:
+            # the rows must add up to what was refused: the rest is counted, not dropped
+            table.add_row(f"{sum(count for _, count in rest):,}",
+                          f"{len(rest)} more", ", ".join(code for code, _ in rest))
         console.print(table)
     for account in status.accounts:
         console.print(

@@ -17,6 +17,10 @@ plus positions (the file's figure is taken as the truth).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -29,11 +33,17 @@ import typer
 from rich.table import Table
 
 from ordergate.cli.console import err, plain
-from ordergate.cli.errors import UserError
-from ordergate.engine.core import Engine
+from ordergate.cli.errors import UserError, journal_file_at
+from ordergate.engine.core import (
+    POLICY_NOT_EFFECTIVE,
+    POLICY_REJECTED,
+    POLICY_UNKNOWN,
+    Engine,
+)
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
     AccountFunding,
+    Alert,
     Command,
     CommandAction,
     InputEvent,
@@ -62,6 +72,9 @@ _event_decoder = msgspec.json.Decoder(InputEvent)
 _intent_decoder = msgspec.json.Decoder(OrderIntent)
 _kind_decoder = msgspec.json.Decoder(_Kind)
 _encoder = msgspec.json.Encoder(order="deterministic")
+STARTUP_ALERTS = (POLICY_NOT_EFFECTIVE, POLICY_REJECTED, POLICY_UNKNOWN)
+"""Codes of the alerts raised by eval's own start-up events that leave it without a
+policy (every intent then denied, SYS-005): shown as warnings."""
 
 
 def decode_line(raw: bytes) -> InputEvent:
@@ -85,8 +98,13 @@ def read_intents(path: Path) -> Iterator[tuple[int, InputEvent | BadLine]]:
             try:
                 event = decode_line(stripped)
             except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
-                problem = text_problem(stripped, first=number == 1)
-                yield number, BadLine(name, number, problem or describe_error(exc))
+                problem = text_problem(stripped, first=number == 1) or describe_error(exc)
+                if b"\r" in stripped:
+                    # A file whose lines end in a lone CR (old Mac line endings) reads as one
+                    # long line: say so, not only where the JSON stops making sense.
+                    problem += ("; the line holds carriage returns (CR) that do not end it: "
+                                "the file's lines must end in LF (\\n) or CR LF, not CR alone")
+                yield number, BadLine(name, number, problem)
             else:
                 # refused as `run` and `serve` refuse it (`runtime.sources.new_event`)
                 yield number, new_event(name, number, event)
@@ -133,8 +151,12 @@ class GivenMarks(msgspec.Struct, frozen=True, kw_only=True):
 _NO_MARKS = GivenMarks()
 
 
+class _GivenAccount(GivenMarks, frozen=True, kw_only=True):
+    realized_pnl: Decimal | None = None
+
+
 class _GivenState(msgspec.Struct, frozen=True, kw_only=True):
-    accounts: tuple[GivenMarks, ...] = ()
+    accounts: tuple[_GivenAccount, ...] = ()
 
 
 class StartingState(msgspec.Struct, frozen=True, kw_only=True):
@@ -153,7 +175,24 @@ def read_state(path: Path) -> StartingState:
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise UserError(f"{path}: {describe_error(exc)}") from None
     _refuse_repeats(path, portfolio)
-    return StartingState(portfolio=portfolio, marks=given.accounts)
+    _refuse_realized_pnl(path, given)
+    marks = tuple(GivenMarks(equity=account.equity, day_start_equity=account.day_start_equity,
+                             high_water_mark=account.high_water_mark)
+                  for account in given.accounts)
+    return StartingState(portfolio=portfolio, marks=marks)
+
+
+def _refuse_realized_pnl(path: Path, given: _GivenState) -> None:
+    """The engine has no input that seeds an account's realized PnL (it starts at 0 and
+    grows with fills), so a figure given here could only be dropped; the loss limits read
+    the day's loss from the equity marks, which the file can give."""
+    for index, account in enumerate(given.accounts):
+        if account.realized_pnl is not None:
+            raise UserError(
+                f"{path}: accounts[{index}].realized_pnl: not taken: every account starts "
+                f"with a realized PnL of 0 (the engine cannot be given one); remove the field, "
+                f"and to start from a loss already taken today give day_start_equity above "
+                f"equity")
 
 
 def _refuse_repeats(path: Path, portfolio: PortfolioState) -> None:
@@ -217,9 +256,12 @@ def evaluate_stream(
     *,
     state: StartingState | None = None,
     market: Iterable[MarketSnapshot] = (),
+    alerts: list[Alert] | None = None,
 ) -> Iterator[Decision | BadLine]:
     """Decisions for every intent, in file order; bad lines are yielded where they stand so
-    the decisions before them are never lost."""
+    the decisions before them are never lost. The alerts the start-up events raise that
+    decide every intent to come (a policy refused: `STARTUP_ALERTS`) are added to
+    `alerts`."""
     engine: Engine | None = None
     market = list(market)
     for _, item in items:
@@ -230,7 +272,10 @@ def evaluate_stream(
             engine = Engine()
             start = min([item.ts, *(snapshot.ts for snapshot in market)])
             for event in start_events(policy, state, market, start):
-                engine.handle(event)
+                for output in engine.handle(event):
+                    if (alerts is not None and isinstance(output, Alert)
+                            and output.code in STARTUP_ALERTS):
+                        alerts.append(output)
         for output in engine.handle(item):
             if isinstance(output, Decision):
                 yield output
@@ -259,44 +304,158 @@ def eval_command(
         policy = load_policy(policy_path)
     except PolicyError as exc:
         raise UserError(str(exc)) from None
+    inputs = [("the intents file", intents), ("the --policy file", policy_path),
+              ("the --state file", state_path), ("the --market file", market_path)]
+    if out_path is not None:
+        refuse_output(out_path, inputs)
     state = read_state(state_path) if state_path else None
     market = read_market(market_path) if market_path else []
-    sink: BinaryIO
-    if out_path is None:
-        import sys
-
-        sink = sys.stdout.buffer
-    else:
-        try:
-            sink = out_path.open("wb")
-        except OSError as exc:
-            raise UserError(f"--out {out_path}: cannot write the decisions: "
-                            f"{exc.strerror or exc}") from None
     kinds: Counter[str] = Counter()
     blocking: Counter[str] = Counter()
     seen: Counter[str] = Counter()
     bad: list[BadLine] = []
-    try:
+    start_alerts: list[Alert] = []
+    where = "stdout" if out_path is None else f"--out {out_path}"
+    with _decisions_sink(out_path) as sink:
         for result in evaluate_stream(policy, read_intents(intents), state=state,
-                                      market=market):
+                                      market=market, alerts=start_alerts):
             if isinstance(result, BadLine):
                 bad.append(result)
                 err.print(f"[red]error:[/] {plain(result)}")
                 continue
-            sink.write(_encoder.encode(result) + b"\n")
-            sink.flush()
+            with _writing(where):
+                sink.write(_encoder.encode(result) + b"\n")
+                if out_path is None:
+                    sink.flush()
             kinds[result.decision.value] += 1
             code = result.blocking or result.would_block
             if code:
                 blocking[code] += 1
             # once per decision, however many of its violations share the code
             seen.update({violation.code for violation in result.violations})
-    finally:
-        if out_path is not None:
-            sink.close()
     _summary(policy, kinds, blocking, seen)
+    for alert in start_alerts:  # after the tables, where it is read
+        err.print(f"[bold yellow]warning:[/] {plain(_alert_warning(alert))}", highlight=False)
     if bad:
-        raise UserError(f"{len(bad)} bad line(s) in {intents}; the other lines were decided")
+        decided = sum(kinds.values())
+        rest = ("; the other lines were decided" if decided
+                else "; no intent was decided")
+        raise UserError(f"{len(bad)} bad line(s) in {intents}{rest}")
+
+
+def _alert_warning(alert: Alert) -> str:
+    """A start-up alert as a warning: a policy not in effect yet at the first event is
+    refused by the engine, which then has no policy and denies every intent (SYS-005)."""
+    if alert.code == POLICY_NOT_EFFECTIVE:
+        said = alert.message.removeprefix("activate_policy: ").partition("; keeping ")[0]
+        return (f"{said}: the engine refused "
+                f"to activate it, so no policy is enforced and every intent is denied "
+                f"SYS-005 (it activates a policy only when told to, never later at its "
+                f"effective_from; start the file at or after that time)")
+    return f"{alert.code}: {alert.message}"
+
+
+def refuse_output(out_path: Path, inputs: list[tuple[str, Path | None]]) -> None:
+    """Refuse, before anything is read or written, an --out that is one of the command's
+    own input files (writing would empty it before it is read), a journal or one of its
+    files, or a directory."""
+    for what, path in inputs:
+        if path is not None and _same_file(out_path, path):
+            raise UserError(f"--out {out_path}: is {what} ({path}); writing the decisions "
+                            f"would destroy it: choose another file")
+    for journal in _journals_near(out_path):
+        what_of = journal_file_at(f"sqlite:///{journal}", out_path)
+        if what_of is not None:
+            raise UserError(f"--out {out_path}: is {what_of} ({journal}); eval never writes "
+                            f"over a journal: choose another file")
+    if out_path.is_dir():
+        raise UserError(f"--out {out_path}: cannot write the decisions: Is a directory")
+
+
+def _same_file(left: Path, right: Path) -> bool:
+    try:
+        return os.path.samefile(left, right)
+    except OSError:  # one of them does not exist (yet)
+        return os.path.realpath(left) == os.path.realpath(right)
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_JOURNAL_COMPANIONS = ("-wal", "-shm", "-journal", ".lock", ".head", ".manifest.json")
+
+
+def _journals_near(path: Path) -> Iterator[str]:
+    """The SQLite databases `path` may be or belong to: itself, the file it is a companion
+    of (`journal_files`: write-ahead log, head file, manifest...) and the journal whose
+    snapshot directory holds it."""
+    real = os.path.realpath(path)
+    candidates = [real, *(real.removesuffix(suffix) for suffix in _JOURNAL_COMPANIONS
+                          if real.endswith(suffix))]
+    candidates.extend(str(parent).removesuffix(".snapshots") for parent in Path(real).parents
+                      if parent.name.endswith(".snapshots"))
+    for candidate in candidates:
+        try:
+            with open(candidate, "rb") as handle:
+                if handle.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC:
+                    yield candidate
+        except OSError:
+            continue
+
+
+@contextlib.contextmanager
+def _decisions_sink(out_path: Path | None) -> Iterator[BinaryIO]:
+    """Where the decisions go. A regular file is written beside the target and renamed into
+    place once every line is decided (bad lines included: their error says so), so a run
+    that fails (a state file refused, a full disk) leaves an existing file as it was. A
+    device or a pipe (/dev/stdout, a FIFO) is written directly."""
+    if out_path is None:
+        yield sys.stdout.buffer
+        return
+    where = f"--out {out_path}"
+    if out_path.exists() and not out_path.is_file():
+        with _writing(where):
+            handle = out_path.open("wb")
+        try:
+            yield handle
+            with _writing(where):
+                handle.close()
+        finally:
+            with contextlib.suppress(OSError):
+                handle.close()
+        return
+    with _writing(where):
+        descriptor, temporary = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.",
+                                                 suffix=".tmp")
+    handle = os.fdopen(descriptor, "wb")
+    try:
+        with _writing(where):
+            os.fchmod(descriptor, 0o666 & ~_umask())
+        yield handle
+        with _writing(where):
+            handle.flush()
+            os.fsync(descriptor)
+            handle.close()
+            os.replace(temporary, out_path)
+    finally:
+        with contextlib.suppress(OSError):
+            handle.close()
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)  # already gone once renamed into place
+
+
+@contextlib.contextmanager
+def _writing(where: str) -> Iterator[None]:
+    """An OSError while writing the decisions, said as the user's problem (exit 1)."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"{where}: cannot write the decisions: {exc.strerror or exc}") from None
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it, then set back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _summary(policy: Policy, kinds: Counter[str], blocking: Counter[str],

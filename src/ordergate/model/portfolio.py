@@ -7,11 +7,12 @@ from decimal import Decimal
 import msgspec
 
 from ordergate.model.intent import Identifier
-from ordergate.model.values import require_finite, require_finite_sum
+from ordergate.model.values import require_finite, require_finite_sum, require_non_negative
 
 
 class Position(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Signed quantity (long > 0, short < 0) and its average entry price."""
+    """Signed quantity (long > 0, short < 0) and its average entry price (never negative,
+    as the engine's `PositionSeed` requires: a short is a negative quantity, not a price)."""
 
     account: Identifier
     symbol: Identifier
@@ -20,7 +21,7 @@ class Position(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def __post_init__(self) -> None:
         require_finite("qty", self.qty)
-        require_finite("avg_price", self.avg_price)
+        require_non_negative("avg_price", self.avg_price)
 
 
 class AccountState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,

@@ -268,3 +268,54 @@ def test_timed_out_submit_that_landed_is_found_by_client_id(adapter: AlpacaAdapt
         time.sleep(0.05)
     assert found is not None and found.status is OrderStatus.NEW
     assert len(STATE.orders) == 1
+
+
+def test_done_for_day_gtc_order_keeps_working_and_its_next_day_fills_are_reported(
+        adapter: AlpacaAdapter) -> None:
+    # Alpaca: done_for_day = "no further updates until the next trading day", not an end.
+    adapter.submit(dispatch(qty=Decimal(100), tif=TimeInForce.GTC))
+    STATE.fill("og-0001", "40", "101")
+    assert [type(e) for e in adapter.poll_events(TS)] == [OrderAck, Fill]
+    order = STATE.by_client_id("og-0001")
+    assert order is not None
+    order["status"] = "done_for_day"
+    assert adapter.poll_events(TS + timedelta(hours=5)) == []  # no OrderCanceled
+    paused = adapter.get_order("og-0001")
+    assert paused is not None and paused.status is OrderStatus.PARTIALLY_FILLED
+    STATE.fill("og-0001", "60", "101")  # day 2
+    day_two = adapter.poll_events(TS + timedelta(days=1))
+    assert [type(e) for e in day_two] == [Fill]
+    assert day_two[0].qty == Decimal(60)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("status,expected", [
+    ("done_for_day", OrderStatus.NEW),
+    ("calculated", OrderStatus.NEW),
+    ("pending_review", OrderStatus.NEW),
+    ("stopped", OrderStatus.NEW),
+    ("suspended", OrderStatus.NEW),
+    ("pending_cancel", OrderStatus.NEW),
+    ("expired", OrderStatus.CANCELED),
+    ("replaced", OrderStatus.CANCELED),
+    ("canceled", OrderStatus.CANCELED),
+    ("rejected", OrderStatus.REJECTED),
+])
+def test_only_alpacas_final_statuses_end_an_order(adapter: AlpacaAdapter, status: str,
+                                                  expected: OrderStatus) -> None:
+    adapter.submit(dispatch())
+    order = STATE.by_client_id("og-0001")
+    assert order is not None
+    order["status"] = status
+    found = adapter.get_order("og-0001")
+    assert found is not None and found.status is expected
+
+
+def test_every_status_the_sdk_knows_is_mapped(adapter: AlpacaAdapter) -> None:
+    from alpaca.trading.enums import OrderStatus as AlpacaStatus
+
+    adapter.submit(dispatch())
+    order = STATE.by_client_id("og-0001")
+    assert order is not None
+    for status in AlpacaStatus:
+        order["status"] = status.value
+        assert adapter.get_order("og-0001") is not None, status

@@ -80,6 +80,13 @@ CAPABILITIES = BrokerCapabilities(
     unique_client_order_id=True,  # a second one is refused: 422 "client_order_id must be unique"
 )
 
+# Alpaca's order statuses (docs.alpaca.markets, "Order Lifecycle"). Only filled, canceled,
+# expired, replaced and rejected end an order. `done_for_day` is a pause, not an end: a GTC
+# order (or one placed for a later session) gets no updates until the next trading day, then
+# works and fills again, so it stays working here and keeps being polled. `calculated` is the
+# same pause while the venue settles the day. `replaced` ends this order: what was left of it
+# lives on as a new order with its own id (the gateway never replaces, so that one is
+# someone else's and shows up as an orphan).
 _STATUS = {
     "new": OrderStatus.NEW,
     "accepted": OrderStatus.NEW,
@@ -91,9 +98,10 @@ _STATUS = {
     "held": OrderStatus.NEW,
     "stopped": OrderStatus.NEW,
     "suspended": OrderStatus.NEW,
+    "pending_review": OrderStatus.NEW,
+    "done_for_day": OrderStatus.NEW,
     "partially_filled": OrderStatus.PARTIALLY_FILLED,
     "filled": OrderStatus.FILLED,
-    "done_for_day": OrderStatus.CANCELED,
     "canceled": OrderStatus.CANCELED,
     "expired": OrderStatus.CANCELED,
     "replaced": OrderStatus.CANCELED,

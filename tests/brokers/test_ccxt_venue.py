@@ -250,3 +250,58 @@ def test_timed_out_submit_that_landed_is_found_by_label(venue: CcxtVenue) -> Non
         time.sleep(0.05)
     assert found is not None and found.client_order_id == "og-c-0001"
     assert len(STATE.orders) == 1
+
+
+def _unlabel(label: str) -> str:
+    """Make the order placed under `label` look placed by hand (no label); its Deribit id."""
+    (order,) = STATE.by_label(label)
+    order["label"] = ""
+    return str(order["order_id"])
+
+
+def test_unlabelled_orders_are_named_apart_and_each_cancel_reaches_its_own(
+        venue: CcxtVenue) -> None:
+    venue.submit(dispatch(cid="hand-1", order_type=OrderType.MARKET, limit_price=None))
+    venue.submit(dispatch(cid="hand-2"))
+    venue.submit(dispatch(cid="hand-3", symbol="ETH-PERPETUAL"))
+    filled, second, third = _unlabel("hand-1"), _unlabel("hand-2"), _unlabel("hand-3")
+    fresh = make_venue(venue.base_url)  # as after a restart: nothing remembered
+    names = sorted(o.client_order_id for o in fresh.open_orders())
+    assert names == sorted([f"og-untagged-{second}", f"og-untagged-{third}"])
+    assert fresh.get_order("") is None
+    with pytest.raises(BrokerOrderRejected):
+        fresh.cancel("")  # never every unlabelled order at once
+    done = fresh.get_order(f"og-untagged-{filled}")
+    assert done is not None and done.status is OrderStatus.FILLED
+
+    fresh.cancel(f"og-untagged-{third}")
+    assert [q for m, q in STATE.requests if m == "cancel"] == [{"order_id": third}]
+    assert STATE.orders[third]["order_state"] == "cancelled"
+    assert STATE.orders[second]["order_state"] == "open"
+    with pytest.raises(BrokerOrderRejected):
+        fresh.cancel(f"og-untagged-{filled}")  # the venue refuses: not open
+    assert fresh.get_order("og-untagged-999") is None  # no such Deribit order
+
+
+def test_a_labelled_order_is_not_reached_by_an_untagged_name(venue: CcxtVenue) -> None:
+    venue.submit(dispatch(cid="og-c-0001"))
+    (order,) = STATE.by_label("og-c-0001")
+    assert venue.get_order(f"og-untagged-{order['order_id']}") is None
+    with pytest.raises(BrokerOrderRejected):
+        venue.cancel(f"og-untagged-{order['order_id']}")
+    assert order["order_state"] == "open"
+
+
+def test_a_timeout_below_one_millisecond_is_refused_when_built(base_url: str) -> None:
+    with pytest.raises(ValueError, match="timeout_s"):
+        CcxtVenue(api_key=Secret(CLIENT_ID), secret=Secret(CLIENT_SECRET), account="acct-c",
+                  base_url=base_url, timeout_s=0.0004)
+
+
+def test_a_request_the_http_stack_refuses_is_a_broker_error_not_a_value_error(
+        venue: CcxtVenue) -> None:
+    venue._exchange.timeout = 0  # the stack raises ValueError: a timeout of 0 s
+    with pytest.raises(BrokerBadResponse, match="could not be made"):
+        venue.server_time()
+    with pytest.raises(BrokerBadResponse):
+        venue.submit(dispatch())

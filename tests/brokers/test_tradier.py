@@ -14,6 +14,7 @@ from fakes.tradier import ACCOUNT, TOKEN, TradierState, build
 from ordergate.brokers.base import (
     BrokerAuthError,
     BrokerBadResponse,
+    BrokerNotSent,
     BrokerOrderRejected,
     BrokerRateLimited,
     BrokerUnavailable,
@@ -243,3 +244,61 @@ def test_timed_out_submit_that_landed_is_found_by_tag(adapter: TradierAdapter) -
         time.sleep(0.05)
     assert found is not None and found.broker_order_id == "228175"
     assert len(STATE.orders) == 1
+
+
+@pytest.mark.parametrize("mode,cause", [("timeout", "timed out"), ("503", "HTTP 503")])
+def test_failed_position_read_sends_nothing_and_says_not_sent(adapter: TradierAdapter,
+                                                              mode: str, cause: str) -> None:
+    STATE.faults.stall_s = 0.5
+    STATE.faults.set(mode, times=1)  # the position read that picks the side fails
+    with pytest.raises(BrokerNotSent) as caught:
+        adapter.submit(dispatch())
+    assert "not sent" in str(caught.value) and cause in str(caught.value)
+    assert [method for method, _, _ in STATE.requests] == ["GET"]  # no POST
+    assert STATE.orders == {}
+
+
+def _hand_order(order_id: int, symbol: str, qty: int, status: str = "open") -> None:
+    """An order placed at Tradier by hand: no tag."""
+    filled = qty if status == "filled" else 0
+    STATE.orders[order_id] = {
+        "id": order_id, "type": "limit", "symbol": symbol, "side": "buy", "quantity": qty,
+        "status": status, "duration": "day", "price": 10.0,
+        "avg_fill_price": 10.0 if filled else 0, "exec_quantity": filled,
+        "last_fill_price": 0, "last_fill_quantity": 0, "remaining_quantity": qty - filled,
+        "create_date": "2024-03-04T15:15:30.000Z", "transaction_date": "2024-03-04T15:15:30.000Z",
+        "class": "equity", "tag": ""}
+
+
+def test_untagged_orders_are_named_apart_and_each_cancel_reaches_its_own(
+        adapter: TradierAdapter) -> None:
+    _hand_order(1, "AAPL", 5, status="filled")
+    _hand_order(2, "MSFT", 7)
+    _hand_order(3, "TSLA", 3)
+    working = adapter.open_orders()
+    assert [(o.client_order_id, o.symbol) for o in working] == [
+        ("og-untagged-2", "MSFT"), ("og-untagged-3", "TSLA")]
+    assert adapter.get_order("") is None  # no longer every untagged order's name
+    found = adapter.get_order("og-untagged-1")
+    assert found is not None and found.status is OrderStatus.FILLED
+
+    adapter.cancel("og-untagged-3")
+    assert [path for method, path, _ in STATE.requests if method == "DELETE"] == [
+        f"/v1/accounts/{ACCOUNT}/orders/3"]
+    assert STATE.orders[3]["status"] == "canceled" and STATE.orders[2]["status"] == "open"
+    assert [o.client_order_id for o in adapter.open_orders()] == ["og-untagged-2"]
+
+
+def test_cancel_orphan_of_an_untagged_order_cancels_that_order(base_url: str) -> None:
+    from ordergate.runtime.dispatch import Dispatcher
+
+    STATE.reset()
+    _hand_order(1, "AAPL", 5, status="filled")
+    _hand_order(2, "MSFT", 7)
+    fresh = make_adapter(base_url)  # as after a restart: nothing cached
+    outcome = Dispatcher(fresh, lambda: 10**9).cancel_orphan("og-untagged-2", 1, TS)
+    assert not outcome.unresolved
+    assert STATE.orders[2]["status"] == "canceled"
+    assert [path for method, path, _ in STATE.requests if method == "DELETE"] == [
+        f"/v1/accounts/{ACCOUNT}/orders/2"]
+    fresh.close()

@@ -7,6 +7,11 @@ venue's own methods are used rather than ccxt's unified order calls because the 
 needs the venue's exact semantics: amounts in the venue's contract units, `reduce_only`,
 `post_only`, and our client order id carried in Deribit's `label` (at most 64 characters,
 checked before dispatch). Answers are parsed with decimals, never floats.
+
+An order at the venue without a label (placed by hand) is named `og-untagged-<Deribit order
+id>`: distinct for each such order, and never one of the gateway's ids (derived ids are "og-"
+and hex digits, an intent's own may not start with "og-"). Lookups and cancels by that name
+reach exactly that order, by its Deribit id.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from ordergate.brokers.base import (
     OrderStatus,
     SubmitResult,
 )
-from ordergate.brokers.config import Secret
+from ordergate.brokers.config import MIN_TIMEOUT_S, Secret
 from ordergate.brokers.labels import (
     OrderWatch,
     decimal_text,
@@ -55,6 +60,7 @@ VENUE = "deribit"
 _WIRE_LOG = logging.getLogger("ordergate.brokers.deribit.wire")
 _WIRE_LOG.setLevel(logging.INFO)
 LABEL_MAX = 64
+UNTAGGED_PREFIX = "og-untagged-"
 
 CAPABILITIES = BrokerCapabilities(
     order_types=frozenset(OrderType),
@@ -134,6 +140,9 @@ class CcxtVenue:
                  paper: bool | None = None) -> None:
         if not currencies:
             raise ValueError("currencies: at least one Deribit currency is needed")
+        if not timeout_s >= MIN_TIMEOUT_S:
+            raise ValueError(f"timeout_s: expected at least {MIN_TIMEOUT_S:g} s (ccxt counts"
+                             f" whole milliseconds), got {timeout_s}")
         self._account = account
         self._paper = paper
         self._base_url = base_url.rstrip("/")
@@ -190,6 +199,17 @@ class CcxtVenue:
         return SubmitResult(accepted=True, broker_order_id=placed.order_id)
 
     def cancel(self, client_order_id: str) -> None:
+        if not client_order_id:
+            # cancel_by_label with an empty label would cancel every order placed without one
+            raise BrokerOrderRejected(f"{VENUE}: cancel: an empty client order id names no"
+                                      " order (an order without a label is og-untagged-<id>)")
+        unlabelled = self._unlabelled(client_order_id)
+        if unlabelled is not None:
+            self._call("cancel", self._exchange.privateGetCancel,
+                       {"order_id": unlabelled.broker_order_id})
+            log.info("broker_cancel_requested", venue=VENUE, client_order_id=client_order_id,
+                     broker_order_id=unlabelled.broker_order_id)
+            return
         for currency in self._currencies_for(client_order_id):
             result = self._call("cancel", self._exchange.privateGetCancelByLabel,
                                 {"label": client_order_id, "currency": currency})
@@ -202,6 +222,11 @@ class CcxtVenue:
             f"{VENUE}: cancel {client_order_id}: no open order carries this label")
 
     def get_order(self, client_order_id: str) -> BrokerOrder | None:
+        if not client_order_id:
+            return None  # an order without a label is named og-untagged-<id>, never ""
+        unlabelled = self._unlabelled(client_order_id)
+        if unlabelled is not None:
+            return unlabelled
         for currency in self._currencies_for(client_order_id):
             result = self._call("get_order", self._exchange.privateGetGetOrderStateByLabel,
                                 {"label": client_order_id, "currency": currency})
@@ -286,6 +311,25 @@ class CcxtVenue:
             params["reject_post_only"] = "true"
         return params
 
+    def _unlabelled(self, client_order_id: str) -> BrokerOrder | None:
+        """The venue order without a label that `client_order_id` names (module doc), or None
+        when it names none (then it is looked for as a label)."""
+        if not client_order_id.startswith(UNTAGGED_PREFIX):
+            return None
+        order_id = client_order_id.removeprefix(UNTAGGED_PREFIX)
+        with self._errors("get_order"):
+            try:
+                response = self._exchange.privateGetGetOrderState({"order_id": order_id})
+            except ccxt.OrderNotFound:
+                return None
+        if not isinstance(response, dict) or "result" not in response:
+            raise BrokerBadResponse(f"{VENUE}: get_order: answer has no 'result'")
+        with response_shape(VENUE, "get_order"):
+            row = msgspec.convert(response["result"], _Order, strict=False)
+        if row.label:  # labelled after all: the name is that label, not this order's
+            return None
+        return _to_broker_order(row, "get_order")
+
     def _currencies_for(self, client_order_id: str) -> list[str]:
         instrument = self._instrument.get(client_order_id)
         first = [currency_of(instrument)] if instrument else []
@@ -326,6 +370,11 @@ class CcxtVenue:
                                     f"{_said(exc)}") from exc
         except ccxt.BaseError as exc:
             raise BrokerBadResponse(f"{VENUE}: {what}: {type(exc).__name__}: {_said(exc)}") from exc
+        except ValueError as exc:
+            # The HTTP stack refusing a setting (a timeout it cannot use, a malformed URL):
+            # no answer came and asking again will not bring one.
+            raise BrokerBadResponse(f"{VENUE}: {what}: the request could not be made:"
+                                    f" {type(exc).__name__}: {redact_url(str(exc))}") from exc
 
 
 def _said(exc: ccxt.BaseError) -> str:
@@ -340,6 +389,7 @@ def _to_broker_order(row: _Order, what: str) -> BrokerOrder:
         status = OrderStatus.PARTIALLY_FILLED
     if status is OrderStatus.CANCELED and row.filled_amount >= row.amount > 0:
         status = OrderStatus.FILLED
-    return BrokerOrder(client_order_id=row.label, broker_order_id=row.order_id,
-                       symbol=row.instrument_name, status=status, qty=row.amount,
+    return BrokerOrder(client_order_id=row.label or f"{UNTAGGED_PREFIX}{row.order_id}",
+                       broker_order_id=row.order_id, symbol=row.instrument_name,
+                       status=status, qty=row.amount,
                        filled_qty=row.filled_amount, avg_fill_price=row.average_price)

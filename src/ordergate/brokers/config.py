@@ -110,6 +110,9 @@ def _host(url: str) -> str:
 
 
 MAX_TIMEOUT_S = 300.0
+# The venues' clients count whole milliseconds (ccxt turns 0.0004 s into 0 ms and every
+# request then fails), so a shorter timeout is refused here, by name.
+MIN_TIMEOUT_S = 0.001
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -157,11 +160,11 @@ class BrokerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     def __post_init__(self) -> None:
         if not self.account:
             raise BrokerConfigError("broker.account: required (the ordergate account it serves)")
-        # NaN and infinity fail the range test; an adapter turns the timeout into an int.
-        if not 0 < self.timeout_s <= MAX_TIMEOUT_S:
+        # NaN and infinity fail the range test.
+        if not MIN_TIMEOUT_S <= self.timeout_s <= MAX_TIMEOUT_S:
             raise BrokerConfigError(
-                f"broker.timeout_s: expected a number of seconds above 0 and at most"
-                f" {MAX_TIMEOUT_S:g} (e.g. 10), got {self.timeout_s}")
+                f"broker.timeout_s: expected a number of seconds from {MIN_TIMEOUT_S:g} (1 ms)"
+                f" to {MAX_TIMEOUT_S:g} (e.g. 10), got {self.timeout_s}")
         if not self.currencies:
             raise BrokerConfigError(
                 "broker.currencies: expected at least one currency (e.g. [BTC, ETH]), got none")

@@ -6,7 +6,13 @@ before dispatch). Tradier finds orders by its own numeric id, so the adapter kee
 client-id -> broker-id map and, when an id is not in it (after a restart), looks the order up
 by tag in the account's order list. Tradier names a sell that opens a short `sell_short` and
 a buy that closes one `buy_to_cover`, so a submit reads the symbol's position first; an order
-that would cross from long to short (or back) in one go is refused, since Tradier needs two.
+that would cross from long to short (or back) in one go is refused, since Tradier needs two;
+when that read fails, nothing is sent and the submit says so (BrokerNotSent).
+
+An order at Tradier without a tag (placed by hand) is named `og-untagged-<Tradier id>`:
+distinct for each such order, and never one of the gateway's ids (derived ids are "og-" and
+hex digits, an intent's own may not start with "og-"). Lookups and cancels by that name reach
+exactly that order.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from ordergate.brokers.base import (
     BrokerBadResponse,
     BrokerCapabilities,
     BrokerError,
+    BrokerNotSent,
     BrokerOrder,
     BrokerOrderRejected,
     BrokerPosition,
@@ -54,6 +61,7 @@ log = structlog.get_logger("ordergate.brokers.tradier")
 VENUE = "tradier"
 TAG_MAX = 255
 TAG_PATTERN = re.compile(r"[A-Za-z0-9-]+")
+UNTAGGED_PREFIX = "og-untagged-"
 
 CAPABILITIES = BrokerCapabilities(
     order_types=frozenset(OrderType),
@@ -191,7 +199,7 @@ class TradierAdapter:
         broker_id = self._broker_ids.get(client_order_id)
         if broker_id is None:
             for row in self._list_orders("get_order"):
-                if row.tag == client_order_id:
+                if _client_order_id(row) == client_order_id:
                     self._broker_ids[client_order_id] = str(row.id)
                     return _to_broker_order(row, "get_order")
             return None
@@ -275,7 +283,16 @@ class TradierAdapter:
         return form
 
     def _side(self, order: Dispatch) -> str:
-        held = sum((p.qty for p in self.positions() if p.symbol == order.symbol), Decimal(0))
+        try:
+            held = sum((p.qty for p in self.positions() if p.symbol == order.symbol),
+                       Decimal(0))
+        except BrokerError as exc:
+            # Nothing went out: the order can be refused outright, not asked after as one
+            # whose submit went unanswered.
+            raise BrokerNotSent(
+                f"{VENUE}: submit {order.client_order_id}: not sent, the position read that"
+                f" chooses its side failed: {exc}", http_status=exc.http_status,
+                retry_after_s=exc.retry_after_s) from exc
         if order.side is Side.BUY:
             if held >= 0:
                 return "buy"
@@ -326,12 +343,19 @@ def _unwrap(body: Any, outer: str, inner: str, what: str) -> list[Any]:
     return items if isinstance(items, list) else [items]
 
 
+def _client_order_id(row: _Order) -> str:
+    """Our id for a venue order: its tag, or for an order without one (placed by hand) a name
+    of its own built from Tradier's id, so two such orders never share one."""
+    return row.tag or f"{UNTAGGED_PREFIX}{row.id}"
+
+
 def _to_broker_order(row: _Order, what: str) -> BrokerOrder:
     status = _STATUS.get(row.status)
     if status is None:
         raise BrokerBadResponse(f"{VENUE}: {what}: unknown order status '{row.status}'")
-    return BrokerOrder(client_order_id=row.tag, broker_order_id=str(row.id), symbol=row.symbol,
-                       status=status, qty=row.quantity, filled_qty=row.exec_quantity,
+    return BrokerOrder(client_order_id=_client_order_id(row), broker_order_id=str(row.id),
+                       symbol=row.symbol, status=status, qty=row.quantity,
+                       filled_qty=row.exec_quantity,
                        avg_fill_price=row.avg_fill_price if row.exec_quantity > 0 else None)
 
 

@@ -171,6 +171,19 @@ def build(state: DeribitState) -> Starlette:
                     order["order_state"] = "cancelled"
                     count += 1
             return _result(count)
+        if method == "get_order_state":
+            order = state.orders.get(q.get("order_id", ""))
+            if order is None:
+                return _error(400, 10004, "order_not_found")
+            return _result(order)
+        if method == "cancel":
+            order = state.orders.get(q.get("order_id", ""))
+            if order is None:
+                return _error(400, 10004, "order_not_found")
+            if order["order_state"] not in ("open", "untriggered"):
+                return _error(400, 11044, "not_open_order")
+            order["order_state"] = "cancelled"
+            return _result(order)
         if method == "get_open_orders_by_currency":
             return _result([o for o in state.orders.values()
                             if currency_of(o["instrument_name"]) == q["currency"]

@@ -23,14 +23,15 @@ DERIBIT = {"broker": "deribit", "execution_mode": "paper", "account": "A",
 PASTED_KEY = "PKA1B2C3D4E5F6G7H8I9"  # an Alpaca key id where the variable's name belongs
 
 
-@pytest.mark.parametrize("timeout_s", [math.inf, -math.inf, math.nan, 0, -1, 300.5, 1e9])
+@pytest.mark.parametrize("timeout_s", [math.inf, -math.inf, math.nan, 0, -1, 300.5, 1e9,
+                                       0.0004, 0.00099])
 def test_a_timeout_that_is_not_a_sensible_number_of_seconds_is_refused(
         timeout_s: float) -> None:
     with pytest.raises(BrokerConfigError, match=r"^broker\.timeout_s: "):
         parse_broker_config({**DERIBIT, "timeout_s": timeout_s})
 
 
-@pytest.mark.parametrize("timeout_s", [0.5, 10, 300])
+@pytest.mark.parametrize("timeout_s", [0.001, 0.5, 10, 300])
 def test_a_sensible_timeout_is_kept(timeout_s: float) -> None:
     assert parse_broker_config({**DERIBIT, "timeout_s": timeout_s}).timeout_s == timeout_s
 
@@ -111,6 +112,7 @@ def test_a_yaml_error_says_where_without_quoting_the_line(
     message = _from_file(spec)
     assert "SECRLEAK" not in message and "ALPSEC" not in message
     assert message.startswith(f"--broker {spec}: not valid YAML at {where} "), message
+    assert "needs quotes" in message  # what each of these needs
 
 
 @pytest.mark.parametrize("text", [
@@ -155,3 +157,27 @@ def test_run_with_an_infinite_timeout_exits_1_without_a_stack_trace(tmp_path: Pa
     assert done.returncode == 1, stderr
     assert "broker.timeout_s" in stderr and "Traceback" not in stderr
     assert not (tmp_path / "journal.db").exists()
+
+
+def test_a_timeout_below_one_millisecond_says_the_least_allowed() -> None:
+    with pytest.raises(BrokerConfigError, match=r"^broker\.timeout_s: .*0\.001") as caught:
+        parse_broker_config({**DERIBIT, "timeout_s": 0.0004})
+    assert "0.0004" in str(caught.value)
+
+
+def test_a_duplicated_key_is_named_with_its_lines_and_no_quoting_hint(tmp_path: Path) -> None:
+    spec = _broker_file(tmp_path, "broker:\n  broker: deribit\n  execution_mode: paper\n"
+                                  "  account: A\n  api_key_env: OG_KEY\n"
+                                  "  api_secret_env: SECRLEAKALPSEC8m2W\n"
+                                  "  api_secret_env: SECRLEAKOTHER9\n")
+    message = _from_file(spec)
+    assert message == (f"--broker {spec}: duplicate key 'api_secret_env' at line 7 (first"
+                       " defined on line 6); keep only one")
+    assert "SECRLEAK" not in message and "quotes" not in message
+
+
+def test_a_control_character_is_named_without_the_quoting_hint(tmp_path: Path) -> None:
+    spec = _broker_file(tmp_path, "broker:\n  broker: alpaca\n  account: A\x01\n")
+    message = _from_file(spec)
+    assert message.startswith(f"--broker {spec}: not valid YAML at line 3: "), message
+    assert "quotes" not in message

@@ -39,6 +39,8 @@ from ordergate.journal import redact_url
 from ordergate.policy.spec import parse_duration
 
 if TYPE_CHECKING:
+    from ruamel.yaml.constructor import DuplicateKeyError
+
     from ordergate.brokers.sim import SimConfig
 
 SIM_SECTION = "sim"
@@ -55,7 +57,12 @@ _DURATIONS = ("ack_latency", "fill_latency", "clock_offset")
 
 def _read_yaml(spec: str) -> Any:
     from ruamel.yaml import YAML
+    from ruamel.yaml.composer import ComposerError
+    from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError
     from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.parser import ParserError
+    from ruamel.yaml.reader import ReaderError
+    from ruamel.yaml.scanner import ScannerError
 
     path = Path(spec)
     if not path.is_file():
@@ -67,14 +74,57 @@ def _read_yaml(spec: str) -> Any:
         raise UserError(f"--broker {spec}: cannot read the file: {exc}") from None
     try:
         return YAML(typ="safe").load(text)
+    except DuplicateKeyError as exc:
+        raise UserError(f"--broker {spec}: {_duplicate_key(text, exc)}") from None
+    except ReaderError as exc:
+        line = text[:exc.position].count("\n") + 1
+        raise UserError(f"--broker {spec}: not valid YAML at line {line}: it holds character "
+                        f"#x{exc.character:04x}, a control character YAML does not allow"
+                        ) from None
     except YAMLError as exc:
         # The parser's own message quotes the offending line, which may hold a credential
         # pasted where an environment variable's name belongs: say only where it is.
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise UserError(f"--broker {spec}: not valid YAML{at} (the line is not shown; a value "
-                        "starting with '@', '`', '[', '{', '*', '&', '!' or holding ': ' "
-                        "needs quotes)") from None
+        # These are the errors an unquoted special character causes ('!' an unknown tag).
+        hint = ("; a value starting with '@', '`', '[', '{', '*', '&', '!' or holding ': ' "
+                "needs quotes" if isinstance(
+                    exc, ScannerError | ParserError | ComposerError | ConstructorError)
+                else "")
+        raise UserError(f"--broker {spec}: not valid YAML{at} (the line is not shown{hint})"
+                        ) from None
+
+
+def _duplicate_key(text: str, exc: DuplicateKeyError) -> str:
+    """'duplicate key NAME at line N (first on line M); keep only one'. The parser's own message
+    quotes both values, which may be credentials: the key is found again in the node tree."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+    mark = exc.problem_mark
+    line = mark.line if mark is not None else -1
+
+    def search(node: Node | None) -> str | None:
+        if isinstance(node, MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, ScalarNode):
+                    if key.value in first and key.start_mark.line == line:
+                        return (f"duplicate key '{key.value}' at line {line + 1} (first"
+                                f" defined on line {first[key.value] + 1}); keep only one")
+                    first.setdefault(key.value, key.start_mark.line)
+                found = search(value)
+                if found is not None:
+                    return found
+        elif isinstance(node, SequenceNode):
+            for item in node.value:
+                found = search(item)
+                if found is not None:
+                    return found
+        return None
+
+    found = search(YAML(typ="safe").compose(text))
+    return found or f"duplicate key at line {line + 1}; keep only one"
 
 
 def sim_config_for(spec: str) -> SimConfig | None:

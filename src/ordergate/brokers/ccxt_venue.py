@@ -42,6 +42,7 @@ from ordergate.brokers.base import (
 )
 from ordergate.brokers.config import MIN_TIMEOUT_S, Secret
 from ordergate.brokers.labels import (
+    UNTAGGED_PREFIX,
     OrderWatch,
     decimal_text,
     parse_retry_after,
@@ -60,7 +61,6 @@ VENUE = "deribit"
 _WIRE_LOG = logging.getLogger("ordergate.brokers.deribit.wire")
 _WIRE_LOG.setLevel(logging.INFO)
 LABEL_MAX = 64
-UNTAGGED_PREFIX = "og-untagged-"
 
 CAPABILITIES = BrokerCapabilities(
     order_types=frozenset(OrderType),

@@ -39,6 +39,10 @@ from ordergate.model.intent import OrderType, TimeInForce
 log = structlog.get_logger("ordergate.brokers")
 
 PRICE_STEP = Decimal("1e-9")
+# How an order found at a venue without our label (placed by hand) is named: by the venue's
+# own order id under a prefix none of ours can carry (derived ids are `og-` and hex digits,
+# explicit ones may not start with `og-`), so two such orders are never one id.
+UNTAGGED_PREFIX = "og-untagged-"
 TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
 
 

@@ -45,6 +45,7 @@ from ordergate.brokers.base import (
 )
 from ordergate.brokers.config import Secret
 from ordergate.brokers.labels import (
+    UNTAGGED_PREFIX,
     OrderWatch,
     decimal_text,
     parse_retry_after,
@@ -61,7 +62,6 @@ log = structlog.get_logger("ordergate.brokers.tradier")
 VENUE = "tradier"
 TAG_MAX = 255
 TAG_PATTERN = re.compile(r"[A-Za-z0-9-]+")
-UNTAGGED_PREFIX = "og-untagged-"
 
 CAPABILITIES = BrokerCapabilities(
     order_types=frozenset(OrderType),

@@ -5,6 +5,11 @@
 an action (retry, skip the symbol, disable the provider, reduce-only, halt) and a registry
 reason code. `to_event` turns it into the `DependencyStatus` the engine consumes, so every
 failure the shell sees becomes a journaled event with a reason.
+
+A `BrokerNotSent` (the order never left: a read the adapter needed before sending failed) is
+classified by what stopped it, its cause: a timeout there says the venue is not answering
+(TRANSIENT_NETWORK), a 429 that it is rate limiting (RATE_LIMIT). Without a cause its own
+HTTP status decides, as for any broker error.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from ordergate.brokers.base import (
     BrokerAuthError,
     BrokerBadResponse,
     BrokerError,
+    BrokerNotSent,
     BrokerOrderRejected,
     BrokerRateLimited,
     BrokerUnavailable,
@@ -168,9 +174,31 @@ _RULES: tuple[tuple[str, Callable[[BaseException], bool], Category], ...] = (
 _MARKET_HALTED_WORDS = ("halt", "maintenance", "suspended")
 
 
+def what_stopped(exc: BaseException) -> BaseException:
+    """The error to classify for `exc`: the cause of a `BrokerNotSent` (explicit, or the
+    error it was raised while handling), followed down; `exc` itself otherwise."""
+    while isinstance(exc, BrokerNotSent):
+        cause = exc.__cause__
+        if cause is None and not exc.__suppress_context__:
+            cause = exc.__context__
+        if cause is None:
+            break
+        exc = cause
+    return exc
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """The provider's Retry-After carried by `exc` (or by what stopped it), if any."""
+    for candidate in (exc, what_stopped(exc)):
+        if isinstance(candidate, BrokerError) and candidate.retry_after_s:
+            return max(candidate.retry_after_s, 0.0)
+    return None
+
+
 def category_of(exc: BaseException) -> Category:
+    subject = what_stopped(exc)
     for _, matches, category in _RULES:
-        if matches(exc):
+        if matches(subject):
             return category
     return Category.UNKNOWN
 
@@ -180,9 +208,12 @@ def classify(exc: BaseException, dependency: str, symbol: str | None = None) -> 
     category = category_of(exc)
     scope, action, code, retryable, backoff = _POLICY[category]
     detail = f"{type(exc).__name__}: {exc}"
+    cause = what_stopped(exc)
+    if cause is not exc:
+        detail += f" (caused by {type(cause).__name__}: {cause})"
 
-    if category is Category.RATE_LIMIT and isinstance(exc, BrokerError) and exc.retry_after_s:
-        backoff = max(exc.retry_after_s, 0.0)
+    if category is Category.RATE_LIMIT and retry_after_s(exc) is not None:
+        backoff = retry_after_s(exc)
     elif category is Category.ORDER_REJECTED and any(
         word in str(exc).lower() for word in _MARKET_HALTED_WORDS
     ):

@@ -25,6 +25,18 @@ which its own events report; it is not rejected. A venue that still does not sho
 lagging behind a live original, so the order stays unresolved and is rejected only once the
 venue has refused it without showing it for `lost_after`.
 
+A submit the venue refused as rate limited (HTTP 429, `BrokerRateLimited`), or one the adapter
+never sent (`BrokerNotSent`: a read it needs before sending failed), is a definite answer that
+nothing was placed: the order is rejected at once (`OrderReject`, code "broker", a reason that
+starts "not placed:" and gives the venue's Retry-After when it sent one), which frees its
+reservation so the strategy can send it again; it is never resolved or resent here. The
+failure still counts for the broker_submit breaker and health as `resilience.errors.classify`
+says (a 429 as RATE_LIMIT, a BrokerNotSent as what stopped it: a timeout as TRANSIENT_NETWORK).
+A resend refused as rate limited is different: the original submit had no answer, so the
+order may be live and is not rejected; its resend is held as the circuit would hold it (only
+asked about from then on, declared lost after `lost_after`), never sent a third time at once
+against the venue's Retry-After.
+
 The circuit refusal (`CallMonitor.allow_submit`) turns only a first submit into an
 `OrderReject` "not sent": the venue has never been asked. An order whose outcome is unknown
 may already be live there, so when its resend is held by the circuit (or an automatic halt)
@@ -71,7 +83,7 @@ from typing import Protocol, runtime_checkable
 
 import structlog
 
-from ordergate.brokers.base import BrokerAdapter, BrokerError, OrderStatus
+from ordergate.brokers.base import BrokerAdapter, BrokerError, BrokerNotSent, OrderStatus
 from ordergate.model.events import (
     CancelOrder,
     DependencyStatus,
@@ -88,7 +100,9 @@ from ordergate.resilience.errors import (
     Action,
     Category,
     Classification,
+    category_of,
     classify,
+    retry_after_s,
     to_event,
 )
 from ordergate.resilience.retry import safe_to_resubmit
@@ -108,6 +122,8 @@ UNKNOWN_TO_BROKER_REASON = (
     "received it or has lost it), so nothing is working there to cancel (cancel: "
     "{cancel_reason})")
 """The reason of the `OrderCanceled` that ends an order the broker does not know (module doc)."""
+_HELD_BY_CIRCUIT = (f"its resend was held: {SUBMIT_DEPENDENCY} circuit open or automatic halt; "
+                    "an order that may be live is not sent late")
 LOST_AFTER = timedelta(seconds=60)
 """Event time of "not found" answers after which an order with no submit answer, at a venue
 that does not refuse a repeated client order id, is declared lost (see the module doc)."""
@@ -167,8 +183,9 @@ class Dispatcher:
         # client order id -> event time of the first "not found" answer since the last time
         # the order was sent or seen (orders whose submit had no answer; see `resolve`).
         self._unseen_since: dict[str, datetime] = {}
-        # Orders with no submit answer whose resend the circuit held: only asked about since.
-        self._resend_held: set[str] = set()
+        # Orders with no submit answer whose resend was held (by the circuit, or refused as
+        # rate limited) -> why: only asked about since.
+        self._resend_held: dict[str, str] = {}
         # Start-up on an engine that holds the broker_submit circuit open: no resend until a
         # monitor (with the recovered breaker) takes over (`hold_resends`).
         self._holding_resends = False
@@ -195,7 +212,7 @@ class Dispatcher:
         """The journal says the resend of this unresolved order was held before the restart:
         it stays held (only asked about, declared lost after the wait). Nothing is journaled
         here."""
-        self._resend_held.add(client_order_id)
+        self._resend_held[client_order_id] = _HELD_BY_CIRCUIT
 
     def resend_is_held(self, client_order_id: str) -> bool:
         """Is this order only asked about from now on because its resend was held?"""
@@ -312,11 +329,14 @@ class Dispatcher:
             bound = self._log.bind(intent_id=order.intent_id,
                                    client_order_id=order.client_order_id)
             health, rejected = self._failure(exc, SUBMIT_DEPENDENCY, order.ts, order.symbol)
-            if rejected:
+            not_placed = _not_placed(exc, self._broker.name)
+            if rejected or not_placed is not None:
+                # A definite answer: rejected, or nothing was placed (module doc).
                 self._unanswered.discard(order.client_order_id)
-                bound.info("order_rejected", reason=str(exc))
+                reason = not_placed if not_placed is not None else str(exc)
+                bound.info("order_rejected", reason=reason)
                 return Outcome(events=[*health, OrderReject(
-                    ts=order.ts, client_order_id=order.client_order_id, reason=str(exc),
+                    ts=order.ts, client_order_id=order.client_order_id, reason=reason,
                     code=exc.code if isinstance(exc, BrokerError) else "broker")])
             bound.warning("submit_outcome_unknown", error=f"{type(exc).__name__}: {exc}")
             outcome = self.resolve(order, seq, journal_has_ack=False)
@@ -358,7 +378,7 @@ class Dispatcher:
             if not self._may_resend():
                 # Its outcome is unknown (the venue may hold it and not show it yet): held,
                 # not rejected, and from now on only asked about.
-                self._resend_held.add(cid)
+                self._resend_held[cid] = _HELD_BY_CIRCUIT
                 self._log.warning("resend_held_circuit_open", intent_id=order.intent_id,
                                   client_order_id=cid)
                 return self._not_found(order, now, [], recovering)
@@ -387,8 +407,7 @@ class Dispatcher:
         cid = order.client_order_id
         name = self._broker.name
         if cid in self._resend_held:
-            why = (f"its resend was held: {SUBMIT_DEPENDENCY} circuit open or automatic halt; "
-                   "an order that may be live is not sent late")
+            why = self._resend_held[cid]
         elif self._broker.capabilities.unique_client_order_id:
             # It was found by `safe_to_resubmit` (or that lookup failed) and missed now: the
             # next `resolve` asks again and, if it is still unseen, sends it (refused if held).
@@ -429,7 +448,7 @@ class Dispatcher:
         """The venue showed or answered the order, or it was ended here: nothing left to wait
         for."""
         self._unseen_since.pop(cid, None)
-        self._resend_held.discard(cid)
+        self._resend_held.pop(cid, None)
         self._unanswered.discard(cid)
 
     def _outcome_unknown(self, cid: str) -> bool:
@@ -449,6 +468,17 @@ class Dispatcher:
             health, rejected = self._failure(exc, SUBMIT_DEPENDENCY, order.ts, order.symbol)
             if rejected:
                 return self._after_refused_resend(order, health, str(exc), now, recovering)
+            if category_of(exc) is Category.RATE_LIMIT:
+                # The resend was not placed, but the first submit had no answer (the order
+                # may be live): not rejected, and not sent a third time against the venue's
+                # Retry-After either. Held like a resend the circuit holds.
+                self._resend_held[cid] = (
+                    f"its resend was refused as rate limited{_retry_after_text(exc)} "
+                    f"({type(exc).__name__}: {exc}); an order that may be live is not sent "
+                    "late")
+                self._log.warning("resend_held_rate_limited", intent_id=order.intent_id,
+                                  client_order_id=cid, retry_after_s=retry_after_s(exc))
+                return self._not_found(order, now, health, recovering)
             return Outcome(events=health, unresolved=True, detail=f"{type(exc).__name__}: {exc}")
         faults.crossing("after_submit")
         health = self._health(SUBMIT_DEPENDENCY, True, order.ts)
@@ -576,3 +606,22 @@ class Dispatcher:
                 UNKNOWN_TO_BROKER_REASON.format(client_order_id=cid, broker=self._broker.name,
                                                 cancel_reason=cancel.reason or "requested"))))
         return ended
+
+
+def _retry_after_text(exc: BaseException) -> str:
+    wait = retry_after_s(exc)
+    return f" (Retry-After {wait:g} s)" if wait is not None else ""
+
+
+def _not_placed(exc: BaseException, broker: str) -> str | None:
+    """The reject reason for a submit error that says for certain nothing was placed: the
+    adapter never sent the order (`BrokerNotSent`), or the venue refused it as rate limited
+    (HTTP 429); None for any other error."""
+    if isinstance(exc, BrokerNotSent):
+        return (f"not placed: the order never left for {broker}{_retry_after_text(exc)}; it "
+                f"may be sent again ({exc})")
+    if category_of(exc) is Category.RATE_LIMIT:
+        return (f"not placed: {broker} refused the submit as rate limited"
+                f"{_retry_after_text(exc)}; it may be sent again ({type(exc).__name__}: "
+                f"{exc})")
+    return None

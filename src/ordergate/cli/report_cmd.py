@@ -2,7 +2,9 @@
 the CSVs behind them, and a one-page summary of what was proven, what failed and what
 remains risky). The journal is checked as `journal verify` checks it (its head file, and any
 `--head`); exit 3 when that check or the replay fails: the pack is still written, and claims
-nothing of a journal that failed. Exit 3 naming the record when a checked record cannot be
+nothing of a journal that failed (no counts, charts or CSVs: it says they were not read).
+The pack is written beside --out and moved in whole; exit 1 when a file cannot be written,
+saying what is (not) in --out. Exit 3 naming the record when a checked record cannot be
 read, or when the journal file is damaged (no pack). An --out that is one of the journal's
 files or in its snapshot directory, or where a file of the pack would be one of the journal's
 files, is refused before anything is written."""
@@ -33,7 +35,7 @@ def report(
     head_values: HeadOption = None,
 ) -> None:
     """Write the evidence pack for a journal."""
-    from ordergate.evidence.report import build_report
+    from ordergate.evidence.report import PackNotWritten, build_report
 
     quiet_library_logs()
     start, end = parse_time("--since", since), parse_time("--until", until)
@@ -49,10 +51,8 @@ def report(
         err.print("verifying, replaying and drawing...", highlight=False)
         try:
             pack = build_report(opened, out_dir, since=start, until=end, heads=heads)
-        except OSError as exc:
-            place = exc.filename if exc.filename is not None else out_dir
-            raise UserError(f"--out {out_dir}: cannot write the evidence pack: {place}: "
-                            f"{exc.strerror or exc}") from None
+        except PackNotWritten as exc:
+            raise UserError(f"--out {out_dir}: cannot write the evidence pack: {exc}") from None
         except JournalError as exc:
             raise SafetyStop(f"{where}: the evidence pack was not written: {exc}") from None
     summary = pack.summary

@@ -18,6 +18,8 @@ from __future__ import annotations
 import csv
 import html
 import io
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,9 @@ from typing import Any
 
 import msgspec
 
+from ordergate.engine.commands import COMMAND_REFUSED
+from ordergate.engine.core import POLICY_NOT_EFFECTIVE, POLICY_REJECTED, POLICY_UNKNOWN, Engine
+from ordergate.engine.status import build_status
 from ordergate.evidence.decisions import (
     DecisionFilter,
     DecisionRow,
@@ -49,18 +54,26 @@ from ordergate.journal import (
     redact_url,
 )
 from ordergate.model.events import (
+    Alert,
     Command,
+    CommandAction,
     DecisionRecord,
+    KillScope,
     LimitsRecord,
     ModeChanged,
 )
+from ordergate.model.intent import OrderIntent
 from ordergate.model.reasons import REGISTRY
 from ordergate.policy.limits import ResolvedLimits
 
 _RECORD_PREFIX = b'{"type":"decision_record",'
 _LIMITS_PREFIX = b'{"type":"limits",'
 _MODE_PREFIX = b'{"type":"mode",'
-_COMMAND_PREFIX = b'{"type":"command",'
+_ALERT_PREFIX = b'{"type":"alert",'
+_DECISION_PREFIX = b'{"type":"decision",'
+# what the engine journals when it refuses an operator command or a policy activation
+REFUSALS = (COMMAND_REFUSED, POLICY_UNKNOWN, POLICY_NOT_EFFECTIVE, POLICY_REJECTED)
+DRAWDOWN_HALT = "LOS-003"
 CONCENTRATION_SHARE = 0.6
 CONCENTRATION_MIN = 10
 NEAR_CAP = Decimal("0.9")
@@ -132,22 +145,66 @@ def _journaled_limits(seq: int, record: LimitsRecord) -> ResolvedLimits:
         raise JournalError(f"record {seq} (limits) cannot be read: {exc}") from None
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorAction:
+    """One journaled operator command and what the engine answered to it: `outcome` is
+    accepted or refused (or the first of two approvals a resume needs), `said` the words of
+    the alerts the engine journaled in that step."""
+
+    ts: datetime
+    operator: str
+    action: str
+    target: str
+    reason: str
+    outcome: str
+    said: str
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInForce:
+    """A policy the engine activated: from `since` until the next activation."""
+
+    since: datetime
+    name: str
+    policy_hash: str
+    monitor: bool
+    operator: str
+    reason: str
+
+
 @dataclass(slots=True)
 class Series:
     """What the charts and CSVs are drawn from. `modes` rows are (ts, previous, mode, who
-    changed it, why); `start_mode` is the mode in force when the window opens."""
+    changed it, why); `start_mode` is the mode in force when the window opens. `actions` are
+    the operator commands of the window, `policies` every activation up to its end, `at_end`
+    what still denies or holds back orders when the window closes (in words), as
+    `ordergate status` would show it then."""
 
     rows: list[DecisionRow] = field(default_factory=list)
     exposure: list[tuple[datetime, str, Decimal, Decimal, Decimal, Decimal | None,
                          Decimal | None]] = field(default_factory=list)
     rates: list[tuple[datetime, str, str, int, int]] = field(default_factory=list)
     modes: list[tuple[datetime, str, str, str, str]] = field(default_factory=list)
+    actions: list[OperatorAction] = field(default_factory=list)
+    policies: list[PolicyInForce] = field(default_factory=list)
+    at_end: list[str] = field(default_factory=list)
     start_mode: str = "ACTIVE"
     missing_records: int = 0
+    repeats: int = 0
+    rate_full: int = 0  # decisions at which an order-rate window the gate read had no room
 
     @property
     def final_mode(self) -> str:
         return self.modes[-1][2] if self.modes else self.start_mode
+
+    def policies_in_window(self, since: datetime | None) -> list[tuple[PolicyInForce,
+                                                                       datetime | None]]:
+        """Each activation with the time the next one replaced it (None: still in force),
+        keeping those in force at some moment of the window."""
+        spans = [(policy, following.since if following else None) for policy, following in
+                 zip(self.policies, [*self.policies[1:], None], strict=True)]
+        return [(policy, end) for policy, end in spans
+                if since is None or end is None or end > since]
 
 
 def _why(change: ModeChanged, command: Command | None) -> str:
@@ -161,23 +218,133 @@ def _why(change: ModeChanged, command: Command | None) -> str:
     return "; ".join(reasons)
 
 
+def _target(command: Command) -> str:
+    if command.action in (CommandAction.ACTIVATE_POLICY, CommandAction.SHADOW_POLICY):
+        return command.policy_hash or "(none)"
+    if command.action in (CommandAction.KILL, CommandAction.UNKILL, CommandAction.FLATTEN):
+        return (command.scope.value if command.scope is KillScope.FIRM
+                else f"{command.scope.value} {command.key}")
+    return command.key
+
+
+def _time(ts: datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def still_in_force(engine: Engine) -> list[str]:
+    """What still denies or holds back orders, in words, from the same picture `ordergate
+    status` draws (`build_status`) and the same firm-wide kill switches it names."""
+    status = build_status(engine)
+    found: list[str] = []
+    active = engine.active
+    if active is not None and active.limits_for("", "", "").kill_switch:
+        found.append(f"the policy {active.name} sets kill_switch: every order is denied")
+    firm = engine.state.firm
+    if firm is not None and firm.kill:
+        detail = f" ({firm.detail})" if firm.detail else ""
+        found.append("the firm-wide kill switch shared by all gateways is engaged"
+                     f"{detail}: every order is denied")
+    for kill in sorted(status.kills, key=lambda kill: (kill.scope is not KillScope.FIRM,
+                                                       kill.scope.value, kill.key)):
+        where = ("the firm-wide kill switch" if kill.scope is KillScope.FIRM
+                 else f"the kill switch on {kill.scope.value} {kill.key}")
+        denied = ("every order is denied" if kill.scope is KillScope.FIRM
+                  else "its orders are denied")
+        found.append(f"{where} engaged by {kill.operator} at {_time(kill.since)} "
+                     f"({kill.reason or 'no reason'}) is still engaged: {denied}")
+    for item in status.disabled_strategies:
+        found.append(f"strategy {item.strategy} ({item.account}) is still disabled since "
+                     f"{_time(item.since)}")
+    guard = engine.state.guard
+    if (guard.first_resume_operator and engine.settings.resume_requires_two_operators
+            and guard.has_code(DRAWDOWN_HALT)):
+        found.append(f"the resume after the drawdown halt was approved by "
+                     f"{guard.first_resume_operator} only: it waits for a second operator")
+    return found
+
+
+class _Step:
+    """The operator command being read and the alerts the engine journaled for it."""
+
+    def __init__(self, seq: int, command: Command) -> None:
+        self.seq = seq
+        self.command = command
+        self.alerts: list[Alert] = []
+        self.first_approval = False
+
+    def action(self) -> OperatorAction:
+        command = self.command
+        refused = any(alert.code in REFUSALS for alert in self.alerts)
+        outcome = ("refused" if refused else
+                   "first approval: a second operator must resume" if self.first_approval
+                   else "accepted")
+        return OperatorAction(
+            ts=command.ts, operator=command.operator or "(none)", action=command.action.value,
+            target=_target(command), reason=command.reason, outcome=outcome,
+            said="; ".join(alert.message for alert in self.alerts))
+
+
 def collect(journal: Journal, where: DecisionFilter) -> Series:
+    """The series of the window. The journal's inputs also go through a fresh engine (as
+    `ordergate status` rebuilds one) up to the window's end, for what is still in force
+    then: kills, a resume awaiting its second operator, the policies' names."""
     series = Series(rows=list(iter_decisions(journal, where)))
     caps: dict[str, tuple[Decimal | None, Decimal | None]] = {}
     since, until = where.since, where.until
+    engine = Engine()
+    fed = True  # inputs still go to the engine (stops at the first input after the window)
     command: Command | None = None  # the operator's command of the current step
+    step: _Step | None = None
+    repeat_step = False  # the current input is an intent the engine already decided
+    repeat_seqs: set[int] = set()
+
+    def end_step() -> None:
+        nonlocal step
+        if step is not None:
+            series.actions.append(step.action())
+            step = None
+
     for record in journal.read():
         payload = record.payload
         if record.kind is RecordKind.INPUT:
+            end_step()
             command = None
-            if payload.startswith(_COMMAND_PREFIX):
-                event = journaled_input(record.seq, payload)
-                assert isinstance(event, Command)
+            repeat_step = False
+            event = journaled_input(record.seq, payload) if fed else None
+            if event is not None and until is not None and event.ts > until:
+                fed, event = False, None
+            if event is None:
+                continue
+            if isinstance(event, OrderIntent):
+                repeat_step = (event.account, event.strategy,
+                               event.intent_id) in engine.state.decided
+            engine.handle(event)
+            if isinstance(event, Command):
                 command = event
+                if since is None or event.ts >= since:
+                    step = _Step(record.seq, event)
+                    guard = engine.state.guard
+                    step.first_approval = (event.action is CommandAction.RESUME
+                                           and bool(event.operator)
+                                           and guard.first_resume_operator == event.operator)
+                active = engine.active
+                if (event.action is CommandAction.ACTIVATE_POLICY and active is not None
+                        and active.hash == event.policy_hash):
+                    series.policies.append(PolicyInForce(
+                        since=event.ts, name=active.name, policy_hash=active.hash,
+                        monitor=active.monitor, operator=event.operator or "(none)",
+                        reason=event.reason))
             continue
         if record.kind is not RecordKind.OUTPUT:
             continue
-        if payload.startswith(_LIMITS_PREFIX):
+        if step is not None and payload.startswith(_ALERT_PREFIX):
+            alert = journaled_output(record.seq, payload)
+            assert isinstance(alert, Alert)
+            step.alerts.append(alert)
+        elif repeat_step and payload.startswith(_DECISION_PREFIX):
+            repeat_seqs.add(record.seq)
+            repeat_step = False
+        elif payload.startswith(_LIMITS_PREFIX):
             limits_record = journaled_output(record.seq, payload)
             assert isinstance(limits_record, LimitsRecord)
             limits = _journaled_limits(record.seq, limits_record)
@@ -193,9 +360,12 @@ def collect(journal: Journal, where: DecisionFilter) -> Series:
             series.exposure.append((output.ts, output.account, context.gross_exposure,
                                     context.net_long_exposure, context.net_short_exposure,
                                     gross_cap, net_cap))
+            full = False
             for rate in context.rates:
                 series.rates.append((output.ts, rate.scope, rate.key, rate.count,
                                      rate.max_count))
+                full = full or rate.count + 1 > rate.max_count
+            series.rate_full += full
         elif payload.startswith(_MODE_PREFIX):
             change = journaled_output(record.seq, payload)
             assert isinstance(change, ModeChanged)
@@ -206,8 +376,11 @@ def collect(journal: Journal, where: DecisionFilter) -> Series:
                 continue
             series.modes.append((change.ts, change.previous.value, change.mode.value,
                                  change.actor, _why(change, command)))
-    series.missing_records = len(series.rows) - sum(1 for row in series.rows if row.limits_hash
-                                                    or row.policy_hash == "")
+    end_step()
+    series.at_end = still_in_force(engine)
+    without = [row for row in series.rows if not row.limits_hash and row.policy_hash != ""]
+    series.repeats = sum(1 for row in without if row.seq in repeat_seqs)
+    series.missing_records = len(without) - series.repeats
     return series
 
 
@@ -248,8 +421,27 @@ def summarize(replay: ReplayReport, series: Series, final_mode: str) -> Summary:
         if replay.cut_short:
             summary.risky.append(f"{len(replay.cut_short)} step(s) cut short by a crash "
                                  "(input durable, outputs not journaled)")
+    if not chain.ok:
+        # nothing was read: no count, kill or mode of this journal can be given, and none
+        # is zero
+        summary.risky.append("not assessed: the journal failed verification, so none of its "
+                             "records were read; what it holds (decisions, kills, mode, "
+                             "operator actions) is unknown and cannot be trusted")
+        return summary
+    summary.risky += series.at_end
     if final_mode and final_mode != "ACTIVE":
         summary.risky.append(f"the mode ended {final_mode}, not ACTIVE")
+    monitored = [row for row in series.rows if row.monitor]
+    if monitored:
+        passed = would_have_blocked(series.rows)
+        reasons = Counter(row.would_block for row in passed)
+        which = (": " + ", ".join(f"{code} \u00d7{count:,}"
+                                  for code, count in reasons.most_common())) if passed else ""
+        summary.risky.append(
+            f"{len(monitored):,} of {len(series.rows):,} decision(s) were taken in monitor mode "
+            "(the policy sets monitor: true: its limits were evaluated and recorded, not "
+            f"enforced); {len(passed):,} of them let through an order the policy would have "
+            f"blocked{which}")
     denied = Counter(row.strategy for row in series.rows if row.decision == "DENY")
     total = sum(denied.values())
     if total >= CONCENTRATION_MIN:
@@ -262,13 +454,23 @@ def summarize(replay: ReplayReport, series: Series, final_mode: str) -> Summary:
     if near:
         summary.risky.append(f"gross exposure reached {NEAR_CAP:.0%} of its cap at "
                              f"{len(near):,} decision(s)")
-    saturated = sum(1 for point in series.rates if point[3] + 1 > point[4])
-    if saturated:
-        summary.risky.append(f"order-rate windows were full at {saturated:,} decision(s)")
+    if series.rate_full:
+        summary.risky.append(f"an order-rate window was full at {series.rate_full:,} "
+                             "decision(s)")
     if series.missing_records:
         summary.risky.append(f"{series.missing_records:,} decision(s) carry no DecisionRecord "
                              "(written before decision records existed)")
+    if series.repeats:
+        summary.notes.append(f"{series.repeats:,} decision(s) repeat the engine's earlier "
+                             "answer to an intent id sent again (a retry: not judged again, "
+                             "no second order, so no DecisionRecord of their own)")
     return summary
+
+
+def would_have_blocked(rows: Iterable[DecisionRow]) -> list[DecisionRow]:
+    """Decisions taken in monitor mode that let an order through which the policy, enforced,
+    would have blocked (`would_block` names the rule)."""
+    return [row for row in rows if row.monitor and row.would_block and row.decision != "DENY"]
 
 
 # ---------------------------------------------------------------- charts
@@ -402,9 +604,23 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]])
                              for value in row])
 
 
+def _md_cell(value: Any) -> str:
+    """A value as one Markdown table cell: a `|` would end the cell and a line break the
+    row, so they are escaped (`\\|`, `<br>`), and so is the backslash that escapes them."""
+    text = "" if value is None else str(value)
+    text = text.replace("\\", "\\\\").replace("|", "\\|")
+    return _md_line(text)
+
+
+def _md_line(text: str) -> str:
+    """One line of Markdown: line breaks inside a value become `<br>`."""
+    return text.replace("\r\n", "<br>").replace("\r", "<br>").replace("\n", "<br>")
+
+
 def _table_md(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(value) for value in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(_md_cell(name) for name in header) + " |",
+             "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_md_cell(value) for value in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -414,6 +630,105 @@ def _table_html(table_id: str, header: Sequence[str], rows: Sequence[Sequence[An
         "<tr>" + "".join(f"<td>{html.escape(str(value))}</td>" for value in row) + "</tr>"
         for row in rows)
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    table_id: str
+    header: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A part of report.md and report.html: a heading, then paragraphs and tables."""
+
+    section_id: str
+    title: str
+    blocks: Sequence[str | Table]
+
+    def markdown(self) -> list[str]:
+        lines = [f"## {self.title}", ""]
+        for block in self.blocks:
+            lines += [_md_line(block) if isinstance(block, str)
+                      else _table_md(block.header, block.rows), ""]
+        return lines
+
+    def html(self) -> str:
+        parts = "".join(f"<p>{html.escape(block)}</p>" if isinstance(block, str)
+                        else _table_html(block.table_id, block.header, block.rows)
+                        for block in self.blocks)
+        return f'<section id="{self.section_id}"><h2>{html.escape(self.title)}</h2>{parts}' \
+               "</section>"
+
+
+NOT_READ = ("Not read: the journal failed verification, so none of its records were read; "
+            "what it holds is unknown (not zero) and cannot be trusted.")
+POLICY_COLUMNS = ("from", "until", "policy", "hash", "monitor", "activated by", "reason")
+ACTION_COLUMNS = ("ts", "operator", "action", "target", "reason", "outcome", "engine said")
+MONITOR_COLUMNS = ("seq", "ts", "intent", "strategy", "symbol", "side", "qty", "decision",
+                   "would have been blocked by")
+CSV_FILES = ("decisions.csv", "decisions_by_reason.csv", "exposure.csv", "order_rate.csv",
+             "mode_timeline.csv")
+
+
+def _reason_rows(codes: Counter[str]) -> list[tuple[str, int, str]]:
+    return [(code, count, REGISTRY[code].meaning if code in REGISTRY else "")
+            for code, count in codes.most_common()]
+
+
+def _sections(series: Series, read: bool, since: datetime | None,
+              opening: str) -> list[Section]:
+    if not read:
+        return [Section(section_id, title, [NOT_READ]) for section_id, title in (
+            ("policies", "Policies in force"), ("operator-actions", "Operator actions"),
+            ("monitor", "Monitor mode"), ("decisions", "Decisions"))] + [
+            Section("modes", "Mode transitions", [opening])]
+    policies = [(_time(policy.since), _time(end) if end else "end", policy.name,
+                 policy.policy_hash, "yes" if policy.monitor else "no", policy.operator,
+                 policy.reason) for policy, end in series.policies_in_window(since)]
+    actions = [(_time(action.ts), action.operator, action.action, action.target,
+                action.reason, action.outcome, action.said) for action in series.actions]
+    monitored = sum(1 for row in series.rows if row.monitor)
+    passed = would_have_blocked(series.rows)
+    if monitored:
+        monitor: list[str | Table] = [
+            f"{monitored:,} of {len(series.rows):,} decision(s) were taken in monitor mode: the "
+            "policy sets monitor: true, so its limits were evaluated and recorded, not "
+            "enforced (kill switches, the mode and data checks still were). "
+            f"{len(passed):,} order(s) the policy would have blocked were let through.",
+            Table("table-would-block", ("would have been blocked by", "count", "meaning"),
+                  _reason_rows(Counter(row.would_block for row in passed))),
+            Table("table-monitor", MONITOR_COLUMNS, [
+                (row.seq, _time(row.ts), row.intent_id, row.strategy, row.symbol, row.side,
+                 row.qty, row.decision, row.would_block) for row in passed])]
+    else:
+        monitor = ["No decision was taken in monitor mode: the policies' limits were enforced."]
+    decided = Counter(row.decision for row in series.rows)
+    by_strategy = Counter((row.strategy, row.decision) for row in series.rows)
+    return [
+        Section("policies", "Policies in force", [
+            Table("table-policies", POLICY_COLUMNS, policies) if policies else
+            "No policy was activated up to the window's end (every intent is denied, "
+            "SYS-005)."]),
+        Section("operator-actions", "Operator actions", [
+            "Every operator command journaled in the window, and what the engine answered.",
+            Table("table-actions", ACTION_COLUMNS, actions)] if actions else
+            ["No operator command was journaled in the window."]),
+        Section("monitor", "Monitor mode", monitor),
+        Section("decisions", "Decisions", [
+            Table("table-outcomes", ("decision", "count"),
+                  [(kind, decided.get(kind, 0)) for kind in ("ALLOW", "MODIFY", "DENY")]),
+            Table("table-reasons", ("blocking reason", "count", "meaning"),
+                  _reason_rows(Counter(row.blocking for row in series.rows if row.blocking))),
+            Table("table-strategies", ("strategy", "decision", "count"),
+                  [(strategy, decision, count)
+                   for (strategy, decision), count in sorted(by_strategy.items())])]),
+        Section("modes", "Mode transitions", [opening, Table(
+            "table-modes", MODE_COLUMNS,
+            [(ts.isoformat(), previous, mode, actor, why)
+             for ts, previous, mode, actor, why in series.modes])]),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,11 +742,48 @@ class EvidencePack:
     covered: str  # which records the pack is of ("records 1–N ...")
 
 
+class PackNotWritten(Exception):
+    """The pack could not be written whole; the message names the file, why, and which
+    files of the pack are (not) in the output directory."""
+
+
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
 h1{margin-bottom:0}.meta{color:#666}table{border-collapse:collapse;margin:1rem 0}
 td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px;text-align:left}
 .proven li{color:#176b2c}.failed li{color:#b00020}.risky li{color:#8a5a00}
 figure{margin:1rem 0}figure svg{max-width:100%;height:auto}"""
+
+
+def _os_words(exc: OSError) -> str:
+    place = f"{exc.filename}: " if exc.filename is not None else ""
+    return f"{place}{exc.strerror or exc}"
+
+
+def _install(staging: Path, out: Path, names: Sequence[str]) -> None:
+    """Move the finished files from `staging` into `out`, replacing the pack's files there
+    and removing a CSV of an earlier pack this one does not have (a pack of a journal that
+    failed verification has none), so `out` never mixes two packs."""
+    stale = [name for name in CSV_FILES if name not in names and (out / name).exists()]
+    blocked = [name for name in (*names, *stale)
+               if (out / name).is_dir() and not (out / name).is_symlink()]
+    if blocked:
+        raise PackNotWritten(f"{out / blocked[0]}: Is a directory; nothing of the pack was "
+                             "written (move it away or choose another --out)")
+    done: list[str] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in stale:
+            (out / name).unlink()
+            done.append(f"removed {name} (of an earlier pack)")
+        for name in names:
+            (staging / name).replace(out / name)
+            done.append(name)
+    except OSError as exc:
+        missing = [name for name in names if name not in done]
+        raise PackNotWritten(
+            f"{_os_words(exc)}; the pack in {out} is incomplete and must not be used: "
+            f"written: {', '.join(done) or 'nothing'}; not written: {', '.join(missing)}"
+        ) from None
 
 
 def build_report(journal: Journal, out: Path, *, since: datetime | None = None,
@@ -441,9 +793,10 @@ def build_report(journal: Journal, out: Path, *, since: datetime | None = None,
 
     The chain is checked first, against the journal's head file and `heads` as `journal
     verify` checks it; a journal that fails is not read further (its records may be the
-    damage), and its pack says what failed. Raises JournalError when a checked record
-    cannot be read."""
-    out.mkdir(parents=True, exist_ok=True)
+    damage), and its pack says what failed and that nothing of it was read (no CSVs, no
+    charts, no counts). The files are written into a directory beside `out` and moved into
+    it only when all are written. Raises JournalError when a checked record cannot be read,
+    PackNotWritten when a file cannot be written."""
     chain, note = check_kept_heads(journal, journal.verify(), heads)
     if chain.ok:
         checked = CheckedJournal(journal, chain)
@@ -464,54 +817,35 @@ def build_report(journal: Journal, out: Path, *, since: datetime | None = None,
     summary = summarize(replay, series, series.final_mode)
     summary.notes += [note] if note else []
     summary.notes += chain.notes
-    charts = render_charts(series)
+    charts = render_charts(series) if chain.ok else {}
+    sections = _sections(series, chain.ok, since, opening)
+    csv_names = CSV_FILES if chain.ok else ()
 
-    csvs = (out / "decisions.csv", out / "decisions_by_reason.csv", out / "exposure.csv",
-            out / "order_rate.csv", out / "mode_timeline.csv")
-    export_rows(series.rows, ExportFormat.CSV, csvs[0])
-    _write_csv(csvs[1], ("bucket_start", "reason", "count"), decision_buckets(series.rows))
-    _write_csv(csvs[2], ("ts", "account", "gross", "net_long", "net_short", "gross_cap",
-                         "net_cap"), series.exposure)
-    _write_csv(csvs[3], ("ts", "scope", "key", "count", "max_count"), series.rates)
-    _write_csv(csvs[4], ("ts", "previous", "mode", "actor", "reasons"), series.modes)
-
-    decided = Counter(row.decision for row in series.rows)
-    reasons = Counter(row.blocking for row in series.rows if row.blocking)
-    by_strategy = Counter((row.strategy, row.decision) for row in series.rows)
-    outcome_rows = [(kind, decided.get(kind, 0)) for kind in ("ALLOW", "MODIFY", "DENY")]
-    reason_rows = [(code, count, REGISTRY[code].meaning if code in REGISTRY else "")
-                   for code, count in reasons.most_common()]
-    strategy_rows = [(strategy, decision, count)
-                     for (strategy, decision), count in sorted(by_strategy.items())]
-    mode_rows = [(ts.isoformat(), previous, mode, actor, why)
-                 for ts, previous, mode, actor, why in series.modes]
     where = redact_url(journal.url)
     window = f"{since.isoformat() if since else 'start'} to {until.isoformat() if until else 'end'}"
     title = "ordergate evidence report"
-
-    md = [f"# {title}", "", f"Journal: `{where}`  ", f"Window: {window}  ",
+    md = [f"# {title}", "", f"Journal: `{_md_line(where)}`  ", f"Window: {window}  ",
           f"Covers: {covered}", "", "## Summary", ""]
     for heading, items in (("What was proven", summary.proven), ("What failed", summary.failed),
                            ("What remains risky", summary.risky)):
-        md += [f"**{heading}**", ""] + [f"- {item}" for item in items or ["nothing"]] + [""]
+        md += [f"**{heading}**", ""] + [f"- {_md_line(item)}" for item in items or ["nothing"]]
+        md += [""]
     if summary.notes:
-        md += ["**Notes**", ""] + [f"- {item}" for item in summary.notes] + [""]
-    md += ["## Decisions", "", _table_md(("decision", "count"), outcome_rows), "",
-           _table_md(("blocking reason", "count", "meaning"), reason_rows), "",
-           _table_md(("strategy", "decision", "count"), strategy_rows), "",
-           "## Mode transitions", "", opening, "",
-           _table_md(MODE_COLUMNS, mode_rows), "",
-           "## Charts", "", "See report.html (inline SVG); the data behind each chart:", ""]
-    md += [f"- `{path.name}`" for path in csvs] + [""]
-    markdown = out / "report.md"
-    markdown.write_text("\n".join(md), encoding="utf-8")
+        md += ["**Notes**", ""] + [f"- {_md_line(item)}" for item in summary.notes] + [""]
+    for section in sections:
+        md += section.markdown()
+    md += ["## Charts", ""]
+    md += (["See report.html (inline SVG); the data behind each chart:", ""]
+           + [f"- `{name}`" for name in csv_names] + [""] if chain.ok
+           else ["Not drawn, and no CSV written: the journal failed verification, so none "
+                 "of its records were read.", ""])
 
     def bullets(kind: str, values: list[str]) -> str:
         lis = "".join(f"<li>{html.escape(value)}</li>" for value in values or ["nothing"])
         return f'<div class="{kind}"><h3>{kind.capitalize()}</h3><ul>{lis}</ul></div>'
 
-    figures = "".join(
-        f'<figure id="chart-{name}">{charts[name]}</figure>' for name in CHARTS)
+    figures = ("".join(f'<figure id="chart-{name}">{charts[name]}</figure>' for name in CHARTS)
+               if chain.ok else f"<p>{html.escape(NOT_READ)}</p>")
     page = (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title>"
         f"<style>{_STYLE}</style></head><body>"
@@ -521,15 +855,39 @@ def build_report(journal: Journal, out: Path, *, since: datetime | None = None,
         f'{bullets("failed", summary.failed)}{bullets("risky", summary.risky)}'
         f'{bullets("notes", summary.notes) if summary.notes else ""}</section>'
         f'<section id="charts"><h2>Charts</h2>{figures}</section>'
-        f'<section id="tables"><h2>Tables</h2>'
-        f'{_table_html("table-outcomes", ("decision", "count"), outcome_rows)}'
-        f'{_table_html("table-reasons", ("blocking reason", "count", "meaning"), reason_rows)}'
-        f'{_table_html("table-strategies", ("strategy", "decision", "count"), strategy_rows)}'
-        f"<p>{html.escape(opening)}</p>"
-        f'{_table_html("table-modes", MODE_COLUMNS, mode_rows)}'
-        "</section></body></html>"
+        f'<section id="tables"><h2>Tables</h2>{"".join(s.html() for s in sections)}</section>'
+        "</body></html>"
     )
-    page_path = out / "report.html"
-    page_path.write_text(page, encoding="utf-8")
-    return EvidencePack(directory=out, markdown=markdown, html=page_path, csvs=csvs,
-                        replay=replay, summary=summary, covered=covered)
+
+    names = ("report.md", "report.html", *csv_names)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial",
+                                        dir=out.parent))
+    except OSError as exc:
+        raise PackNotWritten(f"cannot make a working directory beside {out}: "
+                             f"{_os_words(exc)}; nothing of the pack was written") from None
+    try:
+        try:
+            if chain.ok:
+                export_rows(series.rows, ExportFormat.CSV, staging / CSV_FILES[0])
+                _write_csv(staging / CSV_FILES[1], ("bucket_start", "reason", "count"),
+                           decision_buckets(series.rows))
+                _write_csv(staging / CSV_FILES[2], ("ts", "account", "gross", "net_long",
+                                                    "net_short", "gross_cap", "net_cap"),
+                           series.exposure)
+                _write_csv(staging / CSV_FILES[3], ("ts", "scope", "key", "count",
+                                                    "max_count"), series.rates)
+                _write_csv(staging / CSV_FILES[4], ("ts", "previous", "mode", "actor",
+                                                    "reasons"), series.modes)
+            (staging / "report.md").write_text("\n".join(md), encoding="utf-8")
+            (staging / "report.html").write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise PackNotWritten(f"{_os_words(exc)}; nothing of the pack was written to "
+                                 f"{out}") from None
+        _install(staging, out, names)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return EvidencePack(directory=out, markdown=out / "report.md", html=out / "report.html",
+                        csvs=tuple(out / name for name in csv_names), replay=replay,
+                        summary=summary, covered=covered)

@@ -65,13 +65,14 @@ from pathlib import Path
 import msgspec
 
 from ordergate.brokers.sim import SimBroker, SimConfig
-from ordergate.engine.core import Engine
+from ordergate.engine.core import POLICY_NOT_EFFECTIVE, POLICY_REJECTED, POLICY_UNKNOWN, Engine
 from ordergate.engine.status import EngineStatus
 from ordergate.evidence.manifest import read_manifests
 from ordergate.evidence.replay import journaled_input
 from ordergate.journal import Durability, Journal, RecordKind
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
+    Alert,
     Command,
     DecisionRecord,
     DependencyStatus,
@@ -88,6 +89,10 @@ from ordergate.runtime.reconcile import Reconciler, SessionCloseNote, day_orders
 from ordergate.runtime.sources import FeedbackMark, SourceMark, decode_note
 
 _decode_output = msgspec.json.Decoder(OutputEvent).decode
+# Sets (the simulator's order types and times in force) sorted: the report reads the same on
+# every run over the same journal.
+_encode_config = msgspec.json.Encoder(order="deterministic").encode
+_POLICY_REFUSALS = frozenset({POLICY_NOT_EFFECTIVE, POLICY_REJECTED, POLICY_UNKNOWN})
 _decode_close = msgspec.json.Decoder(SessionCloseNote).decode
 _CLOSE_SUMMARY_PREFIX = b'{"type":"og.session_close",'  # how a SessionCloseNote is encoded
 _NO_MARK_BATCH = 256
@@ -219,7 +224,13 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def label(self) -> str:
-        return self.decision if not self.blocking else f"{self.decision} {self.blocking}"
+        """"DENY EXP-001", "ALLOW", and a modified order with the quantity it was cut to
+        ("MODIFY EXP-001 qty 230"): two modifications that differ only in quantity read
+        apart."""
+        label = self.decision if not self.blocking else f"{self.decision} {self.blocking}"
+        if self.modified_qty is not None:
+            label += f" qty {self.modified_qty}"
+        return label
 
 
 class Transition(msgspec.Struct, frozen=True, kw_only=True, order=True):
@@ -227,6 +238,16 @@ class Transition(msgspec.Struct, frozen=True, kw_only=True, order=True):
     previous: str
     mode: str
     reasons: str
+    actor: str = "system"
+
+    @property
+    def why(self) -> str:
+        """The reason codes, and who changed the mode when it was not the engine itself
+        ("MOD-001", "by operator ops", "LOS-003, by operator ops")."""
+        parts = [self.reasons] if self.reasons else []
+        if self.actor != "system":
+            parts.append(f"by operator {self.actor}")
+        return ", ".join(parts) or "no reason code"
 
 
 class PathPoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -244,6 +265,7 @@ class _Side:
     symbols: dict[IntentKey, str] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
     path: list[PathPoint] = field(default_factory=list)
+    refusals: list[Alert] = field(default_factory=list)
 
     def decided(self, key: IntentKey, symbol: str, decision: Decision) -> None:
         if key not in self.outcomes:
@@ -261,7 +283,8 @@ class _Side:
             elif isinstance(output, ModeChanged):
                 self.transitions.append(Transition(
                     ts=output.ts, previous=output.previous.value, mode=output.mode.value,
-                    reasons=",".join(reason.code for reason in output.reasons)))
+                    reasons=",".join(reason.code for reason in output.reasons),
+                    actor=output.actor))
 
     def sample(self, status: EngineStatus) -> None:
         if status.now is None:
@@ -367,6 +390,17 @@ class WhatIfReport(msgspec.Struct, kw_only=True):
     path: PathDelta | None
     path_before: list[PathPoint]
     path_after: list[PathPoint]
+    warnings: list[str] = []
+    """What makes the what-if's decisions other than a reader would assume (the new policy
+    refused by the engine: every intent denied SYS-005), one sentence each."""
+
+    @property
+    def changed_words(self) -> str:
+        """"no decision changed", "1 decision changed", "12 decisions changed"."""
+        count = len(self.changed)
+        if count == 0:
+            return "no decision changed"
+        return f"{count:,} decision{'' if count == 1 else 's'} changed"
 
 
 def _counts(values: list[str]) -> dict[str, int]:
@@ -447,7 +481,7 @@ def what_if(journal: Journal, policy: Policy, *, workdir: Path | None = None,
         journal=journal.url,
         original_policies=sorted({hash_ for hash_ in _policies(journal)}),
         policy_hash=policy.hash, policy_name=policy.name,
-        broker=f"{config_source}: {msgspec.json.encode(config).decode()}",
+        broker=f"{config_source}: {_encode_config(config).decode()}",
         batches=batches, inputs=inputs, decisions=len(original.outcomes), changed=changed,
         by_change=_counts([item.change for item in changed]),
         by_reason=_counts([item.reason for item in changed]),
@@ -459,7 +493,25 @@ def what_if(journal: Journal, policy: Policy, *, workdir: Path | None = None,
         final_mode_after=after.path[-1].mode if after.path else "",
         path=_path_delta(original.path, after.path),
         path_before=original.path, path_after=after.path,
+        warnings=[_refusal_warning(alert, policy) for alert in after.refusals
+                  if policy.hash in alert.message],
     )
+
+
+def _refusal_warning(alert: Alert, policy: Policy) -> str:
+    """The engine's refusal of the what-if's policy, with what it means for the decisions.
+    The engine activates a policy only when told to (at start-up, or by an operator's
+    command): one refused for not being in effect yet is not activated later by itself."""
+    said = alert.message.removeprefix("activate_policy: ").partition("; keeping ")[0]
+    effective = policy.effective_from
+    if alert.code == POLICY_NOT_EFFECTIVE and effective is not None:
+        at = effective.isoformat().replace("+00:00", "Z")
+        return (f"{said}: the engine refused to activate it, so intents are denied SYS-005 "
+                f"(no policy in force), those after {at} too, until an operator's command in "
+                f"the journal activates a policy: the engine activates a policy when told "
+                f"to, never later by itself; try a copy without effective_from (or one at or "
+                f"before the journal's start)")
+    return f"{said}: the engine refused to activate it ({alert.code})"
 
 
 def _take_report(side: _Side, report: BatchReport) -> None:
@@ -475,6 +527,8 @@ def _take_report(side: _Side, report: BatchReport) -> None:
             decision = None
         elif isinstance(item, ModeChanged):
             side.take(None, [item])
+        elif isinstance(item, Alert) and item.code in _POLICY_REFUSALS:
+            side.refusals.append(item)
 
 
 def _policies(journal: Journal) -> Iterator[str]:

@@ -32,7 +32,12 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from ordergate.cli.console import err, out, plain
-from ordergate.cli.errors import SafetyStop, UserError, refuse_journal_output
+from ordergate.cli.errors import (
+    SafetyStop,
+    UserError,
+    refuse_journal_output,
+    require_writable_dir,
+)
 from ordergate.cli.journal_cmd import HeadOption, parse_head_options, read_journal
 from ordergate.evidence.replay import (
     PARALLEL_CHAIN_MIN_RECORDS,
@@ -183,8 +188,10 @@ def render_whatif(report: WhatIfReport, *, limit: int) -> None:
     out.print(f"original policies: {plain(', '.join(report.original_policies) or 'none')}\n"
               f"broker: {plain(report.broker)}\n"
               f"{report.inputs:,} journaled inputs re-fed ({report.batches:,} source batches); "
-              f"{report.decisions:,} decisions, [bold]{len(report.changed):,} change[/]",
+              f"{report.decisions:,} decisions, [bold]{report.changed_words}[/]",
               highlight=False)
+    for warning in report.warnings:
+        out.print(f"[bold yellow]warning:[/] {plain(warning)}", highlight=False)
     if report.changed:
         out.print(Columns([_counts_table("by change", report.by_change),
                            _counts_table("by reason", report.by_reason),
@@ -212,11 +219,14 @@ def render_whatif(report: WhatIfReport, *, limit: int) -> None:
                       str(path.final_gross_after))
         table.add_row("final mode", report.final_mode_before, report.final_mode_after)
         out.print(table)
+    else:
+        out.print("no state path: the journal holds no source batch to re-feed",
+                  highlight=False)
     for label, transitions in (("appear", report.transitions_appeared),
                                ("vanish", report.transitions_vanished)):
         for transition in transitions:
             out.print(f"mode transition would {label}: {transition.ts.isoformat()} "
-                      f"{transition.previous} -> {transition.mode} ({transition.reasons})",
+                      f"{transition.previous} -> {transition.mode} ({transition.why})",
                       markup=False, highlight=False)
 
 
@@ -273,7 +283,8 @@ def whatif(
 
 def check_outputs(journal: str, outputs: list[tuple[str, Path]], *, force: bool) -> None:
     """Refuse, before any work, an output that would overwrite the journal being read (or one
-    of its files), a directory, the other output, or an existing file without `--force`."""
+    of its files), a directory, the other output, an existing file without `--force`, or a
+    file in a directory that does not exist or cannot be written into."""
     seen: dict[str, str] = {}
     for option, path in outputs:
         refuse_journal_output(journal, option, path, force_option="--force")
@@ -287,6 +298,11 @@ def check_outputs(journal: str, outputs: list[tuple[str, Path]], *, force: bool)
         if path.exists() and not force:
             raise UserError(f"{option} {path}: the file exists; pass --force to overwrite it, "
                             "or choose another file")
+        parent = path.parent
+        if not parent.is_dir():
+            raise UserError(f"{option} {path}: cannot write: the directory {parent} does not "
+                            "exist")
+        require_writable_dir(parent, option)
 
 
 def _write(option: str, path: Path, content: bytes, *, force: bool) -> None:

@@ -13,13 +13,20 @@ Retries are bounded and happen only where repeating a request cannot do harm:
 
 * reads (GET) and intent submits, which are idempotent on `intent_id` (a repeat returns the
   original decision with `replayed=true` and never sends a second order), are retried on
-  connection errors, timeouts, 503 and 429 (waiting what `Retry-After` says);
+  connection errors, timeouts, lost answers, 503 and 429 (waiting what `Retry-After` says);
 * operator commands and policy activation are retried only when the server provably did
   nothing: the connection could not be opened, or 429 (refused before any work).
 
+A request that was sent but whose answer never came (a read timeout, the connection dropped)
+may have been acted on. For a submit the client repeats it (same intent_id: the gateway answers
+the original decision); when no answer comes within the retries, or for an operator command at
+once, it raises `OutcomeUnknown`, never `GatewayUnavailable` (which means nothing was done).
+
 Every failure is one exception class per cause: `AuthError` (401), `ForbiddenError` (403),
-`NotFoundError` (404), `ValidationError` (400/413/415/422, with the field path),
-`RateLimitedError` (429), `ServerError` (5xx) and `GatewayUnavailable` (503 or no connection).
+`NotFoundError` (404), `ConflictError` (409, with the field path), `ValidationError`
+(400/413/415/422, with the field path), `RateLimitedError` (429), `ServerError` (5xx),
+`GatewayUnavailable` (503 or no connection: nothing was done) and `OutcomeUnknown` (sent, no
+answer: it may have been done).
 A base URL the client cannot use (no http:// or https://, no host, a bad port) is refused when
 the client is made, with `BadURLError` (also a ValueError).
 """
@@ -62,6 +69,7 @@ __all__ = [
     "Client",
     "ClientError",
     "CommandResult",
+    "ConflictError",
     "DecisionPage",
     "DecisionView",
     "ForbiddenError",
@@ -69,6 +77,7 @@ __all__ = [
     "HealthView",
     "IntentResult",
     "NotFoundError",
+    "OutcomeUnknown",
     "PolicyResult",
     "RateLimitedError",
     "ServerError",
@@ -113,6 +122,18 @@ class NotFoundError(ClientError):
     """404: e.g. no decision for that intent_id."""
 
 
+class ConflictError(ClientError):
+    """409: the request conflicts with what the gateway already holds, and nothing of it was
+    done: an intent_id already names a different intent (`field` is its path, e.g.
+    `$.intent_id` or `$.intents[1].intent_id`), or the engine refused an operator command
+    (`field` '')."""
+
+    def __init__(self, message: str, *, field: str = "", status: int = 409, error: str = "",
+                 detail: str = "") -> None:
+        super().__init__(message, status=status, error=error, detail=detail)
+        self.field = field
+
+
 class ValidationError(ClientError):
     """400, 413, 415 or 422: the request is malformed. `field` is the path the server (or the
     client, before sending) named, e.g. `$.qty` or `$.intents[3].account`; '' when none."""
@@ -137,8 +158,18 @@ class ServerError(ClientError):
 
 
 class GatewayUnavailable(ServerError):
-    """503 (not durable or not ready: nothing was done), or the gateway could not be reached
-    (`status` 0) after the allowed retries."""
+    """503 (not durable or not ready: nothing was done), or after the allowed retries the
+    gateway could not be reached (`status` 0, `error` "unreachable": nothing was sent) or a read
+    got no answer (`error` "no_answer"). A submit or command sent without an answer is
+    `OutcomeUnknown` instead."""
+
+
+class OutcomeUnknown(ClientError):
+    """The request was sent but no answer came (a read timeout, the connection dropped), so
+    it may have been acted on: an intent decided and its order sent, a mode or policy changed.
+    Not a GatewayUnavailable, which means nothing was done. The message says how to learn the
+    outcome: resend the same intent_id (the gateway answers the original decision) or read
+    `decision(intent_id)`; for an operator command read `status()`. `status` is 0."""
 
 
 class BadURLError(ClientError, ValueError):
@@ -195,6 +226,9 @@ _FIELD_PATTERNS = (
     re.compile(r"^(\$[\w.\[\]-]*):"),
     re.compile(r"^(?:query )?([a-z_][\w.]*):"),
 )
+# The server names a field of the request body it parsed on its own (the policy document of
+# POST /v1/policy) as "request.<field>".
+_REQUEST_BODY = "request."
 
 
 def field_of(detail: str) -> str:
@@ -203,6 +237,8 @@ def field_of(detail: str) -> str:
         found = pattern.search(detail)
         if found:
             path = found.group(1)
+            if path.startswith(_REQUEST_BODY):
+                path = path[len(_REQUEST_BODY):]
             return path if path.startswith("$") else f"$.{path}"
     return ""
 
@@ -231,6 +267,8 @@ def error_for(response: httpx.Response) -> ClientError:
         return ForbiddenError(message, status=status, error=error, detail=detail)
     if status == 404:
         return NotFoundError(message, status=status, error=error, detail=detail)
+    if status == 409:
+        return ConflictError(message, field=field_of(detail), error=error, detail=detail)
     if status in (400, 413, 415, 422):
         return ValidationError(message, field=field_of(detail), status=status, error=error,
                                detail=detail)
@@ -263,6 +301,9 @@ class _Call:
     body: bytes | None = None
     params: Mapping[str, str] | None = None
     ok_statuses: tuple[int, ...] = (200,)
+    # For a request that changes something: how to learn whether it was done when it was sent
+    # and no answer came.
+    outcome_hint: str = ""
 
 
 def _reject_floats(data: Mapping[str, Any], where: str) -> None:
@@ -288,7 +329,12 @@ def _intent(intent: OrderIntent | Mapping[str, Any], where: str) -> OrderIntent:
             path = where + found.group(1)
             message = message[:found.start()]
         else:
-            path = where + "." + message.split(":", 1)[0] if ":" in message else where
+            # The model's own checks begin with the field's name ("qty: expected ..."): the
+            # path replaces it rather than repeating it.
+            named = re.match(r"([a-z_]\w*): ", message)
+            path = f"{where}.{named.group(1)}" if named else where
+            if named:
+                message = message[named.end():]
         raise ValidationError(f"{path}: {message}", field=path) from None
 
 
@@ -306,7 +352,8 @@ def _query(**values: Any) -> dict[str, str]:
             continue
         if isinstance(value, datetime):
             if value.utcoffset() is None:
-                raise ValidationError(f"{name}: timestamp must carry a UTC offset", field=name)
+                raise ValidationError(f"{name}: timestamp must carry a UTC offset",
+                                      field=f"$.{name}")
             params[name] = value.isoformat().replace("+00:00", "Z")
         elif isinstance(value, bool):
             params[name] = "true" if value else "false"
@@ -315,13 +362,23 @@ def _query(**values: Any) -> dict[str, str]:
     return params
 
 
+_COMMAND_HINT = ("{what} may have been carried out; read GET /v1/status ({where}) to learn "
+                 "whether it was before sending it again")
+
+
 class _Api:
     """The /v1 API as request descriptions; the sync and async clients only send them."""
 
     @staticmethod
     def submit(intent: OrderIntent | Mapping[str, Any]) -> _Call:
-        body = _encoder.encode(_intent(intent, "$"))
-        return _Call("POST", "/v1/intents", IntentResult, Safety.IDEMPOTENT, body=body)
+        checked = _intent(intent, "$")
+        return _Call("POST", "/v1/intents", IntentResult, Safety.IDEMPOTENT,
+                     body=_encoder.encode(checked), outcome_hint=(
+                         f"intent_id '{checked.intent_id}' may have been decided and its order "
+                         "sent; submit the same intent again (same intent_id: the gateway "
+                         "answers the original decision, replayed, and sends no second order) "
+                         f"or read decision('{checked.intent_id}'); do not send it under a new "
+                         "intent_id"))
 
     @staticmethod
     def submit_batch(intents: Sequence[OrderIntent | Mapping[str, Any]]) -> _Call:
@@ -329,7 +386,14 @@ class _Api:
         if not checked:
             raise ValidationError("intents: at least one intent is needed", field="$.intents")
         body = _encoder.encode({"intents": checked})
-        return _Call("POST", "/v1/intents", BatchResult, Safety.IDEMPOTENT, body=body)
+        first = checked[0].intent_id
+        return _Call("POST", "/v1/intents", BatchResult, Safety.IDEMPOTENT, body=body,
+                     outcome_hint=(
+                         f"the {len(checked)} intents (first intent_id '{first}') may have been "
+                         "decided and their orders sent; submit the same batch again (same "
+                         "intent_ids: the gateway answers the original decisions, replayed, "
+                         "and sends no second order) or read decision(intent_id) for each; do "
+                         "not send them under new intent_ids"))
 
     @staticmethod
     def status() -> _Call:
@@ -348,9 +412,13 @@ class _Api:
     @staticmethod
     def decision(intent_id: str) -> _Call:
         if not intent_id:
-            raise ValidationError("intent_id: must not be empty", field="intent_id")
-        path = "/v1/decisions/" + quote(intent_id, safe="")
-        return _Call("GET", path, DecisionView, Safety.IDEMPOTENT)
+            raise ValidationError("intent_id: must not be empty", field="$.intent_id")
+        # One path segment whatever the id holds: '/' and '%' percent-encoded, and an id that
+        # is a dot segment too, or the URL would be resolved ('/v1/decisions/..' is '/v1').
+        segment = quote(intent_id, safe="")
+        if segment in (".", ".."):
+            segment = segment.replace(".", "%2E")
+        return _Call("GET", "/v1/decisions/" + segment, DecisionView, Safety.IDEMPOTENT)
 
     @staticmethod
     def mode(action: str, reason: str, cancel_all: bool | None = None) -> _Call:
@@ -358,12 +426,15 @@ class _Api:
         if cancel_all is not None:
             body["cancel_all"] = cancel_all
         return _Call("POST", f"/v1/mode/{action}", CommandResult, Safety.UNSAFE,
-                     body=_encoder.encode(body))
+                     body=_encoder.encode(body), outcome_hint=_COMMAND_HINT.format(
+                         what=f"the {action} command", where="status().mode"))
 
     @staticmethod
     def end_dry_run(reason: str) -> _Call:
         return _Call("POST", "/v1/policy/dry-run/end", CommandResult, Safety.UNSAFE,
-                     body=_encoder.encode({"reason": _reason(reason)}))
+                     body=_encoder.encode({"reason": _reason(reason)}),
+                     outcome_hint=_COMMAND_HINT.format(
+                         what="ending the dry run", where="status().shadow_policy_hash"))
 
     @staticmethod
     def activate_policy(document: str | os.PathLike[str], reason: str, dry_run: bool) -> _Call:
@@ -372,7 +443,10 @@ class _Api:
         else:
             text = document
         body = _encoder.encode({"document": text, "reason": _reason(reason), "dry_run": dry_run})
-        return _Call("POST", "/v1/policy", PolicyResult, Safety.UNSAFE, body=body)
+        return _Call("POST", "/v1/policy", PolicyResult, Safety.UNSAFE, body=body,
+                     outcome_hint=_COMMAND_HINT.format(
+                         what="the policy", where="status().policy_hash and "
+                                                  "status().shadow_policy_hash"))
 
 
 def _decode(call: _Call, response: httpx.Response) -> Any:
@@ -383,17 +457,27 @@ def _decode(call: _Call, response: httpx.Response) -> Any:
                           f"schema: {exc}", status=response.status_code) from None
 
 
+# Transport errors raised before any byte of the request reached the gateway: no connection
+# could be had. Every other transport error (a read or write timeout, a dropped connection,
+# a protocol error) may come after the gateway read the request and acted on it.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
+               httpx.UnsupportedProtocol)
+
+
 @dataclass(slots=True)
 class _Retry:
-    """The retry budget of one call."""
+    """The retry budget of one call, and whether an attempt may have been acted on."""
 
     retries: int
     max_wait_s: float
     attempt: int = 0
+    maybe_acted: bool = False
 
     def after_transport(self, call: _Call, exc: httpx.TransportError) -> float | None:
         """Seconds to wait before trying again, or None to give up."""
-        nothing_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        nothing_sent = isinstance(exc, _NEVER_SENT)
+        if not nothing_sent and call.outcome_hint:
+            self.maybe_acted = True
         if call.safety is Safety.UNSAFE and not nothing_sent:
             return None
         return self._next(_BACKOFF_S * (2 ** self.attempt))
@@ -416,9 +500,35 @@ class _Retry:
         return min(wait, self.max_wait_s)
 
 
-def _unreachable(call: _Call, base_url: str, exc: httpx.TransportError) -> GatewayUnavailable:
-    return GatewayUnavailable(f"{call.method} {call.path}: gateway at {base_url} unreachable: "
-                              f"{type(exc).__name__}: {exc}", status=0, error="unreachable")
+def _transport_failure(call: _Call, base_url: str, exc: httpx.TransportError,
+                       retry: _Retry) -> ClientError:
+    """The error for the transport failure that ended a call: OutcomeUnknown when an attempt
+    that changes something may have reached the gateway, else GatewayUnavailable."""
+    shown = _shown(base_url)
+    what = f"{type(exc).__name__}: {_shown(str(exc))}".rstrip(": ")
+    if retry.maybe_acted:
+        return OutcomeUnknown(
+            f"{call.method} {call.path}: sent to the gateway at {shown} but no answer came "
+            f"({what}): {call.outcome_hint}", status=0, error="outcome_unknown")
+    if isinstance(exc, _NEVER_SENT):
+        return GatewayUnavailable(f"{call.method} {call.path}: gateway at {shown} unreachable, "
+                                  f"nothing was sent: {what}", status=0, error="unreachable")
+    return GatewayUnavailable(f"{call.method} {call.path}: gateway at {shown} sent no answer: "
+                              f"{what}", status=0, error="no_answer")
+
+
+def _status_failure(call: _Call, response: httpx.Response, retry: _Retry) -> ClientError:
+    """The error for the answer that ended a call. An earlier attempt may have been acted on
+    (it was sent, no answer came): an answer that says nothing about it (429, 5xx) leaves the
+    outcome unknown."""
+    error = error_for(response)
+    if retry.maybe_acted and (response.status_code == 429 or response.status_code >= 500):
+        return OutcomeUnknown(
+            f"{call.method} {call.path}: an earlier attempt was sent but no answer came, and "
+            f"the last one was answered HTTP {response.status_code} {error.error}: "
+            f"{call.outcome_hint}",
+            status=0, error="outcome_unknown", detail=error.detail)
+    return error
 
 
 def _headers(token: str | None) -> dict[str, str]:
@@ -458,14 +568,14 @@ class Client:
             except httpx.TransportError as exc:
                 wait = retry.after_transport(call, exc)
                 if wait is None:
-                    raise _unreachable(call, self.base_url, exc) from None
+                    raise _transport_failure(call, self.base_url, exc, retry) from None
                 self._sleep(wait)
                 continue
             if response.status_code in call.ok_statuses:
                 return _decode(call, response)
             wait = retry.after_status(call, response)
             if wait is None:
-                raise error_for(response)
+                raise _status_failure(call, response, retry)
             self._sleep(wait)
 
     def submit(self, intent: OrderIntent | Mapping[str, Any]) -> IntentResult:
@@ -582,14 +692,14 @@ class AsyncClient:
             except httpx.TransportError as exc:
                 wait = retry.after_transport(call, exc)
                 if wait is None:
-                    raise _unreachable(call, self.base_url, exc) from None
+                    raise _transport_failure(call, self.base_url, exc, retry) from None
                 await self._sleep(wait)
                 continue
             if response.status_code in call.ok_statuses:
                 return _decode(call, response)
             wait = retry.after_status(call, response)
             if wait is None:
-                raise error_for(response)
+                raise _status_failure(call, response, retry)
             await self._sleep(wait)
 
     async def submit(self, intent: OrderIntent | Mapping[str, Any]) -> IntentResult:

@@ -615,7 +615,8 @@ def starlette_app(ctx: ServiceContext, intents: IntentsEndpoint, *,
         if spec.operation == "post_intents":
             routes.append(Route(spec.path, intents, methods=[spec.method]))
         else:
-            routes.append(Route(spec.path, endpoint(ctx, spec.path, handlers[spec.operation]),
+            routes.append(Route(spec.router_path,
+                                endpoint(ctx, spec.path, handlers[spec.operation]),
                                 methods=[spec.method]))
     document = encoder.encode(openapi.document())
 

@@ -43,6 +43,9 @@ class Param(msgspec.Struct, frozen=True, kw_only=True):
     description: str
     schema: dict[str, Any]
     required: bool = False
+    # A path parameter whose values may hold '/': it takes the rest of the path, and the
+    # router decodes %2F (and %2E for '.' or '..') back into the value.
+    rest_of_path: bool = False
 
 
 class RouteSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,6 +60,16 @@ class RouteSpec(msgspec.Struct, frozen=True, kw_only=True):
     ok_status: int = 200
     params: tuple[Param, ...] = ()
     errors: tuple[int, ...] = ()
+
+    @property
+    def router_path(self) -> str:
+        """`path` as the router matches it: `{name:path}` for a parameter that takes the rest of
+        the path (the OpenAPI document keeps `{name}`)."""
+        path = self.path
+        for param in self.params:
+            if param.where == "path" and param.rest_of_path:
+                path = path.replace(f"{{{param.name}}}", f"{{{param.name}:path}}")
+        return path
 
 
 _TIME = {"type": "string", "format": "date-time"}
@@ -158,7 +171,10 @@ ROUTES: tuple[RouteSpec, ...] = (
         response=(DecisionView,), errors=(401, 403, 404, 429, 503),
         params=(Param(name="intent_id", where="path", required=True,
                       schema={"type": "string", "minLength": 1, "maxLength": 128},
-                      description="The intent's id."),),
+                      description="The intent's id, percent-encoded as one path segment: an "
+                                  "id may hold '/' (send %2F), and an id that is '.' or '..' "
+                                  "is sent as %2E or %2E%2E.",
+                      rest_of_path=True),),
     ),
     RouteSpec(
         method="GET", path="/v1/events", operation="events_stream", roles=_READ,

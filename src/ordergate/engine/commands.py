@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ordergate.engine.ids import derive_client_order_id
+from ordergate.engine.lifecycle import fill_key
 from ordergate.engine.records import Book, OrderRecord
 from ordergate.engine.state import KillRecord, kill_key
 from ordergate.model.events import (
@@ -175,8 +176,11 @@ def _enable_strategy(engine: Engine, command: Command, out: list[OutputEvent]) -
     if not keys:
         _refuse(engine, out, command, f"strategy {command.key or '(empty)'} is not disabled")
         return
-    for key in keys:
-        del disabled[key]
+    for account, strategy in keys:
+        del disabled[(account, strategy)]
+        # the repeated-execution count starts again from the re-enable: the fills that
+        # disabled it were judged already, and the operator accepted them
+        engine.state.forget_fills(fill_key(account, strategy))
     engine.alert(out, AlertSeverity.WARNING, COMMAND_NOTE,
                  f"strategy {command.key} re-enabled by {command.operator}: {command.reason}")
 

@@ -32,6 +32,7 @@ from ordergate.gate.context import RuleContext, fingerprint
 from ordergate.gate.evaluate import decide, precision_denial
 from ordergate.gate.explain import LimitsDigests, explain
 from ordergate.gate.plan import PlanCache
+from ordergate.gate.rules.sanity import resting_text
 from ordergate.gate.view import RateScope
 from ordergate.model.decision import Decision, DecisionKind, Violation
 from ordergate.model.events import (
@@ -497,6 +498,9 @@ class Engine:
                                             policy_hash=decision.policy_hash)
                 if limited is not None:
                     decision = with_firm_rate_limit(decision, limited)
+        crossing: list[OrderRecord] = []
+        if limits is not None:
+            decision, crossing = self._self_match_cancels(intent, limits, decision)
         state.decided[key] = decision
         state.decided_intents[key] = intent
         state.count(_DECISION_COUNTERS[decision.decision])
@@ -511,7 +515,7 @@ class Engine:
         # Accepting cannot raise: it adds the quantity to the working totals and revalues
         # the book (sums and products of inputs below 10**15 round within 28 digits, far
         # from Decimal's exponent limit); no remainder, quantize or division.
-        self._accept(intent, decision, limits, ctx, out)
+        self._accept(intent, decision, limits, ctx, crossing, out)
 
     def _reused(self, intent: OrderIntent, differs: tuple[str, ...],
                 out: list[OutputEvent]) -> None:
@@ -557,6 +561,7 @@ class Engine:
         decision, _ = self._judge(intent, limits, shadow.hash)
         if limited is not None:
             decision = with_firm_rate_limit(decision, limited)
+        decision, _ = self._self_match_cancels(intent, limits, decision)
         return ShadowDecision(
             ts=self.state.now, intent_id=intent.intent_id, policy_hash=shadow.hash,
             decision=decision.decision, blocking=decision.blocking,
@@ -584,8 +589,10 @@ class Engine:
         ))
 
     def _accept(self, intent: OrderIntent, decision: Decision, limits: ResolvedLimits,
-                ctx: RuleContext | None, out: list[OutputEvent]) -> None:
-        """Reserve, record and dispatch an allowed intent."""
+                ctx: RuleContext | None, crossing: list[OrderRecord],
+                out: list[OutputEvent]) -> None:
+        """Reserve, record and dispatch an allowed intent, after cancelling the account's own
+        orders it would trade against (`crossing`, under `self_match: cancel_resting`)."""
         state = self.state
         now = state.now
         qty = intent.qty
@@ -601,8 +608,12 @@ class Engine:
             raise OrderIdInUse(
                 f"client_order_id {client_order_id}: an order is already working under it; "
                 f"intent {intent.intent_id} was not sent")
-        if limits.self_match is SelfMatch.CANCEL_RESTING:
-            self._cancel_crossing(intent, out)
+        for order in crossing:
+            order.cancel_requested = True
+            out.append(CancelOrder(
+                ts=now, client_order_id=order.client_order_id,
+                reason=f"self-match: intent {intent.intent_id} would trade against it",
+            ))
         reduce_only = intent.reduce_only or state.mode is not Mode.ACTIVE
         state.add_order(OrderRecord(
             client_order_id=client_order_id, intent_id=intent.intent_id,
@@ -630,22 +641,30 @@ class Engine:
             reduce_only=reduce_only,
         ))
 
-    def _cancel_crossing(self, intent: OrderIntent, out: list[OutputEvent]) -> None:
+    def _self_match_cancels(self, intent: OrderIntent, limits: ResolvedLimits,
+                            decision: Decision) -> tuple[Decision, list[OrderRecord]]:
+        """The orders an allowed intent cancels under `self_match: cancel_resting`, and the
+        decision naming them (`with_self_match_cancels`). Read only: `_accept` cancels them."""
+        if (limits.self_match is not SelfMatch.CANCEL_RESTING
+                or decision.decision is DecisionKind.DENY):
+            return decision, []
+        crossing = self._crossing(intent)
+        if not crossing:
+            return decision, []
+        return with_self_match_cancels(decision, intent, crossing), crossing
+
+    def _crossing(self, intent: OrderIntent) -> list[OrderRecord]:
+        """The account's working orders the intent would trade against and no cancel was asked
+        for yet, best price first: `self_match: cancel_resting` cancels them. Read only."""
         state = self.state
         ladder = state.ladder(intent.account, intent.symbol)
         if ladder is None:
-            return
+            return []
         priced = intent.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
         price = intent.limit_price if priced else None
-        for client_order_id in ladder.crossing(intent.side, price):
-            order = state.open_orders[client_order_id]
-            if order.cancel_requested:
-                continue
-            order.cancel_requested = True
-            out.append(CancelOrder(
-                ts=state.now, client_order_id=client_order_id,
-                reason=f"self-match: intent {intent.intent_id} would trade against it",
-            ))
+        open_orders = state.open_orders
+        return [order for client_order_id in ladder.crossing(intent.side, price)
+                if not (order := open_orders[client_order_id]).cancel_requested]
 
     # ------------------------------------------------------------------ market and accounts
 
@@ -751,6 +770,35 @@ class Engine:
 
 
 _FIRM_RATE = "THR-007"
+_SELF_MATCH = "ORD-010"
+
+
+def with_self_match_cancels(decision: Decision, intent: OrderIntent,
+                            crossing: list[OrderRecord]) -> Decision:
+    """Record on an allowed decision the account's own orders it cancels to avoid a self-match
+    (`self_match: cancel_resting`): an ORD-010 violation, in precedence order, that decides
+    nothing (the intent is allowed) and names every order cancelled, with its resting price."""
+    first = crossing[0].resting_price
+    assert first is not None  # on the ladder
+    priced = intent.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+    price = intent.limit_price if priced else None
+    orders = ", ".join(f"{order.client_order_id} at {resting_text(order.resting_price)}"
+                       for order in crossing if order.resting_price is not None)
+    noun = "order" if len(crossing) == 1 else "orders"
+    violation = Violation(
+        code=_SELF_MATCH, observed="marketable" if price is None else str(price),
+        limit=resting_text(first),
+        detail=f"cancelled the account's own {noun} it would trade against "
+               f"(self_match: cancel_resting): {orders}",
+    )
+    violations = tuple(sorted((*decision.violations, violation),
+                              key=lambda item: _precedence(item.code)))
+    return msgspec.structs.replace(decision, violations=violations)
+
+
+def _precedence(code: str) -> int:
+    entry = REGISTRY.get(code)
+    return REGISTRY["SYS-008"].precedence if entry is None else entry.precedence
 
 
 def with_firm_rate_limit(decision: Decision, limited: FirmRateLimited) -> Decision:
@@ -759,12 +807,7 @@ def with_firm_rate_limit(decision: Decision, limited: FirmRateLimited) -> Decisi
     intent, `would_block` in monitor mode, otherwise a DENY unless a rule of higher
     precedence already blocks."""
     rank = REGISTRY[_FIRM_RATE].precedence
-    unknown = REGISTRY["SYS-008"].precedence
-
-    def precedence(code: str) -> int:
-        entry = REGISTRY.get(code)
-        return unknown if entry is None else entry.precedence
-
+    precedence = _precedence
     violation = Violation(code=_FIRM_RATE, observed=str(limited.count),
                           limit=str(limited.max_count),
                           detail=f"firm-wide orders in the last {limited.window}")

@@ -25,7 +25,7 @@ from ordergate.model.events import (
     OrderReject,
     OutputEvent,
 )
-from ordergate.model.intent import Side
+from ordergate.model.intent import OrderType, Side
 from ordergate.model.modes import Mode
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 ORDER_UNKNOWN = "ORDER_UNKNOWN"
 RECONCILIATION = "SYS-009"
+_STOPS = (OrderType.STOP, OrderType.STOP_LIMIT)
 
 
 def fill_key(account: str, strategy: str) -> str:
@@ -117,6 +118,8 @@ def on_fill(engine: Engine, event: Fill, out: list[OutputEvent]) -> None:
     record.cash -= event.fee
     record.fees += event.fee
     record.realized_pnl += realized
+    # a stop's first fill is the engine's proof that it triggered (`OrderRecord.resting_price`)
+    triggered = not order.filled and order.order_type in _STOPS
     order.filled += event.qty
 
     was_working = order.status is OrderStatus.WORKING
@@ -126,6 +129,8 @@ def on_fill(engine: Engine, event: Fill, out: list[OutputEvent]) -> None:
         if order.remaining == 0:
             state.close(order, OrderStatus.FILLED)
         else:
+            if triggered:
+                state.rest(order)  # what remains works on the book now
             state.refresh(book)
     else:
         state.refresh(book)

@@ -17,6 +17,12 @@ import msgspec
 from ordergate.model.intent import OrderType, Side, TimeInForce
 from ordergate.model.values import ZERO
 
+# The ladder price of a working market order (`OrderRecord.resting_price`): a buy crosses any
+# sell, a sell any buy. Every limit price is positive and finite, so these two are known as
+# market orders wherever a resting price is read (`gate.rules.sanity.self_match`).
+MARKET_BUY_PRICE = Decimal("Infinity")
+MARKET_SELL_PRICE = ZERO
+
 
 class OrderStatus(enum.StrEnum):
     WORKING = "working"
@@ -49,11 +55,36 @@ class OrderRecord(msgspec.Struct, kw_only=True, gc=False):
     filled: Decimal = ZERO
 
     @property
-    def rests(self) -> bool:
-        """Has a limit price a later order of the same account could trade against."""
-        return self.limit_price is not None and self.order_type in (
-            OrderType.LIMIT, OrderType.STOP_LIMIT
-        )
+    def resting_price(self) -> Decimal | None:
+        """Where this order sits on the book for a later order of the same account to trade
+        against (self-match prevention), or None while it is not on the book.
+
+        A limit order rests at its limit. A market order trades at any price: while it works it
+        crosses every opposite order of the account, so a buy counts at +infinity and a sell
+        at 0 (`MARKET_BUY_PRICE`, `MARKET_SELL_PRICE`; no limit price is either).
+
+        A stop or stop-limit order is not on the book until the market reaches its stop, and
+        the engine is never told when that happens: an OrderAck carries no trigger state and
+        no adapter reports one (ccxt's "untriggered" and "triggered" both map to a working
+        order). The one proof the engine gets is a fill: an order that has executed has
+        triggered, and what remains works at its limit (stop-limit) or as a market order
+        (stop). Until then it does not count as resting. That is the conservative side for a
+        protective stop: counting it would deny every opposite order of the account
+        (`self_match: deny`) or cancel the stop-loss itself (`cancel_resting`), leaving the
+        position unprotected, to prevent a trade that cannot happen while the stop waits.
+        A stop whose stop price the market had already crossed at submission triggers at
+        once; it counts from its first fill, as the engine keeps no trigger state to know it
+        earlier."""
+        order_type = self.order_type
+        if order_type is OrderType.LIMIT:
+            return self.limit_price
+        if order_type is OrderType.MARKET:
+            return MARKET_BUY_PRICE if self.side is Side.BUY else MARKET_SELL_PRICE
+        if not self.filled:
+            return None  # a stop not known to have triggered: not on the book
+        if order_type is OrderType.STOP_LIMIT:
+            return self.limit_price
+        return MARKET_BUY_PRICE if self.side is Side.BUY else MARKET_SELL_PRICE
 
 
 class Book(msgspec.Struct, kw_only=True, gc=False):
@@ -118,7 +149,8 @@ class AccountRecord(msgspec.Struct, kw_only=True, gc=False):
 
 
 class Ladder:
-    """Resting limit prices of one account in one symbol, kept sorted: the best buy is the
+    """Resting prices of one account's working orders in one symbol (`resting_price`: limit
+    orders at their limit, market orders at +infinity / 0), kept sorted: the best buy is the
     highest, the best sell the lowest, and the orders an incoming order would cross are a
     contiguous slice (bisect; insertion is O(log n) to find plus a memmove)."""
 

@@ -451,13 +451,7 @@ class EngineState:
             book.working_buy += order.remaining
         else:
             book.working_sell += order.remaining
-        if order.rests:
-            assert order.limit_price is not None
-            key = (order.account, order.symbol)
-            ladder = self.ladders.get(key)
-            if ladder is None:
-                ladder = self.ladders[key] = Ladder()
-            ladder.add(order.side, order.limit_price, order.client_order_id)
+        self.rest(order)
         return self.refresh(book)
 
     def release(self, order: OrderRecord, qty: Decimal) -> Book:
@@ -479,14 +473,28 @@ class EngineState:
         order.status = status
         del self.open_orders[order.client_order_id]
         self.done[order.client_order_id] = order
-        if order.rests:
-            assert order.limit_price is not None
+        price = order.resting_price
+        if price is not None:
+            # absent when the fill that proved a stop triggered also completed it
             key = (order.account, order.symbol)
-            ladder = self.ladders[key]
-            ladder.remove(order.side, order.limit_price, order.client_order_id)
-            if not ladder:
-                del self.ladders[key]
+            ladder = self.ladders.get(key)
+            if ladder is not None:
+                ladder.remove(order.side, price, order.client_order_id)
+                if not ladder:
+                    del self.ladders[key]
         return self.refresh(book)
+
+    def rest(self, order: OrderRecord) -> None:
+        """Put a working order on its account's ladder at its resting price, if it has one
+        (once: on acceptance, on restore, or when a stop's first fill shows it triggered)."""
+        price = order.resting_price
+        if price is None:
+            return
+        key = (order.account, order.symbol)
+        ladder = self.ladders.get(key)
+        if ladder is None:
+            ladder = self.ladders[key] = Ladder()
+        ladder.add(order.side, price, order.client_order_id)
 
     def _track_id(self, order: OrderRecord, derived: bool) -> None:
         """Index an order entering open_orders (or restored into done) in `derived_ids`."""
@@ -520,16 +528,17 @@ class EngineState:
             for order in orders.values():
                 self._track_id(order, False)
 
+    def forget_fills(self, key: str) -> None:
+        """Drop the fill series of one "account|strategy" key (`lifecycle.fill_key`): an
+        operator re-enabled the strategy, so its repeated-execution count starts from zero.
+        The series is part of `windows`' snapshot image, so a restored engine has it dropped
+        too. (`RateWindows` has no public way to drop one series; it belongs there.)"""
+        self.windows._series.pop((WindowKind.FILL, key), None)
+
     def count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
 
     def rebuild_ladders(self) -> None:
         self.ladders.clear()
         for order in self.open_orders.values():
-            if order.rests:
-                assert order.limit_price is not None
-                key = (order.account, order.symbol)
-                ladder = self.ladders.get(key)
-                if ladder is None:
-                    ladder = self.ladders[key] = Ladder()
-                ladder.add(order.side, order.limit_price, order.client_order_id)
+            self.rest(order)

@@ -191,9 +191,18 @@ def restricted_symbol(ctx: RuleContext) -> Violation | None:
     )
 
 
+def resting_text(price: Decimal) -> str:
+    """A resting price as a reason words it. The account's working market orders rest at
+    +infinity (a buy) and 0 (a sell), where no limit price can be
+    (`engine.records.MARKET_BUY_PRICE`)."""
+    return "market" if price.is_infinite() or not price else str(price)
+
+
 def self_match(ctx: RuleContext) -> Violation | None:
     """The order would trade against the account's own resting order on the other side. An
-    order without a limit price (market, stop) is treated as marketable."""
+    order without a limit price (market, stop) is treated as marketable. Resting orders are
+    the account's working limit orders, its working market orders (which cross anything) and
+    its stops once they are known to have triggered (`engine.records.OrderRecord`)."""
     if ctx.limits.self_match is not _DENY:
         return None
     intent = ctx.intent
@@ -207,10 +216,11 @@ def self_match(ctx: RuleContext) -> Violation | None:
         if best_buy is None or (price is not None and price > best_buy):
             return None
         resting = best_buy
+    limit = resting_text(resting)
+    what = "working market order" if limit == "market" else f"resting order at {limit}"
     return Violation(
-        code="ORD-010", observed="marketable" if price is None else str(price),
-        limit=str(resting),
-        detail=f"would trade against the account's own resting order at {resting}",
+        code="ORD-010", observed="marketable" if price is None else str(price), limit=limit,
+        detail=f"would trade against the account's own {what}",
     )
 
 

@@ -12,8 +12,12 @@ from hypothesis import strategies as st
 
 from ordergate.brokers.base import (
     BrokerBadResponse,
+    BrokerError,
+    BrokerNotSent,
     BrokerOrder,
     BrokerOrderRejected,
+    BrokerRateLimited,
+    BrokerUnavailable,
     OrderStatus,
 )
 from ordergate.brokers.labels import (
@@ -144,3 +148,21 @@ def test_retry_after_and_decimal_text() -> None:
     assert parse_retry_after(None) is None
     assert decimal_text(Decimal("1E-5")) == "0.00001"
     assert decimal_text(Decimal("1E+2")) == "100"
+
+
+@pytest.mark.parametrize("error", [BrokerOrderRejected("refused"),
+                                   BrokerRateLimited("429", http_status=429),
+                                   BrokerNotSent("positions read timed out")])
+def test_a_submit_answered_that_nothing_was_placed_is_not_followed(error: BrokerError) -> None:
+    # Nothing reached the book: following it would only ask the venue about it every poll.
+    watch = OrderWatch()
+    with pytest.raises(type(error)), watch.submitting("c-1"):
+        raise error
+    assert watch.working() == []
+
+
+def test_a_submit_without_an_answer_stays_followed() -> None:
+    watch = OrderWatch()
+    with pytest.raises(BrokerUnavailable), watch.submitting("c-1"):
+        raise BrokerUnavailable("read timed out")
+    assert watch.working() == ["c-1"]

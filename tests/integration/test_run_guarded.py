@@ -1,7 +1,8 @@
 """`ordergate run` runs through the guard on event time: when the simulated broker answers
-HTTP 429 to submits, the broker_submit circuit opens, the mode reaches REDUCE_ONLY and the
-summary says why; the same file gives the same output bytes twice. `--broker` config files go
-through `make_adapter`: live without confirmation refuses to start (exit 1)."""
+HTTP 429 to a submit, the order is rejected as not placed, the mode reaches REDUCE_ONLY and
+the summary says why, also once the broker answers again; the same file gives the same
+output bytes twice. `--broker` config files go through `make_adapter`: live without
+confirmation refuses to start (exit 1)."""
 
 from __future__ import annotations
 
@@ -33,15 +34,19 @@ def test_a_rate_limited_simulator_moves_run_to_reduce_only_and_the_summary_says_
     summary = first.stderr.decode()
     assert "final mode: REDUCE_ONLY" in summary
     assert "mode ACTIVE -> REDUCE_ONLY" in summary and "RATE_LIMIT" in summary
-    assert "held by SYS-007 circuit:broker_submit: CIRCUIT_OPEN_broker_submit" in summary
-    assert "circuit broker_submit: OPEN until" in summary
+    # The broker answers a probe again, so the reason clears; the mode stays, and says why.
+    assert ("REDUCE_ONLY since SYS-011: A dependency the gate needs (e.g. the shared limit "
+            "store) is unavailable (broker_submit: RATE_LIMIT") in summary
+    assert "stays REDUCE_ONLY until an operator resumes" in summary
     # Deterministic on event time: the guard's decisions repeat byte for byte.
     assert first.stdout == second.stdout and b'"mode":"REDUCE_ONLY"' in first.stdout
     facts = JournalFacts.read(tmp_path / "one.db")
     assert facts.final_mode() is Mode.REDUCE_ONLY
-    assert [e.detail for e in facts.unhealthy("SYS-007")] == ["CIRCUIT_OPEN_broker_submit"]
-    # The orders whose submits the 429s left unanswered are held (their outcome is unknown),
-    # never refused as "not sent".
+    # The order refused with a 429 is rejected "not placed" (nothing reached the book), sent
+    # once; the mode then denies new risk, so the circuit never had to open.
+    assert [reject.reason.split(":")[0] for reject in facts.rejects] == ["not placed"]
+    assert len(facts.dispatches) == 1
+    assert not facts.unhealthy("SYS-007")
     assert not facts.circuit_refused
 
 

@@ -76,7 +76,10 @@ def test_status_and_metrics_show_the_submit_circuit_open_then_closed(stage: Stag
                                         "opened_until": None, "failures": 0}
 
     stage.broker.faults = SimFaults(fail_next_submits=3, submit_fault=SubmitFault.RATE_LIMITED)
-    response = stage.http.post("/v1/intents", json=intent("i-storm"), headers=auth(TRADER))
+    # three orders in one batch, decided before the first 429 is seen: each submit is
+    # refused once (rejected "not placed", never resent), and the third opens the circuit
+    batch = {"intents": [intent(f"i-storm-{n}", qty=str(n + 1)) for n in range(3)]}
+    response = stage.http.post("/v1/intents", json=batch, headers=auth(TRADER))
     assert response.status_code == 200
     opened = stage.breakers()["broker_submit"]
     assert opened["state"] == "OPEN" and opened["failures"] == 3
@@ -95,3 +98,10 @@ def test_status_and_metrics_show_the_submit_circuit_open_then_closed(stage: Stag
     assert posted.status_code in (200, 202), posted.text
     assert stage.breakers()["broker_submit"]["state"] == "CLOSED"
     assert stage.circuit_gauges()["broker_submit"] == 0
+    # Its reasons cleared with the broker's answer; the mode stays, and the banner says why
+    # instead of "No reason recorded".
+    held = stage.http.get("/v1/status", headers=auth(VIEWER)).json()
+    assert held["mode"] == "REDUCE_ONLY" and held["reasons"] == []
+    assert "No reason recorded" not in held["headline"]
+    assert "REDUCE_ONLY since SYS-0" in held["headline"]
+    assert "stays REDUCE_ONLY until an operator resumes" in held["headline"]

@@ -27,8 +27,10 @@ import structlog
 from ordergate.brokers.base import (
     BrokerBadResponse,
     BrokerError,
+    BrokerNotSent,
     BrokerOrder,
     BrokerOrderRejected,
+    BrokerRateLimited,
     OrderLabelRefused,
     OrderStatus,
     OrderTypeUnsupported,
@@ -182,14 +184,16 @@ class OrderWatch:
     def submitting(self, client_order_id: str) -> Iterator[None]:
         """Follow an order from before its submit is sent: a submit that gets no answer may
         have reached the venue, and a later poll reports the order once the venue shows it.
-        Only a definitive refusal (BrokerOrderRejected) ends the following this began; an order
+        Only a definitive answer that nothing was placed ends the following this began: a
+        refusal of the order (BrokerOrderRejected), a rate limit (BrokerRateLimited: the venue
+        did not take the request) or a submit that never left (BrokerNotSent). An order
         already followed (an unanswered submit sent again) keeps what was seen of it."""
         added = client_order_id not in self._seen
         if added:
             self._seen[client_order_id] = _Seen(broker_order_id="")
         try:
             yield
-        except BrokerOrderRejected:
+        except (BrokerOrderRejected, BrokerRateLimited, BrokerNotSent):
             if added:
                 del self._seen[client_order_id]
             raise

@@ -82,6 +82,7 @@ class JournalFacts:
     dispatches: dict[str, DispatchFact] = field(default_factory=dict)
     fills: list[FillFact] = field(default_factory=list)
     circuit_refused: set[str] = field(default_factory=set)
+    rejects: list[OrderReject] = field(default_factory=list)
     dependencies: list[DependencyStatus] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     decisions: dict[str, Decision] = field(default_factory=dict)
@@ -126,8 +127,10 @@ class JournalFacts:
                                                     before=before, after=after))
                     elif isinstance(event, PositionSeed):
                         positions[(event.account, event.symbol)] = event.qty
-                    elif isinstance(event, OrderReject) and event.code == CIRCUIT_OPEN_CODE:
-                        facts.circuit_refused.add(event.client_order_id)
+                    elif isinstance(event, OrderReject):
+                        facts.rejects.append(event)
+                        if event.code == CIRCUIT_OPEN_CODE:
+                            facts.circuit_refused.add(event.client_order_id)
                     elif isinstance(event, DependencyStatus):
                         facts.dependencies.append(event)
         finally:

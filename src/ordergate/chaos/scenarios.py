@@ -201,12 +201,18 @@ def rate_limit_storm(stage: Stage) -> Played:
         run.broker.faults.submit_fault = SubmitFault.RATE_LIMITED
         run.broker.faults.retry_after_s = 1.0
         run.broker.faults.fail_next_submits = 3
-        run.step([quote("AAPL", 10), intent("during", Side.BUY, 10, 10)])
+        # three orders decided in one batch, before the first 429 is seen: each is refused
+        run.step([quote("AAPL", 10), *(intent(f"during-{n}", Side.BUY, 10, 10)
+                                       for n in range(3))])
         _circuit_opened(run, stage, "broker_submit")
         facts = JournalFacts.read(run.journal_path)
         limited = [e for e in facts.unhealthy("SYS-011") if "RATE_LIMIT" in e.detail]
         stage.check("the 429 is classified as a rate limit", "SYS-011 RATE_LIMIT",
                     limited[0].detail if limited else "none", bool(limited))
+        refused = [reject.reason for reject in facts.rejects
+                   if reject.reason.startswith("not placed")]
+        stage.check("each order refused with a 429 is rejected as not placed, not resent",
+                    "3 rejects 'not placed'", f"{len(refused)}", len(refused) == 3)
         _opening_denied(run, stage, 11, "MOD-002")
         for seconds in range(20, 80, 10):
             run.quotes(seconds)

@@ -48,7 +48,7 @@ from ordergate.cli.policy_flags import (
     warn_if_years_ended,
 )
 from ordergate.engine.commands import COMMAND_NOTE, COMMAND_REFUSED
-from ordergate.engine.status import AccountStatus, EngineStatus
+from ordergate.engine.status import AccountStatus, EngineStatus, held_words
 from ordergate.journal import HASH_PREFIX, Durability, JournalError, head_of, open_journal
 from ordergate.journal.urls import parse_journal_url
 from ordergate.model.decision import Decision
@@ -294,6 +294,9 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
     for reason in status.reasons:
         console.print(f"  held by {reason.code} {reason.detail}".rstrip(), markup=False,
                       highlight=False, emoji=False, soft_wrap=True)
+    if status.held_after is not None and (
+            line := held_words(status, plain_reason(status.held_after.code))) is not None:
+        console.print(f"  {line}", markup=False, highlight=False, emoji=False, soft_wrap=True)
     if head is not None:
         console.print(f"journal head: seq {head[0]} hash {HASH_PREFIX}{head[1]}", markup=False,
                       highlight=False, emoji=False, soft_wrap=True)

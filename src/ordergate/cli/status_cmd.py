@@ -29,7 +29,7 @@ from ordergate.cli.run_cmd import (
     pnl_parts,
 )
 from ordergate.engine.core import Engine
-from ordergate.engine.status import EngineStatus
+from ordergate.engine.status import EngineStatus, held_words
 from ordergate.journal import JournalError
 from ordergate.model.events import KillScope
 from ordergate.runtime.loop import rebuild
@@ -106,6 +106,9 @@ def render_status(status: EngineStatus, all_denied: Sequence[str] = (),
                    f"by {plain(reason.actor)})[/]")
         if reason.detail:
             why.append(f"  {plain(reason.detail)}")
+    if status.held_after is not None and (
+            line := held_words(status, plain_reason(status.held_after.code))) is not None:
+        why.append(f"• {plain(line)}")
     for kill in status.kills:
         why.append(f"• kill switch on {kill.scope.value} {plain(kill.key or '')} by "
                    f"{plain(kill.operator)}: {plain(kill.reason)}")

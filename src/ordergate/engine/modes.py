@@ -50,17 +50,22 @@ class ModeGuardImage(msgspec.Struct, frozen=True, kw_only=True):
     conditions: list[Condition]
     last_cleared: datetime | None
     first_resume_operator: str
+    # the reason that cleared last while the mode stayed tighter (older snapshots: None)
+    last_cleared_reason: ModeReason | None = None
 
 
 class ModeGuard:
     """Holds the mode and its reasons; every transition goes through here."""
 
-    __slots__ = ("_conditions", "_mode", "first_resume_operator", "last_cleared")
+    __slots__ = ("_conditions", "_mode", "first_resume_operator", "last_cleared",
+                 "last_cleared_reason")
 
     def __init__(self) -> None:
         self._mode = Mode.ACTIVE
         self._conditions: dict[str, Condition] = {}
         self.last_cleared: datetime | None = None
+        # What cleared last: a mode held tighter than its reasons demand can say why it is.
+        self.last_cleared_reason: ModeReason | None = None
         # Two-operator resume: who resumed first while a drawdown halt was active.
         self.first_resume_operator = ""
 
@@ -110,6 +115,7 @@ class ModeGuard:
             return False
         del self._conditions[key]
         self.last_cleared = now
+        self.last_cleared_reason = condition.as_reason()
         return True
 
     def on_time(self, now: datetime, reset_window: timedelta | None) -> ModeChanged | None:
@@ -123,6 +129,7 @@ class ModeGuard:
         if required.rank >= self._mode.rank:
             return None
         self.last_cleared = None
+        self.last_cleared_reason = None
         return self._set(required, now, "reset_window")
 
     def resume(self, operator: str, now: datetime) -> tuple[ModeChanged | None, list[Condition]]:
@@ -132,6 +139,7 @@ class ModeGuard:
         for condition in dropped:
             del self._conditions[condition.key]
         self.first_resume_operator = ""
+        self.last_cleared_reason = None
         return self._set(self.required(), now, operator), dropped
 
     def _set(self, mode: Mode, now: datetime, actor: str) -> ModeChanged | None:
@@ -147,6 +155,7 @@ class ModeGuard:
             conditions=list(self._conditions.values()),
             last_cleared=self.last_cleared,
             first_resume_operator=self.first_resume_operator,
+            last_cleared_reason=self.last_cleared_reason,
         )
 
     @classmethod
@@ -156,4 +165,13 @@ class ModeGuard:
         guard._conditions = {condition.key: condition for condition in image.conditions}
         guard.last_cleared = image.last_cleared
         guard.first_resume_operator = image.first_resume_operator
+        guard.last_cleared_reason = image.last_cleared_reason
         return guard
+
+    def held_after(self) -> ModeReason | None:
+        """The reason that cleared last, when the mode is still tighter than the remaining
+        reasons demand (it loosens only on an operator's resume or the reset window): what
+        put it there. None otherwise."""
+        if self.last_cleared_reason is None or self.required().rank >= self._mode.rank:
+            return None
+        return self.last_cleared_reason

@@ -108,6 +108,12 @@ class EngineStatus(msgspec.Struct, frozen=True, kw_only=True):
     # the dry-run policy judged beside the active one, never enforced ("" when none)
     shadow_policy_hash: str = ""
     shadow_policy_name: str = ""
+    # A mode held tighter than its remaining reasons demand: the reason that cleared last
+    # (what put it there), when it cleared, and when the reset window loosens it (None: only
+    # an operator's resume does).
+    held_after: ModeReason | None = None
+    cleared_at: datetime | None = None
+    loosens_at: datetime | None = None
 
 
 def build_status(engine: Engine) -> EngineStatus:
@@ -160,6 +166,7 @@ def build_status(engine: Engine) -> EngineStatus:
         for item in state.disabled.values()
     )
     active = engine.active
+    held = state.guard.held_after()
     return EngineStatus(
         now=state.clock if state.started else None,
         mode=state.mode,
@@ -174,6 +181,11 @@ def build_status(engine: Engine) -> EngineStatus:
         counters=dict(sorted(state.counters.items())),
         shadow_policy_hash="" if engine.shadow is None else engine.shadow.hash,
         shadow_policy_name="" if engine.shadow is None else engine.shadow.name,
+        held_after=held,
+        cleared_at=state.guard.last_cleared if held is not None else None,
+        loosens_at=(state.guard.last_cleared + engine.settings.reset_window
+                    if held is not None and state.guard.last_cleared is not None
+                    and engine.settings.reset_window is not None else None),
     )
 
 
@@ -185,3 +197,20 @@ def loss_limit_today(amount: Decimal | None, pct: Decimal | None,
     if pct is not None and day_start_equity > 0:
         limits.append(pct * day_start_equity / HUNDRED)
     return min(limits) if limits else None
+
+
+def held_words(status: EngineStatus, meaning: str) -> str | None:
+    """Why the mode is tighter than its reasons, in words (`meaning`: the plain words of the
+    reason that cleared last); None when it is not."""
+    held = status.held_after
+    if held is None:
+        return None
+    cleared = (f" It cleared at {status.cleared_at:%Y-%m-%d %H:%M:%S} UTC"
+               if status.cleared_at is not None else " It has cleared")
+    detail = f" ({held.detail})" if held.detail else ""
+    until = (f"until {status.loosens_at:%Y-%m-%d %H:%M:%S} UTC, when the reset window has "
+             "passed, or until an operator resumes sooner" if status.loosens_at is not None
+             else "until an operator resumes")
+    mode = status.mode.value
+    return (f"{mode} since {held.code}: {meaning.rstrip('.')}{detail}.{cleared}, but the mode "
+            f"is never loosened by itself: it stays {mode} {until}.")

@@ -270,6 +270,10 @@ class Dispatcher:
         if dependency in self._healthy:
             self._healthy[dependency] = False
 
+    def unhealthy(self) -> list[str]:
+        """The broker dependencies this dispatcher last reported unhealthy."""
+        return [name for name, healthy in self._healthy.items() if not healthy]
+
     def mark_healthy(self, dependency: str, ts: datetime) -> list[InputEvent]:
         """The dependency answered a health probe: report it healthy if it was not."""
         if self._healthy.get(dependency, True):

@@ -189,9 +189,11 @@ class BrokerHealth:
 
     def probe(self, runtime: Runtime, ts: datetime) -> list[InputEvent]:
         """Try to reach a broker whose circuit is not closed (a reconnect attempt, counted
-        toward a storm). A successful probe closes half-open circuits and tells the engine
-        the broker answers again."""
-        if not self.broker_down():
+        toward a storm), or that is still reported unhealthy though its circuit stayed closed
+        (one 429 or timeout marks it so, and while the mode that holds refuses new risk, no
+        submit may come to clear it). A successful probe closes half-open circuits and tells
+        the engine the broker answers again."""
+        if not self.broker_down() and not runtime.dispatcher.unhealthy():
             return []
         try:
             runtime.broker.server_time()

@@ -54,10 +54,11 @@ class UnresolvedDispatch(msgspec.Struct, frozen=True, kw_only=True, tag="og.unre
     """META: the broker gave no answer for this order; it must be resolved by asking the
     broker (never by re-sending blindly) before it can be forgotten.
 
-    `resend_held`: its resend was held (circuit open or automatic halt), so from then on it is
-    only asked about, never sent again, across restarts too. A note repeats for an order that
-    was already unresolved when its resend was held. Left out when false, so the notes of
-    orders never held read as they always did (and older notes decode as not held)."""
+    `resend_held`: its resend was held (circuit open, automatic halt, or a 429 on the resend),
+    so from then on it is only asked about, never sent again, across restarts too. A note
+    repeats for an order that was already unresolved when its resend was held. Left out
+    when false, so the notes of orders never held read as they always did (and older notes
+    decode as not held)."""
 
     client_order_id: str
     detail: str = ""

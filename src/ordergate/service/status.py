@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from ordergate.engine.commands import COMMAND_NOTE
-from ordergate.engine.status import DisabledStatus, EngineStatus, KillStatus
+from ordergate.engine.status import DisabledStatus, EngineStatus, KillStatus, held_words
 from ordergate.engine.windows import WindowKind
 from ordergate.gate.view import RateScope
 from ordergate.journal import redact_url
@@ -180,7 +180,8 @@ def _kill_sentence(kill: RestrictionView) -> str:
 
 
 def _headline(mode: Mode, restrictions: Sequence[RestrictionView],
-              pending: Sequence[PendingApprovalView], has_reasons: bool) -> str:
+              pending: Sequence[PendingApprovalView], has_reasons: bool,
+              held: str | None = None) -> str:
     """One line for the banner: trading normally, restricted (ACTIVE, but some orders are
     denied by the restrictions listed), no trading at all (a firm-wide kill switch) or why
     not."""
@@ -199,13 +200,20 @@ def _headline(mode: Mode, restrictions: Sequence[RestrictionView],
                 else "Trading normally: no active reason.")
     else:
         line = _reason_words("MOD-001" if mode is Mode.HALTED else "MOD-002")[1]
-        if not has_reasons:
+        if held is not None:
+            line += f" {held}"
+        elif not has_reasons:
             line += " No reason recorded."
         if restrictions:
             line += f" Also {_plural(len(restrictions), 'restriction')} (listed below)."
     if pending:
         line += f" {_plural(len(pending), 'command')} waiting for a second operator."
     return line
+
+
+def _held(status: EngineStatus) -> str | None:
+    held = status.held_after
+    return None if held is None else held_words(status, _reason_words(held.code)[1])
 
 
 def _stopped_headline(why: str) -> str:
@@ -285,7 +293,8 @@ class Inspector:
             headline=(_stopped_headline(runtime.stopped) if runtime.stopped
                       else _no_policy_headline(runtime.policy_not_in_effect)
                       if runtime.deciding_policy is None
-                      else _headline(status.mode, restrictions, pending, bool(reasons))),
+                      else _headline(status.mode, restrictions, pending, bool(reasons),
+                                     _held(status))),
             stopped=runtime.stopped,
             all_orders_denied=bool(_firm_kills(restrictions)),
             restrictions=restrictions, pending_approvals=pending,

@@ -217,7 +217,8 @@ class BenchView:
     def fingerprint_seen(self, key: str, window: timedelta) -> bool:
         return self.duplicates.seen(key, self.now, window)
 
-    def resting_prices(self, account: str, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+    def resting_prices(self, account: str, symbol: str, side: Side | None = None
+                       ) -> tuple[Decimal | None, Decimal | None]:
         return self.resting.get((account, symbol), (None, None))
 
     def strategy_disabled(self, account: str, strategy: str) -> bool:

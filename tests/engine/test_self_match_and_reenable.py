@@ -14,7 +14,9 @@ from ordergate.model.events import (
     Alert,
     CancelOrder,
     CommandAction,
+    DecisionRecord,
     Dispatch,
+    OutputEvent,
     PolicyDocument,
     ShadowDecision,
 )
@@ -77,7 +79,11 @@ def test_a_stop_filled_whole_by_its_first_fill_leaves_no_ladder_behind() -> None
 def test_a_working_market_order_makes_opposite_orders_self_match_under_deny() -> None:
     world = Harness({"self_match": "deny"})
     market = world.accepted(Side.BUY, qty="5", order_type=OrderType.MARKET)
-    assert world.state.resting_prices("A", "X")[0] == D("Infinity")
+    # judged for a sell, the working market buy counts, at +infinity; for a buy, or in a
+    # record written without self-matching, only limit prices do
+    assert world.state.resting_prices("A", "X", Side.SELL)[0] == D("Infinity")
+    assert world.state.resting_prices("A", "X", Side.BUY) == (None, None)
+    assert world.state.resting_prices("A", "X") == (None, None)
     limit = decision_of(world.intent(Side.SELL, qty="5", limit_price="99"))
     assert limit.blocking == "ORD-010"
     assert (limit.violations[0].observed, limit.violations[0].limit) == ("99", "market")
@@ -180,3 +186,23 @@ def test_a_cancel_resting_shadow_names_the_cancel_it_would_make_and_makes_none()
     assert market.client_order_id in would.violations[0].detail
     assert of_type(outputs, CancelOrder) == []
     assert not world.state.open_orders[market.client_order_id].cancel_requested
+
+
+def test_a_decision_record_shows_limit_prices_unless_a_market_order_is_what_it_judged() -> None:
+    # Records of decisions taken without self-matching, or by an order on the market order's
+    # own side, read as records always did (older journals replay byte for byte): the best
+    # limit price, not the working market order's +infinity.
+    for policy in ({"self_match": "off"}, {"self_match": "deny"}):
+        world = Harness(policy)
+        world.accepted(Side.BUY, qty="5", limit_price="98")
+        world.accepted(Side.BUY, qty="5", order_type=OrderType.MARKET)
+        same_side = world.intent(Side.BUY, qty="1", limit_price="97")
+        assert _record(same_side).context.resting_buy == D(98)
+        opposite = world.intent(Side.SELL, qty="1", limit_price="105")
+        expected = D(98) if policy["self_match"] == "off" else D("Infinity")
+        assert _record(opposite).context.resting_buy == expected
+
+
+def _record(outputs: list[OutputEvent]) -> DecisionRecord:
+    (record,) = of_type(outputs, DecisionRecord)
+    return record

@@ -17,7 +17,7 @@ from ordergate.gate.view import (
     IntentReads,
     RateScope,
 )
-from ordergate.model.intent import OrderIntent
+from ordergate.model.intent import OrderIntent, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.portfolio import AccountState
@@ -107,7 +107,8 @@ class MemoryView:
     def fingerprint_seen(self, fingerprint: str, window: timedelta) -> bool:
         return self._in_window(self.fingerprints.get(fingerprint, []), window) > 0
 
-    def resting_prices(self, account: str, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+    def resting_prices(self, account: str, symbol: str, side: Side | None = None
+                       ) -> tuple[Decimal | None, Decimal | None]:
         return self.resting.get((account, symbol), (None, None))
 
     def strategy_disabled(self, account: str, strategy: str) -> bool:

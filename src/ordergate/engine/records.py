@@ -148,6 +148,30 @@ class AccountRecord(msgspec.Struct, kw_only=True, gc=False):
         return self.cash + self.market_value
 
 
+def _price(entry: tuple[Decimal, str]) -> Decimal:
+    return entry[0]
+
+
+def _best_buy(buys: list[tuple[Decimal, str]], *, markets: bool) -> Decimal | None:
+    if not buys:
+        return None
+    best = buys[-1][0]
+    if best != MARKET_BUY_PRICE or markets:
+        return best
+    below = bisect_left(buys, MARKET_BUY_PRICE, key=_price)  # market buys sort last
+    return buys[below - 1][0] if below else None
+
+
+def _best_sell(sells: list[tuple[Decimal, str]], *, markets: bool) -> Decimal | None:
+    if not sells:
+        return None
+    best = sells[0][0]
+    if best != MARKET_SELL_PRICE or markets:
+        return best
+    above = bisect_right(sells, MARKET_SELL_PRICE, key=_price)  # market sells sort first
+    return sells[above][0] if above < len(sells) else None
+
+
 class Ladder:
     """Resting prices of one account's working orders in one symbol (`resting_price`: limit
     orders at their limit, market orders at +infinity / 0), kept sorted: the best buy is the
@@ -175,10 +199,14 @@ class Ladder:
         if index < len(entries) and entries[index] == (price, client_order_id):
             del entries[index]
 
-    def best(self) -> tuple[Decimal | None, Decimal | None]:
-        best_buy = self.buys[-1][0] if self.buys else None
-        best_sell = self.sells[0][0] if self.sells else None
-        return best_buy, best_sell
+    def best(self, side: Side | None = None) -> tuple[Decimal | None, Decimal | None]:
+        """The highest buy and the lowest sell, as limit prices (working market orders left
+        out: a decision's record, which journals these two, reads as it always did). With
+        `side`, the side of an order being judged for self-matching, the other side's figure
+        counts its working market orders too (+infinity for a buy, 0 for a sell): the order
+        would trade against them."""
+        return (_best_buy(self.buys, markets=side is Side.SELL),
+                _best_sell(self.sells, markets=side is Side.BUY))
 
     def crossing(self, side: Side, price: Decimal | None) -> list[str]:
         """Resting orders on the other side an order at `price` (None: market) would hit,

@@ -231,9 +231,10 @@ class EngineState:
     def fingerprint_seen(self, fingerprint: str, window: timedelta) -> bool:
         return self.duplicates.seen(fingerprint, self.clock, window)
 
-    def resting_prices(self, account: str, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+    def resting_prices(self, account: str, symbol: str, side: Side | None = None
+                       ) -> tuple[Decimal | None, Decimal | None]:
         ladder = self.ladders.get((account, symbol))
-        return (None, None) if ladder is None else ladder.best()
+        return (None, None) if ladder is None else ladder.best(side)
 
     def strategy_disabled(self, account: str, strategy: str) -> bool:
         return (account, strategy) in self.disabled
@@ -282,7 +283,7 @@ class EngineState:
         if want_resting:
             ladder = self.ladders.get((account, symbol))
             if ladder is not None:
-                resting_buy, resting_sell = ladder.best()
+                resting_buy, resting_sell = ladder.best(intent.side)
         guard = self.guard
         firm = self.firm
         return (

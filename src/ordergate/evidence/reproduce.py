@@ -18,7 +18,7 @@ from ordergate.gate.evaluate import evaluate_limits, precision_denial
 from ordergate.gate.view import ActiveReason, ExposureTotals, RateScope
 from ordergate.model.decision import Decision
 from ordergate.model.events import DecisionContext, DecisionRecord, LimitsRecord
-from ordergate.model.intent import OrderIntent
+from ordergate.model.intent import OrderIntent, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.portfolio import AccountState
@@ -91,8 +91,9 @@ class RecordedView:
                                    f"{self._context.fingerprint!r}, asked {fingerprint!r}")
         return self._context.fingerprint_seen
 
-    def resting_prices(self, account: str, symbol: str) -> tuple[Decimal | None, Decimal | None]:
-        return self._context.resting_buy, self._context.resting_sell
+    def resting_prices(self, account: str, symbol: str, side: Side | None = None
+                       ) -> tuple[Decimal | None, Decimal | None]:
+        return self._context.resting_buy, self._context.resting_sell  # as judged: for `side`
 
     def strategy_disabled(self, account: str, strategy: str) -> bool:
         return self._context.strategy_disabled

@@ -24,7 +24,7 @@ from ordergate.gate.rules.duplicate import derived_client_order_id
 from ordergate.gate.view import GateView, RateScope
 from ordergate.model.events import DecisionContext, ModeReason, RateCount
 from ordergate.model.intent import OrderIntent
-from ordergate.policy.limits import RateLimit, ResolvedLimits
+from ordergate.policy.limits import RateLimit, ResolvedLimits, SelfMatch
 
 _MEMO_LIMIT = 10_000
 # scopes and their names bound once: reading `.value` off an Enum member is a Python call
@@ -149,7 +149,10 @@ def explain(intent: OrderIntent, view: GateView, limits: ResolvedLimits | None, 
     if state is not None:
         daily_loss = state.day_start_equity - state.equity
         drawdown = state.high_water_mark - state.equity
-    resting_buy, resting_sell = view.resting_prices(account, symbol)
+    # as the self-match rule read them, when the policy has it; else limit prices only
+    judged = limits is not None and limits.self_match is not SelfMatch.OFF
+    resting_buy, resting_sell = view.resting_prices(account, symbol,
+                                                    intent.side if judged else None)
     client_order_id = intent.client_order_id
     duplicate_window = None if limits is None else limits.duplicate_window
     if context is not None:

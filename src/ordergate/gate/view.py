@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol
 
 import msgspec
 
-from ordergate.model.intent import OrderIntent
+from ordergate.model.intent import OrderIntent, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.portfolio import AccountState
@@ -110,9 +110,12 @@ class GateView(Protocol):
         """An accepted intent with this fingerprint in (now - window, now]."""
         ...
 
-    def resting_prices(self, account: str, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+    def resting_prices(self, account: str, symbol: str, side: Side | None = None
+                       ) -> tuple[Decimal | None, Decimal | None]:
         """Highest working buy limit price and lowest working sell limit price of the account
-        (None when there is none), for self-match prevention."""
+        (None when there is none). With `side`, the side of an order judged for self-matching,
+        the other side's figure counts the account's working market orders too, at +infinity
+        (a buy) or 0 (a sell): the order would trade against them (`engine.records.Ladder`)."""
         ...
 
     def strategy_disabled(self, account: str, strategy: str) -> bool:

@@ -206,7 +206,7 @@ def self_match(ctx: RuleContext) -> Violation | None:
     if ctx.limits.self_match is not _DENY:
         return None
     intent = ctx.intent
-    best_buy, best_sell = ctx.view.resting_prices(intent.account, intent.symbol)
+    best_buy, best_sell = ctx.view.resting_prices(intent.account, intent.symbol, intent.side)
     price = intent.limit_price
     if intent.side is _BUY:
         if best_sell is None or (price is not None and price < best_sell):

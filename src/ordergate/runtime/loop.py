@@ -238,6 +238,9 @@ class Runtime:
         self._source_block: _Block | None = None  # the newest source batch
         self._since_snapshot = 0
         self._last_snapshot_bytes = 0
+        self.snapshot_seq = 0
+        """The record of the newest snapshot this runtime loaded or stored (0: none): read
+        by the status view, which must not scan and hash the snapshots to learn it."""
         self._stopped = ""
         self._now: datetime | None = None
         self._policy_pending = True
@@ -308,6 +311,7 @@ class Runtime:
             runtime = cls(journal, engine, broker, policy, snapshot_every=snapshot_every,
                           market_to_broker=market_to_broker)
             runtime.start_time = start_time
+            runtime.snapshot_seq = snapshot.seq if snapshot is not None else 0
 
             def replayed() -> None:
                 # Chosen once the state is rebuilt and before anything is appended or sent,
@@ -1002,6 +1006,7 @@ class Runtime:
                 reason = str(exc)
         if stored is not None:
             self._last_snapshot_bytes = stored
+            self.snapshot_seq = child.seq
             self._log.info("snapshot_written", seq=child.seq, bytes=stored)
         else:
             self._log.warning("snapshot_failed_in_background", seq=child.seq,
@@ -1054,6 +1059,7 @@ class Runtime:
         except JournalError as exc:
             self._fail_closed(exc)
         self._last_snapshot_bytes = len(state)
+        self.snapshot_seq = seq
         self._durable_seq = self.journal.last_seq()
         self._since_snapshot = 0
         faults.crossing("after_snapshot")

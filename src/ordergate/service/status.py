@@ -9,7 +9,6 @@ is kept here from the ModeChanged outputs (recovered from the journal at start-u
 from __future__ import annotations
 
 import collections
-import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -51,7 +50,6 @@ from ordergate.service.schemas import (
 
 TIMELINE_LENGTH = 200
 _DATA_CODES = ("SYS-001", "SYS-002", "SYS-003")
-_SNAPSHOT_REFRESH_S = 10.0
 # Per-strategy and per-symbol rate windows listed (and exported as metrics): the busiest.
 RATE_WINDOWS_PER_SCOPE = 10
 # How the engine announces the first of two approvals to resume after a drawdown halt
@@ -246,8 +244,6 @@ class Inspector:
         self._breakers = breakers
         self.timeline = timeline
         self._last_batch_seconds = last_batch_seconds
-        self._snapshot_seq = 0
-        self._snapshot_checked = float("-inf")
 
     @property
     def run_id(self) -> str:
@@ -450,16 +446,9 @@ class Inspector:
     def _journal_view(self) -> JournalView:
         journal = self._runtime.journal
         last = journal.last_seq()
-        now = time.monotonic()
-        if now - self._snapshot_checked >= _SNAPSHOT_REFRESH_S:
-            self._snapshot_checked = now
-            try:
-                snapshot = journal.latest_snapshot()
-            except JournalError:
-                snapshot = None
-            self._snapshot_seq = snapshot.seq if snapshot is not None else 0
-        return JournalView(url=redact_url(journal.url), last_seq=last,
-                           snapshot_seq=self._snapshot_seq, lag=last - self._snapshot_seq,
+        snapshot = self._runtime.snapshot_seq  # known: scanning the snapshots costs seconds
+        return JournalView(url=redact_url(journal.url), last_seq=last, snapshot_seq=snapshot,
+                           lag=last - snapshot,
                            last_batch_seconds=(self._last_batch_seconds()
                                                if self._last_batch_seconds else 0.0))
 

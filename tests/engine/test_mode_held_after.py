@@ -29,7 +29,24 @@ def test_a_cleared_reason_is_named_while_the_mode_it_set_holds() -> None:
     assert guard.held_after() is None  # still listed: it is a reason, not a memory
     guard.clear("dep:broker_submit", T0 + timedelta(seconds=5))
     held = guard.held_after()
-    assert held is not None and held.code == "SYS-011" and held.detail == "broker_submit: 429"
+    assert held is not None
+    reason, cleared = held
+    assert (reason.code, reason.detail) == ("SYS-011", "broker_submit: 429")
+    assert cleared == T0 + timedelta(seconds=5)
+
+
+def test_the_reason_named_is_the_one_that_set_the_mode_not_the_last_to_clear() -> None:
+    # A reconciliation mismatch halts; a 429 after it asks only for REDUCE_ONLY. Both clear,
+    # the mismatch first: HALTED is held because of the mismatch, not the 429.
+    guard = ModeGuard()
+    guard.raise_condition(Condition(key="reconcile", code="SYS-009", detail="orphan order",
+                                    since=T0, level=Mode.HALTED), T0)
+    _raised(guard)
+    guard.clear("reconcile", T0 + timedelta(seconds=1))
+    guard.clear("dep:broker_submit", T0 + timedelta(seconds=2))
+    held = guard.held_after()
+    assert guard.mode is Mode.HALTED and held is not None
+    assert held[0].code == "SYS-009" and held[1] == T0 + timedelta(seconds=1)
 
 
 def test_nothing_is_held_once_the_mode_loosens_or_another_reason_holds_it() -> None:
@@ -58,6 +75,7 @@ def test_the_memory_survives_a_snapshot_and_older_snapshots_still_load() -> None
     guard.clear("dep:broker_submit", T0)
     restored = ModeGuard.from_image(msgspec.json.decode(msgspec.json.encode(guard.image()),
                                                         type=ModeGuardImage))
+    assert restored.held_after() is not None
     assert restored.held_after() == guard.held_after()
     older = msgspec.json.encode({"mode": "REDUCE_ONLY", "conditions": [],
                                  "last_cleared": T0.isoformat(), "first_resume_operator": ""})

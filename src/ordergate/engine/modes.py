@@ -50,22 +50,26 @@ class ModeGuardImage(msgspec.Struct, frozen=True, kw_only=True):
     conditions: list[Condition]
     last_cleared: datetime | None
     first_resume_operator: str
-    # the reason that cleared last while the mode stayed tighter (older snapshots: None)
-    last_cleared_reason: ModeReason | None = None
+    # the reason that tightened the mode to what it is, and when it cleared (older
+    # snapshots: None)
+    set_by: Condition | None = None
+    set_by_cleared: datetime | None = None
 
 
 class ModeGuard:
     """Holds the mode and its reasons; every transition goes through here."""
 
-    __slots__ = ("_conditions", "_mode", "first_resume_operator", "last_cleared",
-                 "last_cleared_reason")
+    __slots__ = ("_conditions", "_mode", "first_resume_operator", "last_cleared", "set_by",
+                 "set_by_cleared")
 
     def __init__(self) -> None:
         self._mode = Mode.ACTIVE
         self._conditions: dict[str, Condition] = {}
         self.last_cleared: datetime | None = None
-        # What cleared last: a mode held tighter than its reasons demand can say why it is.
-        self.last_cleared_reason: ModeReason | None = None
+        # What tightened the mode to what it is (and when that cleared): a mode held tighter
+        # than its remaining reasons demand can say what put it there.
+        self.set_by: Condition | None = None
+        self.set_by_cleared: datetime | None = None
         # Two-operator resume: who resumed first while a drawdown halt was active.
         self.first_resume_operator = ""
 
@@ -106,7 +110,10 @@ class ModeGuard:
                 return None
             condition = msgspec.structs.replace(existing, level=condition.level)
         self._conditions[condition.key] = condition
-        return self._set(self._mode.tighter(condition.level), now, condition.actor)
+        change = self._set(self._mode.tighter(condition.level), now, condition.actor)
+        if change is not None:
+            self.set_by, self.set_by_cleared = condition, None
+        return change
 
     def clear(self, key: str, now: datetime) -> bool:
         """Remove a conditional reason whose cause resolved. Never loosens the mode."""
@@ -115,7 +122,8 @@ class ModeGuard:
             return False
         del self._conditions[key]
         self.last_cleared = now
-        self.last_cleared_reason = condition.as_reason()
+        if self.set_by is not None and self.set_by.key == key:
+            self.set_by_cleared = now
         return True
 
     def on_time(self, now: datetime, reset_window: timedelta | None) -> ModeChanged | None:
@@ -129,7 +137,7 @@ class ModeGuard:
         if required.rank >= self._mode.rank:
             return None
         self.last_cleared = None
-        self.last_cleared_reason = None
+        self.set_by = self.set_by_cleared = None
         return self._set(required, now, "reset_window")
 
     def resume(self, operator: str, now: datetime) -> tuple[ModeChanged | None, list[Condition]]:
@@ -139,8 +147,10 @@ class ModeGuard:
         for condition in dropped:
             del self._conditions[condition.key]
         self.first_resume_operator = ""
-        self.last_cleared_reason = None
-        return self._set(self.required(), now, operator), dropped
+        change = self._set(self.required(), now, operator)
+        if change is not None:
+            self.set_by = self.set_by_cleared = None
+        return change, dropped
 
     def _set(self, mode: Mode, now: datetime, actor: str) -> ModeChanged | None:
         if mode is self._mode:
@@ -155,7 +165,8 @@ class ModeGuard:
             conditions=list(self._conditions.values()),
             last_cleared=self.last_cleared,
             first_resume_operator=self.first_resume_operator,
-            last_cleared_reason=self.last_cleared_reason,
+            set_by=self.set_by,
+            set_by_cleared=self.set_by_cleared,
         )
 
     @classmethod
@@ -165,13 +176,14 @@ class ModeGuard:
         guard._conditions = {condition.key: condition for condition in image.conditions}
         guard.last_cleared = image.last_cleared
         guard.first_resume_operator = image.first_resume_operator
-        guard.last_cleared_reason = image.last_cleared_reason
+        guard.set_by = image.set_by
+        guard.set_by_cleared = image.set_by_cleared
         return guard
 
-    def held_after(self) -> ModeReason | None:
-        """The reason that cleared last, when the mode is still tighter than the remaining
-        reasons demand (it loosens only on an operator's resume or the reset window): what
-        put it there. None otherwise."""
-        if self.last_cleared_reason is None or self.required().rank >= self._mode.rank:
+    def held_after(self) -> tuple[ModeReason, datetime | None] | None:
+        """When the mode is tighter than the remaining reasons demand (it loosens only on an
+        operator's resume or the reset window): the reason that tightened it to this mode,
+        and when that reason cleared. None otherwise."""
+        if self.set_by is None or self.required().rank >= self._mode.rank:
             return None
-        return self.last_cleared_reason
+        return self.set_by.as_reason(), self.set_by_cleared

@@ -181,8 +181,9 @@ def build_status(engine: Engine) -> EngineStatus:
         counters=dict(sorted(state.counters.items())),
         shadow_policy_hash="" if engine.shadow is None else engine.shadow.hash,
         shadow_policy_name="" if engine.shadow is None else engine.shadow.name,
-        held_after=held,
-        cleared_at=state.guard.last_cleared if held is not None else None,
+        held_after=None if held is None else held[0],
+        cleared_at=None if held is None else held[1],
+        # the reset window runs from the last clearance of any reason (`ModeGuard.on_time`)
         loosens_at=(state.guard.last_cleared + engine.settings.reset_window
                     if held is not None and state.guard.last_cleared is not None
                     and engine.settings.reset_window is not None else None),

@@ -176,6 +176,9 @@ class Dispatcher:
         self._durable_through = durable_through
         self._market = broker if show_market and isinstance(broker, MarketListener) else None
         self._healthy: dict[str, bool] = {SUBMIT_DEPENDENCY: True, READS_DEPENDENCY: True}
+        # event time before which the broker asked not to be called again (its Retry-After,
+        # or the classification's minimum backoff), from its last failure
+        self.quiet_until: datetime | None = None
         self._log = log.bind(run_id=run_id, broker=broker.name)
         self._monitor: CallMonitor | None = None
         self._lost_after = lost_after
@@ -291,6 +294,8 @@ class Dispatcher:
             watched = monitor.succeeded(dependency, ts) if monitor is not None else []
             return watched, verdict.category is Category.ORDER_REJECTED
         status = to_event(verdict, ts)
+        if verdict.backoff_hint_s is not None:
+            self.quiet_until = ts + timedelta(seconds=verdict.backoff_hint_s)
         watched = monitor.failed(verdict, ts) if monitor is not None else []
         return [*self._health(dependency, False, ts, status), *watched], False
 

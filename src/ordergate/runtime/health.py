@@ -192,12 +192,23 @@ class BrokerHealth:
         toward a storm), or that is still reported unhealthy though its circuit stayed closed
         (one 429 or timeout marks it so, and while the mode that holds refuses new risk, no
         submit may come to clear it). A successful probe closes half-open circuits and tells
-        the engine the broker answers again."""
-        if not self.broker_down() and not runtime.dispatcher.unhealthy():
-            return []
+        the engine the broker answers again.
+
+        The second kind of probe waits for the broker's Retry-After (`quiet_until`) and, when
+        it fails, counts toward no circuit: the broker is only asked whether it answers
+        again, and a rate-limited answer to that question is no failure of a call the
+        gateway needed."""
+        down = self.broker_down()
+        if not down:
+            dispatcher = runtime.dispatcher
+            if not dispatcher.unhealthy() or (
+                    dispatcher.quiet_until is not None and ts < dispatcher.quiet_until):
+                return []
         try:
             runtime.broker.server_time()
         except DEPENDENCY_ERRORS as exc:
+            if not down:
+                return []
             failed = self._failed(classify(exc, READS_DEPENDENCY), ts, counts=True)
             # The probe stood in for every half-open circuit's own probe: they re-open at
             # their next tier.

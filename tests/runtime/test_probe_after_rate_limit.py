@@ -34,7 +34,8 @@ def test_a_rate_limited_broker_is_probed_after_its_retry_after_without_opening_a
         run.quotes(32)  # the first probe fails, quietly
         assert faults.fail_next_reads == 0
         assert "SYS-011" in run.reason_codes() and "SYS-007" not in run.reason_codes()
-        assert all(breaker.state is BreakerState.CLOSED for breaker in run.guard.broker_health.snapshot())
+        breakers = run.guard.broker_health.snapshot()
+        assert all(breaker.state is BreakerState.CLOSED for breaker in breakers)
 
         run.quotes(38)  # the next one is answered
         assert "SYS-011" not in run.reason_codes()

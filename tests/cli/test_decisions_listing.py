@@ -40,10 +40,23 @@ def test_at_80_columns_every_value_is_whole_and_shared_values_are_in_the_title(
         assert f" {row.symbol} " in line
         assert f" {row.decision} " in line
     title = shown.stdout.splitlines()[0]
-    assert title.startswith("899 decisions (latest 10), account DEMO-1")
-    assert f"mode {latest[-1].mode}" in title  # the demo ends HALTED: every row shares it
-    assert "2026-03-02 (UTC)" in title
-    assert "hidden to fit 80 columns: latency, seq" in shown.stdout
+    # what all 899 share, not only the 10 shown (they are all HALTED, the day is not)
+    assert title == "899 decisions (latest 10), account DEMO-1, 2026-03-02 (UTC)"
+    assert "hidden to fit 80 columns: latency, seq, strategy, mode" in shown.stdout
+
+
+def test_narrower_than_any_table_each_decision_is_one_line_of_whole_values(
+        demo_day: Path) -> None:
+    journal = demo_day / "journal.db"
+    latest = _rows(journal)[-5:]
+    shown = cli("decisions", "--journal", str(journal), "--limit", "5", columns=50)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[1] == "time (UTC)  intent  symbol  side  qty  decision  blocking"
+    for row, line in zip(latest, lines[2:7], strict=True):
+        assert line.split("  ") == [row.ts.strftime("%H:%M:%S.%f")[:12], row.intent_id,
+                                    row.symbol, row.side, str(row.qty), row.decision,
+                                    row.blocking]
 
 
 def test_a_wide_terminal_shows_every_column_and_hides_nothing(demo_day: Path) -> None:
@@ -53,8 +66,8 @@ def test_a_wide_terminal_shows_every_column_and_hides_nothing(demo_day: Path) ->
     assert shown.returncode == 0, shown.stderr
     header = next(line for line in shown.stdout.splitlines() if line.startswith("┃"))
     assert [cell.strip() for cell in header.strip("┃").split("┃")] == [
-        "seq", "time (UTC)", "intent", "symbol", "side", "qty", "decision", "blocking",
-        "latency"]
+        "seq", "time (UTC)", "intent", "strategy", "symbol", "side", "qty", "decision",
+        "blocking", "mode", "latency"]
     for row, line in zip(latest, _table_lines(shown.stdout), strict=True):
         assert line.startswith(f"│ {row.seq} ")
         assert " µs " in line

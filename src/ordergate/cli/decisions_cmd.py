@@ -265,7 +265,7 @@ def decisions(
     if not rows:
         out.print("no decisions" + (" match" if where != DecisionFilter() else ""))
         return
-    for line in _listing(title, rows[-limit:], out.width):
+    for line in _listing(title, rows[-limit:], rows, out.width):
         out.print(line)
 
 
@@ -274,12 +274,14 @@ _DROPPABLE = ("latency", "seq", "strategy", "account", "mode")
 _UNBOUNDED = 10_000  # measure a table's natural width, not the width it is given
 
 
-def _listing(title: str, rows: list[DecisionRow], width: int) -> list[Text | Table | str]:
-    """The decisions table as it fits `width` columns, with no value cut across lines (a
-    folded "HALT/ED" or "3442/6" is misread). What every row shares (one account, one
-    strategy, one mode, one date) goes into the title instead of a column; if the table is
-    still too wide, the columns in `_DROPPABLE` go, in that order, and a line says which.
-    Only a table too wide even then folds its values."""
+def _listing(title: str, rows: list[DecisionRow], matching: list[DecisionRow],
+             width: int) -> list[Text | Table | str]:
+    """The decisions table (`rows`, the latest of `matching`) as it fits `width` columns,
+    with no value cut across lines (a folded "HALT/ED" or "3442/6" is misread). What every
+    matching decision shares (one account, one strategy, one mode, one date) goes into the
+    title instead of a column; if the table is still too wide, the columns in `_DROPPABLE`
+    go, in that order, and a line says which. A terminal too narrow even then gets a line
+    per decision instead of a table."""
     cells: dict[str, list[str]] = {
         "seq": [str(row.seq) for row in rows],
         "time (UTC)": [_when(row.ts) for row in rows],
@@ -298,10 +300,12 @@ def _listing(title: str, rows: list[DecisionRow], width: int) -> list[Text | Tab
     }
     shared: list[str] = []
     if rows:
-        for column in ("account", "strategy", "mode"):
-            if len(set(cells[column])) == 1:
+        for column, values in (("account", {row.account for row in matching}),
+                               ("strategy", {row.strategy for row in matching}),
+                               ("mode", {row.mode for row in matching})):
+            if len(values) == 1:
                 shared.append(f"{column} {cells.pop(column)[0]}")
-        days = {row.ts.astimezone(UTC).date() for row in rows}
+        days = {row.ts.astimezone(UTC).date() for row in matching}
         if len(days) == 1:
             shared.append(f"{days.pop().isoformat()} (UTC)")
             cells["time (UTC)"] = [text.split(" ", 1)[1] for text in cells["time (UTC)"]]
@@ -311,7 +315,7 @@ def _listing(title: str, rows: list[DecisionRow], width: int) -> list[Text | Tab
         droppable = [column for column in _DROPPABLE if column in cells]
         table = Table()
         for column in cells:
-            table.add_column(column, no_wrap=bool(droppable), overflow="fold")
+            table.add_column(column, no_wrap=True)
         for values in zip(*cells.values(), strict=True):
             table.add_row(*values)
         needed = Measurement.get(out, out.options.update_width(_UNBOUNDED), table).maximum
@@ -319,7 +323,14 @@ def _listing(title: str, rows: list[DecisionRow], width: int) -> list[Text | Tab
             break
         del cells[droppable[0]]
         hidden.append(droppable[0])
-    shown: list[Text | Table | str] = [heading, table]
+    shown: list[Text | Table | str] = [heading]
+    if needed <= width:
+        shown.append(table)
+    else:
+        # narrower than any table: a line per decision, its values whole, wrapped by the
+        # terminal between them, never inside one
+        shown.append("  ".join(cells))
+        shown.extend("  ".join(values) for values in zip(*cells.values(), strict=True))
     if hidden:
         shown.append(f"hidden to fit {width} columns: {', '.join(hidden)} (widen the terminal, "
                      "or --show INTENT_ID for one decision in full)")

@@ -300,10 +300,10 @@ def _listing(title: str, rows: list[DecisionRow], matching: list[DecisionRow],
     }
     shared: list[str] = []
     if rows:
-        for column, values in (("account", {row.account for row in matching}),
-                               ("strategy", {row.strategy for row in matching}),
-                               ("mode", {row.mode for row in matching})):
-            if len(values) == 1:
+        for column, distinct in (("account", {row.account for row in matching}),
+                                 ("strategy", {row.strategy for row in matching}),
+                                 ("mode", {row.mode for row in matching})):
+            if len(distinct) == 1:
                 shared.append(f"{column} {cells.pop(column)[0]}")
         days = {row.ts.astimezone(UTC).date() for row in matching}
         if len(days) == 1:

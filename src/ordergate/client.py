@@ -49,6 +49,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
+from ordergate.journal.base import redact_url, userinfo_password_spans
 from ordergate.model.intent import OrderIntent
 from ordergate.service.schemas import (
     BatchResult,
@@ -197,7 +198,7 @@ def http_url_problem(url: str) -> str:
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
-        return f"not a valid URL: {exc}"
+        return f"not a valid URL: {_unreadable(url, exc)}"
     if not parsed.scheme:
         return "no scheme: expected http:// or https://, e.g. http://127.0.0.1:8080"
     if parsed.scheme not in ("http", "https"):
@@ -212,13 +213,23 @@ def http_url_problem(url: str) -> str:
 
 
 def _shown(url: str) -> str:
-    """`url` with a user and password, if it has them, as `***`."""
-    return re.sub(r"(://)[^/?#@]*@", r"\1***@", url)
+    """`url` with its password, if it has one, as `***` (`journal.redact_url`'s rule: a
+    password written with an '@', '#' or ':' in it is masked whole)."""
+    return redact_url(url)
+
+
+def _unreadable(url: str, exc: httpx.InvalidURL) -> str:
+    """Why httpx cannot read `url`: its own words, unless the URL holds a password, a piece
+    of which httpx may quote (it reads 'u:pw#x@host' as host 'u', port 'pw')."""
+    if not userinfo_password_spans(url):
+        return str(exc)
+    return ("its password is not written so a URL can carry it (percent-encode '@', ':', "
+            "'/', '?', '#' and '%' in it: %40 %3A %2F %3F %23 %25)")
 
 
 def _bad_url(call: _Call, base_url: str, exc: httpx.InvalidURL) -> BadURLError:
     return BadURLError(f"{call.method} {call.path}: cannot build a request on "
-                       f"'{_shown(base_url)}': {exc}", error="bad_url")
+                       f"'{_shown(base_url)}': {_unreadable(base_url, exc)}", error="bad_url")
 
 
 _FIELD_PATTERNS = (
@@ -340,7 +351,7 @@ def _intent(intent: OrderIntent | Mapping[str, Any], where: str) -> OrderIntent:
 
 def _reason(reason: str) -> str:
     if not reason.strip():
-        raise ValidationError("reason: must not be blank (it is journaled as the why)",
+        raise ValidationError("$.reason: must not be blank (it is journaled as the why)",
                               field="$.reason")
     return reason
 
@@ -352,7 +363,7 @@ def _query(**values: Any) -> dict[str, str]:
             continue
         if isinstance(value, datetime):
             if value.utcoffset() is None:
-                raise ValidationError(f"{name}: timestamp must carry a UTC offset",
+                raise ValidationError(f"$.{name}: timestamp must carry a UTC offset",
                                       field=f"$.{name}")
             params[name] = value.isoformat().replace("+00:00", "Z")
         elif isinstance(value, bool):
@@ -384,7 +395,7 @@ class _Api:
     def submit_batch(intents: Sequence[OrderIntent | Mapping[str, Any]]) -> _Call:
         checked = [_intent(item, f"$.intents[{index}]") for index, item in enumerate(intents)]
         if not checked:
-            raise ValidationError("intents: at least one intent is needed", field="$.intents")
+            raise ValidationError("$.intents: at least one intent is needed", field="$.intents")
         body = _encoder.encode({"intents": checked})
         first = checked[0].intent_id
         return _Call("POST", "/v1/intents", BatchResult, Safety.IDEMPOTENT, body=body,
@@ -412,7 +423,7 @@ class _Api:
     @staticmethod
     def decision(intent_id: str) -> _Call:
         if not intent_id:
-            raise ValidationError("intent_id: must not be empty", field="$.intent_id")
+            raise ValidationError("$.intent_id: must not be empty", field="$.intent_id")
         # One path segment whatever the id holds: '/' and '%' percent-encoded, and an id that
         # is a dot segment too, or the URL would be resolved ('/v1/decisions/..' is '/v1').
         segment = quote(intent_id, safe="")

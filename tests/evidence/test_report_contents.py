@@ -221,3 +221,14 @@ def test_a_pack_that_cannot_be_written_whole_leaves_nothing_and_says_so(
             "of the pack was written") in said
     assert sorted(path.name for path in out.iterdir()) == ["report.html"]
     assert sorted(path.name for path in tmp_path.iterdir() if ".partial" in path.name) == []
+
+
+def test_pack_of_a_window_before_any_policy_was_activated_says_so(demo_day: Path,
+                                                                  tmp_path: Path) -> None:
+    # The demo's policy is activated at its start-up; a window ending before it holds no
+    # activation at all (the pack used to stop there with a stack trace).
+    result = invoke("report", "--journal", str(demo_day / "journal.db"), "--out",
+                    str(tmp_path / "pack"), "--until", "2026-03-02T14:00:00Z")
+    assert result.code == 0, result.output
+    text = (tmp_path / "pack" / "report.md").read_text()
+    assert "No policy was activated up to the window's end" in text

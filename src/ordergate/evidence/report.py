@@ -201,8 +201,9 @@ class Series:
                                                                        datetime | None]]:
         """Each activation with the time the next one replaced it (None: still in force),
         keeping those in force at some moment of the window."""
+        # each with the one after it (none after the last); no activation, no span
         spans = [(policy, following.since if following else None) for policy, following in
-                 zip(self.policies, [*self.policies[1:], None], strict=True)]
+                 zip(self.policies, [*self.policies[1:], None], strict=False)]
         return [(policy, end) for policy, end in spans
                 if since is None or end is None or end > since]
 

@@ -149,3 +149,19 @@ def test_monitor_mode_says_a_cap_the_gate_may_trim_to_could_have_cut_the_order()
                          violations=(Violation(code="THR-001", observed="11", limit="10"),))
     assert "enforced, it would have been refused by THR-001" in _text(
         plain_words(throttled, _intent(), None))
+
+
+def test_a_self_match_cancel_is_said_as_the_cancel_it_was_not_as_a_broken_limit() -> None:
+    # Under self_match: cancel_resting an allowed order carries an ORD-010 note naming the
+    # account's own orders the gate cancelled; nothing was broken.
+    decision = Decision(
+        intent_id="i-1", decision=DecisionKind.ALLOW,
+        violations=(Violation(code="ORD-010", observed="101.5", limit="101",
+                              detail="cancelled the account's own order it would trade "
+                                     "against (self_match: cancel_resting): og-abc at 101"),),
+    )
+    shown = _text(plain_words(decision, _intent(), None))
+    assert "ALLOWED: no limit was broken" in shown
+    assert "broken:" not in shown
+    assert ("to keep it from trading with the account's own orders, the gate cancelled the "
+            "account's own order it would trade against: og-abc at 101") in shown

@@ -35,6 +35,7 @@ from ordergate.model.intent import OrderIntent
 from ordergate.model.reasons import REGISTRY
 
 _COLOURS = {"ALLOW": "green", "MODIFY": "yellow", "DENY": "red"}
+_SELF_MATCH_CANCEL = "cancelled the account's own"
 _VERDICTS = {"ALLOW": "ALLOWED", "MODIFY": "MODIFIED", "DENY": "DENIED"}
 
 
@@ -113,6 +114,15 @@ def plain_words(decision: Decision, intent: OrderIntent | None,
     what happened next. Rich markup; user-given values are escaped."""
     kind = decision.decision
     colour = _COLOURS[kind.value]
+    # Under `self_match: cancel_resting` an allowed decision notes, as an ORD-010 entry, the
+    # account's own orders cancelled so it would not trade with itself: an action, not a
+    # limit broken (`engine.core.with_self_match_cancels` writes it).
+    cancels = [violation for violation in decision.violations
+               if kind is DecisionKind.ALLOW and violation.code == "ORD-010"
+               and violation.detail.startswith(_SELF_MATCH_CANCEL)]
+    if cancels:
+        decision = msgspec.structs.replace(decision, violations=tuple(
+            violation for violation in decision.violations if violation not in cancels))
     by_code = {violation.code: violation for violation in decision.violations}
     lines: list[str] = []
     if intent is not None:
@@ -153,6 +163,10 @@ def plain_words(decision: Decision, intent: OrderIntent | None,
             evidence = _evidence(violation)
             lines.append(f"  • {violation.code} {plain(_meaning(violation.code))}"
                          + (f" ({plain(evidence)})" if evidence else ""))
+    for cancel in cancels:
+        lines.append(f"to keep it from trading with the account's own orders, the gate "
+                     f"{plain(cancel.detail.split(' (self_match', 1)[0])}: "
+                     f"{plain(cancel.detail.rsplit(': ', 1)[-1])}")
     lines.append(f"trading mode then: {decision.mode.value}")
     if sent is not None:
         lines.append(f"sent to the broker as order {plain(sent.client_order_id)} "

@@ -262,6 +262,16 @@ def _retry_after(response: httpx.Response) -> float:
         return 1.0
 
 
+DECIDED_NOT_ANSWERED = "decided_not_answered"  # `service.bridge.DECIDED_NOT_ANSWERED`
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        return str(msgspec.json.decode(response.content, type=dict[str, Any]).get("error", ""))
+    except msgspec.DecodeError:
+        return ""
+
+
 def error_for(response: httpx.Response) -> ClientError:
     """The exception for a non-2xx answer."""
     status = response.status_code
@@ -495,6 +505,9 @@ class _Retry:
 
     def after_status(self, call: _Call, response: httpx.Response) -> float | None:
         status = response.status_code
+        if status == 503 and call.outcome_hint and _error_code(response) == DECIDED_NOT_ANSWERED:
+            # the gateway decided (and may have sent) before its answer failed
+            self.maybe_acted = True
         if status == 429:
             wait = _retry_after(response)
             return None if wait > self.max_wait_s else self._next(wait)
@@ -535,8 +548,9 @@ def _status_failure(call: _Call, response: httpx.Response, retry: _Retry) -> Cli
     error = error_for(response)
     if retry.maybe_acted and (response.status_code == 429 or response.status_code >= 500):
         return OutcomeUnknown(
-            f"{call.method} {call.path}: an earlier attempt was sent but no answer came, and "
-            f"the last one was answered HTTP {response.status_code} {error.error}: "
+            f"{call.method} {call.path}: an earlier attempt may have been acted on (sent with "
+            "no answer, or decided before its answer failed), and the last one was answered "
+            f"HTTP {response.status_code} {error.error}: "
             f"{call.outcome_hint}",
             status=0, error="outcome_unknown", detail=error.detail)
     return error

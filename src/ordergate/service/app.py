@@ -151,7 +151,7 @@ def endpoint(ctx: ServiceContext, route: str, handler: Handler) -> Callable[[Req
         except ApiError as exc:
             response = error_response(exc)
         except ServiceUnavailable as exc:
-            response = error_response(ApiError(503, "unavailable", str(exc)))
+            response = error_response(ApiError(503, exc.error, str(exc)))
         observe(response.status_code, time.perf_counter() - started)
         return response
 

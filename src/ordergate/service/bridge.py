@@ -156,7 +156,16 @@ def _conflict(position: int, intent: OrderIntent, earlier: OrderIntent) -> Inten
 
 class ServiceUnavailable(Exception):
     """The engine could not make the batch durable or is shut down: the caller gets 503 and
-    nothing it asked for has been acted on (fail closed)."""
+    nothing it asked for has been acted on (fail closed). `error` is the answer's error code;
+    `DECIDED_NOT_ANSWERED` is the one exception: the batch was decided and durable, and what
+    failed came after (its orders may have been sent)."""
+
+    def __init__(self, message: str, *, error: str = "unavailable") -> None:
+        super().__init__(message)
+        self.error = error
+
+
+DECIDED_NOT_ANSWERED = "decided_not_answered"
 
 
 # ---------------------------------------------------------------- the decision index
@@ -619,7 +628,8 @@ class EngineBridge:
                           intents=len(fresh))
                 late = ServiceUnavailable(f"decided and durable, but answering failed: "
                                           f"{self.last_error}; read the decision at "
-                                          "GET /v1/decisions/{intent_id}")
+                                          "GET /v1/decisions/{intent_id}",
+                                          error=DECIDED_NOT_ANSWERED)
                 for work in works:
                     self._settle.add(work, exc=late)  # an answered one keeps its answer
                 return

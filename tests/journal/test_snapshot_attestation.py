@@ -260,6 +260,12 @@ def test_postgres_forged_snapshot_is_not_used_and_fails_verify(postgres_url: str
     verified = _verify_cli(url)
     assert verified.returncode == 3
     assert f"snapshot at seq {seqs[-1]}" in verified.stderr
+    # a row, not a file: the refusal gives the statement that sets it aside, and it works
+    statement = f"DELETE FROM journal_snapshots WHERE stream = 'attest' AND seq = {seqs[-1]}"
+    assert statement in " ".join(verified.stderr.split())
+    with psycopg.connect(location.target, autocommit=True) as conn:
+        conn.execute(statement)
+    assert _verify_cli(url).returncode == 0
 
 
 @pytest.mark.postgres

@@ -108,6 +108,11 @@ class ChainJournal(ABC):
         """Where the snapshot at `seq` is stored, for people (a file's path, say)."""
         return f"{self._url}: snapshot at seq {seq}"
 
+    def _set_aside(self, seq: int) -> str:
+        """What an operator does with a damaged snapshot at `seq`, in words: without it, start-up
+        replays from the snapshot before it (or from the journal's first record)."""
+        return "restore it or move it aside"
+
     def _unreadable_snapshots(self) -> list[tuple[int, str]]:
         """(seq, why) of each stored snapshot `_snapshot_index` leaves out because not even
         the record it was taken at can be read from it (a snapshot file whose header was cut
@@ -295,8 +300,8 @@ class ChainJournal(ABC):
                 return VerifyReport(
                     ok=False, records=report.records, first_bad_seq=seq,
                     message=f"the snapshot at seq {seq} cannot be read or is damaged: "
-                            f"{cannot_read[seq]} ({_attested_text(attested)}); restore it or "
-                            "move it aside")
+                            f"{cannot_read[seq]} ({_attested_text(attested)}); "
+                            f"{self._set_aside(seq)}")
             with self._lock:
                 try:
                     _, digest = self._snapshot_state(seq)
@@ -310,8 +315,8 @@ class ChainJournal(ABC):
                     ok=False, records=report.records, first_bad_seq=seq,
                     message=f"the snapshot at seq {seq} ({self._snapshot_location(seq)}) "
                             f"holds {digest} but {_attested_text(attested)}: it was altered "
-                            "after it was stored (it is not used at start-up); restore it or "
-                            "move it aside")
+                            "after it was stored (it is not used at start-up); "
+                            f"{self._set_aside(seq)}")
             if len(attested) > 1:
                 return VerifyReport(
                     ok=False, records=report.records, first_bad_seq=seq,

@@ -291,6 +291,12 @@ class PostgresJournal(ChainJournal):
         return [(int(seq), str(chain), None if stored is None else str(stored))
                 for seq, chain, stored in rows]
 
+    def _set_aside(self, seq: int) -> str:
+        # a row, not a file: no command removes one, so the statement is given
+        stream = self._stream.replace("'", "''")
+        return (f"restore it, or delete its row: DELETE FROM journal_snapshots WHERE stream = "
+                f"'{stream}' AND seq = {seq} (in the journal's database and schema)")
+
     def _snapshot_state(self, seq: int) -> tuple[bytes, str]:
         row = self._query_one(
             "SELECT state FROM journal_snapshots WHERE stream = %s AND seq = %s",

@@ -112,10 +112,15 @@ FIELD_NOTES: dict[str, str] = {
     "Limits.repeated_execution": "This many fills (executions, partial ones included) of one "
                                  "strategy in one account within the window, across all its "
                                  "symbols, disable that strategy in that account until an "
-                                 "operator re-enables it (THR-006); the limits are read for the "
-                                 "symbol of the fill that reaches the count.",
-    "Limits.self_match": "Refuse, or cancel the resting side of, an order that would trade "
-                         "against the same account (ORD-010).",
+                                 "operator re-enables it (THR-006); the count starts again at the "
+                                 "re-enable. The limits are read for the symbol of the fill that "
+                                 "reaches the count.",
+    "Limits.self_match": "An order that would trade against the same account's own working "
+                         "orders (ORD-010): `deny` refuses it, `cancel_resting` allows it and "
+                         "cancels those orders (named in the decision). Counted: limit orders "
+                         "at their limit, working market orders (they cross any order on the "
+                         "other side), and stop orders once a fill shows they triggered (an "
+                         "untriggered stop-loss is not on the book).",
 }
 
 

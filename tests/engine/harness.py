@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from ordergate.engine.core import Engine
+from ordergate.engine.state import ENGINE_BEHAVIOUR
 from ordergate.model.decision import Decision, DecisionKind
 from ordergate.model.events import (
     AccountFunding,
@@ -19,6 +20,7 @@ from ordergate.model.events import (
     CommandAction,
     DependencyStatus,
     Dispatch,
+    EngineUpgrade,
     Fill,
     InputEvent,
     OrderAck,
@@ -66,18 +68,23 @@ def encode(outputs: list[OutputEvent]) -> bytes:
 
 
 class Harness:
-    """An engine with one active policy, funded accounts and quoted symbols at T0."""
+    """An engine with one active policy, funded accounts and quoted symbols at T0, running
+    the current behaviour (`ENGINE_BEHAVIOUR`, journaled first as a new journal has it) or the
+    older `behaviour` given."""
 
     def __init__(
         self, defaults: dict[str, Any] | None = None, engine: dict[str, Any] | None = None,
         *, accounts: tuple[str, ...] = ("A",), cash: str = "100000",
-        symbols: tuple[str, ...] = ("X",), price: str = "100", **sections: Any,
+        symbols: tuple[str, ...] = ("X",), price: str = "100",
+        behaviour: int = ENGINE_BEHAVIOUR, **sections: Any,
     ) -> None:
         self.engine = Engine()
         self.now = T0
         self.seq = 0
         self.log: list[InputEvent] = []
         self.outputs: list[list[OutputEvent]] = []
+        if behaviour > 1:
+            self.send(EngineUpgrade(ts=self.now, behaviour=behaviour))
         document = policy_document(defaults, engine, **sections)
         self.policy = Policy.from_document(document)
         self.send(PolicyDocument(ts=self.now, policy_hash=self.policy.hash,

@@ -176,11 +176,14 @@ def _enable_strategy(engine: Engine, command: Command, out: list[OutputEvent]) -
     if not keys:
         _refuse(engine, out, command, f"strategy {command.key or '(empty)'} is not disabled")
         return
+    # the repeated-execution count starts again from the re-enable (engine behaviour 2 on;
+    # behaviour 1 kept the fill history): the fills that disabled it were judged already,
+    # and the operator accepted them
+    forget = engine.state.behaviour >= 2
     for account, strategy in keys:
         del disabled[(account, strategy)]
-        # the repeated-execution count starts again from the re-enable: the fills that
-        # disabled it were judged already, and the operator accepted them
-        engine.state.forget_fills(fill_key(account, strategy))
+        if forget:
+            engine.state.forget_fills(fill_key(account, strategy))
     engine.alert(out, AlertSeverity.WARNING, COMMAND_NOTE,
                  f"strategy {command.key} re-enabled by {command.operator}: {command.reason}")
 

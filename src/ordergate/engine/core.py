@@ -24,8 +24,8 @@ from ordergate.engine.calendar import CalendarUnavailable, next_roll
 from ordergate.engine.ids import derive_client_order_id
 from ordergate.engine.image import apply_image, encode_image
 from ordergate.engine.modes import Condition, fault_mode
-from ordergate.engine.records import AccountRecord, OrderRecord
-from ordergate.engine.state import EngineState, OrderIdInUse
+from ordergate.engine.records import AccountRecord, OrderRecord, resting_price
+from ordergate.engine.state import ENGINE_BEHAVIOUR, EngineState, OrderIdInUse
 from ordergate.engine.status import EngineStatus, build_status
 from ordergate.engine.windows import WindowKind
 from ordergate.gate.context import RuleContext, fingerprint
@@ -47,6 +47,7 @@ from ordergate.model.events import (
     DecisionRecord,
     DependencyStatus,
     Dispatch,
+    EngineUpgrade,
     Fill,
     FirmRateLimited,
     FirmState,
@@ -208,6 +209,8 @@ class Engine:
             elif isinstance(event, FirmRateLimited):
                 key = (event.account, event.strategy, event.intent_id)
                 state.firm_rate_limited[key] = event
+            elif isinstance(event, EngineUpgrade):
+                self._upgrade(event)
             else:  # pragma: no cover - the InputEvent union is exhaustive
                 raise TypeError(f"unknown event type {type(event).__name__}")
         except (ArithmeticError, ValueError) as exc:
@@ -236,6 +239,18 @@ class Engine:
             self.alert(out, AlertSeverity(REGISTRY[_INVARIANT].severity.value), _INVARIANT,
                        detail)
         return out
+
+    def _upgrade(self, event: EngineUpgrade) -> None:
+        """Raise the behaviour epoch (`state.ENGINE_BEHAVIOUR`) to the event's, never lower
+        it: the inputs journaled after it are decided under the newer behaviour, those before
+        it as they were. A behaviour this engine does not know (a journal written by a newer
+        version) is refused: a ValueError, so the event is quarantined and trading halts."""
+        if event.behaviour > ENGINE_BEHAVIOUR:
+            raise ValueError(f"engine behaviour {event.behaviour}: this engine knows behaviours "
+                             f"1 to {ENGINE_BEHAVIOUR}; replay the journal with the version "
+                             "that wrote it")
+        if event.behaviour > self.state.behaviour:
+            self.state.set_behaviour(event.behaviour)
 
     # ------------------------------------------------------------------ shared helpers
 
@@ -649,8 +664,8 @@ class Engine:
                 or decision.decision is DecisionKind.DENY):
             return decision, []
         crossing = self._crossing(intent)
-        if not crossing:
-            return decision, []
+        if not crossing or self.state.behaviour < 2:
+            return decision, crossing  # behaviour 1 cancelled them without a note
         return with_self_match_cancels(decision, intent, crossing), crossing
 
     def _crossing(self, intent: OrderIntent) -> list[OrderRecord]:
@@ -778,12 +793,13 @@ def with_self_match_cancels(decision: Decision, intent: OrderIntent,
     """Record on an allowed decision the account's own orders it cancels to avoid a self-match
     (`self_match: cancel_resting`): an ORD-010 violation, in precedence order, that decides
     nothing (the intent is allowed) and names every order cancelled, with its resting price."""
-    first = crossing[0].resting_price
-    assert first is not None  # on the ladder
+    prices = [(order, price) for order in crossing
+              if (price := resting_price(order)) is not None]  # all: they are on the ladder
+    first = prices[0][1]
     priced = intent.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
     price = intent.limit_price if priced else None
-    orders = ", ".join(f"{order.client_order_id} at {resting_text(order.resting_price)}"
-                       for order in crossing if order.resting_price is not None)
+    orders = ", ".join(f"{order.client_order_id} at {resting_text(resting)}"
+                       for order, resting in prices)
     noun = "order" if len(crossing) == 1 else "orders"
     violation = Violation(
         code=_SELF_MATCH, observed="marketable" if price is None else str(price),

@@ -105,6 +105,9 @@ class EngineImage(msgspec.Struct, frozen=True, kw_only=True):
     # the intents those decisions answered (keyed by their own account, strategy, intent_id)
     decided_intents: list[OrderIntent] = []
     decided_intents_previous: list[OrderIntent] = []
+    # the behaviour epoch (`state.ENGINE_BEHAVIOUR`); a snapshot taken before epochs were
+    # journaled holds none and was taken under behaviour 1
+    behaviour: int = 1
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")
@@ -147,6 +150,7 @@ def encode_image(engine: Engine) -> bytes:
         shadow_policy="" if engine.shadow is None else engine.shadow.hash,
         decided_intents=list(state.decided_intents.current.values()),
         decided_intents_previous=list(state.decided_intents.previous.values()),
+        behaviour=state.behaviour,
     )
     return _encoder.encode(image)
 
@@ -209,7 +213,10 @@ def apply_image(engine: Engine, data: bytes) -> None:
     state.firm = image.firm
     state.firm_rate_limited = {(item.account, item.strategy, item.intent_id): item
                                for item in image.firm_rate_limited}
-    state.rebuild_ladders()
+    try:
+        state.set_behaviour(image.behaviour)  # rebuilds the ladders under its resting semantics
+    except ValueError as exc:
+        raise SnapshotError(f"engine snapshot: {exc}") from exc
     state.rebuild_order_ids()
 
 

@@ -118,7 +118,7 @@ def on_fill(engine: Engine, event: Fill, out: list[OutputEvent]) -> None:
     record.cash -= event.fee
     record.fees += event.fee
     record.realized_pnl += realized
-    # a stop's first fill is the engine's proof that it triggered (`OrderRecord.resting_price`)
+    # a stop's first fill is the engine's proof that it triggered (`records.resting_price`)
     triggered = not order.filled and order.order_type in _STOPS
     order.filled += event.qty
 
@@ -129,8 +129,10 @@ def on_fill(engine: Engine, event: Fill, out: list[OutputEvent]) -> None:
         if order.remaining == 0:
             state.close(order, OrderStatus.FILLED)
         else:
-            if triggered:
-                state.rest(order)  # what remains works on the book now
+            if triggered and state.behaviour >= 2:
+                # what remains works on the book now (under behaviour 1 a stop-limit rested
+                # from its acceptance and a stop never: `records.limit_resting_price`)
+                state.rest(order)
             state.refresh(book)
     else:
         state.refresh(book)

@@ -17,7 +17,7 @@ import msgspec
 from ordergate.model.intent import OrderType, Side, TimeInForce
 from ordergate.model.values import ZERO
 
-# The ladder price of a working market order (`OrderRecord.resting_price`): a buy crosses any
+# The ladder price of a working market order (`resting_price`): a buy crosses any
 # sell, a sell any buy. Every limit price is positive and finite, so these two are known as
 # market orders wherever a resting price is read (`gate.rules.sanity.self_match`).
 MARKET_BUY_PRICE = Decimal("Infinity")
@@ -54,37 +54,47 @@ class OrderRecord(msgspec.Struct, kw_only=True, gc=False):
     cancel_requested: bool = False
     filled: Decimal = ZERO
 
-    @property
-    def resting_price(self) -> Decimal | None:
-        """Where this order sits on the book for a later order of the same account to trade
-        against (self-match prevention), or None while it is not on the book.
 
-        A limit order rests at its limit. A market order trades at any price: while it works it
-        crosses every opposite order of the account, so a buy counts at +infinity and a sell
-        at 0 (`MARKET_BUY_PRICE`, `MARKET_SELL_PRICE`; no limit price is either).
+def resting_price(order: OrderRecord) -> Decimal | None:
+    """Where a working order sits on the book for a later order of the same account to trade
+    against (self-match prevention), or None while it is not on the book: the resting
+    semantics of engine behaviour 2 on (`engine.state.ENGINE_BEHAVIOUR`).
 
-        A stop or stop-limit order is not on the book until the market reaches its stop, and
-        the engine is never told when that happens: an OrderAck carries no trigger state and
-        no adapter reports one (ccxt's "untriggered" and "triggered" both map to a working
-        order). The one proof the engine gets is a fill: an order that has executed has
-        triggered, and what remains works at its limit (stop-limit) or as a market order
-        (stop). Until then it does not count as resting. That is the conservative side for a
-        protective stop: counting it would deny every opposite order of the account
-        (`self_match: deny`) or cancel the stop-loss itself (`cancel_resting`), leaving the
-        position unprotected, to prevent a trade that cannot happen while the stop waits.
-        A stop whose stop price the market had already crossed at submission triggers at
-        once; it counts from its first fill, as the engine keeps no trigger state to know it
-        earlier."""
-        order_type = self.order_type
-        if order_type is OrderType.LIMIT:
-            return self.limit_price
-        if order_type is OrderType.MARKET:
-            return MARKET_BUY_PRICE if self.side is Side.BUY else MARKET_SELL_PRICE
-        if not self.filled:
-            return None  # a stop not known to have triggered: not on the book
-        if order_type is OrderType.STOP_LIMIT:
-            return self.limit_price
-        return MARKET_BUY_PRICE if self.side is Side.BUY else MARKET_SELL_PRICE
+    A limit order rests at its limit. A market order trades at any price: while it works it
+    crosses every opposite order of the account, so a buy counts at +infinity and a sell
+    at 0 (`MARKET_BUY_PRICE`, `MARKET_SELL_PRICE`; no limit price is either).
+
+    A stop or stop-limit order is not on the book until the market reaches its stop, and
+    the engine is never told when that happens: an OrderAck carries no trigger state and
+    no adapter reports one (ccxt's "untriggered" and "triggered" both map to a working
+    order). The one proof the engine gets is a fill: an order that has executed has
+    triggered, and what remains works at its limit (stop-limit) or as a market order
+    (stop). Until then it does not count as resting. That is the conservative side for a
+    protective stop: counting it would deny every opposite order of the account
+    (`self_match: deny`) or cancel the stop-loss itself (`cancel_resting`), leaving the
+    position unprotected, to prevent a trade that cannot happen while the stop waits.
+    A stop whose stop price the market had already crossed at submission triggers at
+    once; it counts from its first fill, as the engine keeps no trigger state to know it
+    earlier."""
+    order_type = order.order_type
+    if order_type is OrderType.LIMIT:
+        return order.limit_price
+    if order_type is OrderType.MARKET:
+        return MARKET_BUY_PRICE if order.side is Side.BUY else MARKET_SELL_PRICE
+    if not order.filled:
+        return None  # a stop not known to have triggered: not on the book
+    if order_type is OrderType.STOP_LIMIT:
+        return order.limit_price
+    return MARKET_BUY_PRICE if order.side is Side.BUY else MARKET_SELL_PRICE
+
+
+def limit_resting_price(order: OrderRecord) -> Decimal | None:
+    """`resting_price` as engine behaviour 1 read it (journals written before behaviour 2
+    replay under it): a limit or stop-limit order with a limit price rests at that limit from
+    its acceptance on, triggered or not; nothing else rests."""
+    if order.order_type is OrderType.LIMIT or order.order_type is OrderType.STOP_LIMIT:
+        return order.limit_price
+    return None
 
 
 class Book(msgspec.Struct, kw_only=True, gc=False):
@@ -174,7 +184,8 @@ def _best_sell(sells: list[tuple[Decimal, str]], *, markets: bool) -> Decimal | 
 
 class Ladder:
     """Resting prices of one account's working orders in one symbol (`resting_price`: limit
-    orders at their limit, market orders at +infinity / 0), kept sorted: the best buy is the
+    orders at their limit, market orders at +infinity / 0; `limit_resting_price` under
+    engine behaviour 1), kept sorted: the best buy is the
     highest, the best sell the lowest, and the orders an incoming order would cross are a
     contiguous slice (bisect; insertion is O(log n) to find plus a memmove)."""
 

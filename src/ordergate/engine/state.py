@@ -12,6 +12,7 @@ goes backwards.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -19,7 +20,15 @@ import msgspec
 
 from ordergate.engine.ids import PREFIX, derive_client_order_id
 from ordergate.engine.modes import ModeGuard
-from ordergate.engine.records import AccountRecord, Book, Ladder, OrderRecord, OrderStatus
+from ordergate.engine.records import (
+    AccountRecord,
+    Book,
+    Ladder,
+    OrderRecord,
+    OrderStatus,
+    limit_resting_price,
+    resting_price,
+)
 from ordergate.engine.retention import RetainedMap, RetainedSet
 from ordergate.engine.windows import EPOCH, DuplicateWindow, RateWindows, WindowKind
 from ordergate.gate.exposure import reference_price
@@ -38,6 +47,26 @@ from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.portfolio import AccountState
 from ordergate.model.values import ZERO
+
+# The engine's behaviour epoch: what it does with inputs it was written for. A journal replays
+# under the behaviour it was written with: an engine starts at 1 and only a journaled
+# `EngineUpgrade` raises it (the runtime journals one at start-up, `runtime.loop`), so an
+# input journaled before a change of behaviour is decided again as it was then.
+#   1: the behaviour before epochs were journaled. A limit or stop-limit order rests at its
+#      limit as soon as it is accepted, nothing else rests (`limit_resting_price`);
+#      re-enabling a strategy keeps its fill history; `self_match: cancel_resting` cancels
+#      without a note on the decision.
+#   2: an untriggered stop or stop-limit does not rest, one known triggered (a fill) rests at
+#      its limit or as a market order, and a working market order rests at +infinity / 0
+#      (`resting_price`); re-enabling a strategy restarts its repeated-execution count
+#      (`forget_fills`); an intent allowed under `cancel_resting` names the orders it
+#      cancels in an ORD-010 violation (`core.with_self_match_cancels`).
+ENGINE_BEHAVIOUR = 2
+# where each behaviour puts a working order on its account's ladder (None: not on it)
+_RESTING_PRICES: dict[int, Callable[[OrderRecord], Decimal | None]] = {
+    1: limit_resting_price,
+    2: resting_price,
+}
 
 # Condition keys whose codes the gate sees as integrity reasons (global fail-closed
 # conditions). Data faults are per symbol: the gate checks the symbol's own snapshot.
@@ -90,6 +119,10 @@ class EngineState:
     def __init__(self) -> None:
         self.clock: datetime = EPOCH
         self.started = False
+        # the behaviour epoch (`ENGINE_BEHAVIOUR`) and its resting price, set together by
+        # `set_behaviour`: the hot path calls the one function, never asks the epoch
+        self.behaviour = 1
+        self.resting_price = _RESTING_PRICES[1]
         self.guard = ModeGuard()
         self.kills: dict[str, KillRecord] = {}
         self.disabled: dict[tuple[str, str], DisabledStrategy] = {}
@@ -474,7 +507,7 @@ class EngineState:
         order.status = status
         del self.open_orders[order.client_order_id]
         self.done[order.client_order_id] = order
-        price = order.resting_price
+        price = self.resting_price(order)
         if price is not None:
             # absent when the fill that proved a stop triggered also completed it
             key = (order.account, order.symbol)
@@ -488,7 +521,7 @@ class EngineState:
     def rest(self, order: OrderRecord) -> None:
         """Put a working order on its account's ladder at its resting price, if it has one
         (once: on acceptance, on restore, or when a stop's first fill shows it triggered)."""
-        price = order.resting_price
+        price = self.resting_price(order)
         if price is None:
             return
         key = (order.account, order.symbol)
@@ -533,8 +566,19 @@ class EngineState:
         """Drop the fill series of one "account|strategy" key (`lifecycle.fill_key`): an
         operator re-enabled the strategy, so its repeated-execution count starts from zero.
         The series is part of `windows`' snapshot image, so a restored engine has it dropped
-        too. (`RateWindows` has no public way to drop one series; it belongs there.)"""
-        self.windows._series.pop((WindowKind.FILL, key), None)
+        too."""
+        self.windows.drop(WindowKind.FILL, key)
+
+    def set_behaviour(self, behaviour: int) -> None:
+        """Run under behaviour epoch `behaviour` (`ENGINE_BEHAVIOUR`) from now on: its resting
+        semantics are chosen once here and the ladders rebuilt under them."""
+        if behaviour not in _RESTING_PRICES:
+            raise ValueError(f"engine behaviour {behaviour}: this engine knows behaviours 1 to "
+                             f"{ENGINE_BEHAVIOUR}; replay the journal with the version that "
+                             "wrote it")
+        self.behaviour = behaviour
+        self.resting_price = _RESTING_PRICES[behaviour]
+        self.rebuild_ladders()
 
     def count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1

@@ -215,6 +215,11 @@ class RateWindows:
             at = self._micros(now)
         return series.count_window(at, span)
 
+    def drop(self, kind: WindowKind, key: str) -> None:
+        """Forget the series of `kind` kept under `key` (counts start from zero again); the
+        retention of `kind` stays."""
+        self._series.pop((kind, key), None)
+
     def keys(self, kind: WindowKind) -> list[str]:
         """The keys with a series of `kind` (for the status page: O(series), never on the hot
         path)."""

@@ -220,10 +220,24 @@ class FirmRateLimited(_Event, frozen=True, tag="firm_rate"):
     window: timedelta
 
 
+class EngineUpgrade(_Event, frozen=True, tag="engine_upgrade"):
+    """The engine decides the inputs after this one under behaviour epoch `behaviour`
+    (`engine.state.ENGINE_BEHAVIOUR`). An engine starts at behaviour 1, and this event raises
+    it, never lowers it: a runtime whose engine is older than its code journals one at
+    start-up, so a journal replays every input under the behaviour it was written with."""
+
+    behaviour: int
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.behaviour < 1:
+            raise InvalidValue(f"behaviour: expected a positive integer, got {self.behaviour}")
+
+
 InputEvent = (
     OrderIntent | MarketSnapshot | OrderAck | OrderReject | Fill | OrderCanceled
     | CancelRequest | Command | PolicyDocument | ClockTick | DependencyStatus
-    | PositionSeed | AccountFunding | FirmState | FirmRateLimited
+    | PositionSeed | AccountFunding | FirmState | FirmRateLimited | EngineUpgrade
 )
 
 

@@ -56,6 +56,7 @@ from ordergate.engine.core import (
     POLICY_UNKNOWN,
     Engine,
 )
+from ordergate.engine.state import ENGINE_BEHAVIOUR
 from ordergate.engine.status import OrderStatusView
 from ordergate.evidence.latency import encode_latencies
 from ordergate.evidence.manifest import build_manifest, record_manifest
@@ -77,6 +78,7 @@ from ordergate.model.events import (
     CommandAction,
     DependencyStatus,
     Dispatch,
+    EngineUpgrade,
     Fill,
     InputEvent,
     ModeChanged,
@@ -244,6 +246,7 @@ class Runtime:
         self._stopped = ""
         self._now: datetime | None = None
         self._policy_pending = True
+        self._upgrade_pending = False
         self.start_time: datetime | None = None
         """The start-up time the pending activation is judged at (see `open_on`)."""
         self.policy_choice: PolicyChoice | None = None
@@ -323,6 +326,7 @@ class Runtime:
 
             runtime._recover(snapshot.seq if snapshot is not None else 0, source, on_batch,
                              replayed)
+            runtime._upgrade_engine(None)
             assert runtime.policy_choice is not None  # chosen in `replayed`
             record_manifest(journal, build_manifest(
                 journal, runtime.deciding_policy or runtime.policy, broker))
@@ -330,6 +334,28 @@ class Runtime:
             journal.close()
             raise
         return runtime
+
+    def _upgrade_engine(self, ts: datetime | None) -> None:
+        """Journal an `EngineUpgrade` to this code's behaviour (`ENGINE_BEHAVIOUR`) when the
+        engine runs an older one: at start-up, once the recovery has replayed the journal
+        under the behaviour it was written with and finished the batch it left, before
+        anything else is appended. It is an input like any other, so every replay switches
+        behaviour at the same record. Stamped with the newest event time (the engine's clock
+        does not move); a journal that has none yet (a new one) gets it as the first input
+        of its first batch, at that batch's time (`ts`)."""
+        if self.engine.state.behaviour >= ENGINE_BEHAVIOUR:
+            self._upgrade_pending = False
+            return
+        at = self._now if self._now is not None else ts
+        if at is None:
+            self._upgrade_pending = True
+            return
+        self._upgrade_pending = False
+        previous = self.engine.state.behaviour
+        self._feedback([EngineUpgrade(ts=at, behaviour=ENGINE_BEHAVIOUR)], BatchReport(),
+                       origin="engine")
+        self._log.info("engine_upgraded", behaviour=self.engine.state.behaviour,
+                       previous=previous)
 
     def _choose_policy(self, policy: Policy, replacement: PolicyReplacement | None) -> None:
         choice = choose_policy(self.engine.active, policy, replacement,
@@ -624,6 +650,8 @@ class Runtime:
         report = BatchReport()
         if not events:
             return report
+        if self._upgrade_pending:
+            self._upgrade_engine(events[0].ts)
         if self._policy_pending:
             self._activate_policy(events[0].ts, report)
         mark = SourceMark(source=source, line=line, count=len(events))
@@ -663,6 +691,8 @@ class Runtime:
         if self._stopped:
             raise RuntimeStopped(self._stopped)
         report = BatchReport()
+        if events and self._upgrade_pending:
+            self._upgrade_engine(events[0].ts)
         if events and self._policy_pending:
             self._activate_policy(events[0].ts, report)
         self._feedback(list(events), report, notes=notes, origin=origin)

@@ -41,6 +41,7 @@ from bench.bench_gate import (
     symbols,
 )
 from ordergate.engine import Engine
+from ordergate.engine.state import ENGINE_BEHAVIOUR
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
     AccountFunding,
@@ -48,6 +49,7 @@ from ordergate.model.events import (
     Command,
     CommandAction,
     Dispatch,
+    EngineUpgrade,
     Fill,
     InputEvent,
     OrderAck,
@@ -96,6 +98,8 @@ class Feed:
 
     def start(self, policy: Policy) -> list[InputEvent]:
         events: list[InputEvent] = [
+            # today's engine behaviour, as a new journal starts with
+            EngineUpgrade(ts=self.ts, behaviour=ENGINE_BEHAVIOUR),
             PolicyDocument(ts=self.ts, policy_hash=policy.hash, document=policy.document),
             Command(ts=self.ts, action=CommandAction.ACTIVATE_POLICY, policy_hash=policy.hash,
                     operator="bench", reason="bench"),

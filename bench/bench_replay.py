@@ -35,6 +35,7 @@ from typing import Any
 import msgspec
 
 from ordergate.engine.core import Engine
+from ordergate.engine.state import ENGINE_BEHAVIOUR
 from ordergate.evidence.replay import verify_journal
 from ordergate.journal import Durability, Journal, RecordKind, open_journal
 from ordergate.model.events import (
@@ -43,6 +44,7 @@ from ordergate.model.events import (
     Command,
     CommandAction,
     Dispatch,
+    EngineUpgrade,
     Fill,
     InputEvent,
     OrderAck,
@@ -102,6 +104,7 @@ def build_journal(path: Path, count: int) -> int:
     try:
         start = utc(2026, 3, 2, 14, 30)
         boot: list[InputEvent] = [
+            EngineUpgrade(ts=start, behaviour=ENGINE_BEHAVIOUR),  # as a new journal starts
             PolicyDocument(ts=start, policy_hash=policy.hash, document=policy.document),
             Command(ts=start, action=CommandAction.ACTIVATE_POLICY, policy_hash=policy.hash,
                     operator="bench", reason="bench"),

@@ -40,12 +40,14 @@ from ordergate.engine.core import (
     POLICY_UNKNOWN,
     Engine,
 )
+from ordergate.engine.state import ENGINE_BEHAVIOUR
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
     AccountFunding,
     Alert,
     Command,
     CommandAction,
+    EngineUpgrade,
     InputEvent,
     PolicyDocument,
     PositionSeed,
@@ -228,6 +230,9 @@ def start_events(policy: Policy, state: StartingState | None,
     cash and positions, then the starting market, then the accounts whose equity marks the
     state file gives (so the marks are as of that market)."""
     events: list[InputEvent] = [
+        # today's engine behaviour, as a new journal starts with (an engine built from
+        # nothing runs the oldest, for replaying journals written before any upgrade)
+        EngineUpgrade(ts=ts, behaviour=ENGINE_BEHAVIOUR),
         PolicyDocument(ts=ts, policy_hash=policy.hash, document=policy.document),
         Command(ts=ts, action=CommandAction.ACTIVATE_POLICY, policy_hash=policy.hash,
                 operator="eval", reason="ordergate eval"),

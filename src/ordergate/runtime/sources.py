@@ -30,7 +30,7 @@ from pathlib import Path
 
 import msgspec
 
-from ordergate.model.events import InputEvent
+from ordergate.model.events import EngineUpgrade, InputEvent
 from ordergate.model.intent import OrderIntent, reserved_id_problem
 
 
@@ -112,12 +112,15 @@ def decode_event(raw: bytes) -> InputEvent:
 
 def new_event(path: str, line: int, event: InputEvent) -> InputEvent | BadLine:
     """A decoded line as a NEW input: `event`, or the BadLine of an intent whose own
-    client_order_id is reserved (`model.intent.reserved_id_problem`; a journal is read
-    without this check)."""
+    client_order_id is reserved (`model.intent.reserved_id_problem`) or of an engine upgrade
+    (the runtime's own input); a journal is read without these checks."""
     if isinstance(event, OrderIntent):
         problem = reserved_id_problem(event)
         if problem is not None:
             return BadLine(path, line, f"field client_order_id: {problem}")
+    elif isinstance(event, EngineUpgrade):
+        return BadLine(path, line, "type engine_upgrade: the gateway journals its engine's "
+                                   "upgrades itself at start-up; an events file cannot")
     return event
 
 

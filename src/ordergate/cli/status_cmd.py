@@ -29,7 +29,7 @@ from ordergate.cli.run_cmd import (
     pnl_parts,
 )
 from ordergate.engine.core import Engine
-from ordergate.engine.status import EngineStatus, held_words
+from ordergate.engine.status import EngineStatus, held_words, standing_firm_kills
 from ordergate.journal import JournalError
 from ordergate.model.events import KillScope
 from ordergate.runtime.loop import rebuild
@@ -62,14 +62,7 @@ def firm_kills(engine: Engine, status: EngineStatus) -> list[str]:
     """The kill switches that deny every order of the firm whatever the mode says, in words:
     the policy's own `kill_switch`, the one shared by all gateways, an operator's for the
     firm. With one of them engaged an ACTIVE mode still trades nothing."""
-    kills: list[str] = []
-    active = engine.active
-    if active is not None and active.limits_for("", "", "").kill_switch:
-        kills.append(f"the policy {plain(active.name)} sets kill_switch")
-    firm = engine.state.firm
-    if firm is not None and firm.kill:
-        kills.append("the firm-wide kill switch shared by all gateways is engaged"
-                     + (f" ({plain(firm.detail)})" if firm.detail else ""))
+    kills = [plain(kill) for kill in standing_firm_kills(engine)]
     kills.extend(f"{plain(kill.operator)} engaged the firm-wide kill switch: "
                  f"{plain(kill.reason)}" for kill in status.kills
                  if kill.scope is KillScope.FIRM)

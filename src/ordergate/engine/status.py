@@ -215,3 +215,18 @@ def held_words(status: EngineStatus, meaning: str) -> str | None:
     mode = status.mode.value
     return (f"{mode} since {held.code}: {meaning.rstrip('.')}{detail}.{cleared}, but the mode "
             f"is never loosened by itself: it stays {mode} {until}.")
+
+
+def standing_firm_kills(engine: Engine) -> list[str]:
+    """The kill switches no operator command of this gateway engaged that deny every order of
+    the firm, in words: the active policy's own `kill_switch`, and the one shared by all
+    gateways. (An operator's firm-wide kill is in `EngineStatus.kills`.)"""
+    kills: list[str] = []
+    active = engine.active
+    if active is not None and active.limits_for("", "", "").kill_switch:
+        kills.append(f"the policy {active.name} sets kill_switch")
+    firm = engine.state.firm
+    if firm is not None and firm.kill:
+        kills.append("the firm-wide kill switch shared by all gateways is engaged"
+                     + (f" ({firm.detail})" if firm.detail else ""))
+    return kills

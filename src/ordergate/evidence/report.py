@@ -32,7 +32,7 @@ import msgspec
 
 from ordergate.engine.commands import COMMAND_REFUSED
 from ordergate.engine.core import POLICY_NOT_EFFECTIVE, POLICY_REJECTED, POLICY_UNKNOWN, Engine
-from ordergate.engine.status import build_status
+from ordergate.engine.status import build_status, standing_firm_kills
 from ordergate.evidence.decisions import (
     DecisionFilter,
     DecisionRow,
@@ -236,15 +236,7 @@ def still_in_force(engine: Engine) -> list[str]:
     """What still denies or holds back orders, in words, from the same picture `ordergate
     status` draws (`build_status`) and the same firm-wide kill switches it names."""
     status = build_status(engine)
-    found: list[str] = []
-    active = engine.active
-    if active is not None and active.limits_for("", "", "").kill_switch:
-        found.append(f"the policy {active.name} sets kill_switch: every order is denied")
-    firm = engine.state.firm
-    if firm is not None and firm.kill:
-        detail = f" ({firm.detail})" if firm.detail else ""
-        found.append("the firm-wide kill switch shared by all gateways is engaged"
-                     f"{detail}: every order is denied")
+    found = [f"{kill}: every order is denied" for kill in standing_firm_kills(engine)]
     for kill in sorted(status.kills, key=lambda kill: (kill.scope is not KillScope.FIRM,
                                                        kill.scope.value, kill.key)):
         where = ("the firm-wide kill switch" if kill.scope is KillScope.FIRM

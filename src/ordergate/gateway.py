@@ -66,6 +66,7 @@ from ordergate.model.events import (
     ClockTick,
     Command,
     CommandAction,
+    EngineUpgrade,
     InputEvent,
     KillScope,
     OutputEvent,
@@ -94,6 +95,7 @@ from ordergate.runtime.health import (
 )
 from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.runtime.policy_choice import PolicyChoice, PolicyReplacement
+from ordergate.runtime.sources import UPGRADE_REFUSED
 from ordergate.runtime.timebound import (
     MAX_TS_AHEAD,
     MAX_TS_BEHIND,
@@ -312,11 +314,14 @@ def _checked(event: T, what: str) -> T:
 
 def _own_id(event: T, what: str) -> T:
     """`event`, unless it is an intent whose own client_order_id is reserved for the ids the
-    engine derives (`model.intent.reserved_id_problem`): then InvalidInput naming it."""
+    engine derives (`model.intent.reserved_id_problem`) or an engine upgrade (the runtime's
+    own input, as in an events file: `runtime.sources.new_event`): then InvalidInput."""
     if isinstance(event, OrderIntent):
         problem = reserved_id_problem(event)
         if problem is not None:
             raise InvalidInput(f"{what}.client_order_id: {problem}")
+    elif isinstance(event, EngineUpgrade):
+        raise InvalidInput(f"{what}: {UPGRADE_REFUSED}")
     return event
 
 

@@ -12,6 +12,7 @@ import typer
 from ordergate.cli.console import err, plain
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.logs import configure_stderr_logging
+from ordergate.engine.state import EngineTooNew
 from ordergate.journal import JournalError
 
 # Each command (or command group) and the module that registers it, in the order of --help.
@@ -87,9 +88,10 @@ def main() -> None:
     except SafetyStop as exc:
         err.print(f"[bold red]SAFETY STOP:[/] {plain(exc)}", markup=True)
         sys.exit(exc.exit_code)
-    except JournalError as exc:
+    except (JournalError, EngineTooNew) as exc:
         # Commands name the journal problems they expect; any other is still one the gateway
-        # must not go on from (it cannot prove its state), said in one line.
+        # must not go on from (it cannot prove its state), said in one line. A journal a
+        # newer version wrote stops every reader that replays it.
         err.print(f"[bold red]SAFETY STOP:[/] {plain(exc)}", markup=True)
         sys.exit(SafetyStop.exit_code)
 

@@ -25,7 +25,13 @@ from ordergate.engine.ids import derive_client_order_id
 from ordergate.engine.image import apply_image, encode_image
 from ordergate.engine.modes import Condition, fault_mode
 from ordergate.engine.records import AccountRecord, OrderRecord, resting_price
-from ordergate.engine.state import ENGINE_BEHAVIOUR, EngineState, OrderIdInUse
+from ordergate.engine.state import (
+    ENGINE_BEHAVIOUR,
+    EngineState,
+    EngineTooNew,
+    OrderIdInUse,
+    too_new,
+)
 from ordergate.engine.status import EngineStatus, build_status
 from ordergate.engine.windows import WindowKind
 from ordergate.gate.context import RuleContext, fingerprint
@@ -244,11 +250,9 @@ class Engine:
         """Raise the behaviour epoch (`state.ENGINE_BEHAVIOUR`) to the event's, never lower
         it: the inputs journaled after it are decided under the newer behaviour, those before
         it as they were. A behaviour this engine does not know (a journal written by a newer
-        version) is refused: a ValueError, so the event is quarantined and trading halts."""
+        version) stops whatever opens or replays the journal (`EngineTooNew`)."""
         if event.behaviour > ENGINE_BEHAVIOUR:
-            raise ValueError(f"engine behaviour {event.behaviour}: this engine knows behaviours "
-                             f"1 to {ENGINE_BEHAVIOUR}; replay the journal with the version "
-                             "that wrote it")
+            raise EngineTooNew(too_new(event.behaviour))
         if event.behaviour > self.state.behaviour:
             self.state.set_behaviour(event.behaviour)
 

@@ -21,7 +21,7 @@ import msgspec
 from ordergate.engine.modes import ModeGuard, ModeGuardImage
 from ordergate.engine.records import AccountRecord, Book, OrderRecord
 from ordergate.engine.retention import RetainedMap, RetainedSet
-from ordergate.engine.state import DisabledStrategy, KillRecord, kill_key
+from ordergate.engine.state import DisabledStrategy, EngineTooNew, KillRecord, kill_key
 from ordergate.engine.windows import (
     DuplicateWindow,
     DuplicateWindowImage,
@@ -215,7 +215,7 @@ def apply_image(engine: Engine, data: bytes) -> None:
                                for item in image.firm_rate_limited}
     try:
         state.set_behaviour(image.behaviour)  # rebuilds the ladders under its resting semantics
-    except ValueError as exc:
+    except EngineTooNew as exc:
         raise SnapshotError(f"engine snapshot: {exc}") from exc
     state.rebuild_order_ids()
 

@@ -62,6 +62,18 @@ from ordergate.model.values import ZERO
 #      (`forget_fills`); an intent allowed under `cancel_resting` names the orders it
 #      cancels in an ORD-010 violation (`core.with_self_match_cancels`).
 ENGINE_BEHAVIOUR = 2
+
+
+def too_new(behaviour: int) -> str:
+    return (f"engine behaviour {behaviour}: written by a newer version of ordergate (this one "
+            f"knows behaviours 1 to {ENGINE_BEHAVIOUR}); open it with the version that wrote it")
+
+
+class EngineTooNew(Exception):
+    """A journal or snapshot names an engine behaviour this version does not know: a newer
+    version wrote it. Not a ValueError, so the engine never quarantines it as a bad input
+    (that would halt and go on, appending to the newer version's journal): whatever opens
+    or replays the journal stops, saying so."""
 # where each behaviour puts a working order on its account's ladder (None: not on it)
 _RESTING_PRICES: dict[int, Callable[[OrderRecord], Decimal | None]] = {
     1: limit_resting_price,
@@ -573,9 +585,7 @@ class EngineState:
         """Run under behaviour epoch `behaviour` (`ENGINE_BEHAVIOUR`) from now on: its resting
         semantics are chosen once here and the ladders rebuilt under them."""
         if behaviour not in _RESTING_PRICES:
-            raise ValueError(f"engine behaviour {behaviour}: this engine knows behaviours 1 to "
-                             f"{ENGINE_BEHAVIOUR}; replay the journal with the version that "
-                             "wrote it")
+            raise EngineTooNew(too_new(behaviour))
         self.behaviour = behaviour
         self.resting_price = _RESTING_PRICES[behaviour]
         self.rebuild_ladders()

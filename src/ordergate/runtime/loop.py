@@ -56,7 +56,8 @@ from ordergate.engine.core import (
     POLICY_UNKNOWN,
     Engine,
 )
-from ordergate.engine.state import ENGINE_BEHAVIOUR
+from ordergate.engine.image import SnapshotError
+from ordergate.engine.state import ENGINE_BEHAVIOUR, EngineTooNew
 from ordergate.engine.status import OrderStatusView
 from ordergate.evidence.latency import encode_latencies
 from ordergate.evidence.manifest import build_manifest, record_manifest
@@ -69,6 +70,7 @@ from ordergate.journal import (
     JournalError,
     RecordKind,
     open_journal,
+    redact_url,
 )
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
@@ -330,6 +332,11 @@ class Runtime:
             assert runtime.policy_choice is not None  # chosen in `replayed`
             record_manifest(journal, build_manifest(
                 journal, runtime.deciding_policy or runtime.policy, broker))
+        except (EngineTooNew, SnapshotError) as exc:
+            # a newer version's journal, or a snapshot this one cannot restore: nothing is
+            # appended to it
+            journal.close()
+            raise JournalError(f"{redact_url(journal.url)}: {exc}") from exc
         except BaseException:
             journal.close()
             raise

@@ -110,6 +110,10 @@ def decode_event(raw: bytes) -> InputEvent:
     return event
 
 
+UPGRADE_REFUSED = ("type engine_upgrade: the gateway journals its engine's upgrades itself, at "
+                   "start-up; no input may carry one")
+
+
 def new_event(path: str, line: int, event: InputEvent) -> InputEvent | BadLine:
     """A decoded line as a NEW input: `event`, or the BadLine of an intent whose own
     client_order_id is reserved (`model.intent.reserved_id_problem`) or of an engine upgrade
@@ -119,8 +123,7 @@ def new_event(path: str, line: int, event: InputEvent) -> InputEvent | BadLine:
         if problem is not None:
             return BadLine(path, line, f"field client_order_id: {problem}")
     elif isinstance(event, EngineUpgrade):
-        return BadLine(path, line, "type engine_upgrade: the gateway journals its engine's "
-                                   "upgrades itself at start-up; an events file cannot")
+        return BadLine(path, line, UPGRADE_REFUSED)
     return event
 
 

@@ -12,7 +12,7 @@ from engine.harness import D, Harness, decision_of, encode, of_type
 from ordergate.engine.core import Engine
 from ordergate.engine.image import SnapshotError
 from ordergate.engine.lifecycle import fill_key
-from ordergate.engine.state import ENGINE_BEHAVIOUR
+from ordergate.engine.state import ENGINE_BEHAVIOUR, EngineTooNew
 from ordergate.model.decision import DecisionKind
 from ordergate.model.events import (
     Alert,
@@ -23,7 +23,6 @@ from ordergate.model.events import (
     OutputEvent,
 )
 from ordergate.model.intent import OrderType, Side
-from ordergate.model.modes import Mode
 
 
 def _stop_loss(world: Harness) -> Dispatch:
@@ -133,12 +132,13 @@ def test_an_upgrade_never_lowers_the_behaviour() -> None:
     assert world.state.behaviour == ENGINE_BEHAVIOUR
 
 
-def test_an_upgrade_to_a_behaviour_this_engine_does_not_know_halts() -> None:
+def test_an_upgrade_to_a_behaviour_this_engine_does_not_know_stops_the_replay() -> None:
+    # a newer version wrote it: not a bad input to quarantine (halting and going on would
+    # append to that version's journal) but a journal this one cannot read
     world = Harness()
-    outputs = world.send(EngineUpgrade(ts=world.now, behaviour=ENGINE_BEHAVIOUR + 1))
-    assert world.state.mode is Mode.HALTED
-    assert any(f"engine behaviour {ENGINE_BEHAVIOUR + 1}" in alert.message
-               for alert in of_type(outputs, Alert))
+    with pytest.raises(EngineTooNew, match=f"engine behaviour {ENGINE_BEHAVIOUR + 1}: "
+                                           "written by a newer version"):
+        world.send(EngineUpgrade(ts=world.now, behaviour=ENGINE_BEHAVIOUR + 1))
     assert world.state.behaviour == ENGINE_BEHAVIOUR
 
 

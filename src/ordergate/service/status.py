@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from ordergate.engine.commands import COMMAND_NOTE
+from ordergate.engine.core import Engine
 from ordergate.engine.status import DisabledStatus, EngineStatus, KillStatus, held_words
 from ordergate.engine.windows import WindowKind
 from ordergate.gate.view import RateScope
@@ -177,13 +178,22 @@ def _kill_sentence(kill: RestrictionView) -> str:
             "release it.")
 
 
+# Said whenever the enforced policy sets `monitor: true`: its limits decide nothing.
+_MONITOR_SENTENCE = ("Limits NOT enforced (monitor mode): orders that break the policy's "
+                     "limits are still sent; the breaches are only recorded.")
+
+
 def _headline(mode: Mode, restrictions: Sequence[RestrictionView],
               pending: Sequence[PendingApprovalView], has_reasons: bool,
-              held: str | None = None) -> str:
+              held: str | None = None, *, monitor: bool = False,
+              data: HealthCheck | None = None) -> str:
     """One line for the banner: trading normally, restricted (ACTIVE, but some orders are
     denied by the restrictions listed), no trading at all (a firm-wide kill switch) or why
-    not."""
+    not. `monitor`: the enforced policy only records its limits, which the banner must say
+    whatever else it says; `data`: the market-data check of /v1/health, which denies orders
+    while it fails however calm the mode looks."""
     kills = _firm_kills(restrictions)
+    no_data = data is not None and not data.ok
     if kills:
         # Said first and alone: whatever the mode reads, nothing can trade.
         line = "No trading: every order is denied. " + " ".join(map(_kill_sentence, kills))
@@ -193,20 +203,62 @@ def _headline(mode: Mode, restrictions: Sequence[RestrictionView],
         if others:
             line += f" Also {_plural(others, 'other restriction')} (listed below)."
     elif mode is Mode.ACTIVE:
-        line = (f"Trading restricted: {_plural(len(restrictions), 'restriction')} "
-                "deny orders (listed below)." if restrictions
-                else "Trading normally: no active reason.")
+        if no_data:
+            line = _data_sentence(data)
+        elif restrictions:
+            line = (f"Trading restricted: {_plural(len(restrictions), 'restriction')} "
+                    "deny orders (listed below).")
+        elif monitor:
+            line = _MONITOR_SENTENCE
+        else:
+            line = "Trading normally: no active reason."
+        if no_data and restrictions:
+            line += f" Also {_plural(len(restrictions), 'restriction')} (listed below)."
     else:
         line = _reason_words("MOD-001" if mode is Mode.HALTED else "MOD-002")[1]
         if held is not None:
             line += f" {held}"
         elif not has_reasons:
             line += " No reason recorded."
+        if no_data:
+            line += f" {_data_sentence(data)}"
         if restrictions:
             line += f" Also {_plural(len(restrictions), 'restriction')} (listed below)."
+    if monitor and not kills and line != _MONITOR_SENTENCE:
+        line += f" {_MONITOR_SENTENCE}"
     if pending:
         line += f" {_plural(len(pending), 'command')} waiting for a second operator."
     return line
+
+
+def _data_sentence(data: HealthCheck | None) -> str:
+    detail = f" ({data.detail})" if data is not None and data.detail else ""
+    return f"Orders are denied until market data arrives{detail}."
+
+
+def _data_check(engine: Engine) -> HealthCheck:
+    """Whether market data is present and fresh: /v1/health's `data` check, and the status
+    headline's word on orders denied for want of it."""
+    state = engine.state
+    faults = [c for c in state.guard.conditions() if c.code in _DATA_CODES]
+    if faults:
+        return HealthCheck(ok=False, detail="; ".join(f"{c.code} {c.detail}" for c in faults))
+    if not state.markets:
+        return HealthCheck(ok=False, detail="no market data received yet")
+    active = engine.active
+    max_age = None if active is None else active.limits_for("*", "*", "*").max_market_data_age
+    if max_age is None or not state.started:
+        return HealthCheck(ok=True)
+    stale = sorted(symbol for symbol, snapshot in state.markets.items()
+                   if state.clock - snapshot.ts > max_age)
+    if stale:
+        return HealthCheck(ok=False, detail=f"stale market data (older than {max_age}): "
+                                            + ", ".join(stale[:10]))
+    return HealthCheck(ok=True)
+
+
+def _monitor(runtime: Runtime) -> bool:
+    return runtime.engine.active is not None and runtime.engine.active.monitor
 
 
 def _held(status: EngineStatus) -> str | None:
@@ -290,7 +342,8 @@ class Inspector:
                       else _no_policy_headline(runtime.policy_not_in_effect)
                       if runtime.deciding_policy is None
                       else _headline(status.mode, restrictions, pending, bool(reasons),
-                                     _held(status))),
+                                     _held(status), monitor=_monitor(runtime),
+                                     data=_data_check(runtime.engine))),
             stopped=runtime.stopped,
             all_orders_denied=bool(_firm_kills(restrictions)),
             restrictions=restrictions, pending_approvals=pending,
@@ -298,7 +351,7 @@ class Inspector:
             journal=self._journal_view(), policy_hash=status.policy_hash,
             policy_name=status.policy_name, event_time=status.now,
             timeline=self.timeline.entries(),
-            policy_monitor=runtime.engine.active is not None and runtime.engine.active.monitor,
+            policy_monitor=_monitor(runtime),
             breakers=self._breaker_views(),
             shadow_policy_hash=status.shadow_policy_hash,
             shadow_policy_name=status.shadow_policy_name,
@@ -476,28 +529,9 @@ class Inspector:
         checks["broker"] = HealthCheck(
             ok=not broker_down,
             detail="; ".join(c.detail or c.code for c in broker_down))
-        checks["data"] = self._data_check()
+        checks["data"] = _data_check(runtime.engine)
         ready = all(check.ok for check in checks.values())
         return HealthView(live=True, ready=ready, checks=checks)
-
-    def _data_check(self) -> HealthCheck:
-        engine = self._runtime.engine
-        state = engine.state
-        faults = [c for c in state.guard.conditions() if c.code in _DATA_CODES]
-        if faults:
-            return HealthCheck(ok=False, detail="; ".join(f"{c.code} {c.detail}" for c in faults))
-        if not state.markets:
-            return HealthCheck(ok=False, detail="no market data received yet")
-        active = engine.active
-        max_age = None if active is None else active.limits_for("*", "*", "*").max_market_data_age
-        if max_age is None or not state.started:
-            return HealthCheck(ok=True)
-        stale = sorted(symbol for symbol, snapshot in state.markets.items()
-                       if state.clock - snapshot.ts > max_age)
-        if stale:
-            return HealthCheck(ok=False, detail=f"stale market data (older than {max_age}): "
-                                                + ", ".join(stale[:10]))
-        return HealthCheck(ok=True)
 
     # -- no engine access
 

@@ -1,12 +1,25 @@
 // ordergate status dashboard: polls the API once a second with a bearer token.
 // Token: taken once from the URL fragment (#token=...; fragments are never sent to the
 // server or written to its logs) or from the sign-in box, and kept in sessionStorage.
+// Every request gives up after a few seconds and polling goes on whatever the last one did:
+// a gateway that hangs, or a phone that loses its network, turns the banner grey NO CONTACT
+// instead of leaving the last state (a green ACTIVE) on screen as if it were current.
 "use strict";
 (function () {
   const KEY = "ordergate.token";
-  const POLL_MS = 1000;
+  // ?poll_ms=N polls every N ms (100 to 60000; tests shorten it). Timeout and staleness follow.
+  const asked = Number(new URLSearchParams(window.location.search).get("poll_ms"));
+  const POLL_MS = asked >= 100 && asked <= 60000 ? asked : 1000;
+  const REQUEST_TIMEOUT_MS = Math.min(5000, POLL_MS * 5);
+  const COMMAND_TIMEOUT_MS = 15000;
+  // No fresh status for this long: what is shown can no longer be vouched for.
+  const STALE_AFTER_MS = POLL_MS * 3 + REQUEST_TIMEOUT_MS;
   const $ = (id) => document.getElementById(id);
   let timer = null;
+  let inFlight = false;
+  let lastFresh = null;       // Date of the last status received
+  let lastMode = null;        // the mode it read
+  let contactLost = "";       // why the last poll failed ("" when it did not)
 
   // The token, if the fragment holds one; the fragment is cleared either way, so a token
   // never stays in the address bar. Returns an error message for a fragment token that is not
@@ -49,13 +62,30 @@
     banner.className = "banner mode-UNKNOWN";
     $("mode-text").textContent = "signed out";
     $("mode-reason").textContent = "Sign in with a viewer token to see the gateway's status.";
-    if (timer) { clearTimeout(timer); timer = null; }
+    if (timer) { clearInterval(timer); timer = null; }
+    lastFresh = null; lastMode = null; contactLost = "";
   }
 
+  // fetch that gives up after `timeoutMs` (the error then says so).
+  async function fetchWithin(path, options, timeoutMs) {
+    const controller = new AbortController();
+    const stop = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      return await fetch(path, { ...options, cache: "no-store", signal: controller.signal });
+    } catch (err) {
+      if (err.name === "AbortError") {
+        throw new Error("no answer within " + timeoutMs / 1000 + " s");
+      }
+      throw new Error("network error (" + err.message + ")");
+    } finally {
+      clearTimeout(stop);
+    }
+  }
+
+  function bearer() { return { Authorization: "Bearer " + sessionStorage.getItem(KEY) }; }
+
   async function api(path) {
-    const token = sessionStorage.getItem(KEY);
-    const response = await fetch(path, { headers: { Authorization: "Bearer " + token },
-                                         cache: "no-store" });
+    const response = await fetchWithin(path, { headers: bearer() }, REQUEST_TIMEOUT_MS);
     if (response.status === 401 || response.status === 403) {
       const body = await response.json().catch(() => ({}));
       const err = new Error(body.detail || ("HTTP " + response.status));
@@ -64,6 +94,17 @@
     }
     if (!response.ok) throw new Error("HTTP " + response.status);
     return response.json();
+  }
+
+  // /v1/health's checks (answered 503 while not ready), or null when it cannot be read.
+  async function healthChecks() {
+    try {
+      const response = await fetchWithin("/v1/health", {}, REQUEST_TIMEOUT_MS);
+      const body = await response.json();
+      return body.checks || null;
+    } catch (err) {
+      return null;
+    }
   }
 
   function bar(label, value, cap) {
@@ -78,7 +119,22 @@
     ]);
   }
 
-  function renderStatus(s) {
+  // The server's detail names the file again ("the --policy file's NAME HASH is not enforced:
+  // ..."), which the badge has just said: only the rest is kept.
+  function fileDetail(file) {
+    const self = "the --policy file's " + file.name + " " + file.hash + " ";
+    let detail = text(file.detail);
+    for (const said of ["is not enforced: ", "is NOT applied: "]) {
+      detail = detail.split(self + said).join("");
+    }
+    const kept = "; " + self + "is NOT applied (";  // "...; (restart with ...)" reads badly
+    if (detail.includes(kept) && detail.endsWith(")")) {
+      detail = detail.replace(kept, "; ").slice(0, -1);
+    }
+    return detail.split(self).join("it ");
+  }
+
+  function renderStatus(s, checks) {
     const banner = $("mode-banner");
     const restrictions = s.restrictions || [];
     // A firm-wide kill switch denies every order whatever the mode: the banner says so in red
@@ -86,19 +142,28 @@
     // A gateway whose journal failed takes nothing at all: red, whatever the mode says.
     const stopped = Boolean(s.stopped);
     const allDenied = stopped || Boolean(s.all_orders_denied);
-    const restricted = !allDenied && s.mode === "ACTIVE" && restrictions.length > 0;
+    const active = !allDenied && s.mode === "ACTIVE";
+    // Without market data (or with stale data) orders are denied however calm the mode is.
+    const noData = active && Boolean(checks && checks.data && !checks.data.ok);
+    const restricted = active && !noData && restrictions.length > 0;
+    // Monitor mode: the limits are recorded, not enforced; never a plain green ACTIVE.
+    const monitor = active && !noData && !restricted && Boolean(s.policy_monitor);
     banner.className = "banner mode-" + s.mode + (allDenied ? " all-denied" : "") +
-      (restricted ? " restricted" : "");
+      (restricted || noData ? " restricted" : "") + (monitor ? " monitor" : "");
     $("mode-text").textContent = stopped
       ? "STOPPED — NOTHING IS TAKEN (JOURNAL FAILED)"
       : allDenied
         ? "KILL SWITCH — ALL ORDERS DENIED" + (s.mode === "ACTIVE" ? "" : " · " + s.mode)
-        : s.mode + (restricted ? " — RESTRICTED" : "");
-    const words = (s.reasons || []).map((r) =>
-      r.code + " — " + r.meaning + (r.detail ? " (" + r.detail + ")" : "") +
-      (r.actor ? " · set by " + r.actor : "") + (r.since ? " since " + r.since : ""));
+        : s.mode + (noData ? " — NO MARKET DATA" : restricted ? " — RESTRICTED"
+          : monitor ? " — LIMITS NOT ENFORCED" : "");
     const headline = s.headline ||
       (s.mode === "ACTIVE" ? "Trading normally: no active reason." : "No reason recorded.");
+    // A reason whose meaning the headline already says is listed without it (HALTED said
+    // "Trading is HALTED: ..." twice).
+    const words = (s.reasons || []).map((r) =>
+      r.code + (r.meaning && !headline.includes(r.meaning) ? " — " + r.meaning : "") +
+      (r.detail ? " (" + r.detail + ")" : "") +
+      (r.actor ? " · set by " + r.actor : "") + (r.since ? " since " + r.since : ""));
     $("mode-reason").textContent = [headline].concat(words).join("\n");
     fill("pending", (s.pending_approvals || []).map((p) =>
       el("div", { class: "pending" }, ["PENDING " + text(p.action).toUpperCase() + ": " + p.text])));
@@ -120,7 +185,8 @@
     const fileIgnored = Boolean(file && !file.enforced);
     $("policy-file").hidden = !fileIgnored;
     $("policy-file").textContent = fileIgnored
-      ? "--policy file " + file.name + " " + file.hash.slice(0, 16) + " NOT enforced: " + file.detail
+      ? "--policy file " + file.name + " " + file.hash.slice(0, 16) + " NOT enforced: " +
+        fileDetail(file)
       : "";
     $("run-id").textContent = s.run_id || "–";
     $("journal-seq").textContent = text(s.journal.last_seq);
@@ -166,34 +232,148 @@
       el("td", { title: d.blocking_meaning || "" }, [d.decision.blocking || ""])])));
   }
 
-  async function poll() {
-    timer = null;
+  // -- operator controls: halt and resume from the page (POST /v1/mode/halt, /v1/mode/resume)
+
+  function renderControls(status) {
+    $("resume-button").hidden = status.mode === "ACTIVE";
+  }
+
+  function say(message, kind) {
+    const box = $("control-result");
+    box.className = "control-result " + (kind || "");
+    box.textContent = message;
+  }
+
+  // The reason the operator typed, or "" after saying it is needed.
+  function reasonGiven() {
+    const reason = $("control-reason").value.trim();
+    if (!reason) {
+      say("Write the reason first: it is journaled with the command.", "bad");
+      $("control-reason").focus();
+    }
+    return reason;
+  }
+
+  async function command(action, body) {
+    const verb = action === "halt" ? "halt trading" : "resume trading";
+    say("Sending…", "");
+    let response;
     try {
-      const [status, decisions] = await Promise.all([
-        api("/v1/status"), api("/v1/decisions?limit=25")]);
+      response = await fetchWithin("/v1/mode/" + action, {
+        method: "POST", headers: { ...bearer(), "Content-Type": "application/json" },
+        body: JSON.stringify(body) }, COMMAND_TIMEOUT_MS);
+    } catch (err) {
+      say("Could not " + verb + ": " + err.message + ". It may or may not have been done; " +
+          "check the banner before trying again.", "bad");
+      return;
+    }
+    const answer = await response.json().catch(() => ({}));
+    if (response.ok) {
+      say("Done: " + text(answer.operator) + " asked to " + verb + "; the mode is now " +
+          text(answer.mode) + "." + (answer.message ? " " + answer.message : ""), "ok");
+      $("control-reason").value = "";
+      $("halt-cancel-all").checked = false;
+      poll();
+    } else if (response.status === 403) {
+      say("This token cannot " + verb + ": only an operator token may change the mode. " +
+          "Sign in with an operator token.", "bad");
+    } else if (response.status === 401) {
+      say("The gateway did not accept this token (" + text(answer.detail) + "); sign in again.",
+          "bad");
+    } else {
+      say("The gateway refused to " + verb + " (HTTP " + response.status + "): " +
+          text(answer.detail || answer.error || "no reason given"), "bad");
+    }
+  }
+
+  $("halt-button").addEventListener("click", () => {
+    if (!reasonGiven()) return;
+    $("halt-confirm-text").textContent = "Halt all trading now" +
+      ($("halt-cancel-all").checked ? " and cancel every open order" : "") +
+      "? Only cancels and an operator-ordered flatten are allowed until someone resumes.";
+    $("halt-confirm").hidden = false;
+    $("halt-confirm-yes").focus();
+  });
+  $("halt-confirm-no").addEventListener("click", () => { $("halt-confirm").hidden = true; });
+  $("halt-confirm-yes").addEventListener("click", () => {
+    $("halt-confirm").hidden = true;
+    const reason = reasonGiven();
+    if (reason) command("halt", { reason: reason, cancel_all: $("halt-cancel-all").checked });
+  });
+  $("resume-button").addEventListener("click", () => {
+    const reason = reasonGiven();
+    if (reason) command("resume", { reason: reason });
+  });
+  $("control-form").addEventListener("submit", (event) => { event.preventDefault(); });
+
+  // Grey NO CONTACT, saying since when the state shown is stale.
+  function showNoContact() {
+    $("mode-banner").className = "banner mode-UNKNOWN";
+    $("mode-text").textContent = "NO CONTACT";
+    $("content").classList.add("stale");
+    const why = contactLost ? " (" + contactLost + ")" : "";
+    $("mode-reason").textContent = lastFresh
+      ? "No status from the gateway since " + lastFresh.toLocaleTimeString() + why +
+        ". Everything below is as it was then (the mode read " + lastMode +
+        ") and may have changed since."
+      : "Gateway unreachable" + why + ": no status received yet.";
+  }
+
+  async function poll() {
+    if (inFlight) return;  // the one in hand times out by itself
+    inFlight = true;
+    try {
+      const [status, decisions, checks] = await Promise.all([
+        api("/v1/status"), api("/v1/decisions?limit=25"), healthChecks()]);
+      if (!sessionStorage.getItem(KEY)) return;  // signed out meanwhile
+      lastFresh = new Date();
+      lastMode = status.mode;
+      contactLost = "";
       $("login").hidden = true;
       $("content").hidden = false;
-      renderStatus(status);
+      $("content").classList.remove("stale");
+      renderStatus(status, checks);
       renderDecisions(decisions);
+      renderControls(status);
     } catch (err) {
       if (err.auth) { showLogin(err.message); return; }
-      $("mode-reason").textContent = "Gateway unreachable: " + err.message;
-      $("mode-banner").className = "banner mode-UNKNOWN";
-      $("mode-text").textContent = "NO CONTACT";
+      contactLost = err.message;
+      showNoContact();
+    } finally {
+      inFlight = false;
     }
-    timer = setTimeout(poll, POLL_MS);
+  }
+
+  // Polls on a fixed beat whatever the last request did; between answers, a status older
+  // than STALE_AFTER_MS turns the banner grey.
+  function tick() {
+    if (lastFresh && Date.now() - lastFresh.getTime() > STALE_AFTER_MS) {
+      contactLost = contactLost || "no answer for " + Math.round(STALE_AFTER_MS / 1000) + " s";
+      showNoContact();
+    }
+    poll();
+  }
+
+  function startPolling() {
+    if (timer) clearInterval(timer);
+    timer = setInterval(tick, POLL_MS);
+    poll();
   }
 
   $("login-form").addEventListener("submit", (event) => {
     event.preventDefault();
     sessionStorage.setItem(KEY, $("login-token").value.trim());
     $("login-token").value = "";
-    poll();
+    startPolling();
   });
-  $("sign-out").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin(""); });
+  $("sign-out").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY);
+    say("", "");
+    showLogin("");
+  });
 
   const fragmentError = takeFragmentToken();
   if (fragmentError) showLogin(fragmentError);
-  else if (sessionStorage.getItem(KEY)) poll();
+  else if (sessionStorage.getItem(KEY)) startPolling();
   else showLogin("");
 })();

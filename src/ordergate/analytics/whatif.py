@@ -96,7 +96,7 @@ _POLICY_REFUSALS = frozenset({POLICY_NOT_EFFECTIVE, POLICY_REJECTED, POLICY_UNKN
 _decode_close = msgspec.json.Decoder(SessionCloseNote).decode
 _CLOSE_SUMMARY_PREFIX = b'{"type":"og.session_close",'  # how a SessionCloseNote is encoded
 _NO_MARK_BATCH = 256
-REFED_ORIGINS = frozenset({"health", "clock", "firm"})
+REFED_ORIGINS = frozenset({"health", "clock", "firm", "engine"})
 """Feedback origins whose inputs are re-fed (less the broker's health: `is_refed`)."""
 _BROKER_HEALTH = frozenset({*BROKER_DEPENDENCIES,
                             *(CIRCUIT_PREFIX + name for name in BROKER_DEPENDENCIES)})
@@ -449,7 +449,9 @@ def what_if(journal: Journal, policy: Policy, *, workdir: Path | None = None,
     batches = inputs = 0
     with tempfile.TemporaryDirectory(dir=workdir, prefix="whatif-") as scratch:
         url = f"sqlite:///{Path(scratch) / 'whatif.db'}"
-        runtime = Runtime.open(url, policy, broker, Durability.NONE)
+        # the engine's behaviour follows the journal's: its upgrades are re-fed where they
+        # stand ("engine"), so only the policy differs between the two sides
+        runtime = Runtime.open(url, policy, broker, Durability.NONE, upgrade_engine=False)
         closer = Reconciler(runtime)
         try:
             for step in journal_steps(journal, policy):

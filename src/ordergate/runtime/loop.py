@@ -279,12 +279,13 @@ class Runtime:
              on_batch: Callable[[BatchReport], None] | None = None,
              market_to_broker: bool = True,
              replace_policy: PolicyReplacement | None = None,
-             start_time: datetime | None = None) -> Runtime:
+             start_time: datetime | None = None, upgrade_engine: bool = True) -> Runtime:
         """Open the journal at `journal_url` and recover (see `open_on`)."""
         journal = open_journal(journal_url, durability=Durability(durability), run_id=run_id)
         return cls.open_on(journal, policy, broker, snapshot_every=snapshot_every,
                            source=source, on_batch=on_batch, market_to_broker=market_to_broker,
-                           replace_policy=replace_policy, start_time=start_time)
+                           replace_policy=replace_policy, start_time=start_time,
+                           upgrade_engine=upgrade_engine)
 
     @classmethod
     def open_on(cls, journal: Journal, policy: Policy, broker: BrokerAdapter, *,
@@ -293,7 +294,8 @@ class Runtime:
                 market_to_broker: bool = True,
                 replace_policy: PolicyReplacement | None = None,
                 on_replayed: Callable[[], None] | None = None,
-                start_time: datetime | None = None) -> Runtime:
+                start_time: datetime | None = None,
+                upgrade_engine: bool = True) -> Runtime:
         """Recover on an open journal: snapshot + tail replay, finish an interrupted batch of
         `source`, resolve unanswered dispatches with the broker. The policy the journal
         enforces stays enforced; `policy` (the `--policy` file) is activated (lazily, at the
@@ -328,7 +330,8 @@ class Runtime:
 
             runtime._recover(snapshot.seq if snapshot is not None else 0, source, on_batch,
                              replayed)
-            runtime._upgrade_engine(None)
+            if upgrade_engine:  # else only a journaled upgrade fed to it raises it (what-if)
+                runtime._upgrade_engine(None)
             assert runtime.policy_choice is not None  # chosen in `replayed`
             record_manifest(journal, build_manifest(
                 journal, runtime.deciding_policy or runtime.policy, broker))

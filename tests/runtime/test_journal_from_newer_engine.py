@@ -83,7 +83,7 @@ def test_a_journal_written_at_a_newer_behaviour_is_refused_and_left_as_it_is(
 
 
 def test_the_embedded_gateway_refuses_an_engine_upgrade(tmp_path: Path) -> None:
-    with Gateway.open(POLICY, journal=tmp_path / "journal.db", broker=SimBroker()) as gateway:
-        with pytest.raises(InvalidInput, match="type engine_upgrade: the gateway journals"):
-            gateway.process([EngineUpgrade(ts=datetime(2026, 3, 2, 14, 30, tzinfo=UTC),
-                                           behaviour=3)])
+    upgrade = EngineUpgrade(ts=datetime(2026, 3, 2, 14, 30, tzinfo=UTC), behaviour=3)
+    with (Gateway.open(POLICY, journal=tmp_path / "journal.db", broker=SimBroker()) as gateway,
+          pytest.raises(InvalidInput, match="type engine_upgrade: the gateway journals")):
+        gateway.process([upgrade])

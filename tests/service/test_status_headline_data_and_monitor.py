@@ -4,11 +4,26 @@ a gateway without market data (every intent denied, SYS-001) say so in the headl
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 
-from service.support import OPERATOR, POLICY, TRADER, VIEWER, Served, auth, intent, start
+from ordergate.policy.loader import parse_policy
+from service.support import (
+    FEEDER,
+    OPERATOR,
+    POLICY,
+    T0,
+    TRADER,
+    VIEWER,
+    Served,
+    auth,
+    intent,
+    quote,
+    stamp,
+    start,
+)
 
 
 def _headline(url: str) -> str:
@@ -31,7 +46,11 @@ def test_monitor_mode_headline_says_limits_are_not_enforced(served: Served) -> N
     halted = httpx.post(f"{served.url}/v1/mode/halt", headers=auth(OPERATOR), timeout=10.0,
                         json={"reason": "desk review"})
     assert halted.status_code == 200, halted.text
-    assert "Limits NOT enforced (monitor mode)" in _headline(served.url)  # in any mode
+    # the halt is enforced in monitor mode too: the limits apply once trading resumes
+    headline = _headline(served.url)
+    assert headline.startswith("Trading is HALTED")
+    assert "Limits NOT enforced (monitor mode): orders that break" not in headline
+    assert "Once trading resumes the policy's limits are NOT enforced (monitor mode)" in headline
 
 
 def test_headline_without_market_data_says_orders_are_denied_until_it_arrives(
@@ -53,3 +72,25 @@ def test_headline_without_market_data_says_orders_are_denied_until_it_arrives(
 
 def test_headline_with_market_data_reads_normally(served: Served) -> None:
     assert _headline(served.url) == "Trading normally: no active reason."
+
+
+def test_one_stale_symbol_is_named_and_the_others_still_trade(tmp_path: Path) -> None:
+    # MSFT's quote (t=0) is older than a 5 s limit at t=61; AAPL's is fresh: AAPL trades.
+    policy = parse_policy(POLICY.replace("max_market_data_age: 1d", "max_market_data_age: 5s"))
+    served = start(tmp_path, policy=policy,
+                   wall_clock=lambda: T0 + timedelta(seconds=61))
+    try:
+        posted = httpx.post(f"{served.url}/v1/market", json=quote("AAPL", "100.00", 61),
+                            headers=auth(FEEDER), timeout=10.0)
+        assert posted.status_code in (200, 202), posted.text
+        allowed = httpx.post(f"{served.url}/v1/intents",
+                             json={**intent("fresh"), "ts": stamp(61)},
+                             headers=auth(TRADER), timeout=10.0)
+        assert allowed.json()["decision"]["decision"] == "ALLOW", allowed.text
+        headline = _headline(served.url)
+        assert "Orders are denied until market data arrives" not in headline
+        assert headline.startswith("Orders for MSFT are denied until fresh market data arrives "
+                                   "for them (stale market data (older than 0:00:05): MSFT)")
+        assert headline.endswith("other symbols trade.")
+    finally:
+        served.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -186,14 +187,15 @@ _MONITOR_SENTENCE = ("Limits NOT enforced (monitor mode): orders that break the 
 def _headline(mode: Mode, restrictions: Sequence[RestrictionView],
               pending: Sequence[PendingApprovalView], has_reasons: bool,
               held: str | None = None, *, monitor: bool = False,
-              data: HealthCheck | None = None) -> str:
+              data: DataCheck | None = None) -> str:
     """One line for the banner: trading normally, restricted (ACTIVE, but some orders are
     denied by the restrictions listed), no trading at all (a firm-wide kill switch) or why
     not. `monitor`: the enforced policy only records its limits, which the banner must say
-    whatever else it says; `data`: the market-data check of /v1/health, which denies orders
-    while it fails however calm the mode looks."""
+    (while trading is HALTED or REDUCE_ONLY, as what applies once it resumes: the mode is
+    enforced in monitor mode too); `data`: the market-data check of /v1/health, which denies
+    orders (all, or those of its stale symbols) while it fails however calm the mode looks."""
     kills = _firm_kills(restrictions)
-    no_data = data is not None and not data.ok
+    no_data = data is not None and not data.check.ok
     if kills:
         # Said first and alone: whatever the mode reads, nothing can trade.
         line = "No trading: every order is denied. " + " ".join(map(_kill_sentence, kills))
@@ -225,36 +227,53 @@ def _headline(mode: Mode, restrictions: Sequence[RestrictionView],
         if restrictions:
             line += f" Also {_plural(len(restrictions), 'restriction')} (listed below)."
     if monitor and not kills and line != _MONITOR_SENTENCE:
-        line += f" {_MONITOR_SENTENCE}"
+        line += (f" {_MONITOR_SENTENCE}" if mode is Mode.ACTIVE
+                 else " Once trading resumes the policy's limits are NOT enforced (monitor "
+                      "mode): orders that break them will be sent, only recorded.")
     if pending:
         line += f" {_plural(len(pending), 'command')} waiting for a second operator."
     return line
 
 
-def _data_sentence(data: HealthCheck | None) -> str:
-    detail = f" ({data.detail})" if data is not None and data.detail else ""
+@dataclass(frozen=True, slots=True)
+class DataCheck:
+    """/v1/health's `data` check, and the symbols whose data is stale when only some are (the
+    others still trade): the headline names those instead of denying everything."""
+
+    check: HealthCheck
+    stale: tuple[str, ...] = ()
+    fresh_symbols: bool = False
+
+
+def _data_sentence(data: DataCheck | None) -> str:
+    detail = f" ({data.check.detail})" if data is not None and data.check.detail else ""
+    if data is not None and data.stale and data.fresh_symbols:
+        return (f"Orders for {', '.join(data.stale[:10])} are denied until fresh market data "
+                f"arrives for them{detail}; other symbols trade.")
     return f"Orders are denied until market data arrives{detail}."
 
 
-def _data_check(engine: Engine) -> HealthCheck:
+def _data_check(engine: Engine) -> DataCheck:
     """Whether market data is present and fresh: /v1/health's `data` check, and the status
     headline's word on orders denied for want of it."""
     state = engine.state
     faults = [c for c in state.guard.conditions() if c.code in _DATA_CODES]
     if faults:
-        return HealthCheck(ok=False, detail="; ".join(f"{c.code} {c.detail}" for c in faults))
+        return DataCheck(HealthCheck(ok=False, detail="; ".join(f"{c.code} {c.detail}"
+                                                                for c in faults)))
     if not state.markets:
-        return HealthCheck(ok=False, detail="no market data received yet")
+        return DataCheck(HealthCheck(ok=False, detail="no market data received yet"))
     active = engine.active
     max_age = None if active is None else active.limits_for("*", "*", "*").max_market_data_age
     if max_age is None or not state.started:
-        return HealthCheck(ok=True)
+        return DataCheck(HealthCheck(ok=True))
     stale = sorted(symbol for symbol, snapshot in state.markets.items()
                    if state.clock - snapshot.ts > max_age)
     if stale:
-        return HealthCheck(ok=False, detail=f"stale market data (older than {max_age}): "
-                                            + ", ".join(stale[:10]))
-    return HealthCheck(ok=True)
+        return DataCheck(HealthCheck(ok=False, detail=f"stale market data (older than "
+                                                      f"{max_age}): " + ", ".join(stale[:10])),
+                         stale=tuple(stale), fresh_symbols=len(stale) < len(state.markets))
+    return DataCheck(HealthCheck(ok=True))
 
 
 def _monitor(runtime: Runtime) -> bool:
@@ -529,7 +548,7 @@ class Inspector:
         checks["broker"] = HealthCheck(
             ok=not broker_down,
             detail="; ".join(c.detail or c.code for c in broker_down))
-        checks["data"] = _data_check(runtime.engine)
+        checks["data"] = _data_check(runtime.engine).check
         ready = all(check.ok for check in checks.values())
         return HealthView(live=True, ready=ready, checks=checks)
 

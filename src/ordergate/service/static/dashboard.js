@@ -145,6 +145,8 @@
     const active = !allDenied && s.mode === "ACTIVE";
     // Without market data (or with stale data) orders are denied however calm the mode is.
     const noData = active && Boolean(checks && checks.data && !checks.data.ok);
+    // Some symbols stale (the headline names them; the others trade), not all data missing.
+    const staleOnly = noData && /^stale market data/.test(checks.data.detail || "");
     const restricted = active && !noData && restrictions.length > 0;
     // Monitor mode: the limits are recorded, not enforced; never a plain green ACTIVE.
     const monitor = active && !noData && !restricted && Boolean(s.policy_monitor);
@@ -154,7 +156,8 @@
       ? "STOPPED — NOTHING IS TAKEN (JOURNAL FAILED)"
       : allDenied
         ? "KILL SWITCH — ALL ORDERS DENIED" + (s.mode === "ACTIVE" ? "" : " · " + s.mode)
-        : s.mode + (noData ? " — NO MARKET DATA" : restricted ? " — RESTRICTED"
+        : s.mode + (noData ? (staleOnly ? " — STALE MARKET DATA" : " — NO MARKET DATA")
+          : restricted ? " — RESTRICTED"
           : monitor ? " — LIMITS NOT ENFORCED" : "");
     const headline = s.headline ||
       (s.mode === "ACTIVE" ? "Trading normally: no active reason." : "No reason recorded.");

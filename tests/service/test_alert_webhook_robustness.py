@@ -69,13 +69,15 @@ class MisbehavingReceiver:
                     return
                 if message.startswith("slow"):
                     receiver._stop.wait(slow_s)
-                self.send_response(503 if refuse else 204)
-                self.send_header("content-length", "0")
-                self.end_headers()
                 if not refuse:
+                    # noted before the answer leaves: once the sink has it (and a test reads
+                    # `answered` right after the sink says delivered), it is here
                     with receiver._changed:
                         receiver.answered.append(message)
                         receiver._changed.notify_all()
+                self.send_response(503 if refuse else 204)
+                self.send_header("content-length", "0")
+                self.end_headers()
 
             def _trickle(self) -> None:
                 with receiver._changed:

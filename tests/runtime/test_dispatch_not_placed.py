@@ -178,6 +178,8 @@ def test_a_429_without_retry_after_still_says_it_was_not_placed() -> None:
     [reject] = _rejects(Dispatcher(venue, lambda: 10).submit(_order(), 1).events)
     assert reject.reason.startswith("not placed: refusing refused the submit as rate limited")
     assert "Retry-After" not in reject.reason
+    # the same intent_id would be answered its first decision and send nothing
+    assert "send it as a new intent (a new intent_id)" in reject.reason
     assert venue.sent == [CID] and venue.lookups == []
 
 

@@ -627,10 +627,13 @@ def _not_placed(exc: BaseException, broker: str) -> str | None:
     adapter never sent the order (`BrokerNotSent`), or the venue refused it as rate limited
     (HTTP 429); None for any other error."""
     if isinstance(exc, BrokerNotSent):
-        return (f"not placed: the order never left for {broker}{_retry_after_text(exc)}; it "
-                f"may be sent again ({exc})")
+        return (f"not placed: the order never left for {broker}{_retry_after_text(exc)}; "
+                f"{_SEND_AGAIN} ({exc})")
     if category_of(exc) is Category.RATE_LIMIT:
         return (f"not placed: {broker} refused the submit as rate limited"
-                f"{_retry_after_text(exc)}; it may be sent again ({type(exc).__name__}: "
-                f"{exc})")
+                f"{_retry_after_text(exc)}; {_SEND_AGAIN} ({type(exc).__name__}: {exc})")
     return None
+
+
+# the same intent_id is answered its first decision and sends nothing (idempotency)
+_SEND_AGAIN = "to try again, send it as a new intent (a new intent_id)"

@@ -275,7 +275,9 @@ _STATUS_TEXT = {
     413: "Body or batch too large", 415: "Content-Type is not application/json",
     422: "Invalid field, or a key given twice in one object (the detail names its path)",
     429: "Rate limited (see Retry-After)",
-    503: "Not durable or not ready: nothing was done",
+    503: "Not durable or not ready: nothing was done; except error `decided_not_answered`: "
+         "the batch was decided and durable (its orders may have been sent) but the answer "
+         "failed: read GET /v1/decisions/{intent_id}",
 }
 
 

@@ -18,6 +18,9 @@ import pytest
 from tests.runtime import harness
 from tests.runtime.scenario import demo_policy_path, write_scenario
 
+from ordergate.evidence.replay import verify_journal
+from ordergate.journal import open_journal
+from ordergate.model.decision import Decision
 from ordergate.runtime import faults
 
 # The first run dies at the point; for every other combination the first restart dies at
@@ -189,3 +192,48 @@ def test_half_journaled_batch_is_completed_from_the_same_file(tmp_path: Path,
     # at the crash is recovered from the broker's order state at the current event time.)
     assert harness.source_payloads(work / "journal.db") == harness.source_payloads(
         reference / "journal.db")
+
+
+def _intent_crossings(journal: Path, picks: int) -> list[int]:
+    """The `after_input_append` crossings (1-based, in journal order) at which an intent was
+    journaled: `picks` of them, spread over the run."""
+    at = [number for number, payload in enumerate(harness.input_payloads(journal), start=1)
+          if payload.startswith(b'{"type":"intent"')]
+    return [at[index * (len(at) - 1) // max(picks - 1, 1)] for index in range(picks)]
+
+
+@pytest.mark.timeout(300)
+def test_a_crash_between_an_intent_and_its_decision_leaves_neither_lost(tmp_path: Path) -> None:
+    """Under ALWAYS durability an intent commits alone: a crash right after it left the
+    intent journaled and its decision and order not. The restart journals what the engine
+    decided for it and sends its order, so the run ends as one never interrupted (it used
+    to leave the intent without a decision and the engine holding an order never sent)."""
+    events = write_scenario(tmp_path / "events.jsonl", seconds=12)
+    policy = demo_policy_path()
+    always = ("--durability", "always")
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    pid = harness.fork_run(harness.run_args(events, policy, reference / "journal.db",
+                                            reference / "broker.db", *always), None)
+    assert harness.wait_exit(pid) == 0
+    decided = harness.journaled_outputs(reference / "journal.db", Decision)
+    for nth in _intent_crossings(reference / "journal.db", 3):
+        work = tmp_path / f"work-{nth}"
+        work.mkdir()
+        args = harness.run_args(events, policy, work / "journal.db", work / "broker.db",
+                                *always)
+        pid = harness.fork_run(args, f"after_input_append:{nth}")
+        assert harness.wait_exit(pid) == harness.KILLED
+        pid = harness.fork_run(args, None)
+        assert harness.wait_exit(pid) == 0
+        assert harness.journaled_outputs(work / "journal.db", Decision) == decided, nth
+        assert harness.submissions(work / "broker.db") == harness.submissions(
+            reference / "broker.db")
+        assert harness.final_state(work / "journal.db") == harness.final_state(
+            reference / "journal.db")
+        opened = open_journal(f"sqlite:///{work / 'journal.db'}", create=False)
+        try:
+            replay = verify_journal(opened)
+        finally:
+            opened.close()
+        assert replay.ok and replay.mismatches == 0 and replay.cut_short == [], nth

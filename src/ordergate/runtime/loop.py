@@ -249,6 +249,8 @@ class Runtime:
         self._now: datetime | None = None
         self._policy_pending = True
         self._upgrade_pending = False
+        # orders journaled by the recovery itself (`_recover`), which no process has sent
+        self._never_sent: set[str] = set()
         self.start_time: datetime | None = None
         """The start-up time the pending activation is judged at (see `open_on`)."""
         self.policy_choice: PolicyChoice | None = None
@@ -388,6 +390,12 @@ class Runtime:
         scan_from = self._last_source_mark_at_or_before(snapshot_seq) if snapshot_seq else 1
         replayed = 0
         held: set[str] = set()
+        # The engine's outputs for the newest live input, and how many OUTPUT records follow
+        # it: fewer at the journal's end means the process died between journaling an input
+        # and journaling what the engine made of it (an input commits alone under ALWAYS, or
+        # when a large batch fills the write buffer).
+        newest_outputs: list[OutputEvent] = []
+        outputs_seen = 0
         for record in journal.read(scan_from):
             live = record.seq > snapshot_seq
             if record.kind is RecordKind.META:
@@ -413,16 +421,19 @@ class Runtime:
                 if not live:
                     continue
                 event = journaled_input(record.seq, record.payload)
-                self.engine.handle(event)
+                newest_outputs, outputs_seen = self.engine.handle(event), 0
                 if self._now is None or event.ts > self._now:  # never back (see _journal_input)
                     self._now = event.ts
                 replayed += 1
                 self._note_answer(event)
                 if isinstance(event, MarketSnapshot):
                     self._block.actions.append((record.seq, event))
-            elif live and record.payload.startswith(ACTION_PREFIXES):
-                # Only dispatches and cancels matter here; the other outputs (decision
-                # records above all) are large and would be decoded for nothing.
+            elif live and record.kind is RecordKind.OUTPUT:
+                outputs_seen += 1
+                if not record.payload.startswith(ACTION_PREFIXES):
+                    # Only dispatches and cancels matter here; the other outputs (decision
+                    # records above all) are large and would be decoded for nothing.
+                    continue
                 output = decode_output(record.payload)
                 if isinstance(output, Dispatch):
                     self._awaiting[output.client_order_id] = (record.seq, output)
@@ -437,6 +448,23 @@ class Runtime:
         faults.crossing("after_recovery_replay")
         if on_replayed is not None:
             on_replayed()
+        cut_short = BatchReport()
+        if newest_outputs[outputs_seen:]:
+            # What the engine decided for that input (its decision, the order it allowed) is
+            # journaled now, where it belongs, and acted on with its batch below: else the
+            # intent would have no decision, and the engine would hold a working order the
+            # broker never got.
+            self._log.warning("recovery_outputs_journaled", missing=len(newest_outputs)
+                              - outputs_seen, seq=journal.last_seq())
+            missing = newest_outputs[outputs_seen:]
+            try:
+                self._journal_outputs(missing, cut_short)
+                self._flush()
+            except JournalError as exc:
+                self._fail_closed(exc)
+            # Never sent for certain: an order goes out only once its record is durable.
+            self._never_sent.update(output.client_order_id for output in missing
+                                    if isinstance(output, Dispatch))
 
         source_block = self._source_block
         if source_block is not None and isinstance(source_block.mark, SourceMark):
@@ -446,10 +474,11 @@ class Runtime:
                     and source is not None and not source_block.acted):
                 self._finish_interrupted_batch(mark, source, on_batch)
         if not self._block.acted:
-            report = BatchReport()
-            self._act(self._block, report, recovering=True)
+            self._act(self._block, cut_short, recovering=True)
             if on_batch is not None:
-                on_batch(report)
+                on_batch(cut_short)
+        elif cut_short.emitted and on_batch is not None:
+            on_batch(cut_short)
         self._reconcile_lost_answers(on_batch)
         faults.crossing("after_recovery_resolve")
 
@@ -736,8 +765,14 @@ class Runtime:
             report.emitted.append(event)
         elif isinstance(event, MarketSnapshot) and self.dispatcher.listens_to_market:
             block.actions.append((seq, event))
-        if not outputs:
-            return
+        if outputs:
+            self._journal_outputs(outputs, report)
+
+    def _journal_outputs(self, outputs: list[OutputEvent], report: BatchReport) -> None:
+        """Journal the engine's outputs for the input just journaled, and note the orders
+        and cancels among them for the block to act on."""
+        block = self._block
+        journal = self.journal
         # One call for the event's outputs: they are buffered (and, under ALWAYS, committed)
         # together, and they are all appended before anything is acted on anyway.
         encode_output = _encoder.encode
@@ -836,8 +871,10 @@ class Runtime:
                 cid = action.client_order_id
                 if recovering and cid not in self._awaiting:
                     continue
-                outcome = (dispatcher.resolve(action, seq, recovering=True) if recovering
+                outcome = (dispatcher.resolve(action, seq, recovering=True)
+                           if recovering and cid not in self._never_sent
                            else dispatcher.submit(action, seq))
+                self._never_sent.discard(cid)
                 self._outcome(seq, action, outcome, answers, notes)
             else:
                 outcome = dispatcher.cancel(action, seq)

@@ -49,6 +49,7 @@ import msgspec
 import structlog
 
 from ordergate.brokers.base import BrokerAdapter, BrokerOrder, OrderStatus
+from ordergate.brokers.labels import PRICE_STEP
 from ordergate.brokers.sim import SimBroker
 from ordergate.engine.core import (
     POLICY_NOT_EFFECTIVE,
@@ -143,6 +144,8 @@ _output_decoder = msgspec.json.Decoder(OutputEvent)
 _BROKER_ANSWERS = (OrderAck, OrderReject, OrderCanceled, Fill)
 # How the canonical encoding of a Dispatch and of a CancelOrder begins (the tag comes first).
 ACTION_PREFIXES = (b'{"type":"dispatch",', b'{"type":"cancel",')
+_DISPATCH_PREFIX = ACTION_PREFIXES[0]
+_FILL_PREFIX = b'{"type":"fill",'  # ...and of a Fill
 # The engine's condition for an open broker_submit circuit (SYS-007 circuit:broker_submit).
 _SUBMIT_CIRCUIT_KEY = f"dependency:{CIRCUIT_PREFIX}{SUBMIT_DEPENDENCY}"
 
@@ -440,6 +443,11 @@ class Runtime:
                     self._block.actions.append((record.seq, output))
                 elif isinstance(output, CancelOrder):
                     self._block.actions.append((record.seq, output))
+        if self._now is None and self.engine.state.started:
+            # No input after the snapshot (a process that stopped right after one): the
+            # newest event time is the one the snapshot kept. Without it the broker would not
+            # be asked about the working orders, nor would the adapter follow them.
+            self._now = self.engine.state.now
         self._durable_seq = journal.last_seq()
         self._policy_pending = self._policy_needs_activation()
         self._recover_held_resends(held)
@@ -583,6 +591,7 @@ class Runtime:
         status = self.engine.status()
         working = {order.client_order_id: order for order in status.open_orders}
         candidates = list(dict.fromkeys([*self._awaiting, *working]))
+        looked_up: list[tuple[str, BrokerOrder]] = []
         for cid in candidates:
             if cid in self._unresolved:
                 continue
@@ -596,6 +605,14 @@ class Runtime:
                 if forgetful and cid in working:
                     forgotten.append(cid)
                 continue
+            looked_up.append((cid, known))
+        # What the journal booked of each partly journaled order that filled further while
+        # no process watched it: the missing part is priced from it, as a live poll would.
+        partly = {cid: order.filled for cid, known in looked_up
+                  if (order := working.get(cid)) is not None and order.filled > 0
+                  and known.filled_qty > order.filled and known.avg_fill_price is not None}
+        booked = self._journaled_notionals(partly) if partly else {}
+        for cid, known in looked_up:
             order = working.get(cid)
             journal_filled = order.filled if order is not None else Decimal(0)
             acked = order.acked if order is not None else False
@@ -605,9 +622,8 @@ class Runtime:
             missing = known.filled_qty - journal_filled
             found[cid] = known
             if missing > 0 and known.avg_fill_price is not None:
-                # Exact for an order the journal saw no fill of (the usual lost answer); for
-                # a partly journaled order the broker's average is the best price known.
-                price = known.avg_fill_price
+                price = increment_price(known.filled_qty, known.avg_fill_price,
+                                        journal_filled, booked.get(cid))
                 lost.append(Fill(ts=self._now, client_order_id=cid,
                                  fill_id=recovered_fill_id(cid, known.filled_qty),
                                  qty=missing, price=price))
@@ -635,6 +651,45 @@ class Runtime:
                 self.broker.track(cid, _reported_state(order, found.get(cid)))
         if on_batch is not None:
             on_batch(report)
+
+    def _journaled_notionals(self, filled: dict[str, Decimal]) -> dict[str, Decimal]:
+        """The notional (sum of quantity x price) of the fills the journal booked for each
+        order of `filled` (client order id -> the quantity the engine holds filled), read
+        back from the journal's end to each order's dispatch (a fill can lie before the
+        snapshot recovery started from). A fill id journaled twice counts once, as the engine
+        booked it; an order whose fills read back do not add up to its filled quantity is
+        left out (its missing part is priced at the broker's average, the best known)."""
+        needles = {b'"client_order_id":' + msgspec.json.encode(cid): cid for cid in filled}
+        fills: dict[str, dict[str, tuple[Decimal, Decimal]]] = {cid: {} for cid in filled}
+        open_ = set(filled)
+        high = self.journal.last_seq()
+        while open_ and high >= 1:
+            low = max(1, high - _SCAN_WINDOW + 1)
+            window = list(self.journal.read(low, high))
+            for record in reversed(window):
+                payload = record.payload
+                fill = record.kind is RecordKind.INPUT and payload.startswith(_FILL_PREFIX)
+                if not fill and not (record.kind is RecordKind.OUTPUT
+                                     and payload.startswith(_DISPATCH_PREFIX)):
+                    continue
+                cid = next((cid for needle, cid in needles.items() if needle in payload), None)
+                if cid is None or cid not in open_:
+                    continue
+                if not fill:
+                    dispatch = decode_output(payload)
+                    if isinstance(dispatch, Dispatch) and dispatch.client_order_id == cid:
+                        open_.discard(cid)  # the order's fills all come after its dispatch
+                    continue
+                event = journaled_input(record.seq, payload)
+                if isinstance(event, Fill) and event.client_order_id == cid:
+                    fills[cid][event.fill_id] = (event.qty, event.price)
+            high = low - 1
+        notionals: dict[str, Decimal] = {}
+        for cid, booked in fills.items():
+            if sum((qty for qty, _ in booked.values()), Decimal(0)) == filled[cid]:
+                notionals[cid] = sum((qty * price for qty, price in booked.values()),
+                                     Decimal(0))
+        return notionals
 
     @property
     def deciding_policy(self) -> Policy | None:
@@ -1195,6 +1250,24 @@ def recovered_fill_id(client_order_id: str, filled_qty: Decimal) -> str:
     if len(text) > _MAX_IDENTIFIER:
         text = "h" + hashlib.sha256(text.encode()).hexdigest()
     return text
+
+
+def increment_price(filled_qty: Decimal, avg_price: Decimal, booked_qty: Decimal,
+                    booked_notional: Decimal | None) -> Decimal:
+    """The price of the part of an order the broker reports filled (`filled_qty` at the
+    average `avg_price`) beyond the `booked_qty` the journal booked for `booked_notional`
+    (None: not known), derived from the notionals and rounded as `OrderWatch` does for a live
+    poll (`brokers.labels.PRICE_STEP`). The broker's average when nothing was booked or the
+    notional is not known, and when its rounded figures imply no positive price."""
+    if booked_qty == 0 or booked_notional is None:
+        return avg_price
+    try:
+        derived = ((filled_qty * avg_price - booked_notional)
+                   / (filled_qty - booked_qty)).quantize(PRICE_STEP)
+    except ArithmeticError:  # figures too far apart to hold at that step: no price at all
+        return avg_price
+    price = Decimal(format(derived.normalize(), "f"))
+    return price if price > 0 else avg_price
 
 
 def _reported_state(order: OrderStatusView, known: BrokerOrder | None) -> BrokerOrder | None:

@@ -1,0 +1,261 @@
+"""A restart books what an order filled while no process watched it at what that part cost,
+not at the venue's cumulative average: the price is derived from the venue's cumulative
+figures and what the journal booked for the order, rounded as a live poll derives it
+(`OrderWatch`). Cash, position, average price and realized PnL come out as in a run that never
+stopped, and every journal written here replays byte for byte."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from ordergate.brokers.base import (
+    BrokerCapabilities,
+    BrokerOrder,
+    BrokerPosition,
+    OrderStatus,
+    SubmitResult,
+)
+from ordergate.brokers.labels import OrderWatch
+from ordergate.chaos.harness import ACCOUNT, T0, at, chaos_policy, intent, quote
+from ordergate.evidence.replay import verify_journal
+from ordergate.journal import Durability, RecordKind, open_journal
+from ordergate.model.events import AccountFunding, Dispatch, Fill, InputEvent
+from ordergate.model.intent import OrderType, Side, TimeInForce
+from ordergate.runtime.loop import Runtime, increment_price
+
+
+class Venue:
+    """A venue test double: its orders by client order id, reported with cumulative filled
+    quantity and average price as real venues do, followed by the real `OrderWatch`. A new
+    instance over the same `orders` is the venue as a restarted process sees it."""
+
+    def __init__(self, orders: dict[str, BrokerOrder] | None = None) -> None:
+        self.orders: dict[str, BrokerOrder] = {} if orders is None else orders
+        self.watch = OrderWatch()
+        self.submitted: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return "venue"
+
+    @property
+    def capabilities(self) -> BrokerCapabilities:
+        return BrokerCapabilities(order_types=frozenset(OrderType),
+                                  time_in_force=frozenset(TimeInForce))
+
+    def submit(self, order: Dispatch) -> SubmitResult:
+        cid = order.client_order_id
+        with self.watch.submitting(cid):
+            self.submitted.append(cid)
+            self.orders[cid] = BrokerOrder(client_order_id=cid, broker_order_id=f"V-{cid}",
+                                           symbol=order.symbol, status=OrderStatus.NEW,
+                                           qty=order.qty)
+        return SubmitResult(accepted=True, broker_order_id=f"V-{cid}")
+
+    def execute(self, cid: str, filled_qty: str, avg_price: str) -> None:
+        order = self.orders[cid]
+        filled = Decimal(filled_qty)
+        status = OrderStatus.FILLED if filled == order.qty else OrderStatus.PARTIALLY_FILLED
+        self.orders[cid] = msgspec.structs.replace(order, status=status, filled_qty=filled,
+                                                   avg_fill_price=Decimal(avg_price))
+
+    def cancel(self, client_order_id: str) -> None:
+        order = self.orders[client_order_id]
+        self.orders[client_order_id] = msgspec.structs.replace(order,
+                                                               status=OrderStatus.CANCELED)
+
+    def get_order(self, client_order_id: str) -> BrokerOrder | None:
+        return self.orders.get(client_order_id)
+
+    def open_orders(self) -> list[BrokerOrder]:
+        return [order for order in self.orders.values()
+                if order.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)]
+
+    def positions(self) -> list[BrokerPosition]:
+        return []
+
+    def poll_events(self, until: datetime) -> list[InputEvent]:
+        return self.watch.poll(self.get_order, until)
+
+    def track(self, client_order_id: str, reported: BrokerOrder | None = None) -> None:
+        self.watch.track(client_order_id, known=reported)
+
+    def server_time(self) -> datetime:
+        return T0
+
+
+@dataclass(frozen=True)
+class Case:
+    side: Side
+    limit: str
+    first: tuple[str, str]  # seen live: filled quantity, venue average
+    then: tuple[str, str]  # while stopped: cumulative filled quantity, venue average
+    cash: str
+    qty: str
+    avg_price: str
+    realized: str
+
+
+CASES = {
+    # 4 @ 188, then 6 more @ 191 while stopped: the venue says 10 @ 189.8
+    "opening buy": Case(Side.BUY, "195", ("4", "188"), ("10", "189.8"),
+                        cash="998102", qty="10", avg_price="189.8", realized="0"),
+    # a long of 10 @ 180 closed: 4 @ 186, then 6 more @ 192 while stopped (10 @ 189.6)
+    "closing sell": Case(Side.SELL, "185", ("4", "186"), ("10", "189.6"),
+                         cash="1000096", qty="0", avg_price="0", realized="96"),
+    # 3 @ 188, then 4 more @ 191 while stopped: the venue rounds 7 @ 189.714285... to 189.71,
+    # which prices the increment at 190.9925, as a live poll prices it
+    "rounded average": Case(Side.BUY, "195", ("3", "188"), ("7", "189.71"),
+                            cash="998672.03", qty="7", avg_price="189.71", realized="0"),
+}
+
+
+def _open(journal: Path, venue: Venue) -> Runtime:
+    runtime = Runtime.open(f"sqlite:///{journal}", chaos_policy(), venue)
+    runtime.background_snapshots = False
+    return runtime
+
+
+def _run(tmp_path: Path, case: Case, *, restart: bool, snapshot: bool = False,
+         padding: int = 0) -> tuple[Decimal, ...]:
+    """The case through the real runtime: the second part of the fill seen by a live poll, or
+    (`restart`) executed while the process is stopped and learnt at start-up. `snapshot`
+    stores one after the first part is journaled, so start-up replays from past it;
+    `padding` quotes come between the two parts."""
+    journal = tmp_path / ("restart.db" if restart else "live.db")
+    venue = Venue()
+    runtime = _open(journal, venue)
+    runtime.process([AccountFunding(ts=at(0), account=ACCOUNT, cash=Decimal(1_000_000)),
+                     quote("AAPL", 0)])
+    if case.side is Side.SELL:  # a long to close
+        runtime.process([intent("open", Side.BUY, 10, 1, limit_price=Decimal("195"))])
+        venue.execute(venue.submitted[-1], "10", "180")
+        runtime.process([quote("AAPL", 2)])
+    runtime.process([intent("i1", case.side, 10, 3, limit_price=Decimal(case.limit))])
+    cid = venue.submitted[-1]
+    venue.execute(cid, *case.first)
+    runtime.process([quote("AAPL", 4)])
+    assert runtime.engine.state.open_orders[cid].filled == Decimal(case.first[0])
+    if padding:
+        runtime.process([quote("AAPL", 4 + (n + 1) / (padding + 1)) for n in range(padding)])
+    if snapshot:
+        runtime.snapshot()
+    if restart:
+        runtime.close()
+        venue.execute(cid, *case.then)
+        venue = Venue(venue.orders)  # a new process: its adapter follows nothing yet
+        runtime = _open(journal, venue)
+        if snapshot:
+            first_fill = min(record.seq for record in runtime.journal.read()
+                             if record.kind is RecordKind.INPUT
+                             and record.payload.startswith(b'{"type":"fill",')
+                             and cid.encode() in record.payload)
+            assert runtime.snapshot_seq > first_fill  # the start-up replay begins past it
+    else:
+        venue.execute(cid, *case.then)
+    runtime.process([quote("AAPL", 5)])
+    try:
+        state = runtime.engine.state
+        order = state.open_orders.get(cid) or state.done.get(cid)
+        assert order is not None and order.filled == Decimal(case.then[0])
+        book = state.books.get((ACCOUNT, "AAPL"))  # gone once flat with nothing working
+        account = state.accounts[ACCOUNT]
+        figures = (account.cash, state.position(ACCOUNT, "AAPL"),
+                   Decimal(0) if book is None else book.avg_price, account.realized_pnl)
+    finally:
+        runtime.close()
+    reader = open_journal(f"sqlite:///{journal}", durability=Durability.NONE, create=False,
+                          reader=True)
+    try:
+        report = verify_journal(reader)
+    finally:
+        reader.close()
+    assert report.ok, report
+    return figures
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fills_made_while_stopped_are_booked_at_what_they_cost(tmp_path: Path,
+                                                              name: str) -> None:
+    case = CASES[name]
+    uninterrupted = _run(tmp_path, case, restart=False)
+    restarted = _run(tmp_path, case, restart=True)
+    assert restarted == uninterrupted
+    cash, qty, avg_price, realized = restarted
+    assert cash == Decimal(case.cash)
+    assert qty == Decimal(case.qty)
+    assert avg_price == Decimal(case.avg_price)
+    assert realized == Decimal(case.realized)
+
+
+def test_a_fill_journaled_before_the_snapshot_prices_the_rest(tmp_path: Path) -> None:
+    """The journaled part lies before the snapshot start-up restores, and more than one read
+    window back: it is found all the same."""
+    case = CASES["opening buy"]
+    restarted = _run(tmp_path, case, restart=True, snapshot=True, padding=1100)
+    assert restarted == _run(tmp_path, case, restart=False, padding=1100)
+    assert restarted[0] == Decimal(case.cash)
+
+
+def test_the_recovered_fill_is_journaled_at_the_increment_price(tmp_path: Path) -> None:
+    _run(tmp_path, CASES["opening buy"], restart=True)
+    reader = open_journal(f"sqlite:///{tmp_path / 'restart.db'}",
+                          durability=Durability.NONE, create=False, reader=True)
+    try:
+        fills = [msgspec.json.decode(record.payload, type=Fill)
+                 for record in reader.read() if record.kind is RecordKind.INPUT
+                 and record.payload.startswith(b'{"type":"fill",')]
+    finally:
+        reader.close()
+    assert [(fill.qty, fill.price) for fill in fills] == [
+        (Decimal(4), Decimal(188)), (Decimal(6), Decimal(191))]
+    assert "recovered" in fills[-1].fill_id
+
+
+def test_increment_price_falls_back_to_the_venue_average() -> None:
+    # nothing booked, or what was booked not known: the average is the price
+    assert increment_price(Decimal(10), Decimal("96"), Decimal(0), Decimal(0)) == Decimal(96)
+    assert increment_price(Decimal(10), Decimal("96"), Decimal(4), None) == Decimal(96)
+    # rounded figures that imply no positive price for the increment
+    assert increment_price(Decimal(10), Decimal("10"), Decimal(4), Decimal(400)) == Decimal(10)
+    assert increment_price(Decimal(10), Decimal("96"), Decimal(4), Decimal(360)) == Decimal(100)
+
+
+def test_a_restart_right_after_a_snapshot_asks_about_working_orders(tmp_path: Path) -> None:
+    """No input follows the snapshot start-up restores: the broker is still asked about the
+    working orders (a fill made while stopped is booked), and the adapter follows them on."""
+    journal = tmp_path / "j.db"
+    venue = Venue()
+    runtime = _open(journal, venue)
+    runtime.process([AccountFunding(ts=at(0), account=ACCOUNT, cash=Decimal(1_000_000)),
+                     quote("AAPL", 0)])
+    runtime.process([intent("a", Side.BUY, 10, 1, limit_price=Decimal("195")),
+                     intent("b", Side.BUY, 10, 1, limit_price=Decimal("195"))])
+    first, second = venue.submitted
+    runtime.snapshot()
+    snapped = runtime.snapshot_seq
+    runtime.close()
+    venue.execute(first, "10", "188")  # while stopped
+    venue = Venue(venue.orders)
+    runtime = _open(journal, venue)
+    try:
+        assert runtime.snapshot_seq == snapped
+        recovered = [record for record in runtime.journal.read(snapped + 1)
+                     if record.kind is RecordKind.INPUT]
+        assert [record.payload[:15] for record in recovered] == [b'{"type":"fill",']
+        state = runtime.engine.state
+        assert first not in state.open_orders
+        assert state.position(ACCOUNT, "AAPL") == Decimal(10)
+        assert venue.watch.working() == [second]
+        venue.execute(second, "10", "189")
+        runtime.process([quote("AAPL", 2)])
+        assert state.position(ACCOUNT, "AAPL") == Decimal(20)
+        assert state.accounts[ACCOUNT].cash == Decimal(1_000_000 - 1880 - 1890)
+    finally:
+        runtime.close()

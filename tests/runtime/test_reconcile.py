@@ -9,7 +9,7 @@ from pathlib import Path
 
 import msgspec
 
-from ordergate.brokers.base import OrderStatus
+from ordergate.brokers.base import BrokerOrder, OrderStatus
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
 from ordergate.chaos.checks import JournalFacts
 from ordergate.chaos.harness import (
@@ -88,6 +88,53 @@ def test_an_orphan_order_at_the_broker_is_found(tmp_path: Path) -> None:
         assert run.mode() is Mode.HALTED
         facts = JournalFacts.read(run.journal_path)
     assert any("orphan order placed-by-hand" in e.detail for e in facts.unhealthy("SYS-009"))
+
+
+class RevivingSim(SimBroker):
+    """A simulator whose book shows the orders named in `revived` working again after it
+    canceled them (a venue that brings a done order back)."""
+
+    def __init__(self, config: SimConfig) -> None:
+        super().__init__(config)
+        self.revived: list[str] = []
+
+    def open_orders(self) -> list[BrokerOrder]:
+        shown = super().open_orders()
+        for cid in self.revived:
+            order = self.get_order(cid)
+            assert order is not None
+            shown.append(msgspec.structs.replace(order, status=OrderStatus.NEW))
+        return shown
+
+
+def test_an_order_seen_canceled_and_shown_working_again_is_said_so(tmp_path: Path) -> None:
+    """The finding says what happened: the gateway dispatched the order and saw it canceled,
+    and the broker shows it working again. Still an orphan, with SYS-009 and its mode."""
+    broker = RevivingSim(SimConfig(fill_model=FillModel.NEXT_MARKET))
+    guard = GuardedRuntime.open(f"sqlite:///{tmp_path / 'journal.db'}", chaos_policy(), broker,
+                                EventClock(), QUIET)
+    run = ChaosRun(directory=tmp_path, broker=broker, guard=guard, clock=EventClock())
+    try:
+        run.start()
+        run.step([intent("resting", Side.BUY, 10, 1, limit_price=Decimal(180))])
+        (order,) = run.runtime.engine.status().open_orders
+        cid = order.client_order_id
+        run.request_cancel(cid, 2)
+        assert not run.runtime.engine.status().open_orders
+        broker.revived.append(cid)
+        run.guard.reconciler.reconcile(at(3))
+        report = run.guard.reconciler.last
+        assert report is not None
+        assert [orphan.client_order_id for orphan in report.orphans] == [cid]
+        assert run.mode() is Mode.HALTED  # the chaos policy's on_reconciliation_mismatch
+        assert run.reason_codes() == ["SYS-009"]
+    finally:
+        run.close()
+    facts = JournalFacts.read(tmp_path / "journal.db")
+    (detail,) = [e.detail for e in facts.unhealthy("SYS-009")]
+    assert detail == (
+        f"orphan order {cid} (AAPL, 10 with 0 filled): the gateway dispatched it (AAPL buy 10, "
+        "intent resting) and saw it canceled with 0 filled, the broker shows it working again")
 
 
 def test_orphans_are_canceled_on_start_when_configured(tmp_path: Path) -> None:

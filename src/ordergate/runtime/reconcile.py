@@ -4,8 +4,10 @@ Run on start, every N batches and at the session close (`GuardedRuntime` schedul
 compares the engine's working orders and positions with the broker's `open_orders()` and
 `positions()`:
 
-* an **orphan** order: the broker has it working, the gateway never dispatched it (someone
-  traded on the account behind the gateway's back, or a journal was lost);
+* an **orphan** order: the broker has it working, the gateway holds no working order of that
+  id: it never dispatched it (someone traded on the account behind the gateway's back, or a
+  journal was lost), or it dispatched it and saw it end (canceled, say) and the broker shows it
+  working again; the finding says which;
 * a **zombie** order: the gateway thinks it is working, the broker has never heard of it;
 * an **unbooked** order: the broker reports an order of the gateway finished, or filled beyond
   what the gateway has booked, and still does at a later pass at least `unbooked_grace` (event
@@ -56,7 +58,7 @@ from ordergate.brokers.base import OrderStatus as BrokerOrderStatus
 from ordergate.engine.calendar import CalendarUnavailable, next_roll
 from ordergate.engine.core import Engine
 from ordergate.engine.modes import Condition
-from ordergate.engine.records import OrderRecord
+from ordergate.engine.records import OrderRecord, OrderStatus
 from ordergate.evidence.replay import journaled_input
 from ordergate.journal import RecordKind
 from ordergate.model.events import CancelRequest, DependencyStatus, InputEvent
@@ -237,7 +239,7 @@ class Reconciler:
                 continue
             problems[f"{PREFIX}:orphan:{cid}"] = (RECONCILIATION_MISMATCH, (
                 f"orphan order {cid} ({order.symbol}, {order.qty} with {order.filled_qty} "
-                f"filled): working at the broker, never dispatched by the gateway"))
+                f"filled): {_orphan_story(runtime.engine.state.done.get(cid))}"))
         for cid in sorted(ours - set(at_broker) - in_flight):
             try:
                 known = runtime.broker.get_order(cid)
@@ -415,6 +417,17 @@ class Reconciler:
 
 def _describe(order: OrderRecord) -> str:
     return f"{order.symbol} {order.side.value} {order.qty}, intent {order.intent_id}"
+
+
+def _orphan_story(finished: OrderRecord | None) -> str:
+    """How an order the broker shows working came to be one the gateway does not hold:
+    `finished` is the gateway's record of it when the gateway dispatched it and saw it end."""
+    if finished is None:
+        return "working at the broker, never dispatched by the gateway"
+    again = " again" if finished.status is OrderStatus.CANCELED else ""
+    return (f"the gateway dispatched it ({_describe(finished)}) and saw it "
+            f"{finished.status.value} with {finished.filled} filled, the broker shows it "
+            f"working{again}")
 
 
 def interrupted_close(runtime: Runtime) -> InterruptedClose | None:

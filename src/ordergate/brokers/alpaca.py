@@ -55,6 +55,7 @@ from ordergate.brokers.labels import (
     require_label,
     require_supported,
     response_shape,
+    venue_number,
 )
 from ordergate.journal import redact_url
 from ordergate.model.events import Dispatch, InputEvent
@@ -156,7 +157,7 @@ class AlpacaAdapter:
         self._client._retry_codes = []
         url = self._client._base_url
         self._base_url = str(url.value if isinstance(url, enum.Enum) else url)
-        self._watch = OrderWatch()
+        self._watch = OrderWatch(VENUE)
 
     def __repr__(self) -> str:
         return (f"AlpacaAdapter(account={self._account!r}, paper={self._paper},"
@@ -227,6 +228,9 @@ class AlpacaAdapter:
             rows = msgspec.convert(raw, list[_Position], strict=False)
         result = []
         for row in rows:
+            subject = f"positions: position {row.symbol}"
+            venue_number(VENUE, subject, "qty", row.qty, signed=True)
+            venue_number(VENUE, subject, "avg_entry_price", row.avg_entry_price)
             qty = -abs(row.qty) if row.side == "short" else row.qty
             result.append(BrokerPosition(account=self._account, symbol=row.symbol, qty=qty,
                                          avg_price=row.avg_entry_price))
@@ -289,12 +293,17 @@ class AlpacaAdapter:
         status = _STATUS.get(parsed.status)
         if status is None:
             raise BrokerBadResponse(f"{VENUE}: {what}: unknown order status '{parsed.status}'")
-        filled = parsed.filled_qty or Decimal(0)
+        subject = f"{what}: order {parsed.client_order_id}"
+        qty = venue_number(VENUE, subject, "qty", parsed.qty or Decimal(0))
+        filled = venue_number(VENUE, subject, "filled_qty", parsed.filled_qty or Decimal(0))
+        avg = parsed.filled_avg_price
+        if avg is not None:
+            venue_number(VENUE, subject, "filled_avg_price", avg)
         if status is OrderStatus.NEW and filled > 0:
             status = OrderStatus.PARTIALLY_FILLED
         return BrokerOrder(client_order_id=parsed.client_order_id, broker_order_id=parsed.id,
-                           symbol=parsed.symbol, status=status, qty=parsed.qty or Decimal(0),
-                           filled_qty=filled, avg_fill_price=parsed.filled_avg_price)
+                           symbol=parsed.symbol, status=status, qty=qty,
+                           filled_qty=filled, avg_fill_price=avg)
 
 
 def _required(order: Dispatch, field: str) -> Decimal:

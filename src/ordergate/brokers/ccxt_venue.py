@@ -45,10 +45,12 @@ from ordergate.brokers.labels import (
     UNTAGGED_PREFIX,
     OrderWatch,
     decimal_text,
+    json_constant,
     parse_retry_after,
     require_label,
     require_supported,
     response_shape,
+    venue_number,
 )
 from ordergate.journal import redact_url
 from ordergate.model.events import Dispatch, InputEvent
@@ -123,7 +125,7 @@ def currency_of(instrument_name: str) -> str:
 
 
 def _decimal_json(text: str | bytes) -> Any:
-    return json.loads(text, parse_float=Decimal)
+    return json.loads(text, parse_float=Decimal, parse_constant=json_constant)
 
 
 class CcxtVenue:
@@ -158,7 +160,7 @@ class CcxtVenue:
         self._exchange.urls["api"] = {"rest": self._base_url}
         # Decimal, not float, for every number in the venue's answers (exact money).
         self._exchange.on_json_response = _decimal_json
-        self._watch = OrderWatch()
+        self._watch = OrderWatch(VENUE)
         self._instrument: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -213,8 +215,10 @@ class CcxtVenue:
         for currency in self._currencies_for(client_order_id):
             result = self._call("cancel", self._exchange.privateGetCancelByLabel,
                                 {"label": client_order_id, "currency": currency})
-            if not isinstance(result, int | Decimal):
-                raise BrokerBadResponse(f"{VENUE}: cancel: expected a count, got {result!r}")
+            if (isinstance(result, bool) or not isinstance(result, int | Decimal)
+                    or (isinstance(result, Decimal) and not result.is_finite())):
+                raise BrokerBadResponse(f"{VENUE}: cancel {client_order_id}: expected a count"
+                                        f" of cancelled orders, got {result!r}")
             if result > 0:
                 log.info("broker_cancel_requested", venue=VENUE, client_order_id=client_order_id)
                 return
@@ -258,10 +262,14 @@ class CcxtVenue:
                                 {"currency": currency})
             with response_shape(VENUE, "positions"):
                 rows = msgspec.convert(result, list[_Position], strict=False)
-            positions.extend(
-                BrokerPosition(account=self._account, symbol=row.instrument_name, qty=row.size,
-                               avg_price=row.average_price)
-                for row in rows if row.size != 0)
+            for row in rows:
+                subject = f"positions: position {row.instrument_name}"
+                venue_number(VENUE, subject, "size", row.size, signed=True)
+                venue_number(VENUE, subject, "average_price", row.average_price)
+                if row.size != 0:
+                    positions.append(BrokerPosition(
+                        account=self._account, symbol=row.instrument_name, qty=row.size,
+                        avg_price=row.average_price))
         return positions
 
     def poll_events(self, until: datetime) -> list[InputEvent]:
@@ -385,6 +393,11 @@ def _to_broker_order(row: _Order, what: str) -> BrokerOrder:
     status = _STATE.get(row.order_state)
     if status is None:
         raise BrokerBadResponse(f"{VENUE}: {what}: unknown order_state '{row.order_state}'")
+    subject = f"{what}: order {row.label or UNTAGGED_PREFIX + row.order_id}"
+    venue_number(VENUE, subject, "amount", row.amount)
+    venue_number(VENUE, subject, "filled_amount", row.filled_amount)
+    if row.average_price is not None:
+        venue_number(VENUE, subject, "average_price", row.average_price)
     if status is OrderStatus.NEW and row.filled_amount > 0:
         status = OrderStatus.PARTIALLY_FILLED
     if status is OrderStatus.CANCELED and row.filled_amount >= row.amount > 0:

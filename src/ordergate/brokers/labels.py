@@ -10,6 +10,11 @@ seen of each order an adapter sent and turns a newer state into the events the e
 one OrderAck, one Fill per increase of the filled quantity, then OrderCanceled or OrderReject.
 An order is followed from before its submit is sent (a submit without an answer may still have
 reached the venue) until it is finished, and no event it observed is ever dropped.
+
+Every number a venue answers is checked where the adapter reads it (`venue_number`): finite
+(no NaN, no Infinity, whether sent as a string or a bare JSON literal), within what the engine
+takes in, and not negative where it cannot be. An answer that is not is BrokerBadResponse naming
+the venue, the order and the field, the broker failure the runtime fails closed on.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ import structlog
 
 from ordergate.brokers.base import (
     BrokerBadResponse,
-    BrokerError,
     BrokerNotSent,
     BrokerOrder,
     BrokerOrderRejected,
@@ -35,8 +39,16 @@ from ordergate.brokers.base import (
     OrderStatus,
     OrderTypeUnsupported,
 )
-from ordergate.model.events import Fill, InputEvent, OrderAck, OrderCanceled, OrderReject
+from ordergate.model.events import (
+    DependencyStatus,
+    Fill,
+    InputEvent,
+    OrderAck,
+    OrderCanceled,
+    OrderReject,
+)
 from ordergate.model.intent import OrderType, TimeInForce
+from ordergate.model.values import MAGNITUDE_LIMIT, InvalidValue, require_finite
 
 log = structlog.get_logger("ordergate.brokers")
 
@@ -46,6 +58,10 @@ PRICE_STEP = Decimal("1e-9")
 # explicit ones may not start with `og-`), so two such orders are never one id.
 UNTAGGED_PREFIX = "og-untagged-"
 TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
+# A filled quantity that goes down (a trade bust or correction at the venue) is reported to the
+# engine as a broker/gateway disagreement under this dependency, per order (`OrderWatch`).
+FILLS_DEPENDENCY = "broker_fills"
+FILLED_QTY_DECREASED = "SYS-009"
 
 
 def require_label(
@@ -100,6 +116,28 @@ def parse_decimal(venue: str, field: str, raw: object) -> Decimal:
     return value
 
 
+def venue_number(venue: str, subject: str, field: str, value: Decimal, *,
+                 signed: bool = False) -> Decimal:
+    """A number read from a venue's answer, checked as every decimal the engine takes in is
+    (finite, within its magnitude and digits: `values.require_finite`) and, unless `signed`,
+    not negative. `subject` says whose it is ("get_order: order og-1"); a number that fails is
+    BrokerBadResponse naming the venue, the subject and the field (the venue's own name)."""
+    try:
+        require_finite(field, value)
+    except InvalidValue as exc:
+        raise BrokerBadResponse(f"{venue}: {subject}: {exc}") from None
+    if not signed and value < 0:
+        raise BrokerBadResponse(
+            f"{venue}: {subject}: {field}: expected a non-negative decimal, got '{value}'")
+    return value
+
+
+def json_constant(name: str) -> Decimal:
+    """`parse_constant` for a venue's JSON: a bare NaN, Infinity or -Infinity literal is read as
+    the Decimal it spells (never a float), so the field check names the field that held it."""
+    return Decimal(name)
+
+
 def parse_timestamp(venue: str, field: str, raw: object) -> datetime:
     """An RFC 3339 string (fractions beyond microseconds dropped) as a UTC datetime."""
     if not isinstance(raw, str):
@@ -148,6 +186,8 @@ class _Seen(msgspec.Struct, kw_only=True):
     # None when the gateway took over an order whose average fill price it does not know
     filled_notional: Decimal | None = Decimal(0)
     status: OrderStatus = OrderStatus.NEW
+    # the lower filled quantity last reported as a decrease (a bust), so it is reported once
+    decrease_reported: Decimal | None = None
 
 
 def fill_id(client_order_id: str, cumulative_qty: Decimal) -> str:
@@ -157,9 +197,11 @@ def fill_id(client_order_id: str, cumulative_qty: Decimal) -> str:
 
 
 class OrderWatch:
-    """The last state seen of each order an adapter is following."""
+    """The last state seen of each order an adapter is following. `venue` names the adapter's
+    venue in what it reports."""
 
-    def __init__(self) -> None:
+    def __init__(self, venue: str = "venue") -> None:
+        self._venue = venue
         self._seen: dict[str, _Seen] = {}
         # Events observed by a poll that then had to raise: the next poll returns them first.
         self._undelivered: list[InputEvent] = []
@@ -209,15 +251,17 @@ class OrderWatch:
     def poll(self, lookup: Callable[[str], BrokerOrder | None], ts: datetime) -> list[InputEvent]:
         """Events for every followed order that changed, from `lookup` (the venue's current
         state of an order by client id, None while the venue does not show it: it is skipped
-        and followed on). A bad answer for one order does not stop the others; when this must
-        raise (a bad answer, or the venue failing), the events already observed are kept and
-        returned by the next poll, before the venue is asked again: the watch has moved past
-        them, so dropping them would lose them for good."""
+        and followed on). A bad answer for one order (BrokerBadResponse: a malformed number,
+        an impossible state) does not stop the others, and the bad order is asked again by a
+        later poll. Whenever this raises (a bad answer, the venue failing, anything else), the
+        events already observed are kept and returned by the next poll, before the venue is
+        asked again: the watch has moved past them, so dropping them would lose them for good."""
         if self._undelivered:
             kept, self._undelivered = self._undelivered, []
             return kept
         events: list[InputEvent] = []
         bad_answer: BrokerBadResponse | None = None
+        delivered = False
         try:
             for cid in self.working():
                 try:
@@ -225,41 +269,58 @@ class OrderWatch:
                     if order is not None:
                         events.extend(self.observe(order, ts))
                 except BrokerBadResponse as exc:
-                    log.error("broker_bad_order_answer", client_order_id=cid, error=str(exc))
+                    log.error("broker_bad_order_answer", venue=self._venue, client_order_id=cid,
+                              error=str(exc))
                     bad_answer = bad_answer or exc
-        except BrokerError:
-            self._undelivered = events
-            raise
-        if bad_answer is not None:
-            self._undelivered = events
-            raise bad_answer
+            if bad_answer is not None:
+                raise bad_answer
+            delivered = True
+        finally:
+            if not delivered:
+                self._undelivered = events
         return events
 
     def observe(self, order: BrokerOrder, ts: datetime) -> list[InputEvent]:
-        """Events for what changed since the last observation of `order`, stamped `ts`. A bad
-        answer raises BrokerBadResponse and changes nothing the watch remembers."""
+        """Events for what changed since the last observation of `order`, stamped `ts`: its
+        OrderAck, a Fill for an increase of its filled quantity (booked before a terminal
+        status reported with it: a venue may report executions together with 'rejected'), a
+        decrease of it (a trade bust) as a SYS-009 DependencyStatus pair for the operator,
+        then OrderCanceled or OrderReject. A bad answer raises BrokerBadResponse and changes
+        nothing the watch remembers."""
         cid = order.client_order_id
+        subject = f"order {cid}"
+        venue_number(self._venue, subject, "qty", order.qty)
+        venue_number(self._venue, subject, "filled_qty", order.filled_qty)
+        if order.avg_fill_price is not None:
+            venue_number(self._venue, subject, "avg_fill_price", order.avg_fill_price)
         if order.status is OrderStatus.FILLED and (
                 order.filled_qty <= 0 or order.filled_qty < order.qty):
             # Taken as finished it would never be looked at again, its fills never reported.
             raise BrokerBadResponse(
-                f"order {cid}: reported filled with {order.filled_qty} of {order.qty} executed")
+                f"{self._venue}: order {cid}: reported filled with {order.filled_qty} of"
+                f" {order.qty} executed")
         seen = self._seen.get(cid)
         if seen is None:
             seen = _Seen(broker_order_id=order.broker_order_id)
-            self._seen[cid] = seen
-        events: list[InputEvent] = []
-        if order.status is OrderStatus.REJECTED:
-            if seen.status is not OrderStatus.REJECTED:
-                events.append(OrderReject(ts=ts, client_order_id=cid, reason="rejected by venue"))
-            seen.status = order.status
-            return events
         # Everything is computed before `seen` changes, so a bad answer loses no event.
-        fill = self._fill(order, seen, ts) if order.filled_qty > seen.filled_qty else None
-        if order.filled_qty < seen.filled_qty:
-            log.error("broker_filled_qty_decreased", client_order_id=cid,
-                      seen=str(seen.filled_qty), now=str(order.filled_qty))
-        if not seen.acked:
+        fill: Fill | None = None
+        notional = seen.filled_notional
+        if order.filled_qty > seen.filled_qty:
+            try:
+                fill = self._fill(order, seen, ts)
+                notional = order.filled_qty * (order.avg_fill_price or Decimal(0))
+            except ArithmeticError as exc:
+                raise BrokerBadResponse(
+                    f"{self._venue}: order {cid}: filled_qty {order.filled_qty} at"
+                    f" avg_fill_price {order.avg_fill_price} cannot be booked:"
+                    f" {type(exc).__name__}") from exc
+        decreased = (order.filled_qty < seen.filled_qty
+                     and order.filled_qty != seen.decrease_reported)
+        self._seen[cid] = seen
+        events: list[InputEvent] = []
+        rejected = order.status is OrderStatus.REJECTED
+        # A rejected order that executed nothing was never taken: it gets its reject alone.
+        if not seen.acked and (not rejected or fill is not None):
             events.append(OrderAck(ts=ts, client_order_id=cid,
                                    broker_order_id=order.broker_order_id))
             seen.acked = True
@@ -267,32 +328,64 @@ class OrderWatch:
         if fill is not None:
             events.append(fill)
             seen.filled_qty = order.filled_qty
-            seen.filled_notional = order.filled_qty * (order.avg_fill_price or Decimal(0))
+            seen.filled_notional = notional
+        if decreased:
+            events.extend(self._decrease(order, seen, ts))
+            seen.decrease_reported = order.filled_qty
         if order.status is OrderStatus.CANCELED and seen.status is not OrderStatus.CANCELED:
             events.append(OrderCanceled(ts=ts, client_order_id=cid, reason="canceled at venue"))
+        if rejected and seen.status is not OrderStatus.REJECTED:
+            events.append(OrderReject(ts=ts, client_order_id=cid, reason="rejected by venue"))
         seen.status = order.status
         return events
 
-    @staticmethod
-    def _fill(order: BrokerOrder, seen: _Seen, ts: datetime) -> Fill:
+    def _decrease(self, order: BrokerOrder, seen: _Seen, ts: datetime) -> list[InputEvent]:
+        """A filled quantity that went down: the venue busted or corrected executions the
+        engine has booked, and no event can take a fill back. Reported as a broker/gateway
+        disagreement (SYS-009: an Alert, and the mode the policy's on_reconciliation_mismatch
+        asks for, kept until an operator resumes), then marked reported at once: nothing the
+        gateway sees later says the books were put right, and a reason left standing would
+        hold the mode for good. Reconciliation then shows the position difference itself."""
+        cid = order.client_order_id
+        log.error("broker_filled_qty_decreased", venue=self._venue, client_order_id=cid,
+                  seen=str(seen.filled_qty), now=str(order.filled_qty))
+        dependency = f"{FILLS_DEPENDENCY}:{cid}"
+        return [
+            DependencyStatus(
+                ts=ts, dependency=dependency, healthy=False, code=FILLED_QTY_DECREASED,
+                detail=(f"{self._venue} reports order {cid} filled {order.filled_qty}, less than"
+                        f" the {seen.filled_qty} the gateway booked (a trade bust or correction"
+                        " at the venue); the booked fills stand: check the position with the"
+                        " venue")),
+            DependencyStatus(ts=ts, dependency=dependency, healthy=True,
+                             code=FILLED_QTY_DECREASED, detail="reported"),
+        ]
+
+    def _fill(self, order: BrokerOrder, seen: _Seen, ts: datetime) -> Fill:
         delta = order.filled_qty - seen.filled_qty
         avg = order.avg_fill_price
         if avg is None or avg <= 0:
             raise BrokerBadResponse(
-                f"order {order.client_order_id}: filled quantity rose to {order.filled_qty}"
-                " without a positive average fill price")
+                f"{self._venue}: order {order.client_order_id}: filled quantity rose to"
+                f" {order.filled_qty} without a positive average fill price")
         notional = order.filled_qty * avg
-        if seen.filled_qty == 0 or seen.filled_notional is None:
-            price = avg
-        else:
+        price = avg
+        if seen.filled_qty != 0 and seen.filled_notional is not None:
             # Venues round their averages, so the price of an increment derived from two of them
             # carries that rounding; kept to the venues' finest price step (1e-9).
-            derived = ((notional - seen.filled_notional) / delta).quantize(PRICE_STEP)
-            price = Decimal(format(derived.normalize(), "f"))
+            derived = (notional - seen.filled_notional) / delta
+            if 0 < derived < MAGNITUDE_LIMIT:
+                price = Decimal(format(derived.quantize(PRICE_STEP).normalize(), "f"))
+            # Otherwise the venue's rounded averages imply no usable increment price (none
+            # above zero, or one beyond any real price): use the average, which is the venue's
+            # own figure, rather than invent one.
         if price <= 0:
-            # The venue's rounded averages imply a non-positive increment: use the average,
-            # which is the venue's own figure, rather than invent one.
             price = avg
-        return Fill(ts=ts, client_order_id=order.client_order_id,
-                    fill_id=fill_id(order.client_order_id, order.filled_qty),
-                    qty=delta, price=price)
+        try:
+            return Fill(ts=ts, client_order_id=order.client_order_id,
+                        fill_id=fill_id(order.client_order_id, order.filled_qty),
+                        qty=delta, price=price)
+        except InvalidValue as exc:
+            raise BrokerBadResponse(
+                f"{self._venue}: order {order.client_order_id}: filled quantity {seen.filled_qty}"
+                f" -> {order.filled_qty} at average {avg} gives no valid fill: {exc}") from exc

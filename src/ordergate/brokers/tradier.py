@@ -48,10 +48,12 @@ from ordergate.brokers.labels import (
     UNTAGGED_PREFIX,
     OrderWatch,
     decimal_text,
+    json_constant,
     parse_retry_after,
     require_label,
     require_supported,
     response_shape,
+    venue_number,
 )
 from ordergate.journal import redact_url
 from ordergate.model.events import Dispatch, InputEvent
@@ -142,7 +144,7 @@ class TradierAdapter:
             base_url=self._base_url, timeout=httpx.Timeout(timeout_s),
             headers={"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"})
         self._broker_ids: dict[str, str] = {}
-        self._watch = OrderWatch()
+        self._watch = OrderWatch(VENUE)
 
     def __repr__(self) -> str:
         return (f"TradierAdapter(account={self._account!r},"
@@ -226,9 +228,16 @@ class TradierAdapter:
         rows = _unwrap(body, "positions", "position", "positions")
         with response_shape(VENUE, "positions"):
             parsed = msgspec.convert(rows, list[_Position], strict=False)
-        return [BrokerPosition(account=self._account, symbol=p.symbol, qty=p.quantity,
-                               avg_price=abs(p.cost_basis / p.quantity))
-                for p in parsed if p.quantity != 0]
+        positions = []
+        for row in parsed:
+            subject = f"positions: position {row.symbol}"
+            venue_number(VENUE, subject, "quantity", row.quantity, signed=True)
+            venue_number(VENUE, subject, "cost_basis", row.cost_basis, signed=True)
+            if row.quantity != 0:
+                positions.append(BrokerPosition(account=self._account, symbol=row.symbol,
+                                                qty=row.quantity,
+                                                avg_price=abs(row.cost_basis / row.quantity)))
+        return positions
 
     def poll_events(self, until: datetime) -> list[InputEvent]:
         """Events for the orders this adapter follows, from their current state at the venue."""
@@ -323,7 +332,9 @@ class TradierAdapter:
         if status >= 400:
             _raise_for_status(what, response)
         try:
-            return json.loads(response.content, parse_float=Decimal)
+            # a bare NaN or Infinity literal reads as that Decimal, for the field check to name
+            return json.loads(response.content, parse_float=Decimal,
+                              parse_constant=json_constant)
         except ValueError as exc:
             raise BrokerBadResponse(f"{VENUE}: {what}: answer is not JSON"
                                     f" (HTTP {status})", http_status=status) from exc
@@ -353,6 +364,10 @@ def _to_broker_order(row: _Order, what: str) -> BrokerOrder:
     status = _STATUS.get(row.status)
     if status is None:
         raise BrokerBadResponse(f"{VENUE}: {what}: unknown order status '{row.status}'")
+    subject = f"{what}: order {_client_order_id(row)}"
+    venue_number(VENUE, subject, "quantity", row.quantity)
+    venue_number(VENUE, subject, "exec_quantity", row.exec_quantity)
+    venue_number(VENUE, subject, "avg_fill_price", row.avg_fill_price)
     return BrokerOrder(client_order_id=_client_order_id(row), broker_order_id=str(row.id),
                        symbol=row.symbol, status=status, qty=row.quantity,
                        filled_qty=row.exec_quantity,

@@ -14,6 +14,7 @@ import pytest
 
 from ordergate import Gateway, InvalidInput
 from ordergate.brokers.sim import SimBroker
+from ordergate.engine.state import ENGINE_BEHAVIOUR
 from ordergate.journal import open_journal
 from ordergate.model.events import EngineUpgrade
 
@@ -24,13 +25,14 @@ metadata: {name: newer}
 defaults:
   max_market_data_age: 1h
 """
-# `ordergate` as a version whose engine knows a behaviour 3 (the same rules as 2)
-_NEWER = """
+NEWER = ENGINE_BEHAVIOUR + 1
+# `ordergate` as a version whose engine knows one behaviour more (the same rules as today's)
+_NEWER = f"""
 import sys
 import ordergate.engine.core as core, ordergate.engine.state as state
 import ordergate.runtime.loop as loop
-loop.ENGINE_BEHAVIOUR = core.ENGINE_BEHAVIOUR = state.ENGINE_BEHAVIOUR = 3
-state._RESTING_PRICES[3] = state._RESTING_PRICES[2]
+loop.ENGINE_BEHAVIOUR = core.ENGINE_BEHAVIOUR = state.ENGINE_BEHAVIOUR = {NEWER}
+state._RESTING_PRICES[{NEWER}] = state._RESTING_PRICES[{ENGINE_BEHAVIOUR}]
 from ordergate.cli.main import main
 sys.argv[0] = "ordergate"
 main()
@@ -78,12 +80,13 @@ def test_a_journal_written_at_a_newer_behaviour_is_refused_and_left_as_it_is(
         refused = _ordergate(*args)
         assert refused.returncode == code, (args, refused.stdout, refused.stderr)
         assert "Traceback" not in refused.stderr
-        assert "engine behaviour 3: written by a newer version of ordergate" in refused.stderr
+        assert (f"engine behaviour {NEWER}: written by a newer version of ordergate"
+                in refused.stderr)
     assert _last_seq(journal) == before
 
 
 def test_the_embedded_gateway_refuses_an_engine_upgrade(tmp_path: Path) -> None:
-    upgrade = EngineUpgrade(ts=datetime(2026, 3, 2, 14, 30, tzinfo=UTC), behaviour=3)
+    upgrade = EngineUpgrade(ts=datetime(2026, 3, 2, 14, 30, tzinfo=UTC), behaviour=NEWER)
     with (Gateway.open(POLICY, journal=tmp_path / "journal.db", broker=SimBroker()) as gateway,
           pytest.raises(InvalidInput, match="type engine_upgrade: the gateway journals")):
         gateway.process([upgrade])

@@ -46,6 +46,7 @@ from ordergate.model.events import (
     Alert,
     AlertSeverity,
     CancelOrder,
+    CancelRefused,
     CancelRequest,
     ClockTick,
     Command,
@@ -198,6 +199,8 @@ class Engine:
                 lifecycle.on_canceled(self, event, out)
             elif isinstance(event, CancelRequest):
                 lifecycle.on_cancel_request(self, event, out)
+            elif isinstance(event, CancelRefused):
+                lifecycle.on_cancel_refused(self, event, out)
             elif isinstance(event, Command):
                 commands.on_command(self, event, out)
             elif isinstance(event, PolicyDocument):

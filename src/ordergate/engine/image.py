@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ordergate.engine.modes import ModeGuard, ModeGuardImage
-from ordergate.engine.records import AccountRecord, Book, OrderRecord
+from ordergate.engine.records import AccountRecord, Book, FillSeen, OrderRecord
 from ordergate.engine.retention import RetainedMap, RetainedSet
 from ordergate.engine.state import DisabledStrategy, EngineTooNew, KillRecord, kill_key
 from ordergate.engine.windows import (
@@ -66,6 +66,11 @@ class MarkImage(msgspec.Struct, frozen=True, array_like=True):
     mark: Decimal
 
 
+class FillContentsImage(msgspec.Struct, frozen=True, array_like=True):
+    fill_id: str
+    seen: list[FillSeen]
+
+
 class CounterImage(msgspec.Struct, frozen=True, array_like=True):
     name: str
     value: int
@@ -108,6 +113,9 @@ class EngineImage(msgspec.Struct, frozen=True, kw_only=True):
     # the behaviour epoch (`state.ENGINE_BEHAVIOUR`); a snapshot taken before epochs were
     # journaled holds none and was taken under behaviour 1
     behaviour: int = 1
+    # what the fills booked under behaviour 3 on said, by fill id (`state.fill_contents`)
+    fill_contents: list[FillContentsImage] = []
+    fill_contents_previous: list[FillContentsImage] = []
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")
@@ -151,6 +159,8 @@ def encode_image(engine: Engine) -> bytes:
         decided_intents=list(state.decided_intents.current.values()),
         decided_intents_previous=list(state.decided_intents.previous.values()),
         behaviour=state.behaviour,
+        fill_contents=_fill_contents_images(state.fill_contents.current),
+        fill_contents_previous=_fill_contents_images(state.fill_contents.previous),
     )
     return _encoder.encode(image)
 
@@ -203,6 +213,8 @@ def apply_image(engine: Engine, data: bytes) -> None:
     state.windows = RateWindows.from_image(image.windows)
     state.duplicates = DuplicateWindow.from_image(image.duplicates)
     state.fill_ids = RetainedSet(image.fill_ids, image.fill_ids_previous)
+    state.fill_contents = RetainedMap(_fill_contents_map(image.fill_contents),
+                                      _fill_contents_map(image.fill_contents_previous))
     state.decided = RetainedMap(_decided_map(image.decided), _decided_map(image.decided_previous))
     state.decided_intents = RetainedMap(_intent_map(image.decided_intents),
                                         _intent_map(image.decided_intents_previous))
@@ -231,3 +243,11 @@ def _decided_map(images: list[DecidedImage]) -> dict[tuple[str, str, str], Decis
 
 def _intent_map(intents: list[OrderIntent]) -> dict[tuple[str, str, str], OrderIntent]:
     return {(intent.account, intent.strategy, intent.intent_id): intent for intent in intents}
+
+
+def _fill_contents_images(contents: dict[str, tuple[FillSeen, ...]]) -> list[FillContentsImage]:
+    return [FillContentsImage(fill_id, list(seen)) for fill_id, seen in contents.items()]
+
+
+def _fill_contents_map(images: list[FillContentsImage]) -> dict[str, tuple[FillSeen, ...]]:
+    return {item.fill_id: tuple(item.seen) for item in images}

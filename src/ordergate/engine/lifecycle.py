@@ -1,23 +1,27 @@
-"""What brokers tell the engine about its orders (acks, rejects, fills, cancels) and what
-strategies ask of them (cancel requests).
+"""What brokers tell the engine about its orders (acks, rejects, fills, cancels, refused
+cancels) and what strategies ask of them (cancel requests).
 
 A reservation lives exactly as long as the order works: a reject or a cancel frees what
 remains, a fill turns the filled part into position. A fill the engine cannot place, or
-one that contradicts its books (overfill, fill after done), is a reconciliation mismatch:
-the books win nothing silently, the mode tightens per policy.
+one that contradicts its books (overfill, fill after done, a fill id reused for another
+execution), is a reconciliation mismatch: the books win nothing silently, the mode tightens
+per policy. A fill at a price its order did not allow, or far from the market, is booked as
+reported with an Alert. A refused cancel leaves the order working, ready to be canceled again.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ordergate.engine.modes import fault_mode
-from ordergate.engine.records import OrderRecord, OrderStatus
+from ordergate.engine.records import FillSeen, OrderRecord, OrderStatus
 from ordergate.engine.state import DisabledStrategy
 from ordergate.engine.windows import WindowKind
 from ordergate.model.events import (
     AlertSeverity,
     CancelOrder,
+    CancelRefused,
     CancelRequest,
     Fill,
     OrderAck,
@@ -32,6 +36,11 @@ if TYPE_CHECKING:
     from ordergate.engine.core import Engine
 
 ORDER_UNKNOWN = "ORDER_UNKNOWN"
+FILL_PRICE = "FILL_PRICE"
+"""Alert code of a fill past its order's limit or far from the market (behaviour 3 on)."""
+CANCEL_REFUSED = "CANCEL_REFUSED"
+"""Alert code of a cancel the broker refused: the order goes on working."""
+FAR_FROM_MARK = Decimal(10)
 RECONCILIATION = "SYS-009"
 _STOPS = (OrderType.STOP, OrderType.STOP_LIMIT)
 
@@ -90,19 +99,32 @@ def _close_by_broker(engine: Engine, client_order_id: str, status: OrderStatus,
 
 def on_fill(engine: Engine, event: Fill, out: list[OutputEvent]) -> None:
     state = engine.state
+    # behaviour 3 on: what the fill says is kept by its id, and its price is checked
+    checked = state.behaviour >= 3
+    content = FillSeen(client_order_id=event.client_order_id, qty=event.qty,
+                       price=event.price) if checked else None
+    seen: tuple[FillSeen, ...] | None = None
     if event.fill_id in state.fill_ids:
-        state.count("fill_duplicate")
-        return
+        seen = None if content is None else state.fill_contents.get(event.fill_id)
+        if content is None or seen is None or content in seen:
+            # a redelivery (before behaviour 3, or for an id booked before it: any fill
+            # whose id is known)
+            state.count("fill_duplicate")
+            return
+    else:
+        state.fill_ids.add(event.fill_id)
+        if content is not None:
+            state.fill_contents[event.fill_id] = (content,)
     order = state.open_orders.get(event.client_order_id)
     if order is None:
         order = state.done.get(event.client_order_id)
+    if seen is not None and content is not None:
+        _reused_fill_id(engine, event, seen, content, out, booked=order is not None)
     if order is None:
-        state.fill_ids.add(event.fill_id)
         _mismatch(engine, out, event.client_order_id,
                   f"fill {event.fill_id} of {event.qty} @ {event.price} for unknown order "
                   f"{event.client_order_id}")
         return
-    state.fill_ids.add(event.fill_id)
     state.count("fill")
 
     # A fill cannot be refused, and none of what follows can raise: with qty, price and fee
@@ -141,9 +163,67 @@ def on_fill(engine: Engine, event: Fill, out: list[OutputEvent]) -> None:
         _mismatch(engine, out, order.client_order_id,
                   f"fill {event.fill_id} of {event.qty} for {order.client_order_id} "
                   f"executed {what}")
+    if checked:
+        _check_fill_price(engine, order, event, out)
 
     _repeated_execution(engine, order, event, out)
     engine.check_drawdown(out, record)
+
+
+def _reused_fill_id(engine: Engine, fill: Fill, seen: tuple[FillSeen, ...],
+                    content: FillSeen, out: list[OutputEvent], *, booked: bool) -> None:
+    """A fill id already booked comes with another order, quantity or price: not a
+    redelivery (that repeats what was booked) but another execution under the same id, or a
+    broker correcting one. It is booked like any fill, since dropping it would leave its order
+    working with its reservation for good, and the books are held as after an over-fill
+    (SYS-009, per `on_reconciliation_mismatch`) until someone compares them with the broker."""
+    engine.state.count("fill_id_reused")
+    engine.state.fill_contents[fill.fill_id] = (*seen, content)
+    first = seen[0]
+    engine.raise_condition(
+        out, f"reconciliation:fill_id:{fill.fill_id}", RECONCILIATION,
+        f"the broker used fill id {fill.fill_id} twice: first for {first.qty} @ {first.price} "
+        f"of order {first.client_order_id}, now for {fill.qty} @ {fill.price} of order "
+        f"{fill.client_order_id}. "
+        + ("Both are booked; compare the position with the broker's" if booked
+           else "The second is for no order of this gateway and is not booked"),
+        fault_mode(engine.settings.on_reconciliation_mismatch), latched=True,
+    )
+
+
+def _check_fill_price(engine: Engine, order: OrderRecord, fill: Fill,
+                      out: list[OutputEvent]) -> None:
+    """Engine behaviour 3 on: an Alert for a fill past its order's limit price, or more than
+    `FAR_FROM_MARK` times above or below the symbol's mark. The fill is booked as the broker
+    reported it (it happened) and the mode stays: the mark may be old, and a broker that
+    rounds its average prices can put a small part-fill's derived price a little past the
+    limit."""
+    price, limit = fill.price, order.limit_price
+    buy = order.side is Side.BUY
+    what = (f"order {order.client_order_id} ({order.side} {order.qty} {order.symbol}, account "
+            f"{order.account}, strategy {order.strategy})")
+    if limit is not None and (price > limit if buy else price < limit):
+        engine.state.count("fill_past_limit")
+        engine.alert(out, AlertSeverity.CRITICAL, FILL_PRICE,
+                     f"{what} was filled at {price}, {'above' if buy else 'below'} its limit "
+                     f"price {limit}: the broker executed it at a price the order did not "
+                     f"allow. The fill ({fill.qty}, fill id {fill.fill_id}) is booked as the "
+                     "broker reported it; check it with the broker")
+    mark = engine.state.marks.get(order.symbol)
+    if mark is None or mark <= 0:
+        return
+    if price > mark * FAR_FROM_MARK:
+        direction = "above"
+    elif price * FAR_FROM_MARK < mark:
+        direction = "below"
+    else:
+        return
+    engine.state.count("fill_far_from_mark")
+    engine.alert(out, AlertSeverity.WARNING, FILL_PRICE,
+                 f"{what} was filled at {price}, more than {FAR_FROM_MARK} times {direction} "
+                 f"the last market price of {order.symbol} ({mark}). The fill ({fill.qty}, "
+                 f"fill id {fill.fill_id}) is booked as the broker reported it; check it with "
+                 "the broker")
 
 
 def _repeated_execution(engine: Engine, order: OrderRecord, fill: Fill,
@@ -211,3 +291,29 @@ def on_cancel_request(engine: Engine, event: CancelRequest, out: list[OutputEven
     order.cancel_requested = True
     out.append(CancelOrder(ts=state.now, client_order_id=order.client_order_id,
                            reason=event.requested_by or "cancel requested"))
+
+
+def on_cancel_refused(engine: Engine, event: CancelRefused, out: list[OutputEvent]) -> None:
+    """The broker refused a cancel: the order goes on working there. Its cancel-requested
+    mark is cleared, so the next cancel request, cancel-all or session close asks again, and
+    an Alert names the order and the broker's reason. A refusal for an order already done
+    (it filled or was canceled meanwhile, which is usually why) only counts."""
+    state = engine.state
+    order = state.open_orders.get(event.client_order_id)
+    reason = event.reason or "no reason given"
+    if order is None:
+        if event.client_order_id in state.done:
+            state.count("cancel_refused_after_done")
+            return
+        state.count("cancel_refused_unknown")
+        engine.alert(out, AlertSeverity.WARNING, ORDER_UNKNOWN,
+                     f"the broker refused to cancel {event.client_order_id}, which is no "
+                     f"order of this gateway ({reason})")
+        return
+    state.count("cancel_refused")
+    order.cancel_requested = False
+    engine.alert(out, AlertSeverity.WARNING, CANCEL_REFUSED,
+                 f"the broker refused to cancel order {order.client_order_id} ({order.side} "
+                 f"{order.remaining} of {order.qty} {order.symbol}, account {order.account}, "
+                 f"strategy {order.strategy}): {reason}. The order is still working; a new "
+                 "cancel request, a cancel-all or the session close asks the broker again")

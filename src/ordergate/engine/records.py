@@ -55,6 +55,16 @@ class OrderRecord(msgspec.Struct, kw_only=True, gc=False):
     filled: Decimal = ZERO
 
 
+class FillSeen(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """What a booked fill said, kept by its fill id (engine behaviour 3 on): a fill that
+    comes again with the same order, quantity and price is a redelivery; with anything else
+    the id was reused for another execution."""
+
+    client_order_id: str
+    qty: Decimal
+    price: Decimal
+
+
 def resting_price(order: OrderRecord) -> Decimal | None:
     """Where a working order sits on the book for a later order of the same account to trade
     against (self-match prevention), or None while it is not on the book: the resting

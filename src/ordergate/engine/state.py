@@ -23,6 +23,7 @@ from ordergate.engine.modes import ModeGuard
 from ordergate.engine.records import (
     AccountRecord,
     Book,
+    FillSeen,
     Ladder,
     OrderRecord,
     OrderStatus,
@@ -61,7 +62,12 @@ from ordergate.model.values import ZERO
 #      (`resting_price`); re-enabling a strategy restarts its repeated-execution count
 #      (`forget_fills`); an intent allowed under `cancel_resting` names the orders it
 #      cancels in an ORD-010 violation (`core.with_self_match_cancels`).
-ENGINE_BEHAVIOUR = 2
+#   3: a fill is checked against its own order and the market (`lifecycle.on_fill`): one
+#      past its order's limit price, or more than ten times above or below the symbol's mark,
+#      is booked with an Alert (FILL_PRICE); a fill id seen again for another order, or with
+#      another quantity or price, is booked as the new execution it is and raises SYS-009
+#      like an over-fill, where behaviour 2 dropped it as a redelivery (`fill_contents`).
+ENGINE_BEHAVIOUR = 3
 
 
 def too_new(behaviour: int) -> str:
@@ -78,6 +84,7 @@ class EngineTooNew(Exception):
 _RESTING_PRICES: dict[int, Callable[[OrderRecord], Decimal | None]] = {
     1: limit_resting_price,
     2: resting_price,
+    3: resting_price,
 }
 
 # Condition keys whose codes the gate sees as integrity reasons (global fail-closed
@@ -157,6 +164,9 @@ class EngineState:
         self.windows = RateWindows()
         self.duplicates = DuplicateWindow()
         self.fill_ids: RetainedSet[str] = RetainedSet()
+        # what each fill id said, for the fills booked under behaviour 3 on: a redelivery
+        # repeats one of them, a reused id says something else (`lifecycle.on_fill`)
+        self.fill_contents: RetainedMap[str, tuple[FillSeen, ...]] = RetainedMap()
         self.decided: RetainedMap[tuple[str, str, str], Decision] = RetainedMap()
         # the intent each decision answered: a retry repeats it, a different intent under
         # the same intent_id is refused (DUP-003)
@@ -436,6 +446,7 @@ class EngineState:
         for order in self.done.rotate().values():
             self._forget_id(order)
         self.fill_ids.rotate()
+        self.fill_contents.rotate()
         self.decided.rotate()
         self.decided_intents.rotate()
 

@@ -1,8 +1,8 @@
 """Events in and outputs out of the engine. Every one is journaled.
 
 Inputs (`InputEvent`) come from sources: strategies (intents), feeds (market), brokers
-(acks, rejects, fills, cancels), operators (commands), timers (clock) and dependency
-monitors. Outputs (`OutputEvent`) are what the engine decided: decisions, dispatches,
+(acks, rejects, fills, cancels, refused cancels), operators (commands), timers (clock) and
+dependency monitors. Outputs (`OutputEvent`) are what the engine decided: decisions, dispatches,
 cancels, mode changes and alerts. On the wire each is a JSON object with a `type` field.
 """
 
@@ -70,6 +70,14 @@ class Fill(_Event, frozen=True, tag="fill"):
 
 class OrderCanceled(_Event, frozen=True, tag="canceled"):
     """The broker confirms the order is done with its remaining quantity unfilled."""
+
+    client_order_id: Identifier
+    reason: str = ""
+
+
+class CancelRefused(_Event, frozen=True, tag="cancel_refused"):
+    """The broker refused to cancel a working order (Alpaca's 422 "order is not cancelable",
+    say): the order goes on working there, and `reason` is the broker's answer."""
 
     client_order_id: Identifier
     reason: str = ""
@@ -236,7 +244,7 @@ class EngineUpgrade(_Event, frozen=True, tag="engine_upgrade"):
 
 InputEvent = (
     OrderIntent | MarketSnapshot | OrderAck | OrderReject | Fill | OrderCanceled
-    | CancelRequest | Command | PolicyDocument | ClockTick | DependencyStatus
+    | CancelRefused | CancelRequest | Command | PolicyDocument | ClockTick | DependencyStatus
     | PositionSeed | AccountFunding | FirmState | FirmRateLimited | EngineUpgrade
 )
 

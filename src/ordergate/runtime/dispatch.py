@@ -5,10 +5,10 @@ prove it).
 It is handed `Dispatch` and `CancelOrder` outputs together with the sequence number of the
 journal record that holds them, and refuses any that is not yet durable (invariant 2: the
 journal is the write-ahead log, the broker call comes after the flush). Whatever the broker
-answers comes back as input events (`OrderAck`, `OrderReject`, `OrderCanceled`, and a
-`DependencyStatus` when the broker's health changes; an accepted order's acknowledgement
-arrives with the broker's own events from `poll_events`) for the runtime to journal and feed
-to the engine like any other input.
+answers comes back as input events (`OrderAck`, `OrderReject`, `OrderCanceled`,
+`CancelRefused`, and a `DependencyStatus` when the broker's health changes; an accepted
+order's acknowledgement arrives with the broker's own events from `poll_events`) for the
+runtime to journal and feed to the engine like any other input.
 
 A submit whose outcome is unknown (timeout, connection reset, a malformed answer) is never
 re-sent blindly (`resolve`): the broker is asked by client order id
@@ -72,6 +72,14 @@ orders, and it is never made for an order whose submit outcome this process has 
 sent or asked about with no answer yet (`_unanswered`), unseen while the wait runs, or held.
 Those may still appear at the venue, so their cancel keeps the existing wait (it does
 nothing; the venue's own events or the lost declaration end them).
+
+A cancel the venue refuses (`BrokerOrderRejected`: Alpaca's 422 "order is not cancelable")
+comes back as a `CancelRefused` with the venue's words, which the engine journals like any
+answer: it alerts and clears the order's cancel-requested mark, so a later cancel request,
+cancel-all or session close asks again. The order is looked up once first: one that has
+ended at the venue meanwhile (filled or canceled, the usual reason for the refusal) is left
+to the venue's own events. A refused cancel of an orphan (`cancel_orphan`) is only logged: the
+gateway holds no such order.
 """
 
 from __future__ import annotations
@@ -86,6 +94,7 @@ import structlog
 from ordergate.brokers.base import BrokerAdapter, BrokerError, BrokerNotSent, OrderStatus
 from ordergate.model.events import (
     CancelOrder,
+    CancelRefused,
     DependencyStatus,
     Dispatch,
     Fill,
@@ -566,11 +575,31 @@ class Dispatcher:
         except BrokerError as exc:
             health, rejected = self._failure(exc, SUBMIT_DEPENDENCY, order.ts, None)
             if rejected:
-                self._log.info("cancel_refused", client_order_id=cid, reason=str(exc))
-                return Outcome(events=health)
+                self._log.warning("cancel_refused", client_order_id=cid, reason=str(exc))
+                if not end_unknown:  # an orphan: the gateway holds no such order
+                    return Outcome(events=health)
+                return Outcome(events=[*health, *self._refused(order, str(exc))])
             return Outcome(events=health, unresolved=True, detail=f"{type(exc).__name__}: {exc}")
         faults.crossing("after_cancel")
         return Outcome(events=self._health(SUBMIT_DEPENDENCY, True, order.ts))
+
+    def _refused(self, order: CancelOrder, reason: str) -> list[InputEvent]:
+        """The broker refused the cancel of a working order: a `CancelRefused` for the engine
+        (module doc), unless the order has ended there meanwhile (filled or canceled, the
+        usual reason for "not cancelable"), which the broker's own events report."""
+        cid = order.client_order_id
+        try:
+            known = self._broker.get_order(cid)
+        except DEPENDENCY_ERRORS as exc:
+            health, _ = self._failure(exc, READS_DEPENDENCY, order.ts, None)
+            return [*health, CancelRefused(ts=order.ts, client_order_id=cid, reason=reason)]
+        health = self._health(READS_DEPENDENCY, True, order.ts)
+        if known is not None and known.status in (OrderStatus.FILLED, OrderStatus.CANCELED,
+                                                  OrderStatus.REJECTED):
+            self._log.info("cancel_refused_order_ended", client_order_id=cid,
+                           status=known.status.value)
+            return health
+        return [*health, CancelRefused(ts=order.ts, client_order_id=cid, reason=reason)]
 
     def cancel_orphan(self, client_order_id: str, seq: int, ts: datetime) -> Outcome:
         """Cancel an order the broker holds and the journal never dispatched (found by

@@ -1,6 +1,6 @@
 """Firm-wide limits in Redis, through real gateways: the kill switch reaches every gateway
 within a heartbeat, shards see each other's gross exposure, the firm order rate is shared,
-and an unreachable Redis fails closed (REDUCE_ONLY, CIRCUIT_OPEN_redis)."""
+and an unreachable Redis fails closed (REDUCE_ONLY, SYS-007 saying which store and why)."""
 
 from __future__ import annotations
 
@@ -153,23 +153,27 @@ def test_firm_kill_set_in_redis_reaches_two_gateways_within_a_heartbeat(
     assert codes == {"east": 0, "west": 0}
 
 
-def test_unreachable_redis_puts_the_gateway_in_reduce_only_with_circuit_open_redis(
+def test_unreachable_redis_puts_the_gateway_in_reduce_only_saying_which_store_and_why(
         postgres_url: str, tmp_path: Path) -> None:
     source = tmp_path / "shard.jsonl"
     append_lines(source, event_lines([
         *_opening("ACC-1"), _intent("buy-1", "ACC-1", START + timedelta(milliseconds=100), 10)]))
+    port = closed_port()
     done = subprocess.run(
         gateway_args(source, postgres_url, "solo", "--redis",
-                     f"redis://127.0.0.1:{closed_port()}/0", "--redis-prefix", "og:"),
+                     f"redis://127.0.0.1:{port}/0", "--redis-prefix", "og:"),
         capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr
     records = rows(postgres_url, "solo")
     status = events_of(records, DependencyStatus)
-    assert [(s.dependency, s.healthy, s.code, s.detail) for s in status] == [
-        ("redis", False, "SYS-007", "CIRCUIT_OPEN_redis")]
+    assert [(s.dependency, s.healthy, s.code) for s in status] == [("redis", False, "SYS-007")]
+    said = status[0].detail
+    assert said.startswith(f"the firm limits store at redis://127.0.0.1:{port}/0 cannot be "
+                           "reached ("), said
+    assert "Connection refused" in said and "CIRCUIT_OPEN" not in said, said
     changes = events_of(records, ModeChanged)
     assert changes and changes[-1].mode is Mode.REDUCE_ONLY
-    assert any(reason.code == "SYS-007" and "CIRCUIT_OPEN_redis" in reason.detail
+    assert any(reason.code == "SYS-007" and reason.detail == f"redis: {said}"
                for reason in changes[-1].reasons)
     decision = _decision(postgres_url, "solo", "buy-1")
     assert decision is not None and decision.decision is DecisionKind.DENY

@@ -38,9 +38,10 @@ def test_gateway_prints_the_mode_change_an_unreachable_redis_causes(
         postgres_url: str, tmp_path: Path) -> None:
     source = tmp_path / "shard.jsonl"
     append_lines(source, event_lines(_events()))
+    port = closed_port()
     result = cli("gateway", str(source), "--policy", str(demo_policy_path()),
                  "--journal", postgres_url, "--shard", "solo",
-                 "--redis", f"redis://127.0.0.1:{closed_port()}/0", "--redis-prefix", "og:",
+                 "--redis", f"redis://127.0.0.1:{port}/0", "--redis-prefix", "og:",
                  "--firm-max-orders", "100", columns=300)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -51,8 +52,12 @@ def test_gateway_prints_the_mode_change_an_unreachable_redis_causes(
                           ("decision", "buy-1")], kinds
     mode = lines[-2]
     assert mode["previous"] == "ACTIVE"
-    assert [(reason["code"], reason["detail"]) for reason in mode["reasons"]] == [
-        ("SYS-007", "redis: CIRCUIT_OPEN_redis")]
+    # in words: which store, and what went wrong with it
+    [(code, detail)] = [(reason["code"], reason["detail"]) for reason in mode["reasons"]]
+    assert code == "SYS-007"
+    assert detail.startswith(f"redis: the firm limits store at redis://127.0.0.1:{port}/0 "
+                             "cannot be reached (") and "Connection refused" in detail, detail
     assert lines[-1]["decision"] == "DENY" and lines[-1]["mode"] == "REDUCE_ONLY"
     assert "mode ACTIVE -> REDUCE_ONLY at 2026-03-02T15:00:00+00:00 (system): " \
-           "SYS-007 redis: CIRCUIT_OPEN_redis" in result.stderr, result.stderr
+           f"SYS-007 redis: the firm limits store at redis://127.0.0.1:{port}/0 cannot be " \
+           "reached" in " ".join(result.stderr.split()), result.stderr

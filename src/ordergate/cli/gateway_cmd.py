@@ -265,12 +265,14 @@ def firm_status(
     redis_url: RedisUrl = "",
     redis_prefix: RedisPrefix = DEFAULT_PREFIX,
 ) -> None:
-    """The firm kill switch and every shard's published gross exposure."""
+    """The firm kill switch, every shard's published gross exposure, and whether the store
+    lost its data (then the shards known before that have not reported since)."""
     store = _store(redis_url, redis_prefix)
     try:
         reading = store.kill_switch()
         released = "" if reading else store.kill_released()
         gross = store.published()
+        info, unreported = store.store_info()
     except FirmUnavailable as exc:
         raise UserError(str(exc)) from None
     finally:
@@ -281,9 +283,31 @@ def firm_status(
     else:
         state = f"off (last released by {released})" if released else "off"
     out.print(f"firm kill switch: {state}", markup=False, highlight=False)
+    for line in _store_lines(info, unreported):
+        out.print(line, markup=False, highlight=False)
     for name, value in gross.items():
         out.print(f"shard {name}: gross exposure {value}", markup=False, highlight=False)
     out.print(f"firm gross exposure: {sum(gross.values())}", markup=False, highlight=False)
+
+
+def _store_lines(info: dict[str, str], unreported: list[str]) -> list[str]:
+    """What `firm status` says of the store itself: when it was set up, and whether it lost
+    its data (restarted empty or flushed), with the shards known before that have not reported
+    since (their exposure is missing from the total)."""
+    if not info.get("id"):
+        return ["firm store: empty: no gateway has reported to it since it was set up or "
+                "since it lost its data (a running gateway says so at its next heartbeat)"]
+    lost = info.get("lost", "")
+    if not lost:
+        return [f"firm store: set up at {info.get('since', '?')}"]
+    lines = [f"firm store: LOST ITS DATA (restarted empty or flushed) and was set up again at "
+             f"{info.get('since', '?')} ({lost}); the gateways hold new risk until an operator "
+             "resumes each"]
+    lines += [f"shard {name}: has not reported since the store lost its data: its exposure "
+              "is unknown and missing from the firm total" for name in unreported]
+    if not unreported:
+        lines.append("every shard known before the loss has reported again")
+    return lines
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,12 @@ for `ttl_s` (idle_session_timeout), so a hung owner loses the lease too.
 
 Advisory locks are database-wide; the key hashes the schema name with the stream so that
 the same stream name in two schemas are two leases.
+
+Errors: one that asking again may cure (the connection dropped or was refused, the server is
+starting, shutting down, out of connections, or a statement was cancelled) raises
+`LeaseUnavailable`, so a standby can keep waiting (`runtime.shard.wait_for_lease`); one that
+cannot heal by waiting (authentication, a missing database or role, missing privileges, a
+misread URL, a journal schema of another version) raises a plain `JournalError` saying so.
 """
 
 from __future__ import annotations
@@ -34,6 +40,42 @@ log = structlog.get_logger("ordergate.journal.lease")
 _KEY_SQL = "SELECT hashtextextended(current_schema() || '/' || %s, 0)"
 
 
+class LeaseUnavailable(JournalError):
+    """The lease could not be asked for now, for a reason asking again may cure: the
+    database dropped or refused the connection, is starting or shutting down, has no
+    connection to spare, or cancelled the statement."""
+
+
+# SQLSTATEs asking again may cure: connection exceptions (08), insufficient resources (53),
+# the server shutting down or starting (57P01-57P03), the session ended for idling (57P05), a
+# cancelled statement (57014), lock and serialization conflicts (55P03, 40).
+_HEALING_CLASSES = ("08", "53", "40")
+_HEALING_STATES = frozenset({"57P01", "57P02", "57P03", "57P05", "57014", "55P03"})
+# A connection refused before any statement carries no SQLSTATE, only the server's or libpq's
+# words: these say that waiting will not change the answer.
+_LASTING_WORDS = ("authentication failed", "no pg_hba.conf entry", "pg_hba.conf rejects",
+                  "does not exist", "is not permitted to log in", "permission denied",
+                  "no password supplied", "server does not support ssl", "certificate",
+                  "invalid value for parameter", "unrecognized configuration parameter")
+_WONT_HEAL = ("asking again will not cure this: check the journal URL's user, password and "
+              "database, and what that user may do")
+
+
+def heals(exc: psycopg.Error, said: str) -> bool:
+    """Whether asking again may cure `exc` (`said`: the words shown for it, which hide a
+    misread password: then the URL is wrong and waiting cures nothing)."""
+    state = exc.sqlstate
+    if state:
+        return state[:2] in _HEALING_CLASSES or state in _HEALING_STATES
+    if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return False  # the driver could not read the connection string
+    text = str(exc).strip()
+    if said != text:
+        return False
+    lowered = text.lower()
+    return not any(words in lowered for words in _LASTING_WORDS)
+
+
 class ShardLease:
     """`ShardLease(url, stream)`; `stream` defaults to the URL's `?stream=` (or "default")."""
 
@@ -55,6 +97,15 @@ class ShardLease:
 
     def _said(self, exc: psycopg.Error) -> str:
         return driver_words(exc, self._location)
+
+    def _error(self, doing: str, exc: psycopg.Error) -> JournalError:
+        """`LeaseUnavailable` when asking again may cure `exc`, else a `JournalError` that
+        says it will not."""
+        said = self._said(exc)
+        where = f"{self._where}: stream '{self._stream}': {doing}: {said}"
+        if heals(exc, said):
+            return LeaseUnavailable(where)
+        return JournalError(f"{where} ({_WONT_HEAL})")
 
     @property
     def stream(self) -> str:
@@ -92,8 +143,7 @@ class ShardLease:
                 "RETURNING epoch", (self._stream,)).fetchone()
         except psycopg.Error as exc:
             self._drop()
-            raise JournalError(f"{self._where}: stream '{self._stream}': lease acquisition "
-                               f"failed: {self._said(exc)}") from exc
+            raise self._error("lease acquisition failed", exc) from exc
         if grant is None:
             self._drop()
             raise JournalError(f"{self._where}: stream '{self._stream}': no epoch granted")
@@ -141,8 +191,7 @@ class ShardLease:
             conn = psycopg.connect(self._target, autocommit=True, keepalives=1,
                                    keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
         except psycopg.Error as exc:
-            raise JournalError(f"{self._where}: cannot connect for the shard lease: "
-                               f"{self._said(exc)}") from exc
+            raise self._error("cannot connect for the shard lease", exc) from exc
         try:
             conn.execute(f"SET idle_session_timeout = {self._ttl_ms}")
             version = postgres_schema_version(conn)
@@ -153,8 +202,7 @@ class ShardLease:
             row = conn.execute(_KEY_SQL, (self._stream,)).fetchone()
         except psycopg.Error as exc:
             conn.close()
-            raise JournalError(f"{self._where}: cannot prepare the shard lease: "
-                               f"{self._said(exc)}") from exc
+            raise self._error("cannot prepare the shard lease", exc) from exc
         except JournalError:
             conn.close()
             raise

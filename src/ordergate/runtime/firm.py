@@ -26,15 +26,30 @@ Failure: any Redis error raises `FirmUnavailable`; the shell turns it into
 `DependencyStatus(dependency="redis", healthy=False, code="SYS-007")` through a circuit
 breaker, and the engine fails closed (REDUCE_ONLY under the default policy settings).
 Sums are exact: Redis stores decimal strings and Python adds them as `Decimal`.
+
+Lost data: Redis may come back empty (restarted without persistence, flushed, replaced), and
+an empty store reads like a firm with no kill switch and no other exposure. So the store has
+an identity (`firm:store`: a random id and when it was set up), written once by the first
+exchange that finds none. `exchange()` says the store LOST ITS DATA (`FirmReading.lost`) when
+the identity is not the one this `FirmStore` saw before, or when the caller has talked to a
+store before (its journal holds a FirmState) and its own gross is missing from this one (a
+shard's field is only ever written by that shard). A missing kill key is never a release:
+when the caller knows the switch engaged (`keep_kill`) and the store holds neither the switch
+nor a release note (`firm unkill` always leaves one), the script engages it again with the
+known detail, atomically. `publish()` writes only into the store it saw (same identity), so a
+wiped store never gets a shard's gross back without the loss being noticed. The gateway that
+notices records it (`record_loss`): what it found, and the shards it knew that have not
+reported since, for `firm status`.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,13 +66,54 @@ log = structlog.get_logger("ordergate.runtime.firm")
 REDIS_DEPENDENCY = "redis"
 DEFAULT_PREFIX = "ordergate:"
 
+# KEYS: gross, kill, released, store, unreported. ARGV: shard, its gross, an id and a time for
+# a store that has none, the kill detail to keep ('' none).
+# Reply: {kill, release note, gross hash, store id, 1 if the id was set now, 1 if the shard's own
+# gross was there before, 1 if the kill switch was engaged again from ARGV[5]}.
 _EXCHANGE = """
+local had = redis.call('HEXISTS', KEYS[1], ARGV[1])
+local id = redis.call('HGET', KEYS[4], 'id')
+local created = 0
+if not id then
+  id = ARGV[3]
+  redis.call('HSET', KEYS[4], 'id', id, 'since', ARGV[4])
+  created = 1
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SREM', KEYS[5], ARGV[1])
 local kill = redis.call('GET', KEYS[2])
-if not kill then kill = '' end
 local released = redis.call('GET', KEYS[3])
+local kept = 0
+if not kill and not released and ARGV[5] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[5])
+  kill = ARGV[5]
+  kept = 1
+end
+if not kill then kill = '' end
 if not released then released = '' end
-return {kill, released, redis.call('HGETALL', KEYS[1])}
+return {kill, released, redis.call('HGETALL', KEYS[1]), id, created, had, kept}
+"""
+
+# KEYS: gross, store, unreported. ARGV: shard, its gross, the store id it saw. 1 written, 0 not
+# (the store is not the one the shard saw: it lost its data or was replaced).
+_PUBLISH = """
+if redis.call('HGET', KEYS[2], 'id') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+# KEYS: store, gross, unreported. ARGV: the store id, what was found, the shards known before.
+# The first note stays; a shard known before that has not reported since is listed.
+_RECORD_LOSS = """
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
+redis.call('HSETNX', KEYS[1], 'lost', ARGV[2])
+for i = 3, #ARGV do
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then
+    redis.call('SADD', KEYS[3], ARGV[i])
+  end
+end
+return 1
 """
 
 # Reply: {count after the batch, one flag per member in argument order}: 2 a new slot taken,
@@ -87,7 +143,19 @@ return {count, granted}
 
 
 class FirmUnavailable(Exception):
-    """Redis could not be asked or answered nonsense; firm limits must fail closed."""
+    """Redis could not be asked or answered nonsense; firm limits must fail closed. `where`
+    is the store's URL (password masked); `problem` says what went wrong, in words that
+    follow "the firm limits store at <where> ..." (`words`)."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
+
+    @property
+    def words(self) -> str:
+        """A sentence for an operator: which store, and what went wrong with it."""
+        return f"the firm limits store at {self.where} {self.problem}"
 
 
 class FirmUrlError(ValueError):
@@ -147,6 +215,10 @@ class FirmReading:
     others_gross: Decimal
     shards: int
     release_detail: str = ""  # who released the kill switch last, and why ('' if nobody)
+    names: tuple[str, ...] = ()  # every shard with a published gross, this one included
+    store_id: str = ""
+    lost: bool = False  # the store lost its data since this shard last saw it (see module doc)
+    kill_kept: bool = False  # the store held no kill switch and no release: engaged again
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,24 +255,42 @@ class FirmStore:
         self._kill_key = f"{prefix}firm:kill"
         self._released_key = f"{prefix}firm:kill_released"
         self._rate_key = f"{prefix}firm:orders"
+        self._store_key = f"{prefix}firm:store"
+        self._unreported_key = f"{prefix}firm:unreported"
         self._client: redis.Redis = redis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
             retry_on_timeout=False, decode_responses=True)
         self._exchange = self._client.register_script(_EXCHANGE)
+        self._publish = self._client.register_script(_PUBLISH)
+        self._record_loss = self._client.register_script(_RECORD_LOSS)
         self._reserve = self._client.register_script(_RESERVE)
+        self.store_id: str | None = None  # the store's identity at the last exchange
 
-    def exchange(self, own_gross: Decimal) -> FirmReading:
-        """Publish this shard's gross exposure; read the kill switch and the others' gross."""
+    @property
+    def where(self) -> str:
+        """The store's URL, password masked."""
+        return self._where
+
+    def exchange(self, own_gross: Decimal, *, seen_before: bool = False,
+                 keep_kill: str = "") -> FirmReading:
+        """Publish this shard's gross exposure; read the kill switch and the others' gross.
+        `seen_before`: the caller has talked to a firm store before (its journal says so), so
+        a store without its gross lost its data. `keep_kill`: the detail of the kill switch
+        the caller knows engaged, engaged again if the store holds neither it nor a release."""
         _check_gross(own_gross)
+        fresh = uuid.uuid4().hex
+        since = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         reply = self._call(self._exchange,
-                           [self._gross_key, self._kill_key, self._released_key],
-                           [self.shard, str(own_gross)])
+                           [self._gross_key, self._kill_key, self._released_key,
+                            self._store_key, self._unreported_key],
+                           [self.shard, str(own_gross), fresh, since, keep_kill])
         try:
             kill, released, flat = reply[0], reply[1], reply[2]
             fields = dict(zip(flat[::2], flat[1::2], strict=True))
+            store_id, had, kept = str(reply[3]), int(reply[5]) == 1, int(reply[6]) == 1
         except (IndexError, TypeError, ValueError) as exc:
-            raise FirmUnavailable(f"{self._where}: unexpected reply to the firm exchange: "
-                                  f"{reply!r}") from exc
+            raise FirmUnavailable(self._where, "answered what is not a firm reading "
+                                               f"({reply!r})") from exc
         others = ZERO
         for shard, text in sorted(fields.items()):
             if shard == self.shard:
@@ -210,17 +300,51 @@ class FirmStore:
             except InvalidOperation:
                 value = Decimal("NaN")
             if not value.is_finite() or value < 0:
-                raise FirmUnavailable(f"{self._where}: {self._gross_key}: shard '{shard}': "
-                                      f"gross exposure '{text}' is not a non-negative decimal")
+                raise FirmUnavailable(self._where, f"holds a gross exposure that is not a "
+                                      f"non-negative decimal ({self._gross_key}: shard "
+                                      f"'{shard}': '{text}')")
             others += value
+        lost = ((self.store_id is not None and store_id != self.store_id)
+                or (seen_before and not had) or kept)
+        self.store_id = store_id
         return FirmReading(kill=bool(kill), kill_detail=str(kill), others_gross=others,
-                           shards=len(fields), release_detail=str(released))
+                           shards=len(fields), release_detail=str(released),
+                           names=tuple(sorted(fields)), store_id=store_id, lost=lost,
+                           kill_kept=kept)
 
-    def publish(self, own_gross: Decimal) -> None:
-        """Publish this shard's gross exposure only (after a batch, and when it stops)."""
+    def publish(self, own_gross: Decimal) -> bool:
+        """Publish this shard's gross exposure only (after a batch, and when it stops), into
+        the store the last exchange saw. False, and nothing written, when there was none or
+        the store is another one now (it lost its data): the next exchange says so."""
         _check_gross(own_gross)
-        self._call_plain(lambda: self._client.hset(self._gross_key, self.shard,
-                                                   str(own_gross)))
+        if self.store_id is None:
+            return False
+        written = self._call(self._publish,
+                             [self._gross_key, self._store_key, self._unreported_key],
+                             [self.shard, str(own_gross), self.store_id])
+        return bool(written)
+
+    def record_loss(self, found: str, known: Sequence[str]) -> None:
+        """Note in the store that it lost its data (`found`: who found it, when; the first
+        note stays) and which of the `known` shards have not reported since (for `firm
+        status`; each leaves the list when it publishes again)."""
+        if self.store_id is None:
+            return
+        self._call(self._record_loss,
+                   [self._store_key, self._gross_key, self._unreported_key],
+                   [self.store_id, found, *known])
+
+    def store_info(self) -> tuple[dict[str, str], list[str]]:
+        """The store's identity (id, since, and `lost` once a gateway found it had lost its
+        data; empty before any gateway reported) and the shards known before the loss that
+        have not reported since, sorted (for status views)."""
+        def read() -> tuple[dict[str, str], list[str]]:
+            info = self._client.hgetall(self._store_key)
+            unreported = self._client.smembers(self._unreported_key)
+            return ({str(key): str(value) for key, value in info.items()},
+                    sorted(str(name) for name in unreported))
+        result: tuple[dict[str, str], list[str]] = self._call_plain(read)
+        return result
 
     def reserve(self, intents: Sequence[OrderIntent], rate: FirmRate) -> ReserveResult:
         """Take a firm-rate slot for each intent, in order, while the window has room."""
@@ -234,11 +358,11 @@ class FirmStore:
             count = int(reply[0])
             flags = [int(flag) for flag in reply[1]]
         except (IndexError, TypeError, ValueError) as exc:
-            raise FirmUnavailable(f"{self._where}: unexpected reply to the firm-rate "
-                                  f"reservation: {reply!r}") from exc
+            raise FirmUnavailable(self._where, "answered the firm-rate reservation with "
+                                               f"what is not one ({reply!r})") from exc
         if len(flags) != len(members):
-            raise FirmUnavailable(f"{self._where}: the firm-rate reservation answered "
-                                  f"{len(flags)} of {len(members)} intents")
+            raise FirmUnavailable(self._where, f"answered the firm-rate reservation for "
+                                               f"{len(flags)} of {len(members)} intents")
         return ReserveResult(
             reservations=[Reservation(intent=intent, member=member, granted=flag >= 1,
                                       fresh=flag == 2)
@@ -280,8 +404,8 @@ class FirmStore:
         try:
             return {shard: Decimal(value) for shard, value in sorted(fields.items())}
         except InvalidOperation as exc:
-            raise FirmUnavailable(f"{self._where}: {self._gross_key}: a published gross "
-                                  "exposure is not a decimal") from exc
+            raise FirmUnavailable(self._where, f"holds a published gross exposure that is "
+                                               f"not a decimal ({self._gross_key})") from exc
 
     def order_count(self, rate: FirmRate) -> int:
         """Reservations currently in the firm-rate window (read-only; for status views)."""
@@ -303,8 +427,16 @@ class FirmStore:
     def _call_plain(self, call: Any) -> Any:
         try:
             return call()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise FirmUnavailable(self._where, f"cannot be reached ({_said(exc)})") from exc
         except redis.RedisError as exc:
-            raise FirmUnavailable(f"{self._where}: {type(exc).__name__}: {exc}") from exc
+            raise FirmUnavailable(self._where, f"refused the request ({_said(exc)})") from exc
+
+
+def _said(exc: redis.RedisError) -> str:
+    """The client's words for `exc` ("Error 111 connecting to host:6379. Connection
+    refused."), or its kind when it has none."""
+    return str(exc).strip() or type(exc).__name__
 
 
 def _check_gross(own_gross: Decimal) -> None:

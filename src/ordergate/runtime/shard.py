@@ -28,10 +28,21 @@ before an intent the firm order-rate window had no room for. Each source batch's
 are reserved in ONE Redis script before the batch is journaled; the slot of an intent the
 engine then denied is released only by the input that took it (not by a later input reusing
 its intent_id, whose DUP-003 denial must not free the first intent's slot). A Redis failure
-opens the `redis` circuit breaker, whose `DependencyStatus(SYS-007, CIRCUIT_OPEN_redis)` is
-journaled: the engine fails closed.
+opens the `redis` circuit breaker, whose `DependencyStatus(SYS-007)` is journaled, its detail
+saying which store and what went wrong: the engine fails closed.
 While the circuit is open, intents are not reserved (no new risk passes REDUCE_ONLY, and
 throttles never stop a risk-reducing intent anyway).
+
+A firm store that lost its data (restarted empty, flushed, replaced: `FirmReading.lost`) is
+journaled as `DependencyStatus(redis, unhealthy, SYS-007)` saying so in words, with its Alert
+and mode change (REDUCE_ONLY under the default policy settings): the other shards' exposure is
+unknown until they report again, and a shard that stopped never will. The exchange that found
+it has already put this shard's own gross back. The reason clears at the next exchange that
+finds the store whole, but the mode stays until an operator resumes (the engine never loosens a
+mode by itself): the hold is the operator's to lift, with `firm status` listing the shards
+known before the loss that have not reported since. A kill switch this shard knows engaged is
+never released by a missing key: the store engages it again (`FirmStore.exchange`), and only
+`firm unkill`'s release note releases it.
 
 Injected events carry event time (the engine's clock, or the batch's first timestamp),
 never the wall clock, so a file-driven shard stays reproducible.
@@ -52,14 +63,15 @@ import structlog
 
 from ordergate.brokers.base import BrokerAdapter
 from ordergate.journal import Durability, Journal, JournalError, RecordKind, open_journal
-from ordergate.journal.lease import ShardLease
+from ordergate.journal.lease import LeaseUnavailable, ShardLease
 from ordergate.journal.urls import Backend, parse_journal_url, with_stream
 from ordergate.model.decision import Decision, DecisionKind
-from ordergate.model.events import FirmRateLimited, FirmState, InputEvent
+from ordergate.model.events import DependencyStatus, FirmRateLimited, FirmState, InputEvent
 from ordergate.model.intent import OrderIntent
 from ordergate.model.values import ZERO, describe_error
 from ordergate.policy.loader import Policy
 from ordergate.resilience.breakers import (
+    CIRCUIT_OPEN,
     BreakerPolicy,
     BreakerState,
     CircuitBreaker,
@@ -69,6 +81,7 @@ from ordergate.resilience.clock import SystemClock
 from ordergate.runtime.firm import (
     REDIS_DEPENDENCY,
     FirmRate,
+    FirmReading,
     FirmStore,
     FirmUnavailable,
     FirmUrlError,
@@ -91,6 +104,9 @@ log = structlog.get_logger("ordergate.runtime.shard")
 
 DEFAULT_LEASE_TTL_S = 6.0
 _SCAN_WINDOW = 2048
+_REDIS_REASON = f"dependency:{REDIS_DEPENDENCY}"  # the engine's key for the firm store's reason
+LEASE_RETRY_FIRST_S = 0.5  # a standby asks again this long after a connection error, ...
+LEASE_RETRY_MAX_S = 5.0  # ... doubling up to this
 _event_decoder = msgspec.json.Decoder(InputEvent)
 
 
@@ -230,12 +246,32 @@ def wait_for_lease(lease: ShardLease, *, timeout_s: float | None = None,
                    on_standby: Callable[[], None] | None = None) -> int | None:
     """Take `lease`, waiting as standby while another process holds it (said once, in the log
     and through `on_standby`): its epoch, or None once `timeout_s` passed (None: wait as long
-    as it takes) or `stopping()` said so. Waits in short chunks so a stop is seen soon."""
+    as it takes) or `stopping()` said so. Waits in short chunks so a stop is seen soon.
+
+    A connection error that asking again may cure (`LeaseUnavailable`: the database restarted,
+    dropped or refused the connection) does not end the wait: each is logged with when the
+    next attempt is, and the wait goes on with backoff (LEASE_RETRY_FIRST_S doubling up to
+    LEASE_RETRY_MAX_S). One that cannot heal (authentication, a missing database or role, a
+    journal schema of another version) raises `JournalError`, as does the last connection
+    error when `timeout_s` runs out after it."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     announced = False
+    backoff = LEASE_RETRY_FIRST_S
     while not stopping():
         chunk = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
-        epoch = lease.acquire(timeout_s=chunk)
+        try:
+            epoch = lease.acquire(timeout_s=chunk)
+        except LeaseUnavailable as exc:
+            if deadline is not None and time.monotonic() + backoff >= deadline:
+                raise
+            log.warning("shard.lease_wait_retry", shard=lease.stream, error=str(exc),
+                        retry_in_s=backoff,
+                        detail="the journal database could not be asked for the lease; "
+                               "the standby keeps waiting")
+            _sleep_unless(stopping, backoff)
+            backoff = min(backoff * 2, LEASE_RETRY_MAX_S)
+            continue
+        backoff = LEASE_RETRY_FIRST_S
         if epoch is not None:
             return epoch
         if deadline is not None and time.monotonic() >= deadline:
@@ -247,6 +283,16 @@ def wait_for_lease(lease: ShardLease, *, timeout_s: float | None = None,
                 on_standby()
             announced = True
     return None
+
+
+def _sleep_unless(stopping: Callable[[], bool], seconds: float) -> None:
+    """Sleep `seconds`, in short steps, ending early once `stopping()` says so."""
+    until = time.monotonic() + seconds
+    while not stopping():
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(0.1, left))
 
 
 class LeaseKeeper:
@@ -311,6 +357,7 @@ class ShardGateway:
         self._next_beat = 0.0
         self._firm_pending = False  # no event time yet to stamp a FirmState with
         self._published: Decimal | None = None  # the gross this shard last published
+        self._firm_shards: tuple[str, ...] = ()  # the shards the last exchange saw
         self._log = log.bind(shard=config.shard)
 
     def stop(self) -> None:
@@ -498,17 +545,30 @@ class ShardGateway:
             return
         state = runtime.engine.state
         gross = own_gross(runtime)
+        known = state.firm
+        keep = ""  # a kill switch this shard knows engaged: kept if the store lost it
+        if known is not None and known.kill:
+            keep = known.detail or "firm kill switch engaged"
         try:
-            reading = firm.exchange(gross)
+            reading = firm.exchange(gross, seen_before=known is not None, keep_kill=keep)
         except FirmUnavailable as exc:
             self._redis_failed(ts, exc)
             return
         self._published = gross
-        self._redis_ok(ts)
-        known = state.firm
-        # engaged: who engaged it and why; released: who released it last and why
-        detail = reading.kill_detail if reading.kill else reading.release_detail
-        event = FirmState(ts=ts, kill=reading.kill, gross_exposure=reading.others_gross,
+        if reading.lost:
+            self._store_lost(ts, reading)
+        else:
+            self._redis_ok(ts, whole=True)
+        self._firm_shards = reading.names
+        kill, detail = reading.kill, reading.kill_detail
+        if not kill:
+            # released: who released it last and why. A switch this shard knows engaged is
+            # never released by a missing key (the store engages it again): only by a note
+            if known is not None and known.kill and not reading.release_detail:
+                kill, detail = True, known.detail
+            else:
+                detail = reading.release_detail
+        event = FirmState(ts=ts, kill=kill, gross_exposure=reading.others_gross,
                           shard=self.config.shard, detail=detail)
         if known is not None and (known.kill, known.gross_exposure, known.detail) == \
                 (event.kill, event.gross_exposure, event.detail):
@@ -520,20 +580,73 @@ class ShardGateway:
         self._inject([event])
         self.stats.firm_states += 1
 
-    def _redis_failed(self, ts: datetime, exc: Exception) -> None:
+    def _redis_failed(self, ts: datetime, exc: FirmUnavailable) -> None:
         breaker = self._breaker
         assert breaker is not None
         self._log.error("shard.redis_unavailable", error=str(exc))
         status = breaker.record_failure()
         if status is not None:
-            self._inject([msgspec.structs.replace(status, ts=ts)])
+            # said in words: which store, and what went wrong with it
+            self._inject([msgspec.structs.replace(
+                status, ts=ts, detail=f"{exc.words}; firm limits fail closed until it "
+                                      "answers again")])
 
-    def _redis_ok(self, ts: datetime) -> None:
-        breaker = self._breaker
-        assert breaker is not None
+    def _redis_ok(self, ts: datetime, *, whole: bool = False) -> None:
+        """The store answered: a circuit closing is journaled. When an exchange also found it
+        `whole` (not lost), a reason the engine still lists for the store (a loss found by an
+        earlier exchange, or a reason replayed from the journal by a new process whose
+        breaker starts closed) is cleared. Clearing it never loosens the mode: an operator
+        resumes."""
+        breaker, runtime = self._breaker, self.runtime
+        assert breaker is not None and runtime is not None
         status = breaker.record_success()
         if status is not None:
             self._inject([msgspec.structs.replace(status, ts=ts)])
+        elif whole and breaker.state is BreakerState.CLOSED and \
+                runtime.engine.state.guard.has(_REDIS_REASON):
+            self._inject([DependencyStatus(
+                ts=ts, dependency=REDIS_DEPENDENCY, healthy=True, code=CIRCUIT_OPEN,
+                detail=f"the firm limits store at {self._store_where()} answers and holds "
+                       "this shard's exposure")])
+
+    def _store_where(self) -> str:
+        firm = self._firm
+        assert firm is not None
+        return firm.where
+
+    def _store_lost(self, ts: datetime, reading: FirmReading) -> None:
+        """Journal that the firm store lost its data (see the module doc): the reason, in
+        words, with the Alert and mode change the engine makes of it."""
+        firm, breaker, runtime = self._firm, self._breaker, self.runtime
+        assert firm is not None and breaker is not None and runtime is not None
+        shard = self.config.shard
+        missing = [name for name in self._firm_shards
+                   if name != shard and name not in reading.names]
+        detail = (f"the firm limits store at {firm.where} lost its data (restarted empty or "
+                  "flushed); other gateways' exposure is unknown until they report again")
+        if missing:
+            detail += f" (not reported since: {', '.join(missing)})"
+        detail += "; new risk is refused until an operator resumes"
+        if reading.kill:
+            detail += f"; the firm kill switch stays engaged ({reading.kill_detail})"
+        self._log.error("shard.firm_store_lost", detail=detail)
+        found = f"found by shard {shard} at {ts.isoformat().replace('+00:00', 'Z')}"
+        try:
+            firm.record_loss(found, self._firm_shards)
+        except FirmUnavailable as exc:
+            self._log.warning("shard.firm_loss_not_recorded", error=str(exc))
+        events: list[InputEvent] = []
+        # A reason already listed for the store (the circuit that was open while it restarted)
+        # is cleared first, so the loss is listed as its own reason and announced.
+        closed = breaker.record_success()
+        if closed is not None:
+            events.append(msgspec.structs.replace(closed, ts=ts))
+        elif runtime.engine.state.guard.has(_REDIS_REASON):
+            events.append(DependencyStatus(ts=ts, dependency=REDIS_DEPENDENCY, healthy=True,
+                                           code=CIRCUIT_OPEN, detail="answers again"))
+        events.append(DependencyStatus(ts=ts, dependency=REDIS_DEPENDENCY, healthy=False,
+                                       code=CIRCUIT_OPEN, detail=detail))
+        self._inject(events)
 
     def _inject(self, events: list[InputEvent]) -> None:
         """Journal what the firm store said and hand over what it caused (a mode change, an
@@ -630,11 +743,15 @@ class ShardGateway:
             return
         if breaker.state is not BreakerState.CLOSED:
             return
-        failed = self._publish(firm, runtime)
-        if failed is not None:
+        try:
+            same_store = self._publish(firm, runtime)
+        except FirmUnavailable as exc:
             ts = self._event_time(None)
             if ts is not None:
-                self._redis_failed(ts, failed)
+                self._redis_failed(ts, exc)
+            return
+        if not same_store:
+            self._next_beat = 0.0  # the next beat exchanges, which says what became of it
 
     def _publish_at_stop(self) -> None:
         """Leave this shard's final gross in the firm store: its positions outlive the process.
@@ -643,24 +760,32 @@ class ShardGateway:
         firm, runtime, keeper = self._firm, self.runtime, self._keeper
         if firm is None or runtime is None or keeper is None or keeper.lost:
             return
-        failed = self._publish(firm, runtime)
-        if failed is not None:
-            self._log.warning("shard.firm_publish_at_stop_failed", error=str(failed))
-        else:
-            self._log.info("shard.firm_gross_published", gross=str(self._published))
+        try:
+            if not self._publish(firm, runtime):
+                # not the store it saw (it lost its data): an exchange journals that and puts
+                # this shard's gross back
+                self._poll_firm(None)
+        except FirmUnavailable as exc:
+            self._log.warning("shard.firm_publish_at_stop_failed", error=str(exc))
+            return
+        if self._published != own_gross(runtime):
+            self._log.warning("shard.firm_publish_at_stop_failed",
+                              error=f"no exchange with the firm limits store at {firm.where} "
+                                    "succeeded, so this shard's gross is not published there")
+            return
+        self._log.info("shard.firm_gross_published", gross=str(self._published))
 
-    def _publish(self, firm: FirmStore, runtime: Runtime) -> FirmUnavailable | None:
-        """Publish this shard's gross unless the store already holds it; the error, if the
-        store could not be written."""
+    def _publish(self, firm: FirmStore, runtime: Runtime) -> bool:
+        """Publish this shard's gross unless the store already holds it, only into the store
+        the last exchange saw: False (nothing written) when it is not that one. Raises
+        `FirmUnavailable` when the store could not be written."""
         gross = own_gross(runtime)
         if gross == self._published:
-            return None
-        try:
-            firm.publish(gross)
-        except FirmUnavailable as exc:
-            return exc
+            return True
+        if not firm.publish(gross):
+            return False
         self._published = gross
-        return None
+        return True
 
 
 def own_gross(runtime: Runtime) -> Decimal:

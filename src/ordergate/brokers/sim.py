@@ -36,8 +36,10 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
+import os
 import random
 import sqlite3
+import stat
 import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -57,6 +59,7 @@ from ordergate.brokers.base import (
     OrderStatus,
     SubmitResult,
 )
+from ordergate.brokers.config import BrokerConfigError
 from ordergate.model.events import Dispatch, Fill, InputEvent, OrderAck, OrderCanceled, OrderReject
 from ordergate.model.intent import OrderType, Side, TimeInForce
 from ordergate.model.market import MarketSnapshot
@@ -70,6 +73,42 @@ _WORKING = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 DUPLICATE_REASON = "duplicate client_order_id"
 _UNSUPPORTED = "ORD-002"  # the code of a refused order type or time in force
 _MAX_ID_LENGTH = 128  # an Identifier's bound (model.intent)
+
+
+class SimStateError(BrokerConfigError):
+    """The simulated broker's state file (`SimConfig.state_path`, `--broker-state`) cannot be
+    used; the message names the file and why."""
+
+
+_CANNOT_HOLD = "cannot hold the simulated broker's state"
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _refuse_state_file(path: str) -> None:
+    """Refuse, before SQLite opens it, a state path that is not a file or is a file but no
+    SQLite database (SQLite says only "unable to open" or "file is not a database", and makes
+    a database of an empty or missing file, as the simulator wants)."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SimStateError(f"{path}: {_CANNOT_HOLD}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(found.st_mode):
+        raise SimStateError(f"{path}: {_CANNOT_HOLD}: it is a directory; give it a file (a new "
+                            "one is made when none is there)")
+    if not stat.S_ISREG(found.st_mode):
+        raise SimStateError(f"{path}: {_CANNOT_HOLD}: it is not a regular file (a pipe or a "
+                            "device)")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise SimStateError(f"{path}: {_CANNOT_HOLD}: {exc.strerror or exc}") from None
+    if header and header != _SQLITE_HEADER:
+        raise SimStateError(f"{path}: {_CANNOT_HOLD}: it is not an SQLite database (the "
+                            "state file is one the simulator made; a new one is made when "
+                            "none is there)")
 
 
 class FillModel(enum.StrEnum):
@@ -730,34 +769,25 @@ class SimBroker:
     # back into exactly the same book.
 
     def _open_state(self, path: str) -> None:
-        db = sqlite3.connect(path, check_same_thread=False)
-        self._db = db
-        # WAL with synchronous=NORMAL: a commit survives the death of this process, which is
-        # what "the same broker after a restart" needs; power loss is not simulated.
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        with db:
-            db.execute("CREATE TABLE IF NOT EXISTS sim_meta (id INTEGER PRIMARY KEY, body BLOB)")
-            db.execute("CREATE TABLE IF NOT EXISTS sim_orders (client_order_id TEXT PRIMARY KEY,"
-                       " number INTEGER NOT NULL, body BLOB NOT NULL)")
-            db.execute("CREATE TABLE IF NOT EXISTS sim_submissions (n INTEGER PRIMARY KEY, "
-                       "body BLOB NOT NULL)")
-            db.execute("CREATE TABLE IF NOT EXISTS sim_pending (seq INTEGER PRIMARY KEY, "
-                       "body BLOB NOT NULL)")
-        row = db.execute("SELECT body FROM sim_meta WHERE id = 1").fetchone()
-        if row is None:
-            self._commit()
-            return
+        _refuse_state_file(path)
         try:
-            meta = msgspec.json.decode(row[0], type=_Meta)
-            orders = [msgspec.json.decode(body, type=_Order) for (body,) in db.execute(
-                "SELECT body FROM sim_orders ORDER BY number")]
-            submissions = [msgspec.json.decode(body, type=SubmissionAttempt) for (body,) in
-                           db.execute("SELECT body FROM sim_submissions ORDER BY n")]
-            pending = [msgspec.json.decode(body, type=_Pending) for (body,) in db.execute(
-                "SELECT body FROM sim_pending")]
-        except msgspec.DecodeError as exc:
-            raise BrokerError(f"{path}: simulator state is unreadable: {exc}") from exc
+            db = sqlite3.connect(path, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise SimStateError(f"{path}: {_CANNOT_HOLD}: {exc}") from None
+        try:
+            rows = self._read_state(path, db)
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+        if rows is None:
+            try:
+                self._commit()
+            except sqlite3.Error as exc:  # a file it may read but not write, say
+                self.close()
+                raise SimStateError(f"{path}: {_CANNOT_HOLD}: {exc}") from None
+            return
+        meta, orders, submissions, pending = rows
         pending.sort(key=lambda item: (item.ts, item.seq))
         self._book = _Book(
             orders={o.dispatch.client_order_id: o for o in orders}, submissions=submissions,
@@ -771,6 +801,52 @@ class SimBroker:
         if meta.rng_state is not None:
             self._rng.setstate(meta.rng_state)
         log.info("sim_state_restored", path=path, orders=len(orders), pending=len(pending))
+
+    @staticmethod
+    def _read_state(path: str, db: sqlite3.Connection) -> tuple[
+            _Meta, list[_Order], list[SubmissionAttempt], list[_Pending]] | None:
+        """The book saved in the state database `db` (None when it holds none yet), its tables
+        made when missing. A database that holds another program's tables (a journal's, say)
+        is refused before anything is written into it."""
+        try:
+            others = sorted(name for (name,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")
+                if not name.startswith(("sim_", "sqlite_")))
+            if others:
+                what = ("an ordergate journal" if any(name.startswith("journal_")
+                                                      for name in others)
+                        else f"a database of something else (tables {', '.join(others[:5])})")
+                raise SimStateError(f"{path}: {_CANNOT_HOLD}: it is {what}; give the "
+                                    "simulated broker a file of its own (a new one is made "
+                                    "when none is there)")
+            # WAL with synchronous=NORMAL: a commit survives the death of this process, which
+            # is what "the same broker after a restart" needs; power loss is not simulated.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            with db:
+                db.execute("CREATE TABLE IF NOT EXISTS sim_meta (id INTEGER PRIMARY KEY, "
+                           "body BLOB)")
+                db.execute("CREATE TABLE IF NOT EXISTS sim_orders (client_order_id TEXT "
+                           "PRIMARY KEY, number INTEGER NOT NULL, body BLOB NOT NULL)")
+                db.execute("CREATE TABLE IF NOT EXISTS sim_submissions (n INTEGER PRIMARY "
+                           "KEY, body BLOB NOT NULL)")
+                db.execute("CREATE TABLE IF NOT EXISTS sim_pending (seq INTEGER PRIMARY KEY, "
+                           "body BLOB NOT NULL)")
+            row = db.execute("SELECT body FROM sim_meta WHERE id = 1").fetchone()
+            if row is None:
+                return None
+            meta = msgspec.json.decode(row[0], type=_Meta)
+            orders = [msgspec.json.decode(body, type=_Order) for (body,) in db.execute(
+                "SELECT body FROM sim_orders ORDER BY number")]
+            submissions = [msgspec.json.decode(body, type=SubmissionAttempt) for (body,) in
+                           db.execute("SELECT body FROM sim_submissions ORDER BY n")]
+            pending = [msgspec.json.decode(body, type=_Pending) for (body,) in db.execute(
+                "SELECT body FROM sim_pending")]
+        except sqlite3.Error as exc:
+            raise SimStateError(f"{path}: {_CANNOT_HOLD}: {exc}") from None
+        except msgspec.DecodeError as exc:
+            raise BrokerError(f"{path}: simulator state is unreadable: {exc}") from exc
+        return meta, orders, submissions, pending
 
     def _commit(self) -> None:
         book = self._book

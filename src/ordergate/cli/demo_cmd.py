@@ -1,6 +1,7 @@
 """`ordergate demo`: a simulated trading day through the real pipeline, explained.
 
-Writes the day's events and its policy to the output directory, runs them through the
+Writes the day's events and its policy to the output directory (a new or empty one, or an
+earlier demo's, which it marks as its own: `refuse_foreign_out`), runs them through the
 journal, the engine and the simulated broker exactly like `ordergate run`, and ends with a
 summary a non-engineer can read: what was allowed, shrunk and refused and why, when and why
 the trading mode changed, the positions and PnL at the close, and how to check the journal.
@@ -9,6 +10,7 @@ the trading mode changed, the positions and PnL at the close, and how to check t
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 from collections import Counter
@@ -17,6 +19,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Annotated
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.panel import Panel
@@ -26,7 +29,7 @@ from rich.table import Table
 from ordergate.brokers.sim import SimBroker
 from ordergate.cli.broker_spec import sim_config_for
 from ordergate.cli.console import err
-from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.errors import SafetyStop, UserError, require_writable_dir
 from ordergate.cli.run_cmd import (
     configure_logging,
     loss_limit_words,
@@ -85,8 +88,18 @@ class DemoResult:
 def prepare(out: Path) -> tuple[Path, Path, list[InputEvent]]:
     """Write the bundled policy, the simulated broker's config (`sim.yaml`) and the generated
     day into `out`; clear the previous run's journal and broker files (they are the demo's
-    own outputs)."""
-    out.mkdir(parents=True, exist_ok=True)
+    own outputs). A directory holding anything else is refused before anything is touched
+    (`refuse_foreign_out`)."""
+    refuse_foreign_out(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot create the directory: "
+                        f"{exc.strerror or exc}") from None
+    require_writable_dir(out)
+    # Marked before anything is written, so that a demo stopped half-way is still known as
+    # the demo's: its files are recorded as being written (no size and time to match yet).
+    write_mark(out, dict.fromkeys(_RECORDED))
     policy_path = out / "policy.yaml"
     policy_path.write_bytes(
         (resources.files("ordergate") / "data" / "demo_policy.yaml").read_bytes())
@@ -101,6 +114,105 @@ def prepare(out: Path) -> tuple[Path, Path, list[InputEvent]]:
     # would (rightly) be taken for proof that its records were cut.
     shutil.rmtree(snapfiles.directory_for(str(out / "journal.db")), ignore_errors=True)
     return policy_path, events_path, events
+
+
+# What the demo writes into its directory. `DEMO_MARK` records the size and modification
+# time of each of the `_RECORDED` files as the demo left them: the next demo replaces them
+# only while they are still the demo's (a journal run on since, or a file put in its place,
+# is not). The `_COMPANIONS` are made by the journal itself, or by the commands that read it.
+DEMO_MARK = ".ordergate-demo"
+_MARK_TEMPORARY = DEMO_MARK + ".tmp"
+_JOURNAL = "journal.db"
+_RECORDED = ("policy.yaml", "sim.yaml", "events.jsonl", _JOURNAL, f"{_JOURNAL}.head",
+             f"{_JOURNAL}.manifest.json")
+_COMPANIONS = (f"{_JOURNAL}-wal", f"{_JOURNAL}-shm", f"{_JOURNAL}-journal", f"{_JOURNAL}.lock",
+               snapfiles.directory_for(_JOURNAL).name)
+_SNAPSHOTS = snapfiles.directory_for("").name  # ".snapshots"
+
+
+class _Mark(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The demo's mark: each recorded file's [size, modification time in ns], or None for
+    one the demo was still writing when the mark was last written."""
+
+    written_by: str = "ordergate demo"
+    files: dict[str, list[int] | None]
+
+
+def _stamp(path: Path) -> list[int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def write_mark(out: Path, files: dict[str, list[int] | None]) -> None:
+    """Write the demo's mark into `out` (a temporary file renamed into place)."""
+    mark, temporary = out / DEMO_MARK, out / _MARK_TEMPORARY
+    temporary.write_bytes(msgspec.json.encode(_Mark(files=files)) + b"\n")
+    os.replace(temporary, mark)
+
+
+def mark_written(out: Path) -> None:
+    """Record the demo's files as the finished demo left them."""
+    write_mark(out, {name: _stamp(out / name) for name in _RECORDED
+                     if (out / name).exists()})
+
+
+def _read_mark(out: Path) -> _Mark | None:
+    try:
+        return msgspec.json.decode((out / DEMO_MARK).read_bytes(), type=_Mark)
+    except (OSError, msgspec.DecodeError):
+        return None
+
+
+def _demo_wrote(out: Path, name: str, mark: _Mark | None) -> bool:
+    """Whether the entry `name` of `out` is an earlier demo's, as it left it."""
+    if name in (DEMO_MARK, _MARK_TEMPORARY):
+        return True
+    if mark is None:
+        return False
+    if name in _COMPANIONS:
+        return True
+    if name not in _RECORDED or name not in mark.files:
+        return False
+    recorded = mark.files[name]
+    return recorded is None or _stamp(out / name) == recorded
+
+
+def refuse_foreign_out(out: Path) -> None:
+    """Refuse, before anything is written, an `--out` the demo would destroy something in:
+    inside a journal's snapshot directory, or a directory holding a file the demo did not
+    write (the demo deletes its journal and overwrites its policy and events). A new or empty
+    directory, or one holding only an earlier demo's files as it left them, is the demo's."""
+    absolute = Path(os.path.abspath(out))
+    for folder in (absolute, *absolute.parents):
+        if folder.name.endswith(_SNAPSHOTS):
+            raise UserError(f"--out {out}: {folder} is a journal's snapshot directory (where "
+                            "it keeps the snapshots it is checked against); the demo writes "
+                            "only into a directory of its own: choose another --out")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory; choose another --out")
+    if not out.is_dir():
+        return  # a new directory (making it says why it cannot be made)
+    try:
+        names = sorted(entry.name for entry in os.scandir(out))
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot read the directory: {exc.strerror or exc}") \
+            from None
+    if not names:
+        return
+    mark = _read_mark(out)
+    foreign = [name for name in names if not _demo_wrote(out, name, mark)]
+    if not foreign:
+        return
+    shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5:,} more" if len(foreign) > 5
+                                      else "")
+    since = (" or changed since the demo wrote them" if mark is not None else "")
+    raise UserError(f"--out {out}: holds files the demo did not write{since} ({shown}); the "
+                    "demo deletes its journal and overwrites its policy and events, so it "
+                    "writes only into a new or empty directory or over an earlier demo's own "
+                    "output: choose another --out")
 
 
 def run_demo(out: Path, console: Console | None = None) -> DemoResult:
@@ -148,6 +260,7 @@ def run_demo(out: Path, console: Console | None = None) -> DemoResult:
         raise SafetyStop(str(exc)) from None
     finally:
         runtime.close()
+    mark_written(out)
     status = runtime.engine.status()
     return DemoResult(out, tally, status, by_strategy, perf_counter() - started,
                       head_of(runtime.journal))
@@ -265,8 +378,6 @@ def demo(
 ) -> None:
     """Run a simulated trading day through the gateway and explain what happened."""
     configure_logging(verbose, logging.ERROR)  # the summary tells the story, not the logs
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a directory; choose another --out")
     result = run_demo(out, err)
     render(err, result)
 

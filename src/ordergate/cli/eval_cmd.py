@@ -100,16 +100,57 @@ def read_intents(path: Path) -> Iterator[tuple[int, InputEvent | BadLine]]:
             try:
                 event = decode_line(stripped)
             except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
-                problem = text_problem(stripped, first=number == 1) or describe_error(exc)
-                if b"\r" in stripped:
-                    # A file whose lines end in a lone CR (old Mac line endings) reads as one
-                    # long line: say so, not only where the JSON stops making sense.
-                    problem += ("; the line holds carriage returns (CR) that do not end it: "
-                                "the file's lines must end in LF (\\n) or CR LF, not CR alone")
+                problem = text_problem(stripped, first=number == 1)
+                if problem is None:
+                    problem = describe_error(exc)
+                    if b"\r" in stripped:
+                        # A file whose lines end in a lone CR (old Mac line endings) reads as
+                        # one long line: say so, not only where the JSON stops making sense.
+                        # (Not of bytes that are no text: a CR among them ends nothing.)
+                        problem += ("; the line holds carriage returns (CR) that do not end "
+                                    "it: the file's lines must end in LF (\\n) or CR LF, not "
+                                    "CR alone")
                 yield number, BadLine(name, number, problem)
             else:
                 # refused as `run` and `serve` refuse it (`runtime.sources.new_event`)
                 yield number, new_event(name, number, event)
+
+
+# Files given for intents by mistake that are plainly not JSON Lines, by how they begin: each
+# of their "lines" would be one more error, thousands of them for a journal.
+_NOT_TEXT = (
+    (b"SQLite format 3\x00", "an SQLite database, such as an ordergate journal"),
+    (b"ordergate-snapshot ", "a journal's engine snapshot"),
+    (b"PAR1", "a Parquet file, such as `ordergate journal export` writes"),
+    (b"\x1f\x8b", "a gzip-compressed file; decompress it first"),
+    (b"PK\x03\x04", "a ZIP archive or an office document"),
+    (b"\xff\xfe", "UTF-16 text; save it as UTF-8"),
+    (b"\xfe\xff", "UTF-16 text; save it as UTF-8"),
+)
+_SNIFFED_BYTES = 8192
+SHOWN_BAD_LINES = 20
+"""Bad lines shown one by one; the others are counted."""
+
+
+def refuse_non_text(path: Path) -> None:
+    """Refuse, in one line, an intents file that is plainly not JSON Lines: a database, an
+    archive, UTF-16 text, or bytes holding a NUL (which no UTF-8 text holds), told by its
+    first bytes. A pipe or a device is not read ahead (what is read is gone)."""
+    if not path.is_file():
+        return
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_SNIFFED_BYTES)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the intents file: {exc.strerror or exc}") \
+            from None
+    looks = next((what for magic, what in _NOT_TEXT if head.startswith(magic)), None)
+    nul = head.find(b"\x00")
+    if looks is None and nul >= 0:
+        looks = f"binary data, or text not saved as UTF-8: byte {nul + 1} is a NUL"
+    if looks is not None:
+        raise UserError(f"{path}: is not JSON Lines (it looks like {looks}); eval reads "
+                        "intents one JSON object a line, as UTF-8 text")
 
 
 def read_market(path: Path) -> list[MarketSnapshot]:
@@ -313,6 +354,7 @@ def eval_command(
               ("the --state file", state_path), ("the --market file", market_path)]
     if out_path is not None:
         refuse_output(out_path, inputs)
+    refuse_non_text(intents)
     state = read_state(state_path) if state_path else None
     market = read_market(market_path) if market_path else []
     kinds: Counter[str] = Counter()
@@ -326,7 +368,8 @@ def eval_command(
                                       market=market, alerts=start_alerts):
             if isinstance(result, BadLine):
                 bad.append(result)
-                err.print(f"[red]error:[/] {plain(result)}")
+                if len(bad) <= SHOWN_BAD_LINES:
+                    err.print(f"[red]error:[/] {plain(result)}")
                 continue
             with _writing(where):
                 sink.write(_encoder.encode(result) + b"\n")
@@ -338,6 +381,9 @@ def eval_command(
                 blocking[code] += 1
             # once per decision, however many of its violations share the code
             seen.update({violation.code for violation in result.violations})
+    if len(bad) > SHOWN_BAD_LINES:
+        err.print(f"[red]error:[/] {len(bad) - SHOWN_BAD_LINES:,} more bad line(s) in "
+                  f"{plain(intents)} not shown (the first {SHOWN_BAD_LINES} are)")
     _summary(policy, kinds, blocking, seen)
     for alert in start_alerts:  # after the tables, where it is read
         err.print(f"[bold yellow]warning:[/] {plain(_alert_warning(alert))}", highlight=False)

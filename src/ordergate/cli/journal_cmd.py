@@ -168,10 +168,14 @@ def export(
     symbol: Annotated[str, typer.Option(help="Only this symbol.")] = "",
     decision: Annotated[str, typer.Option(help="ALLOW, DENY or MODIFY.")] = "",
     reason: Annotated[str, typer.Option(help="A reason code (blocking or violated).")] = "",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file "
+                                                        "(never the journal's own files).")]
+    = False,
 ) -> None:
     """Export the journal's decisions (joined with their intents, records and latency) as
-    JSON Lines, CSV or Parquet. Decimals stay exact strings. Exit 3 (safety stop) naming the
-    record when one cannot be read."""
+    JSON Lines, CSV or Parquet. Decimals stay exact strings. An existing --out file is
+    overwritten only with --force. Exit 3 (safety stop) naming the record when one cannot be
+    read."""
     from ordergate.cli.decisions_cmd import decision_filter
     from ordergate.evidence.decisions import iter_decisions
     from ordergate.evidence.export import ExportFormat, export_rows
@@ -181,7 +185,7 @@ def export(
         raise UserError(f"--format {fmt!r}: expected one of {', '.join(formats)}")
     where = decision_filter(since=since, until=until, account=account, symbol=symbol,
                             decision=decision, reason=reason)
-    refuse_journal_output(journal, "--out", out_path)
+    refuse_export_out(journal, out_path, force=force)
     with read_journal(journal, "export stopped") as opened:
         try:
             count = export_rows(iter_decisions(opened, where), fmt, out_path)
@@ -195,6 +199,19 @@ def export(
             raise SafetyStop(f"{redact_url(journal)}: export stopped: {exc}; --out "
                              f"{out_path}: {left}") from None
     out.print(f"wrote {count:,} decisions to {out_path} ({fmt})", markup=False)
+
+
+def refuse_export_out(journal: str, out_path: Path, *, force: bool) -> None:
+    """Refuse, before the journal is read, an --out that is the journal or one of its files
+    (even with --force), a directory, or an existing file without --force (an events file,
+    a policy, an earlier export: the export would replace it). A pipe or a device (a FIFO,
+    /dev/stdout) holds nothing to overwrite and is written to."""
+    refuse_journal_output(journal, "--out", out_path, force_option="--force")
+    if out_path.is_dir():
+        raise UserError(f"--out {out_path}: cannot write: Is a directory")
+    if out_path.is_file() and not force:
+        raise UserError(f"--out {out_path}: the file exists; pass --force to overwrite it, "
+                        "or choose another file")
 
 
 def register(app: typer.Typer) -> None:

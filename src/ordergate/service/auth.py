@@ -195,9 +195,18 @@ def load_tokens(path: str | os.PathLike[str]) -> TokenStore:
     """Read a tokens file. Errors name the file and the entry (`tokens[2].role`)."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except OSError as exc:
         raise TokenFileError(f"{file}: cannot read the tokens file: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise TokenFileError(
+            f"{file}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}, column "
+            f"{column}); a tokens file is YAML or JSON text, as `ordergate token new` prints "
+            "it") from None
     return parse_tokens(text, str(file))
 
 

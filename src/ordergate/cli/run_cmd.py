@@ -389,6 +389,7 @@ def run(
     except ResumeMismatch as exc:
         raise UserError(str(exc)) from None
     except RuntimeStopped as exc:
+        _shown_before_stop(exc, on_report)
         raise SafetyStop(str(exc)) from None
     finally:
         guard.close()
@@ -423,9 +424,18 @@ def _open_guarded(journal: str, policy: Policy, broker: BrokerAdapter, durabilit
     except ResumeMismatch as exc:
         raise UserError(str(exc)) from None
     except RuntimeStopped as exc:
+        _shown_before_stop(exc, on_report)
         raise SafetyStop(str(exc)) from None
     announce_policy_choice(runtime.policy_choice)
     return GuardedRuntime(runtime, EventClock(), settings_for(broker))
+
+
+def _shown_before_stop(stop: RuntimeStopped, on_report: Callable[[BatchReport], None]) -> None:
+    """What the batch the journal failed in had made durable before it failed (its decisions,
+    the orders it sent, the broker's answers journaled), shown as its report would have been:
+    the orders are at the broker and in the journal, and a restart does not show them again."""
+    if stop.journaled:
+        on_report(BatchReport(emitted=stop.journaled))
 
 
 _SIM_ONLY = "--fill-model, --broker-state and --sim-fault"

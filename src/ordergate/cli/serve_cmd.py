@@ -29,7 +29,9 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -51,8 +53,9 @@ from ordergate.cli.policy_flags import (
 )
 
 if TYPE_CHECKING:
-    from ordergate.model.events import InputEvent
+    from ordergate.model.events import InputEvent, OutputEvent
     from ordergate.runtime.shard import LeaseKeeper
+    from ordergate.service.alerts import AlertRouter
 
 token_app = typer.Typer(help="Make and hash API tokens for `ordergate serve`.",
                         no_args_is_help=True)
@@ -113,6 +116,7 @@ def serve(
         TokenFileError,
         configured_tokens,
     )
+    from ordergate.service.bridge import utc_now
     from ordergate.service.server import Gateway, GatewayServer, GuardedBatches, bind_socket
 
     _configure_logging(log_level)
@@ -146,8 +150,10 @@ def serve(
             if item is not None:
                 feed_events.append(item)
     servers: list[uvicorn.Server] = []  # the one to stop should the stream's lease be lost
+    lease_alarm = _LeaseAlarm(redact_url(journal))
 
     def stop_serving(reason: str) -> None:
+        lease_alarm.lost(reason)
         for running in servers:
             running.should_exit = True
 
@@ -165,12 +171,20 @@ def serve(
             raise UserError(f"--journal {redact_url(journal)}: {exc}") from None
         except PolicyNotInEffect as exc:
             raise UserError(f"--replace-policy: {exc}") from None
-        except (ResumeMismatch, StartRefused) as exc:
+        except (ResumeMismatch, StartRefused, RuntimeStopped) as exc:
             raise SafetyStop(str(exc)) from None
         announce_policy_choice(runtime.policy_choice)
         # Alerts are routed before the feed runs, so the feed's (a crossed quote moving the
-        # mode to REDUCE_ONLY, a breaker opening) reach the webhook like every later one.
+        # mode to REDUCE_ONLY, a breaker opening) reach the webhook like every later one, and
+        # so do a journal failing in it and a lease lost since the start.
         alerts = alert_router(run_id=runtime.journal.run_id, webhook_url=webhook_url)
+
+        def journal_failed(why: str, outputs: list[OutputEvent]) -> None:
+            alerts.journal_failed(why, outputs, ts=utc_now(),
+                                  mode=runtime.engine.state.mode.value)
+
+        runtime.on_stopped = journal_failed  # the Gateway's own takes over once it is built
+        lease_alarm.attach(alerts)
         try:
             # The feed is the gateway's first batch: it goes through the guard the Gateway
             # then takes over, like every later batch (start-up checks first; then the feed's
@@ -182,6 +196,9 @@ def serve(
             gateway = Gateway(guard, store, journal_url=journal, alerts=alerts,
                               tick_interval_s=tick_interval)
         except RuntimeStopped as exc:
+            # what the feed made durable before the journal failed (the policy's activation)
+            alerts.observe(exc.journaled, _accounts_of(feed_events),
+                           feed_events[-1].ts if feed_events else utc_now())
             alerts.close()
             runtime.close()
             raise SafetyStop(str(exc)) from None
@@ -229,6 +246,35 @@ def _accounts_of(events: Sequence[InputEvent]) -> dict[str, str]:
 
     return {event.intent_id: event.account for event in events
             if isinstance(event, OrderIntent)}
+
+
+class _LeaseAlarm:
+    """The `lease_lost` alert of a serve whose stream's lease is lost (on the lease keeper's
+    thread): raised through the gateway's alerts at once, or, when the lease is lost during
+    start-up before they exist, as soon as they do. Once."""
+
+    def __init__(self, stream: str) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._alerts: AlertRouter | None = None
+        self._why = ""
+        self._raised = False
+
+    def lost(self, why: str) -> None:
+        with self._lock:
+            self._why = why
+            self._raise()
+
+    def attach(self, alerts: AlertRouter) -> None:
+        with self._lock:
+            self._alerts = alerts
+            self._raise()
+
+    def _raise(self) -> None:
+        if self._alerts is None or not self._why or self._raised:
+            return
+        self._raised = True
+        self._alerts.lease_lost(self._stream, self._why, ts=datetime.now(UTC))
 
 
 class _Terminated(Exception):

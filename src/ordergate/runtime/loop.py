@@ -32,12 +32,13 @@ process wrote a record and when, so they are excluded from that comparison by de
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -160,7 +161,28 @@ def _forgets_orders_on_restart(broker: BrokerAdapter) -> bool:
 
 
 class RuntimeStopped(Exception):
-    """The runtime refuses further events (the journal failed: no new risk)."""
+    """The runtime refuses further events (the journal failed: no new risk).
+
+    `journaled` is what the call that stopped had made durable before the failure, in journal
+    order (decisions, orders it then sent, broker answers), which the report that call would
+    have returned carries: a caller that shows reports shows it, or the orders sent just
+    before the failure would go unseen. The rest of that call was never journaled."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.journaled: list[Emitted] = []
+
+
+@contextlib.contextmanager
+def _kept_on_stop(report: BatchReport) -> Iterator[None]:
+    """Should the runtime stop inside, the RuntimeStopped carries the durable part of `report`
+    (before whatever a call nested inside, with a report of its own, put there: that came
+    after in the journal)."""
+    try:
+        yield
+    except RuntimeStopped as stop:
+        stop.journaled[:0] = report.emitted[:report.durable]
+        raise
 
 
 class ResumeMismatch(Exception):
@@ -207,6 +229,9 @@ class BatchReport:
 
     emitted: list[Emitted] = field(default_factory=list)
     inputs: int = 0
+    durable: int = 0
+    """How many of `emitted`, from the first, the runtime has made durable (set at each flush
+    of the batch that builds the report): a journal failure leaves the rest unjournaled."""
 
 
 def encode(event: InputEvent | OutputEvent) -> bytes:
@@ -249,6 +274,11 @@ class Runtime:
         """The record of the newest snapshot this runtime loaded or stored (0: none): read
         by the status view, which must not scan and hash the snapshots to learn it."""
         self._stopped = ""
+        self.on_stopped: Callable[[str, list[OutputEvent]], None] | None = None
+        """Called once, when the journal fails (`_fail_closed`), with why the runtime stopped
+        and the engine's outputs for the failure (its SYS-006 alert and mode change), which
+        are not journaled: the journal is what failed. The service alerts with them. It must
+        not raise."""
         self._now: datetime | None = None
         self._policy_pending = True
         self._upgrade_pending = False
@@ -457,36 +487,37 @@ class Runtime:
         if on_replayed is not None:
             on_replayed()
         cut_short = BatchReport()
-        if newest_outputs[outputs_seen:]:
-            # What the engine decided for that input (its decision, the order it allowed) is
-            # journaled now, where it belongs, and acted on with its batch below: else the
-            # intent would have no decision, and the engine would hold a working order the
-            # broker never got.
-            self._log.warning("recovery_outputs_journaled", missing=len(newest_outputs)
-                              - outputs_seen, seq=journal.last_seq())
-            missing = newest_outputs[outputs_seen:]
-            try:
-                self._journal_outputs(missing, cut_short)
-                self._flush()
-            except JournalError as exc:
-                self._fail_closed(exc)
-            # Never sent for certain: an order goes out only once its record is durable.
-            self._never_sent.update(output.client_order_id for output in missing
-                                    if isinstance(output, Dispatch))
+        with _kept_on_stop(cut_short):
+            if newest_outputs[outputs_seen:]:
+                # What the engine decided for that input (its decision, the order it allowed) is
+                # journaled now, where it belongs, and acted on with its batch below: else the
+                # intent would have no decision, and the engine would hold a working order the
+                # broker never got.
+                self._log.warning("recovery_outputs_journaled", missing=len(newest_outputs)
+                                  - outputs_seen, seq=journal.last_seq())
+                missing = newest_outputs[outputs_seen:]
+                try:
+                    self._journal_outputs(missing, cut_short)
+                    self._flush(cut_short)
+                except JournalError as exc:
+                    self._fail_closed(exc)
+                # Never sent for certain: an order goes out only once its record is durable.
+                self._never_sent.update(output.client_order_id for output in missing
+                                        if isinstance(output, Dispatch))
 
-        source_block = self._source_block
-        if source_block is not None and isinstance(source_block.mark, SourceMark):
-            mark = source_block.mark
-            self.resume = Resume(source=mark.source, next_line=mark.line + source_block.inputs)
-            if (source_block is self._block and source_block.inputs < mark.count
-                    and source is not None and not source_block.acted):
-                self._finish_interrupted_batch(mark, source, on_batch)
-        if not self._block.acted:
-            self._act(self._block, cut_short, recovering=True)
-            if on_batch is not None:
+            source_block = self._source_block
+            if source_block is not None and isinstance(source_block.mark, SourceMark):
+                mark = source_block.mark
+                self.resume = Resume(source=mark.source, next_line=mark.line + source_block.inputs)
+                if (source_block is self._block and source_block.inputs < mark.count
+                        and source is not None and not source_block.acted):
+                    self._finish_interrupted_batch(mark, source, on_batch)
+            if not self._block.acted:
+                self._act(self._block, cut_short, recovering=True)
+                if on_batch is not None:
+                    on_batch(cut_short)
+            elif cut_short.emitted and on_batch is not None:
                 on_batch(cut_short)
-        elif cut_short.emitted and on_batch is not None:
-            on_batch(cut_short)
         self._reconcile_lost_answers(on_batch)
         faults.crossing("after_recovery_resolve")
 
@@ -536,15 +567,16 @@ class Runtime:
             raise ResumeMismatch(f"{source}: the interrupted batch at line {mark.line} needs "
                                  f"{remaining} more events but the file has changed")
         report = BatchReport()
-        try:
-            for event in events:
-                self._journal_input(event, report)
-            self._flush()
-        except JournalError as exc:
-            self._fail_closed(exc)
-        assert self.resume is not None
-        self.resume = Resume(source=mark.source, next_line=mark.line + mark.count)
-        self._act(self._block, report)
+        with _kept_on_stop(report):
+            try:
+                for event in events:
+                    self._journal_input(event, report)
+                self._flush(report)
+            except JournalError as exc:
+                self._fail_closed(exc)
+            assert self.resume is not None
+            self.resume = Resume(source=mark.source, next_line=mark.line + mark.count)
+            self._act(self._block, report)
         if on_batch is not None:
             on_batch(report)
 
@@ -581,74 +613,75 @@ class Runtime:
         (which follows no order after a restart) is handed every order the gateway still
         holds open, so their later acks and fills come back by `poll_events`."""
         report = BatchReport()
-        self._feedback(self._poll(), report)
-        if self._now is None:
-            return
-        lost: list[InputEvent] = []
-        found: dict[str, BrokerOrder] = {}
-        forgotten: list[str] = []
-        forgetful = _forgets_orders_on_restart(self.broker)
-        status = self.engine.status()
-        working = {order.client_order_id: order for order in status.open_orders}
-        candidates = list(dict.fromkeys([*self._awaiting, *working]))
-        looked_up: list[tuple[str, BrokerOrder]] = []
-        for cid in candidates:
-            if cid in self._unresolved:
-                continue
-            try:
-                known = self.broker.get_order(cid)
-            except DEPENDENCY_ERRORS as exc:  # the order stays for a later attempt
-                self._log.warning("reconcile_lookup_failed", client_order_id=cid,
-                                  error=f"{type(exc).__name__}: {exc}")
-                continue
-            if known is None:
-                if forgetful and cid in working:
-                    forgotten.append(cid)
-                continue
-            looked_up.append((cid, known))
-        # What the journal booked of each partly journaled order that filled further while
-        # no process watched it: the missing part is priced from it, as a live poll would.
-        partly = {cid: order.filled for cid, known in looked_up
-                  if (order := working.get(cid)) is not None and order.filled > 0
-                  and known.filled_qty > order.filled and known.avg_fill_price is not None}
-        booked = self._journaled_notionals(partly) if partly else {}
-        for cid, known in looked_up:
-            order = working.get(cid)
-            journal_filled = order.filled if order is not None else Decimal(0)
-            acked = order.acked if order is not None else False
-            if not acked:
-                lost.append(OrderAck(ts=self._now, client_order_id=cid,
-                                     broker_order_id=known.broker_order_id))
-            missing = known.filled_qty - journal_filled
-            found[cid] = known
-            if missing > 0 and known.avg_fill_price is not None:
-                price = increment_price(known.filled_qty, known.avg_fill_price,
-                                        journal_filled, booked.get(cid))
-                lost.append(Fill(ts=self._now, client_order_id=cid,
-                                 fill_id=recovered_fill_id(cid, known.filled_qty),
-                                 qty=missing, price=price))
-            elif missing != 0:
-                # Not reported: the adapter is to take the order over from the journal's count.
-                found[cid] = msgspec.structs.replace(known, filled_qty=journal_filled,
-                                                     avg_fill_price=None)
-            if known.status is OrderStatus.CANCELED:
-                lost.append(OrderCanceled(ts=self._now, client_order_id=cid,
-                                          reason="canceled at the broker"))
-            elif known.status is OrderStatus.REJECTED:
-                lost.append(OrderReject(ts=self._now, client_order_id=cid,
-                                        reason="rejected by the broker", code="broker"))
-        if forgotten:
-            self._log.warning("sim_orders_forgotten_on_restart", orders=len(forgotten),
-                              broker=self.broker.name)
-            lost.extend(OrderCanceled(ts=self._now, client_order_id=cid,
-                                      reason=SIM_RESTARTED_REASON) for cid in forgotten)
-        if lost:
-            self._log.warning("recovered_lost_broker_answers", events=len(lost))
-            self._feedback(lost, report, origin="recovery")
-        if not self._stopped:
-            for order in self.engine.status().open_orders:
-                cid = order.client_order_id
-                self.broker.track(cid, _reported_state(order, found.get(cid)))
+        with _kept_on_stop(report):
+            self._feedback(self._poll(), report)
+            if self._now is None:
+                return
+            lost: list[InputEvent] = []
+            found: dict[str, BrokerOrder] = {}
+            forgotten: list[str] = []
+            forgetful = _forgets_orders_on_restart(self.broker)
+            status = self.engine.status()
+            working = {order.client_order_id: order for order in status.open_orders}
+            candidates = list(dict.fromkeys([*self._awaiting, *working]))
+            looked_up: list[tuple[str, BrokerOrder]] = []
+            for cid in candidates:
+                if cid in self._unresolved:
+                    continue
+                try:
+                    known = self.broker.get_order(cid)
+                except DEPENDENCY_ERRORS as exc:  # the order stays for a later attempt
+                    self._log.warning("reconcile_lookup_failed", client_order_id=cid,
+                                      error=f"{type(exc).__name__}: {exc}")
+                    continue
+                if known is None:
+                    if forgetful and cid in working:
+                        forgotten.append(cid)
+                    continue
+                looked_up.append((cid, known))
+            # What the journal booked of each partly journaled order that filled further while
+            # no process watched it: the missing part is priced from it, as a live poll would.
+            partly = {cid: order.filled for cid, known in looked_up
+                      if (order := working.get(cid)) is not None and order.filled > 0
+                      and known.filled_qty > order.filled and known.avg_fill_price is not None}
+            booked = self._journaled_notionals(partly) if partly else {}
+            for cid, known in looked_up:
+                order = working.get(cid)
+                journal_filled = order.filled if order is not None else Decimal(0)
+                acked = order.acked if order is not None else False
+                if not acked:
+                    lost.append(OrderAck(ts=self._now, client_order_id=cid,
+                                         broker_order_id=known.broker_order_id))
+                missing = known.filled_qty - journal_filled
+                found[cid] = known
+                if missing > 0 and known.avg_fill_price is not None:
+                    price = increment_price(known.filled_qty, known.avg_fill_price,
+                                            journal_filled, booked.get(cid))
+                    lost.append(Fill(ts=self._now, client_order_id=cid,
+                                     fill_id=recovered_fill_id(cid, known.filled_qty),
+                                     qty=missing, price=price))
+                elif missing != 0:
+                    # Not reported: the adapter is to take the order over from the journal's count.
+                    found[cid] = msgspec.structs.replace(known, filled_qty=journal_filled,
+                                                         avg_fill_price=None)
+                if known.status is OrderStatus.CANCELED:
+                    lost.append(OrderCanceled(ts=self._now, client_order_id=cid,
+                                              reason="canceled at the broker"))
+                elif known.status is OrderStatus.REJECTED:
+                    lost.append(OrderReject(ts=self._now, client_order_id=cid,
+                                            reason="rejected by the broker", code="broker"))
+            if forgotten:
+                self._log.warning("sim_orders_forgotten_on_restart", orders=len(forgotten),
+                                  broker=self.broker.name)
+                lost.extend(OrderCanceled(ts=self._now, client_order_id=cid,
+                                          reason=SIM_RESTARTED_REASON) for cid in forgotten)
+            if lost:
+                self._log.warning("recovered_lost_broker_answers", events=len(lost))
+                self._feedback(lost, report, origin="recovery")
+            if not self._stopped:
+                for order in self.engine.status().open_orders:
+                    cid = order.client_order_id
+                    self.broker.track(cid, _reported_state(order, found.get(cid)))
         if on_batch is not None:
             on_batch(report)
 
@@ -744,37 +777,38 @@ class Runtime:
         report = BatchReport()
         if not events:
             return report
-        if self._upgrade_pending:
-            self._upgrade_engine(events[0].ts)
-        if self._policy_pending:
-            self._activate_policy(events[0].ts, report)
-        mark = SourceMark(source=source, line=line, count=len(events))
-        block = _Block(mark=mark)
-        self._block = block
-        self._source_block = block
-        try:
-            self._append(RecordKind.META, _encoder.encode(mark))
-            half = len(events) // 2
-            for index, event in enumerate(events):
-                if index == half:
-                    faults.crossing("mid_batch")
-                self._journal_input(event, report)
-            self._note_latencies(block)
-            self._flush()
-        except JournalError as exc:
-            self._fail_closed(exc)
-        self._engine_ns = [nanoseconds for _, nanoseconds in block.latencies]
-        try:
-            if on_durable is not None:
-                on_durable(report)
-        finally:
-            # Whatever the caller's callback does, durable orders go out; its error (if any)
-            # reaches the caller after that.
-            if source:
-                self.resume = Resume(source=source, next_line=line + len(events))
-            self._act(block, report)
-            self._since_snapshot += len(events)
-            self._maybe_snapshot()
+        with _kept_on_stop(report):
+            if self._upgrade_pending:
+                self._upgrade_engine(events[0].ts)
+            if self._policy_pending:
+                self._activate_policy(events[0].ts, report)
+            mark = SourceMark(source=source, line=line, count=len(events))
+            block = _Block(mark=mark)
+            self._block = block
+            self._source_block = block
+            try:
+                self._append(RecordKind.META, _encoder.encode(mark))
+                half = len(events) // 2
+                for index, event in enumerate(events):
+                    if index == half:
+                        faults.crossing("mid_batch")
+                    self._journal_input(event, report)
+                self._note_latencies(block)
+                self._flush(report)
+            except JournalError as exc:
+                self._fail_closed(exc)
+            self._engine_ns = [nanoseconds for _, nanoseconds in block.latencies]
+            try:
+                if on_durable is not None:
+                    on_durable(report)
+            finally:
+                # Whatever the caller's callback does, durable orders go out; its error (if any)
+                # reaches the caller after that.
+                if source:
+                    self.resume = Resume(source=source, next_line=line + len(events))
+                self._act(block, report)
+                self._since_snapshot += len(events)
+                self._maybe_snapshot()
         return report
 
     def inject(self, events: Sequence[InputEvent], *, origin: str,
@@ -785,11 +819,12 @@ class Runtime:
         if self._stopped:
             raise RuntimeStopped(self._stopped)
         report = BatchReport()
-        if events and self._upgrade_pending:
-            self._upgrade_engine(events[0].ts)
-        if events and self._policy_pending:
-            self._activate_policy(events[0].ts, report)
-        self._feedback(list(events), report, notes=notes, origin=origin)
+        with _kept_on_stop(report):
+            if events and self._upgrade_pending:
+                self._upgrade_engine(events[0].ts)
+            if events and self._policy_pending:
+                self._activate_policy(events[0].ts, report)
+            self._feedback(list(events), report, notes=notes, origin=origin)
         return report
 
     def _append(self, kind: RecordKind, payload: bytes) -> int:
@@ -876,10 +911,12 @@ class Runtime:
         taken, self._engine_ns = self._engine_ns, []
         return taken
 
-    def _flush(self) -> None:
+    def _flush(self, report: BatchReport) -> None:
+        """Make everything appended durable; so is then all `report` holds."""
         faults.crossing("before_flush")
         self.journal.flush()
         self._durable_seq = self.journal.last_seq()
+        report.durable = len(report.emitted)
         faults.crossing("after_flush")
 
     def _activate_policy(self, ts: datetime, report: BatchReport) -> None:
@@ -995,7 +1032,7 @@ class Runtime:
                     self._journal_input(event, report)
                 self._note_latencies(block)
                 faults.crossing("after_ack_append")
-                self._flush()
+                self._flush(report)
                 faults.crossing("after_feedback_flush")
             except JournalError as exc:
                 self._fail_closed(exc)
@@ -1024,14 +1061,21 @@ class Runtime:
 
     def _fail_closed(self, exc: JournalError) -> None:
         """The journal cannot be written: nothing of this batch is acted on, the engine is
-        told (SYS-006) so its mode tightens, and every later event is refused."""
+        told (SYS-006) so its mode tightens, and every later event is refused, for good: the
+        engine's state now holds what the failed batch did (decisions, reservations, orders,
+        broker answers) that no journal holds, so nothing may be decided or sent from it again;
+        a restart rebuilds the state from what is durable. `on_stopped` hears of it, with what
+        the engine made of the failure (no journal holds that either)."""
         self._stopped = (f"the journal could not be written ({exc}); no new orders are sent "
                          "until the gateway restarts on a healthy journal")
         self._log.error("journal_failed_fail_closed", error=str(exc))
+        outputs: list[OutputEvent] = []
         if self._now is not None:
-            self.engine.handle(DependencyStatus(
+            outputs = self.engine.handle(DependencyStatus(
                 ts=self._now, dependency=JOURNAL_DEPENDENCY, healthy=False,
                 code=JOURNAL_UNAVAILABLE, detail=str(exc)))
+        if self.on_stopped is not None:
+            self.on_stopped(self._stopped, outputs)
         raise RuntimeStopped(self._stopped) from exc
 
     def _maybe_snapshot(self) -> None:

@@ -2,7 +2,11 @@
 
 What raises an alert: a mode change, a circuit breaker opening (SYS-007), a reconciliation
 mismatch (SYS-009), any Alert the engine emits, and repeated rejects (many DENY decisions for
-one account in a short window). Sinks: the structured log (always) and a webhook (optional).
+one account in a short window). And two that come from no journaled output, because what they
+report is that the journal can no longer be written: the journal failing (`journal_failed`,
+SYS-006, with the engine's mode change for it) and `ordergate serve` losing its stream's lease
+(`lease_lost`); each says it is not journaled. Sinks: the structured log (always) and a webhook
+(optional).
 
 The webhook sink never blocks the engine thread: `send` puts the alert on a bounded queue and
 a few concurrent senders on a delivery thread POST it with httpx, each attempt bounded by an
@@ -31,6 +35,7 @@ import structlog
 
 from ordergate.client import http_url_problem
 from ordergate.evidence.manifest import redact_webhook_url
+from ordergate.journal import redact_url
 from ordergate.model.decision import Decision, DecisionKind
 from ordergate.model.events import Alert, InputEvent, ModeChanged, OutputEvent
 from ordergate.model.modes import Mode
@@ -40,6 +45,8 @@ log = structlog.get_logger("ordergate.alerts")
 
 BREAKER_CODE = "SYS-007"
 RECONCILIATION_CODE = "SYS-009"
+JOURNAL_CODE = "SYS-006"
+NOT_JOURNALED = "This alert is not journaled: the journal is what failed."
 DELIVERY_DEADLINE_S = 5.0
 WEBHOOK_URL_ENV = "ORDERGATE_WEBHOOK_URL"  # `ordergate serve`'s webhook, kept out of `ps`
 
@@ -47,7 +54,9 @@ WEBHOOK_URL_ENV = "ORDERGATE_WEBHOOK_URL"  # `ordergate serve`'s webhook, kept o
 class AlertNotice(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One alert as sinks see it (and as the webhook body carries it)."""
 
-    kind: str  # mode_change | breaker_open | reconciliation_mismatch | repeated_rejects | engine
+    # mode_change | breaker_open | reconciliation_mismatch | repeated_rejects | engine |
+    # journal_failed | lease_lost
+    kind: str
     severity: str  # info | warning | critical
     code: str
     message: str
@@ -370,6 +379,44 @@ class AlertRouter:
         for notice in notices:
             self.emit(notice)
         return notices
+
+    def journal_failed(self, why: str, outputs: Iterable[OutputEvent], *, ts: datetime,
+                       mode: str) -> list[AlertNotice]:
+        """The journal could not be written and the runtime stopped (`why`, its words):
+        raise a critical `journal_failed` alert (SYS-006), and the engine's `outputs` for the
+        failure (its mode change; its own SYS-006 alert says less than this one and is left
+        out), each saying it is not journaled. `mode` is the engine's mode now."""
+        notices = [AlertNotice(
+            kind="journal_failed", severity="critical", code=JOURNAL_CODE,
+            message=(f"{redact_url(why)}. Every intent, market data and operator command is "
+                     f"refused (503) until then. {NOT_JOURNALED}"),
+            ts=ts, run_id=self._run_id, mode=mode)]
+        for output in outputs:
+            if isinstance(output, ModeChanged):
+                derived = self._mode_changed(output)
+            elif isinstance(output, Alert) and output.code != JOURNAL_CODE:
+                derived = [self._engine_alert(output)]
+            else:
+                continue
+            notices.extend(msgspec.structs.replace(notice,
+                                                   message=f"{notice.message}. {NOT_JOURNALED}")
+                           for notice in derived)
+        for notice in notices:
+            self.emit(notice)
+        return notices
+
+    def lease_lost(self, stream: str, why: str, *, ts: datetime) -> list[AlertNotice]:
+        """`ordergate serve` lost the lease of its journal's `stream` (`why`): it stops
+        serving. Raised from the lease keeper's thread (the sinks take alerts from any)."""
+        notice = AlertNotice(
+            kind="lease_lost", severity="critical", code=JOURNAL_CODE,
+            message=(f"{redact_url(stream)}: the gateway lost the lease of its journal's "
+                     f"stream ({redact_url(why)}); it stops serving (exit 3) and writes nothing "
+                     "more: another process may own the stream now. This alert is not "
+                     "journaled: this process may no longer write the journal."),
+            ts=ts, run_id=self._run_id)
+        self.emit(notice)
+        return [notice]
 
     def emit(self, notice: AlertNotice) -> None:
         self.raised.append(notice)

@@ -48,7 +48,7 @@ from ordergate.journal.base import JournalRecord, RecordKind
 from ordergate.model.decision import Decision
 from ordergate.model.events import InputEvent, OutputEvent, ShadowDecision
 from ordergate.model.intent import OrderIntent, retry_differences
-from ordergate.runtime.loop import BatchReport, Runtime
+from ordergate.runtime.loop import BatchReport, Runtime, RuntimeStopped
 from ordergate.runtime.timebound import TimeBound as TimeBound
 from ordergate.runtime.timebound import intent_out_of_time
 
@@ -80,12 +80,21 @@ with the decision it gave it, or None. Called on the engine thread only."""
 
 class EngineMemory:
     """`RecallDecision` from the engine's own record of decided intents: the intent it
-    decided and the decision exactly as it was journaled, without reading the journal."""
+    decided and the decision exactly as it was journaled, without reading the journal.
+
+    Nothing once the runtime has stopped (its journal failed): the engine's memory then holds
+    the decisions of the batch that could not be made durable (answered 503 "not durable,
+    nothing was done", never journaled, no order sent), and nothing tells them from the
+    durable ones. A retry of such an intent is then an intent like any new one, and gets the
+    stopped runtime's answer (503); only the decision index (durable decisions) still answers
+    retries."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
     def __call__(self, intent: OrderIntent) -> DecisionRecord | None:
+        if self._runtime.stopped:
+            return None
         state = self._runtime.engine.state
         key = (intent.account, intent.strategy, intent.intent_id)
         decision = state.decided.get(key)
@@ -553,16 +562,27 @@ class EngineBridge:
     def _process(self, events: Sequence[InputEvent],
                  on_durable: Callable[[BatchReport], None] | None = None) -> list[Emitted]:
         started = self._clock()
-        outputs = self._runtime.process(events, on_durable=on_durable).emitted
+        try:
+            outputs = self._runtime.process(events, on_durable=on_durable).emitted
+        except RuntimeStopped as stop:
+            # What the batch made durable before the journal failed (a policy activated
+            # first, its decisions and orders, a mode change) goes to the listeners as any
+            # batch's would: nothing else in this process will ever report it.
+            if stop.journaled:
+                self._tell_listeners(events, stop.journaled)
+            raise
         self.stats.last_process_s = self._clock() - started
         self.stats.batches += 1
         self.stats.last_batch_size = len(events)
+        self._tell_listeners(events, outputs)
+        return outputs
+
+    def _tell_listeners(self, events: Sequence[InputEvent], outputs: list[Emitted]) -> None:
         for listener in self._listeners:
             try:
                 listener(events, outputs)
             except Exception as exc:  # a broken listener must never stop trading
                 log.error("batch_listener_failed", error=f"{type(exc).__name__}: {exc}")
-        return outputs
 
     def _handle_intents(self, works: list[_IntentWork]) -> None:
         index = self.index

@@ -29,7 +29,7 @@ import uvicorn
 
 from ordergate.journal.base import JournalRecord, RecordKind
 from ordergate.model.decision import Decision
-from ordergate.model.events import Alert, ClockTick, InputEvent, ModeChanged
+from ordergate.model.events import Alert, ClockTick, InputEvent, ModeChanged, OutputEvent
 from ordergate.model.intent import OrderIntent
 from ordergate.resilience.clock import Clock, SystemClock
 from ordergate.runtime.health import GuardedRuntime, GuardSettings, settings_for
@@ -133,6 +133,7 @@ class Gateway:
         for notice in alerts.raised:  # raised before the gateway: the start-up feed's
             self.metrics.alerts.labels(kind=notice.kind).inc()
         self.bridge.add_listener(self._after_batch)
+        runtime.on_stopped = self._journal_failed
         self.journal_decisions = JournalDecisions(journal_url)
         self.ctx = ServiceContext(bridge=self.bridge, inspector=self.inspector, tokens=tokens,
                                   metrics=self.metrics, alerts=self.alerts,
@@ -160,6 +161,16 @@ class Gateway:
         for notice in self.alerts.observe(watched, accounts, ts):
             self.metrics.alerts.labels(kind=notice.kind).inc()
         self.metrics.set_mode(self.runtime.engine.state.mode)
+
+    def _journal_failed(self, why: str, outputs: list[OutputEvent]) -> None:
+        """The runtime stopped, its journal failed (on the engine thread, inside the batch
+        that failed): alert at once, with the engine's outputs for it, which no journal
+        holds (so no batch listener ever sees them)."""
+        mode = self.runtime.engine.state.mode
+        for notice in self.alerts.journal_failed(why, outputs, ts=self._wall_clock(),
+                                                 mode=mode.value):
+            self.metrics.alerts.labels(kind=notice.kind).inc()
+        self.metrics.set_mode(mode)
 
     def _engine_times(self) -> list[int]:
         """Nanoseconds the engine spent on each intent of the batch just processed (every

@@ -13,14 +13,14 @@ commands in `engine.commands`, snapshots in `engine.image`, the status view in
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import msgspec
 import structlog
 
 from ordergate.engine import commands, lifecycle
-from ordergate.engine.calendar import CalendarUnavailable, next_roll
+from ordergate.engine.calendar import CalendarUnavailable, next_roll, open_since, resolved
 from ordergate.engine.ids import derive_client_order_id
 from ordergate.engine.image import apply_image, encode_image
 from ordergate.engine.modes import Condition, fault_mode
@@ -93,6 +93,16 @@ def _cents(amount: Decimal) -> Decimal:
     if amount.adjusted() > _CENTS_MAX_ADJUSTED:
         return amount
     return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _day(epoch_seconds: int) -> str:
+    """The UTC date of a session bound (`TradingSessions` epoch seconds)."""
+    return datetime.fromtimestamp(epoch_seconds, UTC).date().isoformat()
+
 
 DEFAULT_SETTINGS = EngineSettings()
 HUNDRED = Decimal(100)
@@ -366,7 +376,8 @@ class Engine:
 
     def _check_stale(self, out: list[OutputEvent]) -> None:
         """Symbols the engine holds positions or orders in must keep fresh marks; the
-        tightest max_market_data_age among the holders applies. O(held symbols)."""
+        tightest max_market_data_age among the holders applies (`_staleness` says how old
+        the data is). O(held symbols)."""
         state = self.state
         if self.active is None:
             return
@@ -381,13 +392,44 @@ class Engine:
             ]
             if not ages:
                 continue
-            age = state.now - snapshot.ts
-            if age > min(ages):
+            detail = self._staleness(symbol, snapshot, min(ages))
+            if detail is not None:
                 self.raise_condition(
-                    out, f"data:stale:{symbol}", "SYS-002",
-                    f"{symbol}: last market data is {age} old (limit {min(ages)})",
+                    out, f"data:stale:{symbol}", "SYS-002", detail,
                     fault_mode(self.settings.on_stale_data),
                 )
+
+    def _staleness(self, symbol: str, snapshot: MarketSnapshot, limit: timedelta) -> str | None:
+        """Why `symbol`'s market data is stale against `limit` (an alert's words), or None
+        while it is fresh. Its age is the time since the snapshot. From engine behaviour 4 on,
+        for a symbol the policy binds to `market_hours`, only the time its market has been
+        open counts: none while it is closed (the last quote, the close, is still the right
+        mark), and from the open the time since the open until a quote arrives; outside the
+        years the policy resolves sessions for, every hour counts again (fails closed)."""
+        now = self.state.now
+        age = now - snapshot.ts
+        if age <= limit:
+            return None  # the usual answer: no open time exceeds it either
+        plain = f"{symbol}: last market data is {age} old (limit {limit})"
+        if self.state.behaviour < 4 or self.active is None:
+            return plain  # behaviour 1 to 3 counted every hour, market hours or not
+        sessions = self.active.limits_for("", "", symbol).sessions
+        if sessions is None:
+            return plain
+        if not resolved(sessions, now):
+            return (f"{plain}; the policy resolves {symbol}'s {sessions.calendar} sessions "
+                    f"only from {_day(sessions.opens[0])} to {_day(sessions.closes[-1])} "
+                    f"(market_hours.years), so every hour counts outside them")
+        since = open_since(sessions, now, snapshot.ts)
+        if since is None:
+            return None  # its market is closed
+        open_for = now - since
+        if open_for <= limit:
+            return None
+        if since == snapshot.ts:
+            return plain
+        return (f"{symbol}: no market data in the {open_for} its {sessions.calendar} session "
+                f"has been open (last at {_iso(snapshot.ts)}; limit {limit})")
 
     # ------------------------------------------------------------------ policies
 
@@ -708,7 +750,8 @@ class Engine:
         if guard.any() and symbol in state.marks:
             self.clear_condition(f"data:invalid:{symbol}")
             stale = f"data:stale:{symbol}"
-            if guard.has(stale) and state.now - snapshot.ts <= self._max_age(symbol):
+            if guard.has(stale) and self._staleness(symbol, snapshot,
+                                                    self._max_age(symbol)) is None:
                 self.clear_condition(stale)
         for record in revalued:
             self.check_drawdown(out, record)

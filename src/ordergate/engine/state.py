@@ -67,7 +67,11 @@ from ordergate.model.values import ZERO
 #      is booked with an Alert (FILL_PRICE); a fill id seen again for another order, or with
 #      another quantity or price, is booked as the new execution it is and raises SYS-009
 #      like an over-fill, where behaviour 2 dropped it as a redelivery (`fill_contents`).
-ENGINE_BEHAVIOUR = 3
+#   4: the age of a `market_hours` symbol's market data counts only the time its market has
+#      been open (`core.Engine._staleness`): a clock tick while it is closed raises no SYS-002
+#      (behaviour 3 tightened the mode overnight for a position held after the close), and
+#      from the open the age is the time since the open until a quote arrives.
+ENGINE_BEHAVIOUR = 4
 
 
 def too_new(behaviour: int) -> str:
@@ -85,6 +89,7 @@ _RESTING_PRICES: dict[int, Callable[[OrderRecord], Decimal | None]] = {
     1: limit_resting_price,
     2: resting_price,
     3: resting_price,
+    4: resting_price,
 }
 
 # Condition keys whose codes the gate sees as integrity reasons (global fail-closed

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from ordergate.model.decision import Decision, DecisionKind, Violation
     from ordergate.model.events import (
         Alert,
+        CancelRefused,
         Dispatch,
         Fill,
         KillScope,
@@ -82,6 +83,7 @@ _LAZY: dict[str, str] = {
     "BrokerConfig": "ordergate.brokers.config",
     "BrokerConfigError": "ordergate.brokers.config",
     "BrokerKind": "ordergate.brokers.config",
+    "CancelRefused": "ordergate.model.events",
     "ExecutionMode": "ordergate.brokers.config",
     "make_adapter": "ordergate.brokers.config",
     "Client": "ordergate.client",
@@ -141,6 +143,7 @@ __all__ = [
     "BrokerConfig",
     "BrokerConfigError",
     "BrokerKind",
+    "CancelRefused",
     "Client",
     "ClientError",
     "CommandOutcome",

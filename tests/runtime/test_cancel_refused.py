@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 
+import ordergate
 from ordergate.brokers.base import BrokerOrderRejected
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
 from ordergate.chaos.harness import ChaosRun, at, chaos_policy, intent
@@ -156,3 +157,11 @@ def test_an_events_file_line_carries_a_refused_cancel_as_it_carries_other_answer
                                 "client_order_id": "og-1", "reason": REASON})
     assert decode_event(line) == CancelRefused(ts=TS, client_order_id="og-1", reason=REASON)
     assert decode_input(msgspec.json.encode(decode_event(line))) == decode_event(line)
+
+
+def test_the_public_api_names_a_refused_cancel_beside_the_other_broker_answers() -> None:
+    """`Gateway.process` returns the broker's answers it journaled, a refused cancel among
+    them: `ordergate` exports its class as it exports `OrderAck`, `Fill` and the others."""
+    for name in ("OrderAck", "OrderReject", "Fill", "OrderCanceled", "CancelRefused"):
+        assert name in ordergate.__all__
+    assert ordergate.CancelRefused is CancelRefused

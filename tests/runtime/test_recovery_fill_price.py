@@ -259,3 +259,40 @@ def test_a_restart_right_after_a_snapshot_asks_about_working_orders(tmp_path: Pa
         assert state.accounts[ACCOUNT].cash == Decimal(1_000_000 - 1880 - 1890)
     finally:
         runtime.close()
+
+
+def test_increment_price_beyond_any_real_price_falls_back_to_the_venue_average() -> None:
+    # 500 @ 190 booked; the venue reports 500.000000001 at an average of 190000: the tiny
+    # increment would cost 94905000000190000, beyond any price an event can carry
+    assert increment_price(Decimal("500.000000001"), Decimal(190000), Decimal(500),
+                           Decimal(95000)) == Decimal(190000)
+
+
+def test_a_restart_books_an_increment_the_averages_price_beyond_any_real_price(
+        tmp_path: Path) -> None:
+    """The venue's figures for an order that filled a hair more while the gateway was down
+    imply an increment price no event can carry: start-up books it at the venue's average, as
+    a live poll does, instead of failing on every restart."""
+    journal = tmp_path / "j.db"
+    venue = Venue()
+    runtime = _open(journal, venue)
+    runtime.process([AccountFunding(ts=at(0), account=ACCOUNT, cash=Decimal(1_000_000)),
+                     quote("AAPL", 0)])
+    runtime.process([intent("i1", Side.BUY, 1000, 1, limit_price=Decimal("195"))])
+    cid = venue.submitted[-1]
+    venue.execute(cid, "500", "190")
+    runtime.process([quote("AAPL", 2)])
+    assert runtime.engine.state.open_orders[cid].filled == Decimal(500)
+    runtime.close()
+    venue.execute(cid, "500.000000001", "190000")  # while stopped
+    runtime = _open(journal, Venue(venue.orders))
+    try:
+        order = runtime.engine.state.open_orders[cid]
+        assert order.filled == Decimal("500.000000001")
+        fills = [msgspec.json.decode(record.payload, type=Fill)
+                 for record in runtime.journal.read() if record.kind is RecordKind.INPUT
+                 and record.payload.startswith(b'{"type":"fill",')]
+        assert [(fill.qty, fill.price) for fill in fills] == [
+            (Decimal(500), Decimal(190)), (Decimal("0.000000001"), Decimal(190000))]
+    finally:
+        runtime.close()

@@ -94,6 +94,7 @@ from ordergate.model.events import (
 )
 from ordergate.model.intent import OrderIntent
 from ordergate.model.market import MarketSnapshot
+from ordergate.model.values import MAGNITUDE_LIMIT
 from ordergate.policy.loader import Policy
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
 from ordergate.runtime import faults
@@ -147,6 +148,9 @@ _BROKER_ANSWERS = (OrderAck, OrderReject, OrderCanceled, Fill)
 ACTION_PREFIXES = (b'{"type":"dispatch",', b'{"type":"cancel",')
 _DISPATCH_PREFIX = ACTION_PREFIXES[0]
 _FILL_PREFIX = b'{"type":"fill",'  # ...and of a Fill
+_POLICY_PREFIX = b'{"type":"policy",'  # ...and of a PolicyDocument
+# The origin of the feedback batch journaling the policy start-up activates.
+_POLICY_ORIGIN = "policy"
 # The engine's condition for an open broker_submit circuit (SYS-007 circuit:broker_submit).
 _SUBMIT_CIRCUIT_KEY = f"dependency:{CIRCUIT_PREFIX}{SUBMIT_DEPENDENCY}"
 
@@ -281,6 +285,9 @@ class Runtime:
         not raise."""
         self._now: datetime | None = None
         self._policy_pending = True
+        # The hash of the policy document the journal's last batch, a start-up's activation,
+        # journaled without its activation: the process stopped between the two.
+        self._document_unactivated = ""
         self._upgrade_pending = False
         # orders journaled by the recovery itself (`_recover`), which no process has sent
         self._never_sent: set[str] = set()
@@ -480,6 +487,7 @@ class Runtime:
             self._now = self.engine.state.now
         self._durable_seq = journal.last_seq()
         self._policy_pending = self._policy_needs_activation()
+        self._document_unactivated = self._interrupted_activation()
         self._recover_held_resends(held)
         self._log.info("recovery_replayed", snapshot_seq=snapshot_seq, replayed=replayed,
                        last_seq=self._durable_seq)
@@ -520,6 +528,16 @@ class Runtime:
                 on_batch(cut_short)
         self._reconcile_lost_answers(on_batch)
         faults.crossing("after_recovery_resolve")
+
+    def _interrupted_activation(self) -> str:
+        """The policy hash of the document a start-up's activation journaled last, when the
+        journal ends there ('' otherwise): its activation was never journaled."""
+        block = self._block
+        if not (isinstance(block.mark, FeedbackMark) and block.mark.origin == _POLICY_ORIGIN
+                and block.last_input.startswith(_POLICY_PREFIX)):
+            return ""
+        document = decode_input(block.last_input)
+        return document.policy_hash if isinstance(document, PolicyDocument) else ""
 
     def _recover_held_resends(self, held: set[str]) -> None:
         """An order whose resend was held before the restart stays held (it may be live at
@@ -611,7 +629,13 @@ class Runtime:
         but never sent were sent by now (`_act` while recovering) and are found; any other
         broker's unknown order stays open for reconciliation to report. Last, the adapter
         (which follows no order after a restart) is handed every order the gateway still
-        holds open, so their later acks and fills come back by `poll_events`."""
+        holds open, so their later acks and fills come back by `poll_events`.
+
+        What the broker knew is booked order by order in the order they were dispatched (a
+        resting order sent earlier, filled by a later quote, comes before the orders the last
+        batch sent), at the recovery time: an order as a broker reports it carries no fill
+        time, and the sequence of fills in one instrument sets its average price and realized
+        PnL, so it must follow the venue's as closely as the journal knows it."""
         report = BatchReport()
         with _kept_on_stop(report):
             self._feedback(self._poll(), report)
@@ -623,7 +647,7 @@ class Runtime:
             forgetful = _forgets_orders_on_restart(self.broker)
             status = self.engine.status()
             working = {order.client_order_id: order for order in status.open_orders}
-            candidates = list(dict.fromkeys([*self._awaiting, *working]))
+            candidates = self._in_dispatch_order()
             looked_up: list[tuple[str, BrokerOrder]] = []
             for cid in candidates:
                 if cid in self._unresolved:
@@ -684,6 +708,16 @@ class Runtime:
                     self.broker.track(cid, _reported_state(order, found.get(cid)))
         if on_batch is not None:
             on_batch(report)
+
+    def _in_dispatch_order(self) -> list[str]:
+        """The orders awaiting an answer or working, in the order they were dispatched: the
+        engine keeps its open orders in that order (a snapshot keeps it too); an order
+        awaiting an answer that the engine no longer holds open follows, by its dispatch
+        record."""
+        open_orders = self.engine.state.open_orders
+        rest = sorted((cid for cid in self._awaiting if cid not in open_orders),
+                      key=lambda cid: self._awaiting[cid][0])
+        return [*open_orders, *rest]
 
     def _journaled_notionals(self, filled: dict[str, Decimal]) -> dict[str, Decimal]:
         """The notional (sum of quantity x price) of the fills the journal booked for each
@@ -920,19 +954,24 @@ class Runtime:
         faults.crossing("after_flush")
 
     def _activate_policy(self, ts: datetime, report: BatchReport) -> None:
-        """Journal the policy document and its activation, as inputs, at event time `ts`."""
+        """Journal the policy document and its activation, as inputs, at event time `ts`.
+        A restart after a process that stopped between the two (it journaled the document
+        alone, under ALWAYS durability) journals only the activation of that document, when
+        it is the same policy (same hash): the engine stored it as it was journaled."""
         policy = self.policy
         operator, reason = (("ordergate", f"policy {policy.name} loaded at start-up")
                             if self.policy_choice is None else self.policy_choice.activation)
+        stored = (policy.hash == self._document_unactivated
+                  and policy.hash in self.engine.policies)
+        self._document_unactivated = ""
         self._log.info("activating_policy", policy_hash=policy.hash, policy=policy.name,
-                       operator=operator)
-        events: list[InputEvent] = [
-            PolicyDocument(ts=ts, policy_hash=policy.hash, document=policy.document),
-            Command(ts=ts, action=CommandAction.ACTIVATE_POLICY, policy_hash=policy.hash,
-                    operator=operator, reason=reason),
-        ]
+                       operator=operator, document_journaled=stored)
+        events: list[InputEvent] = [] if stored else [
+            PolicyDocument(ts=ts, policy_hash=policy.hash, document=policy.document)]
+        events.append(Command(ts=ts, action=CommandAction.ACTIVATE_POLICY,
+                              policy_hash=policy.hash, operator=operator, reason=reason))
         first = len(report.emitted)
-        self._feedback(events, report, origin="policy")
+        self._feedback(events, report, origin=_POLICY_ORIGIN)
         self._policy_pending = False
         active = self.engine.active
         if self.policy_choice is not None and (active is None or active.hash != policy.hash):
@@ -1302,15 +1341,18 @@ def increment_price(filled_qty: Decimal, avg_price: Decimal, booked_qty: Decimal
     average `avg_price`) beyond the `booked_qty` the journal booked for `booked_notional`
     (None: not known), derived from the notionals and rounded as `OrderWatch` does for a live
     poll (`brokers.labels.PRICE_STEP`). The broker's average when nothing was booked or the
-    notional is not known, and when its rounded figures imply no positive price."""
+    notional is not known, and, as a live poll does, when its rounded figures imply no usable
+    price: none above zero, or one beyond any real price (`MAGNITUDE_LIMIT`: a tiny increment
+    over a changed average would otherwise stop every restart on a fill no event can carry)."""
     if booked_qty == 0 or booked_notional is None:
         return avg_price
     try:
-        derived = ((filled_qty * avg_price - booked_notional)
-                   / (filled_qty - booked_qty)).quantize(PRICE_STEP)
+        derived = (filled_qty * avg_price - booked_notional) / (filled_qty - booked_qty)
+        if not 0 < derived < MAGNITUDE_LIMIT:
+            return avg_price
+        price = Decimal(format(derived.quantize(PRICE_STEP).normalize(), "f"))
     except ArithmeticError:  # figures too far apart to hold at that step: no price at all
         return avg_price
-    price = Decimal(format(derived.normalize(), "f"))
     return price if price > 0 else avg_price
 
 

@@ -195,7 +195,10 @@ def broker_from_spec(spec: str, policy: Any) -> BrokerAdapter:
     if sim is not None:
         from ordergate.brokers.sim import SimBroker
 
-        return SimBroker(sim)
+        try:
+            return SimBroker(sim)
+        except BrokerConfigError as exc:  # its state file (SimStateError), named in `exc`
+            raise UserError(f"--broker {spec}: {exc}") from None
     raw = _read_yaml(spec)
     section = raw.get(BROKER_SECTION) if isinstance(raw, dict) else None
     if not isinstance(section, dict):

@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from time import perf_counter
@@ -43,7 +44,7 @@ from ordergate.model.decision import Decision, DecisionKind
 from ordergate.model.events import InputEvent
 from ordergate.model.intent import OrderIntent
 from ordergate.policy.loader import load_policy
-from ordergate.runtime.demo_data import demo_events, write_events
+from ordergate.runtime.demo_data import demo_events
 from ordergate.runtime.loop import BatchReport, Runtime, RuntimeStopped
 from ordergate.runtime.runfile import Tally, run_file
 
@@ -101,12 +102,11 @@ def prepare(out: Path) -> tuple[Path, Path, list[InputEvent]]:
     # the demo's: its files are recorded as being written (no size and time to match yet).
     write_mark(out, dict.fromkeys(_RECORDED))
     policy_path = out / "policy.yaml"
-    policy_path.write_bytes(
-        (resources.files("ordergate") / "data" / "demo_policy.yaml").read_bytes())
-    (out / "sim.yaml").write_text(DEMO_SIM, encoding="utf-8")
+    policy_path.write_bytes(_demo_policy())
+    (out / "sim.yaml").write_bytes(DEMO_SIM.encode("utf-8"))
     events_path = out / "events.jsonl"
     events = demo_events()
-    write_events(events_path, events)
+    events_path.write_bytes(_events_bytes(events))
     for name in ("journal.db", "journal.db-wal", "journal.db-shm", "journal.db.manifest.json",
                  "journal.db.head"):
         (out / name).unlink(missing_ok=True)
@@ -114,6 +114,18 @@ def prepare(out: Path) -> tuple[Path, Path, list[InputEvent]]:
     # would (rightly) be taken for proof that its records were cut.
     shutil.rmtree(snapfiles.directory_for(str(out / "journal.db")), ignore_errors=True)
     return policy_path, events_path, events
+
+
+def _demo_policy() -> bytes:
+    """The bundled demo policy, as the demo writes it (`policy.yaml`)."""
+    return (resources.files("ordergate") / "data" / "demo_policy.yaml").read_bytes()
+
+
+def _events_bytes(events: list[InputEvent]) -> bytes:
+    """The day's events as the demo writes them (`events.jsonl`): JSON Lines, one event a
+    line with its `type` field (as `runtime.demo_data.write_events`)."""
+    encoder = msgspec.json.Encoder()
+    return b"".join(encoder.encode(event) + b"\n" for event in events)
 
 
 # What the demo writes into its directory. `DEMO_MARK` records the size and modification
@@ -128,6 +140,7 @@ _RECORDED = ("policy.yaml", "sim.yaml", "events.jsonl", _JOURNAL, f"{_JOURNAL}.h
 _COMPANIONS = (f"{_JOURNAL}-wal", f"{_JOURNAL}-shm", f"{_JOURNAL}-journal", f"{_JOURNAL}.lock",
                snapfiles.directory_for(_JOURNAL).name)
 _SNAPSHOTS = snapfiles.directory_for("").name  # ".snapshots"
+_OWN_NAMES = frozenset({*_RECORDED, *_COMPANIONS, DEMO_MARK, _MARK_TEMPORARY})
 
 
 class _Mark(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -180,11 +193,37 @@ def _demo_wrote(out: Path, name: str, mark: _Mark | None) -> bool:
     return recorded is None or _stamp(out / name) == recorded
 
 
+def _unlike_the_demo(out: Path) -> tuple[list[str], list[str]]:
+    """Of the files the demo writes (its policy, its simulated broker's config, the day's
+    events), those in `out` that are not byte for byte what this demo writes, and those that
+    are missing (or no plain file). The events are generated again to compare, never
+    written."""
+    expected: dict[str, Callable[[], bytes]] = {
+        "policy.yaml": _demo_policy, "sim.yaml": lambda: DEMO_SIM.encode("utf-8"),
+        "events.jsonl": lambda: _events_bytes(demo_events())}
+    differ: list[str] = []
+    missing: list[str] = []
+    for name, content in expected.items():
+        path = out / name
+        if not path.exists() and not path.is_symlink():
+            missing.append(name)
+            continue
+        try:
+            same = path.is_file() and not path.is_symlink() and \
+                path.stat().st_size == len(wanted := content()) and path.read_bytes() == wanted
+        except OSError:
+            same = False
+        if not same:
+            differ.append(name)
+    return differ, missing
+
+
 def refuse_foreign_out(out: Path) -> None:
     """Refuse, before anything is written, an `--out` the demo would destroy something in:
     inside a journal's snapshot directory, or a directory holding a file the demo did not
     write (the demo deletes its journal and overwrites its policy and events). A new or empty
-    directory, or one holding only an earlier demo's files as it left them, is the demo's."""
+    directory, or one holding only an earlier demo's files as it left them (marked, or from
+    before the mark), is the demo's."""
     absolute = Path(os.path.abspath(out))
     for folder in (absolute, *absolute.parents):
         if folder.name.endswith(_SNAPSHOTS):
@@ -203,16 +242,32 @@ def refuse_foreign_out(out: Path) -> None:
     if not names:
         return
     mark = _read_mark(out)
-    foreign = [name for name in names if not _demo_wrote(out, name, mark)]
-    if not foreign:
-        return
+    unlike = ""
+    if mark is None:
+        # The demo marks its directory only since efc2eda: an earlier demo's is known by its
+        # contents, the demo's own file names only, with its policy, simulated broker and
+        # events byte for byte what this demo writes. Else nothing in it is the demo's.
+        outside = [name for name in names if name not in _OWN_NAMES]
+        differ, missing = _unlike_the_demo(out) if not outside else ([], [])
+        if not outside and not differ and not missing:
+            return
+        foreign = outside + [name for name in names if name in _OWN_NAMES]
+        if differ:
+            unlike += f"; {', '.join(differ)} {'is' if len(differ) == 1 else 'are'} not " \
+                      "what the demo writes"
+        if missing:
+            unlike += f"; {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"
+    else:
+        foreign = [name for name in names if not _demo_wrote(out, name, mark)]
+        if not foreign:
+            return
     shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5:,} more" if len(foreign) > 5
                                       else "")
     since = (" or changed since the demo wrote them" if mark is not None else "")
-    raise UserError(f"--out {out}: holds files the demo did not write{since} ({shown}); the "
-                    "demo deletes its journal and overwrites its policy and events, so it "
-                    "writes only into a new or empty directory or over an earlier demo's own "
-                    "output: choose another --out")
+    raise UserError(f"--out {out}: holds files the demo did not write{since} ({shown}"
+                    f"{unlike}); the demo deletes its journal and overwrites its policy and "
+                    "events, so it writes only into a new or empty directory or over an "
+                    "earlier demo's own output: choose another --out")
 
 
 def run_demo(out: Path, console: Console | None = None) -> DemoResult:

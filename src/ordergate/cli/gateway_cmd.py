@@ -10,6 +10,7 @@ mode changes go to stdout as JSON Lines, as with `ordergate run`.
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ import typer
 from msgspec import UNSET
 
 from ordergate.brokers.base import BrokerAdapter
+from ordergate.brokers.config import BrokerConfigError
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
 from ordergate.cli.broker_spec import broker_from_spec
 from ordergate.cli.console import err, out, plain
@@ -39,6 +41,7 @@ from ordergate.cli.run_cmd import (
     writer,
 )
 from ordergate.journal import Durability, JournalError
+from ordergate.journal.lease import MAX_LEASE_TTL_S, MIN_LEASE_TTL_S
 from ordergate.policy.loader import Policy
 from ordergate.policy.spec import parse_duration
 from ordergate.runtime.firm import (
@@ -82,6 +85,16 @@ def _firm_rate(max_orders: int | None, window: str) -> FirmRate | None:
         raise UserError(f"--firm-rate-window: {exc} (expected e.g. 500ms, 1s, 1m)") from None
 
 
+def _check_lease_ttl(seconds: float) -> None:
+    """A lease TTL PostgreSQL can hold as its idle session timeout, and that a heartbeat every
+    third of it keeps: a finite number of seconds from 1 to a day. Else a usage error."""
+    if not (math.isfinite(seconds) and MIN_LEASE_TTL_S <= seconds <= MAX_LEASE_TTL_S):
+        raise typer.BadParameter(
+            f"{seconds:g}: expected seconds from {MIN_LEASE_TTL_S:g} to {MAX_LEASE_TTL_S:.0f} "
+            "(one day), the time without a heartbeat after which the database ends the "
+            "owner's session and a standby takes over", param_hint="'--lease-ttl'")
+
+
 def gateway(
     events: Annotated[Path, typer.Argument(help="JSON Lines events file for this shard.")],
     policy: Annotated[Path, typer.Option("--policy", help="Policy YAML file.")],
@@ -102,8 +115,9 @@ def gateway(
     batch_size: Annotated[int, typer.Option(min=1, help="Events per journal commit.")]
     = DEFAULT_BATCH_SIZE,
     lease_ttl: Annotated[float, typer.Option(
-        "--lease-ttl", min=1.0, help="Seconds without a heartbeat after which the database "
-                                     "ends the owner's session; heartbeats every third.")]
+        "--lease-ttl", help="Seconds without a heartbeat after which the database ends the "
+                            f"owner's session (1 to {MAX_LEASE_TTL_S:.0f}, one day); "
+                            "heartbeats every third.")]
     = DEFAULT_LEASE_TTL_S,
     wait: Annotated[float | None, typer.Option(
         "--wait", min=0.0, help="Give up after this many seconds as standby (default: wait "
@@ -128,6 +142,7 @@ def gateway(
     reason: PolicyReason = "",
 ) -> None:
     """Own one shard: take its lease (or wait as standby), replay its journal, serve."""
+    _check_lease_ttl(lease_ttl)
     configure_logging(verbose)
     require_events_file(events)
     loaded = load_policy_or_fail(policy)
@@ -159,8 +174,11 @@ def gateway(
     def make_broker() -> BrokerAdapter:
         if broker != "sim":
             return broker_from_spec(broker, loaded)
-        return SimBroker(SimConfig(fill_model=fill_model,
-                                   state_path=str(broker_state) if broker_state else None))
+        try:
+            return SimBroker(SimConfig(fill_model=fill_model,
+                                       state_path=str(broker_state) if broker_state else None))
+        except BrokerConfigError as exc:  # the state file (SimStateError), named in `exc`
+            raise UserError(f"--broker-state: {exc}") from None
 
     tally = Tally()
     notes = OperatorNotes()  # why operators resumed, and the commands the engine refused

@@ -19,6 +19,7 @@ misread URL, a journal schema of another version) raises a plain `JournalError` 
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -38,6 +39,11 @@ from ordergate.journal.urls import parse_journal_url
 log = structlog.get_logger("ordergate.journal.lease")
 
 _KEY_SQL = "SELECT hashtextextended(current_schema() || '/' || %s, 0)"
+# A lease's time to live (seconds): the server's idle_session_timeout, at least a second
+# (shorter is taken as a second) and at most a day (the setting is a 32-bit number of
+# milliseconds; an owner silent for longer than a day is no owner).
+MIN_LEASE_TTL_S = 1.0
+MAX_LEASE_TTL_S = 86_400.0
 
 
 class LeaseUnavailable(JournalError):
@@ -88,7 +94,10 @@ class ShardLease:
         self._target = location.target
         self._where = location.redacted
         self._stream = stream if stream is not None else location.stream
-        self._ttl_ms = max(1000, int(ttl_s * 1000))
+        if not (math.isfinite(ttl_s) and 0 < ttl_s <= MAX_LEASE_TTL_S):
+            raise ValueError(f"lease ttl_s: expected a number of seconds above 0 and at most "
+                             f"{MAX_LEASE_TTL_S:.0f} (one day), got {ttl_s!r}")
+        self._ttl_ms = max(int(MIN_LEASE_TTL_S * 1000), int(ttl_s * 1000))
         self._poll_s = poll_s
         self._conn: psycopg.Connection[Any] | None = None
         self._key: int | None = None

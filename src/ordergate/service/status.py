@@ -255,7 +255,10 @@ def _data_sentence(data: DataCheck | None) -> str:
 
 def _data_check(engine: Engine) -> DataCheck:
     """Whether market data is present and fresh: /v1/health's `data` check, and the status
-    headline's word on orders denied for want of it."""
+    headline's word on orders denied for want of it. A symbol's data is stale as the engine
+    judges it at its behaviour (`Engine._staleness`): from behaviour 4 a `market_hours`
+    symbol counts only the time its market has been open, so a position held overnight, over
+    a weekend or a holiday does not make the gateway unready while its market is closed."""
     state = engine.state
     faults = [c for c in state.guard.conditions() if c.code in _DATA_CODES]
     if faults:
@@ -268,7 +271,7 @@ def _data_check(engine: Engine) -> DataCheck:
     if max_age is None or not state.started:
         return DataCheck(HealthCheck(ok=True))
     stale = sorted(symbol for symbol, snapshot in state.markets.items()
-                   if state.clock - snapshot.ts > max_age)
+                   if engine._staleness(symbol, snapshot, max_age) is not None)
     if stale:
         return DataCheck(HealthCheck(ok=False, detail=f"stale market data (older than "
                                                       f"{max_age}): " + ", ".join(stale[:10])),

@@ -132,12 +132,14 @@ def test_a_journal_that_wrote_on_after_its_head_file_is_intact(tmp_path: Path) -
     assert checked.returncode == 0 and "7 records checked, chain OK" in said(checked)
 
 
-def test_the_head_file_of_a_journal_started_anew_is_set_aside(tmp_path: Path) -> None:
+def test_the_head_file_of_another_journal_is_set_aside(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     write_records(path, 9)
+    other = tmp_path / "other" / "journal.db"
+    write_records(other, 3)
     for name in ("journal.db", "journal.db-wal", "journal.db-shm"):
         (tmp_path / name).unlink(missing_ok=True)
-    write_records(path, 3, close=False)  # a new journal, shorter; its head file not yet new
+    shutil.copyfile(other, path)  # another, shorter journal put in its place; the head stays
 
     checked = verify(path)
     assert checked.returncode == 0

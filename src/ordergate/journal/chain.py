@@ -44,6 +44,25 @@ KEEP_SNAPSHOTS = 3
 only the newest that agrees with the chain (the older ones are fallbacks), and keeping every
 snapshot of a long day would grow the journal with the square of its length."""
 
+
+class JournalDamaged(JournalError):
+    """The journal's storage is there but damaged: what was written cannot be read back (an
+    SQLite page that is malformed, a stored field that is no longer text). Like a broken
+    chain, the gateway cannot prove its state from it: a safety stop, not a path to fix."""
+
+
+class SnapshotDamaged(JournalError):
+    """A stored snapshot cannot be read or its contents are not what its header says (a file
+    cut short, bytes flipped): only that snapshot is lost, not a record."""
+
+
+class SnapshotFailure(VerifyReport, frozen=True, kw_only=True):
+    """A failed verification that concerns only the snapshot at `first_bad_seq` (damaged, cut
+    short, or altered after it was stored): every record is intact. Its message says how to
+    set the snapshot aside; start-up then replays from an older snapshot or from record 1,
+    and nothing is lost."""
+
+
 _KIND_VALUES: dict[str, str] = {kind.value: kind.value for kind in RecordKind}
 _KINDS: dict[str, RecordKind] = {kind.value: kind for kind in RecordKind}
 
@@ -110,7 +129,8 @@ class ChainJournal(ABC):
 
     def _set_aside(self, seq: int) -> str:
         """What an operator does with a damaged snapshot at `seq`, in words: without it, start-up
-        replays from the snapshot before it (or from the journal's first record)."""
+        replays from the snapshot before it (or from the journal's first record), and nothing
+        is lost, since the records it was taken from are all in the journal."""
         return "restore it or move it aside"
 
     def _unreadable_snapshots(self) -> list[tuple[int, str]]:
@@ -297,7 +317,7 @@ class ChainJournal(ABC):
                              "version)")
                 continue
             if seq in cannot_read:
-                return VerifyReport(
+                return SnapshotFailure(
                     ok=False, records=report.records, first_bad_seq=seq,
                     message=f"the snapshot at seq {seq} cannot be read or is damaged: "
                             f"{cannot_read[seq]} ({_attested_text(attested)}); "
@@ -305,13 +325,20 @@ class ChainJournal(ABC):
             with self._lock:
                 try:
                     _, digest = self._snapshot_state(seq)
+                except SnapshotDamaged as exc:
+                    return SnapshotFailure(
+                        ok=False, records=report.records, first_bad_seq=seq,
+                        message=f"the snapshot at seq {seq} cannot be read or is damaged: "
+                                f"{exc}; {self._set_aside(seq)}")
+                except JournalDamaged:
+                    raise  # the journal itself, not only the snapshot
                 except JournalError as exc:
                     return VerifyReport(
                         ok=False, records=report.records, first_bad_seq=seq,
                         message=f"the snapshot at seq {seq} cannot be read or is damaged: "
                                 f"{exc}")
             if digest not in attested:
-                return VerifyReport(
+                return SnapshotFailure(
                     ok=False, records=report.records, first_bad_seq=seq,
                     message=f"the snapshot at seq {seq} ({self._snapshot_location(seq)}) "
                             f"holds {digest} but {_attested_text(attested)}: it was altered "

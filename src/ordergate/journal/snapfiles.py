@@ -12,14 +12,19 @@ read. This module touches no SQLite connection: a forked child must not.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 from pathlib import Path
 
 from ordergate.journal.attestation import DIGEST_PREFIX
-from ordergate.journal.base import JournalError
+from ordergate.journal.chain import SnapshotDamaged
 
 SUFFIX = ".snap"
+_UNFINISHED = ".tmp"
+_UNFINISHED_NAME = re.compile(r"[0-9]{20}" + re.escape(SUFFIX + _UNFINISHED))
+"""A file `write` had not finished (`path_for`'s name + `.tmp`): nothing else is removed."""
 _MAGIC = b"ordergate-snapshot 1\n"
 _HEADER_LIMIT = 512
 
@@ -39,17 +44,26 @@ def write(directory: Path, seq: int, chain_hash: str, state: bytes) -> str:
     digest = hashlib.sha256(state).hexdigest()
     header = _MAGIC + f"{seq} {chain_hash} {digest} {len(state)}\n".encode()
     final = path_for(directory, seq)
-    temporary = final.with_name(final.name + ".tmp")
+    temporary = final.with_name(final.name + _UNFINISHED)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    renamed = False
     try:
-        for chunk in (header, state):
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view):]
-        os.fsync(fd)
+        try:
+            for chunk in (header, state):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, final)
+        renamed = True
     finally:
-        os.close(fd)
-    os.replace(temporary, final)
+        if not renamed:
+            # A part written (the disk filled, say) is never used: it would only keep the
+            # space taken, one more for every snapshot that fails while the disk is full.
+            with contextlib.suppress(OSError):
+                temporary.unlink()
     dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -68,7 +82,7 @@ def header_digest(directory: Path, seq: int) -> str | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise JournalError(f"{path}: cannot read the snapshot: {exc}") from exc
+        raise SnapshotDamaged(f"{path}: cannot read the snapshot: {exc}") from exc
     return DIGEST_PREFIX + _parse(head, path)[2]
 
 
@@ -94,7 +108,7 @@ def _scan(directory: Path) -> tuple[list[tuple[int, str]], list[tuple[int, str]]
         try:
             with path.open("rb") as handle:
                 seq, chain_hash, _, _ = _parse(handle.read(_HEADER_LIMIT), path)
-        except (OSError, JournalError) as exc:
+        except (OSError, SnapshotDamaged) as exc:
             named = path.name.removesuffix(SUFFIX)
             if len(named) == 20 and named.isdigit() and named.isascii():
                 damaged.append((int(named), _reason(exc, path)))
@@ -103,7 +117,7 @@ def _scan(directory: Path) -> tuple[list[tuple[int, str]], list[tuple[int, str]]
     return sorted(found, reverse=True), sorted(damaged)
 
 
-def _reason(exc: OSError | JournalError, path: Path) -> str:
+def _reason(exc: OSError | SnapshotDamaged, path: Path) -> str:
     if isinstance(exc, OSError):
         return f"{path}: cannot read the snapshot: {exc.strerror or exc}"
     return str(exc)
@@ -116,32 +130,49 @@ def read(directory: Path, seq: int) -> tuple[bytes, str]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise JournalError(f"{path}: cannot read the snapshot: {exc}") from exc
+        raise SnapshotDamaged(f"{path}: cannot read the snapshot: {exc}") from exc
     stored_seq, _, digest, length = _parse(data[:_HEADER_LIMIT], path)
     state = data[data.index(b"\n", len(_MAGIC)) + 1:]
     if stored_seq != seq or len(state) != length or \
             hashlib.sha256(state).hexdigest() != digest:
-        raise JournalError(f"{path}: the snapshot is damaged (its digest or length differs)")
+        raise SnapshotDamaged(f"{path}: the snapshot is damaged (its digest or length differs)")
     return state, DIGEST_PREFIX + digest
+
+
+def snapshot_files(directory: Path) -> list[Path]:
+    """Every snapshot file (finished) in `directory`, readable or not, by name."""
+    if not directory.is_dir():
+        return []
+    return sorted(path for path in directory.glob(f"*{SUFFIX}") if path.is_file())
+
+
+def remove_unfinished(directory: Path) -> None:
+    """Delete the files a snapshot write left unfinished in `directory` (a write that failed,
+    a process killed while it wrote): named as `write` names them, nothing else. Raises
+    OSError if the directory cannot be read."""
+    if not directory.is_dir():
+        return
+    for stale in directory.iterdir():
+        if _UNFINISHED_NAME.fullmatch(stale.name):
+            stale.unlink(missing_ok=True)
 
 
 def prune(directory: Path, keep: int) -> None:
     """Delete all but the newest `keep` snapshot files, and any unfinished one."""
     if not directory.is_dir():
         return
-    for stale in directory.glob(f"*{SUFFIX}.tmp"):
-        stale.unlink(missing_ok=True)
+    remove_unfinished(directory)
     for seq, _ in index(directory)[keep:]:
         path_for(directory, seq).unlink(missing_ok=True)
 
 
 def _parse(head: bytes, path: Path) -> tuple[int, str, str, int]:
     if not head.startswith(_MAGIC) and not _MAGIC.startswith(head):
-        raise JournalError(f"{path}: not an ordergate snapshot file")
+        raise SnapshotDamaged(f"{path}: not an ordergate snapshot file")
     if b"\n" not in head[len(_MAGIC):]:
-        raise JournalError(f"{path}: the snapshot header is cut short")
+        raise SnapshotDamaged(f"{path}: the snapshot header is cut short")
     line = head[len(_MAGIC):head.index(b"\n", len(_MAGIC))].decode("ascii", "replace")
     parts = line.split(" ")
     if len(parts) != 4 or not parts[0].isdigit() or not parts[3].isdigit():
-        raise JournalError(f"{path}: the snapshot header is damaged")
+        raise SnapshotDamaged(f"{path}: the snapshot header is damaged")
     return int(parts[0]), parts[1], parts[2], int(parts[3])

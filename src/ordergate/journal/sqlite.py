@@ -6,6 +6,11 @@ buffers like BATCH with `synchronous=OFF` (the OS decides when bytes reach the d
 
 One writer at a time: a writer holds an exclusive lock on `<journal>.lock` until it closes,
 and a second one is refused when it opens. Readers (`reader=True`) do not take it.
+
+A missing journal file is created only where no other journal left its files (its `-wal`,
+head file, manifest, snapshot files): beside them it would be a journal deleted or moved
+away, started again empty, its positions and decided intents forgotten. Opening refuses it,
+naming them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import fcntl
 import functools
 import itertools
 import os
+import shlex
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -24,7 +30,14 @@ from typing import Any
 from ordergate.journal import snapfiles
 from ordergate.journal.attestation import state_digest
 from ordergate.journal.base import Durability, JournalError, RawRow
-from ordergate.journal.chain import DEFAULT_BATCH_LIMIT, KEEP_SNAPSHOTS, ChainJournal, genesis
+from ordergate.journal.chain import (
+    DEFAULT_BATCH_LIMIT,
+    KEEP_SNAPSHOTS,
+    ChainJournal,
+    JournalDamaged,
+    genesis,
+)
+from ordergate.journal.headfile import HEAD_SUFFIX
 from ordergate.journal.migrations import (
     SQLITE_SCHEMA_VERSION,
     apply_sqlite,
@@ -69,6 +82,11 @@ class SqliteJournal(ChainJournal):
         sync = "OFF" if durability is Durability.NONE and not reader else "FULL"
         existed = os.path.exists(path)
         if not existed and not create:
+            left = _leftovers(path)
+            if left:
+                raise JournalError(f"{path}: no journal file here, but files of a journal "
+                                   f"here are left: {', '.join(left)}; the journal file was "
+                                   "deleted or moved away: restore it from a backup or replica")
             raise JournalError(f"{path}: no journal file here; check the path")
         if existed and not create and os.path.isfile(path) and os.path.getsize(path) == 0:
             # opening it would write a SQLite header into it: a reader changes nothing
@@ -81,6 +99,12 @@ class SqliteJournal(ChainJournal):
         # Readers neither take nor wait for the writer's lock: status and verify must work
         # while a gateway runs.
         self._writer_lock = None if reader else _lock_writer(path)
+        if not existed:
+            # Taken first: a gateway still running on the deleted file is named as the writer.
+            left = _leftovers(path)
+            if left:
+                self._release_writer_lock()
+                raise JournalError(_refuse_anew(path, left))
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                    timeout=_BUSY_TIMEOUT_MS / 1000)
@@ -94,6 +118,9 @@ class SqliteJournal(ChainJournal):
         except (OSError, sqlite3.Error) as exc:
             conn.close()
             self._release_writer_lock()
+            if _damage(exc):
+                raise JournalDamaged(f"{path}: cannot open the journal: the file is damaged: "
+                                     f"{exc}") from exc
             raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
         except JournalError:
             conn.close()
@@ -108,6 +135,12 @@ class SqliteJournal(ChainJournal):
         self._snapshot_dir = snapfiles.directory_for(path)
         super().__init__(url=url, durability=durability, run_id=run_id, last_seq=last_seq,
                          last_hash=last_hash, batch_limit=batch_limit)
+        if not reader:
+            try:  # what a snapshot write that failed, or was killed, left behind
+                snapfiles.remove_unfinished(self._snapshot_dir)
+            except OSError as exc:
+                self._log.warning("journal.unfinished_snapshots_not_removed",
+                                  path=str(self._snapshot_dir), error=exc.strerror or str(exc))
 
     def _prepare(self, sync: str, create: bool) -> tuple[int, str]:
         conn = self._conn
@@ -149,7 +182,10 @@ class SqliteJournal(ChainJournal):
         try:
             stat = os.stat(self._path)
         except OSError as exc:
-            raise JournalError(f"{self._path}: journal file is gone: {exc}") from exc
+            raise JournalError(
+                f"{self._path}: journal file is gone ({exc.strerror or exc}): it was deleted or "
+                "moved while open; restore it from a backup or replica (a restart will not "
+                "start a new journal beside the files it left)") from exc
         if (stat.st_dev, stat.st_ino) != self._identity:
             raise JournalError(f"{self._path}: journal file was replaced while open")
 
@@ -275,7 +311,7 @@ class SqliteJournal(ChainJournal):
                     (start_seq, end_seq, limit))
             return cursor.fetchall()
         except sqlite3.Error as exc:
-            raise JournalError(f"{self._path}: journal read failed: {exc}") from exc
+            raise _read_failed(self._path, exc) from exc
 
     def _hash_at(self, seq: int) -> str | None:
         row = self._query_one("SELECT hash FROM journal_records WHERE seq = ?", (seq,))
@@ -308,7 +344,7 @@ class SqliteJournal(ChainJournal):
                 "SELECT s.seq, s.chain_hash, r.hash FROM journal_snapshots s "
                 "LEFT JOIN journal_records r ON r.seq = s.seq ORDER BY s.seq DESC").fetchall()
         except sqlite3.Error as exc:
-            raise JournalError(f"{self._path}: snapshot read failed: {exc}") from exc
+            raise _read_failed(self._path, exc, "snapshot read failed") from exc
         found = [(int(seq), str(chain), None if stored is None else str(stored))
                  for seq, chain, stored in rows]
         stored_seqs = {seq for seq, _, _ in found}
@@ -331,6 +367,19 @@ class SqliteJournal(ChainJournal):
         if self._query_one("SELECT 1 FROM journal_snapshots WHERE seq = ?", (seq,)) is None:
             return str(snapfiles.path_for(self._snapshot_dir, seq))
         return super()._snapshot_location(seq)
+
+    def _set_aside(self, seq: int) -> str:
+        with self._lock:
+            in_table = self._query_one("SELECT 1 FROM journal_snapshots WHERE seq = ?",
+                                       (seq,)) is not None
+        if in_table:  # a row, which no file command removes: the statement is given
+            statement = shlex.quote(f"DELETE FROM journal_snapshots WHERE seq = {seq}")
+            return (f"restore it, or delete its row: sqlite3 {shlex.quote(self._path)} "
+                    f"{statement} (the records are intact: start-up then uses an older "
+                    "snapshot or replays from the first record, and nothing is lost)")
+        return (f"move {snapfiles.path_for(self._snapshot_dir, seq).name} out of "
+                f"{self._snapshot_dir} (the records are intact: start-up then uses an older "
+                "snapshot or replays from the first record, and nothing is lost)")
 
     def write_detached(self, seq: int, chain_hash: str, state: bytes) -> str:
         """A snapshot file beside the journal (`journal.snapfiles`), written without the
@@ -366,7 +415,7 @@ class SqliteJournal(ChainJournal):
         try:
             row: tuple[Any, ...] | None = self._conn.execute(sql, params).fetchone()
         except sqlite3.Error as exc:
-            raise JournalError(f"{self._path}: journal read failed: {exc}") from exc
+            raise _read_failed(self._path, exc) from exc
         return row
 
     def _close_storage(self) -> None:
@@ -382,6 +431,54 @@ class SqliteJournal(ChainJournal):
         if self._writer_lock is not None:
             os.close(self._writer_lock)  # closing the descriptor drops its flock
             self._writer_lock = None
+
+
+_LEFTOVER_SUFFIXES = ("-wal", "-shm", "-journal", HEAD_SUFFIX, ".manifest.json")
+"""Files a journal at `path` writes beside itself as `path` + suffix: SQLite's write-ahead
+log, its index and rollback journal, the head file (`journal.headfile`) and the run manifest
+(`evidence.manifest.manifest_path`). Its snapshot files are in `snapfiles.directory_for`.
+The writer's lock file (`lock_path`) is not among them: it holds nothing of the journal."""
+
+
+def _leftovers(path: str) -> list[str]:
+    """The files beside `path` that a journal there wrote (`_LEFTOVER_SUFFIXES`, snapshot
+    files): with no journal file at `path`, what is left of one deleted or moved away."""
+    found = [path + suffix for suffix in _LEFTOVER_SUFFIXES if os.path.isfile(path + suffix)]
+    snapshots = snapfiles.snapshot_files(snapfiles.directory_for(path))
+    if snapshots:
+        found.append(f"{snapfiles.directory_for(path)}{os.sep} ({len(snapshots)} snapshot "
+                     f"file{'s' if len(snapshots) > 1 else ''})")
+    return found
+
+
+def _refuse_anew(path: str, left: list[str]) -> str:
+    """Why no new journal is created at `path`, where another one's files are left."""
+    wal = path + "-wal"
+    keep = (f" (keep them: {wal} holds that journal's latest records)" if wal in left
+            else " (keep them)")
+    return (f"{path}: no journal file here, but files of a journal here are left: "
+            f"{', '.join(left)}. The journal file was deleted or moved away; a new, empty "
+            "journal would forget its positions and decided intents (a retried intent would be "
+            f"allowed and sent again), so none is created. Move those files aside{keep}, then "
+            "restore the journal file and its snapshot directory from the same backup or "
+            "replica, or start a new journal here knowingly")
+
+
+def _damage(exc: BaseException) -> bool:
+    """SQLite finds the file corrupt or not a database, or a stored text field is no longer
+    text: what was written cannot be read back."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    return (name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB"
+            or str(exc).startswith("Could not decode to UTF-8"))
+
+
+def _read_failed(path: str, exc: sqlite3.Error, what: str = "journal read failed") \
+        -> JournalError:
+    if _damage(exc):
+        return JournalDamaged(f"{path}: {what}: the journal file is damaged: {exc}")
+    return JournalError(f"{path}: {what}: {exc}")
 
 
 def lock_path(path: str) -> str:

@@ -43,6 +43,7 @@ from ordergate.journal import (
     check_kept_heads,
     open_journal,
 )
+from ordergate.journal.chain import JournalDamaged, SnapshotFailure
 from ordergate.model.events import Command, CommandAction, DependencyStatus, InputEvent
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
@@ -587,18 +588,38 @@ def require_intact_journal(journal: Journal) -> None:
     """Refuse to start on a journal whose hash chain is broken (a corrupted tail, an edited
     record) or that ends before the head its head file kept (records cut from the end, an
     older copy restored): acting on a state it cannot prove would be guessing."""
-    _require(journal.url, check_kept_heads(journal, journal.verify()))
+    try:
+        verdict = check_kept_heads(journal, journal.verify())
+    except JournalDamaged as exc:
+        raise _unreadable(journal.url, exc) from exc
+    _require(journal.url, verdict)
+
+
+_CANNOT_PROVE = ("the gateway will not start on a journal it cannot prove (restore it from a "
+                 "replica or start a new one)")
 
 
 def _require(url: str, verdict: Verdict) -> None:
     report, note = verdict
     if note:
         log.warning("journal_head_file_ignored", note=note)
-    if not report.ok:
+    if report.ok:
+        return
+    if isinstance(report, SnapshotFailure):
+        # Every record is intact: the message says how to set the snapshot aside, and a new
+        # journal would forget positions and decided intents the records hold.
         raise StartRefused(
-            f"{url}: journal verification failed at seq "
-            f"{report.first_bad_seq}: {report.message}; the gateway will not start on a "
-            "journal it cannot prove (restore it from a replica or start a new one)")
+            f"{url}: journal verification failed at seq {report.first_bad_seq}: "
+            f"{report.message}; the gateway will not start on a snapshot it cannot prove")
+    raise StartRefused(f"{url}: journal verification failed at seq {report.first_bad_seq}: "
+                       f"{report.message}; {_CANNOT_PROVE}")
+
+
+def _unreadable(url: str, exc: JournalDamaged) -> StartRefused:
+    """The refusal for a journal whose storage is damaged: its chain cannot be read to the
+    end, so it cannot be proven (`journal verify` stops on it as well)."""
+    return StartRefused(f"{url}: journal verification failed: the journal could not be read "
+                        f"to the end: {exc}; {_CANNOT_PROVE}")
 
 
 # What a replay raises on a record it cannot use (an undecodable payload, a value the model
@@ -672,8 +693,13 @@ class StartupCheck:
         return check
 
     def require(self) -> None:
-        """Raise StartRefused unless the chain is intact (waits for the second process)."""
-        _require(self._journal.url, self._result())
+        """Raise StartRefused unless the chain is intact (waits for the second process), also
+        when damaged storage keeps it from being read to the end."""
+        try:
+            verdict = self._result()
+        except JournalDamaged as exc:
+            raise _unreadable(self._journal.url, exc) from exc
+        _require(self._journal.url, verdict)
 
     def broken(self) -> StartRefused | None:
         """The refusal, if the chain is broken; None if it is intact or cannot be read."""

@@ -4,8 +4,15 @@ its data (SYS-007, in words, with an Alert), holds new risk until an operator re
 kill switch it knew engaged (only `firm unkill` releases it), and puts its own exposure back;
 `firm status` names the shards that have not reported since.
 
+A store that comes back holding OLDER data (restarted from an older snapshot, an AOF that lost
+its last second, a lagging replica promoted) is a loss of data too: a release note of an
+earlier kill never releases a later one, and other shards' older exposure is not taken for
+current. `firm status` stops saying the store lost its data once every shard known before has
+reported again and been resumed.
+
 The Redis here is a private `redis-server` (started per test on a free port, without
-persistence) so it can be flushed and killed without touching anyone else's keys."""
+automatic saves) so it can be flushed, snapshotted (SAVE) and killed without touching anyone
+else's keys: killed, it comes back empty, or from its last SAVE."""
 
 from __future__ import annotations
 
@@ -64,10 +71,12 @@ AT = START + timedelta(milliseconds=100)
 PREFIX = "og:"
 HEARTBEAT_TTL = "1.5"  # heartbeats (and firm exchanges) every 0.5 s
 LOST = "lost its data (restarted empty or flushed)"
+WENT_BACK = "lost its data (it came back holding older data"
 
 
 class PrivateRedis:
-    """A `redis-server` of this test's own, without persistence: a restart comes back empty."""
+    """A `redis-server` of this test's own, without automatic saves: a restart comes back empty,
+    or holding what the last `save()` wrote (its dump.rdb)."""
 
     def __init__(self, binary: str, directory: Path) -> None:
         self._binary = binary
@@ -97,6 +106,14 @@ class PrivateRedis:
         client = redis.Redis.from_url(self.url)
         try:
             client.flushall()
+        finally:
+            client.close()
+
+    def save(self) -> None:
+        """A snapshot (dump.rdb) that the next start loads: what a restore would bring back."""
+        client = redis.Redis.from_url(self.url)
+        try:
+            assert client.save()
         finally:
             client.close()
 
@@ -169,11 +186,16 @@ def _decision(postgres_url: str, shard: str, intent_id: str) -> Decision | None:
     return None
 
 
-def _lost(postgres_url: str, shard: str) -> DependencyStatus | None:
+def _lost(postgres_url: str, shard: str, words: str = LOST) -> DependencyStatus | None:
     for status in events_of(rows(postgres_url, shard), DependencyStatus):
-        if not status.healthy and LOST in status.detail:
+        if not status.healthy and words in status.detail:
             return status  # type: ignore[no-any-return]
     return None
+
+
+def _kill_states(postgres_url: str, shard: str) -> list[tuple[bool, str]]:
+    return [(state.kill, state.detail) for state in events_of(rows(postgres_url, shard),
+                                                                FirmState)]
 
 
 def _follow(source: Path, postgres_url: str, shard: str, redis_url: str, log: Path, *,
@@ -216,7 +238,7 @@ def test_a_flushed_store_never_releases_the_firm_kill_switch_only_an_operator_do
         assert lost.detail.startswith(
             f"the firm limits store at {private_redis.url} {LOST}; other gateways' exposure "
             "is unknown until they report again"), lost.detail
-        assert "the firm kill switch stays engaged (risk: drill)" in lost.detail
+        assert "the firm kill switch stays engaged (risk: drill (firm kill #1))" in lost.detail
 
         later = START + timedelta(seconds=2)
         append_lines(source, event_lines([_quote(later),
@@ -227,7 +249,8 @@ def test_a_flushed_store_never_releases_the_firm_kill_switch_only_an_operator_do
         # the gateway that knew the switch engaged put it back in the store, for every gateway
         status = _cli("firm", "status", *store)
         assert status.returncode == 0, status.stderr
-        assert "firm kill switch: ENGAGED (risk: drill)" in status.stdout, status.stdout
+        assert "firm kill switch: ENGAGED (risk: drill (firm kill #1))" in status.stdout, \
+            status.stdout
         assert "firm store: LOST ITS DATA" in status.stdout, status.stdout
 
         # An operator releases the switch: journaled with who and why; the hold stays until
@@ -427,3 +450,222 @@ def test_a_gateway_started_after_the_store_was_flushed_finds_the_loss_before_dec
     assert decision is not None and decision.decision is DecisionKind.ALLOW, decision
     _replays_clean(postgres_url, "east")
 
+
+
+# ---------------------------------------------------------------- a store that went back in time
+
+
+def test_a_store_restored_from_an_older_snapshot_never_releases_a_later_kill(
+        postgres_url: str, private_redis: PrivateRedis, tmp_path: Path) -> None:
+    """The review's steps: kill, release, SAVE, kill again, then Redis restarted from that
+    snapshot holds no kill key and the first release note. The gateway keeps the second kill,
+    writes it back, and holds new risk as for a wiped store; the lost note goes once it is
+    resumed."""
+    store = ("--redis", private_redis.url, "--redis-prefix", PREFIX)
+    source = tmp_path / "east.jsonl"
+    append_lines(source, event_lines([*_opening("ACC-E"), _buy("e-1", "ACC-E", AT, 10)]))
+    gateway = _follow(source, postgres_url, "east", private_redis.url, tmp_path / "east.log")
+    try:
+        first = wait_for(partial(_decision, postgres_url, "east", "e-1"), 30, "e-1 decided")
+        assert first.decision is DecisionKind.ALLOW
+
+        assert _cli("firm", "kill", "--operator", "risk", "--reason", "drill-1",
+                    *store).returncode == 0
+        wait_for(lambda: (True, "risk: drill-1 (firm kill #1)") in _kill_states(
+            postgres_url, "east"), 30, "east journaling drill-1")
+        assert _cli("firm", "unkill", "--operator", "bob", "--reason", "clear-1",
+                    *store).returncode == 0
+        wait_for(lambda: (False, "bob: clear-1") in _kill_states(postgres_url, "east"), 30,
+                 "east journaling bob's release")
+        private_redis.save()
+        assert _cli("firm", "kill", "--operator", "risk", "--reason", "drill-2",
+                    *store).returncode == 0
+        wait_for(lambda: (True, "risk: drill-2 (firm kill #2)") in _kill_states(
+            postgres_url, "east"), 30, "east journaling drill-2")
+        later = START + timedelta(seconds=2)
+        append_lines(source, event_lines([_quote(later),
+                                          _buy("e-2", "ACC-E", later + timedelta(seconds=1),
+                                               11)]))
+        second = wait_for(partial(_decision, postgres_url, "east", "e-2"), 30, "e-2 decided")
+        assert (second.decision, second.blocking) == (DecisionKind.DENY, "KIL-003")
+
+        private_redis.kill()
+        private_redis.start()  # from dump.rdb: no kill key, bob's release note of kill #1
+        lost = wait_for(partial(_lost, postgres_url, "east", WENT_BACK), 30,
+                        "east journaling that the firm store went back in time")
+        assert lost.code == "SYS-007"
+        assert "the firm kill switch stays engaged (risk: drill-2 (firm kill #2))" in \
+            lost.detail, lost.detail
+
+        after = START + timedelta(seconds=4)
+        append_lines(source, event_lines([_quote(after),
+                                          _buy("e-3", "ACC-E", after + timedelta(seconds=1),
+                                               12)]))
+        third = wait_for(partial(_decision, postgres_url, "east", "e-3"), 30, "e-3 decided")
+        assert (third.decision, third.blocking) == (DecisionKind.DENY, "KIL-003")
+        assert third.mode is Mode.REDUCE_ONLY
+        status = _cli("firm", "status", *store)
+        assert "firm kill switch: ENGAGED (risk: drill-2 (firm kill #2))" in status.stdout, \
+            status.stdout  # written back for every gateway
+        assert "firm store: LOST ITS DATA" in status.stdout, status.stdout
+
+        # Only an operator's release of it releases it; then an operator resumes, and the
+        # store's lost note goes: every shard it knew has reported and been resumed.
+        assert _cli("firm", "unkill", "--operator", "bob", "--reason", "clear-2",
+                    *store).returncode == 0
+        wait_for(lambda: (False, "bob: clear-2") in _kill_states(postgres_url, "east"), 30,
+                 "east journaling the release of kill #2")
+        resumed = START + timedelta(seconds=6)
+        append_lines(source, event_lines([_resume(resumed), _quote(resumed),
+                                          _buy("e-4", "ACC-E", resumed + timedelta(seconds=1),
+                                               13)]))
+        fourth = wait_for(partial(_decision, postgres_url, "east", "e-4"), 30, "e-4 decided")
+        assert fourth.decision is DecisionKind.ALLOW, fourth
+        wait_for(lambda: "firm store: set up at" in _cli("firm", "status", *store).stdout, 30,
+                 "firm status no longer saying the store lost its data")
+    finally:
+        code = stop(gateway)
+    assert code == 0, (tmp_path / "east.log").read_text()
+
+    # kill #2 was never released by the restored store: only by bob's release of it
+    assert _kill_states(postgres_url, "east") == [
+        (False, ""), (True, "risk: drill-1 (firm kill #1)"), (False, "bob: clear-1"),
+        (True, "risk: drill-2 (firm kill #2)"), (False, "bob: clear-2")]
+    modes = [(change.mode, change.actor)
+             for change in events_of(rows(postgres_url, "east"), ModeChanged)]
+    assert modes == [(Mode.REDUCE_ONLY, "system"), (Mode.ACTIVE, "alice")], modes
+    _replays_clean(postgres_url, "east")
+
+
+@pytest.mark.parametrize("remembers", [True, False], ids=["running", "restarted"])
+def test_a_release_note_of_an_earlier_kill_does_not_release_the_kill_a_gateway_knows(
+        private_redis: PrivateRedis, remembers: bool) -> None:
+    """Whether the gateway ran through the restore (it remembers the store) or started after
+    it (it knows only the kill its journal holds, with its number)."""
+    east = FirmStore(private_redis.url, "east", prefix=PREFIX)
+    try:
+        assert east.set_kill(True, "risk: drill-1") == 1
+        assert east.exchange(Decimal(5)).kill_detail == "risk: drill-1 (firm kill #1)"
+        east.set_kill(False, "bob: clear-1")
+        assert not east.exchange(Decimal(5), keep_kill="risk: drill-1 (firm kill #1)").kill
+        private_redis.save()
+        assert east.set_kill(True, "risk: drill-2") == 2
+        known = east.exchange(Decimal(5), seen_before=True).kill_detail
+        assert known == "risk: drill-2 (firm kill #2)"
+        private_redis.kill()
+        private_redis.start()
+        assert east.kill_switch() == ""  # what the restored store holds: no kill, ...
+        assert east.kill_released() == "bob: clear-1"  # ... and the release of kill #1
+        if not remembers:
+            east.close()
+            east = FirmStore(private_redis.url, "east", prefix=PREFIX)
+        reading = east.exchange(Decimal(5), seen_before=True, keep_kill=known)
+        assert reading.kill and reading.kill_detail == known
+        assert reading.kill_kept and reading.went_back and reading.lost
+        assert east.kill_switch() == known and east.kill_released() == ""
+        # the store is whole again: the next exchange finds nothing lost
+        assert not east.exchange(Decimal(5), seen_before=True, keep_kill=known).lost
+        # a release of kill #2 (or of any later one) releases it; the next kill is #3
+        east.set_kill(False, "bob: clear-2")
+        reading = east.exchange(Decimal(5), seen_before=True, keep_kill=known)
+        assert not reading.kill and reading.release_detail == "bob: clear-2"
+        assert not reading.lost
+        assert east.set_kill(True, "risk: drill-3") == 3
+    finally:
+        east.close()
+
+
+def test_other_shards_older_exposure_from_a_restored_snapshot_is_a_loss(
+        private_redis: PrivateRedis) -> None:
+    """A store that lost writes made since its snapshot shows older, smaller figures under
+    the same identity: the write count, lower than a gateway saw, says so. The store gets a new
+    identity and loses the older figures, so every other gateway finds the loss too."""
+    east = FirmStore(private_redis.url, "east", prefix=PREFIX)
+    west = FirmStore(private_redis.url, "west", prefix=PREFIX)
+    try:
+        assert not east.exchange(Decimal(100)).lost
+        assert not west.exchange(Decimal(50)).lost
+        private_redis.save()  # west at 50
+        assert west.publish(Decimal(90_000))
+        assert east.exchange(Decimal(100)).others_gross == Decimal(90_000)
+        private_redis.kill()
+        private_redis.start()  # west at 50 again, same identity
+        reading = east.exchange(Decimal(100), seen_before=True)
+        assert reading.lost and reading.went_back and not reading.kill_kept
+        assert reading.others_gross == 0 and reading.names == ("east",)  # 50 is not taken
+        east.record_loss("found by shard east", ["east", "west"])
+        info, unreported = east.store_info()
+        assert info["lost"] == "found by shard east" and unreported == ["west"]
+        assert not west.publish(Decimal(90_000))  # not into a store it does not know
+        again = west.exchange(Decimal(90_000), seen_before=True)
+        assert again.lost and again.others_gross == Decimal(100)
+        assert east.exchange(Decimal(100)).others_gross == Decimal(90_000)
+    finally:
+        east.close()
+        west.close()
+
+
+def test_a_store_restored_while_no_gateway_remembered_it_is_found_by_the_first_that_does(
+        private_redis: PrivateRedis) -> None:
+    """A gateway restarted after the restore (no memory of the store) and holding no kill
+    cannot tell older figures from current ones; one that ran through it makes the store look
+    lost to all: the restarted one finds its own gross gone."""
+    east = FirmStore(private_redis.url, "east", prefix=PREFIX)
+    west = FirmStore(private_redis.url, "west", prefix=PREFIX)
+    try:
+        east.exchange(Decimal(100))
+        west.exchange(Decimal(50))
+        private_redis.save()
+        west.exchange(Decimal(60))
+        east.exchange(Decimal(100))
+        private_redis.kill()
+        private_redis.start()
+        assert east.exchange(Decimal(100), seen_before=True).went_back
+        west.close()
+        west = FirmStore(private_redis.url, "west", prefix=PREFIX)  # a new process
+        assert west.exchange(Decimal(60), seen_before=True).lost
+    finally:
+        east.close()
+        west.close()
+
+
+# ---------------------------------------------------------------- the lost note goes
+
+
+def test_the_lost_note_goes_once_every_shard_known_before_reported_and_was_resumed(
+        private_redis: PrivateRedis) -> None:
+    east = FirmStore(private_redis.url, "east", prefix=PREFIX)
+    west = FirmStore(private_redis.url, "west", prefix=PREFIX)
+    try:
+        east.exchange(Decimal(100), resumed=True)
+        west.exchange(Decimal(50), resumed=True)
+        private_redis.flushall()
+        assert east.exchange(Decimal(100), seen_before=True, resumed=True).lost
+        east.record_loss("found by shard east", ["east", "west"])
+        info, unreported = east.store_info()
+        assert info["lost"] == "found by shard east" and unreported == ["west"]
+        assert set(info) == {"id", "since", "lost"}  # the scripts' counters are not shown
+
+        def lost_note() -> str:
+            return east.store_info()[0].get("lost", "")
+
+        # east resumed, west not heard from: the note stays
+        assert not east.exchange(Decimal(100), seen_before=True, resumed=True).lost
+        assert lost_note() == "found by shard east"
+        # west reports (and finds the loss): it holds new risk until resumed
+        assert west.exchange(Decimal(50), seen_before=True).lost
+        west.record_loss("found by shard west", ["east", "west"])
+        assert east.store_info()[1] == []
+        assert not west.exchange(Decimal(50), seen_before=True, resumed=False).lost
+        assert not east.exchange(Decimal(100), seen_before=True, resumed=True).lost
+        assert lost_note() == "found by shard east"
+        # west resumed: every shard known before has reported and been resumed
+        assert not west.exchange(Decimal(50), seen_before=True, resumed=True).lost
+        assert lost_note() == ""
+        status = _cli("firm", "status", "--redis", private_redis.url, "--redis-prefix", PREFIX)
+        assert status.returncode == 0, status.stderr
+        assert "firm store: set up at" in status.stdout, status.stdout
+        assert "LOST ITS DATA" not in status.stdout, status.stdout
+    finally:
+        east.close()
+        west.close()

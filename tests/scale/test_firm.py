@@ -147,7 +147,7 @@ def test_firm_kill_set_in_redis_reaches_two_gateways_within_a_heartbeat(
             assert decision.decision is DecisionKind.DENY
             assert decision.blocking == "KIL-003"
             kill = next(state for state in _firm_states(postgres_url, shard) if state.kill)
-            assert kill.detail == "risk: drill"
+            assert kill.detail == "risk: drill (firm kill #1)"  # numbered by the store
     finally:
         codes = {shard: stop(process) for shard, process in gateways.items()}
     assert codes == {"east": 0, "west": 0}

@@ -211,7 +211,7 @@ def test_releasing_the_firm_kill_switch_journals_who_released_it_and_why(
 
     states = events_of(rows(postgres_url, "east"), FirmState)
     assert [(state.kill, state.detail) for state in states] == [
-        (True, "risk: drill"), (False, "bob: all clear")]
+        (True, "risk: drill (firm kill #1)"), (False, "bob: all clear")]
     assert [kind for _, kind, _ in _decisions(postgres_url, "east")] == [
         DecisionKind.DENY, DecisionKind.ALLOW]
     status = _cli("firm", "status", *redis)
@@ -228,7 +228,8 @@ def test_firm_status_prints_brackets_in_the_operator_and_reason_as_written(
     assert engaged.returncode == 0, engaged.stderr
     status = _cli("firm", "status", *redis)
     assert status.returncode == 0, status.stderr
-    assert "firm kill switch: ENGAGED ([bold]ops: drill [/] [red]x)" in status.stdout
+    assert "firm kill switch: ENGAGED ([bold]ops: drill [/] [red]x (firm kill #1))" in \
+        status.stdout
     released = _cli("firm", "unkill", "--operator", "[b]bob", "--reason", "[/]", *redis)
     assert released.returncode == 0, released.stderr
     status = _cli("firm", "status", *redis)

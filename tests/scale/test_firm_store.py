@@ -52,7 +52,7 @@ def test_firm_gross_is_the_exact_decimal_sum_of_the_other_shards(
     assert not third.kill
     second.set_kill(True, "desk: drill")
     reading = first.exchange(Decimal("0.1"))
-    assert reading.kill and reading.kill_detail == "desk: drill"
+    assert reading.kill and reading.kill_detail == "desk: drill (firm kill #1)"
     second.set_kill(False)
     assert not first.exchange(Decimal("0.1")).kill
 

@@ -3,8 +3,9 @@
 Three limits span shards, so no single engine can hold them:
 
 * the firm kill switch: one key; set by an operator (`FirmStore.set_kill`), seen by every
-  gateway at its next heartbeat. Releasing it records who released it and why in a second
-  key (the last release), which gateways journal as the detail of the release;
+  gateway at its next heartbeat; each kill is numbered (see "Going back in time" below).
+  Releasing it records who released it and why in a second key (the last release), which
+  gateways journal as the detail of the release;
 * firm gross exposure: each shard publishes its own gross (a hash field per shard); the firm
   total is the sum. A shard that stops publishing, stopped or dead, keeps its last value: its
   positions still exist. `exchange()` publishes this shard's gross and reads the kill switch
@@ -33,13 +34,34 @@ an identity (`firm:store`: a random id and when it was set up), written once by 
 exchange that finds none. `exchange()` says the store LOST ITS DATA (`FirmReading.lost`) when
 the identity is not the one this `FirmStore` saw before, or when the caller has talked to a
 store before (its journal holds a FirmState) and its own gross is missing from this one (a
-shard's field is only ever written by that shard). A missing kill key is never a release:
-when the caller knows the switch engaged (`keep_kill`) and the store holds neither the switch
-nor a release note (`firm unkill` always leaves one), the script engages it again with the
-known detail, atomically. `publish()` writes only into the store it saw (same identity), so a
-wiped store never gets a shard's gross back without the loss being noticed. The gateway that
-notices records it (`record_loss`): what it found, and the shards it knew that have not
-reported since, for `firm status`.
+shard's field is only ever written by that shard). `publish()` writes only into the store it
+saw (same identity), so a wiped store never gets a shard's gross back without the loss being
+noticed. The gateway that notices records it (`record_loss`): what it found, and the shards it
+knew that have not reported since, for `firm status`.
+
+Going back in time: Redis may also come back holding OLDER data under the same identity
+(restarted from an older RDB snapshot, an AOF that lost its last second, a replica that lagged
+promoted), where a kill switch engaged since is gone, an older release note is back, and other
+shards' exposure is older. Two things catch it:
+
+* every kill has a number (`kills` in `firm:store`, raised by each `set_kill(True)`), carried
+  in the kill's detail ("risk: drill (firm kill #7)") and so journaled by every gateway with its
+  FirmState; a release records the highest number it covers (`released`). A gateway that knows
+  kill #7 engaged (`keep_kill`) accepts a store without a kill only with a release of #7 or
+  later; none (wiped) or one of an earlier kill (went back) is a store that lost its data: the
+  script engages the known kill again, atomically. A missing kill key is never a release.
+* every write the gateways make counts in `writes` (`firm:store`), which only grows; each
+  `FirmStore` remembers the count its last write left. A store with the same identity and a
+  lower count went back in time.
+
+A store found gone back in time is treated as one that lost its data, and made to look like
+one to every gateway: the script gives it a new identity, drops the other shards' (older)
+gross, lists them as not reported since, and puts the caller's own gross and known kill back.
+
+The `lost` note stays while a shard known before the loss has not reported again (`firm:
+unreported`) or a shard that found the loss still holds new risk (`firm:held`: each exchange
+that finds the loss adds the caller; a later exchange of a caller whose gateway trades again,
+`resumed`, removes it). The exchange that leaves both empty removes the note.
 """
 
 from __future__ import annotations
@@ -66,41 +88,112 @@ log = structlog.get_logger("ordergate.runtime.firm")
 REDIS_DEPENDENCY = "redis"
 DEFAULT_PREFIX = "ordergate:"
 
-# KEYS: gross, kill, released, store, unreported. ARGV: shard, its gross, an id and a time for
-# a store that has none, the kill detail to keep ('' none).
+# The number in a kill's detail: "<who>: <why> (firm kill #7)" (0 for a detail without one).
+_KILL_NUMBER_LUA = """
+local function kill_number(detail)
+  return tonumber(string.match(detail, ' %(firm kill #(%d+)%)$') or '0')
+end
+"""
+
+# KEYS: gross, kill, released, store, unreported, held. ARGV: 1 shard, 2 its gross, 3 an id
+# and 4 a time for a store that has none (or gets a new one), 5 the kill detail to keep ('' none)
+# and 6 its number, 7 the store id the caller saw ('' none) and 8 the write count it saw, 9 '1'
+# if the caller talked to a store before, 10 '1' if the caller's gateway trades again (resumed).
 # Reply: {kill, release note, gross hash, store id, 1 if the id was set now, 1 if the shard's own
-# gross was there before, 1 if the kill switch was engaged again from ARGV[5]}.
-_EXCHANGE = """
+# gross was there before, 1 if the kill switch was engaged again from ARGV[5], 1 if the store
+# went back in time (and got a new id), 1 if it lost its data, the write count now}.
+_EXCHANGE = _KILL_NUMBER_LUA + """
 local had = redis.call('HEXISTS', KEYS[1], ARGV[1])
 local id = redis.call('HGET', KEYS[4], 'id')
-local created = 0
+local writes = tonumber(redis.call('HGET', KEYS[4], 'writes') or '0')
+local seen_writes = tonumber(ARGV[8])
+local created, back, kept, stale = 0, 0, 0, 0
 if not id then
   id = ARGV[3]
   redis.call('HSET', KEYS[4], 'id', id, 'since', ARGV[4])
   created = 1
+elseif id == ARGV[7] and writes < seen_writes then
+  back = 1
+end
+local kill = redis.call('GET', KEYS[2])
+local released = redis.call('GET', KEYS[3])
+if ARGV[5] ~= '' then
+  local keep = tonumber(ARGV[6])
+  if tonumber(redis.call('HGET', KEYS[4], 'kills') or '0') < keep then
+    redis.call('HSET', KEYS[4], 'kills', keep)
+  end
+  if not kill then
+    local covers = tonumber(redis.call('HGET', KEYS[4], 'released') or '0')
+    if not released or covers < keep then
+      redis.call('SET', KEYS[2], ARGV[5])
+      redis.call('DEL', KEYS[3])
+      redis.call('HDEL', KEYS[4], 'released')
+      kill, released, kept, stale = ARGV[5], false, 1, 1
+    end
+  elseif kill_number(kill) < keep then
+    stale = 1
+  end
+end
+if stale == 1 and created == 0 then back = 1 end
+if back == 1 then
+  local others = {}
+  for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if name ~= ARGV[1] then others[#others + 1] = name end
+  end
+  redis.call('DEL', KEYS[1], KEYS[5], KEYS[6])
+  id = ARGV[3]
+  redis.call('HSET', KEYS[4], 'id', id, 'since', ARGV[4])
+  redis.call('HDEL', KEYS[4], 'lost')
+  for _, name in ipairs(others) do redis.call('SADD', KEYS[5], name) end
+  if writes < seen_writes then redis.call('HSET', KEYS[4], 'writes', seen_writes) end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SREM', KEYS[5], ARGV[1])
-local kill = redis.call('GET', KEYS[2])
-local released = redis.call('GET', KEYS[3])
-local kept = 0
-if not kill and not released and ARGV[5] ~= '' then
-  redis.call('SET', KEYS[2], ARGV[5])
-  kill = ARGV[5]
-  kept = 1
+local lost = 0
+if back == 1 or kept == 1 or (ARGV[7] ~= '' and id ~= ARGV[7])
+    or (ARGV[9] == '1' and had == 0) then
+  lost = 1
+  redis.call('SADD', KEYS[6], ARGV[1])
+elseif ARGV[10] == '1' then
+  redis.call('SREM', KEYS[6], ARGV[1])
+  if redis.call('SCARD', KEYS[6]) == 0 and redis.call('SCARD', KEYS[5]) == 0 then
+    redis.call('HDEL', KEYS[4], 'lost')
+  end
 end
-if not kill then kill = '' end
-if not released then released = '' end
-return {kill, released, redis.call('HGETALL', KEYS[1]), id, created, had, kept}
+writes = redis.call('HINCRBY', KEYS[4], 'writes', 1)
+return {kill or '', released or '', redis.call('HGETALL', KEYS[1]), id, created, had, kept, back,
+        lost, writes}
 """
 
-# KEYS: gross, store, unreported. ARGV: shard, its gross, the store id it saw. 1 written, 0 not
-# (the store is not the one the shard saw: it lost its data or was replaced).
+# KEYS: gross, store, unreported. ARGV: shard, its gross, the store id and write count it saw.
+# The write count now, or 0 and nothing written: the store is not the one the shard saw (it
+# lost its data or was replaced) or went back in time (fewer writes than the shard saw).
 _PUBLISH = """
 if redis.call('HGET', KEYS[2], 'id') ~= ARGV[3] then return 0 end
+if tonumber(redis.call('HGET', KEYS[2], 'writes') or '0') < tonumber(ARGV[4]) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SREM', KEYS[3], ARGV[1])
-return 1
+return redis.call('HINCRBY', KEYS[2], 'writes', 1)
+"""
+
+# KEYS: kill, released, store. ARGV: '1' engage or '0' release, the detail (who and why). An
+# engaged kill gets the next number, in its detail; a release covers every kill numbered so far.
+# Reply: the kill's number (engaged) or the highest one the release covers.
+_SET_KILL = """
+local number = tonumber(redis.call('HGET', KEYS[3], 'kills') or '0')
+if ARGV[1] == '1' then
+  number = number + 1
+  redis.call('HSET', KEYS[3], 'kills', number)
+  redis.call('SET', KEYS[1], ARGV[2] .. ' (firm kill #' .. number .. ')')
+  redis.call('DEL', KEYS[2])
+  redis.call('HDEL', KEYS[3], 'released')
+else
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('HSET', KEYS[3], 'released', number)
+end
+redis.call('HINCRBY', KEYS[3], 'writes', 1)
+return number
 """
 
 # KEYS: store, gross, unreported. ARGV: the store id, what was found, the shards known before.
@@ -218,7 +311,8 @@ class FirmReading:
     names: tuple[str, ...] = ()  # every shard with a published gross, this one included
     store_id: str = ""
     lost: bool = False  # the store lost its data since this shard last saw it (see module doc)
-    kill_kept: bool = False  # the store held no kill switch and no release: engaged again
+    kill_kept: bool = False  # the store held no kill switch and no release of it: engaged again
+    went_back: bool = False  # the store came back holding older data (see module doc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +335,21 @@ def rate_member(intent: OrderIntent) -> str:
     return f"{intent.account}\x1f{intent.strategy}\x1f{intent.intent_id}"
 
 
+_KILL_NUMBER = re.compile(r" \(firm kill #(\d+)\)\Z")
+
+
+def kill_number(detail: str) -> int:
+    """The number of the firm kill whose detail (as the store gives it and gateways journal it)
+    is `detail`: "risk: drill (firm kill #7)" is 7; a detail without one (written before kills
+    were numbered) is 0, which any release covers."""
+    match = _KILL_NUMBER.search(detail)
+    return 0 if match is None else int(match.group(1))
+
+
+# what `store_info` shows of `firm:store` (its other fields are the scripts' counters)
+_STORE_INFO = frozenset({"id", "since", "lost"})
+
+
 class FirmStore:
     """The shared store as one shard's gateway sees it. `prefix` namespaces every key (one
     firm per prefix)."""
@@ -257,6 +366,7 @@ class FirmStore:
         self._rate_key = f"{prefix}firm:orders"
         self._store_key = f"{prefix}firm:store"
         self._unreported_key = f"{prefix}firm:unreported"
+        self._held_key = f"{prefix}firm:held"
         self._client: redis.Redis = redis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
             retry_on_timeout=False, decode_responses=True)
@@ -264,7 +374,9 @@ class FirmStore:
         self._publish = self._client.register_script(_PUBLISH)
         self._record_loss = self._client.register_script(_RECORD_LOSS)
         self._reserve = self._client.register_script(_RESERVE)
+        self._set_kill = self._client.register_script(_SET_KILL)
         self.store_id: str | None = None  # the store's identity at the last exchange
+        self._writes = 0  # the store's write count this shard's last write left there
 
     @property
     def where(self) -> str:
@@ -272,22 +384,27 @@ class FirmStore:
         return self._where
 
     def exchange(self, own_gross: Decimal, *, seen_before: bool = False,
-                 keep_kill: str = "") -> FirmReading:
+                 keep_kill: str = "", resumed: bool = False) -> FirmReading:
         """Publish this shard's gross exposure; read the kill switch and the others' gross.
         `seen_before`: the caller has talked to a firm store before (its journal says so), so
-        a store without its gross lost its data. `keep_kill`: the detail of the kill switch
-        the caller knows engaged, engaged again if the store holds neither it nor a release."""
+        a store without its gross lost its data. `keep_kill`: the detail (with its number) of
+        the kill switch the caller knows engaged, engaged again if the store holds neither it
+        nor a release covering it. `resumed`: the caller's gateway trades again (not held), so
+        it no longer keeps the store's `lost` note (see the module doc)."""
         _check_gross(own_gross)
         fresh = uuid.uuid4().hex
         since = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         reply = self._call(self._exchange,
                            [self._gross_key, self._kill_key, self._released_key,
-                            self._store_key, self._unreported_key],
-                           [self.shard, str(own_gross), fresh, since, keep_kill])
+                            self._store_key, self._unreported_key, self._held_key],
+                           [self.shard, str(own_gross), fresh, since, keep_kill,
+                            kill_number(keep_kill), self.store_id or "", self._writes,
+                            int(seen_before), int(resumed)])
         try:
             kill, released, flat = reply[0], reply[1], reply[2]
             fields = dict(zip(flat[::2], flat[1::2], strict=True))
-            store_id, had, kept = str(reply[3]), int(reply[5]) == 1, int(reply[6]) == 1
+            store_id, kept, went_back = str(reply[3]), int(reply[6]) == 1, int(reply[7]) == 1
+            lost, writes = int(reply[8]) == 1, int(reply[9])
         except (IndexError, TypeError, ValueError) as exc:
             raise FirmUnavailable(self._where, "answered what is not a firm reading "
                                                f"({reply!r})") from exc
@@ -304,25 +421,32 @@ class FirmStore:
                                       f"non-negative decimal ({self._gross_key}: shard "
                                       f"'{shard}': '{text}')")
             others += value
-        lost = ((self.store_id is not None and store_id != self.store_id)
-                or (seen_before and not had) or kept)
-        self.store_id = store_id
+        self.store_id, self._writes = store_id, writes
         return FirmReading(kill=bool(kill), kill_detail=str(kill), others_gross=others,
                            shards=len(fields), release_detail=str(released),
                            names=tuple(sorted(fields)), store_id=store_id, lost=lost,
-                           kill_kept=kept)
+                           kill_kept=kept, went_back=went_back)
 
     def publish(self, own_gross: Decimal) -> bool:
         """Publish this shard's gross exposure only (after a batch, and when it stops), into
         the store the last exchange saw. False, and nothing written, when there was none or
-        the store is another one now (it lost its data): the next exchange says so."""
+        the store is another one now (it lost its data) or went back in time: the next
+        exchange says so."""
         _check_gross(own_gross)
         if self.store_id is None:
             return False
         written = self._call(self._publish,
                              [self._gross_key, self._store_key, self._unreported_key],
-                             [self.shard, str(own_gross), self.store_id])
-        return bool(written)
+                             [self.shard, str(own_gross), self.store_id, self._writes])
+        try:
+            writes = int(written)
+        except (TypeError, ValueError) as exc:
+            raise FirmUnavailable(self._where, "answered the publication of a gross exposure "
+                                               f"with what is not a count ({written!r})") from exc
+        if writes <= 0:
+            return False
+        self._writes = writes
+        return True
 
     def record_loss(self, found: str, known: Sequence[str]) -> None:
         """Note in the store that it lost its data (`found`: who found it, when; the first
@@ -335,13 +459,15 @@ class FirmStore:
                    [self.store_id, found, *known])
 
     def store_info(self) -> tuple[dict[str, str], list[str]]:
-        """The store's identity (id, since, and `lost` once a gateway found it had lost its
-        data; empty before any gateway reported) and the shards known before the loss that
-        have not reported since, sorted (for status views)."""
+        """The store's identity (id, since, and `lost` from when a gateway found it had lost its
+        data until every shard known before has reported and been resumed; empty before any
+        gateway reported) and the shards known before the loss that have not reported since,
+        sorted (for status views)."""
         def read() -> tuple[dict[str, str], list[str]]:
             info = self._client.hgetall(self._store_key)
             unreported = self._client.smembers(self._unreported_key)
-            return ({str(key): str(value) for key, value in info.items()},
+            return ({str(key): str(value) for key, value in info.items()
+                     if key in _STORE_INFO},
                     sorted(str(name) for name in unreported))
         result: tuple[dict[str, str], list[str]] = self._call_plain(read)
         return result
@@ -374,22 +500,26 @@ class FirmStore:
         if members:
             self._call_plain(lambda: self._client.zrem(self._rate_key, *members))
 
-    def set_kill(self, engaged: bool, detail: str = "") -> None:
-        """Engage or release the firm kill switch; `detail` says who and why. Both keys change
-        in one transaction, so a gateway never reads an engaged switch with a release note."""
-        def change() -> None:
-            with self._client.pipeline(transaction=True) as pipe:
-                if engaged:
-                    pipe.set(self._kill_key, detail or "firm kill switch engaged")
-                    pipe.delete(self._released_key)
-                else:
-                    pipe.delete(self._kill_key)
-                    pipe.set(self._released_key, detail or "firm kill switch released")
-                pipe.execute()
-        self._call_plain(change)
+    def set_kill(self, engaged: bool, detail: str = "") -> int:
+        """Engage or release the firm kill switch; `detail` says who and why. An engaged kill
+        gets the next number, kept in its detail ("risk: drill (firm kill #7)"); a release
+        covers every kill numbered so far. All of it changes in one script, so a gateway never
+        reads an engaged switch with a release note. Returns the kill's number (engaged) or the
+        highest number the release covers."""
+        if engaged:
+            detail = detail or "firm kill switch engaged"
+        else:
+            detail = detail or "firm kill switch released"
+        number = self._call(self._set_kill, [self._kill_key, self._released_key,
+                                             self._store_key], [int(engaged), detail])
+        try:
+            return int(number)
+        except (TypeError, ValueError) as exc:
+            raise FirmUnavailable(self._where, "answered the kill switch's change with what is "
+                                               f"not a number ({number!r})") from exc
 
     def kill_switch(self) -> str:
-        """The firm kill switch's detail (who and why) when engaged, else ''."""
+        """The firm kill switch's detail (who and why, and its number) when engaged, else ''."""
         value = self._call_plain(lambda: self._client.get(self._kill_key))
         return "" if value is None else str(value)
 

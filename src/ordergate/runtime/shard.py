@@ -41,8 +41,12 @@ it has already put this shard's own gross back. The reason clears at the next ex
 finds the store whole, but the mode stays until an operator resumes (the engine never loosens a
 mode by itself): the hold is the operator's to lift, with `firm status` listing the shards
 known before the loss that have not reported since. A kill switch this shard knows engaged is
-never released by a missing key: the store engages it again (`FirmStore.exchange`), and only
-`firm unkill`'s release note releases it.
+never released by a missing key, nor by the release note of an earlier kill (a store that went
+back in time): the store engages it again (`FirmStore.exchange`), and only `firm unkill`'s
+release note covering its number releases it. A store that came back holding older data (an
+older snapshot, a lagging replica) is a loss of data too, said so. Each exchange tells the
+store whether this shard trades again (its mode is ACTIVE), so the store's `lost` note, which
+`firm status` shows, goes once every shard known before has reported and been resumed.
 
 Injected events carry event time (the engine's clock, or the batch's first timestamp),
 never the wall clock, so a file-driven shard stays reproducible.
@@ -68,6 +72,7 @@ from ordergate.journal.urls import Backend, parse_journal_url, with_stream
 from ordergate.model.decision import Decision, DecisionKind
 from ordergate.model.events import DependencyStatus, FirmRateLimited, FirmState, InputEvent
 from ordergate.model.intent import OrderIntent
+from ordergate.model.modes import Mode
 from ordergate.model.values import ZERO, describe_error
 from ordergate.policy.loader import Policy
 from ordergate.resilience.breakers import (
@@ -546,11 +551,12 @@ class ShardGateway:
         state = runtime.engine.state
         gross = own_gross(runtime)
         known = state.firm
-        keep = ""  # a kill switch this shard knows engaged: kept if the store lost it
-        if known is not None and known.kill:
+        keep = ""  # a kill switch this shard knows engaged (with its number): kept if the
+        if known is not None and known.kill:  # store lost it or went back to before it
             keep = known.detail or "firm kill switch engaged"
         try:
-            reading = firm.exchange(gross, seen_before=known is not None, keep_kill=keep)
+            reading = firm.exchange(gross, seen_before=known is not None, keep_kill=keep,
+                                    resumed=state.mode is Mode.ACTIVE)
         except FirmUnavailable as exc:
             self._redis_failed(ts, exc)
             return
@@ -622,8 +628,15 @@ class ShardGateway:
         shard = self.config.shard
         missing = [name for name in self._firm_shards
                    if name != shard and name not in reading.names]
-        detail = (f"the firm limits store at {firm.where} lost its data (restarted empty or "
-                  "flushed); other gateways' exposure is unknown until they report again")
+        if reading.went_back:
+            detail = (f"the firm limits store at {firm.where} lost its data (it came back "
+                      "holding older data: restored from an older snapshot, or a replica that "
+                      "lagged behind); other gateways' exposure is unknown until they report "
+                      "again")
+        else:
+            detail = (f"the firm limits store at {firm.where} lost its data (restarted empty "
+                      "or flushed); other gateways' exposure is unknown until they report "
+                      "again")
         if missing:
             detail += f" (not reported since: {', '.join(missing)})"
         detail += "; new risk is refused until an operator resumes"

@@ -1,11 +1,14 @@
 """A standby waits for its shard's lease through PostgreSQL connection errors that may heal
 (a dropped session, a server that refuses connections for a while), saying each in the log,
-and gives up only on one that cannot heal (a missing database), saying so."""
+and gives up only on one that cannot heal (a missing database), saying so. A process that has
+never reached the database (a journal URL with a wrong host or port) is no standby: `gateway`
+and `serve` exit at once saying why, as they did before standbys waited through errors."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -17,6 +20,7 @@ import structlog
 from tests.scale.support import (
     append_lines,
     closed_port,
+    demo_policy_path,
     event_lines,
     events_of,
     gateway_args,
@@ -32,6 +36,7 @@ from ordergate.model.intent import OrderIntent, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.values import utc
 from ordergate.runtime.shard import shard_url, wait_for_lease
+from ordergate.service.auth import hash_token, new_token
 
 START = utc(2026, 3, 2, 15, 0)
 
@@ -66,10 +71,12 @@ def test_a_standby_keeps_waiting_through_dropped_connections_and_then_serves(
     application = f"og-standby-{uuid.uuid4().hex[:8]}"  # names the standby's sessions
     log = tmp_path / "standby.log"
     with log.open("wb") as stderr:
-        standby = subprocess.Popen(gateway_args(source, postgres_url, "east"),
+        # -v: the log says when the database has answered that another process owns the shard
+        standby = subprocess.Popen(gateway_args(source, postgres_url, "east", "-v"),
                                    stdout=subprocess.DEVNULL, stderr=stderr,
                                    env={**os.environ, "PGAPPNAME": application})
     try:
+        wait_for(lambda: "shard.standby" in log.read_text(), 60, "the gateway waiting as standby")
         for attempt in range(3):
             wait_for(lambda: _terminate(postgres_url, application) > 0, 30,
                      f"ending the standby's session (time {attempt + 1})")
@@ -87,15 +94,52 @@ def test_a_standby_keeps_waiting_through_dropped_connections_and_then_serves(
         ("buy-1", DecisionKind.ALLOW)]
 
 
-def test_a_database_that_refuses_connections_is_waited_for_until_the_wait_ends() -> None:
+def test_a_database_never_reached_is_no_standby_the_wait_ends_at_once() -> None:
+    """Connection refused before the database ever answered: raised at the first attempt, not
+    retried (the wait would end only with `stopping`, which this one says after a while)."""
     lease = ShardLease(f"postgresql://postgres@127.0.0.1:{closed_port()}/test?stream=east")
+    asked: list[None] = []
+
+    def stopping() -> bool:
+        asked.append(None)
+        return len(asked) > 40  # a few seconds of retries, were there any
+
     with structlog.testing.capture_logs() as logs, pytest.raises(LeaseUnavailable) as caught:
-        wait_for_lease(lease, timeout_s=2.0)
+        wait_for_lease(lease, stopping=stopping)
     assert "cannot connect for the shard lease" in str(caught.value)
     assert "Connection refused" in str(caught.value)
-    retries = [entry for entry in logs if entry["event"] == "shard.lease_wait_retry"]
-    assert retries, logs
-    assert retries[0]["shard"] == "east" and retries[0]["retry_in_s"] > 0
+    assert not [entry for entry in logs if entry["event"] == "shard.lease_wait_retry"], logs
+
+
+def _without_owner(*args: str) -> subprocess.CompletedProcess[str]:
+    """`ordergate <args>`; the timeout only keeps a hung process from hanging the suite."""
+    return subprocess.run([sys.executable, "-m", "ordergate.cli.main", *args],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "400"})
+
+
+def test_gateway_with_a_journal_url_that_points_nowhere_exits_at_once(tmp_path: Path) -> None:
+    source = tmp_path / "east.jsonl"
+    _events(source)
+    nowhere = f"postgresql://postgres@127.0.0.1:{closed_port()}/test"
+    done = _without_owner(*gateway_args(source, nowhere, "east")[3:])
+    assert done.returncode == EXIT_USER_ERROR, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "cannot connect for the shard lease" in said and "Connection refused" in said, said
+    assert "shard.lease_wait_retry" not in said and "Traceback" not in said, said
+
+
+def test_serve_with_a_journal_url_that_points_nowhere_exits_at_once(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f'tokens:\n  - name: screen\n    role: viewer\n    hash: '
+                      f'"{hash_token(new_token())}"\n')
+    nowhere = f"postgresql://postgres@127.0.0.1:{closed_port()}/test?stream=east"
+    done = _without_owner("serve", "--policy", str(demo_policy_path()), "--journal", nowhere,
+                          "--tokens", str(tokens), "--port", "0")
+    assert done.returncode == EXIT_USER_ERROR, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "cannot connect for the shard lease" in said and "Connection refused" in said, said
+    assert "shard.lease_wait_retry" not in said and "Traceback" not in said, said
 
 
 @pytest.mark.postgres

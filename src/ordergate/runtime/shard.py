@@ -253,20 +253,26 @@ def wait_for_lease(lease: ShardLease, *, timeout_s: float | None = None,
     and through `on_standby`): its epoch, or None once `timeout_s` passed (None: wait as long
     as it takes) or `stopping()` said so. Waits in short chunks so a stop is seen soon.
 
-    A connection error that asking again may cure (`LeaseUnavailable`: the database restarted,
-    dropped or refused the connection) does not end the wait: each is logged with when the
-    next attempt is, and the wait goes on with backoff (LEASE_RETRY_FIRST_S doubling up to
-    LEASE_RETRY_MAX_S). One that cannot heal (authentication, a missing database or role, a
-    journal schema of another version) raises `JournalError`, as does the last connection
-    error when `timeout_s` runs out after it."""
+    Once the database has answered (this process has been a standby: another process held the
+    lease), a connection error that asking again may cure (`LeaseUnavailable`: the database
+    restarted, dropped or refused the connection) does not end the wait: each is logged with
+    when the next attempt is, and the wait goes on with backoff (LEASE_RETRY_FIRST_S doubling
+    up to LEASE_RETRY_MAX_S). Before that it is raised at once: a journal URL that points
+    nowhere (a wrong host or port) fails the same way, and waiting would hide the mistake
+    behind a standby that never serves. One that cannot heal (authentication, a missing
+    database or role, a journal schema of another version) raises `JournalError`, as does the
+    last connection error when `timeout_s` runs out after it."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     announced = False
+    answered = False  # the database has answered a request for the lease
     backoff = LEASE_RETRY_FIRST_S
     while not stopping():
         chunk = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
         try:
             epoch = lease.acquire(timeout_s=chunk)
         except LeaseUnavailable as exc:
+            if not answered:
+                raise
             if deadline is not None and time.monotonic() + backoff >= deadline:
                 raise
             log.warning("shard.lease_wait_retry", shard=lease.stream, error=str(exc),
@@ -276,6 +282,7 @@ def wait_for_lease(lease: ShardLease, *, timeout_s: float | None = None,
             _sleep_unless(stopping, backoff)
             backoff = min(backoff * 2, LEASE_RETRY_MAX_S)
             continue
+        answered = True
         backoff = LEASE_RETRY_FIRST_S
         if epoch is not None:
             return epoch

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from ordergate.journal import (
     parse_head,
     redact_url,
 )
+from ordergate.journal.chain import JournalDamaged
 
 journal_app = typer.Typer(help="Inspect and check a journal.", no_args_is_help=True)
 
@@ -113,10 +113,10 @@ def read_journal(journal: str, failure: str = "journal could not be read") -> It
     `failure`."""
     try:
         opened = open_journal(journal, create=False, reader=True)
+    except JournalDamaged as exc:
+        raise SafetyStop(f"{redact_url(journal)}: {failure}: the journal file is damaged: "
+                         f"{exc}") from None
     except JournalError as exc:
-        if _damaged_file(exc):
-            raise SafetyStop(f"{redact_url(journal)}: {failure}: the journal file is damaged: "
-                             f"{exc}") from None
         raise UserError(f"--journal {journal_problem(journal, exc)}") from None
     try:
         yield opened
@@ -126,16 +126,6 @@ def read_journal(journal: str, failure: str = "journal could not be read") -> It
         # Nothing was appended, so a failing close changes no record.
         with contextlib.suppress(JournalError):
             opened.close()
-
-
-def _damaged_file(exc: JournalError) -> bool:
-    """The journal file is there but SQLite finds it corrupt or not a database at all: damage
-    found (as a record that fails while read is), not a path to correct."""
-    cause = exc.__cause__
-    if not isinstance(cause, sqlite3.DatabaseError):
-        return False
-    name = getattr(cause, "sqlite_errorname", "")
-    return name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB"
 
 
 def parse_head_options(values: list[str] | None) -> list[tuple[int, str]]:

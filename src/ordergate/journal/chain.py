@@ -6,6 +6,7 @@ last seq and hash are kept in memory and never re-read.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -74,7 +75,10 @@ class ChainJournal(ABC):
 
     A write failure poisons the journal: the failing call and every later append or flush
     raise JournalError, because the in-memory chain may no longer match storage. Recovery
-    is a restart that replays what is durable.
+    is a restart that replays what is durable. A write interrupted by KeyboardInterrupt or
+    SystemExit is not a failure: whether it committed is read back (at once, or by the next
+    flush or the close), and its records are written again only if it did not
+    (`_settle_interrupted`).
     """
 
     def __init__(self, *, url: str, durability: Durability, run_id: str, last_seq: int,
@@ -88,6 +92,9 @@ class ChainJournal(ABC):
         self._batch_limit = max(1, batch_limit)
         self._always = durability is Durability.ALWAYS
         self._buffer: list[RawRow] = []
+        # The seq of the last record of a write to storage under way, 0 when none is: still
+        # set when the next flush comes, that write was interrupted (`_settle_interrupted`).
+        self._writing = 0
         self._hash_record = chain_hasher(run_id)
         self._lock = threading.RLock()
         self._failure: str | None = None
@@ -138,6 +145,12 @@ class ChainJournal(ABC):
         the record it was taken at can be read from it (a snapshot file whose header was cut
         short, say). Never used; `verify` reports one the journal attests."""
         return []
+
+    def _roll_back_write(self) -> None:
+        """Roll back a write transaction left open by a write that failed or was interrupted
+        (KeyboardInterrupt, SystemExit); nothing if none is open. (PostgreSQL's transaction
+        block rolls back itself, an interrupted start of it included.)"""
+        return None
 
     @abstractmethod
     def _close_storage(self) -> None: ...
@@ -423,19 +436,49 @@ class ChainJournal(ABC):
         return seq
 
     def _flush_locked(self) -> None:
-        if not self._buffer:
+        if not self._buffer and not self._writing:
             return
         started = perf_counter_ns()
         try:
+            if self._writing:
+                self._settle_interrupted()
+                if not self._buffer:
+                    return
+            self._writing = self._buffer[-1][0]
             self._write(self._buffer)
         except JournalError as exc:
             self._failure = str(exc)
             self._log.error("journal.write_failed", error=str(exc),
-                            first_seq=self._buffer[0][0], records=len(self._buffer))
+                            first_seq=self._buffer[0][0] if self._buffer else None,
+                            records=len(self._buffer))
+            raise
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, SystemExit): storage is made to agree with the
+            # buffer now if it can be, else by the next flush or the close.
+            with contextlib.suppress(JournalError):
+                self._settle_interrupted()
             raise
         self._buffer = []
+        self._writing = 0
         if self.on_write is not None:
             self.on_write((perf_counter_ns() - started) / 1e9)
+
+    def _settle_interrupted(self) -> None:
+        """After a write of the buffer to storage was interrupted (KeyboardInterrupt or
+        SystemExit, landing anywhere from its first statement to the buffer being emptied):
+        roll back what it left open, then read back whether it committed. Committed, its
+        records leave the buffer; not, they stay in it, to be written by the next flush or
+        the close. Either way they are stored once: written again, they failed as a
+        duplicate (a false safety stop), and a transaction left open failed the next write.
+        (A write is atomic, so its last record tells.) Raises JournalError if storage cannot
+        be read."""
+        through = self._writing
+        self._roll_back_write()
+        if self._buffer and self._buffer[0][0] <= through:
+            last = through - self._buffer[0][0]  # the write's last record, in the buffer
+            if self._hash_at(through) == self._buffer[last][6]:
+                del self._buffer[:last + 1]
+        self._writing = 0
 
     def _raw(self, start_seq: int, end_seq: int | None) -> Iterator[RawRow]:
         next_seq = start_seq

@@ -12,8 +12,9 @@ The file proves nothing against someone who can rewrite both it and the journal 
 off the host for that: docs/deployment.md); it catches the cut or the restored copy that
 nobody meant to make. It only ever lags the journal (it is written at a clean close; a crash
 leaves the previous one), so a journal that kept writing after it is never refused. A head
-file of another journal (a journal file deleted and started anew, the head file left behind)
-is ignored with a note, and so is one that cannot be read: the chain is still checked.
+file of another journal (another journal's file put in its place; start-up creates no new
+journal beside a head file left behind, `journal.sqlite`) is ignored with a note, and so is
+one that cannot be read: the chain is still checked.
 """
 
 from __future__ import annotations

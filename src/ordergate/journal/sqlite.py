@@ -230,13 +230,16 @@ class SqliteJournal(ChainJournal):
                 conn.execute(_insert_rows(len(chunk)), list(itertools.chain.from_iterable(chunk)))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    self._log.warning("journal.rollback_failed", path=self._path)
+            self._roll_back_write()
             raise JournalError(f"{self._path}: journal write of records {rows[0][0]}.."
                                f"{rows[-1][0]} failed: {exc}") from exc
+        except BaseException:
+            # Interrupted between two statements (KeyboardInterrupt, SystemExit: a signal
+            # that arrives while SQLite works is raised once the statement returns). Before
+            # COMMIT returned, the transaction is rolled back; after, the records are stored.
+            # The chain reads back which (`ChainJournal._settle_interrupted`).
+            self._roll_back_write()
+            raise
         self._wal_bytes += (_COMMIT_OVERHEAD_BYTES + _ROW_OVERHEAD_BYTES * len(rows)
                             + sum([len(row[4]) for row in rows]))
         checkpointer = self._checkpointer
@@ -337,6 +340,19 @@ class SqliteJournal(ChainJournal):
                     conn.execute("ROLLBACK")
             raise JournalError(f"{self._path}: snapshot write at seq {seq} failed: {exc}") \
                 from exc
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, SystemExit): left open, the transaction would
+            # fail the next write. Stored or not, the snapshot is unattested, so never used.
+            self._roll_back_write()
+            raise
+
+    def _roll_back_write(self) -> None:
+        conn = self._conn
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                self._log.warning("journal.rollback_failed", path=self._path, error=str(exc))
 
     def _snapshot_index(self) -> list[tuple[int, str, str | None]]:
         try:

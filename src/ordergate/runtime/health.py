@@ -23,7 +23,8 @@ answer clears each reason as it would have without the restart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -59,7 +60,7 @@ from ordergate.resilience.errors import (
 )
 from ordergate.runtime.dispatch import CIRCUIT_PREFIX as CIRCUIT_PREFIX  # re-exported
 from ordergate.runtime.dispatch import READS_DEPENDENCY, SUBMIT_DEPENDENCY, MarketListener
-from ordergate.runtime.loop import BatchReport, Runtime
+from ordergate.runtime.loop import BatchReport, Runtime, RuntimeStopped
 from ordergate.runtime.reconcile import (
     Reconciler,
     ReconcileSettings,
@@ -78,6 +79,23 @@ DEFAULT_FEED = "market"
 class StartRefused(Exception):
     """The runtime will not start: its journal or state cannot be trusted. The message says
     what was found and where."""
+
+
+@contextlib.contextmanager
+def _kept_on_stop(report: BatchReport) -> Iterator[None]:
+    """Should the runtime stop inside, the RuntimeStopped carries the durable part of `report`
+    before the part of the call that stopped (which that call put there itself).
+
+    `report` is what the guarded call has gathered so far: each part merged into it is the
+    report of a runtime call that returned, all of it durable (and its orders sent). Without
+    this, a journal failure in a later step (the session close, a feed or clock event,
+    reconciliation) would drop the main batch, which the journal and the broker hold, from
+    what the caller shows."""
+    try:
+        yield
+    except RuntimeStopped as stop:
+        stop.journaled[:0] = report.emitted[:report.durable]
+        raise
 
 
 class EventClock:
@@ -459,11 +477,12 @@ class GuardedRuntime:
         # The clock is first checked after the first batch: a broker may have no time to
         # give before it has seen an event.
         if self.settings.reconcile_with_broker:
-            rolled_before = self.runtime.engine.state.days_rolled
-            self._merge(report, self.reconciler.reconcile(ts, on_start=True))
-            if self.runtime.engine.state.days_rolled != rolled_before:
-                # the reconciliation's events were the first past the day's end
-                self._merge(report, self._close_ended_day(ts))
+            with _kept_on_stop(report):
+                rolled_before = self.runtime.engine.state.days_rolled
+                self._merge(report, self.reconciler.reconcile(ts, on_start=True))
+                if self.runtime.engine.state.days_rolled != rolled_before:
+                    # the reconciliation's events were the first past the day's end
+                    self._merge(report, self._close_ended_day(ts))
         return report
 
     def close_to_resume(self) -> bool:
@@ -492,7 +511,8 @@ class GuardedRuntime:
             ts = engine.state.now
             self._log.warning("session_close_resumed", day_orders=len(left_open),
                               ts=ts.isoformat())
-            self._merge(report, self.session_close(ts, day_orders=left_open))
+            with _kept_on_stop(report):
+                self._merge(report, self.session_close(ts, day_orders=left_open))
         return report
 
     # ------------------------------------------------------------ the batch path
@@ -509,15 +529,18 @@ class GuardedRuntime:
         self._note_time(latest)
         rolled_before = self.runtime.engine.state.days_rolled
         report = self.runtime.process(events, source=source, line=line, on_durable=on_durable)
-        if self.runtime.engine.state.days_rolled != rolled_before:
-            # The engine rolled the trading day (the calendar's session close, or 00:00 UTC):
-            # the session's hygiene runs right after, on the same event time.
-            self._merge(report, self._close_ended_day(latest))
-        self._batches += 1
-        observed = self.feeds.observe(feed, events, latest)
-        if observed:
-            self._merge(report, self.runtime.inject(observed, origin="health"))
-        self._merge(report, self.housekeeping(latest))
+        # The batch is durable and its orders sent: a journal failure in the steps below
+        # stops the runtime with it (and with what they made durable before the failure).
+        with _kept_on_stop(report):
+            if self.runtime.engine.state.days_rolled != rolled_before:
+                # The engine rolled the trading day (the calendar's session close, or 00:00
+                # UTC): the session's hygiene runs right after, on the same event time.
+                self._merge(report, self._close_ended_day(latest))
+            self._batches += 1
+            observed = self.feeds.observe(feed, events, latest)
+            if observed:
+                self._merge(report, self.runtime.inject(observed, origin="health"))
+            self._merge(report, self.housekeeping(latest))
         return report
 
     def housekeeping(self, ts: datetime) -> BatchReport:
@@ -530,11 +553,12 @@ class GuardedRuntime:
             probed = self.broker_health.probe(self.runtime, ts)
             if probed:
                 self._merge(report, self.runtime.inject(probed, origin="health"))
-        self._merge(report, self._clock_check(ts))
-        every = self.settings.reconcile_every_batches
-        if every and self._batches and self._batches % every == 0 \
-                and self.settings.reconcile_with_broker:
-            self._merge(report, self.reconciler.reconcile(ts))
+        with _kept_on_stop(report):
+            self._merge(report, self._clock_check(ts))
+            every = self.settings.reconcile_every_batches
+            if every and self._batches and self._batches % every == 0 \
+                    and self.settings.reconcile_with_broker:
+                self._merge(report, self.reconciler.reconcile(ts))
         return report
 
     def _close_ended_day(self, ts: datetime) -> BatchReport:
@@ -573,6 +597,8 @@ class GuardedRuntime:
     def _merge(into: BatchReport, more: BatchReport) -> None:
         into.emitted.extend(more.emitted)
         into.inputs += more.inputs
+        # `more` is the report of a call that returned: all of it is durable, as is `into`
+        into.durable = len(into.emitted)
 
     # ------------------------------------------------------------ views
 

@@ -2,7 +2,9 @@
 not at the venue's cumulative average: the price is derived from the venue's cumulative
 figures and what the journal booked for the order, rounded as a live poll derives it
 (`OrderWatch`). Cash, position, average price and realized PnL come out as in a run that never
-stopped, and every journal written here replays byte for byte."""
+stopped, and every journal written here replays byte for byte. A derived price past the order's
+limit by no more than the venue's rounding of its averages is booked at the limit, live and on
+a restart alike (no FILL_PRICE alert); one further past is booked as derived, and alerts."""
 
 from __future__ import annotations
 
@@ -21,13 +23,16 @@ from ordergate.brokers.base import (
     OrderStatus,
     SubmitResult,
 )
-from ordergate.brokers.labels import OrderWatch
+from ordergate.brokers.labels import OrderWatch, PriceLimit, order_limit
 from ordergate.chaos.harness import ACCOUNT, T0, at, chaos_policy, intent, quote
+from ordergate.engine.lifecycle import FILL_PRICE
 from ordergate.evidence.replay import verify_journal
 from ordergate.journal import Durability, RecordKind, open_journal
-from ordergate.model.events import AccountFunding, Dispatch, Fill, InputEvent
+from ordergate.model.events import AccountFunding, Alert, Dispatch, Fill, InputEvent
 from ordergate.model.intent import OrderType, Side, TimeInForce
-from ordergate.runtime.loop import Runtime, increment_price
+from ordergate.runtime.loop import Runtime, decode_output, increment_price
+
+D = Decimal
 
 
 class Venue:
@@ -51,7 +56,7 @@ class Venue:
 
     def submit(self, order: Dispatch) -> SubmitResult:
         cid = order.client_order_id
-        with self.watch.submitting(cid):
+        with self.watch.submitting(cid, order_limit(order.side, order.limit_price)):
             self.submitted.append(cid)
             self.orders[cid] = BrokerOrder(client_order_id=cid, broker_order_id=f"V-{cid}",
                                            symbol=order.symbol, status=OrderStatus.NEW,
@@ -113,6 +118,16 @@ CASES = {
     # which prices the increment at 190.9925, as a live poll prices it
     "rounded average": Case(Side.BUY, "195", ("3", "188"), ("7", "189.71"),
                             cash="998672.03", qty="7", avg_price="189.71", realized="0"),
+    # 1 @ 189.99, then 2 more @ 190 (the limit): the venue reports 3 @ 189.9967, which prices
+    # the increment at 190.00005, past the limit by less than the rounding: booked at 190
+    "rounded past the limit": Case(Side.BUY, "190", ("1", "189.99"), ("3", "189.9967"),
+                                   cash="999430.01", qty="3",
+                                   avg_price=str(D("569.99") / 3), realized="0"),
+    # a long of 10 @ 180 partly closed: 1 @ 190.01, then 2 more @ 190 (the limit) while
+    # stopped, reported as 3 @ 190.0033: the increment derives to 189.99995, booked at 190
+    "sell rounded past the limit": Case(Side.SELL, "190", ("1", "190.01"), ("3", "190.0033"),
+                                        cash="998770.01", qty="7", avg_price="180",
+                                        realized="30.01"),
 }
 
 
@@ -296,3 +311,75 @@ def test_a_restart_books_an_increment_the_averages_price_beyond_any_real_price(
             (Decimal(500), Decimal(190)), (Decimal("0.000000001"), Decimal(190000))]
     finally:
         runtime.close()
+
+
+def _journaled(journal: Path) -> tuple[list[tuple[Decimal, Decimal]], list[Alert]]:
+    """The fills (quantity, price) and the FILL_PRICE alerts a journal holds."""
+    reader = open_journal(f"sqlite:///{journal}", durability=Durability.NONE, create=False,
+                          reader=True)
+    try:
+        records = list(reader.read())
+    finally:
+        reader.close()
+    fills = [msgspec.json.decode(record.payload, type=Fill) for record in records
+             if record.kind is RecordKind.INPUT
+             and record.payload.startswith(b'{"type":"fill",')]
+    alerts = [output for record in records if record.kind is RecordKind.OUTPUT
+              and b'"FILL_PRICE"' in record.payload
+              and isinstance(output := decode_output(record.payload), Alert)
+              and output.code == FILL_PRICE]
+    return [(fill.qty, fill.price) for fill in fills], alerts
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["live", "restart"])
+def test_a_part_derived_a_rounding_past_the_limit_is_booked_at_the_limit(
+        tmp_path: Path, restart: bool) -> None:
+    # the review's journal: a buy limit 190 executes 1 @ 189.99, then 2 @ 190; the venue's
+    # 189.9967 for the three derives 190.00005 for the two, which a poll or a restart booked
+    # with a critical FILL_PRICE alert
+    _run(tmp_path, CASES["rounded past the limit"], restart=restart)
+    fills, alerts = _journaled(tmp_path / ("restart.db" if restart else "live.db"))
+    assert fills == [(D(1), D("189.99")), (D(2), D(190))]
+    assert alerts == []
+
+
+def test_a_restart_still_alerts_on_a_part_the_venue_filled_past_the_limit(
+        tmp_path: Path) -> None:
+    """1 @ 189.99 seen live; while stopped 2 more at 191.90, past the limit 190: the venue's
+    3 @ 191.2633 derives 191.89995, which lies past the limit far beyond the rounding (0.0001)
+    and is booked as derived, with the critical alert."""
+    journal = tmp_path / "j.db"
+    venue = Venue()
+    runtime = _open(journal, venue)
+    runtime.process([AccountFunding(ts=at(0), account=ACCOUNT, cash=Decimal(1_000_000)),
+                     quote("AAPL", 0)])
+    runtime.process([intent("i1", Side.BUY, 3, 1, limit_price=Decimal("190"))])
+    cid = venue.submitted[-1]
+    venue.execute(cid, "1", "189.99")
+    runtime.process([quote("AAPL", 2)])
+    runtime.close()
+    venue.execute(cid, "3", "191.2633")  # while stopped
+    runtime = _open(journal, Venue(venue.orders))
+    runtime.close()
+    fills, alerts = _journaled(journal)
+    assert fills == [(D(1), D("189.99")), (D(2), D("191.89995"))]
+    (alert,) = alerts
+    assert alert.severity == "critical"
+    assert "was filled at 191.89995, above its limit price 190" in alert.message
+
+
+def test_increment_price_keeps_a_rounding_past_the_limit_at_the_limit() -> None:
+    buy = PriceLimit(side=Side.BUY, price=D(190))
+    # 3 @ 189.9967 over 1 booked at 189.99: 190.00005, within (3 + 1) x 0.00005 / 2
+    assert increment_price(D(3), D("189.9967"), D(1), D("189.99")) == D("190.00005")
+    assert increment_price(D(3), D("189.9967"), D(1), D("189.99"), limit=buy) == D(190)
+    # the same figures to 2 decimals would be 0.005 off at most, per unit of each: 190.00005
+    # is far within; 190.02 (3 @ 190.01 over 189.99) is 0.02 past, beyond (3 + 1) x 0.005 / 2
+    assert increment_price(D(3), D("190.01"), D(1), D("189.99"), limit=buy) == D("190.02")
+    # nothing booked: the average of all the order filled, rounded once (0.00005 here)
+    finer = PriceLimit(side=Side.BUY, price=D("190.00006"))
+    assert increment_price(D(3), D("190.0001"), D(0), D(0), limit=finer) == D("190.00006")
+    assert increment_price(D(3), D("190.0001"), D(0), D(0), limit=buy) == D("190.0001")
+    # a sell is kept from below
+    sell = PriceLimit(side=Side.SELL, price=D(190))
+    assert increment_price(D(3), D("190.0033"), D(1), D("190.01"), limit=sell) == D(190)

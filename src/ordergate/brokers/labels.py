@@ -11,6 +11,15 @@ one OrderAck, one Fill per increase of the filled quantity, then OrderCanceled o
 An order is followed from before its submit is sent (a submit without an answer may still have
 reached the venue) until it is finished, and no event it observed is ever dropped.
 
+A venue reports an order's cumulative filled quantity and average price, rounded; the price of
+each part-fill is what the venue's cumulative notional adds to what was booked before, over the
+part, and carries the averages' rounding multiplied by the cumulative quantities over the
+part's own (`derived_price`). A derived price past the order's limit by no more than that
+rounding is booked at the limit (`within_limit`): the venue cannot have filled past it, and the
+engine alerts critically on any fill that lies past it. What booking at the limit left out of
+the venue's notional is carried into the next part's price, so what is booked keeps to the
+venue's figures, and a restart deriving from the journal's bookings errs no more than a poll.
+
 Every number a venue answers is checked where the adapter reads it (`venue_number`): finite
 (no NaN, no Infinity, whether sent as a string or a bare JSON literal), within what the engine
 takes in, and not negative where it cannot be. An answer that is not is BrokerBadResponse naming
@@ -47,7 +56,7 @@ from ordergate.model.events import (
     OrderCanceled,
     OrderReject,
 )
-from ordergate.model.intent import OrderType, TimeInForce
+from ordergate.model.intent import OrderType, Side, TimeInForce
 from ordergate.model.values import MAGNITUDE_LIMIT, InvalidValue, require_finite
 
 log = structlog.get_logger("ordergate.brokers")
@@ -179,12 +188,88 @@ def response_shape(venue: str, what: str) -> Iterator[None]:
         raise BrokerBadResponse(f"{venue}: {what}: unexpected response shape: {exc}") from exc
 
 
+class PriceLimit(msgspec.Struct, frozen=True, kw_only=True):
+    """The price an order may not be filled past: its limit price, from above for a buy and
+    from below for a sell."""
+
+    side: Side
+    price: Decimal
+
+    def past(self, price: Decimal) -> Decimal:
+        """How far `price` lies past the limit (zero or less: within it)."""
+        return price - self.price if self.side is Side.BUY else self.price - price
+
+
+def order_limit(side: Side, limit_price: Decimal | None) -> PriceLimit | None:
+    """The limit an order with this side and limit price (None: a market or stop order) may
+    not be filled past."""
+    return None if limit_price is None else PriceLimit(side=side, price=limit_price)
+
+
+def decimal_places(average: Decimal) -> int:
+    """The exponent of the last decimal place `average` was given with (-4 for 99.9967)."""
+    exponent = average.as_tuple().exponent
+    if not isinstance(exponent, int):  # NaN or infinity: refused where venue numbers are read
+        raise InvalidOperation(f"average price {average} is not a finite number")
+    return exponent
+
+
+def half_unit(exponent: int) -> Decimal:
+    """Half a unit in the decimal place `exponent`: how far a venue's rounding to that place can
+    have moved a figure (0.00005 for an average given to 4 decimals)."""
+    return Decimal(5).scaleb(exponent - 1)
+
+
+def within_limit(price: Decimal, rounding: Decimal, limit: PriceLimit | None) -> Decimal:
+    """`price`, derived from a venue's rounded averages and true to within `rounding`, as it is
+    to be booked: at the limit when it lies past it by no more than `rounding` (the venue cannot
+    have filled past its limit, and within the rounding the limit is the best estimate of what
+    the part cost); as derived otherwise, for the engine to alert on when it lies further past
+    (`FILL_PRICE`: the venue broke the limit)."""
+    if limit is not None and 0 < limit.past(price) <= rounding:
+        return limit.price
+    return price
+
+
+def derived_price(filled_qty: Decimal, average: Decimal, booked_qty: Decimal,
+                  booked_notional: Decimal, *, error: Decimal,
+                  limit: PriceLimit | None) -> Decimal | None:
+    """The price of the part of an order filled beyond the `booked_qty` booked for
+    `booked_notional`, the venue reporting `filled_qty` at its rounded `average`: the venue's
+    notional less what was booked, over the part, kept to the venues' finest price step
+    (`PRICE_STEP`). `error` is how far that difference of notionals can be off what the part
+    cost: the venue's rounding of `average` times `filled_qty`, plus how far the booked
+    notional can be off what the booked quantity cost. Past the order's `limit` by no more than
+    `error` over the part (and half a step) the part is booked at the limit (`within_limit`).
+    None when the rounded figures imply no usable price: none above zero, or one beyond any
+    real price (`MAGNITUDE_LIMIT`). Raises ArithmeticError for figures too far apart to hold at
+    that step."""
+    part = filled_qty - booked_qty
+    derived = (filled_qty * average - booked_notional) / part
+    if not 0 < derived < MAGNITUDE_LIMIT:
+        return None
+    price = Decimal(format(derived.quantize(PRICE_STEP).normalize(), "f"))
+    if price <= 0:
+        return None
+    return within_limit(price, error / part + PRICE_STEP / 2, limit)
+
+
 class _Seen(msgspec.Struct, kw_only=True):
     broker_order_id: str
     acked: bool = False
     filled_qty: Decimal = Decimal(0)
-    # None when the gateway took over an order whose average fill price it does not know
+    # the venue's notional (filled quantity x its rounded average); None when the gateway took
+    # over an order whose average fill price it does not know
     filled_notional: Decimal | None = Decimal(0)
+    # what the fills reported for it add up to (quantity x price), taken to be the venue's
+    # notional where the following began from a known state; None with `filled_notional`
+    booked_notional: Decimal | None = Decimal(0)
+    # the finest decimal place the order's average prices have been given with (None: none
+    # seen yet): a venue rounds one order's averages to one place, and writes fewer decimals
+    # only by dropping trailing zeros (100 for 100.0000)
+    avg_exponent: int | None = None
+    # the price the order may not be filled past (None: a market or stop order, or not known)
+    limit: PriceLimit | None = None
     status: OrderStatus = OrderStatus.NEW
     # the lower filled quantity last reported as a decrease (a bust), so it is reported once
     decrease_reported: Decimal | None = None
@@ -207,32 +292,38 @@ class OrderWatch:
         self._undelivered: list[InputEvent] = []
 
     def track(self, client_order_id: str, broker_order_id: str = "",
-              known: BrokerOrder | None = None) -> None:
+              known: BrokerOrder | None = None, limit: PriceLimit | None = None) -> None:
         """Follow an order from now on. With `known`, events start after that state (the caller
-        has already reported it); without, the first observation reports everything."""
-        seen = _Seen(broker_order_id=broker_order_id)
+        has already reported it); without, the first observation reports everything. `limit`
+        is the price the order may not be filled past (`order_limit`): a part-fill priced from
+        the venue's rounded averages is kept within it as far as the rounding allows."""
+        seen = _Seen(broker_order_id=broker_order_id, limit=limit)
         if known is not None:
             seen.broker_order_id = known.broker_order_id or broker_order_id
             seen.acked = True
             seen.filled_qty = known.filled_qty
             if known.avg_fill_price is not None:
                 seen.filled_notional = known.filled_qty * known.avg_fill_price
+                seen.booked_notional = seen.filled_notional
+                seen.avg_exponent = decimal_places(known.avg_fill_price)
             elif known.filled_qty > 0:
-                seen.filled_notional = None
+                seen.filled_notional = seen.booked_notional = None
             seen.status = known.status
         self._seen[client_order_id] = seen
 
     @contextmanager
-    def submitting(self, client_order_id: str) -> Iterator[None]:
+    def submitting(self, client_order_id: str,
+                   limit: PriceLimit | None = None) -> Iterator[None]:
         """Follow an order from before its submit is sent: a submit that gets no answer may
         have reached the venue, and a later poll reports the order once the venue shows it.
         Only a definitive answer that nothing was placed ends the following this began: a
         refusal of the order (BrokerOrderRejected), a rate limit (BrokerRateLimited: the venue
         did not take the request) or a submit that never left (BrokerNotSent). An order
-        already followed (an unanswered submit sent again) keeps what was seen of it."""
+        already followed (an unanswered submit sent again) keeps what was seen of it. `limit`
+        as for `track`."""
         added = client_order_id not in self._seen
         if added:
-            self._seen[client_order_id] = _Seen(broker_order_id="")
+            self._seen[client_order_id] = _Seen(broker_order_id="", limit=limit)
         try:
             yield
         except (BrokerOrderRejected, BrokerRateLimited, BrokerNotSent):
@@ -304,11 +395,16 @@ class OrderWatch:
             seen = _Seen(broker_order_id=order.broker_order_id)
         # Everything is computed before `seen` changes, so a bad answer loses no event.
         fill: Fill | None = None
-        notional = seen.filled_notional
+        notional, booked, avg_exponent = (seen.filled_notional, seen.booked_notional,
+                                          seen.avg_exponent)
         if order.filled_qty > seen.filled_qty:
             try:
                 fill = self._fill(order, seen, ts)
                 notional = order.filled_qty * (order.avg_fill_price or Decimal(0))
+                # before this fill unknown, what is booked is taken as the venue's from here on
+                booked = notional if seen.booked_notional is None else (
+                    seen.booked_notional + fill.qty * fill.price)
+                avg_exponent = self._finest(seen, order.avg_fill_price or Decimal(0))
             except ArithmeticError as exc:
                 raise BrokerBadResponse(
                     f"{self._venue}: order {cid}: filled_qty {order.filled_qty} at"
@@ -329,6 +425,8 @@ class OrderWatch:
             events.append(fill)
             seen.filled_qty = order.filled_qty
             seen.filled_notional = notional
+            seen.booked_notional = booked
+            seen.avg_exponent = avg_exponent
         if decreased:
             events.extend(self._decrease(order, seen, ts))
             seen.decrease_reported = order.filled_qty
@@ -361,6 +459,12 @@ class OrderWatch:
                              code=FILLED_QTY_DECREASED, detail="reported"),
         ]
 
+    @staticmethod
+    def _finest(seen: _Seen, average: Decimal) -> int:
+        """The finest decimal place of the order's averages, `average` among them."""
+        exponent = decimal_places(average)
+        return exponent if seen.avg_exponent is None else min(exponent, seen.avg_exponent)
+
     def _fill(self, order: BrokerOrder, seen: _Seen, ts: datetime) -> Fill:
         delta = order.filled_qty - seen.filled_qty
         avg = order.avg_fill_price
@@ -368,19 +472,23 @@ class OrderWatch:
             raise BrokerBadResponse(
                 f"{self._venue}: order {order.client_order_id}: filled quantity rose to"
                 f" {order.filled_qty} without a positive average fill price")
-        notional = order.filled_qty * avg
-        price = avg
-        if seen.filled_qty != 0 and seen.filled_notional is not None:
-            # Venues round their averages, so the price of an increment derived from two of them
-            # carries that rounding; kept to the venues' finest price step (1e-9).
-            derived = (notional - seen.filled_notional) / delta
-            if 0 < derived < MAGNITUDE_LIMIT:
-                price = Decimal(format(derived.quantize(PRICE_STEP).normalize(), "f"))
-            # Otherwise the venue's rounded averages imply no usable increment price (none
-            # above zero, or one beyond any real price): use the average, which is the venue's
-            # own figure, rather than invent one.
-        if price <= 0:
-            price = avg
+        rounding = half_unit(self._finest(seen, avg))
+        if seen.filled_qty == 0:
+            # the first part: the average is its own (of all it executed), rounded once
+            price = within_limit(avg, rounding, seen.limit)
+        elif seen.filled_notional is None or seen.booked_notional is None:
+            price = avg  # what was filled before is not known: the venue's figure, as is
+        else:
+            # Venues round their averages (both taken to the order's finest place), so the price
+            # of an increment derived from two of them carries that rounding, and what was
+            # booked differs from the venue's earlier notional by what a part booked at the
+            # limit left out. When they imply no usable increment price, the average, the
+            # venue's own figure, is used rather than an invented one.
+            error = ((order.filled_qty + seen.filled_qty) * rounding
+                     + abs(seen.filled_notional - seen.booked_notional))
+            derived = derived_price(order.filled_qty, avg, seen.filled_qty,
+                                    seen.booked_notional, error=error, limit=seen.limit)
+            price = avg if derived is None else derived
         try:
             return Fill(ts=ts, client_order_id=order.client_order_id,
                         fill_id=fill_id(order.client_order_id, order.filled_qty),

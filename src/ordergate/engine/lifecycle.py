@@ -41,16 +41,6 @@ FILL_PRICE = "FILL_PRICE"
 CANCEL_REFUSED = "CANCEL_REFUSED"
 """Alert code of a cancel the broker refused: the order goes on working."""
 FAR_FROM_MARK = Decimal(10)
-LIMIT_ROUNDING = Decimal("0.0001")
-"""How far past its limit a fill may be, as a share of the limit (1 basis point), and still be
-taken for the venue's rounding: an INFO note instead of the CRITICAL alert. A live poll and a
-restart price a part-fill from two of the venue's cumulative averages (`brokers.labels` and
-`runtime.loop.increment_price`), which venues round to 4 decimals or to their tick; the derived
-price carries each average's rounding times the order's cumulative quantities over the part's
-own. A buy limit 100 filled 1 @ 99.99 then 2 @ 100.00 is reported at average 99.9967, and the
-second fill derives to 100.00005. For a part-fill as large as what was filled before (3 times
-the rounding at most), 1 bp covers averages rounded to 4 decimals on prices from 2 up, and to a
-0.01 tick from 150 up; a limit the broker really broke is broken by more, and stays critical."""
 RECONCILIATION = "SYS-009"
 _STOPS = (OrderType.STOP, OrderType.STOP_LIMIT)
 
@@ -203,31 +193,22 @@ def _reused_fill_id(engine: Engine, fill: Fill, seen: tuple[FillSeen, ...],
 
 def _check_fill_price(engine: Engine, order: OrderRecord, fill: Fill,
                       out: list[OutputEvent]) -> None:
-    """Engine behaviour 3 on: a CRITICAL Alert for a fill past its order's limit price by more
-    than `LIMIT_ROUNDING` (an INFO note within it: likely the venue's rounding), a WARNING for
-    one more than `FAR_FROM_MARK` times above or below the symbol's mark. The fill is booked as
-    the broker reported it (it happened) and the mode stays: the mark may be old."""
+    """Engine behaviour 3 on: an Alert for a fill past its order's limit price, or more than
+    `FAR_FROM_MARK` times above or below the symbol's mark. The fill is booked as the broker
+    reported it (it happened) and the mode stays: the mark may be old. A part-fill priced from
+    a venue's rounded average prices comes in kept within its limit where the rounding allows
+    (`brokers.labels.within_limit`), so one past it here is past it beyond any rounding."""
     price, limit = fill.price, order.limit_price
     buy = order.side is Side.BUY
     what = (f"order {order.client_order_id} ({order.side} {order.qty} {order.symbol}, account "
             f"{order.account}, strategy {order.strategy})")
-    past = Decimal(0) if limit is None else price - limit if buy else limit - price
-    if limit is not None and past > 0:
-        side = "above" if buy else "below"
-        booked = (f"The fill ({fill.qty}, fill id {fill.fill_id}) is booked as the broker "
-                  "reported it")
-        if past <= limit * LIMIT_ROUNDING:
-            engine.state.count("fill_past_limit_rounding")
-            engine.alert(out, AlertSeverity.INFO, FILL_PRICE,
-                         f"{what} was filled at {price}, {past} {side} its limit price {limit} "
-                         "(within 1 basis point): likely the broker's rounding of its average "
-                         f"price, from which the price of a part-fill is derived. {booked}")
-        else:
-            engine.state.count("fill_past_limit")
-            engine.alert(out, AlertSeverity.CRITICAL, FILL_PRICE,
-                         f"{what} was filled at {price}, {side} its limit price {limit}: the "
-                         "broker executed it at a price the order did not allow. "
-                         f"{booked}; check it with the broker")
+    if limit is not None and (price > limit if buy else price < limit):
+        engine.state.count("fill_past_limit")
+        engine.alert(out, AlertSeverity.CRITICAL, FILL_PRICE,
+                     f"{what} was filled at {price}, {'above' if buy else 'below'} its limit "
+                     f"price {limit}: the broker executed it at a price the order did not "
+                     f"allow. The fill ({fill.qty}, fill id {fill.fill_id}) is booked as the "
+                     "broker reported it; check it with the broker")
     mark = engine.state.marks.get(order.symbol)
     if mark is None or mark <= 0:
         return

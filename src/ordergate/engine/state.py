@@ -63,11 +63,12 @@ from ordergate.model.values import ZERO
 #      (`forget_fills`); an intent allowed under `cancel_resting` names the orders it
 #      cancels in an ORD-010 violation (`core.with_self_match_cancels`).
 #   3: a fill is checked against its own order and the market (`lifecycle.on_fill`): one
-#      past its order's limit price (within 1 basis point only an info note, the venue's
-#      rounding: `lifecycle.LIMIT_ROUNDING`), or more than ten times above or below the
-#      symbol's mark, is booked with an Alert (FILL_PRICE); a fill id seen again for another
-#      order, or with another quantity or price, is booked as the new execution it is and
-#      raises SYS-009 like an over-fill, where behaviour 2 dropped it as a redelivery
+#      past its order's limit price (a critical Alert, however little: a part-fill priced
+#      from the venue's rounded averages is kept within the limit where it is derived,
+#      `brokers.labels.within_limit`), or more than ten times above or below the symbol's
+#      mark, is booked with an Alert (FILL_PRICE); a fill id seen again for another order,
+#      or with another quantity or price, is booked as the new execution it is and raises
+#      SYS-009 like an over-fill, where behaviour 2 dropped it as a redelivery
 #      (`fill_contents`).
 #   4: the age of a `market_hours` symbol's market data counts only the time its market has
 #      been open (`core.Engine._staleness`): a clock tick while it is closed raises no SYS-002

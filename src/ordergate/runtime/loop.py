@@ -50,7 +50,15 @@ import msgspec
 import structlog
 
 from ordergate.brokers.base import BrokerAdapter, BrokerOrder, OrderStatus
-from ordergate.brokers.labels import PRICE_STEP
+from ordergate.brokers.labels import (
+    PRICE_STEP,
+    PriceLimit,
+    decimal_places,
+    derived_price,
+    half_unit,
+    order_limit,
+    within_limit,
+)
 from ordergate.brokers.sim import SimBroker
 from ordergate.engine.core import (
     POLICY_NOT_EFFECTIVE,
@@ -94,7 +102,6 @@ from ordergate.model.events import (
 )
 from ordergate.model.intent import OrderIntent
 from ordergate.model.market import MarketSnapshot
-from ordergate.model.values import MAGNITUDE_LIMIT
 from ordergate.policy.loader import Policy
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
 from ordergate.runtime import faults
@@ -679,8 +686,10 @@ class Runtime:
                 missing = known.filled_qty - journal_filled
                 found[cid] = known
                 if missing > 0 and known.avg_fill_price is not None:
+                    limit = None if order is None else order_limit(order.side,
+                                                                   order.limit_price)
                     price = increment_price(known.filled_qty, known.avg_fill_price,
-                                            journal_filled, booked.get(cid))
+                                            journal_filled, booked.get(cid), limit=limit)
                     lost.append(Fill(ts=self._now, client_order_id=cid,
                                      fill_id=recovered_fill_id(cid, known.filled_qty),
                                      qty=missing, price=price))
@@ -1336,24 +1345,38 @@ def recovered_fill_id(client_order_id: str, filled_qty: Decimal) -> str:
 
 
 def increment_price(filled_qty: Decimal, avg_price: Decimal, booked_qty: Decimal,
-                    booked_notional: Decimal | None) -> Decimal:
+                    booked_notional: Decimal | None, *,
+                    limit: PriceLimit | None = None) -> Decimal:
     """The price of the part of an order the broker reports filled (`filled_qty` at the
     average `avg_price`) beyond the `booked_qty` the journal booked for `booked_notional`
     (None: not known), derived from the notionals and rounded as `OrderWatch` does for a live
-    poll (`brokers.labels.PRICE_STEP`). The broker's average when nothing was booked or the
+    poll (`brokers.labels.derived_price`). The broker's average when nothing was booked or the
     notional is not known, and, as a live poll does, when its rounded figures imply no usable
-    price: none above zero, or one beyond any real price (`MAGNITUDE_LIMIT`: a tiny increment
-    over a changed average would otherwise stop every restart on a fill no event can carry)."""
-    if booked_qty == 0 or booked_notional is None:
-        return avg_price
+    price: none above zero, or one beyond any real price (`values.MAGNITUDE_LIMIT`: a tiny
+    increment over a changed average would otherwise stop every restart on a fill no event can
+    carry).
+
+    A price from the broker's rounded average (derived, or the average of all the order
+    filled) past the order's `limit` by no more than that rounding is the limit
+    (`brokers.labels.within_limit`). The rounding is half a unit in the last place
+    `avg_price` was given with, times `filled_qty`, and as much again per unit of
+    `booked_qty` (and half a price step: `PRICE_STEP`) for how far the booked notional can
+    fall short of what was filled (for a sell: exceed it). A live poll books its parts to keep
+    to the broker's averages, and a part it booked at the limit only books more than the part
+    cost, so the booked notional falls short by no more than the rounding of the broker's
+    average it last followed."""
     try:
-        derived = (filled_qty * avg_price - booked_notional) / (filled_qty - booked_qty)
-        if not 0 < derived < MAGNITUDE_LIMIT:
+        rounding = half_unit(decimal_places(avg_price))
+        if booked_qty == 0:
+            return within_limit(avg_price, rounding, limit)
+        if booked_notional is None:
             return avg_price
-        price = Decimal(format(derived.quantize(PRICE_STEP).normalize(), "f"))
+        error = filled_qty * rounding + booked_qty * (rounding + PRICE_STEP / 2)
+        price = derived_price(filled_qty, avg_price, booked_qty, booked_notional, error=error,
+                              limit=limit)
     except ArithmeticError:  # figures too far apart to hold at that step: no price at all
         return avg_price
-    return price if price > 0 else avg_price
+    return avg_price if price is None else price
 
 
 def _reported_state(order: OrderStatusView, known: BrokerOrder | None) -> BrokerOrder | None:

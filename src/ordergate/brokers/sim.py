@@ -27,6 +27,12 @@ Order-level rejects (unsupported type, injected rejects) arrive as `OrderReject`
 the ack latency, or synchronously as `SubmitResult(accepted=False)` with `sync_rejects`.
 A halted symbol (fault hook) raises `BrokerOrderRejected("market halted ...")` like a REST 422.
 
+With `follow_sessions` (the guard of `ordergate run` and `serve` gives it the gateway's trading
+days), a DAY order never trades at or after the end of the trading day it was sent in: it stays
+working, unfilled, until it is canceled (the gateway's session close cancels it right after the
+batch that rolled the day, which may already have shown the simulator the next day's quotes).
+Without it a DAY order trades until canceled.
+
 With `state_path`, the book is committed (incrementally) to a small SQLite file after every mutating
 call, so a gateway process can be killed and restarted and still talk to the same broker.
 """
@@ -41,6 +47,7 @@ import random
 import sqlite3
 import stat
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -287,6 +294,10 @@ class SimBroker:
         # can trade on it instead of every order ever received. Built lazily from the book
         # (after a restore too); orders that stopped working are pruned when met.
         self._working_index: dict[str, dict[str, None]] | None = None
+        # When the trading day holding a time ends (`follow_sessions`), and that end for each
+        # DAY order asked about.
+        self._day_end: Callable[[datetime], datetime] | None = None
+        self._day_ends: dict[str, datetime] = {}
         self._db: sqlite3.Connection | None = None
         # What changed since the last commit (see `_commit`).
         self._dirty_orders: set[str] = set()
@@ -336,6 +347,17 @@ class SimBroker:
         with self._lock:
             self._book.clock_offset = value
             self._commit()
+
+    def follow_sessions(self, day_end: Callable[[datetime], datetime] | None) -> None:
+        """Keep DAY orders to their trading day: `day_end(ts)` is when the trading day holding
+        `ts` ends (the gateway's day roll, so the simulator's days are the engine's). A DAY
+        order sent at `ts` never trades at or after `day_end(ts)`; it stays working until
+        canceled, as the gateway's session close does. None: DAY orders trade until canceled.
+        The rule is not part of the saved state: whoever opens the simulator gives it (the
+        same rule gives the same answers)."""
+        with self._lock:
+            self._day_end = day_end
+            self._day_ends.clear()
 
     # ------------------------------------------------------------ inputs
 
@@ -551,6 +573,8 @@ class SimBroker:
         order = entry.dispatch
         fill_ts = order.ts + max(self.config.ack_latency, self.config.fill_latency)
         quote = self._book.quotes.get(order.symbol)
+        if self._day_over(entry, fill_ts if quote is None else max(fill_ts, quote.ts)):
+            return
         if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
             if quote is None or not self._stop_touched(entry, quote):
                 return  # rests until a snapshot touches the stop
@@ -578,18 +602,32 @@ class SimBroker:
             order = entry.dispatch
             if order.ts > snapshot.ts:
                 continue
+            ts = max(snapshot.ts, order.ts + max(config.ack_latency, config.fill_latency))
+            if self._day_over(entry, ts):
+                continue
             if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and not entry.triggered:
                 if not self._stop_touched(entry, snapshot):
                     continue
                 entry.triggered = True
                 self._dirty_orders.add(order.client_order_id)
             self._dirty_orders.add(order.client_order_id)
-            ts = max(snapshot.ts, order.ts + max(config.ack_latency, config.fill_latency))
             qty = self._trade(entry, snapshot, None if available is None else available - taken,
                               ts)
             taken += qty
         if available is not None:
             self._book.volume_taken[snapshot.symbol] = taken
+
+    def _day_over(self, entry: _Order, ts: datetime) -> bool:
+        """Has the trading day of this DAY order ended by `ts` (`follow_sessions`)? It may no
+        longer trade then."""
+        day_end = self._day_end
+        if day_end is None or entry.dispatch.tif is not TimeInForce.DAY:
+            return False
+        client_id = entry.dispatch.client_order_id
+        end = self._day_ends.get(client_id)
+        if end is None:
+            end = self._day_ends[client_id] = day_end(entry.dispatch.ts)
+        return ts >= end
 
     def _volume_left(self, snapshot: MarketSnapshot) -> Decimal | None:
         """What the participation cap still lets trade on `snapshot` (None: no cap)."""

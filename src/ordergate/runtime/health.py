@@ -34,6 +34,8 @@ import structlog
 
 from ordergate.brokers.base import BrokerAdapter
 from ordergate.brokers.sim import SimBroker
+from ordergate.engine.calendar import CalendarUnavailable, next_roll
+from ordergate.engine.core import Engine
 from ordergate.engine.records import OrderRecord
 from ordergate.journal import (
     ChainCheckProcess,
@@ -377,6 +379,18 @@ def keeps_own_clock(broker: BrokerAdapter) -> bool:
     return not isinstance(broker, MarketListener)
 
 
+def day_end_of(engine: Engine) -> Callable[[datetime], datetime]:
+    """When the trading day holding a time ends, as `engine` rolls its days (its active
+    policy's `day_roll_calendar`, read at each call; an unavailable calendar rolls at 00:00
+    UTC, as the engine does then)."""
+    def day_end(ts: datetime) -> datetime:
+        try:
+            return next_roll(ts, engine.settings.day_roll_calendar)
+        except CalendarUnavailable:
+            return next_roll(ts, None)
+    return day_end
+
+
 def keeps_own_book(broker: BrokerAdapter) -> bool:
     """Does the broker keep its orders and positions across the gateway's restarts? A
     simulator without a state file holds only what this process sent it: reconciling the
@@ -410,6 +424,12 @@ class GuardedRuntime:
                                           storm_threshold=self.settings.storm_threshold)
         runtime.dispatcher.attach(self.broker_health)
         broker: BrokerAdapter = runtime.broker
+        if isinstance(broker, SimBroker):
+            # The simulator fills against the gateway's market data, and is shown the quotes
+            # of a batch before the session close that follows the batch cancels the ended
+            # day's DAY orders: it learns the gateway's trading days too, so that no quote of
+            # the next day fills one of them.
+            broker.follow_sessions(day_end_of(runtime.engine))
         self.clock_watch = ClockWatch(clock, broker.server_time, self.board,
                                       max_drift_ms=self.settings.max_clock_drift_ms,
                                       resolution_ms=broker.capabilities.clock_resolution_ms)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -57,6 +58,13 @@ if TYPE_CHECKING:
     from ordergate.runtime.shard import LeaseKeeper
     from ordergate.service.alerts import AlertRouter
 
+MIN_TICK_INTERVAL_S = 0.1
+"""The engine thread looks for idle work this often (`EngineBridge`'s idle poll): a shorter
+interval cannot be kept, and would only journal a clock tick at every poll."""
+MAX_TICK_INTERVAL_S = 3600.0
+"""An hour: timers, market data staleness and broker polling advance only with event time."""
+MAX_PORT = 65_535
+
 token_app = typer.Typer(help="Make and hash API tokens for `ordergate serve`.",
                         no_args_is_help=True)
 
@@ -69,7 +77,8 @@ def serve(
         "--tokens", help="Tokens YAML file (default: $ORDERGATE_TOKENS_FILE, else the "
                          "tokens document in $ORDERGATE_TOKENS).")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8080,
+    port: Annotated[int, typer.Option(
+        "--port", help="TCP port, 0 to 65535 (0: any free port, said at start).")] = 8080,
     broker: Annotated[str, typer.Option(
         "--broker", help="'sim' (the paper simulator) or a broker config YAML file.")] = "sim",
     webhook: Annotated[str | None, typer.Option(
@@ -84,7 +93,8 @@ def serve(
         "--durability", help="Journal durability: batch (group commit) or always.")] = "batch",
     tick_interval: Annotated[float, typer.Option(
         "--tick-interval", help="Seconds without traffic before event time is advanced to "
-                                "the wall clock (timers, staleness, broker polling).")] = 1.0,
+                                "the wall clock (timers, staleness, broker polling): 0.1 "
+                                "to 3600.")] = 1.0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
     replace_policy: ReplacePolicy = False,
     operator: PolicyOperator = "",
@@ -119,6 +129,8 @@ def serve(
     from ordergate.service.bridge import utc_now
     from ordergate.service.server import Gateway, GatewayServer, GuardedBatches, bind_socket
 
+    _check_port(port)
+    _check_tick_interval(tick_interval)
     _configure_logging(log_level)
     if durability not in ("batch", "always"):
         raise UserError(f"--durability: expected 'batch' or 'always', got '{durability}'")
@@ -238,6 +250,25 @@ def serve(
         if keeper is not None and keeper.lost:
             raise SafetyStop(f"{redact_url(keeper.lost)}: stopped serving (another process "
                              "may own the stream now)")
+
+
+def _check_port(port: int) -> None:
+    """A TCP port the socket can bind (0: the system picks a free one). Else a usage error,
+    before anything is opened."""
+    if not 0 <= port <= MAX_PORT:
+        raise typer.BadParameter(f"{port}: expected a TCP port from 0 to {MAX_PORT} (0 "
+                                 "listens on any free port)", param_hint="'--port'")
+
+
+def _check_tick_interval(seconds: float) -> None:
+    """A finite idle interval the engine thread can keep (see `MIN_TICK_INTERVAL_S`). Else a
+    usage error, before anything is opened."""
+    if not (math.isfinite(seconds) and MIN_TICK_INTERVAL_S <= seconds <= MAX_TICK_INTERVAL_S):
+        raise typer.BadParameter(
+            f"{seconds:g}: expected seconds from {MIN_TICK_INTERVAL_S:g} (how often the engine "
+            f"looks for idle work) to {MAX_TICK_INTERVAL_S:g} (an hour), the time without "
+            "traffic before event time is advanced to the wall clock",
+            param_hint="'--tick-interval'")
 
 
 def _accounts_of(events: Sequence[InputEvent]) -> dict[str, str]:
@@ -374,7 +405,13 @@ def token_hash(
 
     if scheme not in ("sha256", "scrypt"):
         raise UserError(f"--scheme: expected sha256 or scrypt, got '{scheme}'")
-    token = sys.stdin.readline().strip()
+    line = sys.stdin.buffer.readline()
+    try:
+        token = line.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise UserError(f"stdin: the token is not UTF-8 text (byte 0x{line[exc.start]:02x} at "
+                        f"column {exc.start + 1}); a token from `ordergate token new` is "
+                        "plain ASCII") from None
     if not token:
         raise UserError("stdin: expected the token on the first line")
     out.print(hash_token(token, scheme), markup=False)

@@ -29,6 +29,7 @@ def test_a_dead_engine_thread_answers_503_instead_of_hanging(
     assert response.status_code == 503, response.text
     assert response.json()["error"] == "unavailable"
     assert "engine stopped" in response.json()["detail"]
+    assert "EngineCrash" not in response.text and "blew up" not in response.text  # in the log
     later = client.post("/v1/intents", json=intent("later", seconds=2), headers=auth(TRADER))
     assert later.status_code == 503 and "not running" in later.json()["detail"]
     assert not served.gateway.bridge.running

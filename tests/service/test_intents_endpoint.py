@@ -12,11 +12,13 @@ from typing import Any
 
 import httpx
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ordergate.model.intent import OrderIntent
 from ordergate.service.app import create_app, starlette_app
+from ordergate.service.bridge import DECIDED_NOT_ANSWERED, INTERNAL_ERROR_WORDS
 from ordergate.service.context import ApiError, decode_error
 from ordergate.service.intents import IntentsEndpoint, parse_intents
 from ordergate.service.schemas import IntentBatch
@@ -84,6 +86,29 @@ def test_front_door_answers_exactly_as_the_starlette_route(served: Served) -> No
         415, 400, 413, 413, 405, 405, 307]
     assert front == behind
     assert len(served.sent()) == 2
+
+
+def test_a_batch_decided_and_durable_but_not_answered_says_so_in_plain_words(
+        served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one 503 after which the order may have gone out keeps its own error code (the
+    client tells it from "nothing was done" by it), and says what happened without the
+    exception's class or text."""
+    index = served.gateway.bridge.index
+
+    def broken(records: object) -> None:
+        monkeypatch.undo()  # once
+        raise OSError(f"{served.journal_url}: disk")
+
+    monkeypatch.setattr(index, "add", broken)
+    answer = httpx.post(f"{served.url}/v1/intents", json=intent("late-1"), headers=auth(TRADER))
+
+    assert answer.status_code == 503, answer.text
+    assert answer.json() == {
+        "error": DECIDED_NOT_ANSWERED,
+        "detail": f"decided and durable, but answering failed: {INTERNAL_ERROR_WORDS}; read "
+                  "the decision at GET /v1/decisions/{intent_id}"}
+    assert "OSError" not in answer.text and "sqlite" not in answer.text
+    assert len(served.sent()) == 1  # durable, so sent
 
 
 # ---------------------------------------------------------------- one-pass decoding

@@ -22,6 +22,7 @@ import pytest
 
 from ordergate.journal.urls import parse_journal_url
 from ordergate.service.alerts import AlertNotice
+from ordergate.service.bridge import JOURNAL_STOPPED_WORDS
 from service.support import FEEDER, TRADER, Served, auth, intent, quote, start
 
 
@@ -85,7 +86,8 @@ def _refused_as_not_durable(answer: httpx.Response) -> None:
     assert answer.status_code == 503, answer.text
     body = answer.json()
     assert body["error"] == "unavailable", body
-    assert "not durable, nothing was done" in body["detail"], body
+    # in plain words: not the server's journal location, record numbers or class names
+    assert body["detail"] == f"not durable, nothing was done: {JOURNAL_STOPPED_WORDS}", body
     assert "journal could not be written" in body["detail"], body
     assert "replayed" not in body and "decision" not in body, body
 

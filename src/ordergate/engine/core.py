@@ -376,7 +376,7 @@ class Engine:
 
     def _check_stale(self, out: list[OutputEvent]) -> None:
         """Symbols the engine holds positions or orders in must keep fresh marks; the
-        tightest max_market_data_age among the holders applies (`_staleness` says how old
+        tightest max_market_data_age among the holders applies (`staleness` says how old
         the data is). O(held symbols)."""
         state = self.state
         if self.active is None:
@@ -392,14 +392,14 @@ class Engine:
             ]
             if not ages:
                 continue
-            detail = self._staleness(symbol, snapshot, min(ages))
+            detail = self.staleness(symbol, snapshot, min(ages))
             if detail is not None:
                 self.raise_condition(
                     out, f"data:stale:{symbol}", "SYS-002", detail,
                     fault_mode(self.settings.on_stale_data),
                 )
 
-    def _staleness(self, symbol: str, snapshot: MarketSnapshot, limit: timedelta) -> str | None:
+    def staleness(self, symbol: str, snapshot: MarketSnapshot, limit: timedelta) -> str | None:
         """Why `symbol`'s market data is stale against `limit` (an alert's words), or None
         while it is fresh. Its age is the time since the snapshot. From engine behaviour 4 on,
         for a symbol the policy binds to `market_hours`, only the time its market has been
@@ -750,7 +750,7 @@ class Engine:
         if guard.any() and symbol in state.marks:
             self.clear_condition(f"data:invalid:{symbol}")
             stale = f"data:stale:{symbol}"
-            if guard.has(stale) and self._staleness(symbol, snapshot,
+            if guard.has(stale) and self.staleness(symbol, snapshot,
                                                     self._max_age(symbol)) is None:
                 self.clear_condition(stale)
         for record in revalued:

@@ -176,6 +176,17 @@ class ServiceUnavailable(Exception):
 
 DECIDED_NOT_ANSWERED = "decided_not_answered"
 
+JOURNAL_STOPPED_WORDS = ("the gateway's journal could not be written; the gateway takes no "
+                         "intent, market data or operator command until it restarts on a "
+                         "healthy journal")
+INTERNAL_ERROR_WORDS = "an internal error stopped it (the server's log says which)"
+
+
+def client_words(exc: BaseException) -> str:
+    """What a client is told of a failure: plain words, never the exception's class or its
+    text, which name the server's journal file and record numbers (those go to the log)."""
+    return JOURNAL_STOPPED_WORDS if isinstance(exc, RuntimeStopped) else INTERNAL_ERROR_WORDS
+
 
 # ---------------------------------------------------------------- the decision index
 
@@ -518,7 +529,8 @@ class EngineBridge:
                 self._stopped.set()
                 for work in batch:
                     self._settle.add(work, exc=ServiceUnavailable(
-                        f"the engine stopped: {self.last_error}"))
+                        "the engine stopped after an internal error (the server's log says "
+                        "which); nothing more is taken until the gateway restarts"))
                 self._settle.flush()
                 log.critical("engine_thread_died", error=self.last_error)
                 return
@@ -555,7 +567,7 @@ class EngineBridge:
         except Exception as exc:  # outermost loop: the caller gets the failure, we go on
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.error("engine_work_failed", error=self.last_error)
-            self._settle.add(work, exc=ServiceUnavailable(self.last_error))
+            self._settle.add(work, exc=ServiceUnavailable(client_words(exc)))
             return
         self._settle.add(work, result=result)
 
@@ -647,14 +659,14 @@ class EngineBridge:
                 log.error("batch_failed_after_answering", error=self.last_error,
                           intents=len(fresh))
                 late = ServiceUnavailable(f"decided and durable, but answering failed: "
-                                          f"{self.last_error}; read the decision at "
+                                          f"{client_words(exc)}; read the decision at "
                                           "GET /v1/decisions/{intent_id}",
                                           error=DECIDED_NOT_ANSWERED)
                 for work in works:
                     self._settle.add(work, exc=late)  # an answered one keeps its answer
                 return
             log.error("batch_failed", error=self.last_error, intents=len(fresh))
-            error = ServiceUnavailable(f"not durable, nothing was done: {self.last_error}")
+            error = ServiceUnavailable(f"not durable, nothing was done: {client_words(exc)}")
             for work in works:
                 self._settle.add(work, exc=error)
 

@@ -159,8 +159,8 @@ class IntentsEndpoint:
             status, body = exc.status, exc.body()
             headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
                        for name, value in exc.headers.items()] + headers
-        except ServiceUnavailable as exc:
-            status, body = 503, ApiError(503, "unavailable", str(exc)).body()
+        except ServiceUnavailable as exc:  # its words are for the client (`client_words`)
+            status, body = 503, ApiError(503, exc.error, str(exc)).body()
         except ClientGone:
             return
         except Exception as exc:  # the route's outermost handler: never a stack trace out

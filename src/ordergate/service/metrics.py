@@ -6,7 +6,10 @@ the engine's own time per intent as the runtime measured it), at every journal f
 (`journal_flush_seconds`, through the Runtime's `on_flush`) and by the HTTP layer
 (`request_observer`); gauges of state (mode, exposure against caps, throttle utilisation of
 the global, account and busiest strategy and symbol windows, circuit breaker states) are set
-from the engine status just before each scrape (`Inspector.export_gauges`).
+from the engine status just before each scrape (`Inspector.export_gauges`). Once the gateway
+stopped on a failed journal write, exposure and throttle utilisation have no samples (the
+engine's figures may include work that was never stored) and the journal lag counts only
+records that were written.
 
 Every metric is listed, with its labels, meaning and unit, in docs/metrics.md (a test keeps
 the two in step).

@@ -256,7 +256,7 @@ def _data_sentence(data: DataCheck | None) -> str:
 def _data_check(engine: Engine) -> DataCheck:
     """Whether market data is present and fresh: /v1/health's `data` check, and the status
     headline's word on orders denied for want of it. A symbol's data is stale as the engine
-    judges it at its behaviour (`Engine._staleness`): from behaviour 4 a `market_hours`
+    judges it at its behaviour (`Engine.staleness`): from behaviour 4 a `market_hours`
     symbol counts only the time its market has been open, so a position held overnight, over
     a weekend or a holiday does not make the gateway unready while its market is closed."""
     state = engine.state
@@ -271,7 +271,7 @@ def _data_check(engine: Engine) -> DataCheck:
     if max_age is None or not state.started:
         return DataCheck(HealthCheck(ok=True))
     stale = sorted(symbol for symbol, snapshot in state.markets.items()
-                   if engine._staleness(symbol, snapshot, max_age) is not None)
+                   if engine.staleness(symbol, snapshot, max_age) is not None)
     if stale:
         return DataCheck(HealthCheck(ok=False, detail=f"stale market data (older than "
                                                       f"{max_age}): " + ", ".join(stale[:10])),
@@ -288,11 +288,16 @@ def _held(status: EngineStatus) -> str | None:
     return None if held is None else held_words(status, _reason_words(held.code)[1])
 
 
-def _stopped_headline(why: str) -> str:
+def _stopped_headline(why: str, durable_seq: int) -> str:
     """The banner once the journal failed: every request that would be journaled (intents,
-    market data, operator commands) is refused, whatever the mode reads."""
+    market data, operator commands) is refused, whatever the mode reads; and the figures shown
+    are the engine's as it stopped, which hold what the failed write did (an order reserved, a
+    rate window counted, a fill booked) though no journal holds it."""
     return ("STOPPED: the gateway takes no intent, market data or operator command; every "
-            f"one is refused (503) because {why}.")
+            f"one is refused (503) because {why}. The positions, exposure and rate windows "
+            "shown are the engine's at the failure and may include work that was never "
+            "stored: a restart rebuilds them from what the journal holds (through record "
+            f"{durable_seq}).")
 
 
 def _no_policy_headline(why: str) -> str:
@@ -318,6 +323,31 @@ class Inspector:
         self._breakers = breakers
         self.timeline = timeline
         self._last_batch_seconds = last_batch_seconds
+        self._durable_seq = runtime.journal.last_seq()
+        self._follow_durable_head()
+
+    def _follow_durable_head(self) -> None:
+        """Note the journal's newest record after every write of records to storage that
+        succeeded (the runtime's `on_flush`, still passed on to whoever set it before). Once a
+        write failed, the journal's `last_seq` counts the records that failed with it, and
+        the runtime keeps its durable head to itself: the status then shows this one."""
+        runtime = self._runtime
+        journal = runtime.journal
+        earlier = runtime.on_flush
+
+        def flushed(seconds: float) -> None:
+            self._durable_seq = journal.last_seq()  # what was buffered is now written
+            if earlier is not None:
+                earlier(seconds)
+
+        runtime.on_flush = flushed
+
+    @property
+    def durable_seq(self) -> int:
+        """The journal's newest durable record: its last record while the runtime runs (every
+        batch ends durable), the last one written before the failure once it stopped."""
+        runtime = self._runtime
+        return self._durable_seq if runtime.stopped else runtime.journal.last_seq()
 
     @property
     def run_id(self) -> str:
@@ -360,7 +390,7 @@ class Inspector:
             run_id=runtime.journal.run_id, mode=status.mode.value, reasons=reasons,
             positions=positions, exposure=exposure,
             rate_windows=rate_windows, rate_windows_omitted=omitted,
-            headline=(_stopped_headline(runtime.stopped) if runtime.stopped
+            headline=(_stopped_headline(runtime.stopped, self.durable_seq) if runtime.stopped
                       else _no_policy_headline(runtime.policy_not_in_effect)
                       if runtime.deciding_policy is None
                       else _headline(status.mode, restrictions, pending, bool(reasons),
@@ -520,7 +550,7 @@ class Inspector:
 
     def _journal_view(self) -> JournalView:
         journal = self._runtime.journal
-        last = journal.last_seq()
+        last = self.durable_seq  # never a record that failed to be written
         snapshot = self._runtime.snapshot_seq  # known: scanning the snapshots costs seconds
         return JournalView(url=redact_url(journal.url), last_seq=last, snapshot_seq=snapshot,
                            lag=last - snapshot,
@@ -564,14 +594,19 @@ class Inspector:
 
     @staticmethod
     def export_gauges(view: StatusView, metrics: ServiceMetrics) -> None:
+        """The state gauges from `view`. Once the gateway stopped on a failed journal write,
+        exposure and throttle utilisation have no samples: the engine's figures may include
+        work that was never stored, and a gauge cannot say so beside its value."""
         metrics.set_mode(Mode(view.mode))
+        stopped = bool(view.stopped)
         metrics.set_exposure(
-            row for e in view.exposure for row in (
+            row for e in view.exposure if not stopped for row in (
                 (e.account, "gross", float(e.gross),
                  None if e.gross_cap is None else float(e.gross_cap)),
                 (e.account, "net", float(e.net),
                  None if e.net_cap is None else float(e.net_cap)),
             ))
-        metrics.set_throttles((w.scope, w.key, w.utilisation) for w in view.rate_windows)
+        metrics.set_throttles((w.scope, w.key, w.utilisation) for w in view.rate_windows
+                              if not stopped)
         metrics.journal_lag.set(view.journal.lag)
         metrics.set_breakers((b.name, b.state) for b in view.breakers)

@@ -24,6 +24,7 @@ from ordergate.brokers.base import (
     OrderStatus,
     SubmitResult,
 )
+from ordergate.brokers.labels import PriceLimit
 from ordergate.chaos.harness import ACCOUNT, at, chaos_policy, intent, quote
 from ordergate.model.events import (
     AccountFunding,
@@ -113,7 +114,8 @@ class RefusingVenue:
     def poll_events(self, until: datetime) -> list[InputEvent]:
         return []
 
-    def track(self, client_order_id: str, reported: BrokerOrder | None = None) -> None:
+    def track(self, client_order_id: str, reported: BrokerOrder | None = None,
+              limit: PriceLimit | None = None) -> None:
         return None
 
     def server_time(self) -> datetime:

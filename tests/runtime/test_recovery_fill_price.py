@@ -88,8 +88,9 @@ class Venue:
     def poll_events(self, until: datetime) -> list[InputEvent]:
         return self.watch.poll(self.get_order, until)
 
-    def track(self, client_order_id: str, reported: BrokerOrder | None = None) -> None:
-        self.watch.track(client_order_id, known=reported)
+    def track(self, client_order_id: str, reported: BrokerOrder | None = None,
+              limit: PriceLimit | None = None) -> None:
+        self.watch.track(client_order_id, known=reported, limit=limit)
 
     def server_time(self) -> datetime:
         return T0
@@ -383,3 +384,32 @@ def test_increment_price_keeps_a_rounding_past_the_limit_at_the_limit() -> None:
     # a sell is kept from below
     sell = PriceLimit(side=Side.SELL, price=D(190))
     assert increment_price(D(3), D("190.0033"), D(1), D("190.01"), limit=sell) == D(190)
+
+
+def test_an_order_followed_on_after_a_restart_is_kept_within_its_limit(tmp_path: Path) -> None:
+    """The restarted process's adapter follows the working order on, told its limit: 1 @
+    189.99 was booked before the restart; after it the venue executes 2 more @ 190 (the limit)
+    and reports 3 @ 189.9967, which a live poll derives as 190.00005 for the two: booked at
+    190, with no FILL_PRICE alert."""
+    journal = tmp_path / "j.db"
+    venue = Venue()
+    runtime = _open(journal, venue)
+    runtime.process([AccountFunding(ts=at(0), account=ACCOUNT, cash=Decimal(1_000_000)),
+                     quote("AAPL", 0)])
+    runtime.process([intent("i1", Side.BUY, 3, 1, limit_price=Decimal("190"))])
+    cid = venue.submitted[-1]
+    venue.execute(cid, "1", "189.99")
+    runtime.process([quote("AAPL", 2)])
+    runtime.close()
+    venue = Venue(venue.orders)
+    runtime = _open(journal, venue)
+    try:
+        assert venue.watch.working() == [cid]
+        venue.execute(cid, "3", "189.9967")  # seen by the restarted process's poll
+        runtime.process([quote("AAPL", 3)])
+        assert cid not in runtime.engine.state.open_orders
+    finally:
+        runtime.close()
+    fills, alerts = _journaled(journal)
+    assert fills == [(D(1), D("189.99")), (D(2), D(190))]
+    assert alerts == []

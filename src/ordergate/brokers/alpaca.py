@@ -50,6 +50,8 @@ from ordergate.brokers.base import (
 from ordergate.brokers.config import Secret
 from ordergate.brokers.labels import (
     OrderWatch,
+    PriceLimit,
+    order_limit,
     parse_retry_after,
     parse_timestamp,
     require_label,
@@ -184,7 +186,8 @@ class AlpacaAdapter:
 
     def submit(self, order: Dispatch) -> SubmitResult:
         request = self._order_request(order)
-        with self._watch.submitting(order.client_order_id):
+        with self._watch.submitting(order.client_order_id,
+                                     order_limit(order.side, order.limit_price)):
             with _errors("submit"):
                 raw = self._client.submit_order(request)
             placed = self._parse_order(raw, "submit")
@@ -240,9 +243,10 @@ class AlpacaAdapter:
         """Events for the orders this adapter follows, from their current state at the venue."""
         return self._watch.poll(self.get_order, until)
 
-    def track(self, client_order_id: str, reported: BrokerOrder | None = None) -> None:
+    def track(self, client_order_id: str, reported: BrokerOrder | None = None,
+              limit: PriceLimit | None = None) -> None:
         """Follow an order the gateway holds open (after a restart) from `reported` on."""
-        self._watch.track(client_order_id, known=reported)
+        self._watch.track(client_order_id, known=reported, limit=limit)
 
     def server_time(self) -> datetime:
         with _errors("server_time"):

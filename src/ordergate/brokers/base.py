@@ -9,12 +9,15 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from ordergate.model.events import Dispatch, InputEvent
 from ordergate.model.intent import OrderType, TimeInForce
+
+if TYPE_CHECKING:
+    from ordergate.brokers.labels import PriceLimit
 
 
 class BrokerCapabilities(msgspec.Struct, frozen=True, kw_only=True):
@@ -145,11 +148,14 @@ class BrokerAdapter(Protocol):
         """Broker callbacks (acks, fills, cancels, rejects) with ts <= `until`, in order."""
         ...
 
-    def track(self, client_order_id: str, reported: BrokerOrder | None = None) -> None:
+    def track(self, client_order_id: str, reported: BrokerOrder | None = None,
+              limit: PriceLimit | None = None) -> None:
         """Follow an order the gateway holds open, so `poll_events` reports what becomes of
         it (recovery calls this after a restart). `reported` is the state the gateway already
         knows of it (events start after it); None when it knows nothing yet (the first sight
-        of the order at the venue reports everything)."""
+        of the order at the venue reports everything). `limit` is the price the order may not
+        be filled past (`labels.order_limit`): a part-fill the adapter prices from the venue's
+        rounded averages is kept within it as far as the rounding allows (`labels.OrderWatch`)."""
         ...
 
     def server_time(self) -> datetime:

@@ -44,8 +44,10 @@ from ordergate.brokers.config import MIN_TIMEOUT_S, Secret
 from ordergate.brokers.labels import (
     UNTAGGED_PREFIX,
     OrderWatch,
+    PriceLimit,
     decimal_text,
     json_constant,
+    order_limit,
     parse_retry_after,
     require_label,
     require_supported,
@@ -192,7 +194,8 @@ class CcxtVenue:
         # Known before the send: a lookup by label after an unanswered submit asks its
         # currency first.
         self._instrument[order.client_order_id] = order.symbol
-        with self._watch.submitting(order.client_order_id):
+        with self._watch.submitting(order.client_order_id,
+                                     order_limit(order.side, order.limit_price)):
             result = self._call("submit", method, params)
             with response_shape(VENUE, "submit"):
                 placed = msgspec.convert(result, _Placed, strict=False).order
@@ -276,11 +279,12 @@ class CcxtVenue:
         """Events for the orders this adapter follows, from their current state at the venue."""
         return self._watch.poll(self.get_order, until)
 
-    def track(self, client_order_id: str, reported: BrokerOrder | None = None) -> None:
+    def track(self, client_order_id: str, reported: BrokerOrder | None = None,
+              limit: PriceLimit | None = None) -> None:
         """Follow an order the gateway holds open (after a restart) from `reported` on."""
         if reported is not None and reported.symbol:
             self._instrument[client_order_id] = reported.symbol
-        self._watch.track(client_order_id, known=reported)
+        self._watch.track(client_order_id, known=reported, limit=limit)
 
     def server_time(self) -> datetime:
         result = self._call("server_time", self._exchange.publicGetGetTime, {})

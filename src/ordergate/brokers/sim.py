@@ -67,6 +67,7 @@ from ordergate.brokers.base import (
     SubmitResult,
 )
 from ordergate.brokers.config import BrokerConfigError
+from ordergate.brokers.labels import PriceLimit
 from ordergate.model.events import Dispatch, Fill, InputEvent, OrderAck, OrderCanceled, OrderReject
 from ordergate.model.intent import OrderType, Side, TimeInForce
 from ordergate.model.market import MarketSnapshot
@@ -447,7 +448,8 @@ class SimBroker:
             self._commit()
             return ready
 
-    def track(self, client_order_id: str, reported: BrokerOrder | None = None) -> None:
+    def track(self, client_order_id: str, reported: BrokerOrder | None = None,
+              limit: PriceLimit | None = None) -> None:
         """Nothing to do: the simulator's book reports every order it holds."""
 
     def get_order(self, client_order_id: str) -> BrokerOrder | None:

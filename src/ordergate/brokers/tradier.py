@@ -47,8 +47,10 @@ from ordergate.brokers.config import Secret
 from ordergate.brokers.labels import (
     UNTAGGED_PREFIX,
     OrderWatch,
+    PriceLimit,
     decimal_text,
     json_constant,
+    order_limit,
     parse_retry_after,
     require_label,
     require_supported,
@@ -175,7 +177,8 @@ class TradierAdapter:
     def submit(self, order: Dispatch) -> SubmitResult:
         form = self._order_form(order)
         form["side"] = self._side(order)
-        with self._watch.submitting(order.client_order_id):
+        with self._watch.submitting(order.client_order_id,
+                                     order_limit(order.side, order.limit_price)):
             body = self._request("submit", "POST", self._path("/orders"), data=form)
             with response_shape(VENUE, "submit"):
                 placed = msgspec.convert(body, _PlacedEnvelope, strict=False).order
@@ -243,11 +246,12 @@ class TradierAdapter:
         """Events for the orders this adapter follows, from their current state at the venue."""
         return self._watch.poll(self.get_order, until)
 
-    def track(self, client_order_id: str, reported: BrokerOrder | None = None) -> None:
+    def track(self, client_order_id: str, reported: BrokerOrder | None = None,
+              limit: PriceLimit | None = None) -> None:
         """Follow an order the gateway holds open (after a restart) from `reported` on."""
         if reported is not None and reported.broker_order_id:
             self._broker_ids[client_order_id] = reported.broker_order_id
-        self._watch.track(client_order_id, known=reported)
+        self._watch.track(client_order_id, known=reported, limit=limit)
 
     def server_time(self) -> datetime:
         body = self._request("server_time", "GET", "/v1/markets/clock")

@@ -714,7 +714,8 @@ class Runtime:
             if not self._stopped:
                 for order in self.engine.status().open_orders:
                     cid = order.client_order_id
-                    self.broker.track(cid, _reported_state(order, found.get(cid)))
+                    self.broker.track(cid, _reported_state(order, found.get(cid)),
+                                      limit=order_limit(order.side, order.limit_price))
         if on_batch is not None:
             on_batch(report)
 

@@ -45,7 +45,8 @@ interrupt it in two places, and the restart finishes either before anything else
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -65,7 +66,7 @@ from ordergate.model.events import CancelRequest, DependencyStatus, InputEvent
 from ordergate.model.intent import Side, TimeInForce
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
 from ordergate.runtime import faults
-from ordergate.runtime.loop import BatchReport, Runtime
+from ordergate.runtime.loop import BatchReport, Runtime, RuntimeStopped
 from ordergate.runtime.sources import FeedbackMark, SourceMark, decode_note
 
 log = structlog.get_logger("ordergate.runtime.reconcile")
@@ -160,6 +161,28 @@ class ReconcileReport:
 _encode = msgspec.json.Encoder(order="deterministic").encode
 
 
+def _merge(into: BatchReport, more: BatchReport) -> None:
+    """Add the report of a runtime call that returned: all of it is durable, as is `into`."""
+    into.emitted.extend(more.emitted)
+    into.inputs += more.inputs
+    into.durable = len(into.emitted)
+
+
+@contextlib.contextmanager
+def _kept_on_stop(report: BatchReport) -> Iterator[None]:
+    """Should the runtime stop inside, the RuntimeStopped carries the durable part of `report`
+    (what a pass or a close made durable, and sent, before a later write of its own failed)
+    before what the call that stopped put there itself. Without it the close's cancels (or
+    what a start-up pass journaled canceling orphans) would go unshown though the journal and
+    the broker hold them, and the restart, which continues from the journal, would not show
+    them either."""
+    try:
+        yield
+    except RuntimeStopped as stop:
+        stop.journaled[:0] = report.emitted[:report.durable]
+        raise
+
+
 class Reconciler:
     def __init__(self, runtime: Runtime, settings: ReconcileSettings | None = None) -> None:
         self.runtime = runtime
@@ -202,16 +225,15 @@ class Reconciler:
                 keep_others=True)
         report = BatchReport()
         problems: dict[str, tuple[str, str]] = {}
-        self._orders(ts, broker_orders, found, problems, on_start, report)
-        self._positions(broker_positions, found, problems)
-        note = ReconcileNote(
-            ts=ts, on_start=on_start, orphans=[o.client_order_id for o in found.orphans],
-            zombies=found.zombies, unbooked=found.unbooked,
-            positions=[f"{m.account}/{m.symbol}" for m in found.positions],
-            canceled=found.canceled)
-        more = self._publish(ts, problems, notes=[_encode(note)])
-        report.emitted.extend(more.emitted)
-        report.inputs += more.inputs
+        with _kept_on_stop(report):  # the orphans canceled on start, should a later write fail
+            self._orders(ts, broker_orders, found, problems, on_start, report)
+            self._positions(broker_positions, found, problems)
+            note = ReconcileNote(
+                ts=ts, on_start=on_start, orphans=[o.client_order_id for o in found.orphans],
+                zombies=found.zombies, unbooked=found.unbooked,
+                positions=[f"{m.account}/{m.symbol}" for m in found.positions],
+                canceled=found.canceled)
+            _merge(report, self._publish(ts, problems, notes=[_encode(note)]))
         if not found.clean:
             log.warning("reconcile_mismatch", orphans=len(found.orphans),
                         zombies=len(found.zombies), unbooked=len(found.unbooked),
@@ -338,9 +360,7 @@ class Reconciler:
         log.warning("orphan_canceled_on_start", client_order_id=order.client_order_id,
                     unresolved=outcome.unresolved)
         if outcome.events:
-            more = runtime.inject(outcome.events, origin="reconcile")
-            report.emitted.extend(more.emitted)
-            report.inputs += more.inputs
+            _merge(report, runtime.inject(outcome.events, origin="reconcile"))
         return not outcome.unresolved
 
     def _publish(self, ts: datetime, problems: dict[str, tuple[str, str]], *,
@@ -395,22 +415,22 @@ class Reconciler:
     def _summarize(self, ts: datetime, canceled: list[str], report: BatchReport, *,
                    reconcile: bool) -> BatchReport:
         runtime = self.runtime
-        if reconcile:
-            more = self.reconcile(ts)
-            report.emitted.extend(more.emitted)
-            report.inputs += more.inputs
-        status = runtime.engine.status()
-        found = self.last
-        summary = SessionCloseNote(
-            ts=ts, day_orders_canceled=canceled,
-            positions={f"{p.account}/{p.symbol}": str(p.qty) for p in status.positions
-                       if p.qty != 0},
-            mode=status.mode.value,
-            mismatches=0 if found is None else
-            len(found.orphans) + len(found.zombies) + len(found.positions))
-        faults.crossing("session_close_before_summary")
-        final = runtime.inject([], origin=SESSION_CLOSE, notes=[_encode(summary)])
-        report.emitted.extend(final.emitted)
+        # `report` holds the close's cancels, durable and sent: a journal failure below (the
+        # reconciliation, the summary) stops the runtime with them
+        with _kept_on_stop(report):
+            if reconcile:
+                _merge(report, self.reconcile(ts))
+            status = runtime.engine.status()
+            found = self.last
+            summary = SessionCloseNote(
+                ts=ts, day_orders_canceled=canceled,
+                positions={f"{p.account}/{p.symbol}": str(p.qty) for p in status.positions
+                           if p.qty != 0},
+                mode=status.mode.value,
+                mismatches=0 if found is None else
+                len(found.orphans) + len(found.zombies) + len(found.positions))
+            faults.crossing("session_close_before_summary")
+            _merge(report, runtime.inject([], origin=SESSION_CLOSE, notes=[_encode(summary)]))
         log.info("session_closed", day_orders_canceled=len(canceled), mode=summary.mode)
         return report
 

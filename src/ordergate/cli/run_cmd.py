@@ -11,20 +11,32 @@ reconciliation with the broker before the first event and every N batches. The s
 file therefore gives the same output bytes, run after run.
 
 Re-running the same command on the same journal resumes after the last line it journaled,
-so a killed run is finished by simply starting it again.
+so a killed run is finished by simply starting it again. Ctrl-C or SIGTERM stops the run once
+the batch in progress is journaled, acted on and shown, with the summary (exit 130 or 143); a
+second one stops it at once, and the next run finishes that batch from the journal.
+
+Each record is shown by the run that journaled it, once: a restart shows what it journals
+itself. A run that was killed (not stopped) may have journaled its last batch without showing
+it; a restart on a journal that holds records says on stderr which batch that was and how to
+list it (`earlier_batch`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import re
+import os
+import shlex
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from types import FrameType
+from typing import Annotated, Any, BinaryIO
 
 import msgspec
 import structlog
@@ -34,10 +46,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ordergate.brokers.base import BrokerAdapter
+from ordergate.brokers.config import BrokerConfigError
 from ordergate.brokers.sim import FillModel, SimBroker, SimFaults, SubmitFault
 from ordergate.cli.broker_spec import broker_from_spec, sim_config_for
 from ordergate.cli.console import err, plain
-from ordergate.cli.errors import SafetyStop, UserError, journal_problem
+from ordergate.cli.errors import SafetyStop, UserError, journal_file_at, journal_problem
 from ordergate.cli.logs import stderr_logger_factory
 from ordergate.cli.policy_flags import (
     PolicyOperator,
@@ -49,8 +62,18 @@ from ordergate.cli.policy_flags import (
 )
 from ordergate.engine.commands import COMMAND_NOTE, COMMAND_REFUSED
 from ordergate.engine.status import AccountStatus, EngineStatus, held_words
-from ordergate.journal import HASH_PREFIX, Durability, JournalError, head_of, open_journal
-from ordergate.journal.urls import parse_journal_url
+from ordergate.journal import (
+    HASH_PREFIX,
+    Durability,
+    Journal,
+    JournalError,
+    RecordKind,
+    head_of,
+    open_journal,
+    redact_url,
+)
+from ordergate.journal.chain import JournalDamaged
+from ordergate.journal.urls import not_a_journal, parse_journal_url, resolved_journal_url
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
     Alert,
@@ -82,7 +105,7 @@ from ordergate.runtime.loop import (
 )
 from ordergate.runtime.policy_choice import PolicyReplacement
 from ordergate.runtime.runfile import DEFAULT_BATCH_SIZE, Tally, count_lines, run_file
-from ordergate.runtime.sources import BadLine
+from ordergate.runtime.sources import BadLine, SourceMark, decode_note
 
 _PRINTED = (Decision, Dispatch, CancelOrder, OrderReject, OrderCanceled, Fill, ModeChanged,
             Alert)
@@ -100,20 +123,15 @@ def configure_logging(verbose: bool, quiet_level: int = logging.WARNING) -> None
 
 
 def journal_url(value: str) -> str:
-    """A journal URL, or a plain file path for the embedded SQLite journal. A libpq keyword
-    string (`host=... dbname=... password=...`) is refused: taken as a path it would name a
-    SQLite file after it, password and all."""
-    if "://" in value:
-        return value
-    if _KEYWORD_DSN.match(value) and not value.endswith(".db"):
-        try:
-            parse_journal_url(value)
-        except JournalError as exc:
-            raise UserError(f"--journal: {exc}") from None
-    return f"sqlite:///{Path(value).resolve()}"
-
-
-_KEYWORD_DSN = re.compile(r"\s*[A-Za-z_]+\s*=")
+    """The journal URL `--journal value` names, by the rules every command reads a journal
+    by (`journal.urls.parse_journal_url`): a path ending in '.db' (the embedded SQLite
+    journal), sqlite:///... or postgresql://... Anything else is refused by name: an events
+    file or a policy given by mistake, or a libpq keyword string (`host=... password=...`),
+    which taken as a path would name a SQLite file after it, password and all."""
+    try:
+        return resolved_journal_url(value)
+    except JournalError as exc:
+        raise UserError(str(exc)) from None
 
 
 def require_events_file(events: Path) -> None:
@@ -207,17 +225,38 @@ def pnl_parts(account: AccountStatus) -> str:
             f"fees {money(fees)}")
 
 
-def loss_limit_words(account: AccountStatus) -> str | None:
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def utc_words(moment: datetime) -> str:
+    """`moment` as "Mon 2026-11-30 21:00:00 UTC": the weekday tells a Saturday reader that the
+    day runs to Monday (spelled here, not by the locale)."""
+    moment = moment.astimezone(UTC)
+    return f"{_WEEKDAYS[moment.weekday()]} {moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def day_end_words(day_ends: datetime) -> str:
+    """When the trading day ends, and what starts again then (a sentence)."""
+    return (f"The trading day ends {utc_words(day_ends)} (the policy's day roll: 00:00 UTC, or "
+            "the session close of its day_roll_calendar, weekends and holidays belonging to "
+            "the day before): PnL today and the daily loss limit start again then.")
+
+
+def loss_limit_words(account: AccountStatus, day_ends: datetime | None = None) -> str | None:
     """When the day's loss has reached the policy's daily loss limit, what that means: new
-    risk is refused from then on, and no limit closes what is already held, so the loss can
-    keep growing with the market (past the limit, as a day can end)."""
+    risk is refused from then on until the trading day ends (`day_ends`, the engine's next day
+    roll, when known: on a Saturday that is Monday's close for an exchange calendar), and no
+    limit closes what is already held, so the loss can keep growing with the market (past
+    the limit, as a day can end)."""
     if not account.daily_loss_reached or account.daily_loss_limit is None:
         return None
     loss = account.day_start_equity - account.equity
+    until = (f" until the trading day ends {utc_words(day_ends)}, when the day's loss counts "
+             "from zero again" if day_ends is not None else "")
     return (f"account {plain(account.account)}: the day's loss {money(loss)} has reached the "
             f"daily loss limit {money(account.daily_loss_limit)}, so orders that add risk are "
-            "refused. Limits and halts stop new orders; they do not close positions already "
-            "open, which keep gaining or losing with the market.")
+            f"refused{until}. Limits and halts stop new orders; they do not close positions "
+            "already open, which keep gaining or losing with the market.")
 
 
 def parts_label(account: AccountStatus) -> str:
@@ -268,7 +307,7 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
             f"account {plain(account.account)}: equity {money(account.equity)}   "
             f"PnL today {money(account.daily_pnl)} ({pnl_parts(account)})"
         )
-        if (words := loss_limit_words(account)) is not None:
+        if (words := loss_limit_words(account, status.day_ends_at)) is not None:
             console.print(f"  {words}")
     for change in tally.transitions:
         why = "; ".join(f"{code} {detail}".strip() for code, detail in change.why)
@@ -306,15 +345,18 @@ def run(
     events: Annotated[Path, typer.Argument(help="JSON Lines events file (one event per line, "
                                                 "with a `type` field).")],
     policy: Annotated[Path, typer.Option("--policy", help="Policy YAML file.")],
-    journal: Annotated[str, typer.Option("--journal", help="Journal: a .db file path, "
-                                                           "sqlite:///... or postgresql://...")],
+    journal: Annotated[str, typer.Option(
+        "--journal", help="Journal: a .db file path, sqlite:///... or postgresql://... (as "
+                          "every command reads it). A file already there must be an ordergate "
+                          "journal; an empty one starts a new journal.")],
     durability: Annotated[Durability, typer.Option(help="always: every record durable on its "
                                                         "own; batch: one flush per batch.")]
     = Durability.BATCH,
     broker_state: Annotated[Path | None, typer.Option(
-        "--broker-state", help="Persist the simulated broker here, so a restarted run talks "
-                               "to the same broker. Without it a restart ends the orders still "
-                               "working at the old simulator (journaled as canceled).")] = None,
+        "--broker-state", help="Persist the simulated broker here (a file of its own, never "
+                               "the journal's), so a restarted run talks to the same broker. "
+                               "Without it a restart ends the orders still working at the old "
+                               "simulator (journaled as canceled).")] = None,
     fill_model: Annotated[FillModel, typer.Option(
         "--fill-model", help="immediate: fill on receipt when marketable against the last "
                              "quote (a limit order rests until a quote reaches it); "
@@ -350,7 +392,19 @@ def run(
     reason: PolicyReason = "",
 ) -> None:
     """Run events through the full pipeline, guarded by circuit breakers, clock sync and
-    reconciliation on event time."""
+    reconciliation on event time.
+
+    Ctrl-C or SIGTERM stops the run once the batch in progress is journaled, acted on and
+    shown on stdout, prints the summary and exits 130 (Ctrl-C) or 143 (SIGTERM); a second one
+    stops it at once. Run the same command again to resume: it goes on after the last line
+    journaled and finishes a batch cut short. Asked while the journal is being replayed, the
+    stop comes before anything is appended.
+
+    Every record is shown once, by the run that journaled it. A killed run (SIGKILL, a crash)
+    may have journaled its last batch without showing it, and no later run can tell whether
+    it did: a run on a journal that already holds records shows only what it adds, and says on
+    stderr (unless --quiet) how many records the journal held, which batch came last (lines,
+    decisions, orders, fills) and how to list it (`ordergate decisions --journal ...`)."""
     configure_logging(verbose)
     if faults.problem:
         raise UserError(faults.problem)
@@ -358,29 +412,72 @@ def run(
     loaded = load_policy_or_fail(policy)
     warn_if_years_ended(loaded, policy)
     replacement = policy_replacement(replace_policy, operator, reason)
+    url = journal_url(journal)
+    refuse_broker_state_in_journal(broker_state, url, journal)
+    with StopOnSignal() as stop:
+        try:
+            _run_until_done_or_stopped(
+                events, loaded, journal, url, broker_spec, durability=durability,
+                broker_state=broker_state, fill_model=fill_model, batch_size=batch_size,
+                snapshot_every=snapshot_every, quiet=quiet, skip_bad_lines=skip_bad_lines,
+                sim_fault=sim_fault, replacement=replacement, stop=stop)
+        except KeyboardInterrupt:
+            if stop.last is None:
+                raise
+            err.print(f"stopped at once ({_SIGNALS[stop.last]}): the batch in progress is "
+                      "finished from the journal by running the same command again",
+                      markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(128 + stop.last) from None
+
+
+def _run_until_done_or_stopped(
+        events: Path, loaded: Policy, journal: str, url: str, broker_spec: str, *,
+        durability: Durability, broker_state: Path | None, fill_model: FillModel,
+        batch_size: int, snapshot_every: int, quiet: bool, skip_bad_lines: bool,
+        sim_fault: str | None, replacement: PolicyReplacement | None,
+        stop: StopOnSignal) -> None:
     broker = _make_broker(broker_spec, loaded, fill_model=fill_model, broker_state=broker_state,
                           sim_fault=sim_fault)
     tally = Tally()
     notes = OperatorNotes()
     on_report = writer(sys.stdout.buffer, quiet, tally, notes)
+    earlier: list[EarlierBatch] = []
     try:
         guard = _open_guarded(journal, loaded, broker, durability, snapshot_every, events,
-                              on_report, replacement)
+                              on_report, replacement, url=url,
+                              on_earlier=None if quiet else earlier.append, stop=stop)
+    except StopAsked as asked:
+        _close_broker(broker)
+        err.print(f"stopped ({_SIGNALS[asked.signum]}) while starting, before anything was "
+                  "journaled; run the same command again to start", markup=False,
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(128 + asked.signum) from None
     except BaseException:
         _close_broker(broker)
         raise
     runtime = guard.runtime
+    for batch in earlier:
+        err.print(batch.words(journal), markup=False, highlight=False, soft_wrap=True)
     bad: list[BadLine] = []
+    stopped: int | None = None
     try:
+        stop.check()  # asked during the start-up: nothing more is read
         total = count_lines(events)
         with Progress(TextColumn("[bold]run"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, transient=True,
                       disable=not err.is_terminal) as progress:
             task = progress.add_task("lines", total=total)
+
+            def on_progress(line: int) -> None:
+                # called after each batch is journaled, acted on and shown: where a stop
+                # asked for meanwhile takes effect
+                progress.update(task, completed=line)
+                stop.check()
+
             run_file(guard, events, batch_size=batch_size, skip_bad_lines=skip_bad_lines,
-                     on_report=on_report,
-                     on_progress=lambda line: progress.update(task, completed=line),
-                     on_bad_line=bad.append)
+                     on_report=on_report, on_progress=on_progress, on_bad_line=bad.append)
+    except StopAsked as asked:
+        stopped = asked.signum
     except BadLine as exc:
         render_summary(err, tally, runtime.engine.status(), breakers=guard.breakers(),
                        notes=notes)
@@ -398,25 +495,231 @@ def run(
         err.print(f"[yellow]skipped[/] {plain(line)}", markup=True, highlight=False, soft_wrap=True)
     render_summary(err, tally, runtime.engine.status(), breakers=guard.breakers(),
                    head=head_of(runtime.journal), notes=notes)
+    if stopped is not None:
+        resume = runtime.resume
+        where = (f"every line before line {resume.next_line:,} of {events} is journaled, "
+                 "acted on and shown" if resume is not None and resume.source == events.name
+                 else f"no line of {events} was journaled yet")
+        err.print(f"stopped ({_SIGNALS[stopped]}): {where}; run the same command again to "
+                  "resume", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(128 + stopped)
+
+
+_SIGNALS: dict[int, str] = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+
+class StopAsked(Exception):
+    """Ctrl-C or SIGTERM asked the run to stop; raised between batches (`StopOnSignal`)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(_SIGNALS.get(signum, str(signum)))
+        self.signum = signum
+
+
+class StopOnSignal:
+    """While entered: SIGINT (Ctrl-C) and SIGTERM ask the run to stop, and `check`, called
+    between batches (once a batch is journaled, acted on and shown), raises StopAsked then.
+    A second signal stops the run at once (KeyboardInterrupt, wherever it lands), as a kill
+    would: the next run finishes that batch from the journal. The previous handlers come
+    back on exit. Outside the main thread (where Python takes no signal handlers) it does
+    nothing."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None  # the first signal: the stop asked for
+        self.last: int | None = None  # the latest one
+        self._pid = os.getpid()
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for signum in _SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._asked)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        self._previous.clear()
+
+    def _asked(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self._pid:
+            return  # a forked snapshot child: it finishes its snapshot, its parent decides
+        self.last = signum
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        again = "Ctrl-C again" if signum == signal.SIGINT else "a second SIGTERM"
+        with contextlib.suppress(OSError):  # no stderr: the stop goes on unannounced
+            os.write(2, f"\n{_SIGNALS[signum]}: stopping once the batch in progress is "
+                        f"journaled and shown ({again} stops at once)\n".encode())
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise StopAsked(self.signum)
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierBatch:
+    """What a journal held when a run started on it: its records, and the last source batch
+    among them (from its source mark to the journal's end: the batch's inputs, what the engine
+    made of them, the broker's answers, and anything journaled after it)."""
+
+    records: int
+    source: str = ""
+    line: int = 0
+    count: int = 0
+    first_ts: datetime | None = None  # the times of its inputs: the listing's bounds
+    last_ts: datetime | None = None
+    decisions: int = 0
+    orders: int = 0
+    fills: int = 0
+    shown: int = 0  # records of the kinds stdout shows: its lines there
+
+    def words(self, journal: str) -> str:
+        """One line for stderr: stdout shows only what this run journals, and which batch a
+        killed run may have journaled without showing, with the command that lists it."""
+        where = redact_url(journal)
+        listing = f"ordergate decisions --journal {shlex.quote(where)}"
+        text = (f"journal {where} already holds {self.records:,} records from earlier runs; "
+                "stdout shows only what this run adds")
+        if not self.count:
+            return f"{text} (`{listing}` lists its decisions)."
+        lines = (f"line {self.line:,}" if self.count == 1
+                 else f"lines {self.line:,}-{self.line + self.count - 1:,}")
+        bounds = "".join(f" --{name} {_rfc3339(moment)}" for name, moment in (
+            ("since", self.first_ts), ("until", self.last_ts)) if moment is not None)
+        held = (f"{_count(self.decisions, 'decision')}, {_count(self.orders, 'order')}, "
+                f"{_count(self.fills, 'fill')}: {_count(self.shown, 'line')} of stdout")
+        return (f"{text}. Its last batch, {lines} of {self.source} ({held}), is on the stdout "
+                "of the run that journaled it unless that run was killed before showing it: "
+                f"`{listing}{bounds}` lists its decisions.")
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+class _Stamped(msgspec.Struct):
+    ts: datetime
+
+
+_SCAN_WINDOW = 1024
+_SCAN_LIMIT = 64 * _SCAN_WINDOW  # records looked back through for the last source batch
+_DECISION = b'{"type":"decision",'
+_ORDER = b'{"type":"dispatch",'
+_FILL = b'{"type":"fill",'
+# The kinds of records stdout shows (`_PRINTED`): the engine's outputs, and the broker's
+# answers among the inputs.
+_SHOWN_OUTPUTS = (_DECISION, _ORDER, b'{"type":"cancel",', b'{"type":"mode",',
+                  b'{"type":"alert",')
+_SHOWN_INPUTS = (_FILL, b'{"type":"reject",', b'{"type":"canceled",')
+
+
+def earlier_batch(journal: Journal) -> EarlierBatch | None:
+    """What `journal` held before this run appended anything (None: nothing): its record
+    count, and its last source batch, looked for among its newest records (`_SCAN_LIMIT`)."""
+    last = journal.last_seq()
+    if last == 0:
+        return None
+    mark_seq, mark = _last_source_mark(journal, last)
+    if mark is None:
+        return EarlierBatch(records=last)
+    decisions = orders = fills = shown = 0
+    first_ts: datetime | None = None
+    last_ts: datetime | None = None
+    for record in journal.read(mark_seq, last):
+        payload = record.payload
+        if record.kind is RecordKind.OUTPUT:
+            decisions += payload.startswith(_DECISION)
+            orders += payload.startswith(_ORDER)
+            shown += payload.startswith(_SHOWN_OUTPUTS)
+        elif record.kind is RecordKind.INPUT:
+            fills += payload.startswith(_FILL)
+            shown += payload.startswith(_SHOWN_INPUTS)
+            # an input without a readable time leaves the listing unbounded on its side
+            with contextlib.suppress(msgspec.DecodeError):
+                ts = msgspec.json.decode(payload, type=_Stamped).ts
+                first_ts = ts if first_ts is None else min(first_ts, ts)
+                last_ts = ts if last_ts is None else max(last_ts, ts)
+    return EarlierBatch(records=last, source=mark.source, line=mark.line, count=mark.count,
+                        first_ts=first_ts, last_ts=last_ts, decisions=decisions,
+                        orders=orders, fills=fills, shown=shown)
+
+
+def _last_source_mark(journal: Journal, last: int) -> tuple[int, SourceMark | None]:
+    """The newest source mark among the journal's newest `_SCAN_LIMIT` records, and its seq."""
+    high = last
+    while high >= 1 and last - high < _SCAN_LIMIT:
+        low = max(1, high - _SCAN_WINDOW + 1)
+        found: tuple[int, SourceMark | None] = (0, None)
+        for record in journal.read(low, high):
+            if record.kind is RecordKind.META:
+                note = decode_note(record.payload)
+                if isinstance(note, SourceMark):
+                    found = (record.seq, note)
+        if found[1] is not None:
+            return found
+        high = low - 1
+    return 0, None
+
+
+def refuse_broker_state_in_journal(broker_state: Path | None, url: str, journal: str) -> None:
+    """The simulated broker keeps its state in a file of its own: never the journal or one of
+    its files (the journal given as --broker-state had the simulator's tables written into
+    it; a new journal's path became a simulator file the journal then refused)."""
+    if broker_state is None:
+        return
+    what = journal_file_at(url, broker_state)
+    if what is not None:
+        raise UserError(f"--broker-state {broker_state}: is {what} ({redact_url(journal)}); "
+                        "the simulated broker needs a file of its own (a new one is made when "
+                        "none is there)")
 
 
 def _open_guarded(journal: str, policy: Policy, broker: BrokerAdapter, durability: Durability,
                   snapshot_every: int, events: Path,
                   on_report: Callable[[BatchReport], None],
-                  replacement: PolicyReplacement | None = None) -> GuardedRuntime:
+                  replacement: PolicyReplacement | None = None, *, url: str | None = None,
+                  on_earlier: Callable[[EarlierBatch], None] | None = None,
+                  stop: StopOnSignal | None = None) -> GuardedRuntime:
     """Verify the journal, recover the runtime from it (finishing an interrupted batch of
-    `events`) and wire the guard in, on event time."""
-    url = journal_url(journal)
+    `events`) and wire the guard in, on event time. `on_earlier` gets what the journal held
+    before anything is appended (`earlier_batch`), when it held anything. A stop asked of
+    `stop` before then (during the replay or the chain check) raises StopAsked there, with
+    nothing appended; from then on the recovery runs to its end."""
+    url = journal_url(journal) if url is None else url
+    problem = not_a_journal(parse_journal_url(url))
+    if problem is not None:  # refused before the journal makes its lock file beside it
+        raise UserError(problem)
     try:
         handle = open_journal(url, durability=durability)
+    except JournalDamaged as exc:  # a journal, damaged: as `journal verify` says it
+        raise SafetyStop(journal_problem(journal, exc)) from None
     except JournalError as exc:
         raise UserError(journal_problem(journal, exc)) from None
+
+    def replayed(check: Callable[[], None]) -> Callable[[], None]:
+        def then_look() -> None:
+            if stop is not None:
+                stop.check()
+            check()  # the chain is proven: what it holds may be read out
+            if stop is not None:
+                stop.check()
+            if on_earlier is not None and (held := earlier_batch(handle)) is not None:
+                on_earlier(held)
+        return then_look
+
     # The chain is proven before anything is acted on; on a large journal the check runs in
     # a second process while the state is rebuilt (`open_proven`).
     try:
         runtime = open_proven(handle, url, lambda on_replayed: Runtime.open_on(
             handle, policy, broker, snapshot_every=snapshot_every, source=events,
-            on_batch=on_report, replace_policy=replacement, on_replayed=on_replayed))
+            on_batch=on_report, replace_policy=replacement,
+            on_replayed=replayed(on_replayed)))
     except StartRefused as exc:
         raise SafetyStop(str(exc)) from None
     except JournalError as exc:
@@ -459,7 +762,11 @@ def _make_broker(spec: str, policy: Policy, *, fill_model: FillModel,
         config = msgspec.structs.replace(config, fill_model=fill_model)
     if broker_state is not None:
         config = msgspec.structs.replace(config, state_path=str(broker_state))
-    broker = SimBroker(config)
+    try:
+        broker = SimBroker(config)
+    except BrokerConfigError as exc:  # its state file (SimStateError), named in `exc`
+        where = "--broker-state" if broker_state is not None else f"--broker {spec}"
+        raise UserError(f"{where}: {exc}") from None
     if sim_fault is not None:
         try:
             broker.faults = parse_sim_fault(sim_fault, broker.faults)

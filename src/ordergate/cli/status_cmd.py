@@ -22,6 +22,7 @@ from ordergate.cli.console import out, plain
 from ordergate.cli.errors import UserError, journal_problem
 from ordergate.cli.run_cmd import (
     configure_logging,
+    day_end_words,
     journal_url,
     loss_limit_words,
     money,
@@ -117,8 +118,10 @@ def render_status(status: EngineStatus, all_denied: Sequence[str] = (),
         out.print(f"[bold]{plain(account.account)}[/]  equity {money(account.equity)}   "
                   f"PnL today {money(account.daily_pnl)}   "
                   f"{pnl_parts(account).replace(', ', '   ')}   drawdown {drawdown}")
-        if (words := loss_limit_words(account)) is not None:
+        if (words := loss_limit_words(account, status.day_ends_at)) is not None:
             out.print(f"  {words}")
+    if status.accounts and status.day_ends_at is not None:
+        out.print(day_end_words(status.day_ends_at), markup=False, highlight=False)
     held = [p for p in status.positions if p.qty != 0]
     if held:
         table = Table(title="positions", title_justify="left")
@@ -156,7 +159,11 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
     """Show the trading mode and why, positions, working orders and PnL from a journal, or the
-    live status of a running gateway (--url)."""
+    live status of a running gateway (--url). With a journal it also says when the trading day
+    ends (the next day roll, in UTC), when PnL today and the daily loss limit start again: a
+    weekend belongs to Friday's day, so with an exchange's day_roll_calendar a loss limit
+    reached on a Saturday refuses new risk until Monday's close. --json gives it as
+    day_ends_at."""
     configure_logging(False, logging.ERROR)
     if journal is None or url is not None:
         if journal is not None or url is None:

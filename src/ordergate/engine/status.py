@@ -114,6 +114,10 @@ class EngineStatus(msgspec.Struct, frozen=True, kw_only=True):
     held_after: ModeReason | None = None
     cleared_at: datetime | None = None
     loosens_at: datetime | None = None
+    # When the trading day ends (the next day roll: 00:00 UTC, or the session close of the
+    # policy's `day_roll_calendar`, so a weekend belongs to Friday's day): PnL today and the
+    # daily loss limit start again at the first event from then on. None before any event.
+    day_ends_at: datetime | None = None
 
 
 def build_status(engine: Engine) -> EngineStatus:
@@ -187,6 +191,7 @@ def build_status(engine: Engine) -> EngineStatus:
         loosens_at=(state.guard.last_cleared + engine.settings.reset_window
                     if held is not None and state.guard.last_cleared is not None
                     and engine.settings.reset_window is not None else None),
+        day_ends_at=state.next_roll_at if state.started else None,
     )
 
 

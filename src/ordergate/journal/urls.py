@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import enum
+import os
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import SplitResult, quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 from ordergate.journal.base import JournalError, redact_url, userinfo_password
@@ -51,10 +54,77 @@ def parse_journal_url(url: str) -> JournalUrl:
             "journal URL: expected 'postgresql://user@host/dbname' (a password in PGPASSWORD "
             f"or ~/.pgpass), got a keyword connection string: {redact_url(url)}"
         )
+    if "://" not in url and url.strip():
+        # A bare path names a journal only by its '.db': an events file or a policy given as
+        # --journal by mistake is refused by its name, before anything opens it.
+        raise JournalError(
+            f"journal URL '{redact_url(url)}': a plain path must end in '.db' (or write "
+            f"'sqlite:///{redact_url(url)}' to keep this name)"
+        )
     raise JournalError(
         f"journal URL '{redact_url(url)}': unknown scheme; expected 'sqlite:///path.db', "
         "a path ending in '.db', or 'postgresql://...'"
     )
+
+
+def resolved_journal_url(value: str) -> str:
+    """The journal URL a command's `--journal` value names, by `parse_journal_url`'s rules
+    (every command takes the same values): a bare path ending in '.db' becomes
+    `sqlite:///` of its real path (symbolic links resolved, as `ordergate run` always made
+    it: the head file and the manifest sit beside that path), a URL stays as written. Raises
+    JournalError."""
+    location = parse_journal_url(value)
+    if location.backend is Backend.SQLITE and "://" not in value:
+        return f"sqlite:///{Path(value).resolve()}"
+    return value
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def not_a_journal(location: JournalUrl) -> str | None:
+    """Why the file a SQLite journal URL names cannot be written as a journal, before a writer
+    opens it (and makes its lock file beside it); None when it may be: no file there (a new
+    journal), an empty file (one `mktemp` made, or a journal whose creation was cut short,
+    taken as a new journal) or an SQLite database (the journal itself tells an ordergate
+    journal from another program's database). A PostgreSQL journal has no file: None."""
+    if location.backend is not Backend.SQLITE:
+        return None
+    path = location.target
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{path}: cannot open the journal: {exc.strerror or exc}"
+    if stat.S_ISDIR(found.st_mode):
+        return (f"{path}: is a directory; give the journal's file (a new one is made when none "
+                "is there)")
+    if not stat.S_ISREG(found.st_mode):
+        return f"{path}: not a regular file (a pipe or a device); give the journal's file"
+    if found.st_size == 0:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        return f"{path}: cannot open the journal: {exc.strerror or exc}"
+    if header != SQLITE_HEADER and not _journal_files_beside(path):
+        return (f"{path}: this file is not an ordergate journal (not an SQLite database: an "
+                "events file or a policy, say, or a journal damaged from its first bytes); it "
+                "is left as it is: give the journal's path, or a new one for a new journal")
+    # A journal's own files beside it: a journal whose first page is damaged, which the
+    # journal itself reports as damaged (a safety stop), as `journal verify` does.
+    return None
+
+
+# What a SQLite journal writes beside itself (`journal.sqlite._LEFTOVER_SUFFIXES`, and the
+# snapshot directory of `journal.snapfiles.directory_for`).
+_BESIDE = ("-wal", "-shm", "-journal", ".head", ".manifest.json", ".snapshots")
+
+
+def _journal_files_beside(path: str) -> bool:
+    return any(os.path.exists(path + suffix) for suffix in _BESIDE)
 
 
 def _parse_postgres(url: str) -> JournalUrl:

@@ -25,8 +25,9 @@ Re-derived under the new policy (they follow from which orders the policy let th
 
 * the broker's answers (acks, rejects, cancel confirmations, fills) and what the shell made
   of its calls (the broker's health, its circuits, automatic halts): the simulator answers
-  the what-if's own orders; origins "broker" and "recovery", and the broker's part of
-  "health", are not re-fed;
+  the what-if's own orders, keeping DAY orders to the engine's trading days as the guard of
+  `ordergate run` and `serve` has the journal's simulator do (`SimBroker.follow_sessions`);
+  origins "broker" and "recovery", and the broker's part of "health", are not re-fed;
 * the session close: wherever the journal holds a session-close summary (the guard of
   `ordergate run` or `serve` closed the day there), the what-if runs the same close
   (`Reconciler.session_close`) at that time, canceling the DAY orders of the ended day that
@@ -83,7 +84,12 @@ from ordergate.model.events import (
 )
 from ordergate.model.intent import OrderIntent
 from ordergate.policy.loader import Policy
-from ordergate.runtime.health import BROKER_DEPENDENCIES, CIRCUIT_PREFIX, HALT_OPERATOR
+from ordergate.runtime.health import (
+    BROKER_DEPENDENCIES,
+    CIRCUIT_PREFIX,
+    HALT_OPERATOR,
+    day_end_of,
+)
 from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.runtime.reconcile import Reconciler, SessionCloseNote, day_orders_left_open
 from ordergate.runtime.sources import FeedbackMark, SourceMark, decode_note
@@ -452,6 +458,9 @@ def what_if(journal: Journal, policy: Policy, *, workdir: Path | None = None,
         # the engine's behaviour follows the journal's: its upgrades are re-fed where they
         # stand ("engine"), so only the policy differs between the two sides
         runtime = Runtime.open(url, policy, broker, Durability.NONE, upgrade_engine=False)
+        # as the guard of `ordergate run` and `serve` tells the journal's simulator: a DAY
+        # order never fills on a quote of a later trading day shown before the close cancels it
+        broker.follow_sessions(day_end_of(runtime.engine))
         closer = Reconciler(runtime)
         try:
             for step in journal_steps(journal, policy):

@@ -23,8 +23,7 @@ answer clears each reason as it would have without the restart.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -62,7 +61,12 @@ from ordergate.resilience.errors import (
 )
 from ordergate.runtime.dispatch import CIRCUIT_PREFIX as CIRCUIT_PREFIX  # re-exported
 from ordergate.runtime.dispatch import READS_DEPENDENCY, SUBMIT_DEPENDENCY, MarketListener
-from ordergate.runtime.loop import BatchReport, Runtime, RuntimeStopped
+from ordergate.runtime.loop import (
+    BatchReport,
+    Runtime,
+    kept_on_stop,
+    merge_report,
+)
 from ordergate.runtime.reconcile import (
     Reconciler,
     ReconcileSettings,
@@ -81,23 +85,6 @@ DEFAULT_FEED = "market"
 class StartRefused(Exception):
     """The runtime will not start: its journal or state cannot be trusted. The message says
     what was found and where."""
-
-
-@contextlib.contextmanager
-def _kept_on_stop(report: BatchReport) -> Iterator[None]:
-    """Should the runtime stop inside, the RuntimeStopped carries the durable part of `report`
-    before the part of the call that stopped (which that call put there itself).
-
-    `report` is what the guarded call has gathered so far: each part merged into it is the
-    report of a runtime call that returned, all of it durable (and its orders sent). Without
-    this, a journal failure in a later step (the session close, a feed or clock event,
-    reconciliation) would drop the main batch, which the journal and the broker hold, from
-    what the caller shows."""
-    try:
-        yield
-    except RuntimeStopped as stop:
-        stop.journaled[:0] = report.emitted[:report.durable]
-        raise
 
 
 class EventClock:
@@ -497,12 +484,12 @@ class GuardedRuntime:
         # The clock is first checked after the first batch: a broker may have no time to
         # give before it has seen an event.
         if self.settings.reconcile_with_broker:
-            with _kept_on_stop(report):
+            with kept_on_stop(report):
                 rolled_before = self.runtime.engine.state.days_rolled
-                self._merge(report, self.reconciler.reconcile(ts, on_start=True))
+                merge_report(report, self.reconciler.reconcile(ts, on_start=True))
                 if self.runtime.engine.state.days_rolled != rolled_before:
                     # the reconciliation's events were the first past the day's end
-                    self._merge(report, self._close_ended_day(ts))
+                    merge_report(report, self._close_ended_day(ts))
         return report
 
     def close_to_resume(self) -> bool:
@@ -523,7 +510,7 @@ class GuardedRuntime:
             self._log.warning("session_close_finished", day_orders=len(interrupted.canceled),
                               ts=interrupted.ts.isoformat())
             self._note_time(interrupted.ts)
-            self._merge(report, self.reconciler.finish_session_close(
+            merge_report(report, self.reconciler.finish_session_close(
                 interrupted, reconcile=self.settings.reconcile_with_broker))
         engine = self.runtime.engine
         left_open = day_orders_left_open(engine)
@@ -531,8 +518,8 @@ class GuardedRuntime:
             ts = engine.state.now
             self._log.warning("session_close_resumed", day_orders=len(left_open),
                               ts=ts.isoformat())
-            with _kept_on_stop(report):
-                self._merge(report, self.session_close(ts, day_orders=left_open))
+            with kept_on_stop(report):
+                merge_report(report, self.session_close(ts, day_orders=left_open))
         return report
 
     # ------------------------------------------------------------ the batch path
@@ -551,16 +538,16 @@ class GuardedRuntime:
         report = self.runtime.process(events, source=source, line=line, on_durable=on_durable)
         # The batch is durable and its orders sent: a journal failure in the steps below
         # stops the runtime with it (and with what they made durable before the failure).
-        with _kept_on_stop(report):
+        with kept_on_stop(report):
             if self.runtime.engine.state.days_rolled != rolled_before:
                 # The engine rolled the trading day (the calendar's session close, or 00:00
                 # UTC): the session's hygiene runs right after, on the same event time.
-                self._merge(report, self._close_ended_day(latest))
+                merge_report(report, self._close_ended_day(latest))
             self._batches += 1
             observed = self.feeds.observe(feed, events, latest)
             if observed:
-                self._merge(report, self.runtime.inject(observed, origin="health"))
-            self._merge(report, self.housekeeping(latest))
+                merge_report(report, self.runtime.inject(observed, origin="health"))
+            merge_report(report, self.housekeeping(latest))
         return report
 
     def housekeeping(self, ts: datetime) -> BatchReport:
@@ -572,13 +559,13 @@ class GuardedRuntime:
             self._last_probe = now
             probed = self.broker_health.probe(self.runtime, ts)
             if probed:
-                self._merge(report, self.runtime.inject(probed, origin="health"))
-        with _kept_on_stop(report):
-            self._merge(report, self._clock_check(ts))
+                merge_report(report, self.runtime.inject(probed, origin="health"))
+        with kept_on_stop(report):
+            merge_report(report, self._clock_check(ts))
             every = self.settings.reconcile_every_batches
             if every and self._batches and self._batches % every == 0 \
                     and self.settings.reconcile_with_broker:
-                self._merge(report, self.reconciler.reconcile(ts))
+                merge_report(report, self.reconciler.reconcile(ts))
         return report
 
     def _close_ended_day(self, ts: datetime) -> BatchReport:
@@ -612,13 +599,6 @@ class GuardedRuntime:
             self.clock.observe(ts)
         if self._event_time is None or ts > self._event_time:
             self._event_time = ts
-
-    @staticmethod
-    def _merge(into: BatchReport, more: BatchReport) -> None:
-        into.emitted.extend(more.emitted)
-        into.inputs += more.inputs
-        # `more` is the report of a call that returned: all of it is durable, as is `into`
-        into.durable = len(into.emitted)
 
     # ------------------------------------------------------------ views
 

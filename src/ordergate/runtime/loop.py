@@ -185,15 +185,27 @@ class RuntimeStopped(Exception):
 
 
 @contextlib.contextmanager
-def _kept_on_stop(report: BatchReport) -> Iterator[None]:
+def kept_on_stop(report: BatchReport) -> Iterator[None]:
     """Should the runtime stop inside, the RuntimeStopped carries the durable part of `report`
-    (before whatever a call nested inside, with a report of its own, put there: that came
-    after in the journal)."""
+    (what the calls gathered in it made durable, and sent, before a later write failed),
+    before whatever a call nested inside, with a report of its own, put there: that came
+    after in the journal. Without it a journal failure in a later step (the session close, a
+    feed or clock event, reconciliation) would drop what the journal and the broker hold from
+    what the caller shows, and the restart, which continues from the journal, would not show
+    it either."""
     try:
         yield
     except RuntimeStopped as stop:
         stop.journaled[:0] = report.emitted[:report.durable]
         raise
+
+
+def merge_report(into: BatchReport, more: BatchReport) -> None:
+    """Add to `into` the report of a runtime call that returned: all of it is durable, as is
+    `into`."""
+    into.emitted.extend(more.emitted)
+    into.inputs += more.inputs
+    into.durable = len(into.emitted)
 
 
 class ResumeMismatch(Exception):
@@ -502,7 +514,7 @@ class Runtime:
         if on_replayed is not None:
             on_replayed()
         cut_short = BatchReport()
-        with _kept_on_stop(cut_short):
+        with kept_on_stop(cut_short):
             if newest_outputs[outputs_seen:]:
                 # What the engine decided for that input (its decision, the order it allowed) is
                 # journaled now, where it belongs, and acted on with its batch below: else the
@@ -592,7 +604,7 @@ class Runtime:
             raise ResumeMismatch(f"{source}: the interrupted batch at line {mark.line} needs "
                                  f"{remaining} more events but the file has changed")
         report = BatchReport()
-        with _kept_on_stop(report):
+        with kept_on_stop(report):
             try:
                 for event in events:
                     self._journal_input(event, report)
@@ -644,7 +656,7 @@ class Runtime:
         time, and the sequence of fills in one instrument sets its average price and realized
         PnL, so it must follow the venue's as closely as the journal knows it."""
         report = BatchReport()
-        with _kept_on_stop(report):
+        with kept_on_stop(report):
             self._feedback(self._poll(), report)
             if self._now is None:
                 return
@@ -821,7 +833,7 @@ class Runtime:
         report = BatchReport()
         if not events:
             return report
-        with _kept_on_stop(report):
+        with kept_on_stop(report):
             if self._upgrade_pending:
                 self._upgrade_engine(events[0].ts)
             if self._policy_pending:
@@ -863,7 +875,7 @@ class Runtime:
         if self._stopped:
             raise RuntimeStopped(self._stopped)
         report = BatchReport()
-        with _kept_on_stop(report):
+        with kept_on_stop(report):
             if events and self._upgrade_pending:
                 self._upgrade_engine(events[0].ts)
             if events and self._policy_pending:

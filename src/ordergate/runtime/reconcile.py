@@ -45,8 +45,7 @@ interrupt it in two places, and the restart finishes either before anything else
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -66,7 +65,12 @@ from ordergate.model.events import CancelRequest, DependencyStatus, InputEvent
 from ordergate.model.intent import Side, TimeInForce
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
 from ordergate.runtime import faults
-from ordergate.runtime.loop import BatchReport, Runtime, RuntimeStopped
+from ordergate.runtime.loop import (
+    BatchReport,
+    Runtime,
+    kept_on_stop,
+    merge_report,
+)
 from ordergate.runtime.sources import FeedbackMark, SourceMark, decode_note
 
 log = structlog.get_logger("ordergate.runtime.reconcile")
@@ -161,28 +165,6 @@ class ReconcileReport:
 _encode = msgspec.json.Encoder(order="deterministic").encode
 
 
-def _merge(into: BatchReport, more: BatchReport) -> None:
-    """Add the report of a runtime call that returned: all of it is durable, as is `into`."""
-    into.emitted.extend(more.emitted)
-    into.inputs += more.inputs
-    into.durable = len(into.emitted)
-
-
-@contextlib.contextmanager
-def _kept_on_stop(report: BatchReport) -> Iterator[None]:
-    """Should the runtime stop inside, the RuntimeStopped carries the durable part of `report`
-    (what a pass or a close made durable, and sent, before a later write of its own failed)
-    before what the call that stopped put there itself. Without it the close's cancels (or
-    what a start-up pass journaled canceling orphans) would go unshown though the journal and
-    the broker hold them, and the restart, which continues from the journal, would not show
-    them either."""
-    try:
-        yield
-    except RuntimeStopped as stop:
-        stop.journaled[:0] = report.emitted[:report.durable]
-        raise
-
-
 class Reconciler:
     def __init__(self, runtime: Runtime, settings: ReconcileSettings | None = None) -> None:
         self.runtime = runtime
@@ -225,7 +207,7 @@ class Reconciler:
                 keep_others=True)
         report = BatchReport()
         problems: dict[str, tuple[str, str]] = {}
-        with _kept_on_stop(report):  # the orphans canceled on start, should a later write fail
+        with kept_on_stop(report):  # the orphans canceled on start, should a later write fail
             self._orders(ts, broker_orders, found, problems, on_start, report)
             self._positions(broker_positions, found, problems)
             note = ReconcileNote(
@@ -233,7 +215,7 @@ class Reconciler:
                 zombies=found.zombies, unbooked=found.unbooked,
                 positions=[f"{m.account}/{m.symbol}" for m in found.positions],
                 canceled=found.canceled)
-            _merge(report, self._publish(ts, problems, notes=[_encode(note)]))
+            merge_report(report, self._publish(ts, problems, notes=[_encode(note)]))
         if not found.clean:
             log.warning("reconcile_mismatch", orphans=len(found.orphans),
                         zombies=len(found.zombies), unbooked=len(found.unbooked),
@@ -360,7 +342,7 @@ class Reconciler:
         log.warning("orphan_canceled_on_start", client_order_id=order.client_order_id,
                     unresolved=outcome.unresolved)
         if outcome.events:
-            _merge(report, runtime.inject(outcome.events, origin="reconcile"))
+            merge_report(report, runtime.inject(outcome.events, origin="reconcile"))
         return not outcome.unresolved
 
     def _publish(self, ts: datetime, problems: dict[str, tuple[str, str]], *,
@@ -417,9 +399,9 @@ class Reconciler:
         runtime = self.runtime
         # `report` holds the close's cancels, durable and sent: a journal failure below (the
         # reconciliation, the summary) stops the runtime with them
-        with _kept_on_stop(report):
+        with kept_on_stop(report):
             if reconcile:
-                _merge(report, self.reconcile(ts))
+                merge_report(report, self.reconcile(ts))
             status = runtime.engine.status()
             found = self.last
             summary = SessionCloseNote(
@@ -430,7 +412,7 @@ class Reconciler:
                 mismatches=0 if found is None else
                 len(found.orphans) + len(found.zombies) + len(found.positions))
             faults.crossing("session_close_before_summary")
-            _merge(report, runtime.inject([], origin=SESSION_CLOSE, notes=[_encode(summary)]))
+            merge_report(report, runtime.inject([], origin=SESSION_CLOSE, notes=[_encode(summary)]))
         log.info("session_closed", day_orders_canceled=len(canceled), mode=summary.mode)
         return report
 

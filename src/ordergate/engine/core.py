@@ -75,7 +75,7 @@ from ordergate.model.modes import Mode
 from ordergate.model.reasons import REGISTRY, Family
 from ordergate.model.values import ZERO
 from ordergate.policy import EngineSettings, Policy, PolicyError
-from ordergate.policy.limits import ResolvedLimits, SelfMatch
+from ordergate.policy.limits import ResolvedLimits, SelfMatch, TradingSessions
 from ordergate.policy.spec import Limits, Throttle, parse_duration
 
 CENT = Decimal("0.01")
@@ -401,35 +401,77 @@ class Engine:
 
     def staleness(self, symbol: str, snapshot: MarketSnapshot, limit: timedelta) -> str | None:
         """Why `symbol`'s market data is stale against `limit` (an alert's words), or None
-        while it is fresh. Its age is the time since the snapshot. From engine behaviour 4 on,
-        for a symbol the policy binds to `market_hours`, only the time its market has been
-        open counts: none while it is closed (the last quote, the close, is still the right
-        mark), and from the open the time since the open until a quote arrives; outside the
-        years the policy resolves sessions for, every hour counts again (fails closed)."""
+        while it is fresh (`is_stale` judges; this only puts it into words)."""
+        judged = self._stale_since(symbol, snapshot, limit)
+        if judged is None:
+            return None
+        since, sessions = judged
         now = self.state.now
-        age = now - snapshot.ts
-        if age <= limit:
-            return None  # the usual answer: no open time exceeds it either
-        plain = f"{symbol}: last market data is {age} old (limit {limit})"
-        if self.state.behaviour < 4 or self.active is None:
-            return plain  # behaviour 1 to 3 counted every hour, market hours or not
-        sessions = self.active.limits_for("", "", symbol).sessions
+        plain = f"{symbol}: last market data is {now - snapshot.ts} old (limit {limit})"
         if sessions is None:
             return plain
         if not resolved(sessions, now):
             return (f"{plain}; the policy resolves {symbol}'s {sessions.calendar} sessions "
                     f"only from {_day(sessions.opens[0])} to {_day(sessions.closes[-1])} "
                     f"(market_hours.years), so every hour counts outside them")
-        since = open_since(sessions, now, snapshot.ts)
-        if since is None:
-            return None  # its market is closed
-        open_for = now - since
-        if open_for <= limit:
-            return None
         if since == snapshot.ts:
             return plain
-        return (f"{symbol}: no market data in the {open_for} its {sessions.calendar} session "
-                f"has been open (last at {_iso(snapshot.ts)}; limit {limit})")
+        return (f"{symbol}: no market data in the {now - since} its {sessions.calendar} "
+                f"session has been open (last at {_iso(snapshot.ts)}; limit {limit})")
+
+    def is_stale(self, symbol: str, snapshot: MarketSnapshot, limit: timedelta) -> bool:
+        """Whether `symbol`'s market data is stale against `limit`, as `staleness` says, without
+        putting it into words (a quote asks it to clear the symbol's stale reason)."""
+        return self._stale_since(symbol, snapshot, limit) is not None
+
+    def stale_symbols(self, limit: timedelta) -> list[str]:
+        """The quoted symbols whose market data is stale against `limit`, sorted, each as
+        `is_stale` judges it, in one pass: /v1/health asks it of every quoted symbol, twice a
+        second per dashboard, on the engine thread. A market-hours symbol whose quote is older
+        than `limit` is stale exactly when its market has been open for longer than `limit`
+        without a break, whatever the quote's age: one answer for all such symbols of the
+        same market hours, asked once."""
+        now = self.state.now
+        aged = [(symbol, snapshot) for symbol, snapshot in self.state.markets.items()
+                if now - snapshot.ts > limit]
+        if self.state.behaviour < 4 or self.active is None:
+            return sorted(symbol for symbol, _ in aged)
+        stale: list[str] = []
+        open_too_long: dict[int, bool] = {}  # by market hours (`id` of the policy's sessions)
+        for symbol, snapshot in aged:
+            sessions = self.active.limits_for("", "", symbol).sessions
+            if sessions is None:
+                stale.append(symbol)
+                continue
+            verdict = open_too_long.get(id(sessions))
+            if verdict is None:
+                verdict = self._stale_since(symbol, snapshot, limit) is not None
+                open_too_long[id(sessions)] = verdict
+            if verdict:
+                stale.append(symbol)
+        return sorted(stale)
+
+    def _stale_since(self, symbol: str, snapshot: MarketSnapshot, limit: timedelta
+                     ) -> tuple[datetime, TradingSessions | None] | None:
+        """None while `symbol`'s data is fresh against `limit`; once stale, since when its age
+        counts and the market hours that decided it (None when every hour counts). The age
+        is the time since the snapshot. From engine behaviour 4 on, for a symbol the policy
+        binds to `market_hours`, only the time its market has been open counts: none while it
+        is closed (the last quote, the close, is still the right mark), and from the open the
+        time since the open until a quote arrives; outside the years the policy resolves
+        sessions for, every hour counts again (fails closed)."""
+        now = self.state.now
+        if now - snapshot.ts <= limit:
+            return None  # the usual answer: no open time exceeds it either
+        if self.state.behaviour < 4 or self.active is None:
+            return snapshot.ts, None  # behaviour 1 to 3 counted every hour, market hours or not
+        sessions = self.active.limits_for("", "", symbol).sessions
+        if sessions is None:
+            return snapshot.ts, None
+        since = open_since(sessions, now, snapshot.ts)  # the snapshot's time when unresolved
+        if since is None or now - since <= limit:
+            return None  # its market is closed, or has not been open for `limit` yet
+        return since, sessions
 
     # ------------------------------------------------------------------ policies
 
@@ -750,8 +792,8 @@ class Engine:
         if guard.any() and symbol in state.marks:
             self.clear_condition(f"data:invalid:{symbol}")
             stale = f"data:stale:{symbol}"
-            if guard.has(stale) and self.staleness(symbol, snapshot,
-                                                    self._max_age(symbol)) is None:
+            if guard.has(stale) and not self.is_stale(symbol, snapshot,
+                                                      self._max_age(symbol)):
                 self.clear_condition(stale)
         for record in revalued:
             self.check_drawdown(out, record)

@@ -71,7 +71,7 @@ from ordergate.model.values import ZERO
 #      SYS-009 like an over-fill, where behaviour 2 dropped it as a redelivery
 #      (`fill_contents`).
 #   4: the age of a `market_hours` symbol's market data counts only the time its market has
-#      been open (`core.Engine._staleness`): a clock tick while it is closed raises no SYS-002
+#      been open (`core.Engine.staleness`): a clock tick while it is closed raises no SYS-002
 #      (behaviour 3 tightened the mode overnight for a position held after the close), and
 #      from the open the age is the time since the open until a quote arrives.
 ENGINE_BEHAVIOUR = 4

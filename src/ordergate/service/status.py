@@ -256,7 +256,7 @@ def _data_sentence(data: DataCheck | None) -> str:
 def _data_check(engine: Engine) -> DataCheck:
     """Whether market data is present and fresh: /v1/health's `data` check, and the status
     headline's word on orders denied for want of it. A symbol's data is stale as the engine
-    judges it at its behaviour (`Engine.staleness`): from behaviour 4 a `market_hours`
+    judges it at its behaviour (`Engine.stale_symbols`): from behaviour 4 a `market_hours`
     symbol counts only the time its market has been open, so a position held overnight, over
     a weekend or a holiday does not make the gateway unready while its market is closed."""
     state = engine.state
@@ -270,8 +270,7 @@ def _data_check(engine: Engine) -> DataCheck:
     max_age = None if active is None else active.limits_for("*", "*", "*").max_market_data_age
     if max_age is None or not state.started:
         return DataCheck(HealthCheck(ok=True))
-    stale = sorted(symbol for symbol, snapshot in state.markets.items()
-                   if engine.staleness(symbol, snapshot, max_age) is not None)
+    stale = engine.stale_symbols(max_age)
     if stale:
         return DataCheck(HealthCheck(ok=False, detail=f"stale market data (older than "
                                                       f"{max_age}): " + ", ".join(stale[:10])),

@@ -42,7 +42,7 @@ import uvicorn
 
 from ordergate.cli.broker_spec import broker_from_spec
 from ordergate.cli.console import err, out
-from ordergate.cli.errors import SafetyStop, UserError
+from ordergate.cli.errors import SafetyStop, UserError, journal_problem
 from ordergate.cli.logs import stderr_logger_factory
 from ordergate.cli.policy_flags import (
     PolicyOperator,
@@ -102,6 +102,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API and the status dashboard (GET /) for one gateway shard."""
     from ordergate.journal import Durability, JournalError, open_journal, redact_url
+    from ordergate.journal.chain import JournalDamaged
     from ordergate.policy.errors import PolicyError
     from ordergate.policy.loader import load_policy
     from ordergate.resilience.clock import SystemClock
@@ -179,8 +180,12 @@ def serve(
             runtime = open_proven(handle, journal, lambda on_replayed: Runtime.open_on(
                 handle, loaded, adapter, replace_policy=replacement, on_replayed=on_replayed,
                 start_time=SystemClock().now()))
+        except JournalDamaged as exc:  # a journal SQLite cannot read: as `journal verify` says
+            raise SafetyStop(f"{journal_problem(journal, exc)}; the gateway will not start on a "
+                             "journal it cannot prove (restore it from a replica or start a "
+                             "new one)") from None
         except JournalError as exc:
-            raise UserError(f"--journal {redact_url(journal)}: {exc}") from None
+            raise UserError(f"--journal {journal_problem(journal, exc)}") from None
         except PolicyNotInEffect as exc:
             raise UserError(f"--replace-policy: {exc}") from None
         except (ResumeMismatch, StartRefused, RuntimeStopped) as exc:

@@ -1,6 +1,7 @@
 """GET /v1/health on a real server: ready only while the journal would accept a write now, the
 broker is reachable and market data is present and fresh; otherwise 503 with the failing
-check named. The journal check is a probe that adds nothing to the hash chain."""
+check named. The journal check is a probe that adds nothing to the hash chain; why it failed
+is logged, not shown to a caller without a token (it names the journal's file or database)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,19 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from structlog.testing import capture_logs
 
 from ordergate.journal import open_journal
 from ordergate.journal.lease import ShardLease
 from ordergate.policy.loader import parse_policy
+from ordergate.service.status import JOURNAL_REFUSES_WORDS
 from service.support import (
     FEEDER,
     POLICY,
@@ -60,6 +64,19 @@ def _not_ready(client: httpx.Client, check: str) -> str:
     return detail
 
 
+def _journal_not_ready(client: httpx.Client, hidden: str) -> str:
+    """Why the journal check failed, as the server logged it, after asserting that readiness
+    says so in words that do not show `hidden` (where the journal is)."""
+    with capture_logs() as logs:
+        assert _not_ready(client, "journal") == JOURNAL_REFUSES_WORDS
+        status, body = _health(client)  # asked again: logged again only if it changed
+        assert status == 503 and hidden not in str(body), body
+    logged = [entry["error"] for entry in logs if entry["event"] == "journal_not_writable"]
+    assert logged and all(hidden in error for error in logged), logs
+    assert all(before != after for before, after in pairwise(logged)), logged
+    return " ".join(logged)
+
+
 def test_health_probe_of_the_journal_adds_no_record(served: Served,
                                                     client: httpx.Client) -> None:
     before = _last_seq(client)
@@ -84,22 +101,20 @@ def test_journal_file_that_cannot_be_written_is_not_ready_before_any_write_fails
     if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
         pytest.skip("this filesystem does not support the immutable flag")
     try:
-        detail = _not_ready(client, "journal")
-        assert str(path) in detail and "not writable" in detail
+        assert "not writable" in _journal_not_ready(client, str(path))
     finally:
         subprocess.run(["chattr", "-i", str(path)], check=True)
     status, body = _health(client)
     assert status == 200 and body["ready"] is True, body
 
 
-def test_journal_file_moved_away_is_not_ready_naming_the_journal(
+def test_journal_file_moved_away_is_not_ready_and_the_log_names_it(
         served: Served, client: httpx.Client) -> None:
     path = _journal_path(served)
     before = _last_seq(client)
     os.rename(path, path.with_suffix(".moved"))  # a clean-up job takes the file away
     try:
-        detail = _not_ready(client, "journal")
-        assert str(path) in detail and "gone" in detail
+        assert "gone" in _journal_not_ready(client, str(path))
         assert _last_seq(client) == before  # only probed: nothing was written or refused
     finally:
         os.rename(path.with_suffix(".moved"), path)
@@ -159,6 +174,13 @@ def pg_served(postgres_url: str) -> Iterator[tuple[Served, str]]:
         served.stop()
 
 
+def _database(served: Served, client: httpx.Client) -> str:
+    """Where the journal is, as /v1/status shows it to a token holder (password masked)."""
+    url: str = client.get("/v1/status", headers=auth(VIEWER)).json()["journal"]["url"]
+    assert url.startswith("postgresql://") and url.split("@")[-1] in served.journal_url
+    return url
+
+
 def test_postgres_journal_fenced_by_a_newer_lease_is_not_ready(
         pg_served: tuple[Served, str], postgres_url: str) -> None:
     served, _ = pg_served
@@ -169,7 +191,7 @@ def test_postgres_journal_fenced_by_a_newer_lease_is_not_ready(
         # Another process takes the stream's lease: this writer may no longer append.
         with ShardLease(postgres_url) as lease:
             assert lease.acquire(timeout_s=5) == 1
-            detail = _not_ready(client, "journal")
+            detail = _journal_not_ready(client, _database(served, client))
         assert "fenced" in detail and "stream 'default'" in detail
         assert _last_seq(client) == before
 
@@ -185,5 +207,5 @@ def test_postgres_journal_session_lost_is_not_ready(pg_served: tuple[Served, str
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE application_name = %s", (application,)).fetchone()
         assert ended == (1,)
-        detail = _not_ready(client, "journal")
+        detail = _journal_not_ready(client, _database(served, client))
         assert "cannot be reached" in detail

@@ -1,5 +1,6 @@
 """Fail closed over HTTP: when the journal cannot be written the service answers 503 with a
-clear JSON message, sends nothing to the broker, and readiness says the journal is down."""
+clear JSON message, sends nothing to the broker, and readiness says the journal is down (not
+where it is: /v1/health needs no token; /v1/status, which does, says which file failed)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from service.support import FEEDER, OPERATOR, TRADER, Served, auth, intent, quote
+from service.support import FEEDER, OPERATOR, TRADER, VIEWER, Served, auth, intent, quote
 
 
 def test_journal_write_failure_is_503_dispatches_nothing_and_readiness_reports_it(
@@ -19,7 +20,8 @@ def test_journal_write_failure_is_503_dispatches_nothing_and_readiness_reports_i
     assert sent == 1
     assert client.get("/v1/health").json()["checks"]["journal"]["ok"] is True
 
-    os.unlink(Path(served.journal_url.removeprefix("sqlite:///")))  # the disk goes away
+    path = Path(served.journal_url.removeprefix("sqlite:///"))
+    os.unlink(path)  # the disk goes away
 
     failed = client.post("/v1/intents", json=intent("during", seconds=2), headers=auth(TRADER))
     assert failed.status_code == 503, failed.text
@@ -43,5 +45,8 @@ def test_journal_write_failure_is_503_dispatches_nothing_and_readiness_reports_i
     assert report["ready"] is False
     assert report["checks"]["journal"]["ok"] is False
     assert "journal could not be written" in report["checks"]["journal"]["detail"]
+    assert str(path) not in health.text and path.name not in health.text, report
+    status = client.get("/v1/status", headers=auth(VIEWER)).json()
+    assert str(path) in status["stopped"] and str(path) in status["journal"]["url"]
     # The intent that failed was never decided: a retry cannot find a phantom decision.
     assert client.get("/v1/decisions/during", headers=auth(TRADER)).status_code == 404

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import structlog
+
 from ordergate.engine.commands import COMMAND_NOTE
 from ordergate.engine.core import Engine
 from ordergate.engine.status import DisabledStatus, EngineStatus, KillStatus, held_words
@@ -31,6 +33,7 @@ from ordergate.runtime.health import CIRCUIT_PREFIX, CLOCK_DEPENDENCIES
 from ordergate.runtime.loop import JOURNAL_DEPENDENCY, Runtime, decode_output
 from ordergate.runtime.policy_choice import PolicyOutcome
 from ordergate.runtime.reconcile import UNREADABLE
+from ordergate.service.bridge import JOURNAL_STOPPED_WORDS
 from ordergate.service.metrics import ServiceMetrics
 from ordergate.service.schemas import (
     ActiveReasonView,
@@ -50,7 +53,14 @@ from ordergate.service.schemas import (
     TimelineEntry,
 )
 
+log = structlog.get_logger("ordergate.service.status")
+
 TIMELINE_LENGTH = 200
+# /v1/health's journal check when the probe fails. The journal's own words name its file or
+# database and the server's directories, which an answer to anyone without a token does not
+# show: they go to the log (once per change) and the path stays in /v1/status.
+JOURNAL_REFUSES_WORDS = ("the journal would not accept a write now; the server's log says why "
+                         "(journal_not_writable)")
 _DATA_CODES = ("SYS-001", "SYS-002", "SYS-003")
 # Per-strategy and per-symbol rate windows listed (and exported as metrics): the busiest.
 RATE_WINDOWS_PER_SCOPE = 10
@@ -324,6 +334,7 @@ class Inspector:
         self._last_batch_seconds = last_batch_seconds
         self._durable_seq = runtime.journal.last_seq()
         self._follow_durable_head()
+        self._journal_refusal = ""  # why the last health probe found the journal unwritable
 
     def _follow_durable_head(self) -> None:
         """Note the journal's newest record after every write of records to storage that
@@ -567,14 +578,7 @@ class Inspector:
         no_policy = runtime.policy_not_in_effect
         checks: dict[str, HealthCheck] = {"engine": HealthCheck(ok=not no_policy,
                                                                 detail=no_policy)}
-        if runtime.stopped:
-            checks["journal"] = HealthCheck(ok=False, detail=runtime.stopped)
-        else:
-            try:
-                runtime.journal.check_writable()
-                checks["journal"] = HealthCheck(ok=True)
-            except JournalError as exc:
-                checks["journal"] = HealthCheck(ok=False, detail=str(exc))
+        checks["journal"] = self._journal_check()
         conditions = runtime.engine.state.guard.conditions()
         broker_down = [c for c in conditions if c.key.startswith(_BROKER_UNREACHABLE)]
         checks["broker"] = HealthCheck(
@@ -583,6 +587,25 @@ class Inspector:
         checks["data"] = _data_check(runtime.engine).check
         ready = all(check.ok for check in checks.values())
         return HealthView(live=True, ready=ready, checks=checks)
+
+    def _journal_check(self) -> HealthCheck:
+        """/v1/health's journal check, in words that do not say where the journal is (the
+        health answer needs no token): the runtime's reason for stopping is in /v1/status's
+        `stopped`, and why a probe failed is logged once each time it changes."""
+        runtime = self._runtime
+        if runtime.stopped:
+            return HealthCheck(ok=False, detail=JOURNAL_STOPPED_WORDS)
+        try:
+            runtime.journal.check_writable()
+        except JournalError as exc:
+            if str(exc) != self._journal_refusal:
+                self._journal_refusal = str(exc)
+                log.warning("journal_not_writable", error=self._journal_refusal)
+            return HealthCheck(ok=False, detail=JOURNAL_REFUSES_WORDS)
+        if self._journal_refusal:
+            self._journal_refusal = ""
+            log.info("journal_writable_again")
+        return HealthCheck(ok=True)
 
     # -- no engine access
 

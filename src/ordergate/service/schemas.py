@@ -315,7 +315,11 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     policy (null when the gateway was started without one). `stopped` says why the gateway
     takes no intent, market data or operator command any more ("" while it does): its journal
     could not be written, every such request is refused with 503 whatever `mode` reads, and
-    `headline` says so; it takes them again only after a restart on a healthy journal."""
+    `headline` says so; it takes them again only after a restart on a healthy journal. Once
+    stopped, `positions`, `exposure` and `rate_windows` are the engine's figures at the failure
+    and may include work that was never stored (what the failed write did: an order reserved, a
+    rate window counted, a fill booked); a restart rebuilds them from the journal, whose
+    `journal.last_seq` is then the last record written."""
 
     run_id: str
     mode: str

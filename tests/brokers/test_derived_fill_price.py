@@ -181,14 +181,17 @@ def test_within_limit_moves_only_a_price_past_the_limit_by_no_more_than_the_roun
     assert half_unit(-4) == D("0.00005") and half_unit(0) == D("0.5")
 
 
-def test_a_first_report_is_kept_within_the_limit_by_the_rounding_of_its_average() -> None:
-    # 3 executed at exactly their limit 100.00006 (a venue pricing finer than it writes its
-    # averages), reported at 100.0001: the average alone is 0.00004 past the limit, within
-    # its rounding of 0.00005
-    watch = OrderWatch()
-    watch.track("c-1", "b-1", limit=PriceLimit(side=Side.BUY, price=D("100.00006")))
-    state = BrokerOrder(client_order_id="c-1", broker_order_id="b-1", symbol="X",
-                        status=OrderStatus.PARTIALLY_FILLED, qty=D(10), filled_qty=D(3),
-                        avg_fill_price=D("100.0001"))
-    (fill,) = of_type(watch.poll(lambda _cid: state, Harness().now), Fill)
-    assert fill.price == D("100.00006")
+def test_a_first_report_past_the_limit_is_booked_as_the_venue_reports_it() -> None:
+    # The first part's average is the venue's own figure, not derived: nothing to absorb. How
+    # many decimals it was written with says nothing of its rounding ("100" may be 100.0000),
+    # so "100" against a buy limit of 99.8 is a 0.2 breach, booked as reported (the engine
+    # alerts), never moved to the limit by a slack read off the printed decimals.
+    for limit, average in ((D("99.8"), D("100")), (D("100.00006"), D("100.0001")),
+                           (D("186.96"), D("187.0"))):
+        watch = OrderWatch()
+        watch.track("c-1", "b-1", limit=PriceLimit(side=Side.BUY, price=limit))
+        state = BrokerOrder(client_order_id="c-1", broker_order_id="b-1", symbol="X",
+                            status=OrderStatus.PARTIALLY_FILLED, qty=D(10), filled_qty=D(3),
+                            avg_fill_price=average)
+        (fill,) = of_type(watch.poll(lambda _cid, s=state: s, Harness().now), Fill)
+        assert fill.price == average

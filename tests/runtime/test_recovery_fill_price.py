@@ -377,10 +377,15 @@ def test_increment_price_keeps_a_rounding_past_the_limit_at_the_limit() -> None:
     # the same figures to 2 decimals would be 0.005 off at most, per unit of each: 190.00005
     # is far within; 190.02 (3 @ 190.01 over 189.99) is 0.02 past, beyond (3 + 1) x 0.005 / 2
     assert increment_price(D(3), D("190.01"), D(1), D("189.99"), limit=buy) == D("190.02")
-    # nothing booked: the average of all the order filled, rounded once (0.00005 here)
+    # nothing booked: the broker's own average, as reported, however few decimals it shows
+    # ("100" may stand for 100.0000: a slack read off them would hide a real breach)
     finer = PriceLimit(side=Side.BUY, price=D("190.00006"))
-    assert increment_price(D(3), D("190.0001"), D(0), D(0), limit=finer) == D("190.00006")
+    assert increment_price(D(3), D("190.0001"), D(0), D(0), limit=finer) == D("190.0001")
     assert increment_price(D(3), D("190.0001"), D(0), D(0), limit=buy) == D("190.0001")
+    whole = PriceLimit(side=Side.BUY, price=D("99.8"))
+    assert increment_price(D(10), D("100"), D(0), D(0), limit=whole) == D("100")
+    assert increment_price(D(10), D("50"), D(0), D(0),
+                           limit=PriceLimit(side=Side.SELL, price=D("50.45"))) == D("50")
     # a sell is kept from below
     sell = PriceLimit(side=Side.SELL, price=D(190))
     assert increment_price(D(3), D("190.0033"), D(1), D("190.01"), limit=sell) == D(190)

@@ -474,8 +474,12 @@ class OrderWatch:
                 f" {order.filled_qty} without a positive average fill price")
         rounding = half_unit(self._finest(seen, avg))
         if seen.filled_qty == 0:
-            # the first part: the average is its own (of all it executed), rounded once
-            price = within_limit(avg, rounding, seen.limit)
+            # The first part: the average is the venue's own figure for all it executed, with
+            # no derivation whose rounding could push it past the limit (an average of prices
+            # within a limit, rounded at the limit's precision, stays within it). How many
+            # decimals the venue printed ("100" for 100.0000) says nothing of its rounding, so
+            # a first average past the limit is booked as reported: a breach the engine alerts.
+            price = avg
         elif seen.filled_notional is None or seen.booked_notional is None:
             price = avg  # what was filled before is not known: the venue's figure, as is
         else:

@@ -57,7 +57,6 @@ from ordergate.brokers.labels import (
     derived_price,
     half_unit,
     order_limit,
-    within_limit,
 )
 from ordergate.brokers.sim import SimBroker
 from ordergate.engine.core import (
@@ -1369,19 +1368,19 @@ def increment_price(filled_qty: Decimal, avg_price: Decimal, booked_qty: Decimal
     increment over a changed average would otherwise stop every restart on a fill no event can
     carry).
 
-    A price from the broker's rounded average (derived, or the average of all the order
-    filled) past the order's `limit` by no more than that rounding is the limit
-    (`brokers.labels.within_limit`). The rounding is half a unit in the last place
-    `avg_price` was given with, times `filled_qty`, and as much again per unit of
-    `booked_qty` (and half a price step: `PRICE_STEP`) for how far the booked notional can
-    fall short of what was filled (for a sell: exceed it). A live poll books its parts to keep
-    to the broker's averages, and a part it booked at the limit only books more than the part
-    cost, so the booked notional falls short by no more than the rounding of the broker's
-    average it last followed."""
+    A price derived from the broker's rounded average past the order's `limit` by no more
+    than that rounding is the limit (`brokers.labels.within_limit`); the average itself, when
+    nothing was booked, is the broker's own figure and is taken as is. The rounding is half a
+    unit in the last place `avg_price` was given with, times `filled_qty`, and as much again
+    per unit of `booked_qty` (and half a price step: `PRICE_STEP`) for how far the booked
+    notional can fall short of what was filled (for a sell: exceed it). A live poll books its
+    parts to keep to the broker's averages, and a part it booked at the limit only books more
+    than the part cost, so the booked notional falls short by no more than the rounding of the
+    broker's average it last followed."""
     try:
         rounding = half_unit(decimal_places(avg_price))
         if booked_qty == 0:
-            return within_limit(avg_price, rounding, limit)
+            return avg_price  # the broker's own figure, not derived: as a live poll books it
         if booked_notional is None:
             return avg_price
         error = filled_qty * rounding + booked_qty * (rounding + PRICE_STEP / 2)

@@ -11,6 +11,7 @@ mode changes go to stdout as JSON Lines, as with `ordergate run`.
 from __future__ import annotations
 
 import math
+import re
 import signal
 import sys
 from pathlib import Path
@@ -308,6 +309,27 @@ def firm_status(
     out.print(f"firm gross exposure: {sum(gross.values())}", markup=False, highlight=False)
 
 
+_SINCE_CLOCK = "UTC, by the wall clock of the gateway that set it up"
+"""The clock of the store's `since`: the gateway whose exchange found no identity stamps it
+with its host's wall clock (`FirmStore.exchange`)."""
+
+_FOUND = re.compile(r"found by shard (?P<shard>.+) at (?P<at>\S+)")
+"""The `lost` note a gateway leaves when it finds the loss (`ShardGateway._store_lost`): its
+time is that shard's event time, the time its journal gives the finding."""
+
+
+def _found_words(lost: str) -> str:
+    """Who found the loss, with the time the note gives said on its own clock: a shard's event
+    time follows its events (a file of last week's quotes, or a quiet stream's last event), so
+    set beside the wall-clock `since` unnamed it read as found long before (or after) the
+    store was set up again. A note of another form is shown as written."""
+    found = _FOUND.fullmatch(lost)
+    if found is None:
+        return lost
+    return (f"found by shard {found['shard']}, whose journal records the finding at event time "
+            f"{found['at']} (the time of that shard's events, not a wall clock)")
+
+
 def _store_lines(info: dict[str, str], unreported: list[str]) -> list[str]:
     """What `firm status` says of the store itself: when it was set up, and whether it lost
     its data (restarted empty or flushed), with the shards known before that have not reported
@@ -316,10 +338,11 @@ def _store_lines(info: dict[str, str], unreported: list[str]) -> list[str]:
         return ["firm store: empty: no gateway has reported to it since it was set up or "
                 "since it lost its data (a running gateway says so at its next heartbeat)"]
     lost = info.get("lost", "")
+    since = f"{info.get('since', '?')} ({_SINCE_CLOCK})"
     if not lost:
-        return [f"firm store: set up at {info.get('since', '?')}"]
+        return [f"firm store: set up at {since}"]
     lines = [f"firm store: LOST ITS DATA (restarted empty or flushed) and was set up again at "
-             f"{info.get('since', '?')} ({lost}); the gateways hold new risk until an operator "
+             f"{since}; {_found_words(lost)}; the gateways hold new risk until an operator "
              "resumes each"]
     lines += [f"shard {name}: has not reported since the store lost its data: its exposure "
               "is unknown and missing from the firm total" for name in unreported]

@@ -275,3 +275,35 @@ def test_the_close_after_a_roll_keeps_the_new_days_orders(tmp_path: Path) -> Non
         assert working == ["today"]
     [summary] = _meta(tmp_path / "journal.db", b"og.session_close")
     assert len(summary["day_orders_canceled"]) == 1  # type: ignore[arg-type]
+
+
+def test_an_orphan_whose_cancel_the_broker_refuses_on_start_is_raised_not_counted_canceled(
+        tmp_path: Path) -> None:
+    """`cancel_unknown_on_start` with a venue that refuses the cancel: the orphan is still
+    working there, so it is journaled as a SYS-009 orphan (with an Alert and the mode) naming
+    the refusal, and the pass's note does not list it as canceled."""
+    from tests.runtime.test_cancel_refused import REASON, RefusingSim
+
+    broker = RefusingSim(SimConfig(fill_model=FillModel.NEXT_MARKET))
+    broker.submit(_stranger())
+    settings = GuardSettings(reconcile=ReconcileSettings(cancel_unknown_on_start=True))
+    guard = GuardedRuntime.open(f"sqlite:///{tmp_path / 'journal.db'}", chaos_policy(), broker,
+                                EventClock(), settings)
+    try:
+        guard.start(at(2))
+        assert guard.reconciler.last is not None
+        assert guard.reconciler.last.canceled == []
+        assert guard.runtime.engine.state.guard.mode is Mode.HALTED  # the chaos policy's
+    finally:
+        guard.close()
+    known = broker.get_order("placed-by-hand")
+    assert known is not None and known.status is OrderStatus.NEW  # still working there
+    [note] = _meta(tmp_path / "journal.db", b"og.reconcile")
+    assert (note["orphans"], note["canceled"]) == (["placed-by-hand"], [])
+    facts = JournalFacts.read(tmp_path / "journal.db")
+    [raised] = facts.unhealthy("SYS-009")
+    assert raised.dependency == "reconciliation:orphan:placed-by-hand"
+    assert raised.detail == (
+        "orphan order placed-by-hand (MSFT, 5 with 0 filled): working at the broker, never "
+        f"dispatched by the gateway; the broker refused its cancel at start-up: {REASON}")
+    assert any(alert.code == "SYS-009" for alert in facts.alerts)

@@ -170,6 +170,9 @@ class Outcome:
     events: list[InputEvent] = field(default_factory=list)
     unresolved: bool = False
     detail: str = ""
+    # the broker refused the cancel of an order the gateway holds no record of (an orphan):
+    # its words; no event says so, as the engine knows no such order
+    refused: str = ""
 
 
 class Dispatcher:
@@ -577,7 +580,7 @@ class Dispatcher:
             if rejected:
                 self._log.warning("cancel_refused", client_order_id=cid, reason=str(exc))
                 if not end_unknown:  # an orphan: the gateway holds no such order
-                    return Outcome(events=health)
+                    return Outcome(events=health, refused=str(exc))
                 return Outcome(events=[*health, *self._refused(order, str(exc))])
             return Outcome(events=health, unresolved=True, detail=f"{type(exc).__name__}: {exc}")
         faults.crossing("after_cancel")

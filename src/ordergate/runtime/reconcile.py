@@ -65,6 +65,7 @@ from ordergate.model.events import CancelRequest, DependencyStatus, InputEvent
 from ordergate.model.intent import Side, TimeInForce
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
 from ordergate.runtime import faults
+from ordergate.runtime.dispatch import Outcome
 from ordergate.runtime.loop import (
     BatchReport,
     Runtime,
@@ -237,13 +238,17 @@ class Reconciler:
             if cid in ours or cid in in_flight:
                 continue
             found.orphans.append(order)
-            if (on_start and self.settings.cancel_unknown_on_start
-                    and self._cancel_orphan(ts, order, report)):
-                found.canceled.append(cid)
-                continue
+            left = ""  # why an orphan canceled on start is still working at the broker
+            if on_start and self.settings.cancel_unknown_on_start:
+                outcome = self._cancel_orphan(ts, order, report)
+                if not (outcome.unresolved or outcome.refused):
+                    found.canceled.append(cid)
+                    continue
+                if outcome.refused:
+                    left = f"; the broker refused its cancel at start-up: {outcome.refused}"
             problems[f"{PREFIX}:orphan:{cid}"] = (RECONCILIATION_MISMATCH, (
                 f"orphan order {cid} ({order.symbol}, {order.qty} with {order.filled_qty} "
-                f"filled): {_orphan_story(runtime.engine.state.done.get(cid))}"))
+                f"filled): {_orphan_story(runtime.engine.state.done.get(cid))}{left}"))
         for cid in sorted(ours - set(at_broker) - in_flight):
             try:
                 known = runtime.broker.get_order(cid)
@@ -332,18 +337,25 @@ class Reconciler:
                 f"position mismatch {account}/{symbol}: gateway {gateway_qty}, "
                 f"broker {broker_qty}{working_note}"))
 
-    def _cancel_orphan(self, ts: datetime, order: BrokerOrder, report: BatchReport) -> bool:
+    def _cancel_orphan(self, ts: datetime, order: BrokerOrder, report: BatchReport) -> Outcome:
+        """Cancel an orphan through the Dispatcher (its note durable first): what the broker
+        said. One it refused (`refused`) or that nobody knows the end of (`unresolved`) is
+        still working there, and is raised like any orphan."""
         runtime = self.runtime
         note = OrphanCancelNote(ts=ts, client_order_id=order.client_order_id,
                                 symbol=order.symbol)
         runtime.inject([], origin="reconcile", notes=[_encode(note)])
         seq = runtime.journal.last_seq()
         outcome = runtime.dispatcher.cancel_orphan(order.client_order_id, seq, ts)
-        log.warning("orphan_canceled_on_start", client_order_id=order.client_order_id,
-                    unresolved=outcome.unresolved)
+        if outcome.refused:
+            log.warning("orphan_cancel_refused_on_start", client_order_id=order.client_order_id,
+                        reason=outcome.refused)
+        else:
+            log.warning("orphan_canceled_on_start", client_order_id=order.client_order_id,
+                        unresolved=outcome.unresolved)
         if outcome.events:
             merge_report(report, runtime.inject(outcome.events, origin="reconcile"))
-        return not outcome.unresolved
+        return outcome
 
     def _publish(self, ts: datetime, problems: dict[str, tuple[str, str]], *,
                  notes: Iterable[bytes] = (), keep_others: bool = False) -> BatchReport:

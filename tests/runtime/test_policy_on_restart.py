@@ -108,7 +108,8 @@ def api_activated(tmp_path: Path) -> Path:
 
 def _serve(tmp_path: Path, port: int, *extra: str) -> subprocess.CompletedProcess[str]:
     """The real `ordergate serve` command (in its own process) with POLICY as --policy, on the
-    fixture's journal, fed one market snapshot (the first event after the restart)."""
+    fixture's journal, fed one market snapshot (the first event after the restart: on a
+    journal that holds events a --feed applies only with --reapply-feed)."""
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     tokens = tmp_path / "tokens.yaml"
@@ -123,7 +124,8 @@ def _serve(tmp_path: Path, port: int, *extra: str) -> subprocess.CompletedProces
     return subprocess.run(
         [sys.executable, "-m", "ordergate.cli.main", "serve", "--policy", str(policy),
          "--journal", str(tmp_path / "journal.db"), "--tokens", str(tokens),
-         "--port", str(port), "--feed", str(feed), "--log-level", "warning", *extra],
+         "--port", str(port), "--feed", str(feed), "--reapply-feed", "--log-level",
+         "warning", *extra],
         capture_output=True, text=True, timeout=120, env=env, check=False)
 
 

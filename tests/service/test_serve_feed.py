@@ -42,7 +42,8 @@ def _quote(ts: datetime, bid: str = "189.95", ask: str = "190.05") -> MarketSnap
 
 def _serve_feed(tmp_path: Path, events: list[InputEvent], port: int,
                 broker: tuple[str, ...] = ()) -> list[bytes]:
-    """`ordergate serve --feed` on the journal; returns the journal's input payloads."""
+    """`ordergate serve --feed` on the journal (applied on one that holds events too, as
+    --reapply-feed asks); returns the journal's input payloads."""
     feed = tmp_path / "feed.jsonl"
     write_events(feed, events)
     tokens = tmp_path / "tokens.yaml"
@@ -51,7 +52,7 @@ def _serve_feed(tmp_path: Path, events: list[InputEvent], port: int,
     journal = tmp_path / "journal.db"
     served = invoke("serve", "--policy", str(demo_policy_path()), "--journal", str(journal),
                     "--tokens", str(tokens), "--port", str(port), "--feed", str(feed),
-                    *broker)
+                    "--reapply-feed", *broker)
     assert served.code == 1 and "cannot listen" in served.output, served.output
     handle = read(journal)
     try:

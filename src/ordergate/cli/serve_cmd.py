@@ -10,6 +10,12 @@
 The webhook URL can come from $ORDERGATE_WEBHOOK_URL instead of --webhook (out of `ps`); it
 is checked before anything starts. Alerts the --feed raises are sent like every later one.
 
+--feed seeds a NEW journal (one that holds no events yet). A restart with the same command,
+on a journal that holds events, skips it and says so on stderr: applying it again would set
+each account's cash anew (its day-start equity and high-water mark with it, forgetting the
+day's loss and drawdown) and rewind market data to the feed's timestamps. --reapply-feed
+applies it anyway, for deliberate funding.
+
 On a journal that enforces a policy already (one activated with POST /v1/policy, say), a
 restart keeps enforcing it; the --policy file replaces it only with --replace-policy.
 
@@ -54,6 +60,7 @@ from ordergate.cli.policy_flags import (
 )
 
 if TYPE_CHECKING:
+    from ordergate.journal import Journal
     from ordergate.model.events import InputEvent, OutputEvent
     from ordergate.runtime.shard import LeaseKeeper
     from ordergate.service.alerts import AlertRouter
@@ -88,7 +95,17 @@ def serve(
                           "out of `ps`).")] = None,
     feed: Annotated[Path | None, typer.Option(
         "--feed", help="JSON Lines of input events (market snapshots, account funding) to "
-                       "process once at start-up, before serving.")] = None,
+                       "process before serving when the journal is new (holds no events "
+                       "yet). On a journal that holds events (a restart) it is skipped, "
+                       "with a note on stderr.")] = None,
+    reapply_feed: Annotated[bool, typer.Option(
+        "--reapply-feed", help="Apply --feed even on a journal that holds events. Each "
+                               "account line then sets that account's cash and resets its "
+                               "day-start equity and drawdown high-water mark to the new "
+                               "equity (the day's loss and drawdown so far are forgotten); "
+                               "market lines apply with their own timestamps. For deliberate "
+                               "funding only; send new market data to POST /v1/market.")]
+    = False,
     durability: Annotated[str, typer.Option(
         "--durability", help="Journal durability: batch (group commit) or always.")] = "batch",
     tick_interval: Annotated[float, typer.Option(
@@ -153,6 +170,8 @@ def serve(
         raise UserError(str(exc)) from None
     warn_if_years_ended(loaded, policy)
     adapter = broker_from_spec(broker, loaded)
+    if reapply_feed and feed is None:
+        raise UserError("--reapply-feed: needs --feed (the file to apply again)")
     feed_events = []
     if feed is not None:
         if not feed.is_file():
@@ -191,6 +210,19 @@ def serve(
         except (ResumeMismatch, StartRefused, RuntimeStopped) as exc:
             raise SafetyStop(str(exc)) from None
         announce_policy_choice(runtime.policy_choice)
+        if feed is not None and feed_events and not reapply_feed:
+            try:
+                first_batch = _first_source_batch(runtime.journal)
+            except JournalError as exc:
+                runtime.close()
+                raise UserError(f"--journal {journal_problem(journal, exc)}") from None
+            except BaseException:
+                runtime.close()
+                raise
+            if first_batch is not None:
+                err.print(_feed_skipped(feed, same=first_batch == feed_events), markup=False,
+                          soft_wrap=True)
+                feed_events = []
         # Alerts are routed before the feed runs, so the feed's (a crossed quote moving the
         # mode to REDUCE_ONLY, a breaker opening) reach the webhook like every later one, and
         # so do a journal failing in it and a lease lost since the start.
@@ -274,6 +306,46 @@ def _check_tick_interval(seconds: float) -> None:
             f"looks for idle work) to {MAX_TICK_INTERVAL_S:g} (an hour), the time without "
             "traffic before event time is advanced to the wall clock",
             param_hint="'--tick-interval'")
+
+
+def _first_source_batch(journal: Journal) -> list[InputEvent] | None:
+    """The events of the journal's first batch (a start-up --feed, a request, the first lines
+    of `ordergate run`'s file), or None while it holds no batch of events yet: a new journal,
+    or one whose first start stopped before its feed (what a start journals on its own, a
+    manifest or the start-up reconciliation with the broker, is no batch). Both backends."""
+    from ordergate.evidence.replay import journaled_input
+    from ordergate.journal import RecordKind
+    from ordergate.runtime.sources import FeedbackMark, SourceMark, decode_note
+
+    mark: SourceMark | None = None
+    events: list[InputEvent] = []
+    for record in journal.read():
+        if record.kind is RecordKind.META:
+            note = decode_note(record.payload)
+            if mark is not None and isinstance(note, SourceMark | FeedbackMark):
+                break  # the batch ended (cut short: it cannot be the same feed)
+            if mark is None and isinstance(note, SourceMark):
+                mark = note
+        elif record.kind is RecordKind.INPUT and mark is not None:
+            events.append(journaled_input(record.seq, record.payload))
+            if len(events) == mark.count:
+                break
+    return events if mark is not None else None
+
+
+def _feed_skipped(feed: Path, *, same: bool) -> str:
+    """Why a restart does not apply --feed, and how to apply new data on purpose."""
+    how = ("new market data goes to POST /v1/market; to fund accounts anew on purpose, "
+           "restart with --reapply-feed (each account's cash, day-start equity and high-water "
+           "mark are then set to the feed's figures, forgetting the day's loss and drawdown)")
+    if same:
+        return (f"--feed {feed}: skipped: the journal already holds events, and this feed was "
+                "applied when the journal was started (applying it again would reset the "
+                "accounts' cash and rewind market data to the feed's timestamps); " + how)
+    return (f"--feed {feed}: skipped, NOT applied: the journal already holds events, and this "
+            "feed is not the first batch the journal holds (it changed, or the journal was "
+            "started without it), so its account funding and market data are not applied; "
+            + how)
 
 
 def _accounts_of(events: Sequence[InputEvent]) -> dict[str, str]:

@@ -87,9 +87,11 @@ _TABLE: tuple[tuple[str, str, Family, Severity, str], ...] = (
     ("SYS-005", "CONFIG_MISSING", Family.INTEGRITY, _C,
      "A critical configuration value is missing: no safe default is assumed."),
     ("SYS-006", "JOURNAL_UNAVAILABLE", Family.INTEGRITY, _C,
-     "The journal could not be written: no new risk until it is durable again."),
+     "The journal could not be written: nothing new is decided or sent until the gateway "
+     "restarts on a journal it can write."),
     ("SYS-007", "CIRCUIT_OPEN", Family.INTEGRITY, _C,
-     "A critical dependency's circuit breaker is open."),
+     "A critical dependency's circuit breaker is open, or the firm limits store shared by "
+     "all gateways lost its data or came back holding older data."),
     ("SYS-008", "INVARIANT_VIOLATION", Family.INTEGRITY, _C,
      "An internal consistency check failed (NaN or impossible value in risk math)."),
     ("SYS-009", "RECONCILIATION_MISMATCH", Family.INTEGRITY, _C,

@@ -144,7 +144,7 @@ def test_an_upgrade_to_a_behaviour_this_engine_does_not_know_stops_the_replay() 
 
 def test_an_engine_built_from_nothing_runs_behaviour_1() -> None:
     assert Engine().state.behaviour == 1
-    assert ENGINE_BEHAVIOUR == 4
+    assert ENGINE_BEHAVIOUR == 5
 
 
 # ---------------------------------------------------------------- snapshots

@@ -57,6 +57,7 @@ from ordergate.model.events import (
     OrderReject,
 )
 from ordergate.model.intent import OrderType, Side, TimeInForce
+from ordergate.model.reasons import REPORTED
 from ordergate.model.values import MAGNITUDE_LIMIT, InvalidValue, require_finite
 
 log = structlog.get_logger("ordergate.brokers")
@@ -441,9 +442,10 @@ class OrderWatch:
         """A filled quantity that went down: the venue busted or corrected executions the
         engine has booked, and no event can take a fill back. Reported as a broker/gateway
         disagreement (SYS-009: an Alert, and the mode the policy's on_reconciliation_mismatch
-        asks for, kept until an operator resumes), then marked reported at once: nothing the
-        gateway sees later says the books were put right, and a reason left standing would
-        hold the mode for good. Reconciliation then shows the position difference itself."""
+        asks for, kept until an operator resumes), then marked reported at once
+        (`model.reasons.REPORTED`: no Alert says it is healthy again): nothing the gateway
+        sees later says the books were put right, and a reason left standing would hold the
+        mode for good. Reconciliation then shows the position difference itself."""
         cid = order.client_order_id
         log.error("broker_filled_qty_decreased", venue=self._venue, client_order_id=cid,
                   seen=str(seen.filled_qty), now=str(order.filled_qty))
@@ -456,7 +458,7 @@ class OrderWatch:
                         " at the venue); the booked fills stand: check the position with the"
                         " venue")),
             DependencyStatus(ts=ts, dependency=dependency, healthy=True,
-                             code=FILLED_QTY_DECREASED, detail="reported"),
+                             code=FILLED_QTY_DECREASED, detail=REPORTED),
         ]
 
     @staticmethod

@@ -72,7 +72,7 @@ from ordergate.model.events import (
 from ordergate.model.intent import OrderIntent, OrderType, retry_differences
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
-from ordergate.model.reasons import REGISTRY, Family
+from ordergate.model.reasons import REGISTRY, REPORTED, Family
 from ordergate.model.values import ZERO
 from ordergate.policy import EngineSettings, Policy, PolicyError
 from ordergate.policy.limits import ResolvedLimits, SelfMatch, TradingSessions
@@ -841,8 +841,12 @@ class Engine:
         key = f"dependency:{event.dependency}"
         if event.healthy:
             if self.clear_condition(key):
-                self.alert(out, AlertSeverity.INFO, event.code or "SYS-011",
-                           f"{event.dependency} is healthy again")
+                if self.state.behaviour < 5:
+                    self.alert(out, AlertSeverity.INFO, event.code or "SYS-011",
+                               f"{event.dependency} is healthy again")
+                elif event.detail != REPORTED:
+                    self.alert(out, AlertSeverity.INFO, event.code or "SYS-011",
+                               self._answered_words(event))
             return
         code = event.code if event.code in REGISTRY else "SYS-011"
         detail = f"{event.dependency}: {event.detail or 'unhealthy'}"
@@ -858,6 +862,27 @@ class Engine:
         else:
             level = settings.on_dependency_down
         self.raise_condition(out, key, code, detail, fault_mode(level))
+
+    def _answered_words(self, event: DependencyStatus) -> str:
+        """The Alert for a dependency reason cleared under behaviour 5 on: what the dependency
+        said (`dependency: detail`, as its raising Alert reads), or that it is healthy again
+        when it said nothing, and, when the mode stays tighter than the remaining reasons
+        demand (it is never loosened by itself), until when. Behaviour 4 and before said
+        `<dependency> is healthy again` for every clearance, a reason only marked reported
+        (`model.reasons.REPORTED`, a trade bust) included, and for a firm store that answers
+        again with its data lost."""
+        words = (f"{event.dependency}: {event.detail}" if event.detail
+                 else f"{event.dependency} is healthy again")
+        state = self.state
+        mode = state.mode
+        if mode.rank <= state.guard.required().rank:
+            return words
+        held = "new risk stays refused" if mode is Mode.REDUCE_ONLY else "trading stays halted"
+        window = self.settings.reset_window
+        until = ("until an operator resumes" if window is None else
+                 f"until {state.now + window:%Y-%m-%d %H:%M:%S} UTC, when the reset window has "
+                 "passed, or until an operator resumes sooner")
+        return f"{words}; {held} ({mode.value}) {until}"
 
     # ------------------------------------------------------------------ snapshots and status
 

@@ -74,7 +74,11 @@ from ordergate.model.values import ZERO
 #      been open (`core.Engine.staleness`): a clock tick while it is closed raises no SYS-002
 #      (behaviour 3 tightened the mode overnight for a position held after the close), and
 #      from the open the age is the time since the open until a quote arrives.
-ENGINE_BEHAVIOUR = 4
+#   5: a dependency reason cleared by a healthy DependencyStatus that only marks it reported
+#      (`model.reasons.REPORTED`, a trade bust) raises no Alert (behaviour 4 said it was
+#      healthy again), and any other clearance's info Alert says what the dependency said and,
+#      while the mode stays held, until when (`core.Engine._answered_words`).
+ENGINE_BEHAVIOUR = 5
 
 
 def too_new(behaviour: int) -> str:
@@ -93,6 +97,7 @@ _RESTING_PRICES: dict[int, Callable[[OrderRecord], Decimal | None]] = {
     2: resting_price,
     3: resting_price,
     4: resting_price,
+    5: resting_price,
 }
 
 # Condition keys whose codes the gate sees as integrity reasons (global fail-closed

@@ -211,8 +211,14 @@ def held_words(status: EngineStatus, meaning: str) -> str | None:
     held = status.held_after
     if held is None:
         return None
-    cleared = (f" It cleared at {status.cleared_at:%Y-%m-%d %H:%M:%S} UTC"
-               if status.cleared_at is not None else " It has cleared")
+    if status.cleared_at is None:
+        cleared = " It has cleared"
+    elif status.cleared_at == held.since:
+        # taken off the list the instant it was raised: only reported (a trade bust's pair,
+        # `model.reasons.REPORTED`), since nothing could have resolved it in between
+        cleared = f" It was reported at {status.cleared_at:%Y-%m-%d %H:%M:%S} UTC"
+    else:
+        cleared = f" It cleared at {status.cleared_at:%Y-%m-%d %H:%M:%S} UTC"
     detail = f" ({held.detail})" if held.detail else ""
     until = (f"until {status.loosens_at:%Y-%m-%d %H:%M:%S} UTC, when the reset window has "
              "passed, or until an operator resumes sooner" if status.loosens_at is not None

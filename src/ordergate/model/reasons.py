@@ -282,6 +282,14 @@ CONDITIONS: dict[str, ConditionText] = {
 }
 
 
+# The detail of a healthy `DependencyStatus` that only marks its reason reported, not resolved
+# (a trade bust: nothing the gateway sees later says the books were put right). The engine
+# takes the reason off its list, since one left standing would hold the mode for good, but
+# from behaviour 5 on announces nothing: the dependency is not healthy again, and the mode
+# stays until an operator resumes.
+REPORTED = "reported"
+
+
 def _check_conditions() -> None:
     missing = sorted(REGISTRY.keys() - CONDITIONS.keys())
     unknown = sorted(CONDITIONS.keys() - REGISTRY.keys())

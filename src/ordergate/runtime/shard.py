@@ -614,13 +614,18 @@ class ShardGateway:
         assert breaker is not None and runtime is not None
         status = breaker.record_success()
         if status is not None:
-            self._inject([msgspec.structs.replace(status, ts=ts)])
+            # said in words, as its opening was; the engine adds that the mode stays held
+            self._inject([msgspec.structs.replace(
+                status, ts=ts, detail=f"the firm limits store at {self._store_where()} "
+                                      "answers again")])
         elif whole and breaker.state is BreakerState.CLOSED and \
                 runtime.engine.state.guard.has(_REDIS_REASON):
+            # what it lost is not back: the engine's Alert says new risk stays refused until
+            # an operator resumes (engine behaviour 5 on), not that the store is healthy
             self._inject([DependencyStatus(
                 ts=ts, dependency=REDIS_DEPENDENCY, healthy=True, code=CIRCUIT_OPEN,
-                detail=f"the firm limits store at {self._store_where()} answers and holds "
-                       "this shard's exposure")])
+                detail=f"the firm limits store at {self._store_where()} answers again and "
+                       "holds this shard's exposure")])
 
     def _store_where(self) -> str:
         firm = self._firm
@@ -660,10 +665,13 @@ class ShardGateway:
         # is cleared first, so the loss is listed as its own reason and announced.
         closed = breaker.record_success()
         if closed is not None:
-            events.append(msgspec.structs.replace(closed, ts=ts))
+            events.append(msgspec.structs.replace(
+                closed, ts=ts, detail=f"the firm limits store at {firm.where} answers again"))
         elif runtime.engine.state.guard.has(_REDIS_REASON):
             events.append(DependencyStatus(ts=ts, dependency=REDIS_DEPENDENCY, healthy=True,
-                                           code=CIRCUIT_OPEN, detail="answers again"))
+                                           code=CIRCUIT_OPEN,
+                                           detail=f"the firm limits store at {firm.where} "
+                                                  "answers again"))
         events.append(DependencyStatus(ts=ts, dependency=REDIS_DEPENDENCY, healthy=False,
                                        code=CIRCUIT_OPEN, detail=detail))
         self._inject(events)

@@ -172,12 +172,13 @@ def test_a_failed_write_raises_an_alert_that_says_it_is_not_journaled(
     assert "journal could not be written" in failure.message, failure
     assert "refused (503)" in failure.message, failure
     assert "not journaled" in failure.message, failure
-    assert failure.mode == "REDUCE_ONLY", failure
+    assert failure.mode == "STOPPED", failure  # not the REDUCE_ONLY the engine tightened to
     changes = [notice for notice in notices if notice.kind == "mode_change"
                and notice.code == "SYS-006"]
     assert [(change.mode, change.severity) for change in changes] == [
-        ("REDUCE_ONLY", "warning")], notices
-    assert "ACTIVE -> REDUCE_ONLY" in changes[0].message, changes
+        ("STOPPED", "critical")], notices
+    assert "gateway STOPPED (the engine's mode ACTIVE -> REDUCE_ONLY" in changes[0].message, \
+        changes
     assert "not journaled" in changes[0].message, changes
 
 

@@ -62,6 +62,13 @@ from ordergate.cli.policy_flags import (
 )
 from ordergate.engine.commands import COMMAND_NOTE, COMMAND_REFUSED
 from ordergate.engine.status import AccountStatus, EngineStatus, held_words
+from ordergate.evidence.report import (
+    AlertTally,
+    alert_line,
+    counted_alert,
+    ranked_alerts,
+    tally_alerts,
+)
 from ordergate.journal import (
     HASH_PREFIX,
     Durability,
@@ -161,10 +168,13 @@ def load_policy_or_fail(path: Path) -> Policy:
 class OperatorNotes:
     """What the summary says about operators' commands beyond the mode changes: why an
     operator resumed (a resume's mode change carries no reason, the engine's note beside it
-    does) and every command the engine refused, with its words."""
+    does) and every command the engine refused, with its words; and the other critical and
+    warning alerts of the run, counted by code (`counted_alert`), which -q hides from stdout
+    with everything else."""
 
     resumed: dict[tuple[datetime, str], str] = field(default_factory=dict)  # (ts, operator)
     refused: list[Alert] = field(default_factory=list)
+    alerts: dict[tuple[str, str], AlertTally] = field(default_factory=dict)
 
     def add(self, report: BatchReport) -> None:
         resume_note: Alert | None = None
@@ -172,6 +182,8 @@ class OperatorNotes:
             if isinstance(item, Alert):
                 if item.code == COMMAND_REFUSED:
                     self.refused.append(item)
+                elif counted_alert(item):
+                    tally_alerts(self.alerts, item)
                 elif item.code == COMMAND_NOTE and item.message.startswith("resume by "):
                     resume_note = item
                     continue
@@ -278,9 +290,9 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
                    notes: OperatorNotes | None = None) -> None:
     """Decisions by outcome and reason, orders, fills, PnL, every mode change with its
     reasons (an operator's resume with the reason they gave), commands the engine refused,
-    circuits that are not closed, the final mode, and the journal's head (seq and hash of its
-    newest record, for the operator's log pipeline to keep outside the journal;
-    `journal verify --head` checks it)."""
+    the run's critical and warning alerts by code, circuits that are not closed, the final
+    mode, and the journal's head (seq and hash of its newest record, for the operator's log
+    pipeline to keep outside the journal; `journal verify --head` checks it)."""
     decided = sum(tally.decisions.values())
     console.rule(f"[bold]{title}")
     console.print(
@@ -319,6 +331,14 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
                       emoji=False, soft_wrap=True)
     for refused in notes.refused if notes is not None else ():
         console.print(f"command refused at {refused.ts.isoformat()}: {refused.message}",
+                      markup=False, highlight=False, emoji=False, soft_wrap=True)
+    raised = ranked_alerts(notes.alerts) if notes is not None else []
+    if raised:
+        console.print("[bold]alerts raised[/] (critical and warning, by code; the Alerts table "
+                      "of `ordergate report` quotes each):")
+    for raised_alert in raised:
+        console.print(f"  {alert_line(raised_alert)}",
+                      style="red" if raised_alert.severity.value == "critical" else "yellow",
                       markup=False, highlight=False, emoji=False, soft_wrap=True)
     for breaker in breakers or ():
         if breaker.state is BreakerState.CLOSED:

@@ -1,6 +1,9 @@
 """`ordergate status --journal J`: rebuild the engine from the journal (latest snapshot +
 the records after it) and show, readable in five seconds: the trading mode, big and coloured,
-and why in plain words; positions; working orders; PnL.
+and why in plain words; the latest critical and warning alerts; positions; working orders; PnL.
+When a live process holds the journal for writing (a SQLite journal's writer lock, a
+PostgreSQL stream's lease), the banner says so: what is shown is what the journal holds, and
+a gateway that stopped on a failed journal write could not journal that it stopped.
 
 `ordergate status --url U [--token T]`: the same question asked of a running gateway over
 HTTP (GET /v1/status with a viewer or operator token; the token may come from
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated
 
 import msgspec
@@ -31,9 +35,19 @@ from ordergate.cli.run_cmd import (
 )
 from ordergate.engine.core import Engine
 from ordergate.engine.status import EngineStatus, held_words, standing_firm_kills
-from ordergate.journal import JournalError
-from ordergate.model.events import KillScope
+from ordergate.evidence.report import alert_words, latest_alerts
+from ordergate.journal import (
+    Durability,
+    JournalError,
+    open_journal,
+    writer_lock_path,
+)
+from ordergate.journal.urls import Backend, JournalUrl, parse_journal_url
+from ordergate.model.events import Alert, KillScope
 from ordergate.runtime.loop import rebuild
+
+RECENT_ALERTS = 20  # as many as GET /v1/status lists
+_PROC_LOCKS = Path("/proc/locks")
 
 _STYLE = {"ACTIVE": "bold white on green", "REDUCE_ONLY": "bold black on yellow",
           "HALTED": "bold white on red"}
@@ -70,11 +84,115 @@ def firm_kills(engine: Engine, status: EngineStatus) -> list[str]:
     return kills
 
 
+def _flock_holders(lock: os.stat_result) -> set[int] | None:
+    """The processes holding a flock on the file `lock` describes, from /proc/locks; None
+    where the system has no such list (then the pid the lock file names is all there is)."""
+    try:
+        lines = _PROC_LOCKS.read_text(encoding="ascii", errors="replace").splitlines()
+    except OSError:
+        return None
+    device = f"{os.major(lock.st_dev):02x}:{os.minor(lock.st_dev):02x}:{lock.st_ino}"
+    holders: set[int] = set()
+    for line in lines:
+        fields = line.split()
+        if "->" in fields:  # a process waiting for the lock, not holding it
+            continue
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == device \
+                and fields[4].isdigit():
+            holders.add(int(fields[4]))
+    return holders
+
+
+def _sqlite_writer(path: str) -> int | None:
+    """The live process holding the SQLite journal's writer lock (its pid), or None. The lock
+    file keeps the last writer's pid after it exits: a pid counts only while the lock is held
+    (or, with no /proc/locks to ask, while a process of that pid lives)."""
+    lock = writer_lock_path(path)
+    try:
+        described = os.stat(lock)
+        text = Path(lock).read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return None
+    named = int(text) if text.isdigit() else None
+    holders = _flock_holders(described)
+    if holders is not None:
+        return named if named in holders else min(holders, default=None)
+    if named is None:
+        return None
+    try:
+        os.kill(named, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # it lives, as another user
+    return named
+
+
+_LEASE_HOLDER = (
+    "SELECT l.pid, coalesce(host(a.client_addr), '') FROM pg_locks l "
+    "CROSS JOIN (SELECT hashtextextended(current_schema() || '/' || %s, 0) AS k) AS lease "
+    "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+    "AND l.classid = ((lease.k >> 32) & 4294967295)::oid "
+    "AND l.objid = (lease.k & 4294967295)::oid")
+
+
+def _lease_holder(location: JournalUrl) -> str | None:
+    """Who holds the PostgreSQL stream's lease (as `journal.lease.ShardLease` takes it, which
+    `serve` and `gateway` do): "database session PID[ from ADDRESS]", or None when nobody does
+    or the database cannot say now."""
+    import psycopg  # a PostgreSQL journal was read: the driver is there
+
+    try:
+        with psycopg.connect(location.target, autocommit=True, connect_timeout=5) as conn:
+            row = conn.execute(_LEASE_HOLDER, (location.stream,)).fetchone()
+    except psycopg.Error:
+        return None
+    if row is None:
+        return None
+    return f"database session {row[0]}" + (f" from {row[1]}" if row[1] else "")
+
+
+def live_writer(url: str) -> str:
+    """In words, the live process that holds the journal at `url` for writing ("" when none
+    is known): what status shows is then what the journal holds, which says nothing of what
+    that process could not journal (a gateway stopped on a failed journal write)."""
+    try:
+        location = parse_journal_url(url)
+    except JournalError:
+        return ""
+    if location.backend is Backend.SQLITE:
+        pid = _sqlite_writer(location.target)
+        who = None if pid is None else f"process {pid} holds its writer lock"
+        what = "this journal"
+    else:
+        who = _lease_holder(location)
+        who = None if who is None else f"{who} holds the lease of stream '{location.stream}'"
+        what = "this journal's stream"
+    if who is None:
+        return ""
+    return (f"A live gateway holds {what} ({who}): what is shown is what the journal holds. "
+            "A gateway whose journal write failed has stopped taking anything without being "
+            "able to journal it; `ordergate status --url` shows what it is doing now.")
+
+
+def journal_alerts(url: str, limit: int = RECENT_ALERTS) -> list[Alert]:
+    """The journal's latest critical and warning alerts, oldest first."""
+    journal = open_journal(url, durability=Durability.NONE, create=False, reader=True)
+    try:
+        return latest_alerts(journal, limit)
+    finally:
+        journal.close()
+
+
 def render_status(status: EngineStatus, all_denied: Sequence[str] = (),
-                  monitor: bool = False) -> None:
+                  monitor: bool = False, *, writer: str = "",
+                  alerts: Sequence[Alert] = ()) -> None:
     """`all_denied`: the firm-wide kill switches engaged (`firm_kills`); with any, the banner
     says that no order passes, in red, whatever the mode. `monitor`: the enforced policy sets
-    `monitor: true` (`policy_monitor`); said under the banner, as is a dry run."""
+    `monitor: true` (`policy_monitor`); said under the banner, as is a dry run. `writer`: a live
+    process holding the journal (`live_writer`), said in the banner. `alerts`: the latest
+    critical and warning alerts, oldest first (`journal_alerts`)."""
     mode = status.mode.value
     as_of = f"as of {status.now:%Y-%m-%d %H:%M:%S} UTC" if status.now else "no events yet"
     policy = (f"policy {plain(status.policy_name)} {status.policy_hash[:19]}"
@@ -86,8 +204,13 @@ def render_status(status: EngineStatus, all_denied: Sequence[str] = (),
                   "An operator must release the kill switch.")
     else:
         banner = f"[{_STYLE[mode]}]  {mode}  [/]\n\n{_MEANING[mode]}"
-    out.print(Panel(banner, title="trading mode", subtitle=f"{as_of} · {policy}",
-                    expand=False))
+    if writer:
+        banner += f"\n\n[bold]{plain(writer)}[/]"
+    title = "trading mode, as the journal holds it (a live gateway holds it)" if writer \
+        else "trading mode"
+    # wrapped inside the panel, never cut at the terminal's edge (the console soft-wraps)
+    out.print(Panel(banner, title=title, subtitle=f"{as_of} · {policy}", expand=False),
+              soft_wrap=False)
     if monitor:
         out.print(MONITOR_NOTE, style="bold black on yellow", markup=False, highlight=False)
     if status.shadow_policy_hash:
@@ -111,6 +234,17 @@ def render_status(status: EngineStatus, all_denied: Sequence[str] = (),
                    "disabled")
     if why:
         out.print("[bold]why:[/]\n" + "\n".join(why))
+    if alerts:
+        said = []
+        for alert in alerts:
+            colour = "red" if alert.severity.value == "critical" else "yellow"
+            meaning = alert_words(alert.code, alert.severity)
+            said.append(f"• [{colour}]{alert.severity.value} {plain(alert.code)}[/] at "
+                        f"{alert.ts:%Y-%m-%d %H:%M:%S} UTC" + (f": {plain(meaning)}" if meaning
+                                                               else ""))
+            said.append(f"  {plain(alert.message)}")
+        out.print("[bold]latest critical and warning alerts (newest last):[/]\n"
+                  + "\n".join(said))
 
     for account in status.accounts:
         drawdown = f"{float(account.drawdown_pct):.2f} %" if account.drawdown_pct is not None \
@@ -158,12 +292,14 @@ def status(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
-    """Show the trading mode and why, positions, working orders and PnL from a journal, or the
-    live status of a running gateway (--url). With a journal it also says when the trading day
-    ends (the next day roll, in UTC), when PnL today and the daily loss limit start again: a
-    weekend belongs to Friday's day, so with an exchange's day_roll_calendar a loss limit
-    reached on a Saturday refuses new risk until Monday's close. --json gives it as
-    day_ends_at."""
+    """Show the trading mode and why, the latest critical and warning alerts, positions,
+    working orders and PnL from a journal, or the live status of a running gateway (--url).
+    With a journal a live gateway holds (its writer lock, or a PostgreSQL stream's lease), it
+    says so: what is shown is what the journal holds (live_writer in --json). With a journal
+    it also says when the trading day ends (the next day roll, in UTC), when PnL today and the
+    daily loss limit start again: a weekend belongs to Friday's day, so with an exchange's
+    day_roll_calendar a loss limit reached on a Saturday refuses new risk until Monday's
+    close. --json gives it as day_ends_at."""
     configure_logging(False, logging.ERROR)
     if journal is None or url is not None:
         if journal is not None or url is None:
@@ -171,20 +307,28 @@ def status(
                             "(ask a running gateway)")
         _remote(url, token, as_json)
         return
+    url_of = journal_url(journal)
     try:
-        engine = rebuild(journal_url(journal))
+        engine = rebuild(url_of)
+        alerts = journal_alerts(url_of)
     except JournalError as exc:
         raise UserError(journal_problem(journal, exc)) from None
     current = engine.status()
     monitor = policy_monitor(engine)
+    writer = live_writer(url_of)
     if as_json:
-        # policy_monitor under the name GET /v1/status gives it; the dry run's policy is in
-        # shadow_policy_name / shadow_policy_hash, as there.
+        # policy_monitor and recent_alerts under the names GET /v1/status gives them; the dry
+        # run's policy is in shadow_policy_name / shadow_policy_hash, as there.
         fields = msgspec.to_builtins(current)
         fields["policy_monitor"] = monitor
+        fields["recent_alerts"] = [
+            {"ts": msgspec.to_builtins(alert.ts), "severity": alert.severity.value,
+             "code": alert.code, "meaning": alert_words(alert.code, alert.severity),
+             "message": alert.message, "intent_id": alert.intent_id} for alert in alerts]
+        fields["live_writer"] = writer
         out.print(msgspec.json.encode(fields).decode(), markup=False, highlight=False)
         return
-    render_status(current, firm_kills(engine, current), monitor)
+    render_status(current, firm_kills(engine, current), monitor, writer=writer, alerts=alerts)
 
 
 def _remote(url: str, token: str | None, as_json: bool) -> None:

@@ -30,8 +30,9 @@ from typing import Any
 
 import msgspec
 
-from ordergate.engine.commands import COMMAND_REFUSED
+from ordergate.engine.commands import COMMAND_NOTE, COMMAND_REFUSED
 from ordergate.engine.core import POLICY_NOT_EFFECTIVE, POLICY_REJECTED, POLICY_UNKNOWN, Engine
+from ordergate.engine.lifecycle import CANCEL_REFUSED, FAR_FROM_MARK, FILL_PRICE, ORDER_UNKNOWN
 from ordergate.engine.status import build_status, standing_firm_kills
 from ordergate.evidence.decisions import (
     DecisionFilter,
@@ -55,6 +56,7 @@ from ordergate.journal import (
 )
 from ordergate.model.events import (
     Alert,
+    AlertSeverity,
     Command,
     CommandAction,
     DecisionRecord,
@@ -79,6 +81,116 @@ CONCENTRATION_MIN = 10
 NEAR_CAP = Decimal("0.9")
 CHARTS = ("decisions", "exposure", "order-rate", "mode")
 MODE_COLUMNS = ("ts", "from", "to", "by", "reasons")
+
+# The alerts an owner must hear of, whatever else a summary says: the engine's critical and
+# warning alerts. An accepted operator command's note (COMMAND) is a warning only because an
+# operator loosened something; the command itself is shown where commands are.
+RAISED_SEVERITIES = (AlertSeverity.CRITICAL, AlertSeverity.WARNING)
+_ALERT_WORDS: dict[tuple[str, AlertSeverity | None], str] = {
+    (FILL_PRICE, AlertSeverity.CRITICAL):
+        "a fill past its order's limit price: the broker executed an order at a price the "
+        "order did not allow (booked as reported; check it with the broker)",
+    (FILL_PRICE, AlertSeverity.WARNING):
+        f"a fill more than {FAR_FROM_MARK} times above or below the symbol's last market "
+        "price (booked as reported; check it with the broker)",
+    (CANCEL_REFUSED, None): "the broker refused to cancel an order: it went on working there",
+    (ORDER_UNKNOWN, None): "the broker reported on, or a cancel named, an order this gateway "
+                           "has no working order for",
+    (COMMAND_REFUSED, None): "an operator command was refused",
+    (POLICY_REJECTED, None): "a policy was refused: it could not be stored or activated",
+    (POLICY_UNKNOWN, None): "a policy activation named a policy the journal does not hold",
+    (POLICY_NOT_EFFECTIVE, None): "a policy activation came before the policy takes effect",
+}
+
+
+def alert_words(code: str, severity: AlertSeverity) -> str:
+    """What an alert code means, in plain words (the reason-code registry's meaning for a
+    reason code); "" for a code nothing here knows."""
+    words = _ALERT_WORDS.get((code, severity)) or _ALERT_WORDS.get((code, None))
+    if words:
+        return words
+    entry = REGISTRY.get(code)
+    return entry.meaning if entry is not None else ""
+
+
+def counted_alert(alert: Alert) -> bool:
+    """Whether an owner must hear of `alert`: critical or warning, and not an accepted
+    operator command's note."""
+    return alert.severity in RAISED_SEVERITIES and alert.code != COMMAND_NOTE
+
+
+_SAID_SEVERITIES = tuple(f'"severity":"{severity.value}"'.encode()
+                         for severity in RAISED_SEVERITIES)
+_ALERT_CHUNK = 50_000  # records read at a time, newest first, looking for the latest alerts
+
+
+def latest_alerts(journal: Journal, limit: int) -> list[Alert]:
+    """The journal's latest `limit` alerts an owner must hear of (`counted_alert`), oldest
+    first: read back from its last record a chunk at a time, so a journal whose alerts are
+    recent is not read whole."""
+    found: list[Alert] = []
+    end = journal.last_seq()
+    while end >= 1 and len(found) < limit:
+        start = max(1, end - _ALERT_CHUNK + 1)
+        chunk: list[Alert] = []
+        for record in journal.read(start, end):
+            payload = record.payload
+            if (record.kind is RecordKind.OUTPUT and payload.startswith(_ALERT_PREFIX)
+                    and any(severity in payload for severity in _SAID_SEVERITIES)):
+                alert = journaled_output(record.seq, payload)
+                if isinstance(alert, Alert) and counted_alert(alert):
+                    chunk.append(alert)
+        found = chunk + found
+        end = start - 1
+    return found[-limit:] if limit > 0 else []
+
+
+@dataclass(slots=True)
+class AlertTally:
+    """The alerts of one code and severity: how many, the first and last times, and the
+    first one's own words (which name the order or account)."""
+
+    code: str
+    severity: AlertSeverity
+    count: int
+    first: datetime
+    last: datetime
+    first_message: str
+
+    @property
+    def words(self) -> str:
+        return alert_words(self.code, self.severity)
+
+    def add(self, alert: Alert) -> None:
+        self.count += 1
+        self.first = min(self.first, alert.ts)
+        self.last = max(self.last, alert.ts)
+
+
+def tally_alerts(tallies: dict[tuple[str, str], AlertTally], alert: Alert) -> None:
+    """Count `alert` into `tallies` (keyed by severity and code)."""
+    key = (alert.severity.value, alert.code)
+    known = tallies.get(key)
+    if known is None:
+        tallies[key] = AlertTally(code=alert.code, severity=alert.severity, count=1,
+                                  first=alert.ts, last=alert.ts, first_message=alert.message)
+    else:
+        known.add(alert)
+
+
+def ranked_alerts(tallies: dict[tuple[str, str], AlertTally]) -> list[AlertTally]:
+    """Critical first, then warnings; the most frequent first within each."""
+    return sorted(tallies.values(), key=lambda tally: (
+        tally.severity is not AlertSeverity.CRITICAL, -tally.count, tally.code))
+
+
+def alert_line(tally: AlertTally) -> str:
+    """One tally in words: "2 critical FILL_PRICE alerts (first at ..., last at ...): <meaning>"."""
+    plural = "" if tally.count == 1 else "s"
+    words = f": {tally.words}" if tally.words else ""
+    when = (f"at {_time(tally.first)}" if tally.first == tally.last
+            else f"first at {_time(tally.first)}, last at {_time(tally.last)}")
+    return f"{tally.count:,} {tally.severity.value} {tally.code} alert{plural} ({when}){words}"
 
 
 class CheckedJournal:
@@ -188,6 +300,9 @@ class Series:
     actions: list[OperatorAction] = field(default_factory=list)
     policies: list[PolicyInForce] = field(default_factory=list)
     at_end: list[str] = field(default_factory=list)
+    # critical and warning alerts of the window (`counted_alert`), by severity and code,
+    # except those answering an operator command (in `actions`, with their words)
+    alerts: dict[tuple[str, str], AlertTally] = field(default_factory=dict)
     start_mode: str = "ACTIVE"
     missing_records: int = 0
     repeats: int = 0
@@ -330,10 +445,14 @@ def collect(journal: Journal, where: DecisionFilter) -> Series:
             continue
         if record.kind is not RecordKind.OUTPUT:
             continue
-        if step is not None and payload.startswith(_ALERT_PREFIX):
+        if payload.startswith(_ALERT_PREFIX):
             alert = journaled_output(record.seq, payload)
             assert isinstance(alert, Alert)
-            step.alerts.append(alert)
+            if step is not None:
+                step.alerts.append(alert)
+            elif (command is None and counted_alert(alert)
+                  and not (since and alert.ts < since) and not (until and alert.ts > until)):
+                tally_alerts(series.alerts, alert)
         elif repeat_step and payload.startswith(_DECISION_PREFIX):
             repeat_seqs.add(record.seq)
             repeat_step = False
@@ -382,10 +501,19 @@ def collect(journal: Journal, where: DecisionFilter) -> Series:
 
 @dataclass(slots=True)
 class Summary:
+    """`failed` is what the check of the journal found wrong (a pack with any is a safety
+    stop); `failed_alerts` the critical alerts the engine journaled (a fill past its limit,
+    say), which the pack lists under What failed too, after them; warnings are `risky`."""
+
     proven: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     risky: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    failed_alerts: list[str] = field(default_factory=list)
+
+    @property
+    def what_failed(self) -> list[str]:
+        return self.failed + self.failed_alerts
 
 
 def summarize(replay: ReplayReport, series: Series, final_mode: str) -> Summary:
@@ -422,6 +550,9 @@ def summarize(replay: ReplayReport, series: Series, final_mode: str) -> Summary:
                              "operator actions) is unknown and cannot be trusted")
         return summary
     summary.risky += series.at_end
+    for tally in ranked_alerts(series.alerts):
+        (summary.failed_alerts if tally.severity is AlertSeverity.CRITICAL
+         else summary.risky).append(f"{alert_line(tally)} (the Alerts table lists them)")
     if final_mode and final_mode != "ACTIVE":
         summary.risky.append(f"the mode ended {final_mode}, not ACTIVE")
     monitored = [row for row in series.rows if row.monitor]
@@ -659,6 +790,7 @@ NOT_READ = ("Not read: the journal failed verification, so none of its records w
             "what it holds is unknown (not zero) and cannot be trusted.")
 POLICY_COLUMNS = ("from", "until", "policy", "hash", "monitor", "activated by", "reason")
 ACTION_COLUMNS = ("ts", "operator", "action", "target", "reason", "outcome", "engine said")
+ALERT_COLUMNS = ("severity", "code", "count", "meaning", "first", "last", "the first said")
 MONITOR_COLUMNS = ("seq", "ts", "intent", "strategy", "symbol", "side", "qty", "decision",
                    "would have been blocked by")
 CSV_FILES = ("decisions.csv", "decisions_by_reason.csv", "exposure.csv", "order_rate.csv",
@@ -675,7 +807,7 @@ def _sections(series: Series, read: bool, since: datetime | None,
     if not read:
         return [Section(section_id, title, [NOT_READ]) for section_id, title in (
             ("policies", "Policies in force"), ("operator-actions", "Operator actions"),
-            ("monitor", "Monitor mode"), ("decisions", "Decisions"))] + [
+            ("alerts", "Alerts"), ("monitor", "Monitor mode"), ("decisions", "Decisions"))] + [
             Section("modes", "Mode transitions", [opening])]
     policies = [(_time(policy.since), _time(end) if end else "end", policy.name,
                  policy.policy_hash, "yes" if policy.monitor else "no", policy.operator,
@@ -708,6 +840,15 @@ def _sections(series: Series, read: bool, since: datetime | None,
             "Every operator command journaled in the window, and what the engine answered.",
             Table("table-actions", ACTION_COLUMNS, actions)] if actions else
             ["No operator command was journaled in the window."]),
+        Section("alerts", "Alerts", [
+            "Every critical and warning alert the engine journaled in the window, by code "
+            "(those answering an operator command are under Operator actions).",
+            Table("table-alerts", ALERT_COLUMNS, [
+                (tally.severity.value, tally.code, tally.count, tally.words,
+                 _time(tally.first), _time(tally.last), tally.first_message)
+                for tally in ranked_alerts(series.alerts)])] if series.alerts else
+            ["No critical or warning alert was journaled in the window (outside operator "
+             "commands)."]),
         Section("monitor", "Monitor mode", monitor),
         Section("decisions", "Decisions", [
             Table("table-outcomes", ("decision", "count"),
@@ -819,7 +960,8 @@ def build_report(journal: Journal, out: Path, *, since: datetime | None = None,
     title = "ordergate evidence report"
     md = [f"# {title}", "", f"Journal: `{_md_line(where)}`  ", f"Window: {window}  ",
           f"Covers: {covered}", "", "## Summary", ""]
-    for heading, items in (("What was proven", summary.proven), ("What failed", summary.failed),
+    for heading, items in (("What was proven", summary.proven),
+                           ("What failed", summary.what_failed),
                            ("What remains risky", summary.risky)):
         md += [f"**{heading}**", ""] + [f"- {_md_line(item)}" for item in items or ["nothing"]]
         md += [""]
@@ -845,7 +987,7 @@ def build_report(journal: Journal, out: Path, *, since: datetime | None = None,
         f"<h1>{title}</h1><p class=meta>Journal {html.escape(where)} · window "
         f"{html.escape(window)} · covers {html.escape(covered)}</p>"
         f'<section id="summary"><h2>Summary</h2>{bullets("proven", summary.proven)}'
-        f'{bullets("failed", summary.failed)}{bullets("risky", summary.risky)}'
+        f'{bullets("failed", summary.what_failed)}{bullets("risky", summary.risky)}'
         f'{bullets("notes", summary.notes) if summary.notes else ""}</section>'
         f'<section id="charts"><h2>Charts</h2>{figures}</section>'
         f'<section id="tables"><h2>Tables</h2>{"".join(s.html() for s in sections)}</section>'

@@ -47,6 +47,10 @@ BREAKER_CODE = "SYS-007"
 RECONCILIATION_CODE = "SYS-009"
 JOURNAL_CODE = "SYS-006"
 NOT_JOURNALED = "This alert is not journaled: the journal is what failed."
+STOPPED_MODE = "STOPPED"  # as /v1/status reads once the journal failed
+STOPPED_WORDS = ("Nothing is taken: every intent (risk-reducing ones too), market data and "
+                 "operator command is refused (503) until the gateway restarts on a healthy "
+                 "journal.")
 DELIVERY_DEADLINE_S = 5.0
 WEBHOOK_URL_ENV = "ORDERGATE_WEBHOOK_URL"  # `ordergate serve`'s webhook, kept out of `ps`
 
@@ -64,7 +68,7 @@ class AlertNotice(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     run_id: str = ""
     intent_id: str = ""
     account: str = ""
-    mode: str = ""
+    mode: str = ""  # ACTIVE | REDUCE_ONLY | HALTED, or STOPPED once the journal failed
     # Stable across the webhook's retries (and its Idempotency-Key header): a receiver drops
     # repeats by it. Random, so ids never collide across runs or restarts.
     alert_id: str = msgspec.field(default_factory=lambda: uuid.uuid4().hex)
@@ -385,22 +389,28 @@ class AlertRouter:
         """The journal could not be written and the runtime stopped (`why`, its words):
         raise a critical `journal_failed` alert (SYS-006), and the engine's `outputs` for the
         failure (its mode change; its own SYS-006 alert says less than this one and is left
-        out), each saying it is not journaled. `mode` is the engine's mode now."""
+        out), each saying it is not journaled. Every notice reads mode STOPPED, as /v1/status
+        does: the engine's own mode (`mode`, tightened for the failure) would say that orders
+        reducing risk still go through, and nothing does; its mode change is said as the
+        gateway stopping, with the engine's change in brackets."""
         notices = [AlertNotice(
             kind="journal_failed", severity="critical", code=JOURNAL_CODE,
-            message=(f"{redact_url(why)}. Every intent, market data and operator command is "
-                     f"refused (503) until then. {NOT_JOURNALED}"),
-            ts=ts, run_id=self._run_id, mode=mode)]
+            message=(f"{redact_url(why)}. {STOPPED_WORDS} {NOT_JOURNALED}"),
+            ts=ts, run_id=self._run_id, mode=STOPPED_MODE)]
         for output in outputs:
             if isinstance(output, ModeChanged):
-                derived = self._mode_changed(output)
+                derived = [msgspec.structs.replace(
+                    notice, severity="critical",
+                    message=f"gateway STOPPED (the engine's {notice.message}): {STOPPED_WORDS}")
+                    if notice.kind == "mode_change" else notice
+                    for notice in self._mode_changed(output)]
             elif isinstance(output, Alert) and output.code != JOURNAL_CODE:
                 derived = [self._engine_alert(output)]
             else:
                 continue
-            notices.extend(msgspec.structs.replace(notice,
-                                                   message=f"{notice.message}. {NOT_JOURNALED}")
-                           for notice in derived)
+            notices.extend(msgspec.structs.replace(
+                notice, mode=STOPPED_MODE,
+                message=f"{notice.message.rstrip('.')}. {NOT_JOURNALED}") for notice in derived)
         for notice in notices:
             self.emit(notice)
         return notices

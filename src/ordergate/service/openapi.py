@@ -105,7 +105,11 @@ ROUTES: tuple[RouteSpec, ...] = (
                 "policy_monitor is true when that policy itself sets monitor: true (limits "
                 "evaluated and recorded but not enforced). shadow_policy_hash and "
                 "shadow_policy_name name the policy of a dry run (empty when none): judged "
-                "for every intent beside the enforced one, never enforced.",
+                "for every intent beside the enforced one, never enforced. recent_alerts lists "
+                "the latest critical and warning alerts the engine journaled (code, plain "
+                "words, time). Once the journal could not be written, mode reads STOPPED: "
+                "nothing is taken until a restart on a healthy journal, and the timeline ends "
+                "with that stop, marked journaled: false.",
         response=(StatusView,), errors=(401, 403, 429, 503),
     ),
     RouteSpec(

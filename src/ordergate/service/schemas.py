@@ -273,11 +273,30 @@ class JournalView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TimelineEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One mode change, from the journal. Once the gateway stopped on a failed journal write
+    the last entry is that stop: `mode` STOPPED, `journaled` false (no journal holds it: the
+    write that failed is what it reports) and `note` saying so."""
+
     ts: datetime
     mode: str
     previous: str
     actor: str
     reasons: list[str]
+    journaled: bool = True
+    note: str = ""
+
+
+class AlertView(msgspec.Struct, frozen=True, kw_only=True):
+    """A critical or warning alert the engine journaled: `meaning` says what its `code` means
+    in plain words ("" for a code without one), `message` is the alert's own words (naming the
+    order, account or strategy), `intent_id` the intent it is about, when one."""
+
+    ts: datetime
+    severity: str
+    code: str
+    meaning: str
+    message: str
+    intent_id: str = ""
 
 
 class PolicyFileView(msgspec.Struct, frozen=True, kw_only=True):
@@ -314,12 +333,18 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     `policy_file` is the `--policy` file given at start-up and whether it is the enforced
     policy (null when the gateway was started without one). `stopped` says why the gateway
     takes no intent, market data or operator command any more ("" while it does): its journal
-    could not be written, every such request is refused with 503 whatever `mode` reads, and
-    `headline` says so; it takes them again only after a restart on a healthy journal. Once
-    stopped, `positions`, `exposure` and `rate_windows` are the engine's figures at the failure
-    and may include work that was never stored (what the failed write did: an order reserved, a
-    rate window counted, a fill booked); a restart rebuilds them from the journal, whose
-    `journal.last_seq` is then the last record written."""
+    could not be written, every such request is refused with 503, `headline` says so, `mode`
+    reads STOPPED (the engine's own mode, which it tightened for the failure, is not what
+    applies: risk-reducing orders and operator commands are refused too) and the `timeline`
+    ends with the stop, marked as not journaled; it takes them again only after a restart on a
+    healthy journal. Once stopped, `positions`, `exposure` and `rate_windows` are the engine's
+    figures at the failure and may include work that was never stored (what the failed write
+    did: an order reserved, a rate window counted, a fill booked); a restart rebuilds them from
+    the journal, whose `journal.last_seq` is then the last record written. `recent_alerts`
+    lists the latest critical and warning alerts the engine journaled (at most 20, oldest
+    first): a fill past its order's limit (FILL_PRICE), a cancel the broker refused
+    (CANCEL_REFUSED) and the like, which change no mode and so show nowhere else; an accepted
+    operator command's note is not among them."""
 
     run_id: str
     mode: str
@@ -344,6 +369,7 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     policy_file: PolicyFileView | None = None
     all_orders_denied: bool = False
     stopped: str = ""
+    recent_alerts: list[AlertView] = msgspec.field(default_factory=list)
 
 
 class HealthCheck(msgspec.Struct, frozen=True, kw_only=True):

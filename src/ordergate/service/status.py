@@ -3,7 +3,11 @@
 `Inspector` turns the Runtime's engine status into the API's `StatusView` and `HealthView`.
 Every method that touches the runtime is called through `EngineBridge.call`, so it runs on
 the single engine thread and sees a consistent state between two batches. The mode timeline
-is kept here from the ModeChanged outputs (recovered from the journal at start-up).
+is kept here from the ModeChanged outputs (recovered from the journal at start-up), and so are
+the latest critical and warning alerts the engine journaled. Once the gateway stopped on a
+failed journal write, the status reads STOPPED (not the engine's mode, which would say that
+risk-reducing orders still go through) and the timeline ends with that stop, marked as not in
+the journal.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import structlog
@@ -20,10 +24,17 @@ from ordergate.engine.commands import COMMAND_NOTE
 from ordergate.engine.core import Engine
 from ordergate.engine.status import DisabledStatus, EngineStatus, KillStatus, held_words
 from ordergate.engine.windows import WindowKind
+from ordergate.evidence.report import alert_words, counted_alert
 from ordergate.gate.view import RateScope
 from ordergate.journal import redact_url
 from ordergate.journal.base import JournalError, JournalRecord, RecordKind
-from ordergate.model.events import Alert, InputEvent, KillScope, ModeChanged, OutputEvent
+from ordergate.model.events import (
+    Alert,
+    InputEvent,
+    KillScope,
+    ModeChanged,
+    OutputEvent,
+)
 from ordergate.model.modes import Mode
 from ordergate.model.reasons import REGISTRY
 from ordergate.policy.limits import RateLimit
@@ -33,10 +44,12 @@ from ordergate.runtime.health import CIRCUIT_PREFIX, CLOCK_DEPENDENCIES
 from ordergate.runtime.loop import JOURNAL_DEPENDENCY, Runtime, decode_output
 from ordergate.runtime.policy_choice import PolicyOutcome
 from ordergate.runtime.reconcile import UNREADABLE
+from ordergate.service.alerts import STOPPED_MODE
 from ordergate.service.bridge import JOURNAL_STOPPED_WORDS
 from ordergate.service.metrics import ServiceMetrics
 from ordergate.service.schemas import (
     ActiveReasonView,
+    AlertView,
     BreakerView,
     DependencyView,
     ExposureView,
@@ -56,6 +69,8 @@ from ordergate.service.schemas import (
 log = structlog.get_logger("ordergate.service.status")
 
 TIMELINE_LENGTH = 200
+RECENT_ALERTS = 20  # the critical and warning alerts /v1/status lists, newest last
+_SAID_ALERTS = (b'"severity":"critical"', b'"severity":"warning"')
 # /v1/health's journal check when the probe fails. The journal's own words name its file or
 # database and the server's directories, which an answer to anyone without a token does not
 # show: they go to the log (once per change) and the path stays in /v1/status.
@@ -82,11 +97,13 @@ _JOURNAL_KEY = f"dependency:{JOURNAL_DEPENDENCY}"
 
 
 class ModeTimeline:
-    """The latest mode changes, oldest first; and the last first approval of a two-operator
-    resume (its time and message), which the engine keeps only as the operator's name."""
+    """The latest mode changes, oldest first; the latest critical and warning alerts
+    (`counted_alert`), oldest first; and the last first approval of a two-operator resume (its
+    time and message), which the engine keeps only as the operator's name."""
 
-    def __init__(self, length: int = TIMELINE_LENGTH) -> None:
+    def __init__(self, length: int = TIMELINE_LENGTH, alerts: int = RECENT_ALERTS) -> None:
         self._entries: collections.deque[TimelineEntry] = collections.deque(maxlen=length)
+        self._alerts: collections.deque[AlertView] = collections.deque(maxlen=alerts)
         self.first_approval: tuple[datetime, str] | None = None
 
     def add(self, change: ModeChanged) -> None:
@@ -105,14 +122,20 @@ class ModeTimeline:
     def _note_alert(self, alert: Alert) -> None:
         if alert.code == COMMAND_NOTE and alert.message.startswith(_FIRST_APPROVAL):
             self.first_approval = (alert.ts, alert.message.removeprefix(_FIRST_APPROVAL))
+        if counted_alert(alert):
+            self._alerts.append(AlertView(
+                ts=alert.ts, severity=alert.severity.value, code=alert.code,
+                meaning=alert_words(alert.code, alert.severity), message=alert.message,
+                intent_id=alert.intent_id))
 
     def load_journal(self, records: Iterable[JournalRecord]) -> None:
         for record in records:
             if record.kind is not RecordKind.OUTPUT:
                 continue
             payload = record.payload
-            if b'"type":"mode"' in payload or (b'"type":"alert"' in payload
-                                                and b"second operator" in payload):
+            if b'"type":"mode"' in payload or (b'"type":"alert"' in payload and (
+                    b"second operator" in payload
+                    or any(severity in payload for severity in _SAID_ALERTS))):
                 output = decode_output(payload)
                 if isinstance(output, ModeChanged):
                     self.add(output)
@@ -121,6 +144,13 @@ class ModeTimeline:
 
     def entries(self) -> list[TimelineEntry]:
         return list(self._entries)
+
+    def alerts(self) -> list[AlertView]:
+        return list(self._alerts)
+
+    def last_mode(self) -> str:
+        """The mode the latest journaled change left ("ACTIVE" when none is kept)."""
+        return self._entries[-1].mode if self._entries else Mode.ACTIVE.value
 
 
 def _plain(value: Decimal) -> str:
@@ -335,6 +365,7 @@ class Inspector:
         self._durable_seq = runtime.journal.last_seq()
         self._follow_durable_head()
         self._journal_refusal = ""  # why the last health probe found the journal unwritable
+        self._seen_stopped: datetime | None = None
 
     def _follow_durable_head(self) -> None:
         """Note the journal's newest record after every write of records to storage that
@@ -396,8 +427,13 @@ class Inspector:
         restrictions = self._restrictions(status)
         pending = self._pending_approvals()
         rate_windows, omitted = self._rate_windows([a.account for a in status.accounts])
+        stopped = runtime.stopped
+        timeline = self.timeline.entries()
+        if stopped:
+            timeline.append(self._stop_entry(status))
         return StatusView(
-            run_id=runtime.journal.run_id, mode=status.mode.value, reasons=reasons,
+            run_id=runtime.journal.run_id,
+            mode=STOPPED_MODE if stopped else status.mode.value, reasons=reasons,
             positions=positions, exposure=exposure,
             rate_windows=rate_windows, rate_windows_omitted=omitted,
             headline=(_stopped_headline(runtime.stopped, self.durable_seq) if runtime.stopped
@@ -412,13 +448,35 @@ class Inspector:
             dependencies=self._dependencies(),
             journal=self._journal_view(), policy_hash=status.policy_hash,
             policy_name=status.policy_name, event_time=status.now,
-            timeline=self.timeline.entries(),
+            timeline=timeline, recent_alerts=self.timeline.alerts(),
             policy_monitor=_monitor(runtime),
             breakers=self._breaker_views(),
             shadow_policy_hash=status.shadow_policy_hash,
             shadow_policy_name=status.shadow_policy_name,
             policy_file=self._policy_file(),
         )
+
+    def _stop_entry(self, status: EngineStatus) -> TimelineEntry:
+        """The stop on a failed journal write as the timeline's last entry: from the mode the
+        journal's last change left to STOPPED, at the engine's time of the failure. No journal
+        holds it (the failed write is what it reports), so it says so."""
+        conditions = self._runtime.engine.state.guard.conditions()
+        condition = next((c for c in conditions if c.key == _JOURNAL_KEY), None)
+        when = condition.since if condition is not None else status.now
+        if when is None:
+            when = self._first_seen_stopped()
+        return TimelineEntry(
+            ts=when, mode=STOPPED_MODE, previous=self.timeline.last_mode(), actor="system",
+            reasons=[condition.code if condition is not None else "SYS-006"], journaled=False,
+            note="not in the journal: the journal could not be written; the gateway takes "
+                 "nothing until it restarts on a healthy journal")
+
+    def _first_seen_stopped(self) -> datetime:
+        """When a status first found the gateway stopped: the stop's time when the engine
+        had seen no event (so has no time of its own)."""
+        if self._seen_stopped is None:
+            self._seen_stopped = datetime.now(UTC)
+        return self._seen_stopped
 
     def _policy_file(self) -> PolicyFileView | None:
         """The `--policy` file of start-up, and why its policy is not enforced when it is not
@@ -619,8 +677,9 @@ class Inspector:
         """The state gauges from `view`. Once the gateway stopped on a failed journal write,
         exposure and throttle utilisation have no samples: the engine's figures may include
         work that was never stored, and a gauge cannot say so beside its value."""
-        metrics.set_mode(Mode(view.mode))
         stopped = bool(view.stopped)
+        if not stopped:  # STOPPED is no trading mode: the gauge keeps the engine's at the stop
+            metrics.set_mode(Mode(view.mode))
         metrics.set_exposure(
             row for e in view.exposure if not stopped for row in (
                 (e.account, "gross", float(e.gross),

@@ -4,11 +4,12 @@
 same picture as the dashboard: the mode banner with its reasons in plain words (or, while a
 firm-wide kill switch denies every order, a red KILL SWITCH banner saying so), the `--policy`
 file of start-up when its policy is not the one enforced, the restrictions (kill switches,
-disabled strategies) and approvals waiting for a second operator, exposure against caps, rate
-windows (the busiest per strategy and per symbol), dependencies, positions, the mode timeline
-and the recent decisions (GET /v1/decisions, newest first, each with its reason code and what
-it means). The token may come from `--token` or the ORDERGATE_TOKEN environment variable (so it
-stays out of shell history).
+disabled strategies) and approvals waiting for a second operator, the latest critical and
+warning alerts, exposure against caps, rate windows (the busiest per strategy and per symbol),
+dependencies, positions, the mode timeline (ending with a stop on a failed journal write,
+marked as not in the journal) and the recent decisions (GET /v1/decisions, newest first, each
+with its reason code and what it means). The token may come from `--token` or the
+ORDERGATE_TOKEN environment variable (so it stays out of shell history).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from ordergate.service.schemas import DecisionPage, DecisionView, ErrorBody, Sta
 TOKEN_ENV = "ORDERGATE_TOKEN"
 RECENT_DECISIONS = 25  # as many as the dashboard shows
 _MODE_STYLE = {"ACTIVE": "bold white on green", "REDUCE_ONLY": "bold black on dark_orange",
-               "HALTED": "bold white on red"}
+               "HALTED": "bold white on red", "STOPPED": "bold white on red"}
+_SEVERITY_STYLE = {"critical": "bold red", "warning": "dark_orange"}
 ALL_DENIED_TITLE = "KILL SWITCH — ALL ORDERS DENIED"
 STOPPED_TITLE = "STOPPED — NOTHING IS TAKEN (JOURNAL FAILED)"
 _DECISION_STYLE = {"ALLOW": "green", "MODIFY": "dark_orange", "DENY": "bold red"}
@@ -188,6 +190,15 @@ def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = N
     for pending in view.pending_approvals:
         parts.append(Text(f"PENDING {pending.action.upper()}: {pending.text}",
                           style="bold black on yellow"))
+    if view.recent_alerts:
+        table = Table(title="Recent alerts (critical and warning, newest last)")
+        for column in ("time", "severity", "code", "what it means", "the alert said"):
+            table.add_column(column, overflow="fold")
+        for a in view.recent_alerts:
+            table.add_row(*_literal(f"{a.ts:%Y-%m-%d %H:%M:%S}Z",
+                                    Text(a.severity, style=_SEVERITY_STYLE.get(a.severity, "")),
+                                    a.code, a.meaning or "-", a.message))
+        parts.append(table)
     if view.exposure:
         table = Table(title="Exposure vs caps")
         for column in ("account", "gross", "gross cap", "used", "net", "net cap", "used"):
@@ -228,8 +239,11 @@ def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = N
         for column in ("time", "mode", "from", "by", "reasons"):
             table.add_column(column)
         for t in view.timeline[-10:]:
+            reasons = ", ".join(t.reasons)
+            if not t.journaled:
+                reasons = f"{reasons} — {t.note or 'not in the journal'}"
             table.add_row(*_literal(f"{t.ts:%Y-%m-%d %H:%M:%S}Z", t.mode, t.previous,
-                                    t.actor, ", ".join(t.reasons)))
+                                    t.actor, reasons))
         parts.append(table)
     if decisions is not None:
         parts.append(_decisions_table(decisions) if decisions

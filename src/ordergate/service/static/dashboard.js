@@ -216,10 +216,21 @@
       d.name + ": " + d.state + (d.detail ? " — " + d.detail : "")]));
     fill("breakers", deps.length ? deps : [el("li", { class: "muted" }, ["no dependency reported"])]);
 
+    // The stop on a failed journal write ends the timeline, though no journal holds it.
     const timeline = (s.timeline || []).slice().reverse().map((t) => el("li", {}, [
       el("span", { class: "tag " + t.mode }, [t.mode]), " ", t.ts, " by ", t.actor,
-      t.reasons.length ? " — " + t.reasons.join(", ") : ""]));
+      t.reasons.length ? " — " + t.reasons.join(", ") : "",
+      t.journaled === false
+        ? el("span", { class: "not-journaled" }, [" (" + (t.note || "not in the journal") + ")"])
+        : ""]));
     fill("timeline", timeline.length ? timeline : [el("li", { class: "muted" }, ["no mode change yet"])]);
+
+    const alerts = (s.recent_alerts || []).slice().reverse().map((a) => el("li", {}, [
+      el("span", { class: "tag " + a.severity }, [a.severity]), " ",
+      el("strong", {}, [a.code]), " ", a.ts, a.meaning ? " — " + a.meaning : "",
+      el("div", { class: "muted" }, [a.message])]));
+    fill("alerts", alerts.length ? alerts
+      : [el("li", { class: "muted" }, ["no critical or warning alert"])]);
 
     fill("positions", (s.positions || []).map((p) => el("tr", {}, [
       el("td", {}, [p.account]), el("td", {}, [p.symbol]),
@@ -238,7 +249,8 @@
   // -- operator controls: halt and resume from the page (POST /v1/mode/halt, /v1/mode/resume)
 
   function renderControls(status) {
-    $("resume-button").hidden = status.mode === "ACTIVE";
+    // A stopped gateway takes no command: a restart on a healthy journal is what resumes it.
+    $("resume-button").hidden = status.mode === "ACTIVE" || Boolean(status.stopped);
   }
 
   function say(message, kind) {

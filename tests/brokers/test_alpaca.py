@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from fakes.alpaca import KEY_ID, SECRET, AlpacaState, build
 from fakes.server import ServerThread
+from structlog.testing import capture_logs
 
 from ordergate.brokers.alpaca import AlpacaAdapter
 from ordergate.brokers.base import (
@@ -319,3 +320,34 @@ def test_every_status_the_sdk_knows_is_mapped(adapter: AlpacaAdapter) -> None:
     for status in AlpacaStatus:
         order["status"] = status.value
         assert adapter.get_order("og-0001") is not None, status
+
+
+def test_an_orders_fill_time_is_alpacas_filled_at_in_utc(adapter: AlpacaAdapter) -> None:
+    adapter.submit(dispatch())
+    assert adapter.get_order("og-0001").filled_at is None  # type: ignore[union-attr]
+    STATE.fill("og-0001", "10", "101")
+    raw = STATE.by_client_id("og-0001")
+    assert raw is not None
+    raw["filled_at"] = "2024-03-04T10:16:01.987654321-05:00"
+    found = adapter.get_order("og-0001")
+    assert found is not None
+    assert found.filled_at == datetime(2024, 3, 4, 15, 16, 1, 987654, tzinfo=UTC)
+    del raw["filled_at"]
+    assert adapter.get_order("og-0001").filled_at is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "", "2024-03-04T10:16:01", 1709565361,
+                                 ["2024-03-04T15:16:01Z"], "0001-01-01T00:00:00+01:00"])
+def test_a_filled_at_that_is_no_time_is_left_out_and_the_order_still_read(
+        adapter: AlpacaAdapter, bad: object) -> None:
+    adapter.submit(dispatch())
+    STATE.fill("og-0001", "4", "101")
+    raw = STATE.by_client_id("og-0001")
+    assert raw is not None
+    raw["filled_at"] = bad
+    with capture_logs() as logs:
+        found = adapter.get_order("og-0001")
+    assert found is not None and found.filled_at is None
+    assert (found.status, found.filled_qty) == (OrderStatus.PARTIALLY_FILLED, Decimal(4))
+    (warning,) = [log for log in logs if log["event"] == "broker_bad_fill_time"]
+    assert warning["field"] == "get_order: order og-0001: filled_at"

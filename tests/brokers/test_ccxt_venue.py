@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from fakes.deribit import CLIENT_ID, CLIENT_SECRET, DeribitState, build
 from fakes.server import ServerThread
+from structlog.testing import capture_logs
 
 from ordergate.brokers.base import (
     BrokerAuthError,
@@ -305,3 +306,41 @@ def test_a_request_the_http_stack_refuses_is_a_broker_error_not_a_value_error(
         venue.server_time()
     with pytest.raises(BrokerBadResponse):
         venue.submit(dispatch())
+
+
+def test_an_orders_fill_time_is_its_last_update_while_only_fills_changed_it(
+        venue: CcxtVenue) -> None:
+    venue.submit(dispatch())
+    assert venue.get_order("og-c-0001").filled_at is None  # type: ignore[union-attr]
+    STATE.fill("og-c-0001", "40", "60000.5")
+    (raw,) = STATE.by_label("og-c-0001")
+    raw["last_update_timestamp"] = 1709565361250
+    when = datetime(2024, 3, 4, 15, 16, 1, 250000, tzinfo=UTC)
+    assert venue.get_order("og-c-0001").filled_at == when  # type: ignore[union-attr]
+    raw["last_update_timestamp"] = 1709565361250.0  # a whole number written as a float
+    assert venue.get_order("og-c-0001").filled_at == when  # type: ignore[union-attr]
+    STATE.fill("og-c-0001", "60", "60000.5")
+    assert venue.get_order("og-c-0001").filled_at == when  # type: ignore[union-attr]
+    del raw["last_update_timestamp"]
+    assert venue.get_order("og-c-0001").filled_at is None  # type: ignore[union-attr]
+    # cancelled after a part filled: its last update is the cancel, not a fill
+    raw["last_update_timestamp"] = 1709565361250
+    raw["filled_amount"] = 40
+    raw["order_state"] = "cancelled"
+    assert venue.get_order("og-c-0001").filled_at is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("bad", ["1709565361250", 1709565361250.5, 0, -5, 10**20, True,
+                                 [1709565361250]])
+def test_a_last_update_that_is_no_time_is_left_out_and_the_order_still_read(
+        venue: CcxtVenue, bad: object) -> None:
+    venue.submit(dispatch())
+    STATE.fill("og-c-0001", "40", "60000.5")
+    (raw,) = STATE.by_label("og-c-0001")
+    raw["last_update_timestamp"] = bad
+    with capture_logs() as logs:
+        found = venue.get_order("og-c-0001")
+    assert found is not None and found.filled_at is None
+    assert (found.status, found.filled_qty) == (OrderStatus.PARTIALLY_FILLED, Decimal(40))
+    (warning,) = [log for log in logs if log["event"] == "broker_bad_fill_time"]
+    assert warning["field"] == "get_order: order og-c-0001: last_update_timestamp"

@@ -3,6 +3,7 @@ broker, even after SIGKILL."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from ordergate.brokers.base import BrokerError
 from ordergate.brokers.sim import FillModel, SimBroker, SimConfig
-from ordergate.model.events import Dispatch
+from ordergate.model.events import Dispatch, Fill
 from ordergate.model.intent import OrderType, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.values import utc
@@ -176,3 +177,73 @@ def test_broker_state_survives_sigkill_of_its_process(tmp_path: Path) -> None:
     assert not again.accepted
     assert broker.submissions()[-1] == confirmed[-1]
     broker.close()
+
+
+def _limit(n: int, price: str) -> Dispatch:
+    return Dispatch(ts=T0 + timedelta(seconds=n), client_order_id=f"lim-{n}", intent_id=f"l-{n}",
+                    account="a", strategy="s", symbol="AAPL", side=Side.BUY, qty=Decimal(10),
+                    order_type=OrderType.LIMIT, limit_price=Decimal(price))
+
+
+def _touch(second: int, ask: str, volume: int = 1_000) -> MarketSnapshot:
+    price = Decimal(ask)
+    return MarketSnapshot(symbol="AAPL", ts=T0 + timedelta(seconds=second),
+                          bid=price - 1, ask=price, volume=Decimal(volume))
+
+
+def test_an_order_reports_the_event_time_of_its_latest_fill_across_a_reopen(
+        tmp_path: Path) -> None:
+    path = tmp_path / "broker.sqlite"
+    config = SimConfig(max_participation_pct=Decimal(50), state_path=str(path))
+    broker = SimBroker(config)
+    broker.submit(_limit(1, "99"))
+    broker.submit(_limit(2, "101"))
+    assert broker.get_order("lim-1").filled_at is None  # type: ignore[union-attr]
+    broker.on_market(_touch(5, "100", volume=10))  # lim-2 takes 5 of the 10 it may trade
+    broker.on_market(_touch(9, "100", volume=10))  # and the other 5
+    broker.on_market(_touch(12, "98", volume=40))  # lim-1 in full
+    broker.close()
+    broker = SimBroker(config)
+    try:
+        first, second = broker.get_order("lim-1"), broker.get_order("lim-2")
+        assert first is not None and second is not None
+        assert (first.filled_qty, second.filled_qty) == (Decimal(10), Decimal(10))
+        assert first.filled_at == T0 + timedelta(seconds=12)
+        assert second.filled_at == T0 + timedelta(seconds=9)
+        fills = [event for event in broker.poll_events(END) if isinstance(event, Fill)]
+        assert [(fill.client_order_id, fill.ts) for fill in fills] == [
+            ("lim-2", T0 + timedelta(seconds=5)), ("lim-2", T0 + timedelta(seconds=9)),
+            ("lim-1", T0 + timedelta(seconds=12))]
+    finally:
+        broker.close()
+
+
+def test_a_state_file_saved_before_fill_times_were_kept_still_loads(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "broker.sqlite"
+    config = SimConfig(state_path=str(path))
+    broker = SimBroker(config)
+    broker.on_market(_touch(0, "100"))
+    broker.submit(_limit(1, "101"))  # marketable: fills at once
+    broker.submit(_limit(2, "95"))  # rests below the ask
+    broker.close()
+    # the orders as the simulator wrote them before it kept each one's latest fill time
+    with sqlite3.connect(path) as db:
+        for cid, body in db.execute("SELECT client_order_id, body FROM sim_orders").fetchall():
+            saved = json.loads(body)
+            assert "last_fill_ts" in saved
+            del saved["last_fill_ts"]
+            db.execute("UPDATE sim_orders SET body = ? WHERE client_order_id = ?",
+                       (json.dumps(saved).encode(), cid))
+    broker = SimBroker(config)
+    try:
+        filled = broker.get_order("lim-1")
+        assert filled is not None and filled.filled_qty == Decimal(10)
+        assert filled.filled_at is None  # not saved: not known
+        broker.on_market(_touch(7, "94"))
+        resting = broker.get_order("lim-2")
+        assert resting is not None and resting.filled_qty == Decimal(10)
+        assert resting.filled_at == T0 + timedelta(seconds=7)
+    finally:
+        broker.close()

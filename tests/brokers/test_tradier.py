@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from fakes.server import ServerThread
 from fakes.tradier import ACCOUNT, TOKEN, TradierState, build
+from structlog.testing import capture_logs
 
 from ordergate.brokers.base import (
     BrokerAuthError,
@@ -302,3 +303,37 @@ def test_cancel_orphan_of_an_untagged_order_cancels_that_order(base_url: str) ->
     assert [path for method, path, _ in STATE.requests if method == "DELETE"] == [
         f"/v1/accounts/{ACCOUNT}/orders/2"]
     fresh.close()
+
+
+def test_an_orders_fill_time_is_its_transaction_date_while_only_fills_changed_it(
+        adapter: TradierAdapter) -> None:
+    adapter.submit(dispatch())
+    assert adapter.get_order("og-t-0001").filled_at is None  # type: ignore[union-attr]
+    STATE.fill("og-t-0001", "2", "510")
+    raw = STATE.by_tag("og-t-0001")
+    raw["transaction_date"] = "2024-03-04T15:16:01.250Z"
+    when = datetime(2024, 3, 4, 15, 16, 1, 250000, tzinfo=UTC)
+    assert adapter.get_order("og-t-0001").filled_at == when  # type: ignore[union-attr]
+    STATE.fill("og-t-0001", "3", "510")
+    assert adapter.get_order("og-t-0001").filled_at == when  # type: ignore[union-attr]
+    del raw["transaction_date"]
+    assert adapter.get_order("og-t-0001").filled_at is None  # type: ignore[union-attr]
+    # canceled after a part filled: its last change is the cancel, not a fill
+    raw["transaction_date"] = "2024-03-04T15:16:01.250Z"
+    raw["status"] = "canceled"
+    assert adapter.get_order("og-t-0001").filled_at is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("bad", ["not a date", "2024-03-04 15:16:01", 1709565361, True,
+                                 {"at": "2024-03-04T15:16:01Z"}])
+def test_a_transaction_date_that_is_no_time_is_left_out_and_the_order_still_read(
+        adapter: TradierAdapter, bad: object) -> None:
+    adapter.submit(dispatch())
+    STATE.fill("og-t-0001", "2", "510")
+    STATE.by_tag("og-t-0001")["transaction_date"] = bad
+    with capture_logs() as logs:
+        found = adapter.get_order("og-t-0001")
+    assert found is not None and found.filled_at is None
+    assert (found.status, found.filled_qty) == (OrderStatus.PARTIALLY_FILLED, Decimal(2))
+    (warning,) = [log for log in logs if log["event"] == "broker_bad_fill_time"]
+    assert warning["field"] == "get_order: order og-t-0001: transaction_date"

@@ -55,6 +55,11 @@ class BrokerOrder(msgspec.Struct, frozen=True, kw_only=True):
     qty: Decimal
     filled_qty: Decimal = Decimal(0)
     avg_fill_price: Decimal | None = None
+    # When the order's latest fill happened, as the venue reports it (UTC); None when nothing
+    # filled, the venue does not say, or what it said was not a usable time. Only orders what
+    # a restart books of fills no process saw (`Runtime._reconcile_lost_answers`); never
+    # an event's time.
+    filled_at: datetime | None = None
 
 
 class BrokerPosition(msgspec.Struct, frozen=True, kw_only=True):

@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -108,6 +108,8 @@ class _Order(msgspec.Struct, kw_only=True):
     average_price: Decimal | None = None
     label: str = ""
     creation_timestamp: int = 0
+    # when the order last changed (ms): checked where it is read, a bad one is left out
+    last_update_timestamp: Any = None
 
 
 class _Placed(msgspec.Struct, kw_only=True):
@@ -402,6 +404,12 @@ def _to_broker_order(row: _Order, what: str) -> BrokerOrder:
     venue_number(VENUE, subject, "filled_amount", row.filled_amount)
     if row.average_price is not None:
         venue_number(VENUE, subject, "average_price", row.average_price)
+    # The time of the order's last change is that of its last fill only while nothing but
+    # fills can have followed them (ccxt reads it so too, as `lastTradeTimestamp`): not once
+    # the order was cancelled or rejected.
+    filled_at = (_fill_time(subject, row.last_update_timestamp)
+                 if row.filled_amount > 0 and status in (OrderStatus.NEW, OrderStatus.FILLED)
+                 else None)
     if status is OrderStatus.NEW and row.filled_amount > 0:
         status = OrderStatus.PARTIALLY_FILLED
     if status is OrderStatus.CANCELED and row.filled_amount >= row.amount > 0:
@@ -409,4 +417,28 @@ def _to_broker_order(row: _Order, what: str) -> BrokerOrder:
     return BrokerOrder(client_order_id=row.label or f"{UNTAGGED_PREFIX}{row.order_id}",
                        broker_order_id=row.order_id, symbol=row.instrument_name,
                        status=status, qty=row.amount,
-                       filled_qty=row.filled_amount, avg_fill_price=row.average_price)
+                       filled_qty=row.filled_amount, avg_fill_price=row.average_price,
+                       filled_at=filled_at)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LAST_MS = (datetime(9999, 12, 31, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _fill_time(subject: str, raw: object) -> datetime | None:
+    """Deribit's `last_update_timestamp` (whole milliseconds since the Unix epoch) as a UTC
+    time; None when absent. A value that is no such time (not a whole positive number, or
+    beyond the calendar) is logged and left out rather than failing the answer: it only orders
+    what a restart books of fills no process saw (`BrokerOrder.filled_at`)."""
+    if raw is None:
+        return None
+    field = f"{subject}: last_update_timestamp"
+    if isinstance(raw, Decimal) and raw.is_finite() and raw == raw.to_integral_value() \
+            and 0 < raw <= _LAST_MS:
+        raw = int(raw)  # a number written with a fraction of zeros ("1709564130123.0")
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 < raw <= _LAST_MS:
+        return _EPOCH + timedelta(milliseconds=raw)
+    log.warning("broker_bad_fill_time", venue=VENUE, field=field, value=repr(raw)[:80],
+                error=f"{VENUE}: {field}: expected whole milliseconds since the Unix epoch,"
+                      f" got {raw!r}")
+    return None

@@ -214,6 +214,8 @@ class _Order(msgspec.Struct, kw_only=True):
     filled_value: Decimal = ZERO
     fills: int = 0
     triggered: bool = False
+    # the event time of its latest fill (None: none yet, or saved before this was kept)
+    last_fill_ts: datetime | None = None
 
 
 class _Holding(msgspec.Struct, kw_only=True):
@@ -732,6 +734,7 @@ class SimBroker:
         entry.filled_qty += qty
         entry.filled_value += qty * price
         entry.fills += 1
+        entry.last_fill_ts = ts
         if entry.status is not OrderStatus.CANCELED or entry.filled_qty == order.qty:
             entry.status = (OrderStatus.FILLED if entry.filled_qty == order.qty
                             else OrderStatus.PARTIALLY_FILLED)
@@ -801,6 +804,7 @@ class SimBroker:
             broker_order_id=entry.broker_order_id, symbol=entry.dispatch.symbol,
             status=entry.status, qty=entry.dispatch.qty, filled_qty=entry.filled_qty,
             avg_fill_price=entry.filled_value / entry.filled_qty if entry.filled_qty else None,
+            filled_at=entry.last_fill_ts,
         )
 
     # ------------------------------------------------------------ persistence

@@ -52,6 +52,7 @@ from ordergate.brokers.labels import (
     json_constant,
     order_limit,
     parse_retry_after,
+    parse_timestamp,
     require_label,
     require_supported,
     response_shape,
@@ -103,6 +104,8 @@ class _Order(msgspec.Struct, kw_only=True):
     exec_quantity: Decimal = Decimal(0)
     avg_fill_price: Decimal = Decimal(0)
     tag: str = ""
+    # when the order last changed: checked where it is read, a bad one is left out
+    transaction_date: Any = None
 
 
 class _OrderEnvelope(msgspec.Struct):
@@ -372,10 +375,31 @@ def _to_broker_order(row: _Order, what: str) -> BrokerOrder:
     venue_number(VENUE, subject, "quantity", row.quantity)
     venue_number(VENUE, subject, "exec_quantity", row.exec_quantity)
     venue_number(VENUE, subject, "avg_fill_price", row.avg_fill_price)
+    # The time of the order's last change is that of its last fill only while nothing but
+    # fills can have followed them: not once it was canceled, expired or rejected.
+    last_change_a_fill = row.exec_quantity > 0 and status not in (OrderStatus.CANCELED,
+                                                                  OrderStatus.REJECTED)
     return BrokerOrder(client_order_id=_client_order_id(row), broker_order_id=str(row.id),
                        symbol=row.symbol, status=status, qty=row.quantity,
                        filled_qty=row.exec_quantity,
-                       avg_fill_price=row.avg_fill_price if row.exec_quantity > 0 else None)
+                       avg_fill_price=row.avg_fill_price if row.exec_quantity > 0 else None,
+                       filled_at=(_fill_time(subject, row.transaction_date)
+                                  if last_change_a_fill else None))
+
+
+def _fill_time(subject: str, raw: object) -> datetime | None:
+    """Tradier's `transaction_date` (RFC 3339) as a UTC time; None when absent. A value that
+    is no such time is logged and left out rather than failing the answer: it only orders what
+    a restart books of fills no process saw (`BrokerOrder.filled_at`)."""
+    if raw is None:
+        return None
+    field = f"{subject}: transaction_date"
+    try:
+        return parse_timestamp(VENUE, field, raw)
+    except (BrokerBadResponse, OverflowError) as exc:  # overflow: shifted past year 1 or 9999
+        log.warning("broker_bad_fill_time", venue=VENUE, field=field, value=repr(raw)[:80],
+                    error=str(exc))
+        return None
 
 
 def _raise_for_status(what: str, response: httpx.Response) -> None:

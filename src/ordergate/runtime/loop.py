@@ -649,17 +649,20 @@ class Runtime:
         (which follows no order after a restart) is handed every order the gateway still
         holds open, so their later acks and fills come back by `poll_events`.
 
-        What the broker knew is booked order by order in the order they were dispatched (a
-        resting order sent earlier, filled by a later quote, comes before the orders the last
-        batch sent), at the recovery time: an order as a broker reports it carries no fill
-        time, and the sequence of fills in one instrument sets its average price and realized
-        PnL, so it must follow the venue's as closely as the journal knows it."""
+        What the broker knew is booked order by order, at the recovery time (event time never
+        goes back), in the order the venue filled them as closely as it says: the sequence of
+        fills in one instrument sets its average price and realized PnL. The orders whose
+        missing fills are booked in one instrument follow the venue's time of each one's latest
+        fill (`BrokerOrder.filled_at`; equal times in the order they were dispatched) when the
+        venue gave one for every one of them; otherwise, and across instruments, they follow
+        the order they were dispatched in (a resting order sent earlier, filled by a later
+        quote, comes before the orders the last batch sent)."""
         report = BatchReport()
         with kept_on_stop(report):
             self._feedback(self._poll(), report)
             if self._now is None:
                 return
-            lost: list[InputEvent] = []
+            answers: list[_LostAnswers] = []  # in dispatch order
             found: dict[str, BrokerOrder] = {}
             forgotten: list[str] = []
             forgetful = _forgets_orders_on_restart(self.broker)
@@ -691,9 +694,11 @@ class Runtime:
                 order = working.get(cid)
                 journal_filled = order.filled if order is not None else Decimal(0)
                 acked = order.acked if order is not None else False
+                events: list[InputEvent] = []
+                filled = False
                 if not acked:
-                    lost.append(OrderAck(ts=self._now, client_order_id=cid,
-                                         broker_order_id=known.broker_order_id))
+                    events.append(OrderAck(ts=self._now, client_order_id=cid,
+                                           broker_order_id=known.broker_order_id))
                 missing = known.filled_qty - journal_filled
                 found[cid] = known
                 if missing > 0 and known.avg_fill_price is not None:
@@ -701,19 +706,23 @@ class Runtime:
                                                                    order.limit_price)
                     price = increment_price(known.filled_qty, known.avg_fill_price,
                                             journal_filled, booked.get(cid), limit=limit)
-                    lost.append(Fill(ts=self._now, client_order_id=cid,
-                                     fill_id=recovered_fill_id(cid, known.filled_qty),
-                                     qty=missing, price=price))
+                    events.append(Fill(ts=self._now, client_order_id=cid,
+                                       fill_id=recovered_fill_id(cid, known.filled_qty),
+                                       qty=missing, price=price))
+                    filled = True
                 elif missing != 0:
                     # Not reported: the adapter is to take the order over from the journal's count.
                     found[cid] = msgspec.structs.replace(known, filled_qty=journal_filled,
                                                          avg_fill_price=None)
                 if known.status is OrderStatus.CANCELED:
-                    lost.append(OrderCanceled(ts=self._now, client_order_id=cid,
-                                              reason="canceled at the broker"))
+                    events.append(OrderCanceled(ts=self._now, client_order_id=cid,
+                                                reason="canceled at the broker"))
                 elif known.status is OrderStatus.REJECTED:
-                    lost.append(OrderReject(ts=self._now, client_order_id=cid,
-                                            reason="rejected by the broker", code="broker"))
+                    events.append(OrderReject(ts=self._now, client_order_id=cid,
+                                              reason="rejected by the broker", code="broker"))
+                if events:
+                    answers.append(_LostAnswers(known=known, events=events, filled=filled))
+            lost = [event for answer in _in_venue_fill_order(answers) for event in answer.events]
             if forgotten:
                 self._log.warning("sim_orders_forgotten_on_restart", orders=len(forgotten),
                                   broker=self.broker.name)
@@ -1389,6 +1398,39 @@ def increment_price(filled_qty: Decimal, avg_price: Decimal, booked_qty: Decimal
     except ArithmeticError:  # figures too far apart to hold at that step: no price at all
         return avg_price
     return avg_price if price is None else price
+
+
+@dataclass(frozen=True, slots=True)
+class _LostAnswers:
+    """What start-up recovery learnt of one order that the journal lost: the order as the
+    broker reports it, and the events to book for it (`filled`: a Fill among them)."""
+
+    known: BrokerOrder
+    events: list[InputEvent]
+    filled: bool
+
+
+def _in_venue_fill_order(answers: list[_LostAnswers]) -> list[_LostAnswers]:
+    """`answers`, given in dispatch order, with the orders that filled in each instrument put
+    in the order of their latest fill at the venue (equal times in dispatch order), in the
+    places those orders held, when the venue gave that time for every one of them. An
+    instrument where one did not keeps its dispatch order, as does everything else: the
+    sequence of fills matters within an instrument, and a time known for only some of its
+    orders says nothing of where the others' fills came."""
+    slots: dict[str, list[int]] = {}
+    for index, answer in enumerate(answers):
+        if answer.filled:
+            slots.setdefault(answer.known.symbol, []).append(index)
+    ordered = list(answers)
+    for places in slots.values():
+        times = {index: when for index in places
+                 if (when := answers[index].known.filled_at) is not None}
+        if len(places) < 2 or len(times) < len(places):
+            continue
+        by_time = sorted(places, key=lambda index: (times[index], index))
+        for place, index in zip(places, by_time, strict=True):
+            ordered[place] = answers[index]
+    return ordered
 
 
 def _reported_state(order: OrderStatusView, known: BrokerOrder | None) -> BrokerOrder | None:

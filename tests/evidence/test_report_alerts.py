@@ -66,6 +66,9 @@ def test_the_evidence_report_says_what_failed_and_what_remains_risky(tmp_path: P
     journal, _ = _run(tmp_path)
     made = invoke("report", "--journal", str(journal), "--out", str(tmp_path / "pack"))
     assert made.code == 0, made.output
+    # the console says it too, not only the pack's files (a critical alert is no safety stop)
+    assert "failed: 1 critical FILL_PRICE alert" in made.output, made.output
+    assert "risky: 1 warning CANCEL_REFUSED alert" in made.output, made.output
     report = (tmp_path / "pack" / "report.md").read_text()
     summary = report[report.index("**What failed**"):report.index("## Policies in force")]
     failed, risky = summary.split("**What remains risky**")

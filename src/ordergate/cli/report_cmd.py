@@ -59,7 +59,7 @@ def report(
     for note in summary.notes:
         err.print(f"note: {note}", markup=False)
     for label, colour, items in (("proven", "green", summary.proven),
-                                 ("failed", "red", summary.failed),
+                                 ("failed", "red", summary.what_failed),
                                  ("risky", "yellow", summary.risky)):
         for item in items:
             out.print(f"[{colour}]{label}[/]: {plain(item)}", highlight=False)

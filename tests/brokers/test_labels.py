@@ -140,6 +140,9 @@ def test_timestamps_with_nanoseconds_and_offsets_become_utc() -> None:
     assert parse_timestamp("v", "t", "2024-03-04T15:15:30Z").tzinfo is UTC
     with pytest.raises(BrokerBadResponse, match="UTC offset"):
         parse_timestamp("v", "t", "2024-03-04T15:15:30")
+    # a time that exists only before year 1 once put in UTC is a bad answer, not a crash
+    with pytest.raises(BrokerBadResponse, match="out of range in UTC"):
+        parse_timestamp("v", "t", "0001-01-01T00:00:00+01:00")
 
 
 def test_retry_after_and_decimal_text() -> None:

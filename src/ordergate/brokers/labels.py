@@ -163,7 +163,11 @@ def parse_timestamp(venue: str, field: str, raw: object) -> datetime:
             f"{venue}: {field}: expected an RFC 3339 timestamp, got {raw!r}") from exc
     if parsed.tzinfo is None:
         raise BrokerBadResponse(f"{venue}: {field}: timestamp {raw!r} has no UTC offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # '0001-01-01T00:00:00+01:00' is before year 1 in UTC
+        raise BrokerBadResponse(
+            f"{venue}: {field}: timestamp {raw!r} is out of range in UTC") from exc
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:

@@ -3,20 +3,28 @@
 A trade bust is raised as a SYS-009 DependencyStatus pair whose healthy half only marks it
 reported (`model.reasons.REPORTED`): nothing says the books were put right, so no Alert says
 the dependency is healthy again, and status says when it was reported, not that it cleared. A
-firm store found whole again after it lost its data answers again, but the mode it set stays
-until an operator resumes: its Alert says so. A journal written under behaviour 4 replays with
-the Alerts it was written with."""
+failure that clears at the event time it was raised (a submit that timed out and was resent at
+once) did clear, and status says so. Every other clearance's Alert opens with the dependency
+being healthy again (the firm store: answering again, its lost data not back), then what it
+said when that adds words, then until when the mode stays held. A journal written under
+behaviour 4 replays with the Alerts it was written with."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from engine.harness import Harness, encode, of_type
-from ordergate.engine.core import Engine
-from ordergate.engine.status import held_words
+from ordergate.brokers.labels import FILLED_QTY_DECREASED, FILLS_DEPENDENCY
+from ordergate.engine.core import FIRM_STORE_DEPENDENCY, Engine
+from ordergate.engine.status import BUST_CODE, BUST_DEPENDENCY, held_words
 from ordergate.model.events import Alert, AlertSeverity, DependencyStatus
 from ordergate.model.modes import Mode
 from ordergate.model.reasons import REGISTRY, REPORTED
+from ordergate.resilience.breakers import BreakerBoard, BreakerPolicy, EscalationTier
+from ordergate.resilience.clock import ManualClock
+from ordergate.resilience.errors import classify, to_event
+from ordergate.runtime.firm import REDIS_DEPENDENCY
+from ordergate.runtime.health import ClockWatch, circuit_event
 
 BUST = ("alpaca reports order og-1 filled 5, less than the 10 the gateway booked (a trade "
         "bust or correction at the venue); the booked fills stand: check the position with "
@@ -72,6 +80,70 @@ def test_a_reason_that_cleared_later_still_says_when_it_cleared() -> None:
     assert f"It cleared at {cleared:%Y-%m-%d %H:%M:%S} UTC" in words
 
 
+def test_a_submit_failure_cleared_at_the_instant_it_was_raised_is_said_to_have_cleared() -> None:
+    # a batch's first submit times out and the automatic resubmit succeeds at the same event
+    # time: the reason comes off the list the instant it was raised, and it did clear
+    world = Harness()
+    failure = to_event(classify(TimeoutError("simulated submit timeout"), "broker_submit"),
+                       world.now)
+    world.send(failure)
+    (alert,) = of_type(world.send(DependencyStatus(
+        ts=world.now, dependency="broker_submit", healthy=True)), Alert)
+    assert alert.message.startswith("broker_submit is healthy again; new risk stays refused")
+    words = _held(world)
+    assert words is not None
+    assert f"It cleared at {world.now:%Y-%m-%d %H:%M:%S} UTC" in words
+    assert "reported" not in words
+
+
+def test_status_knows_the_bust_by_the_dependency_the_brokers_raise_it_under() -> None:
+    assert (BUST_DEPENDENCY, BUST_CODE) == (FILLS_DEPENDENCY, FILLED_QTY_DECREASED)
+    assert FIRM_STORE_DEPENDENCY == REDIS_DEPENDENCY
+
+
+def test_a_closed_breaker_says_its_dependency_is_healthy_again_not_its_code() -> None:
+    clock = ManualClock()
+    board = BreakerBoard(clock, BreakerPolicy(
+        tiers=(EscalationTier(failures=1, window_s=60, open_s=1),)))
+    breaker = board.get("broker_submit")
+    world = Harness()
+    opened = breaker.record_failure()
+    assert opened is not None
+    world.send(circuit_event(opened, world.now))
+    clock.advance(2)
+    assert breaker.allow()  # the probe
+    closed = breaker.record_success()
+    assert closed is not None and closed.detail == "CIRCUIT_CLOSED_broker_submit"
+    world.advance(2)
+    (alert,) = of_type(world.send(circuit_event(closed, world.now)), Alert)
+    assert alert.severity is AlertSeverity.INFO
+    assert alert.message == ("circuit:broker_submit is healthy again; new risk stays refused "
+                             f"({world.state.mode.value}) until an operator resumes")
+
+
+def test_a_clock_back_within_tolerance_says_it_is_healthy_again_before_its_drift() -> None:
+    clock = ManualClock()
+    offset = [timedelta(milliseconds=400)]
+    watch = ClockWatch(clock, lambda: clock.now() + offset[0], BreakerBoard(clock),
+                       max_drift_ms=250)
+    world = Harness()
+    (drifting,) = watch.check(world.now)
+    assert not drifting.healthy
+    world.send(drifting)
+    held = world.state.mode
+    assert held is not Mode.ACTIVE
+    offset[0] = timedelta(milliseconds=1)
+    world.advance(5)
+    (back,) = watch.check(world.now)
+    assert back.healthy
+    (alert,) = of_type(world.send(back), Alert)
+    assert alert.severity is AlertSeverity.INFO
+    stays = "new risk stays refused" if held is Mode.REDUCE_ONLY else "trading stays halted"
+    assert alert.message == (
+        "clock:drift is healthy again: drift +1.000 ms (reference minus local), tolerance "
+        f"250 ms; {stays} ({held.value}) until an operator resumes")
+
+
 def test_a_firm_store_whole_again_after_a_loss_answers_but_new_risk_stays_refused() -> None:
     world = Harness()
     world.send(DependencyStatus(ts=world.now, dependency="redis", healthy=False,
@@ -82,7 +154,8 @@ def test_a_firm_store_whole_again_after_a_loss_answers_but_new_risk_stays_refuse
         ts=world.now, dependency="redis", healthy=True, code="SYS-007", detail=WHOLE)), Alert)
     assert alert.severity is AlertSeverity.INFO
     assert alert.message == (
-        f"redis: {WHOLE}; new risk stays refused (REDUCE_ONLY) until an operator resumes")
+        f"redis answers again: {WHOLE}; new risk stays refused (REDUCE_ONLY) until an "
+        "operator resumes")
     assert world.state.mode is Mode.REDUCE_ONLY
 
 
@@ -114,6 +187,16 @@ def test_a_behaviour_4_journal_replays_its_healthy_again_alerts() -> None:
     (alert,) = of_type(world.send(DependencyStatus(
         ts=world.now, dependency="redis", healthy=True, code="SYS-007", detail=WHOLE)), Alert)
     assert alert.message == "redis is healthy again"
+    world.dependency("clock:drift", False, "CLK-002")
+    (alert,) = of_type(world.send(DependencyStatus(
+        ts=world.now, dependency="clock:drift", healthy=True, code="CLK-002",
+        detail="drift +1.000 ms (reference minus local), tolerance 250 ms")), Alert)
+    assert alert.message == "clock:drift is healthy again"
+    world.dependency("circuit:broker_submit", False, "SYS-007")
+    (alert,) = of_type(world.send(DependencyStatus(
+        ts=world.now, dependency="circuit:broker_submit", healthy=True, code="SYS-007",
+        detail="CIRCUIT_CLOSED_broker_submit")), Alert)
+    assert alert.message == "circuit:broker_submit is healthy again"
     engine = Engine()
     replayed = [engine.handle(event) for event in world.log]
     assert [encode(outputs) for outputs in replayed] == [

@@ -118,6 +118,9 @@ POLICY_NOT_EFFECTIVE = "POLICY_NOT_EFFECTIVE"
 _UNHANDLED = "engine:unhandled_input"
 _INVARIANT = "SYS-008"
 _REUSED = "DUP-003"
+# The firm limits store's dependency (`runtime.firm.REDIS_DEPENDENCY`, which the engine may
+# not import): found whole again it answers, but what it lost is not back (`_answered_words`).
+FIRM_STORE_DEPENDENCY = "redis"
 _ORDER_SCOPES = (
     (RateScope.GLOBAL, WindowKind.GLOBAL, "rate_global"),
     (RateScope.ACCOUNT, WindowKind.ACCOUNT, "rate_account"),
@@ -864,15 +867,20 @@ class Engine:
         self.raise_condition(out, key, code, detail, fault_mode(level))
 
     def _answered_words(self, event: DependencyStatus) -> str:
-        """The Alert for a dependency reason cleared under behaviour 5 on: what the dependency
-        said (`dependency: detail`, as its raising Alert reads), or that it is healthy again
-        when it said nothing, and, when the mode stays tighter than the remaining reasons
-        demand (it is never loosened by itself), until when. Behaviour 4 and before said
-        `<dependency> is healthy again` for every clearance, a reason only marked reported
-        (`model.reasons.REPORTED`, a trade bust) included, and for a firm store that answers
-        again with its data lost."""
-        words = (f"{event.dependency}: {event.detail}" if event.detail
-                 else f"{event.dependency} is healthy again")
+        """The Alert for a dependency reason cleared under behaviour 5 on: that the dependency
+        is healthy again (the firm store: that it answers again, as data it lost is not back),
+        then what it said when that adds words, and, when the mode stays tighter than the
+        remaining reasons demand (it is never loosened by itself), until when. It never opens
+        with what the dependency said: a clock back within tolerance reports its drift in the
+        words its drifting did. Behaviour 4 and before said `<dependency> is healthy again`
+        for every clearance, a reason only marked reported (`model.reasons.REPORTED`, a trade
+        bust) included."""
+        back = ("answers again" if event.dependency == FIRM_STORE_DEPENDENCY
+                else "is healthy again")
+        words = f"{event.dependency} {back}"
+        detail = event.detail.strip()
+        if " " in detail:  # one word (a breaker's CIRCUIT_CLOSED_<name>, `resolved`) adds none
+            words += f": {detail}"
         state = self.state
         mode = state.mode
         if mode.rank <= state.guard.required().rank:

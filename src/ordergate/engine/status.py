@@ -205,20 +205,34 @@ def loss_limit_today(amount: Decimal | None, pct: Decimal | None,
     return min(limits) if limits else None
 
 
+# The dependency a trade bust is raised under, one per order (`brokers.labels.OrderWatch`:
+# `broker_fills:<client order id>`); the engine may not import the shell that names it.
+BUST_DEPENDENCY = "broker_fills"
+BUST_CODE = "SYS-009"
+
+
+def only_reported(reason: ModeReason) -> bool:
+    """Whether a reason is one that is only ever marked reported, never resolved: a trade
+    bust, raised as a SYS-009 under `broker_fills:<order>` and taken off the list at once by
+    its healthy pair (`model.reasons.REPORTED`). Decided from the reason, since the engine
+    keeps no record of the words that cleared it; its raising Alert's detail starts with the
+    dependency (`core.Engine._dependency`). A reason that came off the list at the instant
+    it was raised is not enough: a submit that timed out and was resent at once cleared."""
+    return reason.code == BUST_CODE and reason.detail.startswith(f"{BUST_DEPENDENCY}:")
+
+
 def held_words(status: EngineStatus, meaning: str) -> str | None:
     """Why the mode is tighter than its reasons, in words (`meaning`: the plain words of the
     reason that cleared last); None when it is not."""
     held = status.held_after
     if held is None:
         return None
-    if status.cleared_at is None:
-        cleared = " It has cleared"
-    elif status.cleared_at == held.since:
-        # taken off the list the instant it was raised: only reported (a trade bust's pair,
-        # `model.reasons.REPORTED`), since nothing could have resolved it in between
-        cleared = f" It was reported at {status.cleared_at:%Y-%m-%d %H:%M:%S} UTC"
+    reported = only_reported(held)
+    if status.cleared_at is None:  # a snapshot from before the guard kept when
+        cleared = " It was reported" if reported else " It has cleared"
     else:
-        cleared = f" It cleared at {status.cleared_at:%Y-%m-%d %H:%M:%S} UTC"
+        cleared = (f" {'It was reported' if reported else 'It cleared'} at "
+                   f"{status.cleared_at:%Y-%m-%d %H:%M:%S} UTC")
     detail = f" ({held.detail})" if held.detail else ""
     until = (f"until {status.loosens_at:%Y-%m-%d %H:%M:%S} UTC, when the reset window has "
              "passed, or until an operator resumes sooner" if status.loosens_at is not None

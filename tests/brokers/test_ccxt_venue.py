@@ -344,3 +344,12 @@ def test_a_last_update_that_is_no_time_is_left_out_and_the_order_still_read(
     assert (found.status, found.filled_qty) == (OrderStatus.PARTIALLY_FILLED, Decimal(40))
     (warning,) = [log for log in logs if log["event"] == "broker_bad_fill_time"]
     assert warning["field"] == "get_order: order og-c-0001: last_update_timestamp"
+
+
+@pytest.mark.parametrize("told", [10**22, 0, -5])
+def test_a_server_time_beyond_the_calendar_is_a_bad_answer(venue: CcxtVenue, told: int,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not an OverflowError escaping the clock check (which counts only dependency errors)."""
+    monkeypatch.setattr(venue._exchange, "publicGetGetTime", lambda params: {"result": told})
+    with pytest.raises(BrokerBadResponse, match="server_time: expected milliseconds"):
+        venue.server_time()

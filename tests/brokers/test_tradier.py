@@ -337,3 +337,13 @@ def test_a_transaction_date_that_is_no_time_is_left_out_and_the_order_still_read
     assert (found.status, found.filled_qty) == (OrderStatus.PARTIALLY_FILLED, Decimal(2))
     (warning,) = [log for log in logs if log["event"] == "broker_bad_fill_time"]
     assert warning["field"] == "get_order: order og-t-0001: transaction_date"
+
+
+@pytest.mark.parametrize("told", [10**19, 0, -5])
+def test_a_clock_beyond_the_calendar_is_a_bad_answer(adapter: TradierAdapter, told: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not an OverflowError escaping the clock check (which counts only dependency errors)."""
+    monkeypatch.setattr(adapter, "_request",
+                        lambda *args, **kwargs: {"clock": {"timestamp": told}})
+    with pytest.raises(BrokerBadResponse, match="clock: timestamp: expected seconds"):
+        adapter.server_time()

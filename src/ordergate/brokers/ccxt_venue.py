@@ -290,9 +290,10 @@ class CcxtVenue:
 
     def server_time(self) -> datetime:
         result = self._call("server_time", self._exchange.publicGetGetTime, {})
-        if not isinstance(result, int) or isinstance(result, bool):
-            raise BrokerBadResponse(f"{VENUE}: server_time: expected milliseconds, got {result!r}")
-        return datetime.fromtimestamp(result / 1000, tz=UTC)
+        if not isinstance(result, int) or isinstance(result, bool) or not 0 < result <= _LAST_MS:
+            raise BrokerBadResponse(f"{VENUE}: server_time: expected milliseconds since the "
+                                    f"Unix epoch, got {result!r}")
+        return _EPOCH + timedelta(milliseconds=result)
 
     # ------------------------------------------------------------------ mapping
 

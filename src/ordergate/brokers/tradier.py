@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -129,6 +129,10 @@ class _Position(msgspec.Struct, kw_only=True):
 
 class _ClockBody(msgspec.Struct, kw_only=True):
     timestamp: int
+
+
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LAST_S = (datetime(9999, 12, 31, tzinfo=UTC) - _UNIX_EPOCH) // timedelta(seconds=1)
 
 
 class _Clock(msgspec.Struct):
@@ -260,7 +264,11 @@ class TradierAdapter:
         body = self._request("server_time", "GET", "/v1/markets/clock")
         with response_shape(VENUE, "clock"):
             clock = msgspec.convert(body, _Clock, strict=False)
-        return datetime.fromtimestamp(clock.clock.timestamp, tz=UTC)
+        seconds = clock.clock.timestamp
+        if not 0 < seconds <= _LAST_S:  # beyond the calendar: no time to compare clocks with
+            raise BrokerBadResponse(f"{VENUE}: clock: timestamp: expected seconds since the "
+                                    f"Unix epoch, got {seconds!r}")
+        return _UNIX_EPOCH + timedelta(seconds=seconds)
 
     # ------------------------------------------------------------------ mapping
 

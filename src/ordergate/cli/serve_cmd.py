@@ -14,10 +14,13 @@ is checked before anything starts. Alerts the --feed raises are sent like every 
 on a journal that holds events, skips it and says so on stderr: applying it again would set
 each account's cash anew (its day-start equity and high-water mark with it, forgetting the
 day's loss and drawdown) and rewind market data to the feed's timestamps. --reapply-feed
-applies it anyway, for deliberate funding.
+applies it anyway, for deliberate funding. A first start stopped partway through its feed
+(killed, under --durability always) leaves the journal holding only the feed's first lines:
+the restart applies the rest, and says so.
 
 On a journal that enforces a policy already (one activated with POST /v1/policy, say), a
-restart keeps enforcing it; the --policy file replaces it only with --replace-policy.
+restart keeps enforcing it; the --policy file replaces it only with --replace-policy, whose
+activation is journaled at start-up, before serving.
 
 On a PostgreSQL journal the stream has one owner, like a shard of `ordergate gateway`: serve
 takes the stream's lease first (a second serve on the same stream waits as standby until the
@@ -38,6 +41,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -62,6 +66,7 @@ from ordergate.cli.policy_flags import (
 if TYPE_CHECKING:
     from ordergate.journal import Journal
     from ordergate.model.events import InputEvent, OutputEvent
+    from ordergate.runtime.loop import Runtime
     from ordergate.runtime.shard import LeaseKeeper
     from ordergate.service.alerts import AlertRouter
 
@@ -212,17 +217,25 @@ def serve(
         announce_policy_choice(runtime.policy_choice)
         if feed is not None and feed_events and not reapply_feed:
             try:
-                first_batch = _first_source_batch(runtime.journal)
+                held = _journaled_feed(runtime.journal)
             except JournalError as exc:
                 runtime.close()
                 raise UserError(f"--journal {journal_problem(journal, exc)}") from None
             except BaseException:
                 runtime.close()
                 raise
-            if first_batch is not None:
-                err.print(_feed_skipped(feed, same=first_batch == feed_events), markup=False,
-                          soft_wrap=True)
-                feed_events = []
+            if held is not None:
+                rest = held.rest_of(feed_events)
+                if rest:
+                    err.print(_feed_finished(feed, held, len(feed_events)), markup=False,
+                              soft_wrap=True)
+                else:
+                    err.print(_feed_skipped(feed, same=held.is_whole(feed_events)),
+                              markup=False, soft_wrap=True)
+                feed_events = rest
+        # With no feed to apply, a tick at the journal's time journals a replacement policy
+        # before serving (`_replacement_tick`).
+        first_events = feed_events or _replacement_tick(runtime)
         # Alerts are routed before the feed runs, so the feed's (a crossed quote moving the
         # mode to REDUCE_ONLY, a breaker opening) reach the webhook like every later one, and
         # so do a journal failing in it and a lease lost since the start.
@@ -239,15 +252,15 @@ def serve(
             # then takes over, like every later batch (start-up checks first; then the feed's
             # breaker, the session close after a day roll, housekeeping).
             guard = GuardedRuntime(runtime, SystemClock(), settings_for(runtime.broker))
-            if feed_events:
-                report = GuardedBatches(guard).process(feed_events)
-                alerts.observe(report.emitted, _accounts_of(feed_events), feed_events[-1].ts)
+            if first_events:
+                report = GuardedBatches(guard).process(first_events)
+                alerts.observe(report.emitted, _accounts_of(first_events), first_events[-1].ts)
             gateway = Gateway(guard, store, journal_url=journal, alerts=alerts,
                               tick_interval_s=tick_interval)
         except RuntimeStopped as exc:
             # what the feed made durable before the journal failed (the policy's activation)
-            alerts.observe(exc.journaled, _accounts_of(feed_events),
-                           feed_events[-1].ts if feed_events else utc_now())
+            alerts.observe(exc.journaled, _accounts_of(first_events),
+                           first_events[-1].ts if first_events else utc_now())
             alerts.close()
             runtime.close()
             raise SafetyStop(str(exc)) from None
@@ -308,29 +321,96 @@ def _check_tick_interval(seconds: float) -> None:
             param_hint="'--tick-interval'")
 
 
-def _first_source_batch(journal: Journal) -> list[InputEvent] | None:
-    """The events of the journal's first batch (a start-up --feed, a request, the first lines
-    of `ordergate run`'s file), or None while it holds no batch of events yet: a new journal,
-    or one whose first start stopped before its feed (what a start journals on its own, a
-    manifest or the start-up reconciliation with the broker, is no batch). Both backends."""
+@dataclass(frozen=True, slots=True)
+class _JournaledFeed:
+    """The events of the journal's first source batch (a start-up --feed, a request, the
+    first lines of `ordergate run`'s file) and, when that batch was cut short (the process
+    stopped in it), of the source batches that followed while each was cut short too, up to
+    the first whole one: a restart applying the rest of a feed adds such a batch."""
+
+    events: list[InputEvent]
+    planned: int
+    """How many events the first batch was to hold (its mark says)."""
+    whole: bool
+    """The last of those batches holds all its events (False: the journal ends in it)."""
+
+    def is_whole(self, feed: list[InputEvent]) -> bool:
+        """Does the journal hold all of `feed`, its first batch (finished by restarts)?"""
+        return self.whole and self.events == feed
+
+    def rest_of(self, feed: list[InputEvent]) -> list[InputEvent]:
+        """The events of `feed` still to apply when a start was stopped partway through it,
+        the journal holding its first lines and nothing later; [] otherwise (applied, or not
+        this feed: it changed, or the journal was started without it)."""
+        held = len(self.events)
+        if (self.whole or self.planned != len(feed) or held >= len(feed)
+                or feed[:held] != self.events):
+            return []
+        return feed[held:]
+
+
+def _journaled_feed(journal: Journal) -> _JournaledFeed | None:
+    """What the journal holds of a start-up feed (`_JournaledFeed`), or None while it holds
+    no batch of events yet: a new journal, or one whose first start stopped before its feed
+    (what a start journals on its own, a manifest or the start-up reconciliation with the
+    broker, is no batch). Reads no further than the first whole source batch. Both
+    backends."""
     from ordergate.evidence.replay import journaled_input
     from ordergate.journal import RecordKind
     from ordergate.runtime.sources import FeedbackMark, SourceMark, decode_note
 
-    mark: SourceMark | None = None
+    planned: int | None = None
     events: list[InputEvent] = []
+    count = seen = 0
+    in_batch = False
     for record in journal.read():
         if record.kind is RecordKind.META:
             note = decode_note(record.payload)
-            if mark is not None and isinstance(note, SourceMark | FeedbackMark):
-                break  # the batch ended (cut short: it cannot be the same feed)
-            if mark is None and isinstance(note, SourceMark):
-                mark = note
-        elif record.kind is RecordKind.INPUT and mark is not None:
+            if isinstance(note, SourceMark):
+                if planned is None:
+                    planned = note.count
+                count, seen, in_batch = note.count, 0, note.count > 0
+                if not in_batch:
+                    break
+            elif isinstance(note, FeedbackMark):
+                in_batch = False  # the batch in progress was cut short (if one was)
+        elif record.kind is RecordKind.INPUT and in_batch:
             events.append(journaled_input(record.seq, record.payload))
-            if len(events) == mark.count:
+            seen += 1
+            if seen == count:
                 break
-    return events if mark is not None else None
+    if planned is None:
+        return None
+    return _JournaledFeed(events=events, planned=planned, whole=seen == count)
+
+
+def _replacement_tick(runtime: Runtime) -> list[InputEvent]:
+    """A clock tick to journal a replacement policy (`--replace-policy`) with before serving,
+    as the runtime activates it with the first event: without one the activation would wait
+    for the first request or idle tick, and until then /v1/status would show the journal's
+    old policy while stderr says the gateway serves the replacement. At the journal's last
+    event time, so the engine's clock does not move (a start-up record, like an engine
+    upgrade), unless the replacement takes effect only after it: then at the start-up time
+    it was judged in effect at. [] when no replacement waits for its activation."""
+    from ordergate.model.events import ClockTick
+    from ordergate.runtime.policy_choice import PolicyOutcome, not_in_effect
+
+    choice, engine = runtime.policy_choice, runtime.engine
+    if (choice is None or choice.outcome is not PolicyOutcome.REPLACED
+            or not engine.state.started or runtime.deciding_policy is engine.active):
+        return []
+    at = engine.state.now
+    if not_in_effect(runtime.policy, at) and runtime.start_time is not None:
+        at = max(at, runtime.start_time)
+    return [ClockTick(ts=at)]
+
+
+def _feed_finished(feed: Path, held: _JournaledFeed, planned: int) -> str:
+    """What a restart applies of a feed its first start was stopped in."""
+    rest = planned - len(held.events)
+    return (f"--feed {feed}: the journal holds only the first {len(held.events)} of its "
+            f"{planned} events (the gateway stopped while applying it when the journal was "
+            f"started): applying the other {rest} now")
 
 
 def _feed_skipped(feed: Path, *, same: bool) -> str:

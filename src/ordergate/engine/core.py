@@ -118,6 +118,8 @@ POLICY_NOT_EFFECTIVE = "POLICY_NOT_EFFECTIVE"
 _UNHANDLED = "engine:unhandled_input"
 _INVARIANT = "SYS-008"
 _REUSED = "DUP-003"
+# the counter that marks a monitor-mode drawdown kill said (`Engine._drawdown_would_halt`)
+_DRAWDOWN_WOULD_HALT = "drawdown_would_halt"
 # The firm limits store's dependency (`runtime.firm.REDIS_DEPENDENCY`, which the engine may
 # not import): found whole again it answers, but what it lost is not back (`_answered_words`).
 FIRM_STORE_DEPENDENCY = "redis"
@@ -170,7 +172,7 @@ class Engine:
         self.plans = PlanCache()
         # derived from the active policy, never part of the state (see `_drawdown_kill_pct`)
         self._drawdown_policy: Policy | None = None
-        self._drawdown_pcts: dict[str, Decimal | None] = {}
+        self._drawdown_pcts: dict[str, tuple[Decimal, bool] | None] = {}
 
     # ------------------------------------------------------------------ entry point
 
@@ -320,25 +322,45 @@ class Engine:
         equity = record.cash + record.market_value
         if equity >= high:
             return  # no drop at all (limits are never negative): the usual case, and cheap
-        max_drawdown_pct = self._drawdown_kill_pct(record.account)
-        if max_drawdown_pct is None or high <= 0:
+        armed = self._drawdown_kill_pct(record.account)
+        if armed is None or high <= 0:
             return
+        max_drawdown_pct, monitor = armed
         if (high - equity) * HUNDRED <= max_drawdown_pct * high:
             return
         key = f"drawdown:{record.account}"
         if self.state.guard.has(key):
             return
-        self.raise_condition(
-            out, key, "LOS-003",
-            f"account {record.account}: equity {_cents(equity)} is more than "
-            f"{max_drawdown_pct}% below its high-water mark {_cents(high)}",
-            fault_mode(self.settings.on_drawdown), latched=True,
-        )
+        detail = (f"account {record.account}: equity {_cents(equity)} is more than "
+                  f"{max_drawdown_pct}% below its high-water mark {_cents(high)}")
+        level = fault_mode(self.settings.on_drawdown)
+        if monitor and self.state.behaviour >= 5:
+            self._drawdown_would_halt(out, record.account, _cents(high), detail, level)
+            return
+        self.raise_condition(out, key, "LOS-003", detail, level, latched=True)
 
-    def _drawdown_kill_pct(self, account: str) -> Decimal | None:
-        """The account's max_drawdown_pct when the active policy arms `drawdown_kill`, else
-        None; remembered per account until another policy is active (asked on every mark
-        change of every position the account holds)."""
+    def _drawdown_would_halt(self, out: list[OutputEvent], account: str, high: Decimal,
+                             detail: str, level: Mode) -> None:
+        """A monitor-mode policy's drawdown kill trips nothing (a dry run): say once per
+        account and high-water mark what it would have done. The counter marks it said, so a
+        replay or a snapshot agrees; the account's older marks go."""
+        counters = self.state.counters
+        marker = f"{_DRAWDOWN_WOULD_HALT}:{account}:{high}"
+        if marker in counters:
+            return
+        for name in [name for name in counters
+                     if name.rpartition(":")[0] == f"{_DRAWDOWN_WOULD_HALT}:{account}"]:
+            del counters[name]
+        self.state.count(marker)
+        self.alert(out, AlertSeverity(REGISTRY["LOS-003"].severity.value), "LOS-003",
+                   f"{detail}; drawdown_kill would have moved the mode to {level.value} "
+                   "(monitor mode: trading goes on)")
+
+    def _drawdown_kill_pct(self, account: str) -> tuple[Decimal, bool] | None:
+        """The account's max_drawdown_pct and whether its policy is a monitor-mode dry run,
+        when the active policy arms `drawdown_kill`, else None; remembered per account until
+        another policy is active (asked on every mark change of every position the account
+        holds)."""
         if self._drawdown_policy is not self.active:
             self._drawdown_policy = self.active
             self._drawdown_pcts.clear()
@@ -346,9 +368,11 @@ class Engine:
             return self._drawdown_pcts[account]
         except KeyError:
             limits = self.account_limits(account)
-            pct = None if limits is None or not limits.drawdown_kill else limits.max_drawdown_pct
-            self._drawdown_pcts[account] = pct
-            return pct
+            armed = (None if limits is None or not limits.drawdown_kill
+                     or limits.max_drawdown_pct is None
+                     else (limits.max_drawdown_pct, limits.monitor))
+            self._drawdown_pcts[account] = armed
+            return armed
 
     # ------------------------------------------------------------------ time
 

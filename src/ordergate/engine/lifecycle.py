@@ -281,11 +281,20 @@ def on_cancel_request(engine: Engine, event: CancelRequest, out: list[OutputEven
     ):
         count = state.cancel_count(order.account, rate.window)
         if count + 1 > rate.max_count:
-            state.count("cancel_denied")
-            engine.alert(out, AlertSeverity.WARNING, "THR-005",
-                         f"cancel of {order.client_order_id} refused: account {order.account} "
-                         f"sent {count} cancels within {rate.window} (limit {rate.max_count})")
-            return
+            over = (f"account {order.account} sent {count} cancels within {rate.window} "
+                    f"(limit {rate.max_count})")
+            if limits is not None and limits.monitor and state.behaviour >= 5:
+                # a dry run refuses nothing the docs do not list: the cancel goes out, and
+                # what an enforcing policy would have done is said, as `would_block` says it
+                state.count("cancel_would_deny")
+                engine.alert(out, AlertSeverity.INFO, "THR-005",
+                             f"THR-005 would have refused this cancel of "
+                             f"{order.client_order_id} (monitor mode: sent): {over}")
+            else:
+                state.count("cancel_denied")
+                engine.alert(out, AlertSeverity.WARNING, "THR-005",
+                             f"cancel of {order.client_order_id} refused: {over}")
+                return
     state.windows.record(WindowKind.CANCEL, order.account, state.now,
                          None if rate is None else rate.window)
     order.cancel_requested = True

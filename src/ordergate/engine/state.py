@@ -78,6 +78,8 @@ from ordergate.model.values import ZERO
 #      (`model.reasons.REPORTED`, a trade bust) raises no Alert (behaviour 4 said it was
 #      healthy again), and any other clearance's info Alert says what the dependency said and,
 #      while the mode stays held, until when (`core.Engine._answered_words`).
+#      A monitor-mode policy's `cancel_rate` refuses no cancel and its `drawdown_kill` halts
+#      nothing; an Alert says what each would have done (`core.Engine._drawdown_would_halt`).
 ENGINE_BEHAVIOUR = 5
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 import typer
 
-from ordergate.cli.console import err, plain
+from ordergate.cli.console import err, guard_output_encoding, plain
 from ordergate.cli.errors import SafetyStop, UserError
 from ordergate.cli.logs import configure_stderr_logging
 from ordergate.engine.state import EngineTooNew
@@ -77,23 +78,30 @@ def _command(argv: list[str]) -> str | None:
     return argv[1] if len(argv) > 1 and not argv[1].startswith("-") else None
 
 
+def _fail(label: str, exc: Exception, exit_code: int) -> NoReturn:
+    """One line on stderr, then exit `exit_code` even if that line cannot be written: a
+    safety stop's exit 3 is the contract scripts read."""
+    try:
+        err.print(f"[bold red]{label}:[/] {plain(exc)}", markup=True)
+    finally:
+        sys.exit(exit_code)
+
+
 def main() -> None:
     # Usage errors are click's: it prints them and exits 2. Our own errors are mapped here so
     # users see one clear line, never a stack trace.
+    guard_output_encoding()
     try:
         build_app(_command(sys.argv))()
     except UserError as exc:
-        err.print(f"[bold red]error:[/] {plain(exc)}", markup=True)
-        sys.exit(exc.exit_code)
+        _fail("error", exc, exc.exit_code)
     except SafetyStop as exc:
-        err.print(f"[bold red]SAFETY STOP:[/] {plain(exc)}", markup=True)
-        sys.exit(exc.exit_code)
+        _fail("SAFETY STOP", exc, exc.exit_code)
     except (JournalError, EngineTooNew) as exc:
         # Commands name the journal problems they expect; any other is still one the gateway
         # must not go on from (it cannot prove its state), said in one line. A journal a
         # newer version wrote stops every reader that replays it.
-        err.print(f"[bold red]SAFETY STOP:[/] {plain(exc)}", markup=True)
-        sys.exit(SafetyStop.exit_code)
+        _fail("SAFETY STOP", exc, SafetyStop.exit_code)
 
 
 if __name__ == "__main__":

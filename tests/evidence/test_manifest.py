@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -128,3 +130,36 @@ def test_a_webhook_url_reaches_the_manifest_as_scheme_host_and_port_only(
                                     "--webhook=http://***@hooks.example/***",
                                     "ORDERGATE_WEBHOOK_URL=https://hooks.example/***"]
     assert manifest.config == {"webhook_url": "https://hooks.example/***"}
+
+
+BUILD_MANIFEST = """\
+import sys
+from datetime import UTC, datetime
+import msgspec
+from ordergate.brokers.sim import SimBroker, SimConfig
+from ordergate.evidence.manifest import build_manifest, encode_manifest
+from ordergate.journal import Durability, open_journal
+from ordergate.policy.loader import load_policy
+journal = open_journal("sqlite:///" + sys.argv[1], durability=Durability.NONE)
+broker = SimBroker(SimConfig())
+manifest = build_manifest(journal, load_policy(sys.argv[2]), broker, argv=["ordergate", "run"],
+                          started_at=datetime(2026, 3, 2, tzinfo=UTC))
+journal.close()
+broker.close()
+sys.stdout.buffer.write(encode_manifest(msgspec.structs.replace(manifest, run_id="run")))
+"""
+
+
+def test_the_manifest_is_the_same_bytes_whatever_the_hash_seed(
+        tmp_path: Path, demo_day: Path) -> None:
+    """The simulator's order types and times in force are sets: journaled in the order a
+    process happened to hash them, the same run wrote a different manifest record."""
+    built = [subprocess.run([sys.executable, "-c", BUILD_MANIFEST, str(tmp_path / "s.db"),
+                             str(demo_day / "policy.yaml")],
+                            env={**os.environ, "PYTHONHASHSEED": seed},
+                            capture_output=True, check=True, timeout=60).stdout
+             for seed in ("0", "1")]
+    assert built[0] == built[1]
+    config = decode_manifest(built[0]).broker["config"]  # type: ignore[union-attr]
+    assert config["order_types"] == ["limit", "market", "stop", "stop_limit"]
+    assert config["time_in_force"] == sorted(config["time_in_force"])

@@ -117,8 +117,10 @@ def redact(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, msgspec.Struct):
+        # Sets sorted here: as lists `redact` keeps their order, which for a set of strings
+        # (the simulator's order types) would be PYTHONHASHSEED's.
         return redact(msgspec.to_builtins(value, str_keys=True, builtin_types=(bytes, bytearray),
-                                          enc_hook=_path_text))
+                                          enc_hook=_path_text, order="deterministic"))
     # Decimals, datetimes, enums print exactly; a Secret prints as '***'.
     return REDACTED if type(value).__name__ == "Secret" else str(value)
 

@@ -230,8 +230,11 @@ def render_status(status: EngineStatus, all_denied: Sequence[str] = (),
         why.append(f"• kill switch on {kill.scope.value} {plain(kill.key or '')} by "
                    f"{plain(kill.operator)}: {plain(kill.reason)}")
     for disabled in status.disabled_strategies:
+        # in monitor mode the repeated-execution limit (THR-006) records, as every limit does
+        still_sent = (": its orders would be denied (monitor mode: still sent, the breach only "
+                      "recorded)" if monitor else "")
         why.append(f"• strategy {plain(disabled.strategy)} ({plain(disabled.account)}) is "
-                   "disabled")
+                   f"disabled{still_sent}")
     if why:
         out.print("[bold]why:[/]\n" + "\n".join(why))
     if alerts:

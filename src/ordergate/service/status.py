@@ -65,6 +65,7 @@ from ordergate.service.schemas import (
     StatusView,
     TimelineEntry,
 )
+from ordergate.service.status_view import monitored_restriction
 
 log = structlog.get_logger("ordergate.service.status")
 
@@ -185,15 +186,20 @@ def _kill_view(kill: KillStatus) -> RestrictionView:
         detail=kill.reason, actor=kill.operator, since=kill.since)
 
 
-def _disabled_view(item: DisabledStatus) -> RestrictionView:
+def _disabled_view(item: DisabledStatus, monitor: bool = False) -> RestrictionView:
+    """A strategy disabled by the repeated-execution limit. In monitor mode THR-006 is one of
+    the limits only recorded (`monitored_restriction`): its orders are still sent."""
     name, meaning = _reason_words("THR-006")
     detail = f"{item.fills} fills within {_seconds(item.window)}"
+    whose = f"Every order of strategy {item.strategy} in account {item.account}"
     return RestrictionView(
         code="THR-006", name=name, meaning=meaning, scope="strategy", key=item.strategy,
         account=item.account,
-        text=f"Every order of strategy {item.strategy} in account {item.account} is denied: "
-             f"disabled by the repeated-execution limit after {detail}; an operator must "
-             "re-enable it.",
+        text=(f"{whose} would be denied (monitor mode: still sent, the breach only "
+              f"recorded): disabled by the repeated-execution limit after {detail}; an "
+              "operator can re-enable it." if monitor else
+              f"{whose} is denied: disabled by the repeated-execution limit after {detail}; "
+              "an operator must re-enable it."),
         detail=detail, actor="system", since=item.since)
 
 
@@ -232,9 +238,13 @@ def _headline(mode: Mode, restrictions: Sequence[RestrictionView],
     denied by the restrictions listed), no trading at all (a firm-wide kill switch) or why
     not. `monitor`: the enforced policy only records its limits, which the banner must say
     (while trading is HALTED or REDUCE_ONLY, as what applies once it resumes: the mode is
-    enforced in monitor mode too); `data`: the market-data check of /v1/health, which denies
-    orders (all, or those of its stale symbols) while it fails however calm the mode looks."""
+    enforced in monitor mode too), and a restriction that only records (a strategy disabled
+    by the repeated-execution limit) is said apart from those that deny; `data`: the
+    market-data check of /v1/health, which denies orders (all, or those of its stale symbols)
+    while it fails however calm the mode looks."""
     kills = _firm_kills(restrictions)
+    denying = [r for r in restrictions if not monitored_restriction(r, monitor)]
+    recorded = len(restrictions) - len(denying)
     no_data = data is not None and not data.check.ok
     if kills:
         # Said first and alone: whatever the mode reads, nothing can trade.
@@ -247,15 +257,15 @@ def _headline(mode: Mode, restrictions: Sequence[RestrictionView],
     elif mode is Mode.ACTIVE:
         if no_data:
             line = _data_sentence(data)
-        elif restrictions:
-            line = (f"Trading restricted: {_plural(len(restrictions), 'restriction')} "
+        elif denying:
+            line = (f"Trading restricted: {_plural(len(denying), 'restriction')} "
                     "deny orders (listed below).")
         elif monitor:
             line = _MONITOR_SENTENCE
         else:
             line = "Trading normally: no active reason."
-        if no_data and restrictions:
-            line += f" Also {_plural(len(restrictions), 'restriction')} (listed below)."
+        if no_data and denying:
+            line += f" Also {_plural(len(denying), 'restriction')} (listed below)."
     else:
         line = _reason_words("MOD-001" if mode is Mode.HALTED else "MOD-002")[1]
         if held is not None:
@@ -264,12 +274,15 @@ def _headline(mode: Mode, restrictions: Sequence[RestrictionView],
             line += " No reason recorded."
         if no_data:
             line += f" {_data_sentence(data)}"
-        if restrictions:
-            line += f" Also {_plural(len(restrictions), 'restriction')} (listed below)."
+        if denying:
+            line += f" Also {_plural(len(denying), 'restriction')} (listed below)."
     if monitor and not kills and line != _MONITOR_SENTENCE:
         line += (f" {_MONITOR_SENTENCE}" if mode is Mode.ACTIVE
                  else " Once trading resumes the policy's limits are NOT enforced (monitor "
                       "mode): orders that break them will be sent, only recorded.")
+    if recorded and not kills:
+        line += (f" {_plural(recorded, 'restriction')} would deny orders were the limits "
+                 "enforced (monitor mode: still sent; listed below).")
     if pending:
         line += f" {_plural(len(pending), 'command')} waiting for a second operator."
     return line
@@ -528,7 +541,8 @@ class Inspector:
                 since=firm.ts))
         views.extend(_kill_view(kill) for kill in sorted(
             status.kills, key=lambda kill: (_KILL_ORDER[kill.scope], kill.key)))
-        views.extend(_disabled_view(item) for item in sorted(
+        monitor = active is not None and active.monitor
+        views.extend(_disabled_view(item, monitor) for item in sorted(
             status.disabled_strategies, key=lambda item: (item.strategy, item.account)))
         return views
 

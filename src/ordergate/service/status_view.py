@@ -28,7 +28,14 @@ from rich.table import Table
 from rich.text import Text
 
 from ordergate.cli.errors import UserError
-from ordergate.service.schemas import DecisionPage, DecisionView, ErrorBody, StatusView
+from ordergate.gate.table import RULES
+from ordergate.service.schemas import (
+    DecisionPage,
+    DecisionView,
+    ErrorBody,
+    RestrictionView,
+    StatusView,
+)
 
 TOKEN_ENV = "ORDERGATE_TOKEN"
 RECENT_DECISIONS = 25  # as many as the dashboard shows
@@ -39,6 +46,16 @@ ALL_DENIED_TITLE = "KILL SWITCH — ALL ORDERS DENIED"
 STOPPED_TITLE = "STOPPED — NOTHING IS TAKEN (JOURNAL FAILED)"
 _DECISION_STYLE = {"ALLOW": "green", "MODIFY": "dark_orange", "DENY": "bold red"}
 T = TypeVar("T")
+# The gate rules that still deny in monitor mode: every kill switch among them, not THR-006
+IN_MONITOR_CODES = frozenset(rule.code for rule in RULES if rule.in_monitor)
+
+
+def monitored_restriction(restriction: RestrictionView, monitor: bool) -> bool:
+    """Whether `restriction` only records, not denies: while the enforced policy sets
+    `monitor: true` (`monitor`), a strategy disabled by the repeated-execution limit (THR-006,
+    a limit like the others) still trades; kill switches deny in monitor mode too. The
+    dashboard (static/dashboard.js) counts restrictions by the same rule."""
+    return monitor and restriction.code not in IN_MONITOR_CODES
 
 
 # the end of a URL's userinfo: an '@' followed by a host (and port) that ends the authority
@@ -153,7 +170,9 @@ def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = N
         title = f" {ALL_DENIED_TITLE} " + (f"· {view.mode} " if view.mode != "ACTIVE" else "")
         title_style, border = _MODE_STYLE["HALTED"], "red"
     else:
-        restricted = view.mode == "ACTIVE" and bool(view.restrictions)
+        # a restriction that only records in monitor mode restricts nothing
+        restricted = view.mode == "ACTIVE" and any(
+            not monitored_restriction(r, view.policy_monitor) for r in view.restrictions)
         title = f" {view.mode} " + (" — RESTRICTED " if restricted else "")
         title_style = _MODE_STYLE.get(view.mode, "bold")
         border = ("dark_orange" if restricted else
@@ -178,7 +197,11 @@ def render_status(view: StatusView, decisions: Sequence[DecisionView] | None = N
                           "it and recorded; the policy above still decides.",
                           style="bold black on cyan"))
     if view.restrictions:
-        table = Table(title="Restrictions: orders denied whatever the mode")
+        recorded = any(monitored_restriction(r, view.policy_monitor)
+                       for r in view.restrictions)
+        table = Table(title="Restrictions: orders denied whatever the mode" + (
+            " (in monitor mode a disabled strategy's orders are still sent)" if recorded
+            else ""))
         for column in ("code", "scope", "key", "account", "set by", "since", "what it means"):
             table.add_column(column, overflow="fold")
         for r in view.restrictions:

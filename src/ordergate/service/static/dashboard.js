@@ -147,9 +147,14 @@
     const noData = active && Boolean(checks && checks.data && !checks.data.ok);
     // Some symbols stale (the headline names them; the others trade), not all data missing.
     const staleOnly = noData && /^stale market data/.test(checks.data.detail || "");
-    const restricted = active && !noData && restrictions.length > 0;
-    // Monitor mode: the limits are recorded, not enforced; never a plain green ACTIVE.
-    const monitor = active && !noData && !restricted && Boolean(s.policy_monitor);
+    // In monitor mode only the kill switches deny; a strategy disabled by the
+    // repeated-execution limit (THR-006) is recorded and its orders still sent (as
+    // `monitored_restriction` in status_view.py says), so it restricts nothing.
+    const denying = restrictions.filter((r) => !s.policy_monitor || /^KIL-/.test(r.code));
+    const restricted = active && !noData && denying.length > 0;
+    // Monitor mode: the limits are recorded, not enforced; never a plain green ACTIVE, and
+    // said whatever else the banner says.
+    const monitor = active && Boolean(s.policy_monitor);
     banner.className = "banner mode-" + s.mode + (allDenied ? " all-denied" : "") +
       (restricted || noData ? " restricted" : "") + (monitor ? " monitor" : "");
     $("mode-text").textContent = stopped
@@ -157,8 +162,8 @@
       : allDenied
         ? "KILL SWITCH — ALL ORDERS DENIED" + (s.mode === "ACTIVE" ? "" : " · " + s.mode)
         : s.mode + (noData ? (staleOnly ? " — STALE MARKET DATA" : " — NO MARKET DATA")
-          : restricted ? " — RESTRICTED"
-          : monitor ? " — LIMITS NOT ENFORCED" : "");
+          : restricted ? " — RESTRICTED" : "") +
+          (monitor ? " — LIMITS NOT ENFORCED" : "");
     const headline = s.headline ||
       (s.mode === "ACTIVE" ? "Trading normally: no active reason." : "No reason recorded.");
     // A reason whose meaning the headline already says is listed without it (HALTED said

@@ -1,0 +1,151 @@
+"""In monitor mode a strategy disabled by the repeated-execution limit (THR-006) still trades
+(its orders come back ALLOW with would_block THR-006 and are sent), so /v1/status, `ordergate
+status --url` and the dashboard say its orders would be denied and are still sent: it is not
+counted among the restrictions that deny orders, the banner does not read RESTRICTED for it
+alone, and the dashboard's LIMITS NOT ENFORCED stays shown beside a RESTRICTED banner."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+from typer.testing import CliRunner
+
+from ordergate.cli.main import app
+from ordergate.policy.loader import parse_policy
+from service import test_dashboard_browser
+from service.support import OPERATOR, POLICY, TRADER, VIEWER, Served, auth, intent, start
+from service.test_dashboard_browser import LIVE_UPDATE_MS
+
+with contextlib.suppress(ImportError):  # without it the browser fixture skips (or fails)
+    from playwright.sync_api import Page
+
+MONITOR_REPEATED = POLICY + "  repeated_execution: {max: 2, window: 1m}\nmonitor: true\n"
+DEADLINE_S = 5.0  # fills come back from the simulator in a later batch; they arrive at all
+
+# test_dashboard_browser's Chromium and page, under the fixture names they have there
+browser = test_dashboard_browser.browser
+page = test_dashboard_browser.page
+
+
+def _disable_momo(served: Served) -> None:
+    for number in range(2):
+        assert _post_intent(served, intent(f"fill-{number}"))["decision"] == "ALLOW"
+    deadline = time.monotonic() + DEADLINE_S
+    while not _status(served)["restrictions"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def disabled_in_monitor(tmp_path: Path) -> Iterator[Served]:
+    """A monitor-mode gateway whose strategy momo the repeated-execution limit disabled."""
+    served = start(tmp_path, policy=parse_policy(MONITOR_REPEATED))
+    try:
+        _disable_momo(served)
+        yield served
+    finally:
+        served.stop()
+
+
+def _status(served: Served) -> dict[str, Any]:
+    response = httpx.get(f"{served.url}/v1/status", headers=auth(VIEWER), timeout=10.0)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _post_intent(served: Served, body: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(f"{served.url}/v1/intents", json=body, headers=auth(TRADER),
+                          timeout=10.0)
+    assert response.status_code == 200, response.text
+    decision: dict[str, Any] = response.json()["decision"]
+    return decision
+
+
+def _kill_account(served: Served, account: str) -> None:
+    killed = httpx.post(f"{served.url}/v1/kill", headers=auth(OPERATOR), timeout=10.0,
+                        json={"scope": "account", "name": account, "reason": "desk review"})
+    assert killed.status_code == 200, killed.text
+
+
+def _cli_words(served: Served) -> str:
+    result = CliRunner().invoke(app, ["status", "--url", served.url, "--token", VIEWER],
+                                env={"COLUMNS": "240"})
+    structlog.reset_defaults()  # the command bound structlog to the runner's closed stderr
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.replace("│", " ").replace("┃", " ").split())
+
+
+def test_disabled_strategy_in_monitor_mode_is_said_to_be_still_sent(
+        disabled_in_monitor: Served) -> None:
+    served = disabled_in_monitor
+    sent = _post_intent(served, intent("after-disable", seconds=3))
+    assert sent["decision"] == "ALLOW" and sent["would_block"] == "THR-006"
+
+    status = _status(served)
+    assert status["mode"] == "ACTIVE" and status["policy_monitor"] is True
+    [disabled] = status["restrictions"]
+    assert disabled["code"] == "THR-006" and disabled["key"] == "momo"
+    assert disabled["text"].startswith("Every order of strategy momo in account ACC-1 would be "
+                                       "denied (monitor mode: still sent")
+    assert "is denied" not in disabled["text"]
+    headline = status["headline"]
+    assert headline.startswith("Limits NOT enforced (monitor mode)")
+    assert "deny orders (listed below)" not in headline and "Trading restricted" not in headline
+    assert headline.endswith("1 restriction would deny orders were the limits enforced "
+                             "(monitor mode: still sent; listed below).")
+
+    words = _cli_words(served)
+    assert "RESTRICTED" not in words and "Trading restricted" not in words
+    assert "would be denied (monitor mode: still sent" in words
+    assert "in monitor mode a disabled strategy's orders are still sent" in words
+
+
+def test_journal_status_says_the_disabled_strategy_is_still_sent(tmp_path: Path) -> None:
+    served = start(tmp_path, policy=parse_policy(MONITOR_REPEATED))
+    try:
+        _disable_momo(served)
+    finally:
+        served.stop()
+    result = CliRunner().invoke(app, ["status", "--journal", str(tmp_path / "journal.db")],
+                                env={"COLUMNS": "240"})
+    structlog.reset_defaults()
+    assert result.exit_code == 0, result.output
+    assert ("strategy momo (ACC-1) is disabled: its orders would be denied (monitor mode: "
+            "still sent, the breach only recorded)") in " ".join(result.output.split())
+
+
+def test_a_kill_switch_still_restricts_in_monitor_mode_and_is_counted_alone(
+        disabled_in_monitor: Served) -> None:
+    served = disabled_in_monitor
+    _kill_account(served, "ACC-2")
+
+    headline = _status(served)["headline"]
+    assert headline.startswith("Trading restricted: 1 restriction deny orders (listed below).")
+    assert "Limits NOT enforced (monitor mode)" in headline
+    assert "1 restriction would deny orders were the limits enforced" in headline
+    assert "ACTIVE — RESTRICTED" in _cli_words(served)
+
+
+def test_dashboard_keeps_limits_not_enforced_beside_restricted(
+        page: Page, disabled_in_monitor: Served) -> None:
+    served = disabled_in_monitor
+    page.goto(f"{served.url}/#token={VIEWER}")
+    page.wait_for_function("() => document.querySelectorAll('#restrictions li .code').length",
+                           timeout=LIVE_UPDATE_MS)
+    # the disabled strategy alone restricts nothing in monitor mode
+    assert page.inner_text("#mode-text") == "ACTIVE — LIMITS NOT ENFORCED"
+    assert "would be denied (monitor mode: still sent" in page.inner_text("#restrictions")
+
+    _kill_account(served, "ACC-2")
+    page.wait_for_function(
+        "() => document.getElementById('mode-text').textContent === "
+        "'ACTIVE — RESTRICTED — LIMITS NOT ENFORCED'", timeout=LIVE_UPDATE_MS)
+    classes = page.get_attribute("#mode-banner", "class") or ""
+    assert "restricted" in classes and "monitor" in classes

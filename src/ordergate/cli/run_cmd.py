@@ -30,6 +30,7 @@ import shlex
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +67,8 @@ from ordergate.evidence.report import (
     AlertTally,
     alert_line,
     counted_alert,
+    let_through,
+    monitor_words,
     ranked_alerts,
     tally_alerts,
 )
@@ -168,17 +171,24 @@ def load_policy_or_fail(path: Path) -> Policy:
 class OperatorNotes:
     """What the summary says about operators' commands beyond the mode changes: why an
     operator resumed (a resume's mode change carries no reason, the engine's note beside it
-    does) and every command the engine refused, with its words; and the other critical and
+    does) and every command the engine refused, with its words; the other critical and
     warning alerts of the run, counted by code (`counted_alert`), which -q hides from stdout
-    with everything else."""
+    with everything else; and the decisions taken in monitor mode, with the orders they let
+    through that the policy would have blocked, by the rule that would have (`let_through`)."""
 
     resumed: dict[tuple[datetime, str], str] = field(default_factory=dict)  # (ts, operator)
     refused: list[Alert] = field(default_factory=list)
     alerts: dict[tuple[str, str], AlertTally] = field(default_factory=dict)
+    monitored: int = 0
+    would_have_blocked: Counter[str] = field(default_factory=Counter)
 
     def add(self, report: BatchReport) -> None:
         resume_note: Alert | None = None
         for item in report.emitted:
+            if isinstance(item, Decision) and item.monitor:
+                self.monitored += 1
+                if let_through(item.decision, item.monitor, item.would_block):
+                    self.would_have_blocked[item.would_block] += 1
             if isinstance(item, Alert):
                 if item.code == COMMAND_REFUSED:
                     self.refused.append(item)
@@ -283,6 +293,21 @@ def parts_label(account: AccountStatus) -> str:
 _REASON_ROWS = 8  # the summary's reasons table; the rest is one row naming them
 
 
+def _reasons_table(title: str, reasons: Counter[str]) -> Table:
+    """Counts by reason code with their plain words, the most frequent first."""
+    table = Table(title=title, title_justify="left")
+    for column in ("count", "code", "in plain words"):
+        table.add_column(column)
+    ranked = reasons.most_common()
+    for code, count in ranked[:_REASON_ROWS]:
+        table.add_row(f"{count:,}", code, plain_reason(code))
+    if rest := ranked[_REASON_ROWS:]:
+        # the rows must add up to what was counted: the rest is counted, not dropped
+        table.add_row(f"{sum(count for _, count in rest):,}",
+                      f"{len(rest)} more", ", ".join(code for code, _ in rest))
+    return table
+
+
 def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
                    title: str = "ordergate run summary",
                    breakers: list[BreakerSnapshot] | None = None,
@@ -303,17 +328,16 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
         f"orders {tally.orders:,}   fills {tally.fills:,}"
     )
     if tally.reasons:
-        table = Table(title="why orders were denied or modified", title_justify="left")
-        for column in ("count", "code", "in plain words"):
-            table.add_column(column)
-        ranked = tally.reasons.most_common()
-        for code, count in ranked[:_REASON_ROWS]:
-            table.add_row(f"{count:,}", code, plain_reason(code))
-        if rest := ranked[_REASON_ROWS:]:
-            # the rows must add up to what was refused: the rest is counted, not dropped
-            table.add_row(f"{sum(count for _, count in rest):,}",
-                          f"{len(rest)} more", ", ".join(code for code, _ in rest))
-        console.print(table)
+        console.print(_reasons_table("why orders were denied or modified", tally.reasons))
+    if notes is not None and notes.monitored:
+        # as `ordergate status` and the pack's Monitor mode section say it
+        passed = notes.would_have_blocked
+        console.print(f"MONITOR: {monitor_words(notes.monitored, decided, passed.total())}",
+                      style="bold black on yellow", markup=False, highlight=False,
+                      emoji=False, soft_wrap=True)
+        if passed:
+            console.print(_reasons_table("would have been blocked (let through in monitor "
+                                         "mode)", passed))
     for account in status.accounts:
         console.print(
             f"account {plain(account.account)}: equity {money(account.equity)}   "

@@ -60,9 +60,11 @@ from ordergate.model.events import (
     Command,
     CommandAction,
     DecisionRecord,
+    InputEvent,
     KillScope,
     LimitsRecord,
     ModeChanged,
+    ShadowDecision,
 )
 from ordergate.model.intent import OrderIntent
 from ordergate.model.reasons import REGISTRY
@@ -73,6 +75,7 @@ _LIMITS_PREFIX = b'{"type":"limits",'
 _MODE_PREFIX = b'{"type":"mode",'
 _ALERT_PREFIX = b'{"type":"alert",'
 _DECISION_PREFIX = b'{"type":"decision",'
+_SHADOW_PREFIX = b'{"type":"shadow_decision",'
 # what the engine journals when it refuses an operator command or a policy activation
 REFUSALS = (COMMAND_REFUSED, POLICY_UNKNOWN, POLICY_NOT_EFFECTIVE, POLICY_REJECTED)
 DRAWDOWN_HALT = "LOS-003"
@@ -285,6 +288,39 @@ class PolicyInForce:
 
 
 @dataclass(slots=True)
+class DryRun:
+    """A policy in a dry run (the shadow policy): judged for every intent beside the enforced
+    one, never enforced, from `since` until `until` (None: still on when the window closes),
+    set by `operator` for `reason`; `ended` says how it ended."""
+
+    since: datetime
+    name: str
+    policy_hash: str
+    operator: str
+    reason: str
+    until: datetime | None = None
+    ended: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowRow:
+    """A decision of the window and what the dry run's policy (`run`) would have answered to
+    the same intent, judged on the same state."""
+
+    row: DecisionRow
+    run: DryRun
+    shadow: ShadowDecision
+
+    @property
+    def differs(self) -> bool:
+        """Whether the shadow's outcome differs from the enforced one (as the decisions API's
+        `shadow_differs`: its decision, blocking code or modified quantity)."""
+        row, shadow = self.row, self.shadow
+        return (shadow.decision.value != row.decision or shadow.blocking != row.blocking
+                or shadow.modified_qty != row.modified_qty)
+
+
+@dataclass(slots=True)
 class Series:
     """What the charts and CSVs are drawn from. `modes` rows are (ts, previous, mode, who
     changed it, why); `start_mode` is the mode in force when the window opens. `actions` are
@@ -299,6 +335,10 @@ class Series:
     modes: list[tuple[datetime, str, str, str, str]] = field(default_factory=list)
     actions: list[OperatorAction] = field(default_factory=list)
     policies: list[PolicyInForce] = field(default_factory=list)
+    # every dry run up to the window's end, and each shadow decision journaled in a dry run
+    # by the seq of the decision it follows (`shadowed` keeps those of the window's rows)
+    dry_runs: list[DryRun] = field(default_factory=list)
+    shadows: dict[int, tuple[DryRun, ShadowDecision]] = field(default_factory=dict)
     at_end: list[str] = field(default_factory=list)
     # critical and warning alerts of the window (`counted_alert`), by severity and code,
     # except those answering an operator command (in `actions`, with their words)
@@ -321,6 +361,16 @@ class Series:
                  zip(self.policies, [*self.policies[1:], None], strict=False)]
         return [(policy, end) for policy, end in spans
                 if since is None or end is None or end > since]
+
+    def dry_runs_in_window(self, since: datetime | None) -> list[DryRun]:
+        """The dry runs on at some moment of the window."""
+        return [run for run in self.dry_runs
+                if since is None or run.until is None or run.until > since]
+
+    def shadowed(self) -> list[ShadowRow]:
+        """The window's decisions taken during a dry run, each with the shadow's answer."""
+        return [ShadowRow(row, *self.shadows[row.seq]) for row in self.rows
+                if row.seq in self.shadows]
 
 
 def _why(change: ModeChanged, command: Command | None) -> str:
@@ -345,6 +395,20 @@ def _target(command: Command) -> str:
 
 def _time(ts: datetime) -> str:
     return ts.isoformat().replace("+00:00", "Z")
+
+
+def _dry_run_ended(event: InputEvent, after: str) -> str:
+    """How a dry run ended, in words: the input that cleared or replaced the shadow policy
+    (`after`: the name of the policy that replaced it, "" when none did)."""
+    if not isinstance(event, Command):
+        return f"replaced by a dry run of {after}" if after else "ended"
+    who = event.operator or "(none)"
+    why = f": {event.reason}" if event.reason else ""
+    if event.action is CommandAction.ACTIVATE_POLICY:
+        return f"activated by {who}{why} (enforced from then on)"
+    if after:
+        return f"replaced by a dry run of {after} by {who}{why}"
+    return f"ended by {who}{why}"
 
 
 def still_in_force(engine: Engine) -> list[str]:
@@ -405,6 +469,7 @@ def collect(journal: Journal, where: DecisionFilter) -> Series:
     step: _Step | None = None
     repeat_step = False  # the current input is an intent the engine already decided
     repeat_seqs: set[int] = set()
+    decision_seq = 0  # the last decision journaled: a shadow decision follows its own
 
     def end_step() -> None:
         nonlocal step
@@ -426,7 +491,10 @@ def collect(journal: Journal, where: DecisionFilter) -> Series:
             if isinstance(event, OrderIntent):
                 repeat_step = (event.account, event.strategy,
                                event.intent_id) in engine.state.decided
+            shadow = engine.shadow
             engine.handle(event)
+            if engine.shadow is not shadow:
+                _note_dry_run(series, engine, event)
             if isinstance(event, Command):
                 command = event
                 if since is None or event.ts >= since:
@@ -445,7 +513,14 @@ def collect(journal: Journal, where: DecisionFilter) -> Series:
             continue
         if record.kind is not RecordKind.OUTPUT:
             continue
-        if payload.startswith(_ALERT_PREFIX):
+        if payload.startswith(_DECISION_PREFIX):
+            decision_seq = record.seq
+        if payload.startswith(_SHADOW_PREFIX):
+            shadow_decision = journaled_output(record.seq, payload)
+            assert isinstance(shadow_decision, ShadowDecision)
+            if series.dry_runs and series.dry_runs[-1].until is None:
+                series.shadows[decision_seq] = (series.dry_runs[-1], shadow_decision)
+        elif payload.startswith(_ALERT_PREFIX):
             alert = journaled_output(record.seq, payload)
             assert isinstance(alert, Alert)
             if step is not None:
@@ -494,6 +569,23 @@ def collect(journal: Journal, where: DecisionFilter) -> Series:
     series.repeats = sum(1 for row in without if row.seq in repeat_seqs)
     series.missing_records = len(without) - series.repeats
     return series
+
+
+def _note_dry_run(series: Series, engine: Engine, event: InputEvent) -> None:
+    """The shadow policy changed on `event`: end the dry run in progress, and start the next
+    one when a policy is the shadow now."""
+    shadow = engine.shadow
+    ts = event.ts
+    if series.dry_runs and series.dry_runs[-1].until is None:
+        ending = series.dry_runs[-1]
+        ending.until = ts
+        ending.ended = _dry_run_ended(event, shadow.name if shadow is not None else "")
+    if shadow is not None:
+        command = event if isinstance(event, Command) else None
+        series.dry_runs.append(DryRun(
+            since=ts, name=shadow.name, policy_hash=shadow.hash,
+            operator=(command.operator or "(none)") if command is not None else "(none)",
+            reason=command.reason if command is not None else ""))
 
 
 # ---------------------------------------------------------------- the summary
@@ -591,10 +683,23 @@ def summarize(replay: ReplayReport, series: Series, final_mode: str) -> Summary:
     return summary
 
 
+def let_through(decision: str, monitor: bool, would_block: str) -> bool:
+    """Whether a decision taken in monitor mode let an order through which the policy,
+    enforced, would have blocked (`would_block` names the rule)."""
+    return monitor and bool(would_block) and decision != "DENY"
+
+
 def would_have_blocked(rows: Iterable[DecisionRow]) -> list[DecisionRow]:
-    """Decisions taken in monitor mode that let an order through which the policy, enforced,
-    would have blocked (`would_block` names the rule)."""
-    return [row for row in rows if row.monitor and row.would_block and row.decision != "DENY"]
+    """The decisions that `let_through` an order the policy would have blocked."""
+    return [row for row in rows if let_through(row.decision, row.monitor, row.would_block)]
+
+
+def monitor_words(monitored: int, decided: int, passed: int) -> str:
+    """What monitor mode did, in words (the pack's Monitor mode section, the run summary)."""
+    return (f"{monitored:,} of {decided:,} decision(s) were taken in monitor mode: the policy "
+            "sets monitor: true, so its limits were evaluated and recorded, not enforced (kill "
+            f"switches, the mode and data checks still were). {passed:,} order(s) the policy "
+            "would have blocked were let through.")
 
 
 # ---------------------------------------------------------------- charts
@@ -793,8 +898,19 @@ ACTION_COLUMNS = ("ts", "operator", "action", "target", "reason", "outcome", "en
 ALERT_COLUMNS = ("severity", "code", "count", "meaning", "first", "last", "the first said")
 MONITOR_COLUMNS = ("seq", "ts", "intent", "strategy", "symbol", "side", "qty", "decision",
                    "would have been blocked by")
+DRY_RUN_COLUMNS = ("from", "until", "policy", "hash", "set by", "reason", "ended",
+                   "intents judged", "would deny", "would modify", "answers that differ")
+DRY_RUN_REASON_COLUMNS = ("policy", "hash", "would", "code", "count", "meaning")
+DIFFERS_COLUMNS = ("seq", "ts", "intent", "strategy", "symbol", "side", "qty", "enforced",
+                   "dry-run policy", "would have been")
+SHADOW_CSV_COLUMNS = ("seq", "ts", "intent_id", "account", "strategy", "symbol", "side", "qty",
+                      "decision", "blocking", "modified_qty", "shadow_policy",
+                      "shadow_policy_hash", "shadow_decision", "shadow_blocking",
+                      "shadow_violations", "shadow_modified_qty", "shadow_would_block",
+                      "differs")
+# shadow_decisions.csv (the last) is written when the window holds a dry run
 CSV_FILES = ("decisions.csv", "decisions_by_reason.csv", "exposure.csv", "order_rate.csv",
-             "mode_timeline.csv")
+             "mode_timeline.csv", "shadow_decisions.csv")
 
 
 def _reason_rows(codes: Counter[str]) -> list[tuple[str, int, str]]:
@@ -802,12 +918,89 @@ def _reason_rows(codes: Counter[str]) -> list[tuple[str, int, str]]:
             for code, count in codes.most_common()]
 
 
+def _answer(decision: str, blocking: str, modified_qty: Decimal | None) -> str:
+    """A decision in a few words: "DENY ORD-006", "MODIFY EXP-001 to 40", "ALLOW"."""
+    words = f"{decision} {blocking}".strip()
+    return f"{words} to {modified_qty}" if modified_qty is not None else words
+
+
+def shadow_csv_rows(shadowed: Sequence[ShadowRow]) -> list[tuple[Any, ...]]:
+    """shadow_decisions.csv: every decision of the window taken during a dry run, with the
+    dry run's answer beside the enforced one."""
+    return [(item.row.seq, item.row.ts, item.row.intent_id, item.row.account,
+             item.row.strategy, item.row.symbol, item.row.side, item.row.qty,
+             item.row.decision, item.row.blocking, item.row.modified_qty, item.run.name,
+             item.run.policy_hash, item.shadow.decision.value, item.shadow.blocking,
+             ",".join(violation.code for violation in item.shadow.violations),
+             item.shadow.modified_qty, item.shadow.would_block,
+             "yes" if item.differs else "no") for item in shadowed]
+
+
+def dry_run_lines(series: Series, since: datetime | None) -> list[str]:
+    """One line per dry run of the window that judged an intent: what its policy would have
+    denied and modified, and how many of its answers differ from the enforced ones."""
+    shadowed = series.shadowed()
+    lines = []
+    for run in series.dry_runs_in_window(since):
+        judged = [item for item in shadowed if item.run is run]
+        if not judged:
+            continue
+        kinds = Counter(item.shadow.decision.value for item in judged)
+        differ = sum(1 for item in judged if item.differs)
+        lines.append(f"dry run of policy {run.name} {run.policy_hash} (judged, never "
+                     f"enforced): of {len(judged):,} intent(s) it judged it would have denied "
+                     f"{kinds['DENY']:,} and modified {kinds['MODIFY']:,}; {differ:,} "
+                     "answer(s) differ from the enforced one (the Dry runs section lists them)")
+    return lines
+
+
+def _dry_run_section(series: Series, since: datetime | None) -> Section:
+    runs = series.dry_runs_in_window(since)
+    if not runs:
+        return Section("dry-runs", "Dry runs", [
+            "No policy was dry-run in the window: no shadow policy judged intents beside the "
+            "enforced one."])
+    shadowed = series.shadowed()
+    overview = []
+    reasons: Counter[tuple[int, str, str]] = Counter()
+    for number, run in enumerate(runs):
+        judged = [item for item in shadowed if item.run is run]
+        kinds = Counter(item.shadow.decision.value for item in judged)
+        overview.append((_time(run.since), _time(run.until) if run.until else "end", run.name,
+                         run.policy_hash, run.operator, run.reason, run.ended or "still on",
+                         len(judged), kinds["DENY"], kinds["MODIFY"],
+                         sum(1 for item in judged if item.differs)))
+        reasons.update((number, item.shadow.decision.value, item.shadow.blocking or "-")
+                       for item in judged if item.shadow.decision.value != "ALLOW")
+    differ = [item for item in shadowed if item.differs]
+    return Section("dry-runs", "Dry runs", [
+        "A dry run judges every intent under a shadow policy as well, on the same state, and "
+        "journals its answer (a ShadowDecision); the enforced policy alone decided, so nothing "
+        f"here was denied or modified. {len(shadowed):,} of {len(series.rows):,} decision(s) "
+        f"were judged in a dry run; {len(differ):,} of the dry run's answers differ from the "
+        "enforced one (every one is in shadow_decisions.csv).",
+        Table("table-dry-runs", DRY_RUN_COLUMNS, overview),
+        Table("table-dry-run-reasons", DRY_RUN_REASON_COLUMNS, [
+            (runs[number].name, runs[number].policy_hash, kind, code, count,
+             REGISTRY[code].meaning if code in REGISTRY else "")
+            for (number, kind, code), count in sorted(
+                reasons.items(), key=lambda item: (item[0][0], -item[1], item[0][1:]))]),
+        Table("table-dry-run-differs", DIFFERS_COLUMNS, [
+            (item.row.seq, _time(item.row.ts), item.row.intent_id, item.row.strategy,
+             item.row.symbol, item.row.side, item.row.qty,
+             _answer(item.row.decision, item.row.blocking, item.row.modified_qty),
+             f"{item.run.name} {item.run.policy_hash}",
+             _answer(item.shadow.decision.value, item.shadow.blocking,
+                     item.shadow.modified_qty)) for item in differ])])
+
+
 def _sections(series: Series, read: bool, since: datetime | None,
               opening: str) -> list[Section]:
     if not read:
         return [Section(section_id, title, [NOT_READ]) for section_id, title in (
             ("policies", "Policies in force"), ("operator-actions", "Operator actions"),
-            ("alerts", "Alerts"), ("monitor", "Monitor mode"), ("decisions", "Decisions"))] + [
+            ("alerts", "Alerts"), ("monitor", "Monitor mode"), ("dry-runs", "Dry runs"),
+            ("decisions", "Decisions"))] + [
             Section("modes", "Mode transitions", [opening])]
     policies = [(_time(policy.since), _time(end) if end else "end", policy.name,
                  policy.policy_hash, "yes" if policy.monitor else "no", policy.operator,
@@ -818,10 +1011,7 @@ def _sections(series: Series, read: bool, since: datetime | None,
     passed = would_have_blocked(series.rows)
     if monitored:
         monitor: list[str | Table] = [
-            f"{monitored:,} of {len(series.rows):,} decision(s) were taken in monitor mode: the "
-            "policy sets monitor: true, so its limits were evaluated and recorded, not "
-            "enforced (kill switches, the mode and data checks still were). "
-            f"{len(passed):,} order(s) the policy would have blocked were let through.",
+            monitor_words(monitored, len(series.rows), len(passed)),
             Table("table-would-block", ("would have been blocked by", "count", "meaning"),
                   _reason_rows(Counter(row.would_block for row in passed))),
             Table("table-monitor", MONITOR_COLUMNS, [
@@ -829,13 +1019,20 @@ def _sections(series: Series, read: bool, since: datetime | None,
                  row.qty, row.decision, row.would_block) for row in passed])]
     else:
         monitor = ["No decision was taken in monitor mode: the policies' limits were enforced."]
+    dry_runs = series.dry_runs_in_window(since)
+    if dry_runs:
+        monitor.append("A policy in a dry run is judged beside the enforced one and never "
+                       "enforced: what it would have denied or modified is under Dry runs.")
     decided = Counter(row.decision for row in series.rows)
     by_strategy = Counter((row.strategy, row.decision) for row in series.rows)
     return [
         Section("policies", "Policies in force", [
             Table("table-policies", POLICY_COLUMNS, policies) if policies else
             "No policy was activated up to the window's end (every intent is denied, "
-            "SYS-005)."]),
+            "SYS-005).", *(["Judged beside them in a dry run, never enforced: " + "; ".join(
+                f"policy {run.name} {run.policy_hash} from {_time(run.since)} until "
+                f"{_time(run.until) if run.until else 'the end'}" for run in dry_runs)
+                + " (see Dry runs)."] if dry_runs else [])]),
         Section("operator-actions", "Operator actions", [
             "Every operator command journaled in the window, and what the engine answered.",
             Table("table-actions", ACTION_COLUMNS, actions)] if actions else
@@ -850,6 +1047,7 @@ def _sections(series: Series, read: bool, since: datetime | None,
             ["No critical or warning alert was journaled in the window (outside operator "
              "commands)."]),
         Section("monitor", "Monitor mode", monitor),
+        _dry_run_section(series, since),
         Section("decisions", "Decisions", [
             Table("table-outcomes", ("decision", "count"),
                   [(kind, decided.get(kind, 0)) for kind in ("ALLOW", "MODIFY", "DENY")]),
@@ -949,11 +1147,13 @@ def build_report(journal: Journal, out: Path, *, since: datetime | None = None,
     opening = (f"Mode when the window opens: {series.start_mode}" if chain.ok
                else "Mode: not read (the journal failed verification)")
     summary = summarize(replay, series, series.final_mode)
+    summary.notes += dry_run_lines(series, since)
     summary.notes += [note] if note else []
     summary.notes += chain.notes
     charts = render_charts(series) if chain.ok else {}
     sections = _sections(series, chain.ok, since, opening)
-    csv_names = CSV_FILES if chain.ok else ()
+    dry_run = bool(series.dry_runs_in_window(since))
+    csv_names = (CSV_FILES if dry_run else CSV_FILES[:-1]) if chain.ok else ()
 
     where = redact_url(journal.url)
     window = f"{since.isoformat() if since else 'start'} to {until.isoformat() if until else 'end'}"
@@ -1015,6 +1215,9 @@ def build_report(journal: Journal, out: Path, *, since: datetime | None = None,
                                                     "max_count"), series.rates)
                 _write_csv(staging / CSV_FILES[4], ("ts", "previous", "mode", "actor",
                                                     "reasons"), series.modes)
+                if dry_run:
+                    _write_csv(staging / CSV_FILES[5], SHADOW_CSV_COLUMNS,
+                               shadow_csv_rows(series.shadowed()))
             (staging / "report.md").write_text("\n".join(md), encoding="utf-8")
             (staging / "report.html").write_text(page, encoding="utf-8")
         except OSError as exc:

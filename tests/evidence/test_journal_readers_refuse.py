@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from tests.evidence.support import SMALL_DAY, invoke, small_journal
 
-from ordergate.cli.report_cmd import PACK_FILES
+from ordergate.cli.report_cmd import pack_files
 
 READERS = [("replay", "verify"), ("decisions",), ("replay", "whatif", "--policy", "{policy}"),
            ("report", "--out", "{pack}")]
@@ -103,6 +103,16 @@ def test_report_writes_the_pack_beside_its_journal_and_only_the_files_it_guards(
 
     assert result.code == 0, result.output
     after = _digests(tmp_path)
-    assert sorted(set(after) - set(before)) == sorted(PACK_FILES)
+    # no dry run in this journal: every file of the pack but the shadow decisions
+    assert sorted(set(after) - set(before)) == sorted(
+        name for name in pack_files() if name != "shadow_decisions.csv")
     assert {name: after[name] for name in before if name.startswith("j.db")} == {
         name: digest for name, digest in before.items() if name.startswith("j.db")}
+
+
+def test_report_guards_every_file_the_pack_can_hold() -> None:
+    """The shadow decisions a dry run adds are checked against the journal's files too."""
+    from ordergate.evidence.report import CSV_FILES
+
+    assert set(CSV_FILES) | {"report.md", "report.html"} == set(pack_files())
+    assert "shadow_decisions.csv" in pack_files()

@@ -22,9 +22,13 @@ from ordergate.cli.journal_cmd import HeadOption, parse_head_options, read_journ
 from ordergate.cli.replay_cmd import JournalOption, parse_time, quiet_library_logs
 from ordergate.journal import JournalError, redact_url
 
-# The files `build_report` writes into --out (a test holds this to the pack it writes).
-PACK_FILES = ("report.md", "report.html", "decisions.csv", "decisions_by_reason.csv",
-              "exposure.csv", "order_rate.csv", "mode_timeline.csv")
+
+def pack_files() -> tuple[str, ...]:
+    """The files `build_report` may write into --out (a test holds this to the pack it
+    writes; shadow_decisions.csv only when the window holds a dry run). Read from the report
+    module when asked, as the command imports it only when it runs."""
+    from ordergate.evidence.report import CSV_FILES
+    return ("report.md", "report.html", *CSV_FILES)
 
 
 def report(
@@ -74,7 +78,7 @@ def refuse_journal_pack(journal: str, out_dir: Path) -> None:
     (or is inside) its snapshot directory, or where a file of the pack would be one of the
     journal's files (a symbolic or hard link to it, or a journal named like one)."""
     refuse_journal_output(journal, "--out", out_dir, kind="directory")
-    for name in PACK_FILES:
+    for name in pack_files():
         what = journal_file_at(journal, out_dir / name)
         if what is not None:
             raise UserError(f"--out {out_dir}: the pack's {name} there would be {what} "

@@ -284,6 +284,62 @@ def test_plans_sharing_loss_rows_decide_as_the_full_table_while_marks_change(
         assert both_ways(order, world, policy, plans)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_plans_sharing_book_figures_decide_as_the_full_table_while_books_change(
+        data: st.DataObject) -> None:
+    """One plan cache judges intent after intent while an account's position and working
+    quantities in a symbol are replaced (by new objects, some equal to the old ones, some not
+    finite) or kept, and quotes with them: the figures of each (account, symbol) its plans
+    share (`BookMemo`) never outlive the position, working quantities and mark they were
+    worked out on."""
+    world = data.draw(wide_worlds())
+    plans = PlanCache()
+    policy = screened(data.draw(more_limits()))
+    for _ in range(data.draw(st.integers(2, 8))):
+        key = ("A1", data.draw(st.sampled_from(SYMBOLS)))
+        change = data.draw(st.sampled_from(
+            ["keep", "position", "working", "buy_side", "sell_side", "same_values", "quote",
+             "not_finite"]))
+        position = world.positions.get(key, D(0))
+        working = world.working_orders.get(key, (D(0), D(0)))
+        if change == "position":
+            world.positions[key] = data.draw(st.sampled_from(
+                [D(0), D(5), D(-5), D("150"), D("-400.5"), D("1E+3")]))
+        elif change == "working":
+            world.working_orders[key] = data.draw(st.sampled_from(
+                [(D(0), D(0)), (D(10), D(0)), (D(0), D("25.5")), (D(300), D(300))]))
+        elif change == "buy_side":  # one side replaced, the other the very same object
+            world.working_orders[key] = (working[0] + D(7), working[1])
+        elif change == "sell_side":
+            world.working_orders[key] = (working[0], working[1] + D("7.5"))
+        elif change == "same_values":
+            world.positions[key] = D(str(position))
+            world.working_orders[key] = (D(str(working[0])), D(str(working[1])))
+        elif change == "quote":
+            world.markets[key[1]] = quote(key[1], **data.draw(st.sampled_from([
+                {}, {"bid": None}, {"bid": D("101.00"), "ask": D("101.02"), "last": D("101.01")},
+            ])))
+        elif change == "not_finite":
+            world.positions[key] = D("NaN")
+        order = data.draw(st.one_of(intents(), wide_intents()))
+        if data.draw(st.booleans()):
+            policy = screened(data.draw(st.one_of(more_limits(), boundary_limits(order, world))))
+        assert both_ways(order, world, policy, plans)
+        assert contexts_agree(order, world, policy, plans)
+
+
+def contexts_agree(order: OrderIntent, world: MemoryView, policy: ResolvedLimits,
+                   plans: PlanCache) -> bool:
+    """The cached plan's context (or error) equals the one `build_context` builds."""
+    plan = plans.plan(policy)
+    if plan.screen is None:
+        return True
+    screened_limits = plan.screen
+    return outcome(lambda: fields(screen(order, world, policy, screened_limits)[0])) == outcome(
+        lambda: fields(build_context(order, world, policy)))
+
+
 def screened(policy: ResolvedLimits) -> ResolvedLimits:
     """`policy` without the rows that break every intent, so its plan has a screen."""
     return msgspec.structs.replace(

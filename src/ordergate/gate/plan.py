@@ -17,7 +17,7 @@ reused while its entry exists; it is bounded, and clearing it only costs recompi
 
 from __future__ import annotations
 
-from ordergate.gate.screen import LossMemo, MarketMemo, ScreenLimits, screen_limits
+from ordergate.gate.screen import BookMemo, LossMemo, MarketMemo, ScreenLimits, screen_limits
 from ordergate.gate.table import RULES, Check, Rule
 from ordergate.policy.limits import ResolvedLimits
 
@@ -40,24 +40,26 @@ FULL_PLAN = Plan(tuple((rule.check, rule) for rule in RULES if rule.check is not
 
 
 def compile_plan(
-    limits: ResolvedLimits, markets: MarketMemo | None = None, losses: LossMemo | None = None
+    limits: ResolvedLimits, markets: MarketMemo | None = None, losses: LossMemo | None = None,
+    books: BookMemo | None = None,
 ) -> Plan:
     """The rows of the table whose `applies` holds for `limits`, in table order, screened.
-    `markets`, `losses`: the memos of market facts and of loss rows to share with other
-    plans (new ones by default)."""
+    `markets`, `losses`, `books`: the memos of market facts, of loss rows and of the figures
+    of each account's symbols to share with other plans (new ones by default)."""
     rows = tuple(
         (check, rule) for check, rule in FULL_PLAN.rows
         if rule.applies is None or rule.applies(limits)
     )
     return Plan(rows, screen_limits(
-        limits, {} if markets is None else markets, {} if losses is None else losses
+        limits, {} if markets is None else markets, {} if losses is None else losses,
+        {} if books is None else books,
     ))
 
 
 class PlanCache:
     """Plans by limits identity (see the module docstring)."""
 
-    __slots__ = ("_by_value", "_losses", "_markets", "_plans")
+    __slots__ = ("_books", "_by_value", "_losses", "_markets", "_plans")
 
     def __init__(self) -> None:
         self._plans: dict[int, tuple[ResolvedLimits, Plan]] = {}
@@ -66,6 +68,8 @@ class PlanCache:
         self._markets: MarketMemo = {}
         # and the loss rows (`gate.screen.LossMemo`)
         self._losses: LossMemo = {}
+        # and the figures of each account's symbols (`gate.screen.BookMemo`)
+        self._books: BookMemo = {}
 
     def plan(self, limits: ResolvedLimits) -> Plan:
         found = self._plans.get(id(limits))
@@ -73,7 +77,7 @@ class PlanCache:
             return found[1]
         plan = self._by_value.get(limits)
         if plan is None:
-            plan = compile_plan(limits, self._markets, self._losses)
+            plan = compile_plan(limits, self._markets, self._losses, self._books)
             if len(self._by_value) >= _CACHE_LIMIT:
                 self._by_value.clear()
             self._by_value[limits] = plan

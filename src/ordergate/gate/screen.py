@@ -215,6 +215,19 @@ LossMemo = dict[
     str,
     tuple[AccountState, Decimal | None, Decimal | None, Decimal | None, tuple[Row, ...]],
 ]
+# The figures of an (account, symbol) that do not depend on the intent, by (account, symbol):
+# the position and working quantities the view answered, the sides with working orders filled
+# (`position + working_buy`, `position - working_sell`), and, once worked out at a mark, that
+# mark, the symbol's contribution before the intent (`symbol_exposure`) and the absolute
+# sizes of the two sides. Kept while the view answers those same Decimal objects and mark
+# (each immutable, and held by the entry so no identity is reused): the engine's state
+# answers the same objects until an order or fill of that account and symbol changes them,
+# or a new quote the mark. Only finite figures are kept, so an entry found needs no
+# `is_finite` tests. They depend on no limit, so the plans of one `PlanCache` share the memo;
+# one tuple, replaced whole, as for `MarketMemo`.
+ContributionFacts = tuple[Decimal, ExposureTotals, Decimal, Decimal]
+BookFacts = tuple[Decimal, Decimal, Decimal, Decimal, Decimal, ContributionFacts | None]
+BookMemo = dict[tuple[str, str], BookFacts]
 # a memo holds at most this many symbols; past it, it starts over
 _MEMO_LIMIT = 10_000
 # the max_count of an unset rate limit: the count of an unset limit is 0, which is below it,
@@ -226,7 +239,7 @@ class ScreenLimits(NamedTuple):
     """The limits a screen reads, taken out of `ResolvedLimits` once per plan (a tuple: the
     screen unpacks it into locals in one step), and the memo of `MarketFacts` by symbol that
     it shares with the other plans of its cache (see `MarketMemo`), and the same for the loss
-    rows (`LossMemo`)."""
+    rows (`LossMemo`) and the figures of each account's symbols (`BookMemo`)."""
 
     max_market_data_age: timedelta
     needs_day_start: bool
@@ -260,13 +273,15 @@ class ScreenLimits(NamedTuple):
     query: IntentQuery
     markets: MarketMemo
     losses: LossMemo
+    books: BookMemo
 
 
 def screen_limits(
-    limits: ResolvedLimits, markets: MarketMemo, losses: LossMemo
+    limits: ResolvedLimits, markets: MarketMemo, losses: LossMemo, books: BookMemo
 ) -> ScreenLimits | None:
     """The screen's limits, or None when a row that always breaks applies (no screen).
-    `markets` is the memo the screen keeps its `MarketFacts` in, `losses` its loss rows."""
+    `markets` is the memo the screen keeps its `MarketFacts` in, `losses` its loss rows,
+    `books` its `BookFacts`."""
     if any(
         rule.check in ALWAYS_BREAK and (rule.applies is None or rule.applies(limits))
         for rule in RULES
@@ -323,6 +338,7 @@ def screen_limits(
         ),
         markets=markets,
         losses=losses,
+        books=books,
     )
 
 
@@ -346,7 +362,7 @@ def screen(
         lot, max_order_qty, max_order_value, price_collar_pct, market_collar_pct,
         self_match_deny, max_global, max_account, max_strategy, max_symbol, max_position_qty,
         max_position_value, max_gross, max_net, max_firm_gross, max_participation, sessions,
-        query, market_memo, loss_memo,
+        query, market_memo, loss_memo, book_memo,
     ) = screened
     qty = intent.qty
     order_type = intent.order_type
@@ -398,8 +414,22 @@ def screen(
         priced = False
     order_value = None if valuation_price is None else qty * valuation_price
 
+    # the (account, symbol)'s figures worked out for an earlier intent, while the view answers
+    # the same position, working quantities and mark (see `BookMemo`); they need the sides
+    book: BookFacts | None = None
+    if needs_sides:
+        book_key = (intent.account, intent.symbol)
+        book = book_memo.get(book_key)
+        if book is not None and not (
+            book[0] is position and book[1] is working_buy and book[2] is working_sell
+        ):
+            book = None
+    known_book = book
+
     invariant_detail = ""
-    if not (position.is_finite() and working_buy.is_finite() and working_sell.is_finite()):
+    if book is None and not (
+        position.is_finite() and working_buy.is_finite() and working_sell.is_finite()
+    ):  # a book's figures are finite
         invariant_detail = (
             f"position={position} working_buy={working_buy} working_sell={working_sell}"
         )
@@ -422,8 +452,12 @@ def screen(
     # the symbol's sides with working orders filled, shared by the position caps and the
     # contributions below (computed only when one of them is set, as the rules do)
     if needs_sides:
-        long_side = position + working_buy
-        short_side = position - working_sell
+        if book is None:
+            long_side = position + working_buy
+            short_side = position - working_sell
+            book = (position, working_buy, working_sell, long_side, short_side, None)
+        else:
+            long_side, short_side = book[3], book[4]
     before = after = None
     if reference is None:
         totals = None  # `build_context` reads the totals only for a symbol with a mark
@@ -431,10 +465,43 @@ def screen(
         if totals.gross.is_finite() and totals.net_long.is_finite() and (
             totals.net_short.is_finite()
         ):
-            before, after = _contributions(
-                buying, qty, position, working_buy, working_sell, long_side, short_side,
-                reference,
-            )
+            # `symbol_exposure` before and `projected_contribution` after the intent, with
+            # the same operations, sharing what they compute alike: the side the intent does
+            # not move is the same expression on the same operands before and after
+            assert book is not None  # the totals are read for a cap, and every cap needs sides
+            known_contribution = book[5]
+            if known_contribution is not None and known_contribution[0] is reference:
+                _, before, long_size, short_size = known_contribution
+            else:
+                larger = long_size = abs(long_side)  # max(|long|, |short|), first of equals
+                short_size = abs(short_side)
+                if short_size > larger:
+                    larger = short_size
+                before = ExposureTotals(
+                    gross=larger * reference, net_long=long_side * reference,
+                    net_short=short_side * reference,
+                )
+                book = (position, working_buy, working_sell, long_side, short_side,
+                        (reference, before, long_size, short_size))
+            if buying:
+                long_after = position + (working_buy + qty)
+                larger = abs(long_after)
+                if short_size > larger:
+                    larger = short_size
+                after = ExposureTotals(
+                    gross=larger * reference, net_long=long_after * reference,
+                    net_short=before.net_short,
+                )
+            else:
+                short_after = position - (working_sell + qty)
+                larger = long_size
+                other = abs(short_after)
+                if other > larger:
+                    larger = other
+                after = ExposureTotals(
+                    gross=larger * reference, net_long=before.net_long,
+                    net_short=short_after * reference,
+                )
         else:
             exposure_detail = (
                 f"exposure gross={totals.gross} net_long={totals.net_long} "
@@ -444,6 +511,10 @@ def screen(
                 f"{invariant_detail} {exposure_detail}" if invariant_detail else exposure_detail
             )
             totals = None
+    if book is not None and book is not known_book and not invariant_detail:
+        if len(book_memo) >= _MEMO_LIMIT:
+            book_memo.clear()
+        book_memo[book_key] = book
 
     # -- the rows, in table order; each test is `not (<its rule's "return None" condition>)`
 
@@ -637,34 +708,3 @@ def _loss_rows(
         rows.append(_LOS_003)
     return tuple(rows)
 
-
-def _contributions(
-    buying: bool, qty: Decimal, position: Decimal, working_buy: Decimal, working_sell: Decimal,
-    long_side: Decimal, short_side: Decimal, mark: Decimal,
-) -> tuple[ExposureTotals, ExposureTotals]:
-    """`symbol_exposure` before and `projected_contribution` after the intent, with the same
-    operations, sharing what they compute alike: the side the intent does not move is the
-    same expression on the same operands before and after, so it is computed once."""
-    larger = abs(long_side)  # max(abs(long_side), abs(short_side)), the first of equals
-    short_size = abs(short_side)
-    if short_size > larger:
-        larger = short_size
-    net_long = long_side * mark
-    net_short = short_side * mark
-    before = ExposureTotals(gross=larger * mark, net_long=net_long, net_short=net_short)
-    if buying:
-        long_after = position + (working_buy + qty)
-        larger = abs(long_after)
-        if short_size > larger:
-            larger = short_size
-        return before, ExposureTotals(
-            gross=larger * mark, net_long=long_after * mark, net_short=net_short
-        )
-    short_after = position - (working_sell + qty)
-    larger = abs(long_side)
-    other = abs(short_after)
-    if other > larger:
-        larger = other
-    return before, ExposureTotals(
-        gross=larger * mark, net_long=net_long, net_short=short_after * mark
-    )

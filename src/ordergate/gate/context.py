@@ -234,9 +234,21 @@ def fingerprint(intent: OrderIntent) -> str:
     (decision records, DUP-002 evidence) and kept in snapshots, so a journal written before
     stop orders were told apart replays to the same bytes and its duplicate window still
     holds across the upgrade."""
-    limit = "" if intent.limit_price is None else _plain(intent.limit_price)
+    # `_plain` of the quantity and the limit price, its common case inlined (a whole number,
+    # or a price whose last digit is not a zero: the text as it is), saving a Python call per
+    # figure on every intent
+    qty = str(intent.qty)
+    if "E" in qty or len(qty) > _PLAIN_DIGITS or (qty[-1] == "0" and "." in qty):
+        qty = _plain(intent.qty)
+    limit_price = intent.limit_price
+    if limit_price is None:
+        limit = ""
+    else:
+        limit = str(limit_price)
+        if "E" in limit or len(limit) > _PLAIN_DIGITS or (limit[-1] == "0" and "." in limit):
+            limit = _plain(limit_price)
     side = "buy" if intent.side is _BUY else "sell"
-    text = f"{intent.account} {intent.strategy} {intent.symbol} {side} {_plain(intent.qty)} {limit}"
+    text = f"{intent.account} {intent.strategy} {intent.symbol} {side} {qty} {limit}"
     order_type = intent.order_type
     if order_type is _STOP or order_type is _STOP_LIMIT:
         stop = "" if intent.stop_price is None else f" stop_price={_plain(intent.stop_price)}"

@@ -42,6 +42,7 @@ from ordergate.cli.run_cmd import (
     writer,
 )
 from ordergate.journal import Durability, JournalError
+from ordergate.journal.chain import JournalDamaged
 from ordergate.journal.lease import MAX_LEASE_TTL_S, MIN_LEASE_TTL_S
 from ordergate.policy.loader import Policy
 from ordergate.policy.spec import parse_duration
@@ -53,6 +54,7 @@ from ordergate.runtime.firm import (
     FirmUrlError,
     check_redis_url,
 )
+from ordergate.runtime.health import StartRefused
 from ordergate.runtime.loop import ResumeMismatch, RuntimeStopped
 from ordergate.runtime.runfile import DEFAULT_BATCH_SIZE, Tally
 from ordergate.runtime.shard import (
@@ -198,6 +200,12 @@ def gateway(
         stats = gate.run()
     except ShardError as exc:
         raise UserError(str(exc)) from None
+    except StartRefused as exc:  # a journal it cannot prove: as `serve` and `run` say it
+        raise SafetyStop(str(exc)) from None
+    except JournalDamaged as exc:  # storage that cannot be read back, as `serve` says it
+        raise SafetyStop(f"{journal_problem(journal, exc)}; the gateway will not start on a "
+                         "journal it cannot prove (restore it from a replica or start a new "
+                         "one)") from None
     except (JournalError, ResumeMismatch) as exc:
         raise UserError(journal_problem(journal, exc)) from None
     except (LeaseLost, RuntimeStopped) as exc:

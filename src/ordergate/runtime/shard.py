@@ -94,6 +94,7 @@ from ordergate.runtime.firm import (
     ReserveResult,
     check_redis_url,
 )
+from ordergate.runtime.health import open_proven
 from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.runtime.policy_choice import PolicyReplacement
 from ordergate.runtime.sources import (
@@ -386,13 +387,19 @@ class ShardGateway:
         try:
             epoch = self._acquire(lease)
             started = time.monotonic()
+            adapter = self._broker_factory()
+            broker = adapter  # closed by `_close`, whatever happens next
             journal = open_journal(self._url, durability=config.durability,
                                    run_id=config.run_id, epoch=epoch)
-            broker = self._broker_factory()
-            self.runtime = Runtime.open_on(journal, self.policy, broker,
-                                           snapshot_every=config.snapshot_every,
-                                           source=config.events, on_batch=self._on_batch,
-                                           replace_policy=config.replace_policy)
+            # As `serve` and `run` do: never act on a journal whose chain cannot be proven (an
+            # edited or unreadable record, records cut from the end). Checked here, once the
+            # lease is held, so a standby that takes over is checked when it does; on a large
+            # journal the check runs beside the replay, and nothing is appended or sent before
+            # its verdict. Raises StartRefused.
+            self.runtime = open_proven(journal, self._url, lambda on_replayed: Runtime.open_on(
+                journal, self.policy, adapter, snapshot_every=config.snapshot_every,
+                source=config.events, on_batch=self._on_batch,
+                replace_policy=config.replace_policy, on_replayed=on_replayed))
             first = next_source_line(journal, config.events.name)
             self.stats.recovery_s = time.monotonic() - started
             self.stats.first_line = first

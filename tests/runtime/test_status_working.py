@@ -99,7 +99,12 @@ def test_status_of_a_halted_journal_lists_why_and_the_working_orders(tmp_path: P
 
     lines = text.splitlines()
     why = lines[lines.index("why:") + 1:]
-    bullets = [line for line in why if line.startswith("•")]
+    alerts_header = next(n for n, line in enumerate(why)
+                         if line.startswith("latest critical and warning alerts"))
+    bullets = [line for line in why[:alerts_header] if line.startswith("•")]
+    # the halt's alert follows, in the list of the latest alerts
+    assert any(line.startswith("• critical MOD-001 at 2026-03-02 15:00:05 UTC")
+               for line in why[alerts_header:]), text
     assert bullets == [
         "• Trading is HALTED: only cancels and an operator-ordered flatten are allowed. "
         "(MOD-001 since 2026-03-02 15:00:05 UTC, by ops-1)",

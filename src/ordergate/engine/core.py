@@ -104,6 +104,19 @@ def _day(epoch_seconds: int) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).date().isoformat()
 
 
+def _marks_moved(given_day_start: Decimal | None, given_high: Decimal | None) -> str:
+    """What an account event for a funded account did to its equity marks, in words."""
+    if given_day_start is None and given_high is None:
+        return "day-start equity and high-water mark moved by the same amount"
+    if given_day_start is not None and given_high is not None:
+        return "day-start equity and high-water mark set as the event gives them"
+    if given_day_start is not None:
+        return ("day-start equity set as the event gives it, high-water mark moved by the "
+                "same amount")
+    return ("day-start equity moved by the same amount, high-water mark set as the event "
+            "gives it")
+
+
 DEFAULT_SETTINGS = EngineSettings()
 HUNDRED = Decimal(100)
 
@@ -113,6 +126,8 @@ POLICY_ACTIVATED = "POLICY_ACTIVATED"
 POLICY_UNKNOWN = "POLICY_UNKNOWN"
 POLICY_SHADOW = "POLICY_SHADOW"
 POLICY_NOT_EFFECTIVE = "POLICY_NOT_EFFECTIVE"
+# a funded account's cash moved by an account event (behaviour 5 on: `Engine._refunding`)
+ACCOUNT_CASH = "ACCOUNT_CASH"
 
 # The mode condition an event that could not be handled raises (`Engine._quarantine`).
 _UNHANDLED = "engine:unhandled_input"
@@ -846,7 +861,12 @@ class Engine:
         state.refresh(book)
 
     def _funding(self, event: AccountFunding, out: list[OutputEvent]) -> None:
-        record = self.state.fund(event.account, event.cash)
+        state = self.state
+        known = state.accounts.get(event.account)
+        if known is not None and known.funded and state.behaviour >= 5:
+            self._refunding(known, event, out)
+            return
+        record = state.fund(event.account, event.cash)
         if (event.equity is not None or event.day_start_equity is not None
                 or event.high_water_mark is not None):
             if event.equity is not None:
@@ -860,6 +880,30 @@ class Engine:
             # a high-water mark below the equity is raised to it, as any new high raises it
             record.high_water_mark = (equity if given_high is None or given_high < equity
                                       else given_high)
+        self.check_drawdown(out, record)
+
+    def _refunding(self, record: AccountRecord, event: AccountFunding,
+                   out: list[OutputEvent]) -> None:
+        """An account event for a funded account (behaviour 5 on): funds moved in or out, or a
+        balance sync. Its cash moves to the event's (or to what leaves the given equity) and
+        the day-start equity and high-water mark move by the same change, as money moved is no
+        profit or loss: the day's PnL and the drawdown stay what they were. A mark the event
+        gives is taken as given. Behaviour 4 started both marks again at the new equity, so a
+        deposit, or a sync of the cash already held, wiped the day's loss and drawdown."""
+        before = record.cash
+        cash = event.cash if event.equity is None else event.equity - record.market_value
+        self.state.fund(event.account, cash)
+        given_day_start, given_high = event.day_start_equity, event.high_water_mark
+        if given_day_start is not None:
+            record.day_start_equity = given_day_start
+        if given_high is not None:
+            equity = record.equity
+            # a high-water mark below the equity is raised to it, as any new high raises it
+            record.high_water_mark = given_high if given_high > equity else equity
+        if cash != before:
+            self.alert(out, AlertSeverity.INFO, ACCOUNT_CASH,
+                       f"cash of {event.account} set from {before} to {cash} by an account "
+                       f"event: {_marks_moved(given_day_start, given_high)}")
         self.check_drawdown(out, record)
 
     # ------------------------------------------------------------------ dependencies

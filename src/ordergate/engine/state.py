@@ -80,6 +80,10 @@ from ordergate.model.values import ZERO
 #      while the mode stays held, until when (`core.Engine._answered_words`).
 #      A monitor-mode policy's `cancel_rate` refuses no cancel and its `drawdown_kill` halts
 #      nothing; an Alert says what each would have done (`core.Engine._drawdown_would_halt`).
+#      An account event for an account already funded moves its cash and shifts its day-start
+#      equity and high-water mark by the same change (money moved is no profit or loss), with
+#      an info Alert, unless the event gives them (`EngineState.fund`); behaviour 4 started
+#      both again at the new equity on every account event, wiping the day's loss.
 ENGINE_BEHAVIOUR = 5
 
 
@@ -446,7 +450,17 @@ class EngineState:
         return record
 
     def fund(self, account: str, cash: Decimal) -> AccountRecord:
+        """Set an account's cash. The first time (and for every account event before behaviour
+        5) the day-start equity and high-water mark start at the equity this leaves. Once the
+        account is funded, under behaviour 5 on, money moved in or out is no profit or loss:
+        both marks move by the change, so the day's PnL and the drawdown stay as they were."""
         record = self.account_record(account)
+        if record.funded and self.behaviour >= 5:
+            moved = cash - record.cash
+            record.cash = cash
+            record.day_start_equity += moved
+            record.high_water_mark += moved
+            return record
         record.cash = cash
         record.funded = True
         record.day_start_equity = record.equity

@@ -154,15 +154,18 @@ class DependencyStatus(_Event, frozen=True, tag="dependency"):
 
 class AccountFunding(_Event, frozen=True, tag="account", omit_defaults=True):
     """Seed an account: its cash, and from it the starting equity, day-start equity and
-    high-water mark. Sent at start-up (or when funds move) by the shell.
+    high-water mark. Sent at start-up (or when funds move) by the shell. For an account already
+    funded (engine behaviour 5 on) it moves money: the cash is set and the day-start equity and
+    high-water mark move by the same change in equity, so the day's PnL and the drawdown stay
+    what they were (behaviour 4 and before started both again at the new equity).
 
     The equity marks may be given instead of derived (a state file's own figures): `equity`
     when it is not cash plus the positions' value (the engine then keeps as cash the given
     equity minus the positions' value, so the limits see the given equity and later fills and
     marks move it from there), `day_start_equity` and `high_water_mark` when the day or the
     account's history began before this event (a high-water mark below the equity is raised
-    to it, as any new high raises it). Unset, each is derived as before, and the event's
-    bytes are what they always were."""
+    to it, as any new high raises it); given, they are taken as given for a funded account too.
+    Unset, each is derived as before, and the event's bytes are what they always were."""
 
     account: Identifier
     cash: Decimal

@@ -5,14 +5,16 @@ or journaled; and a standby that takes the lease over checks the journal when it
 
 from __future__ import annotations
 
+import signal
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import psycopg
 import pytest
-from tests.evidence.support import invoke
+from tests.evidence.support import Cli, invoke
 from tests.scale.support import append_lines, demo_policy_path, event_lines, wait_for
 
 from ordergate.brokers.sim import SimBroker
@@ -50,20 +52,24 @@ def _serve_once(config: ShardConfig) -> ShardStats:
     return ShardGateway(config, load_policy(demo_policy_path()), SimBroker).run()
 
 
-def _funding_seq(postgres_url: str) -> int:
+def _funding_seq(postgres_url: str) -> int | None:
+    """The seq of the account's funding record, once it is journaled."""
     with psycopg.connect(postgres_url, autocommit=True) as conn:
+        made = conn.execute("SELECT to_regclass('journal_records') IS NOT NULL").fetchone()
+        if made is None or not made[0]:
+            return None
         row = conn.execute(
             "SELECT seq FROM journal_records WHERE stream = %s AND kind = 'in' "
             "AND convert_from(payload, 'UTF8') LIKE '%%\"type\":\"account\"%%'",
             (SHARD,)).fetchone()
-    assert row is not None
-    return int(row[0])
+    return None if row is None else int(row[0])
 
 
 def _tamper(postgres_url: str, how: str) -> int:
     """Change the account's funding record in the table, as someone with the database's
     credentials could; its seq."""
     seq = _funding_seq(postgres_url)
+    assert seq is not None
     change = {
         "edited": "UPDATE journal_records SET payload = convert_to(replace(convert_from("
                   "payload, 'UTF8'), '1000000', '2000000'), 'UTF8')",
@@ -83,6 +89,18 @@ def _records(postgres_url: str) -> int:
     return int(row[0])
 
 
+def _gateway_command(source: Path, postgres_url: str) -> Cli:
+    """`ordergate gateway` in this process, its SIGTERM and SIGINT handlers (which stop the
+    gateway it served) put back as they were afterwards."""
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return invoke("gateway", str(source), "--policy", str(demo_policy_path()), "--journal",
+                      postgres_url, "--shard", SHARD, "--quiet")
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
 @pytest.mark.parametrize("how", ["edited", "unknown kind", "unreadable"])
 def test_gateway_refuses_a_tampered_journal_as_serve_does(
         postgres_url: str, tmp_path: Path, how: str) -> None:
@@ -94,8 +112,7 @@ def test_gateway_refuses_a_tampered_journal_as_serve_does(
     append_lines(source, event_lines([_buy("e-1")]))  # would be decided on the edited cash
     before = _records(postgres_url)
 
-    result = invoke("gateway", str(source), "--policy", str(demo_policy_path()), "--journal",
-                    postgres_url, "--shard", SHARD, "--quiet")
+    result = _gateway_command(source, postgres_url)
 
     assert result.code == 3, result.output
     said = result.output.strip().splitlines()[-1]
@@ -114,38 +131,40 @@ def test_a_standby_taking_over_refuses_a_journal_tampered_while_it_waited(
         postgres_url: str, tmp_path: Path) -> None:
     source = tmp_path / "east.jsonl"
     _opening(source)
+    # a long lease: the owner keeps it on a busy machine until it is stopped
     config = ShardConfig(journal_url=postgres_url, shard=SHARD, events=source, follow=True,
-                         idle_poll_s=0.01)
+                         idle_poll_s=0.01, lease_ttl_s=60.0)
     owner = ShardGateway(config, load_policy(demo_policy_path()), SimBroker)
+    standby = ShardGateway(config, load_policy(demo_policy_path()), SimBroker)
     owner_stats: list[ShardStats] = []
-    owner_thread = threading.Thread(target=lambda: owner_stats.append(owner.run()))
+    refused: list[StartRefused] = []
+
+    def take_over() -> None:
+        try:
+            standby.run()
+        except StartRefused as exc:
+            refused.append(exc)
+
+    owner_thread = threading.Thread(target=lambda: owner_stats.append(owner.run()),
+                                    daemon=True)
+    standby_thread = threading.Thread(target=take_over, daemon=True)
     owner_thread.start()
-    standby_thread: threading.Thread | None = None
-    refused: list[BaseException] = []
     try:
-        wait_for(lambda: owner.stats.last_line == 2, 30, "the owner serving both lines")
-        standby = ShardGateway(config, load_policy(demo_policy_path()), SimBroker)
-
-        def take_over() -> None:
-            try:
-                standby.run()
-            except StartRefused as exc:
-                refused.append(exc)
-
-        standby_thread = threading.Thread(target=take_over)
+        wait_for(partial(_funding_seq, postgres_url), 30, "the owner journaling the funding")
         standby_thread.start()
         seq = _tamper(postgres_url, "edited")
-    finally:
         owner.stop()
         owner_thread.join(timeout=30)
-    assert owner_stats and owner_stats[0].stopped_by == "stopped"
-    before = _records(postgres_url)
-    append_lines(source, event_lines([_buy("e-1")]))
-    assert standby_thread is not None
-    standby_thread.join(timeout=30)
-    if standby_thread.is_alive():  # it serves the tampered journal: stop it, then say so
-        standby.stop()
+        assert owner_stats and owner_stats[0].stopped_by == "stopped"  # it held the lease
+        before = _records(postgres_url)
+        append_lines(source, event_lines([_buy("e-1")]))
         standby_thread.join(timeout=30)
+    finally:  # whatever failed, neither keeps serving
+        owner.stop()
+        standby.stop()
+        owner_thread.join(timeout=30)
+        if standby_thread.is_alive():
+            standby_thread.join(timeout=30)
 
     assert standby.stats.epoch == owner.stats.epoch + 1  # it took the lease over
     assert len(refused) == 1, "the standby served a journal it cannot prove"

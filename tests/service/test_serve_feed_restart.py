@@ -188,6 +188,7 @@ def test_reapply_feed_funds_the_account_anew_when_asked(
     desk = Desk(tmp_path, str(tmp_path / "journal.db"), taken_port)
     desk.serve()
     desk.lose_on_a_position()
+    _, before, _ = desk.trade([])
     write_events(desk.feed, [AccountFunding(ts=desk.now + timedelta(seconds=5),
                                             account=ACCOUNT, cash=Decimal(500_000))])
 
@@ -196,7 +197,11 @@ def test_reapply_feed_funds_the_account_anew_when_asked(
     assert SKIPPED not in restarted and "NOT applied" not in restarted, restarted
     _, after, _ = desk.trade([])
     assert after.cash == Decimal(500_000)
-    assert after.day_start_equity == after.high_water_mark == after.equity
+    # money moved in is no profit: the day's loss and the drawdown stay what they were
+    moved = after.equity - before.equity
+    assert moved > 0
+    assert after.day_start_equity == before.day_start_equity + moved
+    assert after.high_water_mark == before.high_water_mark + moved
 
 
 def test_reapply_feed_needs_a_feed(tmp_path: Path, taken_port: int) -> None:

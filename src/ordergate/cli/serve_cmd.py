@@ -12,9 +12,9 @@ is checked before anything starts. Alerts the --feed raises are sent like every 
 
 --feed seeds a NEW journal (one that holds no events yet). A restart with the same command,
 on a journal that holds events, skips it and says so on stderr: applying it again would set
-each account's cash anew (its day-start equity and high-water mark with it, forgetting the
-day's loss and drawdown) and rewind market data to the feed's timestamps. --reapply-feed
-applies it anyway, for deliberate funding. A first start stopped partway through its feed
+each account's cash back to the feed's figure (as if the difference had been deposited or
+withdrawn) and rewind market data to the feed's timestamps. --reapply-feed applies it anyway,
+for deliberate funding. A first start stopped partway through its feed
 (killed, under --durability always) leaves the journal holding only the feed's first lines:
 the restart applies the rest, and says so.
 
@@ -105,11 +105,12 @@ def serve(
                        "with a note on stderr.")] = None,
     reapply_feed: Annotated[bool, typer.Option(
         "--reapply-feed", help="Apply --feed even on a journal that holds events. Each "
-                               "account line then sets that account's cash and resets its "
-                               "day-start equity and drawdown high-water mark to the new "
-                               "equity (the day's loss and drawdown so far are forgotten); "
-                               "market lines apply with their own timestamps. For deliberate "
-                               "funding only; send new market data to POST /v1/market.")]
+                               "account line then sets that account's cash to its figure, "
+                               "moving day-start equity and drawdown high-water mark by the "
+                               "same change (money moved is no profit or loss: the day's loss "
+                               "and drawdown are kept) unless the line gives them; market "
+                               "lines apply with their own timestamps. For deliberate funding "
+                               "only; send new market data to POST /v1/market.")]
     = False,
     durability: Annotated[str, typer.Option(
         "--durability", help="Journal durability: batch (group commit) or always.")] = "batch",
@@ -416,12 +417,14 @@ def _feed_finished(feed: Path, held: _JournaledFeed, planned: int) -> str:
 def _feed_skipped(feed: Path, *, same: bool) -> str:
     """Why a restart does not apply --feed, and how to apply new data on purpose."""
     how = ("new market data goes to POST /v1/market; to fund accounts anew on purpose, "
-           "restart with --reapply-feed (each account's cash, day-start equity and high-water "
-           "mark are then set to the feed's figures, forgetting the day's loss and drawdown)")
+           "restart with --reapply-feed (each account's cash is then set to the feed's figure, "
+           "as a deposit or withdrawal of the difference: the day's loss and drawdown are "
+           "kept)")
     if same:
         return (f"--feed {feed}: skipped: the journal already holds events, and this feed was "
-                "applied when the journal was started (applying it again would reset the "
-                "accounts' cash and rewind market data to the feed's timestamps); " + how)
+                "applied when the journal was started (applying it again would set the "
+                "accounts' cash back to its figures and rewind market data to the feed's "
+                "timestamps); " + how)
     return (f"--feed {feed}: skipped, NOT applied: the journal already holds events, and this "
             "feed is not the first batch the journal holds (it changed, or the journal was "
             "started without it), so its account funding and market data are not applied; "

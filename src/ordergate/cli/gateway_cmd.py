@@ -59,11 +59,16 @@ from ordergate.runtime.loop import ResumeMismatch, RuntimeStopped
 from ordergate.runtime.runfile import DEFAULT_BATCH_SIZE, Tally
 from ordergate.runtime.shard import (
     DEFAULT_LEASE_TTL_S,
+    EVENT_CLOCK,
+    LOSS_EMPTIED,
+    LOSS_WENT_BACK,
     FirmSettings,
     LeaseLost,
+    LossNote,
     ShardConfig,
     ShardError,
     ShardGateway,
+    read_loss_note,
 )
 
 RedisUrl = Annotated[str, typer.Option("--redis", envvar="ORDERGATE_REDIS_URL",
@@ -322,26 +327,53 @@ _SINCE_CLOCK = "UTC, by the wall clock of the gateway that set it up"
 with its host's wall clock (`FirmStore.exchange`)."""
 
 _FOUND = re.compile(r"found by shard (?P<shard>.+) at (?P<at>\S+)")
-"""The `lost` note a gateway leaves when it finds the loss (`ShardGateway._store_lost`): its
-time is that shard's event time, the time its journal gives the finding."""
+"""The `lost` note an earlier version left when it found the loss (this one writes a
+`LossNote`): its time is that shard's event time, the time its journal gives the finding."""
+
+_LOSS_WORDS = {
+    LOSS_EMPTIED: " (restarted empty or flushed)",
+    LOSS_WENT_BACK: " (it came back holding older data: restored from an older snapshot, or a "
+                    "replica that lagged behind)",
+}
+"""What a `LossNote.loss` says of the store; an earlier version's note does not say which kind
+of loss it found, and then neither does `firm status`."""
 
 
-def _found_words(lost: str) -> str:
-    """Who found the loss, with the time the note gives said on its own clock: a shard's event
-    time follows its events (a file of last week's quotes, or a quiet stream's last event), so
-    set beside the wall-clock `since` unnamed it read as found long before (or after) the
-    store was set up again. A note of another form is shown as written."""
+def _event_time_words(shard: str, at: str) -> str:
+    return (f"found by shard {shard}, whose journal records the finding at event time {at} "
+            "(the time of that shard's events, not a wall clock)")
+
+
+def _found_words(note: LossNote) -> str:
+    """Who found the loss, with its time said on its own clock: a shard's event time follows
+    its events (a file of last week's quotes, or a quiet stream's last event), so set beside
+    the wall-clock `since` unnamed it read as found long before (or after) the store was set up
+    again."""
+    at = note.at.isoformat().replace("+00:00", "Z")
+    if note.clock == EVENT_CLOCK:
+        return _event_time_words(note.found_by, at)
+    return f"found by shard {note.found_by} at {at} (on the clock '{note.clock}')"
+
+
+def _loss_words(lost: str) -> tuple[str, str]:
+    """The store's `lost` note as (what kind of loss, in words to follow 'LOST ITS DATA', or ''
+    when the note does not say; who found it and when). A note of an earlier version's form
+    is read as it wrote it; a note of another form is shown as written."""
+    note = read_loss_note(lost)
+    if note is not None:
+        kind = _LOSS_WORDS.get(note.loss, f" ({note.loss})")
+        return kind, _found_words(note)
     found = _FOUND.fullmatch(lost)
     if found is None:
-        return lost
-    return (f"found by shard {found['shard']}, whose journal records the finding at event time "
-            f"{found['at']} (the time of that shard's events, not a wall clock)")
+        return "", lost
+    return "", _event_time_words(found["shard"], found["at"])
 
 
 def _store_lines(info: dict[str, str], unreported: list[str]) -> list[str]:
     """What `firm status` says of the store itself: when it was set up, and whether it lost
-    its data (restarted empty or flushed), with the shards known before that have not reported
-    since (their exposure is missing from the total)."""
+    its data (restarted empty or flushed, or came back holding older data, as the gateway that
+    found it says), with the shards known before that have not reported since (their exposure
+    is missing from the total)."""
     if not info.get("id"):
         return ["firm store: empty: no gateway has reported to it since it was set up or "
                 "since it lost its data (a running gateway says so at its next heartbeat)"]
@@ -349,9 +381,9 @@ def _store_lines(info: dict[str, str], unreported: list[str]) -> list[str]:
     since = f"{info.get('since', '?')} ({_SINCE_CLOCK})"
     if not lost:
         return [f"firm store: set up at {since}"]
-    lines = [f"firm store: LOST ITS DATA (restarted empty or flushed) and was set up again at "
-             f"{since}; {_found_words(lost)}; the gateways hold new risk until an operator "
-             "resumes each"]
+    kind, found = _loss_words(lost)
+    lines = [f"firm store: LOST ITS DATA{kind} and was set up again at {since}; {found}; the "
+             "gateways hold new risk until an operator resumes each"]
     lines += [f"shard {name}: has not reported since the store lost its data: its exposure "
               "is unknown and missing from the firm total" for name in unreported]
     if not unreported:

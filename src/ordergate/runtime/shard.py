@@ -45,8 +45,9 @@ never released by a missing key, nor by the release note of an earlier kill (a s
 back in time): the store engages it again (`FirmStore.exchange`), and only `firm unkill`'s
 release note covering its number releases it. A store that came back holding older data (an
 older snapshot, a lagging replica) is a loss of data too, said so. Each exchange tells the
-store whether this shard trades again (its mode is ACTIVE), so the store's `lost` note, which
-`firm status` shows, goes once every shard known before has reported and been resumed.
+store whether this shard trades again (its mode is ACTIVE), so the store's `lost` note
+(`LossNote`: which kind of loss, found by which shard at what event time), which `firm status`
+shows, goes once every shard known before has reported and been resumed.
 
 Injected events carry event time (the engine's clock, or the batch's first timestamp),
 never the wall clock, so a file-driven shard stays reproducible.
@@ -114,6 +115,41 @@ _REDIS_REASON = f"dependency:{REDIS_DEPENDENCY}"  # the engine's key for the fir
 LEASE_RETRY_FIRST_S = 0.5  # a standby asks again this long after a connection error, ...
 LEASE_RETRY_MAX_S = 5.0  # ... doubling up to this
 _event_decoder = msgspec.json.Decoder(InputEvent)
+
+
+LOSS_EMPTIED = "emptied"
+"""A `LossNote.loss`: the firm store came back empty (restarted without persistence, flushed,
+replaced)."""
+LOSS_WENT_BACK = "went_back"
+"""A `LossNote.loss`: the firm store came back holding older data (an older snapshot, a replica
+that lagged behind), found by its write count going backwards or a later kill missing."""
+EVENT_CLOCK = "event"
+"""A `LossNote.clock`: `at` is the finding shard's event time (the time its journal gives the
+finding, which follows its events), not a wall clock."""
+
+
+class LossNote(msgspec.Struct, frozen=True, kw_only=True, tag="og.firm_loss",
+               tag_field="type"):
+    """What the gateway that finds the firm store's loss leaves in the store (its `lost` note,
+    `FirmStore.record_loss`; the first note stays), for `firm status`: the kind of loss, the
+    shard that found it, and when, on the clock `clock` names."""
+
+    loss: str  # LOSS_EMPTIED or LOSS_WENT_BACK
+    found_by: str
+    at: datetime
+    clock: str  # EVENT_CLOCK
+
+
+_loss_note_decoder = msgspec.json.Decoder(LossNote)
+
+
+def read_loss_note(text: str) -> LossNote | None:
+    """The store's `lost` note as this version writes it, or None for a note of another form
+    (an earlier version's words, 'found by shard east at 2026-03-02T15:00:00Z')."""
+    try:
+        return _loss_note_decoder.decode(text)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
 
 
 class ShardError(Exception):
@@ -662,9 +698,10 @@ class ShardGateway:
         if reading.kill:
             detail += f"; the firm kill switch stays engaged ({reading.kill_detail})"
         self._log.error("shard.firm_store_lost", detail=detail)
-        found = f"found by shard {shard} at {ts.isoformat().replace('+00:00', 'Z')}"
+        note = LossNote(loss=LOSS_WENT_BACK if reading.went_back else LOSS_EMPTIED,
+                        found_by=shard, at=ts, clock=EVENT_CLOCK)
         try:
-            firm.record_loss(found, self._firm_shards)
+            firm.record_loss(msgspec.json.encode(note).decode(), self._firm_shards)
         except FirmUnavailable as exc:
             self._log.warning("shard.firm_loss_not_recorded", error=str(exc))
         events: list[InputEvent] = []
@@ -830,16 +867,21 @@ def own_gross(runtime: Runtime) -> Decimal:
 
 __all__ = [
     "DEFAULT_LEASE_TTL_S",
+    "EVENT_CLOCK",
+    "LOSS_EMPTIED",
+    "LOSS_WENT_BACK",
     "FirmSettings",
     "LeaseKeeper",
     "LeaseLost",
     "LineFollower",
+    "LossNote",
     "ShardConfig",
     "ShardError",
     "ShardGateway",
     "ShardStats",
     "next_source_line",
     "own_gross",
+    "read_loss_note",
     "shard_url",
     "wait_for_lease",
 ]

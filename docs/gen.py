@@ -32,9 +32,11 @@ FIELD_NOTES: dict[str, str] = {
     "PolicySpec.kind": "Always `Policy`.",
     "PolicySpec.metadata": "Name, description and effective date of this policy version.",
     "PolicySpec.monitor": "Dry run: evaluate and record every rule, but ALLOW. Kill switches "
-                          "(KIL), the trading mode (MOD) and data or system integrity (SYS, "
-                          "CLK-002, CLK-003) still deny. The decision says what an enforcing "
-                          "policy would do.",
+                          "(KIL), the trading mode (MOD), a client order id or intent id "
+                          "already in use (DUP-001, DUP-003) and data or system integrity "
+                          "(SYS, CLK-002, CLK-003) still deny. The decision says what an "
+                          "enforcing policy would do; a cancel over `cancel_rate` is sent and "
+                          "`drawdown_kill` halts nothing (an alert says what each would do).",
     "PolicySpec.kill_switch": "Deny every new order at once (KIL-001).",
     "PolicySpec.engine": "Settings the engine acts on: which mode each fault moves to, resets.",
     "PolicySpec.require_instrument": "Deny symbols without an `instruments` entry (SYS-004).",

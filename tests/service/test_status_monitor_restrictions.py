@@ -7,6 +7,7 @@ alone, and the dashboard's LIMITS NOT ENFORCED stays shown beside a RESTRICTED b
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import structlog
 from typer.testing import CliRunner
 
 from ordergate.cli.main import app
+from ordergate.model.intent import Side
 from ordergate.policy.loader import parse_policy
 from service import test_dashboard_browser
 from service.support import OPERATOR, POLICY, TRADER, VIEWER, Served, auth, intent, start
@@ -92,8 +94,8 @@ def test_disabled_strategy_in_monitor_mode_is_said_to_be_still_sent(
     assert status["mode"] == "ACTIVE" and status["policy_monitor"] is True
     [disabled] = status["restrictions"]
     assert disabled["code"] == "THR-006" and disabled["key"] == "momo"
-    assert disabled["text"].startswith("Every order of strategy momo in account ACC-1 would be "
-                                       "denied (monitor mode: still sent")
+    assert disabled["text"].startswith("Every new order of strategy momo in account ACC-1 that "
+                                       "adds risk would be denied (monitor mode: still sent")
     assert "is denied" not in disabled["text"]
     headline = status["headline"]
     assert headline.startswith("Limits NOT enforced (monitor mode)")
@@ -117,8 +119,9 @@ def test_journal_status_says_the_disabled_strategy_is_still_sent(tmp_path: Path)
                                 env={"COLUMNS": "240"})
     structlog.reset_defaults()
     assert result.exit_code == 0, result.output
-    assert ("strategy momo (ACC-1) is disabled: its orders would be denied (monitor mode: "
-            "still sent, the breach only recorded)") in " ".join(result.output.split())
+    assert ("strategy momo (ACC-1) is disabled: its new orders that add risk would be denied "
+            "(monitor mode: still sent, the breach only recorded)") in " ".join(
+                result.output.split())
 
 
 def test_a_kill_switch_still_restricts_in_monitor_mode_and_is_counted_alone(
@@ -149,3 +152,74 @@ def test_dashboard_keeps_limits_not_enforced_beside_restricted(
         "'ACTIVE — RESTRICTED — LIMITS NOT ENFORCED'", timeout=LIVE_UPDATE_MS)
     classes = page.get_attribute("#mode-banner", "class") or ""
     assert "restricted" in classes and "monitor" in classes
+
+
+def test_an_enforced_disabled_strategy_is_said_to_deny_only_orders_that_add_risk(
+        tmp_path: Path) -> None:
+    # THR-006 is a risk gate that never blocks an order reducing risk (gate.table: RECORDED)
+    served = start(tmp_path, policy=parse_policy(
+        POLICY + "  repeated_execution: {max: 2, window: 1m}\n"))
+    try:
+        _disable_momo(served)
+        assert _post_intent(served, intent("add", seconds=3))["blocking"] == "THR-006"
+        reducing = _post_intent(served, intent("reduce", qty="5", side=Side.SELL, seconds=4))
+        assert reducing["decision"] == "ALLOW"
+        [disabled] = _status(served)["restrictions"]
+        assert disabled["text"].startswith(
+            "Every new order of strategy momo in account ACC-1 that adds risk is denied (orders "
+            "that reduce risk still go through): disabled by the repeated-execution limit")
+    finally:
+        served.stop()
+    result = CliRunner().invoke(app, ["status", "--journal", str(tmp_path / "journal.db")],
+                                env={"COLUMNS": "240"})
+    structlog.reset_defaults()
+    assert result.exit_code == 0, result.output
+    assert ("strategy momo (ACC-1) is disabled: its new orders that add risk are denied (orders "
+            "that reduce risk still go through)") in " ".join(result.output.split())
+
+
+MONITOR_CANCEL_RATE = """\
+apiVersion: ordergate/v1
+kind: Policy
+metadata: {name: watching}
+monitor: true
+defaults:
+  max_market_data_age: 48h
+  cancel_rate: {max: 1, window: 1m}
+"""
+
+
+def test_journal_status_counts_the_cancels_monitor_mode_sent_over_the_rate(
+        tmp_path: Path) -> None:
+    def at(second: int) -> str:
+        return f"2026-03-02T14:31:{second:02d}Z"
+
+    def order(intent_id: str, second: int, **more: str) -> dict[str, Any]:
+        return {"type": "intent", "intent_id": intent_id, "ts": at(second), "account": "A1",
+                "strategy": "s1", "symbol": "AAPL", "side": "buy", "qty": "100",
+                "order_type": "market", **more}
+
+    sells = [order(f"s{n}", n + 1, side="sell", qty="1", order_type="limit",
+                   limit_price=str(200 + n), client_order_id=f"c-s{n}") for n in range(3)]
+    events = [
+        {"type": "account", "account": "A1", "cash": "1000000", "ts": "2026-03-02T14:00:00Z"},
+        {"type": "market", "symbol": "AAPL", "ts": "2026-03-02T14:30:00Z", "bid": "189.95",
+         "ask": "190.05", "last": "190", "volume": "1000"},
+        order("buy", 0), *sells,  # long 100: cancelling a resting sell adds risk
+        *({"type": "cancel_request", "client_order_id": f"c-s{n}", "account": "A1",
+           "ts": at(10 + n)} for n in range(3))]  # the last two over the rate, sent
+    (tmp_path / "policy.yaml").write_text(MONITOR_CANCEL_RATE)
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(event) + "\n"
+                                                   for event in events))
+    journal = str(tmp_path / "j.db")
+    runner = CliRunner()
+    ran = runner.invoke(app, ["run", "--quiet", "--batch-size", "1", "--policy",
+                              str(tmp_path / "policy.yaml"), "--journal", journal,
+                              str(tmp_path / "events.jsonl")])
+    structlog.reset_defaults()
+    assert ran.exit_code == 0, ran.output
+    result = runner.invoke(app, ["status", "--journal", journal], env={"COLUMNS": "240"})
+    structlog.reset_defaults()
+    assert result.exit_code == 0, result.output
+    assert ("2 cancel(s) the policy would have refused were sent since the journal began "
+            "(cancel_rate, THR-005).") in " ".join(result.output.split())

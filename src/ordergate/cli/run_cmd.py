@@ -64,6 +64,7 @@ from ordergate.cli.policy_flags import (
 from ordergate.engine.commands import COMMAND_NOTE, COMMAND_REFUSED
 from ordergate.engine.status import AccountStatus, EngineStatus, held_words
 from ordergate.evidence.report import (
+    CANCEL_RATE,
     AlertTally,
     alert_line,
     counted_alert,
@@ -87,7 +88,9 @@ from ordergate.journal.urls import not_a_journal, parse_journal_url, resolved_jo
 from ordergate.model.decision import Decision
 from ordergate.model.events import (
     Alert,
+    AlertSeverity,
     CancelOrder,
+    DecisionRecord,
     Dispatch,
     Fill,
     ModeChanged,
@@ -174,22 +177,37 @@ class OperatorNotes:
     does) and every command the engine refused, with its words; the other critical and
     warning alerts of the run, counted by code (`counted_alert`), which -q hides from stdout
     with everything else; and the decisions taken in monitor mode, with the orders they let
-    through that the policy would have blocked, by the rule that would have (`let_through`)."""
+    through that the policy would have blocked, by the rule that would have (`let_through`),
+    and the cancels sent that its `cancel_rate` would have refused (an info THR-005 alert
+    each)."""
 
     resumed: dict[tuple[datetime, str], str] = field(default_factory=dict)  # (ts, operator)
     refused: list[Alert] = field(default_factory=list)
     alerts: dict[tuple[str, str], AlertTally] = field(default_factory=dict)
     monitored: int = 0
     would_have_blocked: Counter[str] = field(default_factory=Counter)
+    cancels_sent: int = 0
+    # a decision that let an order through, until its DecisionRecord says it was judged anew:
+    # a retry's repeated answer comes without one and sends no second order
+    _letting_through: Decision | None = field(default=None, init=False, repr=False)
 
     def add(self, report: BatchReport) -> None:
         resume_note: Alert | None = None
         for item in report.emitted:
-            if isinstance(item, Decision) and item.monitor:
-                self.monitored += 1
-                if let_through(item.decision, item.monitor, item.would_block):
-                    self.would_have_blocked[item.would_block] += 1
+            if isinstance(item, Decision):
+                self._letting_through = None
+                if item.monitor:
+                    self.monitored += 1
+                    if let_through(item.decision, item.monitor, item.would_block):
+                        self._letting_through = item
+            elif isinstance(item, DecisionRecord):
+                judged = self._letting_through
+                if judged is not None and judged.intent_id == item.intent_id:
+                    self.would_have_blocked[judged.would_block] += 1
+                self._letting_through = None
             if isinstance(item, Alert):
+                if item.code == CANCEL_RATE and item.severity is AlertSeverity.INFO:
+                    self.cancels_sent += 1  # monitor mode: sent, enforced it is refused
                 if item.code == COMMAND_REFUSED:
                     self.refused.append(item)
                 elif counted_alert(item):
@@ -329,10 +347,11 @@ def render_summary(console: Console, tally: Tally, status: EngineStatus, *,
     )
     if tally.reasons:
         console.print(_reasons_table("why orders were denied or modified", tally.reasons))
-    if notes is not None and notes.monitored:
+    if notes is not None and (notes.monitored or notes.cancels_sent):
         # as `ordergate status` and the pack's Monitor mode section say it
         passed = notes.would_have_blocked
-        console.print(f"MONITOR: {monitor_words(notes.monitored, decided, passed.total())}",
+        said = monitor_words(notes.monitored, decided, passed.total(), notes.cancels_sent)
+        console.print(f"MONITOR: {said}",
                       style="bold black on yellow", markup=False, highlight=False,
                       emoji=False, soft_wrap=True)
         if passed:

@@ -63,6 +63,11 @@ MONITOR_NOTE = ("MONITOR (the policy sets monitor: true): its limits are evaluat
                 "not enforced; kill switches, the mode and data checks still are.")
 
 
+# The engine's count of cancels a monitor-mode policy's cancel_rate would have refused and
+# that were sent (`engine.lifecycle.on_cancel_request`).
+CANCELS_SENT = "cancel_would_deny"
+
+
 def dry_run_note(name: str, policy_hash: str) -> str:
     return (f"DRY RUN of policy {name} {policy_hash[:16]}: every intent is also judged under it "
             "and recorded; the policy above still decides.")
@@ -213,6 +218,11 @@ def render_status(status: EngineStatus, all_denied: Sequence[str] = (),
               soft_wrap=False)
     if monitor:
         out.print(MONITOR_NOTE, style="bold black on yellow", markup=False, highlight=False)
+        # cancels over cancel_rate go out in monitor mode: an info THR-005 alert each, which
+        # the latest alerts below leave out
+        if cancels := status.counters.get(CANCELS_SENT, 0):
+            out.print(f"{cancels:,} cancel(s) the policy would have refused were sent since "
+                      "the journal began (cancel_rate, THR-005).", markup=False, highlight=False)
     if status.shadow_policy_hash:
         out.print(dry_run_note(status.shadow_policy_name, status.shadow_policy_hash),
                   style="bold black on cyan", markup=False, highlight=False)
@@ -230,11 +240,12 @@ def render_status(status: EngineStatus, all_denied: Sequence[str] = (),
         why.append(f"• kill switch on {kill.scope.value} {plain(kill.key or '')} by "
                    f"{plain(kill.operator)}: {plain(kill.reason)}")
     for disabled in status.disabled_strategies:
-        # in monitor mode the repeated-execution limit (THR-006) records, as every limit does
-        still_sent = (": its orders would be denied (monitor mode: still sent, the breach only "
-                      "recorded)" if monitor else "")
+        # the repeated-execution limit (THR-006) never blocks an order that reduces risk; in
+        # monitor mode it records, as every limit does (as /v1/status says it)
+        denied = ("would be denied (monitor mode: still sent, the breach only recorded)"
+                  if monitor else "are denied (orders that reduce risk still go through)")
         why.append(f"• strategy {plain(disabled.strategy)} ({plain(disabled.account)}) is "
-                   f"disabled{still_sent}")
+                   f"disabled: its new orders that add risk {denied}")
     if why:
         out.print("[bold]why:[/]\n" + "\n".join(why))
     if alerts:

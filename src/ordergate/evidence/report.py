@@ -79,6 +79,10 @@ _SHADOW_PREFIX = b'{"type":"shadow_decision",'
 # what the engine journals when it refuses an operator command or a policy activation
 REFUSALS = (COMMAND_REFUSED, POLICY_UNKNOWN, POLICY_NOT_EFFECTIVE, POLICY_REJECTED)
 DRAWDOWN_HALT = "LOS-003"
+CANCEL_RATE = "THR-005"
+# How a monitor-mode drawdown kill's LOS-003 alert says it halted nothing
+# (`engine.core.Engine._drawdown_would_halt`): an enforcing policy's moved the mode.
+_WOULD_HAVE_MOVED = "would have moved the mode to "
 CONCENTRATION_SHARE = 0.6
 CONCENTRATION_MIN = 10
 NEAR_CAP = Decimal("0.9")
@@ -346,6 +350,14 @@ class Series:
     start_mode: str = "ACTIVE"
     missing_records: int = 0
     repeats: int = 0
+    # the decisions that repeat the engine's earlier answer to an intent id sent again (no
+    # second order was sent), by seq
+    repeat_seqs: set[int] = field(default_factory=set)
+    # monitor mode's other dry-run answers in the window: cancels over `cancel_rate` that were
+    # sent (an info THR-005 alert each; a behaviour-4 journal refused them, a warning), and
+    # the modes a drawdown kill would have moved to, one a LOS-003 alert
+    cancels_sent: int = 0
+    would_halt: Counter[str] = field(default_factory=Counter)
     rate_full: int = 0  # decisions at which an order-rate window the gate read had no room
 
     @property
@@ -366,6 +378,16 @@ class Series:
         """The dry runs on at some moment of the window."""
         return [run for run in self.dry_runs
                 if since is None or run.until is None or run.until > since]
+
+    def let_through(self) -> list[DecisionRow]:
+        """The decisions that `let_through` an order the policy would have blocked: a retry's
+        repeated answer sent no second order, so it is not one of them."""
+        return [row for row in self.rows if row.seq not in self.repeat_seqs
+                and let_through(row.decision, row.monitor, row.would_block)]
+
+    def monitor_policies(self, since: datetime | None) -> list[PolicyInForce]:
+        """The policies in force at some moment of the window that set `monitor: true`."""
+        return [policy for policy, _ in self.policies_in_window(since) if policy.monitor]
 
     def shadowed(self) -> list[ShadowRow]:
         """The window's decisions taken during a dry run, each with the shadow's answer."""
@@ -523,10 +545,12 @@ def collect(journal: Journal, where: DecisionFilter) -> Series:
         elif payload.startswith(_ALERT_PREFIX):
             alert = journaled_output(record.seq, payload)
             assert isinstance(alert, Alert)
+            in_window = not (since and alert.ts < since) and not (until and alert.ts > until)
+            if in_window:
+                _note_monitor_alert(series, alert)
             if step is not None:
                 step.alerts.append(alert)
-            elif (command is None and counted_alert(alert)
-                  and not (since and alert.ts < since) and not (until and alert.ts > until)):
+            elif command is None and counted_alert(alert) and in_window:
                 tally_alerts(series.alerts, alert)
         elif repeat_step and payload.startswith(_DECISION_PREFIX):
             repeat_seqs.add(record.seq)
@@ -567,8 +591,21 @@ def collect(journal: Journal, where: DecisionFilter) -> Series:
     series.at_end = still_in_force(engine)
     without = [row for row in series.rows if not row.limits_hash and row.policy_hash != ""]
     series.repeats = sum(1 for row in without if row.seq in repeat_seqs)
+    series.repeat_seqs = repeat_seqs
     series.missing_records = len(without) - series.repeats
     return series
+
+
+def _note_monitor_alert(series: Series, alert: Alert) -> None:
+    """Count what a monitor-mode policy let happen that an alert, not a decision, says: a
+    cancel over `cancel_rate` sent (info THR-005; enforced, it is a warning and refused) and a
+    drawdown kill that halted nothing (a LOS-003 alert naming the mode it would have moved
+    to; enforced, the mode moved)."""
+    if alert.code == CANCEL_RATE and alert.severity is AlertSeverity.INFO:
+        series.cancels_sent += 1
+    elif alert.code == DRAWDOWN_HALT and _WOULD_HAVE_MOVED in alert.message:
+        mode = alert.message.partition(_WOULD_HAVE_MOVED)[2].split(" ", 1)[0]
+        series.would_halt[mode] += 1
 
 
 def _note_dry_run(series: Series, engine: Engine, event: InputEvent) -> None:
@@ -648,16 +685,18 @@ def summarize(replay: ReplayReport, series: Series, final_mode: str) -> Summary:
     if final_mode and final_mode != "ACTIVE":
         summary.risky.append(f"the mode ended {final_mode}, not ACTIVE")
     monitored = [row for row in series.rows if row.monitor]
-    if monitored:
-        passed = would_have_blocked(series.rows)
+    if monitored or series.cancels_sent:
+        passed = series.let_through()
         reasons = Counter(row.would_block for row in passed)
         which = (": " + ", ".join(f"{code} \u00d7{count:,}"
                                   for code, count in reasons.most_common())) if passed else ""
+        cancels = (f"; {series.cancels_sent:,} cancel(s) the policy would have refused were "
+                   f"sent ({CANCEL_RATE})" if series.cancels_sent else "")
         summary.risky.append(
             f"{len(monitored):,} of {len(series.rows):,} decision(s) were taken in monitor mode "
             "(the policy sets monitor: true: its limits were evaluated and recorded, not "
             f"enforced); {len(passed):,} of them let through an order the policy would have "
-            f"blocked{which}")
+            f"blocked{which}{cancels}")
     denied = Counter(row.strategy for row in series.rows if row.decision == "DENY")
     total = sum(denied.values())
     if total >= CONCENTRATION_MIN:
@@ -689,17 +728,15 @@ def let_through(decision: str, monitor: bool, would_block: str) -> bool:
     return monitor and bool(would_block) and decision != "DENY"
 
 
-def would_have_blocked(rows: Iterable[DecisionRow]) -> list[DecisionRow]:
-    """The decisions that `let_through` an order the policy would have blocked."""
-    return [row for row in rows if let_through(row.decision, row.monitor, row.would_block)]
-
-
-def monitor_words(monitored: int, decided: int, passed: int) -> str:
-    """What monitor mode did, in words (the pack's Monitor mode section, the run summary)."""
+def monitor_words(monitored: int, decided: int, passed: int, cancels: int) -> str:
+    """What monitor mode did, in words (the pack's Monitor mode section, the run summary):
+    `passed` orders let through that the policy would have blocked, `cancels` sent that its
+    `cancel_rate` would have refused."""
     return (f"{monitored:,} of {decided:,} decision(s) were taken in monitor mode: the policy "
             "sets monitor: true, so its limits were evaluated and recorded, not enforced (kill "
             f"switches, the mode and data checks still were). {passed:,} order(s) the policy "
-            "would have blocked were let through.")
+            f"would have blocked were let through; {cancels:,} cancel(s) the policy would have "
+            "refused were sent.")
 
 
 # ---------------------------------------------------------------- charts
@@ -828,8 +865,9 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]])
         writer = csv.writer(handle)
         writer.writerow(header)
         for row in rows:
+            # times as decisions.csv writes them (RFC 3339, UTC as Z)
             writer.writerow(["" if value is None else
-                             value.isoformat() if isinstance(value, datetime) else value
+                             _time(value) if isinstance(value, datetime) else value
                              for value in row])
 
 
@@ -994,6 +1032,35 @@ def _dry_run_section(series: Series, since: datetime | None) -> Section:
                      item.shadow.modified_qty)) for item in differ])])
 
 
+def _monitor_blocks(series: Series, since: datetime | None) -> list[str | Table]:
+    """The Monitor mode section: whether a `monitor: true` policy was in force in the window
+    (with or without decisions under it), and what it let through that it would have
+    blocked, sent that it would have refused and left trading that it would have halted."""
+    monitored = sum(1 for row in series.rows if row.monitor)
+    in_force = series.monitor_policies(since)
+    if not (monitored or in_force or series.cancels_sent or series.would_halt):
+        return ["No monitor-mode policy was in force in the window: the policies' limits "
+                "were enforced."]
+    passed = series.let_through()
+    blocks: list[str | Table] = []
+    if in_force:
+        blocks.append("In force in the window with monitor: true: " + "; ".join(
+            f"policy {policy.name} {policy.policy_hash} from {_time(policy.since)}"
+            for policy in in_force) + ".")
+    blocks.append(monitor_words(monitored, len(series.rows), len(passed), series.cancels_sent))
+    for mode, count in sorted(series.would_halt.items()):
+        blocks.append(f"drawdown_kill would have moved the mode to {mode} {count:,} time(s) "
+                      f"({DRAWDOWN_HALT} alerts, listed under Alerts): trading went on.")
+    if passed:
+        blocks += [
+            Table("table-would-block", ("would have been blocked by", "count", "meaning"),
+                  _reason_rows(Counter(row.would_block for row in passed))),
+            Table("table-monitor", MONITOR_COLUMNS, [
+                (row.seq, _time(row.ts), row.intent_id, row.strategy, row.symbol, row.side,
+                 row.qty, row.decision, row.would_block) for row in passed])]
+    return blocks
+
+
 def _sections(series: Series, read: bool, since: datetime | None,
               opening: str) -> list[Section]:
     if not read:
@@ -1007,18 +1074,7 @@ def _sections(series: Series, read: bool, since: datetime | None,
                  policy.reason) for policy, end in series.policies_in_window(since)]
     actions = [(_time(action.ts), action.operator, action.action, action.target,
                 action.reason, action.outcome, action.said) for action in series.actions]
-    monitored = sum(1 for row in series.rows if row.monitor)
-    passed = would_have_blocked(series.rows)
-    if monitored:
-        monitor: list[str | Table] = [
-            monitor_words(monitored, len(series.rows), len(passed)),
-            Table("table-would-block", ("would have been blocked by", "count", "meaning"),
-                  _reason_rows(Counter(row.would_block for row in passed))),
-            Table("table-monitor", MONITOR_COLUMNS, [
-                (row.seq, _time(row.ts), row.intent_id, row.strategy, row.symbol, row.side,
-                 row.qty, row.decision, row.would_block) for row in passed])]
-    else:
-        monitor = ["No decision was taken in monitor mode: the policies' limits were enforced."]
+    monitor = _monitor_blocks(series, since)
     dry_runs = series.dry_runs_in_window(since)
     if dry_runs:
         monitor.append("A policy in a dry run is judged beside the enforced one and never "

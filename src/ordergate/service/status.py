@@ -187,19 +187,22 @@ def _kill_view(kill: KillStatus) -> RestrictionView:
 
 
 def _disabled_view(item: DisabledStatus, monitor: bool = False) -> RestrictionView:
-    """A strategy disabled by the repeated-execution limit. In monitor mode THR-006 is one of
-    the limits only recorded (`monitored_restriction`): its orders are still sent."""
+    """A strategy disabled by the repeated-execution limit. THR-006 is a risk gate that never
+    blocks an order reducing risk (`gate.table`, RECORDED), so only its new orders that add
+    risk are denied. In monitor mode it is one of the limits only recorded
+    (`monitored_restriction`): those orders are still sent."""
     name, meaning = _reason_words("THR-006")
     detail = f"{item.fills} fills within {_seconds(item.window)}"
-    whose = f"Every order of strategy {item.strategy} in account {item.account}"
+    whose = (f"Every new order of strategy {item.strategy} in account {item.account} that adds "
+             "risk")
     return RestrictionView(
         code="THR-006", name=name, meaning=meaning, scope="strategy", key=item.strategy,
         account=item.account,
         text=(f"{whose} would be denied (monitor mode: still sent, the breach only "
               f"recorded): disabled by the repeated-execution limit after {detail}; an "
               "operator can re-enable it." if monitor else
-              f"{whose} is denied: disabled by the repeated-execution limit after {detail}; "
-              "an operator must re-enable it."),
+              f"{whose} is denied (orders that reduce risk still go through): disabled by the "
+              f"repeated-execution limit after {detail}; an operator must re-enable it."),
         detail=detail, actor="system", since=item.since)
 
 

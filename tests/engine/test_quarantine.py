@@ -115,15 +115,15 @@ def test_a_fill_that_overflows_drops_its_outputs_and_halts() -> None:
 
 
 def test_a_fill_below_decimal_precision_halts() -> None:
-    """A fill of 1E-1000030 shares (refused by the model now, accepted before its lower bound):
-    below Decimal's smallest exponent the position's size rounds to zero and its average price
-    is 0/0."""
+    """A fill of 1E-1000200 shares (refused by the model now, accepted before its lower bound):
+    below the smallest exponent of the engine's arithmetic (1E-1000148 in its 150 digits,
+    `model.values.EXACT`) the position's size rounds to zero and its average price is 0/0."""
     world = Harness()
     dispatch = world.accepted(qty="10")
     world.ack(dispatch.client_order_id)
     fill = Fill(ts=world.now, client_order_id=dispatch.client_order_id, fill_id="f-tiny",
                 qty=D(1), price=D(90))
-    msgspec.structs.force_setattr(fill, "qty", Decimal("1E-1000030"))
+    msgspec.structs.force_setattr(fill, "qty", Decimal("1E-1000200"))
 
     outputs = world.send(fill)
 

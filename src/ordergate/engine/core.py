@@ -14,7 +14,7 @@ commands in `engine.commands`, snapshots in `engine.image`, the status view in
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, getcontext, setcontext
 
 import msgspec
 import structlog
@@ -73,7 +73,7 @@ from ordergate.model.intent import OrderIntent, OrderType, retry_differences
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.reasons import REGISTRY, REPORTED, Family
-from ordergate.model.values import ZERO
+from ordergate.model.values import EXACT, ZERO
 from ordergate.policy import EngineSettings, Policy, PolicyError
 from ordergate.policy.limits import ResolvedLimits, SelfMatch, TradingSessions
 from ordergate.policy.spec import Limits, Throttle, parse_duration
@@ -188,10 +188,24 @@ class Engine:
         # derived from the active policy, never part of the state (see `_drawdown_kill_pct`)
         self._drawdown_policy: Policy | None = None
         self._drawdown_pcts: dict[str, tuple[Decimal, bool] | None] = {}
+        # this engine's own copy of the exact context: its flags are nobody else's
+        self._exact = EXACT.copy()
 
     # ------------------------------------------------------------------ entry point
 
     def handle(self, event: InputEvent) -> list[OutputEvent]:
+        if self.state.behaviour < 5:  # sums and products rounded to 28 digits, as written
+            return self._handle(event)
+        # behaviour 5: exact sums and products (`model.values.EXACT`), for this event only, so
+        # the caller's own arithmetic is left as it was
+        previous = getcontext()
+        setcontext(self._exact)
+        try:
+            return self._handle(event)
+        finally:
+            setcontext(previous)
+
+    def _handle(self, event: InputEvent) -> list[OutputEvent]:
         out: list[OutputEvent] = []
         state = self.state
         # The event is journaled before it gets here, so anything it makes `handle` raise

@@ -15,7 +15,7 @@ from decimal import Decimal
 import msgspec
 
 from ordergate.model.intent import OrderType, Side, TimeInForce
-from ordergate.model.values import ZERO
+from ordergate.model.values import QUOTIENT, ZERO
 
 # The ladder price of a working market order (`resting_price`): a buy crosses any
 # sell, a sell any buy. Every limit price is positive and finite, so these two are known as
@@ -133,7 +133,8 @@ class Book(msgspec.Struct, kw_only=True, gc=False):
         position = self.qty
         if position == 0 or (position > 0) == (signed > 0):
             size = abs(position)
-            self.avg_price = (size * self.avg_price + qty * price) / (size + qty)
+            # a division: 28 digits in any behaviour (`model.values.QUOTIENT`)
+            self.avg_price = QUOTIENT.divide(size * self.avg_price + qty * price, size + qty)
             self.qty = position + signed
             return ZERO
         closing = min(qty, abs(position))

@@ -84,6 +84,11 @@ from ordergate.model.values import ZERO
 #      equity and high-water mark by the same change (money moved is no profit or loss), with
 #      an info Alert, unless the event gives them (`EngineState.fund`); behaviour 4 started
 #      both again at the new equity on every account event, wiping the day's loss.
+#      The engine's sums and products are exact (`model.values.EXACT`, set by
+#      `core.Engine.handle`): behaviour 4 rounded them to 28 digits, so a figure of 10**29
+#      swallowed an account's smaller exposure for good, and an order worth
+#      1,000,000.0000000000000000000002 passed a 1,000,000 cap; divisions (remainders and
+#      percentages too) keep 28 digits.
 ENGINE_BEHAVIOUR = 5
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import msgspec
 
@@ -22,6 +22,7 @@ from ordergate.model.intent import OrderIntent, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.portfolio import AccountState
+from ordergate.model.values import EXACT
 from ordergate.policy.limits import ResolvedLimits
 
 
@@ -117,8 +118,11 @@ def reproduce(intent: OrderIntent, record: DecisionRecord, limits: LimitsRecord)
         raise IncompleteRecord(f"limits: the record cites {record.limits_hash}, "
                                f"got {limits.limits_hash}")
     resolved = decode_limits(limits)
-    try:
-        return evaluate_limits(intent, RecordedView(record), resolved, record.policy_hash)
-    except ArithmeticError as exc:  # what the engine answered too (`Engine._intent`)
-        return precision_denial(intent, exc, mode=record.context.mode,
-                                monitor=resolved.monitor, policy_hash=record.policy_hash)
+    # in the exact arithmetic of engine behaviour 5 (the record does not say its behaviour: a
+    # decision of behaviour 4 or before on a figure 28 digits rounded re-derives differently)
+    with localcontext(EXACT):
+        try:
+            return evaluate_limits(intent, RecordedView(record), resolved, record.policy_hash)
+        except ArithmeticError as exc:  # what the engine answered too (`Engine._intent`)
+            return precision_denial(intent, exc, mode=record.context.mode,
+                                    monitor=resolved.monitor, policy_hash=record.policy_hash)

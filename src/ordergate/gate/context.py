@@ -21,6 +21,7 @@ from ordergate.model.intent import OrderIntent, OrderType, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.portfolio import AccountState
+from ordergate.model.values import QUOTIENT
 from ordergate.policy.limits import ResolvedLimits
 
 ZERO = Decimal(0)
@@ -266,9 +267,10 @@ def projected_contribution(
     return symbol_exposure(position, working_buy, working_sell + qty, mark)
 
 
-def pct_text(value: Decimal) -> str:
-    """A percentage for evidence, rounded up to 4 places so a breach never prints as equal."""
-    return str(value.quantize(_PCT_STEP, context=_REPORT))
+def pct_text(part: Decimal, whole: Decimal) -> str:
+    """`part` in % of `whole` for evidence, rounded up to 4 places so a breach never prints as
+    equal. The division keeps 28 digits (`QUOTIENT`) in any behaviour."""
+    return str(QUOTIENT.divide(part * HUNDRED, whole).quantize(_PCT_STEP, context=_REPORT))
 
 
 def duration_text(value: timedelta) -> str:

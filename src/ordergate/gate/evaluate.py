@@ -15,6 +15,8 @@ judged on, so a caller that records the decision's inputs (the engine's decision
 reads them from there instead of asking the view again.
 `evaluate` and `evaluate_limits` run every row of the full table: the same decision,
 without a cache, and the reference the screened plans are tested against.
+`decide` and `evaluate_limits` compute in the caller's decimal context (the engine's: exact
+from behaviour 5 on, 28 digits before); `evaluate` sets the exact one (`model.values.EXACT`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, getcontext, setcontext
 from typing import Protocol, cast
 
 from ordergate.gate.context import RuleContext, build_context
@@ -35,6 +37,7 @@ from ordergate.model.decision import Decision, DecisionKind, Violation
 from ordergate.model.intent import OrderIntent
 from ordergate.model.modes import Mode
 from ordergate.model.reasons import CONDITIONS, REGISTRY
+from ordergate.model.values import EXACT
 from ordergate.policy.limits import ResolvedLimits
 
 _ALLOW = DecisionKind.ALLOW
@@ -64,14 +67,28 @@ class LimitSource(Protocol):
 # it hashes and compares the policy itself, by `Policy.__hash__` and `__eq__`, Python calls
 # on every intent.
 _PLANS: dict[int, tuple[weakref.ref[LimitSource], PlanCache]] = {}
+# The exact context `evaluate` judges in, set on the calling thread for the call. One object
+# for every thread: the flags its operations set are never read, and a trap raises on what an
+# operation signals itself, never on a flag another thread left.
+_EXACT = EXACT.copy()
 
 
 def evaluate(intent: OrderIntent, view: GateView, policy: LimitSource) -> Decision:
-    """The decision on `intent` under `policy`, reading `view`. A view that answers the
+    """The decision on `intent` under `policy`, reading `view`, in exact arithmetic as the
+    engine decides from behaviour 5 on (`model.values.EXACT`). A view that answers the
     screen's one read per intent (`ScreenedView.read_intent`, as the engine's state does) is
     judged through the policy's compiled, screened plans, as the engine judges it; any other
     view, or a policy that cannot be remembered, by the full table (`evaluate_limits`). Both
     decide the same, byte for byte (tests/gate/test_plan.py, test_screen.py)."""
+    previous = getcontext()
+    setcontext(_EXACT)
+    try:
+        return _evaluate(intent, view, policy)
+    finally:
+        setcontext(previous)
+
+
+def _evaluate(intent: OrderIntent, view: GateView, policy: LimitSource) -> Decision:
     limits = policy.limits_for(intent.account, intent.strategy, intent.symbol)
     if not hasattr(view, "read_intent"):
         return evaluate_limits(intent, view, limits, policy.hash)

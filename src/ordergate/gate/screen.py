@@ -54,6 +54,7 @@ from ordergate.model.intent import OrderIntent, OrderType, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.portfolio import AccountState
+from ordergate.model.values import QUOTIENT
 from ordergate.policy.limits import RateLimit, ResolvedLimits, SelfMatch, TradingSessions
 
 Row = tuple[Check, Rule]
@@ -69,6 +70,8 @@ _STOP_LIMIT = OrderType.STOP_LIMIT
 _HALTED = Mode.HALTED
 _REDUCE_ONLY = Mode.REDUCE_ONLY
 _HALF = Decimal("0.5")  # `gate.exposure.reference_price`'s mid
+# a remainder is a division: 28 digits in any behaviour, as `rules.sanity` takes it
+_remainder = QUOTIENT.remainder
 
 
 def _row(check: Check) -> Row:
@@ -590,11 +593,11 @@ def screen(
     if (limit_price is not None) != needs_limit or (stop_price is not None) != needs_stop:
         add(_ORD_003)
     if tick is not None and not (
-        (limit_price is None or limit_price % tick == ZERO)
-        and (stop_price is None or stop_price % tick == ZERO)
+        (limit_price is None or _remainder(limit_price, tick) == ZERO)
+        and (stop_price is None or _remainder(stop_price, tick) == ZERO)
     ):
         add(_ORD_004)
-    if lot is not None and qty % lot != ZERO:
+    if lot is not None and _remainder(qty, lot) != ZERO:
         add(_ORD_005)
     if max_order_qty is not None and not (qty <= max_order_qty):
         add(_ORD_006)

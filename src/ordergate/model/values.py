@@ -12,7 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from decimal import Context, Decimal
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+)
 
 ZERO = Decimal(0)
 
@@ -32,6 +39,21 @@ SMALLEST = Decimal(f"1E{MIN_ADJUSTED}")
 # 1E-29 working for ever. Checked as "rounding to 28 digits leaves it unchanged".
 MAX_DIGITS = 28
 _DIGITS = Context(prec=MAX_DIGITS)
+
+# The engine's and the gate's arithmetic from engine behaviour 5 on (`engine.state`), set for
+# each event by `Engine.handle` and by the public `gate.evaluate`. Decimal's default context
+# rounds every sum and product to 28 digits: next to a notional of 10**29 a position's 49
+# vanished from an account's gross and never came back, and 3 x 333333.3333333333333333333334
+# came out as exactly a 1,000,000 cap. An input's digits lie between 10**14 and 10**-45 (28
+# digits below 10**15, at least 10**-18), so a product of two spans at most 120 digits; 30 more
+# keep sums of up to 10**30 such products exact. Exact results keep the exponents the 28-digit
+# context gave them, so only what it rounded changes. Divisions never end in general: they keep
+# Decimal's default 28 digits (`QUOTIENT`), as before.
+EXACT = Context(prec=2 * (MAX_ADJUSTED - (MIN_ADJUSTED - MAX_DIGITS + 1)) + 30,
+                rounding=ROUND_HALF_EVEN, Emin=-999999, Emax=999999,
+                traps=[InvalidOperation, DivisionByZero, Overflow])
+QUOTIENT = Context(prec=MAX_DIGITS, rounding=ROUND_HALF_EVEN, Emin=-999999, Emax=999999,
+                   traps=[InvalidOperation, DivisionByZero, Overflow])
 # Set while a journaled record that the digits rule refused is read again: a journal written
 # before the rule keeps what it accepted then, so an upgrade never makes it unreadable.
 _JOURNALED: ContextVar[bool] = ContextVar("ordergate_journaled", default=False)

@@ -24,6 +24,6 @@ def volume_participation(ctx: RuleContext) -> Violation | None:
     if qty * HUNDRED <= limit * volume:
         return None
     return Violation(
-        code="LIQ-001", observed=pct_text(qty * HUNDRED / volume), limit=str(limit),
+        code="LIQ-001", observed=pct_text(qty, volume), limit=str(limit),
         detail=f"qty {qty} of volume {volume}",
     )

@@ -41,7 +41,7 @@ def daily_loss_pct(ctx: RuleContext) -> Violation | None:
     if loss * HUNDRED < limit * account.day_start_equity:
         return None
     return Violation(
-        code="LOS-002", observed=pct_text(loss * HUNDRED / account.day_start_equity),
+        code="LOS-002", observed=pct_text(loss, account.day_start_equity),
         limit=str(limit),
         detail=f"account {ctx.intent.account} lost {loss} of day-start equity "
         f"{account.day_start_equity}",
@@ -59,7 +59,7 @@ def max_drawdown(ctx: RuleContext) -> Violation | None:
     if drop * HUNDRED <= limit * account.high_water_mark:
         return None
     return Violation(
-        code="LOS-003", observed=pct_text(drop * HUNDRED / account.high_water_mark),
+        code="LOS-003", observed=pct_text(drop, account.high_water_mark),
         limit=str(limit),
         detail=f"equity {account.equity} vs high-water mark {account.high_water_mark}",
     )

@@ -34,6 +34,7 @@ from decimal import Decimal
 from ordergate.gate.context import HUNDRED, RuleContext, pct_text
 from ordergate.model.decision import Violation
 from ordergate.model.intent import OrderType, Side
+from ordergate.model.values import QUOTIENT
 from ordergate.policy.limits import SelfMatch
 
 # Enum members bound once: reading a member off its Enum class costs ~0.2 µs on CPython
@@ -44,6 +45,9 @@ _STOP = OrderType.STOP
 _STOP_LIMIT = OrderType.STOP_LIMIT
 _BUY = Side.BUY
 _DENY = SelfMatch.DENY
+# A remainder is a division: it keeps Decimal's default 28 digits in any behaviour
+# (`model.values.QUOTIENT`), so a quantity of 10**32 lots is still beyond exact arithmetic.
+_remainder = QUOTIENT.remainder
 
 
 def order_type_not_allowed(ctx: RuleContext) -> Violation | None:
@@ -87,12 +91,12 @@ def price_tick(ctx: RuleContext) -> Violation | None:
     tick = instrument.tick_size
     intent = ctx.intent
     limit_price, stop_price = intent.limit_price, intent.stop_price
-    if (limit_price is None or limit_price % tick == 0) and (
-        stop_price is None or stop_price % tick == 0
+    if (limit_price is None or _remainder(limit_price, tick) == 0) and (
+        stop_price is None or _remainder(stop_price, tick) == 0
     ):
         return None  # the common case, without building the pairs below
     for name, price in (("limit_price", limit_price), ("stop_price", stop_price)):
-        if price is not None and price % tick != 0:
+        if price is not None and _remainder(price, tick) != 0:
             return Violation(
                 code="ORD-004", observed=str(price), limit=str(tick),
                 detail=f"{name} is not a multiple of tick_size",
@@ -106,7 +110,7 @@ def qty_lot(ctx: RuleContext) -> Violation | None:
         return None
     lot = instrument.lot_size
     qty = ctx.intent.qty
-    if qty % lot == 0:
+    if _remainder(qty, lot) == 0:
         return None
     return Violation(
         code="ORD-005", observed=str(qty), limit=str(lot),
@@ -140,7 +144,7 @@ def _collar_violation(
     if distance * HUNDRED <= limit * reference:
         return None
     return Violation(
-        code="ORD-008", observed=pct_text(distance * HUNDRED / reference), limit=str(limit),
+        code="ORD-008", observed=pct_text(distance, reference), limit=str(limit),
         detail=f"{what} {price} vs reference {reference}",
     )
 

@@ -88,7 +88,8 @@ from ordergate.model.values import ZERO
 #      `core.Engine.handle`): behaviour 4 rounded them to 28 digits, so a figure of 10**29
 #      swallowed an account's smaller exposure for good, and an order worth
 #      1,000,000.0000000000000000000002 passed a 1,000,000 cap; divisions (remainders and
-#      percentages too) keep 28 digits.
+#      percentages too) keep 28 digits. A percentage too large for evidence's 4 places is
+#      written out whole, where behaviour 4 denied the intent SYS-008 (`gate.context.pct_text`).
 ENGINE_BEHAVIOUR = 5
 
 

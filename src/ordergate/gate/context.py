@@ -21,7 +21,7 @@ from ordergate.model.intent import OrderIntent, OrderType, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.portfolio import AccountState
-from ordergate.model.values import QUOTIENT
+from ordergate.model.values import QUOTIENT, exact_arithmetic
 from ordergate.policy.limits import ResolvedLimits
 
 ZERO = Decimal(0)
@@ -31,6 +31,8 @@ _ONE_MICROSECOND = timedelta(microseconds=1)
 _PCT_STEP = Decimal("0.0001")
 # Rounding up keeps a reported percentage strictly above the limit it broke.
 _REPORT = Context(prec=34, rounding=ROUND_CEILING)
+# the largest power of ten below which a percentage has 4 places in `_REPORT`'s 34 digits
+_PCT_ROUNDABLE = 34 - 4
 
 # Enum members bound once: reading a member off its Enum class costs ~0.2 µs on CPython
 # 3.11, and these comparisons run for every intent.
@@ -269,8 +271,14 @@ def projected_contribution(
 
 def pct_text(part: Decimal, whole: Decimal) -> str:
     """`part` in % of `whole` for evidence, rounded up to 4 places so a breach never prints as
-    equal. The division keeps 28 digits (`QUOTIENT`) in any behaviour."""
-    return str(QUOTIENT.divide(part * HUNDRED, whole).quantize(_PCT_STEP, context=_REPORT))
+    equal. The division keeps 28 digits (`QUOTIENT`) in any behaviour. A percentage of 10**30
+    or more, far past any limit, has no 4 places in 34 digits: under the exact arithmetic
+    (engine behaviour 5) it is written out whole, as text for evidence must never raise; the
+    28-digit gate of behaviour 4 and before raised there (a SYS-008 denial its journals hold)."""
+    value = QUOTIENT.divide(part * HUNDRED, whole)
+    if value.adjusted() < _PCT_ROUNDABLE or not exact_arithmetic():
+        return str(value.quantize(_PCT_STEP, context=_REPORT))
+    return format(value, "f")
 
 
 def duration_text(value: timedelta) -> str:

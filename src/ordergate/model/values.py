@@ -19,6 +19,7 @@ from decimal import (
     DivisionByZero,
     InvalidOperation,
     Overflow,
+    getcontext,
 )
 
 ZERO = Decimal(0)
@@ -54,6 +55,12 @@ EXACT = Context(prec=2 * (MAX_ADJUSTED - (MIN_ADJUSTED - MAX_DIGITS + 1)) + 30,
                 traps=[InvalidOperation, DivisionByZero, Overflow])
 QUOTIENT = Context(prec=MAX_DIGITS, rounding=ROUND_HALF_EVEN, Emin=-999999, Emax=999999,
                    traps=[InvalidOperation, DivisionByZero, Overflow])
+
+
+def exact_arithmetic() -> bool:
+    """Whether the caller runs in `EXACT` (or as wide): for the few texts whose 28-digit
+    form raised where the exact arithmetic must not (`gate.context.pct_text`)."""
+    return getcontext().prec >= EXACT.prec
 # Set while a journaled record that the digits rule refused is read again: a journal written
 # before the rule keeps what it accepted then, so an upgrade never makes it unreadable.
 _JOURNALED: ContextVar[bool] = ContextVar("ordergate_journaled", default=False)

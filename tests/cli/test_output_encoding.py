@@ -7,15 +7,18 @@ its own."""
 from __future__ import annotations
 
 import decimal
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
 from ordergate import Gateway
 from ordergate.cli.errors import EXIT_OK, EXIT_SAFETY_STOP
+from ordergate.engine import core as engine_core
 
 POLICY = """\
 apiVersion: ordergate/v1
@@ -29,18 +32,18 @@ defaults:
 
 def write_journal(path: Path, *, precision: int | None = None) -> Path:
     """One order worth 10,000.0 (99.99 at 100.01, 9,999.9999 exactly) against a 9,999.99995
-    limit. Decided under a 6-digit decimal context it is denied, which a replay at full
-    precision does not reproduce: the journal fails verification."""
-    with decimal.localcontext() as context:
-        if precision is not None:
-            context.prec = precision
-        with Gateway.open(POLICY, journal=str(path), clock="event") as gateway:
-            gateway.fund("ACC-1", "100000.01", ts="2026-03-02T14:30:00Z")
-            gateway.on_market({"symbol": "AAPL", "ts": "2026-03-02T14:30:00Z",
-                               "bid": "100.00", "ask": "100.01", "last": "100.005"})
-            gateway.submit({"account": "ACC-1", "strategy": "s", "symbol": "AAPL",
-                            "side": "buy", "intent_id": "e-0", "ts": "2026-03-02T14:30:01Z",
-                            "qty": "99.99", "order_type": "limit", "limit_price": "100.01"})
+    limit. Decided by an engine made to compute in 6 digits it is denied, which a replay in
+    exact arithmetic does not reproduce: the journal fails verification."""
+    engine_context = (decimal.Context(prec=precision) if precision is not None
+                      else engine_core.EXACT)
+    with mock.patch.object(engine_core, "EXACT", engine_context), \
+            Gateway.open(POLICY, journal=str(path), clock="event") as gateway:
+        gateway.fund("ACC-1", "100000.01", ts="2026-03-02T14:30:00Z")
+        gateway.on_market({"symbol": "AAPL", "ts": "2026-03-02T14:30:00Z",
+                           "bid": "100.00", "ask": "100.01", "last": "100.005"})
+        gateway.submit({"account": "ACC-1", "strategy": "s", "symbol": "AAPL",
+                        "side": "buy", "intent_id": "e-0", "ts": "2026-03-02T14:30:01Z",
+                        "qty": "99.99", "order_type": "limit", "limit_price": "100.01"})
     return path
 
 
@@ -95,3 +98,25 @@ def test_decisions_show_prints_the_latency_in_microseconds(journals: dict[str, P
     assert code == EXIT_OK
     assert "DENY ORD-007" in stdout
     assert "evaluation latency" in stdout and " us " in stdout
+
+
+def test_json_output_stays_json_with_its_text_as_written(tmp_path: Path) -> None:
+    """`status --json` and `reasons --json` are documents for programs: written as UTF-8 bytes
+    whatever the locale, never with the terminal's ASCII stand-ins inside their strings."""
+    journal = tmp_path / "halted.db"
+    with Gateway.open(POLICY, journal=str(journal), clock="event") as gateway:
+        gateway.fund("ACC-1", "1000", ts="2026-03-02T14:30:00Z")
+        gateway.halt("ops", "café outage — see ticket…")
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("LC_") and name not in ("LANG", "PYTHONIOENCODING")}
+    env.update(LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    for args in (("status", "--journal", str(journal), "--json"), ("reasons", "--json")):
+        done = subprocess.run([sys.executable, "-m", "ordergate.cli.main", *args], env=env,
+                              capture_output=True, check=False, timeout=60)
+        assert done.returncode == EXIT_OK, done.stderr
+        document = json.loads(done.stdout.decode("utf-8"))
+        assert document
+    status = json.loads(subprocess.run(
+        [sys.executable, "-m", "ordergate.cli.main", "status", "--journal", str(journal),
+         "--json"], env=env, capture_output=True, check=True, timeout=60).stdout)
+    assert "café outage — see ticket…" in json.dumps(status, ensure_ascii=False)

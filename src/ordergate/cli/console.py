@@ -61,6 +61,20 @@ def guard_output_encoding() -> None:
             stream.reconfigure(errors=ENCODING_ERRORS)
 
 
+def print_json(document: bytes) -> None:
+    """One JSON document (UTF-8 bytes) on stdout, then a newline, as bytes: no locale's
+    encoding touches what is inside its strings (`guard_output_encoding` would escape them, and
+    the result would no longer be JSON). A stdout without bytes (a test's capture) takes text."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        out.print(document.decode(), markup=False, highlight=False)
+        return
+    out.file.flush()
+    sys.stdout.flush()
+    buffer.write(document + b"\n")
+    buffer.flush()
+
+
 def plain(value: object) -> str:
     """`value` as text that rich markup prints literally."""
     return escape(str(value))

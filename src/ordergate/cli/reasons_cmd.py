@@ -8,7 +8,7 @@ import msgspec
 import typer
 from rich.table import Table
 
-from ordergate.cli.console import out
+from ordergate.cli.console import out, print_json
 from ordergate.model.reasons import all_reasons
 
 
@@ -18,7 +18,7 @@ def reasons(
     """Print every reason code in precedence order (first = wins as the blocking reason)."""
     codes = all_reasons()
     if as_json:
-        out.print(msgspec.json.encode(codes).decode(), markup=False)
+        print_json(msgspec.json.encode(codes))
         return
     table = Table(title="ordergate reason codes (precedence order)")
     for column in ("#", "id", "name", "family", "severity", "meaning"):

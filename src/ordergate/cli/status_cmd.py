@@ -22,7 +22,7 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from ordergate.cli.console import out, plain
+from ordergate.cli.console import out, plain, print_json
 from ordergate.cli.errors import UserError, journal_problem
 from ordergate.cli.run_cmd import (
     configure_logging,
@@ -340,7 +340,7 @@ def status(
              "code": alert.code, "meaning": alert_words(alert.code, alert.severity),
              "message": alert.message, "intent_id": alert.intent_id} for alert in alerts]
         fields["live_writer"] = writer
-        out.print(msgspec.json.encode(fields).decode(), markup=False, highlight=False)
+        print_json(msgspec.json.encode(fields))
         return
     render_status(current, firm_kills(engine, current), monitor, writer=writer, alerts=alerts)
 
@@ -354,7 +354,7 @@ def _remote(url: str, token: str | None, as_json: bool) -> None:
         if not token:
             raise UserError(f"--token: a viewer token is required (or set {TOKEN_ENV})")
         view = fetch_status(url, token)
-        out.print(msgspec.json.encode(view).decode(), markup=False, highlight=False)
+        print_json(msgspec.json.encode(view))
         return
     show_remote_status(url, token, out)
 

@@ -583,6 +583,15 @@ class Engine:
             self._schedule_roll(out)
         self.alert(out, AlertSeverity.INFO, POLICY_ACTIVATED,
                    f"policy {policy.name} {policy.hash} is active")
+        if self.state.behaviour >= 5:
+            # The new policy judges the drawdown the accounts are already in: an enforcing
+            # drawdown_kill (a monitor policy made enforcing, a lower max_drawdown_pct) halts
+            # now, not at the next mark change. Behaviour 4 waited for one.
+            accounts = self.state.accounts
+            for account in sorted(accounts):
+                record = accounts[account]
+                if record.funded:
+                    self.check_drawdown(out, record)
 
     def _enforced(self) -> str:
         """The enforced policy as an alert names it: "<name> <hash>", or "none"."""

@@ -80,6 +80,10 @@ from ordergate.model.values import ZERO
 #      while the mode stays held, until when (`core.Engine._answered_words`).
 #      A monitor-mode policy's `cancel_rate` refuses no cancel and its `drawdown_kill` halts
 #      nothing; an Alert says what each would have done (`core.Engine._drawdown_would_halt`).
+#      Activating a policy checks every funded account's drawdown under it at once
+#      (`core.Engine.activate`), so an enforcing drawdown_kill already exceeded (a monitor
+#      policy made enforcing, a lower max_drawdown_pct) halts then; behaviour 4 waited for
+#      the next mark change or fill.
 #      An account event for an account already funded moves its cash and shifts its day-start
 #      equity and high-water mark by the same change (money moved is no profit or loss), with
 #      an info Alert, unless the event gives them (`EngineState.fund`); behaviour 4 started

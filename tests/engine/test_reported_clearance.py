@@ -32,8 +32,8 @@ BUST = ("alpaca reports order og-1 filled 5, less than the 10 the gateway booked
 LOST = ("the firm limits store at redis://127.0.0.1:6379/9 lost its data (restarted empty or "
         "flushed); other gateways' exposure is unknown until they report again; new risk is "
         "refused until an operator resumes")
-WHOLE = ("the firm limits store at redis://127.0.0.1:6379/9 answers again and holds this "
-         "shard's exposure")
+WHOLE = ("the firm limits store at redis://127.0.0.1:6379/9 holds this shard's exposure "
+         "again")
 
 
 def _bust(world: Harness) -> list[Alert]:

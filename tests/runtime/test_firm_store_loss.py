@@ -282,6 +282,10 @@ def test_a_flushed_store_never_releases_the_firm_kill_switch_only_an_operator_do
     assert [state for state in states if not state[0]] == [(False, "bob: all clear")], states
     alerts = [alert.message for alert in events_of(records, Alert) if alert.code == "SYS-007"]
     assert any(LOST in message for message in alerts), alerts
+    # the store's clearances say once that it answers again
+    said = [alert.message for alert in events_of(records, Alert)
+            if alert.message.startswith("redis answers again")]
+    assert said and all(message.count("answers again") == 1 for message in said), said
     modes = [(change.mode, change.actor) for change in events_of(records, ModeChanged)]
     assert modes == [(Mode.REDUCE_ONLY, "system"), (Mode.ACTIVE, "alice")], modes
     _replays_clean(postgres_url, "east")

@@ -659,16 +659,15 @@ class ShardGateway:
         if status is not None:
             # said in words, as its opening was; the engine adds that the mode stays held
             self._inject([msgspec.structs.replace(
-                status, ts=ts, detail=f"the firm limits store at {self._store_where()} "
-                                      "answers again")])
+                status, ts=ts, detail=f"the firm limits store at {self._store_where()}")])
         elif whole and breaker.state is BreakerState.CLOSED and \
                 runtime.engine.state.guard.has(_REDIS_REASON):
             # what it lost is not back: the engine's Alert says new risk stays refused until
             # an operator resumes (engine behaviour 5 on), not that the store is healthy
             self._inject([DependencyStatus(
                 ts=ts, dependency=REDIS_DEPENDENCY, healthy=True, code=CIRCUIT_OPEN,
-                detail=f"the firm limits store at {self._store_where()} answers again and "
-                       "holds this shard's exposure")])
+                detail=f"the firm limits store at {self._store_where()} holds this shard's "
+                       "exposure again")])
 
     def _store_where(self) -> str:
         firm = self._firm
@@ -710,12 +709,11 @@ class ShardGateway:
         closed = breaker.record_success()
         if closed is not None:
             events.append(msgspec.structs.replace(
-                closed, ts=ts, detail=f"the firm limits store at {firm.where} answers again"))
+                closed, ts=ts, detail=f"the firm limits store at {firm.where}"))
         elif runtime.engine.state.guard.has(_REDIS_REASON):
             events.append(DependencyStatus(ts=ts, dependency=REDIS_DEPENDENCY, healthy=True,
                                            code=CIRCUIT_OPEN,
-                                           detail=f"the firm limits store at {firm.where} "
-                                                  "answers again"))
+                                           detail=f"the firm limits store at {firm.where}"))
         events.append(DependencyStatus(ts=ts, dependency=REDIS_DEPENDENCY, healthy=False,
                                        code=CIRCUIT_OPEN, detail=detail))
         self._inject(events)

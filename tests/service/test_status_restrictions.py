@@ -128,7 +128,7 @@ def test_disabled_strategy_and_scoped_kills_are_restrictions_in_status_and_cli(
     assert disabled["account"] == "ACC-1" and disabled["actor"] == "system"
     assert disabled["name"] == "STRATEGY_DISABLED" and disabled["since"] is not None
     assert disabled["detail"] == "2 fills within 60 s"
-    assert "strategy momo in account ACC-1 is denied" in disabled["text"]
+    assert "strategy momo in account ACC-1 that adds risk is denied" in disabled["text"]
     assert "re-enable" in disabled["text"]
     account_kill = by_key[("KIL-002", "account", "ACC-2")]
     assert account_kill["actor"] == "ops-alice" and account_kill["detail"] == "desk review"
@@ -139,8 +139,8 @@ def test_disabled_strategy_and_scoped_kills_are_restrictions_in_status_and_cli(
     words = _cli_words(served)
     assert "ACTIVE — RESTRICTED" in words and "Trading restricted: 4 restrictions" in words
     assert "Restrictions: orders denied whatever the mode" in words
-    for expected in ("THR-006", "strategy momo in account ACC-1 is denied", "desk review",
-                     "ops-alice", "corporate action", "symbol MSFT", "model retrain",
+    for expected in ("THR-006", "strategy momo in account ACC-1 that adds risk is denied",
+                     "desk review", "ops-alice", "corporate action", "symbol MSFT", "model retrain",
                      "2026-03-02 14:30:02Z"):
         assert expected in words, expected
     assert "Trading normally" not in words

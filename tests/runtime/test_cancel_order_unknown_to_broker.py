@@ -73,7 +73,9 @@ def test_cancel_of_a_zombie_order_ends_it_and_the_gateway_can_resume(tmp_path: P
         cid = order.client_order_id
         assert _working_buy(first) == 10
     # The broker lost its book (a wiped simulator that keeps a state file): a zombie.
-    run = _reopen(tmp_path, msgspec.structs.replace(sim, state_path=str(tmp_path / "w.sim")))
+    wiped = msgspec.structs.replace(sim, state_path=str(tmp_path / "w.sim"))
+    SimBroker(wiped).close()  # wiped earlier: a state file made at this start holds no book
+    run = _reopen(tmp_path, wiped)
     try:
         run.guard.start(at(2))
         assert run.guard.reconciler.last is not None

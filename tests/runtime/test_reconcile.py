@@ -165,6 +165,7 @@ def test_a_working_order_the_broker_never_heard_of_is_a_zombie(tmp_path: Path) -
     # The broker lost its book (a new account, a wiped simulator): same journal, empty broker.
     # It keeps a book (a state file): an in-memory simulator's orders end at start-up instead.
     wiped = msgspec.structs.replace(sim, state_path=str(tmp_path / "wiped.sim"))
+    SimBroker(wiped).close()  # wiped earlier: a state file made at this start holds no book
     guard = GuardedRuntime.open(f"sqlite:///{tmp_path / 'journal.db'}", chaos_policy(),
                                 SimBroker(wiped), EventClock(), QUIET)
     try:

@@ -176,6 +176,7 @@ def test_a_zombie_order_is_named_by_symbol_side_quantity_and_intent(tmp_path: Pa
         run.step([intent("resting", Side.BUY, 10, 1, limit_price=Decimal(180))])
         cid = run.runtime.engine.status().open_orders[0].client_order_id
     wiped = msgspec.structs.replace(sim, state_path=str(tmp_path / "wiped.sim"))
+    SimBroker(wiped).close()  # wiped earlier: a state file made at this start holds no book
     guard = GuardedRuntime.open(f"sqlite:///{tmp_path / 'journal.db'}", chaos_policy(),
                                 SimBroker(wiped), EventClock(), QUIET)
     try:

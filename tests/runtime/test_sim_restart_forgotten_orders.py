@@ -85,7 +85,10 @@ def test_unknown_order_at_a_broker_that_keeps_its_book_stays_open(tmp_path: Path
     first = SimBroker(SimConfig(state_path=str(tmp_path / "first.sim")))
     client_order_id = _rest_a_limit_buy(journal, first)
     first.close()
-    # Another book altogether: it keeps orders across restarts but has never seen this one.
+    # Another book altogether, made by an earlier process: it keeps orders across restarts
+    # but has never seen this one. (A state file made by this start is a simulator without
+    # state: tests/brokers/test_sim_new_state_file.py.)
+    SimBroker(SimConfig(state_path=str(tmp_path / "other.sim"))).close()
     other = SimBroker(SimConfig(state_path=str(tmp_path / "other.sim")))
     assert other.keeps_orders_across_restarts
     try:

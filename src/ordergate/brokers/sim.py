@@ -307,6 +307,9 @@ class SimBroker:
         self._pending_added: list[_Pending] = []
         self._pending_removed: list[int] = []
         self._saved_submissions = 0
+        # The state file was made (or found holding no book) by this start: it holds nothing
+        # an earlier process sent (see `keeps_orders_across_restarts`).
+        self._state_made_now = False
         if self.config.state_path is not None:
             self._open_state(self.config.state_path)
 
@@ -327,9 +330,23 @@ class SimBroker:
     @property
     def keeps_orders_across_restarts(self) -> bool:
         """Does a new process find the orders an earlier one sent here? Only with a state
-        file: an in-memory simulator starts empty and never answers for the journal's
-        working orders (start-up recovery ends them, `Runtime._reconcile_lost_answers`)."""
-        return self.config.state_path is not None
+        file it found holding a book: an in-memory simulator, or one whose state file this
+        start made (a new `--broker-state` path, say), starts empty and never answers for
+        the journal's working orders (start-up recovery ends them,
+        `Runtime._reconcile_lost_answers`, with `forgotten_orders_reason`)."""
+        return self.config.state_path is not None and not self._state_made_now
+
+    @property
+    def forgotten_orders_reason(self) -> str | None:
+        """Why this simulator holds none of the working orders a gateway's earlier process
+        sent, when its state file is new: journaled as their cancel reason, naming the file.
+        None without a state file (`runtime.loop.SIM_RESTARTED_REASON` says why) or with
+        one it found holding a book."""
+        if not self._state_made_now:
+            return None
+        return (f"the paper simulator was restarted with a new broker state file "
+                f"({self.config.state_path}, made at this start, so not the one the order was "
+                f"sent to): it never held this order")
 
     @property
     def faults(self) -> SimFaults:
@@ -825,6 +842,7 @@ class SimBroker:
             raise
         self._db = db
         if rows is None:
+            self._state_made_now = True
             try:
                 self._commit()
             except sqlite3.Error as exc:  # a file it may read but not write, say

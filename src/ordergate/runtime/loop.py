@@ -726,8 +726,9 @@ class Runtime:
             if forgotten:
                 self._log.warning("sim_orders_forgotten_on_restart", orders=len(forgotten),
                                   broker=self.broker.name)
+                why = isinstance(self.broker, SimBroker) and self.broker.forgotten_orders_reason
                 lost.extend(OrderCanceled(ts=self._now, client_order_id=cid,
-                                          reason=SIM_RESTARTED_REASON) for cid in forgotten)
+                                          reason=why or SIM_RESTARTED_REASON) for cid in forgotten)
             if lost:
                 self._log.warning("recovered_lost_broker_answers", events=len(lost))
                 self._feedback(lost, report, origin="recovery")

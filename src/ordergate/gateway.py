@@ -3,7 +3,8 @@
     from ordergate import Gateway
 
     with Gateway.open("policy.yaml", journal="sqlite:///og.db") as gateway:
-        gateway.fund("ACC-1", "100000")
+        if not gateway.is_funded("ACC-1"):  # a new journal; a restart keeps its cash
+            gateway.fund("ACC-1", "100000")
         gateway.on_market({"symbol": "AAPL", "bid": "189.99", "ask": "190.01", ...})
         decision = gateway.submit({"intent_id": "i-1", "account": "ACC-1", ...})
 
@@ -392,6 +393,10 @@ def _utc_reading(now: object) -> datetime:
                            "datetime.now(UTC))") from None
 
 
+def _rfc3339(stamp: datetime) -> str:
+    return stamp.isoformat().replace("+00:00", "Z")
+
+
 def _decimal(value: Decimal | str | int, field: str) -> Decimal:
     if isinstance(value, float):
         raise InvalidInput(f"{field}: expected a decimal string, got the float {value!r}")
@@ -586,11 +591,59 @@ class Gateway:
         return self._admitted([event], ["market"])[0]
 
     def fund(self, account: str, cash: Decimal | str | int, *,
-             ts: datetime | str | None = None) -> list[Emitted]:
-        """Seed (or re-seed) an account's cash; loss and drawdown limits start from it."""
-        event = _built(AccountFunding, "funding", ts=self._stamp(ts), account=account,
-                       cash=_decimal(cash, "cash"))
-        return self._process([_checked(event, "funding")])
+             ts: datetime | str | None = None, again: bool = False) -> list[Emitted]:
+        """Fund an account: set its cash; loss and drawdown limits start from it.
+
+        Once. An account this journal has funded already (`is_funded`) is refused with
+        `InvalidInput`, journaling nothing: a program that funds at start-up would otherwise,
+        on every restart, put its starting cash back beside the positions that cash bought
+        (equity that is not there, and a loss limit that no longer binds). Fund only a new
+        journal (`if not gateway.is_funded(account)`), or pass `again=True` to set the cash
+        on purpose (a balance sync with the broker, a deposit or a withdrawal): the cash
+        becomes exactly the figure given, and the positions are kept.
+
+        A `ts` earlier than the gateway's event time is refused too (`InvalidInput` naming
+        `ts`): event time never goes back, so funding stamped in the past would be applied
+        now as if it were current (a start-up script's fixed timestamp, run again)."""
+        if not isinstance(again, bool):
+            raise InvalidInput(f"again: expected True or False, got {type(again).__name__} "
+                               f"{again!r:.60}")
+        stamp = self._stamp(ts)
+        event = _checked(_built(AccountFunding, "funding", ts=stamp, account=account,
+                                cash=_decimal(cash, "cash")), "funding")
+        with self._lock:
+            self._check_open()
+            self._refuse_funding(event, again=again, stamped=ts is not None)
+            return self._process([event])
+
+    def is_funded(self, account: str) -> bool:
+        """Whether this journal has funded `account` (by `fund`, or an `account` event of a
+        feed or a state file). A program that funds at start-up asks this first, so that a
+        restart on the same journal keeps the account's cash, day's loss and drawdown."""
+        with self._lock:
+            record = self._runtime.engine.state.accounts.get(account)
+            return record is not None and record.funded
+
+    def _refuse_funding(self, event: AccountFunding, *, again: bool, stamped: bool) -> None:
+        """`InvalidInput` for a funding `fund` must not journal: a second funding not asked
+        for with `again`, or one stamped (`stamped`: by the caller) before event time."""
+        account, last = event.account, self._last_ts
+        record = self._runtime.engine.state.accounts.get(account)
+        if record is not None and record.funded and not again:
+            when = f" before event time {_rfc3339(last)}" if last is not None else ""
+            raise InvalidInput(
+                f"funding.account: {account} is already funded in this journal{when} (cash "
+                f"now {record.cash}, equity {record.equity}); funding it again would put that "
+                f"cash back beside the positions it bought (equity that is not there). Fund "
+                f"only a new journal (`if not gateway.is_funded({account!r}): ...`), or, to "
+                f"set its cash on purpose (a balance sync or a deposit), call "
+                f"fund({account!r}, cash, again=True): the cash becomes the figure given")
+        if stamped and last is not None and event.ts < last:
+            raise InvalidInput(
+                f"funding.ts: {_rfc3339(event.ts)} is before the gateway's event time "
+                f"({_rfc3339(last)}), and event time never goes back: funding stamped in the "
+                f"past would be applied now as if current. Stamp it at or after the event "
+                f"time, or leave ts out to use the gateway's clock")
 
     def cancel(self, client_order_id: str, account: str, *, requested_by: str = "",
                ts: datetime | str | None = None) -> list[Emitted]:
@@ -903,8 +956,11 @@ class AsyncGateway:
         return await self._call(lambda: self._gateway.on_market(snapshot))
 
     async def fund(self, account: str, cash: Decimal | str | int, *,
-                   ts: datetime | str | None = None) -> list[Emitted]:
-        return await self._call(lambda: self._gateway.fund(account, cash, ts=ts))
+                   ts: datetime | str | None = None, again: bool = False) -> list[Emitted]:
+        return await self._call(lambda: self._gateway.fund(account, cash, ts=ts, again=again))
+
+    async def is_funded(self, account: str) -> bool:
+        return await self._call(lambda: self._gateway.is_funded(account))
 
     async def tick(self, ts: datetime | str | None = None) -> list[Emitted]:
         return await self._call(lambda: self._gateway.tick(ts))

@@ -117,7 +117,13 @@ from ordergate.runtime.loop import (
     RuntimeStopped,
 )
 from ordergate.runtime.policy_choice import PolicyReplacement
-from ordergate.runtime.runfile import DEFAULT_BATCH_SIZE, Tally, count_lines, run_file
+from ordergate.runtime.runfile import (
+    DEFAULT_BATCH_SIZE,
+    Tally,
+    count_lines,
+    run_file,
+    start_line_for,
+)
 from ordergate.runtime.sources import BadLine, SourceMark, decode_note
 
 _PRINTED = (Decision, Dispatch, CancelOrder, OrderReject, OrderCanceled, Fill, ModeChanged,
@@ -523,8 +529,11 @@ def _run_until_done_or_stopped(
         err.print(batch.words(journal), markup=False, highlight=False, soft_wrap=True)
     bad: list[BadLine] = []
     stopped: int | None = None
+    first: int | None = None  # the first line this run reads
+    last = 0
     try:
         stop.check()  # asked during the start-up: nothing more is read
+        first = start_line_for(runtime, events)
         total = count_lines(events)
         with Progress(TextColumn("[bold]run"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, transient=True,
@@ -537,8 +546,10 @@ def _run_until_done_or_stopped(
                 progress.update(task, completed=line)
                 stop.check()
 
-            run_file(guard, events, batch_size=batch_size, skip_bad_lines=skip_bad_lines,
-                     on_report=on_report, on_progress=on_progress, on_bad_line=bad.append)
+            last = run_file(guard, events, batch_size=batch_size,
+                            skip_bad_lines=skip_bad_lines, on_report=on_report,
+                            on_progress=on_progress, on_bad_line=bad.append,
+                            start_line=first)
     except StopAsked as asked:
         stopped = asked.signum
     except BadLine as exc:
@@ -558,10 +569,17 @@ def _run_until_done_or_stopped(
         err.print(f"[yellow]skipped[/] {plain(line)}", markup=True, highlight=False, soft_wrap=True)
     render_summary(err, tally, runtime.engine.status(), breakers=guard.breakers(),
                    head=head_of(runtime.journal), notes=notes)
+    if stopped is None and first is not None and first > 1 and last < first:
+        err.print(f"nothing new: {events} was read to its end before (this journal holds "
+                  f"its lines through line {first - 1:,}), so no line of it was applied "
+                  f"again; lines added to it later are read from line {first:,} on",
+                  markup=False, highlight=False, soft_wrap=True)
     if stopped is not None:
         resume = runtime.resume
-        where = (f"every line before line {resume.next_line:,} of {events} is journaled, "
-                 "acted on and shown" if resume is not None and resume.source == events.name
+        journaled = (resume.next_line if resume is not None and resume.source == events.name
+                     else first or 1)
+        where = (f"every line before line {journaled:,} of {events} is journaled, "
+                 "acted on and shown" if journaled > 1
                  else f"no line of {events} was journaled yet")
         err.print(f"stopped ({_SIGNALS[stopped]}): {where}; run the same command again to "
                   "resume", markup=False, highlight=False, soft_wrap=True)

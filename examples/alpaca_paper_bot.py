@@ -82,7 +82,8 @@ def main() -> int:
     journal = args.journal or Path(tempfile.mkdtemp(prefix="ordergate-alpaca-")) / "journal.db"
     price = Decimal(args.price)
     with ordergate.Gateway.open(POLICY, journal=journal, broker=adapter) as gateway:
-        gateway.fund(ACCOUNT, "100000")
+        if not gateway.is_funded(ACCOUNT):  # a new journal; a restart keeps its cash
+            gateway.fund(ACCOUNT, "100000")
         # Quotes come from your market data feed; one quote stands in for it here.
         gateway.on_market({"symbol": "AAPL", "bid": str(price - Decimal("0.01")),
                            "ask": str(price + Decimal("0.01")), "last": str(price)})

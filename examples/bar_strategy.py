@@ -78,7 +78,8 @@ def run(journal: Path, bars_path: Path) -> Counter[str]:
     closes: deque[Decimal] = deque(maxlen=SLOW)
     with ordergate.Gateway.open(POLICY, journal=journal, clock="event") as gateway:
         first = datetime.fromisoformat(bars[0]["ts"])
-        gateway.fund(ACCOUNT, "100000", ts=first)
+        if not gateway.is_funded(ACCOUNT):  # a new journal; a restart keeps its cash
+            gateway.fund(ACCOUNT, "100000", ts=first)
         for number, bar in enumerate(bars):
             at = datetime.fromisoformat(bar["ts"]) + timedelta(seconds=59)  # the bar's close
             gateway.on_market(snapshot(bar, at))

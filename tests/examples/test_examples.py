@@ -65,6 +65,14 @@ def test_bar_strategy_trades_the_bundled_bars_and_the_gateway_trims_and_refuses(
     assert "mode: ACTIVE" in out
 
 
+def test_bar_strategy_runs_again_on_its_journal_without_funding_it_twice(tmp_path: Path) -> None:
+    """A restart on the same journal (the examples fund only a new journal: a second
+    `fund` of a funded account is refused, as it would reset the cash the positions used)."""
+    run_example("bar_strategy.py", tmp_path)
+    again = run_example("bar_strategy.py", tmp_path)
+    assert "mode: ACTIVE" in again
+
+
 def test_alpaca_paper_bot_fills_at_the_venue_and_halts(
         tmp_path: Path, alpaca_url: tuple[str, alpaca.AlpacaState]) -> None:
     url, state = alpaca_url

@@ -36,6 +36,12 @@ sends nothing and tightens the mode, SYS-007), reconnect probes, clock sync agai
 with a clock of its own, reconciliation with the broker before the first event and every N
 batches, and automatic halts on authentication failures and disconnect storms. The guard's
 timers run on the gateway's clock (the wall clock, event time, or the injected one).
+
+Arithmetic: every public method computes in a fixed decimal context (`model.values.STANDARD`,
+Decimal's default: 28 digits, half even), set for the call and the caller's own put back
+after it, so a program that sets `decimal.getcontext().prec = 6` or traps `Inexact` for its
+own figures gets the decisions and the journal `ordergate run` would, and its journal replays
+clean. `AsyncGateway` runs those same methods on its worker thread.
 """
 
 from __future__ import annotations
@@ -79,6 +85,7 @@ from ordergate.model.values import (
     InvalidValue,
     control_character_problem,
     describe_error,
+    in_standard_arithmetic,
     is_blank,
     require_utc,
     same_person_key,
@@ -433,6 +440,7 @@ class Gateway:
         self._last_ts: datetime | None = state.now if state.started else None
 
     @classmethod
+    @in_standard_arithmetic
     def open(cls, policy: str | os.PathLike[str] | Policy,
              journal: str | os.PathLike[str] = "sqlite:///ordergate.db",
              broker: BrokerAdapter | None = None,
@@ -524,6 +532,7 @@ class Gateway:
     def mode(self) -> Mode:
         return self._runtime.engine.state.mode
 
+    @in_standard_arithmetic
     def breakers(self) -> list[BreakerSnapshot]:
         """Every circuit breaker's state (broker_submit, broker_reads, clock, feeds)."""
         with self._lock:
@@ -536,6 +545,7 @@ class Gateway:
 
     # ------------------------------------------------------------------ inputs
 
+    @in_standard_arithmetic
     def submit(self, intent: OrderIntent | Mapping[str, Any]) -> Decision:
         """Decide one intent: ALLOW, DENY or MODIFY with every violated rule. An allowed intent
         is journaled and sent to the broker before this returns. Idempotent on `intent_id`: a
@@ -556,6 +566,7 @@ class Gateway:
                 return item
         raise GatewayClosed(f"intent {order.intent_id}: the engine gave no decision")
 
+    @in_standard_arithmetic
     def submit_many(self, intents: Sequence[OrderIntent | Mapping[str, Any]]) -> list[Decision]:
         """Decide several intents as one batch (one journal flush); decisions in input order.
 
@@ -581,6 +592,7 @@ class Gateway:
             matched.append(found)
         return matched
 
+    @in_standard_arithmetic
     def on_market(self, snapshot: MarketSnapshot | Mapping[str, Any]) -> list[Emitted]:
         """Feed one market snapshot. Returns what it caused (fills at a simulated broker,
         mode changes on bad or stale data, drawdown alerts...). Unless the clock is `"event"`,
@@ -590,6 +602,7 @@ class Gateway:
         event = _convert(snapshot, MarketSnapshot, "market", self._now)
         return self._admitted([event], ["market"])[0]
 
+    @in_standard_arithmetic
     def fund(self, account: str, cash: Decimal | str | int, *,
              ts: datetime | str | None = None, again: bool = False) -> list[Emitted]:
         """Fund an account: set its cash; loss and drawdown limits start from it.
@@ -645,6 +658,7 @@ class Gateway:
                 f"past would be applied now as if current. Stamp it at or after the event "
                 f"time, or leave ts out to use the gateway's clock")
 
+    @in_standard_arithmetic
     def cancel(self, client_order_id: str, account: str, *, requested_by: str = "",
                ts: datetime | str | None = None) -> list[Emitted]:
         """Ask to cancel a working order."""
@@ -652,10 +666,12 @@ class Gateway:
                               account=account, requested_by=requested_by)
         return self._process([_checked(event, "cancel")])
 
+    @in_standard_arithmetic
     def tick(self, ts: datetime | str | None = None) -> list[Emitted]:
         """Advance event time with no other event (timers, data staleness, broker polling)."""
         return self._process([ClockTick(ts=self._stamp(ts))])
 
+    @in_standard_arithmetic
     def process(self, events: Sequence[InputEvent]) -> list[Emitted]:
         """Any input events as one batch; returns everything the batch journaled after them.
         Each is checked as the journal's decoder checks it (`InvalidInput` names the event and
@@ -671,17 +687,20 @@ class Gateway:
 
     # ------------------------------------------------------------------ operator commands
 
+    @in_standard_arithmetic
     def halt(self, operator: str, reason: str, cancel_all: bool = False, *,
              ts: datetime | str | None = None) -> CommandOutcome:
         """Stop all new risk (HALTED): only cancels and an operator-ordered flatten pass.
         `cancel_all` also cancels every working order."""
         return self._command(CommandAction.HALT, operator, reason, ts, cancel_all=cancel_all)
 
+    @in_standard_arithmetic
     def reduce_only(self, operator: str, reason: str, *,
                     ts: datetime | str | None = None) -> CommandOutcome:
         """Only orders that shrink an existing position pass (REDUCE_ONLY)."""
         return self._command(CommandAction.REDUCE_ONLY, operator, reason, ts)
 
+    @in_standard_arithmetic
     def resume(self, operator: str, reason: str, *,
                ts: datetime | str | None = None) -> CommandOutcome:
         """Clear operator-set and latched reasons. After a drawdown halt a policy with
@@ -689,6 +708,7 @@ class Gateway:
         the first call records the approval and the mode stays HALTED."""
         return self._command(CommandAction.RESUME, operator, reason, ts)
 
+    @in_standard_arithmetic
     def kill(self, operator: str, reason: str, *, scope: KillScope = KillScope.FIRM,
              key: str = "", cancel_all: bool = False,
              ts: datetime | str | None = None) -> CommandOutcome:
@@ -696,11 +716,13 @@ class Gateway:
         return self._command(CommandAction.KILL, operator, reason, ts, scope=scope, key=key,
                              cancel_all=cancel_all)
 
+    @in_standard_arithmetic
     def unkill(self, operator: str, reason: str, *, scope: KillScope = KillScope.FIRM,
                key: str = "", ts: datetime | str | None = None) -> CommandOutcome:
         """Release a kill switch."""
         return self._command(CommandAction.UNKILL, operator, reason, ts, scope=scope, key=key)
 
+    @in_standard_arithmetic
     def flatten(self, operator: str, reason: str, *, scope: KillScope = KillScope.FIRM,
                 key: str = "", ts: datetime | str | None = None) -> CommandOutcome:
         """Cancel working orders and close every position in scope with reduce-only market
@@ -749,18 +771,21 @@ class Gateway:
 
     # ------------------------------------------------------------------ reads and lifecycle
 
+    @in_standard_arithmetic
     def status(self) -> EngineStatus:
         """Mode and its reasons, positions, working orders, accounts with PnL and exposure,
         kill switches and the active policy."""
         with self._lock:
             return self._runtime.status()  # type: ignore[no-any-return]
 
+    @in_standard_arithmetic
     def snapshot(self) -> None:
         """Save the engine state now so the next start replays less of the journal."""
         with self._lock:
             self._check_open()
             self._runtime.snapshot()
 
+    @in_standard_arithmetic
     def close(self) -> None:
         """Flush and close the journal. Idempotent."""
         with self._lock:

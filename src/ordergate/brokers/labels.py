@@ -58,7 +58,7 @@ from ordergate.model.events import (
 )
 from ordergate.model.intent import OrderType, Side, TimeInForce
 from ordergate.model.reasons import REPORTED
-from ordergate.model.values import MAGNITUDE_LIMIT, InvalidValue, require_finite
+from ordergate.model.values import MAGNITUDE_LIMIT, STANDARD, InvalidValue, require_finite
 
 log = structlog.get_logger("ordergate.brokers")
 
@@ -281,8 +281,11 @@ class _Seen(msgspec.Struct, kw_only=True):
 
 
 def fill_id(client_order_id: str, cumulative_qty: Decimal) -> str:
-    """Deterministic, so the same observed fill always has the same id (redelivery is harmless)."""
-    digest = hashlib.sha256(f"{client_order_id}|{cumulative_qty.normalize()}".encode()).hexdigest()
+    """Deterministic, so the same observed fill always has the same id (redelivery is harmless):
+    normalized in `STANDARD` (28 digits), not the caller's context, where 6 digits would give
+    1.23456789 and 1.23457 one id and the engine would drop the second fill."""
+    quantity = cumulative_qty.normalize(STANDARD)
+    digest = hashlib.sha256(f"{client_order_id}|{quantity}".encode()).hexdigest()
     return f"fill-{digest[:32]}"
 
 

@@ -35,6 +35,13 @@ Without it a DAY order trades until canceled.
 
 With `state_path`, the book is committed (incrementally) to a small SQLite file after every mutating
 call, so a gateway process can be killed and restarted and still talk to the same broker.
+
+Arithmetic: fill prices, fees and average prices are worked out in the caller's decimal
+context, which the runtime sets to `model.values.STANDARD` around every batch and its recovery
+(`runtime.loop`), so they never follow an embedding program's own context; a test driving a
+simulator by hand computes in its own (Decimal's default unless it changed it). The order view
+the guard's reconciliation reads outside a batch (`get_order`, `open_orders`) divides in
+`STANDARD` itself.
 """
 
 from __future__ import annotations
@@ -71,7 +78,7 @@ from ordergate.brokers.labels import PriceLimit
 from ordergate.model.events import Dispatch, Fill, InputEvent, OrderAck, OrderCanceled, OrderReject
 from ordergate.model.intent import OrderType, Side, TimeInForce
 from ordergate.model.market import MarketSnapshot
-from ordergate.model.values import InvalidValue
+from ordergate.model.values import STANDARD, InvalidValue
 
 log = structlog.get_logger(__name__)
 
@@ -820,7 +827,8 @@ class SimBroker:
             client_order_id=entry.dispatch.client_order_id,
             broker_order_id=entry.broker_order_id, symbol=entry.dispatch.symbol,
             status=entry.status, qty=entry.dispatch.qty, filled_qty=entry.filled_qty,
-            avg_fill_price=entry.filled_value / entry.filled_qty if entry.filled_qty else None,
+            avg_fill_price=(STANDARD.divide(entry.filled_value, entry.filled_qty)
+                            if entry.filled_qty else None),
             filled_at=entry.last_fill_ts,
         )
 

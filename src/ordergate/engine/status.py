@@ -14,6 +14,7 @@ from ordergate.engine.records import OrderStatus
 from ordergate.model.events import KillScope, ModeReason
 from ordergate.model.intent import OrderType, Side
 from ordergate.model.modes import Mode
+from ordergate.model.values import in_standard_arithmetic
 
 if TYPE_CHECKING:
     from ordergate.engine.core import Engine
@@ -120,6 +121,7 @@ class EngineStatus(msgspec.Struct, frozen=True, kw_only=True):
     day_ends_at: datetime | None = None
 
 
+@in_standard_arithmetic  # a drawdown and a loss limit worked out as in any clean process
 def build_status(engine: Engine) -> EngineStatus:
     state = engine.state
     positions = tuple(

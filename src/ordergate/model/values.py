@@ -7,8 +7,9 @@ are RFC 3339 strings. These helpers validate both at the edge so the core can tr
 
 from __future__ import annotations
 
+import functools
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,9 @@ from decimal import (
     InvalidOperation,
     Overflow,
     getcontext,
+    setcontext,
 )
+from typing import ParamSpec, TypeVar
 
 ZERO = Decimal(0)
 
@@ -55,6 +58,32 @@ EXACT = Context(prec=2 * (MAX_ADJUSTED - (MIN_ADJUSTED - MAX_DIGITS + 1)) + 30,
                 traps=[InvalidOperation, DivisionByZero, Overflow])
 QUOTIENT = Context(prec=MAX_DIGITS, rounding=ROUND_HALF_EVEN, Emin=-999999, Emax=999999,
                    traps=[InvalidOperation, DivisionByZero, Overflow])
+# Decimal's default context (28 digits, half even, the default traps), fixed: what every
+# entry point of ordergate computes in whatever the caller's own context is (an embedding
+# program's `getcontext().prec = 6` or `traps[Inexact]`, a sitecustomize): the embedded
+# `Gateway`, the runtime's batches and recovery (run, serve, gateway), the status view and
+# replay. Engine behaviour 1 to 4 decided in it (`Engine.handle` leaves their arithmetic to
+# the context it is called in), so their journals replay as decided; behaviour 5 sets `EXACT`
+# inside it for each event.
+STANDARD = Context(prec=MAX_DIGITS, rounding=ROUND_HALF_EVEN, Emin=-999999, Emax=999999,
+                   traps=[InvalidOperation, DivisionByZero, Overflow])
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def in_standard_arithmetic(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """`function` run in a fresh copy of `STANDARD`, the caller's decimal context put back
+    after it. For entry points: once per call (a batch, a replay), never per record."""
+    @functools.wraps(function)
+    def pinned(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        previous = getcontext()
+        setcontext(STANDARD.copy())  # a copy: flags and any change inside stay in this call
+        try:
+            return function(*args, **kwargs)
+        finally:
+            setcontext(previous)
+    return pinned
 
 
 def exact_arithmetic() -> bool:

@@ -28,6 +28,12 @@ the crash) is fed back as events; only then may new events come in.
 Determinism: the same events file run twice, in separate processes, gives byte-identical
 stdout and journal payloads. `run_id` and `recorded_at_ns` of journal records say which
 process wrote a record and when, so they are excluded from that comparison by design.
+
+Arithmetic: the entry points (`open_on` with its recovery, `process`, `inject`, `snapshot`,
+`rebuild`) compute in `model.values.STANDARD`, set once per call whatever the caller's decimal
+context is, and so does everything they call: the engine (which sets its exact context inside
+from behaviour 5 on), the dispatcher and the broker adapters (the simulator's fill prices and
+fees, fill ids).
 """
 
 from __future__ import annotations
@@ -101,6 +107,7 @@ from ordergate.model.events import (
 )
 from ordergate.model.intent import OrderIntent
 from ordergate.model.market import MarketSnapshot
+from ordergate.model.values import in_standard_arithmetic
 from ordergate.policy.loader import Policy
 from ordergate.resilience.errors import DEPENDENCY_ERRORS
 from ordergate.runtime import faults
@@ -348,6 +355,7 @@ class Runtime:
                            upgrade_engine=upgrade_engine)
 
     @classmethod
+    @in_standard_arithmetic
     def open_on(cls, journal: Journal, policy: Policy, broker: BrokerAdapter, *,
                 snapshot_every: int = DEFAULT_SNAPSHOT_EVERY, source: Path | None = None,
                 on_batch: Callable[[BatchReport], None] | None = None,
@@ -826,6 +834,7 @@ class Runtime:
         """Why the runtime refuses events ('' while it accepts them)."""
         return self._stopped
 
+    @in_standard_arithmetic
     def process(self, events: Sequence[InputEvent], *, source: str = "",
                 line: int = 0,
                 on_durable: Callable[[BatchReport], None] | None = None) -> BatchReport:
@@ -876,6 +885,7 @@ class Runtime:
                 self._maybe_snapshot()
         return report
 
+    @in_standard_arithmetic
     def inject(self, events: Sequence[InputEvent], *, origin: str,
                notes: Sequence[bytes] = ()) -> BatchReport:
         """Journal what the shell itself observed (circuit breakers, clock sync,
@@ -1292,6 +1302,7 @@ class Runtime:
         size."""
         return max(self.snapshot_every, self._last_snapshot_bytes // SNAPSHOT_BYTES_PER_EVENT)
 
+    @in_standard_arithmetic
     def snapshot(self) -> None:
         """Save the engine state at the current end of the journal."""
         if self._stopped:
@@ -1330,6 +1341,7 @@ class Runtime:
         return dict(self._awaiting)
 
 
+@in_standard_arithmetic
 def rebuild(journal_url: str) -> Engine:
     """A read-only rebuild for `ordergate status`: latest snapshot + every later input."""
     journal = open_journal(journal_url, durability=Durability.NONE, create=False,

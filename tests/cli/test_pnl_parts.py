@@ -14,6 +14,9 @@ from typing import Any
 from tests.runtime.harness import cli, write_jsonl
 from tests.runtime.scenario import demo_policy_path
 
+from ordergate.cli.run_cmd import money, pnl_parts
+from ordergate.engine.status import AccountStatus
+
 ACCOUNT = "ACC-1"
 SUMMARY_PNL = re.compile(r"PnL today (\S+) \(realized (\S+), unrealized (\S+), fees (\S+)\)")
 STATUS_PNL = re.compile(r"PnL today (\S+)\s+realized (\S+)\s+unrealized (\S+)\s+fees (\S+)\s")
@@ -82,3 +85,17 @@ def test_after_a_day_roll_the_parts_are_labelled_to_date(tmp_path: Path) -> None
         flat = " ".join(text.split())
         assert "to date: realized" in flat, flat
     assert SUMMARY_PNL.search(run.stderr) is None
+
+
+def test_pnl_of_10_to_the_26_and_more_is_shown_instead_of_raising() -> None:
+    """Rounding 10**26 to the cent takes more than Decimal's 28 digits: such a figure is shown
+    as it is (the run summary and `status --journal` raised InvalidOperation on it)."""
+    big = Decimal("9999999999999900000000000000")  # 10**14 shares gaining 10**14 - 1 each
+    account = AccountStatus(
+        account="A", cash=Decimal(1000), equity=big + 1000, realized_pnl=Decimal("0.5"),
+        unrealized_pnl=big, fees=Decimal("1E+27"), day_start_equity=Decimal(1000),
+        high_water_mark=big + 1000, daily_pnl=big + Decimal("0.5") - Decimal("1E+27"),
+        drawdown_pct=Decimal(0), gross_exposure=big, net_exposure=big,
+        max_gross_exposure=None, max_net_exposure=None, daily_loss_limit=None)
+    assert pnl_parts(account) == (
+        f"realized 0.50, unrealized {money(big)}, fees {money(Decimal('-1E+27'))}")

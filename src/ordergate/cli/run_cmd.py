@@ -254,6 +254,16 @@ def money(value: object) -> str:
 
 
 _CENT = Decimal("0.01")
+# Rounding to the cent keeps at most Decimal's 28 digits: 25 before the point, 2 after.
+_CENTS_MAX_ADJUSTED = 25
+
+
+def _to_cent(amount: Decimal) -> Decimal:
+    """`amount` rounded to the cent, or as it is when that takes more than 28 digits (10**26
+    and more): `quantize` would raise on it, and `money` shows it with two decimals anyway."""
+    if amount.adjusted() > _CENTS_MAX_ADJUSTED:
+        return amount
+    return amount.quantize(_CENT)
 
 
 def pnl_parts(account: AccountStatus) -> str:
@@ -262,11 +272,11 @@ def pnl_parts(account: AccountStatus) -> str:
     shown as what the other two leave of the PnL shown, so the three add up to it to the cent
     (rounded one by one, they can miss it by a cent)."""
     label = parts_label(account)
-    realized = account.realized_pnl.quantize(_CENT)
-    fees = (-account.fees).quantize(_CENT) if account.fees else Decimal(0)
-    unrealized = account.unrealized_pnl.quantize(_CENT)
+    realized = _to_cent(account.realized_pnl)
+    fees = _to_cent(-account.fees) if account.fees else Decimal(0)
+    unrealized = _to_cent(account.unrealized_pnl)
     if not label:
-        unrealized = account.daily_pnl.quantize(_CENT) - realized - fees
+        unrealized = _to_cent(account.daily_pnl) - realized - fees
     return (f"{label}realized {money(realized)}, unrealized {money(unrealized)}, "
             f"fees {money(fees)}")
 

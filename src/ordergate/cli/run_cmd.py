@@ -434,8 +434,10 @@ def run(
     broker_state: Annotated[Path | None, typer.Option(
         "--broker-state", help="Persist the simulated broker here (a file of its own, never "
                                "the journal's), so a restarted run talks to the same broker. "
-                               "Without it a restart ends the orders still working at the old "
-                               "simulator (journaled as canceled).")] = None,
+                               "Without it, or with a file that does not exist yet (made at "
+                               "this start), a restart ends the orders still working at the "
+                               "old simulator (journaled as canceled, naming the new file)."
+                               )] = None,
     fill_model: Annotated[FillModel, typer.Option(
         "--fill-model", help="immediate: fill on receipt when marketable against the last "
                              "quote (a limit order rests until a quote reaches it); "

@@ -167,6 +167,23 @@ def test_a_renamed_copy_of_a_file_already_read_is_refused(tmp_path: Path) -> Non
     assert "read from 'day1.jsonl'" in said
 
 
+def test_a_file_that_starts_with_a_whole_shorter_file_already_read_is_refused_as_such(
+        tmp_path: Path) -> None:
+    """Not called a copy of that file (it is longer): its repeated opening lines are named."""
+    opening = _write(tmp_path / "opening.jsonl", DAY1[:2])
+    assert _run(tmp_path, "journal.db", opening)[0] == 0
+    held = _lines_journaled(tmp_path, "journal.db")
+    day = _write(tmp_path / "day.jsonl", DAY1)
+    code, said, decisions = _run(tmp_path, "journal.db", day)
+    assert code == 1 and decisions == []
+    said = " ".join(said.split())
+    assert (f"{day}: its first 2 events are the 2 events this journal read from "
+            "'opening.jsonl'") in said, said
+    assert "take those lines out of it" in said
+    assert "run it under its journaled name" not in said
+    assert _lines_journaled(tmp_path, "journal.db") == held
+
+
 def test_a_file_of_an_earlier_name_with_other_lines_is_refused(tmp_path: Path) -> None:
     day1 = _write(tmp_path / "day1.jsonl", DAY1)
     day2 = _write(tmp_path / "day2.jsonl", DAY2)

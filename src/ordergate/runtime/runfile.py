@@ -121,12 +121,20 @@ def start_line_for(runtime: Runtime, path: Path) -> int:
         same = _journaled_events(journal, seq, mark.source, len(opening))
         if same and same == opening[:len(same)]:
             events = f"{len(same)} events" if len(same) > 1 else "event"
+            if len(same) == len(opening):  # as far as compared, the same file
+                raise ResumeMismatch(
+                    f"{path}: its first {events} are already in this journal, read from "
+                    f"'{mark.source}'; applied again they would count twice (accounts funded "
+                    "anew, fills booked again). To go on with that file, run it under its "
+                    f"journaled name '{mark.source}': the run resumes after its last "
+                    "journaled line. For other events, use a new journal")
+            # a shorter file the journal read whole: this one starts with all it held
             raise ResumeMismatch(
-                f"{path}: its first {events} are already in this journal, read from "
+                f"{path}: its first {events} are the {events} this journal read from "
                 f"'{mark.source}'; applied again they would count twice (accounts funded "
-                "anew, fills booked again). To go on with that file, run it under its "
-                f"journaled name '{mark.source}': the run resumes after its last journaled "
-                "line. For other events, use a new journal")
+                f"anew, fills booked again). If this file goes on from '{mark.source}', "
+                f"run it under that name (the run resumes after its last journaled line); "
+                "otherwise take those lines out of it, or use a new journal")
     return 1
 
 

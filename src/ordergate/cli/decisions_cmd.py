@@ -27,7 +27,12 @@ from ordergate.evidence.decisions import (
     find_decisions,
     iter_decisions,
 )
-from ordergate.evidence.reproduce import IncompleteRecord, decode_limits, reproduce
+from ordergate.evidence.reproduce import (
+    IncompleteRecord,
+    behaviour_at,
+    decode_limits,
+    reproduce,
+)
 from ordergate.gate.table import RULES
 from ordergate.model.decision import Decision, DecisionKind, Violation
 from ordergate.model.events import Dispatch
@@ -176,7 +181,9 @@ def plain_words(decision: Decision, intent: OrderIntent | None,
     return lines
 
 
-def show(detail: DecisionDetail) -> None:
+def show(detail: DecisionDetail, behaviour: int) -> None:
+    """One decision in full; `behaviour` is the engine behaviour it was decided under
+    (`evidence.reproduce.behaviour_at`), whose arithmetic re-derives it."""
     decision = detail.decision
     colour = _COLOURS[decision.decision.value]
     out.rule(f"[bold]intent {plain(decision.intent_id)}[/]: [{colour}]{decision.decision.value}[/]"
@@ -205,7 +212,8 @@ def show(detail: DecisionDetail) -> None:
         out.print(Panel(_json(detail.outputs), title="what followed (same step)"))
     if detail.intent is not None and detail.record is not None and detail.limits is not None:
         try:
-            again = reproduce(detail.intent, detail.record, detail.limits)
+            again = reproduce(detail.intent, detail.record, detail.limits,
+                              behaviour=behaviour)
         except IncompleteRecord as exc:
             out.print(f"[red]cannot re-derive from the record[/]: {plain(exc)}")
             return
@@ -271,8 +279,9 @@ def decisions(
                 # refused): every decision is shown, never only the first.
                 out.print(f"[bold]intent {plain(show_id)} was decided {len(found)} times[/]: "
                           + ", ".join(_outcome(detail) for detail in found), highlight=False)
+            behaviours = behaviour_at(opened, (detail.seq for detail in found))
             for detail in found:
-                show(detail)
+                show(detail, behaviours[detail.seq])
             return
         rows = list(iter_decisions(opened, where))
     title = f"{len(rows):,} decisions" + (f" (latest {limit})" if len(rows) > limit else "")

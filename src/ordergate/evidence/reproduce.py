@@ -1,5 +1,6 @@
 """Re-derive a decision from its record alone: the intent, the cited limits and the
-DecisionRecord's context, through the same gate, with no engine and no other journal record.
+DecisionRecord's context, through the same gate, with no engine and no other journal record
+but the EngineUpgrade inputs that say which arithmetic the gate decided in (`behaviour_at`).
 
 `RecordedView` answers the gate's questions from the context. A question the record cannot
 answer (a rate window it did not read) raises `IncompleteRecord`: a record that cannot
@@ -9,20 +10,24 @@ reproduce its decision is a finding, never papered over with a default.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal, localcontext
 
 import msgspec
 
+from ordergate.engine.state import ENGINE_BEHAVIOUR
+from ordergate.evidence.replay import journaled_input
 from ordergate.gate.evaluate import evaluate_limits, precision_denial
 from ordergate.gate.view import ActiveReason, ExposureTotals, RateScope
+from ordergate.journal import Journal, RecordKind
 from ordergate.model.decision import Decision
-from ordergate.model.events import DecisionContext, DecisionRecord, LimitsRecord
+from ordergate.model.events import DecisionContext, DecisionRecord, EngineUpgrade, LimitsRecord
 from ordergate.model.intent import OrderIntent, Side
 from ordergate.model.market import MarketSnapshot
 from ordergate.model.modes import Mode
 from ordergate.model.portfolio import AccountState
-from ordergate.model.values import EXACT
+from ordergate.model.values import EXACT, STANDARD
 from ordergate.policy.limits import ResolvedLimits
 
 
@@ -112,15 +117,47 @@ def decode_limits(record: LimitsRecord) -> ResolvedLimits:
     return msgspec.json.decode(data, type=ResolvedLimits)
 
 
-def reproduce(intent: OrderIntent, record: DecisionRecord, limits: LimitsRecord) -> Decision:
-    """The decision the gate makes for `intent` given only the record and its limits."""
+_UPGRADE_PREFIX = b'{"type":"engine_upgrade",'
+# the first engine behaviour whose sums and products are exact (`engine.core.Engine.handle`)
+_EXACT_FROM = 5
+
+
+def behaviour_at(journal: Journal, seqs: Iterable[int]) -> dict[int, int]:
+    """The engine behaviour (`engine.state.ENGINE_BEHAVIOUR`) each record of `seqs` was
+    written under: 1 until the journal's first EngineUpgrade input, then the highest one
+    journaled before it (an upgrade never lowers it). Reads the journal up to the last of
+    `seqs`; a record that cannot be read raises JournalError naming its seq."""
+    wanted = set(seqs)
+    if not wanted:
+        return {}
+    upgrades: list[tuple[int, int]] = []  # (seq, behaviour): one per start-up at most
+    for record in journal.read(1, max(wanted)):
+        if record.kind is RecordKind.INPUT and record.payload.startswith(_UPGRADE_PREFIX):
+            event = journaled_input(record.seq, record.payload)
+            if isinstance(event, EngineUpgrade):
+                upgrades.append((record.seq, event.behaviour))
+    return {seq: max((behaviour for at, behaviour in upgrades if at < seq), default=1)
+            for seq in wanted}
+
+
+def arithmetic(behaviour: int) -> Context:
+    """The decimal context the gate decided in under engine `behaviour`: Decimal's 28 digits
+    (`STANDARD`) up to 4, exact sums and products (`EXACT`) from 5 on."""
+    return EXACT if behaviour >= _EXACT_FROM else STANDARD
+
+
+def reproduce(intent: OrderIntent, record: DecisionRecord, limits: LimitsRecord, *,
+              behaviour: int = ENGINE_BEHAVIOUR) -> Decision:
+    """The decision the gate makes for `intent` given only the record and its limits, in the
+    arithmetic of the engine `behaviour` it was decided under (`behaviour_at`; this code's
+    own by default)."""
     if limits.limits_hash != record.limits_hash:
         raise IncompleteRecord(f"limits: the record cites {record.limits_hash}, "
                                f"got {limits.limits_hash}")
     resolved = decode_limits(limits)
-    # in the exact arithmetic of engine behaviour 5 (the record does not say its behaviour: a
-    # decision of behaviour 4 or before on a figure 28 digits rounded re-derives differently)
-    with localcontext(EXACT):
+    # a decision of behaviour 4 or before was made on figures rounded to 28 digits: in exact
+    # arithmetic 3 x 333333.3333333333333333333334 is above a 1,000,000 cap it was allowed at
+    with localcontext(arithmetic(behaviour)):
         try:
             return evaluate_limits(intent, RecordedView(record), resolved, record.policy_hash)
         except ArithmeticError as exc:  # what the engine answered too (`Engine._intent`)

@@ -51,6 +51,7 @@ from ordergate.brokers.config import Secret
 from ordergate.brokers.labels import (
     OrderWatch,
     PriceLimit,
+    fill_time,
     order_limit,
     parse_retry_after,
     parse_timestamp,
@@ -306,25 +307,11 @@ class AlpacaAdapter:
             venue_number(VENUE, subject, "filled_avg_price", avg)
         if status is OrderStatus.NEW and filled > 0:
             status = OrderStatus.PARTIALLY_FILLED
-        filled_at = _fill_time(subject, parsed.filled_at) if filled > 0 else None
+        filled_at = (fill_time(VENUE, f"{subject}: filled_at", parsed.filled_at)
+                     if filled > 0 else None)
         return BrokerOrder(client_order_id=parsed.client_order_id, broker_order_id=parsed.id,
                            symbol=parsed.symbol, status=status, qty=qty,
                            filled_qty=filled, avg_fill_price=avg, filled_at=filled_at)
-
-
-def _fill_time(subject: str, raw: object) -> datetime | None:
-    """Alpaca's `filled_at` (RFC 3339) as a UTC time; None when absent. A value that is no
-    such time is logged and left out rather than failing the answer: it only orders what a
-    restart books of fills no process saw (`BrokerOrder.filled_at`)."""
-    if raw is None:
-        return None
-    field = f"{subject}: filled_at"
-    try:
-        return parse_timestamp(VENUE, field, raw)
-    except (BrokerBadResponse, OverflowError) as exc:  # overflow: shifted past year 1 or 9999
-        log.warning("broker_bad_fill_time", venue=VENUE, field=field, value=repr(raw)[:80],
-                    error=str(exc))
-        return None
 
 
 def _required(order: Dispatch, field: str) -> Decimal:

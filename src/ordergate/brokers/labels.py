@@ -170,6 +170,20 @@ def parse_timestamp(venue: str, field: str, raw: object) -> datetime:
             f"{venue}: {field}: timestamp {raw!r} is out of range in UTC") from exc
 
 
+def fill_time(venue: str, field: str, raw: object) -> datetime | None:
+    """A venue's RFC 3339 fill time as a UTC time; None when absent. A value that is no such
+    time is logged and left out rather than failing the answer: it only orders what a restart
+    books of fills no process saw (`BrokerOrder.filled_at`)."""
+    if raw is None:
+        return None
+    try:
+        return parse_timestamp(venue, field, raw)
+    except BrokerBadResponse as exc:
+        log.warning("broker_bad_fill_time", venue=venue, field=field, value=repr(raw)[:80],
+                    error=str(exc))
+        return None
+
+
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     """Retry-After in seconds when the venue gave it as a number; None otherwise."""
     if not headers:

@@ -49,10 +49,10 @@ from ordergate.brokers.labels import (
     OrderWatch,
     PriceLimit,
     decimal_text,
+    fill_time,
     json_constant,
     order_limit,
     parse_retry_after,
-    parse_timestamp,
     require_label,
     require_supported,
     response_shape,
@@ -391,23 +391,9 @@ def _to_broker_order(row: _Order, what: str) -> BrokerOrder:
                        symbol=row.symbol, status=status, qty=row.quantity,
                        filled_qty=row.exec_quantity,
                        avg_fill_price=row.avg_fill_price if row.exec_quantity > 0 else None,
-                       filled_at=(_fill_time(subject, row.transaction_date)
+                       filled_at=(fill_time(VENUE, f"{subject}: transaction_date",
+                                            row.transaction_date)
                                   if last_change_a_fill else None))
-
-
-def _fill_time(subject: str, raw: object) -> datetime | None:
-    """Tradier's `transaction_date` (RFC 3339) as a UTC time; None when absent. A value that
-    is no such time is logged and left out rather than failing the answer: it only orders what
-    a restart books of fills no process saw (`BrokerOrder.filled_at`)."""
-    if raw is None:
-        return None
-    field = f"{subject}: transaction_date"
-    try:
-        return parse_timestamp(VENUE, field, raw)
-    except (BrokerBadResponse, OverflowError) as exc:  # overflow: shifted past year 1 or 9999
-        log.warning("broker_bad_fill_time", venue=VENUE, field=field, value=repr(raw)[:80],
-                    error=str(exc))
-        return None
 
 
 def _raise_for_status(what: str, response: httpx.Response) -> None:

@@ -113,7 +113,7 @@ def start_line_for(runtime: Runtime, path: Path) -> int:
     found, copied = _scan_source_marks(journal, path.name, opening[0])
     if found is not None:
         seq, mark = found
-        inputs, last_input = _batch_inputs(journal, seq)
+        inputs, last_input = batch_inputs(journal, seq)
         if inputs:
             _check_line(path, mark.line + inputs - 1, last_input)
         return mark.line + inputs
@@ -197,9 +197,9 @@ def _scan_source_marks(journal: Journal, name: str, first: bytes
     return None, copied
 
 
-def _batch_inputs(journal: Journal, seq: int) -> tuple[int, bytes]:
+def batch_inputs(journal: Journal, seq: int) -> tuple[int, bytes]:
     """How many INPUT records follow the source mark at `seq` before the next batch's mark,
-    and the last one's payload."""
+    and the last one's payload (`gateway` resumes its file by the same count)."""
     inputs = 0
     last = b""
     for record in journal.read(seq + 1):

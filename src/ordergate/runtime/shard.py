@@ -98,9 +98,9 @@ from ordergate.runtime.firm import (
 from ordergate.runtime.health import open_proven
 from ordergate.runtime.loop import BatchReport, Runtime
 from ordergate.runtime.policy_choice import PolicyReplacement
+from ordergate.runtime.runfile import batch_inputs
 from ordergate.runtime.sources import (
     BadLine,
-    FeedbackMark,
     SourceMark,
     decode_note,
     new_event,
@@ -223,13 +223,7 @@ def next_source_line(journal: Journal, source: str) -> int:
                     found = (record.seq, note)
         if found is not None:
             seq, mark = found
-            inputs = 0
-            for record in journal.read(seq + 1):
-                if record.kind is RecordKind.META and isinstance(
-                        decode_note(record.payload), SourceMark | FeedbackMark):
-                    break
-                if record.kind is RecordKind.INPUT:
-                    inputs += 1
+            inputs, _ = batch_inputs(journal, seq)
             return mark.line + inputs
         high = low - 1
     return 1

@@ -191,7 +191,8 @@ def test_open_page_shows_a_disabled_strategy_as_a_restriction(page: Page,
         _wait_for_mode(page, "ACTIVE — RESTRICTED")  # the same page, never reloaded
         assert "Trading restricted: 1 restriction" in page.inner_text("#mode-reason")
         listed = page.inner_text("#restrictions")
-        assert "THR-006" in listed and "strategy momo in account ACC-1 is denied" in listed
+        assert "THR-006" in listed
+        assert "strategy momo in account ACC-1 that adds risk is denied" in listed
         assert "set by system" in listed
     finally:
         served.stop()

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import structlog
 from typer.testing import CliRunner
 
@@ -72,6 +73,23 @@ def tokens() -> TokenStore:
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def status_of(served: Served) -> dict[str, Any]:
+    """GET /v1/status as the viewer sees it (answered 200)."""
+    response = httpx.get(f"{served.url}/v1/status", headers=auth(VIEWER), timeout=10.0)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def decided(served: Served, body: dict[str, Any]) -> dict[str, Any]:
+    """POST one intent as the trader (answered 200): its decision."""
+    response = httpx.post(f"{served.url}/v1/intents", json=body, headers=auth(TRADER),
+                          timeout=10.0)
+    assert response.status_code == 200, response.text
+    decision: dict[str, Any] = response.json()["decision"]
+    return decision
 
 
 def feed(ts: datetime = T0) -> list[InputEvent]:

@@ -28,11 +28,11 @@ from service.support import (
     POLICY,
     T0,
     TRADER,
-    VIEWER,
     Served,
     auth,
     intent,
     start,
+    status_of,
 )
 
 # AAPL and MSFT trade on XNYS: in March 2026 (EST until the 8th) 14:30 to 21:00 UTC; T0 is
@@ -84,12 +84,6 @@ def _health(served: Served) -> tuple[int, dict[str, Any]]:
     return answer.status_code, body
 
 
-def _status(served: Served) -> dict[str, Any]:
-    answer = httpx.get(f"{served.url}/v1/status", headers=auth(VIEWER), timeout=10.0)
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
-
 
 def _holding_aapl_after_the_close(tmp_path: Path) -> tuple[Served, WallClock]:
     """A gateway that bought 10 AAPL at Monday's open; AAPL and MSFT quoted last 30 s before
@@ -114,7 +108,7 @@ def holding(tmp_path: Path) -> Iterator[tuple[Served, WallClock]]:
 
 
 def _holds_aapl(served: Served) -> bool:
-    return any(p["symbol"] == "AAPL" and p["qty"] == "10" for p in _status(served)["positions"])
+    return any(p["symbol"] == "AAPL" and p["qty"] == "10" for p in status_of(served)["positions"])
 
 
 def test_a_position_held_overnight_leaves_the_gateway_ready(
@@ -125,7 +119,7 @@ def test_a_position_held_overnight_leaves_the_gateway_ready(
         code, health = _health(served)
         assert health["checks"]["data"] == {"ok": True, "detail": ""}, moment
         assert (code, health["ready"]) == (200, True), health
-    status = _status(served)
+    status = status_of(served)
     assert _holds_aapl(served)
     assert status["mode"] == "ACTIVE"
     assert status["headline"] == "Trading normally: no active reason."
@@ -146,7 +140,7 @@ def test_in_open_hours_a_quote_older_than_the_limit_is_still_stale(
     assert health["checks"]["data"] == {
         "ok": False, "detail": "stale market data (older than 0:10:00): AAPL, MSFT"}
     assert "Orders for AAPL, MSFT are denied until fresh market data arrives" in (
-        _status(served)["headline"])
+        status_of(served)["headline"])
 
     # the engine agrees on its next tick
     stale = [alert for alert in _tick(served, clock, NEXT_OPEN + timedelta(minutes=11))

@@ -17,22 +17,16 @@ from service.support import (
     OPERATOR,
     POLICY,
     TRADER,
-    VIEWER,
     Served,
     auth,
     intent,
     start,
     status_cli_words,
+    status_of,
 )
 
 ALL_DENIED = "KILL SWITCH — ALL ORDERS DENIED"
 
-
-def _status(served: Served) -> dict[str, Any]:
-    response = httpx.get(f"{served.url}/v1/status", headers=auth(VIEWER), timeout=10.0)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def _post(served: Served, path: str, body: dict[str, Any], token: str) -> dict[str, Any]:
@@ -45,7 +39,7 @@ def _post(served: Served, path: str, body: dict[str, Any], token: str) -> dict[s
 def test_firm_kill_switch_says_all_orders_are_denied_in_status_and_cli(served: Served) -> None:
     _post(served, "/v1/kill", {"scope": "account", "name": "ACC-2", "reason": "desk review"},
           OPERATOR)
-    scoped = _status(served)
+    scoped = status_of(served)
     assert scoped["all_orders_denied"] is False  # one account's kill leaves the rest trading
     assert scoped["headline"].startswith("Trading restricted")
 
@@ -53,7 +47,7 @@ def test_firm_kill_switch_says_all_orders_are_denied_in_status_and_cli(served: S
     denied = _post(served, "/v1/intents", intent("after-kill"), TRADER)["decision"]
     assert denied["decision"] == "DENY" and denied["blocking"] == "KIL-002"
 
-    status = _status(served)
+    status = status_of(served)
     assert status["mode"] == "ACTIVE"  # the mode's meaning is unchanged
     assert status["all_orders_denied"] is True
     assert status["headline"] == (
@@ -65,13 +59,13 @@ def test_firm_kill_switch_says_all_orders_are_denied_in_status_and_cli(served: S
     assert "No trading: every order is denied" in words and "fat finger incident" in words
 
     _post(served, "/v1/mode/halt", {"reason": "investigating"}, OPERATOR)
-    halted = _status(served)
+    halted = status_of(served)
     assert halted["all_orders_denied"] is True
     assert "The mode is HALTED as well." in halted["headline"]
     assert f"{ALL_DENIED} · HALTED" in status_cli_words(served)
 
     _post(served, "/v1/unkill", {"scope": "firm", "reason": "explained"}, OPERATOR)
-    released = _status(served)
+    released = status_of(served)
     assert released["all_orders_denied"] is False
     assert released["headline"] == ("Trading is HALTED: only cancels and an operator-ordered "
                                     "flatten are allowed. Also 1 restriction (listed below).")
@@ -80,7 +74,7 @@ def test_firm_kill_switch_says_all_orders_are_denied_in_status_and_cli(served: S
 def test_policy_kill_switch_says_all_orders_are_denied(tmp_path: Path) -> None:
     served = start(tmp_path, policy=parse_policy(POLICY + "kill_switch: true\n"))
     try:
-        status = _status(served)
+        status = status_of(served)
         assert status["all_orders_denied"] is True
         assert status["headline"] == (
             "No trading: every order is denied. The policy service-test sets kill_switch; an "

@@ -22,7 +22,17 @@ from ordergate.cli.main import app
 from ordergate.model.intent import Side
 from ordergate.policy.loader import parse_policy
 from service import test_dashboard_browser
-from service.support import OPERATOR, POLICY, TRADER, VIEWER, Served, auth, intent, start
+from service.support import (
+    OPERATOR,
+    POLICY,
+    VIEWER,
+    Served,
+    auth,
+    decided,
+    intent,
+    start,
+    status_of,
+)
 from service.test_dashboard_browser import LIVE_UPDATE_MS
 
 with contextlib.suppress(ImportError):  # without it the browser fixture skips (or fails)
@@ -38,9 +48,9 @@ page = test_dashboard_browser.page
 
 def _disable_momo(served: Served) -> None:
     for number in range(2):
-        assert _post_intent(served, intent(f"fill-{number}"))["decision"] == "ALLOW"
+        assert decided(served, intent(f"fill-{number}"))["decision"] == "ALLOW"
     deadline = time.monotonic() + DEADLINE_S
-    while not _status(served)["restrictions"] and time.monotonic() < deadline:
+    while not status_of(served)["restrictions"] and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
@@ -55,19 +65,6 @@ def disabled_in_monitor(tmp_path: Path) -> Iterator[Served]:
         served.stop()
 
 
-def _status(served: Served) -> dict[str, Any]:
-    response = httpx.get(f"{served.url}/v1/status", headers=auth(VIEWER), timeout=10.0)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def _post_intent(served: Served, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{served.url}/v1/intents", json=body, headers=auth(TRADER),
-                          timeout=10.0)
-    assert response.status_code == 200, response.text
-    decision: dict[str, Any] = response.json()["decision"]
-    return decision
 
 
 def _kill_account(served: Served, account: str) -> None:
@@ -87,10 +84,10 @@ def _cli_words(served: Served) -> str:
 def test_disabled_strategy_in_monitor_mode_is_said_to_be_still_sent(
         disabled_in_monitor: Served) -> None:
     served = disabled_in_monitor
-    sent = _post_intent(served, intent("after-disable", seconds=3))
+    sent = decided(served, intent("after-disable", seconds=3))
     assert sent["decision"] == "ALLOW" and sent["would_block"] == "THR-006"
 
-    status = _status(served)
+    status = status_of(served)
     assert status["mode"] == "ACTIVE" and status["policy_monitor"] is True
     [disabled] = status["restrictions"]
     assert disabled["code"] == "THR-006" and disabled["key"] == "momo"
@@ -129,7 +126,7 @@ def test_a_kill_switch_still_restricts_in_monitor_mode_and_is_counted_alone(
     served = disabled_in_monitor
     _kill_account(served, "ACC-2")
 
-    headline = _status(served)["headline"]
+    headline = status_of(served)["headline"]
     assert headline.startswith("Trading restricted: 1 restriction deny orders (listed below).")
     assert "Limits NOT enforced (monitor mode)" in headline
     assert "1 restriction would deny orders were the limits enforced" in headline
@@ -161,10 +158,10 @@ def test_an_enforced_disabled_strategy_is_said_to_deny_only_orders_that_add_risk
         POLICY + "  repeated_execution: {max: 2, window: 1m}\n"))
     try:
         _disable_momo(served)
-        assert _post_intent(served, intent("add", seconds=3))["blocking"] == "THR-006"
-        reducing = _post_intent(served, intent("reduce", qty="5", side=Side.SELL, seconds=4))
+        assert decided(served, intent("add", seconds=3))["blocking"] == "THR-006"
+        reducing = decided(served, intent("reduce", qty="5", side=Side.SELL, seconds=4))
         assert reducing["decision"] == "ALLOW"
-        [disabled] = _status(served)["restrictions"]
+        [disabled] = status_of(served)["restrictions"]
         assert disabled["text"].startswith(
             "Every new order of strategy momo in account ACC-1 that adds risk is denied (orders "
             "that reduce risk still go through): disabled by the repeated-execution limit")

@@ -6,22 +6,19 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from ordergate.brokers.sim import SimBroker, SimConfig
 from ordergate.model.events import PositionSeed
 from ordergate.policy.loader import parse_policy
 from ordergate.runtime.loop import Runtime
-from service.support import POLICY, T0, VIEWER, Served, auth, feed, start, status_cli_words
-
-
-def _status(served: Served) -> dict[str, Any]:
-    response = httpx.get(f"{served.url}/v1/status", headers=auth(VIEWER), timeout=10.0)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+from service.support import (
+    POLICY,
+    T0,
+    feed,
+    start,
+    status_cli_words,
+    status_of,
+)
 
 
 def test_average_price_and_quantities_are_shown_in_plain_notation(tmp_path: Path) -> None:
@@ -34,7 +31,7 @@ def test_average_price_and_quantities_are_shown_in_plain_notation(tmp_path: Path
     runtime.close()
     served = start(tmp_path)  # the same journal: the position is replayed as it was
     try:
-        status = _status(served)
+        status = status_of(served)
         assert status["positions"] == [
             {"account": "ACC-1", "symbol": "AAPL", "qty": "10", "avg_price": "190"}]
         for exposure in status["exposure"]:

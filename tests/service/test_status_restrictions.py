@@ -30,13 +30,14 @@ from service.support import (
     OPERATOR_2,
     POLICY,
     T0,
-    TRADER,
     VIEWER,
     Served,
     auth,
+    decided,
     intent,
     quote,
     start,
+    status_of,
 )
 
 DEADLINE_S = 5.0  # fills come back from the simulator in a later batch; they arrive at all
@@ -64,19 +65,6 @@ def gateways(tmp_path: Path) -> Iterator[Callable[[str], Served]]:
             served.stop()
 
 
-def _status(served: Served) -> dict[str, Any]:
-    response = httpx.get(f"{served.url}/v1/status", headers=auth(VIEWER), timeout=10.0)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def _post_intent(served: Served, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{served.url}/v1/intents", json=body, headers=auth(TRADER),
-                          timeout=10.0)
-    assert response.status_code == 200, response.text
-    decision: dict[str, Any] = response.json()["decision"]
-    return decision
 
 
 def _command(served: Served, **fields: Any) -> None:
@@ -96,7 +84,7 @@ def _cli_words(served: Served) -> str:
 def _wait_for(served: Served, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     deadline = time.monotonic() + DEADLINE_S
     while True:
-        status = _status(served)
+        status = status_of(served)
         if ready(status) or time.monotonic() > deadline:
             return status
         time.sleep(0.05)
@@ -105,9 +93,9 @@ def _wait_for(served: Served, ready: Callable[[dict[str, Any]], bool]) -> dict[s
 def test_disabled_strategy_and_scoped_kills_are_restrictions_in_status_and_cli(
         gateways: Callable[[str], Served]) -> None:
     served = gateways(REPEATED_POLICY)
-    assert _status(served)["headline"] == "Trading normally: no active reason."
+    assert status_of(served)["headline"] == "Trading normally: no active reason."
     for number, qty in enumerate(("10", "11")):
-        assert _post_intent(served, intent(f"fill-{number}", qty=qty))["decision"] == "ALLOW"
+        assert decided(served, intent(f"fill-{number}", qty=qty))["decision"] == "ALLOW"
     status = _wait_for(served, lambda s: any(r["code"] == "THR-006" for r in s["restrictions"]))
     _command(served, action=CommandAction.KILL, scope=KillScope.ACCOUNT, key="ACC-2",
              operator="ops-alice", reason="desk review")
@@ -115,10 +103,10 @@ def test_disabled_strategy_and_scoped_kills_are_restrictions_in_status_and_cli(
              operator="ops-bob", reason="corporate action")
     _command(served, action=CommandAction.KILL, scope=KillScope.STRATEGY, key="meanrev",
              operator="ops-bob", reason="model retrain")
-    denied = _post_intent(served, intent("after-disable", qty="12", seconds=3))
+    denied = decided(served, intent("after-disable", qty="12", seconds=3))
     assert denied["decision"] == "DENY" and denied["blocking"] == "THR-006"
 
-    status = _status(served)
+    status = status_of(served)
     assert status["mode"] == "ACTIVE" and status["reasons"] == []
     assert status["headline"].startswith("Trading restricted: 4 restrictions deny orders")
     by_key = {(r["code"], r["scope"], r["key"]): r for r in status["restrictions"]}
@@ -152,7 +140,7 @@ def test_disabled_strategy_and_scoped_kills_are_restrictions_in_status_and_cli(
                        (KillScope.STRATEGY, "meanrev")):
         _command(served, action=CommandAction.UNKILL, scope=scope, key=key,
                  operator="ops-alice", reason="done")
-    status = _status(served)
+    status = status_of(served)
     assert status["restrictions"] == []
     assert status["headline"] == "Trading normally: no active reason."
 
@@ -160,16 +148,16 @@ def test_disabled_strategy_and_scoped_kills_are_restrictions_in_status_and_cli(
 def test_first_of_two_resume_approvals_shows_as_pending_and_survives_a_restart(
         gateways: Callable[[str], Served]) -> None:
     served = gateways(DRAWDOWN_POLICY)
-    assert _post_intent(served, intent("dd-buy", qty="1000"))["decision"] == "ALLOW"
+    assert decided(served, intent("dd-buy", qty="1000"))["decision"] == "ALLOW"
     crash = httpx.post(f"{served.url}/v1/market", json=quote("AAPL", "40.00", seconds=2),
                        headers=auth(FEEDER), timeout=10.0)
     assert crash.status_code == 200 and crash.json()["mode"] == "HALTED", crash.text
-    assert _status(served)["pending_approvals"] == []
+    assert status_of(served)["pending_approvals"] == []
 
     first = httpx.post(f"{served.url}/v1/mode/resume", json={"reason": "loss reviewed"},
                        headers=auth(OPERATOR), timeout=10.0)
     assert first.status_code == 200 and first.json()["mode"] == "HALTED", first.text
-    status = _status(served)
+    status = status_of(served)
     [pending] = status["pending_approvals"]
     assert pending["action"] == "resume" and pending["first_operator"] == "ops-alice"
     assert pending["reason"] == "loss reviewed" and pending["since"] is not None
@@ -182,12 +170,12 @@ def test_first_of_two_resume_approvals_shows_as_pending_and_survives_a_restart(
     # recovered from the journal: the engine's state and the approval's own record
     served.stop()
     served = gateways(DRAWDOWN_POLICY)
-    assert _status(served)["pending_approvals"] == status["pending_approvals"]
+    assert status_of(served)["pending_approvals"] == status["pending_approvals"]
 
     second = httpx.post(f"{served.url}/v1/mode/resume", json={"reason": "agreed"},
                         headers=auth(OPERATOR_2), timeout=10.0)
     assert second.status_code == 200 and second.json()["mode"] == "ACTIVE", second.text
-    status = _status(served)
+    status = status_of(served)
     assert status["pending_approvals"] == []
     assert "second operator" not in status["headline"]
     assert "PENDING" not in _cli_words(served)
@@ -202,12 +190,12 @@ def test_strategy_and_symbol_rate_windows_are_listed_busiest_first_and_exported(
                             headers=auth(FEEDER), timeout=10.0)
         assert posted.status_code == 200, posted.text
     for symbol in symbols:
-        assert _post_intent(served, intent(f"i-{symbol}", symbol=symbol))["decision"] == "ALLOW"
+        assert decided(served, intent(f"i-{symbol}", symbol=symbol))["decision"] == "ALLOW"
     for qty in ("11", "12"):  # SYM05 is the busiest: 3 of its 4
-        assert _post_intent(served, intent(f"i-busy-{qty}", symbol="SYM05", qty=qty)
+        assert decided(served, intent(f"i-busy-{qty}", symbol="SYM05", qty=qty)
                             )["decision"] == "ALLOW"
 
-    status = _status(served)
+    status = status_of(served)
     windows = status["rate_windows"]
     [strategy] = [w for w in windows if w["scope"] == "strategy"]
     assert strategy["key"] == "momo" and strategy["count"] == len(symbols) + 2
